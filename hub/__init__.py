@@ -1,0 +1,1 @@
+"""The hub: settings, database, event bus, web app and API, CLI, and the supervisor of channel connectors."""

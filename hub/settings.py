@@ -1,0 +1,163 @@
+"""Settings: `config/okno.toml` defaults, then the user's file (`--config` or OKNO_CONFIG), then the
+environment (OKNO_DATABASE_URL, OKNO_PORT, OKNO_OUTBOX__MAX_ATTEMPTS, ...), the last one winning.
+
+Channel accounts and their secrets come from configuration only. A secret can be named indirectly:
+`token_env = "VAR"` reads the token from the environment variable VAR, so the file holds no secret.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from inbox.business_hours import DAY_NAMES, BusinessHours
+from inbox.policy import InboxPolicy
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULTS_FILE = ROOT / "config" / "okno.toml"
+ACCOUNT_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+
+
+class MissingSecret(ValueError):
+    pass
+
+
+class AccountSettings(BaseModel):
+    """One channel account. Fields beyond `kind` and `team` belong to its channel."""
+
+    model_config = ConfigDict(extra="allow")
+    kind: str
+    team: str | None = None
+    enabled: bool = True
+
+    def option(self, name: str, default: Any = None) -> Any:
+        return (self.model_extra or {}).get(name, default)
+
+    def secret(self, name: str) -> str | None:
+        """`name` from the account, or from the environment variable named by `name_env`."""
+        value = self.option(name)
+        if value:
+            return str(value)
+        var = self.option(f"{name}_env")
+        if var:
+            found = os.environ.get(str(var))
+            if not found:
+                raise MissingSecret(f"environment variable {var} (for {name}) is not set")
+            return found
+        return None
+
+
+class IngestSettings(BaseModel):
+    max_batch: int = Field(500, ge=1, le=10000)
+    max_body_bytes: int = Field(1_048_576, ge=1024)
+
+
+class OutboxSettings(BaseModel):
+    max_attempts: int = Field(10, ge=1)
+    base_delay_seconds: float = Field(5, gt=0)
+    max_delay_seconds: float = Field(3600, gt=0)
+    poll_seconds: float = Field(1.0, gt=0)
+
+
+class BusinessHoursSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    timezone: str = "Europe/Moscow"
+    mon: str = "09:00-18:00"
+    tue: str = "09:00-18:00"
+    wed: str = "09:00-18:00"
+    thu: str = "09:00-18:00"
+    fri: str = "09:00-18:00"
+    sat: str = ""
+    sun: str = ""
+
+    def build(self) -> BusinessHours:
+        return BusinessHours.from_config(self.timezone, {d: getattr(self, d) for d in DAY_NAMES})
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="OKNO_", env_nested_delimiter="__", extra="forbid")
+
+    database_url: str = "sqlite+aiosqlite:///var/okno.db"
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    public_url: str = ""
+    default_region: str = "RU"
+    first_response_sla_minutes: int = Field(60, ge=1)
+    log_level: str = "INFO"
+    ingest: IngestSettings = IngestSettings()
+    outbox: OutboxSettings = OutboxSettings()
+    business_hours: BusinessHoursSettings = BusinessHoursSettings()
+    accounts: dict[str, AccountSettings] = {}
+
+    # Set by `load()`; not read from any source.
+    config_file: str | None = None
+
+    @field_validator("accounts")
+    @classmethod
+    def _account_names(cls, value: dict[str, AccountSettings]) -> dict[str, AccountSettings]:
+        for name in value:
+            if not ACCOUNT_NAME.fullmatch(name):
+                raise ValueError(f"account name {name!r}: use lower-case letters, digits, '-' and '_'")
+        return value
+
+    @field_validator("business_hours")
+    @classmethod
+    def _hours_parse(cls, value: BusinessHoursSettings) -> BusinessHoursSettings:
+        value.build()
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        user_file = os.environ.get("OKNO_CONFIG")
+        if user_file:
+            sources.append(TomlConfigSettingsSource(settings_cls, Path(user_file)))
+        if DEFAULTS_FILE.exists():
+            sources.append(TomlConfigSettingsSource(settings_cls, DEFAULTS_FILE))
+        return tuple(sources)
+
+    def policy(self) -> InboxPolicy:
+        return InboxPolicy(
+            default_region=self.default_region,
+            business_hours=self.business_hours.build(),
+            first_response_sla=timedelta(minutes=self.first_response_sla_minutes),
+        )
+
+
+def load(config_file: str | Path | None = None, **overrides: Any) -> Settings:
+    """Settings from defaults, `config_file` (or OKNO_CONFIG) and the environment."""
+    if config_file is not None:
+        path = Path(config_file)
+        if not path.is_file():
+            raise FileNotFoundError(f"config file not found: {path}")
+        previous = os.environ.get("OKNO_CONFIG")
+        os.environ["OKNO_CONFIG"] = str(path)
+        try:
+            settings = Settings(**overrides)
+        finally:
+            if previous is None:
+                os.environ.pop("OKNO_CONFIG", None)
+            else:
+                os.environ["OKNO_CONFIG"] = previous
+    else:
+        settings = Settings(**overrides)
+    settings.config_file = str(config_file or os.environ.get("OKNO_CONFIG") or "") or None
+    return settings

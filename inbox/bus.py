@@ -1,0 +1,43 @@
+"""Domain events and the publishing interface the hub's event bus implements.
+
+An event names the conversation, its team and assignee, so a subscriber (the agent WebSocket) can decide
+who may see it without another query.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    type: str  # "message.created", "conversation.updated", "message.delivery", ...
+    conversation_id: int | None = None
+    team_id: int | None = None
+    assignee_id: int | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> Event:
+        return cls(
+            type=str(raw["type"]),
+            conversation_id=raw.get("conversation_id"),
+            team_id=raw.get("team_id"),
+            assignee_id=raw.get("assignee_id"),
+            data=dict(raw.get("data") or {}),
+        )
+
+
+class Publisher(Protocol):
+    async def publish(self, event: Event) -> None: ...
+
+
+class NullPublisher:
+    """Publishes nowhere: for the CLI and scripts that run without a hub."""
+
+    async def publish(self, event: Event) -> None:
+        return None

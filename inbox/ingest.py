@@ -1,0 +1,544 @@
+"""The one ingest path: every inbound item from every channel goes through here.
+
+    match identities → contact (a new lead if unknown) → thread → conversation (open or reopen)
+    → insert the message idempotently on (channel account, external id) → reporting events
+    → commit → publish on the event bus
+
+`stage_batch` does the work for many items at once with a handful of queries (the lookups are batched,
+the inserts go out as multi-row statements), and `IngestQueue` feeds it: concurrent ingests that arrive
+while one transaction commits form the next batch (group commit). Nobody's future is resolved before the
+commit that holds their item, so nothing is acknowledged that a crash could lose.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import selectinload
+
+from inbox.bus import Event, NullPublisher, Publisher
+from inbox.identities import InvalidIdentity, normalize
+from inbox.items import IdentityRef, InboundMessage
+from inbox.models import (
+    Attachment,
+    ChannelAccount,
+    Contact,
+    Conversation,
+    DuplicateCandidate,
+    Identity,
+    Message,
+    ReportingEvent,
+    utcnow,
+)
+from inbox.policy import InboxPolicy
+
+log = logging.getLogger(__name__)
+
+MAX_TEXT = 1_000_000  # characters; longer bodies are refused, not truncated silently
+
+
+class IngestError(ValueError):
+    """An item the pipeline refuses, with a reason a person can act on."""
+
+
+@dataclass(frozen=True, slots=True)
+class IngestResult:
+    contact_id: int
+    conversation_id: int
+    message_id: int
+    duplicate: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "contact_id": self.contact_id,
+            "conversation_id": self.conversation_id,
+            "message_id": self.message_id,
+            "duplicate": self.duplicate,
+        }
+
+
+@dataclass(slots=True)
+class _Prepared:
+    item: InboundMessage
+    identities: list[IdentityRef]
+    invalid: list[str]
+
+
+@dataclass(slots=True)
+class _Staged:
+    """One accepted item: the objects it created or joined, resolved to ids after the flush."""
+
+    message: Message
+    contact: Contact
+    conversation: Conversation
+    duplicate: bool = False
+    new_conversation: bool = False
+    reopened: bool = False
+
+
+@dataclass(slots=True)
+class _Batch:
+    session: AsyncSession
+    policy: InboxPolicy
+    accounts: dict[int, ChannelAccount] = field(default_factory=dict)
+    by_identity: dict[tuple[str, str], list[Contact]] = field(default_factory=dict)
+    open_conversations: dict[tuple[int, int], Conversation] = field(default_factory=dict)
+    by_reference: dict[tuple[int, str], Conversation] = field(default_factory=dict)
+    seen: dict[tuple[int, str], _Staged] = field(default_factory=dict)
+    pair_objects: list[tuple[Contact, Contact, str]] = field(default_factory=list)
+
+
+def _prepare(item: InboundMessage, policy: InboxPolicy) -> _Prepared:
+    if not item.external_id or len(item.external_id) > 500:
+        raise IngestError("external_id must be 1-500 characters")
+    if len(item.text) > MAX_TEXT:
+        raise IngestError(f"text is longer than {MAX_TEXT} characters")
+    identities: list[IdentityRef] = []
+    invalid: list[str] = []
+    for ref in item.sender.identities:
+        try:
+            normalized = IdentityRef(ref.kind, normalize(ref.kind, ref.value, policy.default_region))
+        except InvalidIdentity as exc:
+            invalid.append(str(exc))
+            continue
+        if normalized not in identities:
+            identities.append(normalized)
+    if not identities:
+        reason = "; ".join(invalid) or "the sender has no identity"
+        raise IngestError(f"cannot tell who sent it: {reason}")
+    return _Prepared(item, identities, invalid)
+
+
+async def _load(batch: _Batch, prepared: Sequence[_Prepared]) -> dict[tuple[int, str], Message]:
+    """Everything the batch needs from the database, in a few queries."""
+    session = batch.session
+    account_ids = {p.item.account_id for p in prepared}
+    for account in (
+        await session.scalars(select(ChannelAccount).where(ChannelAccount.id.in_(account_ids)))
+    ).all():
+        batch.accounts[account.id] = account
+
+    existing: dict[tuple[int, str], Message] = {}
+    for account_id in account_ids:
+        ids = [p.item.external_id for p in prepared if p.item.account_id == account_id]
+        rows = await session.scalars(
+            select(Message)
+            .where(Message.account_id == account_id, Message.external_id.in_(ids))
+            .options(selectinload(Message.conversation), selectinload(Message.contact))
+        )
+        for message in rows:
+            existing[(account_id, message.external_id or "")] = message
+
+    by_kind: dict[str, set[str]] = {}
+    for p in prepared:
+        for ref in p.identities:
+            by_kind.setdefault(ref.kind, set()).add(ref.value)
+    if by_kind:
+        clause = or_(*((Identity.kind == k) & Identity.value.in_(sorted(v)) for k, v in by_kind.items()))
+        rows2 = await session.execute(
+            select(Identity.kind, Identity.value, Contact)
+            .join(Contact, Contact.id == Identity.contact_id)
+            .where(clause, Contact.merged_into_id.is_(None))
+            .order_by(Contact.id)
+        )
+        for kind, value, contact in rows2.tuples():
+            batch.by_identity.setdefault((kind, value), []).append(contact)
+
+    contact_ids = {c.id for contacts in batch.by_identity.values() for c in contacts}
+    if contact_ids:
+        convs = await session.scalars(
+            select(Conversation)
+            .where(
+                Conversation.contact_id.in_(contact_ids),
+                Conversation.account_id.in_(account_ids),
+                Conversation.status != "resolved",
+            )
+            .order_by(Conversation.id)
+        )
+        for conv in convs:  # the latest unresolved one wins: later rows overwrite earlier
+            batch.open_conversations[(conv.contact_id, conv.account_id)] = conv
+
+    for account_id in account_ids:
+        refs = {r for p in prepared if p.item.account_id == account_id for r in p.item.references}
+        if not refs:
+            continue
+        rows3 = await session.execute(
+            select(Message.external_id, Conversation)
+            .join(Conversation, Conversation.id == Message.conversation_id)
+            .where(Message.account_id == account_id, Message.external_id.in_(sorted(refs)))
+        )
+        for external_id, conv in rows3.tuples():
+            batch.by_reference[(account_id, external_id or "")] = conv
+    return existing
+
+
+def _match_contact(batch: _Batch, p: _Prepared, account: ChannelAccount) -> Contact:
+    found: list[Contact] = []
+    for ref in p.identities:
+        for contact in batch.by_identity.get((ref.kind, ref.value), ()):
+            if contact not in found:
+                found.append(contact)
+    sender = p.item.sender
+    if not found:
+        contact = Contact(
+            name=sender.name or sender.username,
+            kind="lead",
+            source_channel=account.kind,
+            tags=[],
+            custom_fields={},
+        )
+        batch.session.add(contact)
+        for ref in p.identities:
+            contact.identities.append(Identity(kind=ref.kind, value=ref.value))
+            batch.by_identity[(ref.kind, ref.value)] = [contact]
+        return contact
+    contact = found[0]
+    for other in found[1:]:
+        _note_pair(batch, contact, other, p)
+    for ref in p.identities:
+        if (ref.kind, ref.value) not in batch.by_identity:
+            # A known sender showed a new identity (a shared phone, a pre-chat e-mail): keep it on the card.
+            identity = Identity(kind=ref.kind, value=ref.value)
+            if contact.id is None:
+                contact.identities.append(identity)
+            else:
+                identity.contact_id = contact.id
+                batch.session.add(identity)
+            batch.by_identity[(ref.kind, ref.value)] = [contact]
+    if not contact.name and (sender.name or sender.username):
+        contact.name = sender.name or sender.username
+    return contact
+
+
+def _note_pair(batch: _Batch, a: Contact, b: Contact, p: _Prepared) -> None:
+    shown = ", ".join(f"{r.kind}:{r.value}" for r in p.identities)
+    batch.pair_objects.append((a, b, f"one sender ({shown}) matches both cards"))
+
+
+def _thread(
+    batch: _Batch, p: _Prepared, contact: Contact, account: ChannelAccount
+) -> tuple[Conversation, bool]:
+    item = p.item
+    for ref in item.references:
+        conv = batch.by_reference.get((account.id, ref))
+        if conv is not None:
+            return conv, False
+    key = (id(contact) if contact.id is None else contact.id, account.id)
+    conv = batch.open_conversations.get(key)
+    if conv is not None:
+        return conv, False
+    noise = item.kind != "message"
+    now = utcnow()
+    conv = Conversation(
+        contact=contact,
+        account_id=account.id,
+        channel_kind=account.kind,
+        subject=item.subject,
+        # Auto-replies, bounces and service events are kept but never open a dialog of their own.
+        status="resolved" if noise else "open",
+        resolved_at=now if noise else None,
+        team_id=account.team_id,
+        priority=0,
+        created_at=now,
+        updated_at=now,
+    )
+    batch.session.add(conv)
+    if not noise:
+        batch.open_conversations[key] = conv
+    return conv, True
+
+
+def _stage_one(batch: _Batch, p: _Prepared, existing: dict[tuple[int, str], Message]) -> _Staged:
+    item = p.item
+    key = (item.account_id, item.external_id)
+    if key in existing:
+        old = existing[key]
+        return _Staged(old, old.contact or Contact(), old.conversation, duplicate=True)
+    if key in batch.seen:
+        first = batch.seen[key]
+        return _Staged(first.message, first.contact, first.conversation, duplicate=True)
+    account = batch.accounts.get(item.account_id)
+    if account is None:
+        raise IngestError(f"unknown channel account id {item.account_id}")
+    contact = _match_contact(batch, p, account)
+    conv, created = _thread(batch, p, contact, account)
+    now = utcnow()
+    received = item.sent_at or now
+    reopened = False
+    if item.kind == "message":
+        if not created and conv.status != "open":
+            reopened = conv.status == "resolved"
+            conv.status = "open"
+            conv.resolved_at = None
+            conv.snoozed_until = None
+        if conv.waiting_since is None:
+            conv.waiting_since = received
+        if conv.first_response_at is None and conv.first_response_due is None:
+            conv.first_response_due = received + batch.policy.first_response_sla
+    conv.last_message_at = now
+    conv.updated_at = now
+    if conv.subject is None and item.subject:
+        conv.subject = item.subject
+    meta = dict(item.meta)
+    if p.invalid:
+        meta["invalid_identities"] = p.invalid
+    message = Message(
+        conversation=conv,
+        account_id=account.id,
+        direction="in",
+        kind=item.kind,
+        contact=contact,
+        external_id=item.external_id,
+        subject=item.subject,
+        body_text=item.text,
+        body_html=item.html,
+        sent_at=item.sent_at,
+        created_at=now,
+        meta=meta,
+    )
+    for att in item.attachments:
+        message.attachments.append(
+            Attachment(
+                filename=att.filename,
+                content_type=att.content_type,
+                size=att.size,
+                sha256=att.sha256,
+                refused=att.refused,
+            )
+        )
+    batch.session.add(message)
+    staged = _Staged(message, contact, conv, new_conversation=created, reopened=reopened)
+    batch.seen[key] = staged
+    return staged
+
+
+async def stage_batch(
+    session: AsyncSession, items: Sequence[InboundMessage], policy: InboxPolicy
+) -> tuple[list[IngestResult | Exception], list[Event]]:
+    """Stage many items in `session` (not committed). Per-item refusals come back as exceptions."""
+    # Refusals are decided before any database work, so one bad item never spoils the batch.
+    checked: list[_Prepared | Exception] = []
+    for item in items:
+        try:
+            checked.append(_prepare(item, policy))
+        except IngestError as exc:
+            checked.append(exc)
+    prepared = [c for c in checked if isinstance(c, _Prepared)]
+    batch = _Batch(session, policy)
+    existing = await _load(batch, prepared) if prepared else {}
+    outcomes: list[_Staged | Exception] = []
+    for entry in checked:
+        if isinstance(entry, Exception):
+            outcomes.append(entry)
+            continue
+        try:
+            outcomes.append(_stage_one(batch, entry, existing))
+        except IngestError as exc:
+            outcomes.append(exc)
+    await session.flush()
+    staged = [o for o in outcomes if isinstance(o, _Staged)]
+    events = await _after_flush(batch, staged)
+    await session.flush()
+    results: list[IngestResult | Exception] = []
+    for outcome in outcomes:
+        if isinstance(outcome, _Staged):
+            results.append(
+                IngestResult(
+                    contact_id=outcome.message.contact_id or outcome.contact.id,
+                    conversation_id=outcome.message.conversation_id,
+                    message_id=outcome.message.id,
+                    duplicate=outcome.duplicate,
+                )
+            )
+        else:
+            results.append(outcome)
+    return results, events
+
+
+async def _after_flush(batch: _Batch, staged: Iterable[_Staged]) -> list[Event]:
+    """Reporting events, duplicate candidates and bus events, now that every row has its id."""
+    session = batch.session
+    events: list[Event] = []
+    for s in staged:
+        if s.duplicate:
+            continue
+        conv, msg = s.conversation, s.message
+        common: dict[str, Any] = {
+            "conversation_id": conv.id,
+            "contact_id": s.contact.id,
+            "team_id": conv.team_id,
+            "agent_id": conv.assignee_id,
+            "account_id": conv.account_id,
+            "channel_kind": conv.channel_kind,
+            "occurred_at": msg.created_at,
+        }
+        if msg.kind == "message":
+            if s.new_conversation:
+                session.add(ReportingEvent(name="conversation_opened", **common))
+            elif s.reopened:
+                session.add(ReportingEvent(name="conversation_reopened", **common))
+            session.add(ReportingEvent(name="message_received", **common))
+        scope = {"conversation_id": conv.id, "team_id": conv.team_id, "assignee_id": conv.assignee_id}
+        if s.new_conversation:
+            events.append(Event("conversation.created", **scope, data={"contact_id": s.contact.id}))
+        events.append(
+            Event(
+                "message.created",
+                **scope,
+                data={
+                    "message_id": msg.id,
+                    "direction": "in",
+                    "kind": msg.kind,
+                    "contact_id": s.contact.id,
+                    "preview": msg.body_text[:200],
+                },
+            )
+        )
+    wanted: dict[tuple[int, int], str] = {}
+    for a, b, reason in batch.pair_objects:
+        low, high = sorted((a.id, b.id))
+        if low != high:
+            wanted.setdefault((low, high), reason)
+    for pair in set(wanted) - await _candidates_exist(session, set(wanted)):
+        session.add(DuplicateCandidate(contact_a_id=pair[0], contact_b_id=pair[1], reason=wanted[pair]))
+    return events
+
+
+async def _candidates_exist(session: AsyncSession, pairs: set[tuple[int, int]]) -> set[tuple[int, int]]:
+    """Pairs already listed (in either state), so a sender seen again does not list them twice."""
+    if not pairs:
+        return set()
+    rows = await session.execute(
+        select(DuplicateCandidate.contact_a_id, DuplicateCandidate.contact_b_id).where(
+            or_(
+                *(
+                    (DuplicateCandidate.contact_a_id == a) & (DuplicateCandidate.contact_b_id == b)
+                    for a, b in pairs
+                )
+            )
+        )
+    )
+    return {(a, b) for a, b in rows.tuples()}
+
+
+async def ingest(
+    session: AsyncSession,
+    item: InboundMessage,
+    policy: InboxPolicy | None = None,
+    publisher: Publisher | None = None,
+) -> IngestResult:
+    """Ingest one item in `session` and commit. A redelivered item changes nothing (`duplicate=True`)."""
+    results, events = await stage_batch(session, [item], policy or InboxPolicy())
+    await session.commit()
+    result = results[0]
+    if isinstance(result, Exception):
+        raise result
+    for event in events:
+        await (publisher or NullPublisher()).publish(event)
+    return result
+
+
+class IngestQueue:
+    """Group commit: concurrent `submit` calls share one transaction; each returns after its commit."""
+
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        *,
+        policy: InboxPolicy | None = None,
+        publisher: Publisher | None = None,
+        max_batch: int = 500,
+    ) -> None:
+        self._sessionmaker = sessionmaker
+        self._policy = policy or InboxPolicy()
+        self._publisher = publisher or NullPublisher()
+        self._max_batch = max_batch
+        self._queue: asyncio.Queue[tuple[InboundMessage, asyncio.Future[IngestResult]]] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+        self.batches = 0  # how many transactions were committed (for benchmarks and tests)
+
+    async def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="okno-ingest")
+
+    async def stop(self) -> None:
+        """Finish what was submitted, then stop."""
+        if self._task is None:
+            return
+        await self._queue.join()
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        self._task = None
+
+    async def submit(self, item: InboundMessage) -> IngestResult:
+        if self._task is None:
+            raise RuntimeError("IngestQueue.submit() before start()")
+        future: asyncio.Future[IngestResult] = asyncio.get_running_loop().create_future()
+        await self._queue.put((item, future))
+        return await future
+
+    async def _run(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            while len(batch) < self._max_batch and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            try:
+                await self._process(batch)
+            except Exception as exc:  # never let the loop die: fail the batch's callers instead
+                log.exception("ingest batch failed")
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+            finally:
+                for _ in batch:
+                    self._queue.task_done()
+
+    async def _process(self, batch: list[tuple[InboundMessage, asyncio.Future[IngestResult]]]) -> None:
+        items = [item for item, _ in batch]
+        try:
+            async with self._sessionmaker() as session:
+                results, events = await stage_batch(session, items, self._policy)
+                await session.commit()
+        except (IntegrityError, DBAPIError) as exc:
+            # A race with another process (the same message or sender inserted meanwhile) or one row the
+            # database refuses: take the items one by one, so the others still go in.
+            log.info("ingest batch of %d fell back to one by one: %s", len(items), exc.__class__.__name__)
+            results, events = [], []
+            for item in items:
+                one, evs = await self._one_with_retry(item)
+                results.append(one)
+                events.extend(evs)
+        self.batches += 1
+        for (_, future), result in zip(batch, results, strict=True):
+            if future.done():
+                continue
+            if isinstance(result, Exception):
+                future.set_exception(result)
+            else:
+                future.set_result(result)
+        for event in events:
+            try:
+                await self._publisher.publish(event)
+            except Exception:  # the data is committed; a lost notification must not fail the caller
+                log.exception("publishing %s failed", event.type)
+
+    async def _one_with_retry(self, item: InboundMessage) -> tuple[IngestResult | Exception, list[Event]]:
+        last: Exception | None = None
+        for _ in range(3):
+            try:
+                async with self._sessionmaker() as session:
+                    results, events = await stage_batch(session, [item], self._policy)
+                    await session.commit()
+                return results[0], events
+            except (IntegrityError, DBAPIError) as exc:
+                last = exc
+        return IngestError(f"the database refused the item: {last}"), []

@@ -1,0 +1,133 @@
+"""The items that cross the domain's border: what channels hand in and what the outbox hands out.
+
+Channels normalize their platform payloads at the edge into these frozen dataclasses; nothing inside
+`inbox` ever sees a platform dict.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal, Protocol
+
+IdentityKind = Literal["email", "phone", "telegram", "vk", "webchat", "external"]
+IDENTITY_KINDS: tuple[IdentityKind, ...] = ("email", "phone", "telegram", "vk", "webchat", "external")
+
+
+@dataclass(frozen=True, slots=True)
+class IdentityRef:
+    """A sender's identity as the channel saw it; normalized by :mod:`inbox.identities` before use."""
+
+    kind: IdentityKind
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class Sender:
+    """Who wrote: a display name and every identity the channel knows for them."""
+
+    identities: tuple[IdentityRef, ...]
+    name: str | None = None
+    username: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class InboundAttachment:
+    """An attachment as received. `refused` names why it was not stored (too large, unsafe)."""
+
+    filename: str
+    content_type: str
+    size: int
+    sha256: str | None = None
+    refused: str | None = None
+
+
+MessageKind = Literal["message", "auto_reply", "bounce", "event"]
+
+
+@dataclass(frozen=True, slots=True)
+class InboundMessage:
+    """One inbound message, normalized.
+
+    `account_id` is the internal id of the channel account; `external_id` is the platform's id of the
+    message and the idempotency key together with the account. `references` are external ids of earlier
+    messages this one answers (e-mail threading). `kind` other than "message" is stored but never opens
+    a new dialog (auto-replies, bounces, service events).
+    """
+
+    account_id: int
+    external_id: str
+    sender: Sender
+    text: str
+    html: str | None = None
+    subject: str | None = None
+    sent_at: datetime | None = None
+    attachments: tuple[InboundAttachment, ...] = ()
+    references: tuple[str, ...] = ()
+    kind: MessageKind = "message"
+    meta: Mapping[str, Any] = field(default_factory=dict)
+    raw: Any = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundMessage:
+    """One reply for a connector to deliver.
+
+    `idempotency_key` is stable for the outbox row across retries and restarts; connectors pass it to
+    the platform where it deduplicates (e-mail Message-ID, VK random_id, a callback header).
+    """
+
+    outbox_id: int
+    message_id: int
+    account_id: int
+    conversation_id: int
+    idempotency_key: str
+    text: str
+    html: str | None
+    recipients: tuple[IdentityRef, ...]
+    contact_name: str | None
+    agent_name: str | None
+    subject: str | None = None
+    in_reply_to: str | None = None
+    references: tuple[str, ...] = ()
+    meta: Mapping[str, Any] = field(default_factory=dict)
+
+
+DeliveryStatus = Literal["sent", "delivered"]
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """What a connector reports after handing a message to its platform."""
+
+    external_id: str | None
+    status: DeliveryStatus = "sent"
+
+
+class DeliveryError(Exception):
+    """A send failed. `permanent` failures are not retried; `retry_after` (seconds) overrides backoff.
+
+    `blocks_conversation` marks failures agents must see on the conversation itself (a bot blocked
+    by the user, messages not allowed).
+    """
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        permanent: bool = False,
+        retry_after: float | None = None,
+        blocks_conversation: bool = False,
+    ) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.permanent = permanent
+        self.retry_after = retry_after
+        self.blocks_conversation = blocks_conversation
+
+
+class MessageSender(Protocol):
+    """What the outbox worker calls: a connector's `send`. Raises :class:`DeliveryError` on failure."""
+
+    async def send(self, out: OutboundMessage) -> Delivery: ...

@@ -1,0 +1,15 @@
+"""The settings the domain needs, handed in by the hub (the domain never reads configuration itself)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from inbox.business_hours import BusinessHours
+
+
+@dataclass(frozen=True, slots=True)
+class InboxPolicy:
+    default_region: str = "RU"
+    business_hours: BusinessHours = field(default_factory=BusinessHours.always)
+    first_response_sla: timedelta = timedelta(hours=1)
