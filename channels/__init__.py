@@ -1,0 +1,1 @@
+"""Channel connectors: one package per channel, each building `inbox.items` and implementing `send`."""

@@ -1,0 +1,84 @@
+"""The generic API channel's connector: inbound arrives through the hub's HTTP route, so `run` only
+waits; `send` POSTs each reply to the account's callback URL."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import ClassVar
+
+import aiohttp
+
+from channels.base import AccountContext, Sink, register
+from inbox.items import Delivery, DeliveryError, OutboundMessage
+
+TIMEOUT = aiohttp.ClientTimeout(total=30)
+
+
+@register("api")
+class ApiConnector:
+    kind: ClassVar[str] = "api"
+
+    def __init__(self, account: AccountContext) -> None:
+        self.account = account
+        self._session: aiohttp.ClientSession | None = None
+
+    async def run(self, sink: Sink) -> None:
+        await asyncio.Event().wait()  # inbound is pushed to the hub's HTTP route
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(timeout=TIMEOUT)
+        return self._session
+
+    async def send(self, out: OutboundMessage) -> Delivery:
+        url = self.account.options.get("callback_url")
+        if not url:
+            raise DeliveryError(
+                f"account {self.account.name!r} has no callback_url: replies cannot be delivered",
+                permanent=True,
+            )
+        prefix = f"{self.account.name}:"
+        recipient: dict[str, str] = {}
+        for ref in out.recipients:
+            if ref.kind == "external" and ref.value.startswith(prefix):
+                recipient.setdefault("external_id", ref.value[len(prefix) :])
+            elif ref.kind in ("email", "phone"):
+                recipient.setdefault(ref.kind, ref.value)
+        body = {
+            "idempotency_key": out.idempotency_key,
+            "message_id": out.message_id,
+            "conversation_id": out.conversation_id,
+            "in_reply_to": out.in_reply_to,
+            "recipient": recipient,
+            "text": out.text,
+            "html": out.html,
+            "agent_name": out.agent_name,
+        }
+        headers = {"Idempotency-Key": out.idempotency_key}
+        token = self.account.secrets.get("callback_token")
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        try:
+            async with self._client().post(str(url), json=body, headers=headers) as response:
+                text = await response.text()
+                if response.status == 429 or response.status >= 500:
+                    retry = response.headers.get("Retry-After", "")
+                    raise DeliveryError(
+                        f"callback answered {response.status}: {text[:300]}",
+                        retry_after=float(retry) if retry.isdigit() else None,
+                    )
+                if response.status >= 400:
+                    raise DeliveryError(f"callback refused ({response.status}): {text[:300]}", permanent=True)
+                external = None
+                if response.content_type == "application/json":
+                    data = await response.json()
+                    if isinstance(data, dict) and data.get("id") is not None:
+                        external = str(data["id"])
+                return Delivery(external_id=external or f"out:{out.idempotency_key}")
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise DeliveryError(f"callback unreachable: {exc.__class__.__name__}: {exc}") from None
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None

@@ -1,0 +1,76 @@
+"""Parsing the generic API channel's JSON body into an InboundMessage (pure; errors name the field)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from channels.base import PayloadError
+from inbox.identities import InvalidIdentity, normalize
+from inbox.items import IdentityRef, InboundMessage, Sender
+
+
+class _Sender(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = Field(None, max_length=200)
+    email: str | None = Field(None, max_length=320)
+    phone: str | None = Field(None, max_length=40)
+    external_id: str | None = Field(None, min_length=1, max_length=150, pattern=r"^[A-Za-z0-9_.:@\-]+$")
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    external_id: str = Field(min_length=1, max_length=200)
+    sender: _Sender
+    text: str = Field(min_length=1, max_length=100_000)
+    sent_at: datetime | None = None
+
+    @field_validator("sent_at")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("needs a timezone (e.g. 2026-01-31T12:00:00Z)")
+        return value.astimezone(UTC) if value else None
+
+
+def _first_error(exc: ValidationError) -> PayloadError:
+    err = exc.errors()[0]
+    field = ".".join(str(p) for p in err["loc"]) or None
+    return PayloadError(err["msg"], field)
+
+
+def external_identity(account_name: str, external_id: str) -> str:
+    """Senders' ids of different API accounts live in one namespace, so they carry the account's name."""
+    return f"{account_name}:{external_id}"
+
+
+def parse(payload: Any, *, account_id: int, account_name: str, region: str = "RU") -> InboundMessage:
+    """One message from the generic API; :class:`PayloadError` names what is wrong."""
+    if not isinstance(payload, dict):
+        raise PayloadError("expected a JSON object")
+    try:
+        body = _Body.model_validate(payload)
+    except ValidationError as exc:
+        raise _first_error(exc) from None
+    sender = body.sender
+    identities: list[IdentityRef] = []
+    for kind, value in (("email", sender.email), ("phone", sender.phone)):
+        if value:
+            try:
+                identities.append(IdentityRef(kind, normalize(kind, value, region)))  # type: ignore[arg-type]
+            except InvalidIdentity as exc:
+                raise PayloadError(exc.reason, f"sender.{kind}") from None
+    if sender.external_id:
+        identities.append(IdentityRef("external", external_identity(account_name, sender.external_id)))
+    if not identities:
+        raise PayloadError("give at least one of email, phone, external_id", "sender")
+    return InboundMessage(
+        account_id=account_id,
+        external_id=body.external_id,
+        sender=Sender(tuple(identities), name=sender.name),
+        text=body.text,
+        sent_at=body.sent_at,
+        raw=payload,
+    )

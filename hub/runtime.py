@@ -1,0 +1,155 @@
+"""The running hub: one object that owns the engine, the event bus, the ingest queue, the outbox worker
+and the supervisor, starts them in order and stops them in reverse. The web app and the CLI use it."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from channels.base import AccountContext
+from hub import db
+from hub.bus import LocalBus
+from hub.settings import AccountSettings, MissingSecret, Settings
+from hub.supervisor import Supervisor
+from inbox.ingest import IngestQueue
+from inbox.models import ChannelAccount, Team
+from inbox.outbox import OutboxWorker, RetryPolicy
+
+log = logging.getLogger(__name__)
+
+# Account fields that hold secrets: kept apart from options so they are never shown by the API.
+SECRET_FIELDS = frozenset(
+    {"token", "secret", "password", "callback_token", "bot_token", "access_token", "api_key", "login_secret"}
+)
+
+
+class DbCursor:
+    """A connector's cursor (IMAP UID, update offset, long-poll ts) stored on its account row."""
+
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], account_id: int) -> None:
+        self._sessionmaker = sessionmaker
+        self._account_id = account_id
+
+    async def load(self) -> str | None:
+        async with self._sessionmaker() as session:
+            account = await session.get_one(ChannelAccount, self._account_id)
+            return account.cursor
+
+    async def save(self, value: str) -> None:
+        async with self._sessionmaker() as session:
+            account = await session.get_one(ChannelAccount, self._account_id)
+            account.cursor = value
+            await session.commit()
+
+
+@dataclass(frozen=True, slots=True)
+class ConfiguredAccount:
+    context: AccountContext
+    team_id: int | None
+    problem: str | None
+
+
+def split_account(config: AccountSettings) -> tuple[dict[str, object], dict[str, str], str | None]:
+    """Options (safe to show), secrets, and a configuration problem if a secret cannot be read."""
+    options: dict[str, object] = {}
+    secrets: dict[str, str] = {}
+    problem = None
+    for key, value in (config.model_extra or {}).items():
+        if key.endswith("_env"):
+            try:
+                found = config.secret(key[:-4])
+            except MissingSecret as exc:
+                problem = str(exc)
+                continue
+            if found:
+                secrets[key[:-4]] = found
+        elif key in SECRET_FIELDS:
+            secrets[key] = str(value)
+        else:
+            options[key] = value
+    return options, secrets, problem
+
+
+class Hub:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.engine = db.create_engine(settings.database_url)
+        self.sessionmaker = db.sessionmaker(self.engine)
+        self.bus = LocalBus()
+        self.policy = settings.policy()
+        self.ingest = IngestQueue(
+            self.sessionmaker, policy=self.policy, publisher=self.bus, max_batch=settings.ingest.max_batch
+        )
+        self.supervisor = Supervisor(self.sessionmaker, self.ingest.submit)
+        self.outbox = OutboxWorker(
+            self.sessionmaker,
+            self.supervisor.sender_for,
+            publisher=self.bus,
+            retry=RetryPolicy(
+                max_attempts=settings.outbox.max_attempts,
+                base_delay=settings.outbox.base_delay_seconds,
+                max_delay=settings.outbox.max_delay_seconds,
+            ),
+            poll_seconds=settings.outbox.poll_seconds,
+        )
+        self.accounts: dict[str, ConfiguredAccount] = {}
+        self._started = False
+
+    async def sync_accounts(self) -> dict[str, ConfiguredAccount]:
+        """Make a ChannelAccount row (and its team) for every configured account; return them by name."""
+        async with self.sessionmaker() as session:
+            for name, config in self.settings.accounts.items():
+                team_id = None
+                if config.team:
+                    team = await session.scalar(select(Team).where(Team.name == config.team))
+                    if team is None:
+                        team = Team(name=config.team)
+                        session.add(team)
+                        await session.flush()
+                    team_id = team.id
+                row = await session.scalar(select(ChannelAccount).where(ChannelAccount.name == name))
+                if row is None:
+                    row = ChannelAccount(name=name, kind=config.kind, team_id=team_id)
+                    session.add(row)
+                    await session.flush()
+                elif row.kind != config.kind:
+                    raise ValueError(
+                        f"account {name!r} was a {row.kind} account and is now configured as {config.kind}:"
+                        " give the new one another name"
+                    )
+                row.team_id = team_id
+                options, secrets, problem = split_account(config)
+                context = AccountContext(
+                    id=row.id,
+                    name=name,
+                    kind=config.kind,
+                    options=options,
+                    secrets=secrets,
+                    cursor=DbCursor(self.sessionmaker, row.id),
+                )
+                if not config.enabled:
+                    problem = problem or "disabled in configuration"
+                self.accounts[name] = ConfiguredAccount(context, team_id, problem)
+            await session.commit()
+        return self.accounts
+
+    async def start(self, *, migrate: bool = True, channels: bool = True) -> None:
+        if migrate:
+            await db.migrate(self.engine)
+        await self.sync_accounts()
+        await self.ingest.start()
+        if channels:
+            for configured in self.accounts.values():
+                await self.supervisor.add(configured.context, configured.problem)
+        await self.outbox.start()
+        self._started = True
+
+    async def stop(self) -> None:
+        await self.outbox.stop()  # no send may be cut off by its connector closing
+        await self.supervisor.stop()
+        await self.ingest.stop()  # after the connectors: what they handed in is still committed
+        await self.engine.dispose()
+        self._started = False

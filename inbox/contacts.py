@@ -1,0 +1,287 @@
+"""Client cards: look-up, search, edits, identities, duplicate candidates and merging.
+
+Two cards are listed as duplicate candidates when they share a normalized identity or when one sender's
+identities point at both. Nothing is merged without a person asking: a merge moves identities,
+conversations, messages, calls, tasks and reporting events to the surviving card, keeps the other card's
+data wherever the survivor has none, and writes an audit entry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Select, delete, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from inbox.identities import normalize
+from inbox.models import (
+    AuditLog,
+    Call,
+    Contact,
+    Conversation,
+    DuplicateCandidate,
+    Identity,
+    Message,
+    ReportingEvent,
+    Task,
+    utcnow,
+)
+
+EDITABLE_FIELDS = ("name", "company", "kind", "owner_id", "source_detail", "tags", "custom_fields", "notes")
+# Taken from the merged card where the survivor has nothing.
+FILL_FIELDS = ("name", "company", "owner_id", "source_channel", "source_detail", "notes")
+
+
+class ContactError(ValueError):
+    """A request about cards that cannot be carried out; `field` names the culprit where there is one."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class ContactNotFound(LookupError):
+    pass
+
+
+def _live() -> Select[tuple[Contact]]:
+    return select(Contact).where(Contact.merged_into_id.is_(None)).options(selectinload(Contact.identities))
+
+
+async def get_contact(session: AsyncSession, contact_id: int) -> Contact:
+    """A card with its identities; a merged card's id leads to the card it was merged into."""
+    contact = await session.get(Contact, contact_id, options=[selectinload(Contact.identities)])
+    seen = set()
+    while contact is not None and contact.merged_into_id is not None and contact.id not in seen:
+        seen.add(contact.id)
+        contact = await session.get(
+            Contact, contact.merged_into_id, options=[selectinload(Contact.identities)]
+        )
+    if contact is None:
+        raise ContactNotFound(f"contact {contact_id} not found")
+    return contact
+
+
+async def search_contacts(
+    session: AsyncSession, query: str | None = None, *, limit: int = 50, offset: int = 0
+) -> list[Contact]:
+    """Cards by name, company or any identity (case-insensitive substring); newest first."""
+    stmt = _live()
+    if query:
+        pattern = f"%{query.strip().lower()}%"
+        by_identity = select(Identity.contact_id).where(func.lower(Identity.value).like(pattern))
+        stmt = stmt.where(
+            or_(
+                func.lower(Contact.name).like(pattern),
+                func.lower(Contact.company).like(pattern),
+                Contact.id.in_(by_identity),
+            )
+        )
+    stmt = stmt.order_by(Contact.id.desc()).limit(limit).offset(offset)
+    return list((await session.scalars(stmt)).unique())
+
+
+async def update_contact(
+    session: AsyncSession, contact: Contact, changes: Mapping[str, Any], actor_id: int | None
+) -> Contact:
+    unknown = set(changes) - set(EDITABLE_FIELDS)
+    if unknown:
+        raise ContactError(f"unknown field(s): {', '.join(sorted(unknown))}", sorted(unknown)[0])
+    if "kind" in changes and changes["kind"] not in ("lead", "client"):
+        raise ContactError("kind must be 'lead' or 'client'", "kind")
+    before = {k: getattr(contact, k) for k in changes}
+    for key, value in changes.items():
+        setattr(contact, key, value)
+    session.add(
+        AuditLog(
+            actor_agent_id=actor_id,
+            action="contact.update",
+            entity="contact",
+            entity_id=contact.id,
+            detail={"before": before, "after": dict(changes)},
+        )
+    )
+    await session.flush()
+    return contact
+
+
+async def add_identity(
+    session: AsyncSession, contact: Contact, kind: str, value: str, *, region: str, actor_id: int | None
+) -> Identity:
+    """Add an identity to a card. If another card has it too, the pair is listed as duplicates."""
+    normalized = normalize(kind, value, region)
+    for existing in contact.identities:
+        if (existing.kind, existing.value) == (kind, normalized):
+            return existing
+    identity = Identity(contact_id=contact.id, kind=kind, value=normalized)
+    session.add(identity)
+    others = await session.scalars(
+        select(Identity.contact_id)
+        .join(Contact, Contact.id == Identity.contact_id)
+        .where(
+            Identity.kind == kind,
+            Identity.value == normalized,
+            Identity.contact_id != contact.id,
+            Contact.merged_into_id.is_(None),
+        )
+    )
+    for other_id in set(others):
+        await note_duplicate(session, contact.id, other_id, f"both cards have {kind} {normalized}")
+    session.add(
+        AuditLog(
+            actor_agent_id=actor_id,
+            action="identity.add",
+            entity="contact",
+            entity_id=contact.id,
+            detail={"kind": kind, "value": normalized},
+        )
+    )
+    await session.flush()
+    await session.refresh(contact, ["identities"])
+    return identity
+
+
+async def note_duplicate(session: AsyncSession, a: int, b: int, reason: str) -> None:
+    low, high = sorted((a, b))
+    if low == high:
+        return
+    exists = await session.scalar(
+        select(DuplicateCandidate.id).where(
+            DuplicateCandidate.contact_a_id == low, DuplicateCandidate.contact_b_id == high
+        )
+    )
+    if exists is None:
+        session.add(DuplicateCandidate(contact_a_id=low, contact_b_id=high, reason=reason))
+
+
+@dataclass(frozen=True, slots=True)
+class DuplicatePair:
+    id: int
+    a: Contact
+    b: Contact
+    reason: str
+
+
+async def list_duplicates(
+    session: AsyncSession, contact_id: int | None = None, *, limit: int = 100
+) -> list[DuplicatePair]:
+    """Open candidates whose two cards both still exist (optionally only those involving one card)."""
+    stmt = select(DuplicateCandidate).where(DuplicateCandidate.status == "open")
+    if contact_id is not None:
+        stmt = stmt.where(
+            or_(DuplicateCandidate.contact_a_id == contact_id, DuplicateCandidate.contact_b_id == contact_id)
+        )
+    candidates = list(await session.scalars(stmt.order_by(DuplicateCandidate.id.desc()).limit(limit)))
+    ids = {c.contact_a_id for c in candidates} | {c.contact_b_id for c in candidates}
+    contacts = {c.id: c for c in await session.scalars(_live().where(Contact.id.in_(ids)))} if ids else {}
+    return [
+        DuplicatePair(c.id, contacts[c.contact_a_id], contacts[c.contact_b_id], c.reason)
+        for c in candidates
+        if c.contact_a_id in contacts and c.contact_b_id in contacts
+    ]
+
+
+async def dismiss_duplicate(session: AsyncSession, candidate_id: int, actor_id: int | None) -> None:
+    candidate = await session.get(DuplicateCandidate, candidate_id)
+    if candidate is None:
+        raise ContactNotFound(f"duplicate candidate {candidate_id} not found")
+    candidate.status = "dismissed"
+    session.add(
+        AuditLog(
+            actor_agent_id=actor_id,
+            action="contact.duplicate_dismissed",
+            entity="contact",
+            entity_id=candidate.contact_a_id,
+            detail={"other": candidate.contact_b_id},
+        )
+    )
+
+
+def _union(first: Sequence[str], second: Sequence[str]) -> list[str]:
+    return list(dict.fromkeys([*first, *second]))
+
+
+async def merge_contacts(
+    session: AsyncSession, survivor_id: int, merged_id: int, actor_id: int | None
+) -> Contact:
+    """Merge card `merged_id` into `survivor_id` (in `session`, not committed)."""
+    if survivor_id == merged_id:
+        raise ContactError("a card cannot be merged into itself", "merge_id")
+    survivor = await session.get(Contact, survivor_id, options=[selectinload(Contact.identities)])
+    merged = await session.get(Contact, merged_id, options=[selectinload(Contact.identities)])
+    if survivor is None or survivor.merged_into_id is not None:
+        raise ContactNotFound(f"contact {survivor_id} not found")
+    if merged is None or merged.merged_into_id is not None:
+        raise ContactNotFound(f"contact {merged_id} not found (or already merged)")
+
+    kept: dict[str, Any] = {}
+    for name in FILL_FIELDS:
+        if getattr(survivor, name) in (None, "") and getattr(merged, name) not in (None, ""):
+            kept[name] = getattr(merged, name)
+            setattr(survivor, name, getattr(merged, name))
+    if merged.kind == "client" and survivor.kind != "client":
+        survivor.kind = "client"
+        kept["kind"] = "client"
+    survivor.tags = _union(survivor.tags or [], merged.tags or [])
+    survivor.custom_fields = {**(merged.custom_fields or {}), **(survivor.custom_fields or {})}
+
+    have = {(i.kind, i.value) for i in survivor.identities}
+    moved_identities = [f"{i.kind}:{i.value}" for i in merged.identities if (i.kind, i.value) not in have]
+    await session.execute(
+        delete(Identity).where(
+            Identity.contact_id == merged.id,
+            Identity.id.in_([i.id for i in merged.identities if (i.kind, i.value) in have] or [-1]),
+        )
+    )
+    moved: dict[str, int] = {"identities": len(moved_identities)}
+    for model, label in (
+        (Identity, None),
+        (Conversation, "conversations"),
+        (Message, "messages"),
+        (Call, "calls"),
+        (Task, "tasks"),
+        (ReportingEvent, None),
+    ):
+        column = model.contact_id  # type: ignore[attr-defined]
+        result = await session.execute(
+            update(model).where(column == merged.id).values(contact_id=survivor.id),
+            execution_options={"synchronize_session": False},
+        )
+        if label:
+            moved[label] = int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+    candidates = await session.scalars(
+        select(DuplicateCandidate).where(
+            or_(DuplicateCandidate.contact_a_id == merged.id, DuplicateCandidate.contact_b_id == merged.id)
+        )
+    )
+    for candidate in candidates:
+        other = candidate.contact_b_id if candidate.contact_a_id == merged.id else candidate.contact_a_id
+        was_open = candidate.status == "open"
+        candidate.status = "merged"
+        if was_open and other != survivor.id:  # the third card may still be a duplicate of the survivor
+            await note_duplicate(session, survivor.id, other, candidate.reason)
+
+    merged.merged_into_id = survivor.id
+    merged.merged_at = utcnow()
+    session.add(
+        AuditLog(
+            actor_agent_id=actor_id,
+            action="contact.merge",
+            entity="contact",
+            entity_id=survivor.id,
+            detail={
+                "merged_contact_id": merged.id,
+                "merged_name": merged.name,
+                "moved": moved,
+                "moved_identities": moved_identities,
+                "kept_from_merged": sorted(kept),
+            },
+        )
+    )
+    await session.flush()
+    session.expire(survivor, ["identities"])
+    return await get_contact(session, survivor.id)

@@ -1,0 +1,236 @@
+"""The outbox worker: delivers queued replies through their channel, with retries and visible status.
+
+A row is claimed by a conditional UPDATE (pending → sending, with a lease), so two workers, in one process
+or several, never hold the same row; on PostgreSQL the candidates are read with FOR UPDATE SKIP LOCKED so
+workers do not queue behind each other. The send runs under a timeout shorter than the lease, so a row is
+never sent twice while its worker lives. A worker that died mid-send leaves a row in "sending" whose lease
+runs out; it is then tried again with the same idempotency key, which connectors hand to platforms that
+deduplicate (e-mail Message-ID, VK random_id, the API channel's Idempotency-Key header).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import selectinload
+
+from inbox.bus import Event, NullPublisher, Publisher
+from inbox.conversations import scope
+from inbox.items import DeliveryError, IdentityRef, MessageSender, OutboundMessage
+from inbox.models import Agent, Contact, Conversation, Message, Outbox, utcnow
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    max_attempts: int = 10
+    base_delay: float = 5.0
+    max_delay: float = 3600.0
+    lease_seconds: float = 300.0
+
+    def delay(self, attempts: int) -> float:
+        """Exponential backoff: base, 2·base, 4·base … capped."""
+        return float(min(self.max_delay, self.base_delay * 2 ** max(0, attempts - 1)))
+
+    @property
+    def send_timeout(self) -> float:
+        return self.lease_seconds / 2
+
+
+SenderLookup = Callable[[int], MessageSender | None]
+
+
+class OutboxWorker:
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        senders: SenderLookup,
+        *,
+        publisher: Publisher | None = None,
+        retry: RetryPolicy | None = None,
+        poll_seconds: float = 1.0,
+        batch: int = 20,
+    ) -> None:
+        self._sessionmaker = sessionmaker
+        self._senders = senders
+        self._publisher = publisher or NullPublisher()
+        self.retry = retry or RetryPolicy()
+        self._poll = poll_seconds
+        self._batch = batch
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def wake(self) -> None:
+        """Look for work now (called after a reply is committed in this process)."""
+        self._wake.set()
+
+    async def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="okno-outbox")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                done = await self.run_once()
+            except Exception:
+                log.exception("outbox pass failed")
+                done = 0
+            if done:
+                continue
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._poll):
+                    await self._wake.wait()
+            self._wake.clear()
+
+    async def run_once(self) -> int:
+        """Claim due rows and try each once. Returns how many were tried."""
+        claimed = await self._claim()
+        for outbox_id in claimed:
+            await self._deliver(outbox_id)
+        return len(claimed)
+
+    async def _claim(self) -> list[int]:
+        now = utcnow()
+        due = or_(
+            and_(Outbox.status == "pending", Outbox.next_attempt_at <= now),
+            and_(Outbox.status == "sending", Outbox.lease_until < now),  # its worker died mid-send
+        )
+        async with self._sessionmaker() as session:
+            stmt = select(Outbox.id).where(due).order_by(Outbox.next_attempt_at, Outbox.id).limit(self._batch)
+            if session.bind.dialect.name == "postgresql":
+                stmt = stmt.with_for_update(skip_locked=True)
+            candidates = list(await session.scalars(stmt))
+            claimed = []
+            lease = now + timedelta(seconds=self.retry.lease_seconds)
+            for outbox_id in candidates:
+                result = await session.execute(
+                    update(Outbox)
+                    .where(Outbox.id == outbox_id, due)
+                    .values(status="sending", lease_until=lease, attempts=Outbox.attempts + 1),
+                    execution_options={"synchronize_session": False},
+                )
+                if result.rowcount == 1:  # type: ignore[attr-defined]
+                    claimed.append(outbox_id)
+            await session.commit()
+        return claimed
+
+    async def _deliver(self, outbox_id: int) -> None:
+        async with self._sessionmaker() as session:
+            out, row = await _build(session, outbox_id)
+        sender = self._senders(row.account_id)
+        error: DeliveryError | None = None
+        delivery = None
+        if sender is None:
+            error = DeliveryError("the channel account is not running")
+        else:
+            try:
+                async with asyncio.timeout(self.retry.send_timeout):
+                    delivery = await sender.send(out)
+            except DeliveryError as exc:
+                error = exc
+            except TimeoutError:
+                error = DeliveryError(f"no answer from the channel within {self.retry.send_timeout:.0f} s")
+            except Exception as exc:  # a connector bug must not stop the worker
+                log.exception("connector send failed for outbox %s", outbox_id)
+                error = DeliveryError(f"{exc.__class__.__name__}: {exc}")
+        async with self._sessionmaker() as session:
+            row = await session.get_one(Outbox, outbox_id)
+            message = await session.get_one(Message, row.message_id)
+            conv = await session.get_one(Conversation, message.conversation_id)
+            now = utcnow()
+            if error is None and delivery is not None:
+                row.status, row.sent_at, row.last_error, row.lease_until = "sent", now, None, None
+                message.delivery_status = delivery.status
+                message.delivery_error = None
+                message.sent_at = now
+                if delivery.external_id:
+                    message.external_id = delivery.external_id
+                if conv.blocked_reason:
+                    conv.blocked_reason = None
+            else:
+                assert error is not None
+                row.last_error = error.reason
+                row.lease_until = None
+                if error.permanent or row.attempts >= self.retry.max_attempts:
+                    row.status = "dead"
+                    message.delivery_status = "failed"
+                    message.delivery_error = error.reason
+                else:
+                    row.status = "pending"
+                    wait = (
+                        error.retry_after if error.retry_after is not None else self.retry.delay(row.attempts)
+                    )
+                    row.next_attempt_at = now + timedelta(seconds=wait)
+                    message.delivery_error = f"retrying: {error.reason}"
+                if error.blocks_conversation:
+                    conv.blocked_reason = error.reason
+            await session.commit()
+            event = Event(
+                "message.delivery",
+                **scope(conv),
+                data={
+                    "message_id": message.id,
+                    "delivery_status": message.delivery_status,
+                    "error": message.delivery_error,
+                    "attempts": row.attempts,
+                },
+            )
+        try:
+            await self._publisher.publish(event)
+        except Exception:
+            log.exception("publishing delivery status failed")
+
+
+async def _build(session: AsyncSession, outbox_id: int) -> tuple[OutboundMessage, Outbox]:
+    row = await session.get_one(Outbox, outbox_id)
+    message = await session.get_one(Message, row.message_id)
+    conv = await session.get_one(Conversation, message.conversation_id)
+    contact = await session.get_one(Contact, conv.contact_id, options=[selectinload(Contact.identities)])
+    agent = await session.get(Agent, message.agent_id) if message.agent_id else None
+    last_in = await session.scalar(
+        select(Message)
+        .where(Message.conversation_id == conv.id, Message.direction == "in")
+        .order_by(Message.created_at.desc(), Message.id.desc())
+        .limit(1)
+    )
+    references = tuple(
+        ext
+        for ext in await session.scalars(
+            select(Message.external_id)
+            .where(Message.conversation_id == conv.id, Message.external_id.is_not(None))
+            .order_by(Message.created_at, Message.id)
+        )
+        if ext
+    )
+    out = OutboundMessage(
+        outbox_id=row.id,
+        message_id=message.id,
+        account_id=row.account_id,
+        conversation_id=conv.id,
+        idempotency_key=row.idempotency_key,
+        text=message.body_text,
+        html=message.body_html,
+        recipients=tuple(IdentityRef(i.kind, i.value) for i in contact.identities),  # type: ignore[arg-type]
+        contact_name=contact.name,
+        agent_name=agent.name if agent else None,
+        subject=conv.subject,
+        in_reply_to=last_in.external_id if last_in else None,
+        references=references,
+        meta=dict(last_in.meta) if last_in else {},
+    )
+    return out, row

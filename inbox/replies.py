@@ -1,0 +1,140 @@
+"""The one send path: an agent's reply is a message plus an outbox row, written in one transaction.
+
+Internal notes are messages with direction "note" and never get an outbox row. The first reply records
+the first response time (and an SLA miss if it came late); every reply records how long the client had
+been waiting. The conversation goes to the replying agent if nobody had it, and the card gets an owner if
+it had none (the sticky owner later routing relies on).
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import nh3
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from inbox.bus import Event
+from inbox.conversations import scope
+from inbox.models import Agent, Contact, Conversation, Message, Outbox, ReportingEvent, utcnow
+from inbox.policy import InboxPolicy
+
+MAX_REPLY = 100_000
+
+
+class ReplyError(ValueError):
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def sanitize_html(html: str) -> str:
+    """Agent- or client-supplied HTML, with scripts, handlers and unsafe URLs removed."""
+    return str(nh3.clean(html))
+
+
+async def add_reply(
+    session: AsyncSession,
+    conv: Conversation,
+    agent: Agent,
+    text: str,
+    *,
+    html: str | None = None,
+    note: bool = False,
+    policy: InboxPolicy,
+) -> tuple[Message, list[Event]]:
+    """Stage a reply (or note) in `session`; the caller commits and then publishes the events."""
+    if not text.strip():
+        raise ReplyError("text must not be empty", "text")
+    if len(text) > MAX_REPLY:
+        raise ReplyError(f"text is longer than {MAX_REPLY} characters", "text")
+    now = utcnow()
+    message = Message(
+        conversation_id=conv.id,
+        account_id=conv.account_id,
+        direction="note" if note else "out",
+        agent_id=agent.id,
+        body_text=text,
+        body_html=sanitize_html(html) if html else None,
+        created_at=now,
+        delivery_status=None if note else "queued",
+        meta={},
+    )
+    session.add(message)
+    await session.flush()
+    events: list[Event] = []
+    if not note:
+        session.add(
+            Outbox(
+                message_id=message.id,
+                account_id=conv.account_id,
+                idempotency_key=f"okno-{message.id}-{uuid.uuid4().hex}",
+                next_attempt_at=now,
+            )
+        )
+        _measure(session, conv, agent, policy)
+        if conv.assignee_id is None:
+            conv.assignee_id = agent.id
+        contact = await session.get(Contact, conv.contact_id)
+        if contact is not None and contact.owner_id is None:
+            contact.owner_id = agent.id
+    conv.updated_at = now
+    conv.last_message_at = now if not note else conv.last_message_at
+    await session.flush()
+    events.append(
+        Event(
+            "message.created",
+            **scope(conv),
+            data={
+                "message_id": message.id,
+                "direction": message.direction,
+                "agent_id": agent.id,
+                "preview": text[:200],
+                "delivery_status": message.delivery_status,
+            },
+        )
+    )
+    return message, events
+
+
+def _measure(session: AsyncSession, conv: Conversation, agent: Agent, policy: InboxPolicy) -> None:
+    now = utcnow()
+    common = {
+        "occurred_at": now,
+        "conversation_id": conv.id,
+        "contact_id": conv.contact_id,
+        "agent_id": agent.id,
+        "team_id": conv.team_id,
+        "account_id": conv.account_id,
+        "channel_kind": conv.channel_kind,
+    }
+    hours = policy.business_hours
+    if conv.first_response_at is None:
+        conv.first_response_at = now
+        start = conv.created_at
+        session.add(
+            ReportingEvent(
+                name="first_response",
+                value_seconds=(now - start).total_seconds(),
+                business_seconds=hours.seconds_between(start, now),
+                **common,
+            )
+        )
+        if conv.first_response_due is not None and now > conv.first_response_due:
+            session.add(
+                ReportingEvent(
+                    name="sla_miss",
+                    value_seconds=(now - conv.first_response_due).total_seconds(),
+                    business_seconds=hours.seconds_between(conv.first_response_due, now),
+                    **common,
+                )
+            )
+    if conv.waiting_since is not None:
+        session.add(
+            ReportingEvent(
+                name="reply",
+                value_seconds=max(0.0, (now - conv.waiting_since).total_seconds()),
+                business_seconds=hours.seconds_between(conv.waiting_since, now),
+                **common,
+            )
+        )
+        conv.waiting_since = None
