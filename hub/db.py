@@ -45,12 +45,18 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
         ):
             cursor.execute(pragma)
         cursor.close()
+        # SQLite's own lower() folds ASCII only: "Иван" would never match "иван" in a search.
+        dbapi_connection.create_function("lower", 1, _lower, deterministic=True)
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Connection) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+def _lower(value: object) -> object:
+    return value.lower() if isinstance(value, str) else value
 
 
 def sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

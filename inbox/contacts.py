@@ -47,7 +47,7 @@ class ContactNotFound(LookupError):
     pass
 
 
-def _live() -> Select[tuple[Contact]]:
+def _live() -> Select[Contact]:
     return select(Contact).where(Contact.merged_into_id.is_(None)).options(selectinload(Contact.identities))
 
 
@@ -245,7 +245,7 @@ async def merge_contacts(
         (Task, "tasks"),
         (ReportingEvent, None),
     ):
-        column = model.contact_id  # type: ignore[attr-defined]
+        column = model.contact_id
         result = await session.execute(
             update(model).where(column == merged.id).values(contact_id=survivor.id),
             execution_options={"synchronize_session": False},
@@ -283,5 +283,5 @@ async def merge_contacts(
         )
     )
     await session.flush()
-    session.expire(survivor, ["identities"])
-    return await get_contact(session, survivor.id)
+    await session.refresh(survivor, ["identities"])  # rows were moved by UPDATE, behind the ORM's back
+    return survivor

@@ -149,7 +149,7 @@ async def _load(batch: _Batch, prepared: Sequence[_Prepared]) -> dict[tuple[int,
             .where(clause, Contact.merged_into_id.is_(None))
             .order_by(Contact.id)
         )
-        for kind, value, contact in rows2.tuples():
+        for kind, value, contact in rows2:
             batch.by_identity.setdefault((kind, value), []).append(contact)
 
     contact_ids = {c.id for contacts in batch.by_identity.values() for c in contacts}
@@ -175,7 +175,7 @@ async def _load(batch: _Batch, prepared: Sequence[_Prepared]) -> dict[tuple[int,
             .join(Conversation, Conversation.id == Message.conversation_id)
             .where(Message.account_id == account_id, Message.external_id.in_(sorted(refs)))
         )
-        for external_id, conv in rows3.tuples():
+        for external_id, conv in rows3:
             batch.by_reference[(account_id, external_id or "")] = conv
     return existing
 
@@ -426,7 +426,7 @@ async def _candidates_exist(session: AsyncSession, pairs: set[tuple[int, int]]) 
             )
         )
     )
-    return {(a, b) for a, b in rows.tuples()}
+    return {(a, b) for a, b in rows}
 
 
 async def ingest(

@@ -112,7 +112,7 @@ class OutboxWorker:
         )
         async with self._sessionmaker() as session:
             stmt = select(Outbox.id).where(due).order_by(Outbox.next_attempt_at, Outbox.id).limit(self._batch)
-            if session.bind.dialect.name == "postgresql":
+            if session.get_bind().dialect.name == "postgresql":
                 stmt = stmt.with_for_update(skip_locked=True)
             candidates = list(await session.scalars(stmt))
             claimed = []

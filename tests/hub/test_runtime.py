@@ -1,0 +1,84 @@
+"""The running hub end to end: configured account → ingest → event bus → reply → outbox → channel."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+from sqlalchemy import select
+
+from channels.api import parse
+from hub.runtime import Hub
+from inbox.agents import create_agent
+from inbox.models import ChannelAccount, Conversation, Message, Team
+from inbox.replies import add_reply
+
+
+@pytest.fixture
+async def callback_url() -> AsyncIterator[tuple[list[dict[str, Any]], str]]:
+    received: list[dict[str, Any]] = []
+
+    async def handle(request: web.Request) -> web.Response:
+        received.append(await request.json())
+        return web.json_response({"id": "cb-1"})
+
+    app = web.Application()
+    app.router.add_post("/cb", handle)
+    server = TestServer(app)
+    await server.start_server()
+    yield received, str(server.make_url("/cb"))
+    await server.close()
+
+
+async def test_message_in_reply_out(hub_factory: Any, callback_url: tuple[list[dict[str, Any]], str]) -> None:
+    received, url = callback_url
+    hub: Hub = await hub_factory(
+        accounts={"shop": {"kind": "api", "token": "t", "team": "Продажи", "callback_url": url}}
+    )
+    account = hub.accounts["shop"].context
+    assert "token" not in account.options and account.secrets["token"] == "t"
+    async with hub.bus.subscribe() as events:
+        item = parse(
+            {"external_id": "1", "sender": {"email": "olga@mail.ru", "name": "Ольга"}, "text": "Привет"},
+            account_id=account.id,
+            account_name="shop",
+        )
+        result = await hub.ingest.submit(item)
+        created = await asyncio.wait_for(events.get(), 5)
+    assert created.type == "conversation.created" and created.conversation_id == result.conversation_id
+    async with hub.sessionmaker() as session:
+        team = await session.scalar(select(Team).where(Team.name == "Продажи"))
+        conv = await session.get_one(Conversation, result.conversation_id)
+        assert team is not None and conv.team_id == team.id
+        agent = await create_agent(session, email="anna@okno.ru", name="Анна", password="long-password")
+        reply, _ = await add_reply(session, conv, agent, "Здравствуйте, Ольга!", policy=hub.policy)
+        await session.commit()
+    hub.outbox.wake()
+    async with asyncio.timeout(10):
+        while not received:
+            await asyncio.sleep(0.02)
+    assert received[0]["text"] == "Здравствуйте, Ольга!"
+    assert received[0]["recipient"] == {"email": "olga@mail.ru"}
+    async with asyncio.timeout(5):
+        while True:
+            async with hub.sessionmaker() as session:
+                stored = await session.get_one(Message, reply.id)
+                if stored.delivery_status == "sent":
+                    break
+            await asyncio.sleep(0.02)
+    assert hub.supervisor.states[account.id].state == "running"
+
+
+async def test_account_kind_cannot_change_under_the_same_name(hub_factory: Any) -> None:
+    hub: Hub = await hub_factory(accounts={"shop": {"kind": "api", "token": "t"}})
+    async with hub.sessionmaker() as session:
+        row = await session.scalar(select(ChannelAccount).where(ChannelAccount.name == "shop"))
+        assert row is not None
+        row.kind = "email"
+        await session.commit()
+    with pytest.raises(ValueError, match="give the new one another name"):
+        await hub.sync_accounts()

@@ -1,0 +1,60 @@
+"""Settings: defaults file, user file, environment, secrets by indirection."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from hub.runtime import split_account
+from hub.settings import load
+
+
+def test_defaults_need_no_service() -> None:
+    settings = load()
+    assert settings.database_url.startswith("sqlite+aiosqlite:///")
+    assert settings.default_region == "RU"
+    assert settings.policy().business_hours.timezone == "Europe/Moscow"
+
+
+def test_user_file_then_environment_override(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = tmp_path / "okno.toml"
+    config.write_text('port = 9000\ndefault_region = "KZ"\n[outbox]\nmax_attempts = 4\n', encoding="utf-8")
+    monkeypatch.setenv("OKNO_PORT", "9100")
+    monkeypatch.setenv("OKNO_DATABASE_URL", "postgresql+asyncpg://u@h/db")
+    settings = load(config)
+    assert (settings.port, settings.default_region, settings.outbox.max_attempts) == (9100, "KZ", 4)
+    assert settings.database_url == "postgresql+asyncpg://u@h/db"
+
+
+def test_secrets_come_from_the_environment_not_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "okno.toml"
+    config.write_text(
+        '[accounts.shop]\nkind = "api"\ntoken_env = "SHOP_TOKEN"\ncallback_url = "http://x/y"\n',
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("SHOP_TOKEN", "s3cret")
+    options, secrets, problem = split_account(load(config).accounts["shop"])
+    assert secrets == {"token": "s3cret"} and problem is None
+    assert options == {"callback_url": "http://x/y"}
+    monkeypatch.delenv("SHOP_TOKEN")
+    _, secrets, problem = split_account(load(config).accounts["shop"])
+    assert secrets == {} and problem == "environment variable SHOP_TOKEN (for token) is not set"
+
+
+def test_bad_values_are_refused_with_their_name(tmp_path: Path) -> None:
+    config = tmp_path / "okno.toml"
+    config.write_text('[accounts."Bad Name"]\nkind = "api"\n', encoding="utf-8")
+    with pytest.raises(ValidationError, match="Bad Name"):
+        load(config)
+    config.write_text('[business_hours]\nmon = "18:00-09:00"\n', encoding="utf-8")
+    with pytest.raises(ValidationError, match="ends before it starts"):
+        load(config)
+
+
+def test_missing_config_file_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="config file not found"):
+        load(tmp_path / "nope.toml")

@@ -1,0 +1,126 @@
+"""Client cards: search, identities, duplicate candidates and merge."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from inbox.agents import create_agent
+from inbox.contacts import (
+    ContactError,
+    ContactNotFound,
+    add_identity,
+    dismiss_duplicate,
+    get_contact,
+    list_duplicates,
+    merge_contacts,
+    search_contacts,
+    update_contact,
+)
+from inbox.ingest import ingest
+from inbox.models import AuditLog, Call, ChannelAccount, Contact, Conversation, Identity, Message, Task
+from tests.inbox.helpers import message
+
+
+async def two_cards(session: AsyncSession, account: ChannelAccount) -> tuple[int, int]:
+    a = await ingest(session, message(account.id, "1", ("email", "ivan@mail.ru"), name="Иван"))
+    b = await ingest(session, message(account.id, "2", ("phone", "+79139097332"), name=None))
+    return a.contact_id, b.contact_id
+
+
+async def test_merge_moves_everything_and_leaves_an_audit_entry(
+    session: AsyncSession, api_account: ChannelAccount
+) -> None:
+    agent = await create_agent(
+        session, email="boss@okno.test.ru", name="Boss", password="secret-pass", role="admin"
+    )
+    survivor_id, merged_id = await two_cards(session, api_account)
+    merged = await session.get_one(Contact, merged_id)
+    merged.company = "ООО Ромашка"
+    merged.tags = ["vip"]
+    survivor = await session.get_one(Contact, survivor_id)
+    survivor.tags = ["new"]
+    call = Call(account_id=api_account.id, call_id="c1", contact_id=merged_id, direction="inbound")
+    session.add(call)
+    await session.flush()
+    session.add(Task(title="Перезвонить", kind="callback", contact_id=merged_id, call_id=call.id))
+    await session.commit()
+
+    result = await merge_contacts(session, survivor_id, merged_id, agent.id)
+    await session.commit()
+
+    assert result.id == survivor_id
+    assert {(i.kind, i.value) for i in result.identities} == {
+        ("email", "ivan@mail.ru"),
+        ("phone", "+79139097332"),
+    }
+    assert result.name == "Иван"  # the survivor's own data wins
+    assert result.company == "ООО Ромашка"  # the merged card's data fills the gaps
+    assert result.tags == ["new", "vip"]
+    for model in (Conversation, Message, Call, Task):
+        owners = set(await session.scalars(select(model.contact_id)))  # type: ignore[attr-defined]
+        assert owners == {survivor_id}, model.__name__
+    gone = await session.get_one(Contact, merged_id)
+    assert gone.merged_into_id == survivor_id and gone.merged_at is not None
+    assert (await get_contact(session, merged_id)).id == survivor_id  # old links lead to the survivor
+    audit = await session.scalar(select(AuditLog).where(AuditLog.action == "contact.merge"))
+    assert audit is not None
+    assert audit.actor_agent_id == agent.id and audit.entity_id == survivor_id
+    assert audit.detail["merged_contact_id"] == merged_id
+    assert audit.detail["moved"]["conversations"] == 1 and audit.detail["moved"]["calls"] == 1
+    assert "company" in audit.detail["kept_from_merged"]
+
+
+async def test_new_mail_from_a_merged_identity_lands_on_the_survivor(
+    session: AsyncSession, api_account: ChannelAccount
+) -> None:
+    survivor_id, merged_id = await two_cards(session, api_account)
+    await merge_contacts(session, survivor_id, merged_id, None)
+    await session.commit()
+    again = await ingest(session, message(api_account.id, "3", ("phone", "8 913 909 73 32")))
+    assert again.contact_id == survivor_id
+
+
+async def test_shared_identity_added_by_an_agent_lists_a_duplicate(
+    session: AsyncSession, api_account: ChannelAccount
+) -> None:
+    a_id, b_id = await two_cards(session, api_account)
+    contact = await get_contact(session, a_id)
+    await add_identity(session, contact, "phone", "8 (913) 909-73-32", region="RU", actor_id=None)
+    await session.commit()
+    pairs = await list_duplicates(session)
+    assert [(p.a.id, p.b.id) for p in pairs] == [(a_id, b_id)]
+    assert "+79139097332" in pairs[0].reason
+    await dismiss_duplicate(session, pairs[0].id, None)
+    await session.commit()
+    assert await list_duplicates(session) == []
+
+
+async def test_merge_refuses_nonsense(session: AsyncSession, api_account: ChannelAccount) -> None:
+    a_id, b_id = await two_cards(session, api_account)
+    with pytest.raises(ContactError):
+        await merge_contacts(session, a_id, a_id, None)
+    with pytest.raises(ContactNotFound):
+        await merge_contacts(session, a_id, 999, None)
+    await merge_contacts(session, a_id, b_id, None)
+    with pytest.raises(ContactNotFound, match="already merged"):
+        await merge_contacts(session, a_id, b_id, None)
+
+
+async def test_search_finds_by_name_and_identity(session: AsyncSession, api_account: ChannelAccount) -> None:
+    a_id, b_id = await two_cards(session, api_account)
+    assert [c.id for c in await search_contacts(session, "иван")] == [a_id]
+    assert [c.id for c in await search_contacts(session, "9097332")] == [b_id]
+    assert len(await search_contacts(session)) == 2
+
+
+async def test_update_refuses_unknown_fields(session: AsyncSession, api_account: ChannelAccount) -> None:
+    a_id, _ = await two_cards(session, api_account)
+    contact = await get_contact(session, a_id)
+    with pytest.raises(ContactError) as err:
+        await update_contact(session, contact, {"password": "x"}, None)
+    assert err.value.field == "password"
+    await update_contact(session, contact, {"kind": "client", "company": "ИП Петров"}, None)
+    assert (contact.kind, contact.company) == ("client", "ИП Петров")
+    assert await session.scalar(select(Identity.value).where(Identity.contact_id == a_id)) == "ivan@mail.ru"

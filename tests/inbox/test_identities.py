@@ -1,0 +1,43 @@
+"""Identity normalization: one stored form per person-visible spelling."""
+
+import pytest
+
+from inbox.identities import InvalidIdentity, normalize
+
+
+@pytest.mark.parametrize(
+    "spelling", ["8 (913) 909-73-32", "+7 913 909 73 32", "79139097332", "+7(913)9097332"]
+)
+def test_russian_phone_spellings_are_one_e164_number(spelling: str) -> None:
+    assert normalize("phone", spelling, "RU") == "+79139097332"
+
+
+def test_phone_region_comes_from_config() -> None:
+    assert normalize("phone", "030 1234567", "DE") == "+49301234567"
+
+
+@pytest.mark.parametrize("bad", ["12", "not a phone", "+7 000", ""])
+def test_invalid_phone_is_refused_with_reason(bad: str) -> None:
+    with pytest.raises(InvalidIdentity, match="phone"):
+        normalize("phone", bad, "RU")
+
+
+def test_email_is_lower_cased_whole() -> None:
+    assert normalize("email", "  Ivan.Petrov@Mail.RU ") == "ivan.petrov@mail.ru"
+
+
+@pytest.mark.parametrize("bad", ["ivan", "ivan@", "@mail.ru", "a b@mail.ru", "x@localhost"])
+def test_invalid_email_is_refused_with_reason(bad: str) -> None:
+    with pytest.raises(InvalidIdentity, match="invalid email"):
+        normalize("email", bad)
+
+
+def test_messenger_ids_are_numeric() -> None:
+    assert normalize("telegram", " 0042 ") == "42"
+    with pytest.raises(InvalidIdentity, match="numeric"):
+        normalize("vk", "id42")
+
+
+def test_unknown_kind_is_refused() -> None:
+    with pytest.raises(InvalidIdentity, match="unknown identity kind"):
+        normalize("fax", "123")

@@ -1,0 +1,227 @@
+"""The one ingest path: matching, threading, idempotency, reporting events, group commit."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from inbox.bus import Event
+from inbox.ingest import IngestError, IngestQueue, ingest
+from inbox.models import (
+    ChannelAccount,
+    Contact,
+    Conversation,
+    DuplicateCandidate,
+    Identity,
+    Message,
+    ReportingEvent,
+    Team,
+)
+from tests.inbox.helpers import message
+
+
+async def count(session: AsyncSession, model: type) -> int:
+    return int(await session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+async def test_same_item_ingested_twice_gives_one_message(
+    session: AsyncSession, api_account: ChannelAccount
+) -> None:
+    item = message(api_account.id, "ext-1", ("email", "ivan@mail.ru"))
+    first = await ingest(session, item)
+    second = await ingest(session, item)
+    assert not first.duplicate
+    assert second.duplicate
+    assert (second.message_id, second.conversation_id, second.contact_id) == (
+        first.message_id,
+        first.conversation_id,
+        first.contact_id,
+    )
+    assert await count(session, Message) == 1
+    assert await count(session, ReportingEvent) == 2  # conversation_opened + message_received, once
+
+
+async def test_three_spellings_of_one_phone_give_one_card(
+    session: AsyncSession, api_account: ChannelAccount
+) -> None:
+    results = [
+        await ingest(session, message(api_account.id, f"m{i}", ("phone", spelling)))
+        for i, spelling in enumerate(["8 (913) 909-73-32", "+7 913 909 73 32", "79139097332"])
+    ]
+    assert len({r.contact_id for r in results}) == 1
+    assert len({r.conversation_id for r in results}) == 1
+    assert await count(session, Contact) == 1
+    identity = await session.scalar(select(Identity))
+    assert identity is not None and (identity.kind, identity.value) == ("phone", "+79139097332")
+
+
+async def test_unknown_sender_becomes_a_lead_with_its_source_channel(
+    session: AsyncSession, api_account: ChannelAccount
+) -> None:
+    result = await ingest(session, message(api_account.id, "x", ("email", "New@Client.ru"), name="Мария"))
+    contact = await session.get_one(Contact, result.contact_id)
+    assert (contact.kind, contact.source_channel, contact.name) == ("lead", "api", "Мария")
+
+
+async def test_messenger_threading_joins_the_last_unresolved_conversation(
+    session: AsyncSession, api_account: ChannelAccount
+) -> None:
+    a = await ingest(session, message(api_account.id, "1", ("telegram", "42")))
+    b = await ingest(session, message(api_account.id, "2", ("telegram", "42")))
+    assert a.conversation_id == b.conversation_id
+    conv = await session.get_one(Conversation, a.conversation_id)
+    conv.status = "resolved"
+    await session.commit()
+    c = await ingest(session, message(api_account.id, "3", ("telegram", "42")))
+    assert c.conversation_id != a.conversation_id
+    assert c.contact_id == a.contact_id
+
+
+async def test_reply_by_reference_reopens_its_conversation(
+    session: AsyncSession, api_account: ChannelAccount
+) -> None:
+    first = await ingest(session, message(api_account.id, "<a@x>", ("email", "c@mail.ru"), subject="Заказ"))
+    conv = await session.get_one(Conversation, first.conversation_id)
+    conv.status = "resolved"
+    await session.commit()
+    reply = await ingest(
+        session, message(api_account.id, "<b@x>", ("email", "c@mail.ru"), references=("<a@x>",))
+    )
+    assert reply.conversation_id == first.conversation_id
+    await session.refresh(conv)
+    assert conv.status == "open"
+    names = list(await session.scalars(select(ReportingEvent.name).order_by(ReportingEvent.id)))
+    assert names == ["conversation_opened", "message_received", "conversation_reopened", "message_received"]
+
+
+async def test_auto_reply_is_stored_but_opens_no_dialog(
+    session: AsyncSession, api_account: ChannelAccount
+) -> None:
+    result = await ingest(
+        session, message(api_account.id, "oof", ("email", "away@mail.ru"), kind="auto_reply")
+    )
+    conv = await session.get_one(Conversation, result.conversation_id)
+    assert conv.status == "resolved"
+    assert conv.waiting_since is None
+    assert await count(session, ReportingEvent) == 0
+
+
+async def test_new_conversation_gets_the_account_team_and_sla(session: AsyncSession) -> None:
+    team = Team(name="Sales")
+    session.add(team)
+    await session.flush()
+    account = ChannelAccount(name="sales-api", kind="api", team_id=team.id)
+    session.add(account)
+    await session.commit()
+    result = await ingest(session, message(account.id, "1", ("phone", "+79139097332")))
+    conv = await session.get_one(Conversation, result.conversation_id)
+    assert conv.team_id == team.id
+    assert conv.waiting_since is not None and conv.first_response_due is not None
+    assert conv.first_response_due > conv.waiting_since
+
+
+async def test_sender_matching_two_cards_is_a_duplicate_candidate_not_a_merge(
+    session: AsyncSession, api_account: ChannelAccount
+) -> None:
+    by_mail = await ingest(session, message(api_account.id, "1", ("email", "ivan@mail.ru")))
+    by_phone = await ingest(session, message(api_account.id, "2", ("phone", "+79139097332")))
+    both = await ingest(
+        session, message(api_account.id, "3", ("email", "ivan@mail.ru"), ("phone", "89139097332"))
+    )
+    assert by_mail.contact_id != by_phone.contact_id
+    assert both.contact_id == by_mail.contact_id  # the older card receives the message
+    candidate = await session.scalar(select(DuplicateCandidate))
+    assert candidate is not None
+    assert {candidate.contact_a_id, candidate.contact_b_id} == {by_mail.contact_id, by_phone.contact_id}
+    assert "ivan@mail.ru" in candidate.reason
+    await ingest(session, message(api_account.id, "4", ("email", "ivan@mail.ru"), ("phone", "89139097332")))
+    assert await count(session, DuplicateCandidate) == 1
+    assert await count(session, Contact) == 2
+
+
+async def test_known_sender_with_a_new_identity_keeps_it_on_the_card(
+    session: AsyncSession, api_account: ChannelAccount
+) -> None:
+    first = await ingest(session, message(api_account.id, "1", ("webchat", "visitor-1")))
+    second = await ingest(
+        session, message(api_account.id, "2", ("webchat", "visitor-1"), ("email", "v@mail.ru"))
+    )
+    assert second.contact_id == first.contact_id
+    kinds = set(await session.scalars(select(Identity.kind).where(Identity.contact_id == first.contact_id)))
+    assert kinds == {"webchat", "email"}
+
+
+async def test_invalid_identity_is_recorded_not_dropped(
+    session: AsyncSession, api_account: ChannelAccount
+) -> None:
+    result = await ingest(session, message(api_account.id, "1", ("telegram", "42"), ("phone", "12")))
+    stored = await session.get_one(Message, result.message_id)
+    assert "invalid phone" in stored.meta["invalid_identities"][0]
+
+
+async def test_sender_without_any_valid_identity_is_refused_clearly(
+    session: AsyncSession, api_account: ChannelAccount
+) -> None:
+    with pytest.raises(IngestError, match="cannot tell who sent it: invalid email"):
+        await ingest(session, message(api_account.id, "1", ("email", "nobody")))
+    assert await count(session, Message) == 0
+
+
+async def test_unknown_account_is_refused(session: AsyncSession) -> None:
+    with pytest.raises(IngestError, match="unknown channel account"):
+        await ingest(session, message(999, "1", ("email", "a@mail.ru")))
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+
+    async def publish(self, event: Event) -> None:
+        self.events.append(event)
+
+
+async def test_group_commit_batches_concurrent_ingests_and_answers_each(
+    sessionmaker: async_sessionmaker[AsyncSession], api_account: ChannelAccount
+) -> None:
+    recorder = Recorder()
+    queue = IngestQueue(sessionmaker, publisher=recorder, max_batch=50)
+    await queue.start()
+    try:
+        items = [message(api_account.id, f"m{i}", ("email", f"u{i % 20}@mail.ru")) for i in range(200)]
+        items.append(items[0])  # a redelivery inside the same burst
+        items.append(message(api_account.id, "bad", ("email", "broken")))
+        results = await asyncio.gather(*(queue.submit(i) for i in items), return_exceptions=True)
+    finally:
+        await queue.stop()
+    assert queue.batches < 200  # grouped, not one transaction per item
+    good = [r for r in results if not isinstance(r, BaseException)]
+    assert len(good) == 201
+    assert good[-1].duplicate and good[-1].message_id == good[0].message_id
+    assert isinstance(results[-1], IngestError)
+    async with sessionmaker() as session:
+        assert await count(session, Message) == 200
+        assert await count(session, Contact) == 20
+        assert await count(session, Conversation) == 20
+    assert sum(e.type == "message.created" for e in recorder.events) == 200
+    assert sum(e.type == "conversation.created" for e in recorder.events) == 20
+
+
+async def test_a_race_lost_to_another_process_falls_back_to_one_by_one(
+    sessionmaker: async_sessionmaker[AsyncSession], api_account: ChannelAccount
+) -> None:
+    """Two queues (two hub processes) ingest the same burst: every item is stored once."""
+    queues = [IngestQueue(sessionmaker), IngestQueue(sessionmaker)]
+    for q in queues:
+        await q.start()
+    try:
+        items = [message(api_account.id, f"r{i}", ("email", "same@mail.ru")) for i in range(30)]
+        results = await asyncio.gather(*(q.submit(i) for i in items for q in queues))
+    finally:
+        for q in queues:
+            await q.stop()
+    assert sum(not r.duplicate for r in results) == 30
+    async with sessionmaker() as session:
+        assert await count(session, Message) == 30
