@@ -17,29 +17,43 @@ lets the supervisor see a failure and restart it, so it is called ``run`` here.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+import importlib
+import importlib.util
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol
+from types import ModuleType
+from typing import Any, ClassVar, Protocol, cast
 
-from inbox.ingest import IngestResult
-from inbox.items import Delivery, DeliveryError, InboundMessage, OutboundMessage
+from aiohttp import web
+
+from inbox.items import CallEvent, Delivery, DeliveryError, InboundMessage, OutboundMessage
 
 __all__ = [
     "AccountContext",
+    "CallEvent",
     "ChannelAuthError",
     "ChannelNotAvailable",
     "Connector",
     "CursorStore",
     "Delivery",
     "DeliveryError",
+    "FileParser",
+    "InboundItem",
+    "InboundMessage",
+    "OutboundMessage",
     "PayloadError",
     "Sink",
+    "WebhookReceiver",
     "available",
+    "channel_module",
     "connector_class",
+    "file_parser",
     "register",
 ]
 
-Sink = Callable[[InboundMessage], Awaitable[IngestResult]]
+InboundItem = InboundMessage | CallEvent
+# Returns after the item is committed: an IngestResult for a message, the call's result for a CallEvent.
+Sink = Callable[[InboundItem], Awaitable[object]]
 
 
 class CursorStore(Protocol):
@@ -110,21 +124,59 @@ def register(kind: str) -> Callable[[ConnectorFactory], ConnectorFactory]:
     return decorate
 
 
-# Kinds and the module that registers each; imported lazily (aiogram alone costs seconds to import).
-KNOWN_KINDS: dict[str, str] = {"api": "channels.api"}
-PLANNED_KINDS = ("email", "telegram", "vk", "webchat", "sip")
+# Kinds and the package that implements each; imported lazily (aiogram alone costs seconds to import).
+KNOWN_KINDS: dict[str, str] = {
+    "api": "channels.api",
+    "email": "channels.email",
+    "telegram": "channels.telegram",
+    "vk": "channels.vk",
+    "webchat": "channels.webchat",
+    "sip": "channels.sip",
+}
 
 
 def available() -> list[str]:
-    return sorted(KNOWN_KINDS)
+    """Kinds whose package exists in this installation."""
+    return sorted(k for k, m in KNOWN_KINDS.items() if importlib.util.find_spec(m) is not None)
+
+
+def channel_module(kind: str) -> ModuleType:
+    module = KNOWN_KINDS.get(kind)
+    if module is None:
+        raise ChannelNotAvailable(f"unknown channel {kind!r} (known: {', '.join(KNOWN_KINDS)})")
+    if importlib.util.find_spec(module) is None:
+        raise ChannelNotAvailable(f"channel {kind!r} not available yet")
+    return importlib.import_module(module)
 
 
 def connector_class(kind: str) -> ConnectorFactory:
     if kind not in _REGISTRY:
-        module = KNOWN_KINDS.get(kind)
-        if module is None:
-            if kind in PLANNED_KINDS:
-                raise ChannelNotAvailable(f"channel {kind!r} not available yet")
-            raise ChannelNotAvailable(f"unknown channel {kind!r} (known: {', '.join(available())})")
-        __import__(module)
+        channel_module(kind)
+        if kind not in _REGISTRY:
+            raise ChannelNotAvailable(f"channel {kind!r} has no connector")
     return _REGISTRY[kind]
+
+
+class FileParser(Protocol):
+    """`okno ingest KIND FILE`: a channel's raw payload file → items, or a PayloadError per bad item."""
+
+    def __call__(
+        self, data: bytes, name: str, *, account: AccountContext, region: str
+    ) -> Iterable[InboundItem | PayloadError]: ...
+
+
+def file_parser(kind: str) -> FileParser:
+    parser = getattr(channel_module(kind), "parse_file", None)
+    if parser is None:
+        raise ChannelNotAvailable(f"channel {kind!r} cannot read files")
+    return cast(FileParser, parser)
+
+
+class WebhookReceiver(Protocol):
+    """A connector that takes pushes over HTTP. The hub routes ``/hooks/{account}[/{tail}]`` to it.
+
+    It must authenticate the request (secret header, secret key, token) before parsing anything and
+    answer only after the sink has committed what it carried.
+    """
+
+    async def handle_webhook(self, request: web.Request, tail: str) -> web.StreamResponse: ...

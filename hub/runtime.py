@@ -9,12 +9,13 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from channels.base import AccountContext
+from channels.base import AccountContext, ChannelNotAvailable, InboundItem
 from hub import db
 from hub.bus import LocalBus
 from hub.settings import AccountSettings, MissingSecret, Settings
 from hub.supervisor import Supervisor
 from inbox.ingest import IngestQueue
+from inbox.items import InboundMessage
 from inbox.models import ChannelAccount, Team
 from inbox.outbox import OutboxWorker, RetryPolicy
 
@@ -83,7 +84,7 @@ class Hub:
         self.ingest = IngestQueue(
             self.sessionmaker, policy=self.policy, publisher=self.bus, max_batch=settings.ingest.max_batch
         )
-        self.supervisor = Supervisor(self.sessionmaker, self.ingest.submit)
+        self.supervisor = Supervisor(self.sessionmaker, self.sink)
         self.outbox = OutboxWorker(
             self.sessionmaker,
             self.supervisor.sender_for,
@@ -97,6 +98,12 @@ class Hub:
         )
         self.accounts: dict[str, ConfiguredAccount] = {}
         self._started = False
+
+    async def sink(self, item: InboundItem) -> object:
+        """Where connectors hand items in; returns after the item is committed."""
+        if isinstance(item, InboundMessage):
+            return await self.ingest.submit(item)
+        raise ChannelNotAvailable("call events are not handled yet")
 
     async def sync_accounts(self) -> dict[str, ConfiguredAccount]:
         """Make a ChannelAccount row (and its team) for every configured account; return them by name."""

@@ -92,6 +92,7 @@ class _Batch:
     by_identity: dict[tuple[str, str], list[Contact]] = field(default_factory=dict)
     open_conversations: dict[tuple[int, int], Conversation] = field(default_factory=dict)
     by_reference: dict[tuple[int, str], Conversation] = field(default_factory=dict)
+    by_hint: dict[int, Conversation] = field(default_factory=dict)
     seen: dict[tuple[int, str], _Staged] = field(default_factory=dict)
     pair_objects: list[tuple[Contact, Contact, str]] = field(default_factory=list)
 
@@ -177,6 +178,11 @@ async def _load(batch: _Batch, prepared: Sequence[_Prepared]) -> dict[tuple[int,
         )
         for external_id, conv in rows3:
             batch.by_reference[(account_id, external_id or "")] = conv
+
+    hints = {p.item.conversation_hint for p in prepared if p.item.conversation_hint is not None}
+    if hints:
+        for conv in await session.scalars(select(Conversation).where(Conversation.id.in_(hints))):
+            batch.by_hint[conv.id] = conv
     return existing
 
 
@@ -231,6 +237,10 @@ def _thread(
         conv = batch.by_reference.get((account.id, ref))
         if conv is not None:
             return conv, False
+    if item.conversation_hint is not None:
+        hinted = batch.by_hint.get(item.conversation_hint)
+        if hinted is not None and hinted.account_id == account.id:
+            return hinted, False
     key = (id(contact) if contact.id is None else contact.id, account.id)
     conv = batch.open_conversations.get(key)
     if conv is not None:

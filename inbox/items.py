@@ -52,8 +52,10 @@ class InboundMessage:
 
     `account_id` is the internal id of the channel account; `external_id` is the platform's id of the
     message and the idempotency key together with the account. `references` are external ids of earlier
-    messages this one answers (e-mail threading). `kind` other than "message" is stored but never opens
-    a new dialog (auto-replies, bounces, service events).
+    messages this one answers (e-mail threading); `conversation_hint` is a conversation id the channel
+    decoded from its own marks (a reply token, a "[#N]" subject), used when no reference matches and the
+    conversation belongs to the same account. `kind` other than "message" is stored but never opens a new
+    dialog (auto-replies, bounces, service events).
     """
 
     account_id: int
@@ -65,7 +67,41 @@ class InboundMessage:
     sent_at: datetime | None = None
     attachments: tuple[InboundAttachment, ...] = ()
     references: tuple[str, ...] = ()
+    conversation_hint: int | None = None
     kind: MessageKind = "message"
+    meta: Mapping[str, Any] = field(default_factory=dict)
+    raw: Any = field(default=None, compare=False, repr=False)
+
+
+CallStage = Literal["ring", "answer", "hangup", "record"]
+
+
+@dataclass(frozen=True, slots=True)
+class CallEvent:
+    """One event of a phone call, or a whole call record ("record": a CDR line).
+
+    Events of one call share `call_id` and are merged onto one Call; `event_id` makes each event
+    idempotent (a repeated event changes nothing). Numbers are raw here and normalized in the domain.
+    """
+
+    account_id: int
+    call_id: str
+    event_id: str
+    stage: CallStage
+    at: datetime | None = None
+    direction: Literal["inbound", "outbound", "internal"] | None = None
+    from_number: str | None = None
+    to_number: str | None = None
+    did: str | None = None
+    extension: str | None = None
+    started_at: datetime | None = None
+    answered_at: datetime | None = None
+    ended_at: datetime | None = None
+    wait_seconds: int | None = None
+    talk_seconds: int | None = None
+    disposition: Literal["answered", "missed", "busy", "failed", "voicemail"] | None = None
+    forwarded: bool = False
+    recording_url: str | None = None
     meta: Mapping[str, Any] = field(default_factory=dict)
     raw: Any = field(default=None, compare=False, repr=False)
 

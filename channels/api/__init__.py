@@ -6,6 +6,6 @@ the body is parsed here by :func:`parse`. Outbound: each reply is POSTed as JSON
 """
 
 from channels.api.connector import ApiConnector
-from channels.api.parse import parse
+from channels.api.parse import parse, parse_file
 
-__all__ = ["ApiConnector", "parse"]
+__all__ = ["ApiConnector", "parse", "parse_file"]

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from channels.base import PayloadError
+from channels.base import AccountContext, PayloadError
 from inbox.identities import InvalidIdentity, normalize
 from inbox.items import IdentityRef, InboundMessage, Sender
 
@@ -44,6 +46,29 @@ def _first_error(exc: ValidationError) -> PayloadError:
 def external_identity(account_name: str, external_id: str) -> str:
     """Senders' ids of different API accounts live in one namespace, so they carry the account's name."""
     return f"{account_name}:{external_id}"
+
+
+def parse_file(
+    data: bytes, name: str, *, account: AccountContext, region: str = "RU"
+) -> Iterator[InboundMessage | PayloadError]:
+    """A JSON file with one message object or an array of them (errors are yielded, not raised)."""
+    try:
+        payload = json.loads(data.decode("utf-8-sig"))
+    except UnicodeDecodeError as exc:
+        yield PayloadError(f"not UTF-8 text ({exc.reason} at byte {exc.start})")
+        return
+    except json.JSONDecodeError as exc:
+        yield PayloadError(f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")
+        return
+    items = payload if isinstance(payload, list) else [payload]
+    for index, entry in enumerate(items):
+        try:
+            yield parse(entry, account_id=account.id, account_name=account.name, region=region)
+        except PayloadError as exc:
+            if isinstance(payload, list):
+                yield PayloadError(f"item {index}: {exc.reason}", exc.field)
+            else:
+                yield exc
 
 
 def parse(payload: Any, *, account_id: int, account_name: str, region: str = "RU") -> InboundMessage:

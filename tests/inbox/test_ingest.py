@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from inbox.bus import Event
 from inbox.ingest import IngestError, IngestQueue, ingest
+from inbox.items import IdentityRef, InboundMessage, Sender
 from inbox.models import (
     ChannelAccount,
     Contact,
@@ -225,3 +226,30 @@ async def test_a_race_lost_to_another_process_falls_back_to_one_by_one(
     assert sum(not r.duplicate for r in results) == 30
     async with sessionmaker() as session:
         assert await count(session, Message) == 30
+
+
+async def test_conversation_hint_joins_its_conversation_on_the_same_account_only(
+    session: AsyncSession, api_account: ChannelAccount
+) -> None:
+    first = await ingest(session, message(api_account.id, "1", ("email", "a@mail.ru")))
+    conv = await session.get_one(Conversation, first.conversation_id)
+    conv.status = "resolved"
+    other = ChannelAccount(name="other", kind="api")
+    session.add(other)
+    await session.commit()
+    hinted = InboundMessage(
+        account_id=api_account.id,
+        external_id="2",
+        sender=Sender((IdentityRef("email", "b@mail.ru"),)),
+        text="re",
+        conversation_hint=first.conversation_id,
+    )
+    assert (await ingest(session, hinted)).conversation_id == first.conversation_id
+    elsewhere = InboundMessage(
+        account_id=other.id,
+        external_id="3",
+        sender=Sender((IdentityRef("email", "a@mail.ru"),)),
+        text="re",
+        conversation_hint=first.conversation_id,
+    )
+    assert (await ingest(session, elsewhere)).conversation_id != first.conversation_id

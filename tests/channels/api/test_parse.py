@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -58,3 +59,16 @@ def test_bad_body_names_the_field(payload: Any, field: str | None, reason: str) 
         parse(payload, account_id=1, account_name="shop")
     assert err.value.field == field
     assert reason in err.value.reason
+
+
+def test_a_file_may_hold_one_object_or_an_array_and_bad_items_are_yielded() -> None:
+    from channels.api import parse_file
+    from channels.base import AccountContext
+
+    account = AccountContext(id=1, name="shop", kind="api")
+    data = json.dumps([body(), body(text="")]).encode()
+    out = list(parse_file(data, "x.json", account=account))
+    assert not isinstance(out[0], PayloadError)
+    assert isinstance(out[1], PayloadError) and out[1].reason.startswith("item 1:")
+    (broken,) = parse_file(b"{nope", "y.json", account=account)
+    assert isinstance(broken, PayloadError) and "not valid JSON" in str(broken)
