@@ -95,6 +95,7 @@ class Settings(BaseSettings):
     default_region: str = "RU"
     first_response_sla_minutes: int = Field(60, ge=1)
     log_level: str = "INFO"
+    attachments_dir: str = "var/attachments"
     ingest: IngestSettings = IngestSettings()
     outbox: OutboxSettings = OutboxSettings()
     business_hours: BusinessHoursSettings = BusinessHoursSettings()
@@ -139,6 +140,7 @@ class Settings(BaseSettings):
             default_region=self.default_region,
             business_hours=self.business_hours.build(),
             first_response_sla=timedelta(minutes=self.first_response_sla_minutes),
+            attachments_dir=Path(self.attachments_dir),
         )
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import selectinload
 
+from inbox.blobs import BlobStore
 from inbox.bus import Event, NullPublisher, Publisher
 from inbox.identities import InvalidIdentity, normalize
 from inbox.items import IdentityRef, InboundMessage
@@ -266,7 +268,24 @@ def _thread(
     return conv, True
 
 
-def _stage_one(batch: _Batch, p: _Prepared, existing: dict[tuple[int, str], Message]) -> _Staged:
+async def _store_attachments(prepared: Sequence[_Prepared], policy: InboxPolicy) -> dict[int, str]:
+    """Write attachment bytes before the transaction (see inbox.blobs); id(attachment) → SHA-256."""
+    digests: dict[int, str] = {}
+    store = BlobStore(policy.attachments_dir) if policy.attachments_dir else None
+    for p in prepared:
+        for att in p.item.attachments:
+            if att.content is None or att.refused:
+                continue
+            if store is not None:
+                digests[id(att)] = await store.put(att.content)
+            else:
+                digests[id(att)] = hashlib.sha256(att.content).hexdigest()
+    return digests
+
+
+def _stage_one(
+    batch: _Batch, p: _Prepared, existing: dict[tuple[int, str], Message], digests: dict[int, str]
+) -> _Staged:
     item = p.item
     key = (item.account_id, item.external_id)
     if key in existing:
@@ -320,7 +339,7 @@ def _stage_one(batch: _Batch, p: _Prepared, existing: dict[tuple[int, str], Mess
                 filename=att.filename,
                 content_type=att.content_type,
                 size=att.size,
-                sha256=att.sha256,
+                sha256=digests.get(id(att), att.sha256),
                 refused=att.refused,
             )
         )
@@ -342,6 +361,7 @@ async def stage_batch(
         except IngestError as exc:
             checked.append(exc)
     prepared = [c for c in checked if isinstance(c, _Prepared)]
+    digests = await _store_attachments(prepared, policy)
     batch = _Batch(session, policy)
     existing = await _load(batch, prepared) if prepared else {}
     outcomes: list[_Staged | Exception] = []
@@ -350,7 +370,7 @@ async def stage_batch(
             outcomes.append(entry)
             continue
         try:
-            outcomes.append(_stage_one(batch, entry, existing))
+            outcomes.append(_stage_one(batch, entry, existing, digests))
         except IngestError as exc:
             outcomes.append(exc)
     await session.flush()

@@ -34,13 +34,17 @@ class Sender:
 
 @dataclass(frozen=True, slots=True)
 class InboundAttachment:
-    """An attachment as received. `refused` names why it was not stored (too large, unsafe)."""
+    """An attachment as received. `refused` names why it was not stored (too large, unsafe).
+
+    `content` (the bytes) is written to the blob store by the ingest path, which fills in `sha256`.
+    """
 
     filename: str
     content_type: str
     size: int
     sha256: str | None = None
     refused: str | None = None
+    content: bytes | None = field(default=None, repr=False, compare=False)
 
 
 MessageKind = Literal["message", "auto_reply", "bounce", "event"]

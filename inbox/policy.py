@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 
 from inbox.business_hours import BusinessHours
 
@@ -13,3 +14,5 @@ class InboxPolicy:
     default_region: str = "RU"
     business_hours: BusinessHours = field(default_factory=BusinessHours.always)
     first_response_sla: timedelta = timedelta(hours=1)
+    # Where attachment bytes are kept (content-addressed); None keeps only their metadata and hash.
+    attachments_dir: Path | None = None
