@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from channels.base import AccountContext, ChannelNotAvailable, InboundItem
 from hub import db
 from hub.bus import LocalBus
+from hub.bus_redis import RedisBus
 from hub.settings import AccountSettings, MissingSecret, Settings
 from hub.supervisor import Supervisor
 from inbox.ingest import IngestQueue
@@ -79,7 +80,7 @@ class Hub:
         self.settings = settings
         self.engine = db.create_engine(settings.database_url)
         self.sessionmaker = db.sessionmaker(self.engine)
-        self.bus = LocalBus()
+        self.bus: LocalBus | RedisBus = RedisBus(settings.bus_url) if settings.bus_url else LocalBus()
         self.policy = settings.policy()
         self.ingest = IngestQueue(
             self.sessionmaker, policy=self.policy, publisher=self.bus, max_batch=settings.ingest.max_batch
@@ -146,6 +147,8 @@ class Hub:
     async def start(self, *, migrate: bool = True, channels: bool = True) -> None:
         if migrate:
             await db.migrate(self.engine)
+        if isinstance(self.bus, RedisBus):
+            await self.bus.start()
         await self.sync_accounts()
         await self.ingest.start()
         if channels:
@@ -158,5 +161,7 @@ class Hub:
         await self.outbox.stop()  # no send may be cut off by its connector closing
         await self.supervisor.stop()
         await self.ingest.stop()  # after the connectors: what they handed in is still committed
+        if isinstance(self.bus, RedisBus):
+            await self.bus.stop()
         await self.engine.dispose()
         self._started = False

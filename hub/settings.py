@@ -96,6 +96,8 @@ class Settings(BaseSettings):
     first_response_sla_minutes: int = Field(60, ge=1)
     log_level: str = "INFO"
     attachments_dir: str = "var/attachments"
+    # Empty: events stay in this process. "redis://host:6379/0": shared by every hub process.
+    bus_url: str = ""
     ingest: IngestSettings = IngestSettings()
     outbox: OutboxSettings = OutboxSettings()
     business_hours: BusinessHoursSettings = BusinessHoursSettings()
