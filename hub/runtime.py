@@ -15,8 +15,11 @@ from hub.bus import LocalBus
 from hub.bus_redis import RedisBus
 from hub.settings import AccountSettings, MissingSecret, Settings
 from hub.supervisor import Supervisor
+from inbox.calls import CallSettings, submit_call
+from inbox.conversation_marks import apply_mark, is_mark
+from inbox.edits import apply_edit, is_edit
 from inbox.ingest import IngestQueue
-from inbox.items import InboundMessage
+from inbox.items import CallEvent, InboundMessage
 from inbox.models import ChannelAccount, Team
 from inbox.outbox import OutboxWorker, RetryPolicy
 
@@ -103,8 +106,21 @@ class Hub:
     async def sink(self, item: InboundItem) -> object:
         """Where connectors hand items in; returns after the item is committed."""
         if isinstance(item, InboundMessage):
+            if is_mark(item) or is_edit(item):
+                # A block sets the conversation's blocked reason, an edit rewrites a stored message: more
+                # than the group-commit insert does, so each takes a short transaction of its own.
+                async with self.sessionmaker() as session:
+                    if is_mark(item):
+                        return await apply_mark(session, item, self.policy, self.bus)
+                    return await apply_edit(session, item, self.policy, self.bus)
             return await self.ingest.submit(item)
-        raise ChannelNotAvailable("call events are not handled yet")
+        if isinstance(item, CallEvent):
+            options = next(
+                (c.context.options for c in self.accounts.values() if c.context.id == item.account_id), {}
+            )
+            settings = CallSettings.from_options(options, self.policy.default_region)
+            return await submit_call(self.sessionmaker, item, self.policy, settings, self.bus)
+        raise ChannelNotAvailable(f"items of type {type(item).__name__} are not handled")
 
     async def sync_accounts(self) -> dict[str, ConfiguredAccount]:
         """Make a ChannelAccount row (and its team) for every configured account; return them by name."""

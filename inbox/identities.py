@@ -42,11 +42,12 @@ def normalize_email(value: str) -> str:
 def normalize_phone(value: str, region: str = "RU") -> str:
     raw = value.strip()
     digits = re.sub(r"\D", "", raw)
-    # "79139097332" (country code without '+') is how many systems export numbers; phonenumbers with a
-    # default region would read it as a national number, so try it as international first.
+    # The default region first: PBXs and people in Russia write Moscow numbers as "8 495 123-45-67",
+    # which read as international would be "+84…" (Vietnam). phonenumbers itself strips a country code
+    # written without "+" ("79139097332" in RU); "+" + digits is the fallback for foreign numbers.
     candidates = [raw]
     if not raw.startswith("+") and len(digits) > 10:
-        candidates.insert(0, "+" + digits)
+        candidates.append("+" + digits)
     for candidate in candidates:
         try:
             number = phonenumbers.parse(candidate, region)

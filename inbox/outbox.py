@@ -159,6 +159,7 @@ class OutboxWorker:
                 message.delivery_error = None
                 message.sent_at = now
                 if delivery.external_id:
+                    await _drop_echo(session, message, delivery.external_id)
                     message.external_id = delivery.external_id
                 if conv.blocked_reason:
                     conv.blocked_reason = None
@@ -194,6 +195,21 @@ class OutboxWorker:
             await self._publisher.publish(event)
         except Exception:
             log.exception("publishing delivery status failed")
+
+
+async def _drop_echo(session: AsyncSession, message: Message, external_id: str) -> None:
+    """An echo of our own reply (VK message_reply) stored before this commit recorded its id: drop it,
+    or the unique (account, external id) would refuse this commit and the reply would go out again."""
+    echo = await session.scalar(
+        select(Message).where(
+            Message.account_id == message.account_id,
+            Message.external_id == external_id,
+            Message.id != message.id,
+        )
+    )
+    if echo is not None and echo.direction == "in" and echo.kind == "event" and echo.meta.get("outgoing"):
+        await session.delete(echo)
+        await session.flush()
 
 
 async def _build(session: AsyncSession, outbox_id: int) -> tuple[OutboundMessage, Outbox]:

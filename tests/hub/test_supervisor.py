@@ -71,7 +71,7 @@ async def test_failed_connector_is_restarted_with_backoff_and_others_keep_runnin
     session: AsyncSession, sessionmaker: async_sessionmaker[AsyncSession]
 ) -> None:
     FlakyConnector.runs = FlakyConnector.closed = 0
-    flaky, bad, missing = await accounts(session, "test-flaky", "test-badauth", "email")
+    flaky, bad, missing = await accounts(session, "test-flaky", "test-badauth", "fax")
     sup = Supervisor(sessionmaker, no_sink, base_delay=0.01, max_delay=0.05)
     for account in (flaky, bad, missing):
         await sup.add(account)
@@ -82,7 +82,7 @@ async def test_failed_connector_is_restarted_with_backoff_and_others_keep_runnin
         await wait_for(lambda: sup.states[bad.id].state == "auth_failed")
         assert sup.states[bad.id].detail == "token rejected"
         await wait_for(lambda: sup.states[missing.id].state == "misconfigured")
-        assert "not available yet" in (sup.states[missing.id].detail or "")
+        assert "unknown channel 'fax'" in (sup.states[missing.id].detail or "")
         assert sup.sender_for(flaky.id) is not None
     finally:
         await sup.stop()

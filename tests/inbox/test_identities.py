@@ -12,6 +12,14 @@ def test_russian_phone_spellings_are_one_e164_number(spelling: str) -> None:
     assert normalize("phone", spelling, "RU") == "+79139097332"
 
 
+def test_moscow_landline_with_trunk_prefix_stays_russian() -> None:
+    assert normalize("phone", "8 (495) 123-45-67", "RU") == "+74951234567"
+
+
+def test_foreign_number_without_plus_is_still_understood() -> None:
+    assert normalize("phone", "4930 1234567", "RU") == "+49301234567"
+
+
 def test_phone_region_comes_from_config() -> None:
     assert normalize("phone", "030 1234567", "DE") == "+49301234567"
 

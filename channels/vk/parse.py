@@ -1,0 +1,485 @@
+"""VK community events (Callback API bodies, Bots Long Poll updates) → inbound items, as pure functions.
+
+One event gives one item or a reason: :class:`Ignored` for a well-formed event the hub deliberately does not
+take (a group chat while groups are off, a typing notice, a wall comment), :class:`PayloadError` for a
+malformed one. Both carry a one-line reason; nothing else is ever raised, whatever the payload.
+
+* ``message_new`` (API ≥ 5.103: ``object.message`` plus ``client_info``; older: the message itself): text,
+  attachments — photo, doc and audio_message as files (their URLs in ``meta["vk"]["files"]``, fetched by the
+  connector), an audio message's transcript when VK has one, sticker, wall post, video, link and others as
+  labelled lines — a reply (threaded by ``references``) and forwarded messages (quoted in the text).
+* ``message_edit`` of a client's message: the new version, marked with :func:`inbox.edits.as_edit`.
+* ``message_reply``: a message the community sent. A reply sent through Okno was stored under the id
+  ``messages.send`` returned, which is this event's id, so the ingest path finds it a duplicate; one sent from
+  VK's own interface is kept on the client's conversation as an event (kind ``"event"``), never as something
+  the client wrote.
+* ``message_allow`` / ``message_deny``: conversation marks (:func:`inbox.conversation_marks.mark_item`).
+
+Senders are ``vk:<user id>``; names come from users.get in the connector (events carry none). Group chats
+(``peer_id`` ≥ 2000000000) are ignored unless ``allow_groups``; messages from other communities always are.
+External ids are VK message ids; a chat message without one is ``<peer id>_<conversation message id>``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import mimetypes
+from collections.abc import Iterator, Mapping
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+from channels.base import AccountContext, PayloadError
+from inbox.conversation_marks import mark_item
+from inbox.edits import as_edit
+from inbox.items import IdentityRef, InboundAttachment, InboundMessage, Sender
+
+__all__ = ["CHAT_PEER_OFFSET", "Ignored", "events_in", "parse_event", "parse_file"]
+
+CHAT_PEER_OFFSET = 2_000_000_000
+FORWARD_DEPTH = 3
+
+
+class Ignored(PayloadError):
+    """A well-formed event this channel deliberately does not ingest; the message says why."""
+
+
+def _oneline(value: object, limit: int = 80) -> str:
+    text = " ".join(str(value).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _obj(value: Any, field: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise PayloadError("expected an object" if value is not None else "missing", field)
+    return value
+
+
+def _opt_int(value: Any) -> int | None:
+    """An integer (or a string of digits) within 64 bits, else None."""
+    if isinstance(value, str) and value.lstrip("-").isdigit() and len(value) < 20:
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or abs(value) >= 2**63:
+        return None
+    return value
+
+
+def _int(value: Any, field: str) -> int:
+    number = _opt_int(value)
+    if number is None:
+        raise PayloadError("expected an integer" if value is not None else "missing", field)
+    return number
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _when(value: Any) -> datetime | None:
+    stamp = _opt_int(value)
+    if stamp is None or stamp <= 0:
+        return None
+    try:
+        return datetime.fromtimestamp(stamp, UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+def _duration(value: Any) -> str:
+    seconds = _opt_int(value)
+    if seconds is None or seconds < 0:
+        return ""
+    return f", {seconds // 60}:{seconds % 60:02d}"
+
+
+def _safe_name(value: Any, default: str) -> str:
+    name = _str(value)
+    if not name:
+        return default
+    return name.replace("/", "_").replace("\\", "_").strip()[:255] or default
+
+
+def _size(value: Any) -> int:
+    size = _opt_int(value)
+    return size if size is not None and size >= 0 else 0
+
+
+def _biggest_photo_url(photo: Mapping[str, Any]) -> str | None:
+    orig = photo.get("orig_photo")
+    if isinstance(orig, Mapping) and _str(orig.get("url")):
+        return str(orig["url"])
+    best: str | None = None
+    best_area = -1
+    sizes = photo.get("sizes")
+    for size in sizes if isinstance(sizes, list) else ():
+        if not isinstance(size, Mapping) or not _str(size.get("url")):
+            continue
+        width, height = _opt_int(size.get("width")) or 0, _opt_int(size.get("height")) or 0
+        if width * height > best_area:
+            best, best_area = str(size["url"]), width * height
+    if best is None:  # API versions before sizes[]: photo_75 … photo_2560
+        for key in ("photo_2560", "photo_1280", "photo_807", "photo_604", "photo_130", "photo_75"):
+            if _str(photo.get(key)):
+                return str(photo[key])
+    return best
+
+
+class _Rendered:
+    def __init__(self) -> None:
+        self.lines: list[str] = []  # what files cannot show: stickers, wall posts, links, transcripts
+        self.file_labels: list[str] = []
+        self.attachments: list[InboundAttachment] = []
+        self.files: list[dict[str, Any]] = []
+
+    def add_file(self, attachment: InboundAttachment, kind: str, url: str | None, label: str) -> None:
+        attachment = replace(
+            attachment, filename=attachment.filename[:255], content_type=attachment.content_type[:120]
+        )
+        self.attachments.append(attachment)
+        self.files.append({"kind": kind, "url": url, "size": attachment.size or None})
+        self.file_labels.append(label)
+
+
+def _attachment(att: Mapping[str, Any], out: _Rendered) -> None:
+    kind = _str(att.get("type")) or "unknown"
+    body = att.get(kind)
+    obj: Mapping[str, Any] = body if isinstance(body, Mapping) else {}
+    ident = f"{obj.get('owner_id', '')}_{obj.get('id', '')}".strip("_") or "0"
+    if kind == "photo":
+        url = _biggest_photo_url(obj)
+        out.add_file(
+            InboundAttachment(filename=f"photo{ident}.jpg", content_type="image/jpeg", size=0),
+            "photo",
+            url,
+            "[Photo]",
+        )
+        if _str(obj.get("text")):
+            out.lines.append(f"[Photo caption: {_oneline(obj['text'], 300)}]")
+    elif kind == "doc":
+        title = _safe_name(obj.get("title"), f"doc{ident}")
+        ext = _str(obj.get("ext"))
+        if ext and not title.lower().endswith("." + ext.lower()):
+            title = f"{title}.{ext}"[:255]
+        mime = mimetypes.guess_type(title)[0] or "application/octet-stream"
+        out.add_file(
+            InboundAttachment(filename=title, content_type=mime, size=_size(obj.get("size"))),
+            "doc",
+            _str(obj.get("url")),
+            f"[Document: {_oneline(title)}]",
+        )
+    elif kind == "audio_message":
+        url = _str(obj.get("link_ogg")) or _str(obj.get("link_mp3"))
+        is_ogg = bool(_str(obj.get("link_ogg")))
+        filename = f"voice{ident}.{'ogg' if is_ogg else 'mp3'}"
+        label = f"[Voice message{_duration(obj.get('duration'))}]"
+        out.add_file(
+            InboundAttachment(
+                filename=filename, content_type="audio/ogg" if is_ogg else "audio/mpeg", size=0
+            ),
+            "audio_message",
+            url,
+            label,
+        )
+        transcript = _str(obj.get("transcript"))
+        if transcript:
+            out.lines.append(f"{label} Transcript: {transcript}")
+    elif kind == "sticker":
+        out.lines.append("[Sticker]")
+    elif kind == "wall":
+        owner = _opt_int(obj.get("owner_id")) or _opt_int(obj.get("to_id")) or _opt_int(obj.get("from_id"))
+        post_id = _opt_int(obj.get("id"))
+        link = f"https://vk.com/wall{owner}_{post_id}" if owner is not None and post_id is not None else "?"
+        text = _str(obj.get("text"))
+        out.lines.append(f"[Wall post: {link}]" + (f" {_oneline(text, 500)}" if text else ""))
+    elif kind == "wall_reply":
+        out.lines.append(f"[Wall comment: {_oneline(obj.get('text') or '', 300)}]")
+    elif kind == "video":
+        out.lines.append(
+            f"[Video: {_oneline(obj.get('title') or 'untitled')}{_duration(obj.get('duration'))}]"
+        )
+    elif kind == "audio":
+        who = " – ".join(p for p in (_str(obj.get("artist")), _str(obj.get("title"))) if p)
+        out.lines.append(f"[Audio: {_oneline(who or 'untitled')}{_duration(obj.get('duration'))}]")
+    elif kind == "link":
+        out.lines.append(f"[Link: {_oneline(obj.get('url') or '', 300)}]")
+    elif kind == "market":
+        out.lines.append(f"[Product: {_oneline(obj.get('title') or 'untitled')}]")
+    elif kind == "poll":
+        out.lines.append(f"[Poll: {_oneline(obj.get('question') or '')}]")
+    elif kind == "graffiti":
+        out.lines.append("[Graffiti]")
+    elif kind == "gift":
+        out.lines.append("[Gift]")
+    elif kind == "story":
+        out.lines.append("[Story]")
+    elif kind == "call":
+        out.lines.append("[Call]")
+    else:
+        out.lines.append(f"[Attachment: {_oneline(kind, 40)}]")
+
+
+def _render(msg: Mapping[str, Any], depth: int = 0) -> tuple[str, _Rendered]:
+    """A message's text for agents (its own text, then what attachments, location and forwards add)."""
+    rendered = _Rendered()
+    atts = msg.get("attachments")
+    for att in atts if isinstance(atts, list) else ():
+        if isinstance(att, Mapping):
+            _attachment(att, rendered)
+    lines = [str(msg["text"])] if _str(msg.get("text")) else []
+    lines.extend(rendered.lines)
+    geo = msg.get("geo")
+    if isinstance(geo, Mapping) and isinstance(geo.get("coordinates"), Mapping):
+        coords = geo["coordinates"]
+        lat, lon = coords.get("latitude"), coords.get("longitude")
+        if isinstance(lat, int | float) and isinstance(lon, int | float):
+            lines.append(f"[Location: {lat:.6f}, {lon:.6f}]")
+    forwards = msg.get("fwd_messages")
+    for fwd in forwards if isinstance(forwards, list) else ():
+        if not isinstance(fwd, Mapping):
+            continue
+        if depth >= FORWARD_DEPTH:
+            lines.append("[Forwarded messages nested deeper are not shown]")
+            break
+        inner, inner_rendered = _render(fwd, depth + 1)
+        author = _opt_int(fwd.get("from_id"))
+        shown = inner or " ".join(inner_rendered.file_labels) or "(empty)"
+        quoted = "\n".join("> " + line for line in shown.splitlines())
+        lines.append(
+            f"[Forwarded message from vk.com/id{author}]\n{quoted}" if author else f"[Forwarded]\n{quoted}"
+        )
+    if not lines and rendered.file_labels:
+        lines = list(rendered.file_labels)
+    return "\n".join(lines), rendered
+
+
+def _external_id(msg: Mapping[str, Any], peer_id: int) -> str:
+    message_id = _opt_int(msg.get("id"))
+    if message_id:
+        return str(message_id)
+    conversation_message_id = _opt_int(msg.get("conversation_message_id"))
+    if conversation_message_id:
+        return f"{peer_id}_{conversation_message_id}"
+    raise PayloadError("a message with neither id nor conversation_message_id", "object.id")
+
+
+def _check_peer(peer_id: int, allow_groups: bool) -> None:
+    if peer_id >= CHAT_PEER_OFFSET and not allow_groups:
+        raise Ignored("a group chat message (groups are off for this account: allow_groups)")
+    if peer_id < 0:
+        raise Ignored("a message in a dialog with a community")
+
+
+def _message(
+    msg_value: Any, field: str, *, account_id: int, allow_groups: bool, event_type: str
+) -> InboundMessage:
+    msg = _obj(msg_value, field)
+    peer_id = _int(msg.get("peer_id"), f"{field}.peer_id")
+    from_id = _int(msg.get("from_id"), f"{field}.from_id")
+    _check_peer(peer_id, allow_groups)
+    if msg.get("out") == 1 or msg.get("admin_author_id") is not None:
+        raise Ignored(f"{event_type} of a message the community sent")
+    if from_id < 0:
+        raise Ignored("a message written by a community")
+    action = msg.get("action")
+    if isinstance(action, Mapping):
+        raise Ignored(f"a chat service message ({_oneline(action.get('type') or 'action', 40)})")
+    external_id = _external_id(msg, peer_id)
+    text, rendered = _render(msg)
+    if not text.strip() and not rendered.attachments:
+        raise Ignored("an empty message")
+    vk: dict[str, Any] = {"peer_id": peer_id, "from_id": from_id, "message_id": _opt_int(msg.get("id"))}
+    cmid = _opt_int(msg.get("conversation_message_id"))
+    if cmid is not None:
+        vk["conversation_message_id"] = cmid
+    if rendered.files:
+        vk["files"] = rendered.files
+    if _str(msg.get("payload")):
+        vk["payload"] = msg["payload"]
+    meta: dict[str, Any] = {"vk": vk}
+    references: tuple[str, ...] = ()
+    reply = msg.get("reply_message")
+    if isinstance(reply, Mapping):
+        reply_id = _opt_int(reply.get("id"))
+        reply_cmid = _opt_int(reply.get("conversation_message_id"))
+        reply_ext = str(reply_id) if reply_id else (f"{peer_id}_{reply_cmid}" if reply_cmid else None)
+        if reply_ext:
+            references = (reply_ext,)
+            meta["reply_to"] = {"external_id": reply_ext, "text": (_str(reply.get("text")) or "")[:300]}
+    item = InboundMessage(
+        account_id=account_id,
+        external_id=external_id,
+        sender=Sender((IdentityRef("vk", str(from_id)),)),
+        text=text,
+        sent_at=_when(msg.get("date")),
+        attachments=tuple(rendered.attachments),
+        references=references,
+        meta=meta,
+        raw=msg,
+    )
+    if event_type == "message_edit":
+        edited_at = _when(msg.get("update_time")) or datetime.now(UTC)
+        item = as_edit(item, edited_at)
+    return item
+
+
+def _community_reply(value: Any, *, account_id: int, allow_groups: bool) -> InboundMessage:
+    msg = _obj(value, "object")
+    peer_id = _int(msg.get("peer_id"), "object.peer_id")
+    _check_peer(peer_id, allow_groups)
+    if peer_id >= CHAT_PEER_OFFSET:
+        raise Ignored("a community message in a group chat")
+    external_id = _external_id(msg, peer_id)
+    text, _ = _render(msg)
+    vk: dict[str, Any] = {
+        "peer_id": peer_id,
+        "message_id": _opt_int(msg.get("id")),
+        "outgoing": True,
+        "admin_author_id": _opt_int(msg.get("admin_author_id")),
+        "random_id": _opt_int(msg.get("random_id")),
+    }
+    return InboundMessage(
+        account_id=account_id,
+        external_id=external_id,
+        sender=Sender((IdentityRef("vk", str(peer_id)),)),
+        text=f"[Sent by the community from VK]\n{text}" if text else "[Sent by the community from VK]",
+        sent_at=_when(msg.get("date")),
+        kind="event",
+        meta={"vk": vk, "outgoing": True},
+        raw=msg,
+    )
+
+
+def _permission(event: Mapping[str, Any], *, account_id: int, allowed: bool) -> InboundMessage:
+    obj = _obj(event.get("object"), "object")
+    user_id = _int(obj.get("user_id"), "object.user_id")
+    if user_id <= 0:
+        raise PayloadError("expected a user id", "object.user_id")
+    kind = "allow" if allowed else "deny"
+    event_id = _str(event.get("event_id"))
+    if event_id is None:
+        digest = hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
+        event_id = f"{user_id}:{digest}"
+    reason = (
+        "The user allowed messages from the community"
+        if allowed
+        else "The user denied messages from the community"
+    )
+    return mark_item(
+        account_id=account_id,
+        external_id=f"{kind}:{event_id}"[:500],
+        sender=Sender((IdentityRef("vk", str(user_id)),)),
+        blocked=not allowed,
+        reason=reason,
+        meta={"vk": {"peer_id": user_id, "event": f"message_{kind}"}},
+        raw=event,
+    )
+
+
+def message_of(event: Mapping[str, Any]) -> Any:
+    """The message object of a message event (5.103+: ``object.message``; earlier: the object itself)."""
+    obj = event.get("object")
+    if isinstance(obj, Mapping) and isinstance(obj.get("message"), Mapping):
+        return obj["message"]
+    return obj
+
+
+def parse_event(
+    event: Any, *, account_id: int, allow_groups: bool = False, group_id: int | None = None
+) -> InboundMessage:
+    """One event → one item; :class:`Ignored` or :class:`PayloadError` (one line each) otherwise."""
+    try:
+        return _parse_event(event, account_id=account_id, allow_groups=allow_groups, group_id=group_id)
+    except PayloadError:
+        raise
+    except Exception as exc:  # a payload nobody foresaw must cost one event, never the receive loop
+        raise PayloadError(f"unreadable event ({exc.__class__.__name__}: {_oneline(exc)})") from exc
+
+
+def _parse_event(event: Any, *, account_id: int, allow_groups: bool, group_id: int | None) -> InboundMessage:
+    if not isinstance(event, Mapping):
+        raise PayloadError("an event must be a JSON object")
+    kind = _str(event.get("type"))
+    if kind is None:
+        raise PayloadError("missing", "type")
+    if (
+        group_id is not None
+        and event.get("group_id") is not None
+        and _opt_int(event.get("group_id")) != group_id
+    ):
+        raise PayloadError(
+            f"an event of community {_oneline(event.get('group_id'))}, not {group_id}", "group_id"
+        )
+    if kind == "confirmation":
+        raise Ignored("a Callback API confirmation request (nothing to ingest)")
+    if kind in ("message_new", "message_edit"):
+        obj = event.get("object")
+        wrapped = (
+            kind == "message_new" and isinstance(obj, Mapping) and isinstance(obj.get("message"), Mapping)
+        )
+        field = "object.message" if wrapped else "object"
+        return _message(
+            message_of(event), field, account_id=account_id, allow_groups=allow_groups, event_type=kind
+        )
+    if kind == "message_reply":
+        return _community_reply(event.get("object"), account_id=account_id, allow_groups=allow_groups)
+    if kind == "message_allow":
+        return _permission(event, account_id=account_id, allowed=True)
+    if kind == "message_deny":
+        return _permission(event, account_id=account_id, allowed=False)
+    raise Ignored(f"a {_oneline(kind, 40)} event is not taken by this channel")
+
+
+def events_in(payload: Any) -> tuple[list[Any], str | None]:
+    """The events in a file: a Callback API body, a long-poll answer, or an array of events."""
+    if isinstance(payload, list):
+        return list(payload), None
+    if not isinstance(payload, Mapping):
+        return [], "expected a Callback API body, a long-poll answer or an array of events"
+    if "failed" in payload and "updates" not in payload:
+        return [], f"a long-poll answer with failed={_oneline(payload.get('failed'), 20)} carries no events"
+    if "updates" in payload:
+        updates = payload.get("updates")
+        if not isinstance(updates, list):
+            return [], "a long-poll answer whose updates are not a list"
+        return list(updates), None
+    if "error" in payload and "type" not in payload:
+        return [], "a VK API error answer carries no events"
+    return [payload], None
+
+
+def load_json(data: bytes) -> Any:
+    """JSON from bytes (UTF-8, a BOM allowed); PayloadError with a one-line reason otherwise."""
+    try:
+        return json.loads(data.decode("utf-8-sig"))
+    except UnicodeDecodeError as exc:
+        raise PayloadError(f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except json.JSONDecodeError as exc:
+        raise PayloadError(f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except RecursionError:
+        raise PayloadError("not valid JSON: nested too deeply") from None
+
+
+def parse_file(
+    data: bytes, name: str, *, account: AccountContext, region: str = "RU"
+) -> Iterator[InboundMessage | PayloadError]:
+    """`okno ingest vk FILE.json`: each event → an item, or a PayloadError naming why not."""
+    try:
+        payload = load_json(data)
+    except PayloadError as exc:
+        yield exc
+        return
+    events, problem = events_in(payload)
+    if problem:
+        yield PayloadError(problem)
+        return
+    if not events:
+        yield PayloadError("the file holds no events")
+        return
+    allow_groups = account.options.get("allow_groups") is True
+    many = len(events) > 1 or isinstance(payload, list) or "updates" in payload
+    for index, event in enumerate(events):
+        try:
+            yield parse_event(event, account_id=account.id, allow_groups=allow_groups)
+        except PayloadError as exc:
+            yield exc.__class__(f"event {index}: {exc.reason}", exc.field) if many else exc

@@ -1,0 +1,158 @@
+"""Asterisk CDR CSV: the Master.csv and cdr_custom layouts, broken lines, and following a growing file."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from channels.base import AccountContext, MemoryCursor, PayloadError
+from channels.sip import parse_file
+from channels.sip.cdr_csv import CdrFollower, CdrReader, parse_csv
+from channels.sip.common import ParseContext
+from inbox.items import CallEvent
+from inbox.models import Call, Task
+from tests.conftest import shared_fixture_dir
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+CTX = ParseContext(account_id=1)
+
+
+def split(results: list[CallEvent | PayloadError]) -> tuple[list[CallEvent], list[str]]:
+    return [r for r in results if isinstance(r, CallEvent)], [
+        str(r) for r in results if isinstance(r, PayloadError)
+    ]
+
+
+def test_malformed_lines_are_reported_with_their_numbers_and_the_rest_imported() -> None:
+    calls, errors = split(list(parse_csv((FIXTURES / "master_with_broken_lines.csv").read_bytes(), CTX)))
+    assert errors == [
+        "line 2: expected 18 columns, found 15",
+        "line 3: not a time: 'yesterday at noon'",
+    ]
+    assert [c.call_id for c in calls] == ["1715680800.1", "1715681400.7", "1715682000.9"]
+    first, outbound, missed = calls
+    assert (first.direction, first.from_number, first.to_number, first.did, first.extension) == (
+        "inbound",
+        "89139097332",
+        "74951234567",
+        "74951234567",
+        "100",
+    )
+    assert (first.disposition, first.wait_seconds, first.talk_seconds) == ("answered", 6, 120)
+    assert first.started_at == datetime(2024, 5, 14, 10, 0, tzinfo=UTC)
+    assert first.meta["caller_name"] == "Ivan Petrov"
+    assert (outbound.direction, outbound.extension, outbound.to_number) == ("outbound", "100", "89035556677")
+    assert (missed.disposition, missed.wait_seconds, missed.answered_at) == ("missed", 31, None)
+
+
+def test_shared_cdr_custom_file_gives_fourteen_internal_calls() -> None:
+    data = (shared_fixture_dir("telephony") / "asterisk_cdr_custom_master_pjsip.csv").read_bytes()
+    calls, errors = split(list(parse_csv(data, CTX)))
+    assert errors == []
+    assert len(calls) == 14 and {c.direction for c in calls} == {"internal"}
+    first = calls[0]
+    assert (first.call_id, first.from_number, first.to_number, first.extension) == (
+        "1690325492.2",
+        "client1",
+        "6789",
+        "client2",
+    )
+    assert (first.disposition, first.wait_seconds, first.talk_seconds) == ("answered", 18, 13)
+    assert [c.disposition for c in calls].count("missed") == 3
+
+
+def test_times_are_read_in_the_pbx_time_zone() -> None:
+    ctx = ParseContext(account_id=1, zone=ZoneInfo("Europe/Moscow"))
+    calls, _ = split(list(parse_csv((FIXTURES / "master_with_broken_lines.csv").read_bytes(), ctx)))
+    assert calls[0].started_at == datetime(2024, 5, 14, 7, 0, tzinfo=UTC)
+
+
+def test_cdr_custom_layout_named_in_the_options() -> None:
+    line = (
+        b"2024-05-14 10:00:00,89139097332,74951234567,100,NO ANSWER,25,0,1715680800.1,1715680800.1,r1.wav\n"
+    )
+    account = AccountContext(
+        id=1,
+        name="pbx",
+        kind="sip",
+        options={
+            "columns": [
+                *("start", "src", "did", "dst", "disposition", "duration", "billsec"),
+                *("uniqueid", "linkedid", "recordingfile"),
+            ],
+            "recording_url_template": "https://pbx.example/rec/{file}",
+        },
+    )  # fmt: skip
+    (call,) = list(parse_file(line, "custom.csv", account=account))
+    assert isinstance(call, CallEvent)
+    assert (call.did, call.to_number, call.extension, call.disposition) == (
+        "74951234567",
+        "100",
+        "100",
+        "missed",
+    )
+    assert call.recording_url == "https://pbx.example/rec/r1.wav"
+
+
+def test_a_header_line_names_the_columns() -> None:
+    data = b"calldate,src,dst,disposition,duration,billsec,uniqueid\n"
+    data += b"2024-05-14 10:00:00,89139097332,100,BUSY,4,0,u1\n"
+    calls, errors = split(list(parse_csv(data, CTX)))
+    assert errors == [] and [(c.call_id, c.disposition) for c in calls] == [("u1", "busy")]
+
+
+async def test_growing_file_is_followed_and_resumed_from_the_cursor(tmp_path: Path) -> None:
+    path = tmp_path / "Master.csv"
+    lines = (FIXTURES / "master_with_broken_lines.csv").read_bytes().splitlines(keepends=True)
+    path.write_bytes(lines[0] + lines[1])
+    seen: list[CallEvent] = []
+
+    async def sink(item: CallEvent) -> None:
+        seen.append(item)
+
+    cursor = MemoryCursor()
+    follower = CdrFollower(str(path), CdrReader(CTX), cursor)
+    position = await follower.poll(sink, None)
+    assert [c.call_id for c in seen] == ["1715680800.1"]
+    assert follower.problems == ["line 2: expected 18 columns, found 15"]
+
+    with path.open("ab") as fh:  # Asterisk appends; a line being written has no newline yet
+        fh.write(lines[2] + lines[3] + lines[4].rstrip(b"\n"))
+    position = await follower.poll(sink, position)
+    assert [c.call_id for c in seen] == ["1715680800.1", "1715681400.7"]
+    with path.open("ab") as fh:
+        fh.write(b"\n")
+
+    restarted = CdrFollower(str(path), CdrReader(CTX), cursor)  # a restart: the cursor remembers the offset
+    await restarted.poll(sink, await restarted.resume())
+    assert [c.call_id for c in seen] == ["1715680800.1", "1715681400.7", "1715682000.9"]
+    assert restarted.problems == []
+
+
+async def test_cdr_csv_account_imports_the_file_into_calls(
+    tmp_path: Path, sessionmaker: async_sessionmaker[AsyncSession], hub_factory: Any
+) -> None:
+    path = tmp_path / "Master.csv"
+    path.write_bytes((FIXTURES / "master_with_broken_lines.csv").read_bytes())
+    await hub_factory(
+        accounts={"pbx": {"kind": "sip", "source": "cdr_csv", "path": str(path), "poll_seconds": 0.05}}
+    )
+    for _ in range(200):
+        async with sessionmaker() as session:
+            calls = int(await session.scalar(select(func.count()).select_from(Call)) or 0)
+        if calls == 3:
+            break
+        await asyncio.sleep(0.025)
+    async with sessionmaker() as session:
+        rows = {c.call_id: c for c in await session.scalars(select(Call))}
+        tasks = list(await session.scalars(select(Task)))
+    assert set(rows) == {"1715680800.1", "1715681400.7", "1715682000.9"}
+    assert rows["1715680800.1"].from_number == "+79139097332"
+    assert rows["1715681400.7"].to_number == "+79035556677"
+    assert [t.call_id for t in tasks] == [rows["1715682000.9"].id]

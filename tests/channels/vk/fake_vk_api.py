@@ -1,0 +1,261 @@
+"""A local VK API: the methods a community bot uses and the Bots Long Poll, answering as VK's docs show.
+
+``POST|GET /method/{name}`` with ``access_token`` and ``v`` → ``{"response": …}`` or
+``{"error": {"error_code", "error_msg", "request_params"}}``. The long poll
+(``GET /lp?act=a_check&key=…&ts=…&wait=…``) answers ``{"ts": "…", "updates": [...]}``, or
+``{"failed": 1, "ts": …}`` / ``{"failed": 2}`` / ``{"failed": 3}`` when a test asks for it;
+it waits at most :data:`LONG_POLL_CAP` seconds for news so tests stay quick. Events are numbered: ``ts`` is
+the number of the first event not yet returned. ``messages.send`` deduplicates by ``(peer_id, random_id)``
+and, like VK, echoes each new message as a ``message_reply`` event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import itertools
+import time
+from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+LONG_POLL_CAP = 0.3
+GROUP_ID = 229000111
+TOKEN = "vk1.a.community-token-for-tests"
+USERS = {
+    321: ("Мария", "Иванова"),
+    654: ("Пётр", "Сидоров"),
+    123: ("Тест", "Пользователь"),
+    123456789: ("Клиент", "ВКонтакте"),
+}
+
+
+@dataclass
+class Call:
+    method: str
+    params: dict[str, str]
+
+
+def vk_error(code: int, message: str, method: str, params: dict[str, str]) -> dict[str, Any]:
+    shown = [{"key": "method", "value": method}, {"key": "oauth", "value": "1"}]
+    shown += [{"key": k, "value": v} for k, v in params.items() if k not in ("access_token",)]
+    return {"error": {"error_code": code, "error_msg": message, "request_params": shown}}
+
+
+TOO_MANY = (6, "Too many requests per second")
+NO_PERMISSION = (901, "Can't send messages for users without permission")
+FLOOD = (9, "Flood control")
+
+
+class FakeVkApi:
+    def __init__(self, token: str = TOKEN, group_id: int = GROUP_ID) -> None:
+        self.token = token
+        self.group_id = group_id
+        self.url = ""
+        self.events: list[dict[str, Any]] = []
+        self.first_number = 100  # the number of events[0]
+        self.key = "key-1"
+        self._keys = itertools.count(2)
+        self.next_failure: dict[str, Any] | None = None
+        self.calls: list[Call] = []
+        self.polls: list[dict[str, str]] = []
+        self.delivered: Counter[str] = Counter()
+        self.scripted: dict[str, list[tuple[int, str]]] = {}
+        self.denied: set[int] = set()
+        self.sent: dict[tuple[int, int], int] = {}
+        self.sent_texts: list[tuple[int, str, int]] = []
+        self.files: dict[str, bytes] = {}
+        self.broken_files: set[str] = set()  # answered 503, as a file host in trouble
+        self._message_ids = itertools.count(830)
+        self._news = asyncio.Event()
+
+    # -- what tests do -----------------------------------------------------------------------------------
+
+    @property
+    def ts(self) -> int:
+        return self.first_number + len(self.events)
+
+    def push(self, event: dict[str, Any]) -> dict[str, Any]:
+        """Queue an event (as the Callback API / long poll carries it); fills group_id, event_id and v."""
+        number = self.ts
+        full = {
+            "group_id": self.group_id,
+            "event_id": hashlib.sha1(f"{number}".encode()).hexdigest(),
+            "v": "5.199",
+            **event,
+        }
+        self.events.append(full)
+        self._news.set()
+        return full
+
+    def fail_next_poll(self, failed: int) -> None:
+        """The next a_check answers failed 1 (history lost: jump to now), 2 (key expired) or 3 (all lost)."""
+        self.next_failure = {"failed": failed}
+        if failed in (2, 3):
+            self.key = f"key-{next(self._keys)}"  # the old key no longer works
+        self._news.set()
+
+    def script(self, method: str, *errors: tuple[int, str]) -> None:
+        self.scripted.setdefault(method, []).extend(errors)
+
+    def method_calls(self, method: str) -> list[Call]:
+        return [c for c in self.calls if c.method == method]
+
+    # -- the server --------------------------------------------------------------------------------------
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_route("*", "/method/{name}", self._method)
+        app.router.add_get("/lp", self._long_poll)
+        app.router.add_get("/files/{name}", self._file)
+        return app
+
+    async def _method(self, request: web.Request) -> web.Response:
+        params: dict[str, str] = dict(request.query)
+        if request.can_read_body:
+            params.update({k: str(v) for k, v in (await request.post()).items()})
+        method = request.match_info["name"]
+        shown = {k: v for k, v in params.items() if k not in ("access_token", "v")}
+        self.calls.append(Call(method, shown))
+        if params.get("access_token") != self.token:
+            return web.json_response(
+                vk_error(5, "User authorization failed: invalid access_token (4).", method, shown)
+            )
+        if not params.get("v"):
+            return web.json_response(vk_error(8, "Invalid request: v (version) is required", method, shown))
+        scripted = self.scripted.get(method)
+        if scripted:
+            code, message = scripted.pop(0)
+            return web.json_response(vk_error(code, message, method, shown))
+        handler = getattr(self, "_" + method.replace(".", "_"), None)
+        if handler is None:
+            return web.json_response(vk_error(3, "Unknown method passed", method, shown))
+        answer = handler(shown)
+        if "error" in answer:
+            code, message = answer["error"]
+            return web.json_response(vk_error(code, message, method, shown))
+        return web.json_response(answer)
+
+    def _groups_getLongPollServer(self, params: dict[str, str]) -> dict[str, Any]:
+        if params.get("group_id") != str(self.group_id):
+            return {
+                "error": (
+                    100,
+                    "One of the parameters specified was missing or invalid: group_id is undefined",
+                )
+            }
+        return {"response": {"key": self.key, "server": f"{self.url}/lp", "ts": str(self.ts)}}
+
+    def _groups_getById(self, params: dict[str, str]) -> dict[str, Any]:
+        group = {"id": self.group_id, "name": "Окно", "screen_name": "okno", "is_closed": 0, "type": "group"}
+        return {"response": {"groups": [group], "profiles": []}}
+
+    def _users_get(self, params: dict[str, str]) -> dict[str, Any]:
+        users = []
+        for raw in params.get("user_ids", "").split(","):
+            if raw.strip().isdigit() and int(raw) in USERS:
+                first, last = USERS[int(raw)]
+                users.append(
+                    {
+                        "id": int(raw),
+                        "first_name": first,
+                        "last_name": last,
+                        "can_access_closed": True,
+                        "is_closed": False,
+                    }
+                )
+        return {"response": users}
+
+    def _messages_send(self, params: dict[str, str]) -> dict[str, Any]:
+        peer = int(params.get("peer_id") or params.get("user_id") or 0)
+        random_id = int(params.get("random_id", "0"))
+        if peer in self.denied:
+            return {"error": NO_PERMISSION}
+        text = params.get("message", "")
+        if not text:
+            return {
+                "error": (100, "One of the parameters specified was missing or invalid: message is empty")
+            }
+        if len(text) > 4096:
+            return {"error": (914, "Message is too long")}
+        if (peer, random_id) in self.sent:  # VK does not send one random_id twice
+            return {"response": self.sent[(peer, random_id)]}
+        message_id = next(self._message_ids)
+        self.sent[(peer, random_id)] = message_id
+        self.sent_texts.append((peer, text, random_id))
+        self.push(
+            {
+                "type": "message_reply",
+                "object": {
+                    "date": int(time.time()),
+                    "from_id": -self.group_id,
+                    "id": message_id,
+                    "out": 1,
+                    "peer_id": peer,
+                    "text": text,
+                    "conversation_message_id": message_id - 800,
+                    "fwd_messages": [],
+                    "important": False,
+                    "random_id": random_id,
+                    "attachments": [],
+                    "is_hidden": False,
+                },
+            }
+        )
+        return {"response": message_id}
+
+    async def _long_poll(self, request: web.Request) -> web.Response:
+        query = dict(request.query)
+        self.polls.append(query)
+        if query.get("act") != "a_check":
+            return web.json_response({"failed": 2})
+        try:
+            ts = int(query["ts"])
+        except (KeyError, ValueError):
+            return web.json_response({"failed": 1, "ts": self.ts})
+        deadline = time.monotonic() + min(float(query.get("wait") or 0), LONG_POLL_CAP)
+        while True:  # checked again after every wake-up: a failure asked for meanwhile wins
+            if self.next_failure is not None:
+                answer, self.next_failure = self.next_failure, None
+                if answer["failed"] == 1:
+                    answer["ts"] = self.ts
+                return web.json_response(answer)
+            if query.get("key") != self.key:
+                return web.json_response({"failed": 2})
+            if ts < self.ts or time.monotonic() >= deadline:
+                break
+            self._news.clear()
+            try:
+                await asyncio.wait_for(self._news.wait(), max(0.0, deadline - time.monotonic()))
+            except TimeoutError:
+                break
+        start = max(0, ts - self.first_number)
+        updates = self.events[start:]
+        if request.transport is not None and not request.transport.is_closing():  # the client still waits
+            for event in updates:
+                self.delivered[event["event_id"]] += 1
+        return web.json_response({"ts": str(self.ts), "updates": updates})
+
+    async def _file(self, request: web.Request) -> web.Response:
+        if request.match_info["name"] in self.broken_files:
+            return web.Response(status=503)
+        data = self.files.get(request.match_info["name"])
+        if data is None:
+            return web.Response(status=404)
+        return web.Response(body=data, content_type="application/octet-stream")
+
+
+@asynccontextmanager
+async def running(api: FakeVkApi) -> AsyncIterator[FakeVkApi]:
+    server = TestServer(api.app())
+    await server.start_server()
+    api.url = str(server.make_url("")).rstrip("/")
+    try:
+        yield api
+    finally:
+        await server.close()
