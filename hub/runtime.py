@@ -3,6 +3,7 @@ and the supervisor, starts them in order and stops them in reverse. The web app 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 
@@ -44,6 +45,11 @@ class DbCursor:
             return account.cursor
 
     async def save(self, value: str) -> None:
+        # Shielded: a connector cancelled mid-save must not leave a transaction (on SQLite, the write
+        # lock) half done; the save finishes on its own.
+        await asyncio.shield(self._save(value))
+
+    async def _save(self, value: str) -> None:
         async with self._sessionmaker() as session:
             account = await session.get_one(ChannelAccount, self._account_id)
             account.cursor = value

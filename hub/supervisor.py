@@ -87,6 +87,11 @@ class Supervisor:
 
     async def _set(self, state: AccountState, value: str, detail: str | None = None) -> None:
         state.state, state.detail, state.since = value, detail, utcnow()
+        # Shielded like every write a cancellation could cut short (see DbCursor.save).
+        await asyncio.shield(self._record(state))
+
+    async def _record(self, state: AccountState) -> None:
+        value, detail = state.state, state.detail
         try:
             async with self._sessionmaker() as session:
                 await session.execute(

@@ -5,6 +5,7 @@ Passwords are hashed here with argon2 (argon2-cffi defaults: argon2id); the plai
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 
 from argon2 import PasswordHasher
@@ -36,6 +37,15 @@ def verify_password(password_hash: str, password: str) -> bool:
         return _hasher.verify(password_hash, password)
     except (VerificationError, InvalidHashError):
         return False
+
+
+async def hash_password_async(password: str) -> str:
+    """argon2 takes a few hundred milliseconds by design: off the event loop."""
+    return await asyncio.to_thread(hash_password, password)
+
+
+async def verify_password_async(password_hash: str, password: str) -> bool:
+    return await asyncio.to_thread(verify_password, password_hash, password)
 
 
 def needs_rehash(password_hash: str) -> bool:
@@ -81,7 +91,7 @@ async def create_agent(
     agent = Agent(
         email=email,
         name=name.strip(),
-        password_hash=hash_password(password),
+        password_hash=await hash_password_async(password),
         role=role,
         extension=extension,
         teams=teams,
@@ -101,12 +111,12 @@ async def authenticate(session: AsyncSession, email: str, password: str) -> Agen
         select(Agent).where(Agent.email == email.strip().lower()).options(selectinload(Agent.teams))
     )
     if agent is None:
-        hash_password(password)  # spend the same time as a real check: no user enumeration by timing
+        await hash_password_async(password)  # the same time as a real check: no enumeration by timing
         return None
-    if not agent.is_active or not verify_password(agent.password_hash, password):
+    if not agent.is_active or not await verify_password_async(agent.password_hash, password):
         return None
     if needs_rehash(agent.password_hash):
-        agent.password_hash = hash_password(password)
+        agent.password_hash = await hash_password_async(password)
     return agent
 
 

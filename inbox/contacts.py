@@ -51,6 +51,14 @@ def _live() -> Select[Contact]:
     return select(Contact).where(Contact.merged_into_id.is_(None)).options(selectinload(Contact.identities))
 
 
+async def _load(session: AsyncSession, contact_id: int) -> Contact | None:
+    # populate_existing: a card already in the session would otherwise come back without its identities
+    # loaded, and touching them would lazy-load under asyncio.
+    return await session.get(
+        Contact, contact_id, options=[selectinload(Contact.identities)], populate_existing=True
+    )
+
+
 async def get_contact(session: AsyncSession, contact_id: int) -> Contact:
     """A card with its identities; a merged card's id leads to the card it was merged into."""
     contact = await session.get(Contact, contact_id, options=[selectinload(Contact.identities)])
@@ -71,12 +79,13 @@ async def search_contacts(
     """Cards by name, company or any identity (case-insensitive substring); newest first."""
     stmt = _live()
     if query:
-        pattern = f"%{query.strip().lower()}%"
-        by_identity = select(Identity.contact_id).where(func.lower(Identity.value).like(pattern))
+        escaped = query.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        pattern = f"%{escaped}%"
+        by_identity = select(Identity.contact_id).where(func.lower(Identity.value).like(pattern, escape="\\"))
         stmt = stmt.where(
             or_(
-                func.lower(Contact.name).like(pattern),
-                func.lower(Contact.company).like(pattern),
+                func.lower(Contact.name).like(pattern, escape="\\"),
+                func.lower(Contact.company).like(pattern, escape="\\"),
                 Contact.id.in_(by_identity),
             )
         )
@@ -210,8 +219,8 @@ async def merge_contacts(
     """Merge card `merged_id` into `survivor_id` (in `session`, not committed)."""
     if survivor_id == merged_id:
         raise ContactError("a card cannot be merged into itself", "merge_id")
-    survivor = await session.get(Contact, survivor_id, options=[selectinload(Contact.identities)])
-    merged = await session.get(Contact, merged_id, options=[selectinload(Contact.identities)])
+    survivor = await _load(session, survivor_id)
+    merged = await _load(session, merged_id)
     if survivor is None or survivor.merged_into_id is not None:
         raise ContactNotFound(f"contact {survivor_id} not found")
     if merged is None or merged.merged_into_id is not None:

@@ -67,6 +67,7 @@ class OutboxWorker:
         self._batch = batch
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     def wake(self) -> None:
         """Look for work now (called after a reply is committed in this process)."""
@@ -76,21 +77,31 @@ class OutboxWorker:
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name="okno-outbox")
 
-    async def stop(self) -> None:
-        if self._task is not None:
+    async def stop(self, grace: float = 10.0) -> None:
+        """Finish the pass under way, then stop. Cancelling a pass inside its transaction would leave a
+        SQLite connection holding the write lock until garbage collection; only a pass stuck longer than
+        `grace` seconds is cancelled."""
+        if self._task is None:
+            return
+        self._stopping = True
+        self._wake.set()
+        try:
+            await asyncio.wait_for(asyncio.shield(self._task), grace)
+        except TimeoutError:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            self._task = None
+        finally:
+            self._task, self._stopping = None, False
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 done = await self.run_once()
             except Exception:
                 log.exception("outbox pass failed")
                 done = 0
-            if done:
+            if done or self._stopping:
                 continue
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self._poll):

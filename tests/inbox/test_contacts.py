@@ -124,3 +124,11 @@ async def test_update_refuses_unknown_fields(session: AsyncSession, api_account:
     await update_contact(session, contact, {"kind": "client", "company": "ИП Петров"}, None)
     assert (contact.kind, contact.company) == ("client", "ИП Петров")
     assert await session.scalar(select(Identity.value).where(Identity.contact_id == a_id)) == "ivan@mail.ru"
+
+
+async def test_search_treats_like_wildcards_as_text(
+    session: AsyncSession, api_account: ChannelAccount
+) -> None:
+    await two_cards(session, api_account)
+    assert await search_contacts(session, "%") == []
+    assert await search_contacts(session, "_") == []

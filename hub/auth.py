@@ -1,0 +1,106 @@
+"""Credentials of the web layer: browser sessions and API tokens.
+
+Only SHA-256 digests of the random tokens are stored, so a copy of the database opens no session and
+no API. A browser session also carries a CSRF token: requests that change something and are
+authenticated by the session cookie must echo it (see :mod:`hub.web.auth`). These are plain async
+functions over an `AsyncSession`; the caller commits.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import timedelta
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from inbox.agents import agent_with_teams
+from inbox.models import Agent, ApiToken, WebSession, utcnow
+
+SESSION_TTL = timedelta(days=14)
+TOKEN_PREFIX = "okno_"  # makes a leaked API token recognizable to secret scanners and people
+LAST_USED_GRANULARITY = timedelta(minutes=1)  # record token use at most this often (one write, not many)
+
+
+def new_secret() -> str:
+    """A random URL-safe token with 256 bits of entropy."""
+    return secrets.token_urlsafe(32)
+
+
+def digest(token: str) -> str:
+    """What is stored of a token: its SHA-256, hex."""
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+async def start_session(
+    session: AsyncSession, agent_id: int, ttl: timedelta = SESSION_TTL
+) -> tuple[str, WebSession]:
+    """A new browser session for `agent_id`: the cookie value (shown once) and its row (flushed)."""
+    now = utcnow()
+    await session.execute(
+        delete(WebSession).where(WebSession.agent_id == agent_id, WebSession.expires_at < now)
+    )
+    token = new_secret()
+    row = WebSession(
+        token_hash=digest(token),
+        agent_id=agent_id,
+        csrf_token=new_secret(),
+        created_at=now,
+        expires_at=now + ttl,
+    )
+    session.add(row)
+    await session.flush()
+    return token, row
+
+
+async def session_agent(session: AsyncSession, token: str) -> tuple[Agent, WebSession] | None:
+    """The active agent (teams loaded) and the live session a cookie value opens, or None."""
+    row = await session.scalar(select(WebSession).where(WebSession.token_hash == digest(token)))
+    if row is None or row.expires_at <= utcnow():
+        return None
+    agent = await agent_with_teams(session, row.agent_id)
+    if agent is None or not agent.is_active:
+        return None
+    return agent, row
+
+
+async def end_session(session: AsyncSession, token: str) -> None:
+    await session.execute(delete(WebSession).where(WebSession.token_hash == digest(token)))
+
+
+async def create_api_token(session: AsyncSession, agent_id: int, name: str = "") -> tuple[str, ApiToken]:
+    """A new API token for `agent_id`: the plain text (shown once) and its row (flushed)."""
+    token = TOKEN_PREFIX + new_secret()
+    row = ApiToken(agent_id=agent_id, token_hash=digest(token), name=name, created_at=utcnow())
+    session.add(row)
+    await session.flush()
+    return token, row
+
+
+async def token_agent(session: AsyncSession, token: str) -> Agent | None:
+    """The active agent (teams loaded) an API token belongs to, or None. Notes when it was last used."""
+    row = await session.scalar(select(ApiToken).where(ApiToken.token_hash == digest(token)))
+    if row is None:
+        return None
+    agent = await agent_with_teams(session, row.agent_id)
+    if agent is None or not agent.is_active:
+        return None
+    now = utcnow()
+    if row.last_used_at is None or now - row.last_used_at > LAST_USED_GRANULARITY:
+        row.last_used_at = now
+    return agent
+
+
+async def list_api_tokens(session: AsyncSession, agent_id: int) -> list[ApiToken]:
+    return list(
+        await session.scalars(select(ApiToken).where(ApiToken.agent_id == agent_id).order_by(ApiToken.id))
+    )
+
+
+async def revoke_api_token(session: AsyncSession, agent_id: int, token_id: int) -> bool:
+    """Delete one of the agent's tokens; False if the agent has no token with this id."""
+    result = await session.execute(
+        delete(ApiToken).where(ApiToken.id == token_id, ApiToken.agent_id == agent_id)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]

@@ -1,0 +1,159 @@
+"""/api/v1/agents and /api/v1/teams: every agent may list them; only admins create and change them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+from aiohttp import web
+from pydantic import Field
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from hub.web import serialize
+from hub.web.auth import require_agent
+from hub.web.context import db, is_online
+from hub.web.errors import not_found, unprocessable
+from hub.web.inputs import Body, Id, path_id, read_body
+from inbox.agents import MIN_PASSWORD, agent_with_teams, create_agent, hash_password_async
+from inbox.identities import InvalidIdentity, normalize_email
+from inbox.models import Agent, Team
+
+routes = web.RouteTableDef()
+
+Role = Literal["agent", "supervisor", "admin"]
+Language = Literal["ru", "en"]
+
+
+class AgentCreate(Body):
+    email: str = Field(min_length=3, max_length=254)
+    name: str = Field(min_length=1, max_length=200)
+    password: str = Field(min_length=MIN_PASSWORD, max_length=1024)
+    role: Role = "agent"
+    team_ids: list[Id] = Field(default_factory=list, max_length=100)
+    extension: str | None = Field(None, max_length=32)
+    capacity: int = Field(10, ge=0, le=10_000)
+    language: Language | None = None
+
+
+class AgentPatch(Body):
+    email: str | None = Field(None, min_length=3, max_length=254)
+    name: str | None = Field(None, min_length=1, max_length=200)
+    password: str | None = Field(None, min_length=MIN_PASSWORD, max_length=1024)
+    role: Role | None = None
+    team_ids: list[Id] | None = Field(None, max_length=100)
+    extension: str | None = Field(None, max_length=32)
+    capacity: int | None = Field(None, ge=0, le=10_000)
+    language: Language | None = None
+    is_active: bool | None = None
+
+
+class TeamCreate(Body):
+    name: str = Field(min_length=1, max_length=120)
+
+
+async def _teams(session: AsyncSession, ids: Sequence[int]) -> list[Team]:
+    found = {t.id: t for t in await session.scalars(select(Team).where(Team.id.in_(set(ids))))} if ids else {}
+    for team_id in ids:
+        if team_id not in found:
+            raise unprocessable(f"team {team_id} not found", "team_ids")
+    return [found[i] for i in dict.fromkeys(ids)]
+
+
+@routes.get("/api/v1/agents")
+async def list_agents(request: web.Request) -> web.Response:
+    async with db(request) as session:
+        await require_agent(request, session)
+        rows = await session.scalars(select(Agent).options(selectinload(Agent.teams)).order_by(Agent.id))
+        return web.json_response(
+            {"items": [serialize.agent(a, online=is_online(request, a.id)) for a in rows]}
+        )
+
+
+@routes.post("/api/v1/agents")
+async def create(request: web.Request) -> web.Response:
+    async with db(request) as session:
+        await require_agent(request, session, "admin")
+        body = await read_body(request, AgentCreate)
+        teams = await _teams(session, body.team_ids)
+        agent = await create_agent(
+            session,
+            email=body.email,
+            name=body.name,
+            password=body.password,
+            role=body.role,
+            extension=body.extension,
+        )
+        agent.teams = teams
+        agent.capacity = body.capacity
+        agent.language = body.language
+        await session.commit()
+        return web.json_response(serialize.agent(agent, online=False), status=201)
+
+
+@routes.patch(r"/api/v1/agents/{id:\d+}")
+async def patch(request: web.Request) -> web.Response:
+    """Change an agent; an admin cannot take away their own admin role or deactivate themselves."""
+    agent_id = path_id(request)
+    async with db(request) as session:
+        principal = await require_agent(request, session, "admin")
+        body = await read_body(request, AgentPatch)
+        given = body.model_fields_set
+        agent = await agent_with_teams(session, agent_id)
+        if agent is None:
+            raise not_found(f"agent {agent_id} not found")
+        for name in ("email", "name", "password", "role", "capacity", "is_active", "team_ids"):
+            if name in given and getattr(body, name) is None:
+                raise unprocessable(f"{name} cannot be null", name)
+        if agent.id == principal.agent.id:
+            if body.role is not None and body.role != "admin":
+                raise unprocessable("you cannot take away your own admin role", "role")
+            if body.is_active is False:
+                raise unprocessable("you cannot deactivate yourself", "is_active")
+        if body.email is not None:
+            try:
+                email = normalize_email(body.email)
+            except InvalidIdentity as exc:
+                raise unprocessable(exc.reason, "email") from None
+            taken = await session.scalar(select(Agent.id).where(Agent.email == email, Agent.id != agent.id))
+            if taken is not None:
+                raise unprocessable(f"an agent with e-mail {email} exists", "email")
+            agent.email = email
+        if body.name is not None:
+            if not body.name.strip():
+                raise unprocessable("name must not be empty", "name")
+            agent.name = body.name.strip()
+        if body.password is not None:
+            agent.password_hash = await hash_password_async(body.password)
+        if body.team_ids is not None:
+            agent.teams = await _teams(session, body.team_ids)
+        for name in ("role", "capacity", "is_active", "extension", "language"):
+            if name in given:
+                setattr(agent, name, getattr(body, name))
+        await session.commit()
+        return web.json_response(serialize.agent(agent, online=is_online(request, agent.id)))
+
+
+@routes.get("/api/v1/teams")
+async def list_teams(request: web.Request) -> web.Response:
+    async with db(request) as session:
+        await require_agent(request, session)
+        rows = await session.scalars(select(Team).order_by(Team.name))
+        return web.json_response({"items": [serialize.team(t) for t in rows]})
+
+
+@routes.post("/api/v1/teams")
+async def create_team(request: web.Request) -> web.Response:
+    async with db(request) as session:
+        await require_agent(request, session, "admin")
+        body = await read_body(request, TeamCreate)
+        name = body.name.strip()
+        if not name:
+            raise unprocessable("name must not be empty", "name")
+        if await session.scalar(select(Team.id).where(Team.name == name)) is not None:
+            raise unprocessable(f"team {name!r} exists", "name")
+        team = Team(name=name)
+        session.add(team)
+        await session.commit()
+        return web.json_response(serialize.team(team), status=201)

@@ -1,0 +1,75 @@
+"""/api/v1/channels: the configured channel accounts and their state, and the generic API channel's
+inbound route.
+
+``POST /api/v1/channels/{account}/messages`` authenticates with the account's own token (compared in
+constant time) before the body is even read; only then is it parsed by :func:`channels.api.parse` and
+handed to the one ingest path. 201 for a new message, 200 for a redelivered one.
+"""
+
+from __future__ import annotations
+
+import hmac
+
+from aiohttp import web
+
+from channels.api import parse
+from hub.web.auth import require_agent
+from hub.web.context import db, hub_of
+from hub.web.errors import ApiError, not_found, unauthorized
+from hub.web.inputs import read_json_object
+
+routes = web.RouteTableDef()
+
+ACCOUNT = r"{account:[a-z0-9][a-z0-9_-]{0,63}}"
+
+
+@routes.get("/api/v1/channels")
+async def list_channels(request: web.Request) -> web.Response:
+    """Every configured account with its state (running, retrying, auth_failed …); never a secret."""
+    hub = hub_of(request)
+    async with db(request) as session:
+        await require_agent(request, session)
+    items = []
+    for name, configured in sorted(hub.accounts.items()):
+        context = configured.context
+        state = hub.supervisor.states.get(context.id)
+        items.append(
+            {
+                "id": context.id,
+                "name": name,
+                "kind": context.kind,
+                "team_id": configured.team_id,
+                "state": state.state if state else "stopped",
+                "detail": state.detail if state else None,
+                "restarts": state.restarts if state else 0,
+                "since": state.since.isoformat() if state else None,
+                "problem": configured.problem,
+            }
+        )
+    return web.json_response({"items": items})
+
+
+@routes.post(f"/api/v1/channels/{ACCOUNT}/messages")
+async def inbound(request: web.Request) -> web.Response:
+    hub = hub_of(request)
+    name = request.match_info["account"]
+    configured = hub.accounts.get(name)
+    if configured is None or configured.context.kind != "api":
+        raise not_found(f"no API channel account named {name!r}")
+    expected = configured.context.secrets.get("token", "")
+    header = request.headers.get("Authorization", "")
+    scheme, _, given = header.partition(" ")
+    authentic = scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), expected.encode())
+    if not expected or not authentic:
+        raise unauthorized(f"missing or wrong token for account {name!r} (Authorization: Bearer <token>)")
+    if configured.problem:
+        raise ApiError(403, "account_unavailable", f"account {name!r} is not available: {configured.problem}")
+    payload = await read_json_object(request)
+    item = parse(
+        payload,
+        account_id=configured.context.id,
+        account_name=name,
+        region=hub.settings.default_region,
+    )
+    result = await hub.ingest.submit(item)
+    return web.json_response(result.to_dict(), status=200 if result.duplicate else 201)

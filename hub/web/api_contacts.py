@@ -1,0 +1,176 @@
+"""/api/v1/contacts: client cards — list and search, one card, edits, identities, duplicates, merge."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from aiohttp import web
+from pydantic import Field, field_validator
+from sqlalchemy import select
+
+from hub.web import serialize
+from hub.web.auth import require_agent
+from hub.web.context import db, hub_of
+from hub.web.errors import not_found, unprocessable
+from hub.web.inputs import Body, Empty, Id, Query, path_id, read_body, read_query
+from inbox import contacts
+from inbox.conversations import ConversationFilter, list_conversations
+from inbox.items import IdentityKind
+from inbox.models import Agent, Contact
+
+routes = web.RouteTableDef()
+
+MERGERS = ("supervisor", "admin")
+
+
+class ContactListQuery(Query):
+    q: str | None = Field(None, max_length=200)
+    limit: int = Field(50, ge=1, le=200)
+    offset: int = Field(0, ge=0, le=1_000_000)
+
+
+class DuplicatesQuery(Query):
+    contact_id: Id | None = None
+    limit: int = Field(100, ge=1, le=500)
+
+
+class ContactPatch(Body):
+    name: str | None = Field(None, max_length=200)
+    company: str | None = Field(None, max_length=200)
+    kind: Literal["lead", "client"] | None = None
+    owner_id: Id | None = None
+    source_detail: str | None = Field(None, max_length=200)
+    tags: list[str] | None = Field(None, max_length=50)
+    custom_fields: dict[str, Any] | None = None
+    notes: str | None = Field(None, max_length=20_000)
+
+    @field_validator("kind", "tags", "custom_fields")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("cannot be null")
+        return value
+
+    @field_validator("tags")
+    @classmethod
+    def _tags(cls, value: list[str]) -> list[str]:
+        for tag in value:
+            if not tag.strip() or len(tag) > 50:
+                raise ValueError("each tag must be 1-50 characters")
+        return value
+
+
+class IdentityBody(Body):
+    kind: IdentityKind
+    value: str = Field(min_length=1, max_length=320)
+
+
+class MergeBody(Body):
+    merge_id: Id
+
+
+@routes.get("/api/v1/contacts")
+async def list_contacts(request: web.Request) -> web.Response:
+    async with db(request) as session:
+        await require_agent(request, session)
+        query = read_query(request, ContactListQuery)
+        rows = await contacts.search_contacts(session, query.q, limit=query.limit, offset=query.offset)
+        return web.json_response(
+            {"items": [serialize.contact(c) for c in rows], "limit": query.limit, "offset": query.offset}
+        )
+
+
+@routes.get(r"/api/v1/contacts/{id:\d+}")
+async def get_contact(request: web.Request) -> web.Response:
+    """A card with its identities and the conversations the caller may see."""
+    contact_id = path_id(request)
+    async with db(request) as session:
+        principal = await require_agent(request, session)
+        card = await contacts.get_contact(session, contact_id)
+        convs = await list_conversations(
+            session, principal.viewer, ConversationFilter(contact_id=card.id), limit=200
+        )
+        return web.json_response(
+            {**serialize.contact(card), "conversations": [serialize.conversation(c) for c in convs]}
+        )
+
+
+@routes.patch(r"/api/v1/contacts/{id:\d+}")
+async def patch_contact(request: web.Request) -> web.Response:
+    contact_id = path_id(request)
+    async with db(request) as session:
+        principal = await require_agent(request, session)
+        body = await read_body(request, ContactPatch)
+        changes = body.model_dump(include=body.model_fields_set)
+        card = await contacts.get_contact(session, contact_id)
+        owner = changes.get("owner_id")
+        if owner is not None and await session.get(Agent, owner) is None:
+            raise unprocessable(f"agent {owner} not found", "owner_id")
+        if "tags" in changes:
+            changes["tags"] = list(dict.fromkeys(t.strip() for t in changes["tags"]))
+        await contacts.update_contact(session, card, changes, principal.agent.id)
+        await session.commit()
+        return web.json_response(serialize.contact(card))
+
+
+@routes.post(r"/api/v1/contacts/{id:\d+}/identities")
+async def add_identity(request: web.Request) -> web.Response:
+    """Add an e-mail, phone … to a card; if another card has it too, the two are listed as duplicates."""
+    contact_id = path_id(request)
+    async with db(request) as session:
+        principal = await require_agent(request, session)
+        body = await read_body(request, IdentityBody)
+        card = await contacts.get_contact(session, contact_id)
+        await contacts.add_identity(
+            session,
+            card,
+            body.kind,
+            body.value,
+            region=hub_of(request).settings.default_region,
+            actor_id=principal.agent.id,
+        )
+        await session.commit()
+        return web.json_response(serialize.contact(card), status=201)
+
+
+@routes.get("/api/v1/contacts/duplicates")
+async def list_duplicates(request: web.Request) -> web.Response:
+    async with db(request) as session:
+        await require_agent(request, session)
+        query = read_query(request, DuplicatesQuery)
+        pairs = await contacts.list_duplicates(session, query.contact_id, limit=query.limit)
+        return web.json_response({"items": [serialize.duplicate(p) for p in pairs]})
+
+
+@routes.post(r"/api/v1/contacts/{id:\d+}/merge")
+async def merge(request: web.Request) -> web.Response:
+    """Merge card `merge_id` into this one (supervisors and admins): everything moves here, audited."""
+    survivor_id = path_id(request)
+    async with db(request) as session:
+        principal = await require_agent(request, session, *MERGERS)
+        body = await read_body(request, MergeBody)
+        # Columns, not the entity: a Contact put in the identity map here would reach merge_contacts
+        # without its identities loaded (session.get does not apply loader options to it again).
+        other = (
+            await session.execute(select(Contact.merged_into_id).where(Contact.id == body.merge_id))
+        ).first()
+        if other is None or other.merged_into_id is not None:
+            raise unprocessable(f"contact {body.merge_id} not found (or already merged)", "merge_id")
+        card = await contacts.merge_contacts(session, survivor_id, body.merge_id, principal.agent.id)
+        await session.commit()
+        return web.json_response(serialize.contact(card))
+
+
+@routes.post(r"/api/v1/contacts/duplicates/{id:\d+}/dismiss")
+async def dismiss(request: web.Request) -> web.Response:
+    """Say two listed cards are different people (supervisors and admins): the pair leaves the list."""
+    candidate_id = path_id(request)
+    async with db(request) as session:
+        principal = await require_agent(request, session, *MERGERS)
+        await read_body(request, Empty)
+        try:
+            await contacts.dismiss_duplicate(session, candidate_id, principal.agent.id)
+        except contacts.ContactNotFound:
+            raise not_found(f"duplicate candidate {candidate_id} not found") from None
+        await session.commit()
+    return web.Response(status=204)

@@ -1,0 +1,206 @@
+"""/api/v1/conversations: list with filters, one conversation with its messages, assign, status,
+replies and internal notes.
+
+A conversation the caller may not see is a 403 (it exists, but not for them), on reading and on every
+action. Changes are committed first and their events published after, never the other way round.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from aiohttp import web
+from pydantic import AwareDatetime, Field, field_validator
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from hub.web import serialize
+from hub.web.auth import Principal, require_agent
+from hub.web.context import db, hub_of, publish
+from hub.web.errors import bad_request, forbidden, not_found
+from hub.web.inputs import Body, Id, Query, path_id, read_body, read_query
+from inbox.conversations import (
+    ConversationFilter,
+    assign,
+    can_see,
+    list_conversations,
+    messages_of,
+    set_status,
+)
+from inbox.models import Contact, Conversation
+from inbox.replies import MAX_REPLY, add_reply
+
+routes = web.RouteTableDef()
+
+Status = Literal["open", "pending", "snoozed", "resolved"]
+
+
+class ConversationQuery(Query):
+    status: Status | None = None
+    assignee: str | None = Field(None, description='an agent id, or "me"')
+    team: Id | None = None
+    channel: str | None = Field(None, max_length=20)
+    unassigned: bool = False
+    contact: Id | None = None
+    limit: int = Field(50, ge=1, le=200)
+    offset: int = Field(0, ge=0, le=1_000_000)
+
+    @field_validator("assignee")
+    @classmethod
+    def _assignee(cls, value: str | None) -> str | None:
+        if value is not None and value != "me" and not (value.isdigit() and 1 <= int(value) < 2**63):
+            raise ValueError('must be an agent id or "me"')
+        return value
+
+
+class AssignBody(Body):
+    assignee_id: Id | None = None
+    team_id: Id | None = None
+
+
+class StatusBody(Body):
+    status: Status
+    snoozed_until: AwareDatetime | None = None
+
+
+class ReplyBody(Body):
+    text: str = Field(min_length=1, max_length=MAX_REPLY)
+    html: str | None = Field(None, max_length=5 * MAX_REPLY)
+
+
+class NoteBody(Body):
+    text: str = Field(min_length=1, max_length=MAX_REPLY)
+
+
+async def visible_conversation(
+    session: AsyncSession, principal: Principal, conversation_id: int
+) -> Conversation:
+    """The conversation, if it exists (404) and the caller may see it (403)."""
+    conv = await session.get(Conversation, conversation_id)
+    if conv is None:
+        raise not_found(f"conversation {conversation_id} not found")
+    if not can_see(principal.viewer, conv.team_id, conv.assignee_id):
+        raise forbidden(f"conversation {conversation_id} belongs to a queue you cannot see")
+    return conv
+
+
+@routes.get("/api/v1/conversations")
+async def list_(request: web.Request) -> web.Response:
+    async with db(request) as session:
+        principal = await require_agent(request, session)
+        query = read_query(request, ConversationQuery)
+        assignee = None
+        if query.assignee is not None:
+            assignee = principal.agent.id if query.assignee == "me" else int(query.assignee)
+        flt = ConversationFilter(
+            status=query.status,
+            assignee_id=assignee,
+            team_id=query.team,
+            channel=query.channel,
+            unassigned=query.unassigned,
+            contact_id=query.contact,
+        )
+        convs = await list_conversations(
+            session, principal.viewer, flt, limit=query.limit, offset=query.offset
+        )
+        cards = await serialize.contacts_by_id(session, (c.contact_id for c in convs))
+        items = [
+            {**serialize.conversation(c), "contact": serialize.contact_summary(cards[c.contact_id])}
+            for c in convs
+        ]
+        return web.json_response({"items": items, "limit": query.limit, "offset": query.offset})
+
+
+@routes.get(r"/api/v1/conversations/{id:\d+}")
+async def get(request: web.Request) -> web.Response:
+    """A conversation with its contact and every message (with attachments), oldest first."""
+    conversation_id = path_id(request)
+    async with db(request) as session:
+        principal = await require_agent(request, session)
+        conv = await visible_conversation(session, principal, conversation_id)
+        card = await session.get_one(Contact, conv.contact_id, options=[selectinload(Contact.identities)])
+        messages = await messages_of(session, conv.id)
+        return web.json_response(
+            {
+                **serialize.conversation(conv),
+                "contact": serialize.contact(card),
+                "messages": [serialize.message(m) for m in messages],
+            }
+        )
+
+
+@routes.post(r"/api/v1/conversations/{id:\d+}/assign")
+async def assign_(request: web.Request) -> web.Response:
+    """Set the assignee and/or team; a field left out keeps its value, null clears it."""
+    conversation_id = path_id(request)
+    async with db(request) as session:
+        principal = await require_agent(request, session)
+        body = await read_body(request, AssignBody)
+        if not body.model_fields_set:
+            raise bad_request("give assignee_id and/or team_id")
+        conv = await visible_conversation(session, principal, conversation_id)
+        fields = body.model_fields_set
+        events = await assign(
+            session,
+            conv,
+            assignee_id=body.assignee_id if "assignee_id" in fields else conv.assignee_id,
+            team_id=body.team_id if "team_id" in fields else conv.team_id,
+            actor_id=principal.agent.id,
+        )
+        await session.commit()
+    await publish(request, events)
+    return web.json_response(serialize.conversation(conv))
+
+
+@routes.post(r"/api/v1/conversations/{id:\d+}/status")
+async def status(request: web.Request) -> web.Response:
+    conversation_id = path_id(request)
+    async with db(request) as session:
+        principal = await require_agent(request, session)
+        body = await read_body(request, StatusBody)
+        conv = await visible_conversation(session, principal, conversation_id)
+        events = await set_status(
+            session,
+            conv,
+            body.status,
+            actor_id=principal.agent.id,
+            policy=hub_of(request).policy,
+            snoozed_until=body.snoozed_until,
+        )
+        await session.commit()
+    await publish(request, events)
+    return web.json_response(serialize.conversation(conv))
+
+
+async def _post_message(
+    request: web.Request, model: type[ReplyBody] | type[NoteBody], *, note: bool
+) -> web.Response:
+    conversation_id = path_id(request)
+    hub = hub_of(request)
+    async with db(request) as session:
+        principal = await require_agent(request, session)
+        body = await read_body(request, model)
+        conv = await visible_conversation(session, principal, conversation_id)
+        html = body.html if isinstance(body, ReplyBody) else None
+        message, events = await add_reply(
+            session, conv, principal.agent, body.text, html=html, note=note, policy=hub.policy
+        )
+        await session.refresh(message, ["attachments"])
+        payload = serialize.message(message)
+        await session.commit()
+    if not note:
+        hub.outbox.wake()
+    await publish(request, events)
+    return web.json_response(payload, status=201)
+
+
+@routes.post(r"/api/v1/conversations/{id:\d+}/replies")
+async def reply(request: web.Request) -> web.Response:
+    """A reply to the client: stored with an outbox row in one transaction, then sent by the worker."""
+    return await _post_message(request, ReplyBody, note=False)
+
+
+@routes.post(r"/api/v1/conversations/{id:\d+}/notes")
+async def note(request: web.Request) -> web.Response:
+    """An internal note: seen by agents, never sent."""
+    return await _post_message(request, NoteBody, note=True)

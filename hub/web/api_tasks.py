@@ -1,0 +1,179 @@
+"""/api/v1/tasks: to-dos and callbacks — the caller's, their teams', and the unowned ones (admins: all).
+
+The domain has no task service yet, so the few writes live here; they follow the domain's habits
+(validate references, name the field, audit nothing silently).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from aiohttp import web
+from pydantic import AwareDatetime, Field
+from sqlalchemy import ColumnElement, and_, false, or_, select, true
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from hub.web import serialize
+from hub.web.auth import require_agent
+from hub.web.context import db
+from hub.web.errors import bad_request, forbidden, not_found, unprocessable
+from hub.web.inputs import Body, Id, Query, path_id, read_body, read_query
+from inbox.contacts import ContactNotFound, get_contact
+from inbox.conversations import Viewer, can_see
+from inbox.models import Agent, Conversation, Task, Team, utcnow
+
+routes = web.RouteTableDef()
+
+TaskStatus = Literal["open", "done", "cancelled"]
+
+
+class TaskQuery(Query):
+    status: TaskStatus | None = None
+    assignee: str | None = None
+    contact: Id | None = None
+    limit: int = Field(100, ge=1, le=500)
+    offset: int = Field(0, ge=0, le=1_000_000)
+
+
+class TaskCreate(Body):
+    title: str = Field(min_length=1, max_length=300)
+    kind: Literal["todo", "callback"] = "todo"
+    contact_id: Id | None = None
+    conversation_id: Id | None = None
+    assignee_id: Id | None = None
+    team_id: Id | None = None
+    due_at: AwareDatetime | None = None
+
+
+class TaskPatch(Body):
+    title: str | None = Field(None, min_length=1, max_length=300)
+    status: TaskStatus | None = None
+    assignee_id: Id | None = None
+    team_id: Id | None = None
+    due_at: AwareDatetime | None = None
+    result: str | None = Field(None, max_length=20_000)
+
+
+def visible_tasks(viewer: Viewer) -> ColumnElement[bool]:
+    if viewer.is_admin:
+        return true()
+    teams = Task.team_id.in_(viewer.team_ids) if viewer.team_ids else false()
+    unowned = and_(Task.assignee_id.is_(None), Task.team_id.is_(None))
+    return or_(Task.assignee_id == viewer.agent_id, teams, unowned)
+
+
+def may_see_task(viewer: Viewer, task: Task) -> bool:
+    return (
+        viewer.is_admin
+        or task.assignee_id == viewer.agent_id
+        or task.team_id in viewer.team_ids
+        or (task.assignee_id is None and task.team_id is None)
+    )
+
+
+async def _check_refs(session: AsyncSession, assignee_id: int | None, team_id: int | None) -> None:
+    if assignee_id is not None:
+        agent = await session.get(Agent, assignee_id)
+        if agent is None or not agent.is_active:
+            raise unprocessable(f"agent {assignee_id} not found", "assignee_id")
+    if team_id is not None and await session.get(Team, team_id) is None:
+        raise unprocessable(f"team {team_id} not found", "team_id")
+
+
+@routes.get("/api/v1/tasks")
+async def list_tasks(request: web.Request) -> web.Response:
+    async with db(request) as session:
+        principal = await require_agent(request, session)
+        query = read_query(request, TaskQuery)
+        stmt = select(Task).where(visible_tasks(principal.viewer))
+        if query.status:
+            stmt = stmt.where(Task.status == query.status)
+        if query.assignee == "me":
+            stmt = stmt.where(Task.assignee_id == principal.agent.id)
+        elif query.assignee is not None:
+            if not query.assignee.isdigit() or int(query.assignee) >= 2**63:
+                raise bad_request('assignee: must be an agent id or "me"', "assignee")
+            stmt = stmt.where(Task.assignee_id == int(query.assignee))
+        if query.contact is not None:
+            stmt = stmt.where(Task.contact_id == query.contact)
+        stmt = (
+            stmt.order_by(Task.due_at.is_(None), Task.due_at, Task.id.desc())
+            .limit(query.limit)
+            .offset(query.offset)
+        )
+        rows = await session.scalars(stmt)
+        return web.json_response(
+            {"items": [serialize.task(t) for t in rows], "limit": query.limit, "offset": query.offset}
+        )
+
+
+@routes.post("/api/v1/tasks")
+async def create(request: web.Request) -> web.Response:
+    """A task; with neither assignee nor team it goes to the caller."""
+    async with db(request) as session:
+        principal = await require_agent(request, session)
+        body = await read_body(request, TaskCreate)
+        assignee_id, team_id = body.assignee_id, body.team_id
+        if assignee_id is None and team_id is None:
+            assignee_id = principal.agent.id
+        await _check_refs(session, assignee_id, team_id)
+        contact_id = body.contact_id
+        if contact_id is not None:
+            try:
+                contact_id = (await get_contact(session, contact_id)).id
+            except ContactNotFound:
+                raise unprocessable(f"contact {contact_id} not found", "contact_id") from None
+        if body.conversation_id is not None:
+            conv = await session.get(Conversation, body.conversation_id)
+            if conv is None:
+                raise unprocessable(f"conversation {body.conversation_id} not found", "conversation_id")
+            if not can_see(principal.viewer, conv.team_id, conv.assignee_id):
+                raise forbidden(f"conversation {conv.id} belongs to a queue you cannot see")
+            contact_id = contact_id or conv.contact_id
+        if not body.title.strip():
+            raise unprocessable("title must not be blank", "title")
+        task = Task(
+            title=body.title.strip(),
+            kind=body.kind,
+            contact_id=contact_id,
+            conversation_id=body.conversation_id,
+            assignee_id=assignee_id,
+            team_id=team_id,
+            due_at=body.due_at,
+            status="open",
+            created_at=utcnow(),
+        )
+        session.add(task)
+        await session.commit()
+        return web.json_response(serialize.task(task), status=201)
+
+
+@routes.patch(r"/api/v1/tasks/{id:\d+}")
+async def patch(request: web.Request) -> web.Response:
+    """Change a task; done or cancelled closes it (closed_at), open again reopens it."""
+    task_id = path_id(request)
+    async with db(request) as session:
+        principal = await require_agent(request, session)
+        body = await read_body(request, TaskPatch)
+        given = body.model_fields_set
+        task = await session.get(Task, task_id)
+        if task is None:
+            raise not_found(f"task {task_id} not found")
+        if not may_see_task(principal.viewer, task):
+            raise forbidden(f"task {task_id} is not yours or your teams'")
+        for name in ("title", "status"):
+            if name in given and getattr(body, name) is None:
+                raise unprocessable(f"{name} cannot be null", name)
+        await _check_refs(session, body.assignee_id, body.team_id)
+        if body.title is not None:
+            if not body.title.strip():
+                raise unprocessable("title must not be blank", "title")
+            task.title = body.title.strip()
+        if body.status is not None and body.status != task.status:
+            task.status = body.status
+            task.closed_at = None if body.status == "open" else utcnow()
+        for name in ("assignee_id", "team_id", "due_at", "result"):
+            if name in given:
+                setattr(task, name, getattr(body, name))
+        await session.commit()
+        return web.json_response(serialize.task(task))

@@ -1,0 +1,86 @@
+"""The aiohttp application of the hub: routes, middlewares, and the hub's lifecycle.
+
+``create_app(hub)`` is what `okno run` and `okno demo` serve. With ``manage_hub=True`` (the default)
+the app starts the hub on start-up and stops it on clean-up; tests hand in a hub they already started.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections import Counter
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from hub.runtime import Hub
+from hub.web import (
+    api_admin,
+    api_auth,
+    api_channels,
+    api_contacts,
+    api_conversations,
+    api_tasks,
+    hooks,
+    openapi,
+    pages,
+    ws,
+)
+from hub.web.context import HUB, PRESENCE, SOCKETS, TEMPLATES
+from hub.web.errors import error_middleware
+
+ROUTE_MODULES = (
+    api_auth,
+    api_contacts,
+    api_conversations,
+    api_admin,
+    api_tasks,
+    api_channels,
+    hooks,
+    ws,
+    openapi,
+    pages,
+)
+
+# Pages need no script yet; styles are inline in the templates.
+PAGE_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+)
+
+
+async def _security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    if isinstance(response, web.WebSocketResponse):
+        return
+    headers = response.headers
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("Referrer-Policy", "same-origin")
+    headers.setdefault("X-Frame-Options", "DENY")
+    if response.content_type == "text/html":
+        headers.setdefault("Content-Security-Policy", PAGE_CSP)
+    if request.path.startswith("/api/"):
+        headers.setdefault("Cache-Control", "no-store")
+
+
+def create_app(hub: Hub, *, manage_hub: bool = True) -> web.Application:
+    """The web app serving `hub`: REST API, agent WebSocket, pages.
+
+    Request bodies are limited to ``settings.ingest.max_body_bytes`` (413 beyond).
+    """
+    app = web.Application(middlewares=[error_middleware], client_max_size=hub.settings.ingest.max_body_bytes)
+    app[HUB] = hub
+    app[TEMPLATES] = pages.templates()
+    app[SOCKETS] = weakref.WeakSet()
+    app[PRESENCE] = Counter()
+    if manage_hub:
+
+        async def run_hub(_app: web.Application) -> AsyncIterator[None]:
+            await hub.start()
+            yield
+            await hub.stop()
+
+        app.cleanup_ctx.append(run_hub)
+    app.on_shutdown.append(ws.close_all)
+    app.on_response_prepare.append(_security_headers)
+    for module in ROUTE_MODULES:
+        app.add_routes(module.routes)
+    return app

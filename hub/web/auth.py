@@ -1,0 +1,146 @@
+"""Who is asking: the session cookie (browser) or a bearer token (API), roles, and CSRF.
+
+* ``Authorization: Bearer <token>`` is checked against the API tokens; such requests carry no ambient
+  credentials, so they need no CSRF token.
+* The session cookie (HttpOnly, SameSite=Lax, Secure over https) opens a browser session. A request
+  that changes something (POST, PATCH, PUT, DELETE) and is authenticated by the cookie must carry the
+  session's CSRF token in ``X-CSRF-Token`` (HTML forms: the ``csrf_token`` field); GET /api/v1/me and
+  the login answer tell the page its token.
+* A WebSocket may also give the token as ``?token=`` (API clients that cannot set headers); one opened
+  with the cookie must come from this hub's own origin (no cross-site WebSocket hijacking).
+
+Handlers call :func:`require_agent` with the request's database session first, then read the body:
+an unauthenticated caller learns nothing about what a body should look like. Authentication ends its
+read transaction before returning (see the comment there).
+"""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass
+from typing import Literal
+
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncSession
+from yarl import URL
+
+from hub import auth
+from hub.web.context import hub_of
+from hub.web.errors import ApiError, forbidden, unauthorized
+from inbox.agents import viewer_of
+from inbox.conversations import Viewer
+from inbox.models import Agent, WebSession
+
+SESSION_COOKIE = "okno_session"
+CSRF_HEADER = "X-CSRF-Token"
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    agent: Agent  # teams loaded, attached to the request's session
+    viewer: Viewer
+    via: Literal["session", "token"]
+    web_session: WebSession | None = None
+
+    @property
+    def csrf_token(self) -> str | None:
+        return self.web_session.csrf_token if self.web_session else None
+
+
+def is_secure(request: web.Request) -> bool:
+    """Over https (directly, or by the configured public address behind a TLS proxy)."""
+    return request.secure or hub_of(request).settings.public_url.startswith("https://")
+
+
+def set_session_cookie(request: web.Request, response: web.StreamResponse, token: str) -> None:
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=int(auth.SESSION_TTL.total_seconds()),
+        path="/",
+        httponly=True,
+        samesite="Lax",
+        secure=is_secure(request),
+    )
+
+
+def clear_session_cookie(response: web.StreamResponse) -> None:
+    response.del_cookie(SESSION_COOKIE, path="/")
+
+
+def _bearer(request: web.Request) -> str | None:
+    header = request.headers.get("Authorization")
+    if header is None:
+        return None
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise unauthorized("use the header Authorization: Bearer <token>")
+    return token.strip()
+
+
+def same_origin(request: web.Request) -> bool:
+    """The request's Origin (if any) is this hub: its Host, or the configured public address."""
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return True
+    url = URL(origin)
+    allowed = {request.host}
+    public = hub_of(request).settings.public_url
+    if public:
+        allowed.add(URL(public).raw_authority)
+    return url.raw_authority in allowed
+
+
+async def authenticate(
+    request: web.Request,
+    session: AsyncSession,
+    *,
+    csrf: str | None = None,
+    query_token: bool = False,
+) -> Principal | None:
+    """The principal of the request, or None when it brings no credentials.
+
+    Credentials that are given and wrong are a 401 at once (never a silent fall-back to the cookie).
+    `csrf` is the token an HTML form posted; JSON clients send the header instead.
+    """
+    token = _bearer(request)
+    if token is None and query_token:
+        token = request.query.get("token") or None
+    if token is not None:
+        agent = await auth.token_agent(session, token)
+        if agent is None:
+            raise unauthorized("the API token is not valid (wrong, revoked, or its agent deactivated)")
+        await session.commit()  # the last-used time; and see the end of this function
+        return Principal(agent, viewer_of(agent), "token")
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if not cookie:
+        return None
+    found = await auth.session_agent(session, cookie)
+    if found is None:
+        await session.commit()
+        return None
+    agent, row = found
+    if request.method in UNSAFE_METHODS:
+        given = csrf if csrf is not None else request.headers.get(CSRF_HEADER, "")
+        if not hmac.compare_digest(given.encode(), row.csrf_token.encode()):
+            raise ApiError(
+                403,
+                "csrf_failed",
+                f"missing or wrong CSRF token: send the session's token in the {CSRF_HEADER} header",
+                CSRF_HEADER,
+            )
+    # End the read transaction (on SQLite a write lock, see hub.db) before the handler reads the body
+    # from a possibly slow client; the loaded rows stay usable (expire_on_commit is off).
+    await session.commit()
+    return Principal(agent, viewer_of(agent), "session", row)
+
+
+async def require_agent(request: web.Request, session: AsyncSession, *roles: str) -> Principal:
+    """The authenticated principal (401 if none); with `roles`, one of them (403 otherwise)."""
+    principal = await authenticate(request, session)
+    if principal is None:
+        raise unauthorized()
+    if roles and principal.agent.role not in roles:
+        raise forbidden(f"only {' or '.join(roles)} may do this")
+    return principal

@@ -1,0 +1,46 @@
+"""What the web app keeps: typed application keys and the accessors handlers use."""
+
+from __future__ import annotations
+
+import logging
+import weakref
+from collections import Counter
+from collections.abc import Iterable
+
+import jinja2
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from hub.runtime import Hub
+from inbox.bus import Event
+
+log = logging.getLogger(__name__)
+
+HUB = web.AppKey("okno_hub", Hub)
+TEMPLATES = web.AppKey("okno_templates", jinja2.Environment)
+# Live agent WebSockets: closed on shutdown; the presence counter is derived from them.
+SOCKETS = web.AppKey("okno_sockets", weakref.WeakSet[web.WebSocketResponse])
+PRESENCE = web.AppKey("okno_presence", Counter[int])
+
+
+def hub_of(request: web.Request) -> Hub:
+    return request.app[HUB]
+
+
+def db(request: web.Request) -> AsyncSession:
+    """A new database session (use as ``async with db(request) as session``)."""
+    return request.app[HUB].sessionmaker()
+
+
+def is_online(request: web.Request, agent_id: int) -> bool:
+    return request.app[PRESENCE][agent_id] > 0
+
+
+async def publish(request: web.Request, events: Iterable[Event]) -> None:
+    """Publish events of a committed change; a lost notification must not fail the request."""
+    bus = request.app[HUB].bus
+    for event in events:
+        try:
+            await bus.publish(event)
+        except Exception:
+            log.exception("publishing %s failed", event.type)

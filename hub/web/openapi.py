@@ -1,0 +1,716 @@
+"""The OpenAPI 3.1 description of /api/v1, served at GET /api/v1/openapi.json.
+
+Request bodies are the JSON Schemas of the very pydantic models the handlers validate with, so the two
+cannot drift apart; responses are written out here and pinned by tests that validate real answers
+against this document (objects are closed: an undocumented field fails them).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel
+
+from hub.web import api_admin, api_auth, api_contacts, api_conversations, api_tasks
+from hub.web.inputs import MAX_ID
+
+routes = web.RouteTableDef()
+
+Schema = dict[str, Any]
+JSON = "application/json"
+
+# -- schema helpers ----------------------------------------------------------------------------------
+
+
+def ref(name: str) -> Schema:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def nullable(schema: Schema) -> Schema:
+    if "$ref" in schema:
+        return {"anyOf": [schema, {"type": "null"}]}
+    kind = schema["type"]
+    out = {**schema, "type": [*(kind if isinstance(kind, list) else [kind]), "null"]}
+    if "enum" in schema:
+        out["enum"] = [*schema["enum"], None]
+    return out
+
+
+def obj(properties: dict[str, Schema], *, optional: tuple[str, ...] = ()) -> Schema:
+    """A closed object: every property required unless named in `optional`, nothing else allowed."""
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": [p for p in properties if p not in optional],
+        "additionalProperties": False,
+    }
+
+
+def array(items: Schema) -> Schema:
+    return {"type": "array", "items": items}
+
+
+def listing(name: str, *, paged: bool = False) -> Schema:
+    props: dict[str, Schema] = {"items": array(ref(name))}
+    if paged:
+        props |= {"limit": INT, "offset": INT}
+    return obj(props)
+
+
+ID: Schema = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
+INT: Schema = {"type": "integer"}
+STR: Schema = {"type": "string"}
+BOOL: Schema = {"type": "boolean"}
+TIME: Schema = {"type": "string", "format": "date-time"}
+N_ID, N_STR, N_TIME = nullable(ID), nullable(STR), nullable(TIME)
+STATUS: Schema = {"type": "string", "enum": ["open", "pending", "snoozed", "resolved"]}
+ROLE: Schema = {"type": "string", "enum": ["agent", "supervisor", "admin"]}
+
+
+def body_schema(model: type[BaseModel]) -> Schema:
+    return model.model_json_schema(ref_template="#/components/schemas/{model}")
+
+
+# -- components ----------------------------------------------------------------------------------------
+
+IDENTITY = obj({"id": ID, "kind": STR, "value": STR, "created_at": TIME})
+CONTACT_SUMMARY_PROPS: dict[str, Schema] = {
+    "id": ID,
+    "name": N_STR,
+    "company": N_STR,
+    "kind": {"type": "string", "enum": ["lead", "client"]},
+}
+CONTACT_PROPS: dict[str, Schema] = {
+    **CONTACT_SUMMARY_PROPS,
+    "owner_id": N_ID,
+    "source_channel": N_STR,
+    "source_detail": N_STR,
+    "tags": array(STR),
+    "custom_fields": {"type": "object"},
+    "notes": N_STR,
+    "created_at": TIME,
+    "updated_at": TIME,
+    "identities": array(ref("Identity")),
+}
+CONVERSATION_PROPS: dict[str, Schema] = {
+    "id": ID,
+    "contact_id": ID,
+    "account_id": ID,
+    "channel": STR,
+    "subject": N_STR,
+    "status": STATUS,
+    "assignee_id": N_ID,
+    "team_id": N_ID,
+    "priority": INT,
+    "created_at": TIME,
+    "updated_at": TIME,
+    "last_message_at": N_TIME,
+    "waiting_since": N_TIME,
+    "first_response_at": N_TIME,
+    "first_response_due": N_TIME,
+    "resolved_at": N_TIME,
+    "snoozed_until": N_TIME,
+    "blocked_reason": N_STR,
+}
+AGENT_PROPS: dict[str, Schema] = {
+    "id": ID,
+    "email": STR,
+    "name": STR,
+    "role": ROLE,
+    "capacity": INT,
+    "extension": N_STR,
+    "language": nullable({"type": "string", "enum": ["ru", "en"]}),
+    "is_active": BOOL,
+    "teams": array(ref("Team")),
+    "presence": {"type": "string", "enum": ["online", "offline"]},
+}
+TOKEN_PROPS: dict[str, Schema] = {"id": ID, "name": STR, "created_at": TIME, "last_used_at": N_TIME}
+
+SCHEMAS: dict[str, Schema] = {
+    "Error": obj(
+        {
+            "error": obj(
+                {
+                    "code": {"type": "string", "description": "machine-readable: invalid_json, not_found …"},
+                    "message": {"type": "string", "description": "what is wrong, for a person"},
+                    "field": {**N_STR, "description": "the offending input (dotted path), if one"},
+                }
+            )
+        }
+    ),
+    "Identity": IDENTITY,
+    "ContactSummary": obj(CONTACT_SUMMARY_PROPS),
+    "Contact": obj(CONTACT_PROPS),
+    "ContactDetail": obj({**CONTACT_PROPS, "conversations": array(ref("Conversation"))}),
+    "ContactList": listing("Contact", paged=True),
+    "DuplicatePair": obj({"id": ID, "reason": STR, "a": ref("Contact"), "b": ref("Contact")}),
+    "DuplicateList": listing("DuplicatePair"),
+    "Conversation": obj(CONVERSATION_PROPS),
+    "ConversationListItem": obj({**CONVERSATION_PROPS, "contact": ref("ContactSummary")}),
+    "ConversationList": listing("ConversationListItem", paged=True),
+    "Attachment": obj(
+        {
+            "id": ID,
+            "filename": STR,
+            "content_type": STR,
+            "size": INT,
+            "sha256": N_STR,
+            "refused": {**N_STR, "description": "why the file was not stored"},
+        }
+    ),
+    "Message": obj(
+        {
+            "id": ID,
+            "conversation_id": ID,
+            "direction": {"type": "string", "enum": ["in", "out", "note"]},
+            "kind": STR,
+            "contact_id": N_ID,
+            "agent_id": N_ID,
+            "subject": N_STR,
+            "text": STR,
+            "html": {**N_STR, "description": "sanitized HTML"},
+            "sent_at": N_TIME,
+            "created_at": TIME,
+            "delivery_status": nullable(
+                {"type": "string", "enum": ["queued", "sent", "delivered", "failed"]}
+            ),
+            "delivery_error": N_STR,
+            "attachments": array(ref("Attachment")),
+        }
+    ),
+    "ConversationDetail": obj(
+        {**CONVERSATION_PROPS, "contact": ref("Contact"), "messages": array(ref("Message"))}
+    ),
+    "Team": obj({"id": ID, "name": STR}),
+    "TeamList": listing("Team"),
+    "Agent": obj(AGENT_PROPS),
+    "AgentList": listing("Agent"),
+    "Me": obj(
+        {
+            "agent": ref("Agent"),
+            "auth": {"type": "string", "enum": ["session", "token"]},
+            "csrf_token": {
+                **N_STR,
+                "description": "send it as X-CSRF-Token with every cookie-authenticated change",
+            },
+        }
+    ),
+    "ApiToken": obj(TOKEN_PROPS),
+    "ApiTokenList": listing("ApiToken"),
+    "NewApiToken": obj({**TOKEN_PROPS, "token": {"type": "string", "description": "shown once"}}),
+    "Task": obj(
+        {
+            "id": ID,
+            "kind": {"type": "string", "enum": ["todo", "callback"]},
+            "title": STR,
+            "status": {"type": "string", "enum": ["open", "done", "cancelled"]},
+            "contact_id": N_ID,
+            "conversation_id": N_ID,
+            "call_id": N_ID,
+            "assignee_id": N_ID,
+            "team_id": N_ID,
+            "due_at": N_TIME,
+            "created_at": TIME,
+            "closed_at": N_TIME,
+            "result": N_STR,
+        }
+    ),
+    "TaskList": listing("Task", paged=True),
+    "ChannelAccount": obj(
+        {
+            "id": ID,
+            "name": STR,
+            "kind": STR,
+            "team_id": N_ID,
+            "state": {
+                "type": "string",
+                "description": "running, retrying, auth_failed, misconfigured or stopped",
+            },
+            "detail": N_STR,
+            "restarts": INT,
+            "since": N_TIME,
+            "problem": {**N_STR, "description": "a configuration problem that keeps it from running"},
+        }
+    ),
+    "ChannelAccountList": listing("ChannelAccount"),
+    "ApiChannelMessage": {
+        "type": "object",
+        "description": "One message from any system, into the generic API channel.",
+        "properties": {
+            "external_id": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": 200,
+                "description": "your id of the message: sending it again is a no-op (duplicate)",
+            },
+            "sender": {
+                "type": "object",
+                "description": "at least one of email, phone, external_id",
+                "properties": {
+                    "name": {"type": ["string", "null"], "maxLength": 200},
+                    "email": {"type": ["string", "null"], "maxLength": 320},
+                    "phone": {"type": ["string", "null"], "maxLength": 40},
+                    "external_id": {
+                        "type": ["string", "null"],
+                        "minLength": 1,
+                        "maxLength": 150,
+                        "pattern": "^[A-Za-z0-9_.:@\\-]+$",
+                    },
+                },
+                "additionalProperties": False,
+            },
+            "text": {"type": "string", "minLength": 1, "maxLength": 100_000},
+            "sent_at": {"type": ["string", "null"], "format": "date-time"},
+        },
+        "required": ["external_id", "sender", "text"],
+        "additionalProperties": False,
+    },
+    "IngestResult": obj({"contact_id": ID, "conversation_id": ID, "message_id": ID, "duplicate": BOOL}),
+}
+
+BODIES: dict[str, type[BaseModel]] = {
+    "LoginBody": api_auth.LoginBody,
+    "TokenBody": api_auth.TokenBody,
+    "ContactPatch": api_contacts.ContactPatch,
+    "IdentityBody": api_contacts.IdentityBody,
+    "MergeBody": api_contacts.MergeBody,
+    "AssignBody": api_conversations.AssignBody,
+    "StatusBody": api_conversations.StatusBody,
+    "ReplyBody": api_conversations.ReplyBody,
+    "NoteBody": api_conversations.NoteBody,
+    "AgentCreate": api_admin.AgentCreate,
+    "AgentPatch": api_admin.AgentPatch,
+    "TeamCreate": api_admin.TeamCreate,
+    "TaskCreate": api_tasks.TaskCreate,
+    "TaskPatch": api_tasks.TaskPatch,
+}
+
+ERRORS = {
+    "400": ("BadRequest", "malformed JSON, or a field or parameter that is wrong (named in error.field)"),
+    "401": ("Unauthorized", "no credentials, or wrong ones"),
+    "403": ("Forbidden", "not allowed for this agent (role, queue), or a missing CSRF token"),
+    "404": ("NotFound", "no such object"),
+    "413": ("PayloadTooLarge", "the body is over the configured limit"),
+    "415": ("UnsupportedMediaType", "the body is not sent as JSON"),
+    "422": (
+        "Unprocessable",
+        "well-formed but refused: a reference that does not exist, a rule of the domain",
+    ),
+}
+
+# -- operations ----------------------------------------------------------------------------------------
+
+
+def json_content(schema: Schema) -> dict[str, Any]:
+    return {JSON: {"schema": schema}}
+
+
+def param(name: str, where: str, schema: Schema, description: str = "", *, required: bool = False) -> Schema:
+    out: Schema = {"name": name, "in": where, "schema": schema, "required": required or where == "path"}
+    if description:
+        out["description"] = description
+    return out
+
+
+PATH_ID = param("id", "path", ID)
+LIMIT = param("limit", "query", {"type": "integer", "minimum": 1, "maximum": 200, "default": 50})
+OFFSET = param("offset", "query", {"type": "integer", "minimum": 0, "default": 0})
+CSRF = param(
+    "X-CSRF-Token",
+    "header",
+    STR,
+    "the session's CSRF token: required when authenticated by the session cookie",
+)
+
+
+def op(
+    summary: str,
+    tag: str,
+    responses: dict[str, tuple[str, Schema | None]],
+    *,
+    body: str | Schema | None = None,
+    body_required: bool = True,
+    params: list[Schema] | None = None,
+    public: bool = False,
+    errors: tuple[str, ...] = (),
+    unsafe: bool = False,
+) -> Schema:
+    """One operation; every operation may also answer any documented error with the Error shape."""
+    out: Schema = {"summary": summary, "tags": [tag], "responses": {}}
+    parameters = list(params or [])
+    if unsafe and not public:
+        parameters.append(CSRF)
+    if parameters:
+        out["parameters"] = parameters
+    if public:
+        out["security"] = []
+    if body is not None:
+        request_schema = ref(body) if isinstance(body, str) else body
+        out["requestBody"] = {"required": body_required, "content": json_content(request_schema)}
+    for status, (description, schema) in responses.items():
+        response: Schema = {"description": description}
+        if schema is not None:
+            response["content"] = json_content(schema)
+        out["responses"][status] = response
+    wanted = set(errors) | {"400"} | (set() if public else {"401"})
+    if body is not None:
+        wanted |= {"413", "415"}
+    for status in sorted(wanted):
+        out["responses"][status] = {"$ref": f"#/components/responses/{ERRORS[status][0]}"}
+    out["responses"]["default"] = {"$ref": "#/components/responses/Error"}
+    return out
+
+
+def _paths() -> dict[str, Schema]:
+    ok = "OK"
+    return {
+        "/api/v1/openapi.json": {
+            "get": op(
+                "This document", "meta", {"200": ("the OpenAPI document", {"type": "object"})}, public=True
+            )
+        },
+        "/api/v1/auth/login": {
+            "post": op(
+                "Log in with e-mail and password: sets the session cookie and returns the CSRF token",
+                "auth",
+                {"200": ("logged in", ref("Me"))},
+                body="LoginBody",
+                public=True,
+                errors=("401",),
+            )
+        },
+        "/api/v1/auth/logout": {
+            "post": op(
+                "End the browser session",
+                "auth",
+                {"204": ("logged out", None)},
+                body={"type": "object", "maxProperties": 0},
+                body_required=False,
+                unsafe=True,
+                errors=("403",),
+            )
+        },
+        "/api/v1/me": {"get": op("Who am I", "auth", {"200": (ok, ref("Me"))})},
+        "/api/v1/auth/tokens": {
+            "get": op("My API tokens (never their values)", "auth", {"200": (ok, ref("ApiTokenList"))}),
+            "post": op(
+                "Create an API token for myself; its value is shown in this answer only",
+                "auth",
+                {"201": ("created", ref("NewApiToken"))},
+                body="TokenBody",
+                unsafe=True,
+                errors=("403",),
+            ),
+        },
+        "/api/v1/auth/tokens/{id}": {
+            "delete": op(
+                "Revoke one of my API tokens",
+                "auth",
+                {"204": ("revoked", None)},
+                params=[PATH_ID],
+                unsafe=True,
+                errors=("403", "404"),
+            )
+        },
+        "/api/v1/contacts": {
+            "get": op(
+                "List and search client cards (name, company, any identity), newest first",
+                "contacts",
+                {"200": (ok, ref("ContactList"))},
+                params=[
+                    param("q", "query", {"type": "string", "maxLength": 200}, "search text"),
+                    LIMIT,
+                    OFFSET,
+                ],
+            )
+        },
+        "/api/v1/contacts/{id}": {
+            "get": op(
+                "A card with its identities and the conversations I may see",
+                "contacts",
+                {"200": (ok, ref("ContactDetail"))},
+                params=[PATH_ID],
+                errors=("404",),
+            ),
+            "patch": op(
+                "Edit a card (only the fields given change)",
+                "contacts",
+                {"200": (ok, ref("Contact"))},
+                params=[PATH_ID],
+                body="ContactPatch",
+                unsafe=True,
+                errors=("403", "404", "422"),
+            ),
+        },
+        "/api/v1/contacts/{id}/identities": {
+            "post": op(
+                "Add an identity (e-mail, phone …); a card that has it too becomes a duplicate candidate",
+                "contacts",
+                {"201": ("added", ref("Contact"))},
+                params=[PATH_ID],
+                body="IdentityBody",
+                unsafe=True,
+                errors=("403", "404", "422"),
+            )
+        },
+        "/api/v1/contacts/duplicates": {
+            "get": op(
+                "Open duplicate candidates",
+                "contacts",
+                {"200": (ok, ref("DuplicateList"))},
+                params=[
+                    param("contact_id", "query", ID, "only pairs with this card"),
+                    param("limit", "query", {"type": "integer", "minimum": 1, "maximum": 500}),
+                ],
+            )
+        },
+        "/api/v1/contacts/{id}/merge": {
+            "post": op(
+                "Merge card merge_id into this one (supervisor, admin)",
+                "contacts",
+                {"200": ("the surviving card", ref("Contact"))},
+                params=[PATH_ID],
+                body="MergeBody",
+                unsafe=True,
+                errors=("403", "404", "422"),
+            )
+        },
+        "/api/v1/contacts/duplicates/{id}/dismiss": {
+            "post": op(
+                "Dismiss a duplicate candidate: two different people (supervisor, admin)",
+                "contacts",
+                {"204": ("dismissed", None)},
+                params=[PATH_ID],
+                body={"type": "object", "maxProperties": 0},
+                body_required=False,
+                unsafe=True,
+                errors=("403", "404"),
+            )
+        },
+        "/api/v1/conversations": {
+            "get": op(
+                "Conversations I may see, latest activity first",
+                "conversations",
+                {"200": (ok, ref("ConversationList"))},
+                params=[
+                    param("status", "query", STATUS),
+                    param(
+                        "assignee",
+                        "query",
+                        {"type": "string", "pattern": "^(me|[0-9]+)$"},
+                        'agent id or "me"',
+                    ),
+                    param("team", "query", ID),
+                    param(
+                        "channel", "query", {"type": "string", "maxLength": 20}, "channel kind: email, api …"
+                    ),
+                    param("unassigned", "query", BOOL),
+                    param("contact", "query", ID),
+                    LIMIT,
+                    OFFSET,
+                ],
+            )
+        },
+        "/api/v1/conversations/{id}": {
+            "get": op(
+                "A conversation with its contact and messages",
+                "conversations",
+                {"200": (ok, ref("ConversationDetail"))},
+                params=[PATH_ID],
+                errors=("403", "404"),
+            )
+        },
+        "/api/v1/conversations/{id}/assign": {
+            "post": op(
+                "Assign to an agent and/or team (a field left out keeps its value, null clears it)",
+                "conversations",
+                {"200": (ok, ref("Conversation"))},
+                params=[PATH_ID],
+                body="AssignBody",
+                unsafe=True,
+                errors=("403", "404", "422"),
+            )
+        },
+        "/api/v1/conversations/{id}/status": {
+            "post": op(
+                "Change the status (snoozed needs snoozed_until)",
+                "conversations",
+                {"200": (ok, ref("Conversation"))},
+                params=[PATH_ID],
+                body="StatusBody",
+                unsafe=True,
+                errors=("403", "404", "422"),
+            )
+        },
+        "/api/v1/conversations/{id}/replies": {
+            "post": op(
+                "Reply to the client: queued in the outbox and sent through the channel",
+                "conversations",
+                {"201": ("queued", ref("Message"))},
+                params=[PATH_ID],
+                body="ReplyBody",
+                unsafe=True,
+                errors=("403", "404", "422"),
+            )
+        },
+        "/api/v1/conversations/{id}/notes": {
+            "post": op(
+                "Add an internal note (never sent)",
+                "conversations",
+                {"201": ("added", ref("Message"))},
+                params=[PATH_ID],
+                body="NoteBody",
+                unsafe=True,
+                errors=("403", "404", "422"),
+            )
+        },
+        "/api/v1/agents": {
+            "get": op("All agents with teams and presence", "admin", {"200": (ok, ref("AgentList"))}),
+            "post": op(
+                "Create an agent (admin)",
+                "admin",
+                {"201": ("created", ref("Agent"))},
+                body="AgentCreate",
+                unsafe=True,
+                errors=("403", "422"),
+            ),
+        },
+        "/api/v1/agents/{id}": {
+            "patch": op(
+                "Change an agent (admin)",
+                "admin",
+                {"200": (ok, ref("Agent"))},
+                params=[PATH_ID],
+                body="AgentPatch",
+                unsafe=True,
+                errors=("403", "404", "422"),
+            )
+        },
+        "/api/v1/teams": {
+            "get": op("All teams", "admin", {"200": (ok, ref("TeamList"))}),
+            "post": op(
+                "Create a team (admin)",
+                "admin",
+                {"201": ("created", ref("Team"))},
+                body="TeamCreate",
+                unsafe=True,
+                errors=("403", "422"),
+            ),
+        },
+        "/api/v1/tasks": {
+            "get": op(
+                "Tasks: mine, my teams' and unowned ones (admins: all)",
+                "tasks",
+                {"200": (ok, ref("TaskList"))},
+                params=[
+                    param("status", "query", {"type": "string", "enum": ["open", "done", "cancelled"]}),
+                    param("assignee", "query", {"type": "string", "pattern": "^(me|[0-9]+)$"}),
+                    param("contact", "query", ID),
+                    param("limit", "query", {"type": "integer", "minimum": 1, "maximum": 500}),
+                    OFFSET,
+                ],
+            ),
+            "post": op(
+                "Create a task (mine, unless an assignee or team is given)",
+                "tasks",
+                {"201": ("created", ref("Task"))},
+                body="TaskCreate",
+                unsafe=True,
+                errors=("403", "422"),
+            ),
+        },
+        "/api/v1/tasks/{id}": {
+            "patch": op(
+                "Change a task; done or cancelled closes it",
+                "tasks",
+                {"200": (ok, ref("Task"))},
+                params=[PATH_ID],
+                body="TaskPatch",
+                unsafe=True,
+                errors=("403", "404", "422"),
+            )
+        },
+        "/api/v1/channels": {
+            "get": op(
+                "Configured channel accounts and their state (no secrets)",
+                "channels",
+                {"200": (ok, ref("ChannelAccountList"))},
+            )
+        },
+        "/api/v1/channels/{account}/messages": {
+            "post": {
+                **op(
+                    "Hand in one message through a generic API channel account",
+                    "channels",
+                    {
+                        "201": ("stored", ref("IngestResult")),
+                        "200": ("already stored before (a redelivery): nothing changed", ref("IngestResult")),
+                    },
+                    params=[
+                        param("account", "path", {"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,63}$"})
+                    ],
+                    body="ApiChannelMessage",
+                    errors=("401", "403", "404", "422"),
+                    public=True,
+                ),
+                "security": [{"channelToken": []}],
+            }
+        },
+        "/api/v1/ws": {
+            "get": op(
+                "The agent WebSocket: events of the conversations I may see, as "
+                '{"type", "conversation_id", "data"} frames',
+                "events",
+                {"101": ("switching to the WebSocket protocol", None)},
+                params=[param("token", "query", STR, "an API token, for clients that cannot set headers")],
+            )
+        },
+    }
+
+
+@functools.cache
+def document() -> Schema:
+    schemas = dict(SCHEMAS)
+    for name, model in BODIES.items():
+        schemas[name] = body_schema(model)
+    responses = {
+        name: {"description": description, "content": json_content(ref("Error"))}
+        for name, description in ERRORS.values()
+    }
+    responses["Error"] = {"description": "an error", "content": json_content(ref("Error"))}
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Okno API",
+            "version": "1",
+            "description": (
+                "The REST API of Okno, an omnichannel communications hub. Authenticate with a bearer "
+                "token (POST /api/v1/auth/tokens) or the browser session cookie; cookie-authenticated "
+                "changes need the X-CSRF-Token header. Every error is "
+                '{"error": {"code", "message", "field"}}.'
+            ),
+        },
+        "servers": [{"url": "/"}],
+        "security": [{"bearerAuth": []}, {"sessionCookie": []}],
+        "paths": _paths(),
+        "components": {
+            "schemas": schemas,
+            "responses": responses,
+            "securitySchemes": {
+                "bearerAuth": {"type": "http", "scheme": "bearer", "description": "an agent's API token"},
+                "sessionCookie": {"type": "apiKey", "in": "cookie", "name": "okno_session"},
+                "channelToken": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "the channel account's own token (from configuration)",
+                },
+            },
+        },
+    }
+
+
+@routes.get("/api/v1/openapi.json")
+async def serve(request: web.Request) -> web.Response:
+    return web.json_response(document())

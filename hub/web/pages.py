@@ -1,0 +1,219 @@
+"""Server-rendered pages: /, the log-in form, log-out, and a small inbox page (the full agent UI is later).
+
+The log-in form is protected against login CSRF by a double-submit token: GET /login sets a random
+pre-session cookie and puts the same value in a hidden field; POST /login accepts the form only if the
+two match (another site can make a browser post a form, but cannot read or set our cookie). Templates
+are rendered with autoescaping on.
+"""
+
+from __future__ import annotations
+
+import hmac
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from aiohttp import web
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from hub import auth
+from hub.settings import ROOT
+from hub.web import i18n
+from hub.web.auth import (
+    SESSION_COOKIE,
+    Principal,
+    authenticate,
+    clear_session_cookie,
+    is_secure,
+    set_session_cookie,
+)
+from hub.web.context import TEMPLATES, db
+from hub.web.errors import ApiError
+from inbox.agents import authenticate as check_password
+from inbox.conversations import ConversationFilter, list_conversations
+from inbox.models import Agent, Contact
+
+routes = web.RouteTableDef()
+
+TEMPLATE_DIR = ROOT / "templates"
+LOGIN_CSRF_COOKIE = "okno_login_csrf"
+INBOX_LIMIT = 200
+
+
+def templates(directory: Path = TEMPLATE_DIR) -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(directory),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def render(request: web.Request, name: str, context: dict[str, Any], *, status: int = 200) -> web.Response:
+    html = request.app[TEMPLATES].get_template(name).render(**context)
+    response = web.Response(text=html, content_type="text/html", status=status)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def redirect(location: str, status: int = 303) -> web.Response:
+    return web.Response(status=status, headers={"Location": location, "Cache-Control": "no-store"})
+
+
+def language(request: web.Request, agent: Agent | None = None) -> str:
+    return i18n.choose(
+        request.headers.get("Accept-Language"),
+        explicit=request.query.get("lang"),
+        preferred=agent.language if agent else None,
+    )
+
+
+def safe_next(value: str | None) -> str:
+    """Where to go after logging in: a path on this site only (no open redirect)."""
+    if value and value.startswith("/") and not value.startswith(("//", "/\\")) and "\n" not in value:
+        return value
+    return "/inbox"
+
+
+async def _principal(request: web.Request, *, csrf: str | None = None) -> Principal | None:
+    async with db(request) as session:
+        try:
+            return await authenticate(request, session, csrf=csrf)
+        except ApiError:  # a bad bearer token or CSRF token on a page: treat as not logged in
+            return None
+
+
+@routes.get("/")
+async def index(request: web.Request) -> web.Response:
+    return redirect("/inbox" if await _principal(request) else "/login", 302)
+
+
+def _login_page(
+    request: web.Request, form_token: str, *, error: str | None = None, email: str = "", status: int = 200
+) -> web.Response:
+    lang = language(request)
+    response = render(
+        request,
+        "web/login.html",
+        {
+            "lang": lang,
+            "t": i18n.STRINGS[lang],
+            "csrf_token": None,
+            "form_token": form_token,
+            "error": error,
+            "email": email,
+            "next": safe_next(request.query.get("next")) if request.query.get("next") else None,
+        },
+        status=status,
+    )
+    response.set_cookie(
+        LOGIN_CSRF_COOKIE, form_token, path="/login", httponly=True, samesite="Lax", secure=is_secure(request)
+    )
+    return response
+
+
+@routes.get("/login")
+async def login_form(request: web.Request) -> web.Response:
+    if await _principal(request):
+        return redirect("/inbox", 302)
+    return _login_page(request, request.cookies.get(LOGIN_CSRF_COOKIE) or auth.new_secret())
+
+
+@routes.post("/login")
+async def login_submit(request: web.Request) -> web.Response:
+    form = await request.post()
+    t = i18n.STRINGS[language(request)]
+    cookie = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+    given = str(form.get("csrf_token", ""))
+    email = str(form.get("email", "")).strip()[:254]
+    password = str(form.get("password", ""))[:1024]
+    if not cookie or not hmac.compare_digest(given.encode(), cookie.encode()):
+        return _login_page(request, auth.new_secret(), error=t["form_expired"], email=email, status=403)
+    if "\x00" in email + password:  # no database stores it; no agent has it
+        return _login_page(request, cookie, error=t["wrong_credentials"], email="", status=401)
+    if not email or not password:
+        return _login_page(request, cookie, error=t["missing_fields"], email=email, status=400)
+    async with db(request) as session:
+        agent = await check_password(session, email, password)
+        if agent is None:
+            return _login_page(request, cookie, error=t["wrong_credentials"], email=email, status=401)
+        token, _ = await auth.start_session(session, agent.id)
+        await session.commit()
+    response = redirect(safe_next(str(form.get("next", "")) or None))
+    set_session_cookie(request, response, token)
+    response.del_cookie(LOGIN_CSRF_COOKIE, path="/login")
+    return response
+
+
+@routes.post("/logout")
+async def logout(request: web.Request) -> web.Response:
+    form = await request.post()
+    principal = await _principal(request, csrf=str(form.get("csrf_token", "")))
+    response = redirect("/login")
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if principal is not None and principal.via == "session" and cookie:
+        async with db(request) as session:
+            await auth.end_session(session, cookie)
+            await session.commit()
+        clear_session_cookie(response)
+    return response
+
+
+def _when(value: datetime | None, lang: str) -> str:
+    if value is None:
+        return ""
+    return value.strftime("%d.%m.%Y %H:%M UTC" if lang == "ru" else "%Y-%m-%d %H:%M UTC")
+
+
+async def _names(
+    session: AsyncSession, model: type[Contact] | type[Agent], ids: set[int]
+) -> dict[int, str | None]:
+    if not ids:
+        return {}
+    rows = await session.execute(select(model.id, model.name).where(model.id.in_(ids)))
+    return {row_id: name for row_id, name in rows}
+
+
+@routes.get("/inbox")
+async def inbox(request: web.Request) -> web.Response:
+    """The caller's open conversations, newest activity first."""
+    async with db(request) as session:
+        try:
+            principal = await authenticate(request, session)
+        except ApiError:
+            principal = None
+        if principal is None:
+            return redirect("/login?next=/inbox", 302)
+        agent = principal.agent
+        convs = await list_conversations(
+            session, principal.viewer, ConversationFilter(status="open"), limit=INBOX_LIMIT
+        )
+        names = await _names(session, Contact, {c.contact_id for c in convs})
+        agents = await _names(session, Agent, {c.assignee_id for c in convs if c.assignee_id is not None})
+    lang = language(request, agent)
+    rows = [
+        {
+            "id": c.id,
+            "contact_name": names.get(c.contact_id),
+            "channel": c.channel_kind,
+            "subject": c.subject,
+            "assignee_id": c.assignee_id,
+            "assignee_name": agents.get(c.assignee_id) if c.assignee_id else None,
+            "last_message_at": _when(c.last_message_at or c.created_at, lang),
+        }
+        for c in convs
+    ]
+    return render(
+        request,
+        "web/inbox.html",
+        {
+            "lang": lang,
+            "t": i18n.STRINGS[lang],
+            "agent": {"id": agent.id, "name": agent.name, "role": agent.role},
+            "csrf_token": principal.csrf_token or "",
+            "conversations": rows,
+        },
+    )

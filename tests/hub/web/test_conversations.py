@@ -1,0 +1,194 @@
+"""Conversations over the API: visibility (403 for another team's), filters, assign, status, replies."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from hub.runtime import Hub
+from inbox.bus import Event
+from inbox.models import Message, Outbox
+from tests.hub.web.conftest import Client, Person, error_of, hand_in, login, make_agent
+
+
+@pytest.fixture
+async def depot_conv(client: Client) -> int:
+    """A conversation of the Wholesale team (through the "depot" account)."""
+    result = await hand_in(client, "d-1", account="depot", email="buyer@example.com", name="Оптовик")
+    return int(result["conversation_id"])
+
+
+@pytest.fixture
+async def shop_conv(client: Client) -> int:
+    """A conversation of the Sales team (through the "shop" account)."""
+    result = await hand_in(client, "s-1", account="shop", email="client@example.com")
+    return int(result["conversation_id"])
+
+
+async def test_agent_of_team_a_gets_403_on_a_conversation_of_team_b(
+    client: Client, sales: Person, depot_conv: int
+) -> None:
+    url = f"/api/v1/conversations/{depot_conv}"
+    error = await error_of(await client.get(url, headers=sales.headers), 403)
+    assert error["code"] == "forbidden"
+    for action, body in (
+        ("assign", {"assignee_id": sales.id}),
+        ("status", {"status": "resolved"}),
+        ("replies", {"text": "hello"}),
+        ("notes", {"text": "hm"}),
+    ):
+        await error_of(await client.post(f"{url}/{action}", json=body, headers=sales.headers), 403)
+    listed = await (await client.get("/api/v1/conversations", headers=sales.headers)).json()
+    assert depot_conv not in [c["id"] for c in listed["items"]]
+
+
+async def test_the_same_check_holds_for_a_browser_session(
+    client: Client, sales: Person, depot_conv: int
+) -> None:
+    await login(client, sales.email)
+    await error_of(await client.get(f"/api/v1/conversations/{depot_conv}"), 403)
+
+
+async def test_missing_conversation_is_404(client: Client, sales: Person) -> None:
+    await error_of(await client.get("/api/v1/conversations/4242", headers=sales.headers), 404)
+
+
+async def test_agent_sees_own_teams_unassigned_and_loses_it_once_assigned_to_someone_else(
+    client: Client, hub: Hub, sales: Person, shop_conv: int
+) -> None:
+    colleague = await make_agent(hub, "vera@okno.example.com", teams=("Sales",))
+    url = f"/api/v1/conversations/{shop_conv}"
+    assert (await client.get(url, headers=sales.headers)).status == 200
+    response = await client.post(f"{url}/assign", json={"assignee_id": colleague.id}, headers=sales.headers)
+    assert response.status == 200
+    assigned = await response.json()
+    assert assigned["assignee_id"] == colleague.id
+    assert assigned["team_id"] is not None  # left out of the body: kept
+    await error_of(await client.get(url, headers=sales.headers), 403)
+    assert (await client.get(url, headers=colleague.headers)).status == 200
+
+
+async def test_supervisor_sees_everything_of_their_team(
+    client: Client, hub: Hub, sales: Person, shop_conv: int, depot_conv: int
+) -> None:
+    boss = await make_agent(hub, "boss@okno.example.com", role="supervisor", teams=("Sales",))
+    url = f"/api/v1/conversations/{shop_conv}"
+    await client.post(f"{url}/assign", json={"assignee_id": sales.id}, headers=sales.headers)
+    assert (await client.get(url, headers=boss.headers)).status == 200
+    await error_of(await client.get(f"/api/v1/conversations/{depot_conv}", headers=boss.headers), 403)
+
+
+async def test_conversation_detail_has_contact_and_messages(
+    client: Client, admin: Person, shop_conv: int
+) -> None:
+    await hand_in(client, "s-2", text="И ещё вопрос")
+    body = await (await client.get(f"/api/v1/conversations/{shop_conv}", headers=admin.headers)).json()
+    assert body["contact"]["identities"][0] == {**body["contact"]["identities"][0], "kind": "email"}
+    assert [m["text"] for m in body["messages"]] == ["Здравствуйте, где мой заказ?", "И ещё вопрос"]
+    assert all(m["direction"] == "in" and m["attachments"] == [] for m in body["messages"])
+
+
+async def test_list_filters(client: Client, hub: Hub, admin: Person, shop_conv: int, depot_conv: int) -> None:
+    async def ids(query: str, who: Person = admin) -> list[int]:
+        response = await client.get(f"/api/v1/conversations?{query}", headers=who.headers)
+        assert response.status == 200, await response.text()
+        return [c["id"] for c in (await response.json())["items"]]
+
+    assert sorted(await ids("")) == sorted([shop_conv, depot_conv])
+    shop = await (await client.get(f"/api/v1/conversations/{shop_conv}", headers=admin.headers)).json()
+    assert await ids(f"team={shop['team_id']}") == [shop_conv]
+    assert await ids("channel=api&limit=1") in ([shop_conv], [depot_conv])
+    assert await ids("channel=email") == []
+    await client.post(
+        f"/api/v1/conversations/{shop_conv}/assign", json={"assignee_id": admin.id}, headers=admin.headers
+    )
+    assert await ids("assignee=me") == [shop_conv]
+    assert await ids(f"assignee={admin.id}") == [shop_conv]
+    assert await ids("unassigned=true") == [depot_conv]
+    await client.post(
+        f"/api/v1/conversations/{depot_conv}/status", json={"status": "resolved"}, headers=admin.headers
+    )
+    assert await ids("status=resolved") == [depot_conv]
+    assert await ids("status=open") == [shop_conv]
+    listed = await (await client.get("/api/v1/conversations", headers=admin.headers)).json()
+    assert {c["contact"]["name"] for c in listed["items"]} == {"Ирина", "Оптовик"}
+
+
+async def test_status_changes_and_snooze(client: Client, admin: Person, shop_conv: int) -> None:
+    url = f"/api/v1/conversations/{shop_conv}/status"
+    until = (datetime.now(UTC) + timedelta(hours=2)).isoformat()
+    snoozed = await (
+        await client.post(url, json={"status": "snoozed", "snoozed_until": until}, headers=admin.headers)
+    ).json()
+    assert snoozed["status"] == "snoozed"
+    assert datetime.fromisoformat(snoozed["snoozed_until"]) == datetime.fromisoformat(until)
+    resolved = await (await client.post(url, json={"status": "resolved"}, headers=admin.headers)).json()
+    assert resolved["status"] == "resolved" and resolved["resolved_at"] is not None
+    assert resolved["snoozed_until"] is None
+
+
+async def _count(hub: Hub, model: type[Any], **where: Any) -> int:
+    async with hub.sessionmaker() as session:
+        stmt = select(func.count()).select_from(model).filter_by(**where)
+        return int(await session.scalar(stmt) or 0)
+
+
+async def test_reply_creates_an_outbox_row_and_a_note_creates_none(
+    client: Client, hub: Hub, sales: Person, shop_conv: int
+) -> None:
+    url = f"/api/v1/conversations/{shop_conv}"
+    response = await client.post(
+        f"{url}/replies",
+        json={"text": "Заказ в пути", "html": "<p>Заказ <script>x</script></p>"},
+        headers=sales.headers,
+    )
+    assert response.status == 201
+    reply = await response.json()
+    assert reply["direction"] == "out" and reply["agent_id"] == sales.id
+    assert "<script>" not in reply["html"]
+    assert await _count(hub, Outbox, message_id=reply["id"]) == 1
+
+    note = await (
+        await client.post(f"{url}/notes", json={"text": "клиент VIP"}, headers=sales.headers)
+    ).json()
+    assert note["direction"] == "note" and note["delivery_status"] is None
+    assert await _count(hub, Outbox, message_id=note["id"]) == 0
+    assert await _count(hub, Outbox) == 1
+
+
+async def test_empty_reply_is_refused_naming_text(client: Client, sales: Person, shop_conv: int) -> None:
+    response = await client.post(
+        f"/api/v1/conversations/{shop_conv}/replies", json={"text": ""}, headers=sales.headers
+    )
+    assert (await error_of(response, 400))["field"] == "text"
+    response = await client.post(
+        f"/api/v1/conversations/{shop_conv}/replies", json={"text": "  "}, headers=sales.headers
+    )
+    assert (await error_of(response, 422))["field"] == "text"
+
+
+async def test_events_are_published_only_after_commit(
+    client: Client, hub: Hub, sales: Person, shop_conv: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When message.created is published, another session already sees the message."""
+    seen: list[tuple[str, bool]] = []
+    publish = hub.bus.publish
+
+    async def checking(event: Event) -> None:
+        if event.type in ("message.created", "conversation.assigned", "conversation.updated"):
+            message_id = event.data.get("message_id")
+            async with hub.sessionmaker() as session:
+                visible = message_id is None or await session.get(Message, message_id) is not None
+            seen.append((event.type, visible))
+        await publish(event)
+
+    monkeypatch.setattr(hub.bus, "publish", checking)
+    url = f"/api/v1/conversations/{shop_conv}"
+    await client.post(f"{url}/replies", json={"text": "Добрый день"}, headers=sales.headers)
+    await client.post(f"{url}/notes", json={"text": "заметка"}, headers=sales.headers)
+    await client.post(f"{url}/status", json={"status": "pending"}, headers=sales.headers)
+    assert [t for t, _ in seen] == ["message.created", "message.created", "conversation.updated"]
+    assert all(visible for _, visible in seen)

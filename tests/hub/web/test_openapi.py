@@ -1,0 +1,258 @@
+"""The OpenAPI document is valid, covers every route, and real requests and answers conform to it."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from openapi_core import OpenAPI
+from openapi_core.exceptions import OpenAPIError
+from openapi_core.testing import MockRequest, MockResponse
+from openapi_spec_validator import validate
+
+from hub.runtime import Hub
+from hub.web.openapi import document
+from tests.hub.web.conftest import TOKENS, Client, Person, hand_in, make_agent
+from tests.hub.web.test_errors import API_ROUTES
+
+SPEC = OpenAPI.from_dict(document())
+
+
+def test_the_document_is_valid_openapi_3_1() -> None:
+    validate(document())
+    assert document()["openapi"] == "3.1.0"
+
+
+def test_every_api_route_is_documented_and_nothing_else() -> None:
+    documented = {(method.upper(), path) for path, item in document()["paths"].items() for method in item}
+    assert documented == set(API_ROUTES)
+
+
+async def test_the_served_document_is_the_document(client: Client) -> None:
+    response = await client.get("/api/v1/openapi.json")
+    assert response.status == 200
+    assert await response.json() == json.loads(json.dumps(document()))
+
+
+class Checked:
+    """Sends requests through the test client and validates each request and its answer against the spec."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+        self.count = 0
+
+    async def __call__(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        raw_body: bytes | None = None,
+        headers: dict[str, str] | None = None,
+        status: int,
+        request_valid: bool = True,
+    ) -> Any:
+        """`request_valid=False`: the document calls the request invalid (the answer is still checked)."""
+        headers = dict(headers or {})
+        data = b""
+        if body is not None or raw_body is not None:
+            data = raw_body if raw_body is not None else json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        cookies = {c.key: c.value for c in self.client.session.cookie_jar}  # what the request carries
+        response = await self.client.request(method, path, data=data or None, headers=headers)
+        raw = await response.read()
+        assert response.status == status, raw
+        url = response.url
+        request = MockRequest(
+            f"{url.scheme}://{url.host}:{url.port}",
+            method,
+            url.path,
+            args=dict(url.query),
+            headers=headers,
+            cookies=cookies,
+            data=data,
+            content_type="application/json",
+        )
+        if request_valid:
+            SPEC.validate_request(request)
+        else:
+            with pytest.raises(OpenAPIError):
+                SPEC.validate_request(request)
+        SPEC.validate_response(
+            request,
+            MockResponse(
+                raw,
+                status_code=response.status,
+                headers=dict(response.headers),
+                content_type=response.content_type,
+            ),
+        )
+        self.count += 1
+        return json.loads(raw) if raw else None
+
+
+@pytest.fixture
+def call(client: Client) -> Checked:
+    return Checked(client)
+
+
+async def test_real_answers_conform_to_the_document(
+    call: Checked, client: Client, hub: Hub, admin: Person
+) -> None:
+    sales = await make_agent(hub, "anna@okno.example.com", teams=("Sales",))
+    auth = admin.headers
+    channel = {"Authorization": f"Bearer {TOKENS['shop']}"}
+    message = {
+        "external_id": "m-1",
+        "sender": {"name": "Ирина", "email": "irina@example.com"},
+        "text": "Привет",
+    }
+
+    # the generic API channel
+    stored = await call("POST", "/api/v1/channels/shop/messages", body=message, headers=channel, status=201)
+    await call("POST", "/api/v1/channels/shop/messages", body=message, headers=channel, status=200)
+    conv, contact = stored["conversation_id"], stored["contact_id"]
+    await call("GET", "/api/v1/channels", headers=auth, status=200)
+
+    # who am I, tokens, log-in with a session cookie and CSRF token
+    me = await call(
+        "POST",
+        "/api/v1/auth/login",
+        body={"email": sales.email, "password": "correct horse battery"},
+        status=200,
+    )
+    csrf = {"X-CSRF-Token": me["csrf_token"]}
+    await call("GET", "/api/v1/me", status=200)
+    token = await call("POST", "/api/v1/auth/tokens", body={"name": "crm"}, headers=csrf, status=201)
+    await call("GET", "/api/v1/auth/tokens", status=200)
+    await call("DELETE", f"/api/v1/auth/tokens/{token['id']}", headers=csrf, status=204)
+    await call("POST", "/api/v1/auth/logout", headers=csrf, status=204)
+
+    # conversations
+    await call("GET", "/api/v1/conversations?status=open&limit=10&unassigned=true", headers=auth, status=200)
+    await call("GET", f"/api/v1/conversations/{conv}", headers=auth, status=200)
+    await call(
+        "POST",
+        f"/api/v1/conversations/{conv}/assign",
+        body={"assignee_id": sales.id},
+        headers=auth,
+        status=200,
+    )
+    await call(
+        "POST",
+        f"/api/v1/conversations/{conv}/replies",
+        body={"text": "Добрый день", "html": "<p>Добрый</p>"},
+        headers=auth,
+        status=201,
+    )
+    await call("POST", f"/api/v1/conversations/{conv}/notes", body={"text": "VIP"}, headers=auth, status=201)
+    until = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+    await call(
+        "POST",
+        f"/api/v1/conversations/{conv}/status",
+        body={"status": "snoozed", "snoozed_until": until},
+        headers=auth,
+        status=200,
+    )
+    await call("GET", f"/api/v1/conversations/{conv}", headers=auth, status=200)  # now with replies
+
+    # contacts
+    await call("GET", "/api/v1/contacts?q=ирина&limit=5", headers=auth, status=200)
+    await call("GET", f"/api/v1/contacts/{contact}", headers=auth, status=200)
+    await call(
+        "PATCH",
+        f"/api/v1/contacts/{contact}",
+        body={"company": "ООО", "tags": ["vip"], "custom_fields": {"inn": "7700"}},
+        headers=auth,
+        status=200,
+    )
+    other = await hand_in(client, "m-2", email="irina.p@example.com", phone="+79139097332")
+    await call(
+        "POST",
+        f"/api/v1/contacts/{contact}/identities",
+        body={"kind": "phone", "value": "89139097332"},
+        headers=auth,
+        status=201,
+    )
+    pairs = await call("GET", "/api/v1/contacts/duplicates", headers=auth, status=200)
+    assert len(pairs["items"]) == 1
+    await call(
+        "POST",
+        f"/api/v1/contacts/{contact}/merge",
+        body={"merge_id": other["contact_id"]},
+        headers=auth,
+        status=200,
+    )
+
+    # agents, teams, tasks
+    await call("GET", "/api/v1/agents", headers=auth, status=200)
+    team = await call("POST", "/api/v1/teams", body={"name": "Support"}, headers=auth, status=201)
+    await call("GET", "/api/v1/teams", headers=auth, status=200)
+    agent = await call(
+        "POST",
+        "/api/v1/agents",
+        body={
+            "email": "new@okno.example.com",
+            "name": "Новый",
+            "password": "long enough",
+            "team_ids": [team["id"]],
+        },
+        headers=auth,
+        status=201,
+    )
+    await call(
+        "PATCH",
+        f"/api/v1/agents/{agent['id']}",
+        body={"role": "supervisor", "language": "en"},
+        headers=auth,
+        status=200,
+    )
+    task = await call(
+        "POST",
+        "/api/v1/tasks",
+        body={"title": "Перезвонить", "conversation_id": conv, "due_at": until},
+        headers=auth,
+        status=201,
+    )
+    await call("GET", "/api/v1/tasks?status=open", headers=auth, status=200)
+    await call("PATCH", f"/api/v1/tasks/{task['id']}", body={"status": "done"}, headers=auth, status=200)
+
+    await call("GET", "/api/v1/openapi.json", status=200)
+    assert call.count >= 30
+
+
+async def test_error_answers_conform_to_the_document(
+    call: Checked, client: Client, hub: Hub, admin: Person
+) -> None:
+    sales = await make_agent(hub, "anna@okno.example.com", teams=("Sales",))
+    depot = await hand_in(client, "d-1", account="depot")
+    channel = {"Authorization": f"Bearer {TOKENS['shop']}"}
+    bad_sender = {"external_id": "x", "sender": {"email": "nope"}, "text": "hi"}
+    await call("POST", "/api/v1/channels/shop/messages", body=bad_sender, headers=channel, status=400)
+    await call("POST", "/api/v1/auth/login", body={"email": sales.email, "password": "wrong"}, status=401)
+    await call("GET", f"/api/v1/conversations/{depot['conversation_id']}", headers=sales.headers, status=403)
+    await call("GET", "/api/v1/conversations/999", headers=sales.headers, status=404)
+    await call("POST", "/api/v1/teams", body={"name": "Sales"}, headers=admin.headers, status=422)
+    await call("POST", "/api/v1/teams", body={"name": "New"}, headers=sales.headers, status=403)
+    await call(
+        "PATCH",
+        "/api/v1/contacts/1",
+        body={"kind": "friend"},
+        headers=sales.headers,
+        status=400,
+        request_valid=False,
+    )
+    await call(
+        "POST", "/api/v1/tasks", raw_body=b"{oops", headers=sales.headers, status=400, request_valid=False
+    )
+    await call(
+        "POST",
+        "/api/v1/tasks",
+        body={"title": "x", "colour": 1},
+        headers=sales.headers,
+        status=400,
+        request_valid=False,
+    )
+    await call("GET", "/api/v1/tasks", status=401, request_valid=False)

@@ -1,0 +1,157 @@
+"""The agent WebSocket: events of visible conversations only, auth, heartbeat answers, presence."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import WSCloseCode, WSMsgType
+
+from hub.runtime import Hub
+from hub.web.ws import close_all
+from tests.hub.web.conftest import Client, Person, hand_in, login
+
+TIMEOUT = 5.0
+
+
+async def frames_until(
+    ws: aiohttp.ClientWebSocketResponse, kind: str, conversation_id: int
+) -> list[dict[str, Any]]:
+    """Every frame received up to and including the first `kind` event of `conversation_id`."""
+    seen = []
+    while True:
+        frame = await ws.receive_json(timeout=TIMEOUT)
+        seen.append(frame)
+        if frame["type"] == kind and frame["conversation_id"] == conversation_id:
+            return seen
+
+
+async def test_message_created_reaches_the_agent_who_may_see_it_and_no_one_else(
+    client: Client, sales: Person
+) -> None:
+    async with client.ws_connect("/api/v1/ws", headers=sales.headers) as ws:
+        hello = await ws.receive_json(timeout=TIMEOUT)
+        assert hello == {
+            "type": "hello",
+            "conversation_id": None,
+            "data": {"agent_id": sales.id, "role": "agent"},
+        }
+        hidden = await hand_in(client, "d-1", account="depot", text="секрет оптовиков")
+        shown = await hand_in(client, "s-1", account="shop", text="Где мой заказ?")
+        frames = await frames_until(ws, "message.created", shown["conversation_id"])
+    assert all(set(f) == {"type", "conversation_id", "data"} for f in frames)
+    assert hidden["conversation_id"] not in [f["conversation_id"] for f in frames]
+    assert "секрет" not in str(frames)
+    created = frames[-1]
+    assert created["data"]["message_id"] == shown["message_id"]
+    assert created["data"]["preview"] == "Где мой заказ?"
+
+
+async def test_agent_of_the_other_team_gets_the_other_event(
+    client: Client, sales: Person, wholesale: Person
+) -> None:
+    async with client.ws_connect("/api/v1/ws", headers=wholesale.headers) as ws:
+        await ws.receive_json(timeout=TIMEOUT)
+        shop = await hand_in(client, "s-1", account="shop")
+        depot = await hand_in(client, "d-1", account="depot")
+        frames = await frames_until(ws, "message.created", depot["conversation_id"])
+    assert shop["conversation_id"] not in [f["conversation_id"] for f in frames]
+
+
+async def test_reply_event_reaches_a_cookie_session_socket(client: Client, sales: Person) -> None:
+    conv = (await hand_in(client, "s-1"))["conversation_id"]
+    await login(client, sales.email)
+    async with client.ws_connect("/api/v1/ws", origin=str(client.make_url("/")).rstrip("/")) as ws:
+        await ws.receive_json(timeout=TIMEOUT)
+        await client.post(
+            f"/api/v1/conversations/{conv}/replies", json={"text": "Уже едет"}, headers=sales.headers
+        )
+        frames = await frames_until(ws, "message.created", conv)
+    assert frames[-1]["data"]["direction"] == "out"
+
+
+async def test_query_token_works_for_api_clients(client: Client, sales: Person) -> None:
+    async with client.ws_connect(f"/api/v1/ws?token={sales.token}") as ws:
+        assert (await ws.receive_json(timeout=TIMEOUT))["type"] == "hello"
+
+
+@pytest.mark.parametrize(
+    ("how", "status"),
+    [("nothing", 401), ("bad-token", 401), ("cross-site-cookie", 403)],
+)
+async def test_refused_sockets(client: Client, sales: Person, how: str, status: int) -> None:
+    kwargs: dict[str, Any] = {}
+    if how == "bad-token":
+        kwargs["headers"] = {"Authorization": "Bearer okno_wrong"}
+    if how == "cross-site-cookie":
+        await login(client, sales.email)
+        kwargs["origin"] = "https://evil.example.com"
+    with pytest.raises(aiohttp.WSServerHandshakeError) as caught:
+        await client.ws_connect("/api/v1/ws", **kwargs)
+    assert caught.value.status == status
+
+
+async def test_ping_is_answered(client: Client, sales: Person) -> None:
+    async with client.ws_connect("/api/v1/ws", headers=sales.headers) as ws:
+        await ws.receive_json(timeout=TIMEOUT)
+        await ws.send_json({"type": "ping"})
+        while (frame := await ws.receive_json(timeout=TIMEOUT))["type"] != "pong":
+            assert frame["type"] == "agent.presence"
+
+
+async def _eventually(check: Any) -> None:
+    for _ in range(100):
+        if await check():
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("condition not reached")
+
+
+async def test_presence_and_clean_unsubscribe(client: Client, hub: Hub, sales: Person, admin: Person) -> None:
+    async def presence() -> str:
+        agents = await (await client.get("/api/v1/agents", headers=admin.headers)).json()
+        return str(next(a["presence"] for a in agents["items"] if a["id"] == sales.id))
+
+    baseline = hub.bus.subscriber_count
+    async with client.ws_connect("/api/v1/ws", headers=admin.headers) as watcher:
+        await watcher.receive_json(timeout=TIMEOUT)
+        async with client.ws_connect("/api/v1/ws", headers=sales.headers) as first:
+            await first.receive_json(timeout=TIMEOUT)
+            async with client.ws_connect("/api/v1/ws", headers=sales.headers) as second:
+                await second.receive_json(timeout=TIMEOUT)
+                assert await presence() == "online"
+            assert await presence() == "online"  # one tab still open
+        await _eventually(lambda: _is(presence, "offline"))
+        statuses: list[str] = []
+        while len(statuses) < 2:
+            frame = await watcher.receive_json(timeout=TIMEOUT)
+            if frame["type"] == "agent.presence" and frame["data"]["agent_id"] == sales.id:
+                statuses.append(frame["data"]["status"])
+        assert statuses == ["online", "offline"]
+    await _eventually(lambda: _is_count(hub, baseline))
+
+
+async def _is(get: Any, value: str) -> bool:
+    return bool(await get() == value)
+
+
+async def _is_count(hub: Hub, value: int) -> bool:
+    return hub.bus.subscriber_count == value
+
+
+async def test_shutdown_closes_sockets_with_going_away(client: Client, sales: Person) -> None:
+    async with client.ws_connect("/api/v1/ws", headers=sales.headers) as ws:
+        await ws.receive_json(timeout=TIMEOUT)
+        await close_all(client.app)  # what the app's on_shutdown does
+        while (message := await ws.receive(timeout=TIMEOUT)).type == WSMsgType.TEXT:
+            pass
+        assert message.type in (WSMsgType.CLOSE, WSMsgType.CLOSED)
+        assert ws.close_code == WSCloseCode.GOING_AWAY
+
+
+async def test_plain_get_is_a_400_json_error(client: Client, sales: Person) -> None:
+    response = await client.get("/api/v1/ws", headers=sales.headers)
+    assert response.status == 400
+    assert (await response.json())["error"]["code"] == "invalid_request"
