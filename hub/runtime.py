@@ -28,7 +28,17 @@ log = logging.getLogger(__name__)
 
 # Account fields that hold secrets: kept apart from options so they are never shown by the API.
 SECRET_FIELDS = frozenset(
-    {"token", "secret", "password", "callback_token", "bot_token", "access_token", "api_key", "login_secret"}
+    {
+        "token",
+        "secret",
+        "password",
+        "smtp_password",
+        "callback_token",
+        "bot_token",
+        "access_token",
+        "api_key",
+        "login_secret",
+    }
 )
 
 

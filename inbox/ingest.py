@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import selectinload
 
 from inbox.blobs import BlobStore
+from inbox.bounces import apply_bounce
 from inbox.bus import Event, NullPublisher, Publisher
 from inbox.identities import InvalidIdentity, normalize
 from inbox.items import IdentityRef, InboundMessage
@@ -241,7 +242,11 @@ def _thread(
             return conv, False
     if item.conversation_hint is not None:
         hinted = batch.by_hint.get(item.conversation_hint)
-        if hinted is not None and hinted.account_id == account.id:
+        # A typed "[#N]" (unlike a signed reply token) may come from anyone: only its own contact joins.
+        trusted = item.meta.get("hint_source") != "subject_tag" or (
+            hinted is not None and contact.id is not None and hinted.contact_id == contact.id
+        )
+        if hinted is not None and hinted.account_id == account.id and trusted:
             return hinted, False
     key = (id(contact) if contact.id is None else contact.id, account.id)
     conv = batch.open_conversations.get(key)
@@ -416,6 +421,9 @@ async def _after_flush(batch: _Batch, staged: Iterable[_Staged]) -> list[Event]:
             elif s.reopened:
                 session.add(ReportingEvent(name="conversation_reopened", **common))
             session.add(ReportingEvent(name="message_received", **common))
+        elif msg.kind == "bounce":
+            # A delivery report naming our message fails it, in the transaction that stores the report.
+            events.extend(await apply_bounce(session, msg))
         scope = {"conversation_id": conv.id, "team_id": conv.team_id, "assignee_id": conv.assignee_id}
         if s.new_conversation:
             events.append(Event("conversation.created", **scope, data={"contact_id": s.contact.id}))

@@ -231,7 +231,7 @@ async def _build(session: AsyncSession, outbox_id: int) -> tuple[OutboundMessage
     agent = await session.get(Agent, message.agent_id) if message.agent_id else None
     last_in = await session.scalar(
         select(Message)
-        .where(Message.conversation_id == conv.id, Message.direction == "in")
+        .where(Message.conversation_id == conv.id, Message.direction == "in", Message.kind == "message")
         .order_by(Message.created_at.desc(), Message.id.desc())
         .limit(1)
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import timedelta
 
 from sqlalchemy import func, select
@@ -126,20 +127,49 @@ async def test_worker_killed_mid_send_is_resumed_after_its_lease_with_the_same_k
     sessionmaker: async_sessionmaker[AsyncSession], session: AsyncSession, api_account: ChannelAccount
 ) -> None:
     await reply(session, api_account)
+    lease = RetryPolicy(max_attempts=3, base_delay=0.01, max_delay=0.05, lease_seconds=2.0)
     stuck = FakeChannel(hang=True)
-    dying = OutboxWorker(sessionmaker, lambda _id: stuck, retry=FAST)
+    dying = OutboxWorker(sessionmaker, lambda _id: stuck, retry=lease)
     await dying.start()
     await asyncio.wait_for(stuck.entered.wait(), 5)
-    await dying.stop()  # killed while the send was under way
+    assert dying._task is not None
+    dying._task.cancel()  # the process dies while the send is under way (no graceful stop)
+    with contextlib.suppress(asyncio.CancelledError):
+        await dying._task
     up = FakeChannel()
-    heir = OutboxWorker(sessionmaker, lambda _id: up, retry=FAST)
+    heir = OutboxWorker(sessionmaker, lambda _id: up, retry=lease)
     assert await heir.run_once() == 0  # the lease still holds: it might have gone out
-    await asyncio.sleep(FAST.lease_seconds + 0.1)
+    await asyncio.sleep(lease.lease_seconds + 0.1)
     assert await heir.run_once() == 1
     async with sessionmaker() as s:
         row = await s.scalar(select(Outbox))
         assert row is not None and row.status == "sent" and row.attempts == 2
         assert up.sent[0].idempotency_key == row.idempotency_key
+
+
+async def test_graceful_stop_finishes_the_send_under_way(
+    sessionmaker: async_sessionmaker[AsyncSession], session: AsyncSession, api_account: ChannelAccount
+) -> None:
+    await reply(session, api_account)
+    slow = FakeChannel()
+    release = asyncio.Event()
+    original = slow.send
+
+    async def held_send(out: OutboundMessage) -> Delivery:
+        slow.entered.set()
+        await release.wait()
+        return await original(out)
+
+    slow.send = held_send  # type: ignore[method-assign]
+    worker = OutboxWorker(sessionmaker, lambda _id: slow, retry=RetryPolicy(lease_seconds=60))
+    await worker.start()
+    await asyncio.wait_for(slow.entered.wait(), 5)
+    stopping = asyncio.create_task(worker.stop())
+    release.set()
+    await asyncio.wait_for(stopping, 10)
+    async with sessionmaker() as s:
+        row = await s.scalar(select(Outbox))
+        assert row is not None and row.status == "sent"
 
 
 async def test_two_workers_never_send_one_row_twice(

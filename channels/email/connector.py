@@ -1,0 +1,55 @@
+"""The e-mail connector: IMAP in (:mod:`channels.email.imap`), SMTP out (:mod:`channels.email.smtp`).
+
+The account's configuration is read when the connector runs or sends, never in the constructor, so a bad
+option is reported by the supervisor as the account's state instead of breaking its task.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from channels.base import AccountContext, Sink, register
+from channels.email.config import EmailConfigError, EmailSettings
+from channels.email.imap import ImapReceiver, ReceiverStats
+from channels.email.smtp import send_reply
+from inbox.items import Delivery, DeliveryError, OutboundMessage
+
+
+@register("email")
+class EmailConnector:
+    kind: ClassVar[str] = "email"
+
+    def __init__(self, account: AccountContext) -> None:
+        self.account = account
+        self._settings: EmailSettings | None = None
+        self._receiver: ImapReceiver | None = None
+
+    @property
+    def settings(self) -> EmailSettings:
+        """The account's settings; :class:`EmailConfigError` names a bad option."""
+        if self._settings is None:
+            self._settings = EmailSettings(self.account)
+        return self._settings
+
+    @property
+    def stats(self) -> ReceiverStats | None:
+        return self._receiver.stats if self._receiver else None
+
+    async def run(self, sink: Sink) -> None:
+        receiver = ImapReceiver(self.settings, self.account.cursor, sink)
+        self._receiver = receiver
+        try:
+            await receiver.run()
+        finally:
+            await receiver.close()
+
+    async def send(self, out: OutboundMessage) -> Delivery:
+        try:
+            settings = self.settings
+        except EmailConfigError as exc:
+            raise DeliveryError(str(exc)) from None
+        return await send_reply(settings, out)
+
+    async def close(self) -> None:
+        if self._receiver is not None:
+            await self._receiver.close()

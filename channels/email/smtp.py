@@ -1,0 +1,240 @@
+"""Sending replies over SMTP (aiosmtplib): threading headers, a reply token, and errors agents can read.
+
+One reply is one mail:
+
+* ``Message-ID`` made from the outbox row's idempotency key (and the reply token), so a retry after an
+  unknown outcome sends the same Message-ID, which receiving systems deduplicate; it is returned as the
+  delivery's external id, so the customer's answer (In-Reply-To / References) threads by reference;
+* ``In-Reply-To`` / ``References`` from the conversation's stored Message-IDs, ``Re: <subject> [#N]``
+  without stacked prefixes, ``Reply-To: support+<token>@…`` (the token also threads answers from clients
+  that drop the references);
+* text plus an HTML alternative (the agent's sanitized HTML, or the text as simple HTML), attachments,
+  and ``From: "<agent> (<from_name>)" <from_address>``.
+
+SMTP answers map onto the outbox's retry rules: 4xx and network failures are retried with backoff; 5xx
+fail the message with the server's own words, which the agent sees.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email import policy
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime
+
+import aiosmtplib
+
+from channels.email.config import EmailConfigError, EmailSettings
+from channels.email.noise import one_line
+from channels.email.threading import outbound_message_id, plus_address, reply_subject
+from inbox.identities import InvalidIdentity, normalize_email
+from inbox.items import Delivery, DeliveryError, OutboundMessage
+
+log = logging.getLogger(__name__)
+
+MAX_REFERENCES = (
+    30  # the first and the latest: enough for every client to thread, short enough for every server
+)
+_NO_REPLY = re.compile(r"^(mailer-daemon|postmaster|no-?reply|do-?not-?reply)@", re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class OutgoingFile:
+    filename: str
+    content_type: str
+    content: bytes
+
+
+def _is_message_id(value: str | None) -> bool:
+    return bool(value) and "@" in (value or "") and not (value or "").startswith("sha256:")
+
+
+def _references(out: OutboundMessage, own_id: str) -> list[str]:
+    ids = [r for r in out.references if _is_message_id(r) and r != own_id]
+    if out.in_reply_to and _is_message_id(out.in_reply_to):
+        ids = [r for r in ids if r != out.in_reply_to] + [out.in_reply_to]
+    if len(ids) > MAX_REFERENCES:
+        ids = ids[:1] + ids[-(MAX_REFERENCES - 1) :]
+    return ids
+
+
+def _recipients(out: OutboundMessage, settings: EmailSettings) -> list[str]:
+    """Where the reply goes: the Reply-To (else From) of the customer's last mail, else the card's address.
+
+    The last inbound mail's addresses are not used when it was a bounce or an auto-reply: a reply must
+    never go to the mail system or an autoresponder.
+    """
+    meta = out.meta
+    preferred: list[str] = []
+    if "bounce" not in meta and "auto_reply" not in meta:
+        reply_to = meta.get("reply_to")
+        if settings.options.honor_reply_to and isinstance(reply_to, list) and reply_to:
+            preferred = [str(a) for a in reply_to]
+        elif isinstance(meta.get("from"), str):
+            preferred = [str(meta["from"])]
+    own = (settings.from_address or "").lower()
+
+    def usable(addresses: list[str]) -> list[str]:
+        found: list[str] = []
+        for candidate in addresses:
+            try:
+                address = normalize_email(candidate)
+            except InvalidIdentity:
+                continue
+            if address != own and not _NO_REPLY.match(address) and address not in found:
+                found.append(address)
+        return found
+
+    card = [r.value for r in out.recipients if r.kind == "email"]
+    return (usable(preferred) or usable(card)[:1])[:10]
+
+
+def text_to_html(text: str) -> str:
+    """The plain text as simple HTML (paragraphs, line breaks, quoted lines in a blockquote)."""
+    paragraphs = [p for p in re.split(r"\n\s*\n", text.strip()) if p.strip()]
+    out = []
+    for paragraph in paragraphs:
+        lines = paragraph.split("\n")
+        body = "<br>\n".join(html.escape(line) for line in lines)
+        if all(line.startswith(">") for line in lines):
+            body = "<br>\n".join(html.escape(line.lstrip("> ")) for line in lines)
+            out.append(f"<blockquote>{body}</blockquote>")
+        else:
+            out.append(f"<p>{body}</p>")
+    return '<div dir="auto">' + "\n".join(out) + "</div>"
+
+
+def _display_name(out: OutboundMessage, settings: EmailSettings) -> str:
+    agent = (out.agent_name or "").strip()
+    company = (settings.options.from_name or "").strip()
+    if agent and company:
+        return f"{agent} ({company})"
+    return agent or company
+
+
+def build_reply(
+    out: OutboundMessage,
+    settings: EmailSettings,
+    files: Sequence[OutgoingFile] = (),
+    now: datetime | None = None,
+) -> tuple[EmailMessage, str, list[str]]:
+    """The mail for `out`, its Message-ID (without brackets) and its recipients."""
+    sender = settings.from_address
+    if not sender:
+        raise DeliveryError(
+            f"account {settings.account.name!r} has no from_address: replies cannot be sent", permanent=True
+        )
+    recipients = _recipients(out, settings)
+    if not recipients:
+        raise DeliveryError("the contact has no e-mail address to reply to", permanent=True)
+    domain = sender.rpartition("@")[2]
+    token = settings.tokens.make(out.conversation_id) if settings.tokens else None
+    message_id = outbound_message_id(out.idempotency_key, domain, token)
+    msg = EmailMessage(policy=policy.SMTP)
+    msg["From"] = Address(_display_name(out, settings), addr_spec=sender)
+    msg["To"] = [
+        Address((out.contact_name or "") if i == 0 else "", addr_spec=r) for i, r in enumerate(recipients)
+    ]
+    tag = settings.options.subject_tag
+    if out.in_reply_to or out.subject:
+        msg["Subject"] = reply_subject(out.subject, out.conversation_id, tag=tag)
+    else:
+        msg["Subject"] = f"[#{out.conversation_id}]" if tag else ""
+    msg["Date"] = format_datetime(now or datetime.now(UTC))
+    msg["Message-ID"] = f"<{message_id}>"
+    references = _references(out, message_id)
+    if out.in_reply_to and _is_message_id(out.in_reply_to):
+        msg["In-Reply-To"] = f"<{out.in_reply_to}>"
+    if references:
+        msg["References"] = " ".join(f"<{r}>" for r in references)
+    if token and settings.options.reply_token_in_address:
+        msg["Reply-To"] = Address(_display_name(out, settings), addr_spec=plus_address(sender, token))
+    msg["X-Auto-Response-Suppress"] = "OOF, AutoReply"  # Exchange: no out-of-office answers to replies
+    msg.set_content(out.text)
+    msg.add_alternative(out.html or text_to_html(out.text), subtype="html")
+    for file in files:
+        maintype, _, subtype = file.content_type.partition("/")
+        msg.add_attachment(
+            file.content,
+            maintype=maintype or "application",
+            subtype=subtype or "octet-stream",
+            filename=file.filename,
+        )
+    return msg, message_id, recipients
+
+
+def _smtp_error(exc: aiosmtplib.SMTPException, where: str) -> DeliveryError:
+    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
+        codes = [r.code for r in exc.recipients]
+        texts = "; ".join(f"{r.recipient}: {r.code} {one_line(r.message, 200)}" for r in exc.recipients)
+        permanent = bool(codes) and all(code >= 500 for code in codes)
+        return DeliveryError(f"the mail server refused the recipient: {texts}", permanent=permanent)
+    if isinstance(exc, aiosmtplib.SMTPAuthenticationError):
+        # Our credentials, not this message: retried, so fixing the configuration delivers the queue.
+        return DeliveryError(
+            f"SMTP login refused by {where} ({exc.code} {one_line(exc.message, 200)}):"
+            " check smtp_login and smtp_password"
+        )
+    if isinstance(exc, aiosmtplib.SMTPResponseException):
+        text = f"SMTP {exc.code} {one_line(exc.message, 300)}"
+        return DeliveryError(text, permanent=500 <= exc.code < 600)
+    return DeliveryError(
+        f"SMTP server {where} unreachable: {exc.__class__.__name__}: {one_line(str(exc), 200)}"
+    )
+
+
+async def deliver(settings: EmailSettings, msg: EmailMessage, recipients: list[str]) -> None:
+    """Hand `msg` to the account's SMTP server; :class:`DeliveryError` on failure."""
+    try:
+        host, port, security, login, password = settings.smtp()
+    except EmailConfigError as exc:
+        raise DeliveryError(str(exc)) from None
+    options = settings.options
+    sender = settings.from_address or ""
+    client = aiosmtplib.SMTP(
+        hostname=host,
+        port=port,
+        use_tls=security == "ssl",
+        start_tls=security == "starttls",
+        validate_certs=options.tls_verify,
+        tls_context=settings.tls_context() if security != "plain" else None,
+        timeout=options.smtp_timeout,
+        # Never the default (socket.getfqdn(), a blocking DNS lookup on the event loop).
+        local_hostname=options.helo_name or sender.rpartition("@")[2] or "localhost",
+    )
+    where = f"{host}:{port}"
+    accepted = False
+    try:
+        await client.connect()
+        if login and password:
+            await client.login(login, password)
+        errors, _ = await client.send_message(msg, sender=sender, recipients=recipients)
+        accepted = True
+        if errors:
+            log.warning("SMTP %s refused some recipients of %s: %s", where, msg["Message-ID"], errors)
+    except aiosmtplib.SMTPException as exc:
+        raise _smtp_error(exc, where) from None
+    except (OSError, TimeoutError) as exc:
+        raise DeliveryError(f"SMTP server {where} unreachable: {exc.__class__.__name__}: {exc}") from None
+    finally:
+        if client.is_connected:
+            try:
+                await client.quit()
+            except (aiosmtplib.SMTPException, OSError, TimeoutError):
+                client.close()  # the mail was accepted (or not) already; QUIT is a courtesy
+        if not accepted:
+            client.close()
+
+
+async def send_reply(
+    settings: EmailSettings, out: OutboundMessage, files: Sequence[OutgoingFile] = ()
+) -> Delivery:
+    msg, message_id, recipients = build_reply(out, settings, files)
+    await deliver(settings, msg, recipients)
+    return Delivery(external_id=message_id, status="sent")

@@ -1,0 +1,118 @@
+"""The agent inbox's queues — mine, unassigned, my teams, all — with their counts, and what a list row
+shows: the latest message and how many client messages wait for an answer ("unread").
+
+Every queue is a part of what the viewer may see (:func:`inbox.conversations.visible`): "all" is all of
+it, so an agent's "all" is their own, their teams' unassigned and the shared queue, and a supervisor's
+or admin's is more, as their role allows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Literal
+
+from sqlalchemy import ColumnElement, and_, false, func, select, true
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from inbox.conversations import STATUSES, Viewer, visible
+from inbox.models import Conversation, Message
+
+Queue = Literal["mine", "unassigned", "teams", "all"]
+QUEUES: tuple[Queue, ...] = ("mine", "unassigned", "teams", "all")
+
+
+def queues_for(viewer: Viewer) -> tuple[Queue, ...]:
+    """The queues worth showing: "my teams" only to someone in a team."""
+    return tuple(q for q in QUEUES if q != "teams" or viewer.team_ids)
+
+
+def queue_clause(viewer: Viewer, queue: Queue) -> ColumnElement[bool]:
+    if queue == "mine":
+        return Conversation.assignee_id == viewer.agent_id
+    if queue == "unassigned":
+        return Conversation.assignee_id.is_(None)
+    if queue == "teams":
+        return Conversation.team_id.in_(viewer.team_ids) if viewer.team_ids else false()
+    return true()
+
+
+def _filters(viewer: Viewer, status: str | None, channel: str | None) -> list[ColumnElement[bool]]:
+    clauses = [visible(viewer)]
+    if status:
+        if status not in STATUSES:
+            raise ValueError(f"status must be one of {', '.join(STATUSES)}")
+        clauses.append(Conversation.status == status)
+    if channel:
+        clauses.append(Conversation.channel_kind == channel)
+    return clauses
+
+
+async def queue_counts(
+    session: AsyncSession, viewer: Viewer, *, status: str | None, channel: str | None
+) -> dict[Queue, int]:
+    """How many conversations each queue holds under the same filters."""
+    where = and_(*_filters(viewer, status, channel))
+    counts: dict[Queue, int] = {}
+    for queue in queues_for(viewer):
+        stmt = select(func.count()).select_from(Conversation).where(where, queue_clause(viewer, queue))
+        counts[queue] = int(await session.scalar(stmt) or 0)
+    return counts
+
+
+async def list_queue(
+    session: AsyncSession,
+    viewer: Viewer,
+    queue: Queue,
+    *,
+    status: str | None,
+    channel: str | None,
+    limit: int = 100,
+) -> list[Conversation]:
+    """The queue's conversations, latest activity first."""
+    order = func.coalesce(Conversation.last_message_at, Conversation.created_at).desc()
+    stmt = (
+        select(Conversation)
+        .where(*_filters(viewer, status, channel), queue_clause(viewer, queue))
+        .order_by(order, Conversation.id.desc())
+        .limit(limit)
+    )
+    return list(await session.scalars(stmt))
+
+
+async def latest_messages(session: AsyncSession, conversation_ids: Iterable[int]) -> dict[int, Message]:
+    """The latest message to or from the client of each conversation (notes and service events aside)."""
+    ids = sorted(set(conversation_ids))
+    if not ids:
+        return {}
+    latest = (
+        select(func.max(Message.id))
+        .where(Message.conversation_id.in_(ids), Message.direction != "note", Message.kind == "message")
+        .group_by(Message.conversation_id)
+    )
+    rows = await session.scalars(select(Message).where(Message.id.in_(latest)))
+    return {m.conversation_id: m for m in rows}
+
+
+async def unanswered(session: AsyncSession, conversation_ids: Iterable[int]) -> dict[int, int]:
+    """Client messages after the latest reply, per conversation (absent: none waiting)."""
+    ids = sorted(set(conversation_ids))
+    if not ids:
+        return {}
+    replies = (
+        select(Message.conversation_id, func.max(Message.id).label("last_out"))
+        .where(Message.conversation_id.in_(ids), Message.direction == "out")
+        .group_by(Message.conversation_id)
+        .subquery()
+    )
+    stmt = (
+        select(Message.conversation_id, func.count())
+        .outerjoin(replies, replies.c.conversation_id == Message.conversation_id)
+        .where(
+            Message.conversation_id.in_(ids),
+            Message.direction == "in",
+            Message.kind == "message",
+            Message.id > func.coalesce(replies.c.last_out, 0),
+        )
+        .group_by(Message.conversation_id)
+    )
+    return {conv_id: int(count) for conv_id, count in await session.execute(stmt)}
