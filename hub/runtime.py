@@ -48,6 +48,7 @@ class DbCursor:
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], account_id: int) -> None:
         self._sessionmaker = sessionmaker
         self._account_id = account_id
+        self.pending: set[asyncio.Task[None]] = set()
 
     async def load(self) -> str | None:
         async with self._sessionmaker() as session:
@@ -56,8 +57,11 @@ class DbCursor:
 
     async def save(self, value: str) -> None:
         # Shielded: a connector cancelled mid-save must not leave a transaction (on SQLite, the write
-        # lock) half done; the save finishes on its own.
-        await asyncio.shield(self._save(value))
+        # lock) half done; the save finishes on its own, and the hub waits for it before it stops.
+        write = asyncio.create_task(self._save(value))
+        self.pending.add(write)
+        write.add_done_callback(self.pending.discard)
+        await asyncio.shield(write)
 
     async def _save(self, value: str) -> None:
         async with self._sessionmaker() as session:
@@ -192,6 +196,10 @@ class Hub:
     async def stop(self) -> None:
         await self.outbox.stop()  # no send may be cut off by its connector closing
         await self.supervisor.stop()
+        for configured in self.accounts.values():
+            cursor = configured.context.cursor
+            if isinstance(cursor, DbCursor):
+                await asyncio.gather(*cursor.pending, return_exceptions=True)
         await self.ingest.stop()  # after the connectors: what they handed in is still committed
         if isinstance(self.bus, RedisBus):
             await self.bus.stop()

@@ -70,6 +70,7 @@ class Supervisor:
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self.connectors: dict[int, Connector] = {}
         self.states: dict[int, AccountState] = {}
+        self._writes: set[asyncio.Task[None]] = set()
 
     def sender_for(self, account_id: int) -> MessageSender | None:
         return self.connectors.get(account_id)
@@ -87,8 +88,11 @@ class Supervisor:
 
     async def _set(self, state: AccountState, value: str, detail: str | None = None) -> None:
         state.state, state.detail, state.since = value, detail, utcnow()
-        # Shielded like every write a cancellation could cut short (see DbCursor.save).
-        await asyncio.shield(self._record(state))
+        # Shielded like every write a cancellation could cut short (see DbCursor.save); `stop` waits for it.
+        write = asyncio.create_task(self._record(state))
+        self._writes.add(write)
+        write.add_done_callback(self._writes.discard)
+        await asyncio.shield(write)
 
     async def _record(self, state: AccountState) -> None:
         value, detail = state.state, state.detail
@@ -145,6 +149,7 @@ class Supervisor:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks.clear()
+        await asyncio.gather(*self._writes, return_exceptions=True)
         for connector in list(self.connectors.values()):
             with contextlib.suppress(Exception):
                 await connector.close()

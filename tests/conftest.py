@@ -8,6 +8,7 @@ The schema is migrated once per run with the real Alembic migrations; each test 
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -115,3 +116,9 @@ async def hub_factory(engine: AsyncEngine, database_url: str) -> AsyncIterator[A
     yield build
     for hub in reversed(started):
         await hub.stop()
+
+
+@pytest.fixture(autouse=True)
+def _collect_garbage_after_each_test() -> Iterator[None]:
+    yield
+    gc.collect()

@@ -1,0 +1,377 @@
+"""Ingest benchmark: N synthetic messages through the real pipeline, against a bare-commit baseline.
+
+    python bench/ingest.py                      # SQLite in a temp dir, 20,000 messages
+    python bench/ingest.py -n 2000 --json       # machine-readable
+    python bench/ingest.py --database-url postgresql+asyncpg://postgres@127.0.0.1/postgres
+
+The messages (new and returning senders, API / e-mail / Telegram / VK shaped identities) are handed to
+`inbox.ingest.IngestQueue` (group commit) by C concurrent senders, on an engine made by
+`hub.db.create_engine` (SQLite: WAL, synchronous=FULL, BEGIN IMMEDIATE) and migrated by `hub.db.migrate`.
+Latency is measured per message from the hand-over (`submit`) to its return, which happens only after the
+commit that holds the message. In the same run, with the same journal mode and synchronous setting, it
+measures the rate of bare single-row commits (one INSERT, then COMMIT) into a one-table database with
+the plain driver (sqlite3, or asyncpg on PostgreSQL), and prints the ratio hub / bare.
+
+On PostgreSQL it creates a scratch database (okno_bench_<random>) next to the one in the URL and drops it
+at the end: the role needs CREATEDB.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+# `python bench/ingest.py` puts bench/ first on sys.path, where a sibling script named like a standard
+# library module (bench/email.py) would shadow that module: take the entry out before importing more.
+if sys.path and os.path.abspath(sys.path[0] or os.curdir) == os.path.dirname(os.path.abspath(__file__)):
+    sys.path.pop(0)
+
+import argparse
+import asyncio
+import gc
+import itertools
+import json
+import random
+import sqlite3
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg  # type: ignore[import-untyped]  # ships no type information
+from sqlalchemy import func, select, text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from hub import db
+from inbox.ingest import IngestQueue
+from inbox.items import IdentityKind, IdentityRef, InboundMessage, Sender
+from inbox.models import ChannelAccount, Contact, Message
+from inbox.policy import InboxPolicy
+
+CHANNELS: tuple[str, ...] = ("api", "email", "telegram", "vk")
+TEXTS = (
+    "Здравствуйте! Когда будет доставлен мой заказ № {n}?",
+    "Hello, could you send me the invoice for order #{n}, please?",
+    "Добрый день. Хочу изменить адрес доставки: ул. Ленина, д. {n}.",
+    "Hi! Is the discount still valid for item {n}? Thanks.",
+    "Подскажите, пожалуйста, сколько стоит тариф на {n} операторов?",
+)
+BARE_PAYLOAD = "x" * 200
+
+
+@dataclass(frozen=True, slots=True)
+class Bare:
+    driver: str
+    commits: int
+    seconds: float
+
+    @property
+    def rate(self) -> float:
+        return self.commits / self.seconds if self.seconds else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    backend: str
+    durability: str
+    messages: int
+    new_sender_share: float
+    channels: tuple[str, ...]
+    concurrency: int
+    max_batch: int
+    gc_freeze: bool
+    seconds: float
+    messages_per_s: float
+    p50_ms: float
+    p99_ms: float
+    max_ms: float
+    transactions: int
+    contacts: int
+    stored_messages: int
+    bare_driver: str
+    bare_commits: int
+    bare_seconds: float
+    bare_commits_per_s: float
+    ratio: float
+    cpus: int
+
+
+def _identities(channel: str, sender_no: int) -> tuple[IdentityRef, ...]:
+    kind: IdentityKind
+    if channel == "api":
+        refs = [IdentityRef("external", f"bench-api:cust-{sender_no}")]
+        if sender_no % 3 == 0:
+            refs.append(IdentityRef("email", f"cust{sender_no}@example.com"))
+        return tuple(refs)
+    if channel == "email":
+        return (IdentityRef("email", f"user{sender_no}@example.com"),)
+    kind = "telegram" if channel == "telegram" else "vk"
+    return (IdentityRef(kind, str((100_000_000 if kind == "telegram" else 200_000_000) + sender_no)),)
+
+
+def synthesize(n: int, accounts: dict[str, int], *, new_share: float, seed: int) -> Iterator[InboundMessage]:
+    """`n` messages; about `new_share` of them from senders not seen before, the rest from returning ones.
+
+    Made one at a time as the senders ask, the way a hub receives them: holding all of them up front would
+    make the garbage collector walk tens of thousands of waiting items, a cost no real hub pays.
+    """
+    rng = random.Random(seed)
+    seen: dict[str, list[int]] = {channel: [] for channel in CHANNELS}
+    next_sender = itertools.count(1)
+    for i in range(n):
+        channel = rng.choice(CHANNELS)
+        pool = seen[channel]
+        if not pool or rng.random() < new_share:
+            sender_no = next(next_sender)
+            pool.append(sender_no)
+        else:
+            sender_no = rng.choice(pool)
+        yield InboundMessage(
+            account_id=accounts[channel],
+            external_id=f"bench-{i}",
+            sender=Sender(_identities(channel, sender_no), name=f"Sender {sender_no}"),
+            text=rng.choice(TEXTS).format(n=rng.randint(1, 99_999)),
+            subject="Order question" if channel == "email" else None,
+        )
+
+
+def percentile(sorted_values: list[float], q: float) -> float:
+    if not sorted_values:
+        return 0.0
+    index = min(len(sorted_values) - 1, max(0, round(q * (len(sorted_values) - 1))))
+    return sorted_values[index]
+
+
+async def _accounts(engine: AsyncEngine) -> dict[str, int]:
+    async with db.sessionmaker(engine)() as session:
+        rows = {channel: ChannelAccount(name=f"bench-{channel}", kind=channel) for channel in CHANNELS}
+        session.add_all(rows.values())
+        await session.commit()
+        return {channel: row.id for channel, row in rows.items()}
+
+
+async def _durability(engine: AsyncEngine) -> str:
+    async with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":
+            mode = (await conn.execute(text("PRAGMA journal_mode"))).scalar()
+            sync = (await conn.execute(text("PRAGMA synchronous"))).scalar()
+            names = {0: "OFF", 1: "NORMAL", 2: "FULL", 3: "EXTRA"}
+            return f"journal_mode={str(mode).upper()}, synchronous={names.get(int(sync or 0), sync)}"
+        commit = (await conn.execute(text("SHOW synchronous_commit"))).scalar()
+        fsync = (await conn.execute(text("SHOW fsync"))).scalar()
+        return f"synchronous_commit={commit}, fsync={fsync}"
+
+
+async def run_pipeline(
+    url: str, n: int, concurrency: int, new_share: float, max_batch: int, seed: int, gc_freeze: bool
+) -> dict[str, Any]:
+    engine = db.create_engine(url)
+    try:
+        await db.migrate(engine)
+        accounts = await _accounts(engine)
+        durability = await _durability(engine)
+        queue = IngestQueue(db.sessionmaker(engine), policy=InboxPolicy(), max_batch=max_batch)
+        await queue.start()
+        if gc_freeze:  # as `okno run` does once the hub has started (see hub/cli.py: serve)
+            gc.collect()
+            gc.freeze()
+        latencies: list[float] = []
+        cursor = synthesize(n, accounts, new_share=new_share, seed=seed)
+
+        async def sender() -> None:
+            for item in cursor:  # one shared iterator: each message is taken by exactly one sender
+                start = time.perf_counter()
+                await queue.submit(item)
+                latencies.append(time.perf_counter() - start)
+
+        started = time.perf_counter()
+        async with asyncio.TaskGroup() as group:
+            for _ in range(concurrency):
+                group.create_task(sender())
+        seconds = time.perf_counter() - started
+        await queue.stop()
+        async with db.sessionmaker(engine)() as session:
+            stored = int(await session.scalar(select(func.count()).select_from(Message)) or 0)
+            contacts = int(await session.scalar(select(func.count()).select_from(Contact)) or 0)
+    finally:
+        await engine.dispose()
+        gc.unfreeze()
+    if stored != n:
+        raise SystemExit(f"bench: {stored} messages stored, expected {n}")
+    latencies.sort()
+    return {
+        "seconds": seconds,
+        "p50": percentile(latencies, 0.50),
+        "p99": percentile(latencies, 0.99),
+        "max": latencies[-1] if latencies else 0.0,
+        "transactions": queue.batches,
+        "stored": stored,
+        "contacts": contacts,
+        "durability": durability,
+    }
+
+
+def bare_sqlite(path: Path, seconds: float) -> Bare:
+    """Single-row commits with the stdlib driver, the hub's pragmas (WAL, synchronous=FULL)."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("CREATE TABLE bare (id INTEGER PRIMARY KEY, body TEXT NOT NULL)")
+        commits = 0
+        start = time.perf_counter()
+        deadline = start + seconds
+        while time.perf_counter() < deadline:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("INSERT INTO bare (body) VALUES (?)", (BARE_PAYLOAD,))
+            conn.execute("COMMIT")
+            commits += 1
+        elapsed = time.perf_counter() - start
+    finally:
+        conn.close()
+    return Bare("sqlite3", commits, elapsed)
+
+
+def _asyncpg_dsn(url: URL) -> str:
+    return url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+async def bare_postgres(url: URL, seconds: float) -> Bare:
+    """Single-row INSERTs with asyncpg, each its own transaction (autocommit: INSERT then COMMIT)."""
+    conn = await asyncpg.connect(_asyncpg_dsn(url))
+    try:
+        await conn.execute("CREATE TABLE bare (id BIGSERIAL PRIMARY KEY, body TEXT NOT NULL)")
+        commits = 0
+        start = time.perf_counter()
+        deadline = start + seconds
+        while time.perf_counter() < deadline:
+            await conn.execute("INSERT INTO bare (body) VALUES ($1)", BARE_PAYLOAD)
+            commits += 1
+        elapsed = time.perf_counter() - start
+    finally:
+        await conn.close()
+    return Bare("asyncpg", commits, elapsed)
+
+
+async def _scratch_database(url: URL, create: bool, name: str) -> None:
+    conn = await asyncpg.connect(_asyncpg_dsn(url))
+    try:
+        if create:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        else:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+def bench(args: argparse.Namespace) -> Result:
+    params = (args.n, args.concurrency, args.new_share, args.max_batch, args.seed, not args.no_gc_freeze)
+    if args.database_url:
+        url = make_url(args.database_url)
+        if url.get_backend_name() != "postgresql" or url.get_driver_name() != "asyncpg":
+            raise SystemExit("bench: --database-url must be postgresql+asyncpg://...")
+        scratch = f"okno_bench_{uuid.uuid4().hex[:10]}"
+        asyncio.run(_scratch_database(url, True, scratch))
+        try:
+            scratch_url = url.set(database=scratch)
+            bare = asyncio.run(bare_postgres(scratch_url, args.bare_seconds))
+            hub = asyncio.run(run_pipeline(scratch_url.render_as_string(hide_password=False), *params))
+        finally:
+            asyncio.run(_scratch_database(url, False, scratch))
+        backend = "postgresql"
+    else:
+        with tempfile.TemporaryDirectory(prefix="okno-bench-") as tmp:
+            bare = bare_sqlite(Path(tmp) / "bare.db", args.bare_seconds)
+            hub = asyncio.run(run_pipeline(f"sqlite+aiosqlite:///{Path(tmp) / 'hub.db'}", *params))
+        backend = "sqlite"
+    rate = args.n / hub["seconds"]
+    return Result(
+        backend=backend,
+        durability=hub["durability"],
+        messages=args.n,
+        new_sender_share=args.new_share,
+        channels=CHANNELS,
+        concurrency=args.concurrency,
+        max_batch=args.max_batch,
+        gc_freeze=not args.no_gc_freeze,
+        seconds=round(hub["seconds"], 3),
+        messages_per_s=round(rate, 1),
+        p50_ms=round(hub["p50"] * 1000, 2),
+        p99_ms=round(hub["p99"] * 1000, 2),
+        max_ms=round(hub["max"] * 1000, 2),
+        transactions=hub["transactions"],
+        contacts=hub["contacts"],
+        stored_messages=hub["stored"],
+        bare_driver=bare.driver,
+        bare_commits=bare.commits,
+        bare_seconds=round(bare.seconds, 3),
+        bare_commits_per_s=round(bare.rate, 1),
+        ratio=round(rate / bare.rate, 3) if bare.rate else 0.0,
+        cpus=os.cpu_count() or 0,
+    )
+
+
+def table(r: Result) -> str:
+    per_tx = r.messages / r.transactions if r.transactions else 0.0
+    rows = [
+        ("backend", f"{r.backend} ({r.durability}), {r.cpus} CPUs"),
+        (
+            "messages",
+            f"{r.messages:,} — {r.contacts:,} new cards ({r.contacts / r.messages:.0%}), "
+            f"channels {'/'.join(r.channels)}, {r.concurrency} concurrent senders",
+        ),
+        ("hub ingest", f"{r.messages_per_s:,.0f} messages/s ({r.seconds:.2f} s, all committed)"),
+        ("latency submit→commit", f"p50 {r.p50_ms:.1f} ms, p99 {r.p99_ms:.1f} ms, max {r.max_ms:.1f} ms"),
+        ("transactions", f"{r.transactions:,} (avg {per_tx:.0f} messages each, max_batch {r.max_batch})"),
+        ("gc.freeze() after start", "yes, as okno run" if r.gc_freeze else "no (--no-gc-freeze)"),
+        (
+            "bare single-row commits",
+            f"{r.bare_commits_per_s:,.0f} commits/s "
+            f"({r.bare_driver}, {r.bare_commits:,} in {r.bare_seconds:.1f} s)",
+        ),
+        ("ratio hub / bare", f"{r.ratio:.2f}x"),
+    ]
+    width = max(len(k) for k, _ in rows)
+    lines = ["Okno ingest benchmark", "-" * 21]
+    lines += [f"{k:<{width}}  {v}" for k, v in rows]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("-n", type=int, default=20_000, help="messages to ingest (default 20000)")
+    parser.add_argument("-c", "--concurrency", type=int, default=200, help="concurrent senders (default 200)")
+    parser.add_argument(
+        "--new-share", type=float, default=0.3, help="share of messages from new senders (default 0.3)"
+    )
+    parser.add_argument("--max-batch", type=int, default=500, help="IngestQueue max_batch (default 500)")
+    parser.add_argument(
+        "--bare-seconds", type=float, default=2.0, help="how long to measure bare commits (default 2)"
+    )
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--no-gc-freeze",
+        action="store_true",
+        help="do not gc.freeze() the objects alive after start-up (okno run does; this shows the difference)",
+    )
+    parser.add_argument("--database-url", help="postgresql+asyncpg://... (default: SQLite in a temp dir)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    args = parser.parse_args(argv)
+    if args.n < 1 or args.concurrency < 1 or not 0 <= args.new_share <= 1 or args.bare_seconds <= 0:
+        parser.error("-n and -c must be positive, --new-share within 0..1, --bare-seconds positive")
+    result = bench(args)
+    if args.json:
+        print(json.dumps(asdict(result), ensure_ascii=False))
+    else:
+        print(table(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,576 @@
+"""The `okno` command: `demo`, `run`, `migrate`, `create-agent` and `ingest`.
+
+Every command reads its settings the same way (config/okno.toml, then `--config FILE` or OKNO_CONFIG,
+then OKNO_* environment variables). Anything that goes wrong is reported as one line on stderr with exit
+code 2, never a traceback (`--debug` shows it); `okno ingest` exits with 1 when it refused some files but
+ingested the others.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import gc
+import getpass
+import json
+import logging
+import os
+import secrets
+import signal
+import sys
+import tomllib
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
+from sqlalchemy import select
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+
+from hub import db
+from hub.settings import AccountSettings, Settings, load
+
+if TYPE_CHECKING:
+    from aiohttp import web
+
+    from channels.base import AccountContext, FileParser, InboundItem
+    from hub.runtime import Hub
+
+log = logging.getLogger("okno")
+
+EXIT_OK = 0
+EXIT_REFUSED = 1  # `ingest`: some files or items were refused, the others were ingested
+EXIT_ERROR = 2
+DEMO_DB = Path("var") / "demo.db"
+DEMO_API_ACCOUNT = "demo-api"
+INGEST_WINDOW = 1000  # items handed to the ingest queue at once (they share transactions)
+ROLES = ("agent", "supervisor", "admin")
+
+
+class CliError(Exception):
+    """An error shown as one line on stderr (exit code 2)."""
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def describe(exc: BaseException) -> str:
+    """One line a person can act on, for any error that reaches the top of a command."""
+    if isinstance(exc, CliError):
+        return str(exc)
+    if isinstance(exc, ValidationError):
+        errors = exc.errors()
+        first = errors[0]
+        where = ".".join(str(p) for p in first["loc"]) or "settings"
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        return f"invalid configuration: {where}: {_one_line(first['msg'])}{more}"
+    if isinstance(exc, tomllib.TOMLDecodeError):
+        return f"config file is not valid TOML: {_one_line(str(exc))}"
+    if isinstance(exc, DBAPIError):
+        return f"database error: {_one_line(str(exc.orig))}"
+    if isinstance(exc, SQLAlchemyError):
+        return f"database error: {_one_line(str(exc).split(chr(10))[0])}"
+    if isinstance(exc, FileNotFoundError) and not exc.filename:
+        return _one_line(str(exc))
+    return f"{exc.__class__.__name__}: {_one_line(str(exc))}"
+
+
+def safe_url(url: str) -> str:
+    """The database URL without its password, for messages."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # an unparsable URL is shown as given: it holds no usable secret
+        return url
+
+
+def settings_from(args: argparse.Namespace, **overrides: Any) -> Settings:
+    config = args.config
+    if config is None:
+        from_env = os.environ.get("OKNO_CONFIG")
+        if from_env and not Path(from_env).is_file():
+            raise CliError(f"config file not found: {from_env} (from OKNO_CONFIG)")
+    settings = load(config, **overrides)
+    setup_logging(settings.log_level, debug=args.debug)
+    return settings
+
+
+def setup_logging(level: str, *, debug: bool = False) -> None:
+    name = "DEBUG" if debug else level.upper()
+    if name not in logging.getLevelNamesMapping():
+        raise CliError(f"invalid configuration: log_level: unknown level {level!r}")
+    logging.basicConfig(
+        level=name, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr, force=True
+    )
+    if name != "DEBUG":  # Alembic tells every start which dialect it uses: noise at INFO
+        logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
+@contextlib.contextmanager
+def database_errors(url: str) -> Iterator[None]:
+    """Turn "cannot open / connect to the database" into one clear line naming it (password hidden)."""
+    try:
+        yield
+    except (DBAPIError, OSError) as exc:
+        reason = exc.orig if isinstance(exc, DBAPIError) else exc
+        raise CliError(f"cannot use the database {safe_url(url)}: {_one_line(str(reason))}") from exc
+
+
+def _web_app_factory() -> Callable[..., web.Application]:
+    try:
+        from hub.web.app import create_app
+    except ImportError as exc:
+        raise CliError(f"the web layer (hub.web) is not available: {exc}") from exc
+    return create_app
+
+
+def _display_url(host: str, port: int) -> str:
+    shown = "127.0.0.1" if host in ("", "0.0.0.0") else "[::1]" if host == "::" else host
+    if ":" in shown and not shown.startswith("["):
+        shown = f"[{shown}]"
+    return f"http://{shown}:{port}/"
+
+
+@contextlib.contextmanager
+def _signals_set(stop: asyncio.Event) -> Iterator[None]:
+    loop = asyncio.get_running_loop()
+    handled = (signal.SIGINT, signal.SIGTERM)
+    for sig in handled:
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        yield
+    finally:
+        for sig in handled:
+            loop.remove_signal_handler(sig)
+
+
+async def serve(hub: Hub, host: str, port: int, banner: Callable[[str], None]) -> None:
+    """Serve the web app (which starts and stops `hub`) until SIGINT or SIGTERM."""
+    from aiohttp import web
+
+    create_app = _web_app_factory()
+    stop = asyncio.Event()
+    with _signals_set(stop):
+        app = create_app(hub)
+        runner = web.AppRunner(app, handle_signals=False)
+        try:
+            await runner.setup()  # runs the app's startup: the hub starts (migrations, connectors)
+        except BaseException as exc:
+            with contextlib.suppress(Exception):
+                await runner.cleanup()
+            if isinstance(exc, DBAPIError | OSError):
+                reason = exc.orig if isinstance(exc, DBAPIError) else exc
+                url = safe_url(hub.settings.database_url)
+                raise CliError(f"cannot start with the database {url}: {_one_line(str(reason))}") from exc
+            raise
+        # What is alive now (modules, mappers, the engine, the app) lives as long as the process: freeze it
+        # out of the garbage collector's sight, so that the full collections that ingest bursts trigger stop
+        # walking it (bench/ingest.py: about a quarter more messages per second).
+        gc.collect()
+        gc.freeze()
+        try:
+            site = web.TCPSite(runner, host, port)
+            try:
+                await site.start()
+            except OSError as exc:
+                raise CliError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+            bound_port = port
+            for address in runner.addresses:
+                if isinstance(address, tuple) and len(address) >= 2:
+                    bound_port = int(address[1])
+                    break
+            banner(_display_url(host, bound_port))
+            await stop.wait()
+            print("Stopping…", file=sys.stderr, flush=True)
+        finally:
+            await runner.cleanup()  # stops the hub: connectors, outbox, ingest queue, engine
+
+
+# ------------------------------------------------------------------------------------------------- run
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    overrides: dict[str, Any] = {}
+    if args.host is not None:
+        overrides["host"] = args.host
+    if args.port is not None:
+        overrides["port"] = args.port
+    settings = settings_from(args, **overrides)
+    return asyncio.run(_run(settings))
+
+
+async def _run(settings: Settings) -> int:
+    from hub.runtime import Hub
+
+    with database_errors(settings.database_url):
+        hub = Hub(settings)
+
+    def banner(url: str) -> None:
+        print(f"Okno is running at {url} (database {safe_url(settings.database_url)})", flush=True)
+        print("Press Ctrl+C to stop.", flush=True)
+
+    await serve(hub, settings.host, settings.port, banner)
+    return EXIT_OK
+
+
+# ------------------------------------------------------------------------------------------------ demo
+
+
+def _remove_sqlite_files(path: Path) -> None:
+    """Delete a previous demo database (and its WAL files); refuse anything that is not SQLite."""
+    if path.is_dir():
+        raise CliError(f"--db {path}: is a directory")
+    if path.exists() and path.stat().st_size > 0:
+        with path.open("rb") as fh:
+            header = fh.read(16)
+        if header != b"SQLite format 3\x00":
+            raise CliError(f"--db {path}: exists and is not a SQLite database; not replacing it")
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        with contextlib.suppress(FileNotFoundError):
+            path.with_name(path.name + suffix).unlink()
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from hub.demo import SUPPORT
+
+    path = Path(args.db)
+    token = secrets.token_urlsafe(24)
+
+    overrides: dict[str, Any] = {
+        "database_url": f"sqlite+aiosqlite:///{path.resolve()}",
+        # Only the demo's API account is started by the supervisor: the other demo channel accounts
+        # (e-mail, Telegram, ...) exist as rows so their conversations display, with no connector behind.
+        "accounts": {DEMO_API_ACCOUNT: AccountSettings(kind="api", team=SUPPORT, token=token)},
+    }
+    if args.host is not None:
+        overrides["host"] = args.host
+    if args.port is not None:
+        overrides["port"] = args.port
+    settings = settings_from(args, **overrides)
+    _remove_sqlite_files(path)  # only once the settings are known to be good
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return asyncio.run(_demo(settings, path, token))
+
+
+async def _demo(settings: Settings, path: Path, token: str) -> int:
+    from hub import demo
+    from hub.runtime import Hub
+
+    with database_errors(settings.database_url):
+        hub = Hub(settings)
+        try:
+            await db.migrate(hub.engine)
+            await hub.sync_accounts()
+            data = await demo.load_demo(hub.sessionmaker, hub.policy, api_account=DEMO_API_ACCOUNT)
+        except BaseException:
+            await hub.engine.dispose()
+            raise
+
+    def banner(url: str) -> None:
+        lines = [
+            f"Okno is running at {url}",
+            "",
+            f"DEMO — sample data in a fresh database: {path} (replaced by the next `okno demo`)",
+            f"  {data.contacts} client cards, {data.conversations} conversations on "
+            f"{', '.join(data.channel_kinds)}",
+            "",
+            f"  Log in at {url}login — demo logins (demo only: never reuse these passwords):",
+        ]
+        width = max(len(login.email) for login in data.logins)
+        for login in data.logins:
+            teams = ", ".join(login.teams) or "—"
+            password = f"password: {login.password}"
+            lines.append(f"    {login.role:<10}  {login.email:<{width}}  {password:<26}  teams: {teams}")
+        lines += [
+            "",
+            f"  Generic API channel {DEMO_API_ACCOUNT!r} — token for this run only:",
+            f"    {token}",
+            "  Try it:",
+            f"    curl -X POST {url}api/v1/channels/{DEMO_API_ACCOUNT}/messages \\",
+            f"      -H 'Authorization: Bearer {token}' -H 'Content-Type: application/json' \\",
+            '      -d \'{"external_id": "try-1", "sender": {"name": "Test", '
+            '"email": "test@example.com"}, "text": "Hello!"}\'',
+            "",
+            "Press Ctrl+C to stop.",
+        ]
+        print("\n".join(lines), flush=True)
+
+    await serve(hub, settings.host, settings.port, banner)
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------------------------- migrate
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    settings = settings_from(args)
+    return asyncio.run(_migrate(settings))
+
+
+async def _migrate(settings: Settings) -> int:
+    with database_errors(settings.database_url):
+        engine = db.create_engine(settings.database_url)
+        try:
+            await db.migrate(engine)
+            revision = await db.current_revision(engine)
+        finally:
+            await engine.dispose()
+    print(f"database {safe_url(settings.database_url)} is at revision {revision}", flush=True)
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------------------------- create-agent
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        line = sys.stdin.readline()
+        password = line.rstrip("\r\n")
+        if not password:
+            raise CliError("--password-stdin: no password on standard input")
+        return password
+    if not sys.stdin.isatty():
+        raise CliError("no terminal to ask for the password on: give it with --password-stdin")
+    first = getpass.getpass("Password: ")
+    if getpass.getpass("Repeat password: ") != first:
+        raise CliError("the passwords do not match")
+    return first
+
+
+def cmd_create_agent(args: argparse.Namespace) -> int:
+    settings = settings_from(args)
+    password = _read_password(args.password_stdin)
+    return asyncio.run(_create_agent(settings, args.email, args.name, args.role, args.team or [], password))
+
+
+async def _create_agent(
+    settings: Settings, email: str, name: str, role: str, teams: Sequence[str], password: str
+) -> int:
+    from inbox.agents import AgentError, create_agent
+
+    with database_errors(settings.database_url):
+        engine = db.create_engine(settings.database_url)
+        try:
+            await db.migrate(engine)
+            async with db.sessionmaker(engine)() as session:
+                try:
+                    agent = await create_agent(
+                        session, email=email, name=name, password=password, role=role, team_names=teams
+                    )
+                except AgentError as exc:
+                    raise CliError(f"{exc.field}: {exc}" if exc.field else str(exc)) from exc
+                await session.commit()
+                agent_id = agent.id
+        finally:
+            await engine.dispose()
+    print(agent_id, flush=True)
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------------------------------- ingest
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One item read from a file, or why (a part of) the file was refused."""
+
+    path: str
+    item: InboundItem | None = None
+    error: str | None = None
+
+
+def _parser_for(channel: str) -> FileParser:
+    """The channel's `parse_file`, or CliError ("channel 'email' not available yet", unknown channel)."""
+    from channels.base import ChannelNotAvailable, file_parser
+
+    try:
+        return file_parser(channel)
+    except ChannelNotAvailable as exc:
+        raise CliError(str(exc)) from exc
+
+
+def _entries(
+    paths: Iterable[str], parse_file: FileParser, account: AccountContext, region: str
+) -> Iterator[Entry]:
+    from channels.base import PayloadError
+
+    for path in paths:
+        try:
+            with open(path, "rb") as fh:
+                data = fh.read()
+        except OSError as exc:
+            yield Entry(path, error=f"cannot read: {exc.strerror or exc}")
+            continue
+        try:
+            for parsed in parse_file(data, path, account=account, region=region):
+                if isinstance(parsed, PayloadError):
+                    yield Entry(path, error=_one_line(str(parsed)))
+                else:
+                    yield Entry(path, item=parsed)
+        except (PayloadError, ValueError, RecursionError) as exc:  # a parser that raised instead
+            yield Entry(path, error=_one_line(str(exc)) or exc.__class__.__name__)
+
+
+async def _ingest_account(hub: Hub, kind: str, name: str | None) -> AccountContext:
+    """--account NAME; else the only configured account of this kind; else a row named after the kind."""
+    from channels.base import AccountContext
+    from inbox.models import ChannelAccount
+
+    configured = [c.context for c in hub.accounts.values() if c.context.kind == kind]
+    if name is not None:
+        for context in configured:
+            if context.name == name:
+                return context
+    elif len(configured) == 1:
+        return configured[0]
+    elif len(configured) > 1:
+        names = ", ".join(sorted(c.name for c in configured))
+        raise CliError(f"several {kind} accounts are configured ({names}): choose one with --account")
+    async with hub.sessionmaker() as session:
+        row = await session.scalar(select(ChannelAccount).where(ChannelAccount.name == (name or kind)))
+        if row is None and name is not None:
+            known = ", ".join(c.name for c in configured) or "none configured"
+            raise CliError(f"--account {name}: no such {kind} account ({known})")
+        if row is None:
+            row = ChannelAccount(name=kind, kind=kind)
+            session.add(row)
+            await session.commit()
+            log.info("created channel account %r (kind %s) for the import", kind, kind)
+        elif row.kind != kind:
+            raise CliError(
+                f"account {row.name!r} is a {row.kind} account, not {kind}: choose one with --account"
+            )
+        return AccountContext(id=row.id, name=row.name, kind=row.kind)
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    parse_file = _parser_for(args.channel)  # before any database work: "not available yet" needs none
+    settings = settings_from(args)
+    return asyncio.run(_ingest(settings, args.channel, args.files, args.account, parse_file))
+
+
+async def _ingest(
+    settings: Settings, channel: str, files: Sequence[str], account_name: str | None, parse_file: FileParser
+) -> int:
+    from channels.base import ChannelNotAvailable
+    from hub.runtime import Hub
+    from inbox.ingest import IngestError
+
+    with database_errors(settings.database_url):
+        hub = Hub(settings)
+    refused = 0
+    try:
+        with database_errors(settings.database_url):
+            await db.migrate(hub.engine)
+            await hub.sync_accounts()
+            account = await _ingest_account(hub, channel, account_name)
+        await hub.ingest.start()
+
+        async def flush(window: list[Entry]) -> None:
+            """Hand a window of items in at once (they share transactions), then report them in order."""
+            nonlocal refused
+            submitted = [hub.sink(e.item) for e in window if e.item is not None]
+            results = iter(await asyncio.gather(*submitted, return_exceptions=True))
+            for entry in window:
+                result = next(results) if entry.item is not None else None
+                if entry.item is None or isinstance(result, IngestError | ChannelNotAvailable):
+                    refused += 1
+                    reason = entry.error if entry.item is None else _one_line(str(result))
+                    print(f"{entry.path}: {reason}", file=sys.stderr, flush=True)
+                elif isinstance(result, BaseException):
+                    raise result
+                else:
+                    to_dict = getattr(result, "to_dict", None)
+                    shown = to_dict() if callable(to_dict) else result
+                    print(json.dumps(shown, ensure_ascii=False, default=str), flush=True)
+
+        window: list[Entry] = []
+        for entry in _entries(files, parse_file, account, settings.default_region):
+            window.append(entry)
+            if len(window) >= INGEST_WINDOW:
+                await flush(window)
+                window = []
+        if window:
+            await flush(window)
+    finally:
+        await hub.stop()
+    return EXIT_REFUSED if refused else EXIT_OK
+
+
+# ---------------------------------------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="okno",
+        description="Okno: one window onto every channel (e-mail, messengers, web chat, phone, API).",
+    )
+    parser.add_argument(
+        "--config",
+        metavar="FILE",
+        help="a TOML config file (default: the OKNO_CONFIG environment variable, else built-in defaults)",
+    )
+    parser.add_argument("--debug", action="store_true", help="debug logging; show tracebacks on errors")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    demo = commands.add_parser(
+        "demo", help="start a demo: a fresh SQLite database with sample data, and the server"
+    )
+    demo.add_argument("--host", help="address to listen on (default: host from the settings)")
+    demo.add_argument("--port", type=int, help="port to listen on, 0 for any free one (default: settings)")
+    demo.add_argument(
+        "--db", default=str(DEMO_DB), help=f"the demo database file, replaced (default: {DEMO_DB})"
+    )
+    demo.set_defaults(func=cmd_demo)
+
+    run = commands.add_parser("run", help="run the hub: migrations, channel connectors and the web server")
+    run.add_argument("--host", help="address to listen on (default: host from the settings)")
+    run.add_argument("--port", type=int, help="port to listen on (default: port from the settings)")
+    run.set_defaults(func=cmd_run)
+
+    migrate = commands.add_parser("migrate", help="apply database migrations and print the revision")
+    migrate.set_defaults(func=cmd_migrate)
+
+    agent = commands.add_parser("create-agent", help="create an agent (a user of the web UI and API)")
+    agent.add_argument("--email", required=True)
+    agent.add_argument("--name", required=True)
+    agent.add_argument("--role", choices=ROLES, default="agent")
+    agent.add_argument("--team", action="append", metavar="TEAM", help="a team (created if new); repeatable")
+    agent.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input (else prompt)"
+    )
+    agent.set_defaults(func=cmd_create_agent)
+
+    ingest = commands.add_parser(
+        "ingest",
+        help="feed raw payload files through a channel's parser and the ingest pipeline",
+        description="Prints one JSON line per ingested item: contact_id, conversation_id, message_id, "
+        "duplicate. A file that cannot be taken gets one line on stderr and the exit code 1.",
+    )
+    ingest.add_argument("channel", metavar="CHANNEL", help="channel kind, e.g. api")
+    ingest.add_argument("files", metavar="FILE", nargs="+")
+    ingest.add_argument("--account", metavar="NAME", help="the channel account (default: the only one)")
+    ingest.set_defaults(func=cmd_ingest)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if args.debug:
+            raise
+        print(f"okno {args.command}: {describe(exc)}", file=sys.stderr)
+        return EXIT_ERROR
+    return code
