@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -10,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from channels.base import AccountContext, PayloadError
+from channels.payloads import load_json
 from inbox.identities import InvalidIdentity, normalize
 from inbox.items import IdentityRef, InboundMessage, Sender
 
@@ -53,12 +53,9 @@ def parse_file(
 ) -> Iterator[InboundMessage | PayloadError]:
     """A JSON file with one message object or an array of them (errors are yielded, not raised)."""
     try:
-        payload = json.loads(data.decode("utf-8-sig"))
-    except UnicodeDecodeError as exc:
-        yield PayloadError(f"not UTF-8 text ({exc.reason} at byte {exc.start})")
-        return
-    except json.JSONDecodeError as exc:
-        yield PayloadError(f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")
+        payload = load_json(data)
+    except PayloadError as exc:
+        yield exc
         return
     items = payload if isinstance(payload, list) else [payload]
     for index, entry in enumerate(items):

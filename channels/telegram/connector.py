@@ -52,9 +52,10 @@ import aiohttp
 from aiohttp import web
 
 from channels.base import AccountContext, ChannelAuthError, PayloadError, Sink, register
+from channels.payloads import load_json
 from channels.telegram.client import MAX_DOWNLOAD, BotIdentity, FileTooLarge, TelegramApiError, TelegramClient
-from channels.telegram.parse import Ignored, load_json, parse_update
-from channels.telegram.text import split_text, utf16_len
+from channels.telegram.parse import Ignored, parse_update
+from channels.text import split_text, utf16_len
 from inbox.conversation_marks import is_mark
 from inbox.edits import is_edit
 from inbox.ingest import IngestError, IngestResult

@@ -26,12 +26,12 @@ button presses and ``member:<chat id>:<date>:<status>`` for membership changes.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from channels.base import AccountContext, PayloadError
+from channels.payloads import load_json
 from inbox.conversation_marks import mark_item
 from inbox.edits import as_edit
 from inbox.items import IdentityRef, InboundAttachment, InboundMessage, Sender
@@ -531,18 +531,6 @@ def updates_in(payload: Any) -> tuple[list[Any], str | None]:
     if isinstance(payload, Mapping):
         return [payload], None
     return [], "expected an Update object or an array of them"
-
-
-def load_json(data: bytes) -> Any:
-    """JSON from bytes (UTF-8, a BOM allowed); PayloadError with a one-line reason otherwise."""
-    try:
-        return json.loads(data.decode("utf-8-sig"))
-    except UnicodeDecodeError as exc:
-        raise PayloadError(f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    except json.JSONDecodeError as exc:
-        raise PayloadError(f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
-    except RecursionError:
-        raise PayloadError("not valid JSON: nested too deeply") from None
 
 
 def parse_file(

@@ -41,7 +41,8 @@ import aiohttp
 from aiohttp import web
 
 from channels.base import AccountContext, ChannelAuthError, PayloadError, Sink, register
-from channels.telegram.text import split_text, utf16_len
+from channels.payloads import load_json
+from channels.text import split_text, utf16_len
 from channels.vk.client import (
     API_BASE,
     API_VERSION,
@@ -52,7 +53,7 @@ from channels.vk.client import (
     delivery_error,
     random_id_for,
 )
-from channels.vk.parse import Ignored, load_json, parse_event
+from channels.vk.parse import Ignored, parse_event
 from inbox.conversation_marks import is_mark
 from inbox.edits import is_edit
 from inbox.ingest import IngestError, IngestResult

@@ -31,6 +31,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from channels.base import AccountContext, PayloadError
+from channels.payloads import load_json
 from inbox.conversation_marks import mark_item
 from inbox.edits import as_edit
 from inbox.items import IdentityRef, InboundAttachment, InboundMessage, Sender
@@ -446,18 +447,6 @@ def events_in(payload: Any) -> tuple[list[Any], str | None]:
     if "error" in payload and "type" not in payload:
         return [], "a VK API error answer carries no events"
     return [payload], None
-
-
-def load_json(data: bytes) -> Any:
-    """JSON from bytes (UTF-8, a BOM allowed); PayloadError with a one-line reason otherwise."""
-    try:
-        return json.loads(data.decode("utf-8-sig"))
-    except UnicodeDecodeError as exc:
-        raise PayloadError(f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    except json.JSONDecodeError as exc:
-        raise PayloadError(f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
-    except RecursionError:
-        raise PayloadError("not valid JSON: nested too deeply") from None
 
 
 def parse_file(

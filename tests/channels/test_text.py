@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from channels.telegram.text import split_text, utf16_len
+from channels.text import split_text, utf16_len
 
 
 def test_short_text_is_one_part() -> None:
