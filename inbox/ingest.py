@@ -20,7 +20,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import insert, or_, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import selectinload
@@ -402,6 +402,7 @@ async def _after_flush(batch: _Batch, staged: Iterable[_Staged]) -> list[Event]:
     """Reporting events, duplicate candidates and bus events, now that every row has its id."""
     session = batch.session
     events: list[Event] = []
+    measured: list[dict[str, Any]] = []
     for s in staged:
         if s.duplicate:
             continue
@@ -417,10 +418,10 @@ async def _after_flush(batch: _Batch, staged: Iterable[_Staged]) -> list[Event]:
         }
         if msg.kind == "message":
             if s.new_conversation:
-                session.add(ReportingEvent(name="conversation_opened", **common))
+                measured.append({"name": "conversation_opened", **common})
             elif s.reopened:
-                session.add(ReportingEvent(name="conversation_reopened", **common))
-            session.add(ReportingEvent(name="message_received", **common))
+                measured.append({"name": "conversation_reopened", **common})
+            measured.append({"name": "message_received", **common})
         elif msg.kind == "bounce":
             # A delivery report naming our message fails it, in the transaction that stores the report.
             events.extend(await apply_bounce(session, msg))
@@ -440,6 +441,9 @@ async def _after_flush(batch: _Batch, staged: Iterable[_Staged]) -> list[Event]:
                 },
             )
         )
+    if measured:
+        # One multi-row INSERT: these rows need no ids back, so no ORM objects (a third of the flush time).
+        await session.execute(insert(ReportingEvent), measured)
     wanted: dict[tuple[int, int], str] = {}
     for a, b, reason in batch.pair_objects:
         low, high = sorted((a.id, b.id))
