@@ -16,6 +16,7 @@ from hub.bus import LocalBus
 from hub.bus_redis import RedisBus
 from hub.settings import AccountSettings, MissingSecret, Settings
 from hub.supervisor import Supervisor
+from inbox.blobs import BlobStore
 from inbox.calls import CallSettings, submit_call
 from inbox.conversation_marks import apply_mark, is_mark
 from inbox.edits import apply_edit, is_edit
@@ -119,6 +120,7 @@ class Hub:
                 max_delay=settings.outbox.max_delay_seconds,
             ),
             poll_seconds=settings.outbox.poll_seconds,
+            blobs=BlobStore(self.policy.attachments_dir) if self.policy.attachments_dir else None,
         )
         self.accounts: dict[str, ConfiguredAccount] = {}
         self._started = False

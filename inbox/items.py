@@ -111,6 +111,15 @@ class CallEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class OutboundAttachment:
+    """A file an agent's reply carries, with its bytes (read from the blob store by the outbox worker)."""
+
+    filename: str
+    content_type: str
+    content: bytes = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
 class OutboundMessage:
     """One reply for a connector to deliver.
 
@@ -132,6 +141,7 @@ class OutboundMessage:
     in_reply_to: str | None = None
     references: tuple[str, ...] = ()
     meta: Mapping[str, Any] = field(default_factory=dict)
+    attachments: tuple[OutboundAttachment, ...] = ()
 
 
 DeliveryStatus = Literal["sent", "delivered"]

@@ -21,9 +21,10 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import selectinload
 
+from inbox.blobs import BlobStore
 from inbox.bus import Event, NullPublisher, Publisher
 from inbox.conversations import scope
-from inbox.items import DeliveryError, IdentityRef, MessageSender, OutboundMessage
+from inbox.items import DeliveryError, IdentityRef, MessageSender, OutboundAttachment, OutboundMessage
 from inbox.models import Agent, Contact, Conversation, Message, Outbox, utcnow
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,7 @@ class OutboxWorker:
         retry: RetryPolicy | None = None,
         poll_seconds: float = 1.0,
         batch: int = 20,
+        blobs: BlobStore | None = None,
     ) -> None:
         self._sessionmaker = sessionmaker
         self._senders = senders
@@ -65,6 +67,7 @@ class OutboxWorker:
         self.retry = retry or RetryPolicy()
         self._poll = poll_seconds
         self._batch = batch
+        self._blobs = blobs
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -142,11 +145,15 @@ class OutboxWorker:
 
     async def _deliver(self, outbox_id: int) -> None:
         async with self._sessionmaker() as session:
-            out, row = await _build(session, outbox_id)
+            out, row = await _build(session, outbox_id, self._blobs)
         sender = self._senders(row.account_id)
         error: DeliveryError | None = None
         delivery = None
-        if sender is None:
+        if out.meta.get("missing_files"):
+            error = DeliveryError(
+                f"attachment files are missing: {out.meta['missing_files']}", permanent=True
+            )
+        elif sender is None:
             error = DeliveryError("the channel account is not running")
         else:
             try:
@@ -223,9 +230,27 @@ async def _drop_echo(session: AsyncSession, message: Message, external_id: str) 
         await session.flush()
 
 
-async def _build(session: AsyncSession, outbox_id: int) -> tuple[OutboundMessage, Outbox]:
+async def _files(message: Message, blobs: BlobStore | None) -> tuple[list[OutboundAttachment], list[str]]:
+    files, missing = [], []
+    for att in message.attachments:
+        if att.sha256 is None or blobs is None:
+            missing.append(att.filename)
+            continue
+        try:
+            content = await blobs.get(att.sha256)
+        except OSError:
+            missing.append(att.filename)
+            continue
+        files.append(OutboundAttachment(att.filename, att.content_type, content))
+    return files, missing
+
+
+async def _build(
+    session: AsyncSession, outbox_id: int, blobs: BlobStore | None = None
+) -> tuple[OutboundMessage, Outbox]:
     row = await session.get_one(Outbox, outbox_id)
-    message = await session.get_one(Message, row.message_id)
+    message = await session.get_one(Message, row.message_id, options=[selectinload(Message.attachments)])
+    files, missing = await _files(message, blobs)
     conv = await session.get_one(Conversation, message.conversation_id)
     contact = await session.get_one(Contact, conv.contact_id, options=[selectinload(Contact.identities)])
     agent = await session.get(Agent, message.agent_id) if message.agent_id else None
@@ -258,6 +283,7 @@ async def _build(session: AsyncSession, outbox_id: int) -> tuple[OutboundMessage
         subject=conv.subject,
         in_reply_to=last_in.external_id if last_in else None,
         references=references,
-        meta=dict(last_in.meta) if last_in else {},
+        meta={**(last_in.meta if last_in else {}), **({"missing_files": missing} if missing else {})},
+        attachments=tuple(files),
     )
     return out, row

@@ -9,16 +9,21 @@ it had none (the sticky owner later routing relies on).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
+from pathlib import PurePosixPath
 
 import nh3
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from inbox.blobs import BlobStore
 from inbox.bus import Event
 from inbox.conversations import scope
-from inbox.models import Agent, Contact, Conversation, Message, Outbox, ReportingEvent, utcnow
+from inbox.items import OutboundAttachment
+from inbox.models import Agent, Attachment, Contact, Conversation, Message, Outbox, ReportingEvent, utcnow
 from inbox.policy import InboxPolicy
 
 MAX_REPLY = 100_000
+MAX_ATTACHMENTS_BYTES = 25 * 2**20  # what most mail servers accept in one message
 
 
 class ReplyError(ValueError):
@@ -41,12 +46,18 @@ async def add_reply(
     html: str | None = None,
     note: bool = False,
     policy: InboxPolicy,
+    attachments: Sequence[OutboundAttachment] = (),
 ) -> tuple[Message, list[Event]]:
-    """Stage a reply (or note) in `session`; the caller commits and then publishes the events."""
+    """Stage a reply (or note) in `session`; the caller commits and then publishes the events.
+
+    Attachment bytes go to the blob store before the transaction (see inbox.blobs); the message keeps
+    one Attachment row per file, and the outbox worker reads the bytes back when it sends.
+    """
     if not text.strip():
         raise ReplyError("text must not be empty", "text")
     if len(text) > MAX_REPLY:
         raise ReplyError(f"text is longer than {MAX_REPLY} characters", "text")
+    stored = await _store_files(attachments, policy)
     now = utcnow()
     message = Message(
         conversation_id=conv.id,
@@ -59,6 +70,10 @@ async def add_reply(
         delivery_status=None if note else "queued",
         meta={},
     )
+    for filename, content_type, size, digest in stored:
+        message.attachments.append(
+            Attachment(filename=filename, content_type=content_type, size=size, sha256=digest)
+        )
     session.add(message)
     await session.flush()
     events: list[Event] = []
@@ -94,6 +109,33 @@ async def add_reply(
         )
     )
     return message, events
+
+
+def safe_filename(name: str) -> str:
+    """A file name without any path, control characters or a leading dot; never empty."""
+    base = PurePosixPath(name.replace("\\", "/")).name
+    cleaned = "".join(c for c in base if c.isprintable()).strip().lstrip(".")
+    return cleaned[:200] or "file"
+
+
+async def _store_files(
+    attachments: Sequence[OutboundAttachment], policy: InboxPolicy
+) -> list[tuple[str, str, int, str]]:
+    if not attachments:
+        return []
+    if policy.attachments_dir is None:
+        raise ReplyError("this hub keeps no attachment files (attachments_dir is not set)", "attachments")
+    total = sum(len(a.content) for a in attachments)
+    if total > MAX_ATTACHMENTS_BYTES:
+        raise ReplyError(f"attachments exceed {MAX_ATTACHMENTS_BYTES // 2**20} MB in all", "attachments")
+    store = BlobStore(policy.attachments_dir)
+    stored = []
+    for att in attachments:
+        if "/" not in att.content_type:
+            raise ReplyError(f"content type {att.content_type!r} is not a MIME type", "attachments")
+        digest = await store.put(att.content)
+        stored.append((safe_filename(att.filename), att.content_type, len(att.content), digest))
+    return stored
 
 
 def _measure(session: AsyncSession, conv: Conversation, agent: Agent, policy: InboxPolicy) -> None:

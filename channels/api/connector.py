@@ -4,6 +4,7 @@ waits; `send` POSTs each reply to the account's callback URL."""
 from __future__ import annotations
 
 import asyncio
+import base64
 from typing import ClassVar
 
 import aiohttp
@@ -53,6 +54,14 @@ class ApiConnector:
             "text": out.text,
             "html": out.html,
             "agent_name": out.agent_name,
+            "attachments": [
+                {
+                    "filename": a.filename,
+                    "content_type": a.content_type,
+                    "content_base64": base64.b64encode(a.content).decode("ascii"),
+                }
+                for a in out.attachments
+            ],
         }
         headers = {"Idempotency-Key": out.idempotency_key}
         token = self.account.secrets.get("callback_token")

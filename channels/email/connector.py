@@ -11,7 +11,7 @@ from typing import ClassVar
 from channels.base import AccountContext, Sink, register
 from channels.email.config import EmailConfigError, EmailSettings
 from channels.email.imap import ImapReceiver, ReceiverStats
-from channels.email.smtp import send_reply
+from channels.email.smtp import OutgoingFile, send_reply
 from inbox.items import Delivery, DeliveryError, OutboundMessage
 
 
@@ -48,7 +48,8 @@ class EmailConnector:
             settings = self.settings
         except EmailConfigError as exc:
             raise DeliveryError(str(exc)) from None
-        return await send_reply(settings, out)
+        files = [OutgoingFile(a.filename, a.content_type, a.content) for a in out.attachments]
+        return await send_reply(settings, out, files)
 
     async def close(self) -> None:
         if self._receiver is not None:

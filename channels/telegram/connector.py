@@ -65,6 +65,9 @@ log = logging.getLogger(__name__)
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 TEXT_LIMIT = 4096
+# Sent with sendPhoto (shown inline); anything else goes as a document.
+PHOTO_TYPES = frozenset({"image/jpeg", "image/png", "image/webp"})
+
 OPTIONS = frozenset(
     {
         "mode",
@@ -407,6 +410,11 @@ class TelegramConnector:
         try:
             for index in range(len(sent), len(parts)):
                 sent.append(await client.send_text(chat_id, parts[index], reply_to if index == 0 else None))
+            # Files follow the text, each as its own message; a retry resumes after the last one sent.
+            for index in range(len(sent) - len(parts), len(out.attachments)):
+                att = out.attachments[index]
+                send_file = client.send_photo if att.content_type in PHOTO_TYPES else client.send_document
+                sent.append(await send_file(chat_id, att.content, att.filename))
         except DeliveryError as exc:
             if exc.permanent:
                 self._partial.pop(out.idempotency_key, None)

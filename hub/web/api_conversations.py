@@ -7,6 +7,8 @@ action. Changes are committed first and their events published after, never the 
 
 from __future__ import annotations
 
+import base64
+import binascii
 from typing import Literal
 
 from aiohttp import web
@@ -27,6 +29,7 @@ from inbox.conversations import (
     messages_of,
     set_status,
 )
+from inbox.items import OutboundAttachment
 from inbox.models import Contact, Conversation
 from inbox.replies import MAX_REPLY, add_reply
 
@@ -63,9 +66,24 @@ class StatusBody(Body):
     snoozed_until: AwareDatetime | None = None
 
 
+class FileIn(Body):
+    """A file sent with a reply, inline as base64 (the whole request stays under max_body_bytes)."""
+
+    filename: str = Field(min_length=1, max_length=255)
+    content_type: str = Field(pattern=r"^[\w.+-]+/[\w.+-]+$", max_length=120)
+    content_base64: str
+
+    def decoded(self) -> bytes:
+        try:
+            return base64.b64decode(self.content_base64, validate=True)
+        except (binascii.Error, ValueError):
+            raise bad_request("not valid base64", "attachments.content_base64") from None
+
+
 class ReplyBody(Body):
     text: str = Field(min_length=1, max_length=MAX_REPLY)
     html: str | None = Field(None, max_length=5 * MAX_REPLY)
+    attachments: list[FileIn] = Field(default_factory=list, max_length=10)
 
 
 class NoteBody(Body):
@@ -182,8 +200,19 @@ async def _post_message(
         body = await read_body(request, model)
         conv = await visible_conversation(session, principal, conversation_id)
         html = body.html if isinstance(body, ReplyBody) else None
+        files = [
+            OutboundAttachment(f.filename, f.content_type, f.decoded())
+            for f in (body.attachments if isinstance(body, ReplyBody) else [])
+        ]
         message, events = await add_reply(
-            session, conv, principal.agent, body.text, html=html, note=note, policy=hub.policy
+            session,
+            conv,
+            principal.agent,
+            body.text,
+            html=html,
+            note=note,
+            policy=hub.policy,
+            attachments=files,
         )
         await session.refresh(message, ["attachments"])
         payload = serialize.message(message)

@@ -674,7 +674,10 @@ def _paths() -> dict[str, Schema]:
 def document() -> Schema:
     schemas = dict(SCHEMAS)
     for name, model in BODIES.items():
-        schemas[name] = body_schema(model)
+        schema = body_schema(model)
+        for nested, nested_schema in schema.pop("$defs", {}).items():  # models inside a body (FileIn)
+            schemas.setdefault(nested, nested_schema)
+        schemas[name] = schema
     responses = {
         name: {"description": description, "content": json_content(ref("Error"))}
         for name, description in ERRORS.values()

@@ -5,17 +5,29 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from datetime import timedelta
+from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from inbox.agents import create_agent
+from inbox.blobs import BlobStore
 from inbox.ingest import ingest
-from inbox.items import Delivery, DeliveryError, OutboundMessage
-from inbox.models import Agent, ChannelAccount, Conversation, Message, Outbox, ReportingEvent, utcnow
+from inbox.items import Delivery, DeliveryError, OutboundAttachment, OutboundMessage
+from inbox.models import (
+    Agent,
+    Attachment,
+    ChannelAccount,
+    Conversation,
+    Message,
+    Outbox,
+    ReportingEvent,
+    utcnow,
+)
 from inbox.outbox import OutboxWorker, RetryPolicy
 from inbox.policy import InboxPolicy
-from inbox.replies import add_reply
+from inbox.replies import ReplyError, add_reply
 from tests.inbox.helpers import message
 
 POLICY = InboxPolicy()
@@ -233,3 +245,58 @@ async def test_no_running_connector_means_retry_later(
 def test_backoff_is_exponential_and_capped() -> None:
     policy = RetryPolicy(base_delay=5, max_delay=60)
     assert [policy.delay(n) for n in range(1, 6)] == [5, 10, 20, 40, 60]
+
+
+async def test_files_of_a_reply_are_stored_and_handed_to_the_channel(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    session: AsyncSession,
+    api_account: ChannelAccount,
+    tmp_path: Path,
+) -> None:
+    agent, conv = await setup_conversation(session, api_account)
+    policy = InboxPolicy(attachments_dir=tmp_path)
+    files = [OutboundAttachment("../../etc/счёт.pdf", "application/pdf", b"%PDF-1.4 invoice")]
+    msg, _ = await add_reply(session, conv, agent, "Счёт во вложении", policy=policy, attachments=files)
+    await session.commit()
+    stored = await session.scalar(select(Attachment).where(Attachment.message_id == msg.id))
+    assert stored is not None and (stored.filename, stored.size) == ("счёт.pdf", 16)
+    await session.commit()  # end the read: on SQLite every transaction holds the write lock
+    channel = FakeChannel()
+    await OutboxWorker(sessionmaker, lambda _id: channel, retry=FAST, blobs=BlobStore(tmp_path)).run_once()
+    (out,) = channel.sent
+    assert [(a.filename, a.content) for a in out.attachments] == [("счёт.pdf", b"%PDF-1.4 invoice")]
+
+
+async def test_a_reply_whose_files_are_gone_fails_with_the_reason(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    session: AsyncSession,
+    api_account: ChannelAccount,
+    tmp_path: Path,
+) -> None:
+    agent, conv = await setup_conversation(session, api_account)
+    policy = InboxPolicy(attachments_dir=tmp_path / "files")
+    files = [OutboundAttachment("a.txt", "text/plain", b"hello")]
+    msg, _ = await add_reply(session, conv, agent, "see file", policy=policy, attachments=files)
+    await session.commit()
+    channel = FakeChannel()
+    await OutboxWorker(
+        sessionmaker, lambda _id: channel, retry=FAST, blobs=BlobStore(tmp_path / "empty")
+    ).run_once()
+    assert channel.sent == []
+    async with sessionmaker() as s:
+        failed = await s.get_one(Message, msg.id)
+        assert failed.delivery_status == "failed" and "a.txt" in (failed.delivery_error or "")
+
+
+async def test_files_need_an_attachment_store(session: AsyncSession, api_account: ChannelAccount) -> None:
+    agent, conv = await setup_conversation(session, api_account)
+    with pytest.raises(ReplyError, match="attachments_dir") as err:
+        await add_reply(
+            session,
+            conv,
+            agent,
+            "x",
+            policy=InboxPolicy(),
+            attachments=[OutboundAttachment("a", "text/plain", b"")],
+        )
+    assert err.value.field == "attachments"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ from channels.email.config import EmailSettings
 from channels.email.connector import EmailConnector
 from channels.email.smtp import OutgoingFile, build_reply, text_to_html
 from channels.email.threading import ReplyTokens
-from inbox.items import DeliveryError, IdentityRef, OutboundMessage
+from inbox.items import DeliveryError, IdentityRef, OutboundAttachment, OutboundMessage
 from tests.channels.email.servers import Dovecot, MailServer, free_port
 
 SECRET = "support-secret"
@@ -248,3 +249,21 @@ def test_text_becomes_escaped_html_paragraphs() -> None:
         text_to_html("a <b>\nc\n\n> q")
         == '<div dir="auto"><p>a &lt;b&gt;<br>\nc</p>\n<blockquote>q</blockquote></div>'
     )
+
+
+async def test_a_reply_with_files_reaches_the_customer_with_them_attached(
+    mailboxes: Dovecot, smtp: MailServer
+) -> None:
+    files = (
+        OutboundAttachment("счёт.pdf", "application/pdf", b"%PDF-1.4 invoice"),
+        OutboundAttachment("схема.png", "image/png", b"\x89PNG\r\n\x1a\nfake"),
+    )
+    await send(account(smtp.port), replace(outbound(), attachments=files))
+    [mail] = mailboxes.messages("customer")
+    attached = [
+        (part.get_filename(), part.get_content_type(), part.get_content()) for part in mail.iter_attachments()
+    ]
+    assert attached == [
+        ("счёт.pdf", "application/pdf", b"%PDF-1.4 invoice"),
+        ("схема.png", "image/png", b"\x89PNG\r\n\x1a\nfake"),
+    ]

@@ -10,7 +10,7 @@ import pytest
 from channels.base import ChannelAuthError
 from channels.telegram import TelegramConnector
 from channels.telegram.client import TelegramClient
-from inbox.items import DeliveryError, IdentityRef, OutboundMessage
+from inbox.items import DeliveryError, IdentityRef, OutboundAttachment, OutboundMessage
 from tests.channels.telegram.conftest import context
 from tests.channels.telegram.fake_bot_api import (
     FakeBotApi,
@@ -174,3 +174,17 @@ async def test_a_refused_token_is_an_auth_failure(bot_api: FakeBotApi) -> None:
 def test_a_malformed_token_is_an_auth_failure() -> None:
     with pytest.raises(ChannelAuthError, match="malformed"):
         TelegramClient("not-a-token")
+
+
+async def test_a_reply_with_files_sends_the_text_then_each_file(
+    bot_api: FakeBotApi, connector: TelegramConnector
+) -> None:
+    files = (
+        OutboundAttachment("схема.png", "image/png", b"\x89PNG\r\n\x1a\nfake"),
+        OutboundAttachment("счёт.pdf", "application/pdf", b"%PDF-1.4 invoice"),
+    )
+    delivery = await connector.send(outbound(attachments=files))
+    assert [c.params["text"] for c in bot_api.sent()] == ["Здравствуйте, Ольга! Заказ в пути."]
+    assert len(bot_api.sent("sendPhoto")) == 1
+    assert len(bot_api.sent("sendDocument")) == 1
+    assert delivery.external_id == "4242:5001"  # the reply is known by its text message

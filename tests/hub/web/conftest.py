@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -36,8 +37,8 @@ def _fast_argon2(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-async def hub(hub_factory: Callable[..., Awaitable[Hub]]) -> Hub:
-    return await hub_factory(accounts=ACCOUNTS)
+async def hub(hub_factory: Callable[..., Awaitable[Hub]], tmp_path: Path) -> Hub:
+    return await hub_factory(accounts=ACCOUNTS, attachments_dir=str(tmp_path / "attachments"))
 
 
 @pytest.fixture

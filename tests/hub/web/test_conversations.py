@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -157,6 +158,34 @@ async def test_reply_creates_an_outbox_row_and_a_note_creates_none(
     assert note["direction"] == "note" and note["delivery_status"] is None
     assert await _count(hub, Outbox, message_id=note["id"]) == 0
     assert await _count(hub, Outbox) == 1
+
+
+async def test_a_reply_carries_files_sent_as_base64(
+    client: Client, hub: Hub, sales: Person, shop_conv: int
+) -> None:
+    pdf = base64.b64encode(b"%PDF-1.4 invoice").decode()
+    response = await client.post(
+        f"/api/v1/conversations/{shop_conv}/replies",
+        json={
+            "text": "Счёт во вложении",
+            "attachments": [
+                {"filename": "счёт.pdf", "content_type": "application/pdf", "content_base64": pdf}
+            ],
+        },
+        headers=sales.headers,
+    )
+    assert response.status == 201, await response.text()
+    reply = await response.json()
+    assert [(a["filename"], a["size"]) for a in reply["attachments"]] == [("счёт.pdf", 16)]
+    bad = await client.post(
+        f"/api/v1/conversations/{shop_conv}/replies",
+        json={
+            "text": "x",
+            "attachments": [{"filename": "a", "content_type": "text/plain", "content_base64": "%%"}],
+        },
+        headers=sales.headers,
+    )
+    assert (await error_of(bad, 400))["field"] == "attachments.content_base64"
 
 
 async def test_empty_reply_is_refused_naming_text(client: Client, sales: Person, shop_conv: int) -> None:
