@@ -61,7 +61,8 @@ async def contact_timeline(
             .limit(limit)
         )
         entries.extend(
-            Entry("message", message_time(m), message=m, conversation=convs[m.conversation_id]) for m in messages
+            Entry("message", message_time(m), message=m, conversation=convs[m.conversation_id])
+            for m in messages
         )
     calls = await session.scalars(
         select(Call)

@@ -20,9 +20,14 @@ from hub.web import (
     api_contacts,
     api_conversations,
     api_tasks,
+    api_timeline,
     hooks,
     openapi,
     pages,
+    pages_inbox,
+    webchat,
+    webchat_socket,
+    webchat_typing,
     ws,
 )
 from hub.web.context import HUB, PRESENCE, SOCKETS, TEMPLATES
@@ -35,13 +40,18 @@ ROUTE_MODULES = (
     api_admin,
     api_tasks,
     api_channels,
+    api_timeline,
     hooks,
     ws,
     openapi,
     pages,
+    pages_inbox,
+    webchat,
+    webchat_socket,
+    webchat_typing,
 )
 
-# Pages need no script yet; styles are inline in the templates.
+# Scripts only from /static/ ('self'); inline style attributes carry avatar colours.
 PAGE_CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
     "connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
@@ -83,4 +93,6 @@ def create_app(hub: Hub, *, manage_hub: bool = True) -> web.Application:
     app.on_response_prepare.append(_security_headers)
     for module in ROUTE_MODULES:
         app.add_routes(module.routes)
+    webchat_socket.install(app, hub)
+    app.router.add_static("/static/", pages_inbox.STATIC, name="static")
     return app

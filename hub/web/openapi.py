@@ -197,6 +197,40 @@ SCHEMAS: dict[str, Schema] = {
             },
         }
     ),
+    "ConversationRef": obj({"id": ID, "channel": STR, "subject": N_STR, "status": STATUS}),
+    "CallSummary": obj(
+        {
+            "id": ID,
+            "direction": {"type": "string", "enum": ["inbound", "outbound", "internal"]},
+            "from": N_STR,
+            "to": N_STR,
+            "did": N_STR,
+            "agent_id": N_ID,
+            "disposition": nullable(
+                {"type": "string", "enum": ["answered", "missed", "busy", "failed", "voicemail"]}
+            ),
+            "started_at": N_TIME,
+            "answered_at": N_TIME,
+            "ended_at": N_TIME,
+            "wait_seconds": nullable(INT),
+            "talk_seconds": nullable(INT),
+            "recording_url": N_STR,
+        }
+    ),
+    "TimelineEntry": obj(
+        {
+            "type": {"type": "string", "enum": ["message", "call"]},
+            "at": TIME,
+            "conversation": {
+                **nullable(ref("ConversationRef")),
+                "description": "null for a call of no dialog",
+            },
+            "message": {**ref("Message"), "description": "for type message (with notes: direction note)"},
+            "call": {**ref("CallSummary"), "description": "for type call"},
+        },
+        optional=("message", "call"),
+    ),
+    "Timeline": obj({"contact_id": ID, "items": array(ref("TimelineEntry"))}),
     "ApiToken": obj(TOKEN_PROPS),
     "ApiTokenList": listing("ApiToken"),
     "NewApiToken": obj({**TOKEN_PROPS, "token": {"type": "string", "description": "shown once"}}),
@@ -424,6 +458,21 @@ def _paths() -> dict[str, Schema]:
                     LIMIT,
                     OFFSET,
                 ],
+            )
+        },
+        "/api/v1/contacts/{id}/timeline": {
+            "get": op(
+                "A client's whole history across channels: messages, internal notes and calls, oldest "
+                "first (of the conversations I may see)",
+                "contacts",
+                {"200": (ok, ref("Timeline"))},
+                params=[
+                    PATH_ID,
+                    param(
+                        "limit", "query", {"type": "integer", "minimum": 1, "maximum": 1000, "default": 300}
+                    ),
+                ],
+                errors=("404",),
             )
         },
         "/api/v1/contacts/{id}": {

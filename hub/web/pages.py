@@ -1,4 +1,5 @@
-"""Server-rendered pages: /, the log-in form, log-out, and a small inbox page (the full agent UI is later).
+"""Server-rendered pages: /, the log-in form and log-out; rendering and language helpers for every page
+(the inbox is in :mod:`hub.web.pages_inbox`).
 
 The log-in form is protected against login CSRF by a double-submit token: GET /login sets a random
 pre-session cookie and puts the same value in a hidden field; POST /login accepts the form only if the
@@ -9,14 +10,11 @@ are rendered with autoescaping on.
 from __future__ import annotations
 
 import hmac
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import jinja2
 from aiohttp import web
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub import auth
 from hub.settings import ROOT
@@ -32,14 +30,13 @@ from hub.web.auth import (
 from hub.web.context import TEMPLATES, db
 from hub.web.errors import ApiError
 from inbox.agents import authenticate as check_password
-from inbox.conversations import ConversationFilter, list_conversations
-from inbox.models import Agent, Contact
+from inbox.models import Agent
 
 routes = web.RouteTableDef()
 
 TEMPLATE_DIR = ROOT / "templates"
 LOGIN_CSRF_COOKIE = "okno_login_csrf"
-INBOX_LIMIT = 200
+LANGUAGE_COOKIE = "okno_lang"
 
 
 def templates(directory: Path = TEMPLATE_DIR) -> jinja2.Environment:
@@ -64,11 +61,25 @@ def redirect(location: str, status: int = 303) -> web.Response:
 
 
 def language(request: web.Request, agent: Agent | None = None) -> str:
+    """?lang= (the switch on a page), then the switch remembered in a cookie, the agent's own setting,
+    the browser's Accept-Language, Russian."""
+    explicit = request.query.get("lang")
+    if explicit not in i18n.LANGUAGES:
+        explicit = request.cookies.get(LANGUAGE_COOKIE)
     return i18n.choose(
         request.headers.get("Accept-Language"),
-        explicit=request.query.get("lang"),
+        explicit=explicit,
         preferred=agent.language if agent else None,
     )
+
+
+def remember_language(request: web.Request, response: web.StreamResponse) -> None:
+    """A language chosen with ?lang= stays chosen on the next pages (a year, this browser)."""
+    chosen = request.query.get("lang")
+    if chosen in i18n.LANGUAGES:
+        response.set_cookie(
+            LANGUAGE_COOKIE, chosen, max_age=365 * 86400, path="/", samesite="Lax", secure=is_secure(request)
+        )
 
 
 def safe_next(value: str | None) -> str:
@@ -112,6 +123,7 @@ def _login_page(
     response.set_cookie(
         LOGIN_CSRF_COOKIE, form_token, path="/login", httponly=True, samesite="Lax", secure=is_secure(request)
     )
+    remember_language(request, response)
     return response
 
 
@@ -160,60 +172,3 @@ async def logout(request: web.Request) -> web.Response:
             await session.commit()
         clear_session_cookie(response)
     return response
-
-
-def _when(value: datetime | None, lang: str) -> str:
-    if value is None:
-        return ""
-    return value.strftime("%d.%m.%Y %H:%M UTC" if lang == "ru" else "%Y-%m-%d %H:%M UTC")
-
-
-async def _names(
-    session: AsyncSession, model: type[Contact] | type[Agent], ids: set[int]
-) -> dict[int, str | None]:
-    if not ids:
-        return {}
-    rows = await session.execute(select(model.id, model.name).where(model.id.in_(ids)))
-    return {row_id: name for row_id, name in rows}
-
-
-@routes.get("/inbox")
-async def inbox(request: web.Request) -> web.Response:
-    """The caller's open conversations, newest activity first."""
-    async with db(request) as session:
-        try:
-            principal = await authenticate(request, session)
-        except ApiError:
-            principal = None
-        if principal is None:
-            return redirect("/login?next=/inbox", 302)
-        agent = principal.agent
-        convs = await list_conversations(
-            session, principal.viewer, ConversationFilter(status="open"), limit=INBOX_LIMIT
-        )
-        names = await _names(session, Contact, {c.contact_id for c in convs})
-        agents = await _names(session, Agent, {c.assignee_id for c in convs if c.assignee_id is not None})
-    lang = language(request, agent)
-    rows = [
-        {
-            "id": c.id,
-            "contact_name": names.get(c.contact_id),
-            "channel": c.channel_kind,
-            "subject": c.subject,
-            "assignee_id": c.assignee_id,
-            "assignee_name": agents.get(c.assignee_id) if c.assignee_id else None,
-            "last_message_at": _when(c.last_message_at or c.created_at, lang),
-        }
-        for c in convs
-    ]
-    return render(
-        request,
-        "web/inbox.html",
-        {
-            "lang": lang,
-            "t": i18n.STRINGS[lang],
-            "agent": {"id": agent.id, "name": agent.name, "role": agent.role},
-            "csrf_token": principal.csrf_token or "",
-            "conversations": rows,
-        },
-    )

@@ -1,0 +1,39 @@
+"""The web-chat connector. Visitors' sockets are served by the hub's web app (hub/web/webchat_*.py),
+which hands their messages to the sink, so `run` only waits.
+
+`send` is where a reply leaves the outbox: the widget has no platform to hand it to, so "sent" means
+"released to the visitor". The outbox commits that status and publishes ``message.delivery`` on the
+event bus; whichever hub process holds the visitor's socket(s) sees it (Redis carries it between
+processes) and pushes the reply, and a visitor who is away gets it from the history on their return.
+When the widget confirms it showed the reply, the hub marks it "delivered".
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import ClassVar
+
+from channels.base import AccountContext, Sink, register
+from inbox.items import Delivery, DeliveryError, OutboundMessage
+
+
+@register("webchat")
+class WebchatConnector:
+    kind: ClassVar[str] = "webchat"
+
+    def __init__(self, account: AccountContext) -> None:
+        self.account = account
+
+    async def run(self, sink: Sink) -> None:
+        await asyncio.Event().wait()  # visitors' messages arrive through the hub's web app
+
+    async def send(self, out: OutboundMessage) -> Delivery:
+        if not any(ref.kind == "webchat" for ref in out.recipients):
+            raise DeliveryError(
+                "the client has no web-chat visitor id, so the widget cannot show this reply",
+                permanent=True,
+            )
+        return Delivery(external_id=f"agent:{out.idempotency_key}", status="sent")
+
+    async def close(self) -> None:
+        return None

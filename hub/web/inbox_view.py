@@ -1,0 +1,291 @@
+"""What the agent inbox's templates show, built from the domain: list rows, the timeline, the card.
+
+Plain dicts of already-formatted strings (times in the team's time zone, labels in the page language),
+so the templates only lay them out; Jinja escapes every value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from hub.web import i18n
+from inbox import contacts
+from inbox.conversations import ConversationFilter, Viewer, list_conversations
+from inbox.models import Agent, Contact, Conversation, Message, Team, utcnow
+from inbox.queues import latest_messages, unanswered
+from inbox.timeline import Entry, contact_timeline
+
+JSON = dict[str, Any]
+PALETTE = ("#3b6fd8", "#2f9e77", "#b7612c", "#8a55c8", "#c2417a", "#2b8ca8", "#6a7d1f", "#9a5b3c")
+
+
+class Clock:
+    """Times as people read them, in the team's time zone and the page's language."""
+
+    def __init__(self, timezone: str, lang: str) -> None:
+        self.zone = ZoneInfo(timezone)
+        self.lang = lang
+        self.t = i18n.STRINGS[lang]
+        self.today = utcnow().astimezone(self.zone).date()
+
+    def local(self, value: datetime) -> datetime:
+        return value.astimezone(self.zone)
+
+    def time(self, value: datetime | None) -> str:
+        return self.local(value).strftime("%H:%M") if value else ""
+
+    def day(self, value: datetime) -> str:
+        date = self.local(value).date()
+        if date == self.today:
+            return self.t["today"]
+        if date == self.today - timedelta(days=1):
+            return self.t["yesterday"]
+        month = i18n.MONTHS[self.lang][date.month - 1]
+        text = f"{date.day} {month}"
+        return text if date.year == self.today.year else f"{text} {date.year}"
+
+    def short(self, value: datetime | None) -> str:
+        """A list row's time: the time today, else the date."""
+        if value is None:
+            return ""
+        local = self.local(value)
+        if local.date() == self.today:
+            return local.strftime("%H:%M")
+        month = i18n.MONTHS[self.lang][local.month - 1][:3]
+        return f"{local.day} {month}"
+
+    def full(self, value: datetime | None) -> str:
+        if value is None:
+            return ""
+        return f"{self.day(value)}, {self.time(value)}"
+
+
+def display_name(name: str | None, contact_id: int, t: dict[str, str]) -> str:
+    """A card's name, or "Guest #12" for a visitor who never gave one."""
+    return name.strip() if name and name.strip() else f"{t['guest']} #{contact_id}"
+
+
+def initials(name: str | None) -> str:
+    words = [w for w in (name or "").split() if w[:1].isalnum()]
+    if not words:
+        return "?"
+    return (words[0][0] + (words[1][0] if len(words) > 1 else "")).upper()
+
+
+def avatar_color(key: int) -> str:
+    return PALETTE[key % len(PALETTE)]
+
+
+async def names(session: AsyncSession, model: type[Contact] | type[Agent], ids: set[int]) -> dict[int, str]:
+    if not ids:
+        return {}
+    rows = await session.execute(select(model.id, model.name).where(model.id.in_(ids)))
+    return {row_id: name or "" for row_id, name in rows}
+
+
+async def list_rows(
+    session: AsyncSession, convs: Sequence[Conversation], viewer: Viewer, clock: Clock
+) -> list[JSON]:
+    ids = [c.id for c in convs]
+    latest = await latest_messages(session, ids)
+    waiting = await unanswered(session, ids)
+    people = await names(session, Contact, {c.contact_id for c in convs})
+    agents = await names(session, Agent, {c.assignee_id for c in convs if c.assignee_id is not None})
+    t = clock.t
+    rows = []
+    for conv in convs:
+        last = latest.get(conv.id)
+        name = display_name(people.get(conv.contact_id), conv.contact_id, t)
+        preview = (last.body_text if last else conv.subject or "").strip().replace("\n", " ")[:140]
+        if last is not None and last.direction == "out":
+            preview = t["you_prefix"] + preview
+        rows.append(
+            {
+                "id": conv.id,
+                "name": name,
+                "initials": initials(name),
+                "color": avatar_color(conv.contact_id),
+                "channel": conv.channel_kind,
+                "channel_label": t.get(f"channel_{conv.channel_kind}", conv.channel_kind),
+                "status": conv.status,
+                "status_label": t[f"status_{conv.status}"],
+                "subject": conv.subject,
+                "preview": preview,
+                "when": clock.short(conv.last_message_at or conv.created_at),
+                "when_full": clock.full(conv.last_message_at or conv.created_at),
+                "unread": waiting.get(conv.id, 0),
+                "mine": conv.assignee_id == viewer.agent_id,
+                "assignee": agents.get(conv.assignee_id) if conv.assignee_id else None,
+            }
+        )
+    return rows
+
+
+def _duration(seconds: int | None) -> str:
+    if not seconds:
+        return ""
+    minutes, sec = divmod(int(seconds), 60)
+    return f"{minutes}:{sec:02d}"
+
+
+def _safe_url(url: str | None) -> str | None:
+    return url if url and url.lower().startswith(("https://", "http://")) else None
+
+
+async def timeline_items(
+    session: AsyncSession, contact_id: int, current: Conversation, viewer: Viewer, clock: Clock
+) -> list[JSON]:
+    """The timeline with day separators and a marker wherever the conversation changes."""
+    entries = await contact_timeline(session, contact_id, viewer)
+    agent_ids = {e.message.agent_id for e in entries if e.message and e.message.agent_id}
+    agent_ids |= {e.call.agent_id for e in entries if e.call and e.call.agent_id}
+    agents = await names(session, Agent, agent_ids)
+    contact_name = display_name(
+        (await names(session, Contact, {contact_id})).get(contact_id), contact_id, clock.t
+    )
+    t = clock.t
+    items: list[JSON] = []
+    day = None
+    thread: int | None = None
+    for entry in entries:
+        label = clock.day(entry.at)
+        if label != day:
+            items.append({"kind": "day", "label": label})
+            day = label
+        conv = entry.conversation
+        if conv is not None and conv.id != thread:
+            thread = conv.id
+            items.append(
+                {
+                    "kind": "thread",
+                    "id": conv.id,
+                    "current": conv.id == current.id,
+                    "channel": conv.channel_kind,
+                    "channel_label": t.get(f"channel_{conv.channel_kind}", conv.channel_kind),
+                    "subject": conv.subject,
+                    "status_label": t[f"status_{conv.status}"],
+                }
+            )
+        if entry.message is not None:
+            items.append(_message_item(entry, entry.message, current, agents, contact_name, clock))
+        elif entry.call is not None:
+            call = entry.call
+            items.append(
+                {
+                    "kind": "call",
+                    "id": call.id,
+                    "direction": t.get(f"call_{call.direction}", call.direction),
+                    "disposition": call.disposition or "",
+                    "disposition_label": t.get(f"call_{call.disposition}", call.disposition or ""),
+                    "talk": _duration(call.talk_seconds),
+                    "wait": _duration(call.wait_seconds),
+                    "number": call.from_number if call.direction == "inbound" else call.to_number,
+                    "agent": agents.get(call.agent_id) if call.agent_id else None,
+                    "time": clock.time(entry.at),
+                    "recording": _safe_url(call.recording_url),
+                }
+            )
+    return items
+
+
+def _message_item(
+    entry: Entry, message: Message, current: Conversation, agents: dict[int, str], contact: str, clock: Clock
+) -> JSON:
+    t = clock.t
+    agent = agents.get(message.agent_id or 0) or t["app_name"]
+    author = contact if message.direction == "in" else agent
+    status = message.delivery_status
+    error = message.delivery_error
+    return {
+        "kind": "message",
+        "id": message.id,
+        "direction": message.direction,
+        "event": message.kind != "message",
+        "current": message.conversation_id == current.id,
+        "author": author,
+        "text": message.body_text,
+        "subject": message.subject if message.direction == "in" and message.subject else None,
+        "time": clock.time(entry.at),
+        "time_full": clock.full(entry.at),
+        "status": status,
+        "status_label": t.get(f"delivery_{status}", status or "") if status else None,
+        "error": error,
+        "retrying": bool(error and status == "queued"),
+        "attachments": [
+            {"name": a.filename, "size": a.size, "refused": a.refused} for a in message.attachments
+        ],
+        "page": message.meta.get("page") if isinstance(message.meta, dict) else None,
+        "offline_form": bool(message.meta.get("offline_form")) if isinstance(message.meta, dict) else False,
+    }
+
+
+async def card(
+    session: AsyncSession, contact_id: int, current: Conversation, viewer: Viewer, clock: Clock
+) -> JSON:
+    """The client card beside the conversation."""
+    t = clock.t
+    contact = await contacts.get_contact(session, contact_id)
+    owner = await session.get(Agent, contact.owner_id) if contact.owner_id else None
+    convs = await list_conversations(session, viewer, ConversationFilter(contact_id=contact.id), limit=20)
+    duplicates = []
+    for pair in await contacts.list_duplicates(session, contact.id, limit=5):
+        other = pair.b if pair.a.id == contact.id else pair.a
+        duplicates.append(
+            {
+                "id": pair.id,
+                "other_id": other.id,
+                "other_name": display_name(other.name, other.id, t),
+                "other_identities": [f"{i.value}" for i in other.identities][:3],
+                "reason": pair.reason,
+            }
+        )
+    return {
+        "id": contact.id,
+        "name": display_name(contact.name, contact.id, t),
+        "initials": initials(display_name(contact.name, contact.id, t)),
+        "color": avatar_color(contact.id),
+        "kind": contact.kind,
+        "kind_label": t["client"] if contact.kind == "client" else t["lead"],
+        "company": contact.company,
+        "owner": owner.name if owner else None,
+        "tags": list(contact.tags or []),
+        "source": t.get(f"channel_{contact.source_channel}", contact.source_channel or ""),
+        "created": clock.full(contact.created_at),
+        "identities": [
+            {"kind": i.kind, "label": t.get(f"identity_{i.kind}", i.kind), "value": i.value}
+            for i in contact.identities
+        ],
+        "conversations": [
+            {
+                "id": c.id,
+                "channel_label": t.get(f"channel_{c.channel_kind}", c.channel_kind),
+                "status": c.status,
+                "status_label": t[f"status_{c.status}"],
+                "subject": c.subject,
+                "when": clock.short(c.last_message_at or c.created_at),
+            }
+            for c in convs
+            if c.id != current.id
+        ],
+        "duplicates": duplicates,
+        "can_merge": viewer.role in ("supervisor", "admin"),
+    }
+
+
+async def assignees(session: AsyncSession) -> tuple[list[JSON], list[JSON]]:
+    """Active agents and teams, for the assign / transfer selects."""
+    agents = await session.scalars(
+        select(Agent).where(Agent.is_active.is_(True)).options(selectinload(Agent.teams)).order_by(Agent.name)
+    )
+    teams = await session.scalars(select(Team).order_by(Team.name))
+    return (
+        [{"id": a.id, "name": a.name} for a in agents],
+        [{"id": team.id, "name": team.name} for team in teams],
+    )

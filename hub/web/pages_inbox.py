@@ -1,0 +1,249 @@
+"""The agent inbox: ``/inbox`` (and ``/inbox/{id}`` with a conversation open), rendered on the server,
+and the fragments its script fetches to refresh itself when the agent WebSocket reports a change:
+``/inbox/parts/list`` and ``/inbox/parts/conversation/{id}``.
+
+Everything is rendered by Jinja with autoescaping, so client text is always text; the script only
+swaps these fragments in and calls the JSON API for actions. Queues, filters and the open conversation
+live in the URL, so a reload (or a link) shows the same view.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from aiohttp import web
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from hub.web import i18n, inbox_view
+from hub.web.auth import Principal, authenticate
+from hub.web.context import PRESENCE, db, hub_of
+from hub.web.errors import ApiError, forbidden, not_found, unauthorized
+from hub.web.inputs import path_id
+from hub.web.pages import language, redirect, remember_language, render
+from hub.web.webchat_relay import RELAY
+from inbox.conversations import STATUSES, can_see
+from inbox.models import ChannelAccount, Conversation
+from inbox.queues import QUEUES, Queue, list_queue, queue_counts, queues_for
+
+routes = web.RouteTableDef()
+
+STATIC = Path(__file__).resolve().parent / "static"
+LIST_LIMIT = 100
+SCRIPT_STRINGS = (
+    "typing_client",
+    "connection_lost",
+    "failed_action",
+    "reply_placeholder",
+    "note_placeholder",
+    "send",
+    "add_note",
+)
+
+
+def asset_version() -> str:
+    digest = hashlib.sha256()
+    for name in ("inbox.js", "okno.css"):
+        path = STATIC / name
+        if path.exists():
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+ASSETS = asset_version()
+
+
+@dataclass(frozen=True, slots=True)
+class View:
+    """The list the agent looks at: a queue, a status (None: any) and a channel (None: any)."""
+
+    queue: Queue
+    status: str | None
+    channel: str | None
+
+    @classmethod
+    def of(cls, request: web.Request, principal: Principal, kinds: list[str]) -> View:
+        allowed = queues_for(principal.viewer)
+        queue = request.query.get("queue", "all")
+        status = request.query.get("status", "open")
+        channel = request.query.get("channel") or None
+        return cls(
+            queue=next((q for q in allowed if q == queue), "all"),
+            status=status if status in STATUSES else None,
+            channel=channel if channel in kinds else None,
+        )
+
+    def query(self, **changes: str | None) -> str:
+        values = {"queue": self.queue, "status": self.status or "any", "channel": self.channel}
+        values.update(changes)
+        return urlencode({k: v for k, v in values.items() if v})
+
+
+async def channel_kinds(session: AsyncSession) -> list[str]:
+    """The kinds of the channel accounts there are: what the channel filter offers."""
+    return sorted(set(await session.scalars(select(ChannelAccount.kind))))
+
+
+async def _principal(request: web.Request, session: AsyncSession) -> Principal | None:
+    try:
+        return await authenticate(request, session)
+    except ApiError:
+        return None
+
+
+def _clock(request: web.Request, lang: str) -> inbox_view.Clock:
+    return inbox_view.Clock(hub_of(request).settings.business_hours.timezone, lang)
+
+
+async def _list_context(
+    request: web.Request, session: AsyncSession, principal: Principal, view: View, lang: str
+) -> dict[str, Any]:
+    t = i18n.STRINGS[lang]
+    viewer = principal.viewer
+    counts = await queue_counts(session, viewer, status=view.status, channel=view.channel)
+    convs = await list_queue(
+        session, viewer, view.queue, status=view.status, channel=view.channel, limit=LIST_LIMIT
+    )
+    rows = await inbox_view.list_rows(session, convs, viewer, _clock(request, lang))
+    return {
+        "rows": rows,
+        "counts": counts,
+        "queues": [
+            {"key": q, "label": t[f"queue_{q}"], "count": counts[q], "href": "/inbox?" + view.query(queue=q)}
+            for q in queues_for(viewer)
+        ],
+        "view": view,
+        "view_query": view.query(),
+        "list_title": t[f"list_{view.status}"] if view.status else t["list_any"],
+    }
+
+
+async def _conversation_context(
+    request: web.Request, session: AsyncSession, principal: Principal, conversation_id: int, lang: str
+) -> dict[str, Any]:
+    conv = await session.get(Conversation, conversation_id)
+    if conv is None:
+        raise not_found(f"conversation {conversation_id} not found")
+    viewer = principal.viewer
+    if not can_see(viewer, conv.team_id, conv.assignee_id):
+        raise forbidden(f"conversation {conversation_id} belongs to a queue you cannot see")
+    clock = _clock(request, lang)
+    t = clock.t
+    card = await inbox_view.card(session, conv.contact_id, conv, viewer, clock)
+    timeline = await inbox_view.timeline_items(session, card["id"], conv, viewer, clock)
+    agents, teams = await inbox_view.assignees(session)
+    presence: Counter[int] = request.app[PRESENCE]
+    online = set(presence) | request.app[RELAY].online_elsewhere
+    for agent in agents:
+        agent["online"] = agent["id"] in online
+    return {
+        "conv": {
+            "id": conv.id,
+            "status": conv.status,
+            "status_label": t[f"status_{conv.status}"],
+            "channel": conv.channel_kind,
+            "channel_label": t.get(f"channel_{conv.channel_kind}", conv.channel_kind),
+            "subject": conv.subject,
+            "assignee_id": conv.assignee_id,
+            "team_id": conv.team_id,
+            "snoozed_until": clock.full(conv.snoozed_until) if conv.snoozed_until else None,
+            "blocked_reason": conv.blocked_reason,
+            "contact_id": card["id"],
+        },
+        "card": card,
+        "timeline": timeline,
+        "agents": agents,
+        "teams": teams,
+    }
+
+
+async def _page(request: web.Request, conversation_id: int | None) -> web.Response:
+    next_path = request.path_qs
+    async with db(request) as session:
+        principal = await _principal(request, session)
+        if principal is None:
+            return redirect("/login?next=" + quote(next_path, safe="/"), 302)
+        lang = language(request, principal.agent)
+        kinds = await channel_kinds(session)
+        view = View.of(request, principal, kinds)
+        context = await _list_context(request, session, principal, view, lang)
+        if conversation_id is not None:
+            try:
+                context |= await _conversation_context(request, session, principal, conversation_id, lang)
+            except ApiError as exc:
+                if exc.status not in (403, 404):
+                    raise
+                return redirect("/inbox?" + view.query(), 302)
+    agent = principal.agent
+    t = i18n.STRINGS[lang]
+    response = render(
+        request,
+        "web/inbox.html",
+        {
+            **context,
+            "lang": lang,
+            "t": t,
+            "agent": {
+                "id": agent.id,
+                "name": agent.name,
+                "role": agent.role,
+                "initials": inbox_view.initials(agent.name),
+            },
+            "csrf_token": principal.csrf_token or "",
+            "channels": kinds,
+            "statuses": STATUSES,
+            "script_strings": {key: t[key] for key in SCRIPT_STRINGS},
+            "assets": ASSETS,
+            "conv": context.get("conv"),
+            "here": request.path,
+        },
+    )
+    remember_language(request, response)
+    return response
+
+
+@routes.get("/inbox")
+async def inbox(request: web.Request) -> web.Response:
+    return await _page(request, None)
+
+
+@routes.get(r"/inbox/{id:\d+}")
+async def inbox_conversation(request: web.Request) -> web.Response:
+    return await _page(request, path_id(request))
+
+
+async def _fragment(request: web.Request, template: str, conversation_id: int | None) -> web.Response:
+    async with db(request) as session:
+        principal = await _principal(request, session)
+        if principal is None:
+            raise unauthorized()
+        lang = language(request, principal.agent)
+        t = i18n.STRINGS[lang]
+        if conversation_id is None:
+            view = View.of(request, principal, await channel_kinds(session))
+            context = await _list_context(request, session, principal, view, lang)
+        else:
+            context = await _conversation_context(request, session, principal, conversation_id, lang)
+    return render(
+        request,
+        template,
+        {**context, "t": t, "lang": lang, "agent": {"id": principal.agent.id, "role": principal.agent.role}},
+    )
+
+
+@routes.get("/inbox/parts/list")
+async def list_part(request: web.Request) -> web.Response:
+    return await _fragment(request, "web/parts/list.html", None)
+
+
+@routes.get(r"/inbox/parts/conversation/{id:\d+}")
+async def conversation_part(request: web.Request) -> web.Response:
+    return await _fragment(request, "web/parts/conversation.html", path_id(request))
+
+
+__all__ = ["QUEUES", "STATIC", "routes"]

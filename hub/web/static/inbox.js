@@ -1,0 +1,260 @@
+/* Okno agent inbox: live updates over /api/v1/ws, actions through the JSON API, fragments rendered
+ * (and escaped) by the server swapped in. No framework, no build step. */
+(function () {
+  "use strict";
+  var data = JSON.parse(document.getElementById("okno-data").textContent);
+  var csrf = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
+  var S = data.strings;
+  var current = data.conversation;
+  var query = data.query;
+  var $ = function (id) { return document.getElementById(id); };
+
+  // -- requests ------------------------------------------------------------------------------------------
+  function request(method, url, body) {
+    var init = { method: method, credentials: "same-origin", headers: { "X-CSRF-Token": csrf } };
+    if (body !== undefined) {
+      init.headers["Content-Type"] = "application/json";
+      init.body = JSON.stringify(body);
+    }
+    return fetch(url, init).then(function (response) {
+      if (response.status === 401) { location.href = "/login?next=" + encodeURIComponent(location.pathname + location.search); }
+      if (!response.ok) {
+        return response.json().catch(function () { return {}; }).then(function (b) {
+          var message = (b.error && b.error.message) || String(response.status);
+          throw new Error(message);
+        });
+      }
+      return response;
+    });
+  }
+  function fragment(url) {
+    return request("GET", url).then(function (r) { return r.text(); }).then(function (html) {
+      var tpl = document.createElement("template");
+      tpl.innerHTML = html;  // rendered by the server with every value escaped
+      return tpl.content;
+    });
+  }
+  function fail(error) {
+    var box = $("composer-error");
+    if (box) { box.textContent = S.failed_action + ": " + error.message; setTimeout(function () { box.textContent = ""; }, 6000); }
+  }
+
+  // -- the list ------------------------------------------------------------------------------------------
+  function markCurrent() {
+    document.querySelectorAll(".row").forEach(function (row) {
+      if (String(row.getAttribute("data-id")) === String(current)) row.setAttribute("aria-current", "true");
+      else row.removeAttribute("aria-current");
+    });
+  }
+  var listSeq = 0, convSeq = 0;  // a slow answer to an older request must not overwrite a newer one
+  function refreshList() {
+    var seq = ++listSeq;
+    var focused = document.activeElement && document.activeElement.classList.contains("row")
+      ? document.activeElement.getAttribute("data-id") : null;
+    var scroller = $("rows"), top = scroller ? scroller.scrollTop : 0;
+    return fragment("/inbox/parts/list?" + query).then(function (content) {
+      if (seq !== listSeq) return;
+      var list = $("list");
+      list.replaceChildren(content);
+      var rows = $("rows");
+      rows.scrollTop = top;
+      var counts = JSON.parse(rows.getAttribute("data-counts") || "{}");
+      Object.keys(counts).forEach(function (key) {
+        var badge = document.querySelector('[data-count="' + key + '"]');
+        if (badge) badge.textContent = String(counts[key]);
+      });
+      markCurrent();
+      if (focused) {
+        var again = document.querySelector('.row[data-id="' + focused + '"]');
+        if (again) again.focus();
+      }
+    }).catch(function () { /* the next event or reconnect refreshes again */ });
+  }
+
+  // -- the conversation ----------------------------------------------------------------------------------
+  function atBottom(el) { return el.scrollHeight - el.scrollTop - el.clientHeight < 60; }
+  function showConversation(id, push) {
+    var scroller = $("part-timeline");
+    var keep = id === current && !atBottom(scroller) ? scroller.scrollTop : null;
+    var seq = ++convSeq;
+    return fragment("/inbox/parts/conversation/" + id).then(function (content) {
+      if (seq !== convSeq) return;
+      ["head", "timeline", "card"].forEach(function (name) {
+        var part = content.querySelector('[data-part="' + name + '"]');
+        var target = $("part-" + name);
+        if (part && target) target.replaceChildren.apply(target, Array.prototype.slice.call(part.childNodes));
+      });
+      var changed = id !== current;
+      current = id;
+      $("composer").hidden = false;
+      if (push) history.pushState({ id: id }, "", "/inbox/" + id + "?" + query);
+      if (changed) { $("reply").value = ""; setMode("reply"); showTyping(false); }
+      scroller.scrollTop = keep === null ? scroller.scrollHeight : keep;
+      markCurrent();
+    }).catch(function (error) {
+      if (String(error.message).indexOf("40") === 0 || /cannot see|not found/.test(error.message)) {
+        location.href = "/inbox?" + query;
+      }
+    });
+  }
+
+  document.addEventListener("click", function (event) {
+    var link = event.target.closest && event.target.closest("a[data-open]");
+    if (!link || event.ctrlKey || event.metaKey || event.shiftKey || event.button !== 0) return;
+    event.preventDefault();
+    showConversation(Number(link.getAttribute("data-open")), true).then(function () { $("reply").focus(); });
+  });
+  window.addEventListener("popstate", function () {
+    var match = /^\/inbox\/(\d+)/.exec(location.pathname);
+    if (match) showConversation(Number(match[1]), false);
+    else location.reload();
+  });
+
+  // -- actions -------------------------------------------------------------------------------------------
+  function afterChange() { return Promise.all([showConversation(current, false), refreshList()]); }
+  function snoozeUntil(choice) {
+    var d = new Date();
+    if (choice === "1h") d = new Date(d.getTime() + 3600e3);
+    else if (choice === "4h") d = new Date(d.getTime() + 4 * 3600e3);
+    else if (choice === "week") d = new Date(d.getTime() + 7 * 86400e3);
+    else { d.setDate(d.getDate() + 1); d.setHours(9, 0, 0, 0); }
+    return d.toISOString();
+  }
+  document.addEventListener("change", function (event) {
+    var el = event.target;
+    if (el.closest && el.closest("#filters")) { el.form.submit(); return; }
+    var action = el.getAttribute && el.getAttribute("data-action");
+    if (!action || !current) return;
+    var url = "/api/v1/conversations/" + current;
+    var value = el.value ? Number(el.value) : null;
+    var call;
+    if (action === "assign") call = request("POST", url + "/assign", { assignee_id: value });
+    else if (action === "team") call = request("POST", url + "/assign", { team_id: value });
+    else if (action === "snooze" && el.value) call = request("POST", url + "/status", { status: "snoozed", snoozed_until: snoozeUntil(el.value) });
+    if (call) call.then(afterChange).catch(function (e) { fail(e); afterChange(); });
+  });
+  document.addEventListener("click", function (event) {
+    var el = event.target.closest && event.target.closest("button[data-action]");
+    if (!el) return;
+    var action = el.getAttribute("data-action");
+    var call;
+    if (action === "status" && current) {
+      call = request("POST", "/api/v1/conversations/" + current + "/status", { status: el.getAttribute("data-status") });
+    } else if (action === "merge") {
+      call = request("POST", "/api/v1/contacts/" + el.getAttribute("data-contact") + "/merge", { merge_id: Number(el.getAttribute("data-merge")) });
+    } else if (action === "dismiss") {
+      call = request("POST", "/api/v1/contacts/duplicates/" + el.getAttribute("data-duplicate") + "/dismiss");
+    }
+    if (call) { el.disabled = true; call.then(afterChange).catch(function (e) { el.disabled = false; fail(e); }); }
+  });
+
+  // -- the composer --------------------------------------------------------------------------------------
+  var composer = $("composer"), box = $("reply"), typedAt = 0, typingFor = null;
+  function setMode(mode) {
+    composer.setAttribute("data-mode", mode);
+    composer.querySelectorAll("[data-mode]").forEach(function (tab) {
+      if (tab.tagName === "BUTTON") tab.setAttribute("aria-selected", String(tab.getAttribute("data-mode") === mode));
+    });
+    box.placeholder = mode === "note" ? S.note_placeholder : S.reply_placeholder;
+    $("send").textContent = mode === "note" ? S.add_note : S.send;
+  }
+  composer.addEventListener("click", function (event) {
+    var tab = event.target.closest("button[data-mode]");
+    if (tab) { setMode(tab.getAttribute("data-mode")); box.focus(); }
+  });
+  function agentTyping(on) {
+    var head = document.querySelector(".conv-head");
+    if (!current || !head || head.getAttribute("data-channel") !== "webchat") return;
+    var now = Date.now();
+    if (on && now - typedAt < 3000) return;
+    if (!on && !typedAt) return;
+    typedAt = on ? now : 0;
+    typingFor = current;
+    request("POST", "/webchat/conversations/" + current + "/typing", { on: on }).catch(function () {});
+  }
+  box.addEventListener("input", function () {
+    if (composer.getAttribute("data-mode") === "reply") agentTyping(!!box.value.trim());
+  });
+  box.addEventListener("keydown", function (event) {
+    if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) { event.preventDefault(); submit(); }
+  });
+  composer.addEventListener("submit", function (event) { event.preventDefault(); submit(); });
+  function submit() {
+    var text = box.value;
+    if (!text.trim() || !current) return;
+    var note = composer.getAttribute("data-mode") === "note";
+    var send = $("send");
+    send.disabled = true;
+    request("POST", "/api/v1/conversations/" + current + (note ? "/notes" : "/replies"), { text: text })
+      .then(function () {
+        box.value = "";
+        if (!note) agentTyping(false);
+        return afterChange();
+      })
+      .catch(fail)
+      .then(function () { send.disabled = false; box.focus(); });
+  }
+
+  // -- live updates --------------------------------------------------------------------------------------
+  var typingTimer = null;
+  function showTyping(on) {
+    $("typing").textContent = on ? S.typing_client : "";
+    clearTimeout(typingTimer);
+    if (on) typingTimer = setTimeout(function () { showTyping(false); }, 6000);
+  }
+  var pendingList = false, pendingConv = false, timer = null;
+  function schedule(list, conv) {
+    pendingList = pendingList || list;
+    pendingConv = pendingConv || conv;
+    clearTimeout(timer);
+    timer = setTimeout(function () {
+      if (pendingList) refreshList();
+      if (pendingConv && current) showConversation(current, false);
+      pendingList = pendingConv = false;
+    }, 120);
+  }
+  function onEvent(frame) {
+    var type = frame.type, mine = current && frame.conversation_id === current;
+    if (type === "hello" || type === "pong" || type === "agent.presence" || type === "webchat.conversation") return;
+    if (type === "conversation.typing") {
+      if (mine && frame.data && frame.data.from === "visitor") showTyping(!!frame.data.on);
+      return;
+    }
+    if (type === "message.created" && mine && frame.data && frame.data.direction === "in") showTyping(false);
+    if (type === "resync") { schedule(true, true); return; }
+    schedule(true, !!mine);
+  }
+  var socket = null, retries = 0, bannerTimer = null;
+  function live(state) {
+    $("live").setAttribute("data-state", state);
+    clearTimeout(bannerTimer);
+    if (state === "open") $("banner").hidden = true;
+    else bannerTimer = setTimeout(function () { $("banner").hidden = false; }, 2500);
+  }
+  function connect() {
+    var url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/api/v1/ws";
+    var ws = socket = new WebSocket(url);
+    ws.onopen = function () {
+      if (retries > 0) schedule(true, true);  // events may have been missed while away
+      retries = 0;
+      live("open");
+    };
+    ws.onmessage = function (event) {
+      try { onEvent(JSON.parse(event.data)); } catch (e) { /* not ours */ }
+    };
+    ws.onclose = function () {
+      if (socket !== ws) return;
+      live("closed");
+      retries += 1;
+      setTimeout(connect, Math.min(15000, 500 * Math.pow(2, retries)));
+    };
+  }
+  setInterval(function () { if (socket && socket.readyState === 1) socket.send('{"type":"ping"}'); }, 25000);
+  connect();
+  markCurrent();
+  if (current) {
+    var scroller = $("part-timeline");
+    scroller.scrollTop = scroller.scrollHeight;
+  }
+  window.addEventListener("beforeunload", function () { if (typingFor) agentTyping(false); });
+})();

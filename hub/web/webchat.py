@@ -1,0 +1,166 @@
+"""The widget's HTTP side: ``GET /widget.js``, its configuration, and the offline form.
+
+* ``GET /widget.js`` — the static script (cached for an hour, revalidated by ETag).
+* ``GET /webchat/{account}/config`` — title, greeting, colour, language, pre-chat form, and whether
+  anyone answers now (business hours and agents online); the widget shows the offline form if not.
+* ``POST /webchat/{account}/offline`` — the offline form: a name, an e-mail (to answer by), a message;
+  it becomes a normal conversation of the visitor, with the e-mail on the card.
+
+These are called from other sites' pages, so they answer CORS requests (without credentials: the
+visitor's token travels in the body, never in a cookie). An account with ``allowed_origins`` answers
+only those origins.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from channels.base import PayloadError
+from channels.webchat import WidgetOptions, profile, visitor_message, widget_options
+from channels.webchat.parse import client_id, message_text
+from channels.webchat.tokens import new_visitor_id, sign, verify
+from hub.runtime import ConfiguredAccount
+from hub.web.context import PRESENCE, db, hub_of, publish
+from hub.web.errors import ApiError, error_response, forbidden, from_domain, not_found
+from hub.web.inputs import read_json_object
+from hub.web.webchat_keys import KEYS
+from hub.web.webchat_relay import RELAY
+from inbox.bus import Event
+from inbox.conversations import scope
+from inbox.ingest import IngestError, IngestResult
+from inbox.models import Conversation, utcnow
+
+routes = web.RouteTableDef()
+
+STATIC = Path(__file__).resolve().parent / "static"
+ACCOUNT = r"{account:[a-z0-9][a-z0-9_-]{0,63}}"
+OFFLINE_SUBJECT = {"ru": "Сообщение из формы на сайте", "en": "Message from the website form"}
+
+
+def account_of(request: web.Request) -> tuple[ConfiguredAccount, WidgetOptions]:
+    """The web-chat account named in the path (404 if none) and its options (503 if misconfigured)."""
+    name = request.match_info["account"]
+    configured = hub_of(request).accounts.get(name)
+    if configured is None or configured.context.kind != "webchat":
+        raise not_found(f"no web-chat account named {name!r}")
+    if configured.problem:
+        raise ApiError(503, "channel_unavailable", f"account {name!r}: {configured.problem}")
+    try:
+        options = widget_options(configured.context.options)
+    except PayloadError as exc:
+        raise ApiError(503, "channel_unavailable", f"account {name!r} is misconfigured: {exc}") from None
+    return configured, options
+
+
+def cors(request: web.Request, options: WidgetOptions, response: web.StreamResponse) -> None:
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return
+    if not options.origin_allowed(origin):
+        raise forbidden(f"the site {origin} may not use this widget")
+    response.headers["Access-Control-Allow-Origin"] = origin if options.allowed_origins else "*"
+    response.headers["Vary"] = "Origin"
+
+
+def answering(request: web.Request, options: WidgetOptions) -> bool:
+    """Does anybody answer now: within business hours (if they apply) and, if required, an agent online."""
+    if options.hours == "business" and not hub_of(request).policy.business_hours.is_open(utcnow()):
+        return False
+    if options.require_agent_online:
+        return bool(request.app[PRESENCE]) or bool(request.app[RELAY].online_elsewhere)
+    return True
+
+
+@routes.get("/widget.js")
+async def widget_script(request: web.Request) -> web.StreamResponse:
+    body = (STATIC / "widget.js").read_bytes()
+    etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+    headers = {
+        "Cache-Control": "public, max-age=3600, stale-while-revalidate=86400",
+        "ETag": etag,
+        "Cross-Origin-Resource-Policy": "cross-origin",
+        "Access-Control-Allow-Origin": "*",
+    }
+    if etag in request.headers.get("If-None-Match", ""):
+        return web.Response(status=304, headers=headers)
+    return web.Response(body=body, content_type="text/javascript", charset="utf-8", headers=headers)
+
+
+@routes.get(f"/webchat/{ACCOUNT}/config")
+async def config(request: web.Request) -> web.Response:
+    _, options = account_of(request)
+    response = web.json_response({**options.public(), "online": answering(request, options)})
+    response.headers["Cache-Control"] = "no-store"
+    cors(request, options, response)
+    return response
+
+
+@routes.options(f"/webchat/{ACCOUNT}/offline")
+async def offline_preflight(request: web.Request) -> web.Response:
+    _, options = account_of(request)
+    response = web.Response(status=204)
+    cors(request, options, response)
+    response.headers["Access-Control-Allow-Methods"] = "POST"
+    response.headers["Access-Control-Allow-Headers"] = "Content-Type"
+    response.headers["Access-Control-Max-Age"] = "86400"
+    return response
+
+
+@routes.post(f"/webchat/{ACCOUNT}/offline")
+async def offline_form(request: web.Request) -> web.Response:
+    """The offline form's message, as the visitor's message with their e-mail (required) on the card."""
+    configured, options = account_of(request)
+    try:
+        response = await _offline(request, configured, options)
+    except (PayloadError, IngestError, ApiError) as exc:
+        mapped = from_domain(exc)
+        assert mapped is not None
+        response = error_response(mapped)
+    cors(request, options, response)
+    return response
+
+
+async def _offline(
+    request: web.Request, configured: ConfiguredAccount, options: WidgetOptions
+) -> web.Response:
+    hub = hub_of(request)
+    account_id = configured.context.id
+    body: dict[str, Any] = await read_json_object(request)
+    key = await request.app[KEYS].key(configured)
+    visitor_id = verify(key, account_id, body.get("token")) or new_visitor_id()
+    person = profile({k: body.get(k) for k in ("name", "email", "phone")}, region=hub.settings.default_region)
+    if person.email is None:
+        raise PayloadError("give an e-mail to be answered at", "email")
+    language = options.language or ("en" if body.get("lang") == "en" else "ru")
+    item = visitor_message(
+        account_id=account_id,
+        visitor_id=visitor_id,
+        client_message_id=client_id(body.get("id") or uuid.uuid4().hex),
+        text=message_text(body.get("text"), options.max_message_chars),
+        person=person,
+        page=body.get("page") if isinstance(body.get("page"), str) else None,
+        subject=OFFLINE_SUBJECT[language],
+        offline_form=True,
+    )
+    result = await hub.sink(item)
+    assert isinstance(result, IngestResult)
+    if not result.duplicate:
+        await announce(request, account_id, visitor_id, result.conversation_id)
+    return web.json_response(
+        {"token": sign(key, account_id, visitor_id), "message_id": result.message_id},
+        status=200 if result.duplicate else 201,
+    )
+
+
+async def announce(request: web.Request, account_id: int, visitor_id: str, conversation_id: int) -> None:
+    """Tell every socket of the visitor, in every hub process, to watch this conversation too."""
+    async with db(request) as session:
+        conv = await session.get_one(Conversation, conversation_id)
+        where = scope(conv)
+    data = {"account_id": account_id, "visitor_id": visitor_id}
+    await publish(request, [Event("webchat.conversation", **where, data=data)])

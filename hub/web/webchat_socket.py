@@ -1,0 +1,319 @@
+"""``GET /webchat/{account}/ws``: the visitor's WebSocket.
+
+Frames are JSON objects with a ``type``. The widget opens with ``hello`` (its token, if it has one);
+the hub answers ``hello`` with a valid token (a new visitor's, when none or a forged one was given),
+the history, and who answers. Then:
+
+* ``message`` {id, text} → stored through the one ingest path, answered ``ack`` {id, message} after the
+  commit. The id is the widget's own: a message sent again (the ack was lost) is acknowledged again,
+  never stored twice. Too long → ``error`` {code: "too_long"}; too fast → ``error`` {code:
+  "rate_limited", retry_after}: the widget keeps the message and retries.
+* ``typing`` {on} → agents see the visitor typing; an agent typing comes back as ``typing`` {on, name}.
+* ``profile`` {name, email, phone} → the pre-chat form; e-mail and phone join the card with the next
+  message. ``seen`` {ids} → the replies shown: "delivered" for the agent.
+* From the hub: ``message`` {message} for every new message of the visitor's conversations (an agent's
+  reply, or what the visitor wrote in another tab), ``agent`` {name} when someone takes the dialog.
+
+The socket serves only its visitor's conversations (see :mod:`hub.web.webchat_history`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+import weakref
+from typing import Any
+
+from aiohttp import WSCloseCode, WSMsgType, web
+
+from channels.base import PayloadError
+from channels.webchat import Profile, WidgetOptions, profile, visitor_message
+from channels.webchat.parse import MAX_URL, client_id, message_text
+from channels.webchat.tokens import new_visitor_id, sign, verify
+from hub.runtime import ConfiguredAccount, Hub
+from hub.web import webchat_history as history
+from hub.web.context import db, hub_of, publish
+from hub.web.errors import bad_request, forbidden
+from hub.web.webchat import account_of, announce
+from hub.web.webchat_keys import KEYS, VisitorKeys
+from hub.web.webchat_relay import RELAY, VisitorRelay
+from inbox.bus import Event
+from inbox.conversations import scope
+from inbox.ingest import IngestError, IngestResult
+from inbox.models import Conversation, Message
+
+log = logging.getLogger(__name__)
+routes = web.RouteTableDef()
+
+HEARTBEAT_SECONDS = 25.0
+HELLO_TIMEOUT = 15.0
+MAX_FRAME_BYTES = 64 * 1024
+MAX_SOCKETS_PER_VISITOR = 10
+TYPING_EVERY = 2.0
+VISITOR_SOCKETS = web.AppKey("okno_webchat_sockets", weakref.WeakSet[web.WebSocketResponse])
+
+
+class Visit:
+    """One visitor socket: who it serves, what it watches, what it already pushed."""
+
+    def __init__(
+        self,
+        request: web.Request,
+        ws: web.WebSocketResponse,
+        account: ConfiguredAccount,
+        options: WidgetOptions,
+        visitor_id: str,
+    ) -> None:
+        self.request = request
+        self.hub: Hub = hub_of(request)
+        self.ws = ws
+        self.account_id = account.context.id
+        self.options = options
+        self.visitor_id = visitor_id
+        self.conversations: set[int] = set()
+        self.pushed: set[int] = set()
+        self.person = Profile()
+        self.page: str | None = None
+        self.events: asyncio.Queue[Event] = asyncio.Queue(maxsize=1000)
+        self._send_lock = asyncio.Lock()
+        self._typing_at = 0.0
+
+    # -- the relay's side ------------------------------------------------------------------------------
+
+    def poke(self, event: Event) -> None:
+        if self.events.full():  # a stalled socket: its next sync reads everything from the database anyway
+            self.events.get_nowait()
+        self.events.put_nowait(event)
+
+    async def pump(self) -> None:
+        """Relay events → frames, until the socket closes."""
+        while not self.ws.closed:
+            event = await self.events.get()
+            if event.type == "conversation.typing":
+                if event.data.get("from") == "agent":
+                    await self.send(
+                        {"type": "typing", "on": bool(event.data.get("on")), "name": event.data.get("name")}
+                    )
+            elif event.type == "conversation.assigned":
+                await self.send_agent()
+            else:
+                await self.sync()
+
+    # -- frames out ------------------------------------------------------------------------------------
+
+    async def send(self, frame: dict[str, Any]) -> None:
+        async with self._send_lock:
+            if not self.ws.closed:
+                await self.ws.send_str(json.dumps(frame, ensure_ascii=False))
+
+    async def hello(self, token: str) -> None:
+        async with db(self.request) as session:
+            convs = await history.conversations_of(session, self.account_id, self.visitor_id)
+            self.conversations.update(c.id for c in convs)
+            messages = await history.messages_of(session, self.conversations)
+            shown = await history.widget_messages(session, messages, self.visitor_id)
+            agent = await history.current_agent(session, convs)
+        self.pushed.update(m.id for m in messages)
+        await self.send({"type": "hello", "token": token, "messages": shown, "agent": agent})
+
+    async def sync(self) -> None:
+        """Push the messages of the visitor's conversations this socket has not shown yet."""
+        async with db(self.request) as session:
+            messages = await history.messages_of(session, self.conversations, limit=50)
+            fresh = [m for m in messages if m.id not in self.pushed]
+            shown = await history.widget_messages(session, fresh, self.visitor_id)
+        for message, frame in zip(fresh, shown, strict=True):
+            self.pushed.add(message.id)
+            await self.send({"type": "message", "message": frame})
+
+    async def send_agent(self) -> None:
+        async with db(self.request) as session:
+            convs = await history.conversations_of(session, self.account_id, self.visitor_id)
+            name = await history.current_agent(session, convs)
+        await self.send({"type": "agent", "name": name})
+
+    async def error(self, code: str, message: str, **extra: Any) -> None:
+        await self.send({"type": "error", "code": code, "message": message, **extra})
+
+    # -- frames in -------------------------------------------------------------------------------------
+
+    async def handle(self, frame: dict[str, Any]) -> None:
+        kind = frame.get("type")
+        if kind == "message":
+            await self.on_message(frame)
+        elif kind == "typing":
+            await self.on_typing(bool(frame.get("on")))
+        elif kind == "profile":
+            try:
+                self.person = profile(frame, region=self.hub.settings.default_region)
+            except PayloadError as exc:
+                await self.error("invalid", exc.reason, field=exc.field)
+                return
+            await self.send({"type": "profile", "ok": True})
+        elif kind == "seen":
+            await self.on_seen(frame.get("ids"))
+        elif kind == "ping":
+            await self.send({"type": "pong"})
+        else:
+            await self.error("unknown_type", "frame types: message, typing, profile, seen, ping")
+
+    async def on_message(self, frame: dict[str, Any]) -> None:
+        try:
+            cid = client_id(frame.get("id"))
+        except PayloadError as exc:
+            await self.error("invalid", exc.reason, field=exc.field)
+            return
+        try:
+            text = message_text(frame.get("text"), self.options.max_message_chars)
+        except PayloadError as exc:
+            code = "too_long" if "longer" in exc.reason else "invalid"
+            await self.error(code, exc.reason, field=exc.field, id=cid)
+            return
+        wait = self.request.app[RELAY].allow(
+            self.account_id, self.visitor_id, self.options.messages_per_minute
+        )
+        if wait:
+            await self.error(
+                "rate_limited", "too many messages: wait a little", id=cid, retry_after=round(wait, 1)
+            )
+            return
+        item = visitor_message(
+            account_id=self.account_id,
+            visitor_id=self.visitor_id,
+            client_message_id=cid,
+            text=text,
+            person=self.person,
+            page=self.page,
+        )
+        try:
+            result = await self.hub.sink(item)
+        except IngestError as exc:
+            await self.error("refused", str(exc), id=cid)
+            return
+        assert isinstance(result, IngestResult)
+        if result.conversation_id not in self.conversations:
+            self.request.app[RELAY].watch(self, result.conversation_id)
+            await announce(self.request, self.account_id, self.visitor_id, result.conversation_id)
+        async with db(self.request) as session:
+            stored = await session.get(Message, result.message_id)
+            shown = await history.widget_messages(session, [stored] if stored else [], self.visitor_id)
+        self.pushed.add(result.message_id)
+        await self.send({"type": "ack", "id": cid, "message": shown[0] if shown else None})
+
+    async def on_typing(self, on: bool) -> None:
+        now = time.monotonic()
+        if (on and now - self._typing_at < TYPING_EVERY) or not self.conversations:
+            return
+        self._typing_at = now if on else 0.0
+        async with db(self.request) as session:
+            conv = await session.get(Conversation, max(self.conversations))
+            where = scope(conv) if conv is not None else None
+        if where is not None:
+            await publish(
+                self.request, [Event("conversation.typing", **where, data={"from": "visitor", "on": on})]
+            )
+
+    async def on_seen(self, ids: Any) -> None:
+        if not isinstance(ids, list) or not all(isinstance(i, int) for i in ids):
+            await self.error("invalid", "ids must be a list of message ids", field="ids")
+            return
+        async with db(self.request) as session:
+            events = await history.mark_delivered(session, self.conversations, ids)
+        await publish(self.request, events)
+
+
+async def _identify(
+    request: web.Request, ws: web.WebSocketResponse, keys: VisitorKeys, account: ConfiguredAccount
+) -> tuple[str, str, dict[str, Any]] | None:
+    """Wait for the widget's hello; the visitor id, a valid token, and the hello frame."""
+    try:
+        message = await ws.receive(timeout=HELLO_TIMEOUT)
+    except TimeoutError:
+        await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"no hello")
+        return None
+    if message.type != WSMsgType.TEXT:
+        return None
+    try:
+        frame = json.loads(message.data)
+    except ValueError:
+        frame = None
+    if not isinstance(frame, dict) or frame.get("type") != "hello":
+        await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"expected a hello frame")
+        return None
+    key = await keys.key(account)
+    account_id = account.context.id
+    visitor_id = verify(key, account_id, frame.get("token")) or new_visitor_id()
+    return visitor_id, sign(key, account_id, visitor_id), frame
+
+
+@routes.get("/webchat/{account:[a-z0-9][a-z0-9_-]{0,63}}/ws")
+async def visitor_socket(request: web.Request) -> web.WebSocketResponse:
+    account, options = account_of(request)
+    if not options.origin_allowed(request.headers.get("Origin")):
+        raise forbidden("this site may not use this widget")
+    ws = web.WebSocketResponse(heartbeat=HEARTBEAT_SECONDS, max_msg_size=MAX_FRAME_BYTES)
+    if not ws.can_prepare(request).ok:
+        raise bad_request("expected a WebSocket upgrade request")
+    await ws.prepare(request)
+    request.app[VISITOR_SOCKETS].add(ws)
+    relay: VisitorRelay = request.app[RELAY]
+    identified = await _identify(request, ws, request.app[KEYS], account)
+    if identified is None:
+        await ws.close()
+        return ws
+    visitor_id, token, hello = identified
+    visit = Visit(request, ws, account, options, visitor_id)
+    if isinstance(hello.get("page"), str):
+        visit.page = hello["page"][:MAX_URL]
+    await visit.hello(token)
+    if relay.add(visit) > MAX_SOCKETS_PER_VISITOR:
+        relay.remove(visit)
+        await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"too many open chats")
+        return ws
+    pump = asyncio.create_task(visit.pump(), name=f"okno-webchat-{visitor_id[:6]}")
+    try:
+        async for message in ws:
+            if message.type != WSMsgType.TEXT:
+                continue
+            try:
+                frame = json.loads(message.data)
+            except ValueError:
+                frame = None
+            if not isinstance(frame, dict):
+                await visit.error("invalid", "frames must be JSON objects")
+                continue
+            await visit.handle(frame)
+    except (ConnectionError, RuntimeError) as exc:  # the visitor went away mid-send
+        log.debug("visitor socket ended: %s", exc)
+    finally:
+        relay.remove(visit)
+        pump.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await pump
+        request.app[VISITOR_SOCKETS].discard(ws)
+    return ws
+
+
+def install(app: web.Application, hub: Hub) -> None:
+    """The relay, the key store and the socket registry of the web chat, started and stopped with `app`."""
+    app[RELAY] = VisitorRelay(hub.bus)
+    app[KEYS] = VisitorKeys(hub.sessionmaker)
+    app[VISITOR_SOCKETS] = weakref.WeakSet()
+
+    async def start(app: web.Application) -> None:
+        await app[RELAY].start()
+
+    async def close_sockets(app: web.Application) -> None:
+        sockets: weakref.WeakSet[web.WebSocketResponse] = app[VISITOR_SOCKETS]
+        for socket in list(sockets):
+            await socket.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
+
+    async def stop(app: web.Application) -> None:
+        await app[RELAY].stop()
+
+    app.on_startup.append(start)
+    app.on_shutdown.append(close_sockets)
+    app.on_cleanup.append(stop)
