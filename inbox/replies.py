@@ -47,11 +47,14 @@ async def add_reply(
     note: bool = False,
     policy: InboxPolicy,
     attachments: Sequence[OutboundAttachment] = (),
+    via_account_id: int | None = None,
 ) -> tuple[Message, list[Event]]:
     """Stage a reply (or note) in `session`; the caller commits and then publishes the events.
 
     Attachment bytes go to the blob store before the transaction (see inbox.blobs); the message keeps
     one Attachment row per file, and the outbox worker reads the bytes back when it sends.
+    `via_account_id` sends through another account than the conversation's (a web-chat offline-form
+    message answered by e-mail).
     """
     if not text.strip():
         raise ReplyError("text must not be empty", "text")
@@ -81,7 +84,7 @@ async def add_reply(
         session.add(
             Outbox(
                 message_id=message.id,
-                account_id=conv.account_id,
+                account_id=via_account_id or conv.account_id,
                 idempotency_key=f"okno-{message.id}-{uuid.uuid4().hex}",
                 next_attempt_at=now,
             )

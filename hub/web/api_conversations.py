@@ -13,9 +13,11 @@ from typing import Literal
 
 from aiohttp import web
 from pydantic import AwareDatetime, Field, field_validator
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
+from hub.runtime import Hub
 from hub.web import serialize
 from hub.web.auth import Principal, require_agent
 from hub.web.context import db, hub_of, publish
@@ -30,7 +32,7 @@ from inbox.conversations import (
     set_status,
 )
 from inbox.items import OutboundAttachment
-from inbox.models import Contact, Conversation
+from inbox.models import Contact, Conversation, Message
 from inbox.replies import MAX_REPLY, add_reply
 
 routes = web.RouteTableDef()
@@ -190,6 +192,28 @@ async def status(request: web.Request) -> web.Response:
     return web.json_response(serialize.conversation(conv))
 
 
+async def email_route(hub: Hub, session: AsyncSession, conv: Conversation) -> int | None:
+    """The mail account that answers a web-chat dialog whose client last wrote through the offline form.
+
+    The widget's account names it in `reply_by_email`; the visitor left no socket to answer on, but an
+    e-mail address on the card. Anything else is answered on the conversation's own account.
+    """
+    if conv.channel_kind != "webchat":
+        return None
+    widget = next((c for c in hub.accounts.values() if c.context.id == conv.account_id), None)
+    mail_name = widget.context.options.get("reply_by_email") if widget else None
+    mail = hub.accounts.get(str(mail_name)) if mail_name else None
+    if mail is None or mail.context.kind != "email":
+        return None
+    last = await session.scalar(
+        select(Message.meta)
+        .where(Message.conversation_id == conv.id, Message.direction == "in")
+        .order_by(Message.created_at.desc(), Message.id.desc())
+        .limit(1)
+    )
+    return mail.context.id if isinstance(last, dict) and last.get("offline_form") else None
+
+
 async def _post_message(
     request: web.Request, model: type[ReplyBody] | type[NoteBody], *, note: bool
 ) -> web.Response:
@@ -204,6 +228,7 @@ async def _post_message(
             OutboundAttachment(f.filename, f.content_type, f.decoded())
             for f in (body.attachments if isinstance(body, ReplyBody) else [])
         ]
+        via = None if note else await email_route(hub, session, conv)
         message, events = await add_reply(
             session,
             conv,
@@ -213,6 +238,7 @@ async def _post_message(
             note=note,
             policy=hub.policy,
             attachments=files,
+            via_account_id=via,
         )
         await session.refresh(message, ["attachments"])
         payload = serialize.message(message)
