@@ -78,6 +78,8 @@ class Visit:
         self.person = Profile()
         self.page: str | None = None
         self.events: asyncio.Queue[Event] = asyncio.Queue(maxsize=1000)
+        self._idle = asyncio.Event()  # set while the pump waits for an event (no database work under way)
+        self._idle.set()
         self._send_lock = asyncio.Lock()
         self._typing_at = 0.0
 
@@ -92,15 +94,31 @@ class Visit:
         """Relay events → frames, until the socket closes."""
         while not self.ws.closed:
             event = await self.events.get()
-            if event.type == "conversation.typing":
-                if event.data.get("from") == "agent":
-                    await self.send(
-                        {"type": "typing", "on": bool(event.data.get("on")), "name": event.data.get("name")}
-                    )
-            elif event.type == "conversation.assigned":
-                await self.send_agent()
-            else:
-                await self.sync()
+            self._idle.clear()
+            try:
+                await self._relay(event)
+            finally:
+                self._idle.set()
+
+    async def stop_pump(self, pump: asyncio.Task[None]) -> None:
+        """Stop the pump between events: cancelling it inside a database read would leave the connection
+        (on SQLite, the write lock) held until garbage collection, stalling every other writer."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._idle.wait(), 10)
+        pump.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await pump
+
+    async def _relay(self, event: Event) -> None:
+        if event.type == "conversation.typing":
+            if event.data.get("from") == "agent":
+                await self.send(
+                    {"type": "typing", "on": bool(event.data.get("on")), "name": event.data.get("name")}
+                )
+        elif event.type == "conversation.assigned":
+            await self.send_agent()
+        else:
+            await self.sync()
 
     # -- frames out ------------------------------------------------------------------------------------
 
@@ -290,9 +308,7 @@ async def visitor_socket(request: web.Request) -> web.WebSocketResponse:
         log.debug("visitor socket ended: %s", exc)
     finally:
         relay.remove(visit)
-        pump.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await pump
+        await visit.stop_pump(pump)
         request.app[VISITOR_SOCKETS].discard(ws)
     return ws
 
