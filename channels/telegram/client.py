@@ -21,7 +21,7 @@ import io
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import aiohttp
 
@@ -184,19 +184,7 @@ class TelegramClient:
         caption: str | None = None,
         reply_to: int | None = None,
     ) -> int:
-        from aiogram.types import BufferedInputFile, ReplyParameters
-
-        reply = ReplyParameters(message_id=reply_to, allow_sending_without_reply=True) if reply_to else None
-        try:
-            message = await self.bot.send_photo(
-                chat_id=chat_id,
-                photo=BufferedInputFile(data, filename),
-                caption=caption,
-                reply_parameters=reply,
-            )
-        except Exception as exc:
-            raise delivery_error(exc) from exc
-        return message.message_id
+        return await self._send_file("photo", chat_id, data, filename, caption, reply_to)
 
     async def send_document(
         self,
@@ -206,16 +194,31 @@ class TelegramClient:
         caption: str | None = None,
         reply_to: int | None = None,
     ) -> int:
+        return await self._send_file("document", chat_id, data, filename, caption, reply_to)
+
+    async def _send_file(
+        self,
+        kind: Literal["photo", "document"],
+        chat_id: int,
+        data: bytes,
+        filename: str,
+        caption: str | None,
+        reply_to: int | None,
+    ) -> int:
+        """sendPhoto or sendDocument: the same upload, answered the same way."""
         from aiogram.types import BufferedInputFile, ReplyParameters
 
         reply = ReplyParameters(message_id=reply_to, allow_sending_without_reply=True) if reply_to else None
+        upload = BufferedInputFile(data, filename)
         try:
-            message = await self.bot.send_document(
-                chat_id=chat_id,
-                document=BufferedInputFile(data, filename),
-                caption=caption,
-                reply_parameters=reply,
-            )
+            if kind == "photo":
+                message = await self.bot.send_photo(
+                    chat_id=chat_id, photo=upload, caption=caption, reply_parameters=reply
+                )
+            else:
+                message = await self.bot.send_document(
+                    chat_id=chat_id, document=upload, caption=caption, reply_parameters=reply
+                )
         except Exception as exc:
             raise delivery_error(exc) from exc
         return message.message_id
