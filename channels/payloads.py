@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 from channels.base import PayloadError
+
+T = TypeVar("T")
 
 
 def load_json(data: bytes) -> Any:
@@ -18,3 +21,36 @@ def load_json(data: bytes) -> Any:
         raise PayloadError(f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
     except RecursionError:
         raise PayloadError("not valid JSON: nested too deeply") from None
+
+
+def items_of_file(
+    data: bytes,
+    split: Callable[[Any], tuple[list[Any], str | None]],
+    parse_one: Callable[[Any], T],
+    noun: str,
+    many: Callable[[Any, list[Any]], bool],
+) -> Iterator[T | PayloadError]:
+    """`okno ingest`'s common loop for JSON files of platform events.
+
+    `split` finds the events in the file (or names why there are none to find), `parse_one` turns one
+    event into an item, and each refusal is yielded (numbered, when the file holds several) instead of
+    stopping the import.
+    """
+    try:
+        payload = load_json(data)
+    except PayloadError as exc:
+        yield exc
+        return
+    entries, problem = split(payload)
+    if problem:
+        yield PayloadError(problem)
+        return
+    if not entries:
+        yield PayloadError(f"the file holds no {noun}s")
+        return
+    numbered = many(payload, entries)
+    for index, entry in enumerate(entries):
+        try:
+            yield parse_one(entry)
+        except PayloadError as exc:
+            yield exc.__class__(f"{noun} {index}: {exc.reason}", exc.field) if numbered else exc

@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from channels.base import AccountContext, PayloadError
-from channels.payloads import load_json
+from channels.payloads import items_of_file
 from inbox.conversation_marks import mark_item
 from inbox.edits import as_edit
 from inbox.items import IdentityRef, InboundAttachment, InboundMessage, Sender
@@ -537,23 +537,11 @@ def parse_file(
     data: bytes, name: str, *, account: AccountContext, region: str = "RU"
 ) -> Iterator[InboundMessage | PayloadError]:
     """`okno ingest telegram FILE.json`: each update → an item, or a PayloadError naming why not."""
-    try:
-        payload = load_json(data)
-    except PayloadError as exc:
-        yield exc
-        return
-    updates, problem = updates_in(payload)
-    if problem:
-        yield PayloadError(problem)
-        return
-    if not updates:
-        yield PayloadError("the file holds no updates")
-        return
     allow_groups = account.options.get("allow_groups") is True
-    many = len(updates) > 1 or isinstance(payload, list)
-    for index, update in enumerate(updates):
-        try:
-            yield parse_update(update, account_id=account.id, allow_groups=allow_groups)
-        except PayloadError as exc:
-            label = exc.__class__(f"update {index}: {exc.reason}", exc.field) if many else exc
-            yield label
+    return items_of_file(
+        data,
+        updates_in,
+        lambda entry: parse_update(entry, account_id=account.id, allow_groups=allow_groups),
+        "update",
+        lambda payload, entries: len(entries) > 1 or isinstance(payload, list),
+    )

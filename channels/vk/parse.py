@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from channels.base import AccountContext, PayloadError
-from channels.payloads import load_json
+from channels.payloads import items_of_file
 from inbox.conversation_marks import mark_item
 from inbox.edits import as_edit
 from inbox.items import IdentityRef, InboundAttachment, InboundMessage, Sender
@@ -453,22 +453,11 @@ def parse_file(
     data: bytes, name: str, *, account: AccountContext, region: str = "RU"
 ) -> Iterator[InboundMessage | PayloadError]:
     """`okno ingest vk FILE.json`: each event → an item, or a PayloadError naming why not."""
-    try:
-        payload = load_json(data)
-    except PayloadError as exc:
-        yield exc
-        return
-    events, problem = events_in(payload)
-    if problem:
-        yield PayloadError(problem)
-        return
-    if not events:
-        yield PayloadError("the file holds no events")
-        return
     allow_groups = account.options.get("allow_groups") is True
-    many = len(events) > 1 or isinstance(payload, list) or "updates" in payload
-    for index, event in enumerate(events):
-        try:
-            yield parse_event(event, account_id=account.id, allow_groups=allow_groups)
-        except PayloadError as exc:
-            yield exc.__class__(f"event {index}: {exc.reason}", exc.field) if many else exc
+    return items_of_file(
+        data,
+        events_in,
+        lambda entry: parse_event(entry, account_id=account.id, allow_groups=allow_groups),
+        "event",
+        lambda payload, entries: len(entries) > 1 or isinstance(payload, list) or "updates" in payload,
+    )
