@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from hub.login import LoginGuard
 from hub.runtime import Hub
 from hub.web import (
     api_admin,
@@ -30,7 +31,7 @@ from hub.web import (
     webchat_typing,
     ws,
 )
-from hub.web.context import HUB, PRESENCE, SOCKETS, TEMPLATES
+from hub.web.context import HUB, LOGIN_GUARD, PRESENCE, SOCKETS, TEMPLATES
 from hub.web.errors import error_middleware
 
 ROUTE_MODULES = (
@@ -81,6 +82,7 @@ def create_app(hub: Hub, *, manage_hub: bool = True) -> web.Application:
     app[TEMPLATES] = pages.templates()
     app[SOCKETS] = weakref.WeakSet()
     app[PRESENCE] = Counter()
+    app[LOGIN_GUARD] = LoginGuard(hub.settings.security)
     if manage_hub:
 
         async def run_hub(_app: web.Application) -> AsyncIterator[None]:
