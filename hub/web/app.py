@@ -16,6 +16,7 @@ from hub.login import LoginGuard
 from hub.runtime import Hub
 from hub.web import (
     api_admin,
+    api_audit,
     api_auth,
     api_channels,
     api_contacts,
@@ -25,6 +26,7 @@ from hub.web import (
     hooks,
     openapi,
     pages,
+    pages_audit,
     pages_inbox,
     webchat,
     webchat_socket,
@@ -39,6 +41,7 @@ ROUTE_MODULES = (
     api_contacts,
     api_conversations,
     api_admin,
+    api_audit,
     api_tasks,
     api_channels,
     api_timeline,
@@ -47,6 +50,7 @@ ROUTE_MODULES = (
     openapi,
     pages,
     pages_inbox,
+    pages_audit,
     webchat,
     webchat_socket,
     webchat_typing,
