@@ -20,7 +20,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from channels.api import parse as parse_api
-from inbox.agents import create_agent, team_by_name
+from inbox.agents import create_agent, hash_password_async, team_by_name
 from inbox.calls import ingest_call
 from inbox.contacts import add_identity, get_contact, update_contact
 from inbox.conversations import set_status
@@ -307,6 +307,7 @@ async def load_demo(
     if api_account not in DEMO_ACCOUNTS:
         raise ValueError(f"the demo's API account is one of its own: {api_account!r} is not")
     now = utcnow()
+    hashes = {login.email: await hash_password_async(login.password) for login in DEMO_LOGINS}  # argon2 first
     async with sessionmaker() as session:
         teams = {name: (await team_by_name(session, name, create=True)).id for name in (SUPPORT, SALES)}
         agents: dict[str, int] = {}
@@ -316,6 +317,7 @@ async def load_demo(
                 email=login.email,
                 name=login.name,
                 password=login.password,
+                password_hash=hashes[login.email],
                 role=login.role,
                 team_names=login.teams,
             )

@@ -70,6 +70,17 @@ class OutboxSettings(BaseModel):
     poll_seconds: float = Field(1.0, gt=0)
 
 
+class SecuritySettings(BaseModel):
+    """`[security]`: log-in rate limits (per process; see hub/login.py for why they are keyed so)."""
+
+    # Every log-in attempt from one IP address (request.remote; X-Forwarded-For is not trusted).
+    login_attempts_per_minute_per_ip: int = Field(20, ge=1, le=100_000)
+    # Failed log-ins to one account from one IP; a success clears them.
+    login_failures_per_minute_per_account: int = Field(5, ge=1, le=100_000)
+    # Failed log-ins to one account from all IPs together (a looser cap against distributed guessing).
+    login_failures_per_minute_per_account_all_ips: int = Field(30, ge=1, le=100_000)
+
+
 class BusinessHoursSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
     timezone: str = "Europe/Moscow"
@@ -101,6 +112,7 @@ class Settings(BaseSettings):
     ingest: IngestSettings = IngestSettings()
     outbox: OutboxSettings = OutboxSettings()
     business_hours: BusinessHoursSettings = BusinessHoursSettings()
+    security: SecuritySettings = SecuritySettings()
     accounts: dict[str, AccountSettings] = {}
 
     # Set by `load()`; not read from any source.

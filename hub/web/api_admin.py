@@ -1,4 +1,8 @@
-"""/api/v1/agents and /api/v1/teams: every agent may list them; only admins create and change them."""
+"""/api/v1/agents and /api/v1/teams: every agent may list them; only admins create and change them.
+
+Every change is audited (inbox.audit). A new password is hashed before the transaction that stores it
+(argon2 holds the CPU for a quarter second; on SQLite a transaction holds the write lock).
+"""
 
 from __future__ import annotations
 
@@ -12,7 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from hub.web import serialize
-from hub.web.auth import require_agent
+from hub.web.audit_trail import record_action
+from hub.web.auth import Principal, require_agent
 from hub.web.context import db, is_online
 from hub.web.errors import not_found, unprocessable
 from hub.web.inputs import Body, Id, path_id, read_body
@@ -74,20 +79,24 @@ async def list_agents(request: web.Request) -> web.Response:
 @routes.post("/api/v1/agents")
 async def create(request: web.Request) -> web.Response:
     async with db(request) as session:
-        await require_agent(request, session, "admin")
+        principal = await require_agent(request, session, "admin")
         body = await read_body(request, AgentCreate)
+        password_hash = await hash_password_async(body.password)  # no transaction open yet
         teams = await _teams(session, body.team_ids)
         agent = await create_agent(
             session,
             email=body.email,
             name=body.name,
             password=body.password,
+            password_hash=password_hash,
             role=body.role,
             extension=body.extension,
         )
         agent.teams = teams
         agent.capacity = body.capacity
         agent.language = body.language
+        detail = {"email": agent.email, "role": agent.role, "team_ids": [t.id for t in teams]}
+        record_action(request, session, principal, "agent.create", "agent", agent.id, detail)
         await session.commit()
         return web.json_response(serialize.agent(agent, online=False), status=201)
 
@@ -100,6 +109,8 @@ async def patch(request: web.Request) -> web.Response:
         principal = await require_agent(request, session, "admin")
         body = await read_body(request, AgentPatch)
         given = body.model_fields_set
+        # argon2 before the transaction the next statement opens
+        new_hash = await hash_password_async(body.password) if body.password is not None else None
         agent = await agent_with_teams(session, agent_id)
         if agent is None:
             raise not_found(f"agent {agent_id} not found")
@@ -124,15 +135,31 @@ async def patch(request: web.Request) -> web.Response:
             if not body.name.strip():
                 raise unprocessable("name must not be empty", "name")
             agent.name = body.name.strip()
-        if body.password is not None:
-            agent.password_hash = await hash_password_async(body.password)
+        if new_hash is not None:
+            agent.password_hash = new_hash
         if body.team_ids is not None:
             agent.teams = await _teams(session, body.team_ids)
         for name in ("role", "capacity", "is_active", "extension", "language"):
             if name in given:
                 setattr(agent, name, getattr(body, name))
+        _audit_patch(request, session, principal, agent.id, body)
         await session.commit()
         return web.json_response(serialize.agent(agent, online=is_online(request, agent.id)))
+
+
+def _audit_patch(
+    request: web.Request, session: AsyncSession, principal: Principal, agent_id: int, body: AgentPatch
+) -> None:
+    """One row per kind of change: password reset, (de)activation, and the other fields (no secrets)."""
+    given = body.model_fields_set
+    if "password" in given:
+        record_action(request, session, principal, "agent.password_reset", "agent", agent_id)
+    if "is_active" in given:
+        action = "agent.reactivate" if body.is_active else "agent.deactivate"
+        record_action(request, session, principal, action, "agent", agent_id)
+    changes = {name: getattr(body, name) for name in sorted(given - {"password", "is_active"})}
+    if changes:
+        record_action(request, session, principal, "agent.update", "agent", agent_id, {"changes": changes})
 
 
 @routes.get("/api/v1/teams")
@@ -146,7 +173,7 @@ async def list_teams(request: web.Request) -> web.Response:
 @routes.post("/api/v1/teams")
 async def create_team(request: web.Request) -> web.Response:
     async with db(request) as session:
-        await require_agent(request, session, "admin")
+        principal = await require_agent(request, session, "admin")
         body = await read_body(request, TeamCreate)
         name = body.name.strip()
         if not name:
@@ -155,5 +182,7 @@ async def create_team(request: web.Request) -> web.Response:
             raise unprocessable(f"team {name!r} exists", "name")
         team = Team(name=name)
         session.add(team)
+        await session.flush()
+        record_action(request, session, principal, "team.create", "team", team.id, {"name": name})
         await session.commit()
         return web.json_response(serialize.team(team), status=201)

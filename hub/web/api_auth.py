@@ -6,12 +6,13 @@ from aiohttp import web
 from pydantic import Field
 
 from hub import auth
+from hub.login import log_in
 from hub.web import serialize
+from hub.web.audit_trail import login_attempt, record_action
 from hub.web.auth import SESSION_COOKIE, authenticate, clear_session_cookie, require_agent, set_session_cookie
-from hub.web.context import db, is_online
+from hub.web.context import LOGIN_GUARD, db, hub_of, is_online
 from hub.web.errors import ApiError, not_found
 from hub.web.inputs import Body, Empty, path_id, read_body
-from inbox.agents import authenticate as check_password
 
 routes = web.RouteTableDef()
 
@@ -27,21 +28,30 @@ class TokenBody(Body):
 
 @routes.post("/api/v1/auth/login")
 async def login(request: web.Request) -> web.Response:
-    """Check e-mail and password, open a browser session (cookie) and say who logged in."""
+    """Check e-mail and password, open a browser session (cookie) and say who logged in.
+
+    Rate-limited (429 with Retry-After, the password unchecked); argon2 runs with no transaction open.
+    """
     body = await read_body(request, LoginBody)
-    async with db(request) as session:
-        agent = await check_password(session, body.email, body.password)
-        if agent is None:
-            raise ApiError(401, "invalid_credentials", "wrong e-mail or password")
-        token, row = await auth.start_session(session, agent.id)
-        await session.commit()
-        payload = {
-            "agent": serialize.agent(agent, online=is_online(request, agent.id)),
-            "auth": "session",
-            "csrf_token": row.csrf_token,
-        }
+    attempt = login_attempt(request, body.email, body.password, "api")
+    result = await log_in(hub_of(request).sessionmaker, request.app[LOGIN_GUARD], attempt)
+    if result.outcome == "rate_limited":
+        raise ApiError(
+            429,
+            "too_many_attempts",
+            f"too many log-in attempts: try again in {result.verdict.retry_after_header} s",
+            headers={"Retry-After": result.verdict.retry_after_header},
+        )
+    if result.agent is None or result.session_token is None or result.web_session is None:
+        raise ApiError(401, "invalid_credentials", "wrong e-mail or password")
+    agent = result.agent
+    payload = {
+        "agent": serialize.agent(agent, online=is_online(request, agent.id)),
+        "auth": "session",
+        "csrf_token": result.web_session.csrf_token,
+    }
     response = web.json_response(payload)
-    set_session_cookie(request, response, token)
+    set_session_cookie(request, response, result.session_token)
     return response
 
 
@@ -91,6 +101,7 @@ async def create_token(request: web.Request) -> web.Response:
         principal = await require_agent(request, session)
         body = await read_body(request, TokenBody)
         token, row = await auth.create_api_token(session, principal.agent.id, body.name.strip())
+        record_action(request, session, principal, "token.create", "api_token", row.id, {"name": row.name})
         await session.commit()
         return web.json_response({**serialize.api_token(row), "token": token}, status=201)
 
@@ -102,5 +113,6 @@ async def revoke_token(request: web.Request) -> web.Response:
         principal = await require_agent(request, session)
         if not await auth.revoke_api_token(session, principal.agent.id, token_id):
             raise not_found(f"token {token_id} not found")
+        record_action(request, session, principal, "token.revoke", "api_token", token_id)
         await session.commit()
     return web.Response(status=204)

@@ -12,9 +12,11 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from hub.login import LoginGuard
 from hub.runtime import Hub
 from hub.web import (
     api_admin,
+    api_audit,
     api_auth,
     api_channels,
     api_contacts,
@@ -24,13 +26,14 @@ from hub.web import (
     hooks,
     openapi,
     pages,
+    pages_audit,
     pages_inbox,
     webchat,
     webchat_socket,
     webchat_typing,
     ws,
 )
-from hub.web.context import HUB, PRESENCE, SOCKETS, TEMPLATES
+from hub.web.context import HUB, LOGIN_GUARD, PRESENCE, SOCKETS, TEMPLATES
 from hub.web.errors import error_middleware
 
 ROUTE_MODULES = (
@@ -38,6 +41,7 @@ ROUTE_MODULES = (
     api_contacts,
     api_conversations,
     api_admin,
+    api_audit,
     api_tasks,
     api_channels,
     api_timeline,
@@ -46,6 +50,7 @@ ROUTE_MODULES = (
     openapi,
     pages,
     pages_inbox,
+    pages_audit,
     webchat,
     webchat_socket,
     webchat_typing,
@@ -81,6 +86,7 @@ def create_app(hub: Hub, *, manage_hub: bool = True) -> web.Application:
     app[TEMPLATES] = pages.templates()
     app[SOCKETS] = weakref.WeakSet()
     app[PRESENCE] = Counter()
+    app[LOGIN_GUARD] = LoginGuard(hub.settings.security)
     if manage_hub:
 
         async def run_hub(_app: web.Application) -> AsyncIterator[None]:

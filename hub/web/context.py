@@ -11,6 +11,7 @@ import jinja2
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from hub.login import LoginGuard
 from hub.runtime import Hub
 from inbox.bus import Event
 
@@ -21,6 +22,8 @@ TEMPLATES = web.AppKey("okno_templates", jinja2.Environment)
 # Live agent WebSockets: closed on shutdown; the presence counter is derived from them.
 SOCKETS = web.AppKey("okno_sockets", weakref.WeakSet[web.WebSocketResponse])
 PRESENCE = web.AppKey("okno_presence", Counter[int])
+# The log-in rate limits (replace before start-up to inject a clock in tests).
+LOGIN_GUARD = web.AppKey("okno_login_guard", LoginGuard)
 
 
 def hub_of(request: web.Request) -> Hub:

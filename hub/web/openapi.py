@@ -185,6 +185,21 @@ SCHEMAS: dict[str, Schema] = {
     ),
     "Team": obj({"id": ID, "name": STR}),
     "TeamList": listing("Team"),
+    "AuditEntry": obj(
+        {
+            "id": ID,
+            "created_at": TIME,
+            "action": STR,
+            "entity": STR,
+            "entity_id": N_ID,
+            "actor_agent_id": N_ID,
+            "detail": {
+                "type": "object",
+                "description": "what happened; a log-in: email, ip, user_agent, result, via",
+            },
+        }
+    ),
+    "AuditList": listing("AuditEntry", paged=True),
     "Agent": obj(AGENT_PROPS),
     "AgentList": listing("Agent"),
     "Me": obj(
@@ -332,6 +347,7 @@ ERRORS = {
         "Unprocessable",
         "well-formed but refused: a reference that does not exist, a rule of the domain",
     ),
+    "429": ("TooManyRequests", "over a rate limit: try again after the Retry-After header's seconds"),
 }
 
 # -- operations ----------------------------------------------------------------------------------------
@@ -412,7 +428,7 @@ def _paths() -> dict[str, Schema]:
                 {"200": ("logged in", ref("Me"))},
                 body="LoginBody",
                 public=True,
-                errors=("401",),
+                errors=("401", "429"),
             )
         },
         "/api/v1/auth/logout": {
@@ -635,6 +651,26 @@ def _paths() -> dict[str, Schema]:
                 body="AgentPatch",
                 unsafe=True,
                 errors=("403", "404", "422"),
+            )
+        },
+        "/api/v1/audit": {
+            "get": op(
+                "The audit log, newest first: log-in attempts and admin actions (admin)",
+                "admin",
+                {"200": (ok, ref("AuditList"))},
+                params=[
+                    param("action", "query", {"type": "string", "minLength": 1, "maxLength": 40}),
+                    param("agent", "query", ID, "the agent who acted, or whose account it is about"),
+                    param("since", "query", TIME),
+                    param("until", "query", TIME),
+                    LIMIT,
+                    param(
+                        "offset",
+                        "query",
+                        {"type": "integer", "minimum": 0, "maximum": 1_000_000, "default": 0},
+                    ),
+                ],
+                errors=("403",),
             )
         },
         "/api/v1/teams": {

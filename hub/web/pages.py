@@ -17,8 +17,10 @@ import jinja2
 from aiohttp import web
 
 from hub import auth
+from hub.login import log_in
 from hub.settings import ROOT
 from hub.web import i18n
+from hub.web.audit_trail import login_attempt
 from hub.web.auth import (
     SESSION_COOKIE,
     Principal,
@@ -27,9 +29,8 @@ from hub.web.auth import (
     is_secure,
     set_session_cookie,
 )
-from hub.web.context import TEMPLATES, db
+from hub.web.context import LOGIN_GUARD, TEMPLATES, db, hub_of
 from hub.web.errors import ApiError
-from inbox.agents import authenticate as check_password
 from inbox.models import Agent
 
 routes = web.RouteTableDef()
@@ -103,7 +104,13 @@ async def index(request: web.Request) -> web.Response:
 
 
 def _login_page(
-    request: web.Request, form_token: str, *, error: str | None = None, email: str = "", status: int = 200
+    request: web.Request,
+    form_token: str,
+    *,
+    error: str | None = None,
+    email: str = "",
+    status: int = 200,
+    headers: dict[str, str] | None = None,
 ) -> web.Response:
     lang = language(request)
     response = render(
@@ -120,6 +127,7 @@ def _login_page(
         },
         status=status,
     )
+    response.headers.update(headers or {})
     response.set_cookie(
         LOGIN_CSRF_COOKIE, form_token, path="/login", httponly=True, samesite="Lax", secure=is_secure(request)
     )
@@ -148,12 +156,21 @@ async def login_submit(request: web.Request) -> web.Response:
         return _login_page(request, cookie, error=t["wrong_credentials"], email="", status=401)
     if not email or not password:
         return _login_page(request, cookie, error=t["missing_fields"], email=email, status=400)
-    async with db(request) as session:
-        agent = await check_password(session, email, password)
-        if agent is None:
-            return _login_page(request, cookie, error=t["wrong_credentials"], email=email, status=401)
-        token, _ = await auth.start_session(session, agent.id)
-        await session.commit()
+    attempt = login_attempt(request, email, password, "form")
+    result = await log_in(hub_of(request).sessionmaker, request.app[LOGIN_GUARD], attempt)
+    if result.outcome == "rate_limited":
+        wait = result.verdict.retry_after_header
+        return _login_page(
+            request,
+            cookie,
+            error=t["too_many_attempts"].format(seconds=wait),
+            email=email,
+            status=429,
+            headers={"Retry-After": wait},
+        )
+    token = result.session_token
+    if token is None:
+        return _login_page(request, cookie, error=t["wrong_credentials"], email=email, status=401)
     response = redirect(safe_next(str(form.get("next", "")) or None))
     set_session_cookie(request, response, token)
     response.del_cookie(LOGIN_CSRF_COOKIE, path="/login")

@@ -1,0 +1,160 @@
+"""Logging in without stalling the hub: rate limits first, argon2 with no transaction open, every
+attempt in the audit log. Both the JSON log-in and the log-in page call :func:`log_in`.
+
+The steps: (1) the rate limits (:class:`LoginGuard`) — over a limit the password is not even checked,
+which is what saves the CPU; (2) a short read of the account's hash, ended at once (on SQLite even a
+read holds the write lock, see hub.db); (3) argon2 in a thread with no session; (4) one short
+transaction that starts the session (or not) and writes the audit row.
+
+Rate limits (GCRA, :mod:`hub.ratelimit`, per process), all configurable in ``[security]``:
+
+* every attempt per IP (``login_attempts_per_minute_per_ip``, 20): the flood guard;
+* failures per (account, IP) (``login_failures_per_minute_per_account``, 5): guessing one password;
+  keyed by account *and* IP so that an attacker elsewhere cannot lock the real user out; cleared by a
+  successful log-in;
+* failures per account from all IPs (``..._all_ips``, 30): a looser cap against guessing from many
+  addresses. An attacker with many addresses can hold a user under it only while flooding, and only
+  down to one attempt every two seconds; a success clears it too.
+
+An attempt is counted against the account limits before its password is checked (concurrent tries
+cannot slip past), and a success takes it back. Refused attempts are audited too, but only the first
+refusal per limit key per minute, so a flood cannot fill the table.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Literal
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from hub import auth
+from hub.ratelimit import ALLOWED, Clock, RateLimiter, Verdict
+from hub.settings import SecuritySettings
+from inbox import audit
+from inbox.agents import agent_with_teams, check_password, login_candidate, login_email, store_rehash
+from inbox.models import Agent, WebSession
+
+MINUTE = 60.0
+Via = Literal["api", "form"]
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    email: str
+    password: str
+    ip: str
+    user_agent: str
+    via: Via
+
+
+@dataclass(frozen=True, slots=True)
+class LoginResult:
+    """`outcome` is one of :data:`inbox.audit.LOGIN_RESULTS`; the rest is set on success or refusal."""
+
+    outcome: str
+    agent: Agent | None = None
+    session_token: str | None = None
+    web_session: WebSession | None = None
+    verdict: Verdict = ALLOWED
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome == "success"
+
+
+class LoginGuard:
+    """The log-in rate limits of one hub process (the clock is injectable for tests)."""
+
+    def __init__(self, settings: SecuritySettings, *, clock: Clock = time.monotonic) -> None:
+        self.per_ip = RateLimiter(settings.login_attempts_per_minute_per_ip, MINUTE, clock=clock)
+        self.per_account = RateLimiter(settings.login_failures_per_minute_per_account, MINUTE, clock=clock)
+        self.per_account_all_ips = RateLimiter(
+            settings.login_failures_per_minute_per_account_all_ips, MINUTE, clock=clock
+        )
+        self._audited_refusals = RateLimiter(1, MINUTE, clock=clock)
+
+    @staticmethod
+    def _keys(email: str, ip: str) -> tuple[str, str, str]:
+        account = login_email(email)
+        return f"ip:{ip}", f"account:{account}|{ip}", f"account:{account}"
+
+    def admit(self, email: str, ip: str) -> tuple[Verdict, str]:
+        """Count an attempt; a refusal says how long to wait and which key refused."""
+        ip_key, pair_key, account_key = self._keys(email, ip)
+        verdict = self.per_ip.hit(ip_key)
+        if not verdict.allowed:
+            return verdict, ip_key
+        for limiter, key in ((self.per_account, pair_key), (self.per_account_all_ips, account_key)):
+            verdict = limiter.check(key)
+            if not verdict.allowed:
+                return verdict, key
+        self.per_account.hit(pair_key)
+        self.per_account_all_ips.hit(account_key)
+        return ALLOWED, ""
+
+    def succeeded(self, email: str, ip: str) -> None:
+        """A success clears the account's failures (from this IP and from all)."""
+        _, pair_key, account_key = self._keys(email, ip)
+        self.per_account.reset(pair_key)
+        self.per_account_all_ips.reset(account_key)
+
+    def audit_refusal(self, key: str) -> bool:
+        """Whether to audit this refusal: the first one per key per minute."""
+        return self._audited_refusals.hit(key).allowed
+
+
+async def _record(
+    session: AsyncSession, attempt: Attempt, result: str, agent_id: int | None, *, actor: bool = False
+) -> None:
+    audit.record(
+        session,
+        audit.LOGIN,
+        entity="agent",
+        entity_id=agent_id,
+        actor_agent_id=agent_id if actor else None,
+        detail=audit.login_detail(attempt.email, attempt.ip, attempt.user_agent, result, attempt.via),
+    )
+
+
+async def record_refused(
+    sessionmaker: async_sessionmaker[AsyncSession], attempt: Attempt, result: str
+) -> None:
+    """Audit an attempt refused before any check (e.g. ``network_not_allowed``) in its own transaction."""
+    async with sessionmaker() as session:
+        await _record(session, attempt, result, None)
+        await session.commit()
+
+
+async def log_in(
+    sessionmaker: async_sessionmaker[AsyncSession], guard: LoginGuard, attempt: Attempt
+) -> LoginResult:
+    """Check an attempt and, if it is good, start a browser session; every outcome is audited."""
+    verdict, key = guard.admit(attempt.email, attempt.ip)
+    if not verdict.allowed:
+        if guard.audit_refusal(key):
+            await record_refused(sessionmaker, attempt, "rate_limited")
+        return LoginResult("rate_limited", verdict=verdict)
+
+    async with sessionmaker() as session:  # a short read, ended before argon2
+        candidate = await login_candidate(session, attempt.email)
+    check = await check_password(candidate, attempt.password)  # a thread; no transaction open
+
+    async with sessionmaker() as session:
+        if not check.ok or candidate is None:
+            await _record(session, attempt, check.outcome, check.agent_id)
+            await session.commit()
+            return LoginResult(check.outcome)
+        if check.new_hash is not None:
+            await store_rehash(session, candidate, check.new_hash)
+        agent = await agent_with_teams(session, candidate.agent_id)
+        if agent is None or not agent.is_active:  # deactivated (or deleted) while argon2 ran
+            await _record(session, attempt, "inactive", candidate.agent_id)
+            await session.commit()
+            return LoginResult("inactive")
+        token, row = await auth.start_session(session, agent.id)
+        await _record(session, attempt, "success", agent.id, actor=True)
+        await session.commit()
+    guard.succeeded(attempt.email, attempt.ip)
+    return LoginResult("success", agent, token, row)

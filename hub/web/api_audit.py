@@ -1,0 +1,53 @@
+"""/api/v1/audit: the audit log for admins — log-in attempts and admin actions, newest first."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+from pydantic import AwareDatetime, Field
+
+from hub.web.auth import require_agent
+from hub.web.context import db
+from hub.web.inputs import Id, Query, read_query
+from hub.web.serialize import iso
+from inbox.audit import AuditFilter, list_entries
+from inbox.models import AuditLog
+
+routes = web.RouteTableDef()
+
+
+class AuditQuery(Query):
+    action: str | None = Field(None, min_length=1, max_length=40)
+    agent: Id | None = None
+    since: AwareDatetime | None = None
+    until: AwareDatetime | None = None
+    limit: int = Field(50, ge=1, le=200)
+    offset: int = Field(0, ge=0, le=1_000_000)
+
+    def filter(self) -> AuditFilter:
+        return AuditFilter(action=self.action, agent_id=self.agent, since=self.since, until=self.until)
+
+
+def entry(row: AuditLog) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "created_at": iso(row.created_at),
+        "action": row.action,
+        "entity": row.entity,
+        "entity_id": row.entity_id,
+        "actor_agent_id": row.actor_agent_id,
+        "detail": row.detail,
+    }
+
+
+@routes.get("/api/v1/audit")
+async def list_audit(request: web.Request) -> web.Response:
+    """Filterable by action, agent (who acted, or whose account it is about) and time; admins only."""
+    async with db(request) as session:
+        await require_agent(request, session, "admin")
+        query = read_query(request, AuditQuery)
+        rows = await list_entries(session, query.filter(), limit=query.limit, offset=query.offset)
+        return web.json_response(
+            {"items": [entry(r) for r in rows], "limit": query.limit, "offset": query.offset}
+        )
