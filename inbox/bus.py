@@ -1,13 +1,17 @@
 """Domain events and the publishing interface the hub's event bus implements.
 
 An event names the conversation, its team and assignee, so a subscriber (the agent WebSocket) can decide
-who may see it without another query.
+who may see it without another query. An event about client cards (:class:`ContactEvent`) names instead,
+per card, the (team, assignee) scopes that may see it (see :mod:`inbox.visibility`).
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
+
+# (team_id, assignee_id) scopes any one of which lets a viewer see a card.
+Audience = tuple[tuple[int | None, int | None], ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +27,12 @@ class Event:
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> Event:
+        if "audiences" in raw:
+            return ContactEvent(
+                type=str(raw["type"]),
+                data=dict(raw.get("data") or {}),
+                audiences=tuple(tuple((s[0], s[1]) for s in audience) for audience in raw["audiences"]),
+            )
         return cls(
             type=str(raw["type"]),
             conversation_id=raw.get("conversation_id"),
@@ -30,6 +40,13 @@ class Event:
             assignee_id=raw.get("assignee_id"),
             data=dict(raw.get("data") or {}),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class ContactEvent(Event):
+    """An event about one or more client cards: a viewer must pass one scope of every audience."""
+
+    audiences: tuple[Audience, ...] = ()
 
 
 class Publisher(Protocol):

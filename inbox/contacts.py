@@ -4,6 +4,9 @@ Two cards are listed as duplicate candidates when they share a normalized identi
 identities point at both. Nothing is merged without a person asking: a merge moves identities,
 conversations, messages, calls, tasks and reporting events to the surviving card, keeps the other card's
 data wherever the survivor has none, and writes an audit entry.
+
+Functions that answer an agent take a ``viewer`` and keep to the cards it may see
+(:mod:`inbox.visibility`); ``viewer=None`` means no restriction (the CLI, the demo, internal callers).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from sqlalchemy import Select, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
+from inbox.conversations import Viewer
 from inbox.identities import normalize
 from inbox.models import (
     AuditLog,
@@ -29,6 +33,7 @@ from inbox.models import (
     Task,
     utcnow,
 )
+from inbox.visibility import can_see_contact, visible_contacts, visible_duplicates
 
 EDITABLE_FIELDS = ("name", "company", "kind", "owner_id", "source_detail", "tags", "custom_fields", "notes")
 # Taken from the merged card where the survivor has nothing.
@@ -73,11 +78,26 @@ async def get_contact(session: AsyncSession, contact_id: int) -> Contact:
     return contact
 
 
+async def get_visible_contact(session: AsyncSession, viewer: Viewer, contact_id: int) -> Contact:
+    """:func:`get_contact`, and ContactNotFound as well for a card the viewer may not see."""
+    contact = await get_contact(session, contact_id)
+    if not await can_see_contact(session, viewer, contact.id):
+        raise ContactNotFound(f"contact {contact_id} not found")
+    return contact
+
+
 async def search_contacts(
-    session: AsyncSession, query: str | None = None, *, limit: int = 50, offset: int = 0
+    session: AsyncSession,
+    query: str | None = None,
+    *,
+    limit: int = 50,
+    offset: int = 0,
+    viewer: Viewer | None = None,
 ) -> list[Contact]:
     """Cards by name, company or any identity (case-insensitive substring); newest first."""
     stmt = _live()
+    if viewer is not None:
+        stmt = stmt.where(visible_contacts(viewer))
     if query:
         escaped = query.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         pattern = f"%{escaped}%"
@@ -175,10 +195,12 @@ class DuplicatePair:
 
 
 async def list_duplicates(
-    session: AsyncSession, contact_id: int | None = None, *, limit: int = 100
+    session: AsyncSession, contact_id: int | None = None, *, limit: int = 100, viewer: Viewer | None = None
 ) -> list[DuplicatePair]:
     """Open candidates whose two cards both still exist (optionally only those involving one card)."""
     stmt = select(DuplicateCandidate).where(DuplicateCandidate.status == "open")
+    if viewer is not None:
+        stmt = stmt.where(visible_duplicates(viewer))
     if contact_id is not None:
         stmt = stmt.where(
             or_(DuplicateCandidate.contact_a_id == contact_id, DuplicateCandidate.contact_b_id == contact_id)
@@ -193,8 +215,13 @@ async def list_duplicates(
     ]
 
 
-async def dismiss_duplicate(session: AsyncSession, candidate_id: int, actor_id: int | None) -> None:
-    candidate = await session.get(DuplicateCandidate, candidate_id)
+async def dismiss_duplicate(
+    session: AsyncSession, candidate_id: int, actor_id: int | None, *, viewer: Viewer | None = None
+) -> DuplicateCandidate:
+    stmt = select(DuplicateCandidate).where(DuplicateCandidate.id == candidate_id)
+    if viewer is not None:
+        stmt = stmt.where(visible_duplicates(viewer))
+    candidate = await session.scalar(stmt)
     if candidate is None:
         raise ContactNotFound(f"duplicate candidate {candidate_id} not found")
     candidate.status = "dismissed"
@@ -207,6 +234,7 @@ async def dismiss_duplicate(session: AsyncSession, candidate_id: int, actor_id: 
             detail={"other": candidate.contact_b_id},
         )
     )
+    return candidate
 
 
 def _union(first: Sequence[str], second: Sequence[str]) -> list[str]:

@@ -1,4 +1,10 @@
-"""/api/v1/contacts: client cards — list and search, one card, edits, identities, duplicates, merge."""
+"""/api/v1/contacts: client cards — list and search, one card, edits, identities, duplicates, merge.
+
+Every route keeps to the cards the caller may see (:mod:`inbox.visibility`: the cards of conversations
+they may see, and the cards they own; admins all). A card or duplicate pair the caller may not see is
+answered 404, as if it did not exist; a card id in a body (``merge_id``) gets the same 422 as a missing one.
+Changes publish contact-level events (``contact.updated``, ``contact.merged``) to those who may see the card.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +16,10 @@ from sqlalchemy import select
 
 from hub.web import serialize
 from hub.web.auth import require_agent
-from hub.web.context import db, hub_of
+from hub.web.context import db, hub_of, publish
 from hub.web.errors import not_found, unprocessable
 from hub.web.inputs import Body, Empty, Id, Query, path_id, read_body, read_query
-from inbox import contacts
+from inbox import contacts, visibility
 from inbox.conversations import ConversationFilter, list_conversations
 from inbox.items import IdentityKind
 from inbox.models import Agent, Contact
@@ -72,9 +78,11 @@ class MergeBody(Body):
 @routes.get("/api/v1/contacts")
 async def list_contacts(request: web.Request) -> web.Response:
     async with db(request) as session:
-        await require_agent(request, session)
+        principal = await require_agent(request, session)
         query = read_query(request, ContactListQuery)
-        rows = await contacts.search_contacts(session, query.q, limit=query.limit, offset=query.offset)
+        rows = await contacts.search_contacts(
+            session, query.q, limit=query.limit, offset=query.offset, viewer=principal.viewer
+        )
         return web.json_response(
             {"items": [serialize.contact(c) for c in rows], "limit": query.limit, "offset": query.offset}
         )
@@ -86,7 +94,7 @@ async def get_contact(request: web.Request) -> web.Response:
     contact_id = path_id(request)
     async with db(request) as session:
         principal = await require_agent(request, session)
-        card = await contacts.get_contact(session, contact_id)
+        card = await contacts.get_visible_contact(session, principal.viewer, contact_id)
         convs = await list_conversations(
             session, principal.viewer, ConversationFilter(contact_id=card.id), limit=200
         )
@@ -102,15 +110,18 @@ async def patch_contact(request: web.Request) -> web.Response:
         principal = await require_agent(request, session)
         body = await read_body(request, ContactPatch)
         changes = body.model_dump(include=body.model_fields_set)
-        card = await contacts.get_contact(session, contact_id)
+        card = await contacts.get_visible_contact(session, principal.viewer, contact_id)
         owner = changes.get("owner_id")
         if owner is not None and await session.get(Agent, owner) is None:
             raise unprocessable(f"agent {owner} not found", "owner_id")
         if "tags" in changes:
             changes["tags"] = list(dict.fromkeys(t.strip() for t in changes["tags"]))
         await contacts.update_contact(session, card, changes, principal.agent.id)
+        data = {"contact_id": card.id, "changed": sorted(changes)}
+        event = await visibility.contact_event(session, "contact.updated", (card.id,), data)
         await session.commit()
-        return web.json_response(serialize.contact(card))
+    await publish(request, [event])
+    return web.json_response(serialize.contact(card))
 
 
 @routes.post(r"/api/v1/contacts/{id:\d+}/identities")
@@ -120,7 +131,7 @@ async def add_identity(request: web.Request) -> web.Response:
     async with db(request) as session:
         principal = await require_agent(request, session)
         body = await read_body(request, IdentityBody)
-        card = await contacts.get_contact(session, contact_id)
+        card = await contacts.get_visible_contact(session, principal.viewer, contact_id)
         await contacts.add_identity(
             session,
             card,
@@ -129,16 +140,21 @@ async def add_identity(request: web.Request) -> web.Response:
             region=hub_of(request).settings.default_region,
             actor_id=principal.agent.id,
         )
+        data = {"contact_id": card.id, "changed": ["identities"]}
+        event = await visibility.contact_event(session, "contact.updated", (card.id,), data)
         await session.commit()
-        return web.json_response(serialize.contact(card), status=201)
+    await publish(request, [event])
+    return web.json_response(serialize.contact(card), status=201)
 
 
 @routes.get("/api/v1/contacts/duplicates")
 async def list_duplicates(request: web.Request) -> web.Response:
     async with db(request) as session:
-        await require_agent(request, session)
+        principal = await require_agent(request, session)
         query = read_query(request, DuplicatesQuery)
-        pairs = await contacts.list_duplicates(session, query.contact_id, limit=query.limit)
+        pairs = await contacts.list_duplicates(
+            session, query.contact_id, limit=query.limit, viewer=principal.viewer
+        )
         return web.json_response({"items": [serialize.duplicate(p) for p in pairs]})
 
 
@@ -149,16 +165,24 @@ async def merge(request: web.Request) -> web.Response:
     async with db(request) as session:
         principal = await require_agent(request, session, *MERGERS)
         body = await read_body(request, MergeBody)
+        await contacts.get_visible_contact(session, principal.viewer, survivor_id)
         # Columns, not the entity: a Contact put in the identity map here would reach merge_contacts
         # without its identities loaded (session.get does not apply loader options to it again).
         other = (
             await session.execute(select(Contact.merged_into_id).where(Contact.id == body.merge_id))
         ).first()
-        if other is None or other.merged_into_id is not None:
+        if (
+            other is None
+            or other.merged_into_id is not None
+            or not await visibility.can_see_contact(session, principal.viewer, body.merge_id)
+        ):
             raise unprocessable(f"contact {body.merge_id} not found (or already merged)", "merge_id")
         card = await contacts.merge_contacts(session, survivor_id, body.merge_id, principal.agent.id)
+        data = {"contact_id": card.id, "merged_id": body.merge_id}
+        event = await visibility.contact_event(session, "contact.merged", (card.id,), data)
         await session.commit()
-        return web.json_response(serialize.contact(card))
+    await publish(request, [event])
+    return web.json_response(serialize.contact(card))
 
 
 @routes.post(r"/api/v1/contacts/duplicates/{id:\d+}/dismiss")
@@ -169,7 +193,9 @@ async def dismiss(request: web.Request) -> web.Response:
         principal = await require_agent(request, session, *MERGERS)
         await read_body(request, Empty)
         try:
-            await contacts.dismiss_duplicate(session, candidate_id, principal.agent.id)
+            await contacts.dismiss_duplicate(
+                session, candidate_id, principal.agent.id, viewer=principal.viewer
+            )
         except contacts.ContactNotFound:
             raise not_found(f"duplicate candidate {candidate_id} not found") from None
         await session.commit()

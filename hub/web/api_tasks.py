@@ -1,4 +1,11 @@
-"""/api/v1/tasks: to-dos and callbacks — the caller's, their teams', and the unowned ones (admins: all).
+"""/api/v1/tasks: to-dos and callbacks a caller may see (:func:`inbox.visibility.visible_tasks`): those
+assigned to them, those about a card or conversation they may see, and — for a task about neither — their
+teams' and the unowned ones (admins: all).
+
+A task the caller may not see is a 404. Creating or changing a task keeps within the caller's reach: a
+card they may not see gets the same 422 as a missing one (``contact_id``), a conversation of another queue
+is a 403 (as on the conversation routes), and a plain agent may not hand a task to an agent or a team
+outside their own teams (403).
 
 The domain has no task service yet, so the few writes live here; they follow the domain's habits
 (validate references, name the field, audit nothing silently).
@@ -10,17 +17,19 @@ from typing import Literal
 
 from aiohttp import web
 from pydantic import AwareDatetime, Field
-from sqlalchemy import ColumnElement, and_, false, or_, select, true
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
 
 from hub.web import serialize
-from hub.web.auth import require_agent
+from hub.web.auth import Principal, require_agent
 from hub.web.context import db
 from hub.web.errors import bad_request, forbidden, not_found, unprocessable
 from hub.web.inputs import Body, Id, Query, path_id, read_body, read_query
-from inbox.contacts import ContactNotFound, get_contact
-from inbox.conversations import Viewer, can_see
+from inbox.contacts import ContactNotFound, get_visible_contact
+from inbox.conversations import can_see
 from inbox.models import Agent, Conversation, Task, Team, utcnow
+from inbox.visibility import visible_tasks
 
 routes = web.RouteTableDef()
 
@@ -54,23 +63,6 @@ class TaskPatch(Body):
     result: str | None = Field(None, max_length=20_000)
 
 
-def visible_tasks(viewer: Viewer) -> ColumnElement[bool]:
-    if viewer.is_admin:
-        return true()
-    teams = Task.team_id.in_(viewer.team_ids) if viewer.team_ids else false()
-    unowned = and_(Task.assignee_id.is_(None), Task.team_id.is_(None))
-    return or_(Task.assignee_id == viewer.agent_id, teams, unowned)
-
-
-def may_see_task(viewer: Viewer, task: Task) -> bool:
-    return (
-        viewer.is_admin
-        or task.assignee_id == viewer.agent_id
-        or task.team_id in viewer.team_ids
-        or (task.assignee_id is None and task.team_id is None)
-    )
-
-
 async def _check_refs(session: AsyncSession, assignee_id: int | None, team_id: int | None) -> None:
     if assignee_id is not None:
         agent = await session.get(Agent, assignee_id)
@@ -78,6 +70,23 @@ async def _check_refs(session: AsyncSession, assignee_id: int | None, team_id: i
             raise unprocessable(f"agent {assignee_id} not found", "assignee_id")
     if team_id is not None and await session.get(Team, team_id) is None:
         raise unprocessable(f"team {team_id} not found", "team_id")
+
+
+async def _check_reach(
+    session: AsyncSession, principal: Principal, assignee_id: int | None, team_id: int | None
+) -> None:
+    """A plain agent hands tasks only to themselves, to agents of their teams, and to their teams."""
+    viewer = principal.viewer
+    if viewer.role != "agent":
+        return
+    if team_id is not None and team_id not in viewer.team_ids:
+        raise forbidden(f"team {team_id} is not one of your teams")
+    if assignee_id is not None and assignee_id != viewer.agent_id:
+        agent = await session.get(
+            Agent, assignee_id, options=[selectinload(Agent.teams)], populate_existing=True
+        )
+        if agent is None or not {t.id for t in agent.teams} & viewer.team_ids:
+            raise forbidden(f"agent {assignee_id} is not in your teams")
 
 
 @routes.get("/api/v1/tasks")
@@ -117,10 +126,11 @@ async def create(request: web.Request) -> web.Response:
         if assignee_id is None and team_id is None:
             assignee_id = principal.agent.id
         await _check_refs(session, assignee_id, team_id)
+        await _check_reach(session, principal, assignee_id, team_id)
         contact_id = body.contact_id
         if contact_id is not None:
             try:
-                contact_id = (await get_contact(session, contact_id)).id
+                contact_id = (await get_visible_contact(session, principal.viewer, contact_id)).id
             except ContactNotFound:
                 raise unprocessable(f"contact {contact_id} not found", "contact_id") from None
         if body.conversation_id is not None:
@@ -156,15 +166,14 @@ async def patch(request: web.Request) -> web.Response:
         principal = await require_agent(request, session)
         body = await read_body(request, TaskPatch)
         given = body.model_fields_set
-        task = await session.get(Task, task_id)
+        task = await session.scalar(select(Task).where(Task.id == task_id, visible_tasks(principal.viewer)))
         if task is None:
             raise not_found(f"task {task_id} not found")
-        if not may_see_task(principal.viewer, task):
-            raise forbidden(f"task {task_id} is not yours or your teams'")
         for name in ("title", "status"):
             if name in given and getattr(body, name) is None:
                 raise unprocessable(f"{name} cannot be null", name)
         await _check_refs(session, body.assignee_id, body.team_id)
+        await _check_reach(session, principal, body.assignee_id, body.team_id)
         if body.title is not None:
             if not body.title.strip():
                 raise unprocessable("title must not be blank", "title")

@@ -1,5 +1,6 @@
 """``GET /api/v1/contacts/{id}/timeline``: a client's whole history across channels — messages, internal
-notes and calls — in one list, oldest first, limited to what the caller may see."""
+notes and calls — in one list, oldest first, limited to what the caller may see. A card the caller may
+not see (:mod:`inbox.visibility`) is a 404."""
 
 from __future__ import annotations
 
@@ -66,6 +67,6 @@ async def timeline(request: web.Request) -> web.Response:
     async with db(request) as session:
         principal = await require_agent(request, session)
         query = read_query(request, TimelineQuery)
-        card = await contacts.get_contact(session, contact_id)
+        card = await contacts.get_visible_contact(session, principal.viewer, contact_id)
         items = await contact_timeline(session, card.id, principal.viewer, limit=query.limit)
         return web.json_response({"contact_id": card.id, "items": [entry(i) for i in items]})

@@ -235,7 +235,7 @@ async def card(
     owner = await session.get(Agent, contact.owner_id) if contact.owner_id else None
     convs = await list_conversations(session, viewer, ConversationFilter(contact_id=contact.id), limit=20)
     duplicates = []
-    for pair in await contacts.list_duplicates(session, contact.id, limit=5):
+    for pair in await contacts.list_duplicates(session, contact.id, limit=5, viewer=viewer):
         other = pair.b if pair.a.id == contact.id else pair.a
         duplicates.append(
             {

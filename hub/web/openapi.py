@@ -466,7 +466,7 @@ def _paths() -> dict[str, Schema]:
         },
         "/api/v1/contacts": {
             "get": op(
-                "List and search client cards (name, company, any identity), newest first",
+                "List and search the client cards I may see (name, company, any identity), newest first",
                 "contacts",
                 {"200": (ok, ref("ContactList"))},
                 params=[
@@ -522,7 +522,7 @@ def _paths() -> dict[str, Schema]:
         },
         "/api/v1/contacts/duplicates": {
             "get": op(
-                "Open duplicate candidates",
+                "Open duplicate candidates whose two cards I may both see",
                 "contacts",
                 {"200": (ok, ref("DuplicateList"))},
                 params=[
@@ -686,7 +686,7 @@ def _paths() -> dict[str, Schema]:
         },
         "/api/v1/tasks": {
             "get": op(
-                "Tasks: mine, my teams' and unowned ones (admins: all)",
+                "Tasks I may see: mine, those about cards or conversations I see, my teams' (admins: all)",
                 "tasks",
                 {"200": (ok, ref("TaskList"))},
                 params=[
@@ -776,7 +776,8 @@ def document() -> Schema:
             "description": (
                 "The REST API of Okno, an omnichannel communications hub. Authenticate with a bearer "
                 "token (POST /api/v1/auth/tokens) or the browser session cookie; cookie-authenticated "
-                "changes need the X-CSRF-Token header. Every error is "
+                "changes need the X-CSRF-Token header. A card, duplicate pair or task the caller may not see "
+                "is a 404, as if it did not exist (a conversation of another queue: 403). Every error is "
                 '{"error": {"code", "message", "field"}}.'
             ),
         },

@@ -1,7 +1,8 @@
 """/api/v1/ws: one WebSocket per agent tab, pushing the events of the conversations that agent may see.
 
 Frames sent: ``{"type", "conversation_id", "data"}`` — first ``hello``, then each bus event the agent
-may see (:func:`inbox.conversations.can_see` on the event's team and assignee), ``resync`` when the
+may see (:func:`inbox.visibility.may_see_event`: a conversation's event by its team and assignee, an event
+about client cards only if the agent may see every card it names), ``resync`` when the
 socket fell behind and lost events (reload the lists), ``pong`` for a client's ``{"type": "ping"}``.
 The protocol-level heartbeat closes a socket whose peer vanished. Presence is the number of live
 sockets per agent (in this process): the first one makes the agent online, the last one offline, and
@@ -27,7 +28,8 @@ from hub.web.auth import authenticate, same_origin
 from hub.web.context import PRESENCE, SOCKETS, db, hub_of, publish
 from hub.web.errors import bad_request, forbidden, unauthorized
 from inbox.bus import Event
-from inbox.conversations import Viewer, can_see
+from inbox.conversations import Viewer
+from inbox.visibility import may_see_event
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
@@ -49,7 +51,7 @@ async def _pump(ws: web.WebSocketResponse, subscription: Subscription, viewer: V
             if subscription.overflowed:
                 subscription.overflowed = False
                 await ws.send_json(frame("resync", data={"reason": "events were lost: reload"}))
-            if can_see(viewer, event.team_id, event.assignee_id):
+            if may_see_event(viewer, event):
                 await ws.send_json(frame(event.type, event.conversation_id, event.data))
     except (ConnectionError, RuntimeError) as exc:  # the peer went away mid-send
         log.debug("agent socket send failed: %s", exc)

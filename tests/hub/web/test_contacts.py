@@ -116,7 +116,7 @@ async def test_adding_a_shared_identity_lists_a_duplicate_and_supervisor_merges(
 
 
 async def test_merge_refusals(client: Client, hub: Hub) -> None:
-    boss = await make_agent(hub, "boss@okno.example.com", role="supervisor")
+    boss = await make_agent(hub, "boss@okno.example.com", role="supervisor", teams=("Sales",))
     contact_id = (await hand_in(client, "1"))["contact_id"]
     url = f"/api/v1/contacts/{contact_id}/merge"
     assert (await error_of(await client.post(url, json={"merge_id": 999}, headers=boss.headers), 422))[
@@ -142,7 +142,7 @@ async def test_invalid_identity_is_422_naming_value(client: Client, sales: Perso
 async def test_dismissing_a_duplicate_with_a_browser_session(client: Client, hub: Hub) -> None:
     await hand_in(client, "1", email="a@example.com", phone="+79139097332", name="A")
     await hand_in(client, "2", email="b@example.com", name="B")
-    boss = await make_agent(hub, "boss@okno.example.com", role="supervisor")
+    boss = await make_agent(hub, "boss@okno.example.com", role="supervisor", teams=("Sales",))
     second_id = (await (await client.get("/api/v1/contacts?q=b@", headers=boss.headers)).json())["items"][0][
         "id"
     ]

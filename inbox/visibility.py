@@ -1,0 +1,111 @@
+"""Who may see which client card, task and duplicate pair — derived from conversation visibility.
+
+A card is visible to a viewer who may see one of its conversations (:func:`inbox.conversations.visible`)
+or who owns it (``Contact.owner_id``); an admin sees every card. A duplicate pair is visible only when both
+of its cards are. A task is visible to its assignee, to whoever may see its card or its conversation, and —
+for a task about no card and no conversation — to its team (or to everyone when it has neither team nor
+assignee, as before). Each rule is a SQL condition made of EXISTS subqueries, so it filters a large table
+in the database instead of loading lists into Python.
+
+Events follow the same rules: a contact-level event carries its *audiences* (the (team, assignee) scopes
+of each card's conversations, plus the owner), and :func:`may_see_event` lets a socket through only if the
+viewer passes every audience (a duplicate event names two cards: both must be visible).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, false, or_, select, true
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import QueryableAttribute
+
+from inbox.bus import Audience, ContactEvent, Event
+from inbox.conversations import Viewer, can_see, visible
+from inbox.models import Contact, Conversation, DuplicateCandidate, Task
+
+
+def _through_conversations(viewer: Viewer, contact_id: QueryableAttribute[Any]) -> ColumnElement[bool]:
+    """EXISTS a conversation of the card `contact_id` that the viewer may see."""
+    return select(Conversation.id).where(Conversation.contact_id == contact_id, visible(viewer)).exists()
+
+
+def visible_contacts(viewer: Viewer) -> ColumnElement[bool]:
+    """The WHERE clause, on :class:`Contact`, of the cards `viewer` may see."""
+    if viewer.is_admin:
+        return true()
+    return or_(Contact.owner_id == viewer.agent_id, _through_conversations(viewer, Contact.id))
+
+
+def visible_contact_id(viewer: Viewer, column: QueryableAttribute[Any]) -> ColumnElement[bool]:
+    """True where the card whose id is in `column` (of another table) is visible; false for NULL."""
+    if viewer.is_admin:
+        return column.is_not(None)
+    owned = select(Contact.id).where(Contact.id == column, Contact.owner_id == viewer.agent_id).exists()
+    return or_(owned, _through_conversations(viewer, column))
+
+
+def visible_duplicates(viewer: Viewer) -> ColumnElement[bool]:
+    """The WHERE clause, on :class:`DuplicateCandidate`, of the pairs whose two cards are both visible."""
+    if viewer.is_admin:
+        return true()
+    return and_(
+        visible_contact_id(viewer, DuplicateCandidate.contact_a_id),
+        visible_contact_id(viewer, DuplicateCandidate.contact_b_id),
+    )
+
+
+def visible_tasks(viewer: Viewer) -> ColumnElement[bool]:
+    """The WHERE clause, on :class:`Task`, of the tasks `viewer` may see."""
+    if viewer.is_admin:
+        return true()
+    conversation = (
+        select(Conversation.id).where(Conversation.id == Task.conversation_id, visible(viewer)).exists()
+    )
+    teams = Task.team_id.in_(viewer.team_ids) if viewer.team_ids else false()
+    unowned = and_(Task.assignee_id.is_(None), Task.team_id.is_(None))
+    about_nothing = and_(Task.contact_id.is_(None), Task.conversation_id.is_(None))
+    return or_(
+        Task.assignee_id == viewer.agent_id,
+        visible_contact_id(viewer, Task.contact_id),
+        conversation,
+        and_(about_nothing, or_(teams, unowned)),
+    )
+
+
+async def can_see_contact(session: AsyncSession, viewer: Viewer, contact_id: int) -> bool:
+    """Whether the card `contact_id` exists and `viewer` may see it (one indexed query)."""
+    found = await session.scalar(select(Contact.id).where(Contact.id == contact_id, visible_contacts(viewer)))
+    return found is not None
+
+
+async def contact_audience(session: AsyncSession, contact_id: int) -> Audience:
+    """Who may see the card, as (team, assignee) scopes: its conversations' and its owner's."""
+    rows = await session.execute(
+        select(Conversation.team_id, Conversation.assignee_id)
+        .where(Conversation.contact_id == contact_id)
+        .distinct()
+    )
+    scopes = [(team, assignee) for team, assignee in rows]
+    owner = await session.scalar(select(Contact.owner_id).where(Contact.id == contact_id))
+    if owner is not None:
+        scopes.append((None, owner))
+    return tuple(scopes)
+
+
+async def contact_event(
+    session: AsyncSession, kind: str, contact_ids: tuple[int, ...], data: Mapping[str, Any]
+) -> ContactEvent:
+    """An event about one card (or a pair of cards) that reaches only those who may see every one of them."""
+    audiences = tuple([await contact_audience(session, c) for c in contact_ids])
+    return ContactEvent(kind, data=dict(data), audiences=audiences)
+
+
+def may_see_event(viewer: Viewer, event: Event) -> bool:
+    """The socket filter: contact-level events by their cards' audiences, the others by their conversation."""
+    if viewer.is_admin:
+        return True
+    if isinstance(event, ContactEvent):
+        return all(any(can_see(viewer, t, a) for t, a in audience) for audience in event.audiences)
+    return can_see(viewer, event.team_id, event.assignee_id)
