@@ -1,7 +1,8 @@
 """Who may see which client card, task and duplicate pair — derived from conversation visibility.
 
-A card is visible to a viewer who may see one of its conversations (:func:`inbox.conversations.visible`)
-or who owns it (``Contact.owner_id``); an admin sees every card. A duplicate pair is visible only when both
+A card is visible to a viewer who may see one of its conversations (:func:`inbox.conversations.visible`),
+who owns it (``Contact.owner_id``) or who is assigned a task about it (a callback of a missed call must
+open the caller's card); an admin sees every card. A duplicate pair is visible only when both
 of its cards are. A task is visible to its assignee, to whoever may see its card or its conversation, and —
 for a task about no card and no conversation — to its team (or to everyone when it has neither team nor
 assignee, as before). Each rule is a SQL condition made of EXISTS subqueries, so it filters a large table
@@ -31,11 +32,20 @@ def _through_conversations(viewer: Viewer, contact_id: QueryableAttribute[Any]) 
     return select(Conversation.id).where(Conversation.contact_id == contact_id, visible(viewer)).exists()
 
 
+def _through_tasks(viewer: Viewer, contact_id: QueryableAttribute[Any]) -> ColumnElement[bool]:
+    """EXISTS a task about the card `contact_id` assigned to the viewer."""
+    return select(Task.id).where(Task.contact_id == contact_id, Task.assignee_id == viewer.agent_id).exists()
+
+
 def visible_contacts(viewer: Viewer) -> ColumnElement[bool]:
     """The WHERE clause, on :class:`Contact`, of the cards `viewer` may see."""
     if viewer.is_admin:
         return true()
-    return or_(Contact.owner_id == viewer.agent_id, _through_conversations(viewer, Contact.id))
+    return or_(
+        Contact.owner_id == viewer.agent_id,
+        _through_conversations(viewer, Contact.id),
+        _through_tasks(viewer, Contact.id),
+    )
 
 
 def visible_contact_id(viewer: Viewer, column: QueryableAttribute[Any]) -> ColumnElement[bool]:
@@ -43,7 +53,7 @@ def visible_contact_id(viewer: Viewer, column: QueryableAttribute[Any]) -> Colum
     if viewer.is_admin:
         return column.is_not(None)
     owned = select(Contact.id).where(Contact.id == column, Contact.owner_id == viewer.agent_id).exists()
-    return or_(owned, _through_conversations(viewer, column))
+    return or_(owned, _through_conversations(viewer, column), _through_tasks(viewer, column))
 
 
 def visible_duplicates(viewer: Viewer) -> ColumnElement[bool]:
@@ -91,6 +101,12 @@ async def contact_audience(session: AsyncSession, contact_id: int) -> Audience:
     owner = await session.scalar(select(Contact.owner_id).where(Contact.id == contact_id))
     if owner is not None:
         scopes.append((None, owner))
+    assignees = await session.scalars(
+        select(Task.assignee_id)
+        .where(Task.contact_id == contact_id, Task.assignee_id.is_not(None))
+        .distinct()
+    )
+    scopes.extend((None, assignee) for assignee in assignees)
     return tuple(scopes)
 
 

@@ -76,6 +76,27 @@ async def test_cards_follow_conversations_and_ownership_by_role(
         assert (found is not None) is shown, viewer
 
 
+async def test_a_task_assigned_to_an_agent_opens_its_card_to_them(
+    session: AsyncSession, api_account: ChannelAccount
+) -> None:
+    """A callback handed to an agent of another team: they must see the caller's card to call back."""
+    team_a, team_b = Team(name="A"), Team(name="B")
+    session.add_all([team_a, team_b])
+    await session.flush()
+    anna_id, other_id = await staff(session, "anna", "other")
+    anna = Viewer(anna_id, "agent", frozenset({team_a.id}))
+    card = await card_in(session, api_account, "caller", team_b.id, None)
+    assert not await can_see_contact(session, anna, card)
+    for assignee in (other_id, anna_id):
+        assert not await can_see_contact(session, anna, card)
+        session.add(Task(title="call back", kind="callback", status="open", contact_id=card))
+        session.add(Task(title="call", kind="callback", status="open", contact_id=card, assignee_id=assignee))
+        await session.flush()
+    assert await can_see_contact(session, anna, card)
+    event = await contact_event(session, "contact.updated", (card,), {"id": card})
+    assert may_see_event(anna, event)
+
+
 async def test_contact_events_need_every_named_card_visible(
     session: AsyncSession, api_account: ChannelAccount
 ) -> None:
