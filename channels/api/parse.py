@@ -7,17 +7,24 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from channels.base import AccountContext, PayloadError
+from channels.base import AccountContext, IdentityRefused, PayloadError
 from channels.payloads import load_json
 from inbox.identities import InvalidIdentity, normalize
 from inbox.items import IdentityRef, InboundMessage, Sender
 from inbox.timestamps import Timestamp
 
 
+def _one_of_them(schema: dict[str, Any]) -> None:
+    schema["anyOf"] = [
+        {"required": [name], "properties": {name: {"type": "string", "minLength": 1}}}
+        for name in ("email", "phone", "external_id")
+    ]
+
+
 class SenderBody(BaseModel):
     """Who wrote: at least one of email, phone, external_id."""
 
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra=_one_of_them)
     name: str | None = Field(None, max_length=200)
     email: str | None = Field(None, max_length=320)
     phone: str | None = Field(None, max_length=40)
@@ -84,7 +91,7 @@ def parse(payload: Any, *, account_id: int, account_name: str, region: str = "RU
             try:
                 identities.append(IdentityRef(kind, normalize(kind, value, region)))  # type: ignore[arg-type]
             except InvalidIdentity as exc:
-                raise PayloadError(exc.reason, f"sender.{kind}") from None
+                raise IdentityRefused(exc.reason, f"sender.{kind}") from None
     if sender.external_id:
         identities.append(IdentityRef("external", external_identity(account_name, sender.external_id)))
     if not identities:

@@ -230,7 +230,7 @@ async def test_error_answers_conform_to_the_document(
     depot = await hand_in(client, "d-1", account="depot")
     channel = {"Authorization": f"Bearer {TOKENS['shop']}"}
     bad_sender = {"external_id": "x", "sender": {"email": "nope"}, "text": "hi"}
-    await call("POST", "/api/v1/channels/shop/messages", body=bad_sender, headers=channel, status=400)
+    await call("POST", "/api/v1/channels/shop/messages", body=bad_sender, headers=channel, status=422)
     await call("POST", "/api/v1/auth/login", body={"email": sales.email, "password": "wrong"}, status=401)
     await call("GET", f"/api/v1/conversations/{depot['conversation_id']}", headers=sales.headers, status=403)
     await call("GET", "/api/v1/conversations/999", headers=sales.headers, status=404)
