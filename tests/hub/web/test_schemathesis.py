@@ -20,8 +20,8 @@ What the run is told, and why:
 - ``GET /api/v1/ws`` is not run: it is a WebSocket upgrade (tests/hub/web/test_ws.py), not a request.
 - Operations that would end the run's own access get fixed ids: ``DELETE /api/v1/auth/tokens/{id}``
   revokes a spare token of the caller (not the run's), ``PATCH /api/v1/agents/{id}`` changes a spare
-  agent (not the caller: a new password or role would end its tokens). ``POST /api/v1/auth/logout`` runs as it is: a
-  bearer-token caller has no session to end.
+  agent (not the caller: a new password or role would end its tokens). ``POST /api/v1/auth/logout``
+  runs as it is: a bearer-token caller has no session to end.
 - ``POST /api/v1/channels/{account}/messages`` is sent to the "shop" account with that account's token.
 """
 
