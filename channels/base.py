@@ -94,6 +94,11 @@ class PayloadError(ValueError):
         self.reason = message
 
 
+class IdentityRefused(PayloadError):
+    """A payload of the right shape whose sender identity is unusable (an e-mail address that is no
+    address, a phone number of no country): a rule of the domain, not of the format (422 on the API)."""
+
+
 class ChannelAuthError(Exception):
     """The platform refused our credentials: retrying soon will not help."""
 

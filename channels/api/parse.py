@@ -3,38 +3,46 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from channels.base import AccountContext, PayloadError
+from channels.base import AccountContext, IdentityRefused, PayloadError
 from channels.payloads import load_json
 from inbox.identities import InvalidIdentity, normalize
 from inbox.items import IdentityRef, InboundMessage, Sender
+from inbox.timestamps import Timestamp
 
 
-class _Sender(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+def _one_of_them(schema: dict[str, Any]) -> None:
+    schema["anyOf"] = [
+        {"required": [name], "properties": {name: {"type": "string", "minLength": 1}}}
+        for name in ("email", "phone", "external_id")
+    ]
+
+
+class SenderBody(BaseModel):
+    """Who wrote: at least one of email, phone, external_id."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra=_one_of_them)
     name: str | None = Field(None, max_length=200)
     email: str | None = Field(None, max_length=320)
     phone: str | None = Field(None, max_length=40)
     external_id: str | None = Field(None, min_length=1, max_length=150, pattern=r"^[A-Za-z0-9_.:@\-]+$")
 
 
-class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    external_id: str = Field(min_length=1, max_length=200)
-    sender: _Sender
-    text: str = Field(min_length=1, max_length=100_000)
-    sent_at: datetime | None = None
+class MessageBody(BaseModel):
+    """One message from any system, into the generic API channel (its JSON Schema is the API's)."""
 
-    @field_validator("sent_at")
-    @classmethod
-    def _aware(cls, value: datetime | None) -> datetime | None:
-        if value is not None and value.tzinfo is None:
-            raise ValueError("needs a timezone (e.g. 2026-01-31T12:00:00Z)")
-        return value.astimezone(UTC) if value else None
+    model_config = ConfigDict(extra="forbid", strict=True)
+    external_id: str = Field(
+        min_length=1,
+        max_length=200,
+        description="your id of the message: sending it again is a no-op (duplicate)",
+    )
+    sender: SenderBody
+    text: str = Field(min_length=1, max_length=100_000)
+    sent_at: Timestamp | None = None
 
 
 def _first_error(exc: ValidationError) -> PayloadError:
@@ -73,7 +81,7 @@ def parse(payload: Any, *, account_id: int, account_name: str, region: str = "RU
     if not isinstance(payload, dict):
         raise PayloadError("expected a JSON object")
     try:
-        body = _Body.model_validate(payload)
+        body = MessageBody.model_validate(payload)
     except ValidationError as exc:
         raise _first_error(exc) from None
     sender = body.sender
@@ -83,7 +91,7 @@ def parse(payload: Any, *, account_id: int, account_name: str, region: str = "RU
             try:
                 identities.append(IdentityRef(kind, normalize(kind, value, region)))  # type: ignore[arg-type]
             except InvalidIdentity as exc:
-                raise PayloadError(exc.reason, f"sender.{kind}") from None
+                raise IdentityRefused(exc.reason, f"sender.{kind}") from None
     if sender.external_id:
         identities.append(IdentityRef("external", external_identity(account_name, sender.external_id)))
     if not identities:

@@ -20,7 +20,7 @@ from hub.web.audit_trail import record_action
 from hub.web.auth import Principal, require_agent
 from hub.web.context import db, is_online
 from hub.web.errors import not_found, unprocessable
-from hub.web.inputs import Body, Id, path_id, read_body
+from hub.web.inputs import Body, Id, NotNull, path_id, read_body
 from inbox.agents import MIN_PASSWORD, agent_with_teams, create_agent, hash_password_async
 from inbox.identities import InvalidIdentity, normalize_email
 from inbox.models import Agent, Team
@@ -43,15 +43,15 @@ class AgentCreate(Body):
 
 
 class AgentPatch(Body):
-    email: str | None = Field(None, min_length=3, max_length=254)
-    name: str | None = Field(None, min_length=1, max_length=200)
-    password: str | None = Field(None, min_length=MIN_PASSWORD, max_length=1024)
-    role: Role | None = None
-    team_ids: list[Id] | None = Field(None, max_length=100)
+    email: str | None = NotNull(min_length=3, max_length=254)
+    name: str | None = NotNull(min_length=1, max_length=200)
+    password: str | None = NotNull(min_length=MIN_PASSWORD, max_length=1024)
+    role: Role | None = NotNull()
+    team_ids: list[Id] | None = NotNull(max_length=100)
     extension: str | None = Field(None, max_length=32)
-    capacity: int | None = Field(None, ge=0, le=10_000)
+    capacity: int | None = NotNull(ge=0, le=10_000)
     language: Language | None = None
-    is_active: bool | None = None
+    is_active: bool | None = NotNull()
 
 
 class TeamCreate(Body):

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from aiohttp import web
-from pydantic import AwareDatetime, Field
+from pydantic import Field
 
 from hub.web.auth import require_agent
 from hub.web.context import db
-from hub.web.inputs import Id, Query, read_query
+from hub.web.inputs import Id, Query, Timestamp, read_query
 from hub.web.serialize import iso
 from inbox.audit import AuditFilter, list_entries
 from inbox.models import AuditLog
@@ -20,8 +20,8 @@ routes = web.RouteTableDef()
 class AuditQuery(Query):
     action: str | None = Field(None, min_length=1, max_length=40)
     agent: Id | None = None
-    since: AwareDatetime | None = None
-    until: AwareDatetime | None = None
+    since: Timestamp | None = None
+    until: Timestamp | None = None
     limit: int = Field(50, ge=1, le=200)
     offset: int = Field(0, ge=0, le=1_000_000)
 

@@ -8,7 +8,7 @@ Changes publish contact-level events (``contact.updated``, ``contact.merged``) t
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from aiohttp import web
 from pydantic import Field, field_validator
@@ -18,7 +18,7 @@ from hub.web import serialize
 from hub.web.auth import require_agent
 from hub.web.context import db, hub_of, publish
 from hub.web.errors import not_found, unprocessable
-from hub.web.inputs import Body, Empty, Id, Query, path_id, read_body, read_query
+from hub.web.inputs import Body, Empty, Id, NotNull, Query, path_id, read_body, read_query
 from inbox import contacts, visibility
 from inbox.conversations import ConversationFilter, list_conversations
 from inbox.items import IdentityKind
@@ -29,33 +29,29 @@ routes = web.RouteTableDef()
 MERGERS = ("supervisor", "admin")
 
 
+Tag = Annotated[str, Field(min_length=1, max_length=50, pattern=r"\S")]
+
+
 class ContactListQuery(Query):
-    q: str | None = Field(None, max_length=200)
+    q: str | None = Field(None, max_length=200, description="search text")
     limit: int = Field(50, ge=1, le=200)
     offset: int = Field(0, ge=0, le=1_000_000)
 
 
 class DuplicatesQuery(Query):
-    contact_id: Id | None = None
+    contact_id: Id | None = Field(None, description="only pairs with this card")
     limit: int = Field(100, ge=1, le=500)
 
 
 class ContactPatch(Body):
     name: str | None = Field(None, max_length=200)
     company: str | None = Field(None, max_length=200)
-    kind: Literal["lead", "client"] | None = None
+    kind: Literal["lead", "client"] | None = NotNull()
     owner_id: Id | None = None
     source_detail: str | None = Field(None, max_length=200)
-    tags: list[str] | None = Field(None, max_length=50)
-    custom_fields: dict[str, Any] | None = None
+    tags: list[Tag] | None = NotNull(max_length=50)
+    custom_fields: dict[str, Any] | None = NotNull()
     notes: str | None = Field(None, max_length=20_000)
-
-    @field_validator("kind", "tags", "custom_fields")
-    @classmethod
-    def _not_null(cls, value: Any) -> Any:
-        if value is None:
-            raise ValueError("cannot be null")
-        return value
 
     @field_validator("tags")
     @classmethod

@@ -12,7 +12,7 @@ import binascii
 from typing import Literal
 
 from aiohttp import web
-from pydantic import AwareDatetime, Field, field_validator
+from pydantic import ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
@@ -22,7 +22,7 @@ from hub.web import serialize
 from hub.web.auth import Principal, require_agent
 from hub.web.context import db, hub_of, publish
 from hub.web.errors import bad_request, forbidden, not_found
-from hub.web.inputs import Body, Id, Query, path_id, read_body, read_query
+from hub.web.inputs import AgentRef, Body, Id, Query, Timestamp, path_id, read_body, read_query
 from inbox.conversations import (
     ConversationFilter,
     assign,
@@ -38,34 +38,30 @@ from inbox.replies import MAX_REPLY, add_reply
 routes = web.RouteTableDef()
 
 Status = Literal["open", "pending", "snoozed", "resolved"]
+BASE64 = r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$"  # padded, no line breaks
 
 
 class ConversationQuery(Query):
     status: Status | None = None
-    assignee: str | None = Field(None, description='an agent id, or "me"')
+    assignee: AgentRef | None = Field(None, description='an agent id, or "me"')
     team: Id | None = None
-    channel: str | None = Field(None, max_length=20)
+    channel: str | None = Field(None, max_length=20, description="channel kind: email, api …")
     unassigned: bool = False
     contact: Id | None = None
     limit: int = Field(50, ge=1, le=200)
     offset: int = Field(0, ge=0, le=1_000_000)
 
-    @field_validator("assignee")
-    @classmethod
-    def _assignee(cls, value: str | None) -> str | None:
-        if value is not None and value != "me" and not (value.isdigit() and 1 <= int(value) < 2**63):
-            raise ValueError('must be an agent id or "me"')
-        return value
-
 
 class AssignBody(Body):
+    model_config = ConfigDict(json_schema_extra={"minProperties": 1})  # the handler needs one of them
+
     assignee_id: Id | None = None
     team_id: Id | None = None
 
 
 class StatusBody(Body):
     status: Status
-    snoozed_until: AwareDatetime | None = None
+    snoozed_until: Timestamp | None = None
 
 
 class FileIn(Body):
@@ -73,7 +69,7 @@ class FileIn(Body):
 
     filename: str = Field(min_length=1, max_length=255)
     content_type: str = Field(pattern=r"^[\w.+-]+/[\w.+-]+$", max_length=120)
-    content_base64: str
+    content_base64: str = Field(pattern=BASE64)
 
     def decoded(self) -> bytes:
         try:
@@ -111,7 +107,7 @@ async def list_(request: web.Request) -> web.Response:
         query = read_query(request, ConversationQuery)
         assignee = None
         if query.assignee is not None:
-            assignee = principal.agent.id if query.assignee == "me" else int(query.assignee)
+            assignee = query.assignee if isinstance(query.assignee, int) else principal.agent.id
         flt = ConversationFilter(
             status=query.status,
             assignee_id=assignee,

@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Literal
 
 from aiohttp import web
-from pydantic import AwareDatetime, Field
+from pydantic import Field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
@@ -24,8 +24,8 @@ from sqlalchemy.orm import selectinload
 from hub.web import serialize
 from hub.web.auth import Principal, require_agent
 from hub.web.context import db
-from hub.web.errors import bad_request, forbidden, not_found, unprocessable
-from hub.web.inputs import Body, Id, Query, path_id, read_body, read_query
+from hub.web.errors import forbidden, not_found, unprocessable
+from hub.web.inputs import AgentRef, Body, Id, NotNull, Query, Timestamp, path_id, read_body, read_query
 from inbox.contacts import ContactNotFound, get_visible_contact
 from inbox.conversations import can_see
 from inbox.models import Agent, Conversation, Task, Team, utcnow
@@ -38,7 +38,7 @@ TaskStatus = Literal["open", "done", "cancelled"]
 
 class TaskQuery(Query):
     status: TaskStatus | None = None
-    assignee: str | None = None
+    assignee: AgentRef | None = Field(None, description='an agent id, or "me"')
     contact: Id | None = None
     limit: int = Field(100, ge=1, le=500)
     offset: int = Field(0, ge=0, le=1_000_000)
@@ -51,15 +51,15 @@ class TaskCreate(Body):
     conversation_id: Id | None = None
     assignee_id: Id | None = None
     team_id: Id | None = None
-    due_at: AwareDatetime | None = None
+    due_at: Timestamp | None = None
 
 
 class TaskPatch(Body):
-    title: str | None = Field(None, min_length=1, max_length=300)
-    status: TaskStatus | None = None
+    title: str | None = NotNull(min_length=1, max_length=300)
+    status: TaskStatus | None = NotNull()
     assignee_id: Id | None = None
     team_id: Id | None = None
-    due_at: AwareDatetime | None = None
+    due_at: Timestamp | None = None
     result: str | None = Field(None, max_length=20_000)
 
 
@@ -100,9 +100,7 @@ async def list_tasks(request: web.Request) -> web.Response:
         if query.assignee == "me":
             stmt = stmt.where(Task.assignee_id == principal.agent.id)
         elif query.assignee is not None:
-            if not query.assignee.isdigit() or int(query.assignee) >= 2**63:
-                raise bad_request('assignee: must be an agent id or "me"', "assignee")
-            stmt = stmt.where(Task.assignee_id == int(query.assignee))
+            stmt = stmt.where(Task.assignee_id == query.assignee)
         if query.contact is not None:
             stmt = stmt.where(Task.contact_id == query.contact)
         stmt = (

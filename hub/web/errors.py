@@ -13,7 +13,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from channels.base import PayloadError
+from channels.base import IdentityRefused, PayloadError
 from inbox.agents import AgentError
 from inbox.contacts import ContactError, ContactNotFound
 from inbox.conversations import ConversationError
@@ -89,6 +89,8 @@ def from_domain(exc: Exception) -> ApiError | None:
     """The answer for a domain error, or None for an exception that is a bug."""
     if isinstance(exc, ApiError):
         return exc
+    if isinstance(exc, IdentityRefused):
+        return unprocessable(exc.reason, exc.field)
     if isinstance(exc, PayloadError):
         return bad_request(exc.reason, exc.field)
     if isinstance(exc, ContactNotFound):

@@ -1,8 +1,11 @@
 """The OpenAPI 3.1 description of /api/v1, served at GET /api/v1/openapi.json.
 
-Request bodies are the JSON Schemas of the very pydantic models the handlers validate with, so the two
-cannot drift apart; responses are written out here and pinned by tests that validate real answers
-against this document (objects are closed: an undocumented field fails them).
+Request bodies and query parameters are the JSON Schemas of the very pydantic models the handlers
+validate with (bodies: :class:`hub.web.inputs.Body`, query strings: :class:`hub.web.inputs.Query`), so
+the two cannot drift apart: limits, enums, nullability and formats are stated once, in the model.
+Responses are written out here and pinned by tests that validate real answers against this document
+(objects are closed: an undocumented field fails them) and by a bounded schemathesis run
+(tests/hub/web/test_schemathesis.py).
 """
 
 from __future__ import annotations
@@ -13,8 +16,9 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel
 
-from hub.web import api_admin, api_auth, api_contacts, api_conversations, api_tasks
-from hub.web.inputs import MAX_ID
+from channels.api.parse import MessageBody
+from hub.web import api_admin, api_audit, api_auth, api_contacts, api_conversations, api_tasks, api_timeline
+from hub.web.inputs import MAX_ID, STORABLE_TEXT, Query
 
 routes = web.RouteTableDef()
 
@@ -70,7 +74,56 @@ ROLE: Schema = {"type": "string", "enum": ["agent", "supervisor", "admin"]}
 
 
 def body_schema(model: type[BaseModel]) -> Schema:
-    return model.model_json_schema(ref_template="#/components/schemas/{model}")
+    schema: Schema = _tidy(model.model_json_schema(ref_template="#/components/schemas/{model}"))
+    return schema
+
+
+def _tidy(schema: Any) -> Any:
+    """pydantic's schema as the document states it: no titles; plain text says it takes no NUL; a
+    ``default: null`` only where null is a value (a field that may be left out but not null has none)."""
+    if isinstance(schema, list):
+        return [_tidy(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {key: _tidy(value) for key, value in schema.items() if key != "title"}
+    if "properties" in schema:  # property names are data here, not keywords
+        out["properties"] = {name: _tidy(value) for name, value in schema["properties"].items()}
+    kinds = out.get("type")
+    if (kinds == "string" or (isinstance(kinds, list) and "string" in kinds)) and not (
+        {"pattern", "format", "enum", "const"} & out.keys()
+    ):
+        out["pattern"] = STORABLE_TEXT
+    if "default" in out and out["default"] is None and not _allows_null(out):
+        del out["default"]
+    return out
+
+
+def _allows_null(schema: Schema) -> bool:
+    kinds = schema.get("type")
+    return (
+        kinds == "null"
+        or (isinstance(kinds, list) and "null" in kinds)
+        or any(_allows_null(option) for option in schema.get("anyOf", []))
+    )
+
+
+def query_params(model: type[Query]) -> list[Schema]:
+    """A route's query parameters, from the Query model its handler reads them with."""
+    schema = body_schema(model)
+    required = set(schema.get("required", []))
+    out = []
+    for name, prop in schema["properties"].items():
+        prop = dict(prop)
+        description = prop.pop("description", "")
+        options = [o for o in prop.pop("anyOf", []) if o != {"type": "null"}]  # absent is "none"
+        if len(options) == 1:
+            prop |= options[0]
+        elif options:
+            prop["anyOf"] = options
+        if prop.get("default", ...) is None:
+            del prop["default"]
+        out.append(param(name, "query", prop, description, required=name in required))
+    return out
 
 
 # -- components ----------------------------------------------------------------------------------------
@@ -284,42 +337,11 @@ SCHEMAS: dict[str, Schema] = {
         }
     ),
     "ChannelAccountList": listing("ChannelAccount"),
-    "ApiChannelMessage": {
-        "type": "object",
-        "description": "One message from any system, into the generic API channel.",
-        "properties": {
-            "external_id": {
-                "type": "string",
-                "minLength": 1,
-                "maxLength": 200,
-                "description": "your id of the message: sending it again is a no-op (duplicate)",
-            },
-            "sender": {
-                "type": "object",
-                "description": "at least one of email, phone, external_id",
-                "properties": {
-                    "name": {"type": ["string", "null"], "maxLength": 200},
-                    "email": {"type": ["string", "null"], "maxLength": 320},
-                    "phone": {"type": ["string", "null"], "maxLength": 40},
-                    "external_id": {
-                        "type": ["string", "null"],
-                        "minLength": 1,
-                        "maxLength": 150,
-                        "pattern": "^[A-Za-z0-9_.:@\\-]+$",
-                    },
-                },
-                "additionalProperties": False,
-            },
-            "text": {"type": "string", "minLength": 1, "maxLength": 100_000},
-            "sent_at": {"type": ["string", "null"], "format": "date-time"},
-        },
-        "required": ["external_id", "sender", "text"],
-        "additionalProperties": False,
-    },
     "IngestResult": obj({"contact_id": ID, "conversation_id": ID, "message_id": ID, "duplicate": BOOL}),
 }
 
 BODIES: dict[str, type[BaseModel]] = {
+    "ApiChannelMessage": MessageBody,
     "LoginBody": api_auth.LoginBody,
     "TokenBody": api_auth.TokenBody,
     "ContactPatch": api_contacts.ContactPatch,
@@ -365,8 +387,6 @@ def param(name: str, where: str, schema: Schema, description: str = "", *, requi
 
 
 PATH_ID = param("id", "path", ID)
-LIMIT = param("limit", "query", {"type": "integer", "minimum": 1, "maximum": 200, "default": 50})
-OFFSET = param("offset", "query", {"type": "integer", "minimum": 0, "default": 0})
 CSRF = param(
     "X-CSRF-Token",
     "header",
@@ -469,11 +489,7 @@ def _paths() -> dict[str, Schema]:
                 "List and search the client cards I may see (name, company, any identity), newest first",
                 "contacts",
                 {"200": (ok, ref("ContactList"))},
-                params=[
-                    param("q", "query", {"type": "string", "maxLength": 200}, "search text"),
-                    LIMIT,
-                    OFFSET,
-                ],
+                params=query_params(api_contacts.ContactListQuery),
             )
         },
         "/api/v1/contacts/{id}/timeline": {
@@ -482,12 +498,7 @@ def _paths() -> dict[str, Schema]:
                 "first (of the conversations I may see)",
                 "contacts",
                 {"200": (ok, ref("Timeline"))},
-                params=[
-                    PATH_ID,
-                    param(
-                        "limit", "query", {"type": "integer", "minimum": 1, "maximum": 1000, "default": 300}
-                    ),
-                ],
+                params=[PATH_ID, *query_params(api_timeline.TimelineQuery)],
                 errors=("404",),
             )
         },
@@ -525,10 +536,7 @@ def _paths() -> dict[str, Schema]:
                 "Open duplicate candidates whose two cards I may both see",
                 "contacts",
                 {"200": (ok, ref("DuplicateList"))},
-                params=[
-                    param("contact_id", "query", ID, "only pairs with this card"),
-                    param("limit", "query", {"type": "integer", "minimum": 1, "maximum": 500}),
-                ],
+                params=query_params(api_contacts.DuplicatesQuery),
             )
         },
         "/api/v1/contacts/{id}/merge": {
@@ -559,23 +567,7 @@ def _paths() -> dict[str, Schema]:
                 "Conversations I may see, latest activity first",
                 "conversations",
                 {"200": (ok, ref("ConversationList"))},
-                params=[
-                    param("status", "query", STATUS),
-                    param(
-                        "assignee",
-                        "query",
-                        {"type": "string", "pattern": "^(me|[0-9]+)$"},
-                        'agent id or "me"',
-                    ),
-                    param("team", "query", ID),
-                    param(
-                        "channel", "query", {"type": "string", "maxLength": 20}, "channel kind: email, api …"
-                    ),
-                    param("unassigned", "query", BOOL),
-                    param("contact", "query", ID),
-                    LIMIT,
-                    OFFSET,
-                ],
+                params=query_params(api_conversations.ConversationQuery),
             )
         },
         "/api/v1/conversations/{id}": {
@@ -658,18 +650,7 @@ def _paths() -> dict[str, Schema]:
                 "The audit log, newest first: log-in attempts and admin actions (admin)",
                 "admin",
                 {"200": (ok, ref("AuditList"))},
-                params=[
-                    param("action", "query", {"type": "string", "minLength": 1, "maxLength": 40}),
-                    param("agent", "query", ID, "the agent who acted, or whose account it is about"),
-                    param("since", "query", TIME),
-                    param("until", "query", TIME),
-                    LIMIT,
-                    param(
-                        "offset",
-                        "query",
-                        {"type": "integer", "minimum": 0, "maximum": 1_000_000, "default": 0},
-                    ),
-                ],
+                params=query_params(api_audit.AuditQuery),
                 errors=("403",),
             )
         },
@@ -689,13 +670,7 @@ def _paths() -> dict[str, Schema]:
                 "Tasks I may see: mine, those about cards or conversations I see, my teams' (admins: all)",
                 "tasks",
                 {"200": (ok, ref("TaskList"))},
-                params=[
-                    param("status", "query", {"type": "string", "enum": ["open", "done", "cancelled"]}),
-                    param("assignee", "query", {"type": "string", "pattern": "^(me|[0-9]+)$"}),
-                    param("contact", "query", ID),
-                    param("limit", "query", {"type": "integer", "minimum": 1, "maximum": 500}),
-                    OFFSET,
-                ],
+                params=query_params(api_tasks.TaskQuery),
             ),
             "post": op(
                 "Create a task (mine, unless an assignee or team is given)",

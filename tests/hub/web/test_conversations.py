@@ -185,7 +185,7 @@ async def test_a_reply_carries_files_sent_as_base64(
         },
         headers=sales.headers,
     )
-    assert (await error_of(bad, 400))["field"] == "attachments.content_base64"
+    assert (await error_of(bad, 400))["field"] == "attachments.0.content_base64"
 
 
 async def test_empty_reply_is_refused_naming_text(client: Client, sales: Person, shop_conv: int) -> None:

@@ -11,10 +11,11 @@ from openapi_core import OpenAPI
 from openapi_core.exceptions import OpenAPIError
 from openapi_core.testing import MockRequest, MockResponse
 from openapi_spec_validator import validate
+from pydantic import ValidationError
 
 from hub.runtime import Hub
-from hub.web.openapi import document
-from tests.hub.web.conftest import TOKENS, Client, Person, hand_in, make_agent
+from hub.web.openapi import BODIES, document
+from tests.hub.web.conftest import TOKENS, Client, Person, error_of, hand_in, make_agent
 from tests.hub.web.test_errors import API_ROUTES
 
 SPEC = OpenAPI.from_dict(document())
@@ -230,7 +231,7 @@ async def test_error_answers_conform_to_the_document(
     depot = await hand_in(client, "d-1", account="depot")
     channel = {"Authorization": f"Bearer {TOKENS['shop']}"}
     bad_sender = {"external_id": "x", "sender": {"email": "nope"}, "text": "hi"}
-    await call("POST", "/api/v1/channels/shop/messages", body=bad_sender, headers=channel, status=400)
+    await call("POST", "/api/v1/channels/shop/messages", body=bad_sender, headers=channel, status=422)
     await call("POST", "/api/v1/auth/login", body={"email": sales.email, "password": "wrong"}, status=401)
     await call("GET", f"/api/v1/conversations/{depot['conversation_id']}", headers=sales.headers, status=403)
     await call("GET", "/api/v1/conversations/999", headers=sales.headers, status=404)
@@ -256,3 +257,57 @@ async def test_error_answers_conform_to_the_document(
         request_valid=False,
     )
     await call("GET", "/api/v1/tasks", status=401, request_valid=False)
+
+
+def _allows_null(schema: dict[str, Any]) -> bool:
+    kinds = schema.get("type")
+    return (
+        kinds == "null"
+        or (isinstance(kinds, list) and "null" in kinds)
+        or any(_allows_null(option) for option in schema.get("anyOf", []))
+    )
+
+
+def test_a_field_documented_nullable_takes_null() -> None:
+    """The document and the models agree on null: no field is called nullable and then refused."""
+    schemas = document()["components"]["schemas"]
+    checked = 0
+    for name, model in BODIES.items():
+        for field, prop in schemas[name]["properties"].items():
+            if not _allows_null(prop):
+                continue
+            try:
+                model.model_validate({field: None})
+            except ValidationError as exc:
+                assert all(err["loc"][:1] != (field,) for err in exc.errors()), (name, field)
+            checked += 1
+    assert checked > 20
+
+
+def test_query_parameters_are_documented_with_the_limits_the_server_applies() -> None:
+    operation = document()["paths"]["/api/v1/conversations"]["get"]
+    params = {p["name"]: p["schema"] for p in operation["parameters"]}
+    assert params["offset"] == {"type": "integer", "minimum": 0, "maximum": 1_000_000, "default": 0}
+    assert params["limit"] == {"type": "integer", "minimum": 1, "maximum": 200, "default": 50}
+    tasks = {p["name"]: p["schema"] for p in document()["paths"]["/api/v1/tasks"]["get"]["parameters"]}
+    assert tasks["offset"]["maximum"] == 1_000_000
+    assert tasks["limit"] == {"type": "integer", "minimum": 1, "maximum": 500, "default": 100}
+
+
+async def test_past_a_documented_query_limit_is_a_400_naming_it_and_at_it_is_fine(
+    client: Client, admin: Person
+) -> None:
+    checked = 0
+    for path, item in document()["paths"].items():
+        operation = item.get("get", {})
+        for param in operation.get("parameters", []):
+            schema = param["schema"]
+            if param["in"] != "query" or "maximum" not in schema:
+                continue
+            url = path.replace("{id}", "1")
+            at = await client.get(url, params={param["name"]: schema["maximum"]}, headers=admin.headers)
+            assert at.status in (200, 404), (url, param["name"], await at.text())
+            past = await client.get(url, params={param["name"]: schema["maximum"] + 1}, headers=admin.headers)
+            assert (await error_of(past, 400))["field"] == param["name"], (url, param["name"])
+            checked += 1
+    assert checked >= 10
