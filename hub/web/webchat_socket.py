@@ -231,10 +231,12 @@ class Visit:
         await self.send({"type": "ack", "id": cid, "message": shown[0] if shown else None})
 
     async def on_typing(self, on: bool) -> None:
+        # At most one "on" per TYPING_EVERY seconds, and an "off" only after an "on" went out (so agents
+        # never keep seeing a visitor typing): a hint, not data, so the rest is dropped silently.
         if not self.conversations or (not on and not self._typing_on):
             return
-        if not self.request.app[LIMITS].typing(self.account_id, self.visitor_id):
-            return  # a hint, not data: dropped silently
+        if on and not self.request.app[LIMITS].typing(self.account_id, self.visitor_id):
+            return
         self._typing_on = on
         async with db(self.request) as session:
             conv = await session.get(Conversation, max(self.conversations))
