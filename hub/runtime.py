@@ -39,6 +39,7 @@ SECRET_FIELDS = frozenset(
         "access_token",
         "api_key",
         "login_secret",
+        "identity_secret",
     }
 )
 

@@ -324,7 +324,12 @@ async def _match_contact(work: _Work) -> None:
     contact = await work.session.scalar(
         select(Contact)
         .join(Identity, Identity.contact_id == Contact.id)
-        .where(Identity.kind == "phone", Identity.value == number, Contact.merged_into_id.is_(None))
+        .where(
+            Identity.kind == "phone",
+            Identity.value == number,
+            Identity.trust == "vouched",  # a phone a visitor typed into a form is not their caller id
+            Contact.merged_into_id.is_(None),
+        )
         .order_by(Contact.id)
         .limit(1)
     )

@@ -140,10 +140,14 @@ async def update_contact(
 async def add_identity(
     session: AsyncSession, contact: Contact, kind: str, value: str, *, region: str, actor_id: int | None
 ) -> Identity:
-    """Add an identity to a card. If another card has it too, the pair is listed as duplicates."""
+    """Add an identity to a card. If another card has it too, the pair is listed as duplicates.
+
+    An agent adding it vouches for it: a detail the client only typed becomes vouched.
+    """
     normalized = normalize(kind, value, region)
     for existing in contact.identities:
         if (existing.kind, existing.value) == (kind, normalized):
+            existing.trust = "vouched"
             return existing
     identity = Identity(contact_id=contact.id, kind=kind, value=normalized)
     session.add(identity)
@@ -266,6 +270,10 @@ async def merge_contacts(
     survivor.custom_fields = {**(merged.custom_fields or {}), **(survivor.custom_fields or {})}
 
     have = {(i.kind, i.value) for i in survivor.identities}
+    vouched = {(i.kind, i.value) for i in merged.identities if i.trust == "vouched"}
+    for identity in survivor.identities:  # the same value vouched on either card stays vouched
+        if (identity.kind, identity.value) in vouched:
+            identity.trust = "vouched"
     moved_identities = [f"{i.kind}:{i.value}" for i in merged.identities if (i.kind, i.value) not in have]
     await session.execute(
         delete(Identity).where(

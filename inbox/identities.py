@@ -79,4 +79,4 @@ def normalize(kind: str, value: str, region: str = "RU") -> str:
 
 
 def normalize_ref(ref: IdentityRef, region: str = "RU") -> IdentityRef:
-    return IdentityRef(ref.kind, normalize(ref.kind, ref.value, region))
+    return IdentityRef(ref.kind, normalize(ref.kind, ref.value, region), ref.trust)

@@ -8,6 +8,15 @@
 the inserts go out as multi-row statements), and `IngestQueue` feeds it: concurrent ingests that arrive
 while one transaction commits form the next batch (group commit). Nobody's future is resolved before the
 commit that holds their item, so nothing is acknowledged that a crash could lose.
+
+Matching trusts only what a platform vouches for. A sender is matched to a card by their *vouched*
+identities, against the vouched identities of cards. A *typed* identity (what a visitor wrote into a
+pre-chat or offline form) never chooses the card: it is kept on the sender's own card as an unverified
+detail (an identity row with trust "typed", which may share its value with another card's row), and a
+card that has the same value is listed as a duplicate candidate ("typed_email", "typed_phone") for an
+agent to decide. So typing a client's e-mail never opens that client's card or history, and a typed row
+never makes anyone else's vouched e-mail resolve to the typist's card. A web-chat visitor's messages
+thread only into conversations that visitor started (`Conversation.visitor_id`).
 """
 
 from __future__ import annotations
@@ -29,7 +38,7 @@ from inbox.blobs import BlobStore
 from inbox.bounces import apply_bounce
 from inbox.bus import Event, NullPublisher, Publisher
 from inbox.identities import InvalidIdentity, normalize
-from inbox.items import IdentityRef, InboundMessage
+from inbox.items import IdentityKind, IdentityRef, InboundMessage, Trust
 from inbox.models import (
     Attachment,
     ChannelAccount,
@@ -92,8 +101,13 @@ class _Batch:
     session: AsyncSession
     policy: InboxPolicy
     accounts: dict[int, ChannelAccount] = field(default_factory=dict)
+    # (kind, value) → cards holding it as a vouched identity (the only ones matching uses) …
     by_identity: dict[tuple[str, str], list[Contact]] = field(default_factory=dict)
-    open_conversations: dict[tuple[int, int], Conversation] = field(default_factory=dict)
+    # … and as a typed one (kept as a detail, reported as a duplicate candidate, never matched on).
+    typed: dict[tuple[str, str], list[Contact]] = field(default_factory=dict)
+    # (id(card), kind, value) → the card's identity row, to upgrade a typed row a sender now vouches for.
+    rows: dict[tuple[int, str, str], Identity] = field(default_factory=dict)
+    open_conversations: dict[tuple[int, int, str | None], Conversation] = field(default_factory=dict)
     by_reference: dict[tuple[int, str], Conversation] = field(default_factory=dict)
     by_hint: dict[int, Conversation] = field(default_factory=dict)
     seen: dict[tuple[int, str], _Staged] = field(default_factory=dict)
@@ -105,16 +119,17 @@ def _prepare(item: InboundMessage, policy: InboxPolicy) -> _Prepared:
         raise IngestError("external_id must be 1-500 characters")
     if len(item.text) > MAX_TEXT:
         raise IngestError(f"text is longer than {MAX_TEXT} characters")
-    identities: list[IdentityRef] = []
+    found: dict[tuple[IdentityKind, str], Trust] = {}
     invalid: list[str] = []
     for ref in item.sender.identities:
         try:
-            normalized = IdentityRef(ref.kind, normalize(ref.kind, ref.value, policy.default_region))
+            value = normalize(ref.kind, ref.value, policy.default_region)
         except InvalidIdentity as exc:
             invalid.append(str(exc))
             continue
-        if normalized not in identities:
-            identities.append(normalized)
+        if found.get((ref.kind, value)) != "vouched":  # shown both ways: the platform's word wins
+            found[(ref.kind, value)] = ref.trust
+    identities = [IdentityRef(kind, value, trust) for (kind, value), trust in found.items()]
     if not identities:
         reason = "; ".join(invalid) or "the sender has no identity"
         raise IngestError(f"cannot tell who sent it: {reason}")
@@ -148,13 +163,16 @@ async def _load(batch: _Batch, prepared: Sequence[_Prepared]) -> dict[tuple[int,
     if by_kind:
         clause = or_(*((Identity.kind == k) & Identity.value.in_(sorted(v)) for k, v in by_kind.items()))
         rows2 = await session.execute(
-            select(Identity.kind, Identity.value, Contact)
+            select(Identity, Contact)
             .join(Contact, Contact.id == Identity.contact_id)
             .where(clause, Contact.merged_into_id.is_(None))
             .order_by(Contact.id)
         )
-        for kind, value, contact in rows2:
-            batch.by_identity.setdefault((kind, value), []).append(contact)
+        for identity, contact in rows2:
+            key = (identity.kind, identity.value)
+            table = batch.typed if identity.trust == "typed" else batch.by_identity
+            table.setdefault(key, []).append(contact)
+            batch.rows[(id(contact), *key)] = identity
 
     contact_ids = {c.id for contacts in batch.by_identity.values() for c in contacts}
     if contact_ids:
@@ -168,7 +186,7 @@ async def _load(batch: _Batch, prepared: Sequence[_Prepared]) -> dict[tuple[int,
             .order_by(Conversation.id)
         )
         for conv in convs:  # the latest unresolved one wins: later rows overwrite earlier
-            batch.open_conversations[(conv.contact_id, conv.account_id)] = conv
+            batch.open_conversations[(conv.contact_id, conv.account_id, conv.visitor_id)] = conv
 
     for account_id in account_ids:
         refs = {r for p in prepared if p.item.account_id == account_id for r in p.item.references}
@@ -190,13 +208,21 @@ async def _load(batch: _Batch, prepared: Sequence[_Prepared]) -> dict[tuple[int,
 
 
 def _match_contact(batch: _Batch, p: _Prepared, account: ChannelAccount) -> Contact:
+    """The sender's card, by their vouched identities only (a new lead if none matches)."""
     found: list[Contact] = []
     for ref in p.identities:
-        for contact in batch.by_identity.get((ref.kind, ref.value), ()):
-            if contact not in found:
-                found.append(contact)
+        if ref.trust == "vouched":
+            for contact in batch.by_identity.get((ref.kind, ref.value), ()):
+                if contact not in found:
+                    found.append(contact)
     sender = p.item.sender
-    if not found:
+    if found:
+        contact = found[0]
+        for other in found[1:]:
+            _note_pair(batch, contact, other, p)
+        if not contact.name and (sender.name or sender.username):
+            contact.name = sender.name or sender.username
+    else:
         contact = Contact(
             name=sender.name or sender.username,
             kind="lead",
@@ -205,31 +231,62 @@ def _match_contact(batch: _Batch, p: _Prepared, account: ChannelAccount) -> Cont
             custom_fields={},
         )
         batch.session.add(contact)
-        for ref in p.identities:
-            contact.identities.append(Identity(kind=ref.kind, value=ref.value))
-            batch.by_identity[(ref.kind, ref.value)] = [contact]
-        return contact
-    contact = found[0]
-    for other in found[1:]:
-        _note_pair(batch, contact, other, p)
     for ref in p.identities:
-        if (ref.kind, ref.value) not in batch.by_identity:
-            # A known sender showed a new identity (a shared phone, a pre-chat e-mail): keep it on the card.
-            identity = Identity(kind=ref.kind, value=ref.value)
-            if contact.id is None:
-                contact.identities.append(identity)
-            else:
-                identity.contact_id = contact.id
-                batch.session.add(identity)
-            batch.by_identity[(ref.kind, ref.value)] = [contact]
-    if not contact.name and (sender.name or sender.username):
-        contact.name = sender.name or sender.username
+        _keep_identity(batch, contact, ref)
     return contact
 
 
+def _keep_identity(batch: _Batch, contact: Contact, ref: IdentityRef) -> None:
+    """Keep one identity the sender showed on their card; list the cards that have it too."""
+    key = (ref.kind, ref.value)
+    row = batch.rows.get((id(contact), *key))
+    if ref.trust == "vouched":
+        if row is not None:
+            if row.trust != "vouched":  # a detail once typed, now vouched for (e.g. a site-signed e-mail)
+                row.trust = "vouched"
+                batch.by_identity.setdefault(key, []).append(contact)
+            return
+        if key in batch.by_identity:
+            # Another card holds it (the sender matched both: listed above): not copied onto this one.
+            return
+        for other in batch.typed.get(key, ()):
+            _note_typed(batch, contact, other, ref)
+        _add_row(batch, contact, ref)
+        batch.by_identity[key] = [contact]
+        return
+    for other in [*batch.by_identity.get(key, ()), *batch.typed.get(key, ())]:
+        if other is not contact:
+            _note_typed(batch, contact, other, ref)
+    if row is None:
+        _add_row(batch, contact, ref)
+        batch.typed.setdefault(key, []).append(contact)
+
+
+def _add_row(batch: _Batch, contact: Contact, ref: IdentityRef) -> None:
+    identity = Identity(kind=ref.kind, value=ref.value, trust=ref.trust)
+    if contact.id is None:
+        contact.identities.append(identity)
+    else:
+        identity.contact_id = contact.id
+        batch.session.add(identity)
+    batch.rows[(id(contact), ref.kind, ref.value)] = identity
+
+
 def _note_pair(batch: _Batch, a: Contact, b: Contact, p: _Prepared) -> None:
-    shown = ", ".join(f"{r.kind}:{r.value}" for r in p.identities)
+    shown = ", ".join(f"{r.kind}:{r.value}" for r in p.identities if r.trust == "vouched")
     batch.pair_objects.append((a, b, f"one sender ({shown}) matches both cards"))
+
+
+def _note_typed(batch: _Batch, a: Contact, b: Contact, ref: IdentityRef) -> None:
+    reason = f"typed_{ref.kind}: {ref.value} was typed into a form (not vouched for); the other card has it"
+    batch.pair_objects.append((a, b, reason[:400]))
+
+
+def _visitor(p: _Prepared, account: ChannelAccount) -> str | None:
+    """The web-chat visitor id a message came with: its conversations are that visitor's own."""
+    if account.kind != "webchat":
+        return None
+    return next((r.value for r in p.identities if r.kind == "webchat" and r.trust == "vouched"), None)
 
 
 def _thread(
@@ -248,7 +305,8 @@ def _thread(
         )
         if hinted is not None and hinted.account_id == account.id and trusted:
             return hinted, False
-    key = (id(contact) if contact.id is None else contact.id, account.id)
+    visitor = _visitor(p, account)
+    key = (id(contact) if contact.id is None else contact.id, account.id, visitor)
     conv = batch.open_conversations.get(key)
     if conv is not None:
         return conv, False
@@ -264,6 +322,7 @@ def _thread(
         resolved_at=now if noise else None,
         team_id=account.team_id,
         priority=0,
+        visitor_id=visitor,
         created_at=now,
         updated_at=now,
     )

@@ -13,6 +13,11 @@ from typing import Any, Literal, Protocol
 
 IdentityKind = Literal["email", "phone", "telegram", "vk", "webchat", "external"]
 IDENTITY_KINDS: tuple[IdentityKind, ...] = ("email", "phone", "telegram", "vk", "webchat", "external")
+# "vouched": the platform says so (a Telegram/VK id, the widget's own visitor id, a caller id, an
+# authenticated API sender, an e-mail From, a site-signed identifier). "typed": a person wrote it into a
+# form (pre-chat, offline form); it never joins another card nor opens its history (see inbox.ingest).
+Trust = Literal["vouched", "typed"]
+TRUST_LEVELS: tuple[Trust, ...] = ("vouched", "typed")
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +26,7 @@ class IdentityRef:
 
     kind: IdentityKind
     value: str
+    trust: Trust = "vouched"
 
 
 @dataclass(frozen=True, slots=True)

@@ -179,7 +179,11 @@ class Contact(BulkInserted, Base):
 
 
 class Identity(BulkInserted, Base):
-    """(kind, normalized value) → contact. Not unique across cards: two cards sharing one are duplicates."""
+    """(kind, normalized value) → contact. Not unique across cards: two cards sharing one are duplicates.
+
+    `trust` is "vouched" (a platform said so; matching senders uses only these) or "typed" (a visitor
+    wrote it into a form: kept on their own card as an unverified detail, never matched on).
+    """
 
     __tablename__ = "identities"
     __table_args__ = (
@@ -190,6 +194,7 @@ class Identity(BulkInserted, Base):
     contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
     kind: Mapped[str] = mapped_column(String(20))
     value: Mapped[str] = mapped_column(String(320))
+    trust: Mapped[str] = mapped_column(String(10), default="vouched", server_default="vouched")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     contact: Mapped[Contact] = relationship(back_populates="identities")
 
@@ -209,7 +214,10 @@ class DuplicateCandidate(BulkInserted, Base):
 
 class Conversation(BulkInserted, Base):
     __tablename__ = "conversations"
-    __table_args__ = (Index("ix_conversations_contact_account_status", "contact_id", "account_id", "status"),)
+    __table_args__ = (
+        Index("ix_conversations_contact_account_status", "contact_id", "account_id", "status"),
+        Index("ix_conversations_account_visitor", "account_id", "visitor_id"),
+    )
     id: Mapped[int] = mapped_column(IdType, primary_key=True)
     contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id"))
     account_id: Mapped[int] = mapped_column(ForeignKey("channel_accounts.id"))
@@ -228,6 +236,8 @@ class Conversation(BulkInserted, Base):
     resolved_at: Mapped[datetime | None]
     snoozed_until: Mapped[datetime | None]
     blocked_reason: Mapped[str | None] = mapped_column(Text)
+    # The web-chat visitor who started it: the widget shows a visitor only the conversations they started.
+    visitor_id: Mapped[str | None] = mapped_column(String(64))
     contact: Mapped[Contact] = relationship()
 
 

@@ -13,6 +13,10 @@ allowed_origins = ["https://shop.example"]   # sites that may embed it; empty: a
 max_message_chars = 4000
 messages_per_minute = 20
 secret_env = "OKNO_SITE_SECRET"      # key of visitor tokens; generated and kept if not given
+identity_secret_env = "OKNO_SITE_IDENTITY_SECRET"  # verifies identifier_hash of logged-in users
+new_visitors_per_minute = 20         # new visitors (sockets without a valid token) per minute per IP
+offline_per_minute = 5               # offline-form posts per minute per IP
+visitor_token_days = 90              # a visitor token's life; renewed on use past half of it
 """
 
 from __future__ import annotations
@@ -44,6 +48,13 @@ class WidgetOptions:
     allowed_origins: tuple[str, ...] = ()
     max_message_chars: int = 4000
     messages_per_minute: int = 20
+    new_visitors_per_minute: int = 20
+    offline_per_minute: int = 5
+    visitor_token_days: int = 90
+
+    @property
+    def token_lifetime(self) -> float:
+        return self.visitor_token_days * 86400.0
 
     def public(self) -> dict[str, Any]:
         """What the widget may know (no origins, no limits it cannot enforce itself)."""
@@ -109,4 +120,7 @@ def widget_options(options: Mapping[str, Any]) -> WidgetOptions:
         allowed_origins=tuple(o.rstrip("/") for o in origins),
         max_message_chars=_count(options, "max_message_chars", 4000, 1, 20_000),
         messages_per_minute=_count(options, "messages_per_minute", 20, 1, 600),
+        new_visitors_per_minute=_count(options, "new_visitors_per_minute", 20, 1, 100_000),
+        offline_per_minute=_count(options, "offline_per_minute", 5, 1, 10_000),
+        visitor_token_days=_count(options, "visitor_token_days", 90, 1, 3650),
     )

@@ -27,7 +27,10 @@ MAX_URL = 1000
 
 @dataclass(frozen=True, slots=True)
 class Profile:
-    """What the pre-chat (or offline) form asked: a name, an e-mail, a phone; all normalized."""
+    """What the pre-chat (or offline) form asked: a name, an e-mail, a phone; all normalized.
+
+    A person typed them, so they are *typed* identities: kept on the visitor's card, never matched on.
+    """
 
     name: str | None = None
     email: str | None = None
@@ -36,9 +39,9 @@ class Profile:
     def identities(self) -> tuple[IdentityRef, ...]:
         refs = []
         if self.email:
-            refs.append(IdentityRef("email", self.email))
+            refs.append(IdentityRef("email", self.email, "typed"))
         if self.phone:
-            refs.append(IdentityRef("phone", self.phone))
+            refs.append(IdentityRef("phone", self.phone, "typed"))
         return tuple(refs)
 
 
@@ -102,8 +105,10 @@ def visitor_message(
     subject: str | None = None,
     sent_at: datetime | None = None,
     offline_form: bool = False,
+    verified: tuple[IdentityRef, ...] = (),
 ) -> InboundMessage:
-    """One visitor message as an InboundMessage; the pre-chat answers become identities on the card."""
+    """One visitor message as an InboundMessage: the visitor id (vouched: the hub issued it), what the
+    site signed for its logged-in user (`verified`, vouched) and the form's answers (typed)."""
     person = person or Profile()
     meta: dict[str, Any] = {"client_id": client_message_id}
     if page:
@@ -113,7 +118,9 @@ def visitor_message(
     return InboundMessage(
         account_id=account_id,
         external_id=external_id(visitor_id, client_message_id),
-        sender=Sender((IdentityRef("webchat", visitor_id), *person.identities()), name=person.name),
+        sender=Sender(
+            (IdentityRef("webchat", visitor_id), *verified, *person.identities()), name=person.name
+        ),
         text=text,
         subject=subject,
         sent_at=sent_at,

@@ -128,7 +128,8 @@ def query_params(model: type[Query]) -> list[Schema]:
 
 # -- components ----------------------------------------------------------------------------------------
 
-IDENTITY = obj({"id": ID, "kind": STR, "value": STR, "created_at": TIME})
+TRUST: Schema = {"type": "string", "enum": ["vouched", "typed"]}
+IDENTITY = obj({"id": ID, "kind": STR, "value": STR, "trust": TRUST, "created_at": TIME})
 CONTACT_SUMMARY_PROPS: dict[str, Schema] = {
     "id": ID,
     "name": N_STR,

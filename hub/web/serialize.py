@@ -33,7 +33,13 @@ def iso(value: datetime | None) -> str | None:
 
 
 def identity(row: Identity) -> JSON:
-    return {"id": row.id, "kind": row.kind, "value": row.value, "created_at": iso(row.created_at)}
+    return {
+        "id": row.id,
+        "kind": row.kind,
+        "value": row.value,
+        "trust": row.trust,
+        "created_at": iso(row.created_at),
+    }
 
 
 def contact_summary(row: Contact) -> JSON:

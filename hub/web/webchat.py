@@ -4,7 +4,9 @@
 * ``GET /webchat/{account}/config`` — title, greeting, colour, language, pre-chat form, and whether
   anyone answers now (business hours and agents online); the widget shows the offline form if not.
 * ``POST /webchat/{account}/offline`` — the offline form: a name, an e-mail (to answer by), a message;
-  it becomes a normal conversation of the visitor, with the e-mail on the card.
+  it becomes a normal conversation of the visitor, with the e-mail on the visitor's card as a typed
+  (unverified) detail — never matched to another card. ``offline_per_minute`` posts per IP (429 with
+  Retry-After beyond). A site's logged-in user may be identified by ``identifier`` + ``identifier_hash``.
 
 These are called from other sites' pages, so they answer CORS requests (without credentials: the
 visitor's token travels in the body, never in a cookie). An account with ``allowed_origins`` answers
@@ -22,13 +24,15 @@ from aiohttp import web
 
 from channels.base import PayloadError
 from channels.webchat import WidgetOptions, profile, visitor_message, widget_options
+from channels.webchat.identify import verified_identity
 from channels.webchat.parse import client_id, message_text
-from channels.webchat.tokens import new_visitor_id, sign, verify
+from channels.webchat.tokens import current, new_visitor_id, sign
 from hub.runtime import ConfiguredAccount
 from hub.web.context import PRESENCE, db, hub_of, publish
 from hub.web.errors import ApiError, error_response, forbidden, from_domain, not_found
 from hub.web.inputs import read_json_object
 from hub.web.webchat_keys import KEYS
+from hub.web.webchat_limits import LIMITS
 from hub.web.webchat_relay import RELAY
 from inbox.bus import Event
 from inbox.conversations import scope
@@ -130,12 +134,26 @@ async def _offline(
 ) -> web.Response:
     hub = hub_of(request)
     account_id = configured.context.id
+    limits = request.app[LIMITS]
+    verdict = limits.offline_post(account_id, request.remote, options.offline_per_minute)
+    if not verdict.allowed:
+        raise ApiError(
+            429,
+            "rate_limited",
+            f"too many messages from this address: try again in {verdict.retry_after_header} s",
+            headers={"Retry-After": verdict.retry_after_header},
+        )
     body: dict[str, Any] = await read_json_object(request)
     key = await request.app[KEYS].key(configured)
-    visitor_id = verify(key, account_id, body.get("token")) or new_visitor_id()
+    now = limits.wall()
+    found = current(key, account_id, body.get("token"), now=now, lifetime=options.token_lifetime)
+    visitor_id, token = found if found is not None else (new_visitor_id(), None)
     person = profile({k: body.get(k) for k in ("name", "email", "phone")}, region=hub.settings.default_region)
     if person.email is None:
         raise PayloadError("give an e-mail to be answered at", "email")
+    signed = verified_identity(
+        body, secret=configured.context.secrets.get("identity_secret"), account_name=configured.context.name
+    )
     language = options.language or ("en" if body.get("lang") == "en" else "ru")
     item = visitor_message(
         account_id=account_id,
@@ -146,13 +164,14 @@ async def _offline(
         page=body.get("page") if isinstance(body.get("page"), str) else None,
         subject=OFFLINE_SUBJECT[language],
         offline_form=True,
+        verified=(signed,) if signed is not None else (),
     )
     result = await hub.sink(item)
     assert isinstance(result, IngestResult)
     if not result.duplicate:
         await announce(request, account_id, visitor_id, result.conversation_id)
     return web.json_response(
-        {"token": sign(key, account_id, visitor_id), "message_id": result.message_id},
+        {"token": token or sign(key, account_id, visitor_id, now), "message_id": result.message_id},
         status=200 if result.duplicate else 201,
     )
 

@@ -2,8 +2,9 @@
 
 A visitor sees the messages they wrote and the replies released to them — never internal notes, never
 a reply still queued or failed, never another client's conversation. A conversation is the visitor's
-when its card holds the identity ("webchat", visitor id); a card merged by an agent carries the
-identity, and so the history, along.
+only when that visitor started it (`Conversation.visitor_id`): not because their card holds it, so
+neither an e-mail typed into a form nor an agent's merge of two cards shows a visitor anyone else's
+conversations (and the ingest path threads a visitor's messages only into their own conversations).
 """
 
 from __future__ import annotations
@@ -17,22 +18,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from channels.webchat.parse import client_id_of
 from inbox.bus import Event
 from inbox.conversations import scope
-from inbox.models import Agent, Contact, Conversation, Identity, Message
+from inbox.models import Agent, Conversation, Message
 
 HISTORY_LIMIT = 200
 RELEASED = ("sent", "delivered")
 
 
 async def conversations_of(session: AsyncSession, account_id: int, visitor_id: str) -> list[Conversation]:
-    """The visitor's conversations on this account, oldest first."""
-    contacts = (
-        select(Identity.contact_id)
-        .join(Contact, Contact.id == Identity.contact_id)
-        .where(Identity.kind == "webchat", Identity.value == visitor_id, Contact.merged_into_id.is_(None))
-    )
+    """The conversations this visitor started on this account, oldest first."""
     rows = await session.scalars(
         select(Conversation)
-        .where(Conversation.account_id == account_id, Conversation.contact_id.in_(contacts))
+        .where(Conversation.account_id == account_id, Conversation.visitor_id == visitor_id)
         .order_by(Conversation.id)
     )
     return list(rows)

@@ -1,16 +1,22 @@
 """``GET /webchat/{account}/ws``: the visitor's WebSocket.
 
-Frames are JSON objects with a ``type``. The widget opens with ``hello`` (its token, if it has one);
-the hub answers ``hello`` with a valid token (a new visitor's, when none or a forged one was given),
-the history, and who answers. Then:
+Frames are JSON objects with a ``type``. The widget opens with ``hello`` (its token, if it has one,
+and for a site's logged-in user ``identifier`` + ``identifier_hash``); the hub answers ``hello`` with a
+valid token (a new visitor's, when none or a forged or expired one was given; a renewed one past half
+its life), the history of the conversations this visitor started, and who answers. Too many new
+visitors from one IP → ``error`` {code: "rate_limited", retry_after} and the socket closes. A wrong
+``identifier_hash`` → ``error`` {code: "identity_refused", field} after the hello; the visitor goes on
+unidentified. Then:
 
 * ``message`` {id, text} → stored through the one ingest path, answered ``ack`` {id, message} after the
   commit. The id is the widget's own: a message sent again (the ack was lost) is acknowledged again,
   never stored twice. Too long → ``error`` {code: "too_long"}; too fast → ``error`` {code:
   "rate_limited", retry_after}: the widget keeps the message and retries.
-* ``typing`` {on} → agents see the visitor typing; an agent typing comes back as ``typing`` {on, name}.
-* ``profile`` {name, email, phone} → the pre-chat form; e-mail and phone join the card with the next
-  message. ``seen`` {ids} → the replies shown: "delivered" for the agent.
+* ``typing`` {on} → agents see the visitor typing (at most one hint per 2 s; the rest is dropped); an
+  agent typing comes back as ``typing`` {on, name}.
+* ``profile`` {name, email, phone} → the pre-chat form; e-mail and phone are kept on the visitor's card
+  with the next message as typed (unverified) details, never matched to another card.
+  ``seen`` {ids} → the replies shown: "delivered" for the agent.
 * From the hub: ``message`` {message} for every new message of the visitor's conversations (an agent's
   reply, or what the visitor wrote in another tab), ``agent`` {name} when someone takes the dialog.
 
@@ -23,7 +29,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import time
 import weakref
 from typing import Any
 
@@ -31,18 +36,21 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from channels.base import PayloadError
 from channels.webchat import Profile, WidgetOptions, profile, visitor_message
+from channels.webchat.identify import verified_identity
 from channels.webchat.parse import MAX_URL, client_id, message_text
-from channels.webchat.tokens import new_visitor_id, sign, verify
+from channels.webchat.tokens import current, new_visitor_id, sign
 from hub.runtime import ConfiguredAccount, Hub
 from hub.web import webchat_history as history
 from hub.web.context import db, hub_of, publish
 from hub.web.errors import bad_request, forbidden
 from hub.web.webchat import account_of, announce
 from hub.web.webchat_keys import KEYS, VisitorKeys
+from hub.web.webchat_limits import LIMITS, WebchatLimits
 from hub.web.webchat_relay import RELAY, VisitorRelay
 from inbox.bus import Event
 from inbox.conversations import scope
 from inbox.ingest import IngestError, IngestResult
+from inbox.items import IdentityRef
 from inbox.models import Conversation, Message
 
 log = logging.getLogger(__name__)
@@ -52,7 +60,6 @@ HEARTBEAT_SECONDS = 25.0
 HELLO_TIMEOUT = 15.0
 MAX_FRAME_BYTES = 64 * 1024
 MAX_SOCKETS_PER_VISITOR = 10
-TYPING_EVERY = 2.0
 VISITOR_SOCKETS = web.AppKey("okno_webchat_sockets", weakref.WeakSet[web.WebSocketResponse])
 
 
@@ -76,12 +83,13 @@ class Visit:
         self.conversations: set[int] = set()
         self.pushed: set[int] = set()
         self.person = Profile()
+        self.verified: tuple[IdentityRef, ...] = ()  # what the site signed for its logged-in user
         self.page: str | None = None
         self.events: asyncio.Queue[Event] = asyncio.Queue(maxsize=1000)
         self._idle = asyncio.Event()  # set while the pump waits for an event (no database work under way)
         self._idle.set()
         self._send_lock = asyncio.Lock()
-        self._typing_at = 0.0
+        self._typing_on = False
 
     # -- the relay's side ------------------------------------------------------------------------------
 
@@ -205,6 +213,7 @@ class Visit:
             text=text,
             person=self.person,
             page=self.page,
+            verified=self.verified,
         )
         try:
             result = await self.hub.sink(item)
@@ -222,10 +231,13 @@ class Visit:
         await self.send({"type": "ack", "id": cid, "message": shown[0] if shown else None})
 
     async def on_typing(self, on: bool) -> None:
-        now = time.monotonic()
-        if (on and now - self._typing_at < TYPING_EVERY) or not self.conversations:
+        # At most one "on" per TYPING_EVERY seconds, and an "off" only after an "on" went out (so agents
+        # never keep seeing a visitor typing): a hint, not data, so the rest is dropped silently.
+        if not self.conversations or (not on and not self._typing_on):
             return
-        self._typing_at = now if on else 0.0
+        if on and not self.request.app[LIMITS].typing(self.account_id, self.visitor_id):
+            return
+        self._typing_on = on
         async with db(self.request) as session:
             conv = await session.get(Conversation, max(self.conversations))
             where = scope(conv) if conv is not None else None
@@ -244,9 +256,12 @@ class Visit:
 
 
 async def _identify(
-    request: web.Request, ws: web.WebSocketResponse, keys: VisitorKeys, account: ConfiguredAccount
+    request: web.Request, ws: web.WebSocketResponse, account: ConfiguredAccount, options: WidgetOptions
 ) -> tuple[str, str, dict[str, Any]] | None:
-    """Wait for the widget's hello; the visitor id, a valid token, and the hello frame."""
+    """Wait for the widget's hello; the visitor id, the token to hand back, and the hello frame.
+
+    A hello without a valid token is a new visitor, limited per IP.
+    """
     try:
         message = await ws.receive(timeout=HELLO_TIMEOUT)
     except TimeoutError:
@@ -261,10 +276,22 @@ async def _identify(
     if not isinstance(frame, dict) or frame.get("type") != "hello":
         await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"expected a hello frame")
         return None
-    key = await keys.key(account)
+    key = await request.app[KEYS].key(account)
+    limits: WebchatLimits = request.app[LIMITS]
     account_id = account.context.id
-    visitor_id = verify(key, account_id, frame.get("token")) or new_visitor_id()
-    return visitor_id, sign(key, account_id, visitor_id), frame
+    now = limits.wall()
+    found = current(key, account_id, frame.get("token"), now=now, lifetime=options.token_lifetime)
+    if found is not None:
+        return found[0], found[1], frame
+    verdict = limits.new_visitor(account_id, request.remote, options.new_visitors_per_minute)
+    if not verdict.allowed:
+        retry_after = round(verdict.retry_after, 1)
+        error = {"type": "error", "code": "rate_limited", "message": "too many new chats from this address"}
+        await ws.send_str(json.dumps({**error, "retry_after": retry_after}))
+        await ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=b"too many new chats")
+        return None
+    visitor_id = new_visitor_id()
+    return visitor_id, sign(key, account_id, visitor_id, now), frame
 
 
 @routes.get("/webchat/{account:[a-z0-9][a-z0-9_-]{0,63}}/ws")
@@ -278,7 +305,7 @@ async def visitor_socket(request: web.Request) -> web.WebSocketResponse:
     await ws.prepare(request)
     request.app[VISITOR_SOCKETS].add(ws)
     relay: VisitorRelay = request.app[RELAY]
-    identified = await _identify(request, ws, request.app[KEYS], account)
+    identified = await _identify(request, ws, account, options)
     if identified is None:
         await ws.close()
         return ws
@@ -287,6 +314,14 @@ async def visitor_socket(request: web.Request) -> web.WebSocketResponse:
     if isinstance(hello.get("page"), str):
         visit.page = hello["page"][:MAX_URL]
     await visit.hello(token)
+    try:
+        signed = verified_identity(
+            hello, secret=account.context.secrets.get("identity_secret"), account_name=account.context.name
+        )
+    except PayloadError as exc:
+        await visit.error("identity_refused", exc.reason, field=exc.field)
+    else:
+        visit.verified = (signed,) if signed is not None else ()
     if relay.add(visit) > MAX_SOCKETS_PER_VISITOR:
         relay.remove(visit)
         await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"too many open chats")
@@ -317,6 +352,7 @@ def install(app: web.Application, hub: Hub) -> None:
     """The relay, the key store and the socket registry of the web chat, started and stopped with `app`."""
     app[RELAY] = VisitorRelay(hub.bus)
     app[KEYS] = VisitorKeys(hub.sessionmaker)
+    app[LIMITS] = WebchatLimits()
     app[VISITOR_SOCKETS] = weakref.WeakSet()
 
     async def start(app: web.Application) -> None:

@@ -3,7 +3,10 @@
  * No framework, no requests but to the hub, every text inserted as text (never as HTML).
  * The visitor's token and unsent messages live in localStorage: history comes back on reload and in
  * other tabs, and what was typed while offline is sent once the socket is back (the hub drops repeats
- * by the message's own id, so nothing is doubled). */
+ * by the message's own id, so nothing is doubled).
+ * A site that knows its logged-in user adds data-identifier and data-identifier-hash (hex HMAC-SHA256
+ * of the identifier with the account's identity secret, computed on the site's server), or calls
+ * window.OknoWidget.identify({ identifier: ..., identifier_hash: ... }); the hub checks the hash. */
 (function () {
   "use strict";
   var script = document.currentScript;
@@ -14,6 +17,13 @@
   var KEY = "okno.webchat." + account + "@" + hub.origin;
   if (window["__okno_" + KEY]) return;
   window["__okno_" + KEY] = true;
+  var ident = {};
+  function identify(o) {
+    ident = o && o.identifier ? { identifier: String(o.identifier), identifier_hash: String(o.identifier_hash || "") } : {};
+  }
+  identify({ identifier: script.getAttribute("data-identifier"), identifier_hash: script.getAttribute("data-identifier-hash") });
+  var api = window.OknoWidget = window.OknoWidget || {}, before = api.identify;
+  api.identify = function (o) { if (before) before(o); identify(o); if (ws) resync(); };
 
   var TEXT = {
     ru: {
@@ -418,7 +428,8 @@
       if (!email.value.trim()) { err.textContent = t.needEmail; return; }
       go.disabled = true;
       var body = { token: state.token || null, id: newId(), name: name.value.trim(), email: email.value.trim(),
-                   text: text.value, page: location.href, lang: language() };
+                   text: text.value, page: location.href, lang: language(), identifier: ident.identifier,
+                   identifier_hash: ident.identifier_hash };
       fetch(base + "/webchat/" + encodeURIComponent(account) + "/offline", {
         method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body), credentials: "omit"
       }).then(function (r) {
@@ -474,7 +485,7 @@
     var url = base.replace(/^http/, "ws") + "/webchat/" + encodeURIComponent(account) + "/ws";
     var socket = ws = new WebSocket(url);
     socket.onopen = function () {
-      socket.send(JSON.stringify({ type: "hello", token: state.token || null, page: location.href }));
+      socket.send(JSON.stringify(Object.assign({ type: "hello", token: state.token || null, page: location.href }, ident)));
     };
     socket.onmessage = function (e) {
       var f;
@@ -546,6 +557,9 @@
     } else if (f.type === "agent") {
       agentName = f.name || null;
       header();
+    } else if (f.type === "error" && !f.id) {
+      if (f.code === "rate_limited") retries = Math.max(retries, 5);  // new chats from here: back off
+      else if (window.console) console.warn("Okno widget: " + f.message);
     } else if (f.type === "error" && f.id) {
       var item = state.pending.filter(function (p) { return p.id === f.id; })[0];
       if (f.code === "rate_limited" && item) {

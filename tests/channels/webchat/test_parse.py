@@ -15,7 +15,7 @@ from inbox.items import IdentityRef, InboundMessage
 VISITOR = "V" * 24
 
 
-def test_a_message_carries_the_visitor_and_the_pre_chat_identities() -> None:
+def test_a_message_carries_the_vouched_visitor_and_the_typed_pre_chat_identities() -> None:
     person = profile({"name": " Ирина ", "email": "Irina@Example.COM", "phone": "8 (913) 909-73-32"})
     item = visitor_message(
         account_id=3, visitor_id=VISITOR, client_message_id="m1", text="Привет", person=person
@@ -23,9 +23,9 @@ def test_a_message_carries_the_visitor_and_the_pre_chat_identities() -> None:
     assert item.external_id == f"{VISITOR}:m1"
     assert item.sender.name == "Ирина"
     assert item.sender.identities == (
-        IdentityRef("webchat", VISITOR),
-        IdentityRef("email", "irina@example.com"),
-        IdentityRef("phone", "+79139097332"),
+        IdentityRef("webchat", VISITOR, "vouched"),
+        IdentityRef("email", "irina@example.com", "typed"),
+        IdentityRef("phone", "+79139097332", "typed"),
     )
     assert client_id_of(item.external_id, VISITOR) == "m1"
     assert client_id_of(item.external_id, "W" * 24) is None

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from hub.runtime import Hub
 from hub.web import create_app
-from inbox.models import Contact, Identity, Message
+from inbox.models import Contact, DuplicateCandidate, Identity, Message
 from tests.channels.webchat.conftest import SITE, TIMEOUT, Visitor
 from tests.hub.web.conftest import Client, make_agent
 
@@ -181,7 +181,7 @@ async def test_a_socket_must_say_hello_first(visitor: Callable[..., Any]) -> Non
         assert message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
 
 
-async def test_pre_chat_identities_join_the_card_and_a_known_email_is_a_duplicate_candidate(
+async def test_pre_chat_identities_stay_typed_on_the_visitors_card_and_a_known_email_is_a_duplicate(
     client: Client, hub: Hub, visitor: Callable[..., Any]
 ) -> None:
     response = await client.post(
@@ -202,9 +202,12 @@ async def test_pre_chat_identities_join_the_card_and_a_known_email_is_a_duplicat
         await v.until("profile", ok=True)
         await v.say("c1", "Это снова я")
     async with hub.sessionmaker() as session:
-        kinds = set(await session.scalars(select(Identity.kind)))
+        kinds = {(i.kind, i.trust) for i in await session.scalars(select(Identity))}
         people = await session.scalar(select(func.count()).select_from(Contact))
-    assert {"webchat", "email", "phone"} <= kinds and people == 1  # matched the known card by e-mail
+        pairs = await session.scalar(select(func.count()).select_from(DuplicateCandidate))
+    # Typed answers never match another card: the visitor keeps their own card, an agent decides.
+    assert {("webchat", "vouched"), ("email", "typed"), ("phone", "typed"), ("email", "vouched")} == kinds
+    assert people == 2 and pairs == 1
 
 
 async def test_unknown_account_and_other_kinds_are_404(client: Client) -> None:
