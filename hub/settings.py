@@ -7,6 +7,8 @@ Channel accounts and their secrets come from configuration only. A secret can be
 
 from __future__ import annotations
 
+import functools
+import ipaddress
 import os
 import re
 from datetime import timedelta
@@ -85,6 +87,45 @@ class BusinessHoursSettings(BaseModel):
         return BusinessHours.from_config(self.timezone, {d: getattr(self, d) for d in DAY_NAMES})
 
 
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+ROLES = ("agent", "supervisor", "admin")
+
+
+class SecuritySettings(BaseModel):
+    """`allowed_networks`: per role, the CIDR networks its agents may log in and work from (checked
+    against the peer address of the connection). A role not named, or named with an empty list, may
+    work from anywhere. The public widget, webhooks and the API channel's inbound route are never
+    restricted."""
+
+    model_config = ConfigDict(extra="forbid")
+    allowed_networks: dict[str, list[str]] = {}
+
+    @field_validator("allowed_networks")
+    @classmethod
+    def _networks_parse(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        for role, networks in value.items():
+            if role not in ROLES:
+                raise ValueError(f"security.allowed_networks.{role}: not a role (use {', '.join(ROLES)})")
+            for network in networks:
+                try:
+                    ipaddress.ip_network(network, strict=False)
+                except ValueError:
+                    raise ValueError(
+                        f"security.allowed_networks.{role}: {network!r} is not a CIDR network "
+                        "(e.g. 10.0.0.0/8, 2001:db8::/32)"
+                    ) from None
+        return value
+
+    def networks(self, role: str) -> tuple[Network, ...]:
+        """The networks `role` may work from; empty: from anywhere."""
+        return _parse_networks(tuple(self.allowed_networks.get(role, ())))
+
+
+@functools.lru_cache(maxsize=64)
+def _parse_networks(networks: tuple[str, ...]) -> tuple[Network, ...]:
+    return tuple(ipaddress.ip_network(n, strict=False) for n in networks)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="OKNO_", env_nested_delimiter="__", extra="forbid")
 
@@ -101,6 +142,7 @@ class Settings(BaseSettings):
     ingest: IngestSettings = IngestSettings()
     outbox: OutboxSettings = OutboxSettings()
     business_hours: BusinessHoursSettings = BusinessHoursSettings()
+    security: SecuritySettings = SecuritySettings()
     accounts: dict[str, AccountSettings] = {}
 
     # Set by `load()`; not read from any source.

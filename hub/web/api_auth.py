@@ -1,4 +1,5 @@
-"""/api/v1/auth and /api/v1/me: JSON log-in and log-out, the caller's own API tokens, who am I."""
+"""/api/v1/auth and /api/v1/me: JSON log-in and log-out, the caller's own API tokens and password,
+who am I."""
 
 from __future__ import annotations
 
@@ -7,11 +8,22 @@ from pydantic import Field
 
 from hub import auth
 from hub.web import serialize
-from hub.web.auth import SESSION_COOKIE, authenticate, clear_session_cookie, require_agent, set_session_cookie
+from hub.web.auth import (
+    SESSION_COOKIE,
+    authenticate,
+    clear_session_cookie,
+    network_allows,
+    network_refused,
+    require_agent,
+    set_session_cookie,
+)
 from hub.web.context import db, is_online
 from hub.web.errors import ApiError, not_found
 from hub.web.inputs import Body, Empty, path_id, read_body
+from hub.web.revocation import Revocation, revoke
+from inbox.agents import MIN_PASSWORD, hash_password_async, verify_password_async
 from inbox.agents import authenticate as check_password
+from inbox.models import Agent
 
 routes = web.RouteTableDef()
 
@@ -33,6 +45,8 @@ async def login(request: web.Request) -> web.Response:
         agent = await check_password(session, body.email, body.password)
         if agent is None:
             raise ApiError(401, "invalid_credentials", "wrong e-mail or password")
+        if not network_allows(request, agent.role):
+            raise network_refused()
         token, row = await auth.start_session(session, agent.id)
         await session.commit()
         payload = {
@@ -54,9 +68,12 @@ async def logout(request: web.Request) -> web.Response:
             raise ApiError(401, "unauthorized", "not logged in")
         await read_body(request, Empty)
         cookie = request.cookies.get(SESSION_COOKIE)
+        ended = None
         if principal.via == "session" and cookie:
-            await auth.end_session(session, cookie)
+            ended = await auth.end_session(session, cookie)
             await session.commit()
+    if ended is not None:
+        await revoke(request, Revocation(principal.agent.id, sessions=frozenset({ended})))
     response = web.Response(status=204)
     if principal.via == "session":
         clear_session_cookie(response)
@@ -103,4 +120,33 @@ async def revoke_token(request: web.Request) -> web.Response:
         if not await auth.revoke_api_token(session, principal.agent.id, token_id):
             raise not_found(f"token {token_id} not found")
         await session.commit()
+    await revoke(request, Revocation(principal.agent.id, tokens=frozenset({token_id})))
+    return web.Response(status=204)
+
+
+class PasswordChange(Body):
+    current_password: str = Field(min_length=1, max_length=1024)
+    new_password: str = Field(min_length=MIN_PASSWORD, max_length=1024)
+
+
+@routes.post("/api/v1/me/password")
+async def change_password(request: web.Request) -> web.Response:
+    """The caller's own new password: every other session and every API token of theirs ends (the
+    browser session that asks stays). argon2 runs between transactions, never inside one."""
+    async with db(request) as session:
+        principal = await require_agent(request, session)  # ends its read transaction
+        body = await read_body(request, PasswordChange)
+    agent = principal.agent
+    if not await verify_password_async(agent.password_hash, body.current_password):
+        raise ApiError(403, "wrong_password", "the current password is wrong", "current_password")
+    password_hash = await hash_password_async(body.new_password)
+    keep = principal.web_session.id if principal.web_session is not None else None
+    async with db(request) as session:
+        row = await session.get(Agent, agent.id)
+        if row is None:
+            raise not_found("your agent no longer exists")
+        row.password_hash = password_hash
+        await auth.end_credentials(session, agent.id, keep_session=keep)
+        await session.commit()
+    await revoke(request, Revocation(agent.id, everything=True, keep_session=keep))
     return web.Response(status=204)
