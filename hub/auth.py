@@ -133,3 +133,19 @@ async def revoke_api_token(session: AsyncSession, agent_id: int, token_id: int) 
         delete(ApiToken).where(ApiToken.id == token_id, ApiToken.agent_id == agent_id)
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def credential_alive(
+    session: AsyncSession, agent_id: int, *, session_id: int | None, token_id: int | None
+) -> bool:
+    """Is the agent active, and its session (by id) or API token (by id) still there?"""
+    if not await session.scalar(select(Agent.is_active).where(Agent.id == agent_id)):
+        return False
+    if session_id is not None:
+        alive = await session.scalar(
+            select(WebSession.id).where(WebSession.id == session_id, WebSession.expires_at > utcnow())
+        )
+        return alive is not None
+    if token_id is not None:
+        return await session.scalar(select(ApiToken.id).where(ApiToken.id == token_id)) is not None
+    return False

@@ -91,6 +91,9 @@ class LiveSockets:
     def __init__(self) -> None:
         self._by_agent: dict[int, dict[web.WebSocketResponse, Credential]] = {}
         self._closing: set[asyncio.Task[None]] = set()
+        # How many revocations this process applied: a socket that authenticated while one came in
+        # (before it was registered) checks its credential again (see hub.web.ws).
+        self.revocations = 0
 
     def add(self, ws: web.WebSocketResponse, credential: Credential) -> None:
         self._by_agent.setdefault(credential.agent_id, {})[ws] = credential
@@ -111,6 +114,7 @@ class LiveSockets:
 
         Each close runs in its own task: a slow peer delays neither the request that ended the
         credential nor the other sockets."""
+        self.revocations += 1
         ending = [ws for ws in self.ending(revocation) if not ws.closed]
         for ws in ending:
             task = asyncio.create_task(_close(ws), name="okno-ws-revoked")

@@ -28,6 +28,7 @@ from typing import Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
+from hub import auth
 from hub.bus import Subscription
 from hub.web.auth import Principal, authenticate, same_origin, token_principal
 from hub.web.context import PRESENCE, SOCKETS, db, hub_of, publish
@@ -112,8 +113,17 @@ async def _first_frame(request: web.Request, ws: web.WebSocketResponse) -> Princ
         return None
 
 
+async def _alive(request: web.Request, credential: Credential) -> bool:
+    async with db(request) as session:
+        return await auth.credential_alive(
+            session, credential.agent_id, session_id=credential.session_id, token_id=credential.token_id
+        )
+
+
 @routes.get("/api/v1/ws")
 async def agent_socket(request: web.Request) -> web.WebSocketResponse:
+    live = request.app[LIVE]
+    revocations = live.revocations
     async with db(request) as session:
         principal = await authenticate(request, session, query_token=True)
     if principal is not None and principal.via == "session" and not same_origin(request):
@@ -127,13 +137,18 @@ async def agent_socket(request: web.Request) -> web.WebSocketResponse:
     async with hub.bus.subscribe() as subscription:  # before the hello: no event falls in between
         await ws.prepare(request)
         if principal is None:
+            revocations = live.revocations
             principal = await _first_frame(request, ws)
             if principal is None:
                 return ws
         agent_id, viewer = principal.agent.id, principal.viewer
         web_session = principal.web_session
         credential = Credential(agent_id, web_session.id if web_session else None, principal.api_token_id)
-        request.app[LIVE].add(ws, credential)
+        live.add(ws, credential)
+        if live.revocations != revocations and not await _alive(request, credential):
+            live.discard(ws, credential)  # revoked between the check and the registration
+            await ws.close(code=CLOSE_CODE, message=b"credential ended: log in again")
+            return ws
         request.app[SOCKETS].add(ws)
         await _presence(request, agent_id, +1)
         pump: asyncio.Task[None] | None = None
@@ -149,7 +164,7 @@ async def agent_socket(request: web.Request) -> web.WebSocketResponse:
                 with contextlib.suppress(asyncio.CancelledError):
                     await pump
             request.app[SOCKETS].discard(ws)
-            request.app[LIVE].discard(ws, credential)
+            live.discard(ws, credential)
             await _presence(request, agent_id, -1)
     return ws
 

@@ -14,6 +14,7 @@ import redis.asyncio as redis
 from aiohttp import WSMsgType
 from aiohttp.test_utils import TestClient, TestServer
 
+from hub import auth
 from hub.runtime import Hub
 from hub.web import create_app
 from tests.conftest import require_service
@@ -246,3 +247,17 @@ async def test_a_token_revoked_on_one_process_closes_its_socket_on_another(
         revoked: Any = await token_id(on_b, sales)
         assert (await on_b.delete(f"/api/v1/auth/tokens/{revoked}", headers=sales.headers)).status == 204
         assert await close_code(socket) == 4401
+
+
+async def test_a_credential_is_alive_until_it_is_ended(client: Client, hub: Hub, sales: Person) -> None:
+    """What a socket that authenticated while a revocation came in checks again before it serves."""
+    revoked = await token_id(client, sales)
+    async with hub.sessionmaker() as session:
+        _, web_session = await auth.start_session(session, sales.id)
+        await session.commit()
+        assert await auth.credential_alive(session, sales.id, session_id=None, token_id=revoked)
+        assert await auth.credential_alive(session, sales.id, session_id=web_session.id, token_id=None)
+        await auth.end_credentials(session, sales.id)
+        await session.commit()
+        assert not await auth.credential_alive(session, sales.id, session_id=None, token_id=revoked)
+        assert not await auth.credential_alive(session, sales.id, session_id=web_session.id, token_id=None)
