@@ -65,8 +65,31 @@ async def session_agent(session: AsyncSession, token: str) -> tuple[Agent, WebSe
     return agent, row
 
 
-async def end_session(session: AsyncSession, token: str) -> None:
-    await session.execute(delete(WebSession).where(WebSession.token_hash == digest(token)))
+async def end_session(session: AsyncSession, token: str) -> int | None:
+    """End the session of a cookie value; the id it had (None: there was none)."""
+    session_id = await session.scalar(select(WebSession.id).where(WebSession.token_hash == digest(token)))
+    if session_id is not None:
+        await session.execute(delete(WebSession).where(WebSession.id == session_id))
+    return session_id
+
+
+async def end_sessions(session: AsyncSession, agent_id: int, *, keep: int | None = None) -> None:
+    """End every browser session of `agent_id` but the one with id `keep` (if given)."""
+    stmt = delete(WebSession).where(WebSession.agent_id == agent_id)
+    if keep is not None:
+        stmt = stmt.where(WebSession.id != keep)
+    await session.execute(stmt)
+
+
+async def revoke_api_tokens(session: AsyncSession, agent_id: int) -> None:
+    """Delete every API token of `agent_id`."""
+    await session.execute(delete(ApiToken).where(ApiToken.agent_id == agent_id))
+
+
+async def end_credentials(session: AsyncSession, agent_id: int, *, keep_session: int | None = None) -> None:
+    """After a password change: every session of `agent_id` but `keep_session`, and every API token, end."""
+    await end_sessions(session, agent_id, keep=keep_session)
+    await revoke_api_tokens(session, agent_id)
 
 
 async def create_api_token(session: AsyncSession, agent_id: int, name: str = "") -> tuple[str, ApiToken]:
@@ -80,6 +103,12 @@ async def create_api_token(session: AsyncSession, agent_id: int, name: str = "")
 
 async def token_agent(session: AsyncSession, token: str) -> Agent | None:
     """The active agent (teams loaded) an API token belongs to, or None. Notes when it was last used."""
+    found = await token_owner(session, token)
+    return found[0] if found is not None else None
+
+
+async def token_owner(session: AsyncSession, token: str) -> tuple[Agent, ApiToken] | None:
+    """The active agent (teams loaded) and the row of an API token, or None. Notes when it was last used."""
     row = await session.scalar(select(ApiToken).where(ApiToken.token_hash == digest(token)))
     if row is None:
         return None
@@ -89,7 +118,7 @@ async def token_agent(session: AsyncSession, token: str) -> Agent | None:
     now = utcnow()
     if row.last_used_at is None or now - row.last_used_at > LAST_USED_GRANULARITY:
         row.last_used_at = now
-    return agent
+    return agent, row
 
 
 async def list_api_tokens(session: AsyncSession, agent_id: int) -> list[ApiToken]:
@@ -104,3 +133,19 @@ async def revoke_api_token(session: AsyncSession, agent_id: int, token_id: int) 
         delete(ApiToken).where(ApiToken.id == token_id, ApiToken.agent_id == agent_id)
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def credential_alive(
+    session: AsyncSession, agent_id: int, *, session_id: int | None, token_id: int | None
+) -> bool:
+    """Is the agent active, and its session (by id) or API token (by id) still there?"""
+    if not await session.scalar(select(Agent.is_active).where(Agent.id == agent_id)):
+        return False
+    if session_id is not None:
+        alive = await session.scalar(
+            select(WebSession.id).where(WebSession.id == session_id, WebSession.expires_at > utcnow())
+        )
+        return alive is not None
+    if token_id is not None:
+        return await session.scalar(select(ApiToken.id).where(ApiToken.id == token_id)) is not None
+    return False

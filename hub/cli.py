@@ -101,6 +101,11 @@ def settings_from(args: argparse.Namespace, **overrides: Any) -> Settings:
     return settings
 
 
+# Loggers kept above DEBUG even under --debug: aiosqlite's DEBUG lines carry every statement's
+# parameters (CSRF tokens, visitor data), which no log may hold.
+QUIET_LOGGERS = {"aiosqlite": logging.INFO}
+
+
 def setup_logging(level: str, *, debug: bool = False) -> None:
     name = "DEBUG" if debug else level.upper()
     if name not in logging.getLevelNamesMapping():
@@ -110,6 +115,8 @@ def setup_logging(level: str, *, debug: bool = False) -> None:
     )
     if name != "DEBUG":  # Alembic tells every start which dialect it uses: noise at INFO
         logging.getLogger("alembic").setLevel(logging.WARNING)
+    for logger, floor in QUIET_LOGGERS.items():
+        logging.getLogger(logger).setLevel(floor)
 
 
 @contextlib.contextmanager
@@ -158,7 +165,9 @@ async def serve(hub: Hub, host: str, port: int, banner: Callable[[str], None]) -
     stop = asyncio.Event()
     with _signals_set(stop):
         app = create_app(hub)
-        runner = web.AppRunner(app, handle_signals=False)
+        from hub.web.access_log import RUNNER_OPTIONS  # URLs logged without their secrets
+
+        runner = web.AppRunner(app, handle_signals=False, **RUNNER_OPTIONS)
         try:
             await runner.setup()  # runs the app's startup: the hub starts (migrations, connectors)
         except BaseException as exc:

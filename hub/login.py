@@ -24,6 +24,7 @@ refusal per limit key per minute, so a flood cannot fill the table.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -127,10 +128,21 @@ async def record_refused(
         await session.commit()
 
 
+def _anywhere(role: str) -> bool:
+    return True
+
+
 async def log_in(
-    sessionmaker: async_sessionmaker[AsyncSession], guard: LoginGuard, attempt: Attempt
+    sessionmaker: async_sessionmaker[AsyncSession],
+    guard: LoginGuard,
+    attempt: Attempt,
+    network_allows: Callable[[str], bool] = _anywhere,
 ) -> LoginResult:
-    """Check an attempt and, if it is good, start a browser session; every outcome is audited."""
+    """Check an attempt and, if it is good, start a browser session; every outcome is audited.
+
+    `network_allows(role)` is the allow-list of ``[security] allowed_networks`` for the attempt's
+    address: a right password from a network the agent's role may not work from starts no session.
+    """
     verdict, key = guard.admit(attempt.email, attempt.ip)
     if not verdict.allowed:
         if guard.audit_refusal(key):
@@ -153,6 +165,10 @@ async def log_in(
             await _record(session, attempt, "inactive", candidate.agent_id)
             await session.commit()
             return LoginResult("inactive")
+        if not network_allows(agent.role):
+            await _record(session, attempt, "network_not_allowed", agent.id)
+            await session.commit()
+            return LoginResult("network_not_allowed")
         token, row = await auth.start_session(session, agent.id)
         await _record(session, attempt, "success", agent.id, actor=True)
         await session.commit()

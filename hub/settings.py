@@ -7,6 +7,8 @@ Channel accounts and their secrets come from configuration only. A secret can be
 
 from __future__ import annotations
 
+import functools
+import ipaddress
 import os
 import re
 from datetime import timedelta
@@ -70,17 +72,6 @@ class OutboxSettings(BaseModel):
     poll_seconds: float = Field(1.0, gt=0)
 
 
-class SecuritySettings(BaseModel):
-    """`[security]`: log-in rate limits (per process; see hub/login.py for why they are keyed so)."""
-
-    # Every log-in attempt from one IP address (request.remote; X-Forwarded-For is not trusted).
-    login_attempts_per_minute_per_ip: int = Field(20, ge=1, le=100_000)
-    # Failed log-ins to one account from one IP; a success clears them.
-    login_failures_per_minute_per_account: int = Field(5, ge=1, le=100_000)
-    # Failed log-ins to one account from all IPs together (a looser cap against distributed guessing).
-    login_failures_per_minute_per_account_all_ips: int = Field(30, ge=1, le=100_000)
-
-
 class BusinessHoursSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
     timezone: str = "Europe/Moscow"
@@ -94,6 +85,52 @@ class BusinessHoursSettings(BaseModel):
 
     def build(self) -> BusinessHours:
         return BusinessHours.from_config(self.timezone, {d: getattr(self, d) for d in DAY_NAMES})
+
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+ROLES = ("agent", "supervisor", "admin")
+
+
+class SecuritySettings(BaseModel):
+    """`[security]`. `allowed_networks`: per role, the CIDR networks its agents may log in and work
+    from (checked against the peer address of the connection). A role not named, or named with an empty
+    list, may work from anywhere. The public widget, webhooks and the API channel's inbound route are
+    never restricted. The log-in rate limits are per process (see hub/login.py for why they are keyed
+    so)."""
+
+    model_config = ConfigDict(extra="forbid")
+    allowed_networks: dict[str, list[str]] = {}
+    # Every log-in attempt from one IP address (request.remote; X-Forwarded-For is not trusted).
+    login_attempts_per_minute_per_ip: int = Field(20, ge=1, le=100_000)
+    # Failed log-ins to one account from one IP; a success clears them.
+    login_failures_per_minute_per_account: int = Field(5, ge=1, le=100_000)
+    # Failed log-ins to one account from all IPs together (a looser cap against distributed guessing).
+    login_failures_per_minute_per_account_all_ips: int = Field(30, ge=1, le=100_000)
+
+    @field_validator("allowed_networks")
+    @classmethod
+    def _networks_parse(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        for role, networks in value.items():
+            if role not in ROLES:
+                raise ValueError(f"security.allowed_networks.{role}: not a role (use {', '.join(ROLES)})")
+            for network in networks:
+                try:
+                    ipaddress.ip_network(network, strict=False)
+                except ValueError:
+                    raise ValueError(
+                        f"security.allowed_networks.{role}: {network!r} is not a CIDR network "
+                        "(e.g. 10.0.0.0/8, 2001:db8::/32)"
+                    ) from None
+        return value
+
+    def networks(self, role: str) -> tuple[Network, ...]:
+        """The networks `role` may work from; empty: from anywhere."""
+        return _parse_networks(tuple(self.allowed_networks.get(role, ())))
+
+
+@functools.lru_cache(maxsize=64)
+def _parse_networks(networks: tuple[str, ...]) -> tuple[Network, ...]:
+    return tuple(ipaddress.ip_network(n, strict=False) for n in networks)
 
 
 class Settings(BaseSettings):

@@ -15,12 +15,14 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
+from hub import auth
 from hub.web import serialize
 from hub.web.audit_trail import record_action
 from hub.web.auth import Principal, require_agent
 from hub.web.context import db, is_online
 from hub.web.errors import not_found, unprocessable
 from hub.web.inputs import Body, Id, NotNull, path_id, read_body
+from hub.web.revocation import Revocation, revoke
 from inbox.agents import MIN_PASSWORD, agent_with_teams, create_agent, hash_password_async
 from inbox.identities import InvalidIdentity, normalize_email
 from inbox.models import Agent, Team
@@ -109,8 +111,8 @@ async def patch(request: web.Request) -> web.Response:
         principal = await require_agent(request, session, "admin")
         body = await read_body(request, AgentPatch)
         given = body.model_fields_set
-        # argon2 before the transaction the next statement opens
-        new_hash = await hash_password_async(body.password) if body.password is not None else None
+        # argon2 before the transaction that the next statement opens (authentication ended its own)
+        password_hash = await hash_password_async(body.password) if body.password is not None else None
         agent = await agent_with_teams(session, agent_id)
         if agent is None:
             raise not_found(f"agent {agent_id} not found")
@@ -135,8 +137,10 @@ async def patch(request: web.Request) -> web.Response:
             if not body.name.strip():
                 raise unprocessable("name must not be empty", "name")
             agent.name = body.name.strip()
-        if new_hash is not None:
-            agent.password_hash = new_hash
+        ended = _credentials_ended(agent, principal, password_hash, body.is_active)
+        if password_hash is not None:
+            agent.password_hash = password_hash
+            await auth.end_credentials(session, agent.id, keep_session=ended.keep_session)
         if body.team_ids is not None:
             agent.teams = await _teams(session, body.team_ids)
         for name in ("role", "capacity", "is_active", "extension", "language"):
@@ -144,6 +148,8 @@ async def patch(request: web.Request) -> web.Response:
                 setattr(agent, name, getattr(body, name))
         _audit_patch(request, session, principal, agent.id, body)
         await session.commit()
+        if ended.everything:
+            await revoke(request, ended)
         return web.json_response(serialize.agent(agent, online=is_online(request, agent.id)))
 
 
@@ -160,6 +166,18 @@ def _audit_patch(
     changes = {name: getattr(body, name) for name in sorted(given - {"password", "is_active"})}
     if changes:
         record_action(request, session, principal, "agent.update", "agent", agent_id, {"changes": changes})
+
+
+def _credentials_ended(
+    agent: Agent, principal: Principal, password_hash: str | None, is_active: bool | None
+) -> Revocation:
+    """What a change ends: a new password ends the agent's sessions (but the admin's own current one)
+    and tokens; a deactivation closes the agent's sockets (the credentials stay, refused while inactive)."""
+    if password_hash is None and is_active is not False:
+        return Revocation(agent.id)
+    own = agent.id == principal.agent.id and principal.web_session is not None
+    keep = principal.web_session.id if own and principal.web_session is not None else None
+    return Revocation(agent.id, everything=True, keep_session=keep)
 
 
 @routes.get("/api/v1/teams")

@@ -1,18 +1,33 @@
-"""/api/v1/auth and /api/v1/me: JSON log-in and log-out, the caller's own API tokens, who am I."""
+"""/api/v1/auth and /api/v1/me: JSON log-in and log-out, the caller's own API tokens and password,
+who am I."""
 
 from __future__ import annotations
+
+import functools
 
 from aiohttp import web
 from pydantic import Field
 
 from hub import auth
 from hub.login import log_in
+from hub.ratelimit import Verdict
 from hub.web import serialize
-from hub.web.audit_trail import login_attempt, record_action
-from hub.web.auth import SESSION_COOKIE, authenticate, clear_session_cookie, require_agent, set_session_cookie
+from hub.web.audit_trail import client_ip, login_attempt, record_action
+from hub.web.auth import (
+    SESSION_COOKIE,
+    authenticate,
+    clear_session_cookie,
+    network_allows,
+    network_refused,
+    require_agent,
+    set_session_cookie,
+)
 from hub.web.context import LOGIN_GUARD, db, hub_of, is_online
 from hub.web.errors import ApiError, not_found
 from hub.web.inputs import Body, Empty, path_id, read_body
+from hub.web.revocation import Revocation, revoke
+from inbox.agents import MIN_PASSWORD, hash_password_async, verify_password_async
+from inbox.models import Agent
 
 routes = web.RouteTableDef()
 
@@ -26,6 +41,12 @@ class TokenBody(Body):
     name: str = Field("", max_length=120)
 
 
+def _too_many(verdict: Verdict) -> ApiError:
+    wait = verdict.retry_after_header
+    message = f"too many log-in attempts: try again in {wait} s"
+    return ApiError(429, "too_many_attempts", message, headers={"Retry-After": wait})
+
+
 @routes.post("/api/v1/auth/login")
 async def login(request: web.Request) -> web.Response:
     """Check e-mail and password, open a browser session (cookie) and say who logged in.
@@ -34,14 +55,12 @@ async def login(request: web.Request) -> web.Response:
     """
     body = await read_body(request, LoginBody)
     attempt = login_attempt(request, body.email, body.password, "api")
-    result = await log_in(hub_of(request).sessionmaker, request.app[LOGIN_GUARD], attempt)
+    allows = functools.partial(network_allows, request)
+    result = await log_in(hub_of(request).sessionmaker, request.app[LOGIN_GUARD], attempt, allows)
+    if result.outcome == "network_not_allowed":
+        raise network_refused()
     if result.outcome == "rate_limited":
-        raise ApiError(
-            429,
-            "too_many_attempts",
-            f"too many log-in attempts: try again in {result.verdict.retry_after_header} s",
-            headers={"Retry-After": result.verdict.retry_after_header},
-        )
+        raise _too_many(result.verdict)
     if result.agent is None or result.session_token is None or result.web_session is None:
         raise ApiError(401, "invalid_credentials", "wrong e-mail or password")
     agent = result.agent
@@ -64,9 +83,12 @@ async def logout(request: web.Request) -> web.Response:
             raise ApiError(401, "unauthorized", "not logged in")
         await read_body(request, Empty)
         cookie = request.cookies.get(SESSION_COOKIE)
+        ended = None
         if principal.via == "session" and cookie:
-            await auth.end_session(session, cookie)
+            ended = await auth.end_session(session, cookie)
             await session.commit()
+    if ended is not None:
+        await revoke(request, Revocation(principal.agent.id, sessions=frozenset({ended})))
     response = web.Response(status=204)
     if principal.via == "session":
         clear_session_cookie(response)
@@ -115,4 +137,39 @@ async def revoke_token(request: web.Request) -> web.Response:
             raise not_found(f"token {token_id} not found")
         record_action(request, session, principal, "token.revoke", "api_token", token_id)
         await session.commit()
+    await revoke(request, Revocation(principal.agent.id, tokens=frozenset({token_id})))
+    return web.Response(status=204)
+
+
+class PasswordChange(Body):
+    current_password: str = Field(min_length=1, max_length=1024)
+    new_password: str = Field(min_length=MIN_PASSWORD, max_length=1024)
+
+
+@routes.post("/api/v1/me/password")
+async def change_password(request: web.Request) -> web.Response:
+    """The caller's own new password: every other session and every API token of theirs ends (the
+    browser session that asks stays). argon2 runs between transactions, never inside one."""
+    async with db(request) as session:
+        principal = await require_agent(request, session)  # ends its read transaction
+        body = await read_body(request, PasswordChange)
+    agent = principal.agent
+    guard, ip = request.app[LOGIN_GUARD], client_ip(request)
+    verdict, _ = guard.admit(agent.email, ip)  # guessing the current password counts as failed log-ins
+    if not verdict.allowed:
+        raise _too_many(verdict)
+    if not await verify_password_async(agent.password_hash, body.current_password):
+        raise ApiError(403, "wrong_password", "the current password is wrong", "current_password")
+    guard.succeeded(agent.email, ip)
+    password_hash = await hash_password_async(body.new_password)
+    keep = principal.web_session.id if principal.web_session is not None else None
+    async with db(request) as session:
+        row = await session.get(Agent, agent.id)
+        if row is None:
+            raise not_found("your agent no longer exists")
+        row.password_hash = password_hash
+        await auth.end_credentials(session, agent.id, keep_session=keep)
+        record_action(request, session, principal, "agent.password_change", "agent", agent.id)
+        await session.commit()
+    await revoke(request, Revocation(agent.id, everything=True, keep_session=keep))
     return web.Response(status=204)

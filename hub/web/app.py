@@ -28,6 +28,7 @@ from hub.web import (
     pages,
     pages_audit,
     pages_inbox,
+    revocation,
     webchat,
     webchat_socket,
     webchat_typing,
@@ -95,6 +96,8 @@ def create_app(hub: Hub, *, manage_hub: bool = True) -> web.Application:
             await hub.stop()
 
         app.cleanup_ctx.append(run_hub)
+    app[revocation.LIVE] = revocation.LiveSockets()
+    app.cleanup_ctx.append(revocation.listen)
     app.on_shutdown.append(ws.close_all)
     app.on_response_prepare.append(_security_headers)
     for module in ROUTE_MODULES:

@@ -6,8 +6,11 @@
   that changes something (POST, PATCH, PUT, DELETE) and is authenticated by the cookie must carry the
   session's CSRF token in ``X-CSRF-Token`` (HTML forms: the ``csrf_token`` field); GET /api/v1/me and
   the login answer tell the page its token.
-* A WebSocket may also give the token as ``?token=`` (API clients that cannot set headers); one opened
-  with the cookie must come from this hub's own origin (no cross-site WebSocket hijacking).
+* A WebSocket may also give the token in its first frame, or as ``?token=`` (kept for old API clients;
+  the access log masks it); one opened with the cookie must come from this hub's own origin (no
+  cross-site WebSocket hijacking).
+* ``[security] allowed_networks`` restricts each role to networks: an authenticated request from
+  elsewhere is a 403 ``network_not_allowed`` (:func:`network_allows`; login calls it too).
 
 Handlers call :func:`require_agent` with the request's database session first, then read the body:
 an unauthenticated caller learns nothing about what a body should look like. Authentication ends its
@@ -17,6 +20,7 @@ read transaction before returning (see the comment there).
 from __future__ import annotations
 
 import hmac
+import ipaddress
 from dataclasses import dataclass
 from typing import Literal
 
@@ -42,6 +46,7 @@ class Principal:
     viewer: Viewer
     via: Literal["session", "token"]
     web_session: WebSession | None = None
+    api_token_id: int | None = None
 
     @property
     def csrf_token(self) -> str | None:
@@ -108,11 +113,7 @@ async def authenticate(
     if token is None and query_token:
         token = request.query.get("token") or None
     if token is not None:
-        agent = await auth.token_agent(session, token)
-        if agent is None:
-            raise unauthorized("the API token is not valid (wrong, revoked, or its agent deactivated)")
-        await session.commit()  # the last-used time; and see the end of this function
-        return Principal(agent, viewer_of(agent), "token")
+        return await token_principal(request, session, token)
     cookie = request.cookies.get(SESSION_COOKIE)
     if not cookie:
         return None
@@ -121,6 +122,9 @@ async def authenticate(
         await session.commit()
         return None
     agent, row = found
+    if not network_allows(request, agent.role):
+        await session.commit()
+        raise network_refused()
     if request.method in UNSAFE_METHODS:
         given = csrf if csrf is not None else request.headers.get(CSRF_HEADER, "")
         if not hmac.compare_digest(given.encode(), row.csrf_token.encode()):
@@ -134,6 +138,39 @@ async def authenticate(
     # from a possibly slow client; the loaded rows stay usable (expire_on_commit is off).
     await session.commit()
     return Principal(agent, viewer_of(agent), "session", row)
+
+
+async def token_principal(request: web.Request, session: AsyncSession, token: str) -> Principal:
+    """The principal of an API token (from the header, a WebSocket's first frame or ``?token=``)."""
+    found = await auth.token_owner(session, token)
+    await session.commit()  # the last-used time; and see the end of `authenticate`
+    if found is None:
+        raise unauthorized("the API token is not valid (wrong, revoked, or its agent deactivated)")
+    agent, row = found
+    if not network_allows(request, agent.role):
+        raise network_refused()
+    return Principal(agent, viewer_of(agent), "token", api_token_id=row.id)
+
+
+def network_allows(request: web.Request, role: str) -> bool:
+    """May an agent of `role` work from the request's address? (``[security] allowed_networks``)
+
+    The address is the connection's peer (``request.remote``): no forwarding header is trusted.
+    """
+    networks = hub_of(request).settings.security.networks(role)
+    if not networks:
+        return True
+    try:
+        address = ipaddress.ip_address((request.remote or "").partition("%")[0])
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return any(address in network for network in networks)
+
+
+def network_refused() -> ApiError:
+    return ApiError(403, "network_not_allowed", "your role may not work from this network address")
 
 
 async def require_agent(request: web.Request, session: AsyncSession, *roles: str) -> Principal:

@@ -14,6 +14,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from channels.base import IdentityRefused, PayloadError
+from hub.web.access_log import redact_path
 from inbox.agents import AgentError
 from inbox.contacts import ContactError, ContactNotFound
 from inbox.conversations import ConversationError
@@ -143,7 +144,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         mapped = from_domain(exc)
         if mapped is not None:
             return error_response(mapped)
-        log.exception("unhandled error on %s %s", request.method, request.path)
+        log.exception("unhandled error on %s %s", request.method, redact_path(request.path))
         return web.json_response(
             error_body("internal_error", "internal error: the server logged the details"), status=500
         )

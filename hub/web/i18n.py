@@ -21,6 +21,7 @@ STRINGS: Final[dict[str, dict[str, str]]] = {
         "sign_in": "Войти",
         "sign_out": "Выйти",
         "wrong_credentials": "Неверная почта или пароль.",
+        "network_not_allowed": "Вход с этого сетевого адреса для вашей роли запрещён.",
         "form_expired": "Форма устарела. Попробуйте ещё раз.",
         "too_many_attempts": "Слишком много попыток входа. Попробуйте снова через {seconds} с.",
         # the audit log page (admins)
@@ -193,6 +194,7 @@ STRINGS: Final[dict[str, dict[str, str]]] = {
         "sign_in": "Sign in",
         "sign_out": "Sign out",
         "wrong_credentials": "Wrong e-mail or password.",
+        "network_not_allowed": "Your role may not log in from this network address.",
         "form_expired": "The form has expired. Please try again.",
         "too_many_attempts": "Too many sign-in attempts. Try again in {seconds} s.",
         # the audit log page (admins)

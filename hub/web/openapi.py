@@ -345,6 +345,7 @@ BODIES: dict[str, type[BaseModel]] = {
     "ApiChannelMessage": MessageBody,
     "LoginBody": api_auth.LoginBody,
     "TokenBody": api_auth.TokenBody,
+    "PasswordChange": api_auth.PasswordChange,
     "ContactPatch": api_contacts.ContactPatch,
     "IdentityBody": api_contacts.IdentityBody,
     "MergeBody": api_contacts.MergeBody,
@@ -464,6 +465,18 @@ def _paths() -> dict[str, Schema]:
             )
         },
         "/api/v1/me": {"get": op("Who am I", "auth", {"200": (ok, ref("Me"))})},
+        "/api/v1/me/password": {
+            "post": op(
+                "Change my password: my other browser sessions and all my API tokens end (403 "
+                "wrong_password when current_password is wrong; 429 after too many wrong ones, counted "
+                "with failed log-ins)",
+                "auth",
+                {"204": ("changed", None)},
+                body="PasswordChange",
+                unsafe=True,
+                errors=("403", "429"),
+            )
+        },
         "/api/v1/auth/tokens": {
             "get": op("My API tokens (never their values)", "auth", {"200": (ok, ref("ApiTokenList"))}),
             "post": op(
@@ -725,7 +738,15 @@ def _paths() -> dict[str, Schema]:
                 '{"type", "conversation_id", "data"} frames',
                 "events",
                 {"101": ("switching to the WebSocket protocol", None)},
-                params=[param("token", "query", STR, "an API token, for clients that cannot set headers")],
+                params=[
+                    param(
+                        "token",
+                        "query",
+                        STR,
+                        "an API token, for old clients that cannot set headers (prefer the header, or a "
+                        'first frame {"type": "auth", "token": ...}); masked in the access log',
+                    )
+                ],
             )
         },
     }

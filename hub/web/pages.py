@@ -9,9 +9,12 @@ are rendered with autoescaping on.
 
 from __future__ import annotations
 
+import functools
 import hmac
+import unicodedata
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import jinja2
 from aiohttp import web
@@ -27,10 +30,12 @@ from hub.web.auth import (
     authenticate,
     clear_session_cookie,
     is_secure,
+    network_allows,
     set_session_cookie,
 )
 from hub.web.context import LOGIN_GUARD, TEMPLATES, db, hub_of
 from hub.web.errors import ApiError
+from hub.web.revocation import Revocation, revoke
 from inbox.models import Agent
 
 routes = web.RouteTableDef()
@@ -83,18 +88,40 @@ def remember_language(request: web.Request, response: web.StreamResponse) -> Non
         )
 
 
-def safe_next(value: str | None) -> str:
-    """Where to go after logging in: a path on this site only (no open redirect)."""
-    if value and value.startswith("/") and not value.startswith(("//", "/\\")) and "\n" not in value:
-        return value
-    return "/inbox"
+def safe_next(value: str | None, default: str = "/inbox") -> str:
+    """Where to go after logging in: a path on this site only (no open redirect), else `default`.
+
+    The value is judged as given, percent-decoded (repeatedly) and NFKC-normalised (a fullwidth
+    solidus becomes ``/``): each form must start with a single ``/``, hold no backslash, control
+    character or whitespace, and parse with no scheme, no host and an ASCII path (this site's paths
+    are ASCII; other slash look-alikes are refused).
+    """
+    if not value or len(value) > 2000:
+        return default
+    forms = [value]
+    decoded = value
+    for _ in range(3):
+        decoded = unquote(decoded)
+        forms.append(decoded)
+    forms.append(unicodedata.normalize("NFKC", decoded))
+    for form in forms:
+        if not form.startswith("/") or form.startswith("//") or "\\" in form:
+            return default
+        if any(c.isspace() or unicodedata.category(c)[0] in "CZ" for c in form):
+            return default
+        parts = urlsplit(form)
+        if parts.scheme or parts.netloc or not parts.path.isascii():  # no look-alike slashes
+            return default
+    return value
 
 
 async def _principal(request: web.Request, *, csrf: str | None = None) -> Principal | None:
     async with db(request) as session:
         try:
             return await authenticate(request, session, csrf=csrf)
-        except ApiError:  # a bad bearer token or CSRF token on a page: treat as not logged in
+        except ApiError as exc:  # a bad bearer token or CSRF token on a page: treat as not logged in
+            if exc.code == "network_not_allowed":
+                raise
             return None
 
 
@@ -157,7 +184,10 @@ async def login_submit(request: web.Request) -> web.Response:
     if not email or not password:
         return _login_page(request, cookie, error=t["missing_fields"], email=email, status=400)
     attempt = login_attempt(request, email, password, "form")
-    result = await log_in(hub_of(request).sessionmaker, request.app[LOGIN_GUARD], attempt)
+    allows = functools.partial(network_allows, request)
+    result = await log_in(hub_of(request).sessionmaker, request.app[LOGIN_GUARD], attempt, allows)
+    if result.outcome == "network_not_allowed":
+        return _login_page(request, cookie, error=t["network_not_allowed"], email=email, status=403)
     if result.outcome == "rate_limited":
         wait = result.verdict.retry_after_header
         return _login_page(
@@ -185,7 +215,9 @@ async def logout(request: web.Request) -> web.Response:
     cookie = request.cookies.get(SESSION_COOKIE)
     if principal is not None and principal.via == "session" and cookie:
         async with db(request) as session:
-            await auth.end_session(session, cookie)
+            ended = await auth.end_session(session, cookie)
             await session.commit()
+        if ended is not None:
+            await revoke(request, Revocation(principal.agent.id, sessions=frozenset({ended})))
         clear_session_cookie(response)
     return response

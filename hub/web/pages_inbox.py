@@ -92,7 +92,9 @@ async def channel_kinds(session: AsyncSession) -> list[str]:
 async def _principal(request: web.Request, session: AsyncSession) -> Principal | None:
     try:
         return await authenticate(request, session)
-    except ApiError:
+    except ApiError as exc:
+        if exc.code == "network_not_allowed":
+            raise
         return None
 
 

@@ -10,6 +10,12 @@ both are published as ``agent.presence`` events.
 
 Visibility is decided from the agent's role and teams when the socket opens; a change of teams takes
 effect on reconnect.
+
+Credentials: the session cookie, ``Authorization: Bearer <token>`` on the upgrade request, or — for
+clients that can set no header — a first frame ``{"type": "auth", "token": "okno_..."}`` within
+`AUTH_DEADLINE_SECONDS` (``?token=`` still works for old clients; the access log masks it). A socket is
+closed with code 4401 when its credential ends (:mod:`hub.web.revocation`) or its auth frame is missing
+or wrong, 4403 when the agent's role may not work from the client's network.
 """
 
 from __future__ import annotations
@@ -23,10 +29,12 @@ from typing import Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
+from hub import auth
 from hub.bus import Subscription
-from hub.web.auth import authenticate, same_origin
+from hub.web.auth import Principal, authenticate, same_origin, token_principal
 from hub.web.context import PRESENCE, SOCKETS, db, hub_of, publish
-from hub.web.errors import bad_request, forbidden, unauthorized
+from hub.web.errors import ApiError, bad_request, forbidden, unauthorized
+from hub.web.revocation import CLOSE_CODE, INTERNAL_PREFIX, LIVE, Credential
 from inbox.bus import Event
 from inbox.conversations import Viewer
 from inbox.visibility import may_see_event
@@ -35,6 +43,7 @@ log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
 
 HEARTBEAT_SECONDS = 30.0
+AUTH_DEADLINE_SECONDS = 10.0  # for the first frame of a socket opened without credentials
 
 
 def frame(
@@ -51,6 +60,8 @@ async def _pump(ws: web.WebSocketResponse, subscription: Subscription, viewer: V
             if subscription.overflowed:
                 subscription.overflowed = False
                 await ws.send_json(frame("resync", data={"reason": "events were lost: reload"}))
+            if event.type.startswith(INTERNAL_PREFIX):
+                continue
             if may_see_event(viewer, event):
                 await ws.send_json(frame(event.type, event.conversation_id, event.data))
     except (ConnectionError, RuntimeError) as exc:  # the peer went away mid-send
@@ -80,21 +91,66 @@ async def _answer(ws: web.WebSocketResponse, text: str) -> None:
         await ws.send_json(frame("pong"))
 
 
+async def _first_frame(request: web.Request, ws: web.WebSocketResponse) -> Principal | None:
+    """The principal of the socket's ``auth`` frame; None after closing the socket (4401/4403)."""
+    try:
+        message = await ws.receive(timeout=AUTH_DEADLINE_SECONDS)
+    except TimeoutError:
+        await ws.close(code=CLOSE_CODE, message=b"no auth frame in time")
+        return None
+    token = None
+    if message.type == WSMsgType.TEXT:
+        with contextlib.suppress(ValueError):
+            sent = json.loads(message.data)
+            if isinstance(sent, dict) and sent.get("type") == "auth" and isinstance(sent.get("token"), str):
+                token = sent["token"].strip() or None
+    if token is None:
+        await ws.close(code=CLOSE_CODE, message=b'the first frame must be {"type": "auth", "token": ...}')
+        return None
+    try:
+        async with db(request) as session:
+            return await token_principal(request, session, token)
+    except ApiError as exc:
+        await ws.close(code=CLOSE_CODE if exc.status == 401 else 4403, message=exc.code.encode())
+        return None
+
+
+async def _alive(request: web.Request, credential: Credential) -> bool:
+    async with db(request) as session:
+        return await auth.credential_alive(
+            session, credential.agent_id, session_id=credential.session_id, token_id=credential.token_id
+        )
+
+
 @routes.get("/api/v1/ws")
 async def agent_socket(request: web.Request) -> web.WebSocketResponse:
+    live = request.app[LIVE]
+    revocations = live.revocations
     async with db(request) as session:
         principal = await authenticate(request, session, query_token=True)
-    if principal is None:
-        raise unauthorized()
-    if principal.via == "session" and not same_origin(request):
+    if principal is not None and principal.via == "session" and not same_origin(request):
         raise forbidden("a WebSocket opened with the session cookie must come from this hub's own pages")
     ws = web.WebSocketResponse(heartbeat=HEARTBEAT_SECONDS)
     if not ws.can_prepare(request).ok:
+        if principal is None:
+            raise unauthorized()
         raise bad_request("expected a WebSocket upgrade request")
-    agent_id, viewer = principal.agent.id, principal.viewer
     hub = hub_of(request)
     async with hub.bus.subscribe() as subscription:  # before the hello: no event falls in between
         await ws.prepare(request)
+        if principal is None:
+            revocations = live.revocations
+            principal = await _first_frame(request, ws)
+            if principal is None:
+                return ws
+        agent_id, viewer = principal.agent.id, principal.viewer
+        web_session = principal.web_session
+        credential = Credential(agent_id, web_session.id if web_session else None, principal.api_token_id)
+        live.add(ws, credential)
+        if live.revocations != revocations and not await _alive(request, credential):
+            live.discard(ws, credential)  # revoked between the check and the registration
+            await ws.close(code=CLOSE_CODE, message=b"credential ended: log in again")
+            return ws
         request.app[SOCKETS].add(ws)
         await _presence(request, agent_id, +1)
         pump: asyncio.Task[None] | None = None
@@ -110,6 +166,7 @@ async def agent_socket(request: web.Request) -> web.WebSocketResponse:
                 with contextlib.suppress(asyncio.CancelledError):
                     await pump
             request.app[SOCKETS].discard(ws)
+            live.discard(ws, credential)
             await _presence(request, agent_id, -1)
     return ws
 

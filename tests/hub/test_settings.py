@@ -58,3 +58,30 @@ def test_bad_values_are_refused_with_their_name(tmp_path: Path) -> None:
 def test_missing_config_file_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="config file not found"):
         load(tmp_path / "nope.toml")
+
+
+def test_allowed_networks_are_read_from_the_security_table(tmp_path: Path) -> None:
+    config = tmp_path / "okno.toml"
+    config.write_text(
+        '[security]\nallowed_networks = { admin = ["10.0.0.0/8", "2001:db8::/32"], agent = [] }\n',
+        encoding="utf-8",
+    )
+    security = load(config).security
+    assert [str(n) for n in security.networks("admin")] == ["10.0.0.0/8", "2001:db8::/32"]
+    assert security.networks("agent") == () and security.networks("supervisor") == ()
+
+
+@pytest.mark.parametrize(
+    ("networks", "named"),
+    [
+        ({"admin": ["10.0.0.300/8"]}, "security.allowed_networks.admin: '10.0.0.300/8'"),
+        ({"agent": ["office"]}, "security.allowed_networks.agent: 'office'"),
+        ({"owner": ["10.0.0.0/8"]}, "security.allowed_networks.owner: not a role"),
+    ],
+)
+def test_a_wrong_allowed_network_is_refused_at_load_naming_the_key(
+    networks: dict[str, list[str]], named: str
+) -> None:
+    with pytest.raises(ValidationError) as caught:
+        load(security={"allowed_networks": networks})
+    assert named in str(caught.value)

@@ -10,6 +10,7 @@ import pytest
 from aiohttp import WSCloseCode, WSMsgType
 
 from hub.runtime import Hub
+from hub.web import ws as ws_module
 from hub.web.ws import close_all
 from tests.hub.web.conftest import Client, Person, hand_in, login
 
@@ -79,7 +80,7 @@ async def test_query_token_works_for_api_clients(client: Client, sales: Person) 
 
 @pytest.mark.parametrize(
     ("how", "status"),
-    [("nothing", 401), ("bad-token", 401), ("cross-site-cookie", 403)],
+    [("bad-token", 401), ("cross-site-cookie", 403)],
 )
 async def test_refused_sockets(client: Client, sales: Person, how: str, status: int) -> None:
     kwargs: dict[str, Any] = {}
@@ -91,6 +92,44 @@ async def test_refused_sockets(client: Client, sales: Person, how: str, status: 
     with pytest.raises(aiohttp.WSServerHandshakeError) as caught:
         await client.ws_connect("/api/v1/ws", **kwargs)
     assert caught.value.status == status
+
+
+async def test_the_token_may_come_in_the_first_frame(client: Client, sales: Person) -> None:
+    async with client.ws_connect("/api/v1/ws") as ws:
+        await ws.send_json({"type": "auth", "token": sales.token})
+        hello = await ws.receive_json(timeout=TIMEOUT)
+    assert hello["type"] == "hello" and hello["data"]["agent_id"] == sales.id
+
+
+@pytest.mark.parametrize(
+    "first",
+    [{"type": "auth", "token": "okno_wrong"}, {"type": "ping"}, {"type": "auth"}, "not json"],
+    ids=["wrong-token", "not-auth", "no-token", "not-json"],
+)
+async def test_a_socket_without_credentials_is_closed_4401_when_its_first_frame_does_not_authenticate(
+    client: Client, sales: Person, first: Any
+) -> None:
+    async with client.ws_connect("/api/v1/ws") as ws:
+        if isinstance(first, str):
+            await ws.send_str(first)
+        else:
+            await ws.send_json(first)
+        message = await ws.receive(timeout=TIMEOUT)
+    assert message.type == WSMsgType.CLOSE and ws.close_code == 4401
+
+
+async def test_a_socket_without_credentials_is_closed_4401_after_the_auth_deadline(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ws_module, "AUTH_DEADLINE_SECONDS", 0.01)
+    async with client.ws_connect("/api/v1/ws") as ws:
+        message = await ws.receive(timeout=60)
+    assert message.type == WSMsgType.CLOSE and ws.close_code == 4401
+
+
+async def test_a_plain_get_without_credentials_is_a_401(client: Client) -> None:
+    response = await client.get("/api/v1/ws")
+    assert response.status == 401
 
 
 async def test_ping_is_answered(client: Client, sales: Person) -> None:

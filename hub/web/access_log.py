@@ -1,0 +1,92 @@
+"""The access log without secrets: URLs are logged with their secret parts replaced by ``***``.
+
+Secrets that can sit in a URL: the agent socket's ``?token=`` (kept for API clients that cannot set a
+header), a PBX's token in the webhook path (``/hooks/{account}/{token}``), and any query parameter with a
+secret-looking name. :func:`redact_url` rewrites such a URL; :class:`RedactingAccessLogger` is aiohttp's
+access logger (same Apache-style format) fed with redacted URLs and Referer headers. `RUNNER_OPTIONS` is
+what every runner of the web app passes to ``web.AppRunner`` (``okno run``, ``okno demo``, the tests).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Final, cast
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+
+from aiohttp import web
+from aiohttp.web_log import AccessLogger
+from multidict import CIMultiDict, CIMultiDictProxy
+
+MASK: Final = "***"
+# Query parameters whose value is a secret, matched on the lower-cased name (a substring is enough:
+# "api_key", "client_secret", "x-auth-token" all match).
+SECRET_NAME_PARTS: Final = ("token", "key", "secret", "password", "passwd", "hash", "auth", "sig")
+# Paths whose segments after the prefix are secret: ``/hooks/{account}/{token...}``.
+SECRET_TAIL = re.compile(r"^(/hooks/[^/?#]+/)[^?#]+")
+
+
+def secret_name(name: str) -> bool:
+    lowered = name.lower()
+    return any(part in lowered for part in SECRET_NAME_PARTS)
+
+
+def redact_path(path: str) -> str:
+    """The path with a webhook's secret tail replaced (the account name stays: it names no secret)."""
+    return SECRET_TAIL.sub(lambda m: m.group(1) + MASK, path)
+
+
+def redact_url(url: str) -> str:
+    """`url` (a path with a query, or an absolute URL) with secret path parts and query values masked.
+
+    A URL that cannot be parsed is replaced whole: a log line loses a detail rather than leak one.
+    """
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return MASK
+    path = redact_path(parts.path)
+    query = parts.query
+    if query:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        if any(secret_name(name) for name, _ in pairs):
+            query = urlencode(
+                [(name, MASK if secret_name(name) else value) for name, value in pairs],
+                safe="*/",
+                quote_via=quote,
+            )
+    if path == parts.path and query == parts.query:
+        return url
+    return urlunsplit((parts.scheme, parts.netloc, path, query, parts.fragment))
+
+
+class _RedactedRequest:
+    """What aiohttp's AccessLogger reads of a request, with the URL and the Referer redacted."""
+
+    def __init__(self, request: web.BaseRequest, path_qs: str, referer: str | None) -> None:
+        self._request = request
+        self.path_qs = path_qs
+        headers = CIMultiDict(request.headers)
+        if referer is not None:
+            headers["Referer"] = referer
+        self.headers = CIMultiDictProxy(headers)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._request, name)
+
+
+class RedactingAccessLogger(AccessLogger):
+    """aiohttp's access logger, fed with a view of the request whose URL and Referer carry no secret."""
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        if request is None:  # aiohttp logs some protocol errors without a request
+            super().log(request, response, time)
+            return
+        path_qs = redact_url(request.path_qs)
+        referer = request.headers.get("Referer")
+        safe_referer = redact_url(referer) if referer is not None else None
+        if path_qs != request.path_qs or safe_referer != referer:
+            request = cast(web.BaseRequest, _RedactedRequest(request, path_qs, safe_referer))
+        super().log(request, response, time)
+
+
+RUNNER_OPTIONS: Final[dict[str, Any]] = {"access_log_class": RedactingAccessLogger}
