@@ -10,11 +10,13 @@ from pathlib import Path
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy import func, select
 
 from hub import auth
 from hub.runtime import Hub
 from hub.web import create_app
 from hub.web.auth import SESSION_COOKIE
+from inbox.models import AuditLog, WebSession
 from tests.hub.web.conftest import ACCOUNTS, PASSWORD, Client, Person, error_of, hand_in, make_agent
 from tests.hub.web.test_pages import form_token
 
@@ -55,7 +57,9 @@ async def test_api_requests_of_a_role_from_outside_its_networks_are_refused(
     assert (await client.get("/api/v1/me", headers=boss.headers)).status == 200
 
 
-async def test_log_in_from_outside_the_roles_networks_is_refused(client: Client, admin: Person) -> None:
+async def test_log_in_from_outside_the_roles_networks_is_refused_and_audited(
+    client: Client, hub: Hub, admin: Person
+) -> None:
     response = await client.post("/api/v1/auth/login", json={"email": admin.email, "password": PASSWORD})
     assert (await error_of(response, 403))["code"] == "network_not_allowed"
     token = form_token(await (await client.get("/login?lang=en")).text())
@@ -67,6 +71,13 @@ async def test_log_in_from_outside_the_roles_networks_is_refused(client: Client,
     assert response.status == 403
     assert "may not log in from this network" in await response.text()
     assert SESSION_COOKIE not in {cookie.key for cookie in client.session.cookie_jar}
+    async with hub.sessionmaker() as session:  # no session was started, and both refusals are audited
+        assert await session.scalar(select(func.count(WebSession.id))) == 0
+        rows = list(await session.scalars(select(AuditLog).where(AuditLog.action == "login")))
+    assert [(r.detail["result"], r.detail["via"], r.entity_id) for r in rows] == [
+        ("network_not_allowed", "api", admin.id),
+        ("network_not_allowed", "form", admin.id),
+    ]
 
 
 async def test_a_session_opened_elsewhere_is_refused_here_on_pages_and_api(

@@ -244,3 +244,26 @@ async def test_a_flood_of_refused_attempts_is_audited_once_per_minute_not_once_p
     async with hub.sessionmaker() as session:
         limited = list(await session.scalars(select(AuditLog).where(AuditLog.action == "login")))
     assert [r.detail["result"] for r in limited].count("rate_limited") == 2
+
+
+async def test_guessing_the_current_password_of_a_stolen_session_is_limited_like_a_log_in(
+    client: Client, hub: Hub, hasher: GatedHasher, clock: SteppedClock, sales: Person
+) -> None:
+    """POST /api/v1/me/password checks the current password: its failures count as failed log-ins."""
+
+    async def change(current: str) -> Any:
+        body = {"current_password": current, "new_password": "a-new-long-password"}
+        return await client.post("/api/v1/me/password", json=body, headers=sales.headers)
+
+    for _ in range(5):
+        assert (await error_of(await change("guess"), 403))["code"] == "wrong_password"
+    checked = hasher.verified
+    refused = await change(PASSWORD)
+    assert (await error_of(refused, 429))["code"] == "too_many_attempts"
+    assert refused.headers["Retry-After"] == "12"
+    assert hasher.verified == checked
+    clock.now += 12
+    assert (await change(PASSWORD)).status == 204
+    async with hub.sessionmaker() as session:
+        actions = list(await session.scalars(select(AuditLog.action).where(AuditLog.entity_id == sales.id)))
+    assert "agent.password_change" in actions
