@@ -21,9 +21,10 @@ import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any, TypeVar, overload
+from typing import Any, Protocol, TypeVar, overload
 
 T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
 
 WAIT_CEILING = float(os.environ.get("OKNO_TEST_WAIT_CEILING") or 90.0)
 FIRST_PAUSE = 0.005
@@ -77,8 +78,15 @@ async def event_set(event: asyncio.Event, what: str, *, ceiling: float | None = 
     await resolved(event.wait(), what, ceiling=ceiling)
 
 
-async def next_item(queue: asyncio.Queue[T], what: str, *, ceiling: float | None = None) -> T:
-    return await resolved(queue.get(), what, ceiling=ceiling)
+class Source(Protocol[T_co]):
+    """Anything with an awaitable ``get()``: an asyncio.Queue, an event-bus subscription."""
+
+    def get(self) -> Awaitable[T_co]: ...
+
+
+async def next_item(source: Source[T], what: str, *, ceiling: float | None = None) -> T:
+    """The next item of a queue (or subscription), under the ceiling."""
+    return await resolved(source.get(), what, ceiling=ceiling)
 
 
 @asynccontextmanager
