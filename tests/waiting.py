@@ -8,6 +8,7 @@ wait fails with ``never happened: <what>`` and the last value seen.
 * ``eventually(check, what)``: poll a sync or async callable until it returns something truthy; return it.
 * ``resolved(awaitable, what)``: await one thing (a future, ``event.wait()``, ``ws.receive_json()``,
   ``proc.wait()``) under the ceiling; ``event_set`` and ``next_item`` are the common cases.
+* ``next_frame(ws)``: the next JSON frame of a WebSocket.
 * ``within(what)``: a block (e.g. a loop reading frames) under the ceiling.
 * ``port_open`` / ``port_open_sync``: a TCP port accepts connections (a server we started is up).
 """
@@ -87,6 +88,17 @@ class Source(Protocol[T_co]):
 async def next_item(source: Source[T], what: str, *, ceiling: float | None = None) -> T:
     """The next item of a queue (or subscription), under the ceiling."""
     return await resolved(source.get(), what, ceiling=ceiling)
+
+
+class FrameSource(Protocol):
+    """A WebSocket client (aiohttp's ClientWebSocketResponse)."""
+
+    def receive_json(self) -> Awaitable[Any]: ...
+
+
+async def next_frame(ws: FrameSource, what: str = "the next WebSocket frame") -> Any:
+    """The next JSON frame of a WebSocket, under the ceiling."""
+    return await resolved(ws.receive_json(), what)
 
 
 @asynccontextmanager
