@@ -11,6 +11,7 @@ wait fails with ``never happened: <what>`` and the last value seen.
 * ``next_frame(ws)``: the next JSON frame of a WebSocket.
 * ``within(what)``: a block (e.g. a loop reading frames) under the ceiling.
 * ``port_open`` / ``port_open_sync``: a TCP port accepts connections (a server we started is up).
+* ``eventually_sync``: ``eventually`` for sync code (fixtures, server helpers without a loop).
 """
 
 from __future__ import annotations
@@ -38,11 +39,13 @@ def _never(what: str, ceiling: float, last: object = None, *, seen: bool = False
 
 
 @overload
-async def eventually(check: Callable[[], Awaitable[T]], what: str, *, ceiling: float | None = None) -> T: ...
+async def eventually(
+    check: Callable[[], Awaitable[T | None]], what: str, *, ceiling: float | None = None
+) -> T: ...
 
 
 @overload
-async def eventually(check: Callable[[], T], what: str, *, ceiling: float | None = None) -> T: ...
+async def eventually(check: Callable[[], T | None], what: str, *, ceiling: float | None = None) -> T: ...
 
 
 async def eventually(check: Callable[[], Any], what: str, *, ceiling: float | None = None) -> Any:
@@ -135,23 +138,35 @@ async def port_open(port: int, what: str, *, host: str = "127.0.0.1", ceiling: f
     await eventually(accepts, what, ceiling=ceiling)
 
 
+def eventually_sync(check: Callable[[], T | None], what: str, *, ceiling: float | None = None) -> T:
+    """`eventually` for sync code (a fixture or a server helper without an event loop)."""
+    limit = WAIT_CEILING if ceiling is None else ceiling
+    give_up = time.monotonic() + limit
+    pause = FIRST_PAUSE
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() >= give_up:
+            raise _never(what, limit, value, seen=True)
+        time.sleep(pause)
+        pause = min(pause * 2, LONGEST_PAUSE)
+
+
 def port_open_sync(
     port: int,
     what: str,
     *,
     host: str = "127.0.0.1",
     ceiling: float | None = None,
-    alive: Callable[[], Any] | None = None,
+    alive: Callable[[], object] | None = None,
 ) -> None:
-    """The same for sync fixtures (no event loop). `alive` (e.g. ``lambda: proc.poll() is None``) stops the
-    wait early with a clear failure when the server process has died."""
-    limit = WAIT_CEILING if ceiling is None else ceiling
-    give_up = time.monotonic() + limit
-    pause = FIRST_PAUSE
-    while not _connects(host, port):
+    """`port_open` for sync code. `alive` (e.g. ``lambda: proc.poll() is None``) ends the wait early with a
+    clear failure when the server process has died."""
+
+    def accepts() -> bool:
         if alive is not None and not alive():
             raise AssertionError(f"never happened: {what} (the server exited)")
-        if time.monotonic() >= give_up:
-            raise _never(what, limit)
-        time.sleep(pause)
-        pause = min(pause * 2, LONGEST_PAUSE)
+        return _connects(host, port)
+
+    eventually_sync(accepts, what, ceiling=ceiling)
