@@ -32,7 +32,8 @@ from tests.inbox.helpers import message
 from tests.waiting import event_set, resolved
 
 POLICY = InboxPolicy()
-FAST = RetryPolicy(max_attempts=3, base_delay=0.01, max_delay=0.05, lease_seconds=0.5)
+# Short backoffs; a lease no slow pass can outlive (a lapsed lease lets another worker send a row again).
+FAST = RetryPolicy(max_attempts=3, base_delay=0.01, max_delay=0.05, lease_seconds=300.0)
 
 
 class SteppedClock:
