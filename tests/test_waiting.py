@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 
 import pytest
 
@@ -15,7 +16,7 @@ def test_the_ceiling_is_never_below_a_minute() -> None:
 
 
 async def test_eventually_returns_the_first_truthy_value_of_a_sync_or_async_check() -> None:
-    calls = iter([None, 0, [], "ready"])
+    calls: Iterator[object] = iter([None, 0, [], "ready"])
     assert await eventually(lambda: next(calls), "the fourth answer") == "ready"
 
     async def found() -> int:
