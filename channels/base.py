@@ -10,6 +10,11 @@ configuration, a cursor store) and owns one receive loop:
   Push channels (webhooks, the generic API) have nothing to poll and simply wait.
 * ``send(out)`` delivers one reply, raising :class:`inbox.items.DeliveryError` on failure.
 * ``close()`` releases sockets and tasks; idempotent.
+* ``ready`` (an :class:`asyncio.Event`) is set while the connector is receiving: logged in and listening
+  (IMAP in IDLE or polling, Telegram after its first getUpdates answer or its webhook set, VK once the
+  long-poll server is known or its callback is accepted, AMI after login, a file follower after its first
+  read, push-only channels at once) and cleared when it stops or loses its connection. The supervisor,
+  health checks and tests wait on it instead of guessing from private state.
 
 The architecture sketch named the receive loop ``start``; a coroutine that runs until it fails is what
 lets the supervisor see a failure and restart it, so it is called ``run`` here.
@@ -17,6 +22,7 @@ lets the supervisor see a failure and restart it, so it is called ``run`` here.
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import importlib.util
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -109,6 +115,7 @@ class ChannelNotAvailable(LookupError):
 
 class Connector(Protocol):
     kind: ClassVar[str]
+    ready: asyncio.Event  # set while receiving (see the module docstring)
 
     async def run(self, sink: Sink) -> None: ...
 

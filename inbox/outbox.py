@@ -15,7 +15,7 @@ import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -60,8 +60,10 @@ class OutboxWorker:
         poll_seconds: float = 1.0,
         batch: int = 20,
         blobs: BlobStore | None = None,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._sessionmaker = sessionmaker
+        self._clock = clock  # due times and leases are read against it (tests step it instead of sleeping)
         self._senders = senders
         self._publisher = publisher or NullPublisher()
         self.retry = retry or RetryPolicy()
@@ -119,7 +121,7 @@ class OutboxWorker:
         return len(claimed)
 
     async def _claim(self) -> list[int]:
-        now = utcnow()
+        now = self._clock()
         due = or_(
             and_(Outbox.status == "pending", Outbox.next_attempt_at <= now),
             and_(Outbox.status == "sending", Outbox.lease_until < now),  # its worker died mid-send
@@ -170,7 +172,7 @@ class OutboxWorker:
             row = await session.get_one(Outbox, outbox_id)
             message = await session.get_one(Message, row.message_id)
             conv = await session.get_one(Conversation, message.conversation_id)
-            now = utcnow()
+            now = self._clock()
             if error is None and delivery is not None:
                 row.status, row.sent_at, row.last_error, row.lease_until = "sent", now, None, None
                 message.delivery_status = delivery.status

@@ -22,9 +22,14 @@ class ApiConnector:
     def __init__(self, account: AccountContext) -> None:
         self.account = account
         self._session: aiohttp.ClientSession | None = None
+        self.ready = asyncio.Event()
 
     async def run(self, sink: Sink) -> None:
-        await asyncio.Event().wait()  # inbound is pushed to the hub's HTTP route
+        self.ready.set()  # nothing to connect to: inbound is pushed to the hub's HTTP route
+        try:
+            await asyncio.Event().wait()
+        finally:
+            self.ready.clear()
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:

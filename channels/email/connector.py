@@ -6,6 +6,7 @@ option is reported by the supervisor as the account's state instead of breaking 
 
 from __future__ import annotations
 
+import asyncio
 from typing import ClassVar
 
 from channels.base import AccountContext, Sink, register
@@ -23,6 +24,7 @@ class EmailConnector:
         self.account = account
         self._settings: EmailSettings | None = None
         self._receiver: ImapReceiver | None = None
+        self.ready = asyncio.Event()  # set while the receiver waits in IDLE or polls (see ImapReceiver)
 
     @property
     def settings(self) -> EmailSettings:
@@ -35,8 +37,13 @@ class EmailConnector:
     def stats(self) -> ReceiverStats | None:
         return self._receiver.stats if self._receiver else None
 
+    @property
+    def state(self) -> str:
+        """The receive loop's state: starting, connecting, fetching, idle, polling, reconnecting, stopped."""
+        return self._receiver.state if self._receiver else "starting"
+
     async def run(self, sink: Sink) -> None:
-        receiver = ImapReceiver(self.settings, self.account.cursor, sink)
+        receiver = ImapReceiver(self.settings, self.account.cursor, sink, self.ready)
         self._receiver = receiver
         try:
             await receiver.run()

@@ -292,9 +292,12 @@ class ImapConnection:
     async def noop(self) -> None:
         await self._ok(self._client.noop(), "NOOP")
 
-    async def idle(self, renew: float) -> bool:
-        """Wait in IDLE: True when the server reports new mail, False when it is time to renew."""
+    async def idle(self, renew: float, started: asyncio.Event | None = None) -> bool:
+        """Wait in IDLE: True when the server reports new mail, False when it is time to renew.
+        `started` is set once the server has accepted IDLE (it pushes news from then on)."""
         idle = await self._call(self._client.idle_start(timeout=renew))
+        if started is not None:
+            started.set()
         changed = False
         while True:
             try:
@@ -352,8 +355,12 @@ def _chunks(items: Sequence[int], size: int) -> Iterable[Sequence[int]]:
 class ImapReceiver:
     """The receive loop of one account (see the module docstring)."""
 
-    def __init__(self, settings: EmailSettings, cursor: CursorStore, sink: Sink) -> None:
+    def __init__(
+        self, settings: EmailSettings, cursor: CursorStore, sink: Sink, ready: asyncio.Event | None = None
+    ) -> None:
         self.settings = settings
+        # Set while receiving: in IDLE (accepted by the server) or polling; cleared when the link is lost.
+        self.ready = ready if ready is not None else asyncio.Event()
         self.options = settings.options
         self._cursor_store = cursor
         self._sink = sink
@@ -392,16 +399,19 @@ class ImapReceiver:
             try:
                 await self._session(connection)
             except (*RECONNECT_ERRORS, ImapError) as exc:
+                self.ready.clear()
                 log.info("IMAP %s:%s connection ended (%s); reconnecting", host, port, exc)
                 self.state = "reconnecting"
                 await asyncio.sleep(self._delay(1))
             finally:
+                self.ready.clear()
                 # No LOGOUT: it would queue behind a pending IDLE; servers take a closed connection as one.
                 self._connection = None
                 await connection.close()
 
     async def close(self) -> None:
         self.state = "stopped"
+        self.ready.clear()
         if self._connection is not None:
             await self._connection.close()
 
@@ -440,10 +450,11 @@ class ImapReceiver:
             await self._drain(connection)
             if use_idle:
                 self.state = "idle"
-                if not await connection.idle(self.options.idle_renew_seconds):
+                if not await connection.idle(self.options.idle_renew_seconds, self.ready):
                     self.stats.idle_renewals += 1
             else:
                 self.state = "polling"
+                self.ready.set()
                 await asyncio.sleep(self.options.poll_seconds)
                 self.stats.polls += 1
                 await connection.noop()

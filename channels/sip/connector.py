@@ -60,7 +60,7 @@ class SipConnector:
         self._sink: Sink | None = None
         self._options: SipOptions | None = None
         self._client: AmiClient | None = None
-        self.connected = asyncio.Event()  # AMI: logged in (for the state shown, and for tests)
+        self.ready = asyncio.Event()  # receiving: AMI logged in, a file followed, webhooks taken
         self.connections = 0  # AMI logins so far
         self.follower: CdrFollower | FlatstoreFollower | SqliteFollower | None = None
 
@@ -91,9 +91,17 @@ class SipConnector:
     # receiving ----------------------------------------------------------------------------------------
 
     async def run(self, sink: Sink) -> None:
+        try:
+            await self._run(sink)
+        finally:
+            self.ready.clear()
+
+    async def _run(self, sink: Sink) -> None:
         options = self.options()
         ctx = self.context()
         self._sink = sink
+        if options.source != "ami":
+            self.ready.set()  # a follower reads from its cursor on; pushes are taken from now on
         if options.source == "ami":
             await self._run_ami(sink, options, ctx)
         elif options.source == "cdr_csv":
@@ -141,7 +149,7 @@ class SipConnector:
             try:
                 await client.connect()
                 self.connections += 1
-                self.connected.set()
+                self.ready.set()
                 delay = options.reconnect_min_seconds
                 log.info("AMI %s:%s connected (%s)", options.host, options.port, client.banner)
                 async for message in client.events():
@@ -152,7 +160,7 @@ class SipConnector:
             except (OSError, ConnectionError, TimeoutError, asyncio.IncompleteReadError) as exc:
                 log.warning("AMI %s:%s: %s; reconnecting in %.1f s", options.host, options.port, exc, delay)
             finally:
-                self.connected.clear()
+                self.ready.clear()
                 self._client = None
                 await client.close()
             await asyncio.sleep(delay)

@@ -208,6 +208,7 @@ class TelegramConnector:
         self._client: TelegramClient | None = None
         self._closed = False
         self._sink: Sink | None = None
+        self.ready = asyncio.Event()
         self.bot: BotIdentity | None = None
         self._partial: dict[str, list[int]] = {}
         self._unrouted = False
@@ -227,6 +228,12 @@ class TelegramConnector:
         return self._client
 
     async def run(self, sink: Sink) -> None:
+        try:
+            await self._run(sink)
+        finally:
+            self.ready.clear()
+
+    async def _run(self, sink: Sink) -> None:
         settings = self._settings()
         client = self._ensure_client()
         self.bot = await client.get_me()
@@ -238,11 +245,13 @@ class TelegramConnector:
             assert settings.secret is not None
             await client.set_webhook(settings.webhook_url, settings.secret)
         self._sink = sink
+        self.ready.set()
         await asyncio.Event().wait()  # updates arrive through handle_webhook
 
     async def close(self) -> None:
         self._closed = True
         self._sink = None
+        self.ready.clear()
         client, self._client = self._client, None
         if client is not None:
             await client.close()
@@ -276,6 +285,7 @@ class TelegramConnector:
                 await asyncio.sleep(min(30.0, 2.0**failures))
                 continue
             failures = 0
+            self.ready.set()  # getUpdates answered: the bot is receiving
             last: int | None = None
             for update in updates:
                 await self.process(update, sink)

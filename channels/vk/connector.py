@@ -227,6 +227,7 @@ class VkConnector:
         self._client: VkClient | None = None
         self._closed = False
         self._sink: Sink | None = None
+        self.ready = asyncio.Event()
         self._names: OrderedDict[int, str] = OrderedDict()
         self._own: OrderedDict[int, None] = OrderedDict()  # random_ids of messages this process sent
         self._partial: dict[str, list[int]] = {}
@@ -250,6 +251,12 @@ class VkConnector:
         return self._client
 
     async def run(self, sink: Sink) -> None:
+        try:
+            await self._run(sink)
+        finally:
+            self.ready.clear()
+
+    async def _run(self, sink: Sink) -> None:
         settings = self._settings()
         client = self._ensure_client()
         if settings.mode == "callback":
@@ -258,6 +265,7 @@ class VkConnector:
             except VkApiError as exc:
                 raise self._start_error(exc) from None
             self._sink = sink
+            self.ready.set()
             await asyncio.Event().wait()  # events arrive through handle_webhook
         await self._long_poll(client, sink, settings)
 
@@ -271,6 +279,7 @@ class VkConnector:
     async def close(self) -> None:
         self._closed = True
         self._sink = None
+        self.ready.clear()
         session, self._session, self._client = self._session, None, None
         if session is not None:
             await session.close()
@@ -289,6 +298,7 @@ class VkConnector:
         ts = saved or server.ts
         if saved is None:
             await self.account.cursor.save(ts)  # from now on nothing is missed, even across a restart
+        self.ready.set()  # the long-poll server is known and ts saved: events from now on are fetched
         failures = 0
         while True:
             try:

@@ -23,9 +23,14 @@ class WebchatConnector:
 
     def __init__(self, account: AccountContext) -> None:
         self.account = account
+        self.ready = asyncio.Event()
 
     async def run(self, sink: Sink) -> None:
-        await asyncio.Event().wait()  # visitors' messages arrive through the hub's web app
+        self.ready.set()  # nothing to connect to: visitors' messages arrive through the hub's web app
+        try:
+            await asyncio.Event().wait()
+        finally:
+            self.ready.clear()
 
     async def send(self, out: OutboundMessage) -> Delivery:
         if not any(ref.kind == "webchat" for ref in out.recipients):

@@ -58,6 +58,7 @@ routes = web.RouteTableDef()
 
 HEARTBEAT_SECONDS = 25.0
 HELLO_TIMEOUT = 15.0
+PUMP_STOP_GRACE = 60.0  # how long a closing socket lets its relay finish the read under way
 MAX_FRAME_BYTES = 64 * 1024
 MAX_SOCKETS_PER_VISITOR = 10
 VISITOR_SOCKETS = web.AppKey("okno_webchat_sockets", weakref.WeakSet[web.WebSocketResponse])
@@ -111,9 +112,15 @@ class Visit:
     async def stop_pump(self, pump: asyncio.Task[None]) -> None:
         """Stop the pump between events: cancelling it inside a database read would leave the connection
         (on SQLite, the write lock) held until garbage collection, stalling every other writer."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._idle.wait(), 10)
-        pump.cancel()
+        try:
+            async with asyncio.timeout(PUMP_STOP_GRACE):
+                # Checked and cancelled in one step: a wait that returned may have let the pump take the
+                # next event into a read before the cancel (seen under load as a leaked connection).
+                while not self._idle.is_set():
+                    await self._idle.wait()
+                pump.cancel()
+        except TimeoutError:  # a read stuck that long is cut anyway
+            pump.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await pump
 

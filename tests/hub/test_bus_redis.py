@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator
@@ -13,6 +12,7 @@ import redis.asyncio as redis
 from hub.bus_redis import RedisBus
 from inbox.bus import Event
 from tests.conftest import require_service
+from tests.waiting import next_item
 
 REDIS_URL = os.environ.get("OKNO_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
@@ -40,8 +40,8 @@ async def test_event_from_process_a_reaches_a_socket_on_process_b(redis_url: str
         async with b.subscribe() as on_b, a.subscribe() as on_a:
             sent = Event("message.created", conversation_id=7, team_id=2, data={"preview": "Привет"})
             await a.publish(sent)
-            assert await asyncio.wait_for(on_b.get(), 5) == sent
-            assert await asyncio.wait_for(on_a.get(), 5) == sent  # and the publisher's own sockets too
+            assert await next_item(on_b, "the event on process B") == sent
+            assert await next_item(on_a, "the event on process A") == sent  # the publisher's own sockets too
     finally:
         await a.stop()
         await b.stop()
@@ -56,7 +56,7 @@ async def test_malformed_events_on_the_channel_are_skipped(redis_url: str) -> No
         async with bus.subscribe() as sub:
             await raw.publish(channel, "not json")
             await bus.publish(Event("conversation.updated", conversation_id=1))
-            assert (await asyncio.wait_for(sub.get(), 5)).type == "conversation.updated"
+            assert (await next_item(sub, "the good event")).type == "conversation.updated"
     finally:
         await raw.aclose()
         await bus.stop()

@@ -20,8 +20,10 @@ from hub.cli import main
 from hub.db import MIGRATIONS
 from inbox.agents import authenticate
 from inbox.models import Agent, ChannelAccount, Message
+from tests.waiting import WAIT_CEILING, resolved
 
 ROOT = Path(__file__).resolve().parents[2]
+CLI_CEILING = max(WAIT_CEILING, 120.0)  # a whole CLI run (imports, migrations), not a wait for a signal
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +68,9 @@ async def okno(
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
-    out, err = await asyncio.wait_for(proc.communicate(stdin.encode() if stdin else b""), 120)
+    out, err = await resolved(
+        proc.communicate(stdin.encode() if stdin else b""), f"okno {' '.join(args)}", ceiling=CLI_CEILING
+    )
     assert proc.returncode is not None
     return Run(proc.returncode, out.decode(), err.decode())
 

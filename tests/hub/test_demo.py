@@ -24,6 +24,7 @@ from inbox.agents import authenticate
 from inbox.contacts import list_duplicates
 from inbox.models import Agent, Call, ChannelAccount, Conversation, Message, Outbox, Task, Team
 from inbox.policy import InboxPolicy
+from tests.waiting import resolved, within
 
 ROOT = Path(__file__).resolve().parents[2]
 URL_LINE = re.compile(r"^Okno is running at (http://\S+/)")
@@ -136,7 +137,7 @@ async def running(
         assert proc.stdout is not None
         banner: list[str] = []
         try:
-            async with asyncio.timeout(90):
+            async with within("the server's banner (Press Ctrl+C)"):
                 while not banner or not banner[-1].startswith("Press Ctrl+C"):
                     line = await proc.stdout.readline()
                     if not line:
@@ -155,12 +156,9 @@ def web_layer_missing() -> bool:
 
 
 async def stop(proc: asyncio.subprocess.Process, sig: signal.Signals, cwd: Path) -> None:
-    # Let the hub's first background passes (outbox poll, account states) finish: OutboxWorker.stop()
-    # cancels a pass mid-query today, which makes SQLAlchemy log a traceback (reported, to be fixed there).
-    await asyncio.sleep(0.3)
+    # No pause first: the outbox finishes its pass and account-state writes are shielded on shutdown.
     proc.send_signal(sig)
-    async with asyncio.timeout(30):
-        code = await proc.wait()
+    code = await resolved(proc.wait(), f"the server to exit on {sig.name}")
     log = (cwd / "stderr.log").read_text(errors="replace")
     assert code == 0, log[-2000:]
     assert "Traceback" not in log
@@ -227,7 +225,7 @@ async def test_okno_demo_refuses_to_replace_a_file_that_is_not_sqlite(tmp_path: 
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
-    _, err = await asyncio.wait_for(proc.communicate(), 60)
+    _, err = await resolved(proc.communicate(), "okno demo to refuse the file")
     assert proc.returncode == 2
     assert "not a SQLite database" in err.decode()
     assert precious.read_text(encoding="utf-8") == "my notes"

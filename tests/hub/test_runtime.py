@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -16,6 +15,7 @@ from hub.runtime import Hub
 from inbox.agents import create_agent
 from inbox.models import ChannelAccount, Conversation, Message, Team
 from inbox.replies import add_reply
+from tests.waiting import eventually, next_item
 
 
 @pytest.fixture
@@ -48,7 +48,7 @@ async def test_message_in_reply_out(hub_factory: Any, callback_url: tuple[list[d
             account_name="shop",
         )
         result = await hub.ingest.submit(item)
-        created = await asyncio.wait_for(events.get(), 5)
+        created = await next_item(events, "conversation.created")
     assert created.type == "conversation.created" and created.conversation_id == result.conversation_id
     async with hub.sessionmaker() as session:
         team = await session.scalar(select(Team).where(Team.name == "Продажи"))
@@ -58,18 +58,15 @@ async def test_message_in_reply_out(hub_factory: Any, callback_url: tuple[list[d
         reply, _ = await add_reply(session, conv, agent, "Здравствуйте, Ольга!", policy=hub.policy)
         await session.commit()
     hub.outbox.wake()
-    async with asyncio.timeout(10):
-        while not received:
-            await asyncio.sleep(0.02)
+    await eventually(lambda: received, "the reply reached the callback")
     assert received[0]["text"] == "Здравствуйте, Ольга!"
     assert received[0]["recipient"] == {"email": "olga@mail.ru"}
-    async with asyncio.timeout(5):
-        while True:
-            async with hub.sessionmaker() as session:
-                stored = await session.get_one(Message, reply.id)
-                if stored.delivery_status == "sent":
-                    break
-            await asyncio.sleep(0.02)
+
+    async def sent() -> bool:
+        async with hub.sessionmaker() as session:
+            return (await session.get_one(Message, reply.id)).delivery_status == "sent"
+
+    await eventually(sent, "the reply marked sent")
     assert hub.supervisor.states[account.id].state == "running"
 
 

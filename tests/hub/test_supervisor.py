@@ -12,6 +12,7 @@ from hub.supervisor import Supervisor
 from inbox.ingest import IngestResult
 from inbox.items import Delivery, InboundMessage, OutboundMessage
 from inbox.models import ChannelAccount
+from tests.waiting import eventually
 
 
 @register("test-flaky")
@@ -24,11 +25,13 @@ class FlakyConnector:
 
     def __init__(self, account: AccountContext) -> None:
         self.account = account
+        self.ready = asyncio.Event()
 
     async def run(self, sink: Sink) -> None:
         FlakyConnector.runs += 1
         if FlakyConnector.runs <= 2:
             raise ConnectionError(f"network down (run {FlakyConnector.runs})")
+        self.ready.set()
         await asyncio.Event().wait()
 
     async def send(self, out: OutboundMessage) -> Delivery:
@@ -61,12 +64,6 @@ async def accounts(session: AsyncSession, *kinds: str) -> list[AccountContext]:
     return out
 
 
-async def wait_for(predicate: object, timeout: float = 5.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not predicate():  # type: ignore[operator]
-            await asyncio.sleep(0.01)
-
-
 async def test_failed_connector_is_restarted_with_backoff_and_others_keep_running(
     session: AsyncSession, sessionmaker: async_sessionmaker[AsyncSession]
 ) -> None:
@@ -76,12 +73,14 @@ async def test_failed_connector_is_restarted_with_backoff_and_others_keep_runnin
     for account in (flaky, bad, missing):
         await sup.add(account)
     try:
-        await wait_for(lambda: sup.states[flaky.id].state == "running" and FlakyConnector.runs == 3)
+        await eventually(
+            lambda: sup.states[flaky.id].state == "running" and FlakyConnector.runs == 3, "the third run"
+        )
         assert sup.states[flaky.id].restarts == 2
         assert FlakyConnector.closed >= 2  # every failed instance was closed
-        await wait_for(lambda: sup.states[bad.id].state == "auth_failed")
+        await eventually(lambda: sup.states[bad.id].state == "auth_failed", "auth_failed shown")
         assert sup.states[bad.id].detail == "token rejected"
-        await wait_for(lambda: sup.states[missing.id].state == "misconfigured")
+        await eventually(lambda: sup.states[missing.id].state == "misconfigured", "misconfigured shown")
         assert "unknown channel 'fax'" in (sup.states[missing.id].detail or "")
         assert sup.sender_for(flaky.id) is not None
     finally:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -29,9 +29,24 @@ from inbox.outbox import OutboxWorker, RetryPolicy
 from inbox.policy import InboxPolicy
 from inbox.replies import ReplyError, add_reply
 from tests.inbox.helpers import message
+from tests.waiting import event_set, resolved
 
 POLICY = InboxPolicy()
-FAST = RetryPolicy(max_attempts=3, base_delay=0.01, max_delay=0.05, lease_seconds=0.5)
+# Short backoffs; a lease no slow pass can outlive (a lapsed lease lets another worker send a row again).
+FAST = RetryPolicy(max_attempts=3, base_delay=0.01, max_delay=0.05, lease_seconds=300.0)
+
+
+class SteppedClock:
+    """The wall clock, stepped on by the test instead of sleeping through backoffs and leases."""
+
+    def __init__(self) -> None:
+        self.ahead = timedelta()
+
+    def __call__(self) -> datetime:
+        return utcnow() + self.ahead
+
+    def step(self, seconds: float) -> None:
+        self.ahead += timedelta(seconds=seconds)
 
 
 class FakeChannel:
@@ -121,8 +136,9 @@ async def test_reply_survives_a_worker_restart_and_is_sent_once(
         assert stored.delivery_status == "queued" and stored.delivery_error == "retrying: connection refused"
     # The process dies here; a new one starts with a new worker.
     up = FakeChannel()
-    second = OutboxWorker(sessionmaker, lambda _id: up, retry=FAST)
-    await asyncio.sleep(0.05)
+    clock = SteppedClock()
+    second = OutboxWorker(sessionmaker, lambda _id: up, retry=FAST, clock=clock)
+    clock.step(FAST.max_delay + 1)  # past the backoff
     assert await second.run_once() == 1
     assert await second.run_once() == 0
     assert [o.message_id for o in up.sent] == [msg.id]
@@ -139,19 +155,19 @@ async def test_worker_killed_mid_send_is_resumed_after_its_lease_with_the_same_k
     sessionmaker: async_sessionmaker[AsyncSession], session: AsyncSession, api_account: ChannelAccount
 ) -> None:
     await reply(session, api_account)
-    lease = RetryPolicy(max_attempts=3, base_delay=0.01, max_delay=0.05, lease_seconds=2.0)
+    lease = RetryPolicy(max_attempts=3, base_delay=0.01, max_delay=0.05, lease_seconds=300.0)
     stuck = FakeChannel(hang=True)
     dying = OutboxWorker(sessionmaker, lambda _id: stuck, retry=lease)
-    await dying.start()
-    await asyncio.wait_for(stuck.entered.wait(), 5)
-    assert dying._task is not None
-    dying._task.cancel()  # the process dies while the send is under way (no graceful stop)
+    sending = asyncio.create_task(dying.run_once())
+    await event_set(stuck.entered, "the send under way")
+    sending.cancel()  # the process dies while the send is under way (no graceful stop)
     with contextlib.suppress(asyncio.CancelledError):
-        await dying._task
+        await sending
     up = FakeChannel()
-    heir = OutboxWorker(sessionmaker, lambda _id: up, retry=lease)
+    clock = SteppedClock()
+    heir = OutboxWorker(sessionmaker, lambda _id: up, retry=lease, clock=clock)
     assert await heir.run_once() == 0  # the lease still holds: it might have gone out
-    await asyncio.sleep(lease.lease_seconds + 0.1)
+    clock.step(lease.lease_seconds + 1)
     assert await heir.run_once() == 1
     async with sessionmaker() as s:
         row = await s.scalar(select(Outbox))
@@ -175,10 +191,10 @@ async def test_graceful_stop_finishes_the_send_under_way(
     slow.send = held_send  # type: ignore[method-assign]
     worker = OutboxWorker(sessionmaker, lambda _id: slow, retry=RetryPolicy(lease_seconds=60))
     await worker.start()
-    await asyncio.wait_for(slow.entered.wait(), 5)
+    await event_set(slow.entered, "the send under way")
     stopping = asyncio.create_task(worker.stop())
     release.set()
-    await asyncio.wait_for(stopping, 10)
+    await resolved(stopping, "the worker stopped")
     async with sessionmaker() as s:
         row = await s.scalar(select(Outbox))
         assert row is not None and row.status == "sent"
@@ -220,10 +236,11 @@ async def test_retries_stop_after_max_attempts(
 ) -> None:
     msg = await reply(session, api_account)
     flaky = FakeChannel(*(DeliveryError(f"timeout {i}") for i in range(5)))
-    worker = OutboxWorker(sessionmaker, lambda _id: flaky, retry=FAST)
+    clock = SteppedClock()
+    worker = OutboxWorker(sessionmaker, lambda _id: flaky, retry=FAST, clock=clock)
     for _ in range(5):
         await worker.run_once()
-        await asyncio.sleep(0.06)
+        clock.step(FAST.max_delay + 1)  # past any backoff
     async with sessionmaker() as s:
         stored = await s.get_one(Message, msg.id)
         row = await s.scalar(select(Outbox))

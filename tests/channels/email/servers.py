@@ -32,6 +32,8 @@ from typing import Any
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
+from tests.waiting import eventually_sync, port_open_sync
+
 NOBODY = 65534
 
 
@@ -39,18 +41,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def wait_for_port(port: int, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.02)
 
 
 def make_certificate(directory: Path) -> tuple[Path, Path]:
@@ -191,19 +181,18 @@ class Dovecot:
     def start(self) -> None:
         # Its own process group: stopping the master leaves its imap/log/stats children running, so the
         # whole group (this server's processes and no others) is stopped.
-        self.process = subprocess.Popen(
+        self.process = process = subprocess.Popen(
             ["dovecot", "-F", "-c", str(self.directory / "dovecot.conf")],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             start_new_session=True,
         )
         try:
-            wait_for_port(self.port)
-            if self.ssl_port:
-                wait_for_port(self.ssl_port)
-        except OSError:
+            for port in (self.port, self.ssl_port) if self.ssl_port else (self.port,):
+                port_open_sync(port, f"dovecot listening on {port}", alive=lambda: process.poll() is None)
+        except AssertionError as exc:
             self.stop()
-            raise RuntimeError(f"dovecot did not start: {self.log()}") from None
+            raise AssertionError(f"{exc}: {self.log()}") from None
 
     def stop(self) -> None:
         process, self.process = self.process, None
@@ -217,9 +206,7 @@ class Dovecot:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(group, signal.SIGKILL)
         process.wait()
-        deadline = time.monotonic() + 5
-        while _group_alive(group) and time.monotonic() < deadline:
-            time.sleep(0.01)
+        eventually_sync(lambda: not _group_alive(group), f"dovecot's processes (group {group}) gone")
         if process.stderr is not None:
             process.stderr.close()
 

@@ -24,16 +24,7 @@ from inbox.models import ChannelAccount, Message
 from tests.channels.email.conftest import USERS
 from tests.channels.email.servers import Dovecot, MailServer, available, free_port
 from tests.conftest import require_service
-
-
-async def until(predicate: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
-    """Wait for another task to make `predicate` true (bounded; fails with `what`)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
+from tests.waiting import eventually
 
 
 def mail(n: int, *, size: int = 0, sender: str = "olga@example.ru") -> bytes:
@@ -106,11 +97,14 @@ class Running:
 
     @property
     def state(self) -> str:
-        receiver = self.connector._receiver
-        return receiver.state if receiver else "starting"
+        return self.connector.state
 
     async def idle(self) -> None:
-        await until(lambda: self.state == "idle" or self.task.done(), "the receiver to enter IDLE")
+        """Until the server has accepted IDLE: everything in the mailbox is handed in."""
+        await eventually(
+            lambda: (self.connector.ready.is_set() and self.state == "idle") or self.task.done(),
+            "the receiver to enter IDLE",
+        )
         if self.task.done():
             self.task.result()
 
@@ -142,7 +136,7 @@ async def test_mail_sent_over_smtp_reaches_the_sink_through_idle(
     run = running(context(dovecot), sink)
     await run.idle()
     await smtp_send(smtp, mail(1))
-    await until(lambda: len(sink.items) == 1, "the mail")
+    await eventually(lambda: len(sink.items) == 1, "the mail")
     [item] = sink.items
     assert (item.external_id, item.subject, item.text) == ("mail-1@example.ru", "Письмо 1", "Текст 1")
     assert item.sender.name == "Ольга" and item.meta["imap"] == {"folder": "INBOX", "uid": 1}
@@ -166,7 +160,7 @@ async def test_backlog_is_read_in_chunks_and_a_restart_resumes_after_the_cursor(
     for n in (6, 7):
         dovecot.deliver("support", mail(n))
     second = running(context(dovecot, cursor, fetch_batch=2), sink)
-    await until(lambda: len(sink.items) == 7, "the two new mails")
+    await eventually(lambda: len(sink.items) == 7, "the two new mails")
     await second.idle()
     assert sink.ids == [f"mail-{n}@example.ru" for n in range(1, 8)]  # nothing twice, nothing skipped
     stats = second.connector.stats
@@ -214,7 +208,7 @@ async def test_first_sync_new_skips_the_existing_backlog(
     run = running(context(dovecot, first_sync="new"), sink)
     await run.idle()
     await smtp_send(smtp, mail(2))
-    await until(lambda: len(sink.items) == 1, "the new mail")
+    await eventually(lambda: len(sink.items) == 1, "the new mail")
     assert sink.ids == ["mail-2@example.ru"]
 
 
@@ -232,9 +226,9 @@ async def test_server_without_idle_is_polled(
 ) -> None:
     sink = Recorder()
     run = running(context(dovecot_without_idle, poll_seconds=0.1), sink)
-    await until(lambda: run.state == "polling", "polling")
+    await eventually(lambda: run.state == "polling", "polling")
     dovecot_without_idle.deliver("support", mail(1))
-    await until(lambda: len(sink.items) == 1, "the polled mail")
+    await eventually(lambda: len(sink.items) == 1, "the polled mail")
     stats = run.connector.stats
     assert stats is not None and stats.polls >= 1 and stats.idle_renewals == 0
 
@@ -244,9 +238,11 @@ async def test_idle_is_renewed_and_keeps_receiving(
 ) -> None:
     sink = Recorder()
     run = running(context(dovecot, idle_renew_seconds=0.2), sink)
-    await until(lambda: (run.connector.stats.idle_renewals if run.connector.stats else 0) >= 3, "renewals")
+    await eventually(
+        lambda: (run.connector.stats.idle_renewals if run.connector.stats else 0) >= 3, "three IDLE renewals"
+    )
     await smtp_send(smtp, mail(1))
-    await until(lambda: len(sink.items) == 1, "the mail after renewals")
+    await eventually(lambda: len(sink.items) == 1, "the mail after renewals")
     assert run.connector.stats is not None and run.connector.stats.connections == 1
 
 
@@ -257,14 +253,14 @@ async def test_server_restart_mid_session_loses_nothing_and_fetches_nothing_twic
     run = running(context(dovecot), sink)
     await run.idle()
     await smtp_send(smtp, mail(1))
-    await until(lambda: len(sink.items) == 1, "the first mail")
+    await eventually(lambda: len(sink.items) == 1, "the first mail")
     await asyncio.to_thread(dovecot.stop)
     await smtp_send(smtp, mail(2))  # arrives while the IMAP server is down
     await asyncio.to_thread(dovecot.start)
-    await until(lambda: len(sink.items) == 2, "the mail that arrived during the restart")
+    await eventually(lambda: len(sink.items) == 2, "the mail that arrived during the restart")
     await run.idle()
     await smtp_send(smtp, mail(3))
-    await until(lambda: len(sink.items) == 3, "a mail after the restart")
+    await eventually(lambda: len(sink.items) == 3, "a mail after the restart")
     assert sink.ids == ["mail-1@example.ru", "mail-2@example.ru", "mail-3@example.ru"]
     stats = run.connector.stats
     assert stats is not None and stats.connections == 2 and stats.fetched == 3
@@ -326,7 +322,7 @@ async def test_tls_connections(
     run = running(context(dovecot_tls, security=security, port=port, ca_file=str(certificate[0])), sink)
     await run.idle()
     dovecot_tls.deliver("support", mail(1))
-    await until(lambda: len(sink.items) == 1, "the mail over TLS")
+    await eventually(lambda: len(sink.items) == 1, "the mail over TLS")
 
 
 async def test_tls_with_an_unknown_certificate_is_refused(dovecot_tls: Dovecot) -> None:

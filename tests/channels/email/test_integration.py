@@ -26,21 +26,9 @@ from inbox.models import ChannelAccount, Contact, Conversation, Identity, Messag
 from inbox.replies import add_reply
 from tests.channels.email.conftest import USERS
 from tests.channels.email.servers import Dovecot, MailServer
+from tests.waiting import eventually
 
 T = TypeVar("T")
-
-
-async def eventually(check: Callable[[], Awaitable[T | None]], what: str, timeout: float = 30.0) -> T:
-    """Poll `check` until it returns something (bounded; fails naming `what`)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        found = await check()
-        if found:
-            return found
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 async def start_hub(
@@ -76,13 +64,13 @@ async def idle(hub: Hub, account_id: int) -> EmailConnector:
 
     async def check() -> EmailConnector | None:
         connector = hub.supervisor.connectors.get(account_id)
-        if isinstance(connector, EmailConnector) and connector.stats is not None:
-            receiver = connector._receiver
-            if receiver is not None and receiver.state == "idle":
-                return connector
+        if isinstance(connector, EmailConnector) and connector.ready.is_set() and connector.state == "idle":
+            return connector
         return None
 
-    return await eventually(check, "the e-mail account to be idle")
+    found = await eventually(check, "the e-mail account to be idle")
+    assert found is not None
+    return found
 
 
 async def customer_sends(smtp: MailServer, msg: EmailMessage, to: str = "support@example.com") -> None:

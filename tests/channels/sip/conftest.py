@@ -3,7 +3,6 @@ running connector's ``handle_webhook``, as the hub will."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
@@ -12,18 +11,16 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from channels.sip.connector import SipConnector
 from hub.runtime import Hub
+from tests.channels.ready import ready_connector
 
 HookClient = Callable[[Hub], Awaitable[TestClient[web.Request, web.Application]]]
 
 
 async def running_connector(hub: Hub, name: str) -> SipConnector:
-    account_id = hub.accounts[name].context.id
-    for _ in range(400):
-        connector = hub.supervisor.connectors.get(account_id)
-        if isinstance(connector, SipConnector) and connector._sink is not None:
-            return connector
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"account {name} did not start: {hub.supervisor.states[account_id].to_dict()}")
+    """The account's SIP connector, once it takes pushes (its ``ready`` is set)."""
+    connector = await ready_connector(hub, name)
+    assert isinstance(connector, SipConnector)
+    return connector
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import os
 import shutil
 import signal
@@ -14,6 +15,8 @@ import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from tests.waiting import WAIT_CEILING, eventually
 
 SIPP_DIR = Path(__file__).resolve().parent / "sipp"
 KAMAILIO_MODULES = "/usr/lib/x86_64-linux-gnu/kamailio/modules/"
@@ -65,7 +68,7 @@ async def stop(process: asyncio.subprocess.Process, *, group: bool = False) -> N
     if process.returncode is None or group:
         signal_it(signal.SIGTERM)
         try:
-            async with asyncio.timeout(5):
+            async with asyncio.timeout(5):  # a grace period before SIGKILL, not a wait for an outcome
                 await process.wait()
         except TimeoutError:
             signal_it(signal.SIGKILL)
@@ -203,13 +206,16 @@ async def kamailio(
 async def _until_answers_options(port: int, process: asyncio.subprocess.Process, log: Path) -> None:
     """Ready when it answers a SIP OPTIONS (a protocol-level check, not a sleep)."""
     loop = asyncio.get_running_loop()
+    attempts = itertools.count()
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.bind(("127.0.0.1", 0))
         sock.setblocking(False)
         local = sock.getsockname()[1]
-        for attempt in range(100):
+
+        async def answers() -> bool:
             if process.returncode is not None:
                 raise RuntimeError(f"kamailio exited: {log.read_text()[-2000:]}")
+            attempt = next(attempts)
             request = (
                 f"OPTIONS sip:ping@127.0.0.1:{port} SIP/2.0\r\n"
                 f"Via: SIP/2.0/UDP 127.0.0.1:{local};branch=z9hG4bK-okno-ready-{attempt}\r\n"
@@ -219,15 +225,14 @@ async def _until_answers_options(port: int, process: asyncio.subprocess.Process,
                 "Max-Forwards: 5\r\nContent-Length: 0\r\n\r\n"
             )
             sock.sendto(request.encode(), ("127.0.0.1", port))
-            try:
-                async with asyncio.timeout(0.1):
+            try:  # UDP: a request may be lost before Kamailio listens; ask again after a short while
+                async with asyncio.timeout(0.5):
                     reply = await loop.sock_recv(sock, 4096)
             except (TimeoutError, ConnectionRefusedError):
-                await asyncio.sleep(0.05)
-                continue
-            if reply.startswith(b"SIP/2.0 200"):
-                return
-        raise RuntimeError(f"kamailio did not answer OPTIONS: {log.read_text()[-2000:]}")
+                return False
+            return reply.startswith(b"SIP/2.0 200")
+
+        await eventually(answers, f"kamailio answering OPTIONS on {port} (log: {log})")
 
 
 @dataclass
@@ -241,7 +246,7 @@ class Sipp:
         log = (self.directory / f"sipp-{name}.log").open("wb")
         try:
             process = await asyncio.create_subprocess_exec(
-                "sipp", *args, "-nostdin", "-m", "1", "-timeout", "20s", "-timeout_error",
+                "sipp", *args, "-nostdin", "-m", "1", "-timeout", f"{WAIT_CEILING:.0f}s", "-timeout_error",
                 stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log, cwd=str(self.directory),
             )  # fmt: skip
         finally:
@@ -254,10 +259,9 @@ class Sipp:
         port = free_udp_port()
         which = ["-sn", "uas"] if scenario is None else ["-sf", str(SIPP_DIR / scenario)]
         process = await self._spawn(name, [*which, "-i", "127.0.0.1", "-p", str(port)])
-        for _ in range(200):  # listening once the port is bound
-            if udp_port_taken(port) or process.returncode is not None:
-                break
-            await asyncio.sleep(0.02)
+        await eventually(  # listening once the port is bound
+            lambda: udp_port_taken(port) or process.returncode is not None, f"sipp {name} listening"
+        )
         return port
 
     async def call(

@@ -30,6 +30,7 @@ from inbox.items import CallEvent
 from inbox.models import Agent, Call, ReportingEvent, Task
 from tests.channels.sip.servers import AmiReplay, transcript_messages
 from tests.conftest import shared_fixture_dir
+from tests.waiting import event_set, eventually, resolved
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 SECRET = "ami-secret"
@@ -59,14 +60,6 @@ def ami_account(port: int, **extra: Any) -> dict[str, Any]:
     }
 
 
-async def wait_until(check: Any, what: str) -> None:
-    for _ in range(400):
-        if await check():
-            return
-        await asyncio.sleep(0.025)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 async def count(sessionmaker: async_sessionmaker[AsyncSession], model: type, *where: Any) -> int:
     async with sessionmaker() as session:
         return int(await session.scalar(select(func.count()).select_from(model).where(*where)) or 0)
@@ -92,8 +85,8 @@ async def test_dropped_and_restored_link_replays_events_without_a_second_call(
         hub: Hub = await hub_factory(accounts={"pbx": ami_account(replay.port)})
         async with hub.bus.subscribe() as subscription:
             gate.set()
-            await replay.completed.wait()  # the second session sent everything again
-            await wait_until(
+            await event_set(replay.completed, "the second session sent everything again")
+            await eventually(
                 lambda: count(sessionmaker, Call, Call.call_id == "1715680800.16", Call.talk_seconds == 65),
                 "the replayed call's record",
             )
@@ -148,7 +141,7 @@ async def test_refused_login_shows_the_account_as_auth_failed(
         async def failed() -> bool:
             return hub.supervisor.states[account_id].state == "auth_failed"
 
-        await wait_until(failed, "auth_failed")
+        await eventually(failed, "auth_failed")
     finally:
         await replay.close()
     assert "Authentication failed" in (hub.supervisor.states[account_id].detail or "")
@@ -173,7 +166,7 @@ async def test_client_pings_an_idle_link_and_gives_up_on_a_silent_one() -> None:
         try:
             assert client.banner == "Asterisk Call Manager/5.0.1"
             reader = asyncio.create_task(first_event(client))
-            await wait_until(lambda: asyncio.sleep(0, lively.pings >= 3), "three pings")
+            await eventually(lambda: lively.pings >= 3, "three pings")
             assert not reader.done()  # answered pings keep the link up
             reader.cancel()
             with pytest.raises(asyncio.CancelledError):
@@ -185,7 +178,7 @@ async def test_client_pings_an_idle_link_and_gives_up_on_a_silent_one() -> None:
         await client.connect()
         try:
             with pytest.raises(AmiError, match="no answer"):
-                await first_event(client)
+                await resolved(first_event(client), "the silent link given up")
         finally:
             await client.close()
     finally:
@@ -255,7 +248,7 @@ async def test_missed_call_over_ami_creates_a_callback(
     await replay.start()
     try:
         await hub_factory(accounts={"pbx": ami_account(replay.port)})
-        await wait_until(lambda: count(sessionmaker, Task), "the callback task")
+        await eventually(lambda: count(sessionmaker, Task), "the callback task")
     finally:
         await replay.close()
     async with sessionmaker() as session:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from channels.sip.common import ParseContext
 from inbox.items import CallEvent
 from inbox.models import Call, Task
 from tests.conftest import shared_fixture_dir
+from tests.waiting import eventually
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 CTX = ParseContext(account_id=1)
@@ -143,12 +143,12 @@ async def test_cdr_csv_account_imports_the_file_into_calls(
     await hub_factory(
         accounts={"pbx": {"kind": "sip", "source": "cdr_csv", "path": str(path), "poll_seconds": 0.05}}
     )
-    for _ in range(200):
+
+    async def imported() -> bool:
         async with sessionmaker() as session:
-            calls = int(await session.scalar(select(func.count()).select_from(Call)) or 0)
-        if calls == 3:
-            break
-        await asyncio.sleep(0.025)
+            return int(await session.scalar(select(func.count()).select_from(Call)) or 0) == 3
+
+    await eventually(imported, "the three calls imported")
     async with sessionmaker() as session:
         rows = {c.call_id: c for c in await session.scalars(select(Call))}
         tasks = list(await session.scalars(select(Task)))

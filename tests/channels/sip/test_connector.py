@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import pytest
@@ -11,6 +10,7 @@ from channels.base import AccountContext, connector_class
 from channels.sip.connector import SipConnector
 from hub.runtime import Hub
 from inbox.items import DeliveryError, IdentityRef, OutboundMessage
+from tests.waiting import eventually
 
 
 def reply() -> OutboundMessage:
@@ -72,13 +72,11 @@ async def test_a_misconfigured_account_retries_without_touching_the_others(hub_f
     )
     broken = hub.accounts["broken"].context.id
     fine = hub.accounts["fine"].context.id
-    for _ in range(200):
-        if (
-            hub.supervisor.states[broken].state == "retrying"
-            and hub.supervisor.states[fine].state == "running"
-        ):
-            break
-        await asyncio.sleep(0.01)
+    await eventually(
+        lambda: hub.supervisor.states[broken].state == "retrying"
+        and hub.supervisor.states[fine].state == "running",
+        "the broken account retrying and the fine one running",
+    )
     assert hub.supervisor.states[broken].state == "retrying"
     assert "needs username and secret" in (hub.supervisor.states[broken].detail or "")
     assert hub.supervisor.states[fine].state == "running"

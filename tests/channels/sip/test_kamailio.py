@@ -7,7 +7,6 @@ caller gives up). The hub follows Kamailio's acc records (flatstore files, or th
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -19,19 +18,21 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from inbox.models import Agent, Call, Contact, ReportingEvent, Task, Team
 from tests.channels.sip.servers import FLATSTORE_COLUMNS, Sipp, have, kamailio
 from tests.conftest import require_service
+from tests.waiting import eventually, resolved
 
 ANSWERED_CALLER, BUSY_CALLER, UNANSWERED_CALLER = "79139097332", "79161112233", "79162223344"
 DID = "74951234567"
 
 
 async def wait_for_calls(sessionmaker: async_sessionmaker[AsyncSession], count: int) -> list[Call]:
-    for _ in range(300):
+    async def finished() -> list[Call] | None:
         async with sessionmaker() as session:
             calls = list(await session.scalars(select(Call).order_by(Call.id)))
-        if len(calls) >= count and all(c.ended_at is not None for c in calls):
-            return calls
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"expected {count} finished calls, have {[(c.call_id, c.ended_at) for c in calls]}")
+        return calls if len(calls) >= count and all(c.ended_at is not None for c in calls) else None
+
+    calls = await eventually(finished, f"{count} finished calls")
+    assert calls is not None
+    return calls
 
 
 async def place_calls(sipp: Sipp, proxy_port: int) -> None:
@@ -40,7 +41,7 @@ async def place_calls(sipp: Sipp, proxy_port: int) -> None:
         await sipp.call("busy", "uac_busy.xml", BUSY_CALLER, "101", proxy_port),
         await sipp.call("gave-up", "uac_cancel.xml", UNANSWERED_CALLER, "102", proxy_port, pause_ms=2000),
     ]
-    codes = [await p.wait() for p in callers]
+    codes = [await resolved(p.wait(), "a sipp caller to finish") for p in callers]
     names = ["answered", "busy", "gave-up"]
     assert codes == [0, 0, 0], {n: sipp.log(n) for n, c in zip(names, codes, strict=True) if c}
 

@@ -11,9 +11,9 @@ from hub.runtime import Hub
 from hub.web import create_app
 from inbox.models import Agent
 from tests.channels.sip.conftest import HookClient, running_connector
+from tests.waiting import next_frame, within
 
 TOKEN = "cti-token"
-TIMEOUT = 5.0
 
 
 async def test_ringing_extension_pops_the_card_on_that_agents_socket_only(
@@ -36,18 +36,19 @@ async def test_ringing_extension_pops_the_card_on_that_agents_socket_only(
         web.ws_connect(f"/api/v1/ws?token={anna_token}") as anna_ws,
         web.ws_connect(f"/api/v1/ws?token={boris_token}") as boris_ws,
     ):
-        assert (await anna_ws.receive_json(timeout=TIMEOUT))["type"] == "hello"
-        assert (await boris_ws.receive_json(timeout=TIMEOUT))["type"] == "hello"
+        assert (await next_frame(anna_ws, "Anna's hello"))["type"] == "hello"
+        assert (await next_frame(boris_ws, "Boris's hello"))["type"] == "hello"
         ring = {"event": "newCall", "from": "89139097332", "to": "74951234567", "direction": "in"}
         first = await pbx.post(f"/hooks/pbx/{TOKEN}", json={**ring, "callId": "a-1", "user": "100"})
         second = await pbx.post(f"/hooks/pbx/{TOKEN}", json={**ring, "callId": "b-1", "user": "101"})
         assert (first.status, second.status) == (200, 200)
 
         async def first_pop(ws: Any) -> dict[str, Any]:
-            while True:
-                frame: dict[str, Any] = await ws.receive_json(timeout=TIMEOUT)
-                if frame["type"] == "call.ringing":
-                    return frame
+            async with within("a call.ringing frame"):
+                while True:
+                    frame: dict[str, Any] = await next_frame(ws)
+                    if frame["type"] == "call.ringing":
+                        return frame
 
         anna_pop = await first_pop(anna_ws)
         boris_pop = await first_pop(boris_ws)

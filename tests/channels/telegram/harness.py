@@ -6,13 +6,14 @@
   the routing proposed with these channels is in (until then the hub ingests edits and marks like any item).
 * ``Hooks``: the hub's ``POST /hooks/{account}[/{tail}]`` route, mirrored until the hub has it.
 * ``inbound``, ``reply``, ``delivered``: a hub's stored messages, an agent's reply, its delivery.
-* ``eventually``: wait (polling) for something another task does.
+
+Waiting for what another task does goes through :mod:`tests.waiting`.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
@@ -28,6 +29,7 @@ from inbox.ingest import ingest
 from inbox.items import InboundMessage
 from inbox.models import Conversation, Message
 from inbox.replies import add_reply
+from tests.waiting import eventually
 
 HubFactory = Callable[..., Any]
 
@@ -53,21 +55,6 @@ class InboxSink:
         self.items.append(item)
         self.results.append(result)
         return result
-
-
-async def eventually(check: Callable[[], bool | Awaitable[bool]], what: str, seconds: float = 10.0) -> None:
-    """Wait until `check` holds (polling); fail naming `what` if it never does."""
-    try:
-        async with asyncio.timeout(seconds):
-            while True:
-                outcome = check()
-                if not isinstance(outcome, bool):
-                    outcome = await outcome
-                if outcome:
-                    return
-                await asyncio.sleep(0.02)
-    except TimeoutError:
-        raise AssertionError(f"never happened: {what}") from None
 
 
 async def inbound(hub: Hub) -> list[Message]:

@@ -22,8 +22,9 @@ from channels.telegram.connector import SECRET_HEADER, TelegramConfigError
 from inbox.models import ChannelAccount, Contact, Conversation, Identity, Message
 from tests.channels.telegram.conftest import context
 from tests.channels.telegram.fake_bot_api import FakeBotApi
-from tests.channels.telegram.harness import InboxSink, eventually
+from tests.channels.telegram.harness import InboxSink
 from tests.channels.telegram.updates import OLGA, callback_update, member_update, msg, update
+from tests.waiting import event_set, eventually
 
 SECRET = "hook-secret_42"
 
@@ -217,7 +218,7 @@ async def hook(
     app.router.add_post("/hooks/{account}", route)
     sink = InboxSink(sessionmaker)
     async with running(conn, sink), TestClient(TestServer(app)) as client:
-        await eventually(lambda: conn._sink is not None, "the connector is ready for pushes")
+        await event_set(conn.ready, "the connector is ready for pushes")
         yield client, conn, sink
 
 

@@ -14,9 +14,11 @@ from sqlalchemy import func, select
 from channels.telegram.connector import SECRET_HEADER
 from hub.runtime import Hub
 from inbox.models import ChannelAccount, Conversation, Message, Outbox
+from tests.channels.ready import ready_connector
 from tests.channels.telegram.fake_bot_api import FakeBotApi, blocked_by_user, too_many_requests
-from tests.channels.telegram.harness import Hooks, HubFactory, delivered, eventually, inbound, reply
+from tests.channels.telegram.harness import Hooks, HubFactory, delivered, inbound, reply
 from tests.channels.telegram.updates import IVAN, OLGA, msg
+from tests.waiting import eventually
 
 SECRET = "e2e-secret"
 
@@ -100,10 +102,6 @@ async def hooks() -> AsyncIterator[tuple[Hooks, TestClient[Any, Any]]]:
         yield routes, client
 
 
-async def _ready(hub: Hub) -> bool:
-    connector = hub.supervisor.connectors.get(hub.accounts["tg"].context.id)
-    return getattr(connector, "_sink", None) is not None
-
 
 async def test_webhook_end_to_end_survives_a_restart_and_refuses_forgeries(
     hub_factory: HubFactory, bot_api: FakeBotApi, tmp_path: Path, hooks: tuple[Hooks, TestClient[Any, Any]]
@@ -111,7 +109,7 @@ async def test_webhook_end_to_end_survives_a_restart_and_refuses_forgeries(
     routes, client = hooks
     good = {SECRET_HEADER: SECRET}
     routes.hub = hub = await hub_factory(**webhook(bot_api, tmp_path))
-    await eventually(lambda: _ready(hub), "the webhook connector is ready")
+    await ready_connector(hub, "tg")
     assert bot_api.webhook is not None and bot_api.webhook["secret_token"] == SECRET
     assert bot_api.token not in bot_api.webhook["url"]
 
@@ -126,7 +124,7 @@ async def test_webhook_end_to_end_survives_a_restart_and_refuses_forgeries(
     await hub.stop()
     assert (await client.post("/hooks/tg", json=forged, headers=good)).status == 404  # Telegram retries later
     routes.hub = hub = await hub_factory(**webhook(bot_api, tmp_path))
-    await eventually(lambda: _ready(hub), "the restarted connector is ready")
+    await ready_connector(hub, "tg")
     second = {"update_id": 3, "message": msg("После перезапуска", message_id=3)}
     for body in (first, second, first):  # Telegram delivering the first one again
         assert (await client.post("/hooks/tg", json=body, headers=good)).status == 200

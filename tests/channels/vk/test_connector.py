@@ -21,10 +21,11 @@ from channels.vk import VkConnector, read_settings
 from channels.vk.connector import VkConfigError
 from inbox.items import DeliveryError, IdentityRef, OutboundMessage
 from inbox.models import ChannelAccount, Contact, Conversation, Message
-from tests.channels.telegram.harness import InboxSink, eventually
+from tests.channels.telegram.harness import InboxSink
 from tests.channels.vk.conftest import context
 from tests.channels.vk.events import MARIA, PETR, doc, message, message_edit, message_new, permission, photo
 from tests.channels.vk.fake_vk_api import NO_PERMISSION, FakeVkApi
+from tests.waiting import event_set, eventually
 
 SECRET = "callback-secret-1"
 CONFIRMATION = "a1b2c3d4"
@@ -267,7 +268,7 @@ async def callback(
     app.router.add_post("/hooks/vk", route)
     sink = InboxSink(sessionmaker)
     async with running(conn, sink), TestClient(TestServer(app)) as client:
-        await eventually(lambda: conn._sink is not None, "the callback connector is ready")
+        await event_set(conn.ready, "the callback connector is ready")
         yield client, sink
 
 

@@ -13,9 +13,11 @@ from sqlalchemy import select
 
 from hub.runtime import Hub
 from inbox.models import ChannelAccount, Contact, Conversation, Message
-from tests.channels.telegram.harness import Hooks, HubFactory, delivered, eventually, inbound, reply
+from tests.channels.ready import ready_connector
+from tests.channels.telegram.harness import Hooks, HubFactory, delivered, inbound, reply
 from tests.channels.vk.events import MARIA, PETR, message_new
 from tests.channels.vk.fake_vk_api import FakeVkApi
+from tests.waiting import eventually
 
 SECRET = "vk-e2e-secret"
 CONFIRMATION = "5e6f7a8b"
@@ -98,17 +100,13 @@ async def hooks() -> AsyncIterator[tuple[Hooks, TestClient[Any, Any]]]:
         yield routes, client
 
 
-async def _ready(hub: Hub) -> bool:
-    connector = hub.supervisor.connectors.get(hub.accounts["vk"].context.id)
-    return getattr(connector, "_sink", None) is not None
-
 
 async def test_callback_end_to_end_survives_a_restart_and_refuses_forgeries(
     hub_factory: HubFactory, vk_api: FakeVkApi, tmp_path: Path, hooks: tuple[Hooks, TestClient[Any, Any]]
 ) -> None:
     routes, client = hooks
     routes.hub = hub = await hub_factory(**callback(vk_api, tmp_path))
-    await eventually(lambda: _ready(hub), "the callback connector is ready")
+    await ready_connector(hub, "vk")
     confirm = await client.post(
         "/hooks/vk", json={"type": "confirmation", "group_id": vk_api.group_id, "secret": SECRET}
     )
@@ -128,7 +126,7 @@ async def test_callback_end_to_end_survives_a_restart_and_refuses_forgeries(
     await hub.stop()
     assert (await client.post("/hooks/vk", json=first)).status == 404  # VK retries later
     routes.hub = hub = await hub_factory(**callback(vk_api, tmp_path))
-    await eventually(lambda: _ready(hub), "the restarted connector is ready")
+    await ready_connector(hub, "vk")
     for event in (first, body("После перезапуска", 2003, "ev-3"), first):  # VK delivering ev-1 again
         response = await client.post("/hooks/vk", json=event)
         assert (response.status, await response.text()) == (200, "ok")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -14,10 +13,10 @@ from aiohttp.test_utils import TestClient, TestServer
 from hub.runtime import Hub
 from hub.web import create_app
 from tests.hub.web.conftest import Client, _fast_argon2
+from tests.waiting import within
 
 __all__ = ["_fast_argon2"]
 
-TIMEOUT = 15.0  # a ceiling for a frame to arrive, generous for a loaded CI machine
 SITE = {
     "kind": "webchat",
     "title": "Поддержка магазина",
@@ -53,7 +52,7 @@ class Visitor:
         await self.ws.send_str(json.dumps(frame, ensure_ascii=False))
 
     async def until(self, kind: str, **match: Any) -> dict[str, Any]:
-        async with asyncio.timeout(TIMEOUT):
+        async with within(f"a {kind} frame matching {match}"):
             while True:
                 frame: dict[str, Any] = await self.ws.receive_json()
                 self.seen.append(frame)

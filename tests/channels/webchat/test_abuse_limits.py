@@ -14,8 +14,9 @@ from aiohttp.test_utils import TestClient, TestServer
 from hub.runtime import Hub
 from hub.web import create_app
 from hub.web.webchat_limits import LIMITS, WebchatLimits
-from tests.channels.webchat.conftest import ACCOUNTS, SITE, TIMEOUT, Visitor
+from tests.channels.webchat.conftest import ACCOUNTS, SITE, Visitor
 from tests.hub.web.conftest import Client, make_agent
+from tests.waiting import next_frame, resolved
 
 DAY = 86400.0
 
@@ -64,8 +65,8 @@ async def test_new_visitors_from_one_address_are_limited_and_known_ones_are_not(
     tokens = [(await hello(client))["token"] for _ in range(3)]
     async with client.ws_connect("/webchat/site/ws") as ws:
         await ws.send_json({"type": "hello", "token": None})
-        refused = await ws.receive_json(timeout=TIMEOUT)
-        closed = await ws.receive(timeout=TIMEOUT)
+        refused = await next_frame(ws)
+        closed = await resolved(ws.receive(), "a frame or the close")
     assert refused["type"] == "error" and refused["code"] == "rate_limited"
     assert refused["retry_after"] == pytest.approx(20.0)
     assert closed.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
@@ -96,7 +97,7 @@ async def test_a_flood_of_typing_frames_reaches_agents_as_one_hint(client: Clien
         client.ws_connect("/webchat/site/ws") as ws,
         client.ws_connect("/api/v1/ws", headers=agent.headers) as agent_ws,
     ):
-        await agent_ws.receive_json(timeout=TIMEOUT)
+        await next_frame(agent_ws)
         v = Visitor(ws)
         await v.hello()
         await v.say("c1", "Здравствуйте")

@@ -4,7 +4,6 @@ conversations they started, even after an agent merged their card with another."
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 from collections.abc import Callable
@@ -17,6 +16,7 @@ from hub.runtime import Hub
 from inbox.models import Contact, Conversation, DuplicateCandidate, Identity, Message
 from tests.channels.webchat.conftest import ACCOUNTS, SITE
 from tests.hub.web.conftest import Client, make_agent
+from tests.waiting import eventually
 
 IDENTITY_SECRET = "site-identity-secret-for-tests"
 VICTIM = "irina@example.com"
@@ -50,13 +50,14 @@ async def agent_reply(
     assert response.status == 201, await response.text()
     hub.outbox.wake()
     message_id = int((await response.json())["id"])
-    async with asyncio.timeout(60):  # a ceiling, not a pause: released as soon as the worker gets to it
-        while True:
-            async with hub.sessionmaker() as session:
-                message = await session.get(Message, message_id)
-                if message is not None and message.delivery_status == "sent":
-                    return message_id
-            await asyncio.sleep(0.02)
+
+    async def sent() -> bool:
+        async with hub.sessionmaker() as session:
+            message = await session.get(Message, message_id)
+            return message is not None and message.delivery_status == "sent"
+
+    await eventually(sent, f"reply {message_id} to be sent")
+    return message_id
 
 
 async def conversation_of(hub: Hub, text: str) -> Message:

@@ -3,8 +3,7 @@ duplicates on resend, replies and typing both ways, limits, and only the visitor
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
@@ -15,8 +14,9 @@ from sqlalchemy import func, select
 from hub.runtime import Hub
 from hub.web import create_app
 from inbox.models import Contact, DuplicateCandidate, Identity, Message
-from tests.channels.webchat.conftest import SITE, TIMEOUT, Visitor
+from tests.channels.webchat.conftest import SITE, Visitor
 from tests.hub.web.conftest import Client, make_agent
+from tests.waiting import eventually, next_frame, resolved, within
 
 XSS = "<img src=x onerror=alert(1)>"
 
@@ -132,14 +132,14 @@ async def test_a_visitor_away_gets_the_reply_from_history_and_notes_never(
 async def test_typing_goes_both_ways(client: Client, hub: Hub, visitor: Callable[..., Any]) -> None:
     agent = await make_agent(hub, "anna@okno.example.com", role="admin")
     async with visitor() as v, client.ws_connect("/api/v1/ws", headers=agent.headers) as agent_ws:
-        await agent_ws.receive_json(timeout=TIMEOUT)
+        await next_frame(agent_ws, "the agent's hello")
         await v.hello()
         await v.say("c1", "Здравствуйте")
         conv = await _conversation(hub)
         await v.send(type="typing", on=True)
-        async with asyncio.timeout(TIMEOUT):
+        async with within("conversation.typing on the agent's socket"):
             while True:
-                frame = await agent_ws.receive_json()
+                frame = await next_frame(agent_ws)
                 if frame["type"] == "conversation.typing":
                     break
         assert frame["conversation_id"] == conv and frame["data"] == {"from": "visitor", "on": True}
@@ -168,16 +168,16 @@ async def test_limits_size_rate_and_garbage(visitor: Callable[..., Any]) -> None
         limited = await v.until("error", id="m8")
         assert limited["code"] == "rate_limited" and limited["retry_after"] > 0
         await v.ws.send_bytes(b"x" * 70_000)  # past the frame limit: the hub closes the socket
-        message = await v.ws.receive(timeout=TIMEOUT)
+        message = await resolved(v.ws.receive(), "the socket closed")
         while message.type == aiohttp.WSMsgType.TEXT:
-            message = await v.ws.receive(timeout=TIMEOUT)
+            message = await resolved(v.ws.receive(), "the socket closed")
         assert message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
 
 
 async def test_a_socket_must_say_hello_first(visitor: Callable[..., Any]) -> None:
     async with visitor() as v:
         await v.send(type="message", id="c1", text="hi")
-        message = await v.ws.receive(timeout=TIMEOUT)
+        message = await resolved(v.ws.receive(), "the socket closed")
         assert message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
 
 
@@ -281,7 +281,7 @@ async def test_the_offline_form_shows_with_nobody_online_or_outside_business_hou
         assert (await (await client.get("/webchat/site/config")).json())["online"] is False
         agent = await make_agent(hub, "anna@okno.example.com")
         async with client.ws_connect("/api/v1/ws", headers=agent.headers) as ws:
-            await ws.receive_json(timeout=TIMEOUT)
+            await next_frame(ws, "the agent's hello")
             online = (await (await client.get("/webchat/site/config")).json())["online"]
     assert online is hours_open
 
@@ -311,12 +311,11 @@ async def _status(hub: Hub, message_id: int) -> str | None:
         return message.delivery_status if message else None
 
 
-async def _eventually(check: Callable[[], Any], expected: object) -> None:
-    for _ in range(200):
-        if await check() == expected:
-            return
-        await asyncio.sleep(0.025)
-    raise AssertionError(f"never became {expected!r}")
+async def _eventually(check: Callable[[], Awaitable[object]], expected: object) -> None:
+    async def became() -> bool:
+        return await check() == expected
+
+    await eventually(became, f"the status became {expected!r}")
 
 
 __all__ = ["Visitor"]

@@ -4,7 +4,6 @@ is captured; none may contain any configured secret."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -19,12 +18,14 @@ from hub.cli import QUIET_LOGGERS
 from hub.runtime import Hub
 from hub.web import create_app
 from hub.web.access_log import RUNNER_OPTIONS, redact_url
+from hub.web.context import HUB
+from tests.channels.ready import ready_connector
 from tests.channels.telegram.fake_bot_api import FakeBotApi
 from tests.channels.vk.fake_vk_api import FakeVkApi
 from tests.channels.webchat.conftest import SITE, Visitor
 from tests.hub.web.conftest import PASSWORD, make_agent
+from tests.waiting import next_frame
 
-CEILING = 60.0
 API_CHANNEL_TOKEN = "api-channel-s3cret-4a7f"
 PBX_TOKEN = "pbx-path-s3cret-9c1e"
 TG_SECRET = "tg-header-s3cret-5b2d"
@@ -94,11 +95,10 @@ async def hook(
     body: dict[str, Any],
     headers: dict[str, str] | None = None,
 ) -> Any:
-    """POST a webhook, again while the account answers 503 (its connector is starting): at most CEILING."""
-    async with asyncio.timeout(CEILING):
-        while (response := await client.post(path, json=body, headers=headers)).status == 503:
-            await asyncio.sleep(0.05)
-    return response
+    """POST a webhook to a connector that receives (``ready``: no 503 for a connector still starting)."""
+    account = path.split("/")[2]
+    await ready_connector(client.app[HUB], account)
+    return await client.post(path, json=body, headers=headers)
 
 
 async def test_no_configured_secret_reaches_any_log(
@@ -153,10 +153,10 @@ async def _every_door(
         client.ws_connect("/api/v1/ws", headers=bearer),
     ):
         async with connect as ws:
-            assert (await ws.receive_json(timeout=CEILING))["type"] == "hello"
+            assert (await next_frame(ws))["type"] == "hello"
     async with client.ws_connect("/api/v1/ws") as ws:
         await ws.send_json({"type": "auth", "token": token})
-        assert (await ws.receive_json(timeout=CEILING))["type"] == "hello"
+        assert (await next_frame(ws))["type"] == "hello"
     login = await client.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD})
     assert login.status == 200
     learnt.append((await login.json())["csrf_token"])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -14,6 +13,7 @@ from channels.telegram.connector import SECRET_HEADER
 from hub.runtime import Hub
 from hub.web import create_app
 from inbox.models import Message
+from tests.channels.ready import ready_connector
 from tests.channels.telegram.fake_bot_api import FakeBotApi, running
 from tests.channels.telegram.updates import msg
 from tests.hub.web.conftest import error_of
@@ -45,9 +45,7 @@ async def hooked(
             "broken": {"kind": "api", "token_env": "OKNO_TEST_UNSET_VARIABLE"},
         }
     )
-    async with asyncio.timeout(10):
-        while hub.supervisor.states[hub.accounts["tg"].context.id].state != "running":
-            await asyncio.sleep(0.02)
+    await ready_connector(hub, "tg")  # its webhook is registered: pushes are taken
     async with TestClient(TestServer(create_app(hub, manage_hub=False))) as client:
         yield hub, client
 
@@ -57,11 +55,7 @@ async def test_a_webhook_reaches_the_connector_and_is_stored(
 ) -> None:
     hub, client = hooked
     update = {"update_id": 7, "message": msg("Через вебхук хаба", message_id=1)}
-    async with asyncio.timeout(10):
-        while (
-            response := await client.post("/hooks/tg", json=update, headers={SECRET_HEADER: SECRET})
-        ).status == 503:
-            await asyncio.sleep(0.05)  # the connector registers its webhook first
+    response = await client.post("/hooks/tg", json=update, headers={SECRET_HEADER: SECRET})
     assert response.status == 200
     async with hub.sessionmaker() as session:
         texts = list(await session.scalars(select(Message.body_text)))

@@ -21,8 +21,7 @@ from hub.web.context import LOGIN_GUARD
 from inbox.models import AuditLog
 from tests.hub.web.conftest import PASSWORD, Client, Person, error_of
 from tests.hub.web.test_pages import form_token
-
-CEILING = 60.0  # seconds: the longest any step here may wait (it waits only as long as it needs)
+from tests.waiting import WAIT_CEILING, resolved
 
 
 class SteppedClock:
@@ -47,7 +46,7 @@ class GatedHasher(PasswordHasher):
     def _hold(self) -> None:
         if self.gated:
             self.entered.set()
-            assert self.gate.wait(CEILING), "the gate was never opened"
+            assert self.gate.wait(WAIT_CEILING), "the gate was never opened"
 
     def verify(self, hash: str | bytes, password: str | bytes) -> bool:
         self.verified += 1
@@ -93,13 +92,13 @@ async def _while_argon2_runs(hasher: GatedHasher, action: Any, client: Client, r
     hasher.gated = True
     task = asyncio.ensure_future(action)
     try:
-        assert await asyncio.to_thread(hasher.entered.wait, CEILING), "argon2 was never reached"
-        read = await asyncio.wait_for(client.get("/api/v1/conversations", headers=reader.headers), CEILING)
+        assert await asyncio.to_thread(hasher.entered.wait, WAIT_CEILING), "argon2 was never reached"
+        read = await resolved(client.get("/api/v1/conversations", headers=reader.headers), "the request")
         assert read.status == 200, await read.text()  # on SQLite a transaction held here makes this wait
     finally:
         hasher.gate.set()
         hasher.gated = False
-    return await asyncio.wait_for(task, CEILING)
+    return await resolved(task, "the request")
 
 
 async def test_a_wrong_password_being_checked_holds_no_transaction_so_others_read_meanwhile(

@@ -19,8 +19,8 @@ from hub.runtime import Hub
 from hub.web import create_app
 from tests.conftest import require_service
 from tests.hub.web.conftest import PASSWORD, Client, Person, hand_in, login, make_agent
+from tests.waiting import next_frame, resolved
 
-CEILING = 60.0  # the longest any wait may take; a passing test waits only as long as it needs
 NEW_PASSWORD = "a brand new passphrase"
 REDIS_URL = os.environ.get("OKNO_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
@@ -33,14 +33,14 @@ def origin(client: Client) -> str:
 
 async def opened(socket: Socket) -> Socket:
     """`socket` once its hello came."""
-    hello = await socket.receive_json(timeout=CEILING)
+    hello = await next_frame(socket)
     assert hello["type"] == "hello", hello
     return socket
 
 
 async def close_code(socket: Socket) -> int | None:
     """Read until the server closes `socket`; its close code."""
-    while (message := await socket.receive(timeout=CEILING)).type == WSMsgType.TEXT:
+    while (message := await resolved(socket.receive(), "a frame or the close")).type == WSMsgType.TEXT:
         pass
     assert message.type in (WSMsgType.CLOSE, WSMsgType.CLOSED), message
     # the code of the server's close frame (the client's answer may find the transport already closed)
@@ -50,7 +50,7 @@ async def close_code(socket: Socket) -> int | None:
 async def still_open(socket: Socket) -> bool:
     """The socket answers a ping (every frame up to the pong is an ordinary event)."""
     await socket.send_json({"type": "ping"})
-    while (message := await socket.receive(timeout=CEILING)).type == WSMsgType.TEXT:
+    while (message := await resolved(socket.receive(), "a frame or the close")).type == WSMsgType.TEXT:
         if message.json()["type"] == "pong":
             return True
     return False
@@ -121,7 +121,7 @@ async def test_auth_revoked_events_never_reach_an_agents_socket(
         shown = await hand_in(client, "s-1")  # published after the revocation, on the same bus
         seen = []
         while True:
-            frame = await watcher.receive_json(timeout=CEILING)
+            frame = await next_frame(watcher)
             seen.append(frame["type"])
             if frame["type"] == "message.created" and frame["conversation_id"] == shown["conversation_id"]:
                 break

@@ -21,10 +21,10 @@ from sqlalchemy import select
 from hub.runtime import Hub
 from inbox.models import ApiToken, Team
 from tests.hub.web.conftest import Client, Person, error_of, hand_in, make_agent
+from tests.waiting import WAIT_CEILING, next_frame
 
 MARKER = "secretb"
 B_PHONE = "+79130000001"
-CEILING = 60.0  # seconds: the longest a socket read may wait; a passing test waits only for its frame
 
 # Routes that address no object of team B, each with why and what an agent of team A gets from them:
 # a status to expect, or None for a route about the caller only (its answer must not carry team B's marker).
@@ -273,7 +273,7 @@ async def test_tasks_stay_within_the_creators_reach(
 async def contact_frames_until(ws: aiohttp.ClientWebSocketResponse, contact_id: int) -> list[dict[str, Any]]:
     """The contact.* frames received up to and including the first one about `contact_id`."""
     seen: list[dict[str, Any]] = []
-    async with asyncio.timeout(CEILING):
+    async with asyncio.timeout(WAIT_CEILING):
         while True:
             frame = await ws.receive_json()
             if frame["type"].startswith("contact."):
@@ -292,7 +292,7 @@ async def test_contact_events_reach_only_agents_who_may_see_the_card(
         client.ws_connect("/api/v1/ws", headers=wholesale.headers) as ws_b,
     ):
         for ws in (ws_a, ws_b):
-            assert (await ws.receive_json(timeout=CEILING))["type"] == "hello"
+            assert (await next_frame(ws))["type"] == "hello"
         for card in (theirs, ours):
             response = await client.patch(
                 f"/api/v1/contacts/{card}", json={"company": "Co"}, headers=admin.headers

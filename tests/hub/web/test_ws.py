@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import aiohttp
@@ -13,8 +12,7 @@ from hub.runtime import Hub
 from hub.web import ws as ws_module
 from hub.web.ws import close_all
 from tests.hub.web.conftest import Client, Person, hand_in, login
-
-TIMEOUT = 5.0
+from tests.waiting import eventually, next_frame, resolved, within
 
 
 async def frames_until(
@@ -22,18 +20,19 @@ async def frames_until(
 ) -> list[dict[str, Any]]:
     """Every frame received up to and including the first `kind` event of `conversation_id`."""
     seen = []
-    while True:
-        frame = await ws.receive_json(timeout=TIMEOUT)
-        seen.append(frame)
-        if frame["type"] == kind and frame["conversation_id"] == conversation_id:
-            return seen
+    async with within(f"a {kind} frame of conversation {conversation_id}"):
+        while True:
+            frame = await next_frame(ws)
+            seen.append(frame)
+            if frame["type"] == kind and frame["conversation_id"] == conversation_id:
+                return seen
 
 
 async def test_message_created_reaches_the_agent_who_may_see_it_and_no_one_else(
     client: Client, sales: Person
 ) -> None:
     async with client.ws_connect("/api/v1/ws", headers=sales.headers) as ws:
-        hello = await ws.receive_json(timeout=TIMEOUT)
+        hello = await next_frame(ws)
         assert hello == {
             "type": "hello",
             "conversation_id": None,
@@ -54,7 +53,7 @@ async def test_agent_of_the_other_team_gets_the_other_event(
     client: Client, sales: Person, wholesale: Person
 ) -> None:
     async with client.ws_connect("/api/v1/ws", headers=wholesale.headers) as ws:
-        await ws.receive_json(timeout=TIMEOUT)
+        await next_frame(ws)
         shop = await hand_in(client, "s-1", account="shop")
         depot = await hand_in(client, "d-1", account="depot")
         frames = await frames_until(ws, "message.created", depot["conversation_id"])
@@ -65,7 +64,7 @@ async def test_reply_event_reaches_a_cookie_session_socket(client: Client, sales
     conv = (await hand_in(client, "s-1"))["conversation_id"]
     await login(client, sales.email)
     async with client.ws_connect("/api/v1/ws", origin=str(client.make_url("/")).rstrip("/")) as ws:
-        await ws.receive_json(timeout=TIMEOUT)
+        await next_frame(ws)
         await client.post(
             f"/api/v1/conversations/{conv}/replies", json={"text": "Уже едет"}, headers=sales.headers
         )
@@ -75,7 +74,7 @@ async def test_reply_event_reaches_a_cookie_session_socket(client: Client, sales
 
 async def test_query_token_works_for_api_clients(client: Client, sales: Person) -> None:
     async with client.ws_connect(f"/api/v1/ws?token={sales.token}") as ws:
-        assert (await ws.receive_json(timeout=TIMEOUT))["type"] == "hello"
+        assert (await next_frame(ws))["type"] == "hello"
 
 
 @pytest.mark.parametrize(
@@ -97,7 +96,7 @@ async def test_refused_sockets(client: Client, sales: Person, how: str, status: 
 async def test_the_token_may_come_in_the_first_frame(client: Client, sales: Person) -> None:
     async with client.ws_connect("/api/v1/ws") as ws:
         await ws.send_json({"type": "auth", "token": sales.token})
-        hello = await ws.receive_json(timeout=TIMEOUT)
+        hello = await next_frame(ws)
     assert hello["type"] == "hello" and hello["data"]["agent_id"] == sales.id
 
 
@@ -114,7 +113,7 @@ async def test_a_socket_without_credentials_is_closed_4401_when_its_first_frame_
             await ws.send_str(first)
         else:
             await ws.send_json(first)
-        message = await ws.receive(timeout=TIMEOUT)
+        message = await resolved(ws.receive(), "a frame or the close")
     assert message.type == WSMsgType.CLOSE and ws.close_code == 4401
 
 
@@ -123,7 +122,7 @@ async def test_a_socket_without_credentials_is_closed_4401_after_the_auth_deadli
 ) -> None:
     monkeypatch.setattr(ws_module, "AUTH_DEADLINE_SECONDS", 0.01)
     async with client.ws_connect("/api/v1/ws") as ws:
-        message = await ws.receive(timeout=60)
+        message = await resolved(ws.receive(), "a frame or the close")
     assert message.type == WSMsgType.CLOSE and ws.close_code == 4401
 
 
@@ -134,18 +133,10 @@ async def test_a_plain_get_without_credentials_is_a_401(client: Client) -> None:
 
 async def test_ping_is_answered(client: Client, sales: Person) -> None:
     async with client.ws_connect("/api/v1/ws", headers=sales.headers) as ws:
-        await ws.receive_json(timeout=TIMEOUT)
+        await next_frame(ws)
         await ws.send_json({"type": "ping"})
-        while (frame := await ws.receive_json(timeout=TIMEOUT))["type"] != "pong":
+        while (frame := await next_frame(ws))["type"] != "pong":
             assert frame["type"] == "agent.presence"
-
-
-async def _eventually(check: Any) -> None:
-    for _ in range(100):
-        if await check():
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError("condition not reached")
 
 
 async def test_presence_and_clean_unsubscribe(client: Client, hub: Hub, sales: Person, admin: Person) -> None:
@@ -155,21 +146,21 @@ async def test_presence_and_clean_unsubscribe(client: Client, hub: Hub, sales: P
 
     baseline = hub.bus.subscriber_count
     async with client.ws_connect("/api/v1/ws", headers=admin.headers) as watcher:
-        await watcher.receive_json(timeout=TIMEOUT)
+        await next_frame(watcher)
         async with client.ws_connect("/api/v1/ws", headers=sales.headers) as first:
-            await first.receive_json(timeout=TIMEOUT)
+            await next_frame(first)
             async with client.ws_connect("/api/v1/ws", headers=sales.headers) as second:
-                await second.receive_json(timeout=TIMEOUT)
+                await next_frame(second)
                 assert await presence() == "online"
             assert await presence() == "online"  # one tab still open
-        await _eventually(lambda: _is(presence, "offline"))
+        await eventually(lambda: _is(presence, "offline"), "the agent shown offline")
         statuses: list[str] = []
         while len(statuses) < 2:
-            frame = await watcher.receive_json(timeout=TIMEOUT)
+            frame = await next_frame(watcher)
             if frame["type"] == "agent.presence" and frame["data"]["agent_id"] == sales.id:
                 statuses.append(frame["data"]["status"])
         assert statuses == ["online", "offline"]
-    await _eventually(lambda: _is_count(hub, baseline))
+    await eventually(lambda: _is_count(hub, baseline), "every socket unsubscribed from the bus")
 
 
 async def _is(get: Any, value: str) -> bool:
@@ -182,9 +173,9 @@ async def _is_count(hub: Hub, value: int) -> bool:
 
 async def test_shutdown_closes_sockets_with_going_away(client: Client, sales: Person) -> None:
     async with client.ws_connect("/api/v1/ws", headers=sales.headers) as ws:
-        await ws.receive_json(timeout=TIMEOUT)
+        await next_frame(ws)
         await close_all(client.app)  # what the app's on_shutdown does
-        while (message := await ws.receive(timeout=TIMEOUT)).type == WSMsgType.TEXT:
+        while (message := await resolved(ws.receive(), "the close frame")).type == WSMsgType.TEXT:
             pass
         assert message.type in (WSMsgType.CLOSE, WSMsgType.CLOSED)
         assert ws.close_code == WSCloseCode.GOING_AWAY

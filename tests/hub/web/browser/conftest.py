@@ -22,6 +22,7 @@ from hub.web import create_app
 from inbox.agents import create_agent
 from tests.conftest import require_service
 from tests.hub.web.conftest import PASSWORD
+from tests.waiting import WAIT_CEILING
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = [
@@ -35,7 +36,8 @@ ARGS = [
 ]
 SCREEN: ViewportSize = {"width": 1366, "height": 768}
 SHOTS = Path(os.environ.get("OKNO_SCREENSHOTS") or "/tmp/okno-screenshots")
-WAIT_MS = 15_000  # generous: the CI machine's two cores are shared
+# Every Playwright wait (actions, navigations, expect) has the suite's one ceiling, not Playwright's 5 s.
+WAIT_MS = WAIT_CEILING * 1000
 expect.set_options(timeout=WAIT_MS)
 
 SITE_ACCOUNT: dict[str, Any] = {
@@ -121,6 +123,7 @@ async def servers(hub: Hub) -> AsyncIterator[Servers]:
 async def new_context(browser: Browser, locale: str = "ru-RU") -> BrowserContext:
     context = await browser.new_context(viewport=SCREEN, locale=locale, timezone_id="Europe/Moscow")
     context.set_default_timeout(WAIT_MS)
+    context.set_default_navigation_timeout(WAIT_MS)
     return context
 
 
@@ -141,8 +144,8 @@ async def log_in(page: Page, hub_url: str, email: str, *, screenshot: str | None
         await page.screenshot(path=screenshot_path(screenshot))
     await page.fill("#email", email)
     await page.fill("#password", PASSWORD)
-    await page.click("button[type=submit]")
-    await page.wait_for_url(f"{hub_url}/inbox*")
+    async with page.expect_navigation(url=f"{hub_url}/inbox*"):  # the form posts, then 303 to the inbox
+        await page.click("button[type=submit]")
     await page.wait_for_selector("#live[data-state=open]")
 
 

@@ -93,11 +93,13 @@ async def test_the_inbox_shows_the_clients_whole_story_and_acts_on_it(
         await expect(timeline.locator(".dlv-error")).to_contain_text("запретил сообщения")
 
         # Filters and queues live in the URL.
-        await page.select_option("#f-channel", "telegram")
+        async with page.expect_navigation():  # a filter submits its form
+            await page.select_option("#f-channel", "telegram")
         await expect(page.locator(".row")).to_have_count(1)
-        await page.select_option("#f-status", "any")
-        await expect(page).to_have_url(re.compile("status=any"))
-        await page.click('a[data-queue="mine"]')
+        async with page.expect_navigation(url=re.compile("status=any")):
+            await page.select_option("#f-status", "any")
+        async with page.expect_navigation():
+            await page.click('a[data-queue="mine"]')
         await expect(page.locator(".rows .none")).to_be_visible()  # the Telegram dialog is Boris's now
     finally:
         await page.context.close()
@@ -111,7 +113,8 @@ async def test_the_inbox_speaks_english_and_keeps_the_choice(browser: Browser, s
         await expect(page.locator('button[data-status="resolved"]')).to_contain_text("Resolve")
         await expect(page.locator(".timeline .call.d-missed")).to_contain_text("missed")
         await page.screenshot(path=screenshot_path("inbox-en-1366x768.png"))
-        await page.click('.langs a[hreflang="ru"]')
+        async with page.expect_navigation():
+            await page.click('.langs a[hreflang="ru"]')
         await expect(page.locator(".list-head h1")).to_have_text("Открытые диалоги")
         await page.goto(servers.hub_url + "/inbox")  # the switch is remembered
         await expect(page.locator("html")).to_have_attribute("lang", "ru")

@@ -119,6 +119,7 @@ async def test_visitor_and_agent_talk_live_through_reloads_and_a_cut_socket(
         await expect(visitor.locator(widget(visitor, ".m.v .b"))).to_have_text([XSS])
         await expect(visitor.locator(widget(visitor, ".m.a:not(.g) .b"))).to_have_text([REPLY])
         await agent.reload()
+        await agent.wait_for_selector("#live[data-state=open]")  # live again before the visitor writes more
         await expect(agent.locator(".timeline .msg .text")).to_have_text([XSS, REPLY])
 
         # The visitor's socket is cut by the server while the visitor is offline; what they type

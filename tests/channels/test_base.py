@@ -1,0 +1,38 @@
+"""The channel contract: every connector has a public readiness signal, unset until it receives."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from channels.base import KNOWN_KINDS, AccountContext, connector_class
+from tests.waiting import event_set
+
+
+@pytest.mark.parametrize("kind", sorted(KNOWN_KINDS))
+async def test_every_connector_says_when_it_receives_and_is_not_ready_before_it_runs(kind: str) -> None:
+    connector = connector_class(kind)(AccountContext(id=1, name="acc", kind=kind))
+    try:
+        assert isinstance(connector.ready, asyncio.Event)
+        assert not connector.ready.is_set()
+    finally:
+        await connector.close()
+
+
+@pytest.mark.parametrize("kind", ["api", "webchat"])
+async def test_push_only_connectors_are_ready_as_soon_as_they_run_and_not_after(kind: str) -> None:
+    connector = connector_class(kind)(AccountContext(id=1, name="acc", kind=kind))
+
+    async def no_sink(item: object) -> object:
+        raise AssertionError("nothing is received here")
+
+    running = asyncio.create_task(connector.run(no_sink))
+    try:
+        await event_set(connector.ready, f"the {kind} connector ready")
+    finally:
+        running.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await running
+        await connector.close()
+    assert not connector.ready.is_set()
