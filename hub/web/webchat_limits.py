@@ -1,9 +1,11 @@
-"""The web chat's abuse limits, per hub process: new visitors and offline posts per IP, visitors'
-typing, and the clock of visitor tokens.
+"""The web chat's abuse limits, per hub process: new visitors and offline posts per IP, each visitor's
+messages and typing, and the clock of visitor tokens.
 
 * A socket without a valid token is a new visitor (a new card and conversation once it writes):
   ``new_visitors_per_minute`` per IP and account (20 by default), refused with an ``error`` frame
   {code: "rate_limited", retry_after} before the socket closes.
+* ``messages_per_minute`` messages per visitor (20 by default): an ``error`` frame {code:
+  "rate_limited", retry_after} for the message over it (the widget keeps it and sends it again).
 * ``offline_per_minute`` offline-form posts per IP and account (5 by default): 429 with Retry-After.
 * A visitor's ``typing`` frames become at most one "typing" event per ``TYPING_EVERY`` seconds (and an
   "off" only after an "on" went out): a typing hint is ephemeral, so the rest is dropped silently.
@@ -42,6 +44,9 @@ class WebchatLimits:
 
     def new_visitor(self, account_id: int, ip: str | None, per_minute: int) -> Verdict:
         return self._limiter("visitor", account_id, per_minute).hit(ip or "unknown")
+
+    def message(self, account_id: int, visitor_id: str, per_minute: int) -> Verdict:
+        return self._limiter("message", account_id, per_minute).hit(visitor_id)
 
     def offline_post(self, account_id: int, ip: str | None, per_minute: int) -> Verdict:
         return self._limiter("offline", account_id, per_minute).hit(ip or "unknown")

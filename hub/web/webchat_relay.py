@@ -14,8 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
-from collections import OrderedDict, deque
 from typing import Protocol
 
 from aiohttp import web
@@ -27,8 +25,6 @@ from inbox.bus import Event
 log = logging.getLogger(__name__)
 
 WAKING = frozenset({"message.created", "message.delivery", "conversation.assigned", "conversation.typing"})
-RATE_WINDOW = 60.0
-MAX_TRACKED_VISITORS = 10_000
 
 
 class Link(Protocol):
@@ -46,7 +42,6 @@ class VisitorRelay:
         self._bus = bus
         self._by_conversation: dict[int, set[Link]] = {}
         self._by_visitor: dict[tuple[int, str], set[Link]] = {}
-        self._rates: OrderedDict[tuple[int, str], deque[float]] = OrderedDict()
         self._task: asyncio.Task[None] | None = None
         self.online_elsewhere: set[int] = set()  # agents other processes said are online
 
@@ -120,23 +115,6 @@ class VisitorRelay:
 
     def links(self) -> list[Link]:
         return [link for links in self._by_visitor.values() for link in links]
-
-    def allow(self, account_id: int, visitor_id: str, per_minute: int) -> float:
-        """0 if the visitor may send one more message now, else the seconds to wait."""
-        now = time.monotonic()
-        key = (account_id, visitor_id)
-        stamps = self._rates.get(key)
-        if stamps is None:
-            stamps = self._rates[key] = deque()
-            if len(self._rates) > MAX_TRACKED_VISITORS:
-                self._rates.popitem(last=False)
-        self._rates.move_to_end(key)
-        while stamps and now - stamps[0] >= RATE_WINDOW:
-            stamps.popleft()
-        if len(stamps) >= per_minute:
-            return max(0.5, RATE_WINDOW - (now - stamps[0]))
-        stamps.append(now)
-        return 0.0
 
 
 RELAY = web.AppKey("okno_webchat_relay", VisitorRelay)

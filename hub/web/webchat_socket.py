@@ -205,12 +205,15 @@ class Visit:
             code = "too_long" if "longer" in exc.reason else "invalid"
             await self.error(code, exc.reason, field=exc.field, id=cid)
             return
-        wait = self.request.app[RELAY].allow(
+        verdict = self.request.app[LIMITS].message(
             self.account_id, self.visitor_id, self.options.messages_per_minute
         )
-        if wait:
+        if not verdict.allowed:
             await self.error(
-                "rate_limited", "too many messages: wait a little", id=cid, retry_after=round(wait, 1)
+                "rate_limited",
+                "too many messages: wait a little",
+                id=cid,
+                retry_after=round(max(verdict.retry_after, 0.5), 1),
             )
             return
         item = visitor_message(

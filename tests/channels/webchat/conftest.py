@@ -12,6 +12,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from hub.runtime import Hub
 from hub.web import create_app
+from hub.web.webchat_limits import LIMITS, WebchatLimits
 from tests.hub.web.conftest import Client, _fast_argon2
 from tests.waiting import within
 
@@ -35,9 +36,16 @@ async def hub(hub_factory: Callable[..., Awaitable[Hub]]) -> Hub:
     return await hub_factory(accounts=ACCOUNTS)
 
 
+def still() -> float:
+    """A clock that never moves: a rate limit refills only when a test steps its own clock."""
+    return 1000.0
+
+
 @pytest.fixture
 async def client(hub: Hub) -> AsyncIterator[Client]:
-    async with TestClient(TestServer(create_app(hub, manage_hub=False))) as client:
+    app = create_app(hub, manage_hub=False)
+    app[LIMITS] = WebchatLimits(clock=still)  # a slow machine must not refill the visitor's allowance
+    async with TestClient(TestServer(app)) as client:
         yield client
 
 
