@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, or_, select, update
@@ -147,7 +147,8 @@ class OutboxWorker:
 
     async def _deliver(self, outbox_id: int) -> None:
         async with self._sessionmaker() as session:
-            out, row = await _build(session, outbox_id, self._blobs)
+            out, row, stored = await _build(session, outbox_id)
+        out = await _with_files(out, stored, self._blobs)  # file reads with no transaction open
         sender = self._senders(row.account_id)
         error: DeliveryError | None = None
         delivery = None
@@ -232,27 +233,33 @@ async def _drop_echo(session: AsyncSession, message: Message, external_id: str) 
         await session.flush()
 
 
-async def _files(message: Message, blobs: BlobStore | None) -> tuple[list[OutboundAttachment], list[str]]:
+StoredRef = tuple[str, str, str | None]  # filename, content type, SHA-256 in the blob store
+
+
+async def _with_files(
+    out: OutboundMessage, stored: list[StoredRef], blobs: BlobStore | None
+) -> OutboundMessage:
+    """`out` with its files' bytes read from the blob store; files that are gone are named in meta."""
     files, missing = [], []
-    for att in message.attachments:
-        if att.sha256 is None or blobs is None:
-            missing.append(att.filename)
+    for filename, content_type, sha256 in stored:
+        if sha256 is None or blobs is None:
+            missing.append(filename)
             continue
         try:
-            content = await blobs.get(att.sha256)
+            content = await blobs.get(sha256)
         except OSError:
-            missing.append(att.filename)
+            missing.append(filename)
             continue
-        files.append(OutboundAttachment(att.filename, att.content_type, content))
-    return files, missing
+        files.append(OutboundAttachment(filename, content_type, content))
+    meta = {**out.meta, "missing_files": missing} if missing else out.meta
+    return replace(out, attachments=tuple(files), meta=meta)
 
 
-async def _build(
-    session: AsyncSession, outbox_id: int, blobs: BlobStore | None = None
-) -> tuple[OutboundMessage, Outbox]:
+async def _build(session: AsyncSession, outbox_id: int) -> tuple[OutboundMessage, Outbox, list[StoredRef]]:
+    """The message to send (without its files' bytes) and the files to read once the session ends."""
     row = await session.get_one(Outbox, outbox_id)
     message = await session.get_one(Message, row.message_id, options=[selectinload(Message.attachments)])
-    files, missing = await _files(message, blobs)
+    stored = [(a.filename, a.content_type, a.sha256) for a in message.attachments]
     conv = await session.get_one(Conversation, message.conversation_id)
     contact = await session.get_one(Contact, conv.contact_id, options=[selectinload(Contact.identities)])
     agent = await session.get(Agent, message.agent_id) if message.agent_id else None
@@ -285,7 +292,6 @@ async def _build(
         subject=conv.subject,
         in_reply_to=last_in.external_id if last_in else None,
         references=references,
-        meta={**(last_in.meta if last_in else {}), **({"missing_files": missing} if missing else {})},
-        attachments=tuple(files),
+        meta=dict(last_in.meta) if last_in else {},
     )
-    return out, row
+    return out, row, stored

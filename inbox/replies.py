@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 import nh3
@@ -46,13 +47,15 @@ async def add_reply(
     html: str | None = None,
     note: bool = False,
     policy: InboxPolicy,
-    attachments: Sequence[OutboundAttachment] = (),
+    files: Sequence[StoredFile] = (),
     via_account_id: int | None = None,
 ) -> tuple[Message, list[Event]]:
     """Stage a reply (or note) in `session`; the caller commits and then publishes the events.
 
-    Attachment bytes go to the blob store before the transaction (see inbox.blobs); the message keeps
-    one Attachment row per file, and the outbox worker reads the bytes back when it sends.
+    Attachment bytes go to the blob store before the transaction: the caller stores them with
+    :func:`store_reply_files` before its session begins (hashing and writing megabytes must not hold
+    SQLite's write lock); the message keeps one Attachment row per file, and the outbox worker reads the
+    bytes back when it sends.
     `via_account_id` sends through another account than the conversation's (a web-chat offline-form
     message answered by e-mail).
     """
@@ -60,7 +63,6 @@ async def add_reply(
         raise ReplyError("text must not be empty", "text")
     if len(text) > MAX_REPLY:
         raise ReplyError(f"text is longer than {MAX_REPLY} characters", "text")
-    stored = await _store_files(attachments, policy)
     now = utcnow()
     message = Message(
         conversation_id=conv.id,
@@ -73,9 +75,9 @@ async def add_reply(
         delivery_status=None if note else "queued",
         meta={},
     )
-    for filename, content_type, size, digest in stored:
+    for f in files:
         message.attachments.append(
-            Attachment(filename=filename, content_type=content_type, size=size, sha256=digest)
+            Attachment(filename=f.filename, content_type=f.content_type, size=f.size, sha256=f.sha256)
         )
     session.add(message)
     await session.flush()
@@ -121,9 +123,20 @@ def safe_filename(name: str) -> str:
     return cleaned[:200] or "file"
 
 
-async def _store_files(
+@dataclass(frozen=True, slots=True)
+class StoredFile:
+    """A reply's file, already in the blob store (see :func:`store_reply_files`)."""
+
+    filename: str
+    content_type: str
+    size: int
+    sha256: str
+
+
+async def store_reply_files(
     attachments: Sequence[OutboundAttachment], policy: InboxPolicy
-) -> list[tuple[str, str, int, str]]:
+) -> list[StoredFile]:
+    """Check a reply's files and write their bytes to the blob store; call it with no transaction open."""
     if not attachments:
         return []
     if policy.attachments_dir is None:
@@ -137,7 +150,7 @@ async def _store_files(
         if "/" not in att.content_type:
             raise ReplyError(f"content type {att.content_type!r} is not a MIME type", "attachments")
         digest = await store.put(att.content)
-        stored.append((safe_filename(att.filename), att.content_type, len(att.content), digest))
+        stored.append(StoredFile(safe_filename(att.filename), att.content_type, len(att.content), digest))
     return stored
 
 

@@ -33,7 +33,7 @@ from inbox.conversations import (
 )
 from inbox.items import OutboundAttachment
 from inbox.models import Contact, Conversation, Message
-from inbox.replies import MAX_REPLY, add_reply
+from inbox.replies import MAX_REPLY, add_reply, store_reply_files
 
 routes = web.RouteTableDef()
 
@@ -216,14 +216,18 @@ async def _post_message(
     conversation_id = path_id(request)
     hub = hub_of(request)
     async with db(request) as session:
-        principal = await require_agent(request, session)
+        principal = await require_agent(request, session)  # ends its read transaction
         body = await read_body(request, model)
+        # Decoding, hashing and writing the files happen before the next statement opens a transaction.
+        files = await store_reply_files(
+            [
+                OutboundAttachment(f.filename, f.content_type, f.decoded())
+                for f in (body.attachments if isinstance(body, ReplyBody) else [])
+            ],
+            hub.policy,
+        )
         conv = await visible_conversation(session, principal, conversation_id)
         html = body.html if isinstance(body, ReplyBody) else None
-        files = [
-            OutboundAttachment(f.filename, f.content_type, f.decoded())
-            for f in (body.attachments if isinstance(body, ReplyBody) else [])
-        ]
         via = None if note else await email_route(hub, session, conv)
         message, events = await add_reply(
             session,
@@ -233,7 +237,7 @@ async def _post_message(
             html=html,
             note=note,
             policy=hub.policy,
-            attachments=files,
+            files=files,
             via_account_id=via,
         )
         await session.refresh(message, ["attachments"])

@@ -27,7 +27,7 @@ from inbox.models import (
 )
 from inbox.outbox import OutboxWorker, RetryPolicy
 from inbox.policy import InboxPolicy
-from inbox.replies import ReplyError, add_reply
+from inbox.replies import ReplyError, add_reply, store_reply_files
 from tests.inbox.helpers import message
 from tests.waiting import event_set, resolved
 
@@ -272,8 +272,10 @@ async def test_files_of_a_reply_are_stored_and_handed_to_the_channel(
 ) -> None:
     agent, conv = await setup_conversation(session, api_account)
     policy = InboxPolicy(attachments_dir=tmp_path)
-    files = [OutboundAttachment("../../etc/счёт.pdf", "application/pdf", b"%PDF-1.4 invoice")]
-    msg, _ = await add_reply(session, conv, agent, "Счёт во вложении", policy=policy, attachments=files)
+    files = await store_reply_files(
+        [OutboundAttachment("../../etc/счёт.pdf", "application/pdf", b"%PDF-1.4 invoice")], policy
+    )
+    msg, _ = await add_reply(session, conv, agent, "Счёт во вложении", policy=policy, files=files)
     await session.commit()
     stored = await session.scalar(select(Attachment).where(Attachment.message_id == msg.id))
     assert stored is not None and (stored.filename, stored.size) == ("счёт.pdf", 16)
@@ -292,8 +294,8 @@ async def test_a_reply_whose_files_are_gone_fails_with_the_reason(
 ) -> None:
     agent, conv = await setup_conversation(session, api_account)
     policy = InboxPolicy(attachments_dir=tmp_path / "files")
-    files = [OutboundAttachment("a.txt", "text/plain", b"hello")]
-    msg, _ = await add_reply(session, conv, agent, "see file", policy=policy, attachments=files)
+    files = await store_reply_files([OutboundAttachment("a.txt", "text/plain", b"hello")], policy)
+    msg, _ = await add_reply(session, conv, agent, "see file", policy=policy, files=files)
     await session.commit()
     channel = FakeChannel()
     await OutboxWorker(
@@ -305,15 +307,7 @@ async def test_a_reply_whose_files_are_gone_fails_with_the_reason(
         assert failed.delivery_status == "failed" and "a.txt" in (failed.delivery_error or "")
 
 
-async def test_files_need_an_attachment_store(session: AsyncSession, api_account: ChannelAccount) -> None:
-    agent, conv = await setup_conversation(session, api_account)
+async def test_files_need_an_attachment_store() -> None:
     with pytest.raises(ReplyError, match="attachments_dir") as err:
-        await add_reply(
-            session,
-            conv,
-            agent,
-            "x",
-            policy=InboxPolicy(),
-            attachments=[OutboundAttachment("a", "text/plain", b"")],
-        )
+        await store_reply_files([OutboundAttachment("a", "text/plain", b"")], InboxPolicy())
     assert err.value.field == "attachments"
