@@ -10,21 +10,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from channels.base import AccountContext, MemoryCursor
 from inbox.models import ChannelAccount
-from tests.channels.telegram.fake_bot_api import FakeBotApi, running
+from tests.channels.messenger_harness import account_context, account_row, serving
+from tests.channels.telegram.fake_bot_api import FakeBotApi
 
 
 @pytest.fixture
 async def bot_api() -> AsyncIterator[FakeBotApi]:
-    async with running(FakeBotApi()) as api:
+    async with serving(FakeBotApi()) as api:
         yield api
 
 
 @pytest.fixture
 async def tg_account(session: AsyncSession) -> ChannelAccount:
-    account = ChannelAccount(name="tg", kind="telegram")
-    session.add(account)
-    await session.commit()
-    return account
+    return await account_row(session, "tg", "telegram")
 
 
 def context(
@@ -35,14 +33,5 @@ def context(
     secret: str | None = None,
     **options: Any,
 ) -> AccountContext:
-    secrets = {"token": api.token}
-    if secret is not None:
-        secrets["secret"] = secret
-    return AccountContext(
-        id=account_id,
-        name="tg",
-        kind="telegram",
-        options={"api_base": api.url, **options},
-        secrets=secrets,
-        cursor=cursor or MemoryCursor(),
-    )
+    options = {"api_base": api.url, **options}
+    return account_context(api, "tg", "telegram", account_id, cursor=cursor, secret=secret, options=options)

@@ -10,21 +10,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from channels.base import AccountContext, MemoryCursor
 from inbox.models import ChannelAccount
-from tests.channels.vk.fake_vk_api import FakeVkApi, running
+from tests.channels.messenger_harness import account_context, account_row, serving
+from tests.channels.vk.fake_vk_api import FakeVkApi
 
 
 @pytest.fixture
 async def vk_api() -> AsyncIterator[FakeVkApi]:
-    async with running(FakeVkApi()) as api:
+    async with serving(FakeVkApi()) as api:
         yield api
 
 
 @pytest.fixture
 async def vk_account(session: AsyncSession) -> ChannelAccount:
-    account = ChannelAccount(name="vk", kind="vk")
-    session.add(account)
-    await session.commit()
-    return account
+    return await account_row(session, "vk", "vk")
 
 
 def context(
@@ -35,14 +33,5 @@ def context(
     secret: str | None = None,
     **options: Any,
 ) -> AccountContext:
-    secrets = {"token": api.token}
-    if secret is not None:
-        secrets["secret"] = secret
-    return AccountContext(
-        id=account_id,
-        name="vk",
-        kind="vk",
-        options={"api_base": f"{api.url}/method", "group_id": api.group_id, **options},
-        secrets=secrets,
-        cursor=cursor or MemoryCursor(),
-    )
+    options = {"api_base": f"{api.url}/method", "group_id": api.group_id, **options}
+    return account_context(api, "vk", "vk", account_id, cursor=cursor, secret=secret, options=options)

@@ -8,12 +8,10 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from channels.base import AccountContext, PayloadError
+from channels.base import AccountContext
 from channels.vk import parse_file
-from inbox.ingest import IngestError
-from inbox.items import InboundMessage
 from inbox.models import ChannelAccount, Conversation, Message
-from tests.channels.telegram.harness import InboxSink
+from tests.channels.messenger_harness import InboxSink, ingest_or_refuse
 from tests.conftest import shared_fixture_dir
 
 # What the files we know of become (other files, e.g. a holdout set, only have to be ingested or refused).
@@ -36,24 +34,7 @@ async def test_every_shared_vk_payload_is_ingested_or_refused_with_a_reason(
     assert files, "no VK fixtures found"
     account = AccountContext(id=vk_account.id, name="vk", kind="vk")
     sink = InboxSink(sessionmaker)
-    outcomes: dict[str, list[str]] = {}
-    for path in files:
-        results = list(parse_file(path.read_bytes(), path.name, account=account))
-        assert results, f"{path.name}: neither an item nor a reason"
-        for result in results:
-            if isinstance(result, PayloadError):
-                reason = str(result)
-                assert reason and "\n" not in reason, f"{path.name}: reason must be one line: {reason!r}"
-                outcomes.setdefault(path.name, []).append(f"refused: {reason}")
-                continue
-            assert isinstance(result, InboundMessage)
-            try:
-                await sink(result)
-            except IngestError as exc:  # the inbox's own refusal (e.g. an impossible user id) is a reason too
-                assert "\n" not in str(exc)
-                outcomes.setdefault(path.name, []).append(f"refused: {exc}")
-                continue
-            outcomes.setdefault(path.name, []).append(result.text)
+    outcomes = await ingest_or_refuse(files, parse_file, account, sink)
     for name, expected in KNOWN.items():
         if name in outcomes:
             assert any(o.startswith(expected) for o in outcomes[name]), (name, outcomes[name])
