@@ -1,4 +1,5 @@
-"""Reading raw payloads the same way in every channel: JSON from bytes with a one-line reason on failure."""
+"""Reading raw payloads the same way in every channel: JSON from bytes with a one-line reason on failure, one
+platform event at a time (a parser's crash costs that event only), and what a refusal looks like."""
 
 from __future__ import annotations
 
@@ -9,6 +10,27 @@ from typing import Any, TypeVar
 from channels.base import PayloadError
 
 T = TypeVar("T")
+
+
+class Ignored(PayloadError):
+    """A well-formed payload this channel deliberately does not ingest; the message says why."""
+
+
+def oneline(value: object, limit: int = 80) -> str:
+    """`value` as one line of at most `limit` characters, for reasons that quote a payload."""
+    text = " ".join(str(value).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def one_item(parse: Callable[[], T], noun: str) -> T:
+    """`parse()`'s item, its :class:`PayloadError` (or :class:`Ignored`), or a PayloadError naming the crash:
+    a payload nobody foresaw must cost one `noun` (update, event), never the receive loop."""
+    try:
+        return parse()
+    except PayloadError:
+        raise
+    except Exception as exc:
+        raise PayloadError(f"unreadable {noun} ({exc.__class__.__name__}: {oneline(exc)})") from exc
 
 
 def load_json(data: bytes) -> Any:

@@ -31,7 +31,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from channels.base import AccountContext, PayloadError
-from channels.payloads import items_of_file
+from channels.payloads import Ignored, items_of_file, one_item
+from channels.payloads import oneline as _oneline
 from inbox.conversation_marks import mark_item
 from inbox.edits import as_edit
 from inbox.items import IdentityRef, InboundAttachment, InboundMessage, Sender
@@ -93,15 +94,6 @@ OTHER_UPDATES = {
     "deleted_business_messages": "deleted business messages",
     "purchased_paid_media": "a paid media purchase",
 }
-
-
-class Ignored(PayloadError):
-    """A well-formed update this channel deliberately does not ingest; the message says why."""
-
-
-def _oneline(value: object, limit: int = 80) -> str:
-    text = " ".join(str(value).split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _obj(value: Any, field: str) -> Mapping[str, Any]:
@@ -488,12 +480,10 @@ def parse_update(
     update: Any, *, account_id: int, allow_groups: bool = False, bot_id: int | None = None
 ) -> InboundMessage:
     """One update → one item; :class:`Ignored` or :class:`PayloadError` (one line each) otherwise."""
-    try:
-        return _parse_update(update, account_id=account_id, allow_groups=allow_groups, bot_id=bot_id)
-    except PayloadError:
-        raise
-    except Exception as exc:  # a payload nobody foresaw must cost one update, never the receive loop
-        raise PayloadError(f"unreadable update ({exc.__class__.__name__}: {_oneline(exc)})") from exc
+    return one_item(
+        lambda: _parse_update(update, account_id=account_id, allow_groups=allow_groups, bot_id=bot_id),
+        "update",
+    )
 
 
 def _parse_update(update: Any, *, account_id: int, allow_groups: bool, bot_id: int | None) -> InboundMessage:

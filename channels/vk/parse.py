@@ -31,7 +31,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from channels.base import AccountContext, PayloadError
-from channels.payloads import items_of_file
+from channels.payloads import Ignored, items_of_file, one_item
+from channels.payloads import oneline as _oneline
 from inbox.conversation_marks import mark_item
 from inbox.edits import as_edit
 from inbox.items import IdentityRef, InboundAttachment, InboundMessage, Sender
@@ -40,15 +41,6 @@ __all__ = ["CHAT_PEER_OFFSET", "Ignored", "events_in", "parse_event", "parse_fil
 
 CHAT_PEER_OFFSET = 2_000_000_000
 FORWARD_DEPTH = 3
-
-
-class Ignored(PayloadError):
-    """A well-formed event this channel deliberately does not ingest; the message says why."""
-
-
-def _oneline(value: object, limit: int = 80) -> str:
-    text = " ".join(str(value).split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _obj(value: Any, field: str) -> Mapping[str, Any]:
@@ -389,12 +381,10 @@ def parse_event(
     event: Any, *, account_id: int, allow_groups: bool = False, group_id: int | None = None
 ) -> InboundMessage:
     """One event → one item; :class:`Ignored` or :class:`PayloadError` (one line each) otherwise."""
-    try:
-        return _parse_event(event, account_id=account_id, allow_groups=allow_groups, group_id=group_id)
-    except PayloadError:
-        raise
-    except Exception as exc:  # a payload nobody foresaw must cost one event, never the receive loop
-        raise PayloadError(f"unreadable event ({exc.__class__.__name__}: {_oneline(exc)})") from exc
+    return one_item(
+        lambda: _parse_event(event, account_id=account_id, allow_groups=allow_groups, group_id=group_id),
+        "event",
+    )
 
 
 def _parse_event(event: Any, *, account_id: int, allow_groups: bool, group_id: int | None) -> InboundMessage:
