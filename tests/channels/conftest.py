@@ -1,4 +1,5 @@
-"""Fixtures shared by the channel tests: the hub's webhook route in front of a hub a test starts."""
+"""Fixtures shared by the channel tests: the messengers' fake APIs and account rows, and the hub's webhook
+route in front of a hub a test starts (see :mod:`tests.channels.messenger_harness`)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,34 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from tests.channels.messenger_harness import Hooks
+from inbox.models import ChannelAccount
+from tests.channels.messenger_harness import Hooks, account_row, serving
+from tests.channels.telegram.fake_bot_api import FakeBotApi
+from tests.channels.vk.fake_vk_api import FakeVkApi
+
+
+@pytest.fixture
+async def bot_api() -> AsyncIterator[FakeBotApi]:
+    async with serving(FakeBotApi()) as api:
+        yield api
+
+
+@pytest.fixture
+async def vk_api() -> AsyncIterator[FakeVkApi]:
+    async with serving(FakeVkApi()) as api:
+        yield api
+
+
+@pytest.fixture
+async def tg_account(session: AsyncSession) -> ChannelAccount:
+    return await account_row(session, "tg", "telegram")
+
+
+@pytest.fixture
+async def vk_account(session: AsyncSession) -> ChannelAccount:
+    return await account_row(session, "vk", "vk")
 
 
 @pytest.fixture

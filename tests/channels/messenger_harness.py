@@ -2,10 +2,11 @@
 
 * ``serving``: a fake platform API (``tests/channels/telegram/fake_bot_api.py``,
   ``tests/channels/vk/fake_vk_api.py``) on a local port, its ``url`` set while it runs.
-* ``account_row``, ``account_context``: the database row of an account and the context a connector is given.
+* ``account_row``, ``account_context``: the database row of an account and the context a connector is given;
+  ``outbound_message``: a reply as the outbox hands it to a connector; ``meta_of``: an item's channel meta.
 * ``connector_running``: a connector's receive loop against a sink, cancelled and closed after.
 * ``stored_messages``: every stored message with its attachments, in order.
-* ``ingest_or_refuse``: what each payload file becomes (texts, or ``refused: reason``), through the sink.
+* ``shared_payloads_ingested``: every shared payload file of a channel ingested or refused with a reason.
 * ``hub_settings``, ``inbound_count``, ``cursor_is``: a hub with one account, and what it has stored.
 * ``InboxSink``: the real inbox, with edits and marks routed as the hub should route them. It composes the
   real functions (no mocks): marks go to ``inbox.conversation_marks.apply_mark``, edits to
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
@@ -37,9 +38,10 @@ from inbox.agents import create_agent
 from inbox.conversation_marks import apply_mark, is_mark
 from inbox.edits import apply_edit, is_edit
 from inbox.ingest import IngestError, ingest
-from inbox.items import InboundMessage
+from inbox.items import InboundMessage, OutboundMessage
 from inbox.models import ChannelAccount, Conversation, Message
 from inbox.replies import add_reply
+from tests.conftest import shared_fixture_dir
 from tests.waiting import eventually
 
 HubFactory = Callable[..., Any]
@@ -81,11 +83,11 @@ def account_context(
     api: FakeApi,
     name: str,
     kind: str,
-    account_id: int,
+    account_id: int = 1,
     *,
-    cursor: MemoryCursor | None,
-    secret: str | None,
-    options: dict[str, Any],
+    cursor: MemoryCursor | None = None,
+    secret: str | None = None,
+    **options: Any,
 ) -> AccountContext:
     """What a connector of `kind` is given for an account on the fake `api`: its token, an optional secret."""
     secrets = {"token": api.token}
@@ -94,6 +96,28 @@ def account_context(
     return AccountContext(
         id=account_id, name=name, kind=kind, options=options, secrets=secrets, cursor=cursor or MemoryCursor()
     )
+
+
+def meta_of(item: InboundMessage, channel: str) -> dict[str, Any]:
+    """The channel's own part of an item's meta (``meta["telegram"]``, ``meta["vk"]``)."""
+    value = item.meta[channel]
+    assert isinstance(value, dict)
+    return value
+
+
+def outbound_message(**fields: Any) -> OutboundMessage:
+    """A reply as the outbox hands it to a connector (reply 10 in conversation 5 of account 1, by Анна);
+    `fields` add the channel's recipients and meta, or override any of that."""
+    data: dict[str, Any] = {
+        "outbox_id": 1,
+        "message_id": 10,
+        "account_id": 1,
+        "conversation_id": 5,
+        "idempotency_key": "okno-10-abc",
+        "html": None,
+        "agent_name": "Анна",
+    }
+    return OutboundMessage(**(data | fields))
 
 
 @contextlib.asynccontextmanager
@@ -116,13 +140,23 @@ async def stored_messages(sessionmaker: async_sessionmaker[AsyncSession]) -> lis
         return list(await session.scalars(query))
 
 
-async def ingest_or_refuse(
-    files: Iterable[Path], parse_file: FileParser, account: AccountContext, sink: InboxSink
-) -> dict[str, list[str]]:
-    """Each file's outcomes: the text of each item the sink stored, or ``refused: <one-line reason>``.
+async def shared_payloads_ingested(
+    kind: str,
+    account_id: int,
+    parse_file: FileParser,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    known: dict[str, str],
+) -> InboxSink:
+    """Feed every shared payload file of `kind` (``../shared/fixtures/KIND``) through the parser and the sink.
 
-    Every file must yield something, and every reason (the parser's or the inbox's) must be one line.
+    Each file becomes items the sink stores, or one-line reasons (the parser's or the inbox's), never a
+    crash; the files named in `known` become what it says (a stored text's, or ``refused: reason``'s start);
+    every item stored is one message (an edit and its original: one). Returns the sink, for more checks.
     """
+    files = sorted(p for p in shared_fixture_dir(kind).iterdir() if p.suffix.lower() == ".json")
+    assert files, f"no {kind} fixtures found"
+    account = AccountContext(id=account_id, name=kind, kind=kind)
+    sink = InboxSink(sessionmaker)
     outcomes: dict[str, list[str]] = {}
     for path in files:
         results = list(parse_file(path.read_bytes(), path.name, account=account, region="RU"))
@@ -141,7 +175,13 @@ async def ingest_or_refuse(
                 outcomes.setdefault(path.name, []).append(f"refused: {exc}")
                 continue
             outcomes.setdefault(path.name, []).append(result.text)
-    return outcomes
+    for name, expected in known.items():
+        if name in outcomes:
+            assert any(o.startswith(expected) for o in outcomes[name]), (name, outcomes[name])
+    async with sessionmaker() as session:
+        stored = [e or "" for e in await session.scalars(select(Message.external_id))]
+    assert sorted(stored) == sorted({i.external_id for i in sink.items})
+    return sink
 
 
 def hub_settings(tmp_path: Path, name: str, account: dict[str, Any]) -> dict[str, Any]:

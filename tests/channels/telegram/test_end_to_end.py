@@ -13,16 +13,8 @@ from sqlalchemy import func, select
 from channels.telegram.connector import SECRET_HEADER
 from hub.runtime import Hub
 from inbox.models import Conversation, Message, Outbox
-from tests.channels.messenger_harness import (
-    Hooks,
-    HubFactory,
-    cursor_is,
-    delivered,
-    hub_settings,
-    inbound,
-    inbound_count,
-    reply,
-)
+from tests.channels import messenger_harness as harness
+from tests.channels.messenger_harness import HubFactory, delivered, inbound, inbound_count, reply
 from tests.channels.ready import ready_connector
 from tests.channels.telegram.fake_bot_api import FakeBotApi, blocked_by_user, too_many_requests
 from tests.channels.telegram.updates import IVAN, OLGA, msg
@@ -33,7 +25,7 @@ SECRET = "e2e-secret"
 
 def polling(api: FakeBotApi, tmp_path: Path) -> dict[str, Any]:
     account = {"kind": "telegram", "token": api.token, "mode": "polling", "api_base": api.url}
-    return hub_settings(tmp_path, "tg", account)
+    return harness.hub_settings(tmp_path, "tg", account)
 
 
 def webhook(api: FakeBotApi, tmp_path: Path) -> dict[str, Any]:
@@ -45,7 +37,7 @@ def webhook(api: FakeBotApi, tmp_path: Path) -> dict[str, Any]:
         "webhook_url": "https://hub.example/hooks/tg",
         "api_base": api.url,
     }
-    return hub_settings(tmp_path, "tg", account)
+    return harness.hub_settings(tmp_path, "tg", account)
 
 
 async def test_polling_end_to_end_survives_a_restart_without_loss_or_repeat(
@@ -54,7 +46,7 @@ async def test_polling_end_to_end_survives_a_restart_without_loss_or_repeat(
     hub: Hub = await hub_factory(**polling(bot_api, tmp_path))
     first = bot_api.push({"message": msg("Где мой заказ?", message_id=1)})
     await eventually(lambda: inbound_count(hub, 1), "the first message is stored")
-    await eventually(lambda: cursor_is(hub, "tg", str(first["update_id"] + 1)), "the offset is saved")
+    await eventually(lambda: harness.cursor_is(hub, "tg", str(first["update_id"] + 1)), "the offset is saved")
     await hub.stop()
 
     second = bot_api.push({"message": msg("Номер 4512", message_id=2)})  # while the hub is down
@@ -92,7 +84,10 @@ async def test_polling_end_to_end_survives_a_restart_without_loss_or_repeat(
 
 
 async def test_webhook_end_to_end_survives_a_restart_and_refuses_forgeries(
-    hub_factory: HubFactory, bot_api: FakeBotApi, tmp_path: Path, hooks: tuple[Hooks, TestClient[Any, Any]]
+    hub_factory: HubFactory,
+    bot_api: FakeBotApi,
+    tmp_path: Path,
+    hooks: tuple[harness.Hooks, TestClient[Any, Any]],
 ) -> None:
     routes, client = hooks
     good = {SECRET_HEADER: SECRET}
@@ -175,7 +170,7 @@ async def test_an_edit_through_the_hub_is_applied_or_reported_never_silently_los
     hub: Hub = await hub_factory(**polling(bot_api, tmp_path))
     bot_api.push({"message": msg("Адрес: Ленина 1", message_id=1)})
     edit = bot_api.push({"edited_message": msg("Адрес: Ленина 10", message_id=1, edit_date=1_763_800_100)})
-    await eventually(lambda: cursor_is(hub, "tg", str(edit["update_id"] + 1)), "both updates handled")
+    await eventually(lambda: harness.cursor_is(hub, "tg", str(edit["update_id"] + 1)), "both updates handled")
     (stored,) = await inbound(hub)
     applied = stored.body_text == "Адрес: Ленина 10"
     reported = "ingests edits and blocks as plain items" in caplog.text

@@ -19,7 +19,7 @@ from channels.vk import VkConnector, read_settings
 from channels.vk.connector import VkConfigError
 from inbox.items import DeliveryError, IdentityRef, OutboundMessage
 from inbox.models import ChannelAccount, Contact, Conversation, Message
-from tests.channels.messenger_harness import InboxSink, connector_running, stored_messages
+from tests.channels.messenger_harness import InboxSink, connector_running, outbound_message, stored_messages
 from tests.channels.vk.conftest import context
 from tests.channels.vk.events import MARIA, PETR, doc, message, message_edit, message_new, permission, photo
 from tests.channels.vk.fake_vk_api import NO_PERMISSION, FakeVkApi
@@ -31,20 +31,12 @@ CONFIRMATION = "a1b2c3d4"
 
 def outbound(**changes: Any) -> OutboundMessage:
     data: dict[str, Any] = {
-        "outbox_id": 1,
-        "message_id": 10,
-        "account_id": 1,
-        "conversation_id": 5,
-        "idempotency_key": "okno-10-abc",
         "text": "Мария, заказ готов.",
-        "html": None,
         "recipients": (IdentityRef("vk", str(MARIA)),),
         "contact_name": "Мария",
-        "agent_name": "Анна",
         "meta": {"vk": {"peer_id": MARIA}},
     }
-    data.update(changes)
-    return OutboundMessage(**data)
+    return outbound_message(**(data | changes))
 
 
 async def test_long_poll_saves_ts_only_after_the_sink_returned_and_names_come_from_users_get(
