@@ -53,6 +53,7 @@ from aiohttp import web
 
 from channels.base import AccountContext, ChannelAuthError, PayloadError, Sink, register
 from channels.messenger import parsed_or_logged, warn_if_unrouted
+from channels.options import check_known, flag, number
 from channels.payloads import load_json
 from channels.telegram.client import (
     MAX_DOWNLOAD,
@@ -108,27 +109,17 @@ class TelegramSettings:
 
 
 def _flag(options: Mapping[str, Any], name: str, default: bool) -> bool:
-    value = options.get(name, default)
-    if not isinstance(value, bool):
-        raise TelegramConfigError(f"option {name} must be true or false")
-    return value
+    return flag(options, name, default, TelegramConfigError)
 
 
 def _number(options: Mapping[str, Any], name: str, default: int, low: int, high: int) -> int:
-    value = options.get(name, default)
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise TelegramConfigError(f"option {name} must be a whole number from {low} to {high}")
-    return value
+    return number(options, name, default, low, high, TelegramConfigError)
 
 
 def read_settings(account: AccountContext) -> TelegramSettings:
     """The account's settings, or :class:`TelegramConfigError` naming what is wrong."""
     options = account.options
-    unknown = sorted(set(options) - OPTIONS)
-    if unknown:
-        raise TelegramConfigError(
-            f"unknown option(s) {', '.join(unknown)} (known: {', '.join(sorted(OPTIONS))})"
-        )
+    check_known(options, OPTIONS, TelegramConfigError)
     token = account.secrets.get("token") or account.secrets.get("bot_token")
     if not token:
         raise TelegramConfigError("no bot token: set token (or token_env) for this account")

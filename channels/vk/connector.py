@@ -42,6 +42,7 @@ from aiohttp import web
 
 from channels.base import AccountContext, ChannelAuthError, PayloadError, Sink, register
 from channels.messenger import parsed_or_logged, warn_if_unrouted
+from channels.options import check_known, flag, number
 from channels.payloads import load_json
 from channels.text import split_text, utf16_len
 from channels.vk.client import (
@@ -103,25 +104,17 @@ class VkSettings:
 
 
 def _flag(options: Mapping[str, Any], name: str, default: bool) -> bool:
-    value = options.get(name, default)
-    if not isinstance(value, bool):
-        raise VkConfigError(f"option {name} must be true or false")
-    return value
+    return flag(options, name, default, VkConfigError)
 
 
 def _number(options: Mapping[str, Any], name: str, default: int, low: int, high: int) -> int:
-    value = options.get(name, default)
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise VkConfigError(f"option {name} must be a whole number from {low} to {high}")
-    return value
+    return number(options, name, default, low, high, VkConfigError)
 
 
 def read_settings(account: AccountContext) -> VkSettings:
     """The account's settings, or :class:`VkConfigError` naming what is wrong."""
     options = account.options
-    unknown = sorted(set(options) - OPTIONS)
-    if unknown:
-        raise VkConfigError(f"unknown option(s) {', '.join(unknown)} (known: {', '.join(sorted(OPTIONS))})")
+    check_known(options, OPTIONS, VkConfigError)
     token = account.secrets.get("token") or account.secrets.get("access_token")
     if not token:
         raise VkConfigError("no community token: set token (or token_env) for this account")
