@@ -4,7 +4,7 @@ platform event at a time (a parser's crash costs that event only), and what a re
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TypeVar
 
 from channels.base import PayloadError
@@ -20,6 +20,26 @@ def oneline(value: object, limit: int = 80) -> str:
     """`value` as one line of at most `limit` characters, for reasons that quote a payload."""
     text = " ".join(str(value).split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def obj_field(value: Any, field: str) -> Mapping[str, Any]:
+    """`value` as a JSON object, or a PayloadError naming `field` (missing, or not an object)."""
+    if not isinstance(value, Mapping):
+        raise PayloadError("expected an object" if value is not None else "missing", field)
+    return value
+
+
+def text_or_none(value: Any) -> str | None:
+    """`value` if it is a non-empty string, else None."""
+    return value if isinstance(value, str) and value else None
+
+
+def safe_filename(value: Any, default: str) -> str:
+    """A platform's file name safe to store (no path separators, at most 255 characters), or `default`."""
+    name = text_or_none(value)
+    if not name:
+        return default
+    return name.replace("/", "_").replace("\\", "_").strip()[:255] or default
 
 
 def one_item(parse: Callable[[], T], noun: str) -> T:

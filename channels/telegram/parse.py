@@ -32,7 +32,10 @@ from typing import Any
 
 from channels.base import AccountContext, PayloadError
 from channels.payloads import Ignored, items_of_file, one_item
+from channels.payloads import obj_field as _obj
 from channels.payloads import oneline as _oneline
+from channels.payloads import safe_filename as _safe_name
+from channels.payloads import text_or_none as _str
 from inbox.conversation_marks import mark_item
 from inbox.edits import as_edit
 from inbox.items import IdentityRef, InboundAttachment, InboundMessage, Sender
@@ -96,12 +99,6 @@ OTHER_UPDATES = {
 }
 
 
-def _obj(value: Any, field: str) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
-        raise PayloadError("expected an object" if value is not None else "missing", field)
-    return value
-
-
 def _int(value: Any, field: str) -> int:
     if isinstance(value, str) and value.lstrip("-").isdigit() and len(value) < 20:
         value = int(value)
@@ -110,10 +107,6 @@ def _int(value: Any, field: str) -> int:
     if abs(value) >= 2**63:
         raise PayloadError("integer out of range", field)
     return value
-
-
-def _str(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
 
 
 def _when(value: Any) -> datetime | None:
@@ -175,14 +168,6 @@ def _file(
         "file_size": size or None,
     }
     return attachment, ref
-
-
-def _safe_name(value: Any, default: str) -> str:
-    name = _str(value)
-    if not name:
-        return default
-    name = name.replace("/", "_").replace("\\", "_").strip()
-    return name[:255] or default
 
 
 def _biggest_photo(sizes: Any) -> Mapping[str, Any] | None:

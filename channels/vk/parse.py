@@ -32,7 +32,10 @@ from typing import Any
 
 from channels.base import AccountContext, PayloadError
 from channels.payloads import Ignored, items_of_file, one_item
+from channels.payloads import obj_field as _obj
 from channels.payloads import oneline as _oneline
+from channels.payloads import safe_filename as _safe_name
+from channels.payloads import text_or_none as _str
 from inbox.conversation_marks import mark_item
 from inbox.edits import as_edit
 from inbox.items import IdentityRef, InboundAttachment, InboundMessage, Sender
@@ -41,12 +44,6 @@ __all__ = ["CHAT_PEER_OFFSET", "Ignored", "events_in", "parse_event", "parse_fil
 
 CHAT_PEER_OFFSET = 2_000_000_000
 FORWARD_DEPTH = 3
-
-
-def _obj(value: Any, field: str) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
-        raise PayloadError("expected an object" if value is not None else "missing", field)
-    return value
 
 
 def _opt_int(value: Any) -> int | None:
@@ -65,10 +62,6 @@ def _int(value: Any, field: str) -> int:
     return number
 
 
-def _str(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
 def _when(value: Any) -> datetime | None:
     stamp = _opt_int(value)
     if stamp is None or stamp <= 0:
@@ -84,13 +77,6 @@ def _duration(value: Any) -> str:
     if seconds is None or seconds < 0:
         return ""
     return f", {seconds // 60}:{seconds % 60:02d}"
-
-
-def _safe_name(value: Any, default: str) -> str:
-    name = _str(value)
-    if not name:
-        return default
-    return name.replace("/", "_").replace("\\", "_").strip()[:255] or default
 
 
 def _size(value: Any) -> int:
