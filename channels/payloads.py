@@ -1,14 +1,56 @@
-"""Reading raw payloads the same way in every channel: JSON from bytes with a one-line reason on failure."""
+"""Reading raw payloads the same way in every channel: JSON from bytes with a one-line reason on failure, one
+platform event at a time (a parser's crash costs that event only), and what a refusal looks like."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TypeVar
 
 from channels.base import PayloadError
 
 T = TypeVar("T")
+
+
+class Ignored(PayloadError):
+    """A well-formed payload this channel deliberately does not ingest; the message says why."""
+
+
+def oneline(value: object, limit: int = 80) -> str:
+    """`value` as one line of at most `limit` characters, for reasons that quote a payload."""
+    text = " ".join(str(value).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def obj_field(value: Any, field: str) -> Mapping[str, Any]:
+    """`value` as a JSON object, or a PayloadError naming `field` (missing, or not an object)."""
+    if not isinstance(value, Mapping):
+        raise PayloadError("expected an object" if value is not None else "missing", field)
+    return value
+
+
+def text_or_none(value: Any) -> str | None:
+    """`value` if it is a non-empty string, else None."""
+    return value if isinstance(value, str) and value else None
+
+
+def safe_filename(value: Any, default: str) -> str:
+    """A platform's file name safe to store (no path separators, at most 255 characters), or `default`."""
+    name = text_or_none(value)
+    if not name:
+        return default
+    return name.replace("/", "_").replace("\\", "_").strip()[:255] or default
+
+
+def one_item(parse: Callable[[], T], noun: str) -> T:
+    """`parse()`'s item, its :class:`PayloadError` (or :class:`Ignored`), or a PayloadError naming the crash:
+    a payload nobody foresaw must cost one `noun` (update, event), never the receive loop."""
+    try:
+        return parse()
+    except PayloadError:
+        raise
+    except Exception as exc:
+        raise PayloadError(f"unreadable {noun} ({exc.__class__.__name__}: {oneline(exc)})") from exc
 
 
 def load_json(data: bytes) -> Any:

@@ -1,8 +1,10 @@
 """The Telegram Bot API client: aiogram's ``Bot`` over one aiohttp session, plus a raw ``getUpdates``.
 
 aiogram is imported lazily, inside :class:`TelegramClient` (``import aiogram`` costs seconds), so importing
-this package for `okno ingest telegram` or for parsing stays cheap. ``api_base`` points aiogram at another Bot
-API server (a local one, or the tests' fake) through ``TelegramAPIServer.from_base``.
+this package for `okno ingest telegram` or for parsing stays cheap; the connector first awaits
+:func:`import_aiogram`, which does that import in a thread so the event loop keeps serving meanwhile.
+``api_base`` points aiogram at another Bot API server (a local one, or the tests' fake) through
+``TelegramAPIServer.from_base``.
 
 Why ``getUpdates`` is raw: aiogram validates a whole ``getUpdates`` answer into its types; one update it
 cannot read (a field from a newer Bot API, an odd payload) would fail the whole batch, and the offset could
@@ -17,6 +19,7 @@ blocked the bot, deactivated their account, never started it) permanent and mark
 from __future__ import annotations
 
 import asyncio
+import importlib
 import io
 import json
 from collections.abc import Sequence
@@ -34,6 +37,20 @@ if TYPE_CHECKING:
 
 ALLOWED_UPDATES = ("message", "edited_message", "callback_query", "my_chat_member")
 MAX_DOWNLOAD = 20 * 1024 * 1024  # the Bot API lets bots download files up to 20 MB
+
+
+_aiogram_imported = False
+
+
+async def import_aiogram() -> None:
+    """Import aiogram in a worker thread: ``import aiogram`` takes seconds on a cold start, and done on the
+    event loop the first time a Telegram connector starts it would stall every other connection meanwhile.
+    Awaited before the first use (connector start, sending); once imported this is a dictionary lookup, and
+    a later ``from aiogram import …`` on the loop finds the module ready instead of importing it there."""
+    global _aiogram_imported
+    if not _aiogram_imported:
+        await asyncio.to_thread(importlib.import_module, "aiogram")
+        _aiogram_imported = True
 
 
 class TelegramApiError(Exception):

@@ -52,13 +52,20 @@ import aiohttp
 from aiohttp import web
 
 from channels.base import AccountContext, ChannelAuthError, PayloadError, Sink, register
+from channels.messenger import parsed_or_logged, warn_if_unrouted
+from channels.options import check_known, flag, number
 from channels.payloads import load_json
-from channels.telegram.client import MAX_DOWNLOAD, BotIdentity, FileTooLarge, TelegramApiError, TelegramClient
-from channels.telegram.parse import Ignored, parse_update
+from channels.telegram.client import (
+    MAX_DOWNLOAD,
+    BotIdentity,
+    FileTooLarge,
+    TelegramApiError,
+    TelegramClient,
+    import_aiogram,
+)
+from channels.telegram.parse import parse_update
 from channels.text import split_text, utf16_len
-from inbox.conversation_marks import is_mark
-from inbox.edits import is_edit
-from inbox.ingest import IngestError, IngestResult
+from inbox.ingest import IngestError
 from inbox.items import Delivery, DeliveryError, InboundAttachment, InboundMessage, OutboundMessage
 
 log = logging.getLogger(__name__)
@@ -102,27 +109,17 @@ class TelegramSettings:
 
 
 def _flag(options: Mapping[str, Any], name: str, default: bool) -> bool:
-    value = options.get(name, default)
-    if not isinstance(value, bool):
-        raise TelegramConfigError(f"option {name} must be true or false")
-    return value
+    return flag(options, name, default, TelegramConfigError)
 
 
 def _number(options: Mapping[str, Any], name: str, default: int, low: int, high: int) -> int:
-    value = options.get(name, default)
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise TelegramConfigError(f"option {name} must be a whole number from {low} to {high}")
-    return value
+    return number(options, name, default, low, high, TelegramConfigError)
 
 
 def read_settings(account: AccountContext) -> TelegramSettings:
     """The account's settings, or :class:`TelegramConfigError` naming what is wrong."""
     options = account.options
-    unknown = sorted(set(options) - OPTIONS)
-    if unknown:
-        raise TelegramConfigError(
-            f"unknown option(s) {', '.join(unknown)} (known: {', '.join(sorted(OPTIONS))})"
-        )
+    check_known(options, OPTIONS, TelegramConfigError)
     token = account.secrets.get("token") or account.secrets.get("bot_token")
     if not token:
         raise TelegramConfigError("no bot token: set token (or token_env) for this account")
@@ -181,18 +178,6 @@ def reply_target(in_reply_to: str | None, chat_id: int) -> int | None:
     return None
 
 
-def warn_if_unrouted(account: str, item: InboundMessage, result: object, warned: bool) -> bool:
-    """Log once when the sink treated an edit or a block as a plain item (the hub does not route them)."""
-    if warned or not isinstance(result, IngestResult) or not (is_edit(item) or is_mark(item)):
-        return warned
-    log.warning(
-        "%s: this hub ingests edits and blocks as plain items, so edits are not applied and conversations"
-        " not marked (its sink should route them to inbox.edits and inbox.conversation_marks)",
-        account,
-    )
-    return True
-
-
 @register("telegram")
 class TelegramConnector:
     kind: ClassVar[str] = "telegram"
@@ -235,6 +220,7 @@ class TelegramConnector:
 
     async def _run(self, sink: Sink) -> None:
         settings = self._settings()
+        await import_aiogram()  # off the event loop: the first import takes seconds (see import_aiogram)
         client = self._ensure_client()
         self.bot = await client.get_me()
         if settings.mode == "polling":
@@ -301,18 +287,16 @@ class TelegramConnector:
     async def process(self, update: Any, sink: Sink) -> None:
         """Parse one update and hand its item to the sink; skipped and refused ones are logged, not raised."""
         settings = self._settings()
-        try:
-            item = parse_update(
-                update,
-                account_id=self.account.id,
-                allow_groups=settings.allow_groups,
-                bot_id=self.bot.id if self.bot else None,
-            )
-        except Ignored as exc:
-            log.info("telegram %s: update skipped: %s", self.account.name, exc)
-            return
-        except PayloadError as exc:
-            log.warning("telegram %s: update refused: %s", self.account.name, exc)
+        bot_id = self.bot.id if self.bot else None
+        item = parsed_or_logged(
+            lambda: parse_update(
+                update, account_id=self.account.id, allow_groups=settings.allow_groups, bot_id=bot_id
+            ),
+            log,
+            f"telegram {self.account.name}",
+            "update",
+        )
+        if item is None:
             return
         if settings.download_files:
             item = await self._with_files(item, settings)
@@ -405,6 +389,7 @@ class TelegramConnector:
     async def send(self, out: OutboundMessage) -> Delivery:
         if self._closed:
             raise DeliveryError("the Telegram connector is stopped")
+        await import_aiogram()  # a reply may come before the connector started: never import on the loop
         try:
             client = self._ensure_client()
         except ChannelAuthError as exc:

@@ -31,7 +31,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from channels.base import AccountContext, PayloadError
-from channels.payloads import items_of_file
+from channels.payloads import Ignored, items_of_file, one_item
+from channels.payloads import obj_field as _obj
+from channels.payloads import oneline as _oneline
+from channels.payloads import safe_filename as _safe_name
+from channels.payloads import text_or_none as _str
 from inbox.conversation_marks import mark_item
 from inbox.edits import as_edit
 from inbox.items import IdentityRef, InboundAttachment, InboundMessage, Sender
@@ -95,21 +99,6 @@ OTHER_UPDATES = {
 }
 
 
-class Ignored(PayloadError):
-    """A well-formed update this channel deliberately does not ingest; the message says why."""
-
-
-def _oneline(value: object, limit: int = 80) -> str:
-    text = " ".join(str(value).split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _obj(value: Any, field: str) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
-        raise PayloadError("expected an object" if value is not None else "missing", field)
-    return value
-
-
 def _int(value: Any, field: str) -> int:
     if isinstance(value, str) and value.lstrip("-").isdigit() and len(value) < 20:
         value = int(value)
@@ -118,10 +107,6 @@ def _int(value: Any, field: str) -> int:
     if abs(value) >= 2**63:
         raise PayloadError("integer out of range", field)
     return value
-
-
-def _str(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
 
 
 def _when(value: Any) -> datetime | None:
@@ -183,14 +168,6 @@ def _file(
         "file_size": size or None,
     }
     return attachment, ref
-
-
-def _safe_name(value: Any, default: str) -> str:
-    name = _str(value)
-    if not name:
-        return default
-    name = name.replace("/", "_").replace("\\", "_").strip()
-    return name[:255] or default
 
 
 def _biggest_photo(sizes: Any) -> Mapping[str, Any] | None:
@@ -488,12 +465,10 @@ def parse_update(
     update: Any, *, account_id: int, allow_groups: bool = False, bot_id: int | None = None
 ) -> InboundMessage:
     """One update → one item; :class:`Ignored` or :class:`PayloadError` (one line each) otherwise."""
-    try:
-        return _parse_update(update, account_id=account_id, allow_groups=allow_groups, bot_id=bot_id)
-    except PayloadError:
-        raise
-    except Exception as exc:  # a payload nobody foresaw must cost one update, never the receive loop
-        raise PayloadError(f"unreadable update ({exc.__class__.__name__}: {_oneline(exc)})") from exc
+    return one_item(
+        lambda: _parse_update(update, account_id=account_id, allow_groups=allow_groups, bot_id=bot_id),
+        "update",
+    )
 
 
 def _parse_update(update: Any, *, account_id: int, allow_groups: bool, bot_id: int | None) -> InboundMessage:

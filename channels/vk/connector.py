@@ -41,6 +41,8 @@ import aiohttp
 from aiohttp import web
 
 from channels.base import AccountContext, ChannelAuthError, PayloadError, Sink, register
+from channels.messenger import parsed_or_logged, warn_if_unrouted
+from channels.options import check_known, flag, number
 from channels.payloads import load_json
 from channels.text import split_text, utf16_len
 from channels.vk.client import (
@@ -53,10 +55,8 @@ from channels.vk.client import (
     delivery_error,
     random_id_for,
 )
-from channels.vk.parse import Ignored, parse_event
-from inbox.conversation_marks import is_mark
-from inbox.edits import is_edit
-from inbox.ingest import IngestError, IngestResult
+from channels.vk.parse import parse_event
+from inbox.ingest import IngestError
 from inbox.items import Delivery, DeliveryError, InboundAttachment, InboundMessage, OutboundMessage
 
 log = logging.getLogger(__name__)
@@ -104,25 +104,17 @@ class VkSettings:
 
 
 def _flag(options: Mapping[str, Any], name: str, default: bool) -> bool:
-    value = options.get(name, default)
-    if not isinstance(value, bool):
-        raise VkConfigError(f"option {name} must be true or false")
-    return value
+    return flag(options, name, default, VkConfigError)
 
 
 def _number(options: Mapping[str, Any], name: str, default: int, low: int, high: int) -> int:
-    value = options.get(name, default)
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise VkConfigError(f"option {name} must be a whole number from {low} to {high}")
-    return value
+    return number(options, name, default, low, high, VkConfigError)
 
 
 def read_settings(account: AccountContext) -> VkSettings:
     """The account's settings, or :class:`VkConfigError` naming what is wrong."""
     options = account.options
-    unknown = sorted(set(options) - OPTIONS)
-    if unknown:
-        raise VkConfigError(f"unknown option(s) {', '.join(unknown)} (known: {', '.join(sorted(OPTIONS))})")
+    check_known(options, OPTIONS, VkConfigError)
     token = account.secrets.get("token") or account.secrets.get("access_token")
     if not token:
         raise VkConfigError("no community token: set token (or token_env) for this account")
@@ -197,18 +189,6 @@ def _event_user(event: Any) -> int | None:
         if isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2_000_000_000:
             return value
     return None
-
-
-def warn_if_unrouted(account: str, item: InboundMessage, result: object, warned: bool) -> bool:
-    """Log once when the sink treated an edit or a block as a plain item (the hub does not route them)."""
-    if warned or not isinstance(result, IngestResult) or not (is_edit(item) or is_mark(item)):
-        return warned
-    log.warning(
-        "%s: this hub ingests edits and permission changes as plain items, so edits are not applied and"
-        " conversations not marked (its sink should route them to inbox.edits and inbox.conversation_marks)",
-        account,
-    )
-    return True
 
 
 @register("vk")
@@ -345,18 +325,18 @@ class VkConnector:
     async def process(self, event: Any, sink: Sink) -> None:
         """Parse one event and hand its item to the sink; skipped and refused ones are logged, not raised."""
         settings = self._settings()
-        try:
-            item = parse_event(
+        item = parsed_or_logged(
+            lambda: parse_event(
                 event,
                 account_id=self.account.id,
                 allow_groups=settings.allow_groups,
                 group_id=settings.group_id,
-            )
-        except Ignored as exc:
-            log.info("vk %s: event skipped: %s", self.account.name, exc)
-            return
-        except PayloadError as exc:
-            log.warning("vk %s: event refused: %s", self.account.name, exc)
+            ),
+            log,
+            f"vk {self.account.name}",
+            "event",
+        )
+        if item is None:
             return
         vk = item.meta.get("vk")
         if isinstance(vk, Mapping) and vk.get("outgoing") and vk.get("random_id") in self._own:

@@ -31,7 +31,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from channels.base import AccountContext, PayloadError
-from channels.payloads import items_of_file
+from channels.payloads import Ignored, items_of_file, one_item
+from channels.payloads import obj_field as _obj
+from channels.payloads import oneline as _oneline
+from channels.payloads import safe_filename as _safe_name
+from channels.payloads import text_or_none as _str
 from inbox.conversation_marks import mark_item
 from inbox.edits import as_edit
 from inbox.items import IdentityRef, InboundAttachment, InboundMessage, Sender
@@ -40,21 +44,6 @@ __all__ = ["CHAT_PEER_OFFSET", "Ignored", "events_in", "parse_event", "parse_fil
 
 CHAT_PEER_OFFSET = 2_000_000_000
 FORWARD_DEPTH = 3
-
-
-class Ignored(PayloadError):
-    """A well-formed event this channel deliberately does not ingest; the message says why."""
-
-
-def _oneline(value: object, limit: int = 80) -> str:
-    text = " ".join(str(value).split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _obj(value: Any, field: str) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
-        raise PayloadError("expected an object" if value is not None else "missing", field)
-    return value
 
 
 def _opt_int(value: Any) -> int | None:
@@ -73,10 +62,6 @@ def _int(value: Any, field: str) -> int:
     return number
 
 
-def _str(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
 def _when(value: Any) -> datetime | None:
     stamp = _opt_int(value)
     if stamp is None or stamp <= 0:
@@ -92,13 +77,6 @@ def _duration(value: Any) -> str:
     if seconds is None or seconds < 0:
         return ""
     return f", {seconds // 60}:{seconds % 60:02d}"
-
-
-def _safe_name(value: Any, default: str) -> str:
-    name = _str(value)
-    if not name:
-        return default
-    return name.replace("/", "_").replace("\\", "_").strip()[:255] or default
 
 
 def _size(value: Any) -> int:
@@ -389,12 +367,10 @@ def parse_event(
     event: Any, *, account_id: int, allow_groups: bool = False, group_id: int | None = None
 ) -> InboundMessage:
     """One event → one item; :class:`Ignored` or :class:`PayloadError` (one line each) otherwise."""
-    try:
-        return _parse_event(event, account_id=account_id, allow_groups=allow_groups, group_id=group_id)
-    except PayloadError:
-        raise
-    except Exception as exc:  # a payload nobody foresaw must cost one event, never the receive loop
-        raise PayloadError(f"unreadable event ({exc.__class__.__name__}: {_oneline(exc)})") from exc
+    return one_item(
+        lambda: _parse_event(event, account_id=account_id, allow_groups=allow_groups, group_id=group_id),
+        "event",
+    )
 
 
 def _parse_event(event: Any, *, account_id: int, allow_groups: bool, group_id: int | None) -> InboundMessage:

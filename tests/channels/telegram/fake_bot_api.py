@@ -15,14 +15,12 @@ import itertools
 import json
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
+from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
 from aiohttp import web
-from aiohttp.test_utils import TestServer
 
 LONG_POLL_CAP = 0.3
 BOT_ID = 777000111
@@ -249,14 +247,3 @@ class FakeBotApi:
             "file_size": len(data),
             "file_path": file_id,
         }
-
-
-@asynccontextmanager
-async def running(api: FakeBotApi) -> AsyncIterator[FakeBotApi]:
-    server = TestServer(api.app())
-    await server.start_server()
-    api.url = str(server.make_url("")).rstrip("/")
-    try:
-        yield api
-    finally:
-        await server.close()

@@ -4,7 +4,6 @@ downloads, button answers, edits and blocks reaching the inbox, and configuratio
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 from collections.abc import AsyncIterator
 from typing import Any
@@ -14,40 +13,18 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.orm import selectinload
 
 from channels.base import ChannelAuthError, MemoryCursor
 from channels.telegram import TelegramConnector, read_settings
 from channels.telegram.connector import SECRET_HEADER, TelegramConfigError
 from inbox.models import ChannelAccount, Contact, Conversation, Identity, Message
+from tests.channels.messenger_harness import InboxSink, connector_running, stored_messages
 from tests.channels.telegram.conftest import context
 from tests.channels.telegram.fake_bot_api import FakeBotApi
-from tests.channels.telegram.harness import InboxSink
 from tests.channels.telegram.updates import OLGA, callback_update, member_update, msg, update
 from tests.waiting import event_set, eventually
 
 SECRET = "hook-secret_42"
-
-
-@contextlib.asynccontextmanager
-async def running(conn: TelegramConnector, sink: InboxSink) -> AsyncIterator[asyncio.Task[None]]:
-    task = asyncio.create_task(conn.run(sink))
-    try:
-        yield task
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        await conn.close()
-
-
-async def messages(sessionmaker: async_sessionmaker[AsyncSession]) -> list[Message]:
-    async with sessionmaker() as session:
-        return list(
-            await session.scalars(
-                select(Message).options(selectinload(Message.attachments)).order_by(Message.id)
-            )
-        )
 
 
 async def test_polling_saves_the_offset_only_after_the_sink_returned(
@@ -59,12 +36,12 @@ async def test_polling_saves_the_offset_only_after_the_sink_returned(
     sink = InboxSink(sessionmaker)
     sink.gate = asyncio.Event()
     conn = TelegramConnector(context(bot_api, tg_account.id, cursor=cursor))
-    async with running(conn, sink):
+    async with connector_running(conn, sink):
         await eventually(lambda: bot_api.delivered[first["update_id"]] == 1, "the updates were fetched")
         assert cursor.value is None and sink.items == []  # handed over, not yet committed: nothing saved
         sink.gate.set()
         await eventually(lambda: cursor.value == str(second["update_id"] + 1), "the offset was saved")
-    assert [m.body_text for m in await messages(sessionmaker)] == ["Добрый день", "Есть вопрос"]
+    assert [m.body_text for m in await stored_messages(sessionmaker)] == ["Добрый день", "Есть вопрос"]
 
 
 async def test_a_new_connector_resumes_from_the_saved_offset_without_repeating(
@@ -73,13 +50,13 @@ async def test_a_new_connector_resumes_from_the_saved_offset_without_repeating(
     cursor = MemoryCursor()
     sink = InboxSink(sessionmaker)
     first = bot_api.push({"message": msg("раз", message_id=1)})
-    async with running(TelegramConnector(context(bot_api, tg_account.id, cursor=cursor)), sink):
+    async with connector_running(TelegramConnector(context(bot_api, tg_account.id, cursor=cursor)), sink):
         await eventually(lambda: cursor.value == str(first["update_id"] + 1), "the first offset was saved")
     later = bot_api.push({"message": msg("два", message_id=2)})
-    async with running(TelegramConnector(context(bot_api, tg_account.id, cursor=cursor)), sink):
+    async with connector_running(TelegramConnector(context(bot_api, tg_account.id, cursor=cursor)), sink):
         await eventually(lambda: cursor.value == str(later["update_id"] + 1), "the second offset was saved")
     assert bot_api.delivered == {first["update_id"]: 1, later["update_id"]: 1}
-    assert [m.body_text for m in await messages(sessionmaker)] == ["раз", "два"]
+    assert [m.body_text for m in await stored_messages(sessionmaker)] == ["раз", "два"]
 
 
 async def test_skipped_and_malformed_updates_move_the_offset_too(
@@ -93,9 +70,9 @@ async def test_skipped_and_malformed_updates_move_the_offset_too(
         {"message": msg("после мусора", message_id=3, chat={"id": -5, "type": "group", "title": "g"})}
     )
     last = bot_api.push({"message": msg("нормальное", message_id=4)})
-    async with running(TelegramConnector(context(bot_api, tg_account.id, cursor=cursor)), sink):
+    async with connector_running(TelegramConnector(context(bot_api, tg_account.id, cursor=cursor)), sink):
         await eventually(lambda: cursor.value == str(last["update_id"] + 1), "the offset passed all four")
-    assert [m.body_text for m in await messages(sessionmaker)] == ["нормальное"]
+    assert [m.body_text for m in await stored_messages(sessionmaker)] == ["нормальное"]
 
 
 async def test_button_press_is_stored_in_the_buttons_thread_and_then_answered(
@@ -103,9 +80,9 @@ async def test_button_press_is_stored_in_the_buttons_thread_and_then_answered(
 ) -> None:
     sink = InboxSink(sessionmaker)
     bot_api.push({"callback_query": callback_update("pickup", query_id="q-1")["callback_query"]})
-    async with running(TelegramConnector(context(bot_api, tg_account.id)), sink):
+    async with connector_running(TelegramConnector(context(bot_api, tg_account.id)), sink):
         await eventually(lambda: bool(bot_api.sent("answerCallbackQuery")), "the press was answered")
-    (stored,) = await messages(sessionmaker)
+    (stored,) = await stored_messages(sessionmaker)
     assert stored.body_text == "[Button: Самовывоз]"
     assert bot_api.sent("answerCallbackQuery")[0].params["callback_query_id"] == "q-1"
 
@@ -122,9 +99,9 @@ async def test_inbound_files_are_downloaded_and_stored_with_the_message(
     gone = {"file_id": "expired", "file_unique_id": "e", "file_name": "old.pdf", "file_size": 100}
     bot_api.push({"message": msg(None, message_id=3, document=gone)})
     sink = InboxSink(sessionmaker)
-    async with running(TelegramConnector(context(bot_api, tg_account.id)), sink):
+    async with connector_running(TelegramConnector(context(bot_api, tg_account.id)), sink):
         await eventually(lambda: len(sink.items) == 3, "all messages stored")
-    first, second, third = await messages(sessionmaker)
+    first, second, third = await stored_messages(sessionmaker)
     (invoice,) = first.attachments
     assert (invoice.filename, invoice.size, invoice.sha256) == (
         "счёт.pdf",
@@ -143,9 +120,9 @@ async def test_an_edit_updates_the_stored_message_and_keeps_the_previous_text(
     bot_api.push({"message": msg("Заказ №12", message_id=7)})
     bot_api.push({"edited_message": msg("Заказ №21", message_id=7, edit_date=1_763_800_100)})
     sink = InboxSink(sessionmaker)
-    async with running(TelegramConnector(context(bot_api, tg_account.id)), sink):
+    async with connector_running(TelegramConnector(context(bot_api, tg_account.id)), sink):
         await eventually(lambda: len(sink.items) == 2, "message and edit handled")
-    (stored,) = await messages(sessionmaker)
+    (stored,) = await stored_messages(sessionmaker)
     assert stored.body_text == "Заказ №21"
     assert [v["text"] for v in stored.meta["previous_versions"]] == ["Заказ №12"]
     assert stored.edited_at is not None
@@ -157,7 +134,7 @@ async def test_blocking_the_bot_marks_the_conversation_and_unblocking_clears_it(
     bot_api.push({"message": msg("Привет", message_id=1)})
     bot_api.push({"my_chat_member": member_update("member", "kicked")["my_chat_member"]})
     sink = InboxSink(sessionmaker)
-    async with running(TelegramConnector(context(bot_api, tg_account.id)), sink):
+    async with connector_running(TelegramConnector(context(bot_api, tg_account.id)), sink):
         await eventually(lambda: len(sink.items) == 2, "message and block handled")
         async with sessionmaker() as session:
             conv = await session.scalar(select(Conversation))
@@ -187,7 +164,7 @@ async def test_a_shared_own_contact_puts_the_phone_on_the_senders_card(
         }
     )
     sink = InboxSink(sessionmaker)
-    async with running(TelegramConnector(context(bot_api, tg_account.id)), sink):
+    async with connector_running(TelegramConnector(context(bot_api, tg_account.id)), sink):
         await eventually(lambda: len(sink.items) == 2, "both handled")
     async with sessionmaker() as session:
         assert await session.scalar(select(func.count()).select_from(Contact)) == 1
@@ -217,7 +194,7 @@ async def hook(
 
     app.router.add_post("/hooks/{account}", route)
     sink = InboxSink(sessionmaker)
-    async with running(conn, sink), TestClient(TestServer(app)) as client:
+    async with connector_running(conn, sink), TestClient(TestServer(app)) as client:
         await event_set(conn.ready, "the connector is ready for pushes")
         yield client, conn, sink
 

@@ -3,20 +3,20 @@ fake Bot API, in polling and in webhook mode, across a restart on the same datab
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select
 
 from channels.telegram.connector import SECRET_HEADER
 from hub.runtime import Hub
-from inbox.models import ChannelAccount, Conversation, Message, Outbox
+from inbox.models import Conversation, Message, Outbox
+from tests.channels import messenger_harness as harness
+from tests.channels.messenger_harness import HubFactory, delivered, inbound, inbound_count, reply
 from tests.channels.ready import ready_connector
 from tests.channels.telegram.fake_bot_api import FakeBotApi, blocked_by_user, too_many_requests
-from tests.channels.telegram.harness import Hooks, HubFactory, delivered, inbound, reply
 from tests.channels.telegram.updates import IVAN, OLGA, msg
 from tests.waiting import eventually
 
@@ -24,10 +24,8 @@ SECRET = "e2e-secret"
 
 
 def polling(api: FakeBotApi, tmp_path: Path) -> dict[str, Any]:
-    return {
-        "attachments_dir": str(tmp_path / "attachments"),
-        "accounts": {"tg": {"kind": "telegram", "token": api.token, "mode": "polling", "api_base": api.url}},
-    }
+    account = {"kind": "telegram", "token": api.token, "mode": "polling", "api_base": api.url}
+    return harness.hub_settings(tmp_path, "tg", account)
 
 
 def webhook(api: FakeBotApi, tmp_path: Path) -> dict[str, Any]:
@@ -39,7 +37,7 @@ def webhook(api: FakeBotApi, tmp_path: Path) -> dict[str, Any]:
         "webhook_url": "https://hub.example/hooks/tg",
         "api_base": api.url,
     }
-    return {"attachments_dir": str(tmp_path / "attachments"), "accounts": {"tg": account}}
+    return harness.hub_settings(tmp_path, "tg", account)
 
 
 async def test_polling_end_to_end_survives_a_restart_without_loss_or_repeat(
@@ -47,14 +45,14 @@ async def test_polling_end_to_end_survives_a_restart_without_loss_or_repeat(
 ) -> None:
     hub: Hub = await hub_factory(**polling(bot_api, tmp_path))
     first = bot_api.push({"message": msg("Где мой заказ?", message_id=1)})
-    await eventually(lambda: _count(hub, 1), "the first message is stored")
-    await eventually(lambda: _cursor(hub, str(first["update_id"] + 1)), "the offset is saved")
+    await eventually(lambda: inbound_count(hub, 1), "the first message is stored")
+    await eventually(lambda: harness.cursor_is(hub, "tg", str(first["update_id"] + 1)), "the offset is saved")
     await hub.stop()
 
     second = bot_api.push({"message": msg("Номер 4512", message_id=2)})  # while the hub is down
     third = bot_api.push({"message": msg("Добрый день", message_id=1, user=IVAN)})
     hub = await hub_factory(**polling(bot_api, tmp_path))
-    await eventually(lambda: _count(hub, 3), "the messages sent while down are stored")
+    await eventually(lambda: inbound_count(hub, 3), "the messages sent while down are stored")
     assert dict(bot_api.delivered) == {first["update_id"]: 1, second["update_id"]: 1, third["update_id"]: 1}
     messages = await inbound(hub)
     assert [m.body_text for m in messages] == ["Где мой заказ?", "Номер 4512", "Добрый день"]
@@ -78,33 +76,18 @@ async def test_polling_end_to_end_survives_a_restart_without_loss_or_repeat(
     bot_api.push(
         {"message": msg("Спасибо!", message_id=3, reply_to_message=msg("Ольга, заказ…", message_id=5001))}
     )
-    await eventually(lambda: _count(hub, 4), "the answer to our reply is stored")
+    await eventually(lambda: inbound_count(hub, 4), "the answer to our reply is stored")
     thanks = (await inbound(hub))[-1]
     assert thanks.conversation_id == olga
     async with hub.sessionmaker() as session:
         assert (await session.get_one(Conversation, olga)).status == "open"
 
 
-async def _count(hub: Hub, expected: int) -> bool:
-    return len(await inbound(hub)) == expected
-
-
-async def _cursor(hub: Hub, expected: str) -> bool:
-    async with hub.sessionmaker() as session:
-        account = await session.scalar(select(ChannelAccount).where(ChannelAccount.name == "tg"))
-        return account is not None and account.cursor == expected
-
-
-@pytest.fixture
-async def hooks() -> AsyncIterator[tuple[Hooks, TestClient[Any, Any]]]:
-    routes = Hooks()
-    async with TestClient(TestServer(routes.app())) as client:
-        yield routes, client
-
-
-
 async def test_webhook_end_to_end_survives_a_restart_and_refuses_forgeries(
-    hub_factory: HubFactory, bot_api: FakeBotApi, tmp_path: Path, hooks: tuple[Hooks, TestClient[Any, Any]]
+    hub_factory: HubFactory,
+    bot_api: FakeBotApi,
+    tmp_path: Path,
+    hooks: tuple[harness.Hooks, TestClient[Any, Any]],
 ) -> None:
     routes, client = hooks
     good = {SECRET_HEADER: SECRET}
@@ -143,7 +126,7 @@ async def test_a_blocked_bot_marks_the_conversation_so_agents_see_why(
 ) -> None:
     hub: Hub = await hub_factory(**polling(bot_api, tmp_path))
     bot_api.push({"message": msg("Перезвоните мне", message_id=1)})
-    await eventually(lambda: _count(hub, 1), "the message is stored")
+    await eventually(lambda: inbound_count(hub, 1), "the message is stored")
     conv_id = (await inbound(hub))[0].conversation_id
     bot_api.script("sendMessage", blocked_by_user())
     stored = await delivered(hub, await reply(hub, conv_id, "Звоним!"))
@@ -159,7 +142,7 @@ async def test_a_rate_limited_reply_waits_telegrams_retry_after(
 ) -> None:
     hub: Hub = await hub_factory(**polling(bot_api, tmp_path))
     bot_api.push({"message": msg("Алло", message_id=1)})
-    await eventually(lambda: _count(hub, 1), "the message is stored")
+    await eventually(lambda: inbound_count(hub, 1), "the message is stored")
     bot_api.script("sendMessage", too_many_requests(120))
     reply_id = await reply(hub, (await inbound(hub))[0].conversation_id, "Минуту")
 
@@ -187,7 +170,7 @@ async def test_an_edit_through_the_hub_is_applied_or_reported_never_silently_los
     hub: Hub = await hub_factory(**polling(bot_api, tmp_path))
     bot_api.push({"message": msg("Адрес: Ленина 1", message_id=1)})
     edit = bot_api.push({"edited_message": msg("Адрес: Ленина 10", message_id=1, edit_date=1_763_800_100)})
-    await eventually(lambda: _cursor(hub, str(edit["update_id"] + 1)), "both updates handled")
+    await eventually(lambda: harness.cursor_is(hub, "tg", str(edit["update_id"] + 1)), "both updates handled")
     (stored,) = await inbound(hub)
     applied = stored.body_text == "Адрес: Ленина 10"
     reported = "ingests edits and blocks as plain items" in caplog.text

@@ -13,6 +13,7 @@ from channels.telegram import Ignored, parse_file, parse_update
 from inbox.conversation_marks import mark_of
 from inbox.edits import edit_time, is_edit
 from inbox.items import IdentityRef, InboundMessage
+from tests.channels.messenger_harness import meta_of
 from tests.channels.telegram.updates import (
     DATE,
     GROUP,
@@ -32,12 +33,6 @@ def parse(raw: Any, **kwargs: Any) -> InboundMessage:
     return parse_update(raw, account_id=ACCOUNT, **kwargs)
 
 
-def telegram_meta(item: InboundMessage) -> dict[str, Any]:
-    value = item.meta["telegram"]
-    assert isinstance(value, dict)
-    return value
-
-
 def test_private_text_becomes_a_message_from_the_users_telegram_identity() -> None:
     entities = [{"offset": 0, "length": 6, "type": "bold"}]
     item = parse(message_update("Привет, нужен счёт", message_id=31, entities=entities))
@@ -47,8 +42,8 @@ def test_private_text_becomes_a_message_from_the_users_telegram_identity() -> No
     assert item.sender.name == "Ольга Петрова" and item.sender.username == "olga_p"
     assert item.text == "Привет, нужен счёт"
     assert item.sent_at == datetime.fromtimestamp(DATE, UTC)
-    assert telegram_meta(item)["entities"] == entities
-    assert telegram_meta(item)["chat_id"] == 4242
+    assert meta_of(item, "telegram")["entities"] == entities
+    assert meta_of(item, "telegram")["chat_id"] == 4242
     assert item.kind == "message" and not is_edit(item)
 
 
@@ -62,7 +57,7 @@ def test_photo_takes_the_largest_size_and_its_caption() -> None:
     assert item.text == "Вот чек"
     (attachment,) = item.attachments
     assert attachment.content_type == "image/jpeg" and attachment.size == 90000
-    assert telegram_meta(item)["files"][0]["file_id"] == "large"
+    assert meta_of(item, "telegram")["files"][0]["file_id"] == "large"
     assert item.meta["label"] == "[Photo]"
 
 
@@ -174,7 +169,7 @@ def test_files_become_attachments_with_a_label(
     (attachment,) = item.attachments
     assert (attachment.filename, attachment.content_type) == (filename, content_type)
     assert attachment.content is None  # the connector downloads; parsing stays pure
-    assert len(telegram_meta(item)["files"]) == 1
+    assert len(meta_of(item, "telegram")["files"]) == 1
 
 
 def test_sticker_is_a_labelled_placeholder_without_a_file() -> None:
@@ -269,7 +264,7 @@ def test_button_press_under_our_message_names_the_button_and_threads_with_that_m
     assert item.external_id == "callback:77"
     assert item.references == ("4242:5001",)
     assert item.sender.identities == (IdentityRef("telegram", "4242"),)
-    assert telegram_meta(item)["callback_query_id"] == "77"
+    assert meta_of(item, "telegram")["callback_query_id"] == "77"
 
 
 def test_button_press_under_another_bots_message_is_ignored() -> None:
@@ -305,7 +300,7 @@ def test_group_messages_are_ignored_unless_allowed() -> None:
         parse(raw)
     item = parse(raw, allow_groups=True)
     assert item.external_id == f"{GROUP['id']}:10"
-    assert telegram_meta(item)["chat_id"] == GROUP["id"]
+    assert meta_of(item, "telegram")["chat_id"] == GROUP["id"]
     assert item.sender.identities == (IdentityRef("telegram", "4242"),)
 
 

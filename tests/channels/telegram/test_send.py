@@ -11,6 +11,7 @@ from channels.base import ChannelAuthError
 from channels.telegram import TelegramConnector
 from channels.telegram.client import TelegramClient
 from inbox.items import DeliveryError, IdentityRef, OutboundAttachment, OutboundMessage
+from tests.channels.messenger_harness import outbound_message
 from tests.channels.telegram.conftest import context
 from tests.channels.telegram.fake_bot_api import (
     FakeBotApi,
@@ -22,21 +23,13 @@ from tests.channels.telegram.fake_bot_api import (
 
 def outbound(**changes: Any) -> OutboundMessage:
     data: dict[str, Any] = {
-        "outbox_id": 1,
-        "message_id": 10,
-        "account_id": 1,
-        "conversation_id": 5,
-        "idempotency_key": "okno-10-abc",
         "text": "Здравствуйте, Ольга! Заказ в пути.",
-        "html": None,
         "recipients": (IdentityRef("telegram", "4242"),),
         "contact_name": "Ольга",
-        "agent_name": "Анна",
         "in_reply_to": "4242:31",
         "meta": {"telegram": {"chat_id": 4242, "message_id": 31, "chat_type": "private"}},
     }
-    data.update(changes)
-    return OutboundMessage(**data)
+    return outbound_message(**(data | changes))
 
 
 @pytest.fixture

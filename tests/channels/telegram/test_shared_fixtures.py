@@ -3,18 +3,14 @@ with a one-line reason, and none crashes. Read from there, never copied into thi
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from channels.base import AccountContext, PayloadError
+from channels.base import AccountContext
 from channels.telegram import parse_file
-from inbox.ingest import IngestError
 from inbox.items import InboundMessage
-from inbox.models import ChannelAccount, Message
-from tests.channels.telegram.harness import InboxSink
+from inbox.models import ChannelAccount
+from tests.channels.messenger_harness import shared_payloads_ingested
 from tests.conftest import shared_fixture_dir
 
 # What the files we know of become (other files, e.g. a holdout set, only have to be ingested or refused).
@@ -28,41 +24,10 @@ KNOWN = {
 }
 
 
-def fixture_files() -> list[Path]:
-    return sorted(p for p in shared_fixture_dir("telegram").iterdir() if p.suffix.lower() == ".json")
-
-
 async def test_every_shared_telegram_payload_is_ingested_or_refused_with_a_reason(
     tg_account: ChannelAccount, sessionmaker: async_sessionmaker[AsyncSession]
 ) -> None:
-    files = fixture_files()
-    assert files, "no Telegram fixtures found"
-    account = AccountContext(id=tg_account.id, name="tg", kind="telegram")
-    sink = InboxSink(sessionmaker)
-    outcomes: dict[str, list[str]] = {}
-    for path in files:
-        results = list(parse_file(path.read_bytes(), path.name, account=account))
-        assert results, f"{path.name}: neither an item nor a reason"
-        for result in results:
-            if isinstance(result, PayloadError):
-                reason = str(result)
-                assert reason and "\n" not in reason, f"{path.name}: reason must be one line: {reason!r}"
-                outcomes.setdefault(path.name, []).append(f"refused: {reason}")
-                continue
-            assert isinstance(result, InboundMessage)
-            try:
-                await sink(result)
-            except IngestError as exc:  # the inbox's own refusal (e.g. an impossible user id) is a reason too
-                assert "\n" not in str(exc)
-                outcomes.setdefault(path.name, []).append(f"refused: {exc}")
-                continue
-            outcomes.setdefault(path.name, []).append(result.text)
-    for name, expected in KNOWN.items():
-        if name in outcomes:
-            assert any(o.startswith(expected) for o in outcomes[name]), (name, outcomes[name])
-    async with sessionmaker() as session:
-        stored = [e or "" for e in await session.scalars(select(Message.external_id))]
-    assert sorted(stored) == sorted({i.external_id for i in sink.items})  # an edit and its original: one
+    await shared_payloads_ingested("telegram", tg_account.id, parse_file, sessionmaker, KNOWN)
 
 
 @pytest.mark.parametrize("name", ["message_text_private.json", "photo_with_caption.json"])

@@ -16,13 +16,10 @@ import hashlib
 import itertools
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
-from aiohttp.test_utils import TestServer
 
 LONG_POLL_CAP = 0.3
 GROUP_ID = 229000111
@@ -248,14 +245,3 @@ class FakeVkApi:
         if data is None:
             return web.Response(status=404)
         return web.Response(body=data, content_type="application/octet-stream")
-
-
-@asynccontextmanager
-async def running(api: FakeVkApi) -> AsyncIterator[FakeVkApi]:
-    server = TestServer(api.app())
-    await server.start_server()
-    api.url = str(server.make_url("")).rstrip("/")
-    try:
-        yield api
-    finally:
-        await server.close()

@@ -4,7 +4,6 @@ echoes, the Callback API and its secret, sending, and configuration problems."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 from collections.abc import AsyncIterator
 from typing import Any
@@ -14,14 +13,13 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.orm import selectinload
 
 from channels.base import AccountContext, ChannelAuthError, MemoryCursor
 from channels.vk import VkConnector, read_settings
 from channels.vk.connector import VkConfigError
 from inbox.items import DeliveryError, IdentityRef, OutboundMessage
 from inbox.models import ChannelAccount, Contact, Conversation, Message
-from tests.channels.telegram.harness import InboxSink
+from tests.channels.messenger_harness import InboxSink, connector_running, outbound_message, stored_messages
 from tests.channels.vk.conftest import context
 from tests.channels.vk.events import MARIA, PETR, doc, message, message_edit, message_new, permission, photo
 from tests.channels.vk.fake_vk_api import NO_PERMISSION, FakeVkApi
@@ -31,40 +29,14 @@ SECRET = "callback-secret-1"
 CONFIRMATION = "a1b2c3d4"
 
 
-@contextlib.asynccontextmanager
-async def running(conn: VkConnector, sink: Any) -> AsyncIterator[asyncio.Task[None]]:
-    task = asyncio.create_task(conn.run(sink))
-    try:
-        yield task
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        await conn.close()
-
-
-async def stored(sessionmaker: async_sessionmaker[AsyncSession]) -> list[Message]:
-    async with sessionmaker() as session:
-        query = select(Message).options(selectinload(Message.attachments)).order_by(Message.id)
-        return list(await session.scalars(query))
-
-
 def outbound(**changes: Any) -> OutboundMessage:
     data: dict[str, Any] = {
-        "outbox_id": 1,
-        "message_id": 10,
-        "account_id": 1,
-        "conversation_id": 5,
-        "idempotency_key": "okno-10-abc",
         "text": "Мария, заказ готов.",
-        "html": None,
         "recipients": (IdentityRef("vk", str(MARIA)),),
         "contact_name": "Мария",
-        "agent_name": "Анна",
         "meta": {"vk": {"peer_id": MARIA}},
     }
-    data.update(changes)
-    return OutboundMessage(**data)
+    return outbound_message(**(data | changes))
 
 
 async def test_long_poll_saves_ts_only_after_the_sink_returned_and_names_come_from_users_get(
@@ -73,7 +45,7 @@ async def test_long_poll_saves_ts_only_after_the_sink_returned_and_names_come_fr
     cursor = MemoryCursor()
     sink = InboxSink(sessionmaker)
     sink.gate = asyncio.Event()
-    async with running(VkConnector(context(vk_api, vk_account.id, cursor=cursor)), sink):
+    async with connector_running(VkConnector(context(vk_api, vk_account.id, cursor=cursor)), sink):
         await eventually(lambda: cursor.value == str(vk_api.ts), "the starting ts is saved")
         start = cursor.value
         vk_api.push(message_new("Здравствуйте", message_id=1))
@@ -83,7 +55,7 @@ async def test_long_poll_saves_ts_only_after_the_sink_returned_and_names_come_fr
         assert cursor.value == start and sink.items == []  # handed over, not committed: ts not moved
         sink.gate.set()
         await eventually(lambda: cursor.value == str(vk_api.ts), "the ts moved past the events")
-    messages = await stored(sessionmaker)
+    messages = await stored_messages(sessionmaker)
     assert [m.body_text for m in messages] == ["Здравствуйте", "Ещё вопрос", "А я Пётр"]
     async with sessionmaker() as session:
         names = sorted(n or "" for n in await session.scalars(select(Contact.name)))
@@ -96,7 +68,7 @@ async def test_long_poll_handles_failed_1_2_and_3(
 ) -> None:
     cursor = MemoryCursor()
     sink = InboxSink(sessionmaker)
-    async with running(VkConnector(context(vk_api, vk_account.id, cursor=cursor)), sink):
+    async with connector_running(VkConnector(context(vk_api, vk_account.id, cursor=cursor)), sink):
         await eventually(lambda: cursor.value is not None, "started")
         vk_api.fail_next_poll(2)  # key expired: new key, same ts
         vk_api.push(message_new("после смены ключа", message_id=1))
@@ -110,7 +82,7 @@ async def test_long_poll_handles_failed_1_2_and_3(
         await eventually(lambda: vk_api.next_failure is None, "failed=1 was answered")
         vk_api.push(message_new("после failed=1", message_id=3))
         await eventually(lambda: len(sink.items) == 3, "the event after failed=1 arrived")
-    assert [m.body_text for m in await stored(sessionmaker)] == [
+    assert [m.body_text for m in await stored_messages(sessionmaker)] == [
         "после смены ключа",
         "после потери сессии",
         "после failed=1",
@@ -123,7 +95,7 @@ async def test_a_restarted_connector_resumes_from_the_saved_ts(
 ) -> None:
     cursor = MemoryCursor()
     sink = InboxSink(sessionmaker)
-    async with running(VkConnector(context(vk_api, vk_account.id, cursor=cursor)), sink):
+    async with connector_running(VkConnector(context(vk_api, vk_account.id, cursor=cursor)), sink):
         await eventually(lambda: cursor.value is not None, "the long poll started")
         vk_api.push(message_new("первое", message_id=1))
         await eventually(lambda: len(sink.items) == 1, "first stored")
@@ -131,14 +103,14 @@ async def test_a_restarted_connector_resumes_from_the_saved_ts(
     saved_ts = cursor.value
     polls_before = len(vk_api.polls)
     vk_api.push(message_new("пока никого не было", message_id=2))
-    async with running(VkConnector(context(vk_api, vk_account.id, cursor=cursor)), sink):
+    async with connector_running(VkConnector(context(vk_api, vk_account.id, cursor=cursor)), sink):
         await eventually(lambda: len(sink.items) == 2, "second stored")
         await eventually(lambda: cursor.value == str(vk_api.ts), "ts saved again")
     # The new connector asked from the saved ts (a stale long poll of the stopped one may still be open on
     # the server, so wire-level delivery counts are not the measure here; what was stored is).
     resumed = [p for p in vk_api.polls[polls_before:] if p.get("act") == "a_check"]
     assert resumed[0]["ts"] == saved_ts
-    assert [m.body_text for m in await stored(sessionmaker)] == ["первое", "пока никого не было"]
+    assert [m.body_text for m in await stored_messages(sessionmaker)] == ["первое", "пока никого не было"]
 
 
 async def test_files_are_fetched_only_from_vk_file_hosts_and_a_failing_host_does_not_hold_up_the_dialog(
@@ -153,11 +125,11 @@ async def test_files_are_fetched_only_from_vk_file_hosts_and_a_failing_host_does
         doc(url="https://evil.example/doc.pdf"),
         doc(title="voice", ext="ogg", url=f"{vk_api.url}/files/voice.ogg"),
     ]
-    async with running(VkConnector(context(vk_api, vk_account.id)), sink):
+    async with connector_running(VkConnector(context(vk_api, vk_account.id)), sink):
         await eventually(lambda: bool(vk_api.polls), "the long poll started")
         vk_api.push(message_new("Фото и документ", message_id=1, attachments=attachments))
         await eventually(lambda: len(sink.items) == 1, "stored")
-    (message_row,) = await stored(sessionmaker)
+    (message_row,) = await stored_messages(sessionmaker)
     picture, document, voice = message_row.attachments
     assert picture.sha256 == hashlib.sha256(data).hexdigest() and picture.size == len(data)
     assert document.sha256 is None and document.refused == "not downloaded: not a VK file host"
@@ -170,7 +142,7 @@ async def test_our_own_reply_is_never_ingested_twice(
 ) -> None:
     sink = InboxSink(sessionmaker)
     conn = VkConnector(context(vk_api, vk_account.id))
-    async with running(conn, sink):
+    async with connector_running(conn, sink):
         await eventually(lambda: bool(vk_api.polls), "the long poll started")
         vk_api.push(message_new("Вопрос", message_id=1))
         await eventually(lambda: len(sink.items) == 1, "question stored")
@@ -180,7 +152,7 @@ async def test_our_own_reply_is_never_ingested_twice(
     assert len(sink.items) == 1  # the echo was recognized by its random_id and dropped
 
     # A fresh connector (no memory of what it sent) relies on the stored id: a duplicate, nothing new.
-    (question,) = await stored(sessionmaker)
+    (question,) = await stored_messages(sessionmaker)
     async with sessionmaker() as session:
         session.add(
             Message(
@@ -211,7 +183,7 @@ async def test_edits_and_permission_changes_reach_the_conversation(
     vk_api: FakeVkApi, vk_account: ChannelAccount, sessionmaker: async_sessionmaker[AsyncSession]
 ) -> None:
     sink = InboxSink(sessionmaker)
-    async with running(VkConnector(context(vk_api, vk_account.id)), sink):
+    async with connector_running(VkConnector(context(vk_api, vk_account.id)), sink):
         await eventually(lambda: bool(vk_api.polls), "the long poll started")
         vk_api.push(message_new("Адрес: Ленина 1", message_id=1))
         vk_api.push(message_edit("Адрес: Ленина 10", message_id=1))
@@ -222,7 +194,7 @@ async def test_edits_and_permission_changes_reach_the_conversation(
             assert conv is not None and conv.blocked_reason == "The user denied messages from the community"
         vk_api.push(permission(True))
         await eventually(lambda: len(sink.items) == 4, "allow handled")
-    first, deny, allow = await stored(sessionmaker)
+    first, deny, allow = await stored_messages(sessionmaker)
     assert first.body_text == "Адрес: Ленина 10"
     assert [v["text"] for v in first.meta["previous_versions"]] == ["Адрес: Ленина 1"]
     assert (deny.kind, allow.kind) == ("event", "event")
@@ -267,7 +239,7 @@ async def callback(
 
     app.router.add_post("/hooks/vk", route)
     sink = InboxSink(sessionmaker)
-    async with running(conn, sink), TestClient(TestServer(app)) as client:
+    async with connector_running(conn, sink), TestClient(TestServer(app)) as client:
         await event_set(conn.ready, "the callback connector is ready")
         yield client, sink
 
@@ -296,7 +268,7 @@ async def test_forged_callback_is_refused_and_nothing_is_stored(
     confirm = {"type": "confirmation", "group_id": vk_api.group_id, "secret": "guess"}
     response = await client.post("/hooks/vk", json=confirm)
     assert response.status == 403 and CONFIRMATION not in await response.text()
-    assert sink.items == [] and await stored(sessionmaker) == []
+    assert sink.items == [] and await stored_messages(sessionmaker) == []
 
 
 async def test_callback_event_is_committed_before_ok(
@@ -313,7 +285,7 @@ async def test_callback_event_is_committed_before_ok(
     }
     response = await client.post("/hooks/vk", json=body)
     assert response.status == 200 and await response.text() == "ok"
-    assert [m.body_text for m in await stored(sessionmaker)] == ["через Callback API"]
+    assert [m.body_text for m in await stored_messages(sessionmaker)] == ["через Callback API"]
     other_group = {**body, "group_id": 1}
     assert (await client.post("/hooks/vk", json=other_group)).status == 403
 

@@ -3,18 +3,17 @@ API, over Bots Long Poll and over the Callback API, across a restart on the same
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
 from hub.runtime import Hub
-from inbox.models import ChannelAccount, Contact, Conversation, Message
+from inbox.models import Contact, Conversation, Message
+from tests.channels import messenger_harness as harness
+from tests.channels.messenger_harness import HubFactory, delivered, inbound, inbound_count, reply
 from tests.channels.ready import ready_connector
-from tests.channels.telegram.harness import Hooks, HubFactory, delivered, inbound, reply
 from tests.channels.vk.events import MARIA, PETR, message_new
 from tests.channels.vk.fake_vk_api import FakeVkApi
 from tests.waiting import eventually
@@ -25,7 +24,7 @@ CONFIRMATION = "5e6f7a8b"
 
 def longpoll(api: FakeVkApi, tmp_path: Path) -> dict[str, Any]:
     account = {"kind": "vk", "token": api.token, "group_id": api.group_id, "api_base": f"{api.url}/method"}
-    return {"attachments_dir": str(tmp_path / "attachments"), "accounts": {"vk": account}}
+    return harness.hub_settings(tmp_path, "vk", account)
 
 
 def callback(api: FakeVkApi, tmp_path: Path) -> dict[str, Any]:
@@ -38,39 +37,23 @@ def callback(api: FakeVkApi, tmp_path: Path) -> dict[str, Any]:
         "group_id": api.group_id,
         "api_base": f"{api.url}/method",
     }
-    return {"attachments_dir": str(tmp_path / "attachments"), "accounts": {"vk": account}}
-
-
-async def _count(hub: Hub, expected: int) -> bool:
-    return len(await inbound(hub)) == expected
-
-
-async def _cursor_saved(hub: Hub) -> bool:
-    async with hub.sessionmaker() as session:
-        account = await session.scalar(select(ChannelAccount).where(ChannelAccount.name == "vk"))
-        return account is not None and account.cursor is not None
-
-
-async def _cursor(hub: Hub, expected: str) -> bool:
-    async with hub.sessionmaker() as session:
-        account = await session.scalar(select(ChannelAccount).where(ChannelAccount.name == "vk"))
-        return account is not None and account.cursor == expected
+    return harness.hub_settings(tmp_path, "vk", account)
 
 
 async def test_long_poll_end_to_end_survives_a_restart_without_loss_or_repeat(
     hub_factory: HubFactory, vk_api: FakeVkApi, tmp_path: Path
 ) -> None:
     hub: Hub = await hub_factory(**longpoll(vk_api, tmp_path))
-    await eventually(lambda: _cursor_saved(hub), "the long poll started")
+    await eventually(lambda: harness.cursor_is(hub, "vk", None), "the long poll started")
     vk_api.push(message_new("Здравствуйте! Есть размер M?", message_id=1001))
-    await eventually(lambda: _count(hub, 1), "the first message is stored")
-    await eventually(lambda: _cursor(hub, str(vk_api.ts)), "ts saved")
+    await eventually(lambda: inbound_count(hub, 1), "the first message is stored")
+    await eventually(lambda: harness.cursor_is(hub, "vk", str(vk_api.ts)), "ts saved")
     await hub.stop()
 
     vk_api.push(message_new("Жду ответа", message_id=1002))  # while the hub is down
     vk_api.push(message_new("Добрый вечер", message_id=1003, from_id=PETR))
     hub = await hub_factory(**longpoll(vk_api, tmp_path))
-    await eventually(lambda: _count(hub, 3), "the events sent while down are stored")
+    await eventually(lambda: inbound_count(hub, 3), "the events sent while down are stored")
     assert set(vk_api.delivered.values()) == {1}
     messages = await inbound(hub)
     assert [m.body_text for m in messages] == ["Здравствуйте! Есть размер M?", "Жду ответа", "Добрый вечер"]
@@ -87,22 +70,17 @@ async def test_long_poll_end_to_end_survives_a_restart_without_loss_or_repeat(
     assert (stored.delivery_status, stored.external_id) == ("sent", "830")
     # VK echoes our reply as message_reply: it must not become a second message.
     await eventually(lambda: sum(vk_api.delivered.values()) == 4, "the echo was received")
-    await eventually(lambda: _cursor(hub, str(vk_api.ts)), "ts moved past the echo")
+    await eventually(lambda: harness.cursor_is(hub, "vk", str(vk_api.ts)), "ts moved past the echo")
     async with hub.sessionmaker() as session:
         texts = list(await session.scalars(select(Message.body_text).order_by(Message.id)))
     assert texts.count("Мария, размер M есть.") == 1 and len(texts) == 4
 
 
-@pytest.fixture
-async def hooks() -> AsyncIterator[tuple[Hooks, TestClient[Any, Any]]]:
-    routes = Hooks()
-    async with TestClient(TestServer(routes.app())) as client:
-        yield routes, client
-
-
-
 async def test_callback_end_to_end_survives_a_restart_and_refuses_forgeries(
-    hub_factory: HubFactory, vk_api: FakeVkApi, tmp_path: Path, hooks: tuple[Hooks, TestClient[Any, Any]]
+    hub_factory: HubFactory,
+    vk_api: FakeVkApi,
+    tmp_path: Path,
+    hooks: tuple[harness.Hooks, TestClient[Any, Any]],
 ) -> None:
     routes, client = hooks
     routes.hub = hub = await hub_factory(**callback(vk_api, tmp_path))
@@ -143,9 +121,9 @@ async def test_a_user_who_denied_messages_marks_the_conversation_with_vks_reason
     hub_factory: HubFactory, vk_api: FakeVkApi, tmp_path: Path
 ) -> None:
     hub: Hub = await hub_factory(**longpoll(vk_api, tmp_path))
-    await eventually(lambda: _cursor_saved(hub), "the long poll started")
+    await eventually(lambda: harness.cursor_is(hub, "vk", None), "the long poll started")
     vk_api.push(message_new("Пришлите каталог", message_id=3001))
-    await eventually(lambda: _count(hub, 1), "stored")
+    await eventually(lambda: inbound_count(hub, 1), "stored")
     vk_api.denied.add(MARIA)
     conv_id = (await inbound(hub))[0].conversation_id
     stored = await delivered(hub, await reply(hub, conv_id, "Отправляем каталог"))

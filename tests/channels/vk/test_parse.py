@@ -14,6 +14,7 @@ from channels.vk import Ignored, parse_event, parse_file
 from inbox.conversation_marks import mark_of
 from inbox.edits import edit_time, is_edit
 from inbox.items import IdentityRef, InboundMessage
+from tests.channels.messenger_harness import meta_of
 from tests.channels.vk.events import (
     DATE,
     MARIA,
@@ -36,12 +37,6 @@ def parse(event: Any, **kwargs: Any) -> InboundMessage:
     return parse_event(event, account_id=ACCOUNT, **kwargs)
 
 
-def vk_meta(item: InboundMessage) -> dict[str, Any]:
-    value = item.meta["vk"]
-    assert isinstance(value, dict)
-    return value
-
-
 def test_new_message_comes_from_the_users_vk_identity() -> None:
     item = parse(message_new("Добрый день, есть доставка?", message_id=1001))
     assert item.external_id == "1001"
@@ -49,7 +44,7 @@ def test_new_message_comes_from_the_users_vk_identity() -> None:
     assert item.sender.name is None  # names come from users.get in the connector
     assert item.text == "Добрый день, есть доставка?"
     assert item.sent_at == datetime.fromtimestamp(DATE, UTC)
-    assert vk_meta(item)["peer_id"] == MARIA and item.kind == "message"
+    assert meta_of(item, "vk")["peer_id"] == MARIA and item.kind == "message"
 
 
 def test_the_message_shape_before_api_5_103_is_read_too() -> None:
@@ -62,7 +57,7 @@ def test_photo_and_document_become_attachments_with_their_urls() -> None:
     first, second = item.attachments
     assert (first.filename, first.content_type) == (f"photo{MARIA}_457239017.jpg", "image/jpeg")
     assert (second.filename, second.content_type, second.size) == ("счёт.pdf", "application/pdf", 10)
-    files = vk_meta(item)["files"]
+    files = meta_of(item, "vk")["files"]
     assert files[0]["url"] == "https://sun9-1.userapi.com/impg/x.jpg"  # the largest size
     assert files[1]["url"] == "https://vk.com/doc321_1?hash=1"
     assert item.text == "[Photo]\n[Document: счёт.pdf]"
@@ -135,7 +130,7 @@ def test_group_chats_are_ignored_unless_allowed() -> None:
         parse(event)
     item = parse(event, allow_groups=True)
     assert item.external_id == "2000000004_77"
-    assert vk_meta(item)["peer_id"] == 2_000_000_004
+    assert meta_of(item, "vk")["peer_id"] == 2_000_000_004
 
 
 @pytest.mark.parametrize(

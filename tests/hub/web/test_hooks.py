@@ -13,8 +13,9 @@ from channels.telegram.connector import SECRET_HEADER
 from hub.runtime import Hub
 from hub.web import create_app
 from inbox.models import Message
+from tests.channels.messenger_harness import serving
 from tests.channels.ready import ready_connector
-from tests.channels.telegram.fake_bot_api import FakeBotApi, running
+from tests.channels.telegram.fake_bot_api import FakeBotApi
 from tests.channels.telegram.updates import msg
 from tests.hub.web.conftest import error_of
 
@@ -23,7 +24,7 @@ SECRET = "hook-secret"
 
 @pytest.fixture
 async def bot_api() -> AsyncIterator[FakeBotApi]:
-    async with running(FakeBotApi()) as api:
+    async with serving(FakeBotApi()) as api:
         yield api
 
 
