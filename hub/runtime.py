@@ -1,5 +1,6 @@
-"""The running hub: one object that owns the engine, the event bus, the ingest queue, the outbox worker
-and the supervisor, starts them in order and stops them in reverse. The web app and the CLI use it."""
+"""The running hub: one object that owns the engine, the event bus, the ingest queue, the outbox worker,
+the scheduler, shared presence and the supervisor, starts them in order and stops them in reverse. The web
+app and the CLI use it."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from channels.base import AccountContext, ChannelNotAvailable, InboundItem
 from hub import db
 from hub.bus import LocalBus
 from hub.bus_redis import RedisBus
+from hub.presence import Presence
 from hub.settings import AccountSettings, MissingSecret, Settings
 from hub.supervisor import Supervisor
 from inbox.blobs import BlobStore
@@ -24,6 +26,7 @@ from inbox.ingest import IngestQueue
 from inbox.items import CallEvent, InboundMessage
 from inbox.models import ChannelAccount, Team
 from inbox.outbox import OutboxWorker, RetryPolicy
+from inbox.scheduler import Scheduler
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +126,8 @@ class Hub:
             poll_seconds=settings.outbox.poll_seconds,
             blobs=BlobStore(self.policy.attachments_dir) if self.policy.attachments_dir else None,
         )
+        self.scheduler = Scheduler(self.sessionmaker, publisher=self.bus)  # snoozes ending, later SLAs
+        self.presence = Presence(self.sessionmaker)
         self.accounts: dict[str, ConfiguredAccount] = {}
         self._started = False
 
@@ -194,9 +199,13 @@ class Hub:
             for configured in self.accounts.values():
                 await self.supervisor.add(configured.context, configured.problem)
         await self.outbox.start()
+        await self.scheduler.start()
+        await self.presence.start()
         self._started = True
 
     async def stop(self) -> None:
+        await self.presence.stop()
+        await self.scheduler.stop()
         await self.outbox.stop()  # no send may be cut off by its connector closing
         await self.supervisor.stop()
         for configured in self.accounts.values():

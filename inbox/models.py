@@ -217,6 +217,7 @@ class Conversation(BulkInserted, Base):
     __table_args__ = (
         Index("ix_conversations_contact_account_status", "contact_id", "account_id", "status"),
         Index("ix_conversations_account_visitor", "account_id", "visitor_id"),
+        Index("ix_conversations_snoozed_until", "snoozed_until"),  # the scheduler's due snoozes
     )
     id: Mapped[int] = mapped_column(IdType, primary_key=True)
     contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id"))
@@ -371,6 +372,17 @@ class Outbox(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None]
+
+
+class AgentPresence(Base):
+    """How many agent sockets one hub process holds for an agent, refreshed by that process's heartbeat;
+    a row older than the presence TTL belongs to a dead process and no longer counts."""
+
+    __tablename__ = "agent_presence"
+    agent_id: Mapped[int] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"), primary_key=True)
+    process_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    sockets: Mapped[int] = mapped_column(default=0)
+    seen_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 
 class AuditLog(Base):

@@ -19,7 +19,7 @@ from hub import auth
 from hub.web import serialize
 from hub.web.audit_trail import record_action
 from hub.web.auth import Principal, require_agent
-from hub.web.context import db, is_online
+from hub.web.context import db, online_agents
 from hub.web.errors import not_found, unprocessable
 from hub.web.inputs import Body, Id, NotNull, path_id, read_body
 from hub.web.revocation import Revocation, revoke
@@ -73,9 +73,8 @@ async def list_agents(request: web.Request) -> web.Response:
     async with db(request) as session:
         await require_agent(request, session)
         rows = await session.scalars(select(Agent).options(selectinload(Agent.teams)).order_by(Agent.id))
-        return web.json_response(
-            {"items": [serialize.agent(a, online=is_online(request, a.id)) for a in rows]}
-        )
+        online = await online_agents(request, session)
+        return web.json_response({"items": [serialize.agent(a, online=a.id in online) for a in rows]})
 
 
 @routes.post("/api/v1/agents")
@@ -150,7 +149,8 @@ async def patch(request: web.Request) -> web.Response:
         await session.commit()
         if ended.everything:
             await revoke(request, ended)
-        return web.json_response(serialize.agent(agent, online=is_online(request, agent.id)))
+        online = await online_agents(request, session)
+        return web.json_response(serialize.agent(agent, online=agent.id in online))
 
 
 def _audit_patch(

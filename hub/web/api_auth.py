@@ -22,7 +22,7 @@ from hub.web.auth import (
     require_agent,
     set_session_cookie,
 )
-from hub.web.context import LOGIN_GUARD, db, hub_of, is_online
+from hub.web.context import LOGIN_GUARD, db, hub_of, online_agents
 from hub.web.errors import ApiError, not_found
 from hub.web.inputs import Body, Empty, path_id, read_body
 from hub.web.revocation import Revocation, revoke
@@ -65,7 +65,7 @@ async def login(request: web.Request) -> web.Response:
         raise ApiError(401, "invalid_credentials", "wrong e-mail or password")
     agent = result.agent
     payload = {
-        "agent": serialize.agent(agent, online=is_online(request, agent.id)),
+        "agent": serialize.agent(agent, online=agent.id in await online_agents(request)),
         "auth": "session",
         "csrf_token": result.web_session.csrf_token,
     }
@@ -101,7 +101,9 @@ async def me(request: web.Request) -> web.Response:
         principal = await require_agent(request, session)
         return web.json_response(
             {
-                "agent": serialize.agent(principal.agent, online=is_online(request, principal.agent.id)),
+                "agent": serialize.agent(
+                    principal.agent, online=principal.agent.id in await online_agents(request, session)
+                ),
                 "auth": principal.via,
                 "csrf_token": principal.csrf_token,
             }

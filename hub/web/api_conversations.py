@@ -184,6 +184,8 @@ async def status(request: web.Request) -> web.Response:
             snoozed_until=body.snoozed_until,
         )
         await session.commit()
+    if conv.status == "snoozed":
+        hub_of(request).scheduler.wake()  # its wake-up may come before the one the scheduler waits for
     await publish(request, events)
     return web.json_response(serialize.conversation(conv))
 

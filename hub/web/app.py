@@ -7,7 +7,6 @@ the app starts the hub on start-up and stops it on clean-up; tests hand in a hub
 from __future__ import annotations
 
 import weakref
-from collections import Counter
 from collections.abc import AsyncIterator
 
 from aiohttp import web
@@ -34,7 +33,7 @@ from hub.web import (
     webchat_typing,
     ws,
 )
-from hub.web.context import HUB, LOGIN_GUARD, PRESENCE, SOCKETS, TEMPLATES
+from hub.web.context import HUB, LOGIN_GUARD, SOCKETS, TEMPLATES
 from hub.web.errors import error_middleware
 
 ROUTE_MODULES = (
@@ -86,7 +85,6 @@ def create_app(hub: Hub, *, manage_hub: bool = True) -> web.Application:
     app[HUB] = hub
     app[TEMPLATES] = pages.templates()
     app[SOCKETS] = weakref.WeakSet()
-    app[PRESENCE] = Counter()
     app[LOGIN_GUARD] = LoginGuard(hub.settings.security)
     if manage_hub:
 

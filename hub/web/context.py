@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import weakref
-from collections import Counter
 from collections.abc import Iterable
 
 import jinja2
@@ -19,9 +18,8 @@ log = logging.getLogger(__name__)
 
 HUB = web.AppKey("okno_hub", Hub)
 TEMPLATES = web.AppKey("okno_templates", jinja2.Environment)
-# Live agent WebSockets: closed on shutdown; the presence counter is derived from them.
+# Live agent WebSockets: closed on shutdown (presence is shared by every process: Hub.presence).
 SOCKETS = web.AppKey("okno_sockets", weakref.WeakSet[web.WebSocketResponse])
-PRESENCE = web.AppKey("okno_presence", Counter[int])
 # The log-in rate limits (replace before start-up to inject a clock in tests).
 LOGIN_GUARD = web.AppKey("okno_login_guard", LoginGuard)
 
@@ -35,8 +33,9 @@ def db(request: web.Request) -> AsyncSession:
     return request.app[HUB].sessionmaker()
 
 
-def is_online(request: web.Request, agent_id: int) -> bool:
-    return request.app[PRESENCE][agent_id] > 0
+async def online_agents(request: web.Request, session: AsyncSession | None = None) -> set[int]:
+    """The agents with a live socket in any hub process (pass the session of an open transaction)."""
+    return await request.app[HUB].presence.online(session)
 
 
 async def publish(request: web.Request, events: Iterable[Event]) -> None:

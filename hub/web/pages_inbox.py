@@ -10,7 +10,6 @@ live in the URL, so a reload (or a link) shows the same view.
 from __future__ import annotations
 
 import hashlib
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,11 +21,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.web import i18n, inbox_view
 from hub.web.auth import Principal, authenticate
-from hub.web.context import PRESENCE, db, hub_of
+from hub.web.context import db, hub_of, online_agents
 from hub.web.errors import ApiError, forbidden, not_found, unauthorized
 from hub.web.inputs import path_id
 from hub.web.pages import language, redirect, remember_language, render
-from hub.web.webchat_relay import RELAY
 from inbox.conversations import STATUSES, can_see
 from inbox.models import ChannelAccount, Conversation
 from inbox.queues import QUEUES, Queue, list_queue, queue_counts, queues_for
@@ -139,8 +137,7 @@ async def _conversation_context(
     card = await inbox_view.card(session, conv.contact_id, conv, viewer, clock)
     timeline = await inbox_view.timeline_items(session, card["id"], conv, viewer, clock)
     agents, teams = await inbox_view.assignees(session)
-    presence: Counter[int] = request.app[PRESENCE]
-    online = set(presence) | request.app[RELAY].online_elsewhere
+    online = await online_agents(request, session)
     for agent in agents:
         agent["online"] = agent["id"] in online
     return {

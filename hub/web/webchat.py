@@ -28,12 +28,11 @@ from channels.webchat.identify import verified_identity
 from channels.webchat.parse import client_id, message_text
 from channels.webchat.tokens import current, new_visitor_id, sign
 from hub.runtime import ConfiguredAccount
-from hub.web.context import PRESENCE, db, hub_of, publish
+from hub.web.context import db, hub_of, online_agents, publish
 from hub.web.errors import ApiError, error_response, forbidden, from_domain, not_found
 from hub.web.inputs import read_json_object
 from hub.web.webchat_keys import KEYS
 from hub.web.webchat_limits import LIMITS
-from hub.web.webchat_relay import RELAY
 from inbox.bus import Event
 from inbox.conversations import scope
 from inbox.ingest import IngestError, IngestResult
@@ -71,12 +70,12 @@ def cors(request: web.Request, options: WidgetOptions, response: web.StreamRespo
     response.headers["Vary"] = "Origin"
 
 
-def answering(request: web.Request, options: WidgetOptions) -> bool:
+async def answering(request: web.Request, options: WidgetOptions) -> bool:
     """Does anybody answer now: within business hours (if they apply) and, if required, an agent online."""
     if options.hours == "business" and not hub_of(request).policy.business_hours.is_open(utcnow()):
         return False
     if options.require_agent_online:
-        return bool(request.app[PRESENCE]) or bool(request.app[RELAY].online_elsewhere)
+        return bool(await online_agents(request))  # in any hub process
     return True
 
 
@@ -98,7 +97,7 @@ async def widget_script(request: web.Request) -> web.StreamResponse:
 @routes.get(f"/webchat/{ACCOUNT}/config")
 async def config(request: web.Request) -> web.Response:
     _, options = account_of(request)
-    response = web.json_response({**options.public(), "online": answering(request, options)})
+    response = web.json_response({**options.public(), "online": await answering(request, options)})
     response.headers["Cache-Control"] = "no-store"
     cors(request, options, response)
     return response

@@ -5,8 +5,8 @@ stored or released by the outbox (``message.created``, ``message.delivery``), an
 assignee — wake the links, which then read what changed from the database (the source of truth) and push
 it. The bus is Redis when several hub processes run, so a reply sent by process B reaches a socket held
 by process A. ``webchat.conversation`` (a visitor's new conversation) makes every socket of that visitor,
-in any process, watch it too. The relay also remembers which agents other processes report online, and
-keeps the visitors' message rates.
+in any process, watch it too. The relay also keeps the visitors' message rates
+(which agents are online is shared through the database: :mod:`hub.presence`).
 """
 
 from __future__ import annotations
@@ -43,7 +43,6 @@ class VisitorRelay:
         self._by_conversation: dict[int, set[Link]] = {}
         self._by_visitor: dict[tuple[int, str], set[Link]] = {}
         self._task: asyncio.Task[None] | None = None
-        self.online_elsewhere: set[int] = set()  # agents other processes said are online
 
     async def start(self) -> None:
         if self._task is None:
@@ -67,14 +66,6 @@ class VisitorRelay:
                     log.exception("web-chat relay could not dispatch %s", event.type)
 
     def dispatch(self, event: Event) -> None:
-        if event.type == "agent.presence":
-            agent_id = event.data.get("agent_id")
-            if isinstance(agent_id, int):
-                if event.data.get("status") == "online":
-                    self.online_elsewhere.add(agent_id)
-                else:
-                    self.online_elsewhere.discard(agent_id)
-            return
         if event.type == "webchat.conversation":
             key = (event.data.get("account_id"), event.data.get("visitor_id"))
             conversation_id = event.conversation_id

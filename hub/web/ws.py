@@ -4,9 +4,9 @@ Frames sent: ``{"type", "conversation_id", "data"}`` — first ``hello``, then e
 may see (:func:`inbox.visibility.may_see_event`: a conversation's event by its team and assignee, an event
 about client cards only if the agent may see every card it names), ``resync`` when the
 socket fell behind and lost events (reload the lists), ``pong`` for a client's ``{"type": "ping"}``.
-The protocol-level heartbeat closes a socket whose peer vanished. Presence is the number of live
-sockets per agent (in this process): the first one makes the agent online, the last one offline, and
-both are published as ``agent.presence`` events.
+The protocol-level heartbeat closes a socket whose peer vanished. Presence is shared by every hub
+process (:mod:`hub.presence`): the agent's first socket anywhere makes them online, the last one anywhere
+offline, and both are published as ``agent.presence`` events.
 
 Visibility is decided from the agent's role and teams when the socket opens; a change of teams takes
 effect on reconnect.
@@ -32,7 +32,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from hub import auth
 from hub.bus import Subscription
 from hub.web.auth import Principal, authenticate, same_origin, token_principal
-from hub.web.context import PRESENCE, SOCKETS, db, hub_of, publish
+from hub.web.context import SOCKETS, db, hub_of, publish
 from hub.web.errors import ApiError, bad_request, forbidden, unauthorized
 from hub.web.revocation import CLOSE_CODE, INTERNAL_PREFIX, LIVE, Credential
 from inbox.bus import Event
@@ -70,14 +70,14 @@ async def _pump(ws: web.WebSocketResponse, subscription: Subscription, viewer: V
 
 
 async def _presence(request: web.Request, agent_id: int, delta: int) -> None:
-    counter = request.app[PRESENCE]
-    before = counter[agent_id]
-    counter[agent_id] = max(0, before + delta)
-    after = counter[agent_id]
-    if after == 0:
-        del counter[agent_id]
-    if (before == 0) != (after == 0):
-        status = "online" if after else "offline"
+    presence = hub_of(request).presence
+    try:
+        changed = await (presence.connect(agent_id) if delta > 0 else presence.disconnect(agent_id))
+    except Exception:  # presence is advisory: a failed write must not break the socket
+        log.exception("recording presence of agent %s failed", agent_id)
+        return
+    if changed:
+        status = "online" if delta > 0 else "offline"
         await publish(request, [Event("agent.presence", data={"agent_id": agent_id, "status": status})])
 
 

@@ -11,8 +11,10 @@ from sqlalchemy import func, select
 
 from hub.runtime import Hub
 from inbox.bus import Event
-from inbox.models import Message, Outbox
+from inbox.models import Conversation, Message, Outbox, utcnow
+from inbox.scheduler import Scheduler
 from tests.hub.web.conftest import Client, Person, error_of, hand_in, login, make_agent
+from tests.waiting import next_frame, within
 
 
 @pytest.fixture
@@ -129,6 +131,40 @@ async def test_status_changes_and_snooze(client: Client, admin: Person, shop_con
     resolved = await (await client.post(url, json={"status": "resolved"}, headers=admin.headers)).json()
     assert resolved["status"] == "resolved" and resolved["resolved_at"] is not None
     assert resolved["snoozed_until"] is None
+
+
+async def test_a_snooze_set_over_the_api_wakes_the_scheduler_and_agents_see_it_end(
+    client: Client, hub: Hub, admin: Person, shop_conv: int
+) -> None:
+    await hub.scheduler.stop()
+    two_hours_on = utcnow() + timedelta(hours=2)
+    # A clock two hours ahead and an idle poll of an hour: the snooze is due at once, and only the
+    # wake() of the status route makes the worker look before the test ends.
+    hub.scheduler = Scheduler(
+        hub.sessionmaker, publisher=hub.bus, clock=lambda: two_hours_on, idle_seconds=3600
+    )
+    await hub.scheduler.start()
+    until = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    async with client.ws_connect("/api/v1/ws", headers=admin.headers) as ws:
+        await next_frame(ws)
+        url = f"/api/v1/conversations/{shop_conv}/status"
+        response = await client.post(
+            url, json={"status": "snoozed", "snoozed_until": until}, headers=admin.headers
+        )
+        assert response.status == 200
+        async with within("the conversation reopened by the scheduler"):
+            while True:
+                frame = await next_frame(ws)
+                if frame["type"] == "conversation.updated" and frame["data"].get("previous") == "snoozed":
+                    break
+    assert frame == {
+        "type": "conversation.updated",
+        "conversation_id": shop_conv,
+        "data": {"status": "open", "previous": "snoozed", "reason": "snooze_ended"},
+    }
+    async with hub.sessionmaker() as session:
+        conv = await session.get_one(Conversation, shop_conv)
+    assert (conv.status, conv.snoozed_until) == ("open", None)
 
 
 async def _count(hub: Hub, model: type[Any], **where: Any) -> int:

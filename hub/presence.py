@@ -1,0 +1,116 @@
+"""This process's side of shared agent presence (:mod:`inbox.presence`).
+
+It counts the agent sockets this process holds and writes the count to the database when a socket opens
+or closes (not per frame), refreshes its rows every `heartbeat_seconds`, and removes them on a clean stop.
+Reads of who is online go through a short cache (`cache_seconds`), invalidated by this process's own
+changes, because pages and the widget's config ask on every request. The clock is injectable so tests
+step it to expire a dead process's rows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from inbox import presence
+from inbox.models import utcnow
+
+log = logging.getLogger(__name__)
+
+
+class Presence:
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        heartbeat_seconds: float = 30.0,
+        ttl: timedelta = presence.PRESENCE_TTL,
+        cache_seconds: float = 1.0,
+    ) -> None:
+        self.process_id = uuid.uuid4().hex
+        self._sessionmaker = sessionmaker
+        self._clock = clock
+        self._heartbeat = heartbeat_seconds
+        self._ttl = ttl
+        self._cache_for = timedelta(seconds=cache_seconds)
+        self._cached: tuple[datetime, set[int]] | None = None
+        self._local: Counter[int] = Counter()
+        self._lock = asyncio.Lock()  # one write at a time: the row always holds the latest count
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._beat_forever(), name="okno-presence")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        async with self._lock, self._sessionmaker() as session:
+            await presence.forget_process(session, self.process_id)
+            await session.commit()
+        self._local.clear()
+        self._cached = None
+
+    async def connect(self, agent_id: int) -> bool:
+        """A socket of the agent opened here; True if the agent was offline everywhere before."""
+        was_online = agent_id in await self.online()
+        await self._write(agent_id, +1)
+        return not was_online
+
+    async def disconnect(self, agent_id: int) -> bool:
+        """A socket of the agent closed here; True if the agent is now offline everywhere."""
+        await self._write(agent_id, -1)
+        return agent_id not in await self.online()
+
+    async def online(self, session: AsyncSession | None = None) -> set[int]:
+        """The agents online in any process (cached for `cache_seconds`). Inside a transaction pass its
+        session: on SQLite a second session would wait for the write lock the first one holds."""
+        now = self._clock()
+        if self._cached is not None and now - self._cached[0] < self._cache_for:
+            return set(self._cached[1])
+        if session is not None:
+            found = await presence.online_agents(session, now=now, ttl=self._ttl)
+        else:
+            async with self._sessionmaker() as own:
+                found = await presence.online_agents(own, now=now, ttl=self._ttl)
+        self._cached = (now, found)
+        return set(found)
+
+    async def beat(self) -> None:
+        """Refresh this process's rows and drop expired ones (the heartbeat's one step)."""
+        async with self._lock, self._sessionmaker() as session:
+            await presence.heartbeat(session, process_id=self.process_id, now=self._clock(), ttl=self._ttl)
+            await session.commit()
+        self._cached = None
+
+    async def _write(self, agent_id: int, delta: int) -> None:
+        async with self._lock:
+            self._local[agent_id] = max(0, self._local[agent_id] + delta)
+            sockets = self._local[agent_id]
+            if sockets == 0:
+                del self._local[agent_id]
+            async with self._sessionmaker() as session:
+                await presence.record_sockets(
+                    session, agent_id=agent_id, process_id=self.process_id, sockets=sockets, now=self._clock()
+                )
+                await session.commit()
+            self._cached = None
+
+    async def _beat_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self._heartbeat)
+            try:
+                await self.beat()
+            except Exception:
+                log.exception("presence heartbeat failed")
