@@ -300,7 +300,7 @@ def _thread(
     if item.conversation_hint is not None:
         hinted = batch.by_hint.get(item.conversation_hint)
         # A typed "[#N]" (unlike a signed reply token) may come from anyone: only its own contact joins.
-        trusted = item.meta.get("hint_source") != "subject_tag" or (
+        trusted = item.hint_source != "subject_tag" or (
             hinted is not None and contact.id is not None and hinted.contact_id == contact.id
         )
         if hinted is not None and hinted.account_id == account.id and trusted:
@@ -381,6 +381,8 @@ def _stage_one(
     if conv.subject is None and item.subject:
         conv.subject = item.subject
     meta = dict(item.meta)
+    if item.offline_form:  # read back by the UI (the form's label, replies by e-mail)
+        meta["offline_form"] = True
     if p.invalid:
         meta["invalid_identities"] = p.invalid
     message = Message(

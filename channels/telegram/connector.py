@@ -51,14 +51,12 @@ from typing import Any, ClassVar, Literal
 import aiohttp
 from aiohttp import web
 
-from channels.base import AccountContext, ChannelAuthError, PayloadError, Sink, register
+from channels.base import AccountContext, ChannelAuthError, PayloadError, Sink, register, with_message
 from channels.payloads import load_json
 from channels.telegram.client import MAX_DOWNLOAD, BotIdentity, FileTooLarge, TelegramApiError, TelegramClient
 from channels.telegram.parse import Ignored, parse_update
 from channels.text import split_text, utf16_len
-from inbox.conversation_marks import is_mark
-from inbox.edits import is_edit
-from inbox.ingest import IngestError, IngestResult
+from inbox.ingest import IngestError
 from inbox.items import Delivery, DeliveryError, InboundAttachment, InboundMessage, OutboundMessage
 
 log = logging.getLogger(__name__)
@@ -181,18 +179,6 @@ def reply_target(in_reply_to: str | None, chat_id: int) -> int | None:
     return None
 
 
-def warn_if_unrouted(account: str, item: InboundMessage, result: object, warned: bool) -> bool:
-    """Log once when the sink treated an edit or a block as a plain item (the hub does not route them)."""
-    if warned or not isinstance(result, IngestResult) or not (is_edit(item) or is_mark(item)):
-        return warned
-    log.warning(
-        "%s: this hub ingests edits and blocks as plain items, so edits are not applied and conversations"
-        " not marked (its sink should route them to inbox.edits and inbox.conversation_marks)",
-        account,
-    )
-    return True
-
-
 @register("telegram")
 class TelegramConnector:
     kind: ClassVar[str] = "telegram"
@@ -211,7 +197,6 @@ class TelegramConnector:
         self.ready = asyncio.Event()
         self.bot: BotIdentity | None = None
         self._partial: dict[str, list[int]] = {}
-        self._unrouted = False
 
     # -- lifecycle ---------------------------------------------------------------------------------------
 
@@ -315,14 +300,12 @@ class TelegramConnector:
             log.warning("telegram %s: update refused: %s", self.account.name, exc)
             return
         if settings.download_files:
-            item = await self._with_files(item, settings)
+            item = await with_message(item, lambda message: self._with_files(message, settings))
         try:
-            result = await sink(item)
+            await sink(item)
         except IngestError as exc:
             log.warning("telegram %s: %s refused by the inbox: %s", self.account.name, item.external_id, exc)
-        else:
-            self._unrouted = warn_if_unrouted(self.account.name, item, result, self._unrouted)
-        telegram = item.meta.get("telegram")
+        telegram = item.meta.get("telegram") if isinstance(item, InboundMessage) else None
         callback_id = telegram.get("callback_query_id") if isinstance(telegram, Mapping) else None
         if isinstance(callback_id, str):
             await self._answer_callback(callback_id)

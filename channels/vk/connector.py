@@ -40,7 +40,7 @@ from urllib.parse import urlsplit
 import aiohttp
 from aiohttp import web
 
-from channels.base import AccountContext, ChannelAuthError, PayloadError, Sink, register
+from channels.base import AccountContext, ChannelAuthError, PayloadError, Sink, register, with_message
 from channels.payloads import load_json
 from channels.text import split_text, utf16_len
 from channels.vk.client import (
@@ -54,9 +54,7 @@ from channels.vk.client import (
     random_id_for,
 )
 from channels.vk.parse import Ignored, parse_event
-from inbox.conversation_marks import is_mark
-from inbox.edits import is_edit
-from inbox.ingest import IngestError, IngestResult
+from inbox.ingest import IngestError
 from inbox.items import Delivery, DeliveryError, InboundAttachment, InboundMessage, OutboundMessage
 
 log = logging.getLogger(__name__)
@@ -199,18 +197,6 @@ def _event_user(event: Any) -> int | None:
     return None
 
 
-def warn_if_unrouted(account: str, item: InboundMessage, result: object, warned: bool) -> bool:
-    """Log once when the sink treated an edit or a block as a plain item (the hub does not route them)."""
-    if warned or not isinstance(result, IngestResult) or not (is_edit(item) or is_mark(item)):
-        return warned
-    log.warning(
-        "%s: this hub ingests edits and permission changes as plain items, so edits are not applied and"
-        " conversations not marked (its sink should route them to inbox.edits and inbox.conversation_marks)",
-        account,
-    )
-    return True
-
-
 @register("vk")
 class VkConnector:
     kind: ClassVar[str] = "vk"
@@ -231,7 +217,6 @@ class VkConnector:
         self._names: OrderedDict[int, str] = OrderedDict()
         self._own: OrderedDict[int, None] = OrderedDict()  # random_ids of messages this process sent
         self._partial: dict[str, list[int]] = {}
-        self._unrouted = False
 
     # -- lifecycle ---------------------------------------------------------------------------------------
 
@@ -358,19 +343,17 @@ class VkConnector:
         except PayloadError as exc:
             log.warning("vk %s: event refused: %s", self.account.name, exc)
             return
-        vk = item.meta.get("vk")
+        vk = item.meta.get("vk") if isinstance(item, InboundMessage) else None
         if isinstance(vk, Mapping) and vk.get("outgoing") and vk.get("random_id") in self._own:
             log.debug("vk %s: echo of our own reply %s", self.account.name, item.external_id)
             return
-        item = await self._with_name(item)
+        item = await with_message(item, self._with_name)
         if settings.download_files:
-            item = await self._with_files(item, settings)
+            item = await with_message(item, lambda message: self._with_files(message, settings))
         try:
-            result = await sink(item)
+            await sink(item)
         except IngestError as exc:
             log.warning("vk %s: %s refused by the inbox: %s", self.account.name, item.external_id, exc)
-        else:
-            self._unrouted = warn_if_unrouted(self.account.name, item, result, self._unrouted)
 
     async def _prefetch_names(self, users: Iterable[int | None]) -> None:
         missing = sorted({u for u in users if u is not None and u not in self._names})

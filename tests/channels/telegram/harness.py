@@ -23,10 +23,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from channels.base import InboundItem
 from hub.runtime import Hub
 from inbox.agents import create_agent
-from inbox.conversation_marks import apply_mark, is_mark
-from inbox.edits import apply_edit, is_edit
+from inbox.conversation_marks import apply_mark
+from inbox.edits import apply_edit
 from inbox.ingest import ingest
-from inbox.items import InboundMessage
+from inbox.items import ConversationMark, InboundMessage, MessageEdit
 from inbox.models import Conversation, Message
 from inbox.replies import add_reply
 from tests.waiting import eventually
@@ -37,21 +37,23 @@ HubFactory = Callable[..., Any]
 class InboxSink:
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
         self._sessionmaker = sessionmaker
-        self.items: list[InboundMessage] = []
+        self.items: list[InboundItem] = []
         self.results: list[Any] = []
         self.gate: asyncio.Event | None = None  # when set up, each item waits for it before it is stored
 
     async def __call__(self, item: InboundItem) -> object:
-        assert isinstance(item, InboundMessage)
         if self.gate is not None:
             await self.gate.wait()
         async with self._sessionmaker() as session:
-            if is_mark(item):
-                result: object = await apply_mark(session, item)
-            elif is_edit(item):
-                result = await apply_edit(session, item)
-            else:
-                result = await ingest(session, item)
+            match item:
+                case ConversationMark():
+                    result: object = await apply_mark(session, item)
+                case MessageEdit():
+                    result = await apply_edit(session, item)
+                case InboundMessage():
+                    result = await ingest(session, item)
+                case _:
+                    raise AssertionError(f"not a Telegram item: {item!r}")
         self.items.append(item)
         self.results.append(result)
         return result

@@ -11,9 +11,7 @@ import pytest
 
 from channels.base import AccountContext, PayloadError
 from channels.vk import Ignored, parse_event, parse_file
-from inbox.conversation_marks import mark_of
-from inbox.edits import edit_time, is_edit
-from inbox.items import IdentityRef, InboundMessage
+from inbox.items import ConversationMark, IdentityRef, InboundMessage, MessageEdit
 from tests.channels.vk.events import (
     DATE,
     MARIA,
@@ -32,8 +30,15 @@ from tests.channels.vk.events import (
 ACCOUNT = 9
 
 
-def parse(event: Any, **kwargs: Any) -> InboundMessage:
+def parse_any(event: Any, **kwargs: Any) -> InboundMessage | MessageEdit | ConversationMark:
     return parse_event(event, account_id=ACCOUNT, **kwargs)
+
+
+def parse(event: Any, **kwargs: Any) -> InboundMessage:
+    """A payload that must be a new message."""
+    item = parse_any(event, **kwargs)
+    assert isinstance(item, InboundMessage), item
+    return item
 
 
 def vk_meta(item: InboundMessage) -> dict[str, Any]:
@@ -97,9 +102,10 @@ def test_location_is_shown_with_coordinates() -> None:
 
 
 def test_edit_of_a_clients_message_is_its_new_version() -> None:
-    item = parse(message_edit("Исправлено", message_id=1001))
-    assert item.external_id == "1001" and is_edit(item)
-    assert edit_time(item) == datetime.fromtimestamp(DATE + 60, UTC)
+    item = parse_any(message_edit("Исправлено", message_id=1001))
+    assert isinstance(item, MessageEdit)
+    assert item.external_id == "1001" and item.message.text == "Исправлено"
+    assert item.edited_at == datetime.fromtimestamp(DATE + 60, UTC)
 
 
 def test_edit_of_the_communitys_own_message_is_ignored() -> None:
@@ -119,14 +125,14 @@ def test_community_reply_is_an_outgoing_event_with_the_sent_messages_id() -> Non
 @pytest.mark.parametrize(("allowed", "blocked"), [(True, False), (False, True)])
 def test_allowing_and_denying_messages_are_conversation_marks(allowed: bool, blocked: bool) -> None:
     event = {**permission(allowed), "event_id": "e-77"}
-    item = parse(event)
-    assert item.kind == "event" and item.external_id == f"{'allow' if allowed else 'deny'}:e-77"
-    assert mark_of(item) is not None and mark_of(item)[0] is blocked  # type: ignore[index]
+    item = parse_any(event)
+    assert isinstance(item, ConversationMark)
+    assert item.external_id == f"{'allow' if allowed else 'deny'}:e-77" and item.blocked is blocked
     assert item.sender.identities == (IdentityRef("vk", str(MARIA)),)
 
 
 def test_a_permission_event_without_event_id_keeps_a_stable_id() -> None:
-    assert parse(permission(True)).external_id == parse(permission(True)).external_id
+    assert parse_any(permission(True)).external_id == parse_any(permission(True)).external_id
 
 
 def test_group_chats_are_ignored_unless_allowed() -> None:
