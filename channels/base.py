@@ -3,8 +3,9 @@
 A connector is constructed with its :class:`AccountContext` (internal id, name, options and secrets from
 configuration, a cursor store) and owns one receive loop:
 
-* ``run(sink)`` receives until cancelled, calling ``await sink(item)`` per inbound item; ``sink`` returns
-  only after the item is committed, so a connector acknowledges upstream (advances its cursor, answers
+* ``run(sink)`` receives until cancelled, calling ``await sink(item)`` per inbound item (one of the closed
+  set :data:`inbox.items.InboundItem`); ``sink`` returns the item's typed outcome only after it is
+  committed, so a connector acknowledges upstream (advances its cursor, answers
   a webhook) only then. Raising :class:`ChannelAuthError` reports bad credentials (the supervisor shows
   "auth_failed" and backs off long); any other exception is a failure the supervisor restarts with backoff.
   Push channels (webhooks, the generic API) have nothing to poll and simply wait.
@@ -26,13 +27,24 @@ import asyncio
 import importlib
 import importlib.util
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import ModuleType
 from typing import Any, ClassVar, Protocol, cast
 
 from aiohttp import web
 
-from inbox.items import CallEvent, Delivery, DeliveryError, InboundMessage, OutboundMessage
+from inbox.dispatch import Outcome
+from inbox.items import (
+    CallEvent,
+    ConversationMark,
+    Delivery,
+    DeliveryError,
+    InboundItem,
+    InboundMessage,
+    MessageEdit,
+    OutboundMessage,
+    Refused,
+)
 
 __all__ = [
     "AccountContext",
@@ -40,14 +52,18 @@ __all__ = [
     "ChannelAuthError",
     "ChannelNotAvailable",
     "Connector",
+    "ConversationMark",
     "CursorStore",
     "Delivery",
     "DeliveryError",
     "FileParser",
     "InboundItem",
     "InboundMessage",
+    "MessageEdit",
     "OutboundMessage",
+    "Outcome",
     "PayloadError",
+    "Refused",
     "Sink",
     "WebhookReceiver",
     "available",
@@ -55,11 +71,25 @@ __all__ = [
     "connector_class",
     "file_parser",
     "register",
+    "with_message",
 ]
 
-InboundItem = InboundMessage | CallEvent
-# Returns after the item is committed: an IngestResult for a message, the call's result for a CallEvent.
-Sink = Callable[[InboundItem], Awaitable[object]]
+# Returns after the item is committed, with the typed outcome of its handler (see inbox.dispatch).
+Sink = Callable[[InboundItem], Awaitable[Outcome]]
+
+MessageItem = InboundMessage | MessageEdit | ConversationMark
+
+
+async def with_message(
+    item: MessageItem, change: Callable[[InboundMessage], Awaitable[InboundMessage]]
+) -> MessageItem:
+    """`item` with `change` applied to the message it carries (a new message, or an edit's new version);
+    a mark carries none and comes back as it is. Connectors use it to fetch files and names."""
+    if isinstance(item, InboundMessage):
+        return await change(item)
+    if isinstance(item, MessageEdit):
+        return replace(item, message=await change(item.message))
+    return item
 
 
 class CursorStore(Protocol):

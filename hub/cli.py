@@ -467,9 +467,12 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 async def _ingest(
     settings: Settings, channel: str, files: Sequence[str], account_name: str | None, parse_file: FileParser
 ) -> int:
-    from channels.base import ChannelNotAvailable
     from hub.runtime import Hub
-    from inbox.ingest import IngestError
+    from inbox.calls import CallResult
+    from inbox.conversation_marks import MarkResult
+    from inbox.dispatch import RefusedResult, UnsupportedItem
+    from inbox.edits import EditResult
+    from inbox.ingest import IngestError, IngestResult
 
     with database_errors(settings.database_url):
         hub = Hub(settings)
@@ -488,16 +491,18 @@ async def _ingest(
             results = iter(await asyncio.gather(*submitted, return_exceptions=True))
             for entry in window:
                 result = next(results) if entry.item is not None else None
-                if entry.item is None or isinstance(result, IngestError | ChannelNotAvailable):
-                    refused += 1
-                    reason = entry.error if entry.item is None else _one_line(str(result))
-                    print(f"{entry.path}: {reason}", file=sys.stderr, flush=True)
-                elif isinstance(result, BaseException):
-                    raise result
-                else:
-                    to_dict = getattr(result, "to_dict", None)
-                    shown = to_dict() if callable(to_dict) else result
-                    print(json.dumps(shown, ensure_ascii=False, default=str), flush=True)
+                match result:
+                    case None | IngestError() | UnsupportedItem():
+                        refused += 1
+                        reason = entry.error if entry.item is None else _one_line(str(result))
+                        print(f"{entry.path}: {reason}", file=sys.stderr, flush=True)
+                    case RefusedResult(reason=reason):
+                        refused += 1
+                        print(f"{entry.path}: {_one_line(reason)}", file=sys.stderr, flush=True)
+                    case BaseException():
+                        raise result
+                    case IngestResult() | EditResult() | MarkResult() | CallResult():
+                        print(json.dumps(result.to_dict(), ensure_ascii=False, default=str), flush=True)
 
         window: list[Entry] = []
         for entry in _entries(files, parse_file, account, settings.default_region):

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from channels.base import AccountContext, ChannelNotAvailable, InboundItem
+from channels.base import AccountContext, InboundItem
 from hub import db
 from hub.bus import LocalBus
 from hub.bus_redis import RedisBus
@@ -19,11 +19,9 @@ from hub.presence import Presence
 from hub.settings import AccountSettings, MissingSecret, Settings
 from hub.supervisor import Supervisor
 from inbox.blobs import BlobStore
-from inbox.calls import CallSettings, submit_call
-from inbox.conversation_marks import apply_mark, is_mark
-from inbox.edits import apply_edit, is_edit
+from inbox.calls import CallSettings
+from inbox.dispatch import Outcome, Receiver
 from inbox.ingest import IngestQueue
-from inbox.items import CallEvent, InboundMessage
 from inbox.models import ChannelAccount, Team
 from inbox.outbox import OutboxWorker, RetryPolicy
 from inbox.scheduler import Scheduler
@@ -113,6 +111,9 @@ class Hub:
         self.ingest = IngestQueue(
             self.sessionmaker, policy=self.policy, publisher=self.bus, max_batch=settings.ingest.max_batch
         )
+        self.receiver = Receiver(
+            self.sessionmaker, self.ingest, self.policy, self.bus, call_settings=self.call_settings
+        )
         self.supervisor = Supervisor(self.sessionmaker, self.sink)
         self.outbox = OutboxWorker(
             self.sessionmaker,
@@ -131,24 +132,14 @@ class Hub:
         self.accounts: dict[str, ConfiguredAccount] = {}
         self._started = False
 
-    async def sink(self, item: InboundItem) -> object:
-        """Where connectors hand items in; returns after the item is committed."""
-        if isinstance(item, InboundMessage):
-            if is_mark(item) or is_edit(item):
-                # A block sets the conversation's blocked reason, an edit rewrites a stored message: more
-                # than the group-commit insert does, so each takes a short transaction of its own.
-                async with self.sessionmaker() as session:
-                    if is_mark(item):
-                        return await apply_mark(session, item, self.policy, self.bus)
-                    return await apply_edit(session, item, self.policy, self.bus)
-            return await self.ingest.submit(item)
-        if isinstance(item, CallEvent):
-            options = next(
-                (c.context.options for c in self.accounts.values() if c.context.id == item.account_id), {}
-            )
-            settings = CallSettings.from_options(options, self.policy.default_region)
-            return await submit_call(self.sessionmaker, item, self.policy, settings, self.bus)
-        raise ChannelNotAvailable(f"items of type {type(item).__name__} are not handled")
+    async def sink(self, item: InboundItem) -> Outcome:
+        """Where connectors hand items in (see inbox.dispatch); returns after the item is committed."""
+        return await self.receiver(item)
+
+    def call_settings(self, account_id: int) -> CallSettings:
+        """The call settings of an account, from its configured options."""
+        options = next((c.context.options for c in self.accounts.values() if c.context.id == account_id), {})
+        return CallSettings.from_options(options, self.policy.default_region)
 
     async def sync_accounts(self) -> dict[str, ConfiguredAccount]:
         """Make a ChannelAccount row (and its team) for every configured account; return them by name."""

@@ -41,14 +41,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from inbox.bus import Event, NullPublisher, Publisher
 from inbox.identities import InvalidIdentity, normalize
 from inbox.ingest import IngestError
-from inbox.items import CallEvent
+from inbox.items import CallEvent, IdentityRef
+from inbox.matching import Matcher
 from inbox.models import (
     Agent,
     Call,
     ChannelAccount,
     Contact,
     Conversation,
-    Identity,
     ReportingEvent,
     Task,
     utcnow,
@@ -313,7 +313,8 @@ def _merge(work: _Work) -> None:
 
 
 async def _match_contact(work: _Work) -> None:
-    """The card of the client's number; an unknown number calling in becomes a new lead."""
+    """The card of the client's number, by the one matcher messages use (a caller id is vouched: a number
+    on two cards lists them as duplicate candidates); an unknown number calling in becomes a new lead."""
     call = work.call
     if call.contact_id is not None:
         work.contact = await work.session.get(Contact, call.contact_id)
@@ -321,32 +322,17 @@ async def _match_contact(work: _Work) -> None:
     number = work.customer_number()
     if number is None:
         return
-    contact = await work.session.scalar(
-        select(Contact)
-        .join(Identity, Identity.contact_id == Contact.id)
-        .where(
-            Identity.kind == "phone",
-            Identity.value == number,
-            Identity.trust == "vouched",  # a phone a visitor typed into a form is not their caller id
-            Contact.merged_into_id.is_(None),
-        )
-        .order_by(Contact.id)
-        .limit(1)
-    )
+    caller = [IdentityRef("phone", number)]
+    matcher = Matcher(work.session)
+    await matcher.load(caller)
+    name = work.event.meta.get("caller_name")
+    shown = str(name)[:200] if name else None
+    contact = matcher.find(caller, name=shown)
     if contact is None and call.direction == "inbound":
-        name = work.event.meta.get("caller_name")
-        contact = Contact(
-            name=str(name)[:200] if name else None,
-            kind="lead",
-            source_channel="sip",
-            source_detail=call.ad_source,
-            tags=[],
-            custom_fields={},
-        )
-        contact.identities.append(Identity(kind="phone", value=number))
-        work.session.add(contact)
-        await work.session.flush()
+        contact = matcher.match(caller, name=shown, source_channel="sip", source_detail=call.ad_source)
         work.meta["new_lead"] = True
+    await work.session.flush()
+    await matcher.record_duplicates()
     if contact is not None:
         call.contact_id = contact.id
         work.contact = contact

@@ -1,24 +1,21 @@
 """Service events about whether a client can be reached, shown on their conversation.
 
-"The user blocked the bot", "… unblocked it", VK's message_deny / message_allow: a channel builds the item
-with :func:`mark_item` — an :class:`~inbox.items.InboundMessage` of kind ``"event"`` (stored on the contact's
-conversation for that account, never opening a dialog of its own) carrying ``meta["mark"] =
-{"blocked": bool, "reason": str}``.
+"The user blocked the bot", "… unblocked it", VK's message_deny / message_allow: a channel hands in a
+:class:`~inbox.items.ConversationMark`, stored (:func:`as_event`) as a message of kind ``"event"`` on the
+contact's conversation for that account (never opening a dialog of its own) whose meta keeps
+``{"mark": {"blocked": bool, "reason": str}}``.
 
 :func:`apply_mark` stores it through the ingest path and, in the same transaction, sets (or clears)
 ``Conversation.blocked_reason`` on the conversation it joined and on the contact's other unresolved
 conversations on that account, so agents see why replies fail before they write one. A redelivered event is a
 duplicate and changes nothing. The outbox clears the mark again when a later reply gets through.
 
-The ingest path alone stores the event but does not touch ``blocked_reason``; whoever feeds items in (the
-hub's sink, `okno ingest`) routes items for which :func:`is_mark` holds here instead.
+:mod:`inbox.dispatch` routes every :class:`~inbox.items.ConversationMark` here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import or_, select
@@ -27,49 +24,25 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from inbox.bus import Event, NullPublisher, Publisher
 from inbox.conversations import scope
 from inbox.ingest import stage_batch
-from inbox.items import InboundMessage, Sender
+from inbox.items import ConversationMark, InboundMessage
 from inbox.models import Conversation, utcnow
 from inbox.policy import InboxPolicy
 
-MARK_KEY = "mark"
+MARK_KEY = "mark"  # the stored event's meta keeps what the mark said
 
 
-def mark_item(
-    *,
-    account_id: int,
-    external_id: str,
-    sender: Sender,
-    blocked: bool,
-    reason: str,
-    sent_at: datetime | None = None,
-    meta: Mapping[str, Any] | None = None,
-    raw: Any = None,
-) -> InboundMessage:
-    """A service event saying the client blocked (or unblocked) the channel; `reason` is what agents read."""
+def as_event(mark: ConversationMark) -> InboundMessage:
+    """The service event a mark is stored as: kind "event", so it never opens a dialog of its own."""
     return InboundMessage(
-        account_id=account_id,
-        external_id=external_id,
-        sender=sender,
-        text=reason,
-        sent_at=sent_at,
+        account_id=mark.account_id,
+        external_id=mark.external_id,
+        sender=mark.sender,
+        text=mark.reason,
+        sent_at=mark.sent_at,
         kind="event",
-        meta={**(meta or {}), MARK_KEY: {"blocked": blocked, "reason": reason}},
-        raw=raw,
+        meta={**mark.meta, MARK_KEY: {"blocked": mark.blocked, "reason": mark.reason}},
+        raw=mark.raw,
     )
-
-
-def mark_of(item: object) -> tuple[bool, str] | None:
-    """(blocked, reason) if `item` is a mark, else None."""
-    if not isinstance(item, InboundMessage) or item.kind != "event":
-        return None
-    mark = item.meta.get(MARK_KEY)
-    if not isinstance(mark, Mapping) or not isinstance(mark.get("blocked"), bool):
-        return None
-    return bool(mark["blocked"]), str(mark.get("reason") or "")
-
-
-def is_mark(item: object) -> bool:
-    return mark_of(item) is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,16 +66,13 @@ class MarkResult:
 
 async def apply_mark(
     session: AsyncSession,
-    item: InboundMessage,
+    mark: ConversationMark,
     policy: InboxPolicy | None = None,
     publisher: Publisher | None = None,
 ) -> MarkResult:
-    """Store the mark `item` and set or clear the contact's conversations' blocked reason; commit."""
-    mark = mark_of(item)
-    if mark is None:
-        raise ValueError("apply_mark() takes items built by mark_item()")
-    blocked, reason = mark
-    results, events = await stage_batch(session, [item], policy or InboxPolicy())
+    """Store `mark` and set or clear the contact's conversations' blocked reason; commit."""
+    blocked, reason = mark.blocked, mark.reason
+    results, events = await stage_batch(session, [as_event(mark)], policy or InboxPolicy())
     result = results[0]
     if isinstance(result, Exception):
         await session.commit()  # as the ingest path does: the refusal staged nothing
@@ -116,7 +86,7 @@ async def apply_mark(
             select(Conversation)
             .where(
                 Conversation.contact_id == result.contact_id,
-                Conversation.account_id == item.account_id,
+                Conversation.account_id == mark.account_id,
                 or_(Conversation.status != "resolved", Conversation.id == result.conversation_id),
             )
             .order_by(Conversation.id)

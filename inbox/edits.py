@@ -1,7 +1,8 @@
 """Edits of inbound messages: the client changed a message the hub already holds.
 
-A channel hands an edit in as an ordinary :class:`~inbox.items.InboundMessage` with the *same* external id as
-the message it changes and a mark in its meta (:func:`as_edit`: ``meta["edit"] = {"edited_at": ISO-8601}``).
+A channel hands an edit in as a :class:`~inbox.items.MessageEdit`: the new version of the message (an
+:class:`~inbox.items.InboundMessage` with the *same* external id as the one it changes) and when it was
+edited.
 :func:`apply_edit` finds the stored inbound message by (account, external id) and
 
 * replaces its text (and HTML), keeping each text it replaces in ``meta["previous_versions"]`` as
@@ -12,15 +13,13 @@ the message it changes and a mark in its meta (:func:`as_edit`: ``meta["edit"] =
 * ingests an edit of a message it never saw (older than the channel, or lost) as a new message through the
   normal ingest path, so nothing the client wrote is dropped.
 
-The ingest path itself treats an edit like any item with a known external id: a duplicate. Whoever feeds
-items in (the hub's sink, `okno ingest`) routes items for which :func:`is_edit` holds here instead.
+:mod:`inbox.dispatch` routes every :class:`~inbox.items.MessageEdit` here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Literal
 
 from sqlalchemy import select
@@ -29,41 +28,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from inbox.bus import Event, NullPublisher, Publisher
 from inbox.conversations import scope
 from inbox.ingest import MAX_TEXT, IngestError, stage_batch
-from inbox.items import InboundMessage
+from inbox.items import InboundMessage, MessageEdit
 from inbox.models import Conversation, Message, utcnow
 from inbox.policy import InboxPolicy
 
-EDIT_KEY = "edit"
 MAX_VERSIONS = 50  # a message edited more often keeps only its latest previous texts
 
 EditOutcome = Literal["updated", "unchanged", "stale", "created", "not_inbound"]
-
-
-def as_edit(item: InboundMessage, edited_at: datetime) -> InboundMessage:
-    """`item` marked as the new version of the message with the same external id, edited at `edited_at`."""
-    if edited_at.tzinfo is None:
-        raise ValueError("edited_at must be timezone-aware")
-    meta = {**item.meta, EDIT_KEY: {"edited_at": edited_at.astimezone(UTC).isoformat()}}
-    return replace(item, meta=meta)
-
-
-def is_edit(item: object) -> bool:
-    return isinstance(item, InboundMessage) and isinstance(item.meta.get(EDIT_KEY), Mapping)
-
-
-def edit_time(item: InboundMessage) -> datetime | None:
-    """When the edit was made, as the channel reported it (None if `item` is no edit or gave no time)."""
-    mark = item.meta.get(EDIT_KEY)
-    if not isinstance(mark, Mapping):
-        return None
-    raw = mark.get("edited_at")
-    if not isinstance(raw, str):
-        return None
-    try:
-        value = datetime.fromisoformat(raw)
-    except ValueError:
-        return None
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,14 +64,15 @@ def _written_at(message: Message) -> datetime:
 
 async def apply_edit(
     session: AsyncSession,
-    item: InboundMessage,
+    edit: MessageEdit,
     policy: InboxPolicy | None = None,
     publisher: Publisher | None = None,
 ) -> EditResult:
-    """Apply the edit `item` in `session` and commit; see the module docstring for the rules."""
+    """Apply `edit` in `session` and commit; see the module docstring for the rules."""
+    item = edit.message
     if len(item.text) > MAX_TEXT:
         raise IngestError(f"text is longer than {MAX_TEXT} characters")
-    edited_at = edit_time(item) or utcnow()
+    edited_at = edit.edited_at
     stmt = select(Message).where(
         Message.account_id == item.account_id, Message.external_id == item.external_id
     )

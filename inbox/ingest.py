@@ -29,7 +29,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import insert, or_, select
+from sqlalchemy import insert, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import selectinload
@@ -39,13 +39,12 @@ from inbox.bounces import apply_bounce
 from inbox.bus import Event, NullPublisher, Publisher
 from inbox.identities import InvalidIdentity, normalize
 from inbox.items import IdentityKind, IdentityRef, InboundMessage, Trust
+from inbox.matching import Matcher
 from inbox.models import (
     Attachment,
     ChannelAccount,
     Contact,
     Conversation,
-    DuplicateCandidate,
-    Identity,
     Message,
     ReportingEvent,
     utcnow,
@@ -100,18 +99,12 @@ class _Staged:
 class _Batch:
     session: AsyncSession
     policy: InboxPolicy
+    matcher: Matcher
     accounts: dict[int, ChannelAccount] = field(default_factory=dict)
-    # (kind, value) → cards holding it as a vouched identity (the only ones matching uses) …
-    by_identity: dict[tuple[str, str], list[Contact]] = field(default_factory=dict)
-    # … and as a typed one (kept as a detail, reported as a duplicate candidate, never matched on).
-    typed: dict[tuple[str, str], list[Contact]] = field(default_factory=dict)
-    # (id(card), kind, value) → the card's identity row, to upgrade a typed row a sender now vouches for.
-    rows: dict[tuple[int, str, str], Identity] = field(default_factory=dict)
     open_conversations: dict[tuple[int, int, str | None], Conversation] = field(default_factory=dict)
     by_reference: dict[tuple[int, str], Conversation] = field(default_factory=dict)
     by_hint: dict[int, Conversation] = field(default_factory=dict)
     seen: dict[tuple[int, str], _Staged] = field(default_factory=dict)
-    pair_objects: list[tuple[Contact, Contact, str]] = field(default_factory=list)
 
 
 def _prepare(item: InboundMessage, policy: InboxPolicy) -> _Prepared:
@@ -156,25 +149,9 @@ async def _load(batch: _Batch, prepared: Sequence[_Prepared]) -> dict[tuple[int,
         for message in rows:
             existing[(account_id, message.external_id or "")] = message
 
-    by_kind: dict[str, set[str]] = {}
-    for p in prepared:
-        for ref in p.identities:
-            by_kind.setdefault(ref.kind, set()).add(ref.value)
-    if by_kind:
-        clause = or_(*((Identity.kind == k) & Identity.value.in_(sorted(v)) for k, v in by_kind.items()))
-        rows2 = await session.execute(
-            select(Identity, Contact)
-            .join(Contact, Contact.id == Identity.contact_id)
-            .where(clause, Contact.merged_into_id.is_(None))
-            .order_by(Contact.id)
-        )
-        for identity, contact in rows2:
-            key = (identity.kind, identity.value)
-            table = batch.typed if identity.trust == "typed" else batch.by_identity
-            table.setdefault(key, []).append(contact)
-            batch.rows[(id(contact), *key)] = identity
+    await batch.matcher.load(ref for p in prepared for ref in p.identities)
 
-    contact_ids = {c.id for contacts in batch.by_identity.values() for c in contacts}
+    contact_ids = {c.id for contacts in batch.matcher.by_identity.values() for c in contacts}
     if contact_ids:
         convs = await session.scalars(
             select(Conversation)
@@ -209,77 +186,8 @@ async def _load(batch: _Batch, prepared: Sequence[_Prepared]) -> dict[tuple[int,
 
 def _match_contact(batch: _Batch, p: _Prepared, account: ChannelAccount) -> Contact:
     """The sender's card, by their vouched identities only (a new lead if none matches)."""
-    found: list[Contact] = []
-    for ref in p.identities:
-        if ref.trust == "vouched":
-            for contact in batch.by_identity.get((ref.kind, ref.value), ()):
-                if contact not in found:
-                    found.append(contact)
     sender = p.item.sender
-    if found:
-        contact = found[0]
-        for other in found[1:]:
-            _note_pair(batch, contact, other, p)
-        if not contact.name and (sender.name or sender.username):
-            contact.name = sender.name or sender.username
-    else:
-        contact = Contact(
-            name=sender.name or sender.username,
-            kind="lead",
-            source_channel=account.kind,
-            tags=[],
-            custom_fields={},
-        )
-        batch.session.add(contact)
-    for ref in p.identities:
-        _keep_identity(batch, contact, ref)
-    return contact
-
-
-def _keep_identity(batch: _Batch, contact: Contact, ref: IdentityRef) -> None:
-    """Keep one identity the sender showed on their card; list the cards that have it too."""
-    key = (ref.kind, ref.value)
-    row = batch.rows.get((id(contact), *key))
-    if ref.trust == "vouched":
-        if row is not None:
-            if row.trust != "vouched":  # a detail once typed, now vouched for (e.g. a site-signed e-mail)
-                row.trust = "vouched"
-                batch.by_identity.setdefault(key, []).append(contact)
-            return
-        if key in batch.by_identity:
-            # Another card holds it (the sender matched both: listed above): not copied onto this one.
-            return
-        for other in batch.typed.get(key, ()):
-            _note_typed(batch, contact, other, ref)
-        _add_row(batch, contact, ref)
-        batch.by_identity[key] = [contact]
-        return
-    for other in [*batch.by_identity.get(key, ()), *batch.typed.get(key, ())]:
-        if other is not contact:
-            _note_typed(batch, contact, other, ref)
-    if row is None:
-        _add_row(batch, contact, ref)
-        batch.typed.setdefault(key, []).append(contact)
-
-
-def _add_row(batch: _Batch, contact: Contact, ref: IdentityRef) -> None:
-    identity = Identity(kind=ref.kind, value=ref.value, trust=ref.trust)
-    if contact.id is None:
-        contact.identities.append(identity)
-    else:
-        identity.contact_id = contact.id
-        batch.session.add(identity)
-    batch.rows[(id(contact), ref.kind, ref.value)] = identity
-
-
-def _note_pair(batch: _Batch, a: Contact, b: Contact, p: _Prepared) -> None:
-    shown = ", ".join(f"{r.kind}:{r.value}" for r in p.identities if r.trust == "vouched")
-    batch.pair_objects.append((a, b, f"one sender ({shown}) matches both cards"))
-
-
-def _note_typed(batch: _Batch, a: Contact, b: Contact, ref: IdentityRef) -> None:
-    reason = f"typed_{ref.kind}: {ref.value} was typed into a form (not vouched for); the other card has it"
-    batch.pair_objects.append((a, b, reason[:400]))
+    return batch.matcher.match(p.identities, name=sender.name or sender.username, source_channel=account.kind)
 
 
 def _visitor(p: _Prepared, account: ChannelAccount) -> str | None:
@@ -300,7 +208,7 @@ def _thread(
     if item.conversation_hint is not None:
         hinted = batch.by_hint.get(item.conversation_hint)
         # A typed "[#N]" (unlike a signed reply token) may come from anyone: only its own contact joins.
-        trusted = item.meta.get("hint_source") != "subject_tag" or (
+        trusted = item.hint_source != "subject_tag" or (
             hinted is not None and contact.id is not None and hinted.contact_id == contact.id
         )
         if hinted is not None and hinted.account_id == account.id and trusted:
@@ -381,6 +289,8 @@ def _stage_one(
     if conv.subject is None and item.subject:
         conv.subject = item.subject
     meta = dict(item.meta)
+    if item.offline_form:  # read back by the UI (the form's label, replies by e-mail)
+        meta["offline_form"] = True
     if p.invalid:
         meta["invalid_identities"] = p.invalid
     message = Message(
@@ -426,7 +336,7 @@ async def stage_batch(
             checked.append(exc)
     prepared = [c for c in checked if isinstance(c, _Prepared)]
     digests = await _store_attachments(prepared, policy)
-    batch = _Batch(session, policy)
+    batch = _Batch(session, policy, Matcher(session))
     existing = await _load(batch, prepared) if prepared else {}
     outcomes: list[_Staged | Exception] = []
     for entry in checked:
@@ -503,31 +413,8 @@ async def _after_flush(batch: _Batch, staged: Iterable[_Staged]) -> list[Event]:
     if measured:
         # One multi-row INSERT: these rows need no ids back, so no ORM objects (a third of the flush time).
         await session.execute(insert(ReportingEvent), measured)
-    wanted: dict[tuple[int, int], str] = {}
-    for a, b, reason in batch.pair_objects:
-        low, high = sorted((a.id, b.id))
-        if low != high:
-            wanted.setdefault((low, high), reason)
-    for pair in set(wanted) - await _candidates_exist(session, set(wanted)):
-        session.add(DuplicateCandidate(contact_a_id=pair[0], contact_b_id=pair[1], reason=wanted[pair]))
+    await batch.matcher.record_duplicates()
     return events
-
-
-async def _candidates_exist(session: AsyncSession, pairs: set[tuple[int, int]]) -> set[tuple[int, int]]:
-    """Pairs already listed (in either state), so a sender seen again does not list them twice."""
-    if not pairs:
-        return set()
-    rows = await session.execute(
-        select(DuplicateCandidate.contact_a_id, DuplicateCandidate.contact_b_id).where(
-            or_(
-                *(
-                    (DuplicateCandidate.contact_a_id == a) & (DuplicateCandidate.contact_b_id == b)
-                    for a, b in pairs
-                )
-            )
-        )
-    )
-    return {(a, b) for a, b in rows}
 
 
 async def ingest(

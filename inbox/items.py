@@ -1,7 +1,12 @@
 """The items that cross the domain's border: what channels hand in and what the outbox hands out.
 
 Channels normalize their platform payloads at the edge into these frozen dataclasses; nothing inside
-`inbox` ever sees a platform dict.
+`inbox` ever sees a platform dict. What a channel hands in is one of a closed set, :data:`InboundItem`:
+a new message (:class:`InboundMessage`, also called :data:`NewMessage`), an edit of one
+(:class:`MessageEdit`), a mark on the client's conversations (:class:`ConversationMark`: blocked /
+unblocked), a phone-call event (:class:`CallEvent`) or something the channel could not take
+(:class:`Refused`). :mod:`inbox.dispatch` maps each type to its handler; ``meta`` on an item is free-form
+platform detail kept for debugging and for the connector itself, never a switch the inbox acts on.
 """
 
 from __future__ import annotations
@@ -54,6 +59,9 @@ class InboundAttachment:
 
 
 MessageKind = Literal["message", "auto_reply", "bounce", "event"]
+# Where a conversation hint came from: a signed reply token only Okno can have written, or a "[#N]" subject
+# tag anyone can type (which joins only its own contact's conversation; see inbox.ingest).
+HintSource = Literal["reply_token", "subject_tag"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,9 +86,68 @@ class InboundMessage:
     attachments: tuple[InboundAttachment, ...] = ()
     references: tuple[str, ...] = ()
     conversation_hint: int | None = None
+    hint_source: HintSource | None = None
     kind: MessageKind = "message"
+    offline_form: bool = False
     meta: Mapping[str, Any] = field(default_factory=dict)
     raw: Any = field(default=None, compare=False, repr=False)
+
+
+# The type name the issue gives a new message; ``InboundMessage`` is kept (it is used across every channel).
+NewMessage = InboundMessage
+
+
+@dataclass(frozen=True, slots=True)
+class MessageEdit:
+    """The client changed a message the hub may already hold: `message` is the new version, with the same
+    external id as the original; `edited_at` is when the platform says the edit was made (timezone-aware)."""
+
+    message: InboundMessage
+    edited_at: datetime
+
+    def __post_init__(self) -> None:
+        if self.edited_at.tzinfo is None:
+            raise ValueError("edited_at must be timezone-aware")
+
+    @property
+    def account_id(self) -> int:
+        return self.message.account_id
+
+    @property
+    def external_id(self) -> str:
+        return self.message.external_id
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationMark:
+    """Whether the client can be reached: they blocked (or unblocked) the bot, denied (or allowed) messages.
+
+    Stored as a service event on the client's conversation for the account (never opening a dialog of its
+    own); `reason` is what agents read. `external_id` makes a redelivered mark a no-op.
+    """
+
+    account_id: int
+    external_id: str
+    sender: Sender
+    blocked: bool
+    reason: str
+    sent_at: datetime | None = None
+    meta: Mapping[str, Any] = field(default_factory=dict)
+    raw: Any = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """Something a channel received and could not turn into an item: kept so that nothing is lost silently.
+
+    `raw` is the payload as received, `reason` why it was refused, `position` the channel's cursor where it
+    was read (an update id, an IMAP UID, a file name and line), if any.
+    """
+
+    account_id: int
+    raw: bytes = field(repr=False)
+    reason: str
+    position: str | None = None
 
 
 CallStage = Literal["ring", "answer", "hangup", "record"]
@@ -114,6 +181,10 @@ class CallEvent:
     recording_url: str | None = None
     meta: Mapping[str, Any] = field(default_factory=dict)
     raw: Any = field(default=None, compare=False, repr=False)
+
+
+# The closed set of what a channel hands in; inbox.dispatch has one handler for each.
+InboundItem = InboundMessage | MessageEdit | ConversationMark | CallEvent | Refused
 
 
 @dataclass(frozen=True, slots=True)

@@ -54,7 +54,7 @@ from channels.email.threading import (
     subject_hint,
 )
 from inbox.identities import InvalidIdentity, normalize
-from inbox.items import IdentityRef, InboundAttachment, InboundMessage, MessageKind, Sender
+from inbox.items import HintSource, IdentityRef, InboundAttachment, InboundMessage, MessageKind, Sender
 
 # Column sizes of inbox.models, so PostgreSQL never refuses a value.
 MAX_SUBJECT = 500
@@ -605,6 +605,7 @@ def _parse(data: bytes, account_id: int, options: ParseOptions) -> InboundMessag
         meta["full_text"] = text
         text = folded.shown
     hint: int | None = None
+    hint_source: HintSource | None = None
     if forwarded and kind == "message":
         meta["forwarded"] = True
         references = ()
@@ -613,11 +614,11 @@ def _parse(data: bytes, account_id: int, options: ParseOptions) -> InboundMessag
             recipients = [headers.raw(n) or "" for n in _RECIPIENT_HEADERS]
             hint = options.tokens.find([*recipients, *references])
             if hint is not None:
-                meta["hint_source"] = "reply_token"  # signed: only Okno can have written it
+                hint_source = "reply_token"  # signed: only Okno can have written it
         if hint is None:
             hint = subject_hint(subject)
             if hint is not None:
-                meta["hint_source"] = "subject_tag"  # anyone can type "[#N]"
+                hint_source = "subject_tag"  # anyone can type "[#N]"
     if len(text) > MAX_TEXT:
         meta["truncated_from"] = len(text)
         text = text[: MAX_TEXT - 100] + f"\n\n[… cut: the text had {len(text)} characters]"
@@ -636,6 +637,7 @@ def _parse(data: bytes, account_id: int, options: ParseOptions) -> InboundMessag
         attachments=tuple(content.attachments),
         references=references,
         conversation_hint=hint,
+        hint_source=hint_source,
         kind=kind,
         meta=_clean_meta(meta),
         raw=data,

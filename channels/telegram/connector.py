@@ -51,8 +51,8 @@ from typing import Any, ClassVar, Literal
 import aiohttp
 from aiohttp import web
 
-from channels.base import AccountContext, ChannelAuthError, PayloadError, Sink, register
-from channels.messenger import parsed_or_logged, warn_if_unrouted
+from channels.base import AccountContext, ChannelAuthError, PayloadError, Sink, register, with_message
+from channels.messenger import parsed_or_logged
 from channels.options import check_known, flag, number
 from channels.payloads import load_json
 from channels.telegram.client import (
@@ -196,7 +196,6 @@ class TelegramConnector:
         self.ready = asyncio.Event()
         self.bot: BotIdentity | None = None
         self._partial: dict[str, list[int]] = {}
-        self._unrouted = False
 
     # -- lifecycle ---------------------------------------------------------------------------------------
 
@@ -299,14 +298,12 @@ class TelegramConnector:
         if item is None:
             return
         if settings.download_files:
-            item = await self._with_files(item, settings)
+            item = await with_message(item, lambda message: self._with_files(message, settings))
         try:
-            result = await sink(item)
+            await sink(item)
         except IngestError as exc:
             log.warning("telegram %s: %s refused by the inbox: %s", self.account.name, item.external_id, exc)
-        else:
-            self._unrouted = warn_if_unrouted(self.account.name, item, result, self._unrouted)
-        telegram = item.meta.get("telegram")
+        telegram = item.meta.get("telegram") if isinstance(item, InboundMessage) else None
         callback_id = telegram.get("callback_query_id") if isinstance(telegram, Mapping) else None
         if isinstance(callback_id, str):
             await self._answer_callback(callback_id)

@@ -14,11 +14,11 @@ What becomes what:
   on their card; someone else's contact is shown but never attached to the sender's card.
 * replies reference ``"<chat id>:<message id>"`` of the message replied to (threading), forwards are labelled
   with their origin.
-* ``edited_message``: the new version of a message, marked with :func:`inbox.edits.as_edit`.
+* ``edited_message``: the new version of a message, marked with :class:`inbox.items.MessageEdit`.
 * ``callback_query`` (a button under a message of our bot): a message ``[Button: label]`` in the same thread
   as the message carrying the button.
 * ``my_chat_member`` in a private chat: the user blocked or unblocked the bot, as a conversation mark
-  (:func:`inbox.conversation_marks.mark_item`).
+  (:class:`inbox.items.ConversationMark`).
 
 External ids are ``"<chat id>:<message id>"`` (unique per bot, and what a reply needs), ``callback:<id>`` for
 button presses and ``member:<chat id>:<date>:<status>`` for membership changes.
@@ -36,9 +36,17 @@ from channels.payloads import obj_field as _obj
 from channels.payloads import oneline as _oneline
 from channels.payloads import safe_filename as _safe_name
 from channels.payloads import text_or_none as _str
-from inbox.conversation_marks import mark_item
-from inbox.edits import as_edit
-from inbox.items import IdentityRef, InboundAttachment, InboundMessage, Sender
+from inbox.items import (
+    ConversationMark,
+    IdentityRef,
+    InboundAttachment,
+    InboundMessage,
+    MessageEdit,
+    Sender,
+)
+
+# What a parsed update is: a new message (a button press is one too), an edit, or a mark.
+Parsed = InboundMessage | MessageEdit | ConversationMark
 
 __all__ = ["Ignored", "parse_file", "parse_update"]
 
@@ -311,7 +319,7 @@ def _forward_origin(msg: Mapping[str, Any]) -> str | None:
 
 def _message(
     msg_value: Any, field: str, *, account_id: int, allow_groups: bool, edited: bool
-) -> InboundMessage:
+) -> InboundMessage | MessageEdit:
     msg = _obj(msg_value, field)
     message_id = _int(msg.get("message_id"), f"{field}.message_id")
     chat_id, chat_type = _chat(msg, field, allow_groups)
@@ -363,7 +371,7 @@ def _message(
     )
     if edited:
         edited_at = _when(msg.get("edit_date")) or _when(msg.get("date")) or datetime.now(UTC)
-        item = as_edit(item, edited_at)
+        return MessageEdit(item, edited_at)
     return item
 
 
@@ -425,7 +433,7 @@ def _callback_query(value: Any, *, account_id: int, allow_groups: bool, bot_id: 
     )
 
 
-def _my_chat_member(value: Any, *, account_id: int) -> InboundMessage:
+def _my_chat_member(value: Any, *, account_id: int) -> ConversationMark:
     update = _obj(value, "my_chat_member")
     chat = _obj(update.get("chat"), "my_chat_member.chat")
     chat_id = _int(chat.get("id"), "my_chat_member.chat.id")
@@ -444,7 +452,7 @@ def _my_chat_member(value: Any, *, account_id: int) -> InboundMessage:
     if user.get("is_bot") is True:
         raise Ignored("a membership change made by a bot")
     date = _int(update.get("date"), "my_chat_member.date")
-    return mark_item(
+    return ConversationMark(
         account_id=account_id,
         external_id=f"member:{chat_id}:{date}:{new}",
         sender=_sender(user, "my_chat_member.from"),
@@ -463,7 +471,7 @@ def update_type(update: Mapping[str, Any]) -> str | None:
 
 def parse_update(
     update: Any, *, account_id: int, allow_groups: bool = False, bot_id: int | None = None
-) -> InboundMessage:
+) -> Parsed:
     """One update → one item; :class:`Ignored` or :class:`PayloadError` (one line each) otherwise."""
     return one_item(
         lambda: _parse_update(update, account_id=account_id, allow_groups=allow_groups, bot_id=bot_id),
@@ -471,7 +479,7 @@ def parse_update(
     )
 
 
-def _parse_update(update: Any, *, account_id: int, allow_groups: bool, bot_id: int | None) -> InboundMessage:
+def _parse_update(update: Any, *, account_id: int, allow_groups: bool, bot_id: int | None) -> Parsed:
     if not isinstance(update, Mapping):
         raise PayloadError("an update must be a JSON object")
     _int(update.get("update_id"), "update_id")
@@ -510,7 +518,7 @@ def updates_in(payload: Any) -> tuple[list[Any], str | None]:
 
 def parse_file(
     data: bytes, name: str, *, account: AccountContext, region: str = "RU"
-) -> Iterator[InboundMessage | PayloadError]:
+) -> Iterator[Parsed | PayloadError]:
     """`okno ingest telegram FILE.json`: each update → an item, or a PayloadError naming why not."""
     allow_groups = account.options.get("allow_groups") is True
     return items_of_file(

@@ -40,8 +40,8 @@ from urllib.parse import urlsplit
 import aiohttp
 from aiohttp import web
 
-from channels.base import AccountContext, ChannelAuthError, PayloadError, Sink, register
-from channels.messenger import parsed_or_logged, warn_if_unrouted
+from channels.base import AccountContext, ChannelAuthError, PayloadError, Sink, register, with_message
+from channels.messenger import parsed_or_logged
 from channels.options import check_known, flag, number
 from channels.payloads import load_json
 from channels.text import split_text, utf16_len
@@ -211,7 +211,6 @@ class VkConnector:
         self._names: OrderedDict[int, str] = OrderedDict()
         self._own: OrderedDict[int, None] = OrderedDict()  # random_ids of messages this process sent
         self._partial: dict[str, list[int]] = {}
-        self._unrouted = False
 
     # -- lifecycle ---------------------------------------------------------------------------------------
 
@@ -338,19 +337,17 @@ class VkConnector:
         )
         if item is None:
             return
-        vk = item.meta.get("vk")
+        vk = item.meta.get("vk") if isinstance(item, InboundMessage) else None
         if isinstance(vk, Mapping) and vk.get("outgoing") and vk.get("random_id") in self._own:
             log.debug("vk %s: echo of our own reply %s", self.account.name, item.external_id)
             return
-        item = await self._with_name(item)
+        item = await with_message(item, self._with_name)
         if settings.download_files:
-            item = await self._with_files(item, settings)
+            item = await with_message(item, lambda message: self._with_files(message, settings))
         try:
-            result = await sink(item)
+            await sink(item)
         except IngestError as exc:
             log.warning("vk %s: %s refused by the inbox: %s", self.account.name, item.external_id, exc)
-        else:
-            self._unrouted = warn_if_unrouted(self.account.name, item, result, self._unrouted)
 
     async def _prefetch_names(self, users: Iterable[int | None]) -> None:
         missing = sorted({u for u in users if u is not None and u not in self._names})

@@ -8,12 +8,12 @@ malformed one. Both carry a one-line reason; nothing else is ever raised, whatev
   attachments — photo, doc and audio_message as files (their URLs in ``meta["vk"]["files"]``, fetched by the
   connector), an audio message's transcript when VK has one, sticker, wall post, video, link and others as
   labelled lines — a reply (threaded by ``references``) and forwarded messages (quoted in the text).
-* ``message_edit`` of a client's message: the new version, marked with :func:`inbox.edits.as_edit`.
+* ``message_edit`` of a client's message: the new version, marked with :class:`inbox.items.MessageEdit`.
 * ``message_reply``: a message the community sent. A reply sent through Okno was stored under the id
   ``messages.send`` returned, which is this event's id, so the ingest path finds it a duplicate; one sent from
   VK's own interface is kept on the client's conversation as an event (kind ``"event"``), never as something
   the client wrote.
-* ``message_allow`` / ``message_deny``: conversation marks (:func:`inbox.conversation_marks.mark_item`).
+* ``message_allow`` / ``message_deny``: conversation marks (:class:`inbox.items.ConversationMark`).
 
 Senders are ``vk:<user id>``; names come from users.get in the connector (events carry none). Group chats
 (``peer_id`` ≥ 2000000000) are ignored unless ``allow_groups``; messages from other communities always are.
@@ -36,9 +36,17 @@ from channels.payloads import obj_field as _obj
 from channels.payloads import oneline as _oneline
 from channels.payloads import safe_filename as _safe_name
 from channels.payloads import text_or_none as _str
-from inbox.conversation_marks import mark_item
-from inbox.edits import as_edit
-from inbox.items import IdentityRef, InboundAttachment, InboundMessage, Sender
+from inbox.items import (
+    ConversationMark,
+    IdentityRef,
+    InboundAttachment,
+    InboundMessage,
+    MessageEdit,
+    Sender,
+)
+
+# What a parsed update is: a new message (a button press is one too), an edit, or a mark.
+Parsed = InboundMessage | MessageEdit | ConversationMark
 
 __all__ = ["CHAT_PEER_OFFSET", "Ignored", "events_in", "parse_event", "parse_file"]
 
@@ -251,7 +259,7 @@ def _check_peer(peer_id: int, allow_groups: bool) -> None:
 
 def _message(
     msg_value: Any, field: str, *, account_id: int, allow_groups: bool, event_type: str
-) -> InboundMessage:
+) -> InboundMessage | MessageEdit:
     msg = _obj(msg_value, field)
     peer_id = _int(msg.get("peer_id"), f"{field}.peer_id")
     from_id = _int(msg.get("from_id"), f"{field}.from_id")
@@ -298,7 +306,7 @@ def _message(
     )
     if event_type == "message_edit":
         edited_at = _when(msg.get("update_time")) or datetime.now(UTC)
-        item = as_edit(item, edited_at)
+        return MessageEdit(item, edited_at)
     return item
 
 
@@ -329,7 +337,7 @@ def _community_reply(value: Any, *, account_id: int, allow_groups: bool) -> Inbo
     )
 
 
-def _permission(event: Mapping[str, Any], *, account_id: int, allowed: bool) -> InboundMessage:
+def _permission(event: Mapping[str, Any], *, account_id: int, allowed: bool) -> ConversationMark:
     obj = _obj(event.get("object"), "object")
     user_id = _int(obj.get("user_id"), "object.user_id")
     if user_id <= 0:
@@ -344,7 +352,7 @@ def _permission(event: Mapping[str, Any], *, account_id: int, allowed: bool) -> 
         if allowed
         else "The user denied messages from the community"
     )
-    return mark_item(
+    return ConversationMark(
         account_id=account_id,
         external_id=f"{kind}:{event_id}"[:500],
         sender=Sender((IdentityRef("vk", str(user_id)),)),
@@ -365,7 +373,7 @@ def message_of(event: Mapping[str, Any]) -> Any:
 
 def parse_event(
     event: Any, *, account_id: int, allow_groups: bool = False, group_id: int | None = None
-) -> InboundMessage:
+) -> Parsed:
     """One event → one item; :class:`Ignored` or :class:`PayloadError` (one line each) otherwise."""
     return one_item(
         lambda: _parse_event(event, account_id=account_id, allow_groups=allow_groups, group_id=group_id),
@@ -373,7 +381,7 @@ def parse_event(
     )
 
 
-def _parse_event(event: Any, *, account_id: int, allow_groups: bool, group_id: int | None) -> InboundMessage:
+def _parse_event(event: Any, *, account_id: int, allow_groups: bool, group_id: int | None) -> Parsed:
     if not isinstance(event, Mapping):
         raise PayloadError("an event must be a JSON object")
     kind = _str(event.get("type"))
@@ -427,7 +435,7 @@ def events_in(payload: Any) -> tuple[list[Any], str | None]:
 
 def parse_file(
     data: bytes, name: str, *, account: AccountContext, region: str = "RU"
-) -> Iterator[InboundMessage | PayloadError]:
+) -> Iterator[Parsed | PayloadError]:
     """`okno ingest vk FILE.json`: each event → an item, or a PayloadError naming why not."""
     allow_groups = account.options.get("allow_groups") is True
     return items_of_file(

@@ -113,8 +113,6 @@ def visitor_message(
     meta: dict[str, Any] = {"client_id": client_message_id}
     if page:
         meta["page"] = page[:MAX_URL]
-    if offline_form:
-        meta["offline_form"] = True
     return InboundMessage(
         account_id=account_id,
         external_id=external_id(visitor_id, client_message_id),
@@ -124,6 +122,7 @@ def visitor_message(
         text=text,
         subject=subject,
         sent_at=sent_at,
+        offline_form=offline_form,
         meta=meta,
     )
 

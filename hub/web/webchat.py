@@ -35,7 +35,7 @@ from hub.web.webchat_keys import KEYS
 from hub.web.webchat_limits import LIMITS
 from inbox.bus import Event
 from inbox.conversations import scope
-from inbox.ingest import IngestError, IngestResult
+from inbox.ingest import IngestError
 from inbox.models import Conversation, utcnow
 
 routes = web.RouteTableDef()
@@ -165,8 +165,7 @@ async def _offline(
         offline_form=True,
         verified=(signed,) if signed is not None else (),
     )
-    result = await hub.sink(item)
-    assert isinstance(result, IngestResult)
+    result = await hub.ingest.submit(item)  # a new message: the dispatch's own handler, typed
     if not result.duplicate:
         await announce(request, account_id, visitor_id, result.conversation_id)
     return web.json_response(

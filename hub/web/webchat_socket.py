@@ -49,7 +49,7 @@ from hub.web.webchat_limits import LIMITS, WebchatLimits
 from hub.web.webchat_relay import RELAY, VisitorRelay
 from inbox.bus import Event
 from inbox.conversations import scope
-from inbox.ingest import IngestError, IngestResult
+from inbox.ingest import IngestError
 from inbox.items import IdentityRef
 from inbox.models import Conversation, Message
 
@@ -226,11 +226,10 @@ class Visit:
             verified=self.verified,
         )
         try:
-            result = await self.hub.sink(item)
+            result = await self.hub.ingest.submit(item)  # a new message: the dispatch's own handler
         except IngestError as exc:
             await self.error("refused", str(exc), id=cid)
             return
-        assert isinstance(result, IngestResult)
         if result.conversation_id not in self.conversations:
             self.request.app[RELAY].watch(self, result.conversation_id)
             await announce(self.request, self.account_id, self.visitor_id, result.conversation_id)

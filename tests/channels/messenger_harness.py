@@ -35,10 +35,10 @@ from sqlalchemy.orm import selectinload
 from channels.base import AccountContext, Connector, FileParser, InboundItem, MemoryCursor, PayloadError, Sink
 from hub.runtime import Hub
 from inbox.agents import create_agent
-from inbox.conversation_marks import apply_mark, is_mark
-from inbox.edits import apply_edit, is_edit
+from inbox.conversation_marks import apply_mark
+from inbox.edits import apply_edit
 from inbox.ingest import IngestError, ingest
-from inbox.items import InboundMessage, OutboundMessage
+from inbox.items import ConversationMark, InboundMessage, MessageEdit, OutboundMessage
 from inbox.models import ChannelAccount, Conversation, Message
 from inbox.replies import add_reply
 from tests.conftest import shared_fixture_dir
@@ -140,6 +140,18 @@ async def stored_messages(sessionmaker: async_sessionmaker[AsyncSession]) -> lis
         return list(await session.scalars(query))
 
 
+def shown(item: InboundItem) -> str:
+    """What agents read of an item: a message's text, an edit's new text, a mark's reason."""
+    match item:
+        case MessageEdit():
+            return item.message.text
+        case ConversationMark():
+            return item.reason
+        case InboundMessage():
+            return item.text
+    raise AssertionError(f"not a messenger item: {item!r}")
+
+
 async def shared_payloads_ingested(
     kind: str,
     account_id: int,
@@ -167,14 +179,13 @@ async def shared_payloads_ingested(
                 assert reason and "\n" not in reason, f"{path.name}: reason must be one line: {reason!r}"
                 outcomes.setdefault(path.name, []).append(f"refused: {reason}")
                 continue
-            assert isinstance(result, InboundMessage)
             try:
                 await sink(result)
             except IngestError as exc:  # the inbox's own refusal (e.g. an impossible user id) is a reason too
                 assert "\n" not in str(exc)
                 outcomes.setdefault(path.name, []).append(f"refused: {exc}")
                 continue
-            outcomes.setdefault(path.name, []).append(result.text)
+            outcomes.setdefault(path.name, []).append(shown(result))
     for name, expected in known.items():
         if name in outcomes:
             assert any(o.startswith(expected) for o in outcomes[name]), (name, outcomes[name])
@@ -205,21 +216,23 @@ async def cursor_is(hub: Hub, name: str, expected: str | None) -> bool:
 class InboxSink:
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
         self._sessionmaker = sessionmaker
-        self.items: list[InboundMessage] = []
+        self.items: list[InboundItem] = []
         self.results: list[Any] = []
         self.gate: asyncio.Event | None = None  # when set up, each item waits for it before it is stored
 
     async def __call__(self, item: InboundItem) -> object:
-        assert isinstance(item, InboundMessage)
         if self.gate is not None:
             await self.gate.wait()
         async with self._sessionmaker() as session:
-            if is_mark(item):
-                result: object = await apply_mark(session, item)
-            elif is_edit(item):
-                result = await apply_edit(session, item)
-            else:
-                result = await ingest(session, item)
+            match item:
+                case ConversationMark():
+                    result: object = await apply_mark(session, item)
+                case MessageEdit():
+                    result = await apply_edit(session, item)
+                case InboundMessage():
+                    result = await ingest(session, item)
+                case _:
+                    raise AssertionError(f"not a messenger item: {item!r}")
         self.items.append(item)
         self.results.append(result)
         return result

@@ -13,8 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from inbox.bus import Event
 from inbox.calls import CallSettings, calls_of, ingest_call, submit_call
+from inbox.contacts import list_duplicates
 from inbox.ingest import IngestError, ingest
-from inbox.items import CallEvent
+from inbox.items import CallEvent, IdentityRef, InboundMessage, Sender
 from inbox.models import Agent, Call, ChannelAccount, Contact, Identity, ReportingEvent, Task, Team
 from tests.inbox.helpers import message
 
@@ -139,6 +140,60 @@ async def test_known_number_joins_its_card_whatever_the_spelling(session: AsyncS
     call = await session.scalar(select(Call))
     assert call is not None and call.contact_id == known.contact_id
     assert await count(session, Contact) == 1
+
+
+async def test_a_call_from_a_number_on_two_cards_lists_them_as_duplicate_candidates(
+    session: AsyncSession, pbx: Pbx
+) -> None:
+    older = Contact(name="Ольга", kind="client", tags=[], custom_fields={})
+    newer = Contact(name="О. Петрова", kind="lead", tags=[], custom_fields={})
+    older.identities.append(Identity(kind="phone", value=CLIENT))
+    newer.identities.append(Identity(kind="phone", value=CLIENT))
+    session.add_all([older, newer])
+    await session.commit()
+    await run(session, event(pbx, "c1", "e1", "ring", T0), event(pbx, "c1", "e2", "hangup", T0))
+    call = await session.scalar(select(Call))
+    assert call is not None and call.contact_id == older.id  # the oldest card, as for a message
+    [pair] = await list_duplicates(session)
+    assert {pair.a.id, pair.b.id} == {older.id, newer.id}
+    assert "phone:" + CLIENT in pair.reason
+    assert await count(session, Contact) == 2
+
+
+async def test_a_new_caller_gets_one_card_with_the_vouched_phone_that_their_messages_then_join(
+    session: AsyncSession, pbx: Pbx
+) -> None:
+    await run(session, event(pbx, "c1", "e1", "ring", T0), event(pbx, "c1", "e2", "hangup", T0))
+    card = await session.scalar(select(Contact))
+    assert card is not None and await count(session, Contact) == 1
+    rows = (await session.scalars(select(Identity).where(Identity.contact_id == card.id))).all()
+    assert [(i.kind, i.value, i.trust) for i in rows] == [("phone", CLIENT, "vouched")]
+    shop = ChannelAccount(name="shop", kind="api")
+    session.add(shop)
+    await session.commit()
+    later = await ingest(session, message(shop.id, "m1", ("phone", "8 913 909-73-32")))
+    assert later.contact_id == card.id and await list_duplicates(session) == []
+
+
+async def test_a_caller_whose_number_a_visitor_typed_gets_their_own_card_and_a_typed_phone_candidate(
+    session: AsyncSession, pbx: Pbx
+) -> None:
+    site = ChannelAccount(name="site", kind="webchat")
+    session.add(site)
+    await session.commit()
+    typist = InboundMessage(
+        account_id=site.id,
+        external_id="v:1",
+        sender=Sender((IdentityRef("webchat", "visitor-1"), IdentityRef("phone", CLIENT, "typed"))),
+        text="перезвоните",
+    )
+    typed = await ingest(session, typist)
+    await run(session, event(pbx, "c1", "e1", "ring", T0))
+    call = await session.scalar(select(Call))
+    assert call is not None and call.contact_id not in (None, typed.contact_id)
+    [pair] = await list_duplicates(session)
+    assert {pair.a.id, pair.b.id} == {typed.contact_id, call.contact_id}
+    assert pair.reason.startswith("typed_phone")
 
 
 async def test_outbound_call_to_unknown_number_creates_no_card(session: AsyncSession, pbx: Pbx) -> None:

@@ -5,23 +5,22 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox.bus import Event
-from inbox.conversation_marks import apply_mark, is_mark, mark_item, mark_of
+from inbox.conversation_marks import apply_mark, as_event
 from inbox.ingest import ingest
-from inbox.items import IdentityRef, InboundMessage, Sender
+from inbox.items import ConversationMark, IdentityRef, Sender
 from inbox.models import ChannelAccount, Conversation, Message, ReportingEvent
 from tests.inbox.helpers import message
 
 OLGA = Sender((IdentityRef("telegram", "42"),), name="Ольга")
 
 
-def block(account_id: int, external_id: str, *, blocked: bool = True) -> InboundMessage:
+def block(account_id: int, external_id: str, *, blocked: bool = True) -> ConversationMark:
     reason = "The user blocked the bot" if blocked else "The user unblocked the bot"
-    return mark_item(
+    return ConversationMark(
         account_id=account_id,
         external_id=external_id,
         sender=OLGA,
@@ -85,9 +84,7 @@ async def test_a_redelivered_block_after_an_unblock_changes_nothing(
     assert await session.scalar(select(func.count()).select_from(Message)) == 3
 
 
-async def test_marks_are_recognized_by_kind_and_meta(session: AsyncSession) -> None:
-    item = block(1, "member:1")
-    assert is_mark(item) and mark_of(item) == (True, "The user blocked the bot")
-    assert not is_mark(message(1, "m1", ("telegram", "42")))
-    with pytest.raises(ValueError, match="mark_item"):
-        await apply_mark(session, message(1, "m1", ("telegram", "42")))
+def test_a_mark_is_stored_as_a_service_event_that_keeps_what_it_said() -> None:
+    event = as_event(block(1, "member:1"))
+    assert event.kind == "event" and event.text == "The user blocked the bot"
+    assert event.meta["mark"] == {"blocked": True, "reason": "The user blocked the bot"}

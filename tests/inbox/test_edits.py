@@ -10,8 +10,9 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox.bus import Event
-from inbox.edits import apply_edit, as_edit, edit_time, is_edit
+from inbox.edits import apply_edit
 from inbox.ingest import ingest
+from inbox.items import MessageEdit
 from inbox.models import ChannelAccount, Conversation, Message, ReportingEvent
 from tests.inbox.helpers import message
 
@@ -26,8 +27,8 @@ class Collect:
         self.events.append(event)
 
 
-def edit(account_id: int, text: str, at: datetime, external_id: str = "m1") -> object:
-    return as_edit(message(account_id, external_id, ("telegram", "42"), text=text), at)
+def edit(account_id: int, text: str, at: datetime, external_id: str = "m1") -> MessageEdit:
+    return MessageEdit(message(account_id, external_id, ("telegram", "42"), text=text), at)
 
 
 async def test_edit_replaces_the_text_and_keeps_the_previous_one_with_timestamps(
@@ -39,7 +40,7 @@ async def test_edit_replaces_the_text_and_keeps_the_previous_one_with_timestamps
     bus = Collect()
     result = await apply_edit(
         session,
-        as_edit(
+        MessageEdit(
             message(api_account.id, "m1", ("telegram", "42"), text="Заказ 21"), T0 + timedelta(minutes=1)
         ),
         publisher=bus,
@@ -65,7 +66,7 @@ async def test_each_edit_adds_the_text_it_replaces_oldest_first(
 ) -> None:
     first = await ingest(session, message(api_account.id, "m1", ("telegram", "42"), text="v1", sent_at=T0))
     for minute, text in ((1, "v2"), (2, "v3")):
-        item = as_edit(
+        item = MessageEdit(
             message(api_account.id, "m1", ("telegram", "42"), text=text), T0 + timedelta(minutes=minute)
         )
         await apply_edit(session, item)
@@ -80,11 +81,15 @@ async def test_a_redelivered_or_older_edit_changes_nothing(
     session: AsyncSession, api_account: ChannelAccount
 ) -> None:
     await ingest(session, message(api_account.id, "m1", ("telegram", "42"), text="v1", sent_at=T0))
-    item = as_edit(message(api_account.id, "m1", ("telegram", "42"), text="v2"), T0 + timedelta(minutes=5))
+    item = MessageEdit(
+        message(api_account.id, "m1", ("telegram", "42"), text="v2"), T0 + timedelta(minutes=5)
+    )
     assert (await apply_edit(session, item)).outcome == "updated"
     again = await apply_edit(session, item)
     assert again.outcome == "unchanged" and again.duplicate
-    older = as_edit(message(api_account.id, "m1", ("telegram", "42"), text="v1.5"), T0 + timedelta(minutes=2))
+    older = MessageEdit(
+        message(api_account.id, "m1", ("telegram", "42"), text="v1.5"), T0 + timedelta(minutes=2)
+    )
     assert (await apply_edit(session, older)).outcome == "stale"
     stored = await session.scalar(select(Message).execution_options(populate_existing=True))
     assert stored is not None and stored.body_text == "v2" and len(stored.meta["previous_versions"]) == 1
@@ -94,7 +99,7 @@ async def test_an_edit_of_an_unknown_message_is_ingested_as_a_new_message(
     session: AsyncSession, api_account: ChannelAccount
 ) -> None:
     bus = Collect()
-    item = as_edit(message(api_account.id, "never-seen", ("telegram", "42"), text="исправлено"), T0)
+    item = MessageEdit(message(api_account.id, "never-seen", ("telegram", "42"), text="исправлено"), T0)
     result = await apply_edit(session, item, publisher=bus)
     assert result.outcome == "created" and not result.duplicate
     stored = await session.get_one(Message, result.message_id, populate_existing=True)
@@ -120,15 +125,13 @@ async def test_an_edit_never_rewrites_an_outbound_message(
         )
     )
     await session.commit()
-    item = as_edit(message(api_account.id, "out-1", ("telegram", "42"), text="подмена"), T0)
+    item = MessageEdit(message(api_account.id, "out-1", ("telegram", "42"), text="подмена"), T0)
     assert (await apply_edit(session, item)).outcome == "not_inbound"
     assert await session.scalar(select(Message.body_text).where(Message.external_id == "out-1")) == "ответ"
 
 
-def test_an_edit_is_recognized_only_by_its_mark() -> None:
+def test_an_edit_must_say_when_it_was_made_in_a_known_timezone() -> None:
     plain = message(1, "m1", ("telegram", "42"))
-    assert not is_edit(plain) and edit_time(plain) is None
-    marked = as_edit(plain, T0)
-    assert is_edit(marked) and edit_time(marked) == T0
+    assert MessageEdit(plain, T0).external_id == "m1"
     with pytest.raises(ValueError, match="timezone"):
-        as_edit(plain, datetime(2026, 3, 1, 10, 0))
+        MessageEdit(plain, datetime(2026, 3, 1, 10, 0))

@@ -234,7 +234,7 @@ def test_reply_token_in_the_address_hints_the_conversation() -> None:
     item = parse(data, account_id=1, options=ParseOptions(tokens=tokens))
     assert item.references == ()
     assert item.conversation_hint == 17
-    assert item.meta["hint_source"] == "reply_token"
+    assert item.hint_source == "reply_token"
 
 
 def test_forged_reply_token_is_ignored() -> None:
@@ -246,7 +246,7 @@ def test_forged_reply_token_is_ignored() -> None:
 def test_conversation_tag_in_the_subject_hints_the_conversation() -> None:
     item = parse(fixture("reply_subject_tag.eml").replace(b"{n}", b"23"), account_id=1)
     assert item.conversation_hint == 23
-    assert item.meta["hint_source"] == "subject_tag"
+    assert item.hint_source == "subject_tag"
 
 
 def test_mail_without_message_id_gets_a_stable_content_id() -> None:

@@ -10,10 +10,7 @@ import pytest
 
 from channels.base import AccountContext, PayloadError
 from channels.telegram import Ignored, parse_file, parse_update
-from inbox.conversation_marks import mark_of
-from inbox.edits import edit_time, is_edit
-from inbox.items import IdentityRef, InboundMessage
-from tests.channels.messenger_harness import meta_of
+from inbox.items import ConversationMark, IdentityRef, InboundMessage, MessageEdit
 from tests.channels.telegram.updates import (
     DATE,
     GROUP,
@@ -29,8 +26,21 @@ from tests.channels.telegram.updates import (
 ACCOUNT = 7
 
 
-def parse(raw: Any, **kwargs: Any) -> InboundMessage:
+def parse_any(raw: Any, **kwargs: Any) -> InboundMessage | MessageEdit | ConversationMark:
     return parse_update(raw, account_id=ACCOUNT, **kwargs)
+
+
+def parse(raw: Any, **kwargs: Any) -> InboundMessage:
+    """A payload that must be a new message."""
+    item = parse_any(raw, **kwargs)
+    assert isinstance(item, InboundMessage), item
+    return item
+
+
+def telegram_meta(item: InboundMessage) -> dict[str, Any]:
+    value = item.meta["telegram"]
+    assert isinstance(value, dict)
+    return value
 
 
 def test_private_text_becomes_a_message_from_the_users_telegram_identity() -> None:
@@ -42,9 +52,9 @@ def test_private_text_becomes_a_message_from_the_users_telegram_identity() -> No
     assert item.sender.name == "Ольга Петрова" and item.sender.username == "olga_p"
     assert item.text == "Привет, нужен счёт"
     assert item.sent_at == datetime.fromtimestamp(DATE, UTC)
-    assert meta_of(item, "telegram")["entities"] == entities
-    assert meta_of(item, "telegram")["chat_id"] == 4242
-    assert item.kind == "message" and not is_edit(item)
+    assert telegram_meta(item)["entities"] == entities
+    assert telegram_meta(item)["chat_id"] == 4242
+    assert item.kind == "message"  # parse() holds it is a new message, not an edit
 
 
 def test_photo_takes_the_largest_size_and_its_caption() -> None:
@@ -57,7 +67,7 @@ def test_photo_takes_the_largest_size_and_its_caption() -> None:
     assert item.text == "Вот чек"
     (attachment,) = item.attachments
     assert attachment.content_type == "image/jpeg" and attachment.size == 90000
-    assert meta_of(item, "telegram")["files"][0]["file_id"] == "large"
+    assert telegram_meta(item)["files"][0]["file_id"] == "large"
     assert item.meta["label"] == "[Photo]"
 
 
@@ -169,7 +179,7 @@ def test_files_become_attachments_with_a_label(
     (attachment,) = item.attachments
     assert (attachment.filename, attachment.content_type) == (filename, content_type)
     assert attachment.content is None  # the connector downloads; parsing stays pure
-    assert len(meta_of(item, "telegram")["files"]) == 1
+    assert len(telegram_meta(item)["files"]) == 1
 
 
 def test_sticker_is_a_labelled_placeholder_without_a_file() -> None:
@@ -251,11 +261,11 @@ def test_forwards_are_labelled_with_their_origin(fields: dict[str, Any], origin:
 
 
 def test_edited_message_is_the_new_version_of_the_same_external_id() -> None:
-    item = parse(update(3, edited_message=msg("Исправленный текст", message_id=31, edit_date=DATE + 60)))
+    item = parse_any(update(3, edited_message=msg("Исправленный текст", message_id=31, edit_date=DATE + 60)))
+    assert isinstance(item, MessageEdit)
     assert item.external_id == "4242:31"
-    assert is_edit(item)
-    assert edit_time(item) == datetime.fromtimestamp(DATE + 60, UTC)
-    assert item.text == "Исправленный текст"
+    assert item.edited_at == datetime.fromtimestamp(DATE + 60, UTC)
+    assert item.message.text == "Исправленный текст"
 
 
 def test_button_press_under_our_message_names_the_button_and_threads_with_that_message() -> None:
@@ -264,7 +274,7 @@ def test_button_press_under_our_message_names_the_button_and_threads_with_that_m
     assert item.external_id == "callback:77"
     assert item.references == ("4242:5001",)
     assert item.sender.identities == (IdentityRef("telegram", "4242"),)
-    assert meta_of(item, "telegram")["callback_query_id"] == "77"
+    assert telegram_meta(item)["callback_query_id"] == "77"
 
 
 def test_button_press_under_another_bots_message_is_ignored() -> None:
@@ -282,10 +292,9 @@ def test_button_press_under_another_bots_message_is_ignored() -> None:
 def test_blocking_and_unblocking_the_bot_become_conversation_marks(
     old: str, new: str, blocked: bool, text: str
 ) -> None:
-    item = parse(member_update(old, new))
-    assert item.kind == "event"
-    assert mark_of(item) == (blocked, text)
-    assert item.text == text
+    item = parse_any(member_update(old, new))
+    assert isinstance(item, ConversationMark)
+    assert (item.blocked, item.reason) == (blocked, text)
     assert item.external_id == f"member:4242:{DATE}:{new}"
 
 
@@ -300,7 +309,7 @@ def test_group_messages_are_ignored_unless_allowed() -> None:
         parse(raw)
     item = parse(raw, allow_groups=True)
     assert item.external_id == f"{GROUP['id']}:10"
-    assert meta_of(item, "telegram")["chat_id"] == GROUP["id"]
+    assert telegram_meta(item)["chat_id"] == GROUP["id"]
     assert item.sender.identities == (IdentityRef("telegram", "4242"),)
 
 

@@ -11,10 +11,7 @@ import pytest
 
 from channels.base import AccountContext, PayloadError
 from channels.vk import Ignored, parse_event, parse_file
-from inbox.conversation_marks import mark_of
-from inbox.edits import edit_time, is_edit
-from inbox.items import IdentityRef, InboundMessage
-from tests.channels.messenger_harness import meta_of
+from inbox.items import ConversationMark, IdentityRef, InboundMessage, MessageEdit
 from tests.channels.vk.events import (
     DATE,
     MARIA,
@@ -33,8 +30,21 @@ from tests.channels.vk.events import (
 ACCOUNT = 9
 
 
-def parse(event: Any, **kwargs: Any) -> InboundMessage:
+def parse_any(event: Any, **kwargs: Any) -> InboundMessage | MessageEdit | ConversationMark:
     return parse_event(event, account_id=ACCOUNT, **kwargs)
+
+
+def parse(event: Any, **kwargs: Any) -> InboundMessage:
+    """A payload that must be a new message."""
+    item = parse_any(event, **kwargs)
+    assert isinstance(item, InboundMessage), item
+    return item
+
+
+def vk_meta(item: InboundMessage) -> dict[str, Any]:
+    value = item.meta["vk"]
+    assert isinstance(value, dict)
+    return value
 
 
 def test_new_message_comes_from_the_users_vk_identity() -> None:
@@ -44,7 +54,7 @@ def test_new_message_comes_from_the_users_vk_identity() -> None:
     assert item.sender.name is None  # names come from users.get in the connector
     assert item.text == "Добрый день, есть доставка?"
     assert item.sent_at == datetime.fromtimestamp(DATE, UTC)
-    assert meta_of(item, "vk")["peer_id"] == MARIA and item.kind == "message"
+    assert vk_meta(item)["peer_id"] == MARIA and item.kind == "message"
 
 
 def test_the_message_shape_before_api_5_103_is_read_too() -> None:
@@ -57,7 +67,7 @@ def test_photo_and_document_become_attachments_with_their_urls() -> None:
     first, second = item.attachments
     assert (first.filename, first.content_type) == (f"photo{MARIA}_457239017.jpg", "image/jpeg")
     assert (second.filename, second.content_type, second.size) == ("счёт.pdf", "application/pdf", 10)
-    files = meta_of(item, "vk")["files"]
+    files = vk_meta(item)["files"]
     assert files[0]["url"] == "https://sun9-1.userapi.com/impg/x.jpg"  # the largest size
     assert files[1]["url"] == "https://vk.com/doc321_1?hash=1"
     assert item.text == "[Photo]\n[Document: счёт.pdf]"
@@ -92,9 +102,10 @@ def test_location_is_shown_with_coordinates() -> None:
 
 
 def test_edit_of_a_clients_message_is_its_new_version() -> None:
-    item = parse(message_edit("Исправлено", message_id=1001))
-    assert item.external_id == "1001" and is_edit(item)
-    assert edit_time(item) == datetime.fromtimestamp(DATE + 60, UTC)
+    item = parse_any(message_edit("Исправлено", message_id=1001))
+    assert isinstance(item, MessageEdit)
+    assert item.external_id == "1001" and item.message.text == "Исправлено"
+    assert item.edited_at == datetime.fromtimestamp(DATE + 60, UTC)
 
 
 def test_edit_of_the_communitys_own_message_is_ignored() -> None:
@@ -114,14 +125,14 @@ def test_community_reply_is_an_outgoing_event_with_the_sent_messages_id() -> Non
 @pytest.mark.parametrize(("allowed", "blocked"), [(True, False), (False, True)])
 def test_allowing_and_denying_messages_are_conversation_marks(allowed: bool, blocked: bool) -> None:
     event = {**permission(allowed), "event_id": "e-77"}
-    item = parse(event)
-    assert item.kind == "event" and item.external_id == f"{'allow' if allowed else 'deny'}:e-77"
-    assert mark_of(item) is not None and mark_of(item)[0] is blocked  # type: ignore[index]
+    item = parse_any(event)
+    assert isinstance(item, ConversationMark)
+    assert item.external_id == f"{'allow' if allowed else 'deny'}:e-77" and item.blocked is blocked
     assert item.sender.identities == (IdentityRef("vk", str(MARIA)),)
 
 
 def test_a_permission_event_without_event_id_keeps_a_stable_id() -> None:
-    assert parse(permission(True)).external_id == parse(permission(True)).external_id
+    assert parse_any(permission(True)).external_id == parse_any(permission(True)).external_id
 
 
 def test_group_chats_are_ignored_unless_allowed() -> None:
@@ -130,7 +141,7 @@ def test_group_chats_are_ignored_unless_allowed() -> None:
         parse(event)
     item = parse(event, allow_groups=True)
     assert item.external_id == "2000000004_77"
-    assert meta_of(item, "vk")["peer_id"] == 2_000_000_004
+    assert vk_meta(item)["peer_id"] == 2_000_000_004
 
 
 @pytest.mark.parametrize(
