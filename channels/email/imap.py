@@ -329,8 +329,10 @@ class ImapConnection:
         for task in tasks:
             task.cancel()
         transport = protocol.transport
-        if transport is not None and not transport.is_closing():
-            transport.close()
+        if transport is not None:
+            # abort, not close: a TLS close() waits for the peer's close_notify (up to 30 s) before the
+            # socket underneath is closed, and a connection we drop has nothing left to say.
+            transport.abort()
         self._lost.set()
         await _cancel(*tasks)
 
