@@ -14,8 +14,9 @@ import contextlib
 import logging
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from datetime import datetime, timedelta
+from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -23,6 +24,7 @@ from inbox import presence
 from inbox.models import utcnow
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class Presence:
@@ -45,6 +47,7 @@ class Presence:
         self._local: Counter[int] = Counter()
         self._lock = asyncio.Lock()  # one write at a time: the row always holds the latest count
         self._task: asyncio.Task[None] | None = None
+        self._pending: set[asyncio.Task[Any]] = set()
 
     async def start(self) -> None:
         if self._task is None:
@@ -56,6 +59,7 @@ class Presence:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        await asyncio.gather(*self._pending, return_exceptions=True)  # writes a cancel did not cut short
         async with self._lock, self._sessionmaker() as session:
             await presence.forget_process(session, self.process_id)
             await session.commit()
@@ -64,14 +68,29 @@ class Presence:
 
     async def connect(self, agent_id: int) -> bool:
         """A socket of the agent opened here; True if the agent was offline everywhere before."""
+        return await self._shielded(self._connect(agent_id))
+
+    async def disconnect(self, agent_id: int) -> bool:
+        """A socket of the agent closed here; True if the agent is now offline everywhere."""
+        return await self._shielded(self._disconnect(agent_id))
+
+    async def _connect(self, agent_id: int) -> bool:
         was_online = agent_id in await self.online()
         await self._write(agent_id, +1)
         return not was_online
 
-    async def disconnect(self, agent_id: int) -> bool:
-        """A socket of the agent closed here; True if the agent is now offline everywhere."""
+    async def _disconnect(self, agent_id: int) -> bool:
         await self._write(agent_id, -1)
         return agent_id not in await self.online()
+
+    async def _shielded(self, work: Coroutine[Any, Any, T]) -> T:
+        """Run `work` to its end even if the caller is cancelled (a socket handler at shutdown): a cancel
+        inside its transaction would leave the connection, and on SQLite the write lock, to the garbage
+        collector. :meth:`stop` waits for what is still running."""
+        task = asyncio.ensure_future(work)
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+        return await asyncio.shield(task)
 
     async def online(self, session: AsyncSession | None = None) -> set[int]:
         """The agents online in any process (cached for `cache_seconds`). Inside a transaction pass its
@@ -111,6 +130,6 @@ class Presence:
         while True:
             await asyncio.sleep(self._heartbeat)
             try:
-                await self.beat()
+                await self._shielded(self.beat())
             except Exception:
                 log.exception("presence heartbeat failed")
