@@ -26,6 +26,7 @@ from inbox.bus import Event, NullPublisher, Publisher
 from inbox.conversations import scope
 from inbox.items import DeliveryError, IdentityRef, MessageSender, OutboundAttachment, OutboundMessage
 from inbox.models import Agent, Contact, Conversation, Message, Outbox, utcnow
+from inbox.workers import PassWorker
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,9 @@ class RetryPolicy:
 SenderLookup = Callable[[int], MessageSender | None]
 
 
-class OutboxWorker:
+class OutboxWorker(PassWorker):
+    task_name = "okno-outbox"
+
     def __init__(
         self,
         sessionmaker: async_sessionmaker[AsyncSession],
@@ -62,6 +65,7 @@ class OutboxWorker:
         blobs: BlobStore | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
+        super().__init__()
         self._sessionmaker = sessionmaker
         self._clock = clock  # due times and leases are read against it (tests step it instead of sleeping)
         self._senders = senders
@@ -70,34 +74,6 @@ class OutboxWorker:
         self._poll = poll_seconds
         self._batch = batch
         self._blobs = blobs
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = False
-
-    def wake(self) -> None:
-        """Look for work now (called after a reply is committed in this process)."""
-        self._wake.set()
-
-    async def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="okno-outbox")
-
-    async def stop(self, grace: float = 10.0) -> None:
-        """Finish the pass under way, then stop. Cancelling a pass inside its transaction would leave a
-        SQLite connection holding the write lock until garbage collection; only a pass stuck longer than
-        `grace` seconds is cancelled."""
-        if self._task is None:
-            return
-        self._stopping = True
-        self._wake.set()
-        try:
-            await asyncio.wait_for(asyncio.shield(self._task), grace)
-        except TimeoutError:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        finally:
-            self._task, self._stopping = None, False
 
     async def _run(self) -> None:
         while not self._stopping:

@@ -34,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from inbox.bus import Event, NullPublisher, Publisher
 from inbox.models import utcnow
 from inbox.snoozes import SnoozeEnds
+from inbox.workers import PassWorker
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,9 @@ class JobKind(Protocol):
 JOB_KINDS: tuple[JobKind, ...] = (SnoozeEnds(),)
 
 
-class Scheduler:
+class Scheduler(PassWorker):
+    task_name = "okno-scheduler"
+
     def __init__(
         self,
         sessionmaker: async_sessionmaker[AsyncSession],
@@ -66,43 +69,13 @@ class Scheduler:
         idle_seconds: float = 30.0,
         batch: int = 50,
     ) -> None:
+        super().__init__()
         self._sessionmaker = sessionmaker
         self._kinds = tuple(kinds)
         self._publisher = publisher or NullPublisher()
         self._clock = clock
         self._idle = idle_seconds
         self._batch = batch
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = False
-
-    def wake(self) -> None:
-        """Look for due work now (a due time was set or moved earlier in this process)."""
-        self._wake.set()
-
-    async def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="okno-scheduler")
-
-    async def stop(self, grace: float = 10.0) -> None:
-        """Finish the pass under way, then stop (a pass is cancelled only if stuck longer than `grace`:
-        cancelling inside a transaction would leave SQLite's write lock held until garbage collection)."""
-        if self._task is None:
-            return
-        self._stopping = True
-        self._wake.set()
-        try:
-            await asyncio.wait_for(asyncio.shield(self._task), grace)
-        except TimeoutError:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        finally:
-            self._task, self._stopping = None, False
-
-    @property
-    def running(self) -> bool:
-        return self._task is not None and not self._task.done()
 
     async def run_once(self) -> int:
         """One pass over every kind: returns how many items this worker claimed and applied."""
