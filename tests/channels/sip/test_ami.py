@@ -86,9 +86,16 @@ async def test_dropped_and_restored_link_replays_events_without_a_second_call(
         async with hub.bus.subscribe() as subscription:
             gate.set()
             await event_set(replay.completed, "the second session sent everything again")
+            # The Cdr is the transcript's last event: wait for its StartTime (Hangup alone already gives
+            # the 65 s of talk, so waiting for that raced the Cdr under load).
             await eventually(
-                lambda: count(sessionmaker, Call, Call.call_id == "1715680800.16", Call.talk_seconds == 65),
-                "the replayed call's record",
+                lambda: count(
+                    sessionmaker,
+                    Call,
+                    Call.call_id == "1715680800.16",
+                    Call.started_at == datetime(2024, 5, 14, 10, 0, 0, tzinfo=UTC),
+                ),
+                "the replayed call's record with the CDR's start",
             )
             events: list[Event] = []
             while not subscription.queue.empty():
