@@ -1,5 +1,5 @@
 """The web-chat channel: a widget any site embeds with one script tag, talking to the hub over a
-WebSocket (served by hub/web/webchat_socket.py).
+WebSocket (served by hub/web/webchat/socket.py).
 
 Inbound: each visitor message becomes an InboundMessage with the identity ("webchat", visitor id),
 plus the e-mail or phone a pre-chat or offline form asked for; its external id carries the widget's own

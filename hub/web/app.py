@@ -13,44 +13,31 @@ from aiohttp import web
 
 from hub.login import LoginGuard
 from hub.runtime import Hub
-from hub.web import (
-    api_admin,
-    api_audit,
-    api_auth,
-    api_channels,
-    api_contacts,
-    api_conversations,
-    api_tasks,
-    api_timeline,
-    hooks,
-    openapi,
-    pages,
-    pages_audit,
-    pages_inbox,
-    revocation,
-    webchat,
-    webchat_socket,
-    webchat_typing,
-    ws,
-)
+from hub.web import hooks, revocation
+from hub.web.api import admin, audit, auth, channels, contacts, conversations, openapi, tasks, timeline, ws
 from hub.web.context import HUB, LOGIN_GUARD, SOCKETS, TEMPLATES
 from hub.web.errors import error_middleware
+from hub.web.ui import audit as audit_page
+from hub.web.ui import inbox, pages
+from hub.web.webchat import routes as webchat
+from hub.web.webchat import socket as webchat_socket
+from hub.web.webchat import typing as webchat_typing
 
 ROUTE_MODULES = (
-    api_auth,
-    api_contacts,
-    api_conversations,
-    api_admin,
-    api_audit,
-    api_tasks,
-    api_channels,
-    api_timeline,
+    auth,
+    contacts,
+    conversations,
+    admin,
+    audit,
+    tasks,
+    channels,
+    timeline,
     hooks,
     ws,
     openapi,
     pages,
-    pages_inbox,
-    pages_audit,
+    inbox,
+    audit_page,
     webchat,
     webchat_socket,
     webchat_typing,
@@ -101,5 +88,5 @@ def create_app(hub: Hub, *, manage_hub: bool = True) -> web.Application:
     for module in ROUTE_MODULES:
         app.add_routes(module.routes)
     webchat_socket.install(app, hub)
-    app.router.add_static("/static/", pages_inbox.STATIC, name="static")
+    app.router.add_static("/static/", inbox.STATIC, name="static")
     return app

@@ -6,7 +6,7 @@ a body sent as a form (what a cross-site HTML form can send) is refused with 415
 header check keeps other sites from posting on a logged-in agent's behalf. Text that no database can
 store (NUL characters, lone UTF-16 surrogates) is refused here rather than failing at the INSERT.
 
-The models are also the OpenAPI document (:mod:`hub.web.openapi`), so they say exactly what is taken:
+The models are also the OpenAPI document (:mod:`hub.web.api.openapi`), so they say exactly what is taken:
 bodies are validated strictly (``"5"`` is not a number, ``0`` is not a date: see
 :mod:`inbox.timestamps`), and a field declared ``= NotNull()`` may be left out but is never null.
 """

@@ -92,7 +92,7 @@ class LiveSockets:
         self._by_agent: dict[int, dict[web.WebSocketResponse, Credential]] = {}
         self._closing: set[asyncio.Task[None]] = set()
         # How many revocations this process applied: a socket that authenticated while one came in
-        # (before it was registered) checks its credential again (see hub.web.ws).
+        # (before it was registered) checks its credential again (see hub.web.api.ws).
         self.revocations = 0
 
     def add(self, ws: web.WebSocketResponse, credential: Credential) -> None:

@@ -12,7 +12,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from hub.runtime import Hub
 from hub.web import create_app
-from hub.web.webchat_limits import LIMITS, WebchatLimits
+from hub.web.webchat.limits import LIMITS, WebchatLimits
 from tests.hub.web.conftest import Client, _fast_argon2
 from tests.waiting import within
 

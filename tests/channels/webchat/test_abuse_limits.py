@@ -13,7 +13,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from hub.runtime import Hub
 from hub.web import create_app
-from hub.web.webchat_limits import LIMITS, WebchatLimits
+from hub.web.webchat.limits import LIMITS, WebchatLimits
 from tests.channels.webchat.conftest import ACCOUNTS, SITE, Visitor
 from tests.hub.web.conftest import Client, make_agent
 from tests.waiting import next_frame, resolved

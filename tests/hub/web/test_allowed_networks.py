@@ -18,7 +18,7 @@ from hub.web import create_app
 from hub.web.auth import SESSION_COOKIE
 from inbox.models import AuditLog, WebSession
 from tests.hub.web.conftest import ACCOUNTS, PASSWORD, Client, Person, error_of, hand_in, make_agent
-from tests.hub.web.test_pages import form_token
+from tests.hub.web.ui.test_pages import form_token
 from tests.waiting import next_frame, resolved
 
 ELSEWHERE = ["10.0.0.0/8", "2001:db8::/32"]  # not where the test client is

@@ -196,7 +196,7 @@ async def test_an_unexpected_exception_is_a_logged_500_without_traceback(
     async def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("secret internals")
 
-    monkeypatch.setattr("hub.web.api_contacts.contacts.search_contacts", broken)
+    monkeypatch.setattr("hub.web.api.contacts.contacts.search_contacts", broken)
     response = await client.get("/api/v1/contacts", headers=admin.headers)
     error = await error_of(response, 500)
     assert error["code"] == "internal_error"

@@ -20,7 +20,7 @@ from hub.web import create_app
 from hub.web.context import LOGIN_GUARD
 from inbox.models import AuditLog
 from tests.hub.web.conftest import PASSWORD, Client, Person, error_of
-from tests.hub.web.test_pages import form_token
+from tests.hub.web.ui.test_pages import form_token
 from tests.waiting import WAIT_CEILING, resolved
 
 

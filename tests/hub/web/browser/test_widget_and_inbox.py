@@ -37,7 +37,7 @@ async def inbound_texts(servers: Servers) -> list[str]:
 
 
 async def cut_visitor_sockets(app: web.Application) -> int:
-    from hub.web.webchat_socket import VISITOR_SOCKETS
+    from hub.web.webchat.socket import VISITOR_SOCKETS
 
     sockets: weakref.WeakSet[web.WebSocketResponse] = app[VISITOR_SOCKETS]
     live = list(sockets)

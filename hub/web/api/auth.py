@@ -11,7 +11,7 @@ from pydantic import Field
 from hub import auth
 from hub.login import log_in
 from hub.ratelimit import Verdict
-from hub.web import serialize
+from hub.web.api import serialize
 from hub.web.audit_trail import client_ip, login_attempt, record_action
 from hub.web.auth import (
     SESSION_COOKIE,

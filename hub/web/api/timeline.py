@@ -9,7 +9,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import Field
 
-from hub.web import serialize
+from hub.web.api import serialize
 from hub.web.auth import require_agent
 from hub.web.context import db
 from hub.web.inputs import Query, path_id, read_query

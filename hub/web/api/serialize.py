@@ -1,4 +1,4 @@
-"""ORM rows → the JSON shapes of the API (documented in :mod:`hub.web.openapi`).
+"""ORM rows → the JSON shapes of the API (documented in :mod:`hub.web.api.openapi`).
 
 Relations are never lazy-loaded here (that raises under asyncio): callers load what a shape needs.
 """

@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from hub.runtime import Hub
+from tests.hub.web.api.test_openapi import Checked
 from tests.hub.web.conftest import PASSWORD, Client, Person, error_of, login, make_agent
-from tests.hub.web.test_openapi import Checked
 
 
 async def _entries(client: Client, admin: Person, query: str = "") -> list[dict[str, Any]]:

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 from hub.runtime import Hub
 from inbox.models import Call
+from tests.hub.web.api.test_openapi import Checked
 from tests.hub.web.conftest import Client, Person, hand_in, make_agent
-from tests.hub.web.test_openapi import Checked
 
 
 async def test_the_timeline_merges_channels_notes_and_calls_in_order(

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from hub import auth
-from hub.web import serialize
+from hub.web.api import serialize
 from hub.web.audit_trail import record_action
 from hub.web.auth import Principal, require_agent
 from hub.web.context import db, online_agents

@@ -7,10 +7,10 @@ from typing import Any
 from aiohttp import web
 from pydantic import Field
 
+from hub.web.api.serialize import iso
 from hub.web.auth import require_agent
 from hub.web.context import db
 from hub.web.inputs import Id, Query, Timestamp, read_query
-from hub.web.serialize import iso
 from inbox.audit import AuditFilter, list_entries
 from inbox.models import AuditLog
 

@@ -13,14 +13,14 @@ from pydantic import Field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hub.web import i18n
-from hub.web.api_audit import AuditQuery
+from hub.web.api.audit import AuditQuery
 from hub.web.auth import Principal, authenticate
 from hub.web.context import db, hub_of
 from hub.web.errors import ApiError
-from hub.web.inbox_view import Clock
 from hub.web.inputs import read_query
-from hub.web.pages import language, redirect, remember_language, render
+from hub.web.ui import i18n
+from hub.web.ui.inbox_view import Clock
+from hub.web.ui.pages import language, redirect, remember_language, render
 from inbox.audit import list_entries
 from inbox.models import Agent, AuditLog
 

@@ -31,8 +31,8 @@ from hub.runtime import ConfiguredAccount
 from hub.web.context import db, hub_of, online_agents, publish
 from hub.web.errors import ApiError, error_response, forbidden, from_domain, not_found
 from hub.web.inputs import read_json_object
-from hub.web.webchat_keys import KEYS
-from hub.web.webchat_limits import LIMITS
+from hub.web.webchat.keys import KEYS
+from hub.web.webchat.limits import LIMITS
 from inbox.bus import Event
 from inbox.conversations import scope
 from inbox.ingest import IngestError
@@ -40,7 +40,7 @@ from inbox.models import Conversation, utcnow
 
 routes = web.RouteTableDef()
 
-STATIC = Path(__file__).resolve().parent / "static"
+STATIC = Path(__file__).resolve().parent.parent / "static"
 ACCOUNT = r"{account:[a-z0-9][a-z0-9_-]{0,63}}"
 OFFLINE_SUBJECT = {"ru": "Сообщение из формы на сайте", "en": "Message from the website form"}
 

@@ -14,7 +14,7 @@ from aiohttp import web
 from pydantic import Field, field_validator
 from sqlalchemy import select
 
-from hub.web import serialize
+from hub.web.api import serialize
 from hub.web.auth import require_agent
 from hub.web.context import db, hub_of, publish
 from hub.web.errors import not_found, unprocessable

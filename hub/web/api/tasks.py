@@ -21,7 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from hub.web import serialize
+from hub.web.api import serialize
 from hub.web.auth import Principal, require_agent
 from hub.web.context import db
 from hub.web.errors import forbidden, not_found, unprocessable

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from hub.web import i18n
+from hub.web.ui import i18n
 from inbox import contacts
 from inbox.conversations import ConversationFilter, Viewer, list_conversations
 from inbox.models import Agent, Contact, Conversation, Message, Team, utcnow

@@ -20,7 +20,7 @@ unidentified. Then:
 * From the hub: ``message`` {message} for every new message of the visitor's conversations (an agent's
   reply, or what the visitor wrote in another tab), ``agent`` {name} when someone takes the dialog.
 
-The socket serves only its visitor's conversations (see :mod:`hub.web.webchat_history`).
+The socket serves only its visitor's conversations (see :mod:`hub.web.webchat.history`).
 """
 
 from __future__ import annotations
@@ -40,13 +40,13 @@ from channels.webchat.identify import verified_identity
 from channels.webchat.parse import MAX_URL, client_id, message_text
 from channels.webchat.tokens import current, new_visitor_id, sign
 from hub.runtime import ConfiguredAccount, Hub
-from hub.web import webchat_history as history
 from hub.web.context import db, hub_of, publish
 from hub.web.errors import bad_request, forbidden
-from hub.web.webchat import account_of, announce
-from hub.web.webchat_keys import KEYS, VisitorKeys
-from hub.web.webchat_limits import LIMITS, WebchatLimits
-from hub.web.webchat_relay import RELAY, VisitorRelay
+from hub.web.webchat import history as history
+from hub.web.webchat.keys import KEYS, VisitorKeys
+from hub.web.webchat.limits import LIMITS, WebchatLimits
+from hub.web.webchat.relay import RELAY, VisitorRelay
+from hub.web.webchat.routes import account_of, announce
 from inbox.bus import Event
 from inbox.conversations import scope
 from inbox.ingest import IngestError

@@ -5,7 +5,7 @@ validate with (bodies: :class:`hub.web.inputs.Body`, query strings: :class:`hub.
 the two cannot drift apart: limits, enums, nullability and formats are stated once, in the model.
 Responses are written out here and pinned by tests that validate real answers against this document
 (objects are closed: an undocumented field fails them) and by a bounded schemathesis run
-(tests/hub/web/test_schemathesis.py).
+(tests/hub/web/api/test_schemathesis.py).
 """
 
 from __future__ import annotations
@@ -17,7 +17,13 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from channels.api.parse import MessageBody
-from hub.web import api_admin, api_audit, api_auth, api_contacts, api_conversations, api_tasks, api_timeline
+from hub.web.api import admin as api_admin
+from hub.web.api import audit as api_audit
+from hub.web.api import auth as api_auth
+from hub.web.api import contacts as api_contacts
+from hub.web.api import conversations as api_conversations
+from hub.web.api import tasks as api_tasks
+from hub.web.api import timeline as api_timeline
 from hub.web.inputs import MAX_ID, STORABLE_TEXT, Query
 
 routes = web.RouteTableDef()

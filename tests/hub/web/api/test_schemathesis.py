@@ -17,7 +17,7 @@ What the run is told, and why:
 - No NUL characters and no lone surrogates are generated: the document says text takes no NUL
   (``pattern``), and a lone surrogate is no Unicode text at all; the server refuses both with a 400
   (pinned in test_errors.py) even where the schema has no room to say so (inside ``custom_fields``).
-- ``GET /api/v1/ws`` is not run: it is a WebSocket upgrade (tests/hub/web/test_ws.py), not a request.
+- ``GET /api/v1/ws`` is not run: it is a WebSocket upgrade (tests/hub/web/api/test_ws.py), not a request.
 - Operations that would end the run's own access get fixed ids: ``DELETE /api/v1/auth/tokens/{id}``
   revokes a spare token of the caller (not the run's), ``PATCH /api/v1/agents/{id}`` changes a spare
   agent (not the caller: a new password or role would end its tokens). ``POST /api/v1/auth/logout``

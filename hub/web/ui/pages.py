@@ -1,5 +1,5 @@
 """Server-rendered pages: /, the log-in form and log-out; rendering and language helpers for every page
-(the inbox is in :mod:`hub.web.pages_inbox`).
+(the inbox is in :mod:`hub.web.ui.inbox`).
 
 The log-in form is protected against login CSRF by a double-submit token: GET /login sets a random
 pre-session cookie and puts the same value in a hidden field; POST /login accepts the form only if the
@@ -22,7 +22,6 @@ from aiohttp import web
 from hub import auth
 from hub.login import log_in
 from hub.settings import ROOT
-from hub.web import i18n
 from hub.web.audit_trail import login_attempt
 from hub.web.auth import (
     SESSION_COOKIE,
@@ -36,6 +35,7 @@ from hub.web.auth import (
 from hub.web.context import LOGIN_GUARD, TEMPLATES, db, hub_of
 from hub.web.errors import ApiError
 from hub.web.revocation import Revocation, revoke
+from hub.web.ui import i18n
 from inbox.models import Agent
 
 routes = web.RouteTableDef()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from hub.web.api_conversations import visible_conversation
+from hub.web.api.conversations import visible_conversation
 from hub.web.auth import require_agent
 from hub.web.context import db, publish
 from hub.web.inputs import Body, path_id, read_body

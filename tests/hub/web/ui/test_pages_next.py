@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from hub.web.pages import safe_next
+from hub.web.ui.pages import safe_next
 from tests.hub.web.conftest import Client, Person
-from tests.hub.web.test_pages import log_in
+from tests.hub.web.ui.test_pages import log_in
 
 NASTY = [
     "/%09/evil.example/",

@@ -9,8 +9,8 @@ import pytest
 from aiohttp import WSCloseCode, WSMsgType
 
 from hub.runtime import Hub
-from hub.web import ws as ws_module
-from hub.web.ws import close_all
+from hub.web.api import ws as ws_module
+from hub.web.api.ws import close_all
 from tests.hub.web.conftest import Client, Person, hand_in, login
 from tests.waiting import eventually, next_frame, resolved, within
 

@@ -7,7 +7,7 @@ import re
 
 from hub.runtime import Hub
 from tests.hub.web.conftest import Client, Person, hand_in, make_agent
-from tests.hub.web.test_pages import log_in
+from tests.hub.web.ui.test_pages import log_in
 
 
 async def test_fragments_need_a_session(client: Client) -> None:

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from hub.runtime import Hub
-from hub.web import serialize
+from hub.web.api import serialize
 from hub.web.auth import Principal, require_agent
 from hub.web.context import db, hub_of, publish
 from hub.web.errors import bad_request, forbidden, not_found

@@ -14,7 +14,7 @@ from openapi_spec_validator import validate
 from pydantic import ValidationError
 
 from hub.runtime import Hub
-from hub.web.openapi import BODIES, document
+from hub.web.api.openapi import BODIES, document
 from tests.hub.web.conftest import TOKENS, Client, Person, error_of, hand_in, make_agent
 from tests.hub.web.test_errors import API_ROUTES
 

@@ -19,19 +19,19 @@ from aiohttp import web
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hub.web import i18n, inbox_view
 from hub.web.auth import Principal, authenticate
 from hub.web.context import db, hub_of, online_agents
 from hub.web.errors import ApiError, forbidden, not_found, unauthorized
 from hub.web.inputs import path_id
-from hub.web.pages import language, redirect, remember_language, render
+from hub.web.ui import i18n, inbox_view
+from hub.web.ui.pages import language, redirect, remember_language, render
 from inbox.conversations import STATUSES, can_see
 from inbox.models import ChannelAccount, Conversation
 from inbox.queues import QUEUES, Queue, list_queue, queue_counts, queues_for
 
 routes = web.RouteTableDef()
 
-STATIC = Path(__file__).resolve().parent / "static"
+STATIC = Path(__file__).resolve().parent.parent / "static"
 LIST_LIMIT = 100
 SCRIPT_STRINGS = (
     "typing_client",

@@ -1,0 +1,1 @@
+"""The server-rendered pages: log-in, the agent inbox, the audit page, and their RU/EN strings."""
