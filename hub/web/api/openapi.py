@@ -89,18 +89,18 @@ def _operations() -> list[tuple[str, str, Operation]]:
 # -- schemas --------------------------------------------------------------------------------------------
 
 
-def _tidy(schema: Any, *, request: bool) -> Any:
+def tidy(schema: Any, *, request: bool) -> Any:
     """pydantic's schema as the document states it: no titles; a request's plain text says it takes no
     NUL; a ``default: null`` only where null is a value (a field that may be left out but not null has
     none), and no defaults at all in answers (every field is always there)."""
     if isinstance(schema, list):
-        return [_tidy(item, request=request) for item in schema]
+        return [tidy(item, request=request) for item in schema]
     if not isinstance(schema, dict):
         return schema
-    out = {key: _tidy(value, request=request) for key, value in schema.items() if key != "title"}
+    out = {key: tidy(value, request=request) for key, value in schema.items() if key != "title"}
     if "properties" in schema:  # property names are data here, not keywords
         out["properties"] = {
-            name: _tidy(value, request=request) for name, value in schema["properties"].items()
+            name: tidy(value, request=request) for name, value in schema["properties"].items()
         }
     kinds = out.get("type")
     if (
@@ -124,7 +124,7 @@ def _allows_null(schema: Schema) -> bool:
 
 
 def body_schema(model: type[BaseModel]) -> Schema:
-    schema: Schema = _tidy(model.model_json_schema(ref_template=REF), request=True)
+    schema: Schema = tidy(model.model_json_schema(ref_template=REF), request=True)
     return schema
 
 
@@ -135,7 +135,7 @@ def _components(
     its $ref, component name → schema)."""
     unique = list(dict.fromkeys(models))
     refs, top = models_json_schema([(m, mode) for m in unique], ref_template=REF)
-    defs = _tidy(top.get("$defs", {}), request=mode == "validation")
+    defs = tidy(top.get("$defs", {}), request=mode == "validation")
     return {model: refs[(model, mode)] for model in unique}, defs
 
 
