@@ -75,7 +75,9 @@ def negotiate(
     for wanted in choices:
         if wanted in LANGUAGES:
             return wanted
-    found = negotiate_locale(ranked(accept_language), LANGUAGES, sep="_", aliases=dict(aliases or {}))
+    # Each tag followed by its language alone (RFC 4647 lookup), so an alias of "uk" serves "uk-UA" too.
+    tags = [form for tag in ranked(accept_language) for form in dict.fromkeys((tag, tag.split("_")[0]))]
+    found = negotiate_locale(tags, LANGUAGES, sep="_", aliases=dict(aliases or {}))
     return found if found in LANGUAGES else default
 
 
