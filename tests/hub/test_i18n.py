@@ -54,7 +54,8 @@ def used() -> dict[Key, str]:
 def test_every_message_in_code_and_templates_is_translated(lang: str, used: dict[Key, str]) -> None:
     entries = keyed(catalog(lang))
     missing = {key: where for key, where in used.items() if key not in entries}
-    assert not missing, f"add these to {i18n.catalog_path(lang)} (see README, Translating): {missing}"
+    where = i18n.catalog_path(lang)
+    assert not missing, f"add to {where} (README, 'Languages and translating'): {missing}"
     untranslated = [
         key
         for key, message in entries.items()
