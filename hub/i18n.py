@@ -1,9 +1,9 @@
 """The hub's languages: the gettext catalogs (``hub/locale/<lang>/LC_MESSAGES/messages.po``) and choosing a
 language from what a request or a visitor asks for.
 
-The catalogs are the ``.po`` files a translator edits; they are read with Babel once per process and turned
-into gettext translations in memory, so no compiled ``.mo`` file is generated, committed or forgotten at a
-release (reading both takes a few milliseconds at start-up). Matching a language tag to ours is Babel's
+The catalogs are the ``.po`` files a translator edits; they are read with Babel once per process (when the
+app is built: tens of milliseconds for both) and turned into gettext translations in memory, so no compiled
+``.mo`` file is generated, committed or forgotten at a release. Matching a language tag to ours is Babel's
 (``en-GB`` → ``en``, ``uk`` → ``ru`` by the aliases given); only the ``q=`` ordering of an Accept-Language
 header is done here, in a few lines, because Babel has no header parser and the ones that do (werkzeug)
 would bring a web framework along.
