@@ -43,7 +43,7 @@ from channels.base import AccountContext, PayloadError
 from channels.email import charsets
 from channels.email.config import MIB, EmailConfigError, EmailSettings
 from channels.email.htmltext import html_to_text
-from channels.email.noise import auto_reply_reason, find_bounce, one_line
+from channels.email.noise import Bounce, auto_reply_reason, find_bounce, one_line, reporting_domain
 from channels.email.quoting import fold, unflow
 from channels.email.threading import (
     ReplyTokens,
@@ -462,7 +462,38 @@ def sanitize_html(html: str) -> str:
 # -- the message ---------------------------------------------------------------------------------------
 
 
-def _sender(headers: _Headers) -> tuple[Sender, str]:
+def _mail_system(headers: _Headers, msg: Message, texts: list[str]) -> tuple[Sender, str] | None:
+    """The sender of a delivery report whose From is no address (``MAILER-DAEMON (Mail Delivery System)``):
+    the mail system's daemon at the reporting domain (its Reporting-MTA, else its Message-ID's domain)."""
+    domains = [reporting_domain(msg, texts)]
+    ident = clean_message_id(headers.raw("Message-ID"))
+    if ident and "@" in ident:
+        domains.append(ident.rpartition("@")[2])
+    for domain in domains:
+        if not domain:
+            continue
+        try:
+            value = normalize("email", f"mailer-daemon@{domain}")
+        except InvalidIdentity:
+            continue
+        return Sender((IdentityRef("email", value),), name="Mail Delivery System"), value
+    return None
+
+
+def _display(name: str) -> str | None:
+    """A display name without the quotes around it (only a pair: a quote inside the name stays)."""
+    shown = name.strip()
+    if len(shown) >= 2 and shown[0] == shown[-1] and shown[0] in "\"'":
+        shown = shown[1:-1].strip()
+    return " ".join(shown.split()) or None
+
+
+def _sender(
+    headers: _Headers,
+    bounce: Bounce | None = None,
+    msg: Message | None = None,
+    texts: list[str] | None = None,
+) -> tuple[Sender, str]:
     problems: list[str] = []
     for name in ("From", "Sender", "Reply-To", "Return-Path"):
         for display, address in headers.addresses(name):
@@ -471,10 +502,14 @@ def _sender(headers: _Headers) -> tuple[Sender, str]:
             except InvalidIdentity as exc:
                 problems.append(f"{name} {address!r}: {exc.reason}")
                 continue
-            shown = display.strip().strip("\"'").strip() or None
+            shown = _display(display)
             if shown and shown.lower() == value:
                 shown = None
             return Sender((IdentityRef("email", value),), name=shown[:MAX_NAME] if shown else None), value
+    if bounce is not None and msg is not None:
+        daemon = _mail_system(headers, msg, texts or [])
+        if daemon is not None:
+            return daemon
     raw_from = headers.raw("From")
     if problems:
         raise PayloadError(f"no usable sender address ({problems[0]})")
@@ -552,12 +587,13 @@ def _parse(data: bytes, account_id: int, options: ParseOptions) -> InboundMessag
         raise PayloadError("not an e-mail message: no header fields at the start")
     msg = _repair_boundary(data, msg)
     headers = _Headers(msg)
-    sender, sender_address = _sender(headers)
     subject = headers.text("Subject") or None
     if subject:
         subject = subject[:MAX_SUBJECT]
     hints = headers.charset_hints()
     content = _collect(msg, options.max_attachment_bytes, hints)
+    bounce = find_bounce(msg, headers.text, subject, content.texts)
+    sender, sender_address = _sender(headers, bounce, msg, content.texts)
     text = "\n\n".join(t.strip("\n") for t in content.plain if t.strip())
     html_source = "\n".join(content.html) if content.html else None
     if not text.strip() and html_source:
@@ -590,7 +626,6 @@ def _parse(data: bytes, account_id: int, options: ParseOptions) -> InboundMessag
     reply_to = _addresses_only(headers.addresses("Reply-To"))
     if reply_to:
         meta["reply_to"] = reply_to
-    bounce = find_bounce(msg, headers.text, subject, sender_address, content.texts)
     if bounce is not None:
         kind = "bounce"
         meta["bounce"] = bounce.to_meta()
