@@ -553,13 +553,22 @@ def _defects(msg: Message) -> list[str]:
     return sorted(names)[:10]
 
 
-def _external_id(headers: _Headers, data: bytes) -> str:
-    ident = clean_message_id(headers.raw("Message-ID"))
-    if ident:
-        return charsets.clean(ident)
+def _content_digest(headers: _Headers, data: bytes) -> str:
+    """What the sender wrote (From, To, Date, Subject, body), not what mail systems added on the way
+    (Received, Delivered-To): the same mail delivered twice has the same digest."""
     _, body = _split_head(data)
     parts = [(headers.raw(n) or "").encode("utf-8", "replace") for n in ("From", "To", "Date", "Subject")]
     return content_id([*parts, body])
+
+
+def _identity(headers: _Headers, data: bytes) -> tuple[str, str | None]:
+    """The external id (the Message-ID, else the content digest) and the content key that tells apart
+    two different mails with one Message-ID (senders reuse them: broken scripts, copied templates)."""
+    digest = _content_digest(headers, data)
+    ident = clean_message_id(headers.raw("Message-ID"))
+    if ident:
+        return charsets.clean(ident), digest.removeprefix("sha256:")[:32]
+    return digest, None
 
 
 def parse(data: bytes, *, account_id: int, options: ParseOptions | None = None) -> InboundMessage:
@@ -661,9 +670,11 @@ def _parse(data: bytes, account_id: int, options: ParseOptions) -> InboundMessag
     if defects:
         meta["defects"] = defects
     html = sanitize_html(html_source) if html_source and html_source.strip() else None
+    external_id, content_key = _identity(headers, data)
     return InboundMessage(
         account_id=account_id,
-        external_id=_external_id(headers, data),
+        external_id=external_id,
+        content_key=content_key,
         sender=sender,
         text=charsets.clean(text),
         html=html,
