@@ -68,6 +68,28 @@ MAX_NESTING = 10  # multipart depth; deeper parts are ignored (a crafted mail mu
 _PARSER = BytesParser(policy=policy.compat32)  # structure only: fast, lenient
 _HEADER_LINE = re.compile(rb"^[!-9;-~]+[ \t]*:")
 _ADDRESS_HEADERS = frozenset({b"from", b"to", b"cc", b"bcc", b"reply-to", b"sender"})
+# Fields whose presence further down shows the header block has not ended yet.
+_KNOWN_HEADERS = frozenset(
+    {
+        *_ADDRESS_HEADERS,
+        b"subject",
+        b"date",
+        b"message-id",
+        b"in-reply-to",
+        b"references",
+        b"mime-version",
+        b"content-type",
+        b"content-transfer-encoding",
+        b"received",
+        b"return-path",
+        b"thread-topic",
+        b"thread-index",
+        b"importance",
+        b"content-language",
+        b"accept-language",
+        b"delivered-to",
+    }
+)
 _BOUNDARY_LINE = re.compile(rb"^--([^\s]{1,200}?)(--)?[ \t]*\r?$", re.MULTILINE)
 _CONTENT_TYPE_HEADER = re.compile(rb"(?im)^content-type[ \t]*:[^\n]*(?:\n[ \t][^\n]*)*")
 _META_CHARSET = re.compile(rb"""<meta[^>]{0,200}charset\s*=\s*["']?([A-Za-z0-9_.:\-]{1,40})""", re.IGNORECASE)
@@ -131,16 +153,33 @@ def _strip_envelope(data: bytes) -> bytes:
     return data
 
 
+def _header_block_continues(lines: list[bytes], start: int) -> list[bool]:
+    """For each line from `start`: does a well-known header field follow it before the first empty line?"""
+    after = [False] * len(lines)
+    seen = False
+    end = next((i for i in range(start, len(lines)) if not lines[i].rstrip(b"\r")), len(lines))
+    for index in range(end - 1, start - 1, -1):
+        after[index] = seen
+        bare = lines[index].rstrip(b"\r")
+        if _HEADER_LINE.match(bare):
+            name = bare.split(b":", 1)[0].strip().lower()
+            seen = seen or name in _KNOWN_HEADERS or name.startswith(b"x-")
+    return after
+
+
 def _repair_folding(data: bytes) -> bytes:
     """Re-fold header lines that lost their leading whitespace; end the header block where it ends.
 
     A line inside the header block that is neither a field nor a continuation is a continuation if it
-    carries an encoded word (``=?utf-8?B?…?=``) or continues an address list; anything else means the
-    body began without the empty line, which is then inserted.
+    carries an encoded word (``=?utf-8?B?…?=``), continues an address list, or is followed by more
+    well-known fields before the empty line (a long ``X-…`` value wrapped by an mbox exporter: cutting
+    the block there would lose the subject and the sender below it); anything else means the body began
+    without the empty line, which is then inserted.
     """
     lines = data.split(b"\n")
     previous_name = b""
     fixed: list[bytes] | None = None
+    continues: list[bool] | None = None
     for index, line in enumerate(lines):
         bare = line.rstrip(b"\r")
         if not bare:
@@ -153,9 +192,11 @@ def _repair_folding(data: bytes) -> bytes:
             continue
         if fixed is None:
             fixed = list(lines)
+            continues = _header_block_continues(lines, index)
+        assert continues is not None
         stripped = bare.lstrip()
         continues_address = previous_name in _ADDRESS_HEADERS and (b"@" in stripped or stripped[:1] == b"<")
-        if stripped.startswith(b"=?") or continues_address:
+        if stripped.startswith(b"=?") or continues_address or continues[index]:
             fixed[index] = b" " + line
         else:
             fixed.insert(index, b"\r" if bare != line else b"")
@@ -596,7 +637,8 @@ def _parse(data: bytes, account_id: int, options: ParseOptions) -> InboundMessag
         raise PayloadError("not an e-mail message: no header fields at the start")
     msg = _repair_boundary(data, msg)
     headers = _Headers(msg)
-    subject = headers.text("Subject") or None
+    # Unfolding leaves the fold's tab in the subject (RFC 5322 keeps the whitespace); one space reads right.
+    subject = " ".join((headers.text("Subject") or "").split()) or None
     if subject:
         subject = subject[:MAX_SUBJECT]
     hints = headers.charset_hints()
