@@ -237,7 +237,16 @@ SCHEMAS: dict[str, Schema] = {
                 {"type": "string", "enum": ["queued", "sent", "delivered", "failed"]}
             ),
             "delivery_error": N_STR,
+            "edited_at": {**N_TIME, "description": "when the client last edited it"},
+            "previous_versions": array(ref("PreviousVersion")),
             "attachments": array(ref("Attachment")),
+        }
+    ),
+    "PreviousVersion": obj(
+        {
+            "text": {**STR, "description": "the text before an edit replaced it"},
+            "written_at": {**N_TIME, "description": "when that text was written"},
+            "replaced_at": {**N_TIME, "description": "when the edit replaced it"},
         }
     ),
     "ConversationDetail": obj(

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox.contacts import DuplicatePair
+from inbox.edits import previous_versions
 from inbox.models import (
     Agent,
     ApiToken,
@@ -101,7 +102,7 @@ def attachment(row: Attachment) -> JSON:
 
 
 def message(row: Message) -> JSON:
-    """A message with its attachments (which the caller loaded)."""
+    """A message with its attachments (which the caller loaded); an edited one with its earlier texts."""
     return {
         "id": row.id,
         "conversation_id": row.conversation_id,
@@ -116,6 +117,8 @@ def message(row: Message) -> JSON:
         "created_at": iso(row.created_at),
         "delivery_status": row.delivery_status,
         "delivery_error": row.delivery_error,
+        "edited_at": iso(row.edited_at),
+        "previous_versions": [dict(v) for v in previous_versions(row)],
         "attachments": [attachment(a) for a in row.attachments],
     }
 
