@@ -13,7 +13,10 @@
 * New mail is awaited with IDLE, renewed every ``idle_renew_seconds`` (default 25 min; servers may
   drop an IDLE after 30), or by polling every ``poll_seconds`` where the server has no IDLE.
 * A dropped connection is re-opened with backoff; after ``connect_attempts`` failed connections in a row
-  the receive loop fails, so the supervisor shows the account as retrying (and keeps trying).
+  the receive loop fails, so the supervisor shows the account as retrying (and keeps trying). While it
+  reconnects by itself, the receiver reports the problem on its :class:`LinkHealth` from the first
+  failed attempt (and that all is well once a session is open), so the account shows ``retrying`` for
+  the whole outage.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from typing import Any, TypeVar
 
 import aioimaplib  # type: ignore[import-untyped]
 
-from channels.base import ChannelAuthError, CursorStore, PayloadError, Sink
+from channels.base import ChannelAuthError, CursorStore, LinkHealth, PayloadError, Sink
 from channels.email.config import EmailConfigError, EmailSettings
 from channels.email.parse import ParseOptions, parse
 from inbox.ingest import IngestError
@@ -358,9 +361,15 @@ class ImapReceiver:
     """The receive loop of one account (see the module docstring)."""
 
     def __init__(
-        self, settings: EmailSettings, cursor: CursorStore, sink: Sink, ready: asyncio.Event | None = None
+        self,
+        settings: EmailSettings,
+        cursor: CursorStore,
+        sink: Sink,
+        ready: asyncio.Event | None = None,
+        health: LinkHealth | None = None,
     ) -> None:
         self.settings = settings
+        self.health = health if health is not None else LinkHealth()
         # Set while receiving: in IDLE (accepted by the server) or polling; cleared when the link is lost.
         self.ready = ready if ready is not None else asyncio.Event()
         self.options = settings.options
@@ -387,10 +396,10 @@ class ImapReceiver:
                 connection = await ImapConnection.open(self.settings)
             except (*RECONNECT_ERRORS, ImapError) as exc:
                 failures += 1
+                problem = f"cannot connect to {host}:{port}: {exc.__class__.__name__}: {exc}"
+                self.health.report(problem)
                 if failures >= self.options.connect_attempts:
-                    raise ImapError(
-                        f"cannot connect to {host}:{port}: {exc.__class__.__name__}: {exc}"
-                    ) from exc
+                    raise ImapError(problem) from exc
                 log.info("IMAP %s:%s: %s; trying again", host, port, exc)
                 self.state = "reconnecting"
                 await asyncio.sleep(self._delay(failures))
@@ -402,6 +411,7 @@ class ImapReceiver:
                 await self._session(connection)
             except (*RECONNECT_ERRORS, ImapError) as exc:
                 self.ready.clear()
+                self.health.report(f"the connection to {host}:{port} ended: {exc}; reconnecting")
                 log.info("IMAP %s:%s connection ended (%s); reconnecting", host, port, exc)
                 self.state = "reconnecting"
                 await asyncio.sleep(self._delay(1))
@@ -443,6 +453,7 @@ class ImapReceiver:
 
     async def _session(self, connection: ImapConnection) -> None:
         box = await connection.select(self.options.folder)
+        self.health.report(None)  # logged in with the folder open: receiving
         self.cursor = await self._start_cursor(connection, box)
         use_idle = self.options.idle and connection.has_idle
         if self.options.idle and not use_idle:
