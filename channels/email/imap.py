@@ -38,7 +38,7 @@ from channels.base import ChannelAuthError, CursorStore, LinkHealth, PayloadErro
 from channels.email.config import EmailConfigError, EmailSettings
 from channels.email.parse import ParseOptions, parse
 from inbox.ingest import IngestError
-from inbox.items import InboundAttachment, InboundMessage
+from inbox.items import InboundAttachment, InboundMessage, Refused
 
 log = logging.getLogger(__name__)
 
@@ -494,10 +494,10 @@ class ImapReceiver:
 
     def _parse_chunk(
         self, uids: Sequence[int], bodies: dict[int, bytes], heads: dict[int, bytes], sizes: dict[int, int]
-    ) -> list[tuple[int, InboundMessage | PayloadError]]:
+    ) -> list[tuple[int, InboundMessage | Refused]]:
         """Parse a fetched chunk (in a worker thread: large mail must not stall the event loop)."""
         assert self.cursor is not None
-        out: list[tuple[int, InboundMessage | PayloadError]] = []
+        out: list[tuple[int, InboundMessage | Refused]] = []
         for uid in uids:
             data = bodies.get(uid, heads.get(uid))
             if data is None:
@@ -505,7 +505,7 @@ class ImapReceiver:
             try:
                 item = parse(data, account_id=self.settings.account.id, options=self._parse_options)
             except PayloadError as exc:
-                out.append((uid, exc))
+                out.append((uid, self._refused(uid, data, exc.reason)))
                 continue
             meta = {**item.meta, "imap": {"folder": self.cursor.folder, "uid": uid}}
             if uid in heads:
@@ -519,22 +519,33 @@ class ImapReceiver:
             out.append((uid, replace(item, meta=meta)))
         return out
 
-    async def _hand_in(self, parsed: list[tuple[int, InboundMessage | PayloadError]]) -> None:
-        """Give the chunk to the sink together (the ingest queue commits them as one batch)."""
-        items = [(uid, item) for uid, item in parsed if isinstance(item, InboundMessage)]
-        for uid, error in parsed:
-            if isinstance(error, PayloadError):
+    def _refused(self, uid: int, data: bytes, reason: str) -> Refused:
+        """A mail that cannot be taken, with where it is: kept in the quarantine, never only logged."""
+        assert self.cursor is not None
+        position = f"{self.cursor.folder} UIDVALIDITY {self.cursor.uidvalidity} UID {uid}"
+        return Refused(self.settings.account.id, data, reason, position)
+
+    async def _hand_in(self, parsed: list[tuple[int, InboundMessage | Refused]]) -> None:
+        """Give the chunk to the sink together (the ingest queue commits them as one batch); a mail the
+        parser or the ingest path refuses goes to the sink as :class:`Refused` before the cursor moves."""
+        for uid, item in parsed:
+            if isinstance(item, Refused):
                 self.stats.refused += 1
-                log.warning("mail UID %s in %r refused: %s", uid, self.options.folder, error)
-        results = await asyncio.gather(*(self._sink(item) for _, item in items), return_exceptions=True)
+                log.warning("mail UID %s in %r refused: %s", uid, self.options.folder, item.reason)
+        results = await asyncio.gather(*(self._sink(item) for _, item in parsed), return_exceptions=True)
         failure: BaseException | None = None
-        for (uid, _), result in zip(items, results, strict=True):
-            if isinstance(result, IngestError):
+        late: list[Refused] = []
+        for (uid, item), result in zip(parsed, results, strict=True):
+            if isinstance(result, IngestError) and isinstance(item, InboundMessage):
                 self.stats.refused += 1
                 log.warning("mail UID %s in %r refused: %s", uid, self.options.folder, result)
+                raw = item.raw if isinstance(item.raw, bytes) else b""
+                late.append(self._refused(uid, raw, str(result)))
             elif isinstance(result, BaseException):
                 failure = failure or result
-            else:
+            elif isinstance(item, InboundMessage):
                 self.stats.ingested += 1
         if failure is not None:
             raise failure  # the cursor stays: the chunk is fetched again (and deduplicated) after a restart
+        for refused in late:
+            await self._sink(refused)
