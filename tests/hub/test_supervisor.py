@@ -5,12 +5,16 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import replace
-from typing import ClassVar
+from pathlib import Path
+from typing import Any, ClassVar
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from channels.base import AccountContext, ChannelAuthError, LinkHealth, Sink, register
+from hub.cli import _reload_accounts
+from hub.runtime import Hub
+from hub.settings import AccountSettings
 from hub.supervisor import Supervisor
 from inbox.ingest import IngestResult
 from inbox.items import Delivery, InboundMessage, OutboundMessage
@@ -131,7 +135,7 @@ class CredentialsConnector(FlakyConnector):
     kind: ClassVar[str] = "test-credentials"
 
     async def run(self, sink: Sink) -> None:
-        if self.account.options.get("token") != "right":
+        if self.account.options.get("token") != "right" and self.account.options.get("key") != "right":
             raise ChannelAuthError("token rejected")
         self.ready.set()
         await asyncio.Event().wait()
@@ -231,3 +235,31 @@ async def test_a_connector_reconnecting_by_itself_shows_retrying_until_its_link_
         await sup.stop()
     row = await session.get_one(ChannelAccount, account.id, populate_existing=True)
     assert row.state == "stopped"
+
+
+async def test_a_reloaded_configuration_tries_an_auth_failed_account_at_once(hub_factory: Any) -> None:
+    hub: Hub = await hub_factory(accounts={"bot": {"kind": "test-credentials", "key": "wrong"}})
+    state = next(s for s in hub.supervisor.states.values() if s.name == "bot")
+    await eventually(lambda: state.state == "auth_failed", "the key refused")
+    same = hub.settings.model_copy(
+        update={"accounts": {"bot": AccountSettings(kind="test-credentials", key="wrong")}}
+    )
+    assert hub.apply_account_changes(same) == []  # nothing changed: no retry out of turn
+    fixed = hub.settings.model_copy(
+        update={"accounts": {"bot": AccountSettings(kind="test-credentials", key="right")}}
+    )
+    assert hub.apply_account_changes(fixed) == ["bot"]
+    await eventually(lambda: state.state == "running", "running with the new key, not 30 s later")
+
+
+async def test_sighup_rereads_the_configuration_file_and_applies_account_changes(
+    hub_factory: Any, tmp_path: Path
+) -> None:
+    hub: Hub = await hub_factory(accounts={"bot": {"kind": "test-credentials", "key": "wrong"}})
+    state = next(s for s in hub.supervisor.states.values() if s.name == "bot")
+    await eventually(lambda: state.state == "auth_failed", "the key refused")
+    config = tmp_path / "okno.toml"
+    config.write_text('[accounts.bot]\nkind = "test-credentials"\nkey = "right"\n')
+    hub.settings.config_file = str(config)
+    _reload_accounts(hub)  # what the SIGHUP handler of `okno serve` calls
+    await eventually(lambda: state.state == "running", "running with the key from the file")
