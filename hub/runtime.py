@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -181,6 +181,33 @@ class Hub:
                 self.accounts[name] = ConfiguredAccount(context, team_id, problem)
             await session.commit()
         return self.accounts
+
+    def apply_account_changes(self, settings: Settings) -> list[str]:
+        """Take a changed configuration of the accounts that are running (the file re-read on SIGHUP):
+        each whose options or secrets changed gets them and is tried again at once — an account shown
+        as auth_failed does not wait out its backoff. Adding, removing or re-enabling an account, and
+        every other setting, still take a restart (said in the log). Returns the accounts changed."""
+        changed: list[str] = []
+        for name, config in settings.accounts.items():
+            configured = self.accounts.get(name)
+            if configured is None or config.kind != configured.context.kind:
+                log.warning("account %s is new or of another kind: restart the hub to start it", name)
+                continue
+            options, secrets, problem = split_account(config)
+            old = configured.context
+            if (dict(old.options), dict(old.secrets)) == (options, secrets):
+                continue
+            if problem or not config.enabled or configured.problem:
+                why = problem or ("disabled" if not config.enabled else configured.problem)
+                log.warning("account %s changed but was not applied (%s): restart the hub", name, why)
+                continue
+            context = replace(old, options=options, secrets=secrets)
+            self.accounts[name] = replace(configured, context=context)
+            self.supervisor.reconfigure(context)
+            changed.append(name)
+        for name in set(self.accounts) - set(settings.accounts):
+            log.warning("account %s was removed from the configuration: restart the hub to stop it", name)
+        return changed
 
     async def start(self, *, migrate: bool = True, channels: bool = True) -> None:
         if migrate:

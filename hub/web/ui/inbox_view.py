@@ -19,6 +19,7 @@ from sqlalchemy.orm import selectinload
 from hub.web.ui import i18n
 from inbox import contacts
 from inbox.conversations import ConversationFilter, Viewer, list_conversations
+from inbox.edits import previous_versions
 from inbox.models import Agent, Contact, Conversation, Message, Team, utcnow
 from inbox.queues import latest_messages, unanswered
 from inbox.timeline import Entry, contact_timeline
@@ -223,6 +224,8 @@ def _message_item(
         ],
         "page": message.meta.get("page") if isinstance(message.meta, dict) else None,
         "offline_form": bool(message.meta.get("offline_form")) if isinstance(message.meta, dict) else False,
+        "edited": clock.full(message.edited_at) if message.edited_at else None,
+        "previous": [v["text"] for v in previous_versions(message)],
     }
 
 

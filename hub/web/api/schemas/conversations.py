@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from hub.web.api.schemas.base import ApiModel, Id, NullableId, Time
+from inbox.edits import versions_in
 
 Status = Literal["open", "pending", "snoozed", "resolved"]
 
@@ -41,6 +42,12 @@ class Attachment(ApiModel):
     refused: str | None = Field(description="why the file was not stored")
 
 
+class PreviousVersion(ApiModel):
+    text: str = Field(description="the text before an edit replaced it")
+    written_at: str | None = Field(description="when that text was written (RFC 3339)")
+    replaced_at: str | None = Field(description="when the edit replaced it (RFC 3339)")
+
+
 class Message(ApiModel):
     """A message, reply or internal note with its attachments."""
 
@@ -59,4 +66,13 @@ class Message(ApiModel):
     created_at: Time
     delivery_status: Literal["queued", "sent", "delivered", "failed"] | None
     delivery_error: str | None
+    edited_at: Time | None = Field(description="when the client last edited it")
+    previous_versions: list[PreviousVersion] = Field(
+        validation_alias="meta", description="the texts an edited message had before, oldest first"
+    )
     attachments: list[Attachment]
+
+    @field_validator("previous_versions", mode="before")
+    @classmethod
+    def _versions(cls, meta: object) -> object:
+        return meta if isinstance(meta, list) else versions_in(meta)
