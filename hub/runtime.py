@@ -15,6 +15,7 @@ from channels.base import AccountContext, InboundItem
 from hub import db
 from hub.bus import LocalBus
 from hub.bus_redis import RedisBus
+from hub.finishing import Finishing
 from hub.presence import Presence
 from hub.settings import AccountSettings, MissingSecret, Settings
 from hub.supervisor import Supervisor
@@ -129,6 +130,8 @@ class Hub:
         )
         self.scheduler = Scheduler(self.sessionmaker, publisher=self.bus)  # snoozes ending, later SLAs
         self.presence = Presence(self.sessionmaker)
+        # Database work of socket handlers that must not be cut by a cancel (see hub.finishing).
+        self.finishing = Finishing()
         self.accounts: dict[str, ConfiguredAccount] = {}
         self._started = False
 
@@ -195,6 +198,7 @@ class Hub:
         self._started = True
 
     async def stop(self) -> None:
+        await self.finishing.wait()
         await self.presence.stop()
         await self.scheduler.stop()
         await self.outbox.stop()  # no send may be cut off by its connector closing
@@ -206,5 +210,6 @@ class Hub:
         await self.ingest.stop()  # after the connectors: what they handed in is still committed
         if isinstance(self.bus, RedisBus):
             await self.bus.stop()
+        await self.finishing.wait()  # what a socket closed by the shutdown still had to finish
         await self.engine.dispose()
         self._started = False
