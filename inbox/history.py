@@ -235,13 +235,11 @@ class HistoryImport:
             raise HistoryError(str(result))
         if isinstance(result, Exception):
             raise result
-        # Cards and conversations first seen in the import date from their first message, not from today.
-        for row in (
-            await session.get(Contact, result.contact_id),
-            await session.get(Conversation, result.conversation_id),
-        ):
-            if row is not None and row.created_at > event.at:
-                row.created_at = event.at
+        # A conversation first seen in the import dates from its first message, not from today (a new
+        # card already does: ingest dates it from the message's time).
+        conv = await session.get(Conversation, result.conversation_id)
+        if conv is not None and conv.created_at > event.at:
+            conv.created_at = event.at
         message = await session.get(Message, result.message_id)
         if message is not None:
             message.created_at = event.at

@@ -192,7 +192,12 @@ async def _load(batch: _Batch, prepared: Sequence[_Prepared]) -> dict[tuple[int,
 def _match_contact(batch: _Batch, p: _Prepared, account: ChannelAccount) -> Contact:
     """The sender's card, by their vouched identities only (a new lead if none matches)."""
     sender = p.item.sender
-    return batch.matcher.match(p.identities, name=sender.name or sender.username, source_channel=account.kind)
+    return batch.matcher.match(
+        p.identities,
+        name=sender.name or sender.username,
+        source_channel=account.kind,
+        first_seen=p.item.sent_at,
+    )
 
 
 def _visitor(p: _Prepared, account: ChannelAccount) -> str | None:
