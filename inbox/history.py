@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from inbox.conversations import assign, set_status
 from inbox.ingest import IngestError, stage_batch
 from inbox.items import IdentityKind, IdentityRef, InboundMessage, Sender
-from inbox.models import Agent, ChannelAccount, Contact, Conversation, HistoryLine, Identity, Message, Team
+from inbox.models import Agent, ChannelAccount, Conversation, HistoryLine, Identity, Message, Team
 from inbox.policy import InboxPolicy
 from inbox.replies import ReplyError, add_reply
 
