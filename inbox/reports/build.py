@@ -9,14 +9,16 @@ started, and to the team the conversation belonged to then.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import or_, select
+from sqlalchemy import and_, case, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
 
 from inbox.business_hours import BusinessHours
 from inbox.models import (
@@ -32,6 +34,7 @@ from inbox.models import (
     utcnow,
 )
 from inbox.reports.figures import SlaCount, SlaTargets, Summary
+from inbox.reports.sql import local_bucket, summaries
 from inbox.reports.waits import FIRST_RESPONSE, REPLY, RESOLUTION
 
 WAIT_REPORTS: Mapping[str, str] = {
@@ -113,31 +116,41 @@ class Report:
 
 
 class _Grouper:
-    """Turns a fact into its group key, and keys into the labels reports print."""
+    """The SQL expression a report groups by, and the labels and print order of its groups."""
 
-    def __init__(self, req: ReportRequest, agents: Mapping[int, str], teams: Mapping[int, str]) -> None:
-        self.req, self.agents, self.teams = req, agents, teams
+    def __init__(
+        self, session: AsyncSession, req: ReportRequest, agents: Mapping[int, str], teams: Mapping[int, str]
+    ) -> None:
+        self.session, self.req, self.agents, self.teams = session, req, agents, teams
 
-    def key(self, at: datetime, *, team_id: int | None, agent_id: int | None, channel: str | None) -> Any:
+    def expr(
+        self, *, at: Any, team: Any = None, agent: Any = None, channel: Any = None
+    ) -> ColumnElement[Any] | None:
         by = self.req.by
         if by is None:
             return None
-        local = at.astimezone(self.req.zone)
-        if by == "day":
-            return local.date().isoformat()
-        if by == "hour":
-            return local.hour
-        if by == "weekday":
-            return WEEKDAYS[local.weekday()]
+        if by in ("day", "hour", "weekday"):
+            return local_bucket(self.session, at, by, self.req.zone, *self.req.window())
+        chosen = {"team": team, "agent": agent, "channel": channel}.get(by)
+        if chosen is None:  # the report has no such dimension (leads by team, …): one group of unknowns
+            return literal(None)
+        expression: ColumnElement[Any] = chosen
+        return expression
+
+    def label(self, key: Any) -> Any:
+        by = self.req.by
         if by == "agent":
-            return self.agents.get(agent_id) if agent_id is not None else None
+            return self.agents.get(key) if key is not None else None
         if by == "team":
-            return self.teams.get(team_id) if team_id is not None else None
-        return channel
+            return self.teams.get(key) if key is not None else None
+        if by == "weekday":
+            return WEEKDAYS[int(key)]
+        if by == "hour":
+            return int(key)
+        return key
 
     def every_key(self, seen: Iterable[Any]) -> list[Any]:
         """Keys in print order; days, hours and weekdays are listed whole (a chart needs its zeros)."""
-        seen = set(seen)
         by = self.req.by
         if by is None:
             return [None]
@@ -147,18 +160,32 @@ class _Grouper:
         if by == "hour":
             return list(range(24))
         if by == "weekday":
-            return list(WEEKDAYS)
-        return sorted(seen, key=lambda k: (k is None, str(k)))
+            return list(range(7))
+        return sorted(set(seen), key=lambda k: (k is None, str(self.label(k))))
 
 
 async def _names(session: AsyncSession) -> tuple[dict[int, str], dict[int, str]]:
-    agents = {i: e for i, e in (await session.execute(select(Agent.id, Agent.email)))}
-    teams = {i: n for i, n in (await session.execute(select(Team.id, Team.name)))}
+    agents = {i: e for i, e in await session.execute(select(Agent.id, Agent.email))}
+    teams = {i: n for i, n in await session.execute(select(Team.id, Team.name))}
     return agents, teams
 
 
 def _rounded(value: float | None) -> float | None:
     return None if value is None else round(value, 1)
+
+
+def _norm(key: Any) -> Any:
+    """Group keys as SQL returns them, comparable with :meth:`_Grouper.every_key` (hours come back as ints
+    or strings depending on the backend)."""
+    return int(key) if isinstance(key, float | Decimal) else key
+
+
+async def _grouped_counts(
+    session: AsyncSession, group: ColumnElement[Any] | None, where: Sequence[Any], *columns: Any
+) -> dict[Any, tuple[Any, ...]]:
+    key = group if group is not None else literal(0)
+    rows = await session.execute(select(key, *columns).where(*where).group_by(key))
+    return {(None if group is None else _norm(row[0])): tuple(row[1:]) for row in rows}
 
 
 async def build_report(
@@ -171,7 +198,7 @@ async def build_report(
 ) -> Report:
     """The report `req` asks for, read in one transaction of `session` (which it does not commit)."""
     agents, teams = await _names(session)
-    grouper = _Grouper(req, agents, teams)
+    grouper = _Grouper(session, req, agents, teams)
     if req.name in WAIT_REPORTS:
         return await _wait_report(session, req, grouper, sla, hours, now or utcnow())
     builder: Callable[..., Any] = {"calls": _calls, "volume": _volume, "leads": _leads}[req.name]
@@ -189,223 +216,238 @@ async def _wait_report(
 ) -> Report:
     kind = WAIT_REPORTS[req.name]
     start, end = req.window()
-    query = select(
-        ReportWait.started_at,
-        ReportWait.outcome,
-        ReportWait.value_seconds,
-        ReportWait.business_seconds,
-        ReportWait.team_id,
-        ReportWait.agent_id,
-        ReportWait.channel_kind,
-    ).where(
-        ReportWait.kind == kind,
-        ReportWait.started_at >= start,
-        ReportWait.started_at < end,
-        or_(ReportWait.outcome.is_(None), ReportWait.outcome != "dropped"),
-    )
+    w = ReportWait
+    where: list[Any] = [
+        w.kind == kind,
+        w.started_at >= start,
+        w.started_at < end,
+        or_(w.outcome.is_(None), w.outcome != "dropped"),
+    ]
     if req.team_ids is not None:
-        query = query.where(ReportWait.team_id.in_(req.team_ids))
+        where.append(w.team_id.in_(req.team_ids))
     if req.channel is not None:
-        query = query.where(ReportWait.channel_kind == req.channel)
+        where.append(w.channel_kind == req.channel)
     if req.agent_id is not None:
-        query = query.where(ReportWait.agent_id == req.agent_id)
+        where.append(w.agent_id == req.agent_id)
+    group = grouper.expr(at=w.started_at, team=w.team_id, agent=w.agent_id, channel=w.channel_kind)
+    ended = [*where, w.outcome.is_not(None)]
+    measure = w.business_seconds if req.business_hours else w.value_seconds
+    stats = {_norm(k): v for k, v in (await summaries(session, measure, group, ended)).items()}
     threshold = sla.for_kind(kind)
-    values: dict[Any, list[float]] = defaultdict(list)
-    counts: dict[Any, SlaCount] = defaultdict(SlaCount)
-    for started, outcome, wall, business, team_id, agent_id, channel in await session.execute(query):
-        key = grouper.key(started, team_id=team_id, agent_id=agent_id, channel=channel)
-        ended = outcome is not None
-        if ended:
-            measured = business if req.business_hours else wall
-            values[key].append(measured or 0.0)
-        if threshold is not None:
-            if ended:
-                elapsed = (business if sla.business_hours else wall) or 0.0
-            else:
-                elapsed = (
-                    hours.seconds_between(started, now)
-                    if sla.business_hours
-                    else (now - started).total_seconds()
-                )
-            counts[key].add(elapsed, threshold, ended=ended)
+    met: dict[Any, int] = defaultdict(int)
+    missed: dict[Any, int] = defaultdict(int)
+    if threshold is not None:
+        clock = w.business_seconds if sla.business_hours else w.value_seconds
+        for key, (hits, late) in (
+            await _grouped_counts(
+                session,
+                group,
+                ended,
+                func.sum(case((clock <= threshold, 1), else_=0)),
+                func.sum(case((clock > threshold, 1), else_=0)),
+            )
+        ).items():
+            met[key] += int(hits or 0)
+            missed[key] += int(late or 0)
+        still_open = [*where, w.outcome.is_(None)]
+        if sla.business_hours:  # working time cannot be counted in SQL: open waits are few, count them here
+            key_col = group if group is not None else literal(0)
+            for key, started in await session.execute(select(key_col, w.started_at).where(*still_open)):
+                if hours.seconds_between(started, now) > threshold:
+                    missed[None if group is None else _norm(key)] += 1
+        else:
+            overdue = [*still_open, w.started_at < now - timedelta(seconds=threshold)]
+            for key, (late,) in (await _grouped_counts(session, group, overdue, func.count())).items():
+                missed[key] += int(late or 0)
     rows = []
-    for key in grouper.every_key([*values, *counts]):
-        summary = Summary.of(values.get(key, []))
+    for key in grouper.every_key([*stats, *met, *missed]):
+        summary = stats.get(key, Summary(0, None, None, None))
         row: dict[str, Any] = {
-            "group": key,
+            "group": grouper.label(key),
             "count": summary.count,
             "avg": _rounded(summary.avg),
             "median": _rounded(summary.median),
             "p90": _rounded(summary.p90),
         }
         if threshold is not None:
-            count = counts.get(key, SlaCount())
+            count = SlaCount(met.get(key, 0), missed.get(key, 0))
             row.update(sla_met=count.met, sla_missed=count.missed, sla_pct=count.pct)
         rows.append(row)
     return Report(req, rows)
 
 
-def _empty_calls() -> dict[str, Any]:
-    return {"calls": 0, "inbound": 0, "answered": 0, "missed": 0, "waits": [], "talks": [], "callbacks": []}
-
-
 async def _calls(session: AsyncSession, req: ReportRequest, grouper: _Grouper) -> Report:
     start, end = req.window()
-    query = (
-        select(
-            Call.started_at,
-            Call.direction,
-            Call.disposition,
-            Call.wait_seconds,
-            Call.talk_seconds,
-            Call.agent_id,
-            ChannelAccount.team_id,
-            ChannelAccount.kind,
-        )
-        .join(ChannelAccount, ChannelAccount.id == Call.account_id)
-        .where(Call.started_at >= start, Call.started_at < end, Call.direction != "internal")
-    )
-    if req.team_ids is not None:
-        query = query.where(ChannelAccount.team_id.in_(req.team_ids))
+    where: list[Any] = [
+        Call.started_at >= start,
+        Call.started_at < end,
+        Call.direction != "internal",
+        Call.account_id.in_(_accounts_in_scope(req)),
+    ]
     if req.agent_id is not None:
-        query = query.where(Call.agent_id == req.agent_id)
-    groups: dict[Any, dict[str, Any]] = defaultdict(
-        lambda: {
-            "calls": 0,
-            "inbound": 0,
-            "answered": 0,
-            "missed": 0,
-            "waits": [],
-            "talks": [],
-            "callbacks": [],
-        }
+        where.append(Call.agent_id == req.agent_id)
+    group = grouper.expr(at=Call.started_at, team=None, agent=Call.agent_id, channel=literal("sip"))
+    inbound = Call.direction == "inbound"
+    answered = Call.disposition == "answered"
+    counts = await _grouped_counts(
+        session,
+        group,
+        where,
+        func.count(),
+        func.sum(case((inbound, 1), else_=0)),
+        func.sum(case((answered, 1), else_=0)),
+        func.sum(
+            case((and_(inbound, or_(Call.disposition.is_(None), Call.disposition.in_(MISSED))), 1), else_=0)
+        ),
     )
-    for started, direction, disposition, wait, talk, agent_id, team_id, kind in await session.execute(query):
-        if started is None:
-            continue
-        g = groups[grouper.key(started, team_id=team_id, agent_id=agent_id, channel=kind)]
-        g["calls"] += 1
-        if disposition == "answered":
-            g["answered"] += 1
-            g["talks"].append(float(talk or 0))
-        if direction == "inbound":
-            g["inbound"] += 1
-            if disposition in MISSED or disposition is None:
-                g["missed"] += 1
-            if wait is not None:
-                g["waits"].append(float(wait))
+    waits = await summaries(session, Call.wait_seconds, group, [*where, inbound])
+    talks = await summaries(session, Call.talk_seconds, group, [*where, answered])
     # Callback time: from the missed call to the answered call back; it belongs to the missed call's day.
-    callbacks = select(
-        ReportingEvent.occurred_at,
-        ReportingEvent.value_seconds,
-        ReportingEvent.team_id,
-        ReportingEvent.agent_id,
-    ).where(ReportingEvent.name == "callback", ReportingEvent.value_seconds.is_not(None))
-    if req.team_ids is not None:
-        callbacks = callbacks.where(ReportingEvent.team_id.in_(req.team_ids))
-    for at, value, team_id, agent_id in await session.execute(callbacks):
+    callbacks: dict[Any, list[float]] = defaultdict(list)
+    query = select(ReportingEvent.occurred_at, ReportingEvent.value_seconds, ReportingEvent.agent_id).where(
+        ReportingEvent.name == "callback",
+        ReportingEvent.value_seconds.is_not(None),
+        ReportingEvent.occurred_at >= start,
+        ReportingEvent.account_id.in_(_accounts_in_scope(req)),
+    )
+    for at, value, agent_id in await session.execute(query):
         missed_at = at - timedelta(seconds=value or 0.0)
         if start <= missed_at < end and (req.agent_id is None or agent_id == req.agent_id):
-            key = grouper.key(missed_at, team_id=team_id, agent_id=agent_id, channel="sip")
-            groups[key]["callbacks"].append(float(value or 0.0))
+            callbacks[_python_key(grouper, missed_at, agent_id)].append(float(value or 0.0))
     rows = []
-    for key in grouper.every_key(groups):
-        g = groups[key] if key in groups else _empty_calls()
-        waits, talks, backs = Summary.of(g["waits"]), Summary.of(g["talks"]), Summary.of(g["callbacks"])
+    keys = [*counts, *({_norm(k) for k in waits}), *callbacks]
+    for key in grouper.every_key(keys):
+        total, calls_in, ok, lost = counts.get(key, (0, 0, 0, 0))
+        calls_in, ok, lost = int(calls_in or 0), int(ok or 0), int(lost or 0)
+        wait = waits.get(key, Summary(0, None, None, None))
+        talk = talks.get(key, Summary(0, None, None, None))
+        back = Summary.of(callbacks.get(key, []))
         rows.append(
             {
-                "group": key,
-                "count": g["calls"],
-                "inbound": g["inbound"],
-                "answered": g["answered"],
-                "missed": g["missed"],
-                "missed_pct": round(g["missed"] * 100.0 / g["inbound"], 2) if g["inbound"] else None,
-                "wait_avg": _rounded(waits.avg),
-                "wait_median": _rounded(waits.median),
-                "talk_avg": _rounded(talks.avg),
-                "talk_median": _rounded(talks.median),
-                "callbacks": backs.count,
-                "callback_median": _rounded(backs.median),
-                "callback_p90": _rounded(backs.p90),
+                "group": grouper.label(key),
+                "count": int(total or 0),
+                "inbound": calls_in,
+                "answered": ok,
+                "missed": lost,
+                "missed_pct": round(lost * 100.0 / calls_in, 2) if calls_in else None,
+                "wait_avg": _rounded(wait.avg),
+                "wait_median": _rounded(wait.median),
+                "talk_avg": _rounded(talk.avg),
+                "talk_median": _rounded(talk.median),
+                "callbacks": back.count,
+                "callback_median": _rounded(back.median),
+                "callback_p90": _rounded(back.p90),
             }
         )
     return Report(req, rows)
 
 
+def _accounts_in_scope(req: ReportRequest) -> Any:
+    query = select(ChannelAccount.id)
+    if req.team_ids is not None:
+        query = query.where(ChannelAccount.team_id.in_(req.team_ids))
+    return query
+
+
+def _python_key(grouper: _Grouper, at: datetime, agent_id: int | None) -> Any:
+    """The group of one fact read into Python (the few callbacks), as SQL would give it."""
+    by = grouper.req.by
+    local = at.astimezone(grouper.req.zone)
+    if by is None:
+        return None
+    if by == "day":
+        return local.date().isoformat()
+    if by == "hour":
+        return local.hour
+    if by == "weekday":
+        return local.weekday()
+    if by == "agent":
+        return agent_id
+    return "sip" if by == "channel" else None
+
+
 async def _volume(session: AsyncSession, req: ReportRequest, grouper: _Grouper) -> Report:
     start, end = req.window()
-    counted: dict[Any, dict[str, int]] = defaultdict(
-        lambda: {"new_conversations": 0, "inbound": 0, "outbound": 0}
-    )
-    events = select(
-        ReportingEvent.name,
-        ReportingEvent.occurred_at,
-        ReportingEvent.team_id,
-        ReportingEvent.agent_id,
-        ReportingEvent.channel_kind,
-    ).where(
-        ReportingEvent.name.in_(("conversation_opened", "message_received")),
-        ReportingEvent.occurred_at >= start,
-        ReportingEvent.occurred_at < end,
-    )
+    e = ReportingEvent
+    where: list[Any] = [
+        e.name.in_(("conversation_opened", "message_received")),
+        e.occurred_at >= start,
+        e.occurred_at < end,
+    ]
     if req.team_ids is not None:
-        events = events.where(ReportingEvent.team_id.in_(req.team_ids))
+        where.append(e.team_id.in_(req.team_ids))
     if req.channel is not None:
-        events = events.where(ReportingEvent.channel_kind == req.channel)
-    for name, at, team_id, agent_id, channel in await session.execute(events):
-        key = grouper.key(at, team_id=team_id, agent_id=agent_id, channel=channel)
-        counted[key]["new_conversations" if name == "conversation_opened" else "inbound"] += 1
-    sent = (
-        select(Message.created_at, Conversation.team_id, Message.agent_id, Conversation.channel_kind)
-        .join(Conversation, Conversation.id == Message.conversation_id)
-        .where(Message.direction == "out", Message.created_at >= start, Message.created_at < end)
+        where.append(e.channel_kind == req.channel)
+    group = grouper.expr(at=e.occurred_at, team=e.team_id, agent=e.agent_id, channel=e.channel_kind)
+    received = await _grouped_counts(
+        session,
+        group,
+        where,
+        func.sum(case((e.name == "conversation_opened", 1), else_=0)),
+        func.sum(case((e.name == "message_received", 1), else_=0)),
     )
+    m, c = Message, Conversation
+    sent_where: list[Any] = [
+        m.direction == "out",
+        m.created_at >= start,
+        m.created_at < end,
+        c.id == m.conversation_id,
+    ]
     if req.team_ids is not None:
-        sent = sent.where(Conversation.team_id.in_(req.team_ids))
+        sent_where.append(c.team_id.in_(req.team_ids))
     if req.channel is not None:
-        sent = sent.where(Conversation.channel_kind == req.channel)
+        sent_where.append(c.channel_kind == req.channel)
     if req.agent_id is not None:
-        sent = sent.where(Message.agent_id == req.agent_id)
-    for at, team_id, agent_id, channel in await session.execute(sent):
-        counted[grouper.key(at, team_id=team_id, agent_id=agent_id, channel=channel)]["outbound"] += 1
+        sent_where.append(m.agent_id == req.agent_id)
+    sent_group = grouper.expr(at=m.created_at, team=c.team_id, agent=m.agent_id, channel=c.channel_kind)
+    sent = await _grouped_counts(session, sent_group, sent_where, func.count())
     rows = []
-    for key in grouper.every_key(counted):
-        row = counted.get(key, {"new_conversations": 0, "inbound": 0, "outbound": 0})
-        rows.append({"group": key, **row})
+    for key in grouper.every_key([*received, *sent]):
+        opened, inbound = received.get(key, (0, 0))
+        rows.append(
+            {
+                "group": grouper.label(key),
+                "new_conversations": int(opened or 0),
+                "inbound": int(inbound or 0),
+                "outbound": int(sent.get(key, (0,))[0] or 0),
+            }
+        )
     return Report(req, rows)
 
 
 async def _leads(session: AsyncSession, req: ReportRequest, grouper: _Grouper) -> Report:
     start, end = req.window()
-    query = select(
-        Contact.created_at, Contact.kind, Contact.source_channel, Contact.source_detail, Contact.owner_id
-    ).where(Contact.created_at >= start, Contact.created_at < end, Contact.merged_into_id.is_(None))
+    where: list[Any] = [
+        Contact.created_at >= start,
+        Contact.created_at < end,
+        Contact.merged_into_id.is_(None),
+    ]
     if req.channel is not None:
-        query = query.where(Contact.source_channel == req.channel)
+        where.append(Contact.source_channel == req.channel)
     if req.agent_id is not None:
-        query = query.where(Contact.owner_id == req.agent_id)
+        where.append(Contact.owner_id == req.agent_id)
     if req.team_ids is not None:
         # A card is in a team's scope when one of its conversations is.
-        query = query.where(
+        where.append(
             Contact.id.in_(select(Conversation.contact_id).where(Conversation.team_id.in_(req.team_ids)))
         )
-    counted: dict[Any, dict[str, int]] = defaultdict(lambda: {"new_leads": 0, "became_clients": 0})
-    for created, kind, channel, detail, owner_id in await session.execute(query):
-        if req.by == "source":
-            key = detail or channel
-        else:
-            key = grouper.key(created, team_id=None, agent_id=owner_id, channel=channel)
-        counted[key]["new_leads"] += 1
-        if kind == "client":
-            counted[key]["became_clients"] += 1
-    rows = []
-    for key in (
+    if req.by == "source":
+        group: ColumnElement[Any] | None = func.coalesce(Contact.source_detail, Contact.source_channel)
+    else:
+        group = grouper.expr(at=Contact.created_at, agent=Contact.owner_id, channel=Contact.source_channel)
+    counted = await _grouped_counts(
+        session, group, where, func.count(), func.sum(case((Contact.kind == "client", 1), else_=0))
+    )
+    keys = (
         grouper.every_key(counted)
         if req.by != "source"
         else sorted(counted, key=lambda k: (k is None, str(k)))
-    ):
-        row = counted.get(key, {"new_leads": 0, "became_clients": 0})
-        rows.append({"group": key, **row})
+    )
+    rows = []
+    for key in keys:
+        leads, clients = counted.get(key, (0, 0))
+        label = key if req.by == "source" else grouper.label(key)
+        rows.append({"group": label, "new_leads": int(leads or 0), "became_clients": int(clients or 0)})
     if not rows:
         rows.append({"group": None, "new_leads": 0, "became_clients": 0})
     return Report(req, rows)
