@@ -585,6 +585,10 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("files", metavar="FILE", nargs="+")
     ingest.add_argument("--account", metavar="NAME", help="the channel account (default: the only one)")
     ingest.set_defaults(func=cmd_ingest)
+
+    from hub import cli_reports  # its own module: reports and history import are a concern of their own
+
+    cli_reports.register(commands)
     return parser
 
 

@@ -11,7 +11,7 @@ import functools
 import ipaddress
 import os
 import re
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -26,6 +26,7 @@ from pydantic_settings import (
 from hub import i18n
 from inbox.business_hours import DAY_NAMES, BusinessHours
 from inbox.policy import InboxPolicy
+from inbox.reports.figures import SlaTargets
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULTS_FILE = ROOT / "config" / "okno.toml"
@@ -83,9 +84,34 @@ class BusinessHoursSettings(BaseModel):
     fri: str = "09:00-18:00"
     sat: str = ""
     sun: str = ""
+    holidays: list[date] = []
 
     def build(self) -> BusinessHours:
-        return BusinessHours.from_config(self.timezone, {d: getattr(self, d) for d in DAY_NAMES})
+        return BusinessHours.from_config(
+            self.timezone, {d: getattr(self, d) for d in DAY_NAMES}, self.holidays
+        )
+
+
+class SlaSettings(BaseModel):
+    """``[sla]``: the thresholds reports count hits and misses against (none set: no SLA columns)."""
+
+    model_config = ConfigDict(extra="forbid")
+    first_response_minutes: int | None = Field(None, ge=1)
+    next_response_minutes: int | None = Field(None, ge=1)
+    resolution_minutes: int | None = Field(None, ge=1)
+    # Which clock the thresholds use: working time (true) or the wall clock.
+    business_hours: bool = False
+
+    def targets(self) -> SlaTargets:
+        def minutes(value: int | None) -> float | None:
+            return None if value is None else value * 60.0
+
+        return SlaTargets(
+            first_response=minutes(self.first_response_minutes),
+            reply=minutes(self.next_response_minutes),
+            resolution=minutes(self.resolution_minutes),
+            business_hours=self.business_hours,
+        )
 
 
 class UiSettings(BaseModel):
@@ -158,6 +184,7 @@ class Settings(BaseSettings):
     ingest: IngestSettings = IngestSettings()
     outbox: OutboxSettings = OutboxSettings()
     business_hours: BusinessHoursSettings = BusinessHoursSettings()
+    sla: SlaSettings = SlaSettings()
     security: SecuritySettings = SecuritySettings()
     ui: UiSettings = UiSettings()
     accounts: dict[str, AccountSettings] = {}

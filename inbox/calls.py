@@ -329,7 +329,13 @@ async def _match_contact(work: _Work) -> None:
     shown = str(name)[:200] if name else None
     contact = matcher.find(caller, name=shown)
     if contact is None and call.direction == "inbound":
-        contact = matcher.match(caller, name=shown, source_channel="sip", source_detail=call.ad_source)
+        contact = matcher.match(
+            caller,
+            name=shown,
+            source_channel="sip",
+            source_detail=call.ad_source,
+            first_seen=call.started_at or work.event.at,
+        )
         work.meta["new_lead"] = True
     await work.session.flush()
     await matcher.record_duplicates()

@@ -30,6 +30,7 @@ import hashlib
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import insert, select
@@ -53,6 +54,7 @@ from inbox.models import (
     utcnow,
 )
 from inbox.policy import InboxPolicy
+from inbox.reports.waits import insert_waits, opened_by_inbound
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +100,9 @@ class _Staged:
     duplicate: bool = False
     new_conversation: bool = False
     reopened: bool = False
+    # The client began to wait with this message (no wait was open), and since when (for the reports).
+    starts_wait: bool = False
+    received: datetime | None = None
 
 
 @dataclass(slots=True)
@@ -192,7 +197,12 @@ async def _load(batch: _Batch, prepared: Sequence[_Prepared]) -> dict[tuple[int,
 def _match_contact(batch: _Batch, p: _Prepared, account: ChannelAccount) -> Contact:
     """The sender's card, by their vouched identities only (a new lead if none matches)."""
     sender = p.item.sender
-    return batch.matcher.match(p.identities, name=sender.name or sender.username, source_channel=account.kind)
+    return batch.matcher.match(
+        p.identities,
+        name=sender.name or sender.username,
+        source_channel=account.kind,
+        first_seen=p.item.sent_at,
+    )
 
 
 def _visitor(p: _Prepared, account: ChannelAccount) -> str | None:
@@ -309,8 +319,10 @@ def _stage_one(
     contact = _match_contact(batch, p, account)
     conv, created = _thread(batch, p, contact, account)
     now = utcnow()
-    received = item.sent_at or now
+    # The platform's time, unless it lies in the future (a skewed clock): waits start when the client wrote.
+    received = min(item.sent_at, now) if item.sent_at is not None else now
     reopened = False
+    starts_wait = False
     if item.kind == "message":
         if not created and conv.status != "open":
             reopened = conv.status == "resolved"
@@ -318,6 +330,7 @@ def _stage_one(
             conv.resolved_at = None
             conv.snoozed_until = None
         if conv.waiting_since is None:
+            starts_wait = True
             conv.waiting_since = received
         if conv.first_response_at is None and conv.first_response_due is None:
             conv.first_response_due = received + batch.policy.first_response_sla
@@ -357,7 +370,15 @@ def _stage_one(
             )
         )
     batch.session.add(message)
-    staged = _Staged(message, contact, conv, new_conversation=created, reopened=reopened)
+    staged = _Staged(
+        message,
+        contact,
+        conv,
+        new_conversation=created,
+        reopened=reopened,
+        starts_wait=starts_wait,
+        received=received,
+    )
     batch.seen[key] = staged
     return staged
 
@@ -411,6 +432,7 @@ async def _after_flush(batch: _Batch, staged: Iterable[_Staged]) -> list[Event]:
     session = batch.session
     events: list[Event] = []
     measured: list[dict[str, Any]] = []
+    waits: list[dict[str, Any]] = []
     for s in staged:
         if s.duplicate:
             continue
@@ -422,9 +444,15 @@ async def _after_flush(batch: _Batch, staged: Iterable[_Staged]) -> list[Event]:
             "agent_id": conv.assignee_id,
             "account_id": conv.account_id,
             "channel_kind": conv.channel_kind,
-            "occurred_at": msg.created_at,
+            "occurred_at": s.received or msg.created_at,
         }
         if msg.kind == "message":
+            waits += opened_by_inbound(
+                conv,
+                s.received or msg.created_at,
+                new_cycle=s.new_conversation or s.reopened,
+                starts_wait=s.starts_wait,
+            )
             if s.new_conversation:
                 measured.append({"name": "conversation_opened", **common})
             elif s.reopened:
@@ -452,6 +480,7 @@ async def _after_flush(batch: _Batch, staged: Iterable[_Staged]) -> list[Event]:
     if measured:
         # One multi-row INSERT: these rows need no ids back, so no ORM objects (a third of the flush time).
         await session.execute(insert(ReportingEvent), measured)
+    await insert_waits(session, waits)
     await batch.matcher.record_duplicates()
     return events
 
