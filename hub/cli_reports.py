@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import csv
-import io
 import json
 import sys
 from collections.abc import Sequence
@@ -17,6 +15,7 @@ from datetime import date
 from typing import Any
 
 from hub import db
+from hub.report_csv import to_csv
 
 FORMATS = ("json", "csv")
 
@@ -116,17 +115,6 @@ async def _report(settings: Any, args: argparse.Namespace) -> int:
     else:
         print(json.dumps(report.to_dict(), ensure_ascii=False))
     return EXIT_OK
-
-
-def to_csv(rows: Sequence[dict[str, Any]], delimiter: str = ",") -> str:
-    """One row per group, UTF-8 with a BOM (Excel opens it as UTF-8), a header from the first row."""
-    out = io.StringIO()
-    out.write("\ufeff")
-    if rows:
-        writer = csv.DictWriter(out, fieldnames=list(rows[0]), delimiter=delimiter, lineterminator="\r\n")
-        writer.writeheader()
-        writer.writerows({k: "" if v is None else v for k, v in row.items()} for row in rows)
-    return out.getvalue()
 
 
 def cmd_import_history(args: argparse.Namespace) -> int:
