@@ -21,6 +21,8 @@ from inbox.conversations import ConversationError
 from inbox.identities import InvalidIdentity
 from inbox.ingest import IngestError
 from inbox.replies import ReplyError
+from inbox.tasks import TaskError, TaskNotFound
+from inbox.visibility import NotAllowed
 
 log = logging.getLogger(__name__)
 
@@ -94,9 +96,11 @@ def from_domain(exc: Exception) -> ApiError | None:
         return unprocessable(exc.reason, exc.field)
     if isinstance(exc, PayloadError):
         return bad_request(exc.reason, exc.field)
-    if isinstance(exc, ContactNotFound):
+    if isinstance(exc, ContactNotFound | TaskNotFound):
         return not_found(str(exc))
-    if isinstance(exc, ContactError | ConversationError | ReplyError | AgentError):
+    if isinstance(exc, NotAllowed):
+        return forbidden(str(exc))
+    if isinstance(exc, ContactError | ConversationError | ReplyError | AgentError | TaskError):
         return unprocessable(str(exc), exc.field)
     if isinstance(exc, InvalidIdentity):
         return unprocessable(str(exc), "value")
