@@ -13,11 +13,9 @@ from typing import Literal
 
 from aiohttp import web
 from pydantic import ConfigDict, Field
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from hub.runtime import Hub
 from hub.web.api import serialize
 from hub.web.auth import Principal, require_agent
 from hub.web.context import db, hub_of, publish
@@ -32,8 +30,8 @@ from inbox.conversations import (
     set_status,
 )
 from inbox.items import OutboundAttachment
-from inbox.models import Contact, Conversation, Message
-from inbox.replies import MAX_REPLY, add_reply, store_reply_files
+from inbox.models import Contact, Conversation
+from inbox.replies import MAX_REPLY, add_reply, reply_account, store_reply_files
 
 routes = web.RouteTableDef()
 
@@ -190,28 +188,6 @@ async def status(request: web.Request) -> web.Response:
     return web.json_response(serialize.conversation(conv))
 
 
-async def email_route(hub: Hub, session: AsyncSession, conv: Conversation) -> int | None:
-    """The mail account that answers a web-chat dialog whose client last wrote through the offline form.
-
-    The widget's account names it in `reply_by_email`; the visitor left no socket to answer on, but an
-    e-mail address on the card. Anything else is answered on the conversation's own account.
-    """
-    if conv.channel_kind != "webchat":
-        return None
-    widget = next((c for c in hub.accounts.values() if c.context.id == conv.account_id), None)
-    mail_name = widget.context.options.get("reply_by_email") if widget else None
-    mail = hub.accounts.get(str(mail_name)) if mail_name else None
-    if mail is None or mail.context.kind != "email":
-        return None
-    last = await session.scalar(
-        select(Message.meta)
-        .where(Message.conversation_id == conv.id, Message.direction == "in")
-        .order_by(Message.created_at.desc(), Message.id.desc())
-        .limit(1)
-    )
-    return mail.context.id if isinstance(last, dict) and last.get("offline_form") else None
-
-
 async def _post_message(
     request: web.Request, model: type[ReplyBody] | type[NoteBody], *, note: bool
 ) -> web.Response:
@@ -230,7 +206,7 @@ async def _post_message(
         )
         conv = await visible_conversation(session, principal, conversation_id)
         html = body.html if isinstance(body, ReplyBody) else None
-        via = None if note else await email_route(hub, session, conv)
+        via = None if note else await reply_account(session, conv, offline_form_mail=hub.offline_form_mail())
         message, events = await add_reply(
             session,
             conv,
