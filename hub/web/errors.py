@@ -15,6 +15,7 @@ from aiohttp.typedefs import Handler
 
 from channels.base import IdentityRefused, PayloadError
 from hub.web.access_log import redact_path
+from inbox.agent_admin import AgentNotFound
 from inbox.agents import AgentError
 from inbox.contacts import ContactError, ContactNotFound
 from inbox.conversations import ConversationError
@@ -96,7 +97,7 @@ def from_domain(exc: Exception) -> ApiError | None:
         return unprocessable(exc.reason, exc.field)
     if isinstance(exc, PayloadError):
         return bad_request(exc.reason, exc.field)
-    if isinstance(exc, ContactNotFound | TaskNotFound):
+    if isinstance(exc, ContactNotFound | TaskNotFound | AgentNotFound):
         return not_found(str(exc))
     if isinstance(exc, NotAllowed):
         return forbidden(str(exc))
