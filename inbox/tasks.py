@@ -3,7 +3,7 @@
 Visibility follows :func:`inbox.visibility.visible_tasks`: a task the viewer may not see is
 :class:`TaskNotFound`, as if it did not exist. Creating or changing a task keeps within the viewer's reach:
 a card they may not see is refused like a missing one (``contact_id``), a conversation of another queue
-is :class:`~inbox.visibility.NotAllowed`, and a plain agent may not hand a task to an agent or a team
+is :class:`~inbox.conversations.NotAllowed`, and a plain agent may not hand a task to an agent or a team
 outside their own teams.
 
 Every change writes an audit row and returns ``task.created`` / ``task.updated`` events (to the old
@@ -25,9 +25,9 @@ from sqlalchemy.orm import selectinload
 from inbox.audit import record
 from inbox.bus import Event
 from inbox.contacts import ContactNotFound, get_visible_contact
-from inbox.conversations import Viewer, can_see
+from inbox.conversations import NotAllowed, Viewer, can_see
 from inbox.models import Agent, Conversation, Task, Team, utcnow
-from inbox.visibility import NotAllowed, visible_tasks
+from inbox.visibility import visible_tasks
 
 TaskKind = Literal["todo", "callback"]
 TaskStatus = Literal["open", "done", "cancelled"]

@@ -27,11 +27,6 @@ from inbox.conversations import Viewer, can_see, visible
 from inbox.models import Contact, Conversation, DuplicateCandidate, Task
 
 
-class NotAllowed(PermissionError):
-    """The thing exists but is outside the viewer's reach (a conversation of another queue, a team that
-    is not theirs): forbidden, unlike a card or task the viewer may not see, which is not found."""
-
-
 def _through_conversations(viewer: Viewer, contact_id: QueryableAttribute[Any]) -> ColumnElement[bool]:
     """EXISTS a conversation of the card `contact_id` that the viewer may see."""
     return select(Conversation.id).where(Conversation.contact_id == contact_id, visible(viewer)).exists()

@@ -18,12 +18,11 @@ from hub.web.access_log import redact_path
 from inbox.agent_admin import AgentNotFound
 from inbox.agents import AgentError
 from inbox.contacts import ContactError, ContactNotFound
-from inbox.conversations import ConversationError
+from inbox.conversations import ConversationError, ConversationNotFound, NotAllowed
 from inbox.identities import InvalidIdentity
 from inbox.ingest import IngestError
 from inbox.replies import ReplyError
 from inbox.tasks import TaskError, TaskNotFound
-from inbox.visibility import NotAllowed
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +96,7 @@ def from_domain(exc: Exception) -> ApiError | None:
         return unprocessable(exc.reason, exc.field)
     if isinstance(exc, PayloadError):
         return bad_request(exc.reason, exc.field)
-    if isinstance(exc, ContactNotFound | TaskNotFound | AgentNotFound):
+    if isinstance(exc, ContactNotFound | TaskNotFound | AgentNotFound | ConversationNotFound):
         return not_found(str(exc))
     if isinstance(exc, NotAllowed):
         return forbidden(str(exc))

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox.agents import agent_with_teams, create_agent, viewer_of
-from inbox.conversations import Viewer
+from inbox.conversations import NotAllowed, Viewer
 from inbox.ingest import ingest
 from inbox.models import AuditLog, ChannelAccount, Team, utcnow
 from inbox.tasks import (
@@ -25,7 +25,6 @@ from inbox.tasks import (
     set_due,
     update_task,
 )
-from inbox.visibility import NotAllowed
 from tests.inbox.helpers import message
 
 HASH = "not-a-real-hash"  # these agents never log in: no argon2 in the tests

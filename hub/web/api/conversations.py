@@ -13,24 +13,23 @@ from typing import Literal
 
 from aiohttp import web
 from pydantic import ConfigDict, Field
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from hub.web.api import serialize
-from hub.web.auth import Principal, require_agent
+from hub.web.auth import require_agent
 from hub.web.context import db, hub_of, publish
-from hub.web.errors import bad_request, forbidden, not_found
+from hub.web.errors import bad_request
 from hub.web.inputs import AgentRef, Body, Id, Query, Timestamp, path_id, read_body, read_query
 from inbox.conversations import (
     ConversationFilter,
     assign,
-    can_see,
+    get_visible_conversation,
     list_conversations,
     messages_of,
     set_status,
 )
 from inbox.items import OutboundAttachment
-from inbox.models import Contact, Conversation
+from inbox.models import Contact
 from inbox.replies import MAX_REPLY, add_reply, reply_account, store_reply_files
 
 routes = web.RouteTableDef()
@@ -86,18 +85,6 @@ class NoteBody(Body):
     text: str = Field(min_length=1, max_length=MAX_REPLY)
 
 
-async def visible_conversation(
-    session: AsyncSession, principal: Principal, conversation_id: int
-) -> Conversation:
-    """The conversation, if it exists (404) and the caller may see it (403)."""
-    conv = await session.get(Conversation, conversation_id)
-    if conv is None:
-        raise not_found(f"conversation {conversation_id} not found")
-    if not can_see(principal.viewer, conv.team_id, conv.assignee_id):
-        raise forbidden(f"conversation {conversation_id} belongs to a queue you cannot see")
-    return conv
-
-
 @routes.get("/api/v1/conversations")
 async def list_(request: web.Request) -> web.Response:
     async with db(request) as session:
@@ -131,7 +118,7 @@ async def get(request: web.Request) -> web.Response:
     conversation_id = path_id(request)
     async with db(request) as session:
         principal = await require_agent(request, session)
-        conv = await visible_conversation(session, principal, conversation_id)
+        conv = await get_visible_conversation(session, principal.viewer, conversation_id)
         card = await session.get_one(Contact, conv.contact_id, options=[selectinload(Contact.identities)])
         messages = await messages_of(session, conv.id)
         return web.json_response(
@@ -152,7 +139,7 @@ async def assign_(request: web.Request) -> web.Response:
         body = await read_body(request, AssignBody)
         if not body.model_fields_set:
             raise bad_request("give assignee_id and/or team_id")
-        conv = await visible_conversation(session, principal, conversation_id)
+        conv = await get_visible_conversation(session, principal.viewer, conversation_id)
         fields = body.model_fields_set
         events = await assign(
             session,
@@ -172,7 +159,7 @@ async def status(request: web.Request) -> web.Response:
     async with db(request) as session:
         principal = await require_agent(request, session)
         body = await read_body(request, StatusBody)
-        conv = await visible_conversation(session, principal, conversation_id)
+        conv = await get_visible_conversation(session, principal.viewer, conversation_id)
         events = await set_status(
             session,
             conv,
@@ -204,7 +191,7 @@ async def _post_message(
             ],
             hub.policy,
         )
-        conv = await visible_conversation(session, principal, conversation_id)
+        conv = await get_visible_conversation(session, principal.viewer, conversation_id)
         html = body.html if isinstance(body, ReplyBody) else None
         via = None if note else await reply_account(session, conv, offline_form_mail=hub.offline_form_mail())
         message, events = await add_reply(

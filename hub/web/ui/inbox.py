@@ -21,12 +21,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.web.auth import Principal, authenticate
 from hub.web.context import db, hub_of, online_agents
-from hub.web.errors import ApiError, forbidden, not_found, unauthorized
+from hub.web.errors import ApiError, unauthorized
 from hub.web.inputs import path_id
 from hub.web.ui import i18n, inbox_view
 from hub.web.ui.pages import language, redirect, remember_language, render
-from inbox.conversations import STATUSES, can_see
-from inbox.models import ChannelAccount, Conversation
+from inbox.conversations import STATUSES, ConversationNotFound, NotAllowed, get_visible_conversation
+from inbox.models import ChannelAccount
 from inbox.queues import QUEUES, Queue, list_queue, queue_counts, queues_for
 
 routes = web.RouteTableDef()
@@ -126,12 +126,8 @@ async def _list_context(
 async def _conversation_context(
     request: web.Request, session: AsyncSession, principal: Principal, conversation_id: int, lang: str
 ) -> dict[str, Any]:
-    conv = await session.get(Conversation, conversation_id)
-    if conv is None:
-        raise not_found(f"conversation {conversation_id} not found")
     viewer = principal.viewer
-    if not can_see(viewer, conv.team_id, conv.assignee_id):
-        raise forbidden(f"conversation {conversation_id} belongs to a queue you cannot see")
+    conv = await get_visible_conversation(session, viewer, conversation_id)
     clock = _clock(request, lang)
     t = clock.t
     card = await inbox_view.card(session, conv.contact_id, conv, viewer, clock)
@@ -174,9 +170,7 @@ async def _page(request: web.Request, conversation_id: int | None) -> web.Respon
         if conversation_id is not None:
             try:
                 context |= await _conversation_context(request, session, principal, conversation_id, lang)
-            except ApiError as exc:
-                if exc.status not in (403, 404):
-                    raise
+            except (ConversationNotFound, NotAllowed):
                 return redirect("/inbox?" + view.query(), 302)
     agent = principal.agent
     t = i18n.STRINGS[lang]
