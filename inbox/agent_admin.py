@@ -35,6 +35,12 @@ async def list_agents(session: AsyncSession) -> list[Agent]:
     return list(await session.scalars(select(Agent).options(selectinload(Agent.teams)).order_by(Agent.id)))
 
 
+async def active_agents(session: AsyncSession) -> list[Agent]:
+    """The agents a conversation may be handed to (active ones), with their teams, by name."""
+    stmt = select(Agent).where(Agent.is_active.is_(True)).options(selectinload(Agent.teams))
+    return list(await session.scalars(stmt.order_by(Agent.name, Agent.id)))
+
+
 async def list_teams(session: AsyncSession) -> list[Team]:
     return list(await session.scalars(select(Team).order_by(Team.name)))
 

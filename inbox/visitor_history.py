@@ -63,15 +63,6 @@ async def messages_of(
     return sorted(rows, key=lambda m: m.id)
 
 
-async def agent_names(session: AsyncSession, ids: Iterable[int | None]) -> dict[int, str]:
-    """The names of these agents, by id (the widget shows who answered)."""
-    wanted = {i for i in ids if i is not None}
-    if not wanted:
-        return {}
-    rows = await session.execute(select(Agent.id, Agent.name).where(Agent.id.in_(wanted)))
-    return {agent_id: name for agent_id, name in rows}
-
-
 async def current_agent(session: AsyncSession, conversations: Sequence[Conversation]) -> str | None:
     """The name of who answers the visitor now: the assignee of their latest conversation."""
     if not conversations or conversations[-1].assignee_id is None:

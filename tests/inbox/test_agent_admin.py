@@ -6,7 +6,15 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from inbox.agent_admin import AgentNotFound, add_agent, add_team, list_agents, list_teams, update_agent
+from inbox.agent_admin import (
+    AgentNotFound,
+    active_agents,
+    add_agent,
+    add_team,
+    list_agents,
+    list_teams,
+    update_agent,
+)
 from inbox.agents import AgentError, create_agent
 from inbox.models import Agent, AuditLog
 
@@ -112,3 +120,4 @@ async def test_each_kind_of_change_is_its_own_audit_row_and_no_secret_is_kept(se
         ("agent.deactivate", anna.id, {}),
         ("agent.update", anna.id, {"changes": {"capacity": 3, "name": "Анна"}}),
     ]
+    assert [a.id for a in await active_agents(session)] == [root.id]  # Анна is deactivated

@@ -16,7 +16,6 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from aiohttp import web
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.web.auth import Principal, authenticate
@@ -26,8 +25,7 @@ from hub.web.inputs import path_id
 from hub.web.ui import i18n, inbox_view
 from hub.web.ui.pages import language, redirect, remember_language, render
 from inbox.conversations import STATUSES, ConversationNotFound, NotAllowed, get_visible_conversation
-from inbox.models import ChannelAccount
-from inbox.queues import QUEUES, Queue, list_queue, queue_counts, queues_for
+from inbox.queues import QUEUES, Queue, channel_kinds, list_queue, queue_counts, queues_for
 
 routes = web.RouteTableDef()
 
@@ -80,11 +78,6 @@ class View:
         values = {"queue": self.queue, "status": self.status or "any", "channel": self.channel}
         values.update(changes)
         return urlencode({k: v for k, v in values.items() if v})
-
-
-async def channel_kinds(session: AsyncSession) -> list[str]:
-    """The kinds of the channel accounts there are: what the channel filter offers."""
-    return sorted(set(await session.scalars(select(ChannelAccount.kind))))
 
 
 async def _principal(request: web.Request, session: AsyncSession) -> Principal | None:

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from channels.webchat.parse import client_id_of
 from inbox.models import Message
-from inbox.visitor_history import agent_names
+from inbox.names import agent_names
 
 
 def widget_message(message: Message, visitor_id: str, names: dict[int, str]) -> dict[str, Any]:
