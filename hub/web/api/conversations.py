@@ -13,13 +13,13 @@ from typing import Literal
 
 from aiohttp import web
 from pydantic import ConfigDict, Field
-from sqlalchemy.orm import selectinload
 
 from hub.web.api import serialize
 from hub.web.auth import require_agent
 from hub.web.context import db, hub_of, publish
 from hub.web.errors import bad_request
 from hub.web.inputs import AgentRef, Body, Id, Query, Timestamp, path_id, read_body, read_query
+from inbox.contacts import get_contact
 from inbox.conversations import (
     ConversationFilter,
     assign,
@@ -29,7 +29,6 @@ from inbox.conversations import (
     set_status,
 )
 from inbox.items import OutboundAttachment
-from inbox.models import Contact
 from inbox.replies import MAX_REPLY, add_reply, reply_account, store_reply_files
 
 routes = web.RouteTableDef()
@@ -119,7 +118,7 @@ async def get(request: web.Request) -> web.Response:
     async with db(request) as session:
         principal = await require_agent(request, session)
         conv = await get_visible_conversation(session, principal.viewer, conversation_id)
-        card = await session.get_one(Contact, conv.contact_id, options=[selectinload(Contact.identities)])
+        card = await get_contact(session, conv.contact_id)
         messages = await messages_of(session, conv.id)
         return web.json_response(
             {
