@@ -103,13 +103,14 @@ def _iso(value: datetime | None) -> str | None:
 
 def task_event(
     task: Task,
-    kind: str | None = None,
+    event_type: str | None = None,
     *,
     assignee_id: int | Keep | None = KEEP,
     team_id: int | Keep | None = KEEP,
 ) -> Event:
-    """The event that announces a task; `assignee_id` / `team_id` address it to another audience
-    (the one that had the task before it changed hands)."""
+    """The event that announces a task (by default ``task.created`` while open, else ``task.updated``);
+    `assignee_id` / `team_id` address it to another audience (the one that had the task before it changed
+    hands)."""
     data = {
         "task_id": task.id,
         "kind": task.kind,
@@ -120,7 +121,7 @@ def task_event(
         "due_at": _iso(task.due_at),
         "result": task.result,
     }
-    name = kind or ("task.created" if task.status == "open" else "task.updated")
+    name = event_type or ("task.created" if task.status == "open" else "task.updated")
     return Event(
         name,
         team_id=task.team_id if team_id is KEEP else team_id,
