@@ -13,7 +13,7 @@ import os
 import re
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import (
@@ -23,6 +23,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from hub import i18n
 from inbox.business_hours import DAY_NAMES, BusinessHours
 from inbox.policy import InboxPolicy
 
@@ -85,6 +86,14 @@ class BusinessHoursSettings(BaseModel):
 
     def build(self) -> BusinessHours:
         return BusinessHours.from_config(self.timezone, {d: getattr(self, d) for d in DAY_NAMES})
+
+
+class UiSettings(BaseModel):
+    """`[ui]`. `language`: the hub's own language — of what it writes by itself (callback tasks) and of
+    pages for a browser that asks for none of ours ("ru" or "en")."""
+
+    model_config = ConfigDict(extra="forbid")
+    language: Literal["ru", "en"] = "ru"
 
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -150,6 +159,7 @@ class Settings(BaseSettings):
     outbox: OutboxSettings = OutboxSettings()
     business_hours: BusinessHoursSettings = BusinessHoursSettings()
     security: SecuritySettings = SecuritySettings()
+    ui: UiSettings = UiSettings()
     accounts: dict[str, AccountSettings] = {}
 
     # Set by `load()`; not read from any source.
@@ -192,6 +202,7 @@ class Settings(BaseSettings):
             business_hours=self.business_hours.build(),
             first_response_sla=timedelta(minutes=self.first_response_sla_minutes),
             attachments_dir=Path(self.attachments_dir),
+            gettext=i18n.translation(self.ui.language).gettext,
         )
 
 

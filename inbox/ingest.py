@@ -4,6 +4,9 @@
     → insert the message idempotently on (channel account, external id) → reporting events
     → commit → publish on the event bus
 
+An external id a sender made up (an e-mail Message-ID) can be reused by a different message: an item
+with a `content_key` whose external id is stored with another key is stored as ``external_id#key``.
+
 `stage_batch` does the work for many items at once with a handful of queries (the lookups are batched,
 the inserts go out as multi-row statements), and `IngestQueue` feeds it: concurrent ingests that arrive
 while one transaction commits form the next batch (group commit). Nobody's future is resolved before the
@@ -26,7 +29,7 @@ import contextlib
 import hashlib
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import insert, select
@@ -54,6 +57,8 @@ from inbox.policy import InboxPolicy
 log = logging.getLogger(__name__)
 
 MAX_TEXT = 1_000_000  # characters; longer bodies are refused, not truncated silently
+EXTERNAL_ID_LENGTH = 500  # inbox.models.Message.external_id
+CONTENT_KEY = "content_key"  # where a stored message keeps its item's content key (in meta)
 
 
 class IngestError(ValueError):
@@ -140,7 +145,7 @@ async def _load(batch: _Batch, prepared: Sequence[_Prepared]) -> dict[tuple[int,
 
     existing: dict[tuple[int, str], Message] = {}
     for account_id in account_ids:
-        ids = [p.item.external_id for p in prepared if p.item.account_id == account_id]
+        ids = [i for p in prepared if p.item.account_id == account_id for i in _candidate_ids(p.item)]
         rows = await session.scalars(
             select(Message)
             .where(Message.account_id == account_id, Message.external_id.in_(ids))
@@ -255,10 +260,42 @@ async def _store_attachments(prepared: Sequence[_Prepared], policy: InboxPolicy)
     return digests
 
 
+def _candidate_ids(item: InboundMessage) -> list[str]:
+    """The external ids `item` may be stored under: its own, and its own with its content key."""
+    if item.content_key is None:
+        return [item.external_id]
+    return [item.external_id, _keyed_id(item.external_id, item.content_key)]
+
+
+def _keyed_id(external_id: str, content_key: str) -> str:
+    suffix = "#" + content_key[:64]
+    return external_id[: EXTERNAL_ID_LENGTH - len(suffix)] + suffix
+
+
+def _stored_under(
+    batch: _Batch, item: InboundMessage, existing: dict[tuple[int, str], Message]
+) -> InboundMessage:
+    """`item`, re-keyed when its external id is taken by a different message (another content key).
+
+    A message stored before content keys existed, or without one, counts as the same message: a
+    redelivery must never become a second copy.
+    """
+    if item.content_key is None:
+        return item
+    key = (item.account_id, item.external_id)
+    holder = existing.get(key) or (batch.seen[key].message if key in batch.seen else None)
+    if holder is None:
+        return item
+    stored = (holder.meta or {}).get(CONTENT_KEY)
+    if stored is None or stored == item.content_key:
+        return item
+    return replace(item, external_id=_keyed_id(item.external_id, item.content_key))
+
+
 def _stage_one(
     batch: _Batch, p: _Prepared, existing: dict[tuple[int, str], Message], digests: dict[int, str]
 ) -> _Staged:
-    item = p.item
+    item = _stored_under(batch, p.item, existing)
     key = (item.account_id, item.external_id)
     if key in existing:
         old = existing[key]
@@ -289,6 +326,8 @@ def _stage_one(
     if conv.subject is None and item.subject:
         conv.subject = item.subject
     meta = dict(item.meta)
+    if item.content_key is not None:  # read back when another message arrives with the same external id
+        meta[CONTENT_KEY] = item.content_key
     if item.offline_form:  # read back by the UI (the form's label, replies by e-mail)
         meta["offline_form"] = True
     if p.invalid:

@@ -73,6 +73,7 @@ async def add_reply(
         account_id=conv.account_id,
         direction="note" if note else "out",
         agent_id=agent.id,
+        subject=None if note else conv.subject,  # what it answers; the channel may add "Re:" and a tag
         body_text=text,
         body_html=sanitize_html(html) if html else None,
         created_at=now,

@@ -18,7 +18,10 @@ from typing import Literal
 from aiohttp import web
 from pydantic import Field
 
-from hub.web.api import serialize
+from hub.web.api.operations import operation
+from hub.web.api.schemas.base import respond
+from hub.web.api.schemas.tasks import Task as TaskOut
+from hub.web.api.schemas.tasks import TaskList
 from hub.web.auth import require_agent
 from hub.web.context import db, publish
 from hub.web.inputs import AgentRef, Body, Id, NotNull, Query, Timestamp, path_id, read_body, read_query
@@ -58,6 +61,12 @@ class TaskPatch(Body):
 
 
 @routes.get("/api/v1/tasks")
+@operation(
+    "Tasks I may see: mine, those about cards or conversations I see, my teams' (admins: all)",
+    "tasks",
+    {200: ("OK", TaskList)},
+    query=TaskQuery,
+)
 async def list_tasks(request: web.Request) -> web.Response:
     async with db(request) as session:
         principal = await require_agent(request, session)
@@ -70,12 +79,17 @@ async def list_tasks(request: web.Request) -> web.Response:
         rows = await task_service.list_tasks(
             session, principal.viewer, flt, limit=query.limit, offset=query.offset
         )
-        return web.json_response(
-            {"items": [serialize.task(t) for t in rows], "limit": query.limit, "offset": query.offset}
-        )
+        return respond(TaskList.model_validate({"items": rows, "limit": query.limit, "offset": query.offset}))
 
 
 @routes.post("/api/v1/tasks")
+@operation(
+    "Create a task (mine, unless an assignee or team is given)",
+    "tasks",
+    {201: ("created", TaskOut)},
+    body=TaskCreate,
+    errors=(403, 422),
+)
 async def create(request: web.Request) -> web.Response:
     """A task; with neither assignee nor team it goes to the caller."""
     async with db(request) as session:
@@ -94,13 +108,20 @@ async def create(request: web.Request) -> web.Response:
                 due_at=body.due_at,
             ),
         )
-        payload = serialize.task(task)
+        answer = TaskOut.model_validate(task)
         await session.commit()
     await publish(request, events)
-    return web.json_response(payload, status=201)
+    return respond(answer, status=201)
 
 
 @routes.patch(r"/api/v1/tasks/{id:\d+}")
+@operation(
+    "Change a task; done or cancelled closes it",
+    "tasks",
+    {200: ("OK", TaskOut)},
+    body=TaskPatch,
+    errors=(403, 404, 422),
+)
 async def patch(request: web.Request) -> web.Response:
     """Change a task; done or cancelled closes it (closed_at), open again reopens it."""
     task_id = path_id(request)
@@ -109,7 +130,7 @@ async def patch(request: web.Request) -> web.Response:
         body = await read_body(request, TaskPatch)
         change = TaskChange(**{name: getattr(body, name) for name in body.model_fields_set})
         task, events = await update_task(session, principal.viewer, task_id, change)
-        payload = serialize.task(task)
+        answer = TaskOut.model_validate(task)
         await session.commit()
     await publish(request, events)
-    return web.json_response(payload)
+    return respond(answer)
