@@ -144,6 +144,19 @@ class Hub:
         options = next((c.context.options for c in self.accounts.values() if c.context.id == account_id), {})
         return CallSettings.from_options(options, self.policy.default_region)
 
+    def offline_form_mail(self) -> dict[int, int]:
+        """Web-chat account id → the e-mail account its ``reply_by_email`` option names (replies to an
+        offline-form message go out there: :func:`inbox.replies.reply_account`)."""
+        found = {}
+        for configured in self.accounts.values():
+            mail_name = configured.context.options.get("reply_by_email")
+            if configured.context.kind != "webchat" or not mail_name:
+                continue
+            mail = self.accounts.get(str(mail_name))
+            if mail is not None and mail.context.kind == "email":
+                found[configured.context.id] = mail.context.id
+        return found
+
     async def sync_accounts(self) -> dict[str, ConfiguredAccount]:
         """Make a ChannelAccount row (and its team) for every configured account; return them by name."""
         async with self.sessionmaker() as session:

@@ -54,6 +54,7 @@ from inbox.models import (
     utcnow,
 )
 from inbox.policy import InboxPolicy
+from inbox.tasks import task_event
 
 log = logging.getLogger(__name__)
 
@@ -441,21 +442,6 @@ def _call_summary(call: Call) -> dict[str, Any]:
     }
 
 
-def _task_event(task: Task) -> Event:
-    data = {
-        "task_id": task.id,
-        "kind": task.kind,
-        "status": task.status,
-        "title": task.title,
-        "contact_id": task.contact_id,
-        "call_id": task.call_id,
-        "due_at": _iso(task.due_at),
-        "result": task.result,
-    }
-    kind = "task.created" if task.status == "open" else "task.updated"
-    return Event(kind, team_id=task.team_id, assignee_id=task.assignee_id, data=data)
-
-
 async def _close_callbacks(work: _Work, answered: bool) -> None:
     """A later answered call with the client, or a call made to them, closes their open callbacks."""
     call, session = work.call, work.session
@@ -496,7 +482,7 @@ async def _close_callbacks(work: _Work, answered: bool) -> None:
         task.closed_at = work.now
         task.result = result % values
         work.report(CALLBACK, callback_at, missed_at or task.created_at)
-        work.events.append(_task_event(task))
+        work.events.append(task_event(task))
 
 
 async def _open_callback(work: _Work) -> None:
@@ -537,7 +523,7 @@ async def _open_callback(work: _Work) -> None:
     session.add(task)
     await session.flush()
     work.meta["callback_task_id"] = task.id
-    work.events.append(_task_event(task))
+    work.events.append(task_event(task))
 
 
 async def _cancel_own_callback(work: _Work) -> None:
@@ -550,7 +536,7 @@ async def _cancel_own_callback(work: _Work) -> None:
         task.status = "cancelled"
         task.closed_at = work.now
         task.result = work.policy.gettext("the call was answered after all")
-        work.events.append(_task_event(task))
+        work.events.append(task_event(task))
 
 
 async def ingest_call(

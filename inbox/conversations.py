@@ -37,6 +37,15 @@ class Viewer:
         return self.role == "admin"
 
 
+class NotAllowed(PermissionError):
+    """The thing exists but is outside the viewer's reach (a conversation of another queue, a team that
+    is not theirs): forbidden, unlike a card or task the viewer may not see, which is not found."""
+
+
+class ConversationNotFound(LookupError):
+    pass
+
+
 class ConversationError(ValueError):
     def __init__(self, message: str, field: str | None = None) -> None:
         super().__init__(message)
@@ -64,6 +73,18 @@ def can_see(viewer: Viewer, team_id: int | None, assignee_id: int | None) -> boo
     if viewer.role == "supervisor":
         return team_id in viewer.team_ids
     return team_id in viewer.team_ids and assignee_id is None
+
+
+async def get_visible_conversation(
+    session: AsyncSession, viewer: Viewer, conversation_id: int
+) -> Conversation:
+    """The conversation, if it exists (ConversationNotFound) and the viewer may see it (NotAllowed)."""
+    conv = await session.get(Conversation, conversation_id)
+    if conv is None:
+        raise ConversationNotFound(f"conversation {conversation_id} not found")
+    if not can_see(viewer, conv.team_id, conv.assignee_id):
+        raise NotAllowed(f"conversation {conversation_id} belongs to a queue you cannot see")
+    return conv
 
 
 @dataclass(frozen=True, slots=True)

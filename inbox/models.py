@@ -149,6 +149,9 @@ class ChannelAccount(Base):
     kind: Mapped[str] = mapped_column(String(20))
     team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id", ondelete="SET NULL"))
     cursor: Mapped[str | None] = mapped_column(Text)
+    # The key that signs a web-chat account's visitor tokens when configuration gives none
+    # (inbox.signing_keys); kept apart from the cursor, which is the connector's to move.
+    signing_key: Mapped[str | None] = mapped_column(String(128))
     state: Mapped[str] = mapped_column(String(20), default="stopped")
     state_detail: Mapped[str | None] = mapped_column(Text)
     state_changed_at: Mapped[datetime | None]

@@ -15,7 +15,7 @@ from sqlalchemy import ColumnElement, and_, false, func, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox.conversations import STATUSES, Viewer, visible
-from inbox.models import Conversation, Message
+from inbox.models import ChannelAccount, Conversation, Message
 
 Queue = Literal["mine", "unassigned", "teams", "all"]
 QUEUES: tuple[Queue, ...] = ("mine", "unassigned", "teams", "all")
@@ -116,3 +116,8 @@ async def unanswered(session: AsyncSession, conversation_ids: Iterable[int]) -> 
         .group_by(Message.conversation_id)
     )
     return {conv_id: int(count) for conv_id, count in await session.execute(stmt)}
+
+
+async def channel_kinds(session: AsyncSession) -> list[str]:
+    """The kinds of the channel accounts there are: what a channel filter of the queues offers."""
+    return sorted(set(await session.scalars(select(ChannelAccount.kind))))

@@ -2,24 +2,28 @@
 
 Internal notes are messages with direction "note" and never get an outbox row. The first reply records
 the first response time (and an SLA miss if it came late); every reply records how long the client had
-been waiting. The conversation goes to the replying agent if nobody had it, and the card gets an owner if
-it had none (the sticky owner later routing relies on).
+been waiting. The conversation goes to the replying agent if nobody had it — through
+:func:`inbox.conversations.assign`, with its audit row and its ``conversation.assigned`` events, so
+teammates' queues drop it — and the card gets an owner if it had none (the sticky owner routing relies on).
+
+:func:`reply_account` chooses the channel account a reply goes out through.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import PurePosixPath
 
 import nh3
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox.blobs import BlobStore
 from inbox.bus import Event
-from inbox.conversations import scope
+from inbox.conversations import assign, scope
 from inbox.items import OutboundAttachment
 from inbox.models import Agent, Attachment, Contact, Conversation, Message, Outbox, ReportingEvent, utcnow
 from inbox.policy import InboxPolicy
@@ -100,14 +104,17 @@ async def add_reply(
     if not note:
         await _measure(session, conv, agent, policy, now)
         if conv.assignee_id is None:
-            conv.assignee_id = agent.id
+            events += await assign(
+                session, conv, assignee_id=agent.id, team_id=conv.team_id, actor_id=agent.id
+            )
         contact = await session.get(Contact, conv.contact_id)
         if contact is not None and contact.owner_id is None:
             contact.owner_id = agent.id
     conv.updated_at = now
     conv.last_message_at = now if not note else conv.last_message_at
     await session.flush()
-    events.append(
+    events.insert(
+        0,
         Event(
             "message.created",
             **scope(conv),
@@ -118,9 +125,30 @@ async def add_reply(
                 "preview": text[:200],
                 "delivery_status": message.delivery_status,
             },
-        )
+        ),
     )
     return message, events
+
+
+async def reply_account(
+    session: AsyncSession, conv: Conversation, *, offline_form_mail: Mapping[int, int] | None = None
+) -> int:
+    """The channel account a reply to `conv` goes out through: the conversation's own, except for a
+    web-chat dialog whose client last wrote through the widget's offline form — the visitor left no socket
+    to answer on but an e-mail address on the card — which is answered through the mail account that
+    `offline_form_mail` names for the widget's account (web-chat account id → mail account id, from the
+    widget's ``reply_by_email`` setting; the hub reads configuration, the domain decides).
+    """
+    mail_account_id = (offline_form_mail or {}).get(conv.account_id)
+    if conv.channel_kind != "webchat" or mail_account_id is None:
+        return conv.account_id
+    last = await session.scalar(
+        select(Message.meta)
+        .where(Message.conversation_id == conv.id, Message.direction == "in")
+        .order_by(Message.created_at.desc(), Message.id.desc())
+        .limit(1)
+    )
+    return mail_account_id if isinstance(last, dict) and last.get("offline_form") else conv.account_id
 
 
 def safe_filename(name: str) -> str:

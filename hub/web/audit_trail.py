@@ -24,6 +24,11 @@ def user_agent(request: web.Request) -> str:
     return request.headers.get("User-Agent", "")[: audit.USER_AGENT_MAX]
 
 
+def origin(request: web.Request) -> dict[str, str]:
+    """Where a request came from, as an audit row's detail carries it (services take it as `origin`)."""
+    return {"ip": client_ip(request), "user_agent": user_agent(request)}
+
+
 def login_attempt(request: web.Request, email: str, password: str, via: Via) -> Attempt:
     return Attempt(email, password, client_ip(request), user_agent(request), via)
 
@@ -44,5 +49,5 @@ def record_action(
         entity=entity,
         entity_id=entity_id,
         actor_agent_id=principal.agent.id,
-        detail={**(detail or {}), "ip": client_ip(request), "user_agent": user_agent(request)},
+        detail={**(detail or {}), **origin(request)},
     )

@@ -16,12 +16,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from channels.base import IdentityRefused, PayloadError
 from hub.web.access_log import redact_path
+from inbox.agent_admin import AgentNotFound
 from inbox.agents import AgentError
 from inbox.contacts import ContactError, ContactNotFound
-from inbox.conversations import ConversationError
+from inbox.conversations import ConversationError, ConversationNotFound, NotAllowed
 from inbox.identities import InvalidIdentity
 from inbox.ingest import IngestError
 from inbox.replies import ReplyError
+from inbox.tasks import TaskError, TaskNotFound
 
 log = logging.getLogger(__name__)
 
@@ -111,9 +113,11 @@ def from_domain(exc: Exception) -> ApiError | None:
         return unprocessable(exc.reason, exc.field)
     if isinstance(exc, PayloadError):
         return bad_request(exc.reason, exc.field)
-    if isinstance(exc, ContactNotFound):
+    if isinstance(exc, ContactNotFound | TaskNotFound | AgentNotFound | ConversationNotFound):
         return not_found(str(exc))
-    if isinstance(exc, ContactError | ConversationError | ReplyError | AgentError):
+    if isinstance(exc, NotAllowed):
+        return forbidden(str(exc))
+    if isinstance(exc, ContactError | ConversationError | ReplyError | AgentError | TaskError):
         return unprocessable(str(exc), exc.field)
     if isinstance(exc, InvalidIdentity):
         return unprocessable(str(exc), "value")

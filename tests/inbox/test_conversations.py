@@ -12,9 +12,12 @@ from inbox.agents import agent_with_teams, create_agent, viewer_of
 from inbox.conversations import (
     ConversationError,
     ConversationFilter,
+    ConversationNotFound,
+    NotAllowed,
     Viewer,
     assign,
     can_see,
+    get_visible_conversation,
     list_conversations,
     set_status,
 )
@@ -137,3 +140,15 @@ async def test_resolve_records_resolution_time_and_snooze_needs_a_future_time(se
     assert conv.status == "resolved" and conv.resolved_at is not None
     event = await session.scalar(select(ReportingEvent).where(ReportingEvent.name == "resolution"))
     assert event is not None and event.conversation_id == conv.id
+
+
+async def test_a_conversation_of_another_queue_is_not_allowed_and_a_missing_one_not_found(
+    session: AsyncSession,
+) -> None:
+    ids = await world(session)
+    support = await viewer(session, ids["support_agent"])
+    assert (await get_visible_conversation(session, support, ids["conv_Support"])).id == ids["conv_Support"]
+    with pytest.raises(NotAllowed):
+        await get_visible_conversation(session, support, ids["conv_Sales"])
+    with pytest.raises(ConversationNotFound):
+        await get_visible_conversation(session, support, 999_999)

@@ -12,7 +12,6 @@ from typing import Annotated, Any, Literal
 
 from aiohttp import web
 from pydantic import Field, field_validator
-from sqlalchemy import select
 
 from hub.web.api.operations import operation
 from hub.web.api.schemas.base import respond
@@ -20,12 +19,11 @@ from hub.web.api.schemas.contacts import Contact as ContactOut
 from hub.web.api.schemas.contacts import ContactDetail, ContactList, DuplicateList
 from hub.web.auth import require_agent
 from hub.web.context import db, hub_of, publish
-from hub.web.errors import not_found, unprocessable
+from hub.web.errors import not_found
 from hub.web.inputs import Body, Empty, Id, NotNull, Query, path_id, read_body, read_query
-from inbox import contacts, visibility
+from inbox import card_changes, contacts
 from inbox.conversations import ConversationFilter, list_conversations
 from inbox.items import IdentityKind
-from inbox.models import Agent, Contact
 
 routes = web.RouteTableDef()
 
@@ -126,17 +124,9 @@ async def patch_contact(request: web.Request) -> web.Response:
         principal = await require_agent(request, session)
         body = await read_body(request, ContactPatch)
         changes = body.model_dump(include=body.model_fields_set)
-        card = await contacts.get_visible_contact(session, principal.viewer, contact_id)
-        owner = changes.get("owner_id")
-        if owner is not None and await session.get(Agent, owner) is None:
-            raise unprocessable(f"agent {owner} not found", "owner_id")
-        if "tags" in changes:
-            changes["tags"] = list(dict.fromkeys(t.strip() for t in changes["tags"]))
-        await contacts.update_contact(session, card, changes, principal.agent.id)
-        data = {"contact_id": card.id, "changed": sorted(changes)}
-        event = await visibility.contact_event(session, "contact.updated", (card.id,), data)
+        card, events = await card_changes.edit_card(session, principal.viewer, contact_id, changes)
         await session.commit()
-    await publish(request, [event])
+    await publish(request, events)
     return respond(ContactOut.model_validate(card))
 
 
@@ -154,19 +144,16 @@ async def add_identity(request: web.Request) -> web.Response:
     async with db(request) as session:
         principal = await require_agent(request, session)
         body = await read_body(request, IdentityBody)
-        card = await contacts.get_visible_contact(session, principal.viewer, contact_id)
-        await contacts.add_identity(
+        card, events = await card_changes.add_card_identity(
             session,
-            card,
+            principal.viewer,
+            contact_id,
             body.kind,
             body.value,
             region=hub_of(request).settings.default_region,
-            actor_id=principal.agent.id,
         )
-        data = {"contact_id": card.id, "changed": ["identities"]}
-        event = await visibility.contact_event(session, "contact.updated", (card.id,), data)
         await session.commit()
-    await publish(request, [event])
+    await publish(request, events)
     return respond(ContactOut.model_validate(card), status=201)
 
 
@@ -201,23 +188,9 @@ async def merge(request: web.Request) -> web.Response:
     async with db(request) as session:
         principal = await require_agent(request, session, *MERGERS)
         body = await read_body(request, MergeBody)
-        await contacts.get_visible_contact(session, principal.viewer, survivor_id)
-        # Columns, not the entity: a Contact put in the identity map here would reach merge_contacts
-        # without its identities loaded (session.get does not apply loader options to it again).
-        other = (
-            await session.execute(select(Contact.merged_into_id).where(Contact.id == body.merge_id))
-        ).first()
-        if (
-            other is None
-            or other.merged_into_id is not None
-            or not await visibility.can_see_contact(session, principal.viewer, body.merge_id)
-        ):
-            raise unprocessable(f"contact {body.merge_id} not found (or already merged)", "merge_id")
-        card = await contacts.merge_contacts(session, survivor_id, body.merge_id, principal.agent.id)
-        data = {"contact_id": card.id, "merged_id": body.merge_id}
-        event = await visibility.contact_event(session, "contact.merged", (card.id,), data)
+        card, events = await card_changes.merge_cards(session, principal.viewer, survivor_id, body.merge_id)
         await session.commit()
-    await publish(request, [event])
+    await publish(request, events)
     return respond(ContactOut.model_validate(card))
 
 

@@ -13,32 +13,27 @@ from typing import Literal
 
 from aiohttp import web
 from pydantic import ConfigDict, Field
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
 
-from hub.runtime import Hub
 from hub.web.api.operations import operation
 from hub.web.api.schemas.base import respond
 from hub.web.api.schemas.conversation_views import ConversationDetail, ConversationList, ConversationListItem
 from hub.web.api.schemas.conversations import Conversation as ConversationOut
 from hub.web.api.schemas.conversations import Message as MessageOut
-from hub.web.auth import Principal, require_agent
+from hub.web.auth import require_agent
 from hub.web.context import db, hub_of, publish
-from hub.web.errors import bad_request, forbidden, not_found
+from hub.web.errors import bad_request
 from hub.web.inputs import AgentRef, Body, Id, Query, Timestamp, path_id, read_body, read_query
-from inbox.contacts import contacts_by_id
+from inbox.contacts import contacts_by_id, get_contact
 from inbox.conversations import (
     ConversationFilter,
     assign,
-    can_see,
+    get_visible_conversation,
     list_conversations,
     messages_of,
     set_status,
 )
 from inbox.items import OutboundAttachment
-from inbox.models import Contact, Conversation, Message
-from inbox.replies import MAX_REPLY, add_reply, store_reply_files
+from inbox.replies import MAX_REPLY, add_reply, reply_account, store_reply_files
 
 routes = web.RouteTableDef()
 
@@ -93,18 +88,6 @@ class NoteBody(Body):
     text: str = Field(min_length=1, max_length=MAX_REPLY)
 
 
-async def visible_conversation(
-    session: AsyncSession, principal: Principal, conversation_id: int
-) -> Conversation:
-    """The conversation, if it exists (404) and the caller may see it (403)."""
-    conv = await session.get(Conversation, conversation_id)
-    if conv is None:
-        raise not_found(f"conversation {conversation_id} not found")
-    if not can_see(principal.viewer, conv.team_id, conv.assignee_id):
-        raise forbidden(f"conversation {conversation_id} belongs to a queue you cannot see")
-    return conv
-
-
 @routes.get("/api/v1/conversations")
 @operation(
     "Conversations I may see, latest activity first",
@@ -147,8 +130,8 @@ async def get(request: web.Request) -> web.Response:
     conversation_id = path_id(request)
     async with db(request) as session:
         principal = await require_agent(request, session)
-        conv = await visible_conversation(session, principal, conversation_id)
-        card = await session.get_one(Contact, conv.contact_id, options=[selectinload(Contact.identities)])
+        conv = await get_visible_conversation(session, principal.viewer, conversation_id)
+        card = await get_contact(session, conv.contact_id)
         messages = await messages_of(session, conv.id)
         return respond(ConversationDetail.of(conv, card, messages))
 
@@ -169,7 +152,7 @@ async def assign_(request: web.Request) -> web.Response:
         body = await read_body(request, AssignBody)
         if not body.model_fields_set:
             raise bad_request("give assignee_id and/or team_id")
-        conv = await visible_conversation(session, principal, conversation_id)
+        conv = await get_visible_conversation(session, principal.viewer, conversation_id)
         fields = body.model_fields_set
         events = await assign(
             session,
@@ -196,7 +179,7 @@ async def status(request: web.Request) -> web.Response:
     async with db(request) as session:
         principal = await require_agent(request, session)
         body = await read_body(request, StatusBody)
-        conv = await visible_conversation(session, principal, conversation_id)
+        conv = await get_visible_conversation(session, principal.viewer, conversation_id)
         events = await set_status(
             session,
             conv,
@@ -210,28 +193,6 @@ async def status(request: web.Request) -> web.Response:
         hub_of(request).scheduler.wake()  # its wake-up may come before the one the scheduler waits for
     await publish(request, events)
     return respond(ConversationOut.model_validate(conv))
-
-
-async def email_route(hub: Hub, session: AsyncSession, conv: Conversation) -> int | None:
-    """The mail account that answers a web-chat dialog whose client last wrote through the offline form.
-
-    The widget's account names it in `reply_by_email`; the visitor left no socket to answer on, but an
-    e-mail address on the card. Anything else is answered on the conversation's own account.
-    """
-    if conv.channel_kind != "webchat":
-        return None
-    widget = next((c for c in hub.accounts.values() if c.context.id == conv.account_id), None)
-    mail_name = widget.context.options.get("reply_by_email") if widget else None
-    mail = hub.accounts.get(str(mail_name)) if mail_name else None
-    if mail is None or mail.context.kind != "email":
-        return None
-    last = await session.scalar(
-        select(Message.meta)
-        .where(Message.conversation_id == conv.id, Message.direction == "in")
-        .order_by(Message.created_at.desc(), Message.id.desc())
-        .limit(1)
-    )
-    return mail.context.id if isinstance(last, dict) and last.get("offline_form") else None
 
 
 async def _post_message(
@@ -250,9 +211,9 @@ async def _post_message(
             ],
             hub.policy,
         )
-        conv = await visible_conversation(session, principal, conversation_id)
+        conv = await get_visible_conversation(session, principal.viewer, conversation_id)
         html = body.html if isinstance(body, ReplyBody) else None
-        via = None if note else await email_route(hub, session, conv)
+        via = None if note else await reply_account(session, conv, offline_form_mail=hub.offline_form_mail())
         message, events = await add_reply(
             session,
             conv,

@@ -7,8 +7,8 @@ card they may not see gets the same 422 as a missing one (``contact_id``), a con
 is a 403 (as on the conversation routes), and a plain agent may not hand a task to an agent or a team
 outside their own teams (403).
 
-The domain has no task service yet, so the few writes live here; they follow the domain's habits
-(validate references, name the field, audit nothing silently).
+The rules and the writes are :mod:`inbox.tasks`'; a handler reads the input, calls one service, commits
+and publishes the events after the commit.
 """
 
 from __future__ import annotations
@@ -17,22 +17,16 @@ from typing import Literal
 
 from aiohttp import web
 from pydantic import Field
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
 
 from hub.web.api.operations import operation
 from hub.web.api.schemas.base import respond
 from hub.web.api.schemas.tasks import Task as TaskOut
 from hub.web.api.schemas.tasks import TaskList
-from hub.web.auth import Principal, require_agent
-from hub.web.context import db
-from hub.web.errors import forbidden, not_found, unprocessable
+from hub.web.auth import require_agent
+from hub.web.context import db, publish
 from hub.web.inputs import AgentRef, Body, Id, NotNull, Query, Timestamp, path_id, read_body, read_query
-from inbox.contacts import ContactNotFound, get_visible_contact
-from inbox.conversations import can_see
-from inbox.models import Agent, Conversation, Task, Team, utcnow
-from inbox.visibility import visible_tasks
+from inbox import tasks as task_service
+from inbox.tasks import NewTask, TaskChange, TaskFilter, create_task, update_task
 
 routes = web.RouteTableDef()
 
@@ -66,32 +60,6 @@ class TaskPatch(Body):
     result: str | None = Field(None, max_length=20_000)
 
 
-async def _check_refs(session: AsyncSession, assignee_id: int | None, team_id: int | None) -> None:
-    if assignee_id is not None:
-        agent = await session.get(Agent, assignee_id)
-        if agent is None or not agent.is_active:
-            raise unprocessable(f"agent {assignee_id} not found", "assignee_id")
-    if team_id is not None and await session.get(Team, team_id) is None:
-        raise unprocessable(f"team {team_id} not found", "team_id")
-
-
-async def _check_reach(
-    session: AsyncSession, principal: Principal, assignee_id: int | None, team_id: int | None
-) -> None:
-    """A plain agent hands tasks only to themselves, to agents of their teams, and to their teams."""
-    viewer = principal.viewer
-    if viewer.role != "agent":
-        return
-    if team_id is not None and team_id not in viewer.team_ids:
-        raise forbidden(f"team {team_id} is not one of your teams")
-    if assignee_id is not None and assignee_id != viewer.agent_id:
-        agent = await session.get(
-            Agent, assignee_id, options=[selectinload(Agent.teams)], populate_existing=True
-        )
-        if agent is None or not {t.id for t in agent.teams} & viewer.team_ids:
-            raise forbidden(f"agent {assignee_id} is not in your teams")
-
-
 @routes.get("/api/v1/tasks")
 @operation(
     "Tasks I may see: mine, those about cards or conversations I see, my teams' (admins: all)",
@@ -103,21 +71,14 @@ async def list_tasks(request: web.Request) -> web.Response:
     async with db(request) as session:
         principal = await require_agent(request, session)
         query = read_query(request, TaskQuery)
-        stmt = select(Task).where(visible_tasks(principal.viewer))
-        if query.status:
-            stmt = stmt.where(Task.status == query.status)
         if query.assignee == "me":
-            stmt = stmt.where(Task.assignee_id == principal.agent.id)
-        elif query.assignee is not None:
-            stmt = stmt.where(Task.assignee_id == query.assignee)
-        if query.contact is not None:
-            stmt = stmt.where(Task.contact_id == query.contact)
-        stmt = (
-            stmt.order_by(Task.due_at.is_(None), Task.due_at, Task.id.desc())
-            .limit(query.limit)
-            .offset(query.offset)
+            assignee_id: int | None = principal.agent.id
+        else:
+            assignee_id = query.assignee if isinstance(query.assignee, int) else None
+        flt = TaskFilter(status=query.status, assignee_id=assignee_id, contact_id=query.contact)
+        rows = await task_service.list_tasks(
+            session, principal.viewer, flt, limit=query.limit, offset=query.offset
         )
-        rows = await session.scalars(stmt)
         return respond(TaskList.model_validate({"items": rows, "limit": query.limit, "offset": query.offset}))
 
 
@@ -134,40 +95,23 @@ async def create(request: web.Request) -> web.Response:
     async with db(request) as session:
         principal = await require_agent(request, session)
         body = await read_body(request, TaskCreate)
-        assignee_id, team_id = body.assignee_id, body.team_id
-        if assignee_id is None and team_id is None:
-            assignee_id = principal.agent.id
-        await _check_refs(session, assignee_id, team_id)
-        await _check_reach(session, principal, assignee_id, team_id)
-        contact_id = body.contact_id
-        if contact_id is not None:
-            try:
-                contact_id = (await get_visible_contact(session, principal.viewer, contact_id)).id
-            except ContactNotFound:
-                raise unprocessable(f"contact {contact_id} not found", "contact_id") from None
-        if body.conversation_id is not None:
-            conv = await session.get(Conversation, body.conversation_id)
-            if conv is None:
-                raise unprocessable(f"conversation {body.conversation_id} not found", "conversation_id")
-            if not can_see(principal.viewer, conv.team_id, conv.assignee_id):
-                raise forbidden(f"conversation {conv.id} belongs to a queue you cannot see")
-            contact_id = contact_id or conv.contact_id
-        if not body.title.strip():
-            raise unprocessable("title must not be blank", "title")
-        task = Task(
-            title=body.title.strip(),
-            kind=body.kind,
-            contact_id=contact_id,
-            conversation_id=body.conversation_id,
-            assignee_id=assignee_id,
-            team_id=team_id,
-            due_at=body.due_at,
-            status="open",
-            created_at=utcnow(),
+        task, events = await create_task(
+            session,
+            principal.viewer,
+            NewTask(
+                title=body.title,
+                kind=body.kind,
+                contact_id=body.contact_id,
+                conversation_id=body.conversation_id,
+                assignee_id=body.assignee_id,
+                team_id=body.team_id,
+                due_at=body.due_at,
+            ),
         )
-        session.add(task)
+        answer = TaskOut.model_validate(task)
         await session.commit()
-        return respond(TaskOut.model_validate(task), status=201)
+    await publish(request, events)
+    return respond(answer, status=201)
 
 
 @routes.patch(r"/api/v1/tasks/{id:\d+}")
@@ -184,24 +128,9 @@ async def patch(request: web.Request) -> web.Response:
     async with db(request) as session:
         principal = await require_agent(request, session)
         body = await read_body(request, TaskPatch)
-        given = body.model_fields_set
-        task = await session.scalar(select(Task).where(Task.id == task_id, visible_tasks(principal.viewer)))
-        if task is None:
-            raise not_found(f"task {task_id} not found")
-        for name in ("title", "status"):
-            if name in given and getattr(body, name) is None:
-                raise unprocessable(f"{name} cannot be null", name)
-        await _check_refs(session, body.assignee_id, body.team_id)
-        await _check_reach(session, principal, body.assignee_id, body.team_id)
-        if body.title is not None:
-            if not body.title.strip():
-                raise unprocessable("title must not be blank", "title")
-            task.title = body.title.strip()
-        if body.status is not None and body.status != task.status:
-            task.status = body.status
-            task.closed_at = None if body.status == "open" else utcnow()
-        for name in ("assignee_id", "team_id", "due_at", "result"):
-            if name in given:
-                setattr(task, name, getattr(body, name))
+        change = TaskChange(**{name: getattr(body, name) for name in body.model_fields_set})
+        task, events = await update_task(session, principal.viewer, task_id, change)
+        answer = TaskOut.model_validate(task)
         await session.commit()
-        return respond(TaskOut.model_validate(task))
+    await publish(request, events)
+    return respond(answer)

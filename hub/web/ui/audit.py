@@ -10,7 +10,6 @@ from urllib.parse import quote, urlencode
 
 from aiohttp import web
 from pydantic import Field
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.web.api.audit import AuditQuery
@@ -22,7 +21,8 @@ from hub.web.ui import i18n
 from hub.web.ui.inbox_view import Clock
 from hub.web.ui.pages import language, redirect, remember_language, render
 from inbox.audit import list_entries
-from inbox.models import Agent, AuditLog
+from inbox.models import AuditLog
+from inbox.names import every_agent_name
 
 routes = web.RouteTableDef()
 
@@ -72,7 +72,7 @@ async def audit_page(request: web.Request) -> web.Response:
             return web.Response(status=403, text=t.gettext("The audit log is for admins only."))
         query = read_query(request, PageQuery)
         rows = await list_entries(session, query.filter(), limit=query.limit, offset=query.offset)
-        agents = list((await session.execute(select(Agent.id, Agent.name).order_by(Agent.name))).all())
+        agents = await every_agent_name(session)
     names = {a.id: a.name for a in agents}
     clock = Clock(hub_of(request).settings.business_hours.timezone, lang)
 

@@ -94,6 +94,8 @@ AUDIT_ACTIONS: Final = {
     "identity.add": NP_("audit action", "Contact detail added"),
     "conversation.assign": NP_("audit action", "Conversation assigned"),
     "conversation.status": NP_("audit action", "Conversation status changed"),
+    "task.create": NP_("audit action", "Task created"),
+    "task.update": NP_("audit action", "Task changed"),
 }
 AUDIT_RESULTS: Final = {
     "success": NP_("audit result", "Success"),

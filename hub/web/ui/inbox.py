@@ -16,18 +16,16 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from aiohttp import web
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.web.auth import Principal, authenticate
 from hub.web.context import db, hub_of, online_agents
-from hub.web.errors import ApiError, forbidden, not_found, unauthorized
+from hub.web.errors import ApiError, unauthorized
 from hub.web.inputs import path_id
 from hub.web.ui import i18n, inbox_view
 from hub.web.ui.pages import language, redirect, remember_language, render
-from inbox.conversations import STATUSES, can_see
-from inbox.models import ChannelAccount, Conversation
-from inbox.queues import QUEUES, Queue, list_queue, queue_counts, queues_for
+from inbox.conversations import STATUSES, ConversationNotFound, NotAllowed, get_visible_conversation
+from inbox.queues import QUEUES, Queue, channel_kinds, list_queue, queue_counts, queues_for
 
 routes = web.RouteTableDef()
 
@@ -71,11 +69,6 @@ class View:
         values = {"queue": self.queue, "status": self.status or "any", "channel": self.channel}
         values.update(changes)
         return urlencode({k: v for k, v in values.items() if v})
-
-
-async def channel_kinds(session: AsyncSession) -> list[str]:
-    """The kinds of the channel accounts there are: what the channel filter offers."""
-    return sorted(set(await session.scalars(select(ChannelAccount.kind))))
 
 
 async def _principal(request: web.Request, session: AsyncSession) -> Principal | None:
@@ -122,12 +115,8 @@ async def _list_context(
 async def _conversation_context(
     request: web.Request, session: AsyncSession, principal: Principal, conversation_id: int, lang: str
 ) -> dict[str, Any]:
-    conv = await session.get(Conversation, conversation_id)
-    if conv is None:
-        raise not_found(f"conversation {conversation_id} not found")
     viewer = principal.viewer
-    if not can_see(viewer, conv.team_id, conv.assignee_id):
-        raise forbidden(f"conversation {conversation_id} belongs to a queue you cannot see")
+    conv = await get_visible_conversation(session, viewer, conversation_id)
     clock = _clock(request, lang)
     t = clock.t
     card = await inbox_view.card(session, conv.contact_id, conv, viewer, clock)
@@ -170,9 +159,7 @@ async def _page(request: web.Request, conversation_id: int | None) -> web.Respon
         if conversation_id is not None:
             try:
                 context |= await _conversation_context(request, session, principal, conversation_id, lang)
-            except ApiError as exc:
-                if exc.status not in (403, 404):
-                    raise
+            except (ConversationNotFound, NotAllowed):
                 return redirect("/inbox?" + view.query(), 302)
     agent = principal.agent
     t = i18n.Texts(lang)

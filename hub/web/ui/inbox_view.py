@@ -12,15 +12,15 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from babel import dates
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
 
 from hub.web.ui import i18n
 from inbox import contacts
+from inbox.agent_admin import active_agents, list_teams
 from inbox.conversations import ConversationFilter, Viewer, list_conversations
 from inbox.edits import previous_versions
-from inbox.models import Agent, Contact, Conversation, Message, Team, utcnow
+from inbox.models import Conversation, Message, utcnow
+from inbox.names import agent_names, contact_names
 from inbox.queues import latest_messages, unanswered
 from inbox.timeline import Entry, contact_timeline
 
@@ -84,21 +84,14 @@ def avatar_color(key: int) -> str:
     return PALETTE[key % len(PALETTE)]
 
 
-async def names(session: AsyncSession, model: type[Contact] | type[Agent], ids: set[int]) -> dict[int, str]:
-    if not ids:
-        return {}
-    rows = await session.execute(select(model.id, model.name).where(model.id.in_(ids)))
-    return {row_id: name or "" for row_id, name in rows}
-
-
 async def list_rows(
     session: AsyncSession, convs: Sequence[Conversation], viewer: Viewer, clock: Clock
 ) -> list[JSON]:
     ids = [c.id for c in convs]
     latest = await latest_messages(session, ids)
     waiting = await unanswered(session, ids)
-    people = await names(session, Contact, {c.contact_id for c in convs})
-    agents = await names(session, Agent, {c.assignee_id for c in convs if c.assignee_id is not None})
+    people = await contact_names(session, (c.contact_id for c in convs))
+    agents = await agent_names(session, (c.assignee_id for c in convs))
     t = clock.t
     rows = []
     for conv in convs:
@@ -147,9 +140,9 @@ async def timeline_items(
     entries = await contact_timeline(session, contact_id, viewer)
     agent_ids = {e.message.agent_id for e in entries if e.message and e.message.agent_id}
     agent_ids |= {e.call.agent_id for e in entries if e.call and e.call.agent_id}
-    agents = await names(session, Agent, agent_ids)
+    agents = await agent_names(session, agent_ids)
     contact_name = display_name(
-        (await names(session, Contact, {contact_id})).get(contact_id), contact_id, clock.t
+        (await contact_names(session, [contact_id])).get(contact_id), contact_id, clock.t
     )
     t = clock.t
     items: list[JSON] = []
@@ -235,7 +228,9 @@ async def card(
     """The client card beside the conversation."""
     t = clock.t
     contact = await contacts.get_contact(session, contact_id)
-    owner = await session.get(Agent, contact.owner_id) if contact.owner_id else None
+    owner = (
+        (await agent_names(session, [contact.owner_id])).get(contact.owner_id) if contact.owner_id else None
+    )
     convs = await list_conversations(session, viewer, ConversationFilter(contact_id=contact.id), limit=20)
     duplicates = []
     for pair in await contacts.list_duplicates(session, contact.id, limit=5, viewer=viewer):
@@ -257,7 +252,7 @@ async def card(
         "kind": contact.kind,
         "kind_label": t.gettext("Client") if contact.kind == "client" else t.gettext("Lead"),
         "company": contact.company,
-        "owner": owner.name if owner else None,
+        "owner": owner,
         "tags": list(contact.tags or []),
         "source": t.channel(contact.source_channel),
         "created": clock.full(contact.created_at),
@@ -284,10 +279,8 @@ async def card(
 
 async def assignees(session: AsyncSession) -> tuple[list[JSON], list[JSON]]:
     """Active agents and teams, for the assign / transfer selects."""
-    agents = await session.scalars(
-        select(Agent).where(Agent.is_active.is_(True)).options(selectinload(Agent.teams)).order_by(Agent.name)
-    )
-    teams = await session.scalars(select(Team).order_by(Team.name))
+    agents = await active_agents(session)
+    teams = await list_teams(session)
     return (
         [{"id": a.id, "name": a.name} for a in agents],
         [{"id": team.id, "name": team.name} for team in teams],

@@ -1,75 +1,22 @@
-"""What a visitor may read: their own conversations on one web-chat account, as widget messages.
+"""Messages as the widget shows them: who wrote (the visitor or an agent, by first name), what, when.
 
-A visitor sees the messages they wrote and the replies released to them — never internal notes, never
-a reply still queued or failed, never another client's conversation. A conversation is the visitor's
-only when that visitor started it (`Conversation.visitor_id`): not because their card holds it, so
-neither an e-mail typed into a form nor an agent's merge of two cards shows a visitor anyone else's
-conversations (and the ingest path threads a visitor's messages only into their own conversations).
+Which messages a visitor may read, and marking replies delivered, is :mod:`inbox.visitor_history`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from channels.webchat.parse import client_id_of
-from inbox.bus import Event
-from inbox.conversations import scope
-from inbox.models import Agent, Conversation, Message
-
-HISTORY_LIMIT = 200
-RELEASED = ("sent", "delivered")
-
-
-async def conversations_of(session: AsyncSession, account_id: int, visitor_id: str) -> list[Conversation]:
-    """The conversations this visitor started on this account, oldest first."""
-    rows = await session.scalars(
-        select(Conversation)
-        .where(Conversation.account_id == account_id, Conversation.visitor_id == visitor_id)
-        .order_by(Conversation.id)
-    )
-    return list(rows)
-
-
-def _shown() -> Any:
-    return and_(
-        Message.kind == "message",
-        or_(
-            Message.direction == "in",
-            and_(Message.direction == "out", Message.delivery_status.in_(RELEASED)),
-        ),
-    )
-
-
-async def messages_of(
-    session: AsyncSession, conversation_ids: Iterable[int], *, limit: int = HISTORY_LIMIT
-) -> list[Message]:
-    """The latest messages the visitor may see in these conversations, oldest first."""
-    ids = sorted(set(conversation_ids))
-    if not ids:
-        return []
-    rows = await session.scalars(
-        select(Message)
-        .where(Message.conversation_id.in_(ids), _shown())
-        .order_by(Message.id.desc())
-        .limit(limit)
-    )
-    return sorted(rows, key=lambda m: m.id)
-
-
-async def agent_names(session: AsyncSession, ids: Iterable[int | None]) -> dict[int, str]:
-    wanted = {i for i in ids if i is not None}
-    if not wanted:
-        return {}
-    rows = await session.execute(select(Agent.id, Agent.name).where(Agent.id.in_(wanted)))
-    return {agent_id: name for agent_id, name in rows}
+from inbox.models import Message
+from inbox.names import agent_names
 
 
 def widget_message(message: Message, visitor_id: str, names: dict[int, str]) -> dict[str, Any]:
-    """A message as the widget shows it: who wrote (the visitor or an agent, by first name), what, when."""
+    """One message as a widget frame; `cid` is the widget's own id of what this visitor sent."""
     inbound = message.direction == "in"
     when = message.created_at if inbound else (message.sent_at or message.created_at)
     return {
@@ -86,48 +33,3 @@ def widget_message(message: Message, visitor_id: str, names: dict[int, str]) -> 
 async def widget_messages(session: AsyncSession, messages: Sequence[Message], visitor_id: str) -> list[Any]:
     names = await agent_names(session, (m.agent_id for m in messages))
     return [widget_message(m, visitor_id, names) for m in messages]
-
-
-async def current_agent(session: AsyncSession, conversations: Sequence[Conversation]) -> str | None:
-    """The name of who answers the visitor now: the assignee of their latest conversation."""
-    if not conversations or conversations[-1].assignee_id is None:
-        return None
-    return await session.scalar(select(Agent.name).where(Agent.id == conversations[-1].assignee_id))
-
-
-async def mark_delivered(
-    session: AsyncSession, conversation_ids: Iterable[int], message_ids: Iterable[int]
-) -> list[Event]:
-    """The widget showed these replies: "sent" becomes "delivered" (only the visitor's own, only once)."""
-    ids = sorted(set(message_ids))[:200]
-    convs = sorted(set(conversation_ids))
-    if not ids or not convs:
-        return []
-    rows = list(
-        await session.scalars(
-            select(Message).where(
-                Message.id.in_(ids),
-                Message.conversation_id.in_(convs),
-                Message.direction == "out",
-                Message.delivery_status == "sent",
-            )
-        )
-    )
-    events = []
-    for message in rows:
-        message.delivery_status = "delivered"
-        conv = await session.get_one(Conversation, message.conversation_id)
-        events.append(
-            Event(
-                "message.delivery",
-                **scope(conv),
-                data={
-                    "message_id": message.id,
-                    "delivery_status": "delivered",
-                    "error": None,
-                    "attempts": None,
-                },
-            )
-        )
-    await session.commit()
-    return events

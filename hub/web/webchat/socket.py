@@ -20,7 +20,7 @@ unidentified. Then:
 * From the hub: ``message`` {message} for every new message of the visitor's conversations (an agent's
   reply, or what the visitor wrote in another tab), ``agent`` {name} when someone takes the dialog.
 
-The socket serves only its visitor's conversations (see :mod:`hub.web.webchat.history`).
+The socket serves only its visitor's conversations (see :mod:`inbox.visitor_history`).
 """
 
 from __future__ import annotations
@@ -42,16 +42,16 @@ from channels.webchat.tokens import current, new_visitor_id, sign
 from hub.runtime import ConfiguredAccount, Hub
 from hub.web.context import db, hub_of, publish
 from hub.web.errors import bad_request, forbidden
-from hub.web.webchat import history as history
+from hub.web.webchat.history import widget_messages
 from hub.web.webchat.keys import KEYS, VisitorKeys
 from hub.web.webchat.limits import LIMITS, WebchatLimits
 from hub.web.webchat.relay import RELAY, VisitorRelay
 from hub.web.webchat.routes import account_of, announce
+from inbox import visitor_history
 from inbox.bus import Event
-from inbox.conversations import scope
 from inbox.ingest import IngestError
 from inbox.items import IdentityRef
-from inbox.models import Conversation, Message
+from inbox.models import Message
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
@@ -145,28 +145,28 @@ class Visit:
 
     async def hello(self, token: str) -> None:
         async with db(self.request) as session:
-            convs = await history.conversations_of(session, self.account_id, self.visitor_id)
+            convs = await visitor_history.conversations_of(session, self.account_id, self.visitor_id)
             self.conversations.update(c.id for c in convs)
-            messages = await history.messages_of(session, self.conversations)
-            shown = await history.widget_messages(session, messages, self.visitor_id)
-            agent = await history.current_agent(session, convs)
+            messages = await visitor_history.messages_of(session, self.conversations)
+            shown = await widget_messages(session, messages, self.visitor_id)
+            agent = await visitor_history.current_agent(session, convs)
         self.pushed.update(m.id for m in messages)
         await self.send({"type": "hello", "token": token, "messages": shown, "agent": agent})
 
     async def sync(self) -> None:
         """Push the messages of the visitor's conversations this socket has not shown yet."""
         async with db(self.request) as session:
-            messages = await history.messages_of(session, self.conversations, limit=50)
+            messages = await visitor_history.messages_of(session, self.conversations, limit=50)
             fresh = [m for m in messages if m.id not in self.pushed]
-            shown = await history.widget_messages(session, fresh, self.visitor_id)
+            shown = await widget_messages(session, fresh, self.visitor_id)
         for message, frame in zip(fresh, shown, strict=True):
             self.pushed.add(message.id)
             await self.send({"type": "message", "message": frame})
 
     async def send_agent(self) -> None:
         async with db(self.request) as session:
-            convs = await history.conversations_of(session, self.account_id, self.visitor_id)
-            name = await history.current_agent(session, convs)
+            convs = await visitor_history.conversations_of(session, self.account_id, self.visitor_id)
+            name = await visitor_history.current_agent(session, convs)
         await self.send({"type": "agent", "name": name})
 
     async def error(self, code: str, message: str, **extra: Any) -> None:
@@ -236,7 +236,7 @@ class Visit:
             await announce(self.request, self.account_id, self.visitor_id, result.conversation_id)
         async with db(self.request) as session:
             stored = await session.get(Message, result.message_id)
-            shown = await history.widget_messages(session, [stored] if stored else [], self.visitor_id)
+            shown = await widget_messages(session, [stored] if stored else [], self.visitor_id)
         self.pushed.add(result.message_id)
         await self.send({"type": "ack", "id": cid, "message": shown[0] if shown else None})
 
@@ -249,19 +249,16 @@ class Visit:
             return
         self._typing_on = on
         async with db(self.request) as session:
-            conv = await session.get(Conversation, max(self.conversations))
-            where = scope(conv) if conv is not None else None
-        if where is not None:
-            await publish(
-                self.request, [Event("conversation.typing", **where, data={"from": "visitor", "on": on})]
-            )
+            events = await visitor_history.visitor_typing(session, self.conversations, on)
+        await publish(self.request, events)
 
     async def on_seen(self, ids: Any) -> None:
         if not isinstance(ids, list) or not all(isinstance(i, int) for i in ids):
             await self.error("invalid", "ids must be a list of message ids", field="ids")
             return
         async with db(self.request) as session:
-            events = await history.mark_delivered(session, self.conversations, ids)
+            events = await visitor_history.mark_delivered(session, self.conversations, ids)
+            await session.commit()
         await publish(self.request, events)
 
 

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from hub.web.api.conversations import visible_conversation
 from hub.web.auth import require_agent
 from hub.web.context import db, publish
 from hub.web.inputs import Body, path_id, read_body
 from inbox.bus import Event
-from inbox.conversations import scope
+from inbox.conversations import get_visible_conversation, scope
 
 routes = web.RouteTableDef()
 
@@ -29,7 +28,7 @@ async def agent_typing(request: web.Request) -> web.Response:
     async with db(request) as session:
         principal = await require_agent(request, session)
         body = await read_body(request, TypingBody)
-        conv = await visible_conversation(session, principal, conversation_id)
+        conv = await get_visible_conversation(session, principal.viewer, conversation_id)
         where = scope(conv)
     agent = principal.agent
     data = {"from": "agent", "on": body.on, "agent_id": agent.id, "name": agent.name}

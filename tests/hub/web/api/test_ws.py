@@ -11,7 +11,7 @@ from aiohttp import WSCloseCode, WSMsgType
 from hub.runtime import Hub
 from hub.web.api import ws as ws_module
 from hub.web.api.ws import close_all
-from tests.hub.web.conftest import Client, Person, hand_in, login
+from tests.hub.web.conftest import Client, Person, hand_in, login, make_agent
 from tests.waiting import eventually, next_frame, resolved, within
 
 
@@ -185,3 +185,19 @@ async def test_plain_get_is_a_400_json_error(client: Client, sales: Person) -> N
     response = await client.get("/api/v1/ws", headers=sales.headers)
     assert response.status == 400
     assert (await response.json())["error"]["code"] == "invalid_request"
+
+
+async def test_reply_that_takes_a_conversation_tells_teammates(
+    client: Client, hub: Hub, sales: Person
+) -> None:
+    """A teammate's list drops the dialog that a reply gave to Anna: the socket says it was assigned."""
+    conv = (await hand_in(client, "s-1"))["conversation_id"]
+    teammate = await make_agent(hub, "vera@okno.example.com", teams=("Sales",))
+    async with client.ws_connect("/api/v1/ws", headers=teammate.headers) as ws:
+        await next_frame(ws)
+        response = await client.post(
+            f"/api/v1/conversations/{conv}/replies", json={"text": "Уже едет"}, headers=sales.headers
+        )
+        assert response.status == 201, await response.text()
+        frames = await frames_until(ws, "conversation.assigned", conv)
+    assert frames[-1]["data"]["assignee_id"] == sales.id

@@ -1,0 +1,322 @@
+"""Tasks: to-dos and callbacks — listing within the viewer's reach, creating, assigning, due times, closing.
+
+Visibility follows :func:`inbox.visibility.visible_tasks`: a task the viewer may not see is
+:class:`TaskNotFound`, as if it did not exist. Creating or changing a task keeps within the viewer's reach:
+a card they may not see is refused like a missing one (``contact_id``), a conversation of another queue
+is :class:`~inbox.conversations.NotAllowed`, and a plain agent may not hand a task to an agent or a team
+outside their own teams.
+
+Every change writes an audit row and returns ``task.created`` / ``task.updated`` events (to the old
+audience as well when the task changes hands); the caller commits, then publishes them.
+Callback tasks of missed calls are made by :mod:`inbox.calls` and announced with :func:`task_event`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from datetime import datetime
+from enum import Enum
+from typing import Any, Final, Literal
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from inbox.audit import record
+from inbox.bus import Event
+from inbox.contacts import ContactNotFound, get_visible_contact
+from inbox.conversations import NotAllowed, Viewer, can_see
+from inbox.models import Agent, Conversation, Task, Team, utcnow
+from inbox.visibility import visible_tasks
+
+TaskKind = Literal["todo", "callback"]
+TaskStatus = Literal["open", "done", "cancelled"]
+KINDS: Final = ("todo", "callback")
+STATUSES: Final = ("open", "done", "cancelled")
+MAX_TITLE: Final = 300
+MAX_RESULT: Final = 20_000
+
+
+class TaskError(ValueError):
+    """A task request that cannot be carried out; `field` names the culprit."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class TaskNotFound(LookupError):
+    """No such task, or one the viewer may not see (the two are answered alike)."""
+
+
+class Keep(Enum):
+    """The marker of a field a change leaves as it is (None would mean "clear it")."""
+
+    KEEP = "keep"
+
+
+KEEP: Final = Keep.KEEP
+
+
+@dataclass(frozen=True, slots=True)
+class TaskFilter:
+    status: str | None = None
+    assignee_id: int | None = None
+    contact_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NewTask:
+    """A task to create; with neither assignee nor team it goes to whoever creates it."""
+
+    title: str
+    kind: str = "todo"
+    contact_id: int | None = None
+    conversation_id: int | None = None
+    assignee_id: int | None = None
+    team_id: int | None = None
+    due_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TaskChange:
+    """What to change on a task: a field left at KEEP keeps its value, None clears it.
+
+    Setting `status` to done or cancelled closes the task (closed_at), open reopens it.
+    """
+
+    title: str | Keep | None = KEEP
+    status: str | Keep | None = KEEP
+    assignee_id: int | Keep | None = KEEP
+    team_id: int | Keep | None = KEEP
+    due_at: datetime | Keep | None = KEEP
+    result: str | Keep | None = KEEP
+
+    def given(self) -> dict[str, Any]:
+        """The fields this change sets, by name."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not KEEP}
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def task_event(
+    task: Task,
+    event_type: str | None = None,
+    *,
+    assignee_id: int | Keep | None = KEEP,
+    team_id: int | Keep | None = KEEP,
+) -> Event:
+    """The event that announces a task (by default ``task.created`` while open, else ``task.updated``);
+    `assignee_id` / `team_id` address it to another audience (the one that had the task before it changed
+    hands)."""
+    data = {
+        "task_id": task.id,
+        "kind": task.kind,
+        "status": task.status,
+        "title": task.title,
+        "contact_id": task.contact_id,
+        "call_id": task.call_id,
+        "due_at": _iso(task.due_at),
+        "result": task.result,
+    }
+    name = event_type or ("task.created" if task.status == "open" else "task.updated")
+    return Event(
+        name,
+        team_id=task.team_id if team_id is KEEP else team_id,
+        assignee_id=task.assignee_id if assignee_id is KEEP else assignee_id,
+        data=data,
+    )
+
+
+async def list_tasks(
+    session: AsyncSession,
+    viewer: Viewer,
+    flt: TaskFilter = TaskFilter(),
+    *,
+    limit: int = 100,
+    offset: int = 0,
+) -> list[Task]:
+    """The tasks `viewer` may see, soonest due first (those without a due time last, newest first)."""
+    if flt.status is not None and flt.status not in STATUSES:
+        raise TaskError(f"status must be one of {', '.join(STATUSES)}", "status")
+    stmt = select(Task).where(visible_tasks(viewer))
+    if flt.status:
+        stmt = stmt.where(Task.status == flt.status)
+    if flt.assignee_id is not None:
+        stmt = stmt.where(Task.assignee_id == flt.assignee_id)
+    if flt.contact_id is not None:
+        stmt = stmt.where(Task.contact_id == flt.contact_id)
+    stmt = stmt.order_by(Task.due_at.is_(None), Task.due_at, Task.id.desc()).limit(limit).offset(offset)
+    return list(await session.scalars(stmt))
+
+
+async def get_visible_task(session: AsyncSession, viewer: Viewer, task_id: int) -> Task:
+    task = await session.scalar(select(Task).where(Task.id == task_id, visible_tasks(viewer)))
+    if task is None:
+        raise TaskNotFound(f"task {task_id} not found")
+    return task
+
+
+async def _check_refs(session: AsyncSession, assignee_id: int | None, team_id: int | None) -> None:
+    if assignee_id is not None:
+        agent = await session.get(Agent, assignee_id)
+        if agent is None or not agent.is_active:
+            raise TaskError(f"agent {assignee_id} not found", "assignee_id")
+    if team_id is not None and await session.get(Team, team_id) is None:
+        raise TaskError(f"team {team_id} not found", "team_id")
+
+
+async def _check_reach(
+    session: AsyncSession, viewer: Viewer, assignee_id: int | None, team_id: int | None
+) -> None:
+    """A plain agent hands tasks only to themselves, to agents of their teams, and to their teams."""
+    if viewer.role != "agent":
+        return
+    if team_id is not None and team_id not in viewer.team_ids:
+        raise NotAllowed(f"team {team_id} is not one of your teams")
+    if assignee_id is not None and assignee_id != viewer.agent_id:
+        agent = await session.get(
+            Agent, assignee_id, options=[selectinload(Agent.teams)], populate_existing=True
+        )
+        if agent is None or not {t.id for t in agent.teams} & viewer.team_ids:
+            raise NotAllowed(f"agent {assignee_id} is not in your teams")
+
+
+def _title(value: str | None) -> str:
+    if value is None:
+        raise TaskError("title cannot be null", "title")
+    title = value.strip()
+    if not title:
+        raise TaskError("title must not be blank", "title")
+    if len(title) > MAX_TITLE:
+        raise TaskError(f"title is longer than {MAX_TITLE} characters", "title")
+    return title
+
+
+def _result(value: str | None) -> str | None:
+    if value is not None and len(value) > MAX_RESULT:
+        raise TaskError(f"result is longer than {MAX_RESULT} characters", "result")
+    return value
+
+
+async def create_task(session: AsyncSession, viewer: Viewer, new: NewTask) -> tuple[Task, list[Event]]:
+    """Stage a new open task in `session` (with its audit row); the caller commits, then publishes."""
+    if new.kind not in KINDS:
+        raise TaskError(f"kind must be one of {', '.join(KINDS)}", "kind")
+    assignee_id, team_id = new.assignee_id, new.team_id
+    if assignee_id is None and team_id is None:
+        assignee_id = viewer.agent_id
+    await _check_refs(session, assignee_id, team_id)
+    await _check_reach(session, viewer, assignee_id, team_id)
+    contact_id = new.contact_id
+    if contact_id is not None:
+        try:
+            contact_id = (await get_visible_contact(session, viewer, contact_id)).id
+        except ContactNotFound:
+            raise TaskError(f"contact {contact_id} not found", "contact_id") from None
+    if new.conversation_id is not None:
+        conv = await session.get(Conversation, new.conversation_id)
+        if conv is None:
+            raise TaskError(f"conversation {new.conversation_id} not found", "conversation_id")
+        if not can_see(viewer, conv.team_id, conv.assignee_id):
+            raise NotAllowed(f"conversation {conv.id} belongs to a queue you cannot see")
+        contact_id = contact_id or conv.contact_id
+    task = Task(
+        title=_title(new.title),
+        kind=new.kind,
+        contact_id=contact_id,
+        conversation_id=new.conversation_id,
+        assignee_id=assignee_id,
+        team_id=team_id,
+        due_at=new.due_at,
+        status="open",
+        created_at=utcnow(),
+    )
+    session.add(task)
+    await session.flush()
+    record(
+        session,
+        "task.create",
+        entity="task",
+        entity_id=task.id,
+        actor_agent_id=viewer.agent_id,
+        detail={"kind": task.kind, "assignee_id": assignee_id, "team_id": team_id, "contact_id": contact_id},
+    )
+    return task, [task_event(task, "task.created")]
+
+
+async def update_task(
+    session: AsyncSession, viewer: Viewer, task_id: int, change: TaskChange
+) -> tuple[Task, list[Event]]:
+    """Apply `change` to a task the viewer may see; stage it with its audit row (the caller commits)."""
+    task = await get_visible_task(session, viewer, task_id)
+    given = change.given()
+    assignee = given.get("assignee_id")
+    team = given.get("team_id")
+    await _check_refs(session, assignee, team)
+    await _check_reach(session, viewer, assignee, team)
+    before = {"assignee_id": task.assignee_id, "team_id": task.team_id}
+    changed: dict[str, Any] = {}
+    if "title" in given:
+        changed["title"] = task.title = _title(given["title"])
+    if "status" in given:
+        status = given["status"]
+        if status is None:
+            raise TaskError("status cannot be null", "status")
+        if status not in STATUSES:
+            raise TaskError(f"status must be one of {', '.join(STATUSES)}", "status")
+        if status != task.status:
+            changed["status"] = task.status = status
+            task.closed_at = None if status == "open" else utcnow()
+    if "result" in given:
+        task.result = _result(given["result"])
+        # A result may run to pages: the audit row keeps its start, the task the whole of it.
+        changed["result"] = task.result[:200] if task.result else None
+    for name in ("assignee_id", "team_id", "due_at"):
+        if name in given:
+            setattr(task, name, given[name])
+            changed[name] = _iso(given[name]) if name == "due_at" else given[name]
+    await session.flush()
+    record(
+        session,
+        "task.update",
+        entity="task",
+        entity_id=task.id,
+        actor_agent_id=viewer.agent_id,
+        detail={**changed, "before": before},
+    )
+    events = [task_event(task, "task.updated")]
+    if (before["team_id"], before["assignee_id"]) != (task.team_id, task.assignee_id):
+        # Those who had it before must learn that it left them.
+        events.append(
+            task_event(task, "task.updated", assignee_id=before["assignee_id"], team_id=before["team_id"])
+        )
+    return task, events
+
+
+async def assign_task(
+    session: AsyncSession, viewer: Viewer, task_id: int, *, assignee_id: int | None, team_id: int | None
+) -> tuple[Task, list[Event]]:
+    """Hand a task to an agent and/or a team (None clears)."""
+    return await update_task(session, viewer, task_id, TaskChange(assignee_id=assignee_id, team_id=team_id))
+
+
+async def set_due(
+    session: AsyncSession, viewer: Viewer, task_id: int, due_at: datetime | None
+) -> tuple[Task, list[Event]]:
+    """Set (or clear) when a task is due."""
+    return await update_task(session, viewer, task_id, TaskChange(due_at=due_at))
+
+
+async def close_task(
+    session: AsyncSession,
+    viewer: Viewer,
+    task_id: int,
+    *,
+    result: str | None = None,
+    status: TaskStatus = "done",
+) -> tuple[Task, list[Event]]:
+    """Mark a task done (or cancelled) with what came of it."""
+    return await update_task(session, viewer, task_id, TaskChange(status=status, result=result))
