@@ -16,17 +16,21 @@ from hub import db
 from hub.bus import LocalBus
 from hub.bus_redis import RedisBus
 from hub.presence import Presence
-from hub.settings import AccountSettings, MissingSecret, Settings
+from hub.settings import ROOT, AccountSettings, MissingSecret, Settings
 from hub.supervisor import Supervisor
 from inbox.blobs import BlobStore
 from inbox.calls import CallSettings
 from inbox.dispatch import Outcome, Receiver
 from inbox.ingest import IngestQueue
+from inbox.knowledge.defaults import load_defaults, read_defaults
+from inbox.knowledge.index_cache import IndexCache
 from inbox.models import ChannelAccount, Team
 from inbox.outbox import OutboxWorker, RetryPolicy
 from inbox.scheduler import Scheduler
 
 log = logging.getLogger(__name__)
+
+REPLY_TEMPLATES = ROOT / "templates" / "replies"  # the knowledge base's shipped starter set
 
 # Account fields that hold secrets: kept apart from options so they are never shown by the API.
 SECRET_FIELDS = frozenset(
@@ -129,6 +133,7 @@ class Hub:
         )
         self.scheduler = Scheduler(self.sessionmaker, publisher=self.bus)  # snoozes ending, later SLAs
         self.presence = Presence(self.sessionmaker)
+        self.knowledge = IndexCache(self.sessionmaker)  # this process's template search index
         self.accounts: dict[str, ConfiguredAccount] = {}
         self._started = False
 
@@ -179,12 +184,24 @@ class Hub:
             await session.commit()
         return self.accounts
 
+    async def load_reply_templates(self) -> int:
+        """The shipped starter templates, on a database's first start (see inbox.knowledge.defaults)."""
+        entries = read_defaults(REPLY_TEMPLATES)  # read and parsed before the transaction
+        async with self.sessionmaker() as session:
+            created = await load_defaults(session, entries)
+            await session.commit()
+        if created:
+            log.info("loaded %d starter reply templates", created)
+        return created
+
     async def start(self, *, migrate: bool = True, channels: bool = True) -> None:
         if migrate:
             await db.migrate(self.engine)
         if isinstance(self.bus, RedisBus):
             await self.bus.start()
         await self.sync_accounts()
+        if self.settings.knowledge.load_defaults:
+            await self.load_reply_templates()
         await self.ingest.start()
         if channels:
             for configured in self.accounts.values():

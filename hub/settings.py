@@ -87,6 +87,25 @@ class BusinessHoursSettings(BaseModel):
         return BusinessHours.from_config(self.timezone, {d: getattr(self, d) for d in DAY_NAMES})
 
 
+class CompanySettings(BaseModel):
+    """`[company]`: what reply templates may say about the company (`{{ company.name }}` …)."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = ""
+    phone: str = ""
+    email: str = ""
+    website: str = ""
+    hours: str = ""  # opening hours as people should read them, e.g. "пн–пт 9:00–18:00"
+
+
+class KnowledgeSettings(BaseModel):
+    """`[knowledge]`: the reply-template knowledge base."""
+
+    model_config = ConfigDict(extra="forbid")
+    # Load the shipped starter templates (templates/replies/*.yaml) on the first start of a database.
+    load_defaults: bool = True
+
+
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 ROLES = ("agent", "supervisor", "admin")
 
@@ -150,6 +169,8 @@ class Settings(BaseSettings):
     outbox: OutboxSettings = OutboxSettings()
     business_hours: BusinessHoursSettings = BusinessHoursSettings()
     security: SecuritySettings = SecuritySettings()
+    company: CompanySettings = CompanySettings()
+    knowledge: KnowledgeSettings = KnowledgeSettings()
     accounts: dict[str, AccountSettings] = {}
 
     # Set by `load()`; not read from any source.

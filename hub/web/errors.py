@@ -20,6 +20,7 @@ from inbox.contacts import ContactError, ContactNotFound
 from inbox.conversations import ConversationError
 from inbox.identities import InvalidIdentity
 from inbox.ingest import IngestError
+from inbox.knowledge.templates import KnowledgeError, NotAllowed
 from inbox.replies import ReplyError
 
 log = logging.getLogger(__name__)
@@ -96,7 +97,9 @@ def from_domain(exc: Exception) -> ApiError | None:
         return bad_request(exc.reason, exc.field)
     if isinstance(exc, ContactNotFound):
         return not_found(str(exc))
-    if isinstance(exc, ContactError | ConversationError | ReplyError | AgentError):
+    if isinstance(exc, NotAllowed):
+        return forbidden(str(exc))
+    if isinstance(exc, ContactError | ConversationError | ReplyError | AgentError | KnowledgeError):
         return unprocessable(str(exc), exc.field)
     if isinstance(exc, InvalidIdentity):
         return unprocessable(str(exc), "value")

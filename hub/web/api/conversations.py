@@ -21,7 +21,7 @@ from hub.runtime import Hub
 from hub.web.api import serialize
 from hub.web.auth import Principal, require_agent
 from hub.web.context import db, hub_of, publish
-from hub.web.errors import bad_request, forbidden, not_found
+from hub.web.errors import bad_request, forbidden, not_found, unprocessable
 from hub.web.inputs import AgentRef, Body, Id, Query, Timestamp, path_id, read_body, read_query
 from inbox.conversations import (
     ConversationFilter,
@@ -32,6 +32,7 @@ from inbox.conversations import (
     set_status,
 )
 from inbox.items import OutboundAttachment
+from inbox.knowledge.templates import visible_template
 from inbox.models import Contact, Conversation, Message
 from inbox.replies import MAX_REPLY, add_reply, store_reply_files
 
@@ -82,6 +83,7 @@ class ReplyBody(Body):
     text: str = Field(min_length=1, max_length=MAX_REPLY)
     html: str | None = Field(None, max_length=5 * MAX_REPLY)
     attachments: list[FileIn] = Field(default_factory=list, max_length=10)
+    template_id: Id | None = Field(None, description="the knowledge-base template the reply was written from")
 
 
 class NoteBody(Body):
@@ -230,6 +232,9 @@ async def _post_message(
         )
         conv = await visible_conversation(session, principal, conversation_id)
         html = body.html if isinstance(body, ReplyBody) else None
+        template_id = body.template_id if isinstance(body, ReplyBody) else None
+        if template_id is not None and await visible_template(session, principal.agent, template_id) is None:
+            raise unprocessable(f"template {template_id} not found", "template_id")
         via = None if note else await email_route(hub, session, conv)
         message, events = await add_reply(
             session,
@@ -241,6 +246,7 @@ async def _post_message(
             policy=hub.policy,
             files=files,
             via_account_id=via,
+            template_id=template_id,
         )
         await session.refresh(message, ["attachments"])
         payload = serialize.message(message)

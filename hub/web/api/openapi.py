@@ -23,6 +23,7 @@ from hub.web.api import auth as api_auth
 from hub.web.api import contacts as api_contacts
 from hub.web.api import conversations as api_conversations
 from hub.web.api import tasks as api_tasks
+from hub.web.api import templates as api_templates
 from hub.web.api import timeline as api_timeline
 from hub.web.inputs import MAX_ID, STORABLE_TEXT, Query
 
@@ -327,6 +328,33 @@ SCHEMAS: dict[str, Schema] = {
         }
     ),
     "TaskList": listing("Task", paged=True),
+    "Template": obj(
+        {
+            "id": ID,
+            "key": STR,
+            "title": STR,
+            "body": {**STR, "description": "Jinja2: contact, agent, conversation, company"},
+            "language": STR,
+            "tags": array(STR),
+            "channels": {**array(STR), "description": "channel kinds it suits; empty: all"},
+            "personal": {**BOOL, "description": "an agent's own template, seen by them only"},
+            "usage_count": INT,
+            "last_used_at": N_TIME,
+            "created_at": TIME,
+            "updated_at": TIME,
+            "score": {"type": "number", "description": "relevance, in search results and suggestions"},
+        },
+        optional=("score",),
+    ),
+    "TemplateList": listing("Template", paged=True),
+    "TemplateInsert": obj({"text": STR, "template": ref("Template")}),
+    "TemplatePreviewResult": obj({"text": STR}),
+    "Suggestions": obj(
+        {
+            "language": {**STR, "description": "the language of the client's recent messages"},
+            "items": array(ref("Template")),
+        }
+    ),
     "ChannelAccount": obj(
         {
             "id": ID,
@@ -364,6 +392,10 @@ BODIES: dict[str, type[BaseModel]] = {
     "TeamCreate": api_admin.TeamCreate,
     "TaskCreate": api_tasks.TaskCreate,
     "TaskPatch": api_tasks.TaskPatch,
+    "TemplateCreate": api_templates.TemplateCreate,
+    "TemplatePatch": api_templates.TemplatePatch,
+    "TemplateUse": api_templates.TemplateUse,
+    "TemplatePreview": api_templates.TemplatePreview,
 }
 
 ERRORS = {
@@ -710,6 +742,77 @@ def _paths() -> dict[str, Schema]:
                 body="TaskPatch",
                 unsafe=True,
                 errors=("403", "404", "422"),
+            )
+        },
+        "/api/v1/templates": {
+            "get": op(
+                "Reply templates I may see (shared and my own): by title, or with q ranked best first "
+                "(Russian and English word forms, one typo per longer word)",
+                "templates",
+                {"200": (ok, ref("TemplateList"))},
+                params=query_params(api_templates.TemplateQuery),
+            ),
+            "post": op(
+                "Create a template: shared (admins, supervisors) or personal; a body that does not render "
+                "or reaches outside the sandbox is a 422 naming body",
+                "templates",
+                {"201": ("created", ref("Template"))},
+                body="TemplateCreate",
+                unsafe=True,
+                errors=("403", "422"),
+            ),
+        },
+        "/api/v1/templates/{id}": {
+            "get": op(
+                "One template", "templates", {"200": (ok, ref("Template"))}, params=[PATH_ID], errors=("404",)
+            ),
+            "patch": op(
+                "Change a template's fields (shared: admins, supervisors; personal: its owner)",
+                "templates",
+                {"200": (ok, ref("Template"))},
+                params=[PATH_ID],
+                body="TemplatePatch",
+                unsafe=True,
+                errors=("403", "404", "422"),
+            ),
+            "delete": op(
+                "Delete a template",
+                "templates",
+                {"204": ("deleted", None)},
+                params=[PATH_ID],
+                unsafe=True,
+                errors=("403", "404"),
+            ),
+        },
+        "/api/v1/templates/{id}/use": {
+            "post": op(
+                "Insert a template into a reply: its text rendered for the conversation; counts one use",
+                "templates",
+                {"200": (ok, ref("TemplateInsert"))},
+                params=[PATH_ID],
+                body="TemplateUse",
+                unsafe=True,
+                errors=("403", "404", "422"),
+            )
+        },
+        "/api/v1/templates/preview": {
+            "post": op(
+                "Render a template body as it would be sent (the editor's live preview)",
+                "templates",
+                {"200": (ok, ref("TemplatePreviewResult"))},
+                body="TemplatePreview",
+                unsafe=True,
+                errors=("403", "404", "422"),
+            )
+        },
+        "/api/v1/conversations/{id}/suggestions": {
+            "get": op(
+                "The templates that best answer the client's recent messages, in their language, for the "
+                "conversation's channel",
+                "templates",
+                {"200": (ok, ref("Suggestions"))},
+                params=[PATH_ID, *query_params(api_templates.SuggestionQuery)],
+                errors=("403", "404"),
             )
         },
         "/api/v1/channels": {

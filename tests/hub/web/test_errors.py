@@ -42,7 +42,7 @@ MALFORMED: list[tuple[bytes, str]] = [
 
 
 def test_the_route_table_has_every_post_and_patch_endpoint() -> None:
-    assert len(WITH_BODY) == 18  # + POST /api/v1/me/password
+    assert len(WITH_BODY) == 22  # + POST /api/v1/me/password; + 4 of /api/v1/templates
     assert CHANNEL_ROUTE in WITH_BODY
 
 
