@@ -1,4 +1,4 @@
-"""The `okno` command: `demo`, `run`, `migrate`, `create-agent` and `ingest`.
+"""The `okno` command: `demo`, `run`, `migrate`, `create-agent`, `ingest`, `templates` (templates_cli.py).
 
 Every command reads its settings the same way (config/okno.toml, then `--config FILE` or OKNO_CONFIG,
 then OKNO_* environment variables). Anything that goes wrong is reported as one line on stderr with exit
@@ -571,6 +571,10 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("files", metavar="FILE", nargs="+")
     ingest.add_argument("--account", metavar="NAME", help="the channel account (default: the only one)")
     ingest.set_defaults(func=cmd_ingest)
+
+    from hub import templates_cli  # here: it imports this module's helpers
+
+    templates_cli.add_commands(commands)
     return parser
 
 

@@ -49,6 +49,17 @@ SECRET_FIELDS = frozenset(
 )
 
 
+async def load_reply_templates(sessionmaker: async_sessionmaker[AsyncSession]) -> int:
+    """The shipped starter templates, on a database's first start (see inbox.knowledge.defaults)."""
+    entries = read_defaults(REPLY_TEMPLATES)  # read and parsed before the transaction
+    async with sessionmaker() as session:
+        created = await load_defaults(session, entries)
+        await session.commit()
+    if created:
+        log.info("loaded %d starter reply templates", created)
+    return created
+
+
 class DbCursor:
     """A connector's cursor (IMAP UID, update offset, long-poll ts) stored on its account row."""
 
@@ -185,14 +196,7 @@ class Hub:
         return self.accounts
 
     async def load_reply_templates(self) -> int:
-        """The shipped starter templates, on a database's first start (see inbox.knowledge.defaults)."""
-        entries = read_defaults(REPLY_TEMPLATES)  # read and parsed before the transaction
-        async with self.sessionmaker() as session:
-            created = await load_defaults(session, entries)
-            await session.commit()
-        if created:
-            log.info("loaded %d starter reply templates", created)
-        return created
+        return await load_reply_templates(self.sessionmaker)
 
     async def start(self, *, migrate: bool = True, channels: bool = True) -> None:
         if migrate:

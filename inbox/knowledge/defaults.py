@@ -48,7 +48,7 @@ async def load_defaults(session: AsyncSession, entries: list[TemplateInput]) -> 
     created = 0
     for entry in entries:
         if entry.key not in existing:
-            await create_template(session, entry, actor=None)
+            await create_template(session, entry, actor=None, audited=False)
             created += 1
     await bump_generation(session)  # makes sure the state row exists
     state = await session.get_one(KnowledgeState, STATE_ID)

@@ -186,9 +186,18 @@ async def _key_taken(session: AsyncSession, key: str, but: int | None = None) ->
 
 
 async def create_template(
-    session: AsyncSession, data: TemplateInput, *, actor: Agent | None, personal: bool = False
+    session: AsyncSession,
+    data: TemplateInput,
+    *,
+    actor: Agent | None,
+    personal: bool = False,
+    audited: bool = True,
 ) -> Template:
-    """A new template (shared; `personal` makes it the actor's own). `actor` None: the system (defaults)."""
+    """A new template (shared; `personal` makes it the actor's own).
+
+    `actor` None: an operator at the command line (audited without an agent), or the shipped defaults
+    (`audited=False`: the release put them there, not a person).
+    """
     checked = validate(data)
     if actor is not None and not personal and not may_manage_shared(actor):
         raise NotAllowed("only admins and supervisors may create shared templates")
@@ -213,13 +222,13 @@ async def create_template(
     session.add(template)
     await session.flush()
     await bump_generation(session)
-    if actor is not None:
+    if audited:
         audit.record(
             session,
             "template.create",
             entity="template",
             entity_id=template.id,
-            actor_agent_id=actor.id,
+            actor_agent_id=actor.id if actor is not None else None,
             detail={"key": key, "title": checked.title, "personal": personal},
         )
     return template
