@@ -6,8 +6,8 @@ before each search a process reads that one row by primary key and, if it differ
 index was built from, reloads the templates and rebuilds. A random token rather than a counter: a database
 emptied and refilled (tests, a restore) can never come back to a generation an old index remembers.
 
-The rows are read in a short transaction of their own; the index is built after it has ended (stemming a
-thousand templates is CPU work that must not hold a transaction open).
+The rows are read in a short transaction of their own; the index is built after it has ended, in a worker
+thread (stemming a thousand templates is CPU work that must hold neither a transaction nor the event loop).
 """
 
 from __future__ import annotations
@@ -42,7 +42,9 @@ class IndexCache:
                 if self._index is not None and current == self._generation:
                     return self._index
                 rows = [indexed(t) for t in await session.scalars(select(Template).order_by(Template.id))]
-            self._index = SearchIndex.build(rows)
+            # In a thread: a thousand templates take a few hundred ms to stem and index, which must not
+            # stall every other request on the event loop.
+            self._index = await asyncio.to_thread(SearchIndex.build, rows)
             self._generation = current
             self.builds += 1
             return self._index

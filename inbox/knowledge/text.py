@@ -7,6 +7,7 @@ both languages. «ё» is folded to «е» first: people type either.
 from __future__ import annotations
 
 import re
+import threading
 from functools import lru_cache
 from typing import Any
 
@@ -38,9 +39,15 @@ STOP_WORDS = frozenset(_STOP_WORDS.split())
 # such a message is matched on them after all (see `terms(keep_all=True)`).
 
 
-@lru_cache(maxsize=2)
+_local = threading.local()
+
+
 def _stemmer(language: str) -> Any:  # snowballstemmer ships no type hints
-    return snowballstemmer.stemmer(language)
+    """This thread's stemmer: one keeps the word it works on, so threads (index builds) never share one."""
+    stemmers: dict[str, Any] = _local.__dict__.setdefault("stemmers", {})
+    if language not in stemmers:
+        stemmers[language] = snowballstemmer.stemmer(language)
+    return stemmers[language]
 
 
 @lru_cache(maxsize=65536)
