@@ -41,12 +41,15 @@ SCRIPT_STRINGS = (
     "note_placeholder",
     "send",
     "add_note",
+    # knowledge base
+    "kb_suggested",
+    "kb_no_results",
 )
 
 
 def asset_version() -> str:
     digest = hashlib.sha256()
-    for name in ("inbox.js", "okno.css"):
+    for name in ("inbox.js", "okno.css", "templates.js"):
         path = STATIC / name
         if path.exists():
             digest.update(path.read_bytes())
