@@ -20,7 +20,8 @@ async def test_upgrading_gives_existing_templates_keys_and_they_are_searchable(t
             await conn.execute(
                 text(
                     "INSERT INTO templates (id, title, body, language, tags, channels, usage_count,"
-                    " created_at) VALUES (7, 'Доставка', 'Привезём за 2 дня', 'ru', '[]', '[]', 3, '2026-01-01')"
+                    " created_at) VALUES"
+                    " (7, 'Доставка', 'Привезём за 2 дня', 'ru', '[]', '[]', 3, '2026-01-01')"
                 )
             )
         await db.migrate(engine, "0006_knowledge_base")
