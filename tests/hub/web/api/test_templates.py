@@ -26,13 +26,10 @@ async def _keys(call: Checked, person: Person, query: str) -> list[str]:
 async def test_search_finds_word_forms_and_typos_in_the_shipped_templates(
     call: Checked, admin: Person
 ) -> None:
-    assert (await _keys(call, admin, "q=доставкой&language=ru"))[0] in (
-        "ru.delivery-terms",
-        "ru.delivery-status",
-    )
-    assert (await _keys(call, admin, "q=delivered&language=en"))[0] in (
-        "en.delivery-terms",
-        "en.delivery-status",
+    delivery = {"ru.delivery-terms", "ru.delivery-status"}
+    assert delivery <= set((await _keys(call, admin, "q=доставкой&language=ru"))[:3])
+    assert {"en.delivery-terms", "en.delivery-status"} <= set(
+        (await _keys(call, admin, "q=delivered&language=en"))[:3]
     )
     assert "ru.returns" in (await _keys(call, admin, "q=вазврат"))[:2]  # and the refund one: both «возврат»
     listed = await call("GET", "/api/v1/templates?limit=500", headers=admin.headers, status=200)
