@@ -9,6 +9,7 @@ import logging
 from dataclasses import dataclass
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from channels.base import AccountContext, InboundItem
@@ -53,8 +54,15 @@ async def load_reply_templates(sessionmaker: async_sessionmaker[AsyncSession]) -
     """The shipped starter templates, on a database's first start (see inbox.knowledge.defaults)."""
     entries = read_defaults(REPLY_TEMPLATES)  # read and parsed before the transaction
     async with sessionmaker() as session:
-        created = await load_defaults(session, entries)
-        await session.commit()
+        try:
+            created = await load_defaults(session, entries)
+            await session.commit()
+        except IntegrityError:
+            # Another process starting at the same time on the same fresh database loaded them first
+            # (PostgreSQL: our insert of a key waited for its commit, then collided).
+            await session.rollback()
+            log.info("starter reply templates were loaded by another process")
+            return 0
     if created:
         log.info("loaded %d starter reply templates", created)
     return created
