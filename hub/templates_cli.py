@@ -142,7 +142,7 @@ def _positive(value: str) -> int:
     return number
 
 
-def add_commands(commands: Any) -> None:
+def register(commands: Any) -> None:
     """`okno templates …` (`commands`: the main parser's sub-parsers)."""
     templates = commands.add_parser("templates", help="the knowledge base's reply templates")
     sub = templates.add_subparsers(dest="templates_command", metavar="ACTION", required=True)

@@ -15,7 +15,7 @@ from inbox.knowledge.search import keys_of
 async def test_upgrading_gives_existing_templates_keys_and_they_are_searchable(tmp_path: Path) -> None:
     engine = db.create_engine(f"sqlite+aiosqlite:///{tmp_path / 'old.db'}")
     try:
-        await db.migrate(engine, "0003_scheduler_presence")
+        await db.migrate(engine, "0008_report_waits")
         async with engine.begin() as conn:
             await conn.execute(
                 text(
@@ -44,9 +44,7 @@ async def test_the_migration_downgrades(tmp_path: Path) -> None:
     try:
         await db.migrate(engine, "0006_knowledge_base")
         async with engine.begin() as conn:
-            await conn.run_sync(
-                lambda sync: command.downgrade(db._alembic_config(sync), "0003_scheduler_presence")
-            )
+            await conn.run_sync(lambda sync: command.downgrade(db._alembic_config(sync), "0008_report_waits"))
         async with engine.connect() as conn:
             columns = [r[1] for r in (await conn.execute(text("PRAGMA table_info(templates)"))).all()]
         assert "key" not in columns and "owner_id" not in columns

@@ -4,7 +4,7 @@ template a reply was written from
 Existing templates get the key "template-<id>" and stay shared.
 
 Revision ID: 0006_knowledge_base
-Revises: 0003_scheduler_presence
+Revises: 0008_report_waits
 """
 
 from collections.abc import Sequence
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0006_knowledge_base"
-down_revision: str | None = "0003_scheduler_presence"
+down_revision: str | None = "0008_report_waits"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

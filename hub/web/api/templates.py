@@ -17,7 +17,10 @@ from pydantic import Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.web.api.conversations import visible_conversation
-from hub.web.api.serialize import iso
+from hub.web.api.operations import operation
+from hub.web.api.schemas.base import respond
+from hub.web.api.schemas.templates import Suggestions, TemplateInsert, TemplateList, TemplatePreviewResult
+from hub.web.api.schemas.templates import Template as TemplateOut
 from hub.web.auth import Principal, require_agent
 from hub.web.context import db, hub_of
 from hub.web.errors import not_found, unprocessable
@@ -83,26 +86,6 @@ class SuggestionQuery(Query):
     limit: int = Field(3, ge=1, le=10)
 
 
-def template_json(row: Template, score: float | None = None) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "id": row.id,
-        "key": row.key,
-        "title": row.title,
-        "body": row.body,
-        "language": row.language,
-        "tags": list(row.tags or []),
-        "channels": list(row.channels or []),
-        "personal": row.owner_id is not None,
-        "usage_count": row.usage_count,
-        "last_used_at": iso(row.last_used_at),
-        "created_at": iso(row.created_at),
-        "updated_at": iso(row.updated_at),
-    }
-    if score is not None:
-        out["score"] = score
-    return out
-
-
 async def _template(session: AsyncSession, principal: Principal, template_id: int) -> Template:
     template = await visible_template(session, principal.agent, template_id)
     if template is None:
@@ -121,6 +104,13 @@ async def _variables(
 
 
 @routes.get("/api/v1/templates")
+@operation(
+    "Reply templates I may see (shared and my own): by title, or with q ranked best first "
+    "(Russian and English word forms, one typo per longer word)",
+    "templates",
+    {200: ("OK", TemplateList)},
+    query=TemplateQuery,
+)
 async def list_(request: web.Request) -> web.Response:
     """Without `q`: by title. With `q`: the same ranking as the reply box's "/" search, best first."""
     async with db(request) as session:
@@ -136,20 +126,28 @@ async def list_(request: web.Request) -> web.Response:
                 limit=query.limit,
                 offset=query.offset,
             )
-            items = [template_json(t) for t in rows]
-            return web.json_response({"items": items, "limit": query.limit, "offset": query.offset})
+            items = [TemplateOut.of(t) for t in rows]
+            return respond(TemplateList(items=items, limit=query.limit, offset=query.offset))
     index = await hub_of(request).knowledge.index()
     accept = visible_to(agent_id, language=query.language, channel=query.channel)
     hits = index.search(query.q, limit=query.offset + query.limit, accept=accept)[query.offset :]
     async with db(request) as session:
         rows_by_id = {t.id: t for t in [await session.get(Template, h.template.id) for h in hits] if t}
         items = [
-            template_json(rows_by_id[h.template.id], h.score) for h in hits if h.template.id in rows_by_id
+            TemplateOut.of(rows_by_id[h.template.id], h.score) for h in hits if h.template.id in rows_by_id
         ]
-    return web.json_response({"items": items, "limit": query.limit, "offset": query.offset})
+    return respond(TemplateList(items=items, limit=query.limit, offset=query.offset))
 
 
 @routes.post("/api/v1/templates")
+@operation(
+    "Create a template: shared (admins, supervisors) or personal; a body that does not render "
+    "or reaches outside the sandbox is a 422 naming body",
+    "templates",
+    {201: ("created", TemplateOut)},
+    body=TemplateCreate,
+    errors=(403, 422),
+)
 async def create(request: web.Request) -> web.Response:
     async with db(request) as session:
         principal = await require_agent(request, session)
@@ -164,18 +162,26 @@ async def create(request: web.Request) -> web.Response:
         )
         template = await create_template(session, data, actor=principal.agent, personal=body.personal)
         await session.commit()
-        return web.json_response(template_json(template), status=201)
+        return respond(TemplateOut.of(template), status=201)
 
 
 @routes.get(r"/api/v1/templates/{id:\d+}")
+@operation("One template", "templates", {200: ("OK", TemplateOut)}, errors=(404,))
 async def get(request: web.Request) -> web.Response:
     template_id = path_id(request)
     async with db(request) as session:
         principal = await require_agent(request, session)
-        return web.json_response(template_json(await _template(session, principal, template_id)))
+        return respond(TemplateOut.of(await _template(session, principal, template_id)))
 
 
 @routes.patch(r"/api/v1/templates/{id:\d+}")
+@operation(
+    "Change a template's fields (shared: admins, supervisors; personal: its owner)",
+    "templates",
+    {200: ("OK", TemplateOut)},
+    body=TemplatePatch,
+    errors=(403, 404, 422),
+)
 async def patch(request: web.Request) -> web.Response:
     """Change the fields given; the others keep their values."""
     template_id = path_id(request)
@@ -193,10 +199,11 @@ async def patch(request: web.Request) -> web.Response:
         )
         await update_template(session, template, data, actor=principal.agent)
         await session.commit()
-        return web.json_response(template_json(template))
+        return respond(TemplateOut.of(template))
 
 
 @routes.delete(r"/api/v1/templates/{id:\d+}")
+@operation("Delete a template", "templates", {204: ("deleted", None)}, errors=(403, 404))
 async def delete(request: web.Request) -> web.Response:
     template_id = path_id(request)
     async with db(request) as session:
@@ -208,6 +215,13 @@ async def delete(request: web.Request) -> web.Response:
 
 
 @routes.post(r"/api/v1/templates/{id:\d+}/use")
+@operation(
+    "Insert a template into a reply: its text rendered for the conversation; counts one use",
+    "templates",
+    {200: ("OK", TemplateInsert)},
+    body=TemplateUse,
+    errors=(403, 404, 422),
+)
 async def use(request: web.Request) -> web.Response:
     """Insert a template into a reply: its text rendered for the conversation, and one more use counted.
 
@@ -224,12 +238,19 @@ async def use(request: web.Request) -> web.Response:
         except TemplateBodyError as exc:
             raise unprocessable(str(exc), "body") from None
         await record_use(session, template)
-        payload = {"text": text, "template": template_json(template)}
+        payload = TemplateInsert(text=text, template=TemplateOut.of(template))
         await session.commit()
-    return web.json_response(payload)
+    return respond(payload)
 
 
 @routes.post("/api/v1/templates/preview")
+@operation(
+    "Render a template body as it would be sent (the editor's live preview)",
+    "templates",
+    {200: ("OK", TemplatePreviewResult)},
+    body=TemplatePreview,
+    errors=(403, 404, 422),
+)
 async def preview(request: web.Request) -> web.Response:
     """A body rendered as it would be (for a conversation, else sample-free): the editor's live preview.
 
@@ -244,10 +265,18 @@ async def preview(request: web.Request) -> web.Response:
         text = render(body.body, variables)
     except TemplateBodyError as exc:
         raise unprocessable(str(exc), "body") from None
-    return web.json_response({"text": text})
+    return respond(TemplatePreviewResult(text=text))
 
 
 @routes.get(r"/api/v1/conversations/{id:\d+}/suggestions")
+@operation(
+    "The templates that best answer the client's recent messages, in their language, for the "
+    "conversation's channel",
+    "templates",
+    {200: ("OK", Suggestions)},
+    query=SuggestionQuery,
+    errors=(403, 404),
+)
 async def suggestions(request: web.Request) -> web.Response:
     """The templates that best answer the client's recent messages, in their language, for the channel."""
     conversation_id = path_id(request)
@@ -258,12 +287,12 @@ async def suggestions(request: web.Request) -> web.Response:
         texts = await recent_inbound(session, conv)
         channel = conv.channel_kind
         agent_id = principal.agent.id
-        fallback = principal.agent.language or "ru"
+        fallback = principal.agent.language or hub_of(request).settings.ui.language
     text = "\n".join(texts)
     language = language_of(text, default=fallback)
     index = await hub_of(request).knowledge.index()
     hits = suggest(index, text, agent_id=agent_id, language=language, channel=channel, limit=query.limit)
     async with db(request) as session:
         rows = [(await session.get(Template, h.template.id), h.score) for h in hits]
-        items = [template_json(row, score) for row, score in rows if row is not None]
-    return web.json_response({"language": language, "items": items})
+        items = [TemplateOut.of(row, score) for row, score in rows if row is not None]
+    return respond(Suggestions(language=language, items=items))

@@ -39,18 +39,17 @@ async def templates_page(request: web.Request) -> web.Response:
         lang = language(request, principal.agent)
         agent = {"id": principal.agent.id, "name": principal.agent.name, "role": principal.agent.role}
         can_manage = may_manage_shared(principal.agent)
-    t = i18n.STRINGS[lang]
+    t = i18n.Texts(lang)
     response = render(
         request,
         "web/templates.html",
         {
             "lang": lang,
-            "t": t,
             "agent": agent,
             "can_manage": can_manage,
             "csrf_token": principal.csrf_token or "",
             "assets": ASSETS,
-            "script_strings": {k: v for k, v in t.items() if k.startswith("kb_") or k == "failed_action"},
+            "script_strings": {key: t.msg(message) for key, message in i18n.TEMPLATES_SCRIPT_STRINGS.items()},
         },
     )
     remember_language(request, response)
