@@ -1,4 +1,4 @@
-"""The `okno` command: `demo`, `run`, `migrate`, `create-agent` and `ingest`.
+"""The `okno` command: `demo`, `run`, `migrate`, `create-agent`, `ingest`, `templates` (templates_cli.py).
 
 Every command reads its settings the same way (config/okno.toml, then `--config FILE` or OKNO_CONFIG,
 then OKNO_* environment variables). Anything that goes wrong is reported as one line on stderr with exit
@@ -589,6 +589,10 @@ def build_parser() -> argparse.ArgumentParser:
     from hub import cli_reports  # its own module: reports and history import are a concern of their own
 
     cli_reports.register(commands)
+
+    from hub import templates_cli  # its own module, as cli_reports; imports this module's helpers
+
+    templates_cli.register(commands)
     return parser
 
 

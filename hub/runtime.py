@@ -9,6 +9,7 @@ import logging
 from dataclasses import dataclass, replace
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from channels.base import AccountContext, InboundItem
@@ -17,17 +18,21 @@ from hub.bus import LocalBus
 from hub.bus_redis import RedisBus
 from hub.finishing import Finishing
 from hub.presence import Presence
-from hub.settings import AccountSettings, MissingSecret, Settings
+from hub.settings import ROOT, AccountSettings, MissingSecret, Settings
 from hub.supervisor import Supervisor
 from inbox.blobs import BlobStore
 from inbox.calls import CallSettings
 from inbox.dispatch import Outcome, Receiver
 from inbox.ingest import IngestQueue
+from inbox.knowledge.defaults import load_defaults, read_defaults
+from inbox.knowledge.index_cache import IndexCache
 from inbox.models import ChannelAccount, Team
 from inbox.outbox import OutboxWorker, RetryPolicy
 from inbox.scheduler import Scheduler
 
 log = logging.getLogger(__name__)
+
+REPLY_TEMPLATES = ROOT / "templates" / "replies"  # the knowledge base's shipped starter set
 
 # Account fields that hold secrets: kept apart from options so they are never shown by the API.
 SECRET_FIELDS = frozenset(
@@ -44,6 +49,24 @@ SECRET_FIELDS = frozenset(
         "identity_secret",
     }
 )
+
+
+async def load_reply_templates(sessionmaker: async_sessionmaker[AsyncSession]) -> int:
+    """The shipped starter templates, on a database's first start (see inbox.knowledge.defaults)."""
+    entries = read_defaults(REPLY_TEMPLATES)  # read and parsed before the transaction
+    async with sessionmaker() as session:
+        try:
+            created = await load_defaults(session, entries)
+            await session.commit()
+        except IntegrityError:
+            # Another process starting at the same time on the same fresh database loaded them first
+            # (PostgreSQL: our insert of a key waited for its commit, then collided).
+            await session.rollback()
+            log.info("starter reply templates were loaded by another process")
+            return 0
+    if created:
+        log.info("loaded %d starter reply templates", created)
+    return created
 
 
 class DbCursor:
@@ -130,6 +153,7 @@ class Hub:
         )
         self.scheduler = Scheduler(self.sessionmaker, publisher=self.bus)  # snoozes ending, later SLAs
         self.presence = Presence(self.sessionmaker)
+        self.knowledge = IndexCache(self.sessionmaker)  # this process's template search index
         # Database work of socket handlers that must not be cut by a cancel (see hub.finishing).
         self.finishing = Finishing()
         self.accounts: dict[str, ConfiguredAccount] = {}
@@ -195,6 +219,9 @@ class Hub:
             await session.commit()
         return self.accounts
 
+    async def load_reply_templates(self) -> int:
+        return await load_reply_templates(self.sessionmaker)
+
     def apply_account_changes(self, settings: Settings) -> list[str]:
         """Take a changed configuration of the accounts that are running (the file re-read on SIGHUP):
         each whose options or secrets changed gets them and is tried again at once — an account shown
@@ -228,6 +255,8 @@ class Hub:
         if isinstance(self.bus, RedisBus):
             await self.bus.start()
         await self.sync_accounts()
+        if self.settings.knowledge.load_defaults:
+            await self.load_reply_templates()
         await self.ingest.start()
         if channels:
             for configured in self.accounts.values():

@@ -123,6 +123,25 @@ class UiSettings(BaseModel):
     language: Literal["ru", "en"] = "ru"
 
 
+class CompanySettings(BaseModel):
+    """`[company]`: what reply templates may say about the company (`{{ company.name }}` …)."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = ""
+    phone: str = ""
+    email: str = ""
+    website: str = ""
+    hours: str = ""  # opening hours as people should read them, e.g. "пн–пт 9:00–18:00"
+
+
+class KnowledgeSettings(BaseModel):
+    """`[knowledge]`: the reply-template knowledge base."""
+
+    model_config = ConfigDict(extra="forbid")
+    # Load the shipped starter templates (templates/replies/*.yaml) on the first start of a database.
+    load_defaults: bool = True
+
+
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 ROLES = ("agent", "supervisor", "admin")
 
@@ -188,6 +207,8 @@ class Settings(BaseSettings):
     sla: SlaSettings = SlaSettings()
     security: SecuritySettings = SecuritySettings()
     ui: UiSettings = UiSettings()
+    company: CompanySettings = CompanySettings()
+    knowledge: KnowledgeSettings = KnowledgeSettings()
     accounts: dict[str, AccountSettings] = {}
 
     # Set by `load()`; not read from any source.

@@ -330,15 +330,36 @@ class Task(Base):
 
 
 class Template(Base):
+    """A reply template of the knowledge base (see inbox.knowledge).
+
+    `key` is stable (import updates by it); `channels` empty means every channel; `owner_id` set makes
+    it an agent's personal template, seen only by that agent.
+    """
+
     __tablename__ = "templates"
     id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    key: Mapped[str] = mapped_column(String(100), unique=True)
     title: Mapped[str] = mapped_column(String(200))
     body: Mapped[str] = mapped_column(Text)
     language: Mapped[str] = mapped_column(String(8), default="ru")
     tags: Mapped[list[str]] = mapped_column(default=list)
     channels: Mapped[list[str]] = mapped_column(default=list)
     usage_count: Mapped[int] = mapped_column(default=0)
+    last_used_at: Mapped[datetime | None]
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class KnowledgeState(Base):
+    """One row: `generation` changes with every template change, so each hub process knows when its
+    in-memory search index is stale (checked per search); `defaults_loaded_at` marks the shipped starter
+    set as loaded once, so a default an admin deleted does not come back on the next start."""
+
+    __tablename__ = "knowledge_state"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    generation: Mapped[str] = mapped_column(String(32))
+    defaults_loaded_at: Mapped[datetime | None]
 
 
 class ReportingEvent(BulkInserted, Base):
@@ -357,6 +378,8 @@ class ReportingEvent(BulkInserted, Base):
     team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id", ondelete="SET NULL"))
     account_id: Mapped[int | None] = mapped_column(ForeignKey("channel_accounts.id", ondelete="SET NULL"))
     channel_kind: Mapped[str | None] = mapped_column(String(20))
+    # The knowledge-base template a reply was written from ("template_reply" events).
+    template_id: Mapped[int | None] = mapped_column(ForeignKey("templates.id", ondelete="SET NULL"))
 
 
 class ReportWait(BulkInserted, Base):

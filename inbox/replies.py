@@ -55,6 +55,7 @@ async def add_reply(
     policy: InboxPolicy,
     files: Sequence[StoredFile] = (),
     via_account_id: int | None = None,
+    template_id: int | None = None,
     at: datetime | None = None,
     already_sent: bool = False,
 ) -> tuple[Message, list[Event]]:
@@ -65,8 +66,10 @@ async def add_reply(
     SQLite's write lock); the message keeps one Attachment row per file, and the outbox worker reads the
     bytes back when it sends.
     `via_account_id` sends through another account than the conversation's (a web-chat offline-form
-    message answered by e-mail). `at` and `already_sent` serve history imported from another system: a
-    reply written then, stored as sent, never handed to the outbox.
+    message answered by e-mail). `template_id`: the knowledge-base template the reply was written from
+    (the caller checked the agent may see it), kept on the message and recorded as a "template_reply"
+    reporting event. `at` and `already_sent` serve history imported from another system: a reply
+    written then, stored as sent, never handed to the outbox.
     """
     if not text.strip():
         raise ReplyError("text must not be empty", "text")
@@ -83,7 +86,7 @@ async def add_reply(
         body_html=sanitize_html(html) if html else None,
         created_at=now,
         delivery_status=None if note else ("sent" if already_sent else "queued"),
-        meta={},
+        meta={"template_id": template_id} if template_id is not None else {},
     )
     for f in files:
         message.attachments.append(
@@ -103,6 +106,20 @@ async def add_reply(
         )
     if not note:
         await _measure(session, conv, agent, policy, now)
+        if template_id is not None:
+            session.add(
+                ReportingEvent(
+                    name="template_reply",
+                    occurred_at=now,
+                    template_id=template_id,
+                    conversation_id=conv.id,
+                    contact_id=conv.contact_id,
+                    agent_id=agent.id,
+                    team_id=conv.team_id,
+                    account_id=conv.account_id,
+                    channel_kind=conv.channel_kind,
+                )
+            )
         if conv.assignee_id is None:
             events += await assign(
                 session, conv, assignee_id=agent.id, team_id=conv.team_id, actor_id=agent.id

@@ -24,13 +24,14 @@ from hub.web.api import (
     openapi,
     reports,
     tasks,
+    templates,
     timeline,
     ws,
 )
 from hub.web.context import HUB, LOGIN_GUARD, SOCKETS, TEMPLATES
 from hub.web.errors import error_middleware
 from hub.web.ui import audit as audit_page
-from hub.web.ui import inbox, pages
+from hub.web.ui import inbox, pages, templates_page
 from hub.web.ui import reports as reports_page
 from hub.web.webchat import routes as webchat
 from hub.web.webchat import socket as webchat_socket
@@ -43,6 +44,7 @@ ROUTE_MODULES = (
     admin,
     audit,
     tasks,
+    templates,
     channels,
     timeline,
     reports,
@@ -53,6 +55,7 @@ ROUTE_MODULES = (
     inbox,
     audit_page,
     reports_page,
+    templates_page,
     webchat,
     webchat_socket,
     webchat_typing,

@@ -22,6 +22,8 @@ from inbox.contacts import ContactError, ContactNotFound
 from inbox.conversations import ConversationError, ConversationNotFound, NotAllowed
 from inbox.identities import InvalidIdentity
 from inbox.ingest import IngestError
+from inbox.knowledge.templates import KnowledgeError
+from inbox.knowledge.templates import NotAllowed as TemplateNotAllowed
 from inbox.replies import ReplyError
 from inbox.tasks import TaskError, TaskNotFound
 
@@ -115,9 +117,11 @@ def from_domain(exc: Exception) -> ApiError | None:
         return bad_request(exc.reason, exc.field)
     if isinstance(exc, ContactNotFound | TaskNotFound | AgentNotFound | ConversationNotFound):
         return not_found(str(exc))
-    if isinstance(exc, NotAllowed):
+    if isinstance(exc, NotAllowed | TemplateNotAllowed):
         return forbidden(str(exc))
-    if isinstance(exc, ContactError | ConversationError | ReplyError | AgentError | TaskError):
+    if isinstance(
+        exc, ContactError | ConversationError | ReplyError | AgentError | TaskError | KnowledgeError
+    ):
         return unprocessable(str(exc), exc.field)
     if isinstance(exc, InvalidIdentity):
         return unprocessable(str(exc), "value")

@@ -21,7 +21,7 @@ from hub.web.api.schemas.conversations import Conversation as ConversationOut
 from hub.web.api.schemas.conversations import Message as MessageOut
 from hub.web.auth import require_agent
 from hub.web.context import db, hub_of, publish
-from hub.web.errors import bad_request
+from hub.web.errors import bad_request, unprocessable
 from hub.web.inputs import AgentRef, Body, Id, Query, Timestamp, path_id, read_body, read_query
 from inbox.contacts import contacts_by_id, get_contact
 from inbox.conversations import (
@@ -33,6 +33,7 @@ from inbox.conversations import (
     set_status,
 )
 from inbox.items import OutboundAttachment
+from inbox.knowledge.templates import visible_template
 from inbox.replies import MAX_REPLY, add_reply, reply_account, store_reply_files
 
 routes = web.RouteTableDef()
@@ -82,6 +83,7 @@ class ReplyBody(Body):
     text: str = Field(min_length=1, max_length=MAX_REPLY)
     html: str | None = Field(None, max_length=5 * MAX_REPLY)
     attachments: list[FileIn] = Field(default_factory=list, max_length=10)
+    template_id: Id | None = Field(None, description="the knowledge-base template the reply was written from")
 
 
 class NoteBody(Body):
@@ -213,6 +215,9 @@ async def _post_message(
         )
         conv = await get_visible_conversation(session, principal.viewer, conversation_id)
         html = body.html if isinstance(body, ReplyBody) else None
+        template_id = body.template_id if isinstance(body, ReplyBody) else None
+        if template_id is not None and await visible_template(session, principal.agent, template_id) is None:
+            raise unprocessable(f"template {template_id} not found", "template_id")
         via = None if note else await reply_account(session, conv, offline_form_mail=hub.offline_form_mail())
         message, events = await add_reply(
             session,
@@ -224,6 +229,7 @@ async def _post_message(
             policy=hub.policy,
             files=files,
             via_account_id=via,
+            template_id=template_id,
         )
         await session.refresh(message, ["attachments"])
         payload = MessageOut.model_validate(message)  # before the commit expires the row

@@ -88,7 +88,8 @@
       current = id;
       $("composer").hidden = false;
       if (push) history.pushState({ id: id }, "", "/inbox/" + id + "?" + query);
-      if (changed) { $("reply").value = ""; setMode("reply"); showTyping(false); }
+      if (changed) { $("reply").value = ""; templateId = null; closeSlash(); setMode("reply"); showTyping(false); }
+      if (changed || !suggestions.childNodes.length) loadSuggestions();
       scroller.scrollTop = keep === null ? scroller.scrollHeight : keep;
       markCurrent();
     }).catch(function (error) {
@@ -174,8 +175,16 @@
   }
   box.addEventListener("input", function () {
     if (composer.getAttribute("data-mode") === "reply") agentTyping(!!box.value.trim());
+    if (!box.value.trim()) templateId = null;
+    clearTimeout(slashTimer);
+    slashTimer = setTimeout(slashSearch, 120);
   });
   box.addEventListener("keydown", function (event) {
+    if (!slash.hidden && event.key === "Escape") { event.preventDefault(); closeSlash(); return; }
+    if (!slash.hidden && event.key === "Enter" && !event.ctrlKey && !event.metaKey && !event.shiftKey) {
+      var first = slash.querySelector("button[data-template]");
+      if (first) { event.preventDefault(); insertTemplate(Number(first.getAttribute("data-template")), true); return; }
+    }
     if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) { event.preventDefault(); submit(); }
   });
   composer.addEventListener("submit", function (event) { event.preventDefault(); submit(); });
@@ -185,15 +194,92 @@
     var note = composer.getAttribute("data-mode") === "note";
     var send = $("send");
     send.disabled = true;
-    request("POST", "/api/v1/conversations/" + current + (note ? "/notes" : "/replies"), { text: text })
+    var body = { text: text };
+    if (!note && templateId) body.template_id = templateId;  // which template the reply came from
+    request("POST", "/api/v1/conversations/" + current + (note ? "/notes" : "/replies"), body)
       .then(function () {
         box.value = "";
+        templateId = null;
         if (!note) agentTyping(false);
         return afterChange();
       })
       .catch(fail)
       .then(function () { send.disabled = false; box.focus(); });
   }
+
+  // -- knowledge base: suggested replies above the box, "/" + words to search ---------------------------
+  var suggestions = $("suggestions"), slash = $("slash"), templateId = null, slashTimer = null;
+  var suggestSeq = 0, slashSeq = 0;
+  function templateButton(template) {
+    var button = document.createElement("button");
+    button.type = "button";
+    button.className = "chip";
+    button.setAttribute("data-template", String(template.id));
+    button.textContent = template.title;
+    button.title = template.body;
+    return button;
+  }
+  function loadSuggestions() {
+    if (!current) return;
+    var id = current, seq = ++suggestSeq;
+    request("GET", "/api/v1/conversations/" + id + "/suggestions")
+      .then(function (r) { return r.json(); })
+      .then(function (found) {
+        if (seq !== suggestSeq || id !== current) return;
+        var label = document.createElement("span");
+        label.className = "label";
+        label.textContent = S.kb_suggested;
+        suggestions.replaceChildren(label);
+        found.items.forEach(function (t) { suggestions.appendChild(templateButton(t)); });
+        suggestions.hidden = !found.items.length;
+      })
+      .catch(function () { suggestions.hidden = true; });
+  }
+  function closeSlash() { slash.hidden = true; slash.replaceChildren(); }
+  function slashSearch() {
+    var match = /^\/([\s\S]*)$/.exec(box.value);
+    var words = match ? match[1].trim() : "";
+    if (!words) { closeSlash(); return; }
+    var seq = ++slashSeq;
+    var head = document.querySelector(".conv-head");
+    var channel = head ? head.getAttribute("data-channel") : "";
+    var url = "/api/v1/templates?limit=6&q=" + encodeURIComponent(words) + (channel ? "&channel=" + encodeURIComponent(channel) : "");
+    request("GET", url).then(function (r) { return r.json(); }).then(function (found) {
+      if (seq !== slashSeq) return;
+      slash.replaceChildren();
+      if (!found.items.length) {
+        var none = document.createElement("li");
+        none.className = "muted";
+        none.textContent = S.kb_no_results;
+        slash.appendChild(none);
+      }
+      found.items.forEach(function (t) {
+        var item = document.createElement("li");
+        item.appendChild(templateButton(t));
+        slash.appendChild(item);
+      });
+      slash.hidden = false;
+    }).catch(closeSlash);
+  }
+  function insertTemplate(id, replaceAll) {
+    // Counted as a use; the text comes rendered for this conversation's client, for the agent to edit.
+    return request("POST", "/api/v1/templates/" + id + "/use", { conversation_id: current })
+      .then(function (r) { return r.json(); })
+      .then(function (used) {
+        if (replaceAll || !box.value.trim()) box.value = used.text;
+        else box.value = box.value.replace(/\s*$/, "\n\n") + used.text;
+        templateId = id;
+        closeSlash();
+        setMode("reply");
+        box.focus();
+        box.setSelectionRange(box.value.length, box.value.length);
+      })
+      .catch(fail);
+  }
+  composer.addEventListener("click", function (event) {
+    var button = event.target.closest && event.target.closest("button[data-template]");
+    if (button) insertTemplate(Number(button.getAttribute("data-template")), slash.contains(button));
+  });
 
   // -- live updates --------------------------------------------------------------------------------------
   var typingTimer = null;
@@ -220,7 +306,7 @@
       if (mine && frame.data && frame.data.from === "visitor") showTyping(!!frame.data.on);
       return;
     }
-    if (type === "message.created" && mine && frame.data && frame.data.direction === "in") showTyping(false);
+    if (type === "message.created" && mine && frame.data && frame.data.direction === "in") { showTyping(false); loadSuggestions(); }
     if (type === "resync") { schedule(true, true); return; }
     schedule(true, !!mine);
   }
@@ -255,6 +341,7 @@
   if (current) {
     var scroller = $("part-timeline");
     scroller.scrollTop = scroller.scrollHeight;
+    loadSuggestions();
   }
   window.addEventListener("beforeunload", function () { if (typingFor) agentTyping(false); });
 })();

@@ -96,6 +96,9 @@ AUDIT_ACTIONS: Final = {
     "conversation.status": NP_("audit action", "Conversation status changed"),
     "task.create": NP_("audit action", "Task created"),
     "task.update": NP_("audit action", "Task changed"),
+    "template.create": NP_("audit action", "Template created"),
+    "template.update": NP_("audit action", "Template changed"),
+    "template.delete": NP_("audit action", "Template deleted"),
 }
 AUDIT_RESULTS: Final = {
     "success": NP_("audit result", "Success"),
@@ -114,6 +117,19 @@ SCRIPT_STRINGS: Final = {
     "note_placeholder": N_("Internal note — the client never sees it…"),
     "send": N_("Send"),
     "add_note": N_("Save note"),
+    # the knowledge base's suggestions above the reply box and its "/" search
+    "kb_suggested": N_("Suggested replies"),
+    "kb_no_results": N_("Nothing found"),
+}
+# The strings templates.js (the /templates page) shows.
+TEMPLATES_SCRIPT_STRINGS: Final = {
+    "failed_action": N_("That did not work"),
+    "kb_new": N_("New template"),
+    "kb_uses": N_("Used"),
+    "kb_personal_badge": NP_("template", "personal"),
+    "kb_saved": N_("Saved"),
+    # {title} is filled in by the script.
+    "kb_confirm_delete": N_("Delete the template “{title}”?"),
 }
 
 

@@ -35,7 +35,7 @@ LIST_LIMIT = 100
 
 def asset_version() -> str:
     digest = hashlib.sha256()
-    for name in ("inbox.js", "okno.css"):
+    for name in ("inbox.js", "okno.css", "templates.js"):
         path = STATIC / name
         if path.exists():
             digest.update(path.read_bytes())

@@ -42,7 +42,7 @@ MALFORMED: list[tuple[bytes, str]] = [
 
 
 def test_the_route_table_has_every_post_and_patch_endpoint() -> None:
-    assert len(WITH_BODY) == 18  # + POST /api/v1/me/password
+    assert len(WITH_BODY) == 22  # + POST /api/v1/me/password; + 4 of /api/v1/templates
     assert CHANNEL_ROUTE in WITH_BODY
 
 
@@ -69,7 +69,7 @@ def _fill(path: str, ids: dict[str, str], admin: Person) -> str:
     ):
         if path.startswith(prefix):
             return path.replace("{id}", ids[key])
-    return path.replace("{id}", str(admin.id)).replace("{account}", "shop")
+    return path.replace("{id}", str(admin.id)).replace("{account}", "shop").replace("{name}", "volume")
 
 
 @pytest.mark.parametrize(("method", "path"), WITH_BODY, ids=[f"{m} {p}" for m, p in WITH_BODY])
@@ -96,7 +96,7 @@ async def test_every_api_route_but_the_public_ones_needs_credentials(
 ) -> None:
     if (method, path) in PUBLIC:
         return
-    url = path.replace("{id}", "1").replace("{account}", "shop")
+    url = path.replace("{id}", "1").replace("{account}", "shop").replace("{name}", "volume")
     response = await client.request(method, url, json={"text": "hi"})
     assert (await error_of(response, 401))["code"] == "unauthorized"
 

@@ -53,6 +53,11 @@ EXCEPTIONS: dict[tuple[str, str], tuple[int | None, str]] = {
         "the channel's own door: its token, not an agent's",
     ),
     ("get", "/api/v1/ws"): (None, "the event socket: filtered per event, see the socket test below"),
+    # The knowledge base is scoped by owner, not by team: shared templates are everyone's; a personal one
+    # (team B's agent's, below) is its owner's alone, so its marker must never show.
+    ("get", "/api/v1/templates"): (200, "shared templates and my own: never another agent's personal one"),
+    ("post", "/api/v1/templates"): (None, "creating a template: my own, or shared by role"),
+    ("post", "/api/v1/templates/preview"): (403, "rendering for team B's conversation is refused"),
 }
 
 # Lists: each query (with {contact} for team B's card) must show team B's marker to an admin, not to team A.
@@ -75,6 +80,7 @@ class TeamB:
     task: int
     agent: int
     token: int
+    template: int  # team B's agent's personal template
 
 
 async def team_b(client: Client, hub: Hub, admin: Person, wholesale: Person, sales: Person) -> TeamB:
@@ -120,8 +126,18 @@ async def team_b(client: Client, hub: Hub, admin: Person, wholesale: Person, sal
     async with hub.sessionmaker() as session:
         token = await session.scalar(select(ApiToken.id).where(ApiToken.agent_id == wholesale.id))
     assert token is not None
+    personal = {"title": "SECRETB price list", "body": "SECRETB prices", "personal": True}
+    template = await client.post("/api/v1/templates", json=personal, headers=wholesale.headers)
+    assert template.status == 201, await template.text()
     return TeamB(
-        first["contact_id"], twin["contact_id"], first["conversation_id"], pair, task_id, wholesale.id, token
+        first["contact_id"],
+        twin["contact_id"],
+        first["conversation_id"],
+        pair,
+        task_id,
+        wholesale.id,
+        token,
+        (await template.json())["id"],
     )
 
 
@@ -137,6 +153,7 @@ def fill(path: str, b: TeamB) -> str:
             ("tasks", "id"): b.task,
             ("agents", "id"): b.agent,
             ("tokens", "id"): b.token,
+            ("templates", "id"): b.template,
             ("channels", "account"): "depot",
             ("reports", "name"): "volume",
         }
@@ -168,6 +185,9 @@ def body_for(operation: dict[str, Any], b: TeamB, me: Person) -> dict[str, Any] 
         "AgentPatch": lambda: {"name": "Taken Over"},
         "AgentCreate": lambda: {"email": "x@okno.example.com", "name": "X", "password": "long enough pw"},
         "TeamCreate": lambda: {"name": "Takers"},
+        "TemplatePatch": lambda: {"title": "taken over"},
+        "TemplateUse": lambda: {},
+        "TemplatePreview": lambda: {"body": "{{ contact.name }}", "conversation_id": b.conversation},
         "ApiChannelMessage": lambda: {"external_id": "x", "sender": {"email": "x@example.com"}, "text": "x"},
     }
     name = str(schema.get("$ref", "")).rsplit("/", 1)[-1]

@@ -1,0 +1,94 @@
+"""Suggested replies: the templates that best answer what the client has just written.
+
+The query is the conversation's recent inbound messages — those since the last reply, at most
+:data:`RECENT` (the older ones were answered already) — in the language they are written in, ranked by
+:mod:`inbox.knowledge.search` among the templates of that language that suit the conversation's channel
+and that the agent may see. The variables a template renders with come from here too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from inbox.knowledge.search import Hit, SearchIndex, visible_to
+from inbox.knowledge.text import language_of
+from inbox.models import Agent, Contact, Conversation, Message
+
+RECENT = 3
+SUGGESTIONS = 3
+
+
+async def recent_inbound(session: AsyncSession, conversation: Conversation, limit: int = RECENT) -> list[str]:
+    """The texts of the client's messages since the last reply (else the last ones), oldest first."""
+    rows = (
+        await session.execute(
+            select(Message.direction, Message.subject, Message.body_text)
+            .where(Message.conversation_id == conversation.id, Message.direction.in_(("in", "out")))
+            .order_by(Message.created_at.desc(), Message.id.desc())
+            .limit(20)
+        )
+    ).all()
+    unanswered: list[str] = []
+    for direction, subject, body in rows:
+        if direction == "out":
+            break
+        unanswered.append(" ".join(part for part in (subject, body) if part))
+    if not unanswered:
+        unanswered = [" ".join(p for p in (s, b) if p) for d, s, b in rows if d == "in"]
+    return list(reversed(unanswered[:limit]))
+
+
+def suggest(
+    index: SearchIndex,
+    text: str,
+    *,
+    agent_id: int | None = None,
+    language: str | None = None,
+    channel: str | None = None,
+    limit: int = SUGGESTIONS,
+) -> list[Hit]:
+    """The best templates for `text`; `language` None: the language the text is written in."""
+    language = language or language_of(text)
+    return index.search(text, limit=limit, accept=visible_to(agent_id, language=language, channel=channel))
+
+
+def _first_name(name: str | None) -> str:
+    return name.split()[0] if name and name.split() else ""
+
+
+async def variables_for(
+    session: AsyncSession, conversation: Conversation | None, agent: Agent, company: Mapping[str, Any]
+) -> dict[str, dict[str, Any]]:
+    """What a template may use when `agent` inserts it into `conversation` (None: no conversation)."""
+    contact: dict[str, Any] = {}
+    conv: dict[str, Any] = {}
+    if conversation is not None:
+        card = await session.get(Contact, conversation.contact_id)
+        if card is not None:
+            contact = {
+                "id": card.id,
+                "name": card.name or "",
+                "first_name": _first_name(card.name),
+                "company": card.company or "",
+            }
+        conv = {
+            "id": conversation.id,
+            "subject": conversation.subject or "",
+            "channel": conversation.channel_kind,
+            "status": conversation.status,
+        }
+    return {
+        "contact": contact,
+        "agent": {
+            "id": agent.id,
+            "name": agent.name,
+            "first_name": _first_name(agent.name),
+            "email": agent.email,
+        },
+        "conversation": conv,
+        "company": dict(company),
+    }
