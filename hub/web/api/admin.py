@@ -40,7 +40,7 @@ class AgentCreate(Body):
     role: Role = "agent"
     team_ids: list[Id] = Field(default_factory=list, max_length=100)
     extension: str | None = Field(None, max_length=32)
-    capacity: int = Field(10, ge=0, le=10_000)
+    capacity: int | None = Field(None, ge=0, le=10_000, description="null: the team's default")
     language: Language | None = None
 
 

@@ -179,7 +179,7 @@ AGENT_PROPS: dict[str, Schema] = {
     "email": STR,
     "name": STR,
     "role": ROLE,
-    "capacity": INT,
+    "capacity": nullable(INT),
     "extension": N_STR,
     "language": nullable({"type": "string", "enum": ["ru", "en"]}),
     "is_active": BOOL,
