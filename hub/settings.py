@@ -13,7 +13,7 @@ import os
 import re
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import (
@@ -87,6 +87,29 @@ class BusinessHoursSettings(BaseModel):
         return BusinessHours.from_config(self.timezone, {d: getattr(self, d) for d in DAY_NAMES})
 
 
+class TeamRoutingSettings(BaseModel):
+    """`[routing.teams.<name>]`: how a team hands out dialogs (see inbox.routing)."""
+
+    model_config = ConfigDict(extra="forbid")
+    strategy: Literal["round_robin", "least_busy", "manual"] = "round_robin"
+    # Open dialogs a member holds at most, unless the agent has a capacity of their own.
+    agent_capacity: int | None = Field(None, ge=0, le=10_000)
+    # Minutes an assigned dialog may wait for a human reply before it goes to the next agent (empty: never).
+    answer_timeout_minutes: float | None = Field(None, gt=0, le=7 * 24 * 60)
+
+
+class RoutingSettings(BaseModel):
+    """`[routing]`: dialogs handed out to agents by themselves (see README "Routing")."""
+
+    model_config = ConfigDict(extra="forbid")
+    enabled: bool = True
+    # The router also looks for work this often (work another process made possible, if no bus is shared).
+    idle_seconds: float = Field(10.0, gt=0, le=3600)
+    # An agent left "online" with no socket anywhere for this long becomes "offline".
+    offline_after_minutes: float = Field(5, gt=0, le=24 * 60)
+    teams: dict[str, TeamRoutingSettings] = {}
+
+
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 ROLES = ("agent", "supervisor", "admin")
 
@@ -150,6 +173,7 @@ class Settings(BaseSettings):
     outbox: OutboxSettings = OutboxSettings()
     business_hours: BusinessHoursSettings = BusinessHoursSettings()
     security: SecuritySettings = SecuritySettings()
+    routing: RoutingSettings = RoutingSettings()
     accounts: dict[str, AccountSettings] = {}
 
     # Set by `load()`; not read from any source.

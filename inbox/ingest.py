@@ -25,7 +25,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -444,8 +444,12 @@ class IngestQueue:
         policy: InboxPolicy | None = None,
         publisher: Publisher | None = None,
         max_batch: int = 500,
+        on_commit: Callable[[], None] | None = None,
     ) -> None:
         self._sessionmaker = sessionmaker
+        # Called after each committed batch, before its events go out (the hub wakes the router: routing
+        # runs right after the commit, in its own transaction, not inside this group commit).
+        self._on_commit = on_commit
         self._policy = policy or InboxPolicy()
         self._publisher = publisher or NullPublisher()
         self._max_batch = max_batch
@@ -506,6 +510,8 @@ class IngestQueue:
                 results.append(one)
                 events.extend(evs)
         self.batches += 1
+        if self._on_commit is not None:
+            self._on_commit()
         for (_, future), result in zip(batch, results, strict=True):
             if future.done():
                 continue

@@ -92,6 +92,8 @@ async def add_reply(
             )
         )
         _measure(session, conv, agent, policy)
+        conv.reroute_due = None  # a human answered: the assignment stays (inbox.routing.reroute)
+        conv.queued_at = None
         if conv.assignee_id is None:
             conv.assignee_id = agent.id
         contact = await session.get(Contact, conv.contact_id)

@@ -14,7 +14,19 @@ from aiohttp import web
 from hub.login import LoginGuard
 from hub.runtime import Hub
 from hub.web import hooks, revocation
-from hub.web.api import admin, audit, auth, channels, contacts, conversations, openapi, tasks, timeline, ws
+from hub.web.api import (
+    admin,
+    audit,
+    auth,
+    channels,
+    contacts,
+    conversations,
+    openapi,
+    routing,
+    tasks,
+    timeline,
+    ws,
+)
 from hub.web.context import HUB, LOGIN_GUARD, SOCKETS, TEMPLATES
 from hub.web.errors import error_middleware
 from hub.web.ui import audit as audit_page
@@ -25,6 +37,7 @@ from hub.web.webchat import typing as webchat_typing
 
 ROUTE_MODULES = (
     auth,
+    routing,
     contacts,
     conversations,
     admin,

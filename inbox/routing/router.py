@@ -210,12 +210,13 @@ async def hand_over(
     now: datetime,
     *,
     reason: str,
+    stamp: datetime | None = None,
 ) -> list[Event]:
     """Move an assigned dialog to another agent, recorded on the timeline (a service note) and as a
     ``handover`` reporting event: who had it, who has it now, when and why. The caller commits."""
     previous = conv.assignee_id
     held = (now - conv.assigned_at).total_seconds() if conv.assigned_at is not None else None
-    events = await give(session, conv, load, team, now, reason=reason)
+    events = await give(session, conv, load, team, now, reason=reason, stamp=stamp)
     detail = {"from_agent_id": previous, "to_agent_id": load.agent_id, "reason": reason}
     session.add(
         Message(

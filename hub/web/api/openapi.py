@@ -22,6 +22,7 @@ from hub.web.api import audit as api_audit
 from hub.web.api import auth as api_auth
 from hub.web.api import contacts as api_contacts
 from hub.web.api import conversations as api_conversations
+from hub.web.api import routing as api_routing
 from hub.web.api import tasks as api_tasks
 from hub.web.api import timeline as api_timeline
 from hub.web.inputs import MAX_ID, STORABLE_TEXT, Query
@@ -76,6 +77,8 @@ BOOL: Schema = {"type": "boolean"}
 TIME: Schema = {"type": "string", "format": "date-time"}
 N_ID, N_STR, N_TIME = nullable(ID), nullable(STR), nullable(TIME)
 STATUS: Schema = {"type": "string", "enum": ["open", "pending", "snoozed", "resolved"]}
+AVAILABILITY: Schema = {"type": "string", "enum": ["online", "busy", "offline"]}
+PRESENCE: Schema = {"type": "string", "enum": ["online", "away", "offline"]}
 ROLE: Schema = {"type": "string", "enum": ["agent", "supervisor", "admin"]}
 
 
@@ -344,6 +347,40 @@ SCHEMAS: dict[str, Schema] = {
         }
     ),
     "ChannelAccountList": listing("ChannelAccount"),
+    "Availability": obj(
+        {
+            "agent_id": ID,
+            "status": AVAILABILITY,
+            "presence": PRESENCE,
+        }
+    ),
+    "AgentAvailability": obj(
+        {
+            "agent_id": ID,
+            "name": STR,
+            "status": AVAILABILITY,
+            "presence": PRESENCE,
+            "open": {**INT, "description": "open and pending conversations assigned to the agent"},
+            "capacity": {**INT, "description": "the agent's own, else their team's default"},
+            "channel_capacity": {
+                "type": "object",
+                "additionalProperties": INT,
+                "description": "limits per channel kind on top of capacity",
+            },
+            "team_ids": array(ID),
+            "last_assigned_at": N_TIME,
+        }
+    ),
+    "AgentAvailabilityList": listing("AgentAvailability"),
+    "QueuedConversation": obj(
+        {
+            "conversation_id": ID,
+            "team_id": ID,
+            "position": {**INT, "description": "1 = next in its team's line"},
+            "waiting_seconds": {"type": "number"},
+        }
+    ),
+    "Queue": listing("QueuedConversation"),
     "IngestResult": obj({"contact_id": ID, "conversation_id": ID, "message_id": ID, "duplicate": BOOL}),
 }
 
@@ -364,6 +401,7 @@ BODIES: dict[str, type[BaseModel]] = {
     "TeamCreate": api_admin.TeamCreate,
     "TaskCreate": api_tasks.TaskCreate,
     "TaskPatch": api_tasks.TaskPatch,
+    "AvailabilityBody": api_routing.AvailabilityBody,
 }
 
 ERRORS = {
@@ -377,6 +415,7 @@ ERRORS = {
         "Unprocessable",
         "well-formed but refused: a reference that does not exist, a rule of the domain",
     ),
+    "409": ("Conflict", "someone else was first (e.g. took the conversation): reload"),
     "429": ("TooManyRequests", "over a rate limit: try again after the Retry-After header's seconds"),
 }
 
@@ -471,6 +510,41 @@ def _paths() -> dict[str, Schema]:
             )
         },
         "/api/v1/me": {"get": op("Who am I", "auth", {"200": (ok, ref("Me"))})},
+        "/api/v1/me/availability": {
+            "put": op(
+                "Set my status: new dialogs come only while it is online and a tab of mine is active",
+                "routing",
+                {"200": (ok, ref("Availability"))},
+                body="AvailabilityBody",
+                unsafe=True,
+                errors=("422",),
+            )
+        },
+        "/api/v1/agents/availability": {
+            "get": op(
+                "Status, presence, load and capacity of the agents I supervise (supervisor, admin)",
+                "routing",
+                {"200": (ok, ref("AgentAvailabilityList"))},
+                errors=("403",),
+            )
+        },
+        "/api/v1/routing/queue": {
+            "get": op(
+                "The waiting conversations of my teams, with their place in line and wait",
+                "routing",
+                {"200": (ok, ref("Queue"))},
+            )
+        },
+        "/api/v1/conversations/{id}/take": {
+            "post": op(
+                "Take a waiting conversation (of two agents at once one wins, the other gets 409)",
+                "routing",
+                {"200": (ok, ref("Conversation"))},
+                params=[PATH_ID],
+                unsafe=True,
+                errors=("403", "404", "409", "422"),
+            )
+        },
         "/api/v1/me/password": {
             "post": op(
                 "Change my password: my other browser sessions and all my API tokens end (403 "

@@ -1,0 +1,96 @@
+"""Routing over HTTP: my availability, the supervisors' board, the queues with positions, and "take".
+
+    PUT  /api/v1/me/availability          {"status": "online" | "busy" | "offline"}
+    GET  /api/v1/agents/availability      supervisor/admin: status, presence, load, capacity per agent
+    GET  /api/v1/routing/queue            the waiting dialogs the caller may see: position and wait
+    POST /api/v1/conversations/{id}/take  take a waiting dialog (one of two agents at once wins: 409)
+
+Every change is committed, then published, then the router is woken (an agent online, a dialog taken).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from aiohttp import web
+
+from hub.web.api import serialize
+from hub.web.api.conversations import visible_conversation
+from hub.web.auth import require_agent
+from hub.web.context import db, hub_of, publish
+from hub.web.errors import ApiError, forbidden, unprocessable
+from hub.web.inputs import Body, path_id, read_body
+from inbox.models import utcnow
+from inbox.routing.availability import AvailabilityError, presence_of, set_status
+from inbox.routing.board import availability_board
+from inbox.routing.router import RoutingError, queue_positions, take
+
+routes = web.RouteTableDef()
+
+
+class AvailabilityBody(Body):
+    status: Literal["online", "busy", "offline"]
+
+
+def conflict(message: str) -> ApiError:
+    return ApiError(409, "conflict", message)
+
+
+@routes.put("/api/v1/me/availability")
+async def set_availability(request: web.Request) -> web.Response:
+    """Set my status; new dialogs come only while it is "online" and a tab of mine is open and active."""
+    hub = hub_of(request)
+    async with db(request) as session:
+        principal = await require_agent(request, session)
+        body = await read_body(request, AvailabilityBody)
+        agent_id = principal.agent.id
+        try:
+            events = await set_status(session, agent_id, body.status, now=utcnow(), actor_id=agent_id)
+        except AvailabilityError as exc:
+            raise unprocessable(str(exc), exc.field) from None
+        presence = (await presence_of(session, utcnow(), [agent_id])).get(agent_id, "offline")
+        await session.commit()
+    await publish(request, events)
+    hub.router.wake()
+    return web.json_response({"agent_id": agent_id, "status": body.status, "presence": presence})
+
+
+@routes.get("/api/v1/agents/availability")
+async def board(request: web.Request) -> web.Response:
+    async with db(request) as session:
+        principal = await require_agent(request, session, "supervisor", "admin")
+        items = await availability_board(session, principal.viewer, utcnow())
+        return web.json_response({"items": items})
+
+
+@routes.get("/api/v1/routing/queue")
+async def queue(request: web.Request) -> web.Response:
+    """Waiting dialogs of the caller's teams (an admin: of every team), longest-waiting first per team."""
+    async with db(request) as session:
+        principal = await require_agent(request, session)
+        viewer = principal.viewer
+        items = await queue_positions(session, None if viewer.is_admin else set(viewer.team_ids), utcnow())
+        return web.json_response({"items": items})
+
+
+@routes.post(r"/api/v1/conversations/{id:\d+}/take")
+async def take_(request: web.Request) -> web.Response:
+    conversation_id = path_id(request)
+    hub = hub_of(request)
+    async with db(request) as session:
+        principal = await require_agent(request, session)
+        conv = await visible_conversation(session, principal, conversation_id)
+        viewer = principal.viewer
+        if conv.team_id is not None and conv.team_id not in viewer.team_ids and not viewer.is_admin:
+            raise forbidden("only a member of the conversation's team may take it")
+        try:
+            events = await take(session, conversation_id, principal.agent.id, utcnow())
+        except RoutingError as exc:
+            if exc.conflict:
+                raise conflict(str(exc)) from None
+            raise unprocessable(str(exc), exc.field) from None
+        await session.commit()
+        payload = serialize.conversation(conv)
+    await publish(request, events)
+    hub.router.wake()
+    return web.json_response(payload)
