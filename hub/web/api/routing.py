@@ -15,12 +15,11 @@ from typing import Literal
 from aiohttp import web
 
 from hub.web.api import serialize
-from hub.web.api.conversations import visible_conversation
 from hub.web.auth import require_agent
 from hub.web.context import db, hub_of, publish
-from hub.web.errors import ApiError, forbidden, unprocessable
+from hub.web.errors import ApiError, forbidden, not_found, unprocessable
 from hub.web.inputs import Body, path_id, read_body
-from inbox.models import utcnow
+from inbox.models import Conversation, utcnow
 from inbox.routing.availability import AvailabilityError, presence_of, set_status
 from inbox.routing.board import availability_board
 from inbox.routing.router import RoutingError, queue_positions, take
@@ -79,9 +78,13 @@ async def take_(request: web.Request) -> web.Response:
     hub = hub_of(request)
     async with db(request) as session:
         principal = await require_agent(request, session)
-        conv = await visible_conversation(session, principal, conversation_id)
+        # Not `visible_conversation`: a dialog taken a moment ago by a teammate leaves the loser's view,
+        # and they must learn it was taken (409), not that they may not see it.
+        conv = await session.get(Conversation, conversation_id)
+        if conv is None:
+            raise not_found(f"conversation {conversation_id} not found")
         viewer = principal.viewer
-        if conv.team_id is not None and conv.team_id not in viewer.team_ids and not viewer.is_admin:
+        if not (viewer.is_admin or conv.team_id in viewer.team_ids or conv.assignee_id == viewer.agent_id):
             raise forbidden("only a member of the conversation's team may take it")
         try:
             events = await take(session, conversation_id, principal.agent.id, utcnow())
