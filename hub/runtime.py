@@ -24,10 +24,11 @@ from inbox.blobs import BlobStore
 from inbox.calls import CallSettings
 from inbox.dispatch import Outcome, Receiver
 from inbox.ingest import IngestQueue
-from inbox.models import ChannelAccount, Team
+from inbox.models import ChannelAccount, RoutingRule, Team
 from inbox.outbox import OutboxWorker, RetryPolicy
 from inbox.routing.availability import StatusLapses
 from inbox.routing.reroute import AnswerTimeouts
+from inbox.routing.rules import parse_rules, store_rules
 from inbox.routing.worker import RouterWorker
 from inbox.scheduler import JOB_KINDS, Scheduler
 
@@ -119,7 +120,12 @@ class Hub:
         self.bus: LocalBus | RedisBus = RedisBus(settings.bus_url) if settings.bus_url else LocalBus()
         self.policy = settings.policy()
         routing = settings.routing
-        self.router = RouterWorker(self.sessionmaker, publisher=self.bus, idle_seconds=routing.idle_seconds)
+        self.router = RouterWorker(
+            self.sessionmaker,
+            publisher=self.bus,
+            idle_seconds=routing.idle_seconds,
+            hours=self.policy.business_hours,
+        )
         self.ingest = IngestQueue(
             self.sessionmaker,
             policy=self.policy,
@@ -180,6 +186,9 @@ class Hub:
                 minutes = routing.answer_timeout_minutes
                 team.answer_timeout_seconds = round(minutes * 60) if minutes else None
             await session.flush()
+            if self.settings.routing.rules and not await session.scalar(select(RoutingRule.id).limit(1)):
+                rules = parse_rules(self.settings.routing.rules)
+                await store_rules(session, rules, actor_id=None, create_teams=True)
             for name, config in self.settings.accounts.items():
                 team_id = None
                 if config.team:

@@ -25,6 +25,7 @@ from pydantic_settings import (
 
 from inbox.business_hours import DAY_NAMES, BusinessHours
 from inbox.policy import InboxPolicy
+from inbox.routing.rules import RuleError, parse_rules
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULTS_FILE = ROOT / "config" / "okno.toml"
@@ -108,6 +109,18 @@ class RoutingSettings(BaseModel):
     # An agent left "online" with no socket anywhere for this long becomes "offline".
     offline_after_minutes: float = Field(5, gt=0, le=24 * 60)
     teams: dict[str, TeamRoutingSettings] = {}
+    # `[[routing.rules]]`, first match wins (see inbox.routing.rules). They seed the rules stored in the
+    # database when it has none; afterwards admins edit them through the API.
+    rules: list[dict[str, Any]] = []
+
+    @field_validator("rules")
+    @classmethod
+    def _rules_parse(cls, value: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        try:
+            parse_rules(value)
+        except RuleError as exc:
+            raise ValueError(f"routing.{exc}") from None
+        return value
 
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network

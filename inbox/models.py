@@ -252,8 +252,10 @@ class Conversation(BulkInserted, Base):
     blocked_reason: Mapped[str | None] = mapped_column(Text)
     # The web-chat visitor who started it: the widget shows a visitor only the conversations they started.
     visitor_id: Mapped[str | None] = mapped_column(String(64))
-    # Routing: set when nobody could take it (its place in the team's queue), when it was assigned, and
-    # when an assignment with no human reply moves on to the next agent.
+    # Routing: when the rules looked at it (it waits for an agent only after), when nobody could take it
+    # (its place in the team's queue), when it was assigned, and when an assignment with no human reply
+    # moves on to the next agent.
+    rules_applied_at: Mapped[datetime | None]
     queued_at: Mapped[datetime | None]
     assigned_at: Mapped[datetime | None]
     reroute_due: Mapped[datetime | None]

@@ -1,6 +1,7 @@
 """The routing decision: a team's waiting dialogs, longest-waiting first, to the agents who may take them.
 
-A dialog *waits* while it is open, unassigned and belongs to a team. :func:`route_team` takes up to
+A dialog *waits* while it is open, unassigned and belongs to a team (once the routing rules, which may
+change its team, have looked at it). :func:`route_team` takes up to
 `limit` of one team's waiting dialogs in one transaction: it locks the rows of the team's members and
 of the cards' owners (sticky owner), counts their load, then hands each dialog to the card's owner if they
 are routable and have room, else to the agent the team's strategy picks; a dialog nobody can take stays
@@ -50,7 +51,9 @@ def _postgres(session: AsyncSession) -> bool:
 
 
 def waiting() -> Any:
+    """Open, unassigned, in a team, and past the rules (inbox.routing.rules)."""
     return (
+        Conversation.rules_applied_at.is_not(None),
         Conversation.assignee_id.is_(None),
         Conversation.status == "open",
         Conversation.team_id.is_not(None),

@@ -1,4 +1,5 @@
-"""The router worker: runs :func:`~inbox.routing.router.route_team` for every team with waiting dialogs.
+"""The router worker: applies the routing rules to new dialogs, then runs
+:func:`~inbox.routing.router.route_team` for every team with waiting dialogs.
 
 It is woken right after each ingest commit (the ingest queue's `on_commit`) and by every event that may
 free capacity or bring an agent (a dialog resolved, snoozed or reassigned, an agent coming online or
@@ -18,10 +19,12 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from inbox.bus import NullPublisher, Publisher
+from inbox.bus import Event, NullPublisher, Publisher
+from inbox.business_hours import BusinessHours
 from inbox.models import utcnow
 from inbox.presence import PRESENCE_TTL
 from inbox.routing.router import BATCH, route_team, waiting_teams
+from inbox.routing.rules import apply_rules
 from inbox.workers import PassWorker
 
 log = logging.getLogger(__name__)
@@ -39,6 +42,7 @@ class RouterWorker(PassWorker):
         idle_seconds: float = 10.0,
         batch: int = BATCH,
         ttl: timedelta = PRESENCE_TTL,
+        hours: BusinessHours | None = None,
     ) -> None:
         super().__init__()
         self._sessionmaker = sessionmaker
@@ -47,14 +51,18 @@ class RouterWorker(PassWorker):
         self._idle = idle_seconds
         self._batch = batch
         self._ttl = ttl
+        self._hours = hours or BusinessHours.always()
         self.assigned = 0  # dialogs this worker handed out (benchmarks and tests)
         self.passes = 0
 
     async def run_once(self) -> int:
         """One pass over every team with waiting dialogs: how many were assigned."""
         async with self._sessionmaker() as session:
+            ruled = await apply_rules(session, self._clock(), self._hours, limit=self._batch)
             teams = await waiting_teams(session)
-            await session.commit()  # a read, but on SQLite it holds the write lock until it ends
+            await session.commit()
+        for event in ruled:
+            await self._publish(event)
         assigned = 0
         for team_id in teams:
             async with self._sessionmaker() as session:
@@ -62,13 +70,16 @@ class RouterWorker(PassWorker):
                 await session.commit()
             assigned += sum(1 for e in events if e.type == "conversation.assigned" and e.assignee_id)
             for event in events:
-                try:
-                    await self._publisher.publish(event)
-                except Exception:
-                    log.exception("publishing %s failed", event.type)
+                await self._publish(event)
         self.assigned += assigned
         self.passes += 1
-        return assigned
+        return assigned + len(ruled)
+
+    async def _publish(self, event: Event) -> None:
+        try:
+            await self._publisher.publish(event)
+        except Exception:
+            log.exception("publishing %s failed", event.type)
 
     async def _run(self) -> None:
         while not self._stopping:

@@ -4,9 +4,10 @@ Agents get the status they set (online / busy / offline, "offline" for everyone 
 last given a dialog (round robin), when their last socket closed (offline after silence) and an optional
 capacity per channel kind; their capacity may now be empty (the team's default applies). Presence rows
 count idle sockets (an idle tab makes an agent away). Teams get a strategy, a default capacity and an
-answer time-out. Conversations get when they entered their team's queue, when they were assigned and when
-an unanswered assignment is re-routed. Reporting events get a JSON detail (a hand-over's from, to and
-why). Routing rules, ordered, editable by admins, live in their own table.
+answer time-out. Conversations get when the routing rules looked at them, when they entered their
+team's queue, when they were assigned and when an unanswered assignment is re-routed. Reporting events
+get a JSON detail (a hand-over's from, to and why). Routing rules, ordered, editable by admins, live in
+their own table.
 
 Revision ID: 0005_routing
 Revises: 0003_scheduler_presence
@@ -47,6 +48,7 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("queued_at", sa.DateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column("assigned_at", sa.DateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column("reroute_due", sa.DateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column("rules_applied_at", sa.DateTime(timezone=True), nullable=True))
         batch_op.create_index("ix_conversations_team_queued", ["team_id", "queued_at"], unique=False)
         batch_op.create_index("ix_conversations_reroute_due", ["reroute_due"], unique=False)
     with op.batch_alter_table("reporting_events", schema=None) as batch_op:
@@ -75,6 +77,7 @@ def downgrade() -> None:
     with op.batch_alter_table("conversations", schema=None) as batch_op:
         batch_op.drop_index("ix_conversations_reroute_due")
         batch_op.drop_index("ix_conversations_team_queued")
+        batch_op.drop_column("rules_applied_at")
         batch_op.drop_column("reroute_due")
         batch_op.drop_column("assigned_at")
         batch_op.drop_column("queued_at")

@@ -381,6 +381,17 @@ SCHEMAS: dict[str, Schema] = {
         }
     ),
     "Queue": listing("QueuedConversation"),
+    "Rules": obj(
+        {
+            "rules": array(
+                {
+                    "type": "object",
+                    "description": "name, team, priority, tags and when{account, channel, card, tags, "
+                    "language, keywords, regex, business_hours}; first match wins",
+                }
+            )
+        }
+    ),
     "IngestResult": obj({"contact_id": ID, "conversation_id": ID, "message_id": ID, "duplicate": BOOL}),
 }
 
@@ -402,6 +413,7 @@ BODIES: dict[str, type[BaseModel]] = {
     "TaskCreate": api_tasks.TaskCreate,
     "TaskPatch": api_tasks.TaskPatch,
     "AvailabilityBody": api_routing.AvailabilityBody,
+    "RulesBody": api_routing.RulesBody,
 }
 
 ERRORS = {
@@ -534,6 +546,19 @@ def _paths() -> dict[str, Schema]:
                 "routing",
                 {"200": (ok, ref("Queue"))},
             )
+        },
+        "/api/v1/routing/rules": {
+            "get": op(
+                "The ordered routing rules (admin)", "routing", {"200": (ok, ref("Rules"))}, errors=("403",)
+            ),
+            "put": op(
+                "Replace the ordered routing rules (admin); an error names rules[i].key",
+                "routing",
+                {"200": (ok, ref("Rules"))},
+                body="RulesBody",
+                unsafe=True,
+                errors=("403", "422"),
+            ),
         },
         "/api/v1/conversations/{id}/take": {
             "post": op(

@@ -4,15 +4,18 @@
     GET  /api/v1/agents/availability      supervisor/admin: status, presence, load, capacity per agent
     GET  /api/v1/routing/queue            the waiting dialogs the caller may see: position and wait
     POST /api/v1/conversations/{id}/take  take a waiting dialog (one of two agents at once wins: 409)
+    GET  /api/v1/routing/rules            the ordered rules (admin)
+    PUT  /api/v1/routing/rules            replace them (admin; audited; errors name rules[i].key)
 
 Every change is committed, then published, then the router is woken (an agent online, a dialog taken).
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from aiohttp import web
+from pydantic import Field
 
 from hub.web.api import serialize
 from hub.web.auth import require_agent
@@ -23,12 +26,19 @@ from inbox.models import Conversation, utcnow
 from inbox.routing.availability import AvailabilityError, presence_of, set_status
 from inbox.routing.board import availability_board
 from inbox.routing.router import RoutingError, queue_positions, take
+from inbox.routing.rules import MAX_RULES, RuleError, load_rules, parse_rules, store_rules
 
 routes = web.RouteTableDef()
 
 
 class AvailabilityBody(Body):
     status: Literal["online", "busy", "offline"]
+
+
+class RulesBody(Body):
+    """The whole ordered list; each rule is checked by inbox.routing.rules (errors name rules[i].key)."""
+
+    rules: list[dict[str, Any]] = Field(max_length=MAX_RULES)
 
 
 def conflict(message: str) -> ApiError:
@@ -97,3 +107,30 @@ async def take_(request: web.Request) -> web.Response:
     await publish(request, events)
     hub.router.wake()
     return web.json_response(payload)
+
+
+def _rules_json(rules: list[Any]) -> dict[str, Any]:
+    return {"rules": [spec.model_dump(exclude_defaults=True) for spec, _ in rules]}
+
+
+@routes.get("/api/v1/routing/rules")
+async def rules(request: web.Request) -> web.Response:
+    async with db(request) as session:
+        await require_agent(request, session, "admin")
+        return web.json_response(_rules_json(await load_rules(session)))
+
+
+@routes.put("/api/v1/routing/rules")
+async def replace_rules(request: web.Request) -> web.Response:
+    """Replace the ordered rules; they apply to dialogs that arrive from now on."""
+    async with db(request) as session:
+        principal = await require_agent(request, session, "admin")
+        body = await read_body(request, RulesBody)
+        try:
+            specs = parse_rules(body.rules)
+            await store_rules(session, specs, actor_id=principal.agent.id)
+        except RuleError as exc:
+            raise unprocessable(str(exc), exc.field) from None
+        stored = await load_rules(session)
+        await session.commit()
+    return web.json_response(_rules_json(stored))

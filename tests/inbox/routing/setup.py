@@ -9,10 +9,14 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from inbox.bus import Event
+from inbox.business_hours import BusinessHours
 from inbox.ingest import stage_batch
 from inbox.models import Agent, ChannelAccount, Conversation, Team
 from inbox.policy import InboxPolicy
 from inbox.presence import record_sockets
+from inbox.routing.router import route_team
+from inbox.routing.rules import apply_rules
 from tests.inbox.helpers import message
 
 PROCESS = "test-process"
@@ -74,3 +78,9 @@ async def assignment_counts(session: AsyncSession) -> Counter[int | None]:
         select(Conversation.assignee_id, func.count()).group_by(Conversation.assignee_id)
     )
     return Counter({assignee: int(n) for assignee, n in rows})
+
+
+async def route(session: AsyncSession, team_id: int, now: datetime, *, limit: int = 200) -> list[Event]:
+    """One router step as the worker takes it: the rules look at new dialogs, then the team hands out."""
+    events = await apply_rules(session, now, BusinessHours.always(), limit=limit)
+    return events + await route_team(session, team_id, now, limit=limit)

@@ -16,10 +16,9 @@ from inbox.presence import heartbeat
 from inbox.replies import add_reply
 from inbox.routing.availability import StatusLapses
 from inbox.routing.reroute import AnswerTimeouts
-from inbox.routing.router import route_team
 from inbox.scheduler import Scheduler
 from inbox.timeline import contact_timeline
-from tests.inbox.routing.setup import PROCESS, dialogs, online, team_with_agents
+from tests.inbox.routing.setup import PROCESS, dialogs, online, route, team_with_agents
 
 
 class SteppedClock:
@@ -39,7 +38,7 @@ async def test_an_unanswered_assignment_moves_on_after_the_timeout_and_the_hando
     for agent in agents:
         await online(session, agent, clock.now)
     conv_ids = await dialogs(session, account, 0, 2)
-    await route_team(session, team.id, clock.now)
+    await route(session, team.id, clock.now)
     await session.commit()
     first, answered = [await session.get_one(Conversation, c) for c in conv_ids]
     assert first.assignee_id == agents[0].id and answered.assignee_id == agents[1].id
@@ -82,7 +81,7 @@ async def test_with_nobody_else_to_take_it_the_dialog_stays_and_is_looked_at_aft
     clock = SteppedClock(utcnow())
     await online(session, agents[0], clock.now)
     (conv_id,) = await dialogs(session, account, 0, 1)
-    await route_team(session, team.id, clock.now)
+    await route(session, team.id, clock.now)
     await session.commit()
     clock.now += timedelta(seconds=61)
     await heartbeat(session, process_id=PROCESS, now=clock.now)

@@ -11,9 +11,9 @@ from inbox.ingest import stage_batch
 from inbox.models import Agent, AgentPresence, Contact, Conversation, utcnow
 from inbox.policy import InboxPolicy
 from inbox.presence import record_sockets
-from inbox.routing.router import RoutingError, queue_positions, route_team, take
+from inbox.routing.router import RoutingError, queue_positions, take
 from tests.inbox.helpers import message
-from tests.inbox.routing.setup import assignment_counts, dialogs, offline, online, team_with_agents
+from tests.inbox.routing.setup import assignment_counts, dialogs, offline, online, route, team_with_agents
 
 
 async def test_round_robin_splits_1000_dialogs_among_5_agents_within_5_percent(session: AsyncSession) -> None:
@@ -24,7 +24,7 @@ async def test_round_robin_splits_1000_dialogs_among_5_agents_within_5_percent(s
     for first in range(0, 1000, 50):  # dialogs keep arriving while routing runs
         await dialogs(session, account, first, 50)
         now += timedelta(seconds=1)
-        await route_team(session, team.id, now, limit=50)
+        await route(session, team.id, now, limit=50)
         await session.commit()
     counts = await assignment_counts(session)
     assert counts[None] == 0
@@ -45,12 +45,12 @@ async def test_least_busy_goes_to_the_agent_with_fewest_open_and_never_over_capa
         conv.assignee_id = agents[0].id
     await session.commit()
     new = await dialogs(session, account, 100, 2)
-    await route_team(session, team.id, now)
+    await route(session, team.id, now)
     await session.commit()
     first_two = {(await session.get_one(Conversation, c)).assignee_id for c in new}
     assert first_two == {agents[1].id, agents[2].id}
     await dialogs(session, account, 200, 20)
-    await route_team(session, team.id, now)
+    await route(session, team.id, now)
     await session.commit()
     counts = await assignment_counts(session)
     assert all(counts[a.id] == 4 for a in agents), counts  # everyone full, nobody over
@@ -81,13 +81,13 @@ async def test_sticky_owner_gets_their_client_when_online_and_yields_when_offlin
         assert not isinstance(result, Exception)
         return result.conversation_id
 
-    async def route() -> None:
-        await route_team(session, team.id, now)
+    async def route_now() -> None:
+        await route(session, team.id, now)
         await session.commit()
 
     # Round robin would pick agents[0] (never assigned); the owner wins.
     conv_id = await again(1)
-    await route()
+    await route_now()
     assert (await session.get_one(Conversation, conv_id)).assignee_id == owner.id
 
     # Owner offline: the dialog goes round robin.
@@ -95,7 +95,7 @@ async def test_sticky_owner_gets_their_client_when_online_and_yields_when_offlin
     await session.commit()
     await offline(session, owner)
     conv_id = await again(2)
-    await route()
+    await route_now()
     assert (await session.get_one(Conversation, conv_id)).assignee_id in {agents[0].id, agents[1].id}
 
     # Owner online but full: it goes to someone else.
@@ -107,7 +107,7 @@ async def test_sticky_owner_gets_their_client_when_online_and_yields_when_offlin
         (await session.get_one(Conversation, c)).assignee_id = owner.id
     await session.commit()
     conv_id = await again(3)
-    await route()
+    await route_now()
     assert (await session.get_one(Conversation, conv_id)).assignee_id not in {owner.id, None}
 
 
@@ -118,7 +118,7 @@ async def test_the_queue_drains_oldest_first_when_an_agent_arrives(session: Asyn
     for n in range(4):
         waiting += await dialogs(session, account, n, 1)
         now += timedelta(seconds=10)
-        await route_team(session, team.id, now)  # nobody online: each joins the queue in turn
+        await route(session, team.id, now)  # nobody online: each joins the queue in turn
         await session.commit()
     positions = await queue_positions(session, {team.id}, now)
     assert [p["conversation_id"] for p in positions] == waiting
@@ -126,7 +126,7 @@ async def test_the_queue_drains_oldest_first_when_an_agent_arrives(session: Asyn
     assert positions[0]["waiting_seconds"] > positions[3]["waiting_seconds"]
 
     await online(session, agents[0], now)
-    await route_team(session, team.id, now)
+    await route(session, team.id, now)
     await session.commit()
     assigned = [(await session.get_one(Conversation, c)).assignee_id for c in waiting]
     assert assigned == [agents[0].id, agents[0].id, None, None]  # the two oldest, up to capacity
@@ -145,14 +145,14 @@ async def test_busy_and_idle_agents_and_agents_without_a_socket_get_no_new_dialo
     presence.idle_sockets = 1  # their only tab is idle: away
     await session.commit()
     await dialogs(session, account, 0, 3)
-    await route_team(session, team.id, now)
+    await route(session, team.id, now)
     await session.commit()
     assert (await assignment_counts(session))[None] == 3
     presence = await session.get_one(AgentPresence, (agents[2].id, "test-process"))
     presence.idle_sockets = 0
     await record_sockets(session, agent_id=agents[2].id, process_id="test-process", sockets=1, now=now)
     await session.commit()
-    await route_team(session, team.id, now)
+    await route(session, team.id, now)
     await session.commit()
     assert (await assignment_counts(session))[agents[2].id] == 3
 
@@ -165,7 +165,7 @@ async def test_manual_take_is_atomic_when_two_agents_take_at_once(
     for agent in agents:
         await online(session, agent, now)
     (conv_id,) = await dialogs(session, account, 0, 1)
-    await route_team(session, team.id, now)  # manual: it waits in the queue
+    await route(session, team.id, now)  # manual: it waits in the queue
     await session.commit()
     assert (await session.get_one(Conversation, conv_id)).queued_at is not None
     await session.commit()  # on SQLite an open transaction holds the write lock

@@ -167,3 +167,18 @@ async def test_take_gives_a_waiting_dialog_to_one_agent_and_a_second_take_is_409
     assert sorted(r.status for r in outcomes) == [200, 409]
     winner = anna if outcomes[0].status == 200 else vera
     assert (await outcomes[0 if winner is anna else 1].json())["assignee_id"] == winner.id
+
+
+async def test_admins_replace_the_rules_and_a_bad_one_is_a_422_naming_it(client: Client, hub: Hub) -> None:
+    admin = await make_agent(hub, "root@okno.example.com", role="admin")
+    anna = await make_agent(hub, "anna@okno.example.com", teams=("Sales",))
+    rules = [{"name": "refunds", "team": "Sales", "when": {"keywords": ["refund"]}}]
+    url = "/api/v1/routing/rules"
+    await error_of(await client.put(url, json={"rules": rules}, headers=anna.headers), 403)
+    response = await client.put(url, json={"rules": rules}, headers=admin.headers)
+    assert response.status == 200, await response.text()
+    assert (await (await client.get(url, headers=admin.headers)).json()) == {"rules": rules}
+    bad = [*rules, {"name": "x", "team": "Nobody"}]
+    assert (await error_of(await client.put(url, json={"rules": bad}, headers=admin.headers), 422))[
+        "field"
+    ] == "rules[1].team"
