@@ -184,6 +184,18 @@ STRINGS: Final[dict[str, dict[str, str]]] = {
         "skip_to_reply": "К ответу",
         "from_page": "Страница",
         "offline_form": "Сообщение из формы (вне рабочего времени)",
+        # routing
+        "availability": "Мой статус",
+        "availability_online": "На линии",
+        "availability_busy": "Занят",
+        "availability_offline": "Не на линии",
+        "queue_position": "В очереди: №{position}, ждёт {wait}",
+        "take": "Взять себе",
+        "taken_by_other": "Диалог уже взял другой сотрудник",
+        "handover": "Передан другому сотруднику",
+        "handover_answer_timeout": "Передан другому сотруднику: нет ответа в срок",
+        "minutes_short": "{n} мин",
+        "hours_short": "{h} ч {m} мин",
     },
     "en": {
         "app_name": "Okno",
@@ -357,6 +369,18 @@ STRINGS: Final[dict[str, dict[str, str]]] = {
         "skip_to_reply": "Skip to reply",
         "from_page": "Page",
         "offline_form": "Message from the form (outside business hours)",
+        # routing
+        "availability": "My status",
+        "availability_online": "Online",
+        "availability_busy": "Busy",
+        "availability_offline": "Offline",
+        "queue_position": "In the queue: #{position}, waiting {wait}",
+        "take": "Take it",
+        "taken_by_other": "Someone else has taken this conversation",
+        "handover": "Handed over to another agent",
+        "handover_answer_timeout": "Handed over to another agent: no answer in time",
+        "minutes_short": "{n} min",
+        "hours_short": "{h} h {m} min",
     },
 }
 

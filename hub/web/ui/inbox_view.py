@@ -203,6 +203,10 @@ def _message_item(
     author = contact if message.direction == "in" else agent
     status = message.delivery_status
     error = message.delivery_error
+    text = message.body_text
+    if message.kind == "handover" and isinstance(message.meta, dict):  # a service note of routing
+        reason = str(message.meta.get("reason") or "")
+        text = t.get(f"handover_{reason}", t["handover"])
     return {
         "kind": "message",
         "id": message.id,
@@ -210,7 +214,7 @@ def _message_item(
         "event": message.kind != "message",
         "current": message.conversation_id == current.id,
         "author": author,
-        "text": message.body_text,
+        "text": text,
         "subject": message.subject if message.direction == "in" and message.subject else None,
         "time": clock.time(entry.at),
         "time_full": clock.full(entry.at),
@@ -289,3 +293,11 @@ async def assignees(session: AsyncSession) -> tuple[list[JSON], list[JSON]]:
         [{"id": a.id, "name": a.name} for a in agents],
         [{"id": team.id, "name": team.name} for team in teams],
     )
+
+
+def waited(seconds: float, t: dict[str, str]) -> str:
+    """A wait as a person reads it: "7 min", "2 h 5 min"."""
+    minutes = int(seconds // 60)
+    if minutes < 60:
+        return t["minutes_short"].format(n=minutes)
+    return t["hours_short"].format(h=minutes // 60, m=minutes % 60)
