@@ -24,6 +24,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, orm_insert_sentinel, relationship
@@ -229,7 +230,20 @@ class Conversation(BulkInserted, Base):
         Index("ix_conversations_contact_account_status", "contact_id", "account_id", "status"),
         Index("ix_conversations_account_visitor", "account_id", "visitor_id"),
         Index("ix_conversations_snoozed_until", "snoozed_until"),  # the scheduler's due snoozes
-        Index("ix_conversations_team_queued", "team_id", "queued_at"),  # a team's routing queue
+        # The router's reads, kept small by covering only the dialogs still waiting (partial indexes).
+        Index(
+            "ix_conversations_waiting",
+            "team_id",
+            "created_at",
+            sqlite_where=text("assignee_id IS NULL AND status = 'open'"),
+            postgresql_where=text("assignee_id IS NULL AND status = 'open'"),
+        ),
+        Index(
+            "ix_conversations_unruled",
+            "id",
+            sqlite_where=text("rules_applied_at IS NULL"),
+            postgresql_where=text("rules_applied_at IS NULL"),
+        ),
         Index("ix_conversations_reroute_due", "reroute_due"),  # the scheduler's unanswered assignments
     )
     id: Mapped[int] = mapped_column(IdType, primary_key=True)

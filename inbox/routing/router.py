@@ -20,21 +20,25 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import Any, Final
+from typing import Any, Final, cast
 
-from sqlalchemy import func, select
+from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from inbox import audit
 from inbox.bus import Event
-from inbox.conversations import assign, scope
-from inbox.models import Agent, Contact, Conversation, Message, ReportingEvent, Team, agent_teams
+from inbox.conversations import assign
+from inbox.models import Agent, AuditLog, Contact, Conversation, Message, ReportingEvent, Team, agent_teams
 from inbox.presence import PRESENCE_TTL
 from inbox.routing.availability import presence_of, routable
 from inbox.routing.capacity import AgentLoad, loads
 from inbox.routing.strategies import choose, sticky
 
 BATCH: Final = 200
+# The tables under the models, for multi-row UPDATEs by id (executemany) without loading ORM objects.
+CONVERSATIONS = cast(Table, Conversation.__table__)
+AGENTS = cast(Table, Agent.__table__)
 
 
 class RoutingError(ValueError):
@@ -152,32 +156,119 @@ async def route_team(
     load = await loads(session, [a for a in agents if routable(a, presence)], team)
     team_loads = [load[i] for i in member_ids if i in load]
     stamps = Stamps(now, load.values())
+    # Columns, not ORM objects, and the writes below as a few multi-row statements: this transaction
+    # holds the SQLite write lock that the ingest waits for, so it must be short (see bench/routing.py).
     stmt = (
-        select(Conversation)
+        select(Conversation.id, Conversation.channel_kind, Conversation.queued_at)
         .where(Conversation.id.in_(sorted(owner_of)), *waiting(), Conversation.team_id == team_id)
         .order_by(*queue_order())
-        .execution_options(populate_existing=True)
     )
     if _postgres(session):
         stmt = stmt.with_for_update(skip_locked=True)
+    given: list[dict[str, Any]] = []
+    queued: list[int] = []
     events: list[Event] = []
-    for conv in list(await session.scalars(stmt)):
-        owner_id = owner_of.get(conv.id)
+    timeout = team.answer_timeout_seconds
+    due = now + timedelta(seconds=timeout) if timeout else None
+    for conv_id, channel_kind, queued_at in (await session.execute(stmt)).all():
+        owner_id = owner_of.get(conv_id)
         owner = load.get(owner_id) if owner_id is not None else None
         chosen: AgentLoad | None = owner
         reason = "sticky_owner"
-        if not sticky(owner, conv.channel_kind):
-            chosen, reason = choose(team.strategy, team_loads, conv.channel_kind), team.strategy
+        if not sticky(owner, channel_kind):
+            chosen, reason = choose(team.strategy, team_loads, channel_kind), team.strategy
         if chosen is None:
-            if conv.queued_at is None:
-                conv.queued_at = now
+            if queued_at is None:
+                queued.append(conv_id)
                 events.append(
-                    Event("conversation.queued", **scope(conv), data={"queued_at": now.isoformat()})
+                    Event("conversation.queued", conv_id, team_id, None, {"queued_at": now.isoformat()})
                 )
             continue
-        events.extend(await give(session, conv, chosen, team, now, reason=reason, stamp=stamps.next()))
-    await session.flush()
+        chosen.took(channel_kind, stamps.next())
+        given.append({"b_id": conv_id, "b_assignee": chosen.agent_id})
+        data = {"assignee_id": chosen.agent_id, "team_id": team_id, "status": "open", "reason": reason}
+        events.append(Event("conversation.assigned", conv_id, team_id, chosen.agent_id, data))
+        events.append(Event("conversation.assigned", conv_id, team_id, None, data))  # leaves the queue
+    await _write_assignments(session, given, load, team_id, now, due)
+    if queued:
+        await session.execute(
+            update(CONVERSATIONS).where(CONVERSATIONS.c.id.in_(queued)).values(queued_at=now)
+        )
+        for conv_id in queued:
+            keep_in_step(session, Conversation, conv_id, queued_at=now)
     return events
+
+
+async def _write_assignments(
+    session: AsyncSession,
+    given: list[dict[str, Any]],
+    load: dict[int, AgentLoad],
+    team_id: int,
+    now: datetime,
+    due: datetime | None,
+) -> None:
+    """The assignments of one decision as three multi-row statements: dialogs, agents, audit rows."""
+    if not given:
+        return
+    await session.execute(
+        update(CONVERSATIONS)
+        .where(CONVERSATIONS.c.id == bindparam("b_id"))
+        .values(
+            assignee_id=bindparam("b_assignee"),
+            assigned_at=now,
+            queued_at=None,
+            reroute_due=due,
+            updated_at=now,
+        ),
+        given,
+    )
+    takers = {g["b_assignee"] for g in given}
+    await session.execute(
+        update(AGENTS).where(AGENTS.c.id == bindparam("b_id")).values(last_assigned_at=bindparam("b_at")),
+        [{"b_id": a, "b_at": load[a].last_assigned_at} for a in sorted(takers)],
+    )
+    await session.execute(
+        insert(AuditLog),
+        [
+            {
+                "actor_agent_id": None,
+                "action": "conversation.assign",
+                "entity": "conversation",
+                "entity_id": g["b_id"],
+                "detail": {
+                    "assignee_id": g["b_assignee"],
+                    "team_id": team_id,
+                    "before": {"conversation_id": g["b_id"], "team_id": team_id, "assignee_id": None},
+                    "reason": "routed",
+                },
+                "created_at": now,
+            }
+            for g in given
+        ],
+    )
+    for agent_id in takers:
+        keep_in_step(session, Agent, agent_id, last_assigned_at=load[agent_id].last_assigned_at)
+    for g in given:
+        keep_in_step(
+            session,
+            Conversation,
+            g["b_id"],
+            assignee_id=g["b_assignee"],
+            assigned_at=now,
+            queued_at=None,
+            reroute_due=due,
+            updated_at=now,
+        )
+
+
+def keep_in_step(session: AsyncSession, model: type[Any], row_id: int, **values: Any) -> None:
+    """A row changed by a multi-row statement: an object of it that the session holds gets the new values
+    as its committed state (expiring it instead would make the next attribute read do I/O outside the
+    async context)."""
+    cached = session.identity_map.get(session.identity_key(model, row_id))
+    if cached is not None:
+        for key, value in values.items():
+            set_committed_value(cached, key, value)
 
 
 async def take(session: AsyncSession, conversation_id: int, agent_id: int, now: datetime) -> list[Event]:

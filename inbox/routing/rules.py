@@ -30,10 +30,10 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-from sqlalchemy import delete, select
+from sqlalchemy import Table, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox import audit
@@ -41,6 +41,7 @@ from inbox.bus import Event
 from inbox.business_hours import BusinessHours
 from inbox.conversations import scope
 from inbox.models import ChannelAccount, Contact, Conversation, Message, RoutingRule, Team
+from inbox.routing.router import keep_in_step
 
 MAX_TEXT = 10_000
 MAX_RULES = 200
@@ -203,13 +204,33 @@ async def apply_rules(
         Conversation.status == "open",
         Conversation.rules_applied_at.is_(None),
     )
+    rules = await load_rules(session)
+    if not rules:  # the common case, in two statements: mark them looked at, team-less ones queued
+        ids = list(
+            await session.scalars(
+                select(Conversation.id).where(*fresh).order_by(Conversation.id).limit(limit)
+            )
+        )
+        if ids:
+            table = cast(Table, Conversation.__table__)
+            await session.execute(update(table).where(table.c.id.in_(ids)).values(rules_applied_at=now))
+            teamless = await session.scalars(
+                update(table)
+                .where(table.c.id.in_(ids), table.c.team_id.is_(None))
+                .values(queued_at=now)
+                .returning(table.c.id)
+            )
+            for conv_id in ids:
+                keep_in_step(session, Conversation, conv_id, rules_applied_at=now)
+            for conv_id in teamless:
+                keep_in_step(session, Conversation, conv_id, queued_at=now)
+        return []
     stmt = select(Conversation).where(*fresh).order_by(Conversation.id).limit(limit)
     if session.get_bind().dialect.name == "postgresql":
         stmt = stmt.with_for_update(skip_locked=True)
     convs = list(await session.scalars(stmt.execution_options(populate_existing=True)))
     if not convs:
         return []
-    rules = await load_rules(session)
     events: list[Event] = []
     in_hours = hours.is_open(now)
     accounts = {a.id: a.name for a in await session.scalars(select(ChannelAccount))}

@@ -49,7 +49,18 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("assigned_at", sa.DateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column("reroute_due", sa.DateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column("rules_applied_at", sa.DateTime(timezone=True), nullable=True))
-        batch_op.create_index("ix_conversations_team_queued", ["team_id", "queued_at"], unique=False)
+        waiting = sa.text("assignee_id IS NULL AND status = 'open'")
+        batch_op.create_index(
+            "ix_conversations_waiting",
+            ["team_id", "created_at"],
+            unique=False,
+            sqlite_where=waiting,
+            postgresql_where=waiting,
+        )
+        unruled = sa.text("rules_applied_at IS NULL")
+        batch_op.create_index(
+            "ix_conversations_unruled", ["id"], unique=False, sqlite_where=unruled, postgresql_where=unruled
+        )
         batch_op.create_index("ix_conversations_reroute_due", ["reroute_due"], unique=False)
     with op.batch_alter_table("reporting_events", schema=None) as batch_op:
         batch_op.add_column(sa.Column("detail", sa.JSON(), nullable=True))
@@ -76,7 +87,8 @@ def downgrade() -> None:
         batch_op.drop_column("detail")
     with op.batch_alter_table("conversations", schema=None) as batch_op:
         batch_op.drop_index("ix_conversations_reroute_due")
-        batch_op.drop_index("ix_conversations_team_queued")
+        batch_op.drop_index("ix_conversations_unruled")
+        batch_op.drop_index("ix_conversations_waiting")
         batch_op.drop_column("rules_applied_at")
         batch_op.drop_column("reroute_due")
         batch_op.drop_column("assigned_at")
