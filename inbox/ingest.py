@@ -395,6 +395,24 @@ async def _after_flush(batch: _Batch, staged: Iterable[_Staged]) -> list[Event]:
             # A delivery report naming our message fails it, in the transaction that stores the report.
             events.extend(await apply_bounce(session, msg))
         scope = {"conversation_id": conv.id, "team_id": conv.team_id, "assignee_id": conv.assignee_id}
+        owner = s.contact.owner_id
+        if msg.kind == "message" and owner is not None and owner != conv.assignee_id:
+            # A returning client writes: their owner hears of it even when someone else has the dialog.
+            # Addressed to the owner alone (no team): inbox.visibility lets only them (and admins) see it.
+            events.append(
+                Event(
+                    "client.returned",
+                    conversation_id=conv.id,
+                    team_id=None,
+                    assignee_id=owner,
+                    data={
+                        "contact_id": s.contact.id,
+                        "owner_id": owner,
+                        "conversation_id": conv.id,
+                        "preview": msg.body_text[:200],
+                    },
+                )
+            )
         if s.new_conversation:
             events.append(Event("conversation.created", **scope, data={"contact_id": s.contact.id}))
         events.append(

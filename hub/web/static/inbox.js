@@ -225,6 +225,15 @@
   function onEvent(frame) {
     var type = frame.type, mine = current && frame.conversation_id === current;
     if (type === "hello" || type === "pong" || type === "agent.presence" || type === "webchat.conversation") return;
+    if (type === "client.returned") {  // my client wrote again, maybe to a colleague's dialog
+      var link = $("notice-link"), d = frame.data || {};
+      link.textContent = S.client_returned + ": " + String(d.preview || "").slice(0, 120);
+      link.setAttribute("href", "/inbox/" + Number(d.conversation_id) + "?" + query);
+      $("notice").hidden = false;
+      setTimeout(function () { $("notice").hidden = true; }, 15000);
+      schedule(true, !!mine);
+      return;
+    }
     if (type === "agent.availability") {
       var mineNow = frame.data && frame.data.agent_id === data.agent_id && $("availability");
       if (mineNow) { mineNow.value = frame.data.status; mineNow.setAttribute("data-status", frame.data.status); }

@@ -196,6 +196,7 @@ STRINGS: Final[dict[str, dict[str, str]]] = {
         "handover_answer_timeout": "Передан другому сотруднику: нет ответа в срок",
         "minutes_short": "{n} мин",
         "hours_short": "{h} ч {m} мин",
+        "client_returned": "Ваш клиент написал снова",
     },
     "en": {
         "app_name": "Okno",
@@ -381,6 +382,7 @@ STRINGS: Final[dict[str, dict[str, str]]] = {
         "handover_answer_timeout": "Handed over to another agent: no answer in time",
         "minutes_short": "{n} min",
         "hours_short": "{h} h {m} min",
+        "client_returned": "Your client wrote again",
     },
 }
 

@@ -43,6 +43,7 @@ SCRIPT_STRINGS = (
     "note_placeholder",
     "send",
     "add_note",
+    "client_returned",
 )
 
 
