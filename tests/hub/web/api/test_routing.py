@@ -182,3 +182,43 @@ async def test_admins_replace_the_rules_and_a_bad_one_is_a_422_naming_it(client:
     assert (await error_of(await client.put(url, json={"rules": bad}, headers=admin.headers), 422))[
         "field"
     ] == "rules[1].team"
+
+
+async def test_an_idle_tab_makes_its_agent_away_and_they_get_no_new_dialog_until_active(
+    client: Client, hub: Hub
+) -> None:
+    agent = await make_agent(hub, "anna@okno.example.com", teams=("Sales",))
+    chief = await make_agent(hub, "chief@okno.example.com", role="supervisor", teams=("Sales",))
+
+    async def presence_seen(ws: ClientWebSocketResponse, status: str) -> None:
+        while True:
+            frame = await next_frame(ws, f"agent.presence {status}")
+            if frame["type"] == "agent.presence" and frame["data"] == {
+                "agent_id": agent.id,
+                "status": status,
+            }:
+                return
+
+    async with AsyncExitStack() as stack:
+        ws = await socket(stack, client, agent)
+        await set_status(client, agent, "online")
+        await ws.send_json({"type": "idle", "idle": True})
+        await presence_seen(ws, "away")
+        board = (await (await client.get("/api/v1/agents/availability", headers=chief.headers)).json())[
+            "items"
+        ]
+        assert {r["agent_id"]: r["presence"] for r in board}[agent.id] == "away"
+        await messages(client, 0, 1)
+
+        async def queued() -> bool:
+            async with hub.sessionmaker() as session:
+                conv = await session.scalar(select(Conversation))
+                return conv is not None and conv.queued_at is not None
+
+        await eventually(queued, "the dialog waits: its only agent is away")
+        await ws.send_json({"type": "idle", "idle": False})
+        await presence_seen(ws, "online")
+        counts = await eventually(
+            lambda: all_assigned(hub, 1), "the dialog goes to the agent back at the tab"
+        )
+    assert counts[agent.id] == 1
