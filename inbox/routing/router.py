@@ -274,9 +274,8 @@ def keep_in_step(session: AsyncSession, model: type[Any], row_id: int, **values:
 async def take(session: AsyncSession, conversation_id: int, agent_id: int, now: datetime) -> list[Event]:
     """An agent takes a waiting dialog from their queue (manual strategy, or any queue): of two agents
     taking one dialog at once exactly one wins, the other gets a conflict. Respects the agent's capacity."""
-    agents = await lock_agents(session, {agent_id})
-    if not agents or not agents[0].is_active:
-        raise RoutingError(f"agent {agent_id} not found", "agent_id")
+    # The dialog's row first, then the agent's: the order the re-routing job takes them in, so the two
+    # never wait for each other (the router never waits for a dialog's row: SKIP LOCKED).
     stmt = select(Conversation).where(Conversation.id == conversation_id)
     if _postgres(session):
         stmt = stmt.with_for_update()  # wait for a concurrent taker, then see what they did
@@ -287,6 +286,9 @@ async def take(session: AsyncSession, conversation_id: int, agent_id: int, now: 
         raise RoutingError("someone else has taken this conversation", conflict=True)
     if conv.status in ("resolved", "snoozed"):
         raise RoutingError(f"a {conv.status} conversation is not waiting in a queue", "status", conflict=True)
+    agents = await lock_agents(session, {agent_id})
+    if not agents or not agents[0].is_active:
+        raise RoutingError(f"agent {agent_id} not found", "agent_id")
     team = await session.get(Team, conv.team_id) if conv.team_id is not None else None
     load = (await loads(session, agents, team))[agent_id]
     if not load.has_room(conv.channel_kind):
