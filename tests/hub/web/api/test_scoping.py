@@ -49,6 +49,17 @@ EXCEPTIONS: dict[tuple[str, str], tuple[int | None, str]] = {
         "the channel's own door: its token, not an agent's",
     ),
     ("get", "/api/v1/ws"): (None, "the event socket: filtered per event, see the socket test below"),
+    ("put", "/api/v1/me/availability"): (None, "about me: my own status"),
+    ("get", "/api/v1/agents/availability"): (
+        None,
+        "staff only, no client data; 403 to agents, a supervisor's own teams (test_routing.py pins both)",
+    ),
+    ("get", "/api/v1/routing/queue"): (
+        200,
+        "my own teams' waiting dialogs: ids, places, waits; no client data",
+    ),
+    ("get", "/api/v1/routing/rules"): (403, "admin only"),
+    ("put", "/api/v1/routing/rules"): (403, "admin only"),
 }
 
 # Lists: each query (with {contact} for team B's card) must show team B's marker to an admin, not to team A.
@@ -163,6 +174,7 @@ def body_for(operation: dict[str, Any], b: TeamB, me: Person) -> dict[str, Any] 
         "AgentPatch": lambda: {"name": "Taken Over"},
         "AgentCreate": lambda: {"email": "x@okno.example.com", "name": "X", "password": "long enough pw"},
         "TeamCreate": lambda: {"name": "Takers"},
+        "RulesBody": lambda: {"rules": []},
         "ApiChannelMessage": lambda: {"external_id": "x", "sender": {"email": "x@example.com"}, "text": "x"},
     }
     name = str(schema.get("$ref", "")).rsplit("/", 1)[-1]
