@@ -7,7 +7,7 @@ Every change is audited (inbox.audit). A new password is hashed before the trans
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
+from typing import Annotated, Literal
 
 from aiohttp import web
 from pydantic import Field
@@ -30,6 +30,7 @@ from inbox.models import Agent, Team
 routes = web.RouteTableDef()
 
 Role = Literal["agent", "supervisor", "admin"]
+ChannelKind = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,19}$")]
 Language = Literal["ru", "en"]
 
 
@@ -52,6 +53,10 @@ class AgentPatch(Body):
     team_ids: list[Id] | None = NotNull(max_length=100)
     extension: str | None = Field(None, max_length=32)
     capacity: int | None = NotNull(ge=0, le=10_000)
+    # Limits per channel kind on top of capacity, e.g. {"webchat": 3}; null: none (inbox.routing.capacity).
+    channel_capacity: dict[ChannelKind, Annotated[int, Field(ge=0, le=10_000)]] | None = Field(
+        None, max_length=20
+    )
     language: Language | None = None
     is_active: bool | None = NotNull()
 
@@ -142,7 +147,7 @@ async def patch(request: web.Request) -> web.Response:
             await auth.end_credentials(session, agent.id, keep_session=ended.keep_session)
         if body.team_ids is not None:
             agent.teams = await _teams(session, body.team_ids)
-        for name in ("role", "capacity", "is_active", "extension", "language"):
+        for name in ("role", "capacity", "is_active", "extension", "language", "channel_capacity"):
             if name in given:
                 setattr(agent, name, getattr(body, name))
         _audit_patch(request, session, principal, agent.id, body)

@@ -183,6 +183,12 @@ AGENT_PROPS: dict[str, Schema] = {
     "name": STR,
     "role": ROLE,
     "capacity": nullable(INT),
+    "channel_capacity": {
+        "type": "object",
+        "additionalProperties": INT,
+        "description": "limits per channel kind on top of capacity",
+    },
+    "status": AVAILABILITY,
     "extension": N_STR,
     "language": nullable({"type": "string", "enum": ["ru", "en"]}),
     "is_active": BOOL,

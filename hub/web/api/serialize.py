@@ -132,6 +132,8 @@ def agent(row: Agent, *, online: bool) -> JSON:
         "name": row.name,
         "role": row.role,
         "capacity": row.capacity,
+        "channel_capacity": row.channel_capacity or {},
+        "status": row.status,
         "extension": row.extension,
         "language": row.language,
         "is_active": row.is_active,

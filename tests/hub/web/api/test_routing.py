@@ -222,3 +222,27 @@ async def test_an_idle_tab_makes_its_agent_away_and_they_get_no_new_dialog_until
             lambda: all_assigned(hub, 1), "the dialog goes to the agent back at the tab"
         )
     assert counts[agent.id] == 1
+
+
+async def test_an_admin_sets_a_per_channel_limit_and_routing_respects_it(client: Client, hub: Hub) -> None:
+    admin = await make_agent(hub, "root@okno.example.com", role="admin")
+    anna = await make_agent(hub, "anna@okno.example.com", teams=("Sales",))
+    response = await client.patch(
+        f"/api/v1/agents/{anna.id}", json={"channel_capacity": {"api": 2}}, headers=admin.headers
+    )
+    assert response.status == 200, await response.text()
+    assert (await response.json())["channel_capacity"] == {"api": 2}
+    bad = await client.patch(
+        f"/api/v1/agents/{anna.id}", json={"channel_capacity": {"api": -1}}, headers=admin.headers
+    )
+    await error_of(bad, 400)
+    async with AsyncExitStack() as stack:
+        await socket(stack, client, anna)
+        await set_status(client, anna, "online")
+        await messages(client, 0, 3)
+
+        async def two_assigned_one_queued() -> Counter[int | None] | None:
+            counts = await assignments(hub)
+            return counts if counts[anna.id] == 2 and counts[None] == 1 else None
+
+        await eventually(two_assigned_one_queued, "two API dialogs for Anna, the third waits")
