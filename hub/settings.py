@@ -11,7 +11,8 @@ import functools
 import ipaddress
 import os
 import re
-from datetime import timedelta
+from dataclasses import replace
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -23,8 +24,10 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from hub import i18n
 from inbox.business_hours import DAY_NAMES, BusinessHours
 from inbox.policy import InboxPolicy
+from inbox.reports.figures import SlaTargets
 from inbox.routing.rules import RuleError, parse_rules
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -83,9 +86,42 @@ class BusinessHoursSettings(BaseModel):
     fri: str = "09:00-18:00"
     sat: str = ""
     sun: str = ""
+    holidays: list[date] = []
 
     def build(self) -> BusinessHours:
-        return BusinessHours.from_config(self.timezone, {d: getattr(self, d) for d in DAY_NAMES})
+        return BusinessHours.from_config(
+            self.timezone, {d: getattr(self, d) for d in DAY_NAMES}, self.holidays
+        )
+
+
+class SlaSettings(BaseModel):
+    """``[sla]``: the thresholds reports count hits and misses against (none set: no SLA columns)."""
+
+    model_config = ConfigDict(extra="forbid")
+    first_response_minutes: int | None = Field(None, ge=1)
+    next_response_minutes: int | None = Field(None, ge=1)
+    resolution_minutes: int | None = Field(None, ge=1)
+    # Which clock the thresholds use: working time (true) or the wall clock.
+    business_hours: bool = False
+
+    def targets(self) -> SlaTargets:
+        def minutes(value: int | None) -> float | None:
+            return None if value is None else value * 60.0
+
+        return SlaTargets(
+            first_response=minutes(self.first_response_minutes),
+            reply=minutes(self.next_response_minutes),
+            resolution=minutes(self.resolution_minutes),
+            business_hours=self.business_hours,
+        )
+
+
+class UiSettings(BaseModel):
+    """`[ui]`. `language`: the hub's own language — of what it writes by itself (callback tasks) and of
+    pages for a browser that asks for none of ours ("ru" or "en")."""
+
+    model_config = ConfigDict(extra="forbid")
+    language: Literal["ru", "en"] = "ru"
 
 
 class TeamRoutingSettings(BaseModel):
@@ -185,8 +221,10 @@ class Settings(BaseSettings):
     ingest: IngestSettings = IngestSettings()
     outbox: OutboxSettings = OutboxSettings()
     business_hours: BusinessHoursSettings = BusinessHoursSettings()
+    sla: SlaSettings = SlaSettings()
     security: SecuritySettings = SecuritySettings()
     routing: RoutingSettings = RoutingSettings()
+    ui: UiSettings = UiSettings()
     accounts: dict[str, AccountSettings] = {}
 
     # Set by `load()`; not read from any source.
@@ -223,12 +261,21 @@ class Settings(BaseSettings):
             sources.append(TomlConfigSettingsSource(settings_cls, DEFAULTS_FILE))
         return tuple(sources)
 
+    def sla_targets(self) -> SlaTargets:
+        """The reports' SLA: ``[sla]``, with the first response's threshold defaulting to
+        ``first_response_sla_minutes`` (the due time conversations already carry)."""
+        targets = self.sla.targets()
+        if targets.first_response is None:
+            targets = replace(targets, first_response=self.first_response_sla_minutes * 60.0)
+        return targets
+
     def policy(self) -> InboxPolicy:
         return InboxPolicy(
             default_region=self.default_region,
             business_hours=self.business_hours.build(),
             first_response_sla=timedelta(minutes=self.first_response_sla_minutes),
             attachments_dir=Path(self.attachments_dir),
+            gettext=i18n.translation(self.ui.language).gettext,
         )
 
 

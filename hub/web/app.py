@@ -22,6 +22,7 @@ from hub.web.api import (
     contacts,
     conversations,
     openapi,
+    reports,
     routing,
     tasks,
     timeline,
@@ -31,6 +32,7 @@ from hub.web.context import HUB, LOGIN_GUARD, SOCKETS, TEMPLATES
 from hub.web.errors import error_middleware
 from hub.web.ui import audit as audit_page
 from hub.web.ui import inbox, pages
+from hub.web.ui import reports as reports_page
 from hub.web.webchat import routes as webchat
 from hub.web.webchat import socket as webchat_socket
 from hub.web.webchat import typing as webchat_typing
@@ -45,12 +47,14 @@ ROUTE_MODULES = (
     tasks,
     channels,
     timeline,
+    reports,
     hooks,
     ws,
     openapi,
     pages,
     inbox,
     audit_page,
+    reports_page,
     webchat,
     webchat_socket,
     webchat_typing,

@@ -42,7 +42,7 @@ async def availability_board(session: AsyncSession, viewer: Viewer, now: datetim
                 "capacity": capacity_of(agent, team),
                 "channel_capacity": load[agent.id].channel_capacity,
                 "team_ids": sorted(t.id for t in agent.teams),
-                "last_assigned_at": agent.last_assigned_at.isoformat() if agent.last_assigned_at else None,
+                "last_assigned_at": agent.last_assigned_at,
             }
         )
     return board

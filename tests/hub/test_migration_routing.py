@@ -15,7 +15,7 @@ from hub import db
 async def test_upgrading_keeps_capacities_starts_everyone_offline_and_downgrades(tmp_path: Path) -> None:
     engine = db.create_engine(f"sqlite+aiosqlite:///{tmp_path / 'old.db'}")
     try:
-        await db.migrate(engine, "0003_scheduler_presence")
+        await db.migrate(engine, "0008_report_waits")
         async with engine.begin() as conn:
             for statement in (
                 "INSERT INTO agents (id, email, name, password_hash, role, capacity, is_active, created_at)"
@@ -38,10 +38,10 @@ async def test_upgrading_keeps_capacities_starts_everyone_offline_and_downgrades
         async with engine.begin() as conn:
             await conn.execute(text("UPDATE agents SET capacity = NULL"))
             await conn.run_sync(
-                lambda sync: command.downgrade(db._alembic_config(sync), "0003_scheduler_presence")
+                lambda sync: command.downgrade(db._alembic_config(sync), "0008_report_waits")
             )
         async with engine.connect() as conn:
             assert (await conn.execute(text("SELECT capacity FROM agents"))).scalar_one() == 10
-        assert await db.current_revision(engine) == "0003_scheduler_presence"
+        assert await db.current_revision(engine) == "0008_report_waits"
     finally:
         await engine.dispose()

@@ -10,7 +10,7 @@ get a JSON detail (a hand-over's from, to and why). Routing rules, ordered, edit
 their own table.
 
 Revision ID: 0005_routing
-Revises: 0003_scheduler_presence
+Revises: 0008_report_waits
 """
 
 from collections.abc import Sequence
@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0005_routing"
-down_revision: str | None = "0003_scheduler_presence"
+down_revision: str | None = "0008_report_waits"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

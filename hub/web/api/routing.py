@@ -17,7 +17,10 @@ from typing import Any, Literal
 from aiohttp import web
 from pydantic import Field
 
-from hub.web.api import serialize
+from hub.web.api.operations import operation
+from hub.web.api.schemas.base import respond
+from hub.web.api.schemas.conversations import Conversation as ConversationOut
+from hub.web.api.schemas.routing import AgentAvailabilityList, MyAvailability, Queue, Rules
 from hub.web.auth import require_agent
 from hub.web.context import db, hub_of, publish
 from hub.web.errors import ApiError, forbidden, not_found, unprocessable
@@ -26,7 +29,7 @@ from inbox.models import Conversation, utcnow
 from inbox.routing.availability import AvailabilityError, presence_of, set_status
 from inbox.routing.board import availability_board
 from inbox.routing.router import RoutingError, queue_positions, take
-from inbox.routing.rules import MAX_RULES, RuleError, load_rules, parse_rules, store_rules
+from inbox.routing.rules import MAX_RULES, RuleError, RuleSpec, load_rules, parse_rules, store_rules
 
 routes = web.RouteTableDef()
 
@@ -46,6 +49,13 @@ def conflict(message: str) -> ApiError:
 
 
 @routes.put("/api/v1/me/availability")
+@operation(
+    "Set my status: new dialogs come only while it is online and a tab of mine is active",
+    "routing",
+    {200: ("OK", MyAvailability)},
+    body=AvailabilityBody,
+    errors=(422,),
+)
 async def set_availability(request: web.Request) -> web.Response:
     """Set my status; new dialogs come only while it is "online" and a tab of mine is open and active."""
     hub = hub_of(request)
@@ -61,28 +71,45 @@ async def set_availability(request: web.Request) -> web.Response:
         await session.commit()
     await publish(request, events)
     hub.router.wake()
-    return web.json_response({"agent_id": agent_id, "status": body.status, "presence": presence})
+    return respond(MyAvailability(agent_id=agent_id, status=body.status, presence=presence))
 
 
 @routes.get("/api/v1/agents/availability")
+@operation(
+    "Status, presence, load and capacity of the agents I supervise (supervisor, admin)",
+    "routing",
+    {200: ("OK", AgentAvailabilityList)},
+    errors=(403,),
+)
 async def board(request: web.Request) -> web.Response:
     async with db(request) as session:
         principal = await require_agent(request, session, "supervisor", "admin")
         items = await availability_board(session, principal.viewer, utcnow())
-        return web.json_response({"items": items})
+        return respond(AgentAvailabilityList.model_validate({"items": items}))
 
 
 @routes.get("/api/v1/routing/queue")
+@operation(
+    "The waiting conversations of my teams, with their place in line and wait",
+    "routing",
+    {200: ("OK", Queue)},
+)
 async def queue(request: web.Request) -> web.Response:
     """Waiting dialogs of the caller's teams (an admin: of every team), longest-waiting first per team."""
     async with db(request) as session:
         principal = await require_agent(request, session)
         viewer = principal.viewer
         items = await queue_positions(session, None if viewer.is_admin else set(viewer.team_ids), utcnow())
-        return web.json_response({"items": items})
+        return respond(Queue.model_validate({"items": items}))
 
 
 @routes.post(r"/api/v1/conversations/{id:\d+}/take")
+@operation(
+    "Take a waiting conversation (of two agents at once one wins, the other gets 409)",
+    "routing",
+    {200: ("OK", ConversationOut)},
+    errors=(403, 404, 409, 422),
+)
 async def take_(request: web.Request) -> web.Response:
     conversation_id = path_id(request)
     hub = hub_of(request)
@@ -103,24 +130,32 @@ async def take_(request: web.Request) -> web.Response:
                 raise conflict(str(exc)) from None
             raise unprocessable(str(exc), exc.field) from None
         await session.commit()
-        payload = serialize.conversation(conv)
+        payload = ConversationOut.model_validate(conv)
     await publish(request, events)
     hub.router.wake()
-    return web.json_response(payload)
+    return respond(payload)
 
 
-def _rules_json(rules: list[Any]) -> dict[str, Any]:
-    return {"rules": [spec.model_dump(exclude_defaults=True) for spec, _ in rules]}
+def _rules(rules: list[tuple[RuleSpec, int | None]]) -> Rules:
+    return Rules.model_validate({"rules": [spec.model_dump() for spec, _ in rules]})
 
 
 @routes.get("/api/v1/routing/rules")
+@operation("The ordered routing rules (admin)", "routing", {200: ("OK", Rules)}, errors=(403,))
 async def rules(request: web.Request) -> web.Response:
     async with db(request) as session:
         await require_agent(request, session, "admin")
-        return web.json_response(_rules_json(await load_rules(session)))
+        return respond(_rules(await load_rules(session)))
 
 
 @routes.put("/api/v1/routing/rules")
+@operation(
+    "Replace the ordered routing rules (admin); an error names rules[i].key",
+    "routing",
+    {200: ("OK", Rules)},
+    body=RulesBody,
+    errors=(403, 422),
+)
 async def replace_rules(request: web.Request) -> web.Response:
     """Replace the ordered rules; they apply to dialogs that arrive from now on."""
     async with db(request) as session:
@@ -133,4 +168,4 @@ async def replace_rules(request: web.Request) -> web.Response:
             raise unprocessable(str(exc), exc.field) from None
         stored = await load_rules(session)
         await session.commit()
-    return web.json_response(_rules_json(stored))
+    return respond(_rules(stored))

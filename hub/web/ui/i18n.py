@@ -1,448 +1,178 @@
-"""Russian and English strings of the web pages, and choosing the language for a request.
+"""The web pages' language: choosing it for a request, the strings of that language, the labels of codes.
+
+Every string is a gettext message in ``hub/locale`` (see :mod:`hub.i18n`); the msgids are English. Codes the
+domain stores (a channel kind, a status, an audit action …) get their label from the tables below: each entry
+is marked with ``N_``/``NP_`` so that ``pybabel extract`` finds it, and translated when a page is rendered.
+A label that needs a context (``pgettext``) has one because the same English word reads differently in
+Russian elsewhere ("E-mail" the form field is «Эл. почта», the channel is «Почта»).
 
 The order of preference: ``?lang=`` (a switch on the page), the agent's own setting, the browser's
-Accept-Language, then Russian.
+Accept-Language, then the hub's ``[ui] language`` (Russian by default).
 """
 
 from __future__ import annotations
 
 from typing import Final
 
-LANGUAGES: Final = ("ru", "en")
-DEFAULT: Final = "ru"
+from hub import i18n
+from hub.i18n import DEFAULT, LANGUAGES, N_, NP_, Msg
 
-STRINGS: Final[dict[str, dict[str, str]]] = {
-    "ru": {
-        "app_name": "Окно",
-        "tagline": "Все каналы связи с клиентами в одном окне",
-        "login_title": "Вход",
-        "email": "Эл. почта",
-        "password": "Пароль",
-        "sign_in": "Войти",
-        "sign_out": "Выйти",
-        "wrong_credentials": "Неверная почта или пароль.",
-        "network_not_allowed": "Вход с этого сетевого адреса для вашей роли запрещён.",
-        "form_expired": "Форма устарела. Попробуйте ещё раз.",
-        "too_many_attempts": "Слишком много попыток входа. Попробуйте снова через {seconds} с.",
-        # the audit log page (admins)
-        "audit_title": "Журнал действий",
-        "audit_when": "Дата",
-        "audit_agent": "Сотрудник",
-        "audit_action": "Действие",
-        "audit_ip": "IP-адрес",
-        "audit_device": "Устройство",
-        "audit_result": "Результат",
-        "audit_any_action": "Все действия",
-        "audit_any_agent": "Все сотрудники",
-        "audit_show": "Показать",
-        "audit_older": "Более ранние",
-        "audit_newer": "Более поздние",
-        "audit_empty": "Записей нет.",
-        "audit_admins_only": "Журнал действий доступен только администраторам.",
-        "audit_action_login": "Вход",
-        "audit_action_agent_create": "Создан сотрудник",
-        "audit_action_agent_update": "Изменён сотрудник",
-        "audit_action_agent_password_reset": "Сброшен пароль",
-        "audit_action_agent_deactivate": "Сотрудник отключён",
-        "audit_action_agent_reactivate": "Сотрудник включён",
-        "audit_action_team_create": "Создана команда",
-        "audit_action_token_create": "Создан API-токен",
-        "audit_action_token_revoke": "Отозван API-токен",
-        "audit_action_contact_merge": "Карточки объединены",
-        "audit_action_contact_duplicate_dismissed": "Дубликат отклонён",
-        "audit_result_success": "Успешно",
-        "audit_result_wrong_password": "Неверный пароль",
-        "audit_result_unknown_account": "Неизвестная почта",
-        "audit_result_inactive": "Сотрудник отключён",
-        "audit_result_rate_limited": "Слишком много попыток",
-        "audit_result_network_not_allowed": "Сеть не разрешена",
-        "missing_fields": "Введите почту и пароль.",
-        "inbox_title": "Входящие",
-        "open_conversations": "Открытые диалоги",
-        "no_conversations": "Открытых диалогов нет.",
-        "contact": "Клиент",
-        "channel": "Канал",
-        "subject": "Тема",
-        "assignee": "Исполнитель",
-        "last_message": "Последнее сообщение",
-        "unassigned": "не назначен",
-        "you": "вы",
-        "no_name": "без имени",
-        "role_agent": "оператор",
-        "role_supervisor": "супервайзер",
-        "role_admin": "администратор",
-        "full_ui_soon": "Полный интерфейс оператора появится в следующей версии; API уже доступен.",
-        "api_docs": "Описание API (OpenAPI)",
-        "language": "Язык",
-        # the agent inbox
-        "queues": "Очереди",
-        "queue_mine": "Мои",
-        "queue_unassigned": "Без исполнителя",
-        "guest": "Гость",
-        "queue_teams": "Мои команды",
-        "queue_all": "Все",
-        "filters": "Фильтры",
-        "any_channel": "Все каналы",
-        "any_status": "Все статусы",
-        "status": "Статус",
-        "status_open": "Открыт",
-        "status_pending": "Ждёт клиента",
-        "status_snoozed": "Отложен",
-        "status_resolved": "Решён",
-        "list_open": "Открытые диалоги",
-        "list_pending": "Ждут ответа клиента",
-        "list_snoozed": "Отложенные диалоги",
-        "list_resolved": "Решённые диалоги",
-        "list_any": "Все диалоги",
-        "empty_queue": "Здесь пусто. Новые диалоги появятся сами.",
-        "pick_conversation": "Выберите диалог слева",
-        "pick_hint": "История клиента по всем каналам, карточка и ответ — здесь.",
-        "unanswered": "Сообщений без ответа",
-        "you_prefix": "Вы: ",
-        "channel_email": "Почта",
-        "channel_telegram": "Telegram",
-        "channel_vk": "ВКонтакте",
-        "channel_webchat": "Веб-чат",
-        "channel_sip": "Телефония",
-        "channel_api": "API",
-        "today": "Сегодня",
-        "yesterday": "Вчера",
-        "assign_to": "Исполнитель",
-        "nobody": "— не назначен —",
-        "me": "Я",
-        "agents": "Операторы",
-        "teams": "Команды",
-        "team": "Команда",
-        "no_team": "— без команды —",
-        "online": "в сети",
-        "resolve": "Решить",
-        "reopen": "Открыть снова",
-        "snooze": "Отложить…",
-        "snooze_1h": "на 1 час",
-        "snooze_4h": "на 4 часа",
-        "snooze_tomorrow": "до завтра, 9:00",
-        "snooze_week": "на неделю",
-        "snoozed_until": "Отложен до",
-        "reply": "Ответ",
-        "note": "Заметка",
-        "reply_placeholder": "Ответ клиенту…",
-        "note_placeholder": "Внутренняя заметка — клиент её не увидит…",
-        "send": "Отправить",
-        "add_note": "Сохранить заметку",
-        "ctrl_enter": "Ctrl+Enter — отправить",
-        "internal_note": "Внутренняя заметка",
-        "delivery_queued": "в очереди",
-        "delivery_sent": "отправлено",
-        "delivery_delivered": "доставлено",
-        "delivery_failed": "не доставлено",
-        "retrying": "повтор",
-        "call_inbound": "Входящий звонок",
-        "call_outbound": "Исходящий звонок",
-        "call_internal": "Внутренний звонок",
-        "call_answered": "отвечен",
-        "call_missed": "пропущен",
-        "call_busy": "занято",
-        "call_failed": "не состоялся",
-        "call_voicemail": "голосовая почта",
-        "recording": "запись",
-        "waited": "ожидание",
-        "conversation": "Диалог",
-        "this_conversation": "этот диалог",
-        "client_card": "Карточка клиента",
-        "lead": "Лид",
-        "client": "Клиент",
-        "company": "Компания",
-        "owner": "Ответственный",
-        "no_owner": "не назначен",
-        "tags": "Метки",
-        "no_tags": "нет меток",
-        "identities": "Контакты",
-        "identity_email": "Почта",
-        "identity_phone": "Телефон",
-        "identity_telegram": "Telegram",
-        "identity_vk": "ВКонтакте",
-        "identity_webchat": "Посетитель сайта",
-        "identity_external": "Внешний ID",
-        "other_conversations": "Другие диалоги",
-        "none": "нет",
-        "duplicate_warning": "Возможный дубль",
-        "merge": "Объединить",
-        "merge_here": "Объединить в эту карточку",
-        "not_duplicate": "Не дубль",
-        "merge_hint": "Объединять могут супервайзеры и администраторы.",
-        "source": "Источник",
-        "created": "Создан",
-        "blocked": "Доставка невозможна",
-        "typing_client": "Клиент печатает…",
-        "connection_lost": "Нет связи с сервером — переподключаемся…",
-        "live": "Обновляется сразу",
-        "failed_action": "Не получилось",
-        "attachments": "Вложения",
-        "refused": "не сохранено",
-        "open_in_list": "Открыть",
-        "skip_to_list": "К списку диалогов",
-        "skip_to_reply": "К ответу",
-        "from_page": "Страница",
-        "offline_form": "Сообщение из формы (вне рабочего времени)",
-        # routing
-        "availability": "Мой статус",
-        "availability_online": "На линии",
-        "availability_busy": "Занят",
-        "availability_offline": "Не на линии",
-        "queue_position": "В очереди: №{position}, ждёт {wait}",
-        "take": "Взять себе",
-        "taken_by_other": "Диалог уже взял другой сотрудник",
-        "handover": "Передан другому сотруднику",
-        "handover_answer_timeout": "Передан другому сотруднику: нет ответа в срок",
-        "minutes_short": "{n} мин",
-        "hours_short": "{h} ч {m} мин",
-        "client_returned": "Ваш клиент написал снова",
-    },
-    "en": {
-        "app_name": "Okno",
-        "tagline": "Every customer channel in one window",
-        "login_title": "Sign in",
-        "email": "E-mail",
-        "password": "Password",
-        "sign_in": "Sign in",
-        "sign_out": "Sign out",
-        "wrong_credentials": "Wrong e-mail or password.",
-        "network_not_allowed": "Your role may not log in from this network address.",
-        "form_expired": "The form has expired. Please try again.",
-        "too_many_attempts": "Too many sign-in attempts. Try again in {seconds} s.",
-        # the audit log page (admins)
-        "audit_title": "Audit log",
-        "audit_when": "Date",
-        "audit_agent": "Agent",
-        "audit_action": "Action",
-        "audit_ip": "IP address",
-        "audit_device": "Device",
-        "audit_result": "Result",
-        "audit_any_action": "All actions",
-        "audit_any_agent": "All agents",
-        "audit_show": "Show",
-        "audit_older": "Older",
-        "audit_newer": "Newer",
-        "audit_empty": "No entries.",
-        "audit_admins_only": "The audit log is for admins only.",
-        "audit_action_login": "Sign-in",
-        "audit_action_agent_create": "Agent created",
-        "audit_action_agent_update": "Agent changed",
-        "audit_action_agent_password_reset": "Password reset",
-        "audit_action_agent_deactivate": "Agent deactivated",
-        "audit_action_agent_reactivate": "Agent reactivated",
-        "audit_action_team_create": "Team created",
-        "audit_action_token_create": "API token created",
-        "audit_action_token_revoke": "API token revoked",
-        "audit_action_contact_merge": "Cards merged",
-        "audit_action_contact_duplicate_dismissed": "Duplicate dismissed",
-        "audit_result_success": "Success",
-        "audit_result_wrong_password": "Wrong password",
-        "audit_result_unknown_account": "Unknown e-mail",
-        "audit_result_inactive": "Agent deactivated",
-        "audit_result_rate_limited": "Too many attempts",
-        "audit_result_network_not_allowed": "Network not allowed",
-        "missing_fields": "Enter your e-mail and password.",
-        "inbox_title": "Inbox",
-        "open_conversations": "Open conversations",
-        "no_conversations": "No open conversations.",
-        "contact": "Contact",
-        "channel": "Channel",
-        "subject": "Subject",
-        "assignee": "Assignee",
-        "last_message": "Last message",
-        "unassigned": "unassigned",
-        "you": "you",
-        "no_name": "no name",
-        "role_agent": "agent",
-        "role_supervisor": "supervisor",
-        "role_admin": "administrator",
-        "full_ui_soon": "The full agent interface comes in the next version; the API is ready now.",
-        "api_docs": "API description (OpenAPI)",
-        "language": "Language",
-        # the agent inbox
-        "queues": "Queues",
-        "queue_mine": "Mine",
-        "queue_unassigned": "Unassigned",
-        "guest": "Guest",
-        "queue_teams": "My teams",
-        "queue_all": "All",
-        "filters": "Filters",
-        "any_channel": "All channels",
-        "any_status": "Any status",
-        "status": "Status",
-        "status_open": "Open",
-        "status_pending": "Waiting for client",
-        "status_snoozed": "Snoozed",
-        "status_resolved": "Resolved",
-        "list_open": "Open conversations",
-        "list_pending": "Waiting for the client",
-        "list_snoozed": "Snoozed conversations",
-        "list_resolved": "Resolved conversations",
-        "list_any": "All conversations",
-        "empty_queue": "Nothing here. New conversations appear by themselves.",
-        "pick_conversation": "Pick a conversation on the left",
-        "pick_hint": "The client's history across channels, their card and the reply box appear here.",
-        "unanswered": "Messages awaiting a reply",
-        "you_prefix": "You: ",
-        "channel_email": "E-mail",
-        "channel_telegram": "Telegram",
-        "channel_vk": "VK",
-        "channel_webchat": "Web chat",
-        "channel_sip": "Phone",
-        "channel_api": "API",
-        "today": "Today",
-        "yesterday": "Yesterday",
-        "assign_to": "Assignee",
-        "nobody": "— unassigned —",
-        "me": "Me",
-        "agents": "Agents",
-        "teams": "Teams",
-        "team": "Team",
-        "no_team": "— no team —",
-        "online": "online",
-        "resolve": "Resolve",
-        "reopen": "Reopen",
-        "snooze": "Snooze…",
-        "snooze_1h": "for 1 hour",
-        "snooze_4h": "for 4 hours",
-        "snooze_tomorrow": "until tomorrow, 9:00",
-        "snooze_week": "for a week",
-        "snoozed_until": "Snoozed until",
-        "reply": "Reply",
-        "note": "Note",
-        "reply_placeholder": "Reply to the client…",
-        "note_placeholder": "Internal note — the client never sees it…",
-        "send": "Send",
-        "add_note": "Save note",
-        "ctrl_enter": "Ctrl+Enter to send",
-        "internal_note": "Internal note",
-        "delivery_queued": "queued",
-        "delivery_sent": "sent",
-        "delivery_delivered": "delivered",
-        "delivery_failed": "failed",
-        "retrying": "retrying",
-        "call_inbound": "Incoming call",
-        "call_outbound": "Outgoing call",
-        "call_internal": "Internal call",
-        "call_answered": "answered",
-        "call_missed": "missed",
-        "call_busy": "busy",
-        "call_failed": "failed",
-        "call_voicemail": "voicemail",
-        "recording": "recording",
-        "waited": "waited",
-        "conversation": "Conversation",
-        "this_conversation": "this conversation",
-        "client_card": "Client card",
-        "lead": "Lead",
-        "client": "Client",
-        "company": "Company",
-        "owner": "Owner",
-        "no_owner": "nobody",
-        "tags": "Tags",
-        "no_tags": "no tags",
-        "identities": "Contacts",
-        "identity_email": "E-mail",
-        "identity_phone": "Phone",
-        "identity_telegram": "Telegram",
-        "identity_vk": "VK",
-        "identity_webchat": "Website visitor",
-        "identity_external": "External ID",
-        "other_conversations": "Other conversations",
-        "none": "none",
-        "duplicate_warning": "Possible duplicate",
-        "merge": "Merge",
-        "merge_here": "Merge into this card",
-        "not_duplicate": "Not a duplicate",
-        "merge_hint": "Supervisors and administrators can merge cards.",
-        "source": "Source",
-        "created": "Created",
-        "blocked": "Cannot deliver",
-        "typing_client": "The client is typing…",
-        "connection_lost": "No connection to the server — reconnecting…",
-        "live": "Live",
-        "failed_action": "That did not work",
-        "attachments": "Attachments",
-        "refused": "not stored",
-        "open_in_list": "Open",
-        "skip_to_list": "Skip to conversations",
-        "skip_to_reply": "Skip to reply",
-        "from_page": "Page",
-        "offline_form": "Message from the form (outside business hours)",
-        # routing
-        "availability": "My status",
-        "availability_online": "Online",
-        "availability_busy": "Busy",
-        "availability_offline": "Offline",
-        "queue_position": "In the queue: #{position}, waiting {wait}",
-        "take": "Take it",
-        "taken_by_other": "Someone else has taken this conversation",
-        "handover": "Handed over to another agent",
-        "handover_answer_timeout": "Handed over to another agent: no answer in time",
-        "minutes_short": "{n} min",
-        "hours_short": "{h} h {m} min",
-        "client_returned": "Your client wrote again",
-    },
+__all__ = ["DEFAULT", "LANGUAGES", "Msg", "Texts", "choose"]
+
+
+CHANNELS: Final = {
+    "email": NP_("channel", "E-mail"),
+    "telegram": NP_("channel", "Telegram"),
+    "vk": NP_("channel", "VK"),
+    "webchat": NP_("channel", "Web chat"),
+    "sip": NP_("channel", "Phone"),
+    "api": NP_("channel", "API"),
+}
+IDENTITIES: Final = {
+    "email": NP_("identity", "E-mail"),
+    "phone": NP_("identity", "Phone"),
+    "telegram": NP_("identity", "Telegram"),
+    "vk": NP_("identity", "VK"),
+    "webchat": NP_("identity", "Website visitor"),
+    "external": NP_("identity", "External ID"),
+}
+STATUSES: Final = {
+    "open": NP_("status", "Open"),
+    "pending": NP_("status", "Waiting for client"),
+    "snoozed": NP_("status", "Snoozed"),
+    "resolved": NP_("status", "Resolved"),
+}
+LISTS: Final = {
+    "open": N_("Open conversations"),
+    "pending": N_("Waiting for the client"),
+    "snoozed": N_("Snoozed conversations"),
+    "resolved": N_("Resolved conversations"),
+    None: N_("All conversations"),
+}
+QUEUES: Final = {
+    "mine": NP_("queue", "Mine"),
+    "unassigned": NP_("queue", "Unassigned"),
+    "teams": NP_("queue", "My teams"),
+    "all": NP_("queue", "All"),
+}
+DELIVERY: Final = {
+    "queued": NP_("delivery", "queued"),
+    "sent": NP_("delivery", "sent"),
+    "delivered": NP_("delivery", "delivered"),
+    "failed": NP_("delivery", "failed"),
+}
+CALLS: Final = {
+    "inbound": NP_("call", "Incoming call"),
+    "outbound": NP_("call", "Outgoing call"),
+    "internal": NP_("call", "Internal call"),
+    "answered": NP_("call", "answered"),
+    "missed": NP_("call", "missed"),
+    "busy": NP_("call", "busy"),
+    "failed": NP_("call", "failed"),
+    "voicemail": NP_("call", "voicemail"),
+}
+ROLES: Final = {
+    "agent": NP_("role", "agent"),
+    "supervisor": NP_("role", "supervisor"),
+    "admin": NP_("role", "administrator"),
+}
+# Every action the audit log records (tests/hub/web/ui/test_i18n_catalogs.py finds them in the code).
+AUDIT_ACTIONS: Final = {
+    "login": NP_("audit action", "Sign-in"),
+    "agent.create": NP_("audit action", "Agent created"),
+    "agent.update": NP_("audit action", "Agent changed"),
+    "agent.password_reset": NP_("audit action", "Password reset"),
+    "agent.password_change": NP_("audit action", "Password changed"),
+    "agent.deactivate": NP_("audit action", "Agent deactivated"),
+    "agent.reactivate": NP_("audit action", "Agent reactivated"),
+    "team.create": NP_("audit action", "Team created"),
+    "token.create": NP_("audit action", "API token created"),
+    "token.revoke": NP_("audit action", "API token revoked"),
+    "contact.update": NP_("audit action", "Card changed"),
+    "contact.merge": NP_("audit action", "Cards merged"),
+    "contact.duplicate_dismissed": NP_("audit action", "Duplicate dismissed"),
+    "identity.add": NP_("audit action", "Contact detail added"),
+    "conversation.assign": NP_("audit action", "Conversation assigned"),
+    "conversation.status": NP_("audit action", "Conversation status changed"),
+    "conversation.handover": NP_("audit action", "Conversation handed over"),
+    "agent.availability": NP_("audit action", "Agent status changed"),
+    "routing.rules": NP_("audit action", "Routing rules changed"),
+    "routing.rule": NP_("audit action", "Routing rule applied"),
+}
+AUDIT_RESULTS: Final = {
+    "success": NP_("audit result", "Success"),
+    "wrong_password": NP_("audit result", "Wrong password"),
+    "unknown_account": NP_("audit result", "Unknown e-mail"),
+    "inactive": NP_("audit result", "Agent deactivated"),
+    "rate_limited": NP_("audit result", "Too many attempts"),
+    "network_not_allowed": NP_("audit result", "Network not allowed"),
+}
+# The strings inbox.js shows (passed in the page's JSON data).
+SCRIPT_STRINGS: Final = {
+    "typing_client": N_("The client is typing…"),
+    "connection_lost": N_("No connection to the server — reconnecting…"),
+    "failed_action": N_("That did not work"),
+    "reply_placeholder": N_("Reply to the client…"),
+    "note_placeholder": N_("Internal note — the client never sees it…"),
+    "send": N_("Send"),
+    "add_note": N_("Save note"),
+    "client_returned": N_("Your client wrote again"),
+}
+# The header's availability switch (inbox.routing.availability).
+AVAILABILITY: Final = {
+    "online": NP_("availability", "Online"),
+    "busy": NP_("availability", "Busy"),
+    "offline": NP_("availability", "Offline"),
+}
+# Routing's service note on the timeline, by the hand-over's reason (inbox.routing.router.hand_over).
+HANDOVERS: Final = {
+    None: N_("Handed over to another agent"),
+    "answer_timeout": N_("Handed over to another agent: no answer in time"),
 }
 
 
-def _accepted(header: str) -> list[tuple[float, int, str]]:
-    ranked = []
-    for position, part in enumerate(header.split(",")):
-        tag, _, params = part.strip().partition(";")
-        quality = 1.0
-        for param in params.split(";"):
-            key, _, value = param.strip().partition("=")
-            if key == "q":
-                try:
-                    quality = float(value)
-                except ValueError:
-                    quality = 0.0
-        primary = tag.strip().lower().split("-")[0]
-        if primary and quality > 0:
-            ranked.append((-quality, position, primary))
-    return sorted(ranked)
+class Texts(i18n.Texts):
+    """The strings of one page language, with the labels the pages show most."""
+
+    def channel(self, kind: str | None) -> str:
+        return self.label(CHANNELS, kind)
+
+    def status(self, status: str | None) -> str:
+        return self.label(STATUSES, status)
+
+    def role(self, role: str | None) -> str:
+        return self.label(ROLES, role)
+
+    def availability(self, status: str | None) -> str:
+        return self.label(AVAILABILITY, status)
+
+    def handover(self, reason: str | None) -> str:
+        """The service note of a hand-over; a reason without a label of its own reads as any hand-over."""
+        return self.msg(HANDOVERS.get(reason) or HANDOVERS[None])
+
+    def waited(self, seconds: float) -> str:
+        """A wait as a person reads it: "7 min", "2 h 5 min"."""
+        minutes = int(seconds // 60)
+        if minutes < 60:
+            return self.gettext("%(minutes)d min", minutes=minutes)
+        return self.gettext("%(hours)d h %(minutes)d min", hours=minutes // 60, minutes=minutes % 60)
+
+    def queue_place(self, position: int, waiting_seconds: float) -> str:
+        """A waiting dialog's place in its team's queue and how long it has waited."""
+        return self.gettext(
+            "In the queue: #%(position)d, waiting %(wait)s",
+            position=position,
+            wait=self.waited(waiting_seconds),
+        )
 
 
-MONTHS: Final[dict[str, tuple[str, ...]]] = {
-    "ru": (
-        "января",
-        "февраля",
-        "марта",
-        "апреля",
-        "мая",
-        "июня",
-        "июля",
-        "августа",
-        "сентября",
-        "октября",
-        "ноября",
-        "декабря",
-    ),
-    "en": (
-        "January",
-        "February",
-        "March",
-        "April",
-        "May",
-        "June",
-        "July",
-        "August",
-        "September",
-        "October",
-        "November",
-        "December",
-    ),
-}
-
-
-def choose(accept_language: str | None, *, explicit: str | None = None, preferred: str | None = None) -> str:
-    """The page language: `explicit` (?lang=), the agent's `preferred`, then Accept-Language, then Russian."""
-    for wanted in (explicit, preferred):
-        if wanted is not None and wanted in LANGUAGES:
-            return wanted
-    for _, _, primary in _accepted(accept_language or ""):
-        if primary in LANGUAGES:
-            return primary
-    return DEFAULT
+def choose(
+    accept_language: str | None,
+    *,
+    explicit: str | None = None,
+    preferred: str | None = None,
+    default: str = DEFAULT,
+) -> str:
+    """The page language: `explicit` (?lang=), the agent's `preferred`, then Accept-Language, then `default`
+    (the hub's ``[ui] language``, Russian unless configured)."""
+    return i18n.negotiate(accept_language, choices=(explicit, preferred), default=default)

@@ -177,7 +177,19 @@ async def test_admins_replace_the_rules_and_a_bad_one_is_a_422_naming_it(client:
     await error_of(await client.put(url, json={"rules": rules}, headers=anna.headers), 403)
     response = await client.put(url, json={"rules": rules}, headers=admin.headers)
     assert response.status == 200, await response.text()
-    assert (await (await client.get(url, headers=admin.headers)).json()) == {"rules": rules}
+    # Answered in full: every condition present, those not given empty.
+    when = {
+        "account": [],
+        "channel": [],
+        "card": None,
+        "tags": [],
+        "language": [],
+        "keywords": ["refund"],
+        "regex": None,
+        "business_hours": None,
+    }
+    stored = [{"name": "refunds", "team": "Sales", "priority": None, "tags": [], "when": when}]
+    assert (await (await client.get(url, headers=admin.headers)).json()) == {"rules": stored}
     bad = [*rules, {"name": "x", "team": "Nobody"}]
     assert (await error_of(await client.put(url, json={"rules": bad}, headers=admin.headers), 422))[
         "field"

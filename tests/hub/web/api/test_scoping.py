@@ -43,6 +43,10 @@ EXCEPTIONS: dict[tuple[str, str], tuple[int | None, str]] = {
     ("patch", "/api/v1/agents/{id}"): (403, "admin only"),
     ("post", "/api/v1/teams"): (403, "admin only"),
     ("get", "/api/v1/audit"): (403, "admin only"),
+    ("get", "/api/v1/reports/{name}"): (
+        None,
+        "figures, no client data; agents 403, a supervisor their own teams only (test_reports.py)",
+    ),
     ("post", "/api/v1/tasks"): (None, "creating a task: scoped by its references, see the tests below"),
     ("post", "/api/v1/channels/{account}/messages"): (
         401,
@@ -145,6 +149,7 @@ def fill(path: str, b: TeamB) -> str:
             ("agents", "id"): b.agent,
             ("tokens", "id"): b.token,
             ("channels", "account"): "depot",
+            ("reports", "name"): "volume",
         }
         if (collection, name) not in ids:
             raise AssertionError(
