@@ -37,9 +37,7 @@ async def test_upgrading_keeps_capacities_starts_everyone_offline_and_downgrades
 
         async with engine.begin() as conn:
             await conn.execute(text("UPDATE agents SET capacity = NULL"))
-            await conn.run_sync(
-                lambda sync: command.downgrade(db._alembic_config(sync), "0008_report_waits")
-            )
+            await conn.run_sync(lambda sync: command.downgrade(db._alembic_config(sync), "0008_report_waits"))
         async with engine.connect() as conn:
             assert (await conn.execute(text("SELECT capacity FROM agents"))).scalar_one() == 10
         assert await db.current_revision(engine) == "0008_report_waits"

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from inbox.conversations import Viewer
-from inbox.models import Agent, Conversation, ReportingEvent, utcnow
+from inbox.models import Agent, Conversation, ReportingEvent, ReportWait, utcnow
 from inbox.policy import InboxPolicy
 from inbox.presence import heartbeat
 from inbox.replies import add_reply
@@ -71,6 +71,17 @@ async def test_an_unanswered_assignment_moves_on_after_the_timeout_and_the_hando
         timeline = await contact_timeline(fresh, moved.contact_id, admin)
         notes = [e.message for e in timeline if e.message is not None and e.message.kind == "handover"]
         assert [n.meta["reason"] for n in notes if n is not None] == ["answer_timeout"]
+        # The reports' waits: a hand-over ends none (nobody answered yet) and keeps the team they started
+        # with; the reply ended the answered dialog's first-response and reply waits.
+        waits = list(await fresh.scalars(select(ReportWait).order_by(ReportWait.id)))
+        held = {(w.kind, w.outcome, w.team_id) for w in waits if w.conversation_id == first.id}
+        assert held == {(k, None, team.id) for k in ("first_response", "reply", "resolution")}
+        ended = {(w.kind, w.outcome, w.agent_id) for w in waits if w.conversation_id == answered.id}
+        assert ended == {
+            ("first_response", "replied", agents[1].id),
+            ("reply", "replied", agents[1].id),
+            ("resolution", None, None),
+        }
 
 
 async def test_with_nobody_else_to_take_it_the_dialog_stays_and_is_looked_at_after_another_timeout(
