@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from hub.finishing import Finishing
 from inbox import presence
 from inbox.models import utcnow
+from inbox.routing.availability import presence_of
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -46,6 +47,7 @@ class Presence:
         self._cache_for = timedelta(seconds=cache_seconds)
         self._cached: tuple[datetime, set[int]] | None = None
         self._local: Counter[int] = Counter()
+        self._idle: Counter[int] = Counter()  # of those sockets, how many report an idle tab
         self._lock = asyncio.Lock()  # one write at a time: the row always holds the latest count
         self._task: asyncio.Task[None] | None = None
         self._finishing = Finishing()
@@ -65,23 +67,36 @@ class Presence:
             await presence.forget_process(session, self.process_id)
             await session.commit()
         self._local.clear()
+        self._idle.clear()
         self._cached = None
 
     async def connect(self, agent_id: int) -> bool:
         """A socket of the agent opened here; True if the agent was offline everywhere before."""
         return await self._shielded(self._connect(agent_id))
 
-    async def disconnect(self, agent_id: int) -> bool:
-        """A socket of the agent closed here; True if the agent is now offline everywhere."""
-        return await self._shielded(self._disconnect(agent_id))
+    async def disconnect(self, agent_id: int, *, idle: bool = False) -> bool:
+        """A socket of the agent closed here (`idle`: it had reported an idle tab); True if the agent is
+        now offline everywhere."""
+        return await self._shielded(self._disconnect(agent_id, -1 if idle else 0))
+
+    async def set_idle(self, agent_id: int, idle: bool) -> str:
+        """A socket of the agent reports its tab idle (or active again); the agent's presence after it:
+        "away" when every socket of theirs anywhere is idle, else "online"."""
+        return await self._shielded(self._set_idle(agent_id, +1 if idle else -1))
+
+    async def _set_idle(self, agent_id: int, delta: int) -> str:
+        await self._write(agent_id, 0, delta)
+        async with self._sessionmaker() as session:
+            found = await presence_of(session, self._clock(), [agent_id], ttl=self._ttl)
+        return found.get(agent_id, "offline")
 
     async def _connect(self, agent_id: int) -> bool:
         was_online = agent_id in await self.online()
         await self._write(agent_id, +1)
         return not was_online
 
-    async def _disconnect(self, agent_id: int) -> bool:
-        await self._write(agent_id, -1)
+    async def _disconnect(self, agent_id: int, idle_delta: int) -> bool:
+        await self._write(agent_id, -1, idle_delta)
         return agent_id not in await self.online()
 
     async def _shielded(self, work: Coroutine[Any, Any, T]) -> T:
@@ -111,15 +126,23 @@ class Presence:
             await session.commit()
         self._cached = None
 
-    async def _write(self, agent_id: int, delta: int) -> None:
+    async def _write(self, agent_id: int, delta: int, idle_delta: int = 0) -> None:
         async with self._lock:
             self._local[agent_id] = max(0, self._local[agent_id] + delta)
             sockets = self._local[agent_id]
+            self._idle[agent_id] = min(sockets, max(0, self._idle[agent_id] + idle_delta))
+            idle = self._idle[agent_id]
             if sockets == 0:
                 del self._local[agent_id]
+                del self._idle[agent_id]
             async with self._sessionmaker() as session:
                 await presence.record_sockets(
-                    session, agent_id=agent_id, process_id=self.process_id, sockets=sockets, now=self._clock()
+                    session,
+                    agent_id=agent_id,
+                    process_id=self.process_id,
+                    sockets=sockets,
+                    now=self._clock(),
+                    idle=idle,
                 )
                 await session.commit()
             self._cached = None

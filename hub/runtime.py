@@ -1,12 +1,14 @@
 """The running hub: one object that owns the engine, the event bus, the ingest queue, the outbox worker,
-the scheduler, shared presence and the supervisor, starts them in order and stops them in reverse. The web
-app and the CLI use it."""
+the scheduler, shared presence, the router and the supervisor, starts them in order and stops them in
+reverse. The web app and the CLI use it."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass, replace
+from datetime import timedelta
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -26,13 +28,21 @@ from inbox.dispatch import Outcome, Receiver
 from inbox.ingest import IngestQueue
 from inbox.knowledge.defaults import load_defaults, read_defaults
 from inbox.knowledge.index_cache import IndexCache
-from inbox.models import ChannelAccount, Team
+from inbox.models import ChannelAccount, RoutingRule, Team
 from inbox.outbox import OutboxWorker, RetryPolicy
-from inbox.scheduler import Scheduler
+from inbox.routing.availability import StatusLapses
+from inbox.routing.reroute import AnswerTimeouts
+from inbox.routing.rules import parse_rules, store_rules
+from inbox.routing.worker import RouterWorker
+from inbox.scheduler import JOB_KINDS, Scheduler
 
 log = logging.getLogger(__name__)
 
 REPLY_TEMPLATES = ROOT / "templates" / "replies"  # the knowledge base's shipped starter set
+# Events after which a waiting dialog may find an agent (capacity freed, an agent arrived or came back).
+ROUTING_TRIGGERS = frozenset(
+    {"conversation.updated", "conversation.assigned", "agent.presence", "agent.availability"}
+)
 
 # Account fields that hold secrets: kept apart from options so they are never shown by the API.
 SECRET_FIELDS = frozenset(
@@ -132,8 +142,19 @@ class Hub:
         self.sessionmaker = db.sessionmaker(self.engine)
         self.bus: LocalBus | RedisBus = RedisBus(settings.bus_url) if settings.bus_url else LocalBus()
         self.policy = settings.policy()
+        routing = settings.routing
+        self.router = RouterWorker(
+            self.sessionmaker,
+            publisher=self.bus,
+            idle_seconds=routing.idle_seconds,
+            hours=self.policy.business_hours,
+        )
         self.ingest = IngestQueue(
-            self.sessionmaker, policy=self.policy, publisher=self.bus, max_batch=settings.ingest.max_batch
+            self.sessionmaker,
+            policy=self.policy,
+            publisher=self.bus,
+            max_batch=settings.ingest.max_batch,
+            on_commit=self.router.wake if routing.enabled else None,
         )
         self.receiver = Receiver(
             self.sessionmaker, self.ingest, self.policy, self.bus, call_settings=self.call_settings
@@ -151,7 +172,17 @@ class Hub:
             poll_seconds=settings.outbox.poll_seconds,
             blobs=BlobStore(self.policy.attachments_dir) if self.policy.attachments_dir else None,
         )
-        self.scheduler = Scheduler(self.sessionmaker, publisher=self.bus)  # snoozes ending, later SLAs
+        # Snoozes ending, unanswered assignments moving on, "online" statuses lapsing without a socket.
+        self.scheduler = Scheduler(
+            self.sessionmaker,
+            kinds=(
+                *JOB_KINDS,
+                AnswerTimeouts(),
+                StatusLapses(timedelta(minutes=routing.offline_after_minutes)),
+            ),
+            publisher=self.bus,
+        )
+        self._router_watch: asyncio.Task[None] | None = None
         self.presence = Presence(self.sessionmaker)
         self.knowledge = IndexCache(self.sessionmaker)  # this process's template search index
         # Database work of socket handlers that must not be cut by a cancel (see hub.finishing).
@@ -184,6 +215,19 @@ class Hub:
     async def sync_accounts(self) -> dict[str, ConfiguredAccount]:
         """Make a ChannelAccount row (and its team) for every configured account; return them by name."""
         async with self.sessionmaker() as session:
+            for team_name, routing in self.settings.routing.teams.items():
+                team = await session.scalar(select(Team).where(Team.name == team_name))
+                if team is None:
+                    team = Team(name=team_name)
+                    session.add(team)
+                team.strategy = routing.strategy
+                team.agent_capacity = routing.agent_capacity
+                minutes = routing.answer_timeout_minutes
+                team.answer_timeout_seconds = round(minutes * 60) if minutes else None
+            await session.flush()
+            if self.settings.routing.rules and not await session.scalar(select(RoutingRule.id).limit(1)):
+                rules = parse_rules(self.settings.routing.rules)
+                await store_rules(session, rules, actor_id=None, create_teams=True)
             for name, config in self.settings.accounts.items():
                 team_id = None
                 if config.team:
@@ -264,9 +308,25 @@ class Hub:
         await self.outbox.start()
         await self.scheduler.start()
         await self.presence.start()
+        if self.settings.routing.enabled:
+            await self.router.start()
+            self._router_watch = asyncio.create_task(self._wake_router_on_events(), name="okno-router-watch")
         self._started = True
 
+    async def _wake_router_on_events(self) -> None:
+        """Wake the router on every event that may free capacity or bring an agent, from any process."""
+        async with self.bus.subscribe() as subscription:
+            async for event in subscription:
+                if event.type in ROUTING_TRIGGERS and not event.data.get("reason"):
+                    self.router.wake()  # (an assignment the router made itself carries a reason)
+
     async def stop(self) -> None:
+        if self._router_watch is not None:
+            self._router_watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._router_watch
+            self._router_watch = None
+        await self.router.stop()
         await self.finishing.wait()
         await self.presence.stop()
         await self.scheduler.stop()

@@ -28,6 +28,7 @@ from hub import i18n
 from inbox.business_hours import DAY_NAMES, BusinessHours
 from inbox.policy import InboxPolicy
 from inbox.reports.figures import SlaTargets
+from inbox.routing.rules import RuleError, parse_rules
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULTS_FILE = ROOT / "config" / "okno.toml"
@@ -142,6 +143,41 @@ class KnowledgeSettings(BaseModel):
     load_defaults: bool = True
 
 
+class TeamRoutingSettings(BaseModel):
+    """`[routing.teams.<name>]`: how a team hands out dialogs (see inbox.routing)."""
+
+    model_config = ConfigDict(extra="forbid")
+    strategy: Literal["round_robin", "least_busy", "manual"] = "round_robin"
+    # Open dialogs a member holds at most, unless the agent has a capacity of their own.
+    agent_capacity: int | None = Field(None, ge=0, le=10_000)
+    # Minutes an assigned dialog may wait for a human reply before it goes to the next agent (empty: never).
+    answer_timeout_minutes: float | None = Field(None, gt=0, le=7 * 24 * 60)
+
+
+class RoutingSettings(BaseModel):
+    """`[routing]`: dialogs handed out to agents by themselves (see README "Routing")."""
+
+    model_config = ConfigDict(extra="forbid")
+    enabled: bool = True
+    # The router also looks for work this often (work another process made possible, if no bus is shared).
+    idle_seconds: float = Field(10.0, gt=0, le=3600)
+    # An agent left "online" with no socket anywhere for this long becomes "offline".
+    offline_after_minutes: float = Field(5, gt=0, le=24 * 60)
+    teams: dict[str, TeamRoutingSettings] = {}
+    # `[[routing.rules]]`, first match wins (see inbox.routing.rules). They seed the rules stored in the
+    # database when it has none; afterwards admins edit them through the API.
+    rules: list[dict[str, Any]] = []
+
+    @field_validator("rules")
+    @classmethod
+    def _rules_parse(cls, value: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        try:
+            parse_rules(value)
+        except RuleError as exc:
+            raise ValueError(f"routing.{exc}") from None
+        return value
+
+
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 ROLES = ("agent", "supervisor", "admin")
 
@@ -206,6 +242,7 @@ class Settings(BaseSettings):
     business_hours: BusinessHoursSettings = BusinessHoursSettings()
     sla: SlaSettings = SlaSettings()
     security: SecuritySettings = SecuritySettings()
+    routing: RoutingSettings = RoutingSettings()
     ui: UiSettings = UiSettings()
     company: CompanySettings = CompanySettings()
     knowledge: KnowledgeSettings = KnowledgeSettings()

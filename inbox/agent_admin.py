@@ -22,8 +22,8 @@ from inbox.identities import InvalidIdentity, normalize_email
 from inbox.models import Agent, Team
 
 # Fields an admin may change besides the password; a change may not set these to null.
-NOT_NULL: Final = ("email", "name", "role", "capacity", "is_active", "team_ids")
-PLAIN_FIELDS: Final = ("role", "capacity", "is_active", "extension", "language")
+NOT_NULL: Final = ("email", "name", "role", "is_active", "team_ids")  # capacity: null is the team's default
+PLAIN_FIELDS: Final = ("role", "capacity", "is_active", "extension", "language", "channel_capacity")
 
 
 class AgentNotFound(LookupError):

@@ -28,7 +28,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -462,6 +462,24 @@ async def _after_flush(batch: _Batch, staged: Iterable[_Staged]) -> list[Event]:
             # A delivery report naming our message fails it, in the transaction that stores the report.
             events.extend(await apply_bounce(session, msg))
         scope = {"conversation_id": conv.id, "team_id": conv.team_id, "assignee_id": conv.assignee_id}
+        owner = s.contact.owner_id
+        if msg.kind == "message" and owner is not None and owner != conv.assignee_id:
+            # A returning client writes: their owner hears of it even when someone else has the dialog.
+            # Addressed to the owner alone (no team): inbox.visibility lets only them (and admins) see it.
+            events.append(
+                Event(
+                    "client.returned",
+                    conversation_id=conv.id,
+                    team_id=None,
+                    assignee_id=owner,
+                    data={
+                        "contact_id": s.contact.id,
+                        "owner_id": owner,
+                        "conversation_id": conv.id,
+                        "preview": msg.body_text[:200],
+                    },
+                )
+            )
         if s.new_conversation:
             events.append(Event("conversation.created", **scope, data={"contact_id": s.contact.id}))
         events.append(
@@ -512,8 +530,12 @@ class IngestQueue:
         policy: InboxPolicy | None = None,
         publisher: Publisher | None = None,
         max_batch: int = 500,
+        on_commit: Callable[[], None] | None = None,
     ) -> None:
         self._sessionmaker = sessionmaker
+        # Called after each committed batch, before its events go out (the hub wakes the router: routing
+        # runs right after the commit, in its own transaction, not inside this group commit).
+        self._on_commit = on_commit
         self._policy = policy or InboxPolicy()
         self._publisher = publisher or NullPublisher()
         self._max_batch = max_batch
@@ -574,6 +596,8 @@ class IngestQueue:
                 results.append(one)
                 events.extend(evs)
         self.batches += 1
+        if self._on_commit is not None:
+            self._on_commit()
         for (_, future), result in zip(batch, results, strict=True):
             if future.done():
                 continue

@@ -24,6 +24,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, orm_insert_sentinel, relationship
@@ -98,6 +99,11 @@ class Team(Base):
     id: Mapped[int] = mapped_column(IdType, primary_key=True)
     name: Mapped[str] = mapped_column(String(120), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Routing (inbox.routing): how dialogs are handed out, the capacity of a member who has none of
+    # their own, and how long an assigned dialog may wait for a human reply before it moves on.
+    strategy: Mapped[str] = mapped_column(String(20), default="round_robin", server_default="round_robin")
+    agent_capacity: Mapped[int | None]
+    answer_timeout_seconds: Mapped[int | None]
     agents: Mapped[list[Agent]] = relationship(secondary=agent_teams, back_populates="teams")
 
 
@@ -108,7 +114,13 @@ class Agent(Base):
     name: Mapped[str] = mapped_column(String(200))
     password_hash: Mapped[str] = mapped_column(String(200))
     role: Mapped[str] = mapped_column(String(20), default="agent")  # agent | supervisor | admin
-    capacity: Mapped[int] = mapped_column(default=10)
+    capacity: Mapped[int | None] = mapped_column(default=None)  # None: the team's default (inbox.routing)
+    # The availability the agent sets: online | busy | offline (only "online" with a live socket routes).
+    status: Mapped[str] = mapped_column(String(10), default="offline", server_default="offline")
+    status_changed_at: Mapped[datetime | None]
+    last_assigned_at: Mapped[datetime | None]  # round robin: the least recently given goes first
+    last_socket_at: Mapped[datetime | None]  # when their last socket anywhere closed
+    channel_capacity: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # e.g. {"webchat": 3}
     extension: Mapped[str | None] = mapped_column(String(32), index=True)
     language: Mapped[str | None] = mapped_column(String(8))
     is_active: Mapped[bool] = mapped_column(default=True)
@@ -221,6 +233,21 @@ class Conversation(BulkInserted, Base):
         Index("ix_conversations_contact_account_status", "contact_id", "account_id", "status"),
         Index("ix_conversations_account_visitor", "account_id", "visitor_id"),
         Index("ix_conversations_snoozed_until", "snoozed_until"),  # the scheduler's due snoozes
+        # The router's reads, kept small by covering only the dialogs still waiting (partial indexes).
+        Index(
+            "ix_conversations_waiting",
+            "team_id",
+            "created_at",
+            sqlite_where=text("assignee_id IS NULL AND status = 'open'"),
+            postgresql_where=text("assignee_id IS NULL AND status = 'open'"),
+        ),
+        Index(
+            "ix_conversations_unruled",
+            "id",
+            sqlite_where=text("rules_applied_at IS NULL"),
+            postgresql_where=text("rules_applied_at IS NULL"),
+        ),
+        Index("ix_conversations_reroute_due", "reroute_due"),  # the scheduler's unanswered assignments
     )
     id: Mapped[int] = mapped_column(IdType, primary_key=True)
     contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id"))
@@ -242,6 +269,13 @@ class Conversation(BulkInserted, Base):
     blocked_reason: Mapped[str | None] = mapped_column(Text)
     # The web-chat visitor who started it: the widget shows a visitor only the conversations they started.
     visitor_id: Mapped[str | None] = mapped_column(String(64))
+    # Routing: when the rules looked at it (it waits for an agent only after), when nobody could take it
+    # (its place in the team's queue), when it was assigned, and when an assignment with no human reply
+    # moves on to the next agent.
+    rules_applied_at: Mapped[datetime | None]
+    queued_at: Mapped[datetime | None]
+    assigned_at: Mapped[datetime | None]
+    reroute_due: Mapped[datetime | None]
     contact: Mapped[Contact] = relationship()
 
 
@@ -380,6 +414,7 @@ class ReportingEvent(BulkInserted, Base):
     channel_kind: Mapped[str | None] = mapped_column(String(20))
     # The knowledge-base template a reply was written from ("template_reply" events).
     template_id: Mapped[int | None] = mapped_column(ForeignKey("templates.id", ondelete="SET NULL"))
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # e.g. a hand-over's from, to and reason
 
 
 class ReportWait(BulkInserted, Base):
@@ -447,7 +482,22 @@ class AgentPresence(Base):
     agent_id: Mapped[int] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"), primary_key=True)
     process_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     sockets: Mapped[int] = mapped_column(default=0)
+    idle_sockets: Mapped[int] = mapped_column(default=0, server_default="0")  # idle tabs: away
     seen_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class RoutingRule(Base):
+    """One ordered routing rule (inbox.routing.rules): conditions → team, priority, tags. First match wins."""
+
+    __tablename__ = "routing_rules"
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    position: Mapped[int]
+    name: Mapped[str] = mapped_column(String(120))
+    conditions: Mapped[dict[str, Any]]
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"))
+    priority: Mapped[int | None]
+    tags: Mapped[list[str]] = mapped_column(default=list)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class AuditLog(Base):

@@ -14,23 +14,33 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from inbox.models import AgentPresence, utcnow
+from inbox.models import Agent, AgentPresence, utcnow
 
 PRESENCE_TTL = timedelta(seconds=90)
 
 
 async def record_sockets(
-    session: AsyncSession, *, agent_id: int, process_id: str, sockets: int, now: datetime
+    session: AsyncSession, *, agent_id: int, process_id: str, sockets: int, now: datetime, idle: int = 0
 ) -> None:
-    """Store how many sockets `process_id` holds for the agent (0 removes its row); the caller commits."""
+    """Store how many sockets `process_id` holds for the agent and how many of them are idle (an idle
+    tab: away); 0 sockets removes its row and notes when the agent's socket closed. The caller commits."""
     row = await session.get(AgentPresence, (agent_id, process_id))
+    idle = max(0, min(idle, sockets))
     if sockets <= 0:
         if row is not None:
             await session.delete(row)
+        await session.execute(
+            update(Agent).where(Agent.id == agent_id).values(last_socket_at=now),
+            execution_options={"synchronize_session": False},
+        )
     elif row is None:
-        session.add(AgentPresence(agent_id=agent_id, process_id=process_id, sockets=sockets, seen_at=now))
+        session.add(
+            AgentPresence(
+                agent_id=agent_id, process_id=process_id, sockets=sockets, idle_sockets=idle, seen_at=now
+            )
+        )
     else:
-        row.sockets, row.seen_at = sockets, now
+        row.sockets, row.idle_sockets, row.seen_at = sockets, idle, now
     await session.flush()
 
 

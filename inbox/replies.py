@@ -106,6 +106,8 @@ async def add_reply(
         )
     if not note:
         await _measure(session, conv, agent, policy, now)
+        conv.reroute_due = None  # a human answered: the assignment stays (inbox.routing.reroute)
+        conv.queued_at = None
         if template_id is not None:
             session.add(
                 ReportingEvent(

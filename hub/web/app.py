@@ -23,6 +23,7 @@ from hub.web.api import (
     conversations,
     openapi,
     reports,
+    routing,
     tasks,
     templates,
     timeline,
@@ -39,6 +40,7 @@ from hub.web.webchat import typing as webchat_typing
 
 ROUTE_MODULES = (
     auth,
+    routing,
     contacts,
     conversations,
     admin,

@@ -7,7 +7,7 @@ write lock), and the credentials it ends are ended in the same transaction (hub.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from aiohttp import web
 from pydantic import Field
@@ -30,6 +30,7 @@ from inbox.models import Agent
 routes = web.RouteTableDef()
 
 Role = Literal["agent", "supervisor", "admin"]
+ChannelKind = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,19}$")]
 Language = Literal["ru", "en"]
 
 
@@ -40,7 +41,7 @@ class AgentCreate(Body):
     role: Role = "agent"
     team_ids: list[Id] = Field(default_factory=list, max_length=100)
     extension: str | None = Field(None, max_length=32)
-    capacity: int = Field(10, ge=0, le=10_000)
+    capacity: int | None = Field(None, ge=0, le=10_000, description="null: the team's default")
     language: Language | None = None
 
 
@@ -52,6 +53,10 @@ class AgentPatch(Body):
     team_ids: list[Id] | None = NotNull(max_length=100)
     extension: str | None = Field(None, max_length=32)
     capacity: int | None = NotNull(ge=0, le=10_000)
+    # Limits per channel kind on top of capacity, e.g. {"webchat": 3}; null: none (inbox.routing.capacity).
+    channel_capacity: dict[ChannelKind, Annotated[int, Field(ge=0, le=10_000)]] | None = Field(
+        None, max_length=20
+    )
     language: Language | None = None
     is_active: bool | None = NotNull()
 

@@ -43,6 +43,7 @@ ERRORS = {
         "Unprocessable",
         "well-formed but refused: a reference that does not exist, a rule of the domain",
     ),
+    409: ("Conflict", "someone else was first (e.g. took the conversation): reload"),
     429: ("TooManyRequests", "over a rate limit: try again after the Retry-After header's seconds"),
 }
 

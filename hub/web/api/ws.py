@@ -4,6 +4,8 @@ Frames sent: ``{"type", "conversation_id", "data"}`` — first ``hello``, then e
 may see (:func:`inbox.visibility.may_see_event`: a conversation's event by its team and assignee, an event
 about client cards only if the agent may see every card it names), ``resync`` when the
 socket fell behind and lost events (reload the lists), ``pong`` for a client's ``{"type": "ping"}``.
+A client reports its tab idle or active with ``{"type": "idle", "idle": true|false}``: an agent whose
+every socket is idle is "away" (``agent.presence``) and gets no new dialogs (inbox.routing).
 The protocol-level heartbeat closes a socket whose peer vanished. Presence is shared by every hub
 process (:mod:`hub.presence`): the agent's first socket anywhere makes them online, the last one anywhere
 offline, and both are published as ``agent.presence`` events.
@@ -72,10 +74,12 @@ async def _pump(ws: web.WebSocketResponse, subscription: Subscription, viewer: V
         await ws.close()
 
 
-async def _presence(request: web.Request, agent_id: int, delta: int) -> None:
+async def _presence(request: web.Request, agent_id: int, delta: int, *, idle: bool = False) -> None:
     presence = hub_of(request).presence
     try:
-        changed = await (presence.connect(agent_id) if delta > 0 else presence.disconnect(agent_id))
+        changed = await (
+            presence.connect(agent_id) if delta > 0 else presence.disconnect(agent_id, idle=idle)
+        )
     except Exception:  # presence is advisory: a failed write must not break the socket
         log.exception("recording presence of agent %s failed", agent_id)
         return
@@ -84,7 +88,28 @@ async def _presence(request: web.Request, agent_id: int, delta: int) -> None:
         await publish(request, [Event("agent.presence", data={"agent_id": agent_id, "status": status})])
 
 
-async def _answer(ws: web.WebSocketResponse, text: str) -> None:
+class _Tab:
+    """What one socket has told us about its tab."""
+
+    idle = False
+
+
+async def _idle(request: web.Request, agent_id: int, tab: _Tab, idle: object) -> None:
+    """The inbox script reports its tab idle or active again (``{"type": "idle", "idle": true}``)."""
+    if not isinstance(idle, bool) or idle == tab.idle:
+        return
+    tab.idle = idle
+    try:
+        status = await hub_of(request).presence.set_idle(agent_id, idle)
+    except Exception:  # presence is advisory: a failed write must not break the socket
+        log.exception("recording idleness of agent %s failed", agent_id)
+        return
+    await publish(request, [Event("agent.presence", data={"agent_id": agent_id, "status": status})])
+
+
+async def _answer(
+    request: web.Request, ws: web.WebSocketResponse, agent_id: int, tab: _Tab, text: str
+) -> None:
     try:
         message = json.loads(text)
     except ValueError:
@@ -92,6 +117,8 @@ async def _answer(ws: web.WebSocketResponse, text: str) -> None:
         return
     if isinstance(message, dict) and message.get("type") == "ping":
         await ws.send_json(frame("pong"))
+    elif isinstance(message, dict) and message.get("type") == "idle":
+        await _idle(request, agent_id, tab, message.get("idle"))
 
 
 async def _first_frame(request: web.Request, ws: web.WebSocketResponse) -> Principal | None:
@@ -172,13 +199,14 @@ async def agent_socket(request: web.Request) -> web.WebSocketResponse:
             return ws
         request.app[SOCKETS].add(ws)
         await _presence(request, agent_id, +1)
+        tab = _Tab()
         pump: asyncio.Task[None] | None = None
         try:
             await ws.send_json(frame("hello", data={"agent_id": agent_id, "role": viewer.role}))
             pump = asyncio.create_task(_pump(ws, subscription, viewer), name=f"okno-ws-agent-{agent_id}")
             async for message in ws:
                 if message.type == WSMsgType.TEXT:
-                    await _answer(ws, message.data)
+                    await _answer(request, ws, agent_id, tab, message.data)
         finally:
             if pump is not None:
                 pump.cancel()
@@ -186,7 +214,7 @@ async def agent_socket(request: web.Request) -> web.WebSocketResponse:
                     await pump
             request.app[SOCKETS].discard(ws)
             live.discard(ws, credential)
-            await _presence(request, agent_id, -1)
+            await _presence(request, agent_id, -1, idle=tab.idle)
     return ws
 
 

@@ -124,6 +124,13 @@
   document.addEventListener("change", function (event) {
     var el = event.target;
     if (el.closest && el.closest("#filters")) { el.form.submit(); return; }
+    if (el.id === "availability") {
+      var before = el.getAttribute("data-status");
+      request("PUT", "/api/v1/me/availability", { status: el.value })
+        .then(function () { el.setAttribute("data-status", el.value); })
+        .catch(function (e) { el.value = before; fail(e); });
+      return;
+    }
     var action = el.getAttribute && el.getAttribute("data-action");
     if (!action || !current) return;
     var url = "/api/v1/conversations/" + current;
@@ -139,7 +146,9 @@
     if (!el) return;
     var action = el.getAttribute("data-action");
     var call;
-    if (action === "status" && current) {
+    if (action === "take" && current) {
+      call = request("POST", "/api/v1/conversations/" + current + "/take");
+    } else if (action === "status" && current) {
       call = request("POST", "/api/v1/conversations/" + current + "/status", { status: el.getAttribute("data-status") });
     } else if (action === "merge") {
       call = request("POST", "/api/v1/contacts/" + el.getAttribute("data-contact") + "/merge", { merge_id: Number(el.getAttribute("data-merge")) });
@@ -302,6 +311,20 @@
   function onEvent(frame) {
     var type = frame.type, mine = current && frame.conversation_id === current;
     if (type === "hello" || type === "pong" || type === "agent.presence" || type === "webchat.conversation") return;
+    if (type === "client.returned") {  // my client wrote again, maybe to a colleague's dialog
+      var link = $("notice-link"), d = frame.data || {};
+      link.textContent = S.client_returned + ": " + String(d.preview || "").slice(0, 120);
+      link.setAttribute("href", "/inbox/" + Number(d.conversation_id) + "?" + query);
+      $("notice").hidden = false;
+      setTimeout(function () { $("notice").hidden = true; }, 15000);
+      schedule(true, !!mine);
+      return;
+    }
+    if (type === "agent.availability") {
+      var mineNow = frame.data && frame.data.agent_id === data.agent_id && $("availability");
+      if (mineNow) { mineNow.value = frame.data.status; mineNow.setAttribute("data-status", frame.data.status); }
+      return;
+    }
     if (type === "conversation.typing") {
       if (mine && frame.data && frame.data.from === "visitor") showTyping(!!frame.data.on);
       return;
@@ -323,7 +346,9 @@
     ws.onopen = function () {
       if (retries > 0) schedule(true, true);  // events may have been missed while away
       retries = 0;
+      reportedIdle = false;  // a new socket starts active
       live("open");
+      reportIdle();
     };
     ws.onmessage = function (event) {
       try { onEvent(JSON.parse(event.data)); } catch (e) { /* not ours */ }
@@ -336,6 +361,20 @@
     };
   }
   setInterval(function () { if (socket && socket.readyState === 1) socket.send('{"type":"ping"}'); }, 25000);
+
+  // -- idleness: a tab hidden or untouched for IDLE_MS makes its agent "away" (no new dialogs) --------------
+  var IDLE_MS = 5 * 60 * 1000, lastActive = Date.now(), reportedIdle = false;
+  function reportIdle() {
+    var idle = document.hidden || Date.now() - lastActive > IDLE_MS;
+    if (idle === reportedIdle || !socket || socket.readyState !== 1) return;
+    reportedIdle = idle;
+    socket.send(JSON.stringify({ type: "idle", idle: idle }));
+  }
+  ["keydown", "pointerdown", "pointermove", "wheel", "focus"].forEach(function (name) {
+    window.addEventListener(name, function () { lastActive = Date.now(); if (reportedIdle) reportIdle(); }, { passive: true });
+  });
+  document.addEventListener("visibilitychange", function () { if (!document.hidden) lastActive = Date.now(); reportIdle(); });
+  setInterval(reportIdle, 30000);
   connect();
   markCurrent();
   if (current) {

@@ -99,6 +99,10 @@ AUDIT_ACTIONS: Final = {
     "template.create": NP_("audit action", "Template created"),
     "template.update": NP_("audit action", "Template changed"),
     "template.delete": NP_("audit action", "Template deleted"),
+    "conversation.handover": NP_("audit action", "Conversation handed over"),
+    "agent.availability": NP_("audit action", "Agent status changed"),
+    "routing.rules": NP_("audit action", "Routing rules changed"),
+    "routing.rule": NP_("audit action", "Routing rule applied"),
 }
 AUDIT_RESULTS: Final = {
     "success": NP_("audit result", "Success"),
@@ -120,6 +124,7 @@ SCRIPT_STRINGS: Final = {
     # the knowledge base's suggestions above the reply box and its "/" search
     "kb_suggested": N_("Suggested replies"),
     "kb_no_results": N_("Nothing found"),
+    "client_returned": N_("Your client wrote again"),
 }
 # The strings templates.js (the /templates page) shows.
 TEMPLATES_SCRIPT_STRINGS: Final = {
@@ -130,6 +135,17 @@ TEMPLATES_SCRIPT_STRINGS: Final = {
     "kb_saved": N_("Saved"),
     # {title} is filled in by the script.
     "kb_confirm_delete": N_("Delete the template “{title}”?"),
+}
+# The header's availability switch (inbox.routing.availability).
+AVAILABILITY: Final = {
+    "online": NP_("availability", "Online"),
+    "busy": NP_("availability", "Busy"),
+    "offline": NP_("availability", "Offline"),
+}
+# Routing's service note on the timeline, by the hand-over's reason (inbox.routing.router.hand_over).
+HANDOVERS: Final = {
+    None: N_("Handed over to another agent"),
+    "answer_timeout": N_("Handed over to another agent: no answer in time"),
 }
 
 
@@ -144,6 +160,28 @@ class Texts(i18n.Texts):
 
     def role(self, role: str | None) -> str:
         return self.label(ROLES, role)
+
+    def availability(self, status: str | None) -> str:
+        return self.label(AVAILABILITY, status)
+
+    def handover(self, reason: str | None) -> str:
+        """The service note of a hand-over; a reason without a label of its own reads as any hand-over."""
+        return self.msg(HANDOVERS.get(reason) or HANDOVERS[None])
+
+    def waited(self, seconds: float) -> str:
+        """A wait as a person reads it: "7 min", "2 h 5 min"."""
+        minutes = int(seconds // 60)
+        if minutes < 60:
+            return self.gettext("%(minutes)d min", minutes=minutes)
+        return self.gettext("%(hours)d h %(minutes)d min", hours=minutes // 60, minutes=minutes % 60)
+
+    def queue_place(self, position: int, waiting_seconds: float) -> str:
+        """A waiting dialog's place in its team's queue and how long it has waited."""
+        return self.gettext(
+            "In the queue: #%(position)d, waiting %(wait)s",
+            position=position,
+            wait=self.waited(waiting_seconds),
+        )
 
 
 def choose(

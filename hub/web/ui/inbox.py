@@ -24,13 +24,22 @@ from hub.web.errors import ApiError, unauthorized
 from hub.web.inputs import path_id
 from hub.web.ui import i18n, inbox_view
 from hub.web.ui.pages import language, redirect, remember_language, render
-from inbox.conversations import STATUSES, ConversationNotFound, NotAllowed, get_visible_conversation
+from inbox.conversations import (
+    STATUSES,
+    ConversationNotFound,
+    NotAllowed,
+    Viewer,
+    get_visible_conversation,
+)
+from inbox.models import utcnow
 from inbox.queues import QUEUES, Queue, channel_kinds, list_queue, queue_counts, queues_for
+from inbox.routing.router import queue_positions
 
 routes = web.RouteTableDef()
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
 LIST_LIMIT = 100
+STATUSES_AVAILABLE = ("online", "busy", "offline")  # the header's switch (inbox.routing.availability)
 
 
 def asset_version() -> str:
@@ -94,6 +103,9 @@ async def _list_context(
         session, viewer, view.queue, status=view.status, channel=view.channel, limit=LIST_LIMIT
     )
     rows = await inbox_view.list_rows(session, convs, viewer, _clock(request, lang))
+    queue = await _queue(session, viewer)
+    for row in rows:
+        row["queue"] = _queue_label(queue.get(row["id"]), t)
     return {
         "rows": rows,
         "counts": counts,
@@ -110,6 +122,18 @@ async def _list_context(
         "view_query": view.query(),
         "list_title": t.label(i18n.LISTS, view.status),
     }
+
+
+async def _queue(session: AsyncSession, viewer: Viewer) -> dict[int, dict[str, Any]]:
+    """The waiting dialogs the viewer's teams hold (an admin: all), by id: place in line and wait."""
+    teams = None if viewer.is_admin else set(viewer.team_ids)
+    return {q["conversation_id"]: q for q in await queue_positions(session, teams, utcnow())}
+
+
+def _queue_label(place: dict[str, Any] | None, t: i18n.Texts) -> str | None:
+    if place is None:
+        return None
+    return t.queue_place(place["position"], place["waiting_seconds"])
 
 
 async def _conversation_context(
@@ -138,6 +162,10 @@ async def _conversation_context(
             "snoozed_until": clock.full(conv.snoozed_until) if conv.snoozed_until else None,
             "blocked_reason": conv.blocked_reason,
             "contact_id": card["id"],
+            "queue": _queue_label((await _queue(session, viewer)).get(conv.id), t),
+            "can_take": conv.assignee_id is None
+            and conv.status in ("open", "pending")
+            and (viewer.is_admin or conv.team_id in viewer.team_ids),
         },
         "card": card,
         "timeline": timeline,
@@ -174,7 +202,9 @@ async def _page(request: web.Request, conversation_id: int | None) -> web.Respon
                 "name": agent.name,
                 "role": agent.role,
                 "initials": inbox_view.initials(agent.name),
+                "status": agent.status,
             },
+            "availabilities": STATUSES_AVAILABLE,
             "csrf_token": principal.csrf_token or "",
             "channels": kinds,
             "statuses": STATUSES,

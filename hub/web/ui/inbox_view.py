@@ -197,6 +197,9 @@ def _message_item(
     author = contact if message.direction == "in" else agent
     status = message.delivery_status
     error = message.delivery_error
+    text = message.body_text
+    if message.kind == "handover" and isinstance(message.meta, dict):  # a service note of routing
+        text = t.handover(str(message.meta.get("reason") or "") or None)
     return {
         "kind": "message",
         "id": message.id,
@@ -204,7 +207,7 @@ def _message_item(
         "event": message.kind != "message",
         "current": message.conversation_id == current.id,
         "author": author,
-        "text": message.body_text,
+        "text": text,
         "subject": message.subject if message.direction == "in" and message.subject else None,
         "time": clock.time(entry.at),
         "time_full": clock.full(entry.at),

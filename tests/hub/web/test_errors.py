@@ -42,7 +42,8 @@ MALFORMED: list[tuple[bytes, str]] = [
 
 
 def test_the_route_table_has_every_post_and_patch_endpoint() -> None:
-    assert len(WITH_BODY) == 22  # + POST /api/v1/me/password; + 4 of /api/v1/templates
+    # + POST /api/v1/me/password; + 4 of /api/v1/templates; + availability, take, rules of routing
+    assert len(WITH_BODY) == 25
     assert CHANNEL_ROUTE in WITH_BODY
 
 
@@ -83,7 +84,7 @@ async def test_malformed_json_to_every_post_and_patch_endpoint_is_a_400_naming_t
         {"Authorization": f"Bearer {TOKENS['shop']}"} if (method, path) == CHANNEL_ROUTE else admin.headers
     )
     for body, message in MALFORMED:
-        if not body and path.endswith(("/logout", "/dismiss")):
+        if not body and path.endswith(("/logout", "/dismiss", "/take")):
             continue  # actions without input take an empty body
         error = await error_of(await client.request(method, url, data=body, headers=headers), 400)
         assert error["code"] == "invalid_json", (body, error)

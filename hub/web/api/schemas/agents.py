@@ -3,11 +3,11 @@ hash)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal, Self
+from typing import TYPE_CHECKING, Annotated, Literal, Self
 
 from pydantic import Field
 
-from hub.web.api.schemas.base import ApiModel, Id, Time
+from hub.web.api.schemas.base import ApiModel, EmptyDictIfNone, Id, Time
 
 if TYPE_CHECKING:
     from inbox import models
@@ -31,7 +31,11 @@ class Agent(ApiModel):
     email: str
     name: str
     role: Literal["agent", "supervisor", "admin"]
-    capacity: int
+    capacity: int | None = Field(description="open dialogs at most; null: the team's default")
+    channel_capacity: Annotated[dict[str, int], EmptyDictIfNone] = Field(
+        description="limits per channel kind on top of capacity"
+    )
+    status: Literal["online", "busy", "offline"] = Field(description="the agent's availability for routing")
     extension: str | None
     language: Literal["ru", "en"] | None
     is_active: bool

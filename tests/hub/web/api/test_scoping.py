@@ -58,6 +58,17 @@ EXCEPTIONS: dict[tuple[str, str], tuple[int | None, str]] = {
     ("get", "/api/v1/templates"): (200, "shared templates and my own: never another agent's personal one"),
     ("post", "/api/v1/templates"): (None, "creating a template: my own, or shared by role"),
     ("post", "/api/v1/templates/preview"): (403, "rendering for team B's conversation is refused"),
+    ("put", "/api/v1/me/availability"): (None, "about me: my own status"),
+    ("get", "/api/v1/agents/availability"): (
+        None,
+        "staff only, no client data; 403 to agents, a supervisor's own teams (test_routing.py pins both)",
+    ),
+    ("get", "/api/v1/routing/queue"): (
+        200,
+        "my own teams' waiting dialogs: ids, places, waits; no client data",
+    ),
+    ("get", "/api/v1/routing/rules"): (403, "admin only"),
+    ("put", "/api/v1/routing/rules"): (403, "admin only"),
 }
 
 # Lists: each query (with {contact} for team B's card) must show team B's marker to an admin, not to team A.
@@ -188,6 +199,7 @@ def body_for(operation: dict[str, Any], b: TeamB, me: Person) -> dict[str, Any] 
         "TemplatePatch": lambda: {"title": "taken over"},
         "TemplateUse": lambda: {},
         "TemplatePreview": lambda: {"body": "{{ contact.name }}", "conversation_id": b.conversation},
+        "RulesBody": lambda: {"rules": []},
         "ApiChannelMessage": lambda: {"external_id": "x", "sender": {"email": "x@example.com"}, "text": "x"},
     }
     name = str(schema.get("$ref", "")).rsplit("/", 1)[-1]
