@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox.blobs import BlobStore
 from inbox.bus import Event
+from inbox.capabilities import Capabilities
 from inbox.conversations import scope
 from inbox.items import OutboundAttachment
 from inbox.models import Agent, Attachment, Contact, Conversation, Message, Outbox, ReportingEvent, utcnow
@@ -134,9 +135,16 @@ class StoredFile:
 
 
 async def store_reply_files(
-    attachments: Sequence[OutboundAttachment], policy: InboxPolicy
+    attachments: Sequence[OutboundAttachment],
+    policy: InboxPolicy,
+    *,
+    capabilities: Capabilities,
+    channel: str,
 ) -> list[StoredFile]:
-    """Check a reply's files and write their bytes to the blob store; call it with no transaction open."""
+    """Check a reply against what its channel can carry (`capabilities` of the account it leaves through,
+    `channel` naming it in the refusal), then write its files' bytes to the blob store; call it with no
+    transaction open, and before :func:`add_reply`, so a refused reply leaves nothing behind."""
+    check_reply(capabilities, channel, attachments)
     if not attachments:
         return []
     if policy.attachments_dir is None:
@@ -152,6 +160,29 @@ async def store_reply_files(
         digest = await store.put(att.content)
         stored.append(StoredFile(safe_filename(att.filename), att.content_type, len(att.content), digest))
     return stored
+
+
+def check_reply(caps: Capabilities, channel: str, files: Sequence[OutboundAttachment]) -> None:
+    """Raise :class:`ReplyError` naming what `channel` lacks if it cannot carry a reply with `files`."""
+    if not caps.text:
+        raise ReplyError(f"the {channel} channel cannot carry replies", "text")
+    if files and not caps.attachments:
+        raise ReplyError(f"the {channel} channel cannot carry attachments", "attachments")
+    for f in files:
+        name = safe_filename(f.filename)
+        if not caps.accepts_type(f.content_type):
+            kinds = ", ".join(sorted(caps.attachment_kinds))
+            raise ReplyError(
+                f"the {channel} channel cannot carry {f.content_type} files ({name}); it takes {kinds}",
+                "attachments",
+            )
+        limit = caps.max_attachment_bytes
+        if limit and len(f.content) > limit:
+            raise ReplyError(
+                f"{name} is {len(f.content)} bytes: the {channel} channel carries files of at most "
+                f"{limit} bytes",
+                "attachments",
+            )
 
 
 def _measure(session: AsyncSession, conv: Conversation, agent: Agent, policy: InboxPolicy) -> None:

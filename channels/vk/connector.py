@@ -40,7 +40,15 @@ from urllib.parse import urlsplit
 import aiohttp
 from aiohttp import web
 
-from channels.base import AccountContext, ChannelAuthError, PayloadError, Sink, register, with_message
+from channels.base import (
+    AccountContext,
+    Capabilities,
+    ChannelAuthError,
+    PayloadError,
+    Sink,
+    register,
+    with_message,
+)
 from channels.messenger import parsed_or_logged
 from channels.options import check_known, flag, number
 from channels.payloads import load_json
@@ -194,6 +202,7 @@ def _event_user(event: Any) -> int | None:
 @register("vk")
 class VkConnector:
     kind: ClassVar[str] = "vk"
+    capabilities: ClassVar[Capabilities] = Capabilities()
 
     def __init__(self, account: AccountContext) -> None:
         self.account = account

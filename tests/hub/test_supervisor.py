@@ -7,7 +7,7 @@ from typing import ClassVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from channels.base import AccountContext, ChannelAuthError, Sink, register
+from channels.base import AccountContext, Capabilities, ChannelAuthError, Sink, register
 from hub.supervisor import Supervisor
 from inbox.ingest import IngestResult
 from inbox.items import Delivery, InboundMessage, OutboundMessage
@@ -20,6 +20,7 @@ class FlakyConnector:
     """Fails its first two runs, then runs until cancelled."""
 
     kind: ClassVar[str] = "test-flaky"
+    capabilities: ClassVar[Capabilities] = Capabilities()
     runs: ClassVar[int] = 0
     closed: ClassVar[int] = 0
 

@@ -25,7 +25,8 @@ ACCOUNT = r"{account:[a-z0-9][a-z0-9_-]{0,63}}"
 
 @routes.get("/api/v1/channels")
 async def list_channels(request: web.Request) -> web.Response:
-    """Every configured account with its state (running, retrying, auth_failed …); never a secret."""
+    """Every configured account with its state (running, retrying, auth_failed …) and what its replies can
+    carry; never a secret."""
     hub = hub_of(request)
     async with db(request) as session:
         await require_agent(request, session)
@@ -44,6 +45,7 @@ async def list_channels(request: web.Request) -> web.Response:
                 "restarts": state.restarts if state else 0,
                 "since": state.since.isoformat() if state else None,
                 "problem": configured.problem,
+                "capabilities": hub.account_capabilities(context.id).to_dict(),
             }
         )
     return web.json_response({"items": items})

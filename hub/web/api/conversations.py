@@ -23,6 +23,7 @@ from hub.web.auth import Principal, require_agent
 from hub.web.context import db, hub_of, publish
 from hub.web.errors import bad_request, forbidden, not_found
 from hub.web.inputs import AgentRef, Body, Id, Query, Timestamp, path_id, read_body, read_query
+from inbox.capabilities import Capabilities
 from inbox.conversations import (
     ConversationFilter,
     assign,
@@ -36,6 +37,8 @@ from inbox.models import Contact, Conversation, Message
 from inbox.replies import MAX_REPLY, add_reply, store_reply_files
 
 routes = web.RouteTableDef()
+
+NOTES = Capabilities(attachments=True)  # a note goes nowhere: it carries whatever the hub keeps
 
 Status = Literal["open", "pending", "snoozed", "resolved"]
 BASE64 = r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$"  # padded, no line breaks
@@ -129,7 +132,8 @@ async def list_(request: web.Request) -> web.Response:
 
 @routes.get(r"/api/v1/conversations/{id:\d+}")
 async def get(request: web.Request) -> web.Response:
-    """A conversation with its contact and every message (with attachments), oldest first."""
+    """A conversation with its contact, every message (with attachments), oldest first, and what a reply
+    through its channel can carry."""
     conversation_id = path_id(request)
     async with db(request) as session:
         principal = await require_agent(request, session)
@@ -141,6 +145,7 @@ async def get(request: web.Request) -> web.Response:
                 **serialize.conversation(conv),
                 "contact": serialize.contact(card),
                 "messages": [serialize.message(m) for m in messages],
+                "capabilities": hub_of(request).account_capabilities(conv.account_id).to_dict(),
             }
         )
 
@@ -220,17 +225,22 @@ async def _post_message(
     async with db(request) as session:
         principal = await require_agent(request, session)  # ends its read transaction
         body = await read_body(request, model)
-        # Decoding, hashing and writing the files happen before the next statement opens a transaction.
-        files = await store_reply_files(
-            [
-                OutboundAttachment(f.filename, f.content_type, f.decoded())
-                for f in (body.attachments if isinstance(body, ReplyBody) else [])
-            ],
-            hub.policy,
-        )
         conv = await visible_conversation(session, principal, conversation_id)
-        html = body.html if isinstance(body, ReplyBody) else None
         via = None if note else await email_route(hub, session, conv)
+        await session.commit()  # ends this read: the files below are written with no transaction open
+        attachments = [
+            OutboundAttachment(f.filename, f.content_type, f.decoded())
+            for f in (body.attachments if isinstance(body, ReplyBody) else [])
+        ]
+        account_id = via or conv.account_id
+        files = await store_reply_files(
+            attachments,
+            hub.policy,
+            capabilities=NOTES if note else hub.account_capabilities(account_id),
+            channel="email" if via else conv.channel_kind,
+        )
+        await session.refresh(conv)  # another agent may have changed it while the files were written
+        html = body.html if isinstance(body, ReplyBody) else None
         message, events = await add_reply(
             session,
             conv,

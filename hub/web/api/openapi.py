@@ -241,8 +241,30 @@ SCHEMAS: dict[str, Schema] = {
         }
     ),
     "ConversationDetail": obj(
-        {**CONVERSATION_PROPS, "contact": ref("Contact"), "messages": array(ref("Message"))}
+        {
+            **CONVERSATION_PROPS,
+            "contact": ref("Contact"),
+            "messages": array(ref("Message")),
+            "capabilities": ref("Capabilities"),
+        }
     ),
+    "Capabilities": {
+        **obj(
+            {
+                "text": BOOL,
+                "attachments": BOOL,
+                "max_attachment_bytes": {**nullable(INT), "description": "per file; null: the hub's limit"},
+                "attachment_kinds": {
+                    **array(STR),
+                    "description": 'MIME types or families ("image/*") taken; empty: any',
+                },
+                "edits": BOOL,
+                "typing": BOOL,
+                "buttons": BOOL,
+            }
+        ),
+        "description": "what a reply through this channel can carry; a reply it cannot is refused (422)",
+    },
     "Team": obj({"id": ID, "name": STR}),
     "TeamList": listing("Team"),
     "AuditEntry": obj(
@@ -341,6 +363,7 @@ SCHEMAS: dict[str, Schema] = {
             "restarts": INT,
             "since": N_TIME,
             "problem": {**N_STR, "description": "a configuration problem that keeps it from running"},
+            "capabilities": ref("Capabilities"),
         }
     ),
     "ChannelAccountList": listing("ChannelAccount"),

@@ -1,0 +1,135 @@
+"""Declared capabilities: a reply its channel cannot carry is refused when the agent sends it (422 naming
+what the channel lacks), never queued; the channel list and the conversation show what each can carry."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy import func, select
+
+from hub.runtime import Hub
+from hub.web import create_app
+from inbox.ingest import IngestResult
+from inbox.items import IdentityKind
+from inbox.models import Message, Outbox
+from tests.hub.web.conftest import Client, Person, error_of, make_agent
+from tests.inbox.helpers import message
+
+# Disabled accounts: nothing connects to VK or a PBX, but conversations on them are real and replies go
+# through the same checks.
+ACCOUNTS: dict[str, dict[str, Any]] = {
+    "shop": {"kind": "api", "token": "t0ken"},
+    "community": {"kind": "vk", "token": "vk-token", "group_id": 7, "enabled": False},
+    "site": {"kind": "webchat", "title": "Поддержка"},
+    "pbx": {"kind": "sip", "enabled": False},
+}
+PDF = base64.b64encode(b"%PDF-1.4 invoice").decode()
+
+
+@pytest.fixture
+async def hub(hub_factory: Callable[..., Awaitable[Hub]], tmp_path: Path) -> Hub:
+    return await hub_factory(accounts=ACCOUNTS, attachments_dir=str(tmp_path / "attachments"))
+
+
+@pytest.fixture
+async def client(hub: Hub) -> AsyncIterator[Client]:
+    async with TestClient(TestServer(create_app(hub, manage_hub=False))) as client:
+        yield client
+
+
+@pytest.fixture
+async def admin(hub: Hub) -> Person:
+    return await make_agent(hub, "admin@okno.example.com", role="admin")
+
+
+async def conversation_on(hub: Hub, account: str, identity: tuple[IdentityKind, str]) -> int:
+    outcome = await hub.sink(message(hub.accounts[account].context.id, f"{account}-1", identity))
+    assert isinstance(outcome, IngestResult), outcome
+    return outcome.conversation_id
+
+
+async def count(hub: Hub, model: type[Message] | type[Outbox]) -> int:
+    async with hub.sessionmaker() as session:
+        return int(await session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+def with_pdf(text: str = "Счёт во вложении") -> dict[str, Any]:
+    return {
+        "text": text,
+        "attachments": [{"filename": "счёт.pdf", "content_type": "application/pdf", "content_base64": PDF}],
+    }
+
+
+@pytest.mark.parametrize(
+    ("account", "identity"), [("community", ("vk", "1001")), ("site", ("webchat", "visitor-1"))]
+)
+async def test_a_reply_with_files_on_a_channel_without_attachments_is_refused_not_shown_sent(
+    client: Client, hub: Hub, admin: Person, account: str, identity: tuple[IdentityKind, str]
+) -> None:
+    conv = await conversation_on(hub, account, identity)
+    before = await count(hub, Message)
+    response = await client.post(
+        f"/api/v1/conversations/{conv}/replies", json=with_pdf(), headers=admin.headers
+    )
+    error = await error_of(response, 422)
+    kind = ACCOUNTS[account]["kind"]
+    assert error["field"] == "attachments"
+    assert error["message"] == f"the {kind} channel cannot carry attachments"
+    assert await count(hub, Message) == before  # nothing stored, nothing queued
+    assert await count(hub, Outbox) == 0
+    plain = await client.post(
+        f"/api/v1/conversations/{conv}/replies", json={"text": "Здравствуйте"}, headers=admin.headers
+    )
+    assert plain.status == 201, await plain.text()
+
+
+async def test_a_channel_with_attachments_still_takes_them(client: Client, hub: Hub, admin: Person) -> None:
+    conv = await conversation_on(hub, "shop", ("email", "client@example.com"))
+    response = await client.post(
+        f"/api/v1/conversations/{conv}/replies", json=with_pdf(), headers=admin.headers
+    )
+    assert response.status == 201, await response.text()
+    assert [a["filename"] for a in (await response.json())["attachments"]] == ["счёт.pdf"]
+
+
+async def test_a_phone_channel_takes_no_reply_at_all(client: Client, hub: Hub, admin: Person) -> None:
+    conv = await conversation_on(hub, "pbx", ("phone", "+74951234567"))
+    response = await client.post(
+        f"/api/v1/conversations/{conv}/replies", json={"text": "Перезвоним"}, headers=admin.headers
+    )
+    error = await error_of(response, 422)
+    assert (error["field"], error["message"]) == ("text", "the sip channel cannot carry replies")
+    note = await client.post(
+        f"/api/v1/conversations/{conv}/notes",
+        json={"text": "клиент просил перезвонить"},
+        headers=admin.headers,
+    )
+    assert note.status == 201  # a note goes nowhere: any channel takes it
+
+
+async def test_channel_list_and_conversation_show_what_a_reply_can_carry(
+    client: Client, hub: Hub, admin: Person
+) -> None:
+    listed = await (await client.get("/api/v1/channels", headers=admin.headers)).json()
+    caps = {item["name"]: item["capabilities"] for item in listed["items"]}
+    assert caps["shop"]["attachments"] is True
+    assert caps["community"]["attachments"] is False
+    assert caps["site"]["typing"] is True
+    assert caps["pbx"]["text"] is False
+    assert set(caps["shop"]) == {
+        "text",
+        "attachments",
+        "max_attachment_bytes",
+        "attachment_kinds",
+        "edits",
+        "typing",
+        "buttons",
+    }
+    conv = await conversation_on(hub, "community", ("vk", "1001"))
+    detail = await (await client.get(f"/api/v1/conversations/{conv}", headers=admin.headers)).json()
+    assert detail["capabilities"] == caps["community"]
