@@ -184,6 +184,14 @@ STRINGS: Final[dict[str, dict[str, str]]] = {
         "skip_to_reply": "К ответу",
         "from_page": "Страница",
         "offline_form": "Сообщение из формы (вне рабочего времени)",
+        # capabilities
+        "attach": "Прикрепить файлы",
+        "attach_count": "Файлов: {n}",
+        "attach_too_large": "Файл {name} больше, чем принимает этот канал",
+        "widget_attach": "Прикрепить файл",
+        "widget_file_too_large": "Файл слишком большой",
+        "widget_file_refused": "Такой файл отправить нельзя",
+        "widget_download": "Скачать",
     },
     "en": {
         "app_name": "Okno",
@@ -357,6 +365,14 @@ STRINGS: Final[dict[str, dict[str, str]]] = {
         "skip_to_reply": "Skip to reply",
         "from_page": "Page",
         "offline_form": "Message from the form (outside business hours)",
+        # capabilities
+        "attach": "Attach files",
+        "attach_count": "Files: {n}",
+        "attach_too_large": "{name} is larger than this channel takes",
+        "widget_attach": "Attach a file",
+        "widget_file_too_large": "The file is too large",
+        "widget_file_refused": "This file cannot be sent",
+        "widget_download": "Download",
     },
 }
 

@@ -41,6 +41,8 @@ SCRIPT_STRINGS = (
     "note_placeholder",
     "send",
     "add_note",
+    "attach_count",
+    "attach_too_large",
 )
 
 
@@ -153,6 +155,8 @@ async def _conversation_context(
             "snoozed_until": clock.full(conv.snoozed_until) if conv.snoozed_until else None,
             "blocked_reason": conv.blocked_reason,
             "contact_id": card["id"],
+            # The composer offers only what a reply through this channel can carry (files, typing).
+            "capabilities": hub_of(request).account_capabilities(conv.account_id).to_dict(),
         },
         "card": card,
         "timeline": timeline,
