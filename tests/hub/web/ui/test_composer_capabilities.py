@@ -37,18 +37,18 @@ def head_flags(html: str) -> dict[str, str]:
 async def test_the_file_picker_shows_only_on_channels_that_carry_files(client: Client, hub: Hub) -> None:
     admin = await make_agent(hub, "admin@okno.example.com", role="admin")
     shop = await conversation_on(hub, "shop", ("email", "client@example.com"))
-    vk = await conversation_on(hub, "community", ("vk", "1001"))
+    sms = await conversation_on(hub, "sms", ("phone", "+79161234567"))
     site = await conversation_on(hub, "site", ("webchat", "visitor-1"))
     await log_in(client, admin.email)
 
     fragment = await (await client.get(f"/inbox/parts/conversation/{shop}")).text()
     assert head_flags(fragment) == {"attachments": "1", "max-file": "0", "typing": "0"}
     assert (
-        head_flags(await (await client.get(f"/inbox/parts/conversation/{vk}")).text())["attachments"] == "0"
+        head_flags(await (await client.get(f"/inbox/parts/conversation/{sms}")).text())["attachments"] == "0"
     )
     assert head_flags(await (await client.get(f"/inbox/parts/conversation/{site}")).text())["typing"] == "1"
 
-    page = await (await client.get(f"/inbox/{vk}")).text()
+    page = await (await client.get(f"/inbox/{sms}")).text()
     picker = re.search(r'<label class="attach" id="attach-wrap"[^>]*>', page)
     assert picker is not None and "hidden" in picker.group(0)
     page = await (await client.get(f"/inbox/{shop}")).text()
