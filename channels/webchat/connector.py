@@ -20,7 +20,8 @@ from inbox.items import Delivery, DeliveryError, OutboundMessage
 @register("webchat")
 class WebchatConnector:
     kind: ClassVar[str] = "webchat"
-    capabilities: ClassVar[Capabilities] = Capabilities(typing=True)
+    # Replies' files are shown in the widget, fetched with the visitor's token (hub/web/webchat/files.py).
+    capabilities: ClassVar[Capabilities] = Capabilities(attachments=True, typing=True)
 
     def __init__(self, account: AccountContext) -> None:
         self.account = account

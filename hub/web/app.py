@@ -19,6 +19,7 @@ from hub.web.context import HUB, LOGIN_GUARD, SOCKETS, TEMPLATES
 from hub.web.errors import error_middleware
 from hub.web.ui import audit as audit_page
 from hub.web.ui import inbox, pages
+from hub.web.webchat import files as webchat_files
 from hub.web.webchat import routes as webchat
 from hub.web.webchat import socket as webchat_socket
 from hub.web.webchat import typing as webchat_typing
@@ -39,6 +40,7 @@ ROUTE_MODULES = (
     inbox,
     audit_page,
     webchat,
+    webchat_files,
     webchat_socket,
     webchat_typing,
 )

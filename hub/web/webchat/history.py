@@ -14,11 +14,12 @@ from typing import Any
 
 from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
 
 from channels.webchat.parse import client_id_of
 from inbox.bus import Event
 from inbox.conversations import scope
-from inbox.models import Agent, Conversation, Message
+from inbox.models import Agent, Attachment, Conversation, Message
 
 HISTORY_LIMIT = 200
 RELEASED = ("sent", "delivered")
@@ -54,6 +55,7 @@ async def messages_of(
     rows = await session.scalars(
         select(Message)
         .where(Message.conversation_id.in_(ids), _shown())
+        .options(selectinload(Message.attachments))
         .order_by(Message.id.desc())
         .limit(limit)
     )
@@ -80,12 +82,43 @@ def widget_message(message: Message, visitor_id: str, names: dict[int, str]) -> 
         "at": when.isoformat(),
         "agent": None if inbound or message.agent_id is None else names.get(message.agent_id),
         "seen": inbound or message.delivery_status == "delivered",
+        # Files the widget may fetch (GET /webchat/{account}/files/{id}, with the visitor's token); one
+        # that was never stored (too large, refused) is listed without an id, so nothing vanishes silently.
+        "files": [
+            {
+                "id": a.id if a.sha256 else None,
+                "name": a.filename,
+                "type": a.content_type,
+                "size": a.size,
+            }
+            for a in message.attachments
+        ],
     }
 
 
 async def widget_messages(session: AsyncSession, messages: Sequence[Message], visitor_id: str) -> list[Any]:
     names = await agent_names(session, (m.agent_id for m in messages))
     return [widget_message(m, visitor_id, names) for m in messages]
+
+
+async def visitor_file(
+    session: AsyncSession, account_id: int, visitor_id: str, attachment_id: int
+) -> Attachment | None:
+    """A stored file of a message this visitor may see (their own, or a reply released to them) in a
+    conversation they started on this account; None for anything else, which the caller answers 404
+    (a visitor learns nothing about files that are not theirs)."""
+    return await session.scalar(
+        select(Attachment)
+        .join(Message, Message.id == Attachment.message_id)
+        .join(Conversation, Conversation.id == Message.conversation_id)
+        .where(
+            Attachment.id == attachment_id,
+            Attachment.sha256.is_not(None),
+            Conversation.account_id == account_id,
+            Conversation.visitor_id == visitor_id,
+            _shown(),
+        )
+    )
 
 
 async def current_agent(session: AsyncSession, conversations: Sequence[Conversation]) -> str | None:

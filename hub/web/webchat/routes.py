@@ -1,8 +1,9 @@
 """The widget's HTTP side: ``GET /widget.js``, its configuration, and the offline form.
 
 * ``GET /widget.js`` — the static script (cached for an hour, revalidated by ETag).
-* ``GET /webchat/{account}/config`` — title, greeting, colour, language, pre-chat form, and whether
-  anyone answers now (business hours and agents online); the widget shows the offline form if not.
+* ``GET /webchat/{account}/config`` — title, greeting, colour, language, pre-chat form, the largest file
+  a visitor may send (0: none), and whether anyone answers now (business hours and agents online); the
+  widget shows the offline form if not.
 * ``POST /webchat/{account}/offline`` — the offline form: a name, an e-mail (to answer by), a message;
   it becomes a normal conversation of the visitor, with the e-mail on the visitor's card as a typed
   (unverified) detail — never matched to another card. ``offline_per_minute`` posts per IP (429 with
@@ -97,7 +98,15 @@ async def widget_script(request: web.Request) -> web.StreamResponse:
 @routes.get(f"/webchat/{ACCOUNT}/config")
 async def config(request: web.Request) -> web.Response:
     _, options = account_of(request)
-    response = web.json_response({**options.public(), "online": await answering(request, options)})
+    keeps_files = hub_of(request).policy.attachments_dir is not None
+    response = web.json_response(
+        {
+            **options.public(),
+            "online": await answering(request, options),
+            # 0: no attach button (the account takes no files, or the hub keeps none)
+            "max_file_bytes": options.max_file_bytes if keeps_files else 0,
+        }
+    )
     response.headers["Cache-Control"] = "no-store"
     cors(request, options, response)
     return response

@@ -104,6 +104,7 @@ async def test_the_agents_reply_reaches_every_tab_of_the_visitor_with_the_agents
                     "at": None,
                     "agent": "Anna",
                     "seen": False,
+                    "files": [],
                 }
             await first.send(type="seen", ids=[sent["id"]])
             await _eventually(lambda: _status(hub, sent["id"]), "delivered")
@@ -228,6 +229,7 @@ async def test_config_tells_the_widget_what_to_show_with_cors(client: Client) ->
         "prechat": False,
         "max_message_chars": 4000,
         "online": True,
+        "max_file_bytes": 0,  # this hub keeps no files: no attach button
     }
 
 
