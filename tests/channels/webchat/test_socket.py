@@ -229,7 +229,7 @@ async def test_config_tells_the_widget_what_to_show_with_cors(client: Client) ->
         "prechat": False,
         "max_message_chars": 4000,
         "online": True,
-        "max_file_bytes": 0,  # this hub keeps no files: no attach button
+        "max_file_bytes": 10 * 2**20,  # the largest file a visitor may send (0: no attach button)
     }
 
 
