@@ -394,6 +394,7 @@ ERRORS = {
     "401": ("Unauthorized", "no credentials, or wrong ones"),
     "403": ("Forbidden", "not allowed for this agent (role, queue), or a missing CSRF token"),
     "404": ("NotFound", "no such object"),
+    "410": ("Gone", "the object existed but is no longer kept (a file the blob store lost)"),
     "413": ("PayloadTooLarge", "the body is over the configured limit"),
     "415": ("UnsupportedMediaType", "the body is not sent as JSON"),
     "422": (
@@ -424,6 +425,15 @@ CSRF = param(
     STR,
     "the session's CSRF token: required when authenticated by the session cookie",
 )
+
+
+def _binary(operation: Schema) -> Schema:
+    """`operation` answering 200 with a file's bytes instead of JSON."""
+    operation["responses"]["200"]["content"] = {
+        "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+        "image/*": {"schema": {"type": "string", "format": "binary"}},
+    }
+    return operation
 
 
 def op(
@@ -620,6 +630,17 @@ def _paths() -> dict[str, Schema]:
                 {"200": (ok, ref("ConversationDetail"))},
                 params=[PATH_ID],
                 errors=("403", "404"),
+            )
+        },
+        "/api/v1/attachments/{id}": {
+            "get": _binary(
+                op(
+                    "A message's file (an image shown, anything else downloaded) in a conversation you see",
+                    "conversations",
+                    {"200": ("the file's bytes", None)},
+                    params=[PATH_ID],
+                    errors=("403", "404", "410"),
+                )
             )
         },
         "/api/v1/conversations/{id}/assign": {

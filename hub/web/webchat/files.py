@@ -19,18 +19,19 @@ headers); the access log masks ``token`` query values.
 from __future__ import annotations
 
 from dataclasses import replace
-from urllib.parse import quote, unquote
+from urllib.parse import unquote
 
 from aiohttp import BodyPartReader, web
 from sqlalchemy.orm import selectinload
 
 from channels.base import PayloadError
 from channels.webchat import WidgetOptions, visitor_message
-from channels.webchat.files import IMAGES, visitor_file
+from channels.webchat.files import visitor_file
 from channels.webchat.parse import MAX_URL, client_id, message_text
 from channels.webchat.tokens import current
 from hub.runtime import ConfiguredAccount
 from hub.web.context import db, hub_of
+from hub.web.downloads import file_response
 from hub.web.errors import ApiError, bad_request, error_response, from_domain, not_found, unauthorized
 from hub.web.webchat import history
 from hub.web.webchat.keys import KEYS
@@ -182,17 +183,9 @@ async def download(request: web.Request) -> web.StreamResponse:
         data = await BlobStore(root).get(sha256)
     except FileNotFoundError:  # the store lost it: say so rather than serve nothing
         raise ApiError(410, "gone", "the file is no longer kept") from None
-    inline = content_type in IMAGES
-    disposition = "inline" if inline else "attachment"
-    return web.Response(
-        body=data,
-        content_type=content_type if inline else "application/octet-stream",
-        headers={
-            "Content-Disposition": f"{disposition}; filename*=UTF-8''{quote(name)}",
-            "X-Content-Type-Options": "nosniff",
-            "Content-Security-Policy": "default-src 'none'; sandbox",
-            "Cache-Control": "private, no-store",
-            "Referrer-Policy": "no-referrer",
-            "Cross-Origin-Resource-Policy": "cross-origin",  # shown in the widget on the client's site
-        },
+    response = file_response(data, name, content_type)
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["Cross-Origin-Resource-Policy"] = (
+        "cross-origin"  # shown in the widget on the client's site
     )
+    return response

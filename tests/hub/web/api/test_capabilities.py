@@ -162,3 +162,20 @@ async def test_channel_list_and_conversation_show_what_a_reply_can_carry(
     conv = await conversation_on(hub, "sms", ("phone", "+79161234567"))
     detail = await (await client.get(f"/api/v1/conversations/{conv}", headers=admin.headers)).json()
     assert detail["capabilities"] == caps["sms"]
+
+
+async def test_an_agent_downloads_a_file_of_a_conversation_they_see_and_nothing_else(
+    client: Client, hub: Hub, admin: Person
+) -> None:
+    conv = await conversation_on(hub, "shop", ("email", "client@example.com"))
+    reply = await client.post(f"/api/v1/conversations/{conv}/replies", json=with_pdf(), headers=admin.headers)
+    [attachment] = (await reply.json())["attachments"]
+    fetched = await client.get(f"/api/v1/attachments/{attachment['id']}", headers=admin.headers)
+    assert fetched.status == 200
+    assert await fetched.read() == base64.b64decode(PDF)
+    assert fetched.headers["Content-Type"] == "application/octet-stream"  # downloaded, never shown as a page
+    assert fetched.headers["X-Content-Type-Options"] == "nosniff"
+    outsider = await make_agent(hub, "oleg@okno.example.com", teams=("Elsewhere",))
+    assert (await client.get(f"/api/v1/attachments/{attachment['id']}", headers=outsider.headers)).status == 403
+    assert (await client.get(f"/api/v1/attachments/{attachment['id'] + 99}", headers=admin.headers)).status == 404
+    assert (await client.get(f"/api/v1/attachments/{attachment['id']}")).status == 401
