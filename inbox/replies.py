@@ -49,6 +49,7 @@ async def add_reply(
     note: bool = False,
     policy: InboxPolicy,
     files: Sequence[StoredFile] = (),
+    buttons: Sequence[str] = (),
     via_account_id: int | None = None,
 ) -> tuple[Message, list[Event]]:
     """Stage a reply (or note) in `session`; the caller commits and then publishes the events.
@@ -58,7 +59,8 @@ async def add_reply(
     SQLite's write lock); the message keeps one Attachment row per file, and the outbox worker reads the
     bytes back when it sends.
     `via_account_id` sends through another account than the conversation's (a web-chat offline-form
-    message answered by e-mail).
+    message answered by e-mail). `buttons` are quick answers shown under the reply where the channel has
+    buttons (checked with the files by :func:`store_reply_files`).
     """
     if not text.strip():
         raise ReplyError("text must not be empty", "text")
@@ -74,7 +76,7 @@ async def add_reply(
         body_html=sanitize_html(html) if html else None,
         created_at=now,
         delivery_status=None if note else "queued",
-        meta={},
+        meta={"buttons": list(buttons)} if buttons and not note else {},
     )
     for f in files:
         message.attachments.append(
@@ -140,11 +142,12 @@ async def store_reply_files(
     *,
     capabilities: Capabilities,
     channel: str,
+    buttons: Sequence[str] = (),
 ) -> list[StoredFile]:
     """Check a reply against what its channel can carry (`capabilities` of the account it leaves through,
     `channel` naming it in the refusal), then write its files' bytes to the blob store; call it with no
     transaction open, and before :func:`add_reply`, so a refused reply leaves nothing behind."""
-    check_reply(capabilities, channel, attachments)
+    check_reply(capabilities, channel, attachments, buttons)
     if not attachments:
         return []
     if policy.attachments_dir is None:
@@ -162,10 +165,15 @@ async def store_reply_files(
     return stored
 
 
-def check_reply(caps: Capabilities, channel: str, files: Sequence[OutboundAttachment]) -> None:
-    """Raise :class:`ReplyError` naming what `channel` lacks if it cannot carry a reply with `files`."""
+def check_reply(
+    caps: Capabilities, channel: str, files: Sequence[OutboundAttachment], buttons: Sequence[str] = ()
+) -> None:
+    """Raise :class:`ReplyError` naming what `channel` lacks if it cannot carry a reply with `files` and
+    `buttons`."""
     if not caps.text:
         raise ReplyError(f"the {channel} channel cannot carry replies", "text")
+    if buttons and not caps.buttons:
+        raise ReplyError(f"the {channel} channel cannot carry buttons", "buttons")
     if files and not caps.attachments:
         raise ReplyError(f"the {channel} channel cannot carry attachments", "attachments")
     for f in files:

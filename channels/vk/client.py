@@ -195,16 +195,24 @@ class VkClient:
         return names
 
     async def send_message(
-        self, peer_id: int, text: str, random_id: int, attachments: Sequence[str] = ()
+        self,
+        peer_id: int,
+        text: str,
+        random_id: int,
+        attachments: Sequence[str] = (),
+        *,
+        keyboard: str | None = None,
     ) -> int:
         """messages.send; the new message's id (VK answers the same id again for a repeated random_id).
-        `attachments` are uploaded files as ``photo{owner_id}_{id}`` / ``doc{owner_id}_{id}`` (at most 10)."""
+        `attachments` are uploaded files as ``photo{owner_id}_{id}`` / ``doc{owner_id}_{id}`` (at most 10);
+        `keyboard` a keyboard's JSON (:mod:`channels.vk.keyboard`)."""
         answer = await self.call(
             "messages.send",
             peer_id=peer_id,
             message=text,
             random_id=random_id,
             attachment=",".join(attachments) if attachments else None,
+            keyboard=keyboard,
         )
         if isinstance(answer, bool) or not isinstance(answer, int):
             if isinstance(answer, list) and answer and isinstance(answer[0], Mapping):

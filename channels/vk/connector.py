@@ -24,6 +24,7 @@ Sending: ``messages.send`` to the peer of the client's last message, text cut at
 Files are uploaded first and go with the first part: JPEG, PNG and GIF as photos
 (``photos.getMessagesUploadServer`` → upload → ``photos.saveMessagesPhoto``), anything else as a document
 (``docs.getMessagesUploadServer`` type=doc → upload → ``docs.save``); a retry reuses what was uploaded.
+A reply's buttons become an inline keyboard under its last part (:mod:`channels.vk.keyboard`).
 The community's own messages come back as ``message_reply`` events: one we sent carries the id we stored, so
 the ingest path finds it a duplicate, and echoes of replies sent by this process are dropped here already
 (by their random_id), before the outbox may have recorded the id. Names come from users.get, cached.
@@ -66,6 +67,7 @@ from channels.vk.client import (
     delivery_error,
     random_id_for,
 )
+from channels.vk.keyboard import inline_keyboard
 from channels.vk.parse import parse_event
 from inbox.ingest import IngestError
 from inbox.items import Delivery, DeliveryError, InboundAttachment, InboundMessage, OutboundMessage
@@ -208,7 +210,9 @@ def _event_user(event: Any) -> int | None:
 class VkConnector:
     kind: ClassVar[str] = "vk"
     # messages.send takes up to 10 attachments; VK stores documents of up to 200 MB, photos of up to 50 MB.
-    capabilities: ClassVar[Capabilities] = Capabilities(attachments=True, max_attachment_bytes=50 * 2**20)
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        attachments=True, max_attachment_bytes=50 * 2**20, buttons=True
+    )
 
     def __init__(self, account: AccountContext) -> None:
         self.account = account
@@ -517,15 +521,23 @@ class VkConnector:
                         client.upload_photo if att.content_type in PHOTO_TYPES else client.upload_document
                     )
                     uploaded.append(await upload(peer, att.content, att.filename, att.content_type))
+                keyboard = await inline_keyboard(out.buttons) if out.buttons else None
                 for index in range(len(sent), len(parts)):
                     random_id = random_id_for(key, index)
                     self._remember_own(random_id)
                     files = uploaded if index == 0 else ()
-                    sent.append(await client.send_message(peer, parts[index], random_id, files))
+                    last = index == len(parts) - 1  # buttons under the end of the reply
+                    sent.append(
+                        await client.send_message(
+                            peer, parts[index], random_id, files, keyboard=keyboard if last else None
+                        )
+                    )
             except VkApiError as exc:
                 raise delivery_error(exc) from None
-            except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            except (aiohttp.ClientError, TimeoutError) as exc:
                 raise DeliveryError(f"VK unreachable: {exc.__class__.__name__}: {exc}") from None
+            except ValueError as exc:  # an answer that is no JSON, or buttons past VK's limits
+                raise DeliveryError(f"VK: {exc.__class__.__name__}: {exc}") from None
         except DeliveryError as exc:
             if exc.permanent:
                 self._forget(key)

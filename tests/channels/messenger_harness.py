@@ -245,20 +245,33 @@ async def inbound(hub: Hub) -> list[Message]:
         )
 
 
-async def reply(hub: Hub, conversation_id: int, text: str, files: Sequence[OutboundAttachment] = ()) -> int:
-    """An agent's reply, `files` checked against the channel's capabilities and stored as the API does."""
+async def reply(
+    hub: Hub,
+    conversation_id: int,
+    text: str,
+    files: Sequence[OutboundAttachment] = (),
+    buttons: Sequence[str] = (),
+) -> int:
+    """An agent's reply, `files` and `buttons` checked against the channel's capabilities and stored as the
+    API does."""
     async with hub.sessionmaker() as session:
         conv = await session.get_one(Conversation, conversation_id)
         await session.commit()
     stored = await store_reply_files(
-        files, hub.policy, capabilities=hub.account_capabilities(conv.account_id), channel=conv.channel_kind
+        files,
+        hub.policy,
+        capabilities=hub.account_capabilities(conv.account_id),
+        channel=conv.channel_kind,
+        buttons=buttons,
     )
     async with hub.sessionmaker() as session:
         conv = await session.get_one(Conversation, conversation_id)
         agent = await create_agent(
             session, email=f"anna{conversation_id}@okno.ru", name="Анна", password="long-password"
         )
-        message, _ = await add_reply(session, conv, agent, text, policy=hub.policy, files=stored)
+        message, _ = await add_reply(
+            session, conv, agent, text, policy=hub.policy, files=stored, buttons=buttons
+        )
         await session.commit()
     hub.outbox.wake()
     return message.id

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Literal
+from typing import Annotated, Literal
 
 from aiohttp import web
 from pydantic import ConfigDict, Field
@@ -85,6 +85,11 @@ class ReplyBody(Body):
     text: str = Field(min_length=1, max_length=MAX_REPLY)
     html: str | None = Field(None, max_length=5 * MAX_REPLY)
     attachments: list[FileIn] = Field(default_factory=list, max_length=10)
+    buttons: list[Annotated[str, Field(min_length=1, max_length=40)]] = Field(
+        default_factory=list,
+        max_length=10,
+        description="quick answers shown under the reply, where the channel has buttons (VK)",
+    )
 
 
 class NoteBody(Body):
@@ -233,11 +238,13 @@ async def _post_message(
             for f in (body.attachments if isinstance(body, ReplyBody) else [])
         ]
         account_id = via or conv.account_id
+        buttons = body.buttons if isinstance(body, ReplyBody) else []
         files = await store_reply_files(
             attachments,
             hub.policy,
             capabilities=NOTES if note else hub.account_capabilities(account_id),
             channel="email" if via else conv.channel_kind,
+            buttons=buttons,
         )
         await session.refresh(conv)  # another agent may have changed it while the files were written
         html = body.html if isinstance(body, ReplyBody) else None
@@ -250,6 +257,7 @@ async def _post_message(
             note=note,
             policy=hub.policy,
             files=files,
+            buttons=buttons,
             via_account_id=via,
         )
         await session.refresh(message, ["attachments"])

@@ -81,6 +81,7 @@ class FakeVkApi:
         ] = {}  # token → (field, file name, bytes), not saved yet
         self.saved: dict[str, tuple[str, bytes]] = {}  # "photo-1_457239017" → (file name, bytes)
         self.sent_attachments: list[tuple[int, str]] = []  # (peer, attachment parameter) per new message
+        self.sent_keyboards: list[tuple[int, Any]] = []  # (peer, keyboard) per new message with one
         self._media_ids = itertools.count(457239017)
         self._news = asyncio.Event()
 
@@ -211,6 +212,8 @@ class FakeVkApi:
         self.sent_texts.append((peer, text, random_id))
         if attachment:
             self.sent_attachments.append((peer, attachment))
+        if params.get("keyboard"):
+            self.sent_keyboards.append((peer, json.loads(params["keyboard"])))
         self.push(
             {
                 "type": "message_reply",

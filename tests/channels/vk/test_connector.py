@@ -281,6 +281,20 @@ async def test_a_refused_upload_fails_the_send_with_the_reason_and_sends_nothing
     assert vk_api.sent_texts == []  # never the text without its file
 
 
+async def test_a_replys_buttons_are_an_inline_keyboard_under_its_last_part(vk_api: FakeVkApi) -> None:
+    conn = VkConnector(context(vk_api))
+    labels = ("Да", "Нет", "Позвоните мне")
+    try:
+        await conn.send(outbound(text="а" * 4000 + "\n" + "б" * 500, buttons=labels))
+    finally:
+        await conn.close()
+    [(peer, keyboard)] = vk_api.sent_keyboards  # only the last of the two parts carries it
+    assert peer == MARIA and keyboard["inline"] is True
+    rows = [[button["action"]["label"] for button in row] for row in keyboard["buttons"]]
+    assert rows == [["Да", "Нет"], ["Позвоните мне"]]
+    assert {button["action"]["type"] for row in keyboard["buttons"] for button in row} == {"text"}
+
+
 # -- Callback API ----------------------------------------------------------------------------------------
 
 

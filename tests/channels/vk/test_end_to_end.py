@@ -136,7 +136,7 @@ async def test_a_user_who_denied_messages_marks_the_conversation_with_vks_reason
         assert "VK error 901: Can't send messages for users without permission" in conv.blocked_reason
 
 
-async def test_a_reply_with_a_file_reaches_vk_as_an_uploaded_document_not_dropped(
+async def test_a_reply_with_a_file_and_buttons_reaches_vk_with_both_not_dropped(
     hub_factory: HubFactory, vk_api: FakeVkApi, tmp_path: Path
 ) -> None:
     hub: Hub = await hub_factory(**longpoll(vk_api, tmp_path))
@@ -150,8 +150,11 @@ async def test_a_reply_with_a_file_reaches_vk_as_an_uploaded_document_not_droppe
         first.conversation_id,
         "Счёт во вложении",
         [OutboundAttachment("счёт.pdf", "application/pdf", pdf)],
+        buttons=["Оплачу сегодня"],
     )
     stored = await delivered(hub, reply_id)
     assert stored.delivery_status == "sent", stored.delivery_error
     [(peer, attachment)] = vk_api.sent_attachments
     assert peer == MARIA and vk_api.saved[attachment] == ("счёт.pdf", pdf)
+    [(_, keyboard)] = vk_api.sent_keyboards
+    assert keyboard["buttons"][0][0]["action"]["label"] == "Оплачу сегодня"

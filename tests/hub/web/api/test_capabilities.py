@@ -176,6 +176,24 @@ async def test_an_agent_downloads_a_file_of_a_conversation_they_see_and_nothing_
     assert fetched.headers["Content-Type"] == "application/octet-stream"  # downloaded, never shown as a page
     assert fetched.headers["X-Content-Type-Options"] == "nosniff"
     outsider = await make_agent(hub, "oleg@okno.example.com", teams=("Elsewhere",))
-    assert (await client.get(f"/api/v1/attachments/{attachment['id']}", headers=outsider.headers)).status == 403
-    assert (await client.get(f"/api/v1/attachments/{attachment['id'] + 99}", headers=admin.headers)).status == 404
-    assert (await client.get(f"/api/v1/attachments/{attachment['id']}")).status == 401
+    url = f"/api/v1/attachments/{attachment['id']}"
+    assert (await client.get(url, headers=outsider.headers)).status == 403
+    assert (await client.get(f"{url}99", headers=admin.headers)).status == 404
+    assert (await client.get(url)).status == 401
+
+
+async def test_buttons_go_only_where_the_channel_has_them(client: Client, hub: Hub, admin: Person) -> None:
+    site = await conversation_on(hub, "site", ("webchat", "visitor-1"))
+    body = {"text": "Удобно завтра?", "buttons": ["Да", "Нет"]}
+    refused = await client.post(f"/api/v1/conversations/{site}/replies", json=body, headers=admin.headers)
+    error = await error_of(refused, 422)
+    assert (error["field"], error["message"]) == ("buttons", "the webchat channel cannot carry buttons")
+    vk = await conversation_on(hub, "community", ("vk", "1001"))
+    taken = await client.post(f"/api/v1/conversations/{vk}/replies", json=body, headers=admin.headers)
+    assert taken.status == 201, await taken.text()
+    async with hub.sessionmaker() as session:
+        stored = await session.get_one(Message, (await taken.json())["id"])
+        assert stored.meta["buttons"] == ["Да", "Нет"]
+    too_long = {"text": "?", "buttons": ["x" * 41]}
+    bad = await client.post(f"/api/v1/conversations/{vk}/replies", json=too_long, headers=admin.headers)
+    assert (await error_of(bad, 400))["field"] == "buttons.0"
