@@ -301,8 +301,10 @@
       if (e.key === "Enter" && !e.shiftKey && !e.isComposing) { e.preventDefault(); submit(); }
     });
     send.onclick = submit;
+    var pick = null;
     if (config.max_file_bytes) {  // files: only where the hub takes them
-      var pick = el("input"), clip = el("button", "clip");
+      var clip = el("button", "clip");
+      pick = el("input");
       pick.type = "file";
       pick.hidden = true;
       pick.accept = "image/*,.pdf,.doc,.docx,.xls,.xlsx,.ppt,.pptx,.odt,.ods,.odp,.txt";
@@ -311,11 +313,11 @@
       clip.setAttribute("aria-label", t.attach);
       clip.appendChild(svg(ICON_CLIP));
       clip.onclick = function () { pick.click(); };
-      foot.appendChild(pick);
       foot.appendChild(clip);
     }
     foot.appendChild(box);
     foot.appendChild(send);
+    if (pick) foot.appendChild(pick);  // after the box: opening the chat focuses the first field
     ui.body.appendChild(ui.log);
     ui.body.appendChild(ui.typing);
     ui.body.appendChild(foot);
