@@ -133,14 +133,7 @@ class VkClient:
             await self._space_calls()
             self.calls += 1
             async with self._session.post(f"{self._base}/{method}", data=form) as response:
-                if response.status >= 500:
-                    raise aiohttp.ClientResponseError(
-                        response.request_info,
-                        (),
-                        status=response.status,
-                        message=f"VK answered {response.status}",
-                    )
-                answer = await response.json(content_type=None)
+                answer = await _json_answer(response, "VK")
             if not isinstance(answer, dict):
                 raise VkApiError(0, "the answer is not a JSON object", method)
             error = answer.get("error")
@@ -168,14 +161,7 @@ class VkClient:
         params = {"act": "a_check", "key": server.key, "ts": ts, "wait": str(wait)}
         timeout = aiohttp.ClientTimeout(total=wait + 15)
         async with self._session.get(server.server, params=params, timeout=timeout) as response:
-            if response.status >= 500:
-                raise aiohttp.ClientResponseError(
-                    response.request_info,
-                    (),
-                    status=response.status,
-                    message=f"long poll answered {response.status}",
-                )
-            answer = await response.json(content_type=None)
+            answer = await _json_answer(response, "long poll")
         if not isinstance(answer, dict):
             raise VkApiError(0, "the long-poll answer is not a JSON object", "a_check")
         return answer
@@ -264,19 +250,21 @@ class VkClient:
         form = aiohttp.FormData(quote_fields=False)  # the file name in raw UTF-8, as browsers send it
         form.add_field(field, content, filename=filename, content_type=content_type)
         async with self._session.post(url, data=form) as response:
-            if response.status >= 500:
-                raise aiohttp.ClientResponseError(
-                    response.request_info,
-                    (),
-                    status=response.status,
-                    message=f"VK upload answered {response.status}",
-                )
-            answer = await response.json(content_type=None)
+            answer = await _json_answer(response, "VK upload")
         if not isinstance(answer, Mapping):
             raise VkApiError(0, "the upload answer is not a JSON object", "upload")
         if answer.get("error"):
             raise VkApiError(0, f"the upload was refused: {_short(answer['error'])}", "upload")
         return answer
+
+
+async def _json_answer(response: aiohttp.ClientResponse, what: str) -> Any:
+    """The JSON of an answer; a 5xx is a server in trouble (retried), raised as a client error."""
+    if response.status >= 500:
+        raise aiohttp.ClientResponseError(
+            response.request_info, (), status=response.status, message=f"{what} answered {response.status}"
+        )
+    return await response.json(content_type=None)
 
 
 def _upload_url(server: Any, method: str) -> str:

@@ -32,13 +32,12 @@ from channels.webchat.tokens import current
 from hub.runtime import ConfiguredAccount
 from hub.web.context import db, hub_of
 from hub.web.downloads import file_response
-from hub.web.errors import ApiError, bad_request, error_response, from_domain, not_found, unauthorized
+from hub.web.errors import ApiError, bad_request, not_found, unauthorized
 from hub.web.webchat import history
 from hub.web.webchat.keys import KEYS
 from hub.web.webchat.limits import LIMITS
-from hub.web.webchat.routes import ACCOUNT, account_of, announce, cors
+from hub.web.webchat.routes import ACCOUNT, account_of, announce, preflight, widget_post, within_limit
 from inbox.blobs import BlobStore
-from inbox.ingest import IngestError
 from inbox.models import Message
 
 routes = web.RouteTableDef()
@@ -48,25 +47,12 @@ MAX_FIELD = 8 * 1024  # token, id, caption: small text fields
 
 @routes.options(f"/webchat/{ACCOUNT}/files")
 async def upload_preflight(request: web.Request) -> web.Response:
-    _, options = account_of(request)
-    response = web.Response(status=204)
-    cors(request, options, response)
-    response.headers["Access-Control-Allow-Methods"] = "POST"
-    response.headers["Access-Control-Max-Age"] = "86400"
-    return response
+    return preflight(request)  # multipart form data: a "simple" request, no extra headers
 
 
 @routes.post(f"/webchat/{ACCOUNT}/files")
 async def upload(request: web.Request) -> web.Response:
-    configured, options = account_of(request)
-    try:
-        response = await _upload(request, configured, options)
-    except (PayloadError, IngestError, ApiError) as exc:
-        mapped = from_domain(exc)
-        assert mapped is not None
-        response = error_response(mapped)
-    cors(request, options, response)
-    return response
+    return await widget_post(request, _upload)
 
 
 async def _visitor(
@@ -120,17 +106,8 @@ async def _upload(
     text = message_text(caption, options.max_message_chars) if caption.strip() else attachment.filename
     limits = request.app[LIMITS]
     account_id = configured.context.id
-    for verdict in (
-        limits.file(account_id, visitor_id, options.files_per_minute),
-        limits.message(account_id, visitor_id, options.messages_per_minute),
-    ):
-        if not verdict.allowed:
-            raise ApiError(
-                429,
-                "rate_limited",
-                f"too many messages: try again in {verdict.retry_after_header} s",
-                headers={"Retry-After": verdict.retry_after_header},
-            )
+    within_limit(limits.file(account_id, visitor_id, options.files_per_minute), "too many files")
+    within_limit(limits.message(account_id, visitor_id, options.messages_per_minute), "too many messages")
     item = visitor_message(
         account_id=account_id,
         visitor_id=visitor_id,

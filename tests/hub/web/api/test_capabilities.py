@@ -5,17 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import base64
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import func, select
 
 from channels.base import AccountContext, Capabilities, Sink, register
 from hub.runtime import Hub
-from hub.web import create_app
 from inbox.ingest import IngestResult
 from inbox.items import Delivery, IdentityKind, OutboundMessage
 from inbox.models import Message, Outbox
@@ -58,18 +56,8 @@ PDF = base64.b64encode(b"%PDF-1.4 invoice").decode()
 
 @pytest.fixture
 async def hub(hub_factory: Callable[..., Awaitable[Hub]], tmp_path: Path) -> Hub:
+    """This module's accounts; the web conftest's `client` and `admin` run on it."""
     return await hub_factory(accounts=ACCOUNTS, attachments_dir=str(tmp_path / "attachments"))
-
-
-@pytest.fixture
-async def client(hub: Hub) -> AsyncIterator[Client]:
-    async with TestClient(TestServer(create_app(hub, manage_hub=False))) as client:
-        yield client
-
-
-@pytest.fixture
-async def admin(hub: Hub) -> Person:
-    return await make_agent(hub, "admin@okno.example.com", role="admin")
 
 
 async def conversation_on(hub: Hub, account: str, identity: tuple[IdentityKind, str]) -> int:

@@ -4,28 +4,13 @@ without attachments, agent typing only where the client can see it."""
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
-
-import pytest
-from aiohttp.test_utils import TestClient, TestServer
 
 from hub.runtime import Hub
-from hub.web import create_app
-from tests.hub.web.api.test_capabilities import ACCOUNTS, conversation_on
+from tests.hub.web.api.test_capabilities import conversation_on, hub
 from tests.hub.web.conftest import Client, make_agent
 from tests.hub.web.ui.test_pages import log_in
 
-
-@pytest.fixture
-async def hub(hub_factory: Callable[..., Awaitable[Hub]], tmp_path: Path) -> Hub:
-    return await hub_factory(accounts=ACCOUNTS, attachments_dir=str(tmp_path / "attachments"))
-
-
-@pytest.fixture
-async def client(hub: Hub) -> AsyncIterator[Client]:
-    async with TestClient(TestServer(create_app(hub, manage_hub=False))) as client:
-        yield client
+__all__ = ["hub"]  # the capabilities tests' hub (their accounts) serves the web conftest's client here
 
 
 def head_flags(html: str) -> dict[str, str]:
