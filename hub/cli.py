@@ -144,12 +144,26 @@ def _display_url(host: str, port: int) -> str:
     return f"http://{shown}:{port}/"
 
 
+def _reload_accounts(hub: Hub) -> None:
+    """SIGHUP: read the configuration file again and apply what changed in the running accounts."""
+    try:
+        settings = load(hub.settings.config_file)
+    except Exception as exc:  # a broken file must not stop the hub that is running on the good one
+        log.error("configuration not reloaded: %s", _one_line(str(exc)))
+        return
+    changed = hub.apply_account_changes(settings)
+    log.info("configuration reloaded: %s", ", ".join(changed) or "no account changed")
+
+
 @contextlib.contextmanager
-def _signals_set(stop: asyncio.Event) -> Iterator[None]:
+def _signals_set(stop: asyncio.Event, hub: Hub | None = None) -> Iterator[None]:
     loop = asyncio.get_running_loop()
-    handled = (signal.SIGINT, signal.SIGTERM)
+    handled = [signal.SIGINT, signal.SIGTERM]
     for sig in handled:
         loop.add_signal_handler(sig, stop.set)
+    if hub is not None:
+        loop.add_signal_handler(signal.SIGHUP, _reload_accounts, hub)
+        handled.append(signal.SIGHUP)
     try:
         yield
     finally:
@@ -163,7 +177,7 @@ async def serve(hub: Hub, host: str, port: int, banner: Callable[[str], None]) -
 
     create_app = _web_app_factory()
     stop = asyncio.Event()
-    with _signals_set(stop):
+    with _signals_set(stop, hub):
         app = create_app(hub)
         from hub.web.access_log import RUNNER_OPTIONS  # URLs logged without their secrets
 
@@ -571,6 +585,10 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("files", metavar="FILE", nargs="+")
     ingest.add_argument("--account", metavar="NAME", help="the channel account (default: the only one)")
     ingest.set_defaults(func=cmd_ingest)
+
+    from hub import cli_reports  # its own module: reports and history import are a concern of their own
+
+    cli_reports.register(commands)
     return parser
 
 

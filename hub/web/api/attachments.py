@@ -10,6 +10,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from hub.web.api.conversations import visible_conversation
+from hub.web.api.operations import operation
+from hub.web.api.schemas.files import FileBytes
 from hub.web.auth import require_agent
 from hub.web.context import db, hub_of
 from hub.web.downloads import file_response
@@ -22,6 +24,13 @@ routes = web.RouteTableDef()
 
 
 @routes.get(r"/api/v1/attachments/{id:\d+}")
+@operation(
+    "A message's file (an image shown, anything else downloaded) in a conversation you see",
+    "conversations",
+    {200: ("the file's bytes", FileBytes)},
+    errors=(403, 404, 410),
+    files=("application/octet-stream", "image/*"),
+)
 async def download(request: web.Request) -> web.Response:
     attachment_id = path_id(request)
     async with db(request) as session:

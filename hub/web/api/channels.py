@@ -11,19 +11,41 @@ from __future__ import annotations
 import hmac
 
 from aiohttp import web
+from pydantic import Field
 
 from channels.api import parse
+from channels.api.parse import MessageBody
+from hub.web.api.operations import operation
+from hub.web.api.schemas.base import respond
+from hub.web.api.schemas.capabilities import Capabilities
+from hub.web.api.schemas.channels import ChannelAccount, ChannelAccountList, IngestResult
 from hub.web.auth import require_agent
 from hub.web.context import db, hub_of
 from hub.web.errors import ApiError, not_found, unauthorized
-from hub.web.inputs import read_json_object
+from hub.web.inputs import Query, read_json_object
 
 routes = web.RouteTableDef()
 
-ACCOUNT = r"{account:[a-z0-9][a-z0-9_-]{0,63}}"
+ACCOUNT_NAME = r"[a-z0-9][a-z0-9_-]{0,63}"
+ACCOUNT = f"{{account:{ACCOUNT_NAME}}}"
+
+
+class AccountPath(Query):
+    """The ``{account}`` of the inbound route: a configured account's name."""
+
+    account: str = Field(pattern=f"^{ACCOUNT_NAME}$")
+
+
+class ApiChannelMessage(MessageBody):
+    """One message from any system, into the generic API channel."""
+
+    # A subclass only to keep the document's component name; parse() validates with MessageBody itself.
 
 
 @routes.get("/api/v1/channels")
+@operation(
+    "Configured channel accounts and their state (no secrets)", "channels", {200: ("OK", ChannelAccountList)}
+)
 async def list_channels(request: web.Request) -> web.Response:
     """Every configured account with its state (running, retrying, auth_failed …) and what its replies can
     carry; never a secret."""
@@ -35,23 +57,35 @@ async def list_channels(request: web.Request) -> web.Response:
         context = configured.context
         state = hub.supervisor.states.get(context.id)
         items.append(
-            {
-                "id": context.id,
-                "name": name,
-                "kind": context.kind,
-                "team_id": configured.team_id,
-                "state": state.state if state else "stopped",
-                "detail": state.detail if state else None,
-                "restarts": state.restarts if state else 0,
-                "since": state.since.isoformat() if state else None,
-                "problem": configured.problem,
-                "capabilities": hub.account_capabilities(context.id).to_dict(),
-            }
+            ChannelAccount(
+                id=context.id,
+                name=name,
+                kind=context.kind,
+                team_id=configured.team_id,
+                state=state.state if state else "stopped",
+                detail=state.detail if state else None,
+                restarts=state.restarts if state else 0,
+                since=state.since if state else None,
+                problem=configured.problem,
+                capabilities=Capabilities.of(hub.account_capabilities(context.id)),
+            )
         )
-    return web.json_response({"items": items})
+    return respond(ChannelAccountList(items=items))
 
 
 @routes.post(f"/api/v1/channels/{ACCOUNT}/messages")
+@operation(
+    "Hand in one message through a generic API channel account",
+    "channels",
+    {
+        201: ("stored", IngestResult),
+        200: ("already stored before (a redelivery): nothing changed", IngestResult),
+    },
+    body=ApiChannelMessage,
+    path=AccountPath,
+    errors=(401, 403, 404, 422),
+    auth="channel",
+)
 async def inbound(request: web.Request) -> web.Response:
     hub = hub_of(request)
     name = request.match_info["account"]
@@ -74,4 +108,4 @@ async def inbound(request: web.Request) -> web.Response:
         region=hub.settings.default_region,
     )
     result = await hub.ingest.submit(item)
-    return web.json_response(result.to_dict(), status=200 if result.duplicate else 201)
+    return respond(IngestResult.model_validate(result), status=200 if result.duplicate else 201)

@@ -116,9 +116,8 @@ async def _upload(
         page=fields["page"][:MAX_URL] if fields.get("page") else None,
     )
     item = replace(item, attachments=(attachment,))
-    result = await hub_of(request).ingest.submit(
-        item
-    )  # the bytes go to the blob store before its transaction
+    # The ingest path writes the bytes to the blob store before it opens its transaction.
+    result = await hub_of(request).ingest.submit(item)
     if not result.duplicate:
         await announce(request, account_id, visitor_id, result.conversation_id)
     async with db(request) as session:

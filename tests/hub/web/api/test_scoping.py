@@ -19,7 +19,8 @@ import aiohttp
 from sqlalchemy import select
 
 from hub.runtime import Hub
-from inbox.models import ApiToken, Team
+from inbox.blobs import BlobStore
+from inbox.models import ApiToken, Attachment, Team
 from tests.hub.web.conftest import Client, Person, error_of, hand_in, make_agent
 from tests.waiting import WAIT_CEILING, next_frame
 
@@ -43,6 +44,10 @@ EXCEPTIONS: dict[tuple[str, str], tuple[int | None, str]] = {
     ("patch", "/api/v1/agents/{id}"): (403, "admin only"),
     ("post", "/api/v1/teams"): (403, "admin only"),
     ("get", "/api/v1/audit"): (403, "admin only"),
+    ("get", "/api/v1/reports/{name}"): (
+        None,
+        "figures, no client data; agents 403, a supervisor their own teams only (test_reports.py)",
+    ),
     ("post", "/api/v1/tasks"): (None, "creating a task: scoped by its references, see the tests below"),
     ("post", "/api/v1/channels/{account}/messages"): (
         401,
@@ -71,6 +76,7 @@ class TeamB:
     task: int
     agent: int
     token: int
+    attachment: int  # a file of team B's client's message
 
 
 async def team_b(client: Client, hub: Hub, admin: Person, wholesale: Person, sales: Person) -> TeamB:
@@ -113,11 +119,30 @@ async def team_b(client: Client, hub: Hub, admin: Person, wholesale: Person, sal
         f"/api/v1/tasks/{task_id}", json={"assignee_id": None}, headers=admin.headers
     )
     assert patched.status == 200, await patched.text()
+    assert hub.policy.attachments_dir is not None
+    data = b"SECRETB invoice"
+    sha256 = await BlobStore(hub.policy.attachments_dir).put(data)
     async with hub.sessionmaker() as session:
         token = await session.scalar(select(ApiToken.id).where(ApiToken.agent_id == wholesale.id))
+        file = Attachment(
+            message_id=first["message_id"],
+            filename="secretb.txt",
+            content_type="text/plain",
+            size=len(data),
+            sha256=sha256,
+        )
+        session.add(file)
+        await session.commit()
     assert token is not None
     return TeamB(
-        first["contact_id"], twin["contact_id"], first["conversation_id"], pair, task_id, wholesale.id, token
+        first["contact_id"],
+        twin["contact_id"],
+        first["conversation_id"],
+        pair,
+        task_id,
+        wholesale.id,
+        token,
+        file.id,
     )
 
 
@@ -134,6 +159,8 @@ def fill(path: str, b: TeamB) -> str:
             ("agents", "id"): b.agent,
             ("tokens", "id"): b.token,
             ("channels", "account"): "depot",
+            ("reports", "name"): "volume",
+            ("attachments", "id"): b.attachment,
         }
         if (collection, name) not in ids:
             raise AssertionError(
@@ -209,7 +236,11 @@ async def test_every_route_refuses_team_bs_objects_to_team_a(
 ) -> None:
     b = await team_b(client, hub, admin, wholesale, sales)
     lead = await make_agent(hub, "lead@okno.example.com", role="supervisor", teams=("Sales",))
-    for getter in (f"/api/v1/contacts/{b.contact}", f"/api/v1/contacts/{b.contact}/timeline"):
+    for getter in (
+        f"/api/v1/contacts/{b.contact}",
+        f"/api/v1/contacts/{b.contact}/timeline",
+        f"/api/v1/attachments/{b.attachment}",
+    ):
         assert MARKER in (await (await client.get(getter, headers=admin.headers)).text()).lower()
     for person in (sales, lead):
         assert await walk(client, b, person) == [], person.role
