@@ -20,6 +20,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from channels.api import parse as parse_api
+from hub import demo_history
 from inbox.agents import create_agent, hash_password_async, team_by_name
 from inbox.calls import ingest_call
 from inbox.contacts import add_identity, get_contact, update_contact
@@ -437,6 +438,9 @@ async def load_demo(
             policy,
         )
         await session.commit()
+
+    # A month of the past for the Reports pages (imported like `okno import history`).
+    await demo_history.replay(sessionmaker, policy, demo_history.lines(now, policy.business_hours.timezone))
 
     async with sessionmaker() as session:
         contacts = await session.scalar(

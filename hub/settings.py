@@ -11,6 +11,7 @@ import functools
 import ipaddress
 import os
 import re
+from dataclasses import replace
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, Literal
@@ -222,6 +223,14 @@ class Settings(BaseSettings):
         if DEFAULTS_FILE.exists():
             sources.append(TomlConfigSettingsSource(settings_cls, DEFAULTS_FILE))
         return tuple(sources)
+
+    def sla_targets(self) -> SlaTargets:
+        """The reports' SLA: ``[sla]``, with the first response's threshold defaulting to
+        ``first_response_sla_minutes`` (the due time conversations already carry)."""
+        targets = self.sla.targets()
+        if targets.first_response is None:
+            targets = replace(targets, first_response=self.first_response_sla_minutes * 60.0)
+        return targets
 
     def policy(self) -> InboxPolicy:
         return InboxPolicy(

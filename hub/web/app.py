@@ -32,6 +32,7 @@ from hub.web.context import HUB, LOGIN_GUARD, SOCKETS, TEMPLATES
 from hub.web.errors import error_middleware
 from hub.web.ui import audit as audit_page
 from hub.web.ui import inbox, pages
+from hub.web.ui import reports as reports_page
 from hub.web.webchat import files as webchat_files
 from hub.web.webchat import routes as webchat
 from hub.web.webchat import socket as webchat_socket
@@ -54,6 +55,7 @@ ROUTE_MODULES = (
     pages,
     inbox,
     audit_page,
+    reports_page,
     webchat,
     webchat_files,
     webchat_socket,

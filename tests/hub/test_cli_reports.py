@@ -122,7 +122,19 @@ async def test_history_import_then_report_as_json_and_as_excel_csv(
     assert business.code == 0, business.err
     assert business.out.startswith("\ufeff")
     rows = list(csv.DictReader(io.StringIO(business.out.lstrip("\ufeff")), delimiter=";"))
-    assert rows == [{"group": "", "count": "2", "avg": "1500.0", "median": "1500.0", "p90": "1740.0"}]
+    # The SLA: first_response_sla_minutes (60) on the wall clock: 20 minutes met, the night's 10 hours missed.
+    assert rows == [
+        {
+            "group": "",
+            "count": "2",
+            "avg": "1500.0",
+            "median": "1500.0",
+            "p90": "1740.0",
+            "sla_met": "1",
+            "sla_missed": "1",
+            "sla_pct": "50.0",
+        }
+    ]
 
 
 async def test_a_report_names_a_wrong_option(database_url: str, tmp_path: Path) -> None:

@@ -241,3 +241,24 @@ async def test_okno_run_serves_and_stops_on_sigterm(tmp_path: Path) -> None:
             assert response.status == 200
         await stop(proc, signal.SIGTERM, tmp_path)
     assert (tmp_path / "run.db").exists()  # migrated on start
+
+
+async def test_the_demo_has_a_month_of_history_for_the_reports(
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    from datetime import timedelta
+
+    from inbox.business_hours import BusinessHours
+    from inbox.models import utcnow
+    from inbox.reports.build import ReportRequest, build_report
+    from inbox.reports.figures import SlaTargets
+
+    await load_demo(sessionmaker, InboxPolicy())
+    today = utcnow().date()
+    month = ReportRequest(
+        name="first_response", start=today - timedelta(days=30), end=today, timezone="UTC", by="day"
+    )
+    async with sessionmaker() as session:
+        report = await build_report(session, month, sla=SlaTargets(), hours=BusinessHours.always())
+    days_with_answers = [row for row in report.rows if row["count"]]
+    assert sum(row["count"] for row in report.rows) >= 30 and len(days_with_answers) >= 15

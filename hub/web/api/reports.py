@@ -13,8 +13,10 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 from pydantic import Field
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.report_csv import to_csv
+from hub.runtime import Hub
 from hub.web.api.operations import operation
 from hub.web.api.schemas.base import respond
 from hub.web.api.schemas.reports import Report
@@ -22,7 +24,9 @@ from hub.web.auth import require_agent
 from hub.web.context import db, hub_of
 from hub.web.errors import forbidden, not_found, unprocessable
 from hub.web.inputs import Id, Query, read_query
+from inbox.conversations import Viewer
 from inbox.reports.build import GROUPS, REPORTS, ReportError, ReportRequest, build_report
+from inbox.reports.build import Report as ReportOutcome
 
 routes = web.RouteTableDef()
 
@@ -66,31 +70,7 @@ async def get_report(request: web.Request) -> web.StreamResponse:
         principal = await require_agent(request, session, "supervisor", "admin")
         query = read_query(request, ReportQuery)
         name = read_query_path(request)
-        viewer = principal.viewer
-        teams = None if viewer.is_admin else viewer.team_ids
-        if query.team is not None:
-            if teams is not None and query.team not in teams:
-                raise forbidden("a supervisor reads the reports of their own teams")
-            teams = frozenset({query.team})
-        end = query.to or datetime.now(ZoneInfo(hub.settings.business_hours.timezone)).date()
-        start = query.from_ or end - timedelta(days=6)
-        try:
-            request_ = ReportRequest(
-                name=name,
-                start=start,
-                end=end,
-                timezone=hub.settings.business_hours.timezone,
-                by=query.by,
-                team_ids=teams,
-                channel=query.channel,
-                agent_id=query.agent,
-                business_hours=query.business_hours,
-            )
-            report = await build_report(
-                session, request_, sla=hub.settings.sla.targets(), hours=hub.settings.business_hours.build()
-            )
-        except ReportError as exc:
-            raise unprocessable(str(exc), exc.field) from exc
+        report = await read_report(hub, session, principal.viewer, name, query)
     body = report.to_dict()
     wants_csv = query.format == "csv" or (
         query.format is None and "text/csv" in request.headers.get("Accept", "")
@@ -100,9 +80,41 @@ async def get_report(request: web.Request) -> web.StreamResponse:
             body=to_csv(body["rows"], query.delimiter).encode("utf-8"),
             content_type="text/csv",
             charset="utf-8",
-            headers={"Content-Disposition": f'attachment; filename="{name}-{start}-{end}.csv"'},
+            headers={"Content-Disposition": f'attachment; filename="{name}-{body["from"]}-{body["to"]}.csv"'},
         )
     return respond(Report.model_validate(body))
+
+
+async def read_report(
+    hub: Hub, session: AsyncSession, viewer: Viewer, name: str, query: ReportQuery
+) -> ReportOutcome:
+    """The report a supervisor (their own teams) or an admin (every team) asks for; 403 for another
+    team, 422 for a period or grouping the report refuses. Shared by the API and the Reports pages."""
+    teams = None if viewer.is_admin else viewer.team_ids
+    if query.team is not None:
+        if teams is not None and query.team not in teams:
+            raise forbidden("a supervisor reads the reports of their own teams")
+        teams = frozenset({query.team})
+    settings = hub.settings
+    end = query.to or datetime.now(ZoneInfo(settings.business_hours.timezone)).date()
+    start = query.from_ or end - timedelta(days=6)
+    try:
+        request = ReportRequest(
+            name=name,
+            start=start,
+            end=end,
+            timezone=settings.business_hours.timezone,
+            by=query.by,
+            team_ids=teams,
+            channel=query.channel,
+            agent_id=query.agent,
+            business_hours=query.business_hours,
+        )
+        return await build_report(
+            session, request, sla=settings.sla_targets(), hours=settings.business_hours.build()
+        )
+    except ReportError as exc:
+        raise unprocessable(str(exc), exc.field) from exc
 
 
 def read_query_path(request: web.Request) -> str:

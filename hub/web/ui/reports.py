@@ -1,0 +1,272 @@
+"""/reports: the managers' reports as pages for supervisors (their teams) and admins, RU/EN.
+
+An overview (today, 7 and 30 days: conversations, inbound messages, first response median and p90, SLA,
+missed calls) and one report at a time with its filters, a bar chart (server-rendered SVG: no script, no
+CDN) and the table under it, and a CSV download (the API's own). The figures are the API's
+(:func:`hub.web.api.reports.read_report`), read in one short transaction and rendered after it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Final, Literal
+from urllib.parse import quote, urlencode
+from zoneinfo import ZoneInfo
+
+from aiohttp import web
+from pydantic import model_validator
+from sqlalchemy import select
+
+from hub.i18n import N_, Msg
+from hub.web.api.reports import Group, ReportName, ReportQuery, read_report
+from hub.web.auth import authenticate
+from hub.web.context import db, hub_of
+from hub.web.errors import ApiError
+from hub.web.inputs import read_query
+from hub.web.ui import i18n
+from hub.web.ui.pages import language, redirect, remember_language, render
+from inbox.models import Agent, Team
+
+routes = web.RouteTableDef()
+
+TITLES: Final[dict[str, Msg]] = {
+    "first_response": N_("First response time"),
+    "reply_time": N_("Reply time"),
+    "resolution": N_("Resolution time"),
+    "calls": N_("Calls"),
+    "volume": N_("Volume"),
+    "leads": N_("Leads"),
+}
+GROUPS: Final[dict[str, Msg]] = {
+    "day": N_("by day"),
+    "hour": N_("by hour of day"),
+    "weekday": N_("by weekday"),
+    "agent": N_("by agent"),
+    "team": N_("by team"),
+    "channel": N_("by channel"),
+    "source": N_("by ad source"),
+}
+COLUMNS: Final[dict[str, Msg]] = {
+    "group": N_("Group"),
+    "count": N_("Count"),
+    "avg": N_("Average"),
+    "median": N_("Median"),
+    "p90": N_("90th percentile"),
+    "sla_met": N_("SLA met"),
+    "sla_missed": N_("SLA missed"),
+    "sla_pct": N_("SLA, %"),
+    "inbound": N_("Inbound"),
+    "answered": N_("Answered"),
+    "missed": N_("Missed"),
+    "missed_pct": N_("Missed, %"),
+    "wait_avg": N_("Average wait"),
+    "wait_median": N_("Median wait"),
+    "talk_avg": N_("Average talk"),
+    "talk_median": N_("Median talk"),
+    "callbacks": N_("Callbacks"),
+    "callback_median": N_("Median callback time"),
+    "callback_p90": N_("Callback time, p90"),
+    "new_conversations": N_("New conversations"),
+    "outbound": N_("Outbound"),
+    "new_leads": N_("New leads"),
+    "became_clients": N_("Became clients"),
+}
+WEEKDAYS: Final[dict[str, Msg]] = {
+    "mon": N_("Mon"),
+    "tue": N_("Tue"),
+    "wed": N_("Wed"),
+    "thu": N_("Thu"),
+    "fri": N_("Fri"),
+    "sat": N_("Sat"),
+    "sun": N_("Sun"),
+}
+DURATIONS: Final = frozenset(
+    {
+        "avg",
+        "median",
+        "p90",
+        "wait_avg",
+        "wait_median",
+        "talk_avg",
+        "talk_median",
+        "callback_median",
+        "callback_p90",
+    }
+)
+# What the chart draws for each report: the figure a manager reads first.
+CHARTED: Final = {
+    "first_response": "median",
+    "reply_time": "median",
+    "resolution": "median",
+    "calls": "count",
+    "volume": "inbound",
+    "leads": "new_leads",
+}
+
+
+class PageQuery(ReportQuery):
+    """The API's query, the report's name, and the form's habits: a page groups by day unless told
+    "whole" (no grouping), and an empty field of the form means "not given"."""
+
+    report: ReportName = "first_response"
+    # A wider choice than the API's ("whole"), narrowed back by grouping().
+    by: Group | Literal["whole"] | None = "day"  # type: ignore[assignment]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _blank_is_absent(cls, data: Any) -> Any:
+        if isinstance(data, Mapping):
+            return {k: v for k, v in data.items() if v != ""}
+        return data
+
+    def grouping(self) -> ReportQuery:
+        """The API's query for the chosen report ("whole": no grouping)."""
+        return ReportQuery.model_validate(
+            {
+                **self.model_dump(by_alias=True, exclude={"report"}),
+                "by": None if self.by == "whole" else self.by,
+            }
+        )
+
+
+def duration(seconds: float | None, t: i18n.Texts) -> str:
+    """A duration as people read it: 45 s, 12 min, 3 h 05 min, 2 d 4 h."""
+    if seconds is None:
+        return "—"
+    s = round(seconds)
+    if s < 90:
+        return t.gettext("%(n)d s", n=s)
+    minutes = round(s / 60)
+    if minutes < 90:
+        return t.gettext("%(n)d min", n=minutes)
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return t.gettext("%(h)d h %(m)02d min", h=hours, m=minutes)
+    days, hours = divmod(hours, 24)
+    return t.gettext("%(d)d d %(h)d h", d=days, h=hours)
+
+
+@dataclass(frozen=True, slots=True)
+class Bar:
+    x: float
+    y: float
+    width: float
+    height: float
+    label: str
+    value: str
+
+
+def chart(rows: list[dict[str, Any]], key: str, labels: list[str], shown: list[str]) -> list[Bar]:
+    """Bars of `key` per row on a 100 × 40 viewBox (the SVG scales with the page)."""
+    values = [float(r.get(key) or 0) for r in rows]
+    top = max(values, default=0) or 1.0
+    step = 100 / max(len(rows), 1)
+    return [
+        Bar(i * step + step * 0.1, 40 - 36 * v / top, step * 0.8, 36 * v / top, labels[i], shown[i])
+        for i, v in enumerate(values)
+    ]
+
+
+def _group_label(value: Any, by: str | None, t: i18n.Texts) -> str:
+    if value is None:
+        return t.gettext("Total") if by is None else t.gettext("(none)")
+    if by == "weekday":
+        return t.label(WEEKDAYS, value)
+    if by == "hour":
+        return f"{int(value):02d}:00"
+    if by == "channel":
+        return t.channel(value)
+    return str(value)
+
+
+def _cell(key: str, value: Any, by: str | None, t: i18n.Texts) -> str:
+    if key == "group":
+        return _group_label(value, by, t)
+    if key in DURATIONS:
+        return duration(value, t)
+    if value is None:
+        return "—"
+    return str(value)
+
+
+@routes.get("/reports")
+async def reports_page(request: web.Request) -> web.Response:
+    hub = hub_of(request)
+    async with db(request) as session:
+        try:
+            principal = await authenticate(request, session)
+        except ApiError:
+            principal = None
+        if principal is None:
+            return redirect("/login?next=" + quote(request.path_qs, safe="/"), 302)
+        lang = language(request, principal.agent)
+        t = i18n.Texts(lang)
+        if principal.agent.role not in ("supervisor", "admin"):
+            return web.Response(status=403, text=t.gettext("Reports are for supervisors and admins."))
+        query = read_query(request, PageQuery)
+        viewer = principal.viewer
+        report = await read_report(hub, session, viewer, query.report, query.grouping())
+        today = datetime.now(ZoneInfo(hub.settings.business_hours.timezone)).date()
+        overview = []
+        for days, title in ((1, t.gettext("Today")), (7, t.gettext("7 days")), (30, t.gettext("30 days"))):
+            period = {"from": (today - timedelta(days=days - 1)).isoformat(), "to": today.isoformat()}
+            scope = {"team": query.team} if query.team else {}
+            figures = {}
+            for name in ("volume", "first_response", "calls"):
+                part = ReportQuery.model_validate({**period, **scope})
+                figures[name] = (await read_report(hub, session, viewer, name, part)).rows[0]
+            overview.append(
+                {
+                    "title": title,
+                    "conversations": figures["volume"]["new_conversations"],
+                    "inbound": figures["volume"]["inbound"],
+                    "frt_median": duration(figures["first_response"]["median"], t),
+                    "frt_p90": duration(figures["first_response"]["p90"], t),
+                    "sla": figures["first_response"].get("sla_pct"),
+                    "missed_calls": figures["calls"]["missed"],
+                }
+            )
+        team_rows = select(Team.id, Team.name).order_by(Team.name)
+        if not viewer.is_admin:
+            team_rows = team_rows.where(Team.id.in_(viewer.team_ids))
+        teams = list((await session.execute(team_rows)).all())
+        agents = list((await session.execute(select(Agent.id, Agent.name).order_by(Agent.name))).all())
+    body = report.to_dict()
+    rows: list[dict[str, Any]] = body["rows"]
+    columns = list(rows[0]) if rows else ["group"]
+    by = body["by"]
+    labels = [_group_label(r.get("group"), by, t) for r in rows]
+    key = CHARTED[query.report]
+    shown = [_cell(key, r.get(key), by, t) for r in rows]
+    params = {k: v for k, v in request.query.items() if k not in ("lang", "format")}
+    csv_url = f"/api/v1/reports/{query.report}?" + urlencode(
+        {**params, "format": "csv", "from": body["from"], "to": body["to"], "delimiter": ";"}
+    )
+    response = render(
+        request,
+        "web/reports.html",
+        {
+            "lang": lang,
+            "csrf_token": principal.csrf_token or "",
+            "agent": principal.agent,
+            "query": query,
+            "body": body,
+            "title": t.label(TITLES, query.report),
+            "reports": [(k, t.label(TITLES, k)) for k in TITLES],
+            "groups": [(k, t.label(GROUPS, k)) for k in GROUPS if k != "source" or query.report == "leads"],
+            "teams": teams,
+            "agents": agents,
+            "channels": [(k, t.channel(k)) for k in i18n.CHANNELS],
+            "overview": overview,
+            "columns": [(c, t.label(COLUMNS, c)) for c in columns],
+            "rows": [[_cell(c, r.get(c), by, t) for c in columns] for r in rows],
+            "bars": chart(rows, key, labels, shown),
+            "charted": t.label(COLUMNS, key),
+            "csv_url": csv_url,
+            "lang_url": "/reports?" + urlencode(params),
+        },
+    )
+    remember_language(request, response)
+    return response

@@ -1,0 +1,50 @@
+"""/reports: the managers' pages — overview, filters, a chart and the table, RU/EN; linked for supervisors
+and admins only, refused to agents."""
+
+from __future__ import annotations
+
+from hub.runtime import Hub
+from tests.hub.web.conftest import Client, Person, hand_in, login, make_agent
+
+
+async def test_a_supervisor_sees_the_overview_a_chart_and_the_table_in_their_language(
+    client: Client, hub: Hub
+) -> None:
+    boss = await make_agent(hub, "boss@okno.example.com", role="supervisor", teams=("Sales",))
+    await hand_in(client, "p1")
+    await hand_in(client, "p2", email="second@example.com")
+    await login(client, boss.email)
+    assert 'href="/reports"' in await (await client.get("/inbox")).text()
+
+    page = await client.get("/reports?lang=en&report=volume&by=channel")
+    assert page.status == 200
+    html = await page.text()
+    assert "<h2>Today</h2>" in html and "<h2>30 days</h2>" in html
+    assert '<th scope="col">New conversations</th>' in html and "<td>API</td>" in html
+    assert html.count("<rect ") == 1 and "<title>API: 2</title>" in html  # one bar: two inbound on the API
+    assert "/api/v1/reports/volume?" in html and "format=csv" in html
+
+    russian = await (await client.get("/reports?lang=ru&report=first_response&by=hour")).text()
+    assert "Время первого ответа" in russian and "<td>09:00</td>" in russian
+    assert russian.count("<rect ") == 24  # every hour of the day, zeros included
+
+    whole = await (await client.get("/reports?lang=en&report=calls&by=whole&team=&channel=")).text()
+    assert "<td>Total</td>" in whole
+
+
+async def test_reports_are_refused_to_agents_and_absent_from_their_header(
+    client: Client, sales: Person
+) -> None:
+    assert (await client.get("/reports", allow_redirects=False)).status == 302
+    await login(client, sales.email)
+    assert 'href="/reports"' not in await (await client.get("/inbox")).text()
+    assert (await client.get("/reports")).status == 403
+
+
+async def test_a_bad_filter_is_a_clear_error_not_a_crash(client: Client, hub: Hub) -> None:
+    boss = await make_agent(hub, "boss@okno.example.com", role="supervisor", teams=("Sales",))
+    await login(client, boss.email)
+    response = await client.get("/reports?report=nothing")
+    assert response.status == 400 and "report" in await response.text()
+    backwards = await client.get("/reports?from=2026-03-08&to=2026-03-01")
+    assert backwards.status == 422 and "ends before it starts" in await backwards.text()
