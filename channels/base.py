@@ -11,6 +11,9 @@ configuration, a cursor store) and owns one receive loop:
   Push channels (webhooks, the generic API) have nothing to poll and simply wait.
 * ``send(out)`` delivers one reply, raising :class:`inbox.items.DeliveryError` on failure.
 * ``close()`` releases sockets and tasks; idempotent.
+* ``capabilities`` (a class attribute, :class:`inbox.capabilities.Capabilities`) says what ``send`` can carry:
+  text, attachments (with a size bound and the types taken), edits, typing, buttons. The registry keeps it
+  per kind (:func:`capabilities`), and a reply the channel cannot carry is refused when the agent sends it.
 * ``health`` (optional, a :class:`LinkHealth`): a connector that reconnects by itself inside ``run``
   (IMAP) reports there why it is not receiving (the server unreachable, the connection lost) and when it
   is again, so the supervisor shows the account as ``retrying`` for the whole outage, not ``running``.
@@ -36,6 +39,7 @@ from typing import Any, ClassVar, Protocol, cast
 
 from aiohttp import web
 
+from inbox.capabilities import NOTHING, Capabilities
 from inbox.dispatch import Outcome
 from inbox.items import (
     CallEvent,
@@ -52,6 +56,7 @@ from inbox.items import (
 __all__ = [
     "AccountContext",
     "CallEvent",
+    "Capabilities",
     "ChannelAuthError",
     "ChannelNotAvailable",
     "Connector",
@@ -71,6 +76,7 @@ __all__ = [
     "Sink",
     "WebhookReceiver",
     "available",
+    "capabilities",
     "channel_module",
     "connector_class",
     "file_parser",
@@ -172,6 +178,7 @@ class ChannelNotAvailable(LookupError):
 
 class Connector(Protocol):
     kind: ClassVar[str]
+    capabilities: ClassVar[Capabilities]
     ready: asyncio.Event  # set while receiving (see the module docstring)
 
     async def run(self, sink: Sink) -> None: ...
@@ -183,11 +190,18 @@ class Connector(Protocol):
 
 ConnectorFactory = Callable[[AccountContext], Connector]
 _REGISTRY: dict[str, ConnectorFactory] = {}
+_CAPABILITIES: dict[str, Capabilities] = {}
 
 
 def register(kind: str) -> Callable[[ConnectorFactory], ConnectorFactory]:
+    """Register a connector class for `kind`; the class must declare its ``capabilities``."""
+
     def decorate(factory: ConnectorFactory) -> ConnectorFactory:
+        declared = getattr(factory, "capabilities", None)
+        if not isinstance(declared, Capabilities):
+            raise TypeError(f"connector for {kind!r} declares no capabilities")
         _REGISTRY[kind] = factory
+        _CAPABILITIES[kind] = declared
         return factory
 
     return decorate
@@ -224,6 +238,15 @@ def connector_class(kind: str) -> ConnectorFactory:
         if kind not in _REGISTRY:
             raise ChannelNotAvailable(f"channel {kind!r} has no connector")
     return _REGISTRY[kind]
+
+
+def capabilities(kind: str) -> Capabilities:
+    """What a reply on `kind` can carry; nothing at all for a kind with no connector in this installation."""
+    try:
+        connector_class(kind)
+    except ChannelNotAvailable:
+        return NOTHING
+    return _CAPABILITIES[kind]
 
 
 class FileParser(Protocol):

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from channels.base import AccountContext, InboundItem
+from channels.base import AccountContext, Capabilities, InboundItem, capabilities
 from hub import db
 from hub.bus import LocalBus
 from hub.bus_redis import RedisBus
@@ -24,6 +24,7 @@ from hub.settings import ROOT, AccountSettings, MissingSecret, Settings
 from hub.supervisor import Supervisor
 from inbox.blobs import BlobStore
 from inbox.calls import CallSettings
+from inbox.capabilities import NOTHING
 from inbox.dispatch import Outcome, Receiver
 from inbox.ingest import IngestQueue
 from inbox.knowledge.defaults import load_defaults, read_defaults
@@ -211,6 +212,15 @@ class Hub:
             if mail is not None and mail.context.kind == "email":
                 found[configured.context.id] = mail.context.id
         return found
+
+    def account_by_id(self, account_id: int) -> ConfiguredAccount | None:
+        return next((c for c in self.accounts.values() if c.context.id == account_id), None)
+
+    def account_capabilities(self, account_id: int) -> Capabilities:
+        """What a reply through this account can carry: its kind's declared capabilities, or nothing for
+        an account no longer configured (no connector would send its replies)."""
+        configured = self.account_by_id(account_id)
+        return capabilities(configured.context.kind) if configured else NOTHING
 
     async def sync_accounts(self) -> dict[str, ConfiguredAccount]:
         """Make a ChannelAccount row (and its team) for every configured account; return them by name."""

@@ -224,6 +224,7 @@ class OutboundMessage:
     references: tuple[str, ...] = ()
     meta: Mapping[str, Any] = field(default_factory=dict)
     attachments: tuple[OutboundAttachment, ...] = ()
+    buttons: tuple[str, ...] = ()  # quick answers the client can press (where the channel has buttons)
 
 
 DeliveryStatus = Literal["sent", "delivered"]

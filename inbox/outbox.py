@@ -269,5 +269,8 @@ async def _build(session: AsyncSession, outbox_id: int) -> tuple[OutboundMessage
         in_reply_to=last_in.external_id if last_in else None,
         references=references,
         meta=dict(last_in.meta) if last_in else {},
+        buttons=tuple(str(b) for b in message.meta.get("buttons", ()))
+        if isinstance(message.meta, dict)
+        else (),
     )
     return out, row, stored

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox.blobs import BlobStore
 from inbox.bus import Event
+from inbox.capabilities import Capabilities
 from inbox.conversations import assign, scope
 from inbox.items import OutboundAttachment
 from inbox.models import Agent, Attachment, Contact, Conversation, Message, Outbox, ReportingEvent, utcnow
@@ -54,6 +55,7 @@ async def add_reply(
     note: bool = False,
     policy: InboxPolicy,
     files: Sequence[StoredFile] = (),
+    buttons: Sequence[str] = (),
     via_account_id: int | None = None,
     template_id: int | None = None,
     at: datetime | None = None,
@@ -68,8 +70,9 @@ async def add_reply(
     `via_account_id` sends through another account than the conversation's (a web-chat offline-form
     message answered by e-mail). `template_id`: the knowledge-base template the reply was written from
     (the caller checked the agent may see it), kept on the message and recorded as a "template_reply"
-    reporting event. `at` and `already_sent` serve history imported from another system: a reply
-    written then, stored as sent, never handed to the outbox.
+    reporting event. `buttons` are quick answers shown under the reply where the channel has buttons
+    (checked with the files by :func:`store_reply_files`). `at` and `already_sent` serve history imported
+    from another system: a reply written then, stored as sent, never handed to the outbox.
     """
     if not text.strip():
         raise ReplyError("text must not be empty", "text")
@@ -86,7 +89,10 @@ async def add_reply(
         body_html=sanitize_html(html) if html else None,
         created_at=now,
         delivery_status=None if note else ("sent" if already_sent else "queued"),
-        meta={"template_id": template_id} if template_id is not None else {},
+        meta={
+            **({"template_id": template_id} if template_id is not None else {}),
+            **({"buttons": list(buttons)} if buttons and not note else {}),
+        },
     )
     for f in files:
         message.attachments.append(
@@ -188,9 +194,17 @@ class StoredFile:
 
 
 async def store_reply_files(
-    attachments: Sequence[OutboundAttachment], policy: InboxPolicy
+    attachments: Sequence[OutboundAttachment],
+    policy: InboxPolicy,
+    *,
+    capabilities: Capabilities,
+    channel: str,
+    buttons: Sequence[str] = (),
 ) -> list[StoredFile]:
-    """Check a reply's files and write their bytes to the blob store; call it with no transaction open."""
+    """Check a reply against what its channel can carry (`capabilities` of the account it leaves through,
+    `channel` naming it in the refusal), then write its files' bytes to the blob store; call it with no
+    transaction open, and before :func:`add_reply`, so a refused reply leaves nothing behind."""
+    check_reply(capabilities, channel, attachments, buttons)
     if not attachments:
         return []
     if policy.attachments_dir is None:
@@ -206,6 +220,34 @@ async def store_reply_files(
         digest = await store.put(att.content)
         stored.append(StoredFile(safe_filename(att.filename), att.content_type, len(att.content), digest))
     return stored
+
+
+def check_reply(
+    caps: Capabilities, channel: str, files: Sequence[OutboundAttachment], buttons: Sequence[str] = ()
+) -> None:
+    """Raise :class:`ReplyError` naming what `channel` lacks if it cannot carry a reply with `files` and
+    `buttons`."""
+    if not caps.text:
+        raise ReplyError(f"the {channel} channel cannot carry replies", "text")
+    if buttons and not caps.buttons:
+        raise ReplyError(f"the {channel} channel cannot carry buttons", "buttons")
+    if files and not caps.attachments:
+        raise ReplyError(f"the {channel} channel cannot carry attachments", "attachments")
+    for f in files:
+        name = safe_filename(f.filename)
+        if not caps.accepts_type(f.content_type):
+            kinds = ", ".join(sorted(caps.attachment_kinds))
+            raise ReplyError(
+                f"the {channel} channel cannot carry {f.content_type} files ({name}); it takes {kinds}",
+                "attachments",
+            )
+        limit = caps.max_attachment_bytes
+        if limit and len(f.content) > limit:
+            raise ReplyError(
+                f"{name} is {len(f.content)} bytes: the {channel} channel carries files of at most "
+                f"{limit} bytes",
+                "attachments",
+            )
 
 
 async def _measure(

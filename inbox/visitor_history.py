@@ -17,10 +17,11 @@ from typing import Any, Final
 
 from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
 
 from inbox.bus import Event
 from inbox.conversations import scope
-from inbox.models import Agent, Conversation, Message
+from inbox.models import Agent, Attachment, Conversation, Message
 
 HISTORY_LIMIT: Final = 200
 SEEN_LIMIT: Final = 200  # ids one "seen" frame may mark
@@ -57,10 +58,31 @@ async def messages_of(
     rows = await session.scalars(
         select(Message)
         .where(Message.conversation_id.in_(ids), _shown())
+        .options(selectinload(Message.attachments))  # the widget shows each message's files
         .order_by(Message.id.desc())
         .limit(limit)
     )
     return sorted(rows, key=lambda m: m.id)
+
+
+async def visitor_file(
+    session: AsyncSession, account_id: int, visitor_id: str, attachment_id: int
+) -> Attachment | None:
+    """A stored file of a message this visitor may see (their own, or a reply released to them) in a
+    conversation they started on this account; None for anything else, which the caller answers 404
+    (a visitor learns nothing about files that are not theirs)."""
+    return await session.scalar(
+        select(Attachment)
+        .join(Message, Message.id == Attachment.message_id)
+        .join(Conversation, Conversation.id == Message.conversation_id)
+        .where(
+            Attachment.id == attachment_id,
+            Attachment.sha256.is_not(None),
+            Conversation.account_id == account_id,
+            Conversation.visitor_id == visitor_id,
+            _shown(),
+        )
+    )
 
 
 async def current_agent(session: AsyncSession, conversations: Sequence[Conversation]) -> str | None:

@@ -9,7 +9,7 @@ from typing import ClassVar
 
 import aiohttp
 
-from channels.base import AccountContext, Sink, register
+from channels.base import AccountContext, Capabilities, Sink, register
 from inbox.items import Delivery, DeliveryError, OutboundMessage
 
 TIMEOUT = aiohttp.ClientTimeout(total=30)
@@ -18,6 +18,7 @@ TIMEOUT = aiohttp.ClientTimeout(total=30)
 @register("api")
 class ApiConnector:
     kind: ClassVar[str] = "api"
+    capabilities: ClassVar[Capabilities] = Capabilities(attachments=True)  # files go inline, base64
 
     def __init__(self, account: AccountContext) -> None:
         self.account = account

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 from typing import ClassVar
 
-from channels.base import AccountContext, LinkHealth, Sink, register
+from channels.base import AccountContext, Capabilities, LinkHealth, Sink, register
 from channels.email.config import EmailConfigError, EmailSettings
 from channels.email.imap import ImapReceiver, ReceiverStats
 from channels.email.smtp import OutgoingFile, send_reply
@@ -19,6 +19,7 @@ from inbox.items import Delivery, DeliveryError, OutboundMessage
 @register("email")
 class EmailConnector:
     kind: ClassVar[str] = "email"
+    capabilities: ClassVar[Capabilities] = Capabilities(attachments=True)  # bounded by the hub's 25 MB total
 
     def __init__(self, account: AccountContext) -> None:
         self.account = account

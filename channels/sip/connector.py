@@ -27,7 +27,7 @@ from typing import Any, ClassVar
 
 from aiohttp import web
 
-from channels.base import AccountContext, ChannelAuthError, PayloadError, Sink, register
+from channels.base import AccountContext, Capabilities, ChannelAuthError, PayloadError, Sink, register
 from channels.sip import cti_webhook, json_cdr
 from channels.sip.ami import AmiCallTracker, AmiClient
 from channels.sip.cdr_csv import CdrFollower, CdrReader
@@ -54,6 +54,7 @@ def _error(status: int, message: str, field: str | None = None) -> web.Response:
 @register("sip")
 class SipConnector:
     kind: ClassVar[str] = "sip"
+    capabilities: ClassVar[Capabilities] = Capabilities(text=False)  # calls have no outbound text
 
     def __init__(self, account: AccountContext) -> None:
         self.account = account

@@ -33,9 +33,7 @@ drops edits as duplicates, which is logged once.
 Sending: text is cut into parts of at most 4096 UTF-16 code units, the first part replying to the message
 the client wrote last (``in_reply_to`` = ``"<chat id>:<message id>"``). Parts already sent are remembered per
 idempotency key, so a retry after a failure mid-way sends only the rest (within this process). The reply's
-external id is that of its first part. ``OutboundMessage`` carries no attachments yet: the client can send
-photos and documents (:meth:`TelegramClient.send_photo`, :meth:`TelegramClient.send_document`), and the
-connector will use them once replies carry files.
+external id is that of its first part. A reply's files follow its text, each as a photo or a document.
 """
 
 from __future__ import annotations
@@ -51,7 +49,15 @@ from typing import Any, ClassVar, Literal
 import aiohttp
 from aiohttp import web
 
-from channels.base import AccountContext, ChannelAuthError, PayloadError, Sink, register, with_message
+from channels.base import (
+    AccountContext,
+    Capabilities,
+    ChannelAuthError,
+    PayloadError,
+    Sink,
+    register,
+    with_message,
+)
 from channels.messenger import parsed_or_logged
 from channels.options import check_known, flag, number
 from channels.payloads import load_json
@@ -74,6 +80,7 @@ SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 TEXT_LIMIT = 4096
 # Sent with sendPhoto (shown inline); anything else goes as a document.
 PHOTO_TYPES = frozenset({"image/jpeg", "image/png", "image/webp"})
+MAX_PHOTO_UPLOAD = 10 * 2**20  # sendPhoto's limit; sendDocument takes up to 50 MB
 
 OPTIONS = frozenset(
     {
@@ -181,6 +188,8 @@ def reply_target(in_reply_to: str | None, chat_id: int) -> int | None:
 @register("telegram")
 class TelegramConnector:
     kind: ClassVar[str] = "telegram"
+    # The Bot API takes uploads of up to 50 MB (photos up to 10 MB: a larger image goes as a document).
+    capabilities: ClassVar[Capabilities] = Capabilities(attachments=True, max_attachment_bytes=50 * 2**20)
 
     def __init__(self, account: AccountContext) -> None:
         self.account = account
@@ -405,7 +414,8 @@ class TelegramConnector:
             # Files follow the text, each as its own message; a retry resumes after the last one sent.
             for index in range(len(sent) - len(parts), len(out.attachments)):
                 att = out.attachments[index]
-                send_file = client.send_photo if att.content_type in PHOTO_TYPES else client.send_document
+                as_photo = att.content_type in PHOTO_TYPES and len(att.content) <= MAX_PHOTO_UPLOAD
+                send_file = client.send_photo if as_photo else client.send_document
                 sent.append(await send_file(chat_id, att.content, att.filename))
         except DeliveryError as exc:
             if exc.permanent:

@@ -133,14 +133,7 @@ class VkClient:
             await self._space_calls()
             self.calls += 1
             async with self._session.post(f"{self._base}/{method}", data=form) as response:
-                if response.status >= 500:
-                    raise aiohttp.ClientResponseError(
-                        response.request_info,
-                        (),
-                        status=response.status,
-                        message=f"VK answered {response.status}",
-                    )
-                answer = await response.json(content_type=None)
+                answer = await _json_answer(response, "VK")
             if not isinstance(answer, dict):
                 raise VkApiError(0, "the answer is not a JSON object", method)
             error = answer.get("error")
@@ -168,14 +161,7 @@ class VkClient:
         params = {"act": "a_check", "key": server.key, "ts": ts, "wait": str(wait)}
         timeout = aiohttp.ClientTimeout(total=wait + 15)
         async with self._session.get(server.server, params=params, timeout=timeout) as response:
-            if response.status >= 500:
-                raise aiohttp.ClientResponseError(
-                    response.request_info,
-                    (),
-                    status=response.status,
-                    message=f"long poll answered {response.status}",
-                )
-            answer = await response.json(content_type=None)
+            answer = await _json_answer(response, "long poll")
         if not isinstance(answer, dict):
             raise VkApiError(0, "the long-poll answer is not a JSON object", "a_check")
         return answer
@@ -194,9 +180,26 @@ class VkClient:
                     names[user["id"]] = name[:200]
         return names
 
-    async def send_message(self, peer_id: int, text: str, random_id: int) -> int:
-        """messages.send; the new message's id (VK answers the same id again for a repeated random_id)."""
-        answer = await self.call("messages.send", peer_id=peer_id, message=text, random_id=random_id)
+    async def send_message(
+        self,
+        peer_id: int,
+        text: str,
+        random_id: int,
+        attachments: Sequence[str] = (),
+        *,
+        keyboard: str | None = None,
+    ) -> int:
+        """messages.send; the new message's id (VK answers the same id again for a repeated random_id).
+        `attachments` are uploaded files as ``photo{owner_id}_{id}`` / ``doc{owner_id}_{id}`` (at most 10);
+        `keyboard` a keyboard's JSON (:mod:`channels.vk.keyboard`)."""
+        answer = await self.call(
+            "messages.send",
+            peer_id=peer_id,
+            message=text,
+            random_id=random_id,
+            attachment=",".join(attachments) if attachments else None,
+            keyboard=keyboard,
+        )
         if isinstance(answer, bool) or not isinstance(answer, int):
             if isinstance(answer, list) and answer and isinstance(answer[0], Mapping):
                 message_id = answer[0].get("message_id") or answer[0].get("conversation_message_id")
@@ -204,6 +207,88 @@ class VkClient:
                     return message_id
             raise VkApiError(0, f"messages.send answered {answer!r}", "messages.send")
         return answer
+
+    # -- files: upload server → multipart upload → save → an attachment string ------------------------
+
+    async def upload_photo(self, peer_id: int, content: bytes, filename: str, content_type: str) -> str:
+        """A photo for a message to `peer_id`: ``photos.getMessagesUploadServer`` (peer_id) → the file
+        POSTed as the multipart field ``photo`` → ``photos.saveMessagesPhoto`` (server, photo, hash) →
+        ``photo{owner_id}_{id}`` (with ``_{access_key}`` when VK gives one)."""
+        method = "photos.saveMessagesPhoto"
+        server = await self.call("photos.getMessagesUploadServer", peer_id=peer_id)
+        uploaded = await self._upload(
+            _upload_url(server, "photos.getMessagesUploadServer"), "photo", content, filename, content_type
+        )
+        if not all(
+            isinstance(uploaded.get(k), str | int) for k in ("server", "photo", "hash")
+        ) or not uploaded.get("photo"):
+            raise VkApiError(0, f"the photo upload answered {_short(uploaded)}", "photos.upload")
+        saved = await self.call(
+            method, server=uploaded["server"], photo=uploaded["photo"], hash=uploaded["hash"]
+        )
+        photo = saved[0] if isinstance(saved, list) and saved else None
+        return _attachment("photo", photo, method)
+
+    async def upload_document(self, peer_id: int, content: bytes, filename: str, content_type: str) -> str:
+        """A document for a message to `peer_id`: ``docs.getMessagesUploadServer`` (type=doc, peer_id) → the
+        file POSTed as the multipart field ``file`` → ``docs.save`` (file, title) → ``doc{owner_id}_{id}``."""
+        method = "docs.save"
+        server = await self.call("docs.getMessagesUploadServer", type="doc", peer_id=peer_id)
+        uploaded = await self._upload(
+            _upload_url(server, "docs.getMessagesUploadServer"), "file", content, filename, content_type
+        )
+        file = uploaded.get("file")
+        if not isinstance(file, str) or not file:
+            raise VkApiError(0, f"the document upload answered {_short(uploaded)}", "docs.upload")
+        saved = await self.call(method, file=file, title=filename)
+        doc = saved.get("doc") if isinstance(saved, Mapping) else None  # {"type": "doc", "doc": {...}}
+        return _attachment("doc", doc, method)
+
+    async def _upload(
+        self, url: str, field: str, content: bytes, filename: str, content_type: str
+    ) -> Mapping[str, Any]:
+        form = aiohttp.FormData(quote_fields=False)  # the file name in raw UTF-8, as browsers send it
+        form.add_field(field, content, filename=filename, content_type=content_type)
+        async with self._session.post(url, data=form) as response:
+            answer = await _json_answer(response, "VK upload")
+        if not isinstance(answer, Mapping):
+            raise VkApiError(0, "the upload answer is not a JSON object", "upload")
+        if answer.get("error"):
+            raise VkApiError(0, f"the upload was refused: {_short(answer['error'])}", "upload")
+        return answer
+
+
+async def _json_answer(response: aiohttp.ClientResponse, what: str) -> Any:
+    """The JSON of an answer; a 5xx is a server in trouble (retried), raised as a client error."""
+    if response.status >= 500:
+        raise aiohttp.ClientResponseError(
+            response.request_info, (), status=response.status, message=f"{what} answered {response.status}"
+        )
+    return await response.json(content_type=None)
+
+
+def _upload_url(server: Any, method: str) -> str:
+    url = server.get("upload_url") if isinstance(server, Mapping) else None
+    if not isinstance(url, str) or not url.startswith(("https://", "http://")):
+        raise VkApiError(0, f"{method} gave no upload_url", method)
+    return url
+
+
+def _attachment(kind: str, saved: Any, method: str) -> str:
+    """``{kind}{owner_id}_{id}[_{access_key}]``, the form messages.send takes, from a saved photo or doc."""
+    if (
+        not isinstance(saved, Mapping)
+        or not isinstance(saved.get("owner_id"), int)
+        or not isinstance(saved.get("id"), int)
+    ):
+        raise VkApiError(0, f"{method} answered {_short(saved)}", method)
+    key = saved.get("access_key")
+    suffix = f"_{key}" if isinstance(key, str) and key else ""
+    return f"{kind}{saved['owner_id']}_{saved['id']}{suffix}"
+
+
+def _short(value: Any) -> str:
+    return repr(value)[:200]
 
 
 def _form_value(value: Any) -> str:

@@ -21,6 +21,10 @@ API events are answered ``ok`` only after the commit, so VK delivers again whate
 
 Sending: ``messages.send`` to the peer of the client's last message, text cut at 4096 characters, each part's
 ``random_id`` derived from the reply's idempotency key (VK drops a repeated random_id, never sends twice).
+Files are uploaded first and go with the first part: JPEG, PNG and GIF as photos
+(``photos.getMessagesUploadServer`` → upload → ``photos.saveMessagesPhoto``), anything else as a document
+(``docs.getMessagesUploadServer`` type=doc → upload → ``docs.save``); a retry reuses what was uploaded.
+A reply's buttons become an inline keyboard under its last part (:mod:`channels.vk.keyboard`).
 The community's own messages come back as ``message_reply`` events: one we sent carries the id we stored, so
 the ingest path finds it a duplicate, and echoes of replies sent by this process are dropped here already
 (by their random_id), before the outbox may have recorded the id. Names come from users.get, cached.
@@ -40,7 +44,15 @@ from urllib.parse import urlsplit
 import aiohttp
 from aiohttp import web
 
-from channels.base import AccountContext, ChannelAuthError, PayloadError, Sink, register, with_message
+from channels.base import (
+    AccountContext,
+    Capabilities,
+    ChannelAuthError,
+    PayloadError,
+    Sink,
+    register,
+    with_message,
+)
 from channels.messenger import parsed_or_logged
 from channels.options import check_known, flag, number
 from channels.payloads import load_json
@@ -55,6 +67,7 @@ from channels.vk.client import (
     delivery_error,
     random_id_for,
 )
+from channels.vk.keyboard import inline_keyboard
 from channels.vk.parse import parse_event
 from inbox.ingest import IngestError
 from inbox.items import Delivery, DeliveryError, InboundAttachment, InboundMessage, OutboundMessage
@@ -62,6 +75,8 @@ from inbox.items import Delivery, DeliveryError, InboundAttachment, InboundMessa
 log = logging.getLogger(__name__)
 
 TEXT_LIMIT = 4096
+MAX_ATTACHMENTS = 10
+PHOTO_TYPES = frozenset({"image/jpeg", "image/png", "image/gif"})  # what VK takes as a photo; else a document
 MAX_DOWNLOAD = 50 * 1024 * 1024
 OPTIONS = frozenset(
     {
@@ -194,6 +209,10 @@ def _event_user(event: Any) -> int | None:
 @register("vk")
 class VkConnector:
     kind: ClassVar[str] = "vk"
+    # messages.send takes up to 10 attachments; VK stores documents of up to 200 MB, photos of up to 50 MB.
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        attachments=True, max_attachment_bytes=50 * 2**20, buttons=True
+    )
 
     def __init__(self, account: AccountContext) -> None:
         self.account = account
@@ -210,7 +229,8 @@ class VkConnector:
         self.ready = asyncio.Event()
         self._names: OrderedDict[int, str] = OrderedDict()
         self._own: OrderedDict[int, None] = OrderedDict()  # random_ids of messages this process sent
-        self._partial: dict[str, list[int]] = {}
+        self._partial: dict[str, list[int]] = {}  # per idempotency key: ids of the parts already sent
+        self._uploaded: dict[str, list[str]] = {}  # per idempotency key: files already uploaded
 
     # -- lifecycle ---------------------------------------------------------------------------------------
 
@@ -488,20 +508,43 @@ class VkConnector:
         parts = split_text(out.text, TEXT_LIMIT, measure=utf16_len)
         if not parts:
             raise DeliveryError("the reply is empty", permanent=True)
-        sent = self._partial.setdefault(out.idempotency_key, [])
+        if len(out.attachments) > MAX_ATTACHMENTS:
+            raise DeliveryError(f"VK carries at most {MAX_ATTACHMENTS} files in a message", permanent=True)
+        key = out.idempotency_key
+        sent = self._partial.setdefault(key, [])
+        uploaded = self._uploaded.setdefault(key, [])
         try:
-            for index in range(len(sent), len(parts)):
-                random_id = random_id_for(out.idempotency_key, index)
-                self._remember_own(random_id)
-                try:
-                    sent.append(await client.send_message(peer, parts[index], random_id))
-                except VkApiError as exc:
-                    raise delivery_error(exc) from None
-                except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
-                    raise DeliveryError(f"VK unreachable: {exc.__class__.__name__}: {exc}") from None
+            try:
+                # Files first (a retry resumes after the last one uploaded); they go with the first part.
+                for att in out.attachments[len(uploaded) :]:
+                    upload = (
+                        client.upload_photo if att.content_type in PHOTO_TYPES else client.upload_document
+                    )
+                    uploaded.append(await upload(peer, att.content, att.filename, att.content_type))
+                keyboard = await inline_keyboard(out.buttons) if out.buttons else None
+                for index in range(len(sent), len(parts)):
+                    random_id = random_id_for(key, index)
+                    self._remember_own(random_id)
+                    files = uploaded if index == 0 else ()
+                    last = index == len(parts) - 1  # buttons under the end of the reply
+                    sent.append(
+                        await client.send_message(
+                            peer, parts[index], random_id, files, keyboard=keyboard if last else None
+                        )
+                    )
+            except VkApiError as exc:
+                raise delivery_error(exc) from None
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                raise DeliveryError(f"VK unreachable: {exc.__class__.__name__}: {exc}") from None
+            except ValueError as exc:  # an answer that is no JSON, or buttons past VK's limits
+                raise DeliveryError(f"VK: {exc.__class__.__name__}: {exc}") from None
         except DeliveryError as exc:
             if exc.permanent:
-                self._partial.pop(out.idempotency_key, None)
+                self._forget(key)
             raise
-        self._partial.pop(out.idempotency_key, None)
+        self._forget(key)
         return Delivery(external_id=str(sent[0]))
+
+    def _forget(self, key: str) -> None:
+        self._partial.pop(key, None)
+        self._uploaded.pop(key, None)

@@ -17,6 +17,8 @@ identity_secret_env = "OKNO_SITE_IDENTITY_SECRET"  # verifies identifier_hash of
 new_visitors_per_minute = 20         # new visitors (sockets without a valid token) per minute per IP
 offline_per_minute = 5               # offline-form posts per minute per IP
 visitor_token_days = 90              # a visitor token's life; renewed on use past half of it
+max_file_bytes = 10485760            # a visitor's file (images and documents, checked by content); 0: none
+files_per_minute = 5                 # a visitor's files per minute (besides messages_per_minute)
 """
 
 from __future__ import annotations
@@ -46,6 +48,8 @@ class WidgetOptions:
     new_visitors_per_minute: int = 20
     offline_per_minute: int = 5
     visitor_token_days: int = 90
+    max_file_bytes: int = 10 * 2**20
+    files_per_minute: int = 5
 
     @property
     def token_lifetime(self) -> float:
@@ -118,4 +122,6 @@ def widget_options(options: Mapping[str, Any]) -> WidgetOptions:
         new_visitors_per_minute=_count(options, "new_visitors_per_minute", 20, 1, 100_000),
         offline_per_minute=_count(options, "offline_per_minute", 5, 1, 10_000),
         visitor_token_days=_count(options, "visitor_token_days", 90, 1, 3650),
+        max_file_bytes=_count(options, "max_file_bytes", 10 * 2**20, 0, 50 * 2**20),
+        files_per_minute=_count(options, "files_per_minute", 5, 1, 600),
     )

@@ -13,13 +13,15 @@ from __future__ import annotations
 import asyncio
 from typing import ClassVar
 
-from channels.base import AccountContext, Sink, register
+from channels.base import AccountContext, Capabilities, Sink, register
 from inbox.items import Delivery, DeliveryError, OutboundMessage
 
 
 @register("webchat")
 class WebchatConnector:
     kind: ClassVar[str] = "webchat"
+    # Replies' files are shown in the widget, fetched with the visitor's token (hub/web/webchat/files.py).
+    capabilities: ClassVar[Capabilities] = Capabilities(attachments=True, typing=True)
 
     def __init__(self, account: AccountContext) -> None:
         self.account = account

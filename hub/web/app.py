@@ -16,6 +16,7 @@ from hub.runtime import Hub
 from hub.web import hooks, revocation
 from hub.web.api import (
     admin,
+    attachments,
     audit,
     auth,
     channels,
@@ -34,6 +35,7 @@ from hub.web.errors import error_middleware
 from hub.web.ui import audit as audit_page
 from hub.web.ui import inbox, pages, templates_page
 from hub.web.ui import reports as reports_page
+from hub.web.webchat import files as webchat_files
 from hub.web.webchat import routes as webchat
 from hub.web.webchat import socket as webchat_socket
 from hub.web.webchat import typing as webchat_typing
@@ -43,6 +45,7 @@ ROUTE_MODULES = (
     routing,
     contacts,
     conversations,
+    attachments,
     admin,
     audit,
     tasks,
@@ -59,6 +62,7 @@ ROUTE_MODULES = (
     reports_page,
     templates_page,
     webchat,
+    webchat_files,
     webchat_socket,
     webchat_typing,
 )

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
@@ -38,9 +38,9 @@ from inbox.agents import create_agent
 from inbox.conversation_marks import apply_mark
 from inbox.edits import apply_edit
 from inbox.ingest import IngestError, ingest
-from inbox.items import ConversationMark, InboundMessage, MessageEdit, OutboundMessage
+from inbox.items import ConversationMark, InboundMessage, MessageEdit, OutboundAttachment, OutboundMessage
 from inbox.models import ChannelAccount, Conversation, Message
-from inbox.replies import add_reply
+from inbox.replies import add_reply, store_reply_files
 from tests.conftest import shared_fixture_dir
 from tests.waiting import eventually
 
@@ -245,13 +245,33 @@ async def inbound(hub: Hub) -> list[Message]:
         )
 
 
-async def reply(hub: Hub, conversation_id: int, text: str) -> int:
+async def reply(
+    hub: Hub,
+    conversation_id: int,
+    text: str,
+    files: Sequence[OutboundAttachment] = (),
+    buttons: Sequence[str] = (),
+) -> int:
+    """An agent's reply, `files` and `buttons` checked against the channel's capabilities and stored as the
+    API does."""
+    async with hub.sessionmaker() as session:
+        conv = await session.get_one(Conversation, conversation_id)
+        await session.commit()
+    stored = await store_reply_files(
+        files,
+        hub.policy,
+        capabilities=hub.account_capabilities(conv.account_id),
+        channel=conv.channel_kind,
+        buttons=buttons,
+    )
     async with hub.sessionmaker() as session:
         conv = await session.get_one(Conversation, conversation_id)
         agent = await create_agent(
             session, email=f"anna{conversation_id}@okno.ru", name="Анна", password="long-password"
         )
-        message, _ = await add_reply(session, conv, agent, text, policy=hub.policy)
+        message, _ = await add_reply(
+            session, conv, agent, text, policy=hub.policy, files=stored, buttons=buttons
+        )
         await session.commit()
     hub.outbox.wake()
     return message.id

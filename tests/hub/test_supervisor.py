@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from channels.base import AccountContext, ChannelAuthError, LinkHealth, Sink, register
+from channels.base import AccountContext, Capabilities, ChannelAuthError, LinkHealth, Sink, register
 from hub.cli import _reload_accounts
 from hub.runtime import Hub
 from hub.settings import AccountSettings
@@ -27,6 +27,7 @@ class FlakyConnector:
     """Fails its first two runs, then runs until cancelled."""
 
     kind: ClassVar[str] = "test-flaky"
+    capabilities: ClassVar[Capabilities] = Capabilities()
     runs: ClassVar[int] = 0
     closed: ClassVar[int] = 0
 

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from inbox.agents import create_agent
 from inbox.blobs import BlobStore
+from inbox.capabilities import Capabilities
 from inbox.ingest import ingest
 from inbox.items import Delivery, DeliveryError, OutboundAttachment, OutboundMessage
 from inbox.models import (
@@ -30,6 +31,8 @@ from inbox.policy import InboxPolicy
 from inbox.replies import ReplyError, add_reply, store_reply_files
 from tests.inbox.helpers import message
 from tests.waiting import event_set, resolved
+
+FILES = Capabilities(attachments=True)
 
 POLICY = InboxPolicy()
 # Short backoffs; a lease no slow pass can outlive (a lapsed lease lets another worker send a row again).
@@ -273,7 +276,10 @@ async def test_files_of_a_reply_are_stored_and_handed_to_the_channel(
     agent, conv = await setup_conversation(session, api_account)
     policy = InboxPolicy(attachments_dir=tmp_path)
     files = await store_reply_files(
-        [OutboundAttachment("../../etc/счёт.pdf", "application/pdf", b"%PDF-1.4 invoice")], policy
+        [OutboundAttachment("../../etc/счёт.pdf", "application/pdf", b"%PDF-1.4 invoice")],
+        policy,
+        capabilities=FILES,
+        channel="api",
     )
     msg, _ = await add_reply(session, conv, agent, "Счёт во вложении", policy=policy, files=files)
     await session.commit()
@@ -294,7 +300,9 @@ async def test_a_reply_whose_files_are_gone_fails_with_the_reason(
 ) -> None:
     agent, conv = await setup_conversation(session, api_account)
     policy = InboxPolicy(attachments_dir=tmp_path / "files")
-    files = await store_reply_files([OutboundAttachment("a.txt", "text/plain", b"hello")], policy)
+    files = await store_reply_files(
+        [OutboundAttachment("a.txt", "text/plain", b"hello")], policy, capabilities=FILES, channel="api"
+    )
     msg, _ = await add_reply(session, conv, agent, "see file", policy=policy, files=files)
     await session.commit()
     channel = FakeChannel()
@@ -309,5 +317,30 @@ async def test_a_reply_whose_files_are_gone_fails_with_the_reason(
 
 async def test_files_need_an_attachment_store() -> None:
     with pytest.raises(ReplyError, match="attachments_dir") as err:
-        await store_reply_files([OutboundAttachment("a", "text/plain", b"")], InboxPolicy())
+        await store_reply_files(
+            [OutboundAttachment("a", "text/plain", b"")], InboxPolicy(), capabilities=FILES, channel="api"
+        )
     assert err.value.field == "attachments"
+
+
+async def test_a_file_of_a_type_or_size_the_channel_refuses_is_named_before_anything_is_stored(
+    tmp_path: Path,
+) -> None:
+    policy = InboxPolicy(attachments_dir=tmp_path)
+    images = Capabilities(attachments=True, attachment_kinds=frozenset({"image/*"}), max_attachment_bytes=4)
+    with pytest.raises(
+        ReplyError, match=r"cannot carry application/pdf files \(счёт.pdf\); it takes image/\*"
+    ):
+        await store_reply_files(
+            [OutboundAttachment("счёт.pdf", "application/pdf", b"%PDF")],
+            policy,
+            capabilities=images,
+            channel="x",
+        )
+    with pytest.raises(
+        ReplyError, match=r"big\.png is 5 bytes: the x channel carries files of at most 4 bytes"
+    ):
+        await store_reply_files(
+            [OutboundAttachment("big.png", "image/png", b"12345")], policy, capabilities=images, channel="x"
+        )
+    assert list(tmp_path.iterdir()) == []

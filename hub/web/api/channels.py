@@ -17,6 +17,7 @@ from channels.api import parse
 from channels.api.parse import MessageBody
 from hub.web.api.operations import operation
 from hub.web.api.schemas.base import respond
+from hub.web.api.schemas.capabilities import Capabilities
 from hub.web.api.schemas.channels import ChannelAccount, ChannelAccountList, IngestResult
 from hub.web.auth import require_agent
 from hub.web.context import db, hub_of
@@ -46,7 +47,8 @@ class ApiChannelMessage(MessageBody):
     "Configured channel accounts and their state (no secrets)", "channels", {200: ("OK", ChannelAccountList)}
 )
 async def list_channels(request: web.Request) -> web.Response:
-    """Every configured account with its state (running, retrying, auth_failed …); never a secret."""
+    """Every configured account with its state (running, retrying, auth_failed …) and what its replies can
+    carry; never a secret."""
     hub = hub_of(request)
     async with db(request) as session:
         await require_agent(request, session)
@@ -65,6 +67,7 @@ async def list_channels(request: web.Request) -> web.Response:
                 restarts=state.restarts if state else 0,
                 since=state.since if state else None,
                 problem=configured.problem,
+                capabilities=Capabilities.of(hub.account_capabilities(context.id)),
             )
         )
     return respond(ChannelAccountList(items=items))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Literal
+from typing import Annotated, Literal
 
 from aiohttp import web
 from pydantic import ConfigDict, Field
@@ -23,6 +23,7 @@ from hub.web.auth import require_agent
 from hub.web.context import db, hub_of, publish
 from hub.web.errors import bad_request, unprocessable
 from hub.web.inputs import AgentRef, Body, Id, Query, Timestamp, path_id, read_body, read_query
+from inbox.capabilities import Capabilities
 from inbox.contacts import contacts_by_id, get_contact
 from inbox.conversations import (
     ConversationFilter,
@@ -37,6 +38,8 @@ from inbox.knowledge.templates import visible_template
 from inbox.replies import MAX_REPLY, add_reply, reply_account, store_reply_files
 
 routes = web.RouteTableDef()
+
+NOTES = Capabilities(attachments=True)  # a note goes nowhere: it carries whatever the hub keeps
 
 Status = Literal["open", "pending", "snoozed", "resolved"]
 BASE64 = r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$"  # padded, no line breaks
@@ -84,6 +87,11 @@ class ReplyBody(Body):
     html: str | None = Field(None, max_length=5 * MAX_REPLY)
     attachments: list[FileIn] = Field(default_factory=list, max_length=10)
     template_id: Id | None = Field(None, description="the knowledge-base template the reply was written from")
+    buttons: list[Annotated[str, Field(min_length=1, max_length=40)]] = Field(
+        default_factory=list,
+        max_length=10,
+        description="quick answers shown under the reply, where the channel has buttons (VK)",
+    )
 
 
 class NoteBody(Body):
@@ -128,14 +136,16 @@ async def list_(request: web.Request) -> web.Response:
     errors=(403, 404),
 )
 async def get(request: web.Request) -> web.Response:
-    """A conversation with its contact and every message (with attachments), oldest first."""
+    """A conversation with its contact, every message (with attachments), oldest first, and what a reply
+    through its channel can carry."""
     conversation_id = path_id(request)
     async with db(request) as session:
         principal = await require_agent(request, session)
         conv = await get_visible_conversation(session, principal.viewer, conversation_id)
         card = await get_contact(session, conv.contact_id)
         messages = await messages_of(session, conv.id)
-        return respond(ConversationDetail.of(conv, card, messages))
+        can_carry = hub_of(request).account_capabilities(conv.account_id)
+        return respond(ConversationDetail.of(conv, card, messages, can_carry))
 
 
 @routes.post(r"/api/v1/conversations/{id:\d+}/assign")
@@ -205,20 +215,28 @@ async def _post_message(
     async with db(request) as session:
         principal = await require_agent(request, session)  # ends its read transaction
         body = await read_body(request, model)
-        # Decoding, hashing and writing the files happen before the next statement opens a transaction.
-        files = await store_reply_files(
-            [
-                OutboundAttachment(f.filename, f.content_type, f.decoded())
-                for f in (body.attachments if isinstance(body, ReplyBody) else [])
-            ],
-            hub.policy,
-        )
         conv = await get_visible_conversation(session, principal.viewer, conversation_id)
-        html = body.html if isinstance(body, ReplyBody) else None
         template_id = body.template_id if isinstance(body, ReplyBody) else None
         if template_id is not None and await visible_template(session, principal.agent, template_id) is None:
             raise unprocessable(f"template {template_id} not found", "template_id")
         via = None if note else await reply_account(session, conv, offline_form_mail=hub.offline_form_mail())
+        await session.commit()  # ends this read: the files below are written with no transaction open
+        attachments = [
+            OutboundAttachment(f.filename, f.content_type, f.decoded())
+            for f in (body.attachments if isinstance(body, ReplyBody) else [])
+        ]
+        account_id = via or conv.account_id
+        through = hub.account_by_id(account_id)
+        buttons = body.buttons if isinstance(body, ReplyBody) else []
+        files = await store_reply_files(
+            attachments,
+            hub.policy,
+            capabilities=NOTES if note else hub.account_capabilities(account_id),
+            channel=through.context.kind if through is not None else conv.channel_kind,
+            buttons=buttons,
+        )
+        await session.refresh(conv)  # another agent may have changed it while the files were written
+        html = body.html if isinstance(body, ReplyBody) else None
         message, events = await add_reply(
             session,
             conv,
@@ -228,6 +246,7 @@ async def _post_message(
             note=note,
             policy=hub.policy,
             files=files,
+            buttons=buttons,
             via_account_id=via,
             template_id=template_id,
         )

@@ -37,6 +37,7 @@ ERRORS = {
     401: ("Unauthorized", "no credentials, or wrong ones"),
     403: ("Forbidden", "not allowed for this agent (role, queue), or a missing CSRF token"),
     404: ("NotFound", "no such object"),
+    410: ("Gone", "the object existed but is no longer kept (a file the blob store lost)"),
     413: ("PayloadTooLarge", "the body is over the configured limit"),
     415: ("UnsupportedMediaType", "the body is not sent as JSON"),
     422: (
@@ -214,7 +215,9 @@ def _operation(
         }
     for status, (description, model) in declared.responses.items():
         response: Schema = {"description": description}
-        if model is not None:
+        if model is not None and status == 200 and declared.files:
+            response["content"] = {kind: {"schema": answers[model]} for kind in declared.files}
+        elif model is not None:
             response["content"] = json_content(answers[model])
         out["responses"][str(status)] = response
     wanted: set[int] = set(declared.errors) | {400} | (set() if declared.auth == "public" else {401})

@@ -20,7 +20,7 @@ Auth = Literal["agent", "public", "channel"]
 """agent: an agent's token or session (and CSRF on changes); public: no credentials; channel: the channel
 account's own token."""
 
-ErrorStatus = Literal[401, 403, 404, 409, 422, 429]
+ErrorStatus = Literal[401, 403, 404, 409, 410, 422, 429]
 
 H = TypeVar("H", bound=Callable[..., object])
 
@@ -44,6 +44,7 @@ class Operation:
     path: type[BaseModel] = IdPath
     errors: tuple[ErrorStatus, ...] = ()
     auth: Auth = "agent"
+    files: tuple[str, ...] = ()
 
 
 def operation(
@@ -57,11 +58,13 @@ def operation(
     path: type[BaseModel] = IdPath,
     errors: tuple[ErrorStatus, ...] = (),
     auth: Auth = "agent",
+    files: tuple[str, ...] = (),
 ) -> Callable[[H], H]:
     """Declare a handler's operation. `responses`: status → (description, response model or None for no
     body). `errors`: the error statuses it may answer beyond those every operation may (400, and 401 for
-    an agent's route; 413 and 415 with a body). `path` documents the path's parameters (default: ``{id}``)."""
-    declared = Operation(summary, tag, responses, body, body_required, query, path, errors, auth)
+    an agent's route; 413 and 415 with a body). `path` documents the path's parameters (default: ``{id}``).
+    `files`: the media types of a 200 that answers a file's bytes (its model :class:`FileBytes`), not JSON."""
+    declared = Operation(summary, tag, responses, body, body_required, query, path, errors, auth, files)
 
     def mark(handler: H) -> H:
         setattr(handler, _ATTRIBUTE, declared)

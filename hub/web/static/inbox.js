@@ -88,8 +88,9 @@
       current = id;
       $("composer").hidden = false;
       if (push) history.pushState({ id: id }, "", "/inbox/" + id + "?" + query);
-      if (changed) { $("reply").value = ""; templateId = null; closeSlash(); setMode("reply"); showTyping(false); }
+      if (changed) { $("reply").value = ""; templateId = null; closeSlash(); setMode("reply"); showTyping(false); clearFiles(); }
       if (changed || !suggestions.childNodes.length) loadSuggestions();
+      offerFiles();
       scroller.scrollTop = keep === null ? scroller.scrollHeight : keep;
       markCurrent();
     }).catch(function (error) {
@@ -172,9 +173,38 @@
     var tab = event.target.closest("button[data-mode]");
     if (tab) { setMode(tab.getAttribute("data-mode")); box.focus(); }
   });
+  // Files are offered only where the channel carries them (the head says so: data-attachments).
+  var attach = $("attach");
+  function head() { return document.querySelector(".conv-head"); }
+  function offerFiles() {
+    var h = head(), on = !!h && h.getAttribute("data-attachments") === "1";
+    $("attach-wrap").hidden = !on;
+    if (!on) clearFiles();
+  }
+  function clearFiles() { attach.value = ""; $("attach-names").textContent = ""; }
+  attach.addEventListener("change", function () {
+    var n = attach.files.length;
+    $("attach-names").textContent = n ? S.attach_count.replace("{n}", String(n)) : "";
+  });
+  function readFiles() {
+    var h = head(), max = h ? Number(h.getAttribute("data-max-file")) : 0;
+    var files = composer.getAttribute("data-mode") === "reply" && !$("attach-wrap").hidden ? Array.prototype.slice.call(attach.files) : [];
+    return Promise.all(files.map(function (file) {
+      if (max && file.size > max) return Promise.reject(new Error(S.attach_too_large.replace("{name}", file.name)));
+      return new Promise(function (resolve, reject) {
+        var reader = new FileReader();
+        reader.onload = function () {
+          var url = String(reader.result);
+          resolve({ filename: file.name, content_type: file.type || "application/octet-stream", content_base64: url.slice(url.indexOf(",") + 1) });
+        };
+        reader.onerror = function () { reject(reader.error); };
+        reader.readAsDataURL(file);
+      });
+    }));
+  }
   function agentTyping(on) {
-    var head = document.querySelector(".conv-head");
-    if (!current || !head || head.getAttribute("data-channel") !== "webchat") return;
+    var h = head();
+    if (!current || !h || h.getAttribute("data-typing") !== "1") return;
     var now = Date.now();
     if (on && now - typedAt < 3000) return;
     if (!on && !typedAt) return;
@@ -203,12 +233,16 @@
     var note = composer.getAttribute("data-mode") === "note";
     var send = $("send");
     send.disabled = true;
-    var body = { text: text };
-    if (!note && templateId) body.template_id = templateId;  // which template the reply came from
-    request("POST", "/api/v1/conversations/" + current + (note ? "/notes" : "/replies"), body)
+    readFiles()
+      .then(function (files) {
+        var body = files.length ? { text: text, attachments: files } : { text: text };
+        if (!note && templateId) body.template_id = templateId;  // which template the reply came from
+        return request("POST", "/api/v1/conversations/" + current + (note ? "/notes" : "/replies"), body);
+      })
       .then(function () {
         box.value = "";
         templateId = null;
+        if (!note) clearFiles();
         if (!note) agentTyping(false);
         return afterChange();
       })

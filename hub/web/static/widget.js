@@ -63,6 +63,7 @@
   var ICON_CHAT = "M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H9l-5 4v-4a2 2 0 0 1-2-2V6a2 2 0 0 1 2-2z";
   var ICON_CLOSE = "M6 6l12 12M18 6L6 18";
   var ICON_SEND = "M3 11.5L21 3l-8.5 18-2.2-7.3L3 11.5z";
+  var ICON_CLIP = "M16 7l-7 7a2 2 0 0 0 3 3l7-7a4 4 0 0 0-6-6l-7 7a6 6 0 0 0 8 8l6-6";
 
   function contrast(hex) {
     var h = hex.replace("#", "");
@@ -120,6 +121,10 @@
     ".send{width:38px;height:38px;border-radius:10px;border:0;background:var(--a);color:var(--on);cursor:pointer;display:flex;align-items:center;justify-content:center;flex:none}",
     ".send:disabled{opacity:.4;cursor:default}",
     ".send svg{width:18px;height:18px;fill:currentColor}",
+    ".clip{background:none;border:0;color:#8a919e;cursor:pointer;padding:8px 2px}",
+    ".clip svg{width:20px;height:20px;fill:none;stroke:currentColor;stroke-width:2;stroke-linecap:round}",
+    ".fl{display:flex;flex-direction:column;gap:4px;margin-top:4px}.fl a{color:inherit;font-size:13px}",
+    ".fl img{max-width:200px;max-height:160px;border-radius:8px;display:block}",
     "button:focus-visible,textarea:focus-visible,input:focus-visible{outline:2px solid var(--a);outline-offset:2px}",
     ".form{padding:18px;display:flex;flex-direction:column;gap:10px;overflow-y:auto;flex:1;background:#fff}",
     ".form p{margin:0 0 4px;color:#4b5563}",
@@ -261,8 +266,23 @@
       if (e.key === "Enter" && !e.shiftKey && !e.isComposing) { e.preventDefault(); submit(); }
     });
     send.onclick = submit;
+    var pick = null;
+    if (config.max_file_bytes) {  // files: only where the hub takes them
+      var clip = el("button", "clip");
+      pick = el("input");
+      pick.type = "file";
+      pick.hidden = true;
+      pick.accept = "image/*,.pdf,.doc,.docx,.xls,.xlsx,.ppt,.pptx,.odt,.ods,.odp,.txt";
+      pick.onchange = function () { if (pick.files[0]) upload(pick.files[0]); pick.value = ""; };
+      clip.type = "button";
+      clip.setAttribute("aria-label", t.attach);
+      clip.appendChild(svg(ICON_CLIP));
+      clip.onclick = function () { pick.click(); };
+      foot.appendChild(clip);
+    }
     foot.appendChild(box);
     foot.appendChild(send);
+    if (pick) foot.appendChild(pick);  // after the box: opening the chat focuses the first field
     ui.body.appendChild(ui.log);
     ui.body.appendChild(ui.typing);
     ui.body.appendChild(foot);
@@ -290,6 +310,40 @@
 
   function note(text) { ui.typing.textContent = text; }
 
+  function upload(file) {  // sent over HTTP (a socket frame is small); stored like a message, by its id
+    if (file.size > config.max_file_bytes) { note(t.tooBig); return; }
+    var id = newId(), body = new FormData();
+    render({ cid: id, from: "visitor", text: file.name }, "p");
+    scroll();
+    body.append("token", state.token || "");
+    body.append("id", id);
+    body.append("page", location.href);
+    body.append("file", file);
+    fetch(base + "/webchat/" + encodeURIComponent(account) + "/files", { method: "POST", body: body, credentials: "omit" })
+      .then(function (r) { return r.json().then(function (d) { if (!r.ok) throw d; return d; }); })
+      .then(function (d) { render(d.message, "s"); scroll(); })
+      .catch(function (d) {
+        var c = d && d.error && d.error.code, n = byCid[id];
+        n.classList.add("f");
+        n.lastChild.textContent = t.failed + " · " + (c === "payload_too_large" ? t.tooBig : c === "unsupported_media_type" ? t.badFile : t.error);
+      });
+  }
+
+  function files(node, list) {  // links (and previews of images) fetched with the visitor's own token
+    if (!list || !list.length || node.querySelector(".fl")) return;
+    var box = el("div", "fl");
+    list.forEach(function (f) {
+      if (f.id == null) { box.appendChild(el("span", null, f.name)); return; }
+      var a = el("a", null, f.name), url = base + "/webchat/" + encodeURIComponent(account) + "/files/" + f.id + "?token=" + encodeURIComponent(state.token || "");
+      a.href = url;
+      a.target = "_blank";
+      a.rel = "noopener noreferrer";
+      if (/^image\//.test(f.type)) { var img = el("img"); img.src = url; img.alt = f.name; a.replaceChildren(img); }
+      box.appendChild(a);
+    });
+    node.querySelector(".b").appendChild(box);
+  }
+
   function render(msg, status) {
     if (!ui.log) return;
     if (msg.id != null && shown[msg.id]) return;
@@ -307,6 +361,7 @@
       ui.log.appendChild(node);
       if (msg.cid) byCid[msg.cid] = node;
     }
+    files(node, msg.files);
     if (msg.id != null) {
       shown[msg.id] = node;
       node.setAttribute("data-id", String(msg.id));

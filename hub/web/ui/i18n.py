@@ -125,6 +125,9 @@ SCRIPT_STRINGS: Final = {
     "kb_suggested": N_("Suggested replies"),
     "kb_no_results": N_("Nothing found"),
     "client_returned": N_("Your client wrote again"),
+    # capabilities: the composer's file picker
+    "attach_count": N_("Files: {n}"),
+    "attach_too_large": N_("{name} is larger than this channel takes"),
 }
 # The strings templates.js (the /templates page) shows.
 TEMPLATES_SCRIPT_STRINGS: Final = {

@@ -166,6 +166,8 @@ async def _conversation_context(
             "can_take": conv.assignee_id is None
             and conv.status in ("open", "pending")
             and (viewer.is_admin or conv.team_id in viewer.team_ids),
+            # The composer offers only what a reply through this channel can carry (files, typing).
+            "capabilities": hub_of(request).account_capabilities(conv.account_id).to_dict(),
         },
         "card": card,
         "timeline": timeline,

@@ -216,7 +216,14 @@ def _message_item(
         "error": error,
         "retrying": bool(error and status == "queued"),
         "attachments": [
-            {"name": a.filename, "size": a.size, "refused": a.refused} for a in message.attachments
+            {
+                "id": a.id,
+                "stored": a.sha256 is not None,
+                "name": a.filename,
+                "size": a.size,
+                "refused": a.refused,
+            }
+            for a in message.attachments
         ],
         "page": message.meta.get("page") if isinstance(message.meta, dict) else None,
         "offline_form": bool(message.meta.get("offline_form")) if isinstance(message.meta, dict) else False,

@@ -27,6 +27,17 @@ def widget_message(message: Message, visitor_id: str, names: dict[int, str]) -> 
         "at": when.isoformat(),
         "agent": None if inbound or message.agent_id is None else names.get(message.agent_id),
         "seen": inbound or message.delivery_status == "delivered",
+        # Files the widget may fetch (GET /webchat/{account}/files/{id}, with the visitor's token); one
+        # that was never stored (too large, refused) is listed without an id, so nothing vanishes silently.
+        "files": [
+            {
+                "id": a.id if a.sha256 else None,
+                "name": a.filename,
+                "type": a.content_type,
+                "size": a.size,
+            }
+            for a in message.attachments
+        ],
     }
 
 

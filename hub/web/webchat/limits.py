@@ -7,6 +7,8 @@ messages and typing, and the clock of visitor tokens.
 * ``messages_per_minute`` messages per visitor (20 by default): an ``error`` frame {code:
   "rate_limited", retry_after} for the message over it (the widget keeps it and sends it again).
 * ``offline_per_minute`` offline-form posts per IP and account (5 by default): 429 with Retry-After.
+* ``files_per_minute`` files per visitor (5 by default), each also counted as a message: 429 with
+  Retry-After.
 * A visitor's ``typing`` frames become at most one "typing" event per ``TYPING_EVERY`` seconds (and an
   "off" only after an "on" went out): a typing hint is ephemeral, so the rest is dropped silently.
 
@@ -47,6 +49,9 @@ class WebchatLimits:
 
     def message(self, account_id: int, visitor_id: str, per_minute: int) -> Verdict:
         return self._limiter("message", account_id, per_minute).hit(visitor_id)
+
+    def file(self, account_id: int, visitor_id: str, per_minute: int) -> Verdict:
+        return self._limiter("file", account_id, per_minute).hit(visitor_id)
 
     def offline_post(self, account_id: int, ip: str | None, per_minute: int) -> Verdict:
         return self._limiter("offline", account_id, per_minute).hit(ip or "unknown")

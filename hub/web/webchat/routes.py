@@ -1,8 +1,9 @@
 """The widget's HTTP side: ``GET /widget.js``, its configuration, and the offline form.
 
 * ``GET /widget.js`` — the static script (cached for an hour, revalidated by ETag).
-* ``GET /webchat/{account}/config`` — title, greeting, colour, language, pre-chat form, and whether
-  anyone answers now (business hours and agents online); the widget shows the offline form if not.
+* ``GET /webchat/{account}/config`` — title, greeting, colour, language, pre-chat form, the largest file
+  a visitor may send (0: none), and whether anyone answers now (business hours and agents online); the
+  widget shows the offline form if not.
 * ``POST /webchat/{account}/offline`` — the offline form: a name, an e-mail (to answer by), a message;
   it becomes a normal conversation of the visitor, with the e-mail on the visitor's card as a typed
   (unverified) detail — never matched to another card. ``offline_per_minute`` posts per IP (429 with
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +30,7 @@ from channels.webchat.identify import verified_identity
 from channels.webchat.parse import client_id, message_text
 from channels.webchat.tokens import current, new_visitor_id, sign
 from hub import i18n
+from hub.ratelimit import Verdict
 from hub.runtime import ConfiguredAccount
 from hub.web.context import db, hub_of, online_agents, publish
 from hub.web.errors import ApiError, error_response, forbidden, from_domain, not_found
@@ -121,29 +124,52 @@ async def config(request: web.Request) -> web.Response:
     if options.greeting is None:
         shown["greeting"] = texts.msg(strings.DEFAULT_GREETING)
     body = {**shown, "language": language, "strings": strings.widget_strings(texts)}
-    response = web.json_response({**body, "online": await answering(request, options)})
+    keeps_files = hub_of(request).policy.attachments_dir is not None
+    response = web.json_response(
+        {
+            **body,
+            "online": await answering(request, options),
+            # 0: no attach button (the account takes no files, or the hub keeps none)
+            "max_file_bytes": options.max_file_bytes if keeps_files else 0,
+        }
+    )
     response.headers["Cache-Control"] = "no-store"
     cors(request, options, response)
     return response
 
 
-@routes.options(f"/webchat/{ACCOUNT}/offline")
-async def offline_preflight(request: web.Request) -> web.Response:
+def within_limit(verdict: Verdict, what: str) -> None:
+    """Refuse a widget post over a rate limit: 429 with Retry-After."""
+    if not verdict.allowed:
+        raise ApiError(
+            429,
+            "rate_limited",
+            f"{what}: try again in {verdict.retry_after_header} s",
+            headers={"Retry-After": verdict.retry_after_header},
+        )
+
+
+def preflight(request: web.Request, *, headers: str | None = None) -> web.Response:
+    """The answer to a CORS preflight of a widget POST (`headers`: request headers it may send)."""
     _, options = account_of(request)
     response = web.Response(status=204)
     cors(request, options, response)
     response.headers["Access-Control-Allow-Methods"] = "POST"
-    response.headers["Access-Control-Allow-Headers"] = "Content-Type"
+    if headers:
+        response.headers["Access-Control-Allow-Headers"] = headers
     response.headers["Access-Control-Max-Age"] = "86400"
     return response
 
 
-@routes.post(f"/webchat/{ACCOUNT}/offline")
-async def offline_form(request: web.Request) -> web.Response:
-    """The offline form's message, as the visitor's message with their e-mail (required) on the card."""
+WidgetPost = Callable[[web.Request, ConfiguredAccount, WidgetOptions], Awaitable[web.Response]]
+
+
+async def widget_post(request: web.Request, handle: WidgetPost) -> web.Response:
+    """Run a widget POST with its account; its errors answered as JSON, and CORS headers either way (the
+    page on the client's site must be able to read a refusal too)."""
     configured, options = account_of(request)
     try:
-        response = await _offline(request, configured, options)
+        response = await handle(request, configured, options)
     except (PayloadError, IngestError, ApiError) as exc:
         mapped = from_domain(exc)
         assert mapped is not None
@@ -152,20 +178,27 @@ async def offline_form(request: web.Request) -> web.Response:
     return response
 
 
+@routes.options(f"/webchat/{ACCOUNT}/offline")
+async def offline_preflight(request: web.Request) -> web.Response:
+    return preflight(request, headers="Content-Type")
+
+
+@routes.post(f"/webchat/{ACCOUNT}/offline")
+async def offline_form(request: web.Request) -> web.Response:
+    """The offline form's message, as the visitor's message with their e-mail (required) on the card."""
+    return await widget_post(request, _offline)
+
+
 async def _offline(
     request: web.Request, configured: ConfiguredAccount, options: WidgetOptions
 ) -> web.Response:
     hub = hub_of(request)
     account_id = configured.context.id
     limits = request.app[LIMITS]
-    verdict = limits.offline_post(account_id, request.remote, options.offline_per_minute)
-    if not verdict.allowed:
-        raise ApiError(
-            429,
-            "rate_limited",
-            f"too many messages from this address: try again in {verdict.retry_after_header} s",
-            headers={"Retry-After": verdict.retry_after_header},
-        )
+    within_limit(
+        limits.offline_post(account_id, request.remote, options.offline_per_minute),
+        "too many messages from this address",
+    )
     body: dict[str, Any] = await read_json_object(request)
     key = await request.app[KEYS].key(configured)
     now = limits.wall()

@@ -33,6 +33,7 @@ import weakref
 from typing import Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
+from sqlalchemy.orm import selectinload
 
 from channels.base import PayloadError
 from channels.webchat import Profile, WidgetOptions, profile, visitor_message
@@ -235,7 +236,9 @@ class Visit:
             self.request.app[RELAY].watch(self, result.conversation_id)
             await announce(self.request, self.account_id, self.visitor_id, result.conversation_id)
         async with db(self.request) as session:
-            stored = await session.get(Message, result.message_id)
+            stored = await session.get(
+                Message, result.message_id, options=[selectinload(Message.attachments)]
+            )
             shown = await widget_messages(session, [stored] if stored else [], self.visitor_id)
         self.pushed.add(result.message_id)
         await self.send({"type": "ack", "id": cid, "message": shown[0] if shown else None})

@@ -38,6 +38,10 @@ WIDGET: Final = {
     "error": NP_("widget", "That did not work. Please try again."),
     "tooLong": NP_("widget", "The message is too long."),
     "powered": NP_("widget", "Okno"),
+    # capabilities: the attach button and why a file was not sent
+    "attach": NP_("widget", "Attach a file"),
+    "tooBig": NP_("widget", "The file is too large"),
+    "badFile": NP_("widget", "This file cannot be sent"),
 }
 DEFAULT_TITLE: Final = NP_("widget", "Chat with us")
 DEFAULT_GREETING: Final = NP_("widget", "Hello! Write to us and we will answer right here.")

@@ -7,6 +7,12 @@
 it waits at most :data:`LONG_POLL_CAP` seconds for news so tests stay quick. Events are numbered: ``ts`` is
 the number of the first event not yet returned. ``messages.send`` deduplicates by ``(peer_id, random_id)``
 and, like VK, echoes each new message as a ``message_reply`` event.
+
+Files for messages go VK's three steps: ``photos.getMessagesUploadServer`` (peer_id) /
+``docs.getMessagesUploadServer`` (type=doc, peer_id) answer an ``upload_url``; a multipart POST there (field
+``photo`` / ``file``) answers ``{"server", "photo", "hash"}`` / ``{"file"}``; ``photos.saveMessagesPhoto``
+(server, photo, hash) answers a list of photo objects and ``docs.save`` (file, title) ``{"type": "doc",
+"doc": {…}}``, whose ``owner_id`` and ``id`` make the ``attachment`` of messages.send.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import itertools
+import json
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -69,6 +76,13 @@ class FakeVkApi:
         self.files: dict[str, bytes] = {}
         self.broken_files: set[str] = set()  # answered 503, as a file host in trouble
         self._message_ids = itertools.count(830)
+        self.uploads: dict[
+            str, tuple[str, str, bytes]
+        ] = {}  # token → (field, file name, bytes), not saved yet
+        self.saved: dict[str, tuple[str, bytes]] = {}  # "photo-1_457239017" → (file name, bytes)
+        self.sent_attachments: list[tuple[int, str]] = []  # (peer, attachment parameter) per new message
+        self.sent_keyboards: list[tuple[int, Any]] = []  # (peer, keyboard) per new message with one
+        self._media_ids = itertools.count(457239017)
         self._news = asyncio.Event()
 
     # -- what tests do -----------------------------------------------------------------------------------
@@ -110,6 +124,7 @@ class FakeVkApi:
         app.router.add_route("*", "/method/{name}", self._method)
         app.router.add_get("/lp", self._long_poll)
         app.router.add_get("/files/{name}", self._file)
+        app.router.add_post("/upload/{field}", self._upload)
         return app
 
     async def _method(self, request: web.Request) -> web.Response:
@@ -182,9 +197,23 @@ class FakeVkApi:
             return {"error": (914, "Message is too long")}
         if (peer, random_id) in self.sent:  # VK does not send one random_id twice
             return {"response": self.sent[(peer, random_id)]}
+        attachment = params.get("attachment", "")
+        names = [a for a in attachment.split(",") if a]
+        unknown = [a for a in names if a.split("_")[0] + "_" + a.split("_")[1] not in self.saved]
+        if len(names) > 10 or unknown:
+            return {
+                "error": (
+                    100,
+                    f"One of the parameters specified was missing or invalid: attachment {unknown}",
+                )
+            }
         message_id = next(self._message_ids)
         self.sent[(peer, random_id)] = message_id
         self.sent_texts.append((peer, text, random_id))
+        if attachment:
+            self.sent_attachments.append((peer, attachment))
+        if params.get("keyboard"):
+            self.sent_keyboards.append((peer, json.loads(params["keyboard"])))
         self.push(
             {
                 "type": "message_reply",
@@ -205,6 +234,91 @@ class FakeVkApi:
             }
         )
         return {"response": message_id}
+
+    # -- files -----------------------------------------------------------------------------------------
+
+    def _upload_server(self, params: dict[str, str], field: str) -> dict[str, Any]:
+        if not params.get("peer_id", "").lstrip("-").isdigit():
+            return {"error": (100, "One of the parameters specified was missing or invalid: peer_id")}
+        return {
+            "response": {
+                "album_id": -64,
+                "upload_url": f"{self.url}/upload/{field}?peer={params['peer_id']}",
+                "user_id": 0,
+                "group_id": self.group_id,
+            }
+        }
+
+    def _photos_getMessagesUploadServer(self, params: dict[str, str]) -> dict[str, Any]:
+        return self._upload_server(params, "photo")
+
+    def _docs_getMessagesUploadServer(self, params: dict[str, str]) -> dict[str, Any]:
+        if params.get("type") != "doc":
+            return {"error": (100, "One of the parameters specified was missing or invalid: type")}
+        return self._upload_server(params, "file")
+
+    async def _upload(self, request: web.Request) -> web.Response:
+        field = request.match_info["field"]
+        form = await request.post()
+        part = form.get(field)
+        if not isinstance(part, web.FileField):
+            return web.json_response({"error": "ERR_UPLOAD_FILE_NOT_UPLOADED: file is undefined"})
+        data = part.file.read()
+        token = hashlib.sha1(data + part.filename.encode()).hexdigest()
+        self.uploads[token] = (field, part.filename, data)
+        if field == "photo":
+            photo = json.dumps([{"photo": token, "sizes": [], "kid": "k"}])
+            return web.json_response({"server": 842, "photo": photo, "hash": _hash(photo)})
+        return web.json_response({"file": token})
+
+    def _saved_token(self, token: str, field: str) -> tuple[str, bytes] | None:
+        found = self.uploads.pop(token, None)
+        if found is None or found[0] != field:
+            return None
+        return found[1], found[2]
+
+    def _photos_saveMessagesPhoto(self, params: dict[str, str]) -> dict[str, Any]:
+        photo = params.get("photo", "")
+        if params.get("server") != "842" or params.get("hash") != _hash(photo):
+            return {"error": (100, "One of the parameters specified was missing or invalid: hash")}
+        found = self._saved_token(json.loads(photo)[0]["photo"], "photo")
+        if found is None:
+            return {"error": (1, "Unknown error occurred")}
+        media_id = next(self._media_ids)
+        self.saved[f"photo-{self.group_id}_{media_id}"] = found
+        return {
+            "response": [
+                {
+                    "album_id": -64,
+                    "date": int(time.time()),
+                    "id": media_id,
+                    "owner_id": -self.group_id,
+                    "access_key": "ak1",
+                    "sizes": [],
+                    "text": "",
+                    "has_tags": False,
+                }
+            ]
+        }
+
+    def _docs_save(self, params: dict[str, str]) -> dict[str, Any]:
+        found = self._saved_token(params.get("file", ""), "file")
+        if found is None:
+            return {"error": (1, "Unknown error occurred")}
+        media_id = next(self._media_ids)
+        title = params.get("title") or found[0]
+        self.saved[f"doc-{self.group_id}_{media_id}"] = (title, found[1])
+        doc = {
+            "id": media_id,
+            "owner_id": -self.group_id,
+            "title": title,
+            "size": len(found[1]),
+            "ext": title.rsplit(".", 1)[-1],
+            "date": int(time.time()),
+            "type": 1,
+            "url": f"{self.url}/files/{media_id}",
+        }
+        return {"response": {"type": "doc", "doc": doc}}
 
     async def _long_poll(self, request: web.Request) -> web.Response:
         query = dict(request.query)
@@ -245,3 +359,7 @@ class FakeVkApi:
         if data is None:
             return web.Response(status=404)
         return web.Response(body=data, content_type="application/octet-stream")
+
+
+def _hash(photo: str) -> str:
+    return hashlib.md5(photo.encode()).hexdigest()

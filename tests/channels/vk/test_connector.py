@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from channels.base import AccountContext, ChannelAuthError, MemoryCursor
 from channels.vk import VkConnector, read_settings
 from channels.vk.connector import VkConfigError
-from inbox.items import DeliveryError, IdentityRef, OutboundMessage
+from inbox.items import DeliveryError, IdentityRef, OutboundAttachment, OutboundMessage
 from inbox.models import ChannelAccount, Contact, Conversation, Message
 from tests.channels.messenger_harness import InboxSink, connector_running, outbound_message, stored_messages
 from tests.channels.vk.conftest import context
@@ -220,6 +220,79 @@ async def test_send_splits_long_text_and_shows_901_as_a_block(vk_api: FakeVkApi)
             await conn.send(outbound(idempotency_key="k3"))
     finally:
         await conn.close()
+
+
+async def test_a_reply_carries_a_photo_and_a_document_through_vks_upload_flow(vk_api: FakeVkApi) -> None:
+    conn = VkConnector(context(vk_api))
+    png = b"\x89PNG\r\n\x1a\n" + b"0" * 64
+    pdf = b"%PDF-1.4 invoice"
+    files = (
+        OutboundAttachment("фото.png", "image/png", png),
+        OutboundAttachment("счёт.pdf", "application/pdf", pdf),
+    )
+    try:
+        delivery = await conn.send(outbound(attachments=files))
+    finally:
+        await conn.close()
+    assert delivery.external_id == "830"
+    [(peer, attachment)] = vk_api.sent_attachments
+    photo, document = attachment.split(",")
+    assert peer == MARIA
+    assert photo.startswith(f"photo-{vk_api.group_id}_") and photo.endswith("_ak1")
+    assert document.startswith(f"doc-{vk_api.group_id}_")
+    assert vk_api.saved[photo.rsplit("_", 1)[0]] == ("фото.png", png)
+    assert vk_api.saved[document] == ("счёт.pdf", pdf)
+    assert [c.params["peer_id"] for c in vk_api.method_calls("photos.getMessagesUploadServer")] == [
+        str(MARIA)
+    ]
+    [doc_server] = vk_api.method_calls("docs.getMessagesUploadServer")
+    assert doc_server.params == {"type": "doc", "peer_id": str(MARIA)}
+
+
+async def test_a_retry_after_a_failed_send_reuses_the_uploaded_files(vk_api: FakeVkApi) -> None:
+    conn = VkConnector(context(vk_api))
+    files = (
+        OutboundAttachment("a.pdf", "application/pdf", b"%PDF-1 a"),
+        OutboundAttachment("b.pdf", "application/pdf", b"%PDF-1 b"),
+    )
+    vk_api.script("messages.send", (10, "Internal server error"))
+    try:
+        with pytest.raises(DeliveryError) as err:
+            await conn.send(outbound(attachments=files))
+        assert not err.value.permanent and "VK error 10" in err.value.reason
+        delivery = await conn.send(outbound(attachments=files))
+    finally:
+        await conn.close()
+    assert delivery.external_id == "830"
+    [(_, attachment)] = vk_api.sent_attachments
+    assert len(attachment.split(",")) == 2
+    assert len(vk_api.method_calls("docs.save")) == 2  # each file uploaded and saved once
+
+
+async def test_a_refused_upload_fails_the_send_with_the_reason_and_sends_nothing(vk_api: FakeVkApi) -> None:
+    conn = VkConnector(context(vk_api))
+    vk_api.script("docs.getMessagesUploadServer", (15, "Access denied: no access to call this method"))
+    try:
+        with pytest.raises(DeliveryError) as err:
+            await conn.send(outbound(attachments=(OutboundAttachment("a.pdf", "application/pdf", b"%PDF"),)))
+    finally:
+        await conn.close()
+    assert err.value.permanent and "VK error 15" in err.value.reason
+    assert vk_api.sent_texts == []  # never the text without its file
+
+
+async def test_a_replys_buttons_are_an_inline_keyboard_under_its_last_part(vk_api: FakeVkApi) -> None:
+    conn = VkConnector(context(vk_api))
+    labels = ("Да", "Нет", "Позвоните мне")
+    try:
+        await conn.send(outbound(text="а" * 4000 + "\n" + "б" * 500, buttons=labels))
+    finally:
+        await conn.close()
+    [(peer, keyboard)] = vk_api.sent_keyboards  # only the last of the two parts carries it
+    assert peer == MARIA and keyboard["inline"] is True
+    rows = [[button["action"]["label"] for button in row] for row in keyboard["buttons"]]
+    assert rows == [["Да", "Нет"], ["Позвоните мне"]]
+    assert {button["action"]["type"] for row in keyboard["buttons"] for button in row} == {"text"}
 
 
 # -- Callback API ----------------------------------------------------------------------------------------

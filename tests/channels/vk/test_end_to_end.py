@@ -10,6 +10,7 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
 from hub.runtime import Hub
+from inbox.items import OutboundAttachment
 from inbox.models import Contact, Conversation, Message
 from tests.channels import messenger_harness as harness
 from tests.channels.messenger_harness import HubFactory, delivered, inbound, inbound_count, reply
@@ -133,3 +134,27 @@ async def test_a_user_who_denied_messages_marks_the_conversation_with_vks_reason
         conv = await session.get_one(Conversation, conv_id)
         assert conv.blocked_reason is not None
         assert "VK error 901: Can't send messages for users without permission" in conv.blocked_reason
+
+
+async def test_a_reply_with_a_file_and_buttons_reaches_vk_with_both_not_dropped(
+    hub_factory: HubFactory, vk_api: FakeVkApi, tmp_path: Path
+) -> None:
+    hub: Hub = await hub_factory(**longpoll(vk_api, tmp_path))
+    await eventually(lambda: harness.cursor_is(hub, "vk", None), "the long poll started")
+    vk_api.push(message_new("Пришлите счёт", message_id=1001))
+    await eventually(lambda: inbound_count(hub, 1), "the message is stored")
+    (first,) = await inbound(hub)
+    pdf = b"%PDF-1.4 invoice"
+    reply_id = await reply(
+        hub,
+        first.conversation_id,
+        "Счёт во вложении",
+        [OutboundAttachment("счёт.pdf", "application/pdf", pdf)],
+        buttons=["Оплачу сегодня"],
+    )
+    stored = await delivered(hub, reply_id)
+    assert stored.delivery_status == "sent", stored.delivery_error
+    [(peer, attachment)] = vk_api.sent_attachments
+    assert peer == MARIA and vk_api.saved[attachment] == ("счёт.pdf", pdf)
+    [(_, keyboard)] = vk_api.sent_keyboards
+    assert keyboard["buttons"][0][0]["action"]["label"] == "Оплачу сегодня"

@@ -104,6 +104,7 @@ async def test_the_agents_reply_reaches_every_tab_of_the_visitor_with_the_agents
                     "at": None,
                     "agent": "Anna",
                     "seen": False,
+                    "files": [],
                 }
             await first.send(type="seen", ids=[sent["id"]])
             await _eventually(lambda: _status(hub, sent["id"]), "delivered")
@@ -229,6 +230,7 @@ async def test_config_tells_the_widget_what_to_show_with_cors(client: Client) ->
         "prechat": False,
         "max_message_chars": 4000,
         "online": True,
+        "max_file_bytes": 10 * 2**20,  # the largest file a visitor may send (0: no attach button)
     }
 
 

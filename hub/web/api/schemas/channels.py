@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from hub.web.api.schemas.base import ApiModel, Id, NullableId, Time
+from hub.web.api.schemas.capabilities import Capabilities
 
 
 class ChannelAccount(ApiModel):
@@ -17,6 +18,7 @@ class ChannelAccount(ApiModel):
     restarts: int
     since: Time | None
     problem: str | None = Field(description="a configuration problem that keeps it from running")
+    capabilities: Capabilities
 
 
 class ChannelAccountList(ApiModel):

@@ -6,11 +6,13 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Self
 
 from hub.web.api.schemas.base import ApiModel
+from hub.web.api.schemas.capabilities import Capabilities
 from hub.web.api.schemas.contacts import Contact, ContactSummary
 from hub.web.api.schemas.conversations import Conversation, Message
 
 if TYPE_CHECKING:
     from inbox import models
+    from inbox.capabilities import Capabilities as Declared
 
 
 class ConversationListItem(Conversation):
@@ -30,10 +32,12 @@ class ConversationList(ApiModel):
 
 
 class ConversationDetail(Conversation):
-    """A conversation with its card and every message, oldest first."""
+    """A conversation with its card, every message, oldest first, and what a reply through its channel can
+    carry."""
 
     contact: Contact
     messages: list[Message]
+    capabilities: Capabilities
 
     @classmethod
     def of(
@@ -41,6 +45,7 @@ class ConversationDetail(Conversation):
         conversation: models.Conversation,
         contact: models.Contact,
         messages: Iterable[models.Message],
+        can_carry: Declared,
     ) -> Self:
         fields = dict(Conversation.model_validate(conversation))
         return cls.model_validate(
@@ -48,5 +53,6 @@ class ConversationDetail(Conversation):
                 **fields,
                 "contact": Contact.model_validate(contact),
                 "messages": [Message.model_validate(m) for m in messages],
+                "capabilities": Capabilities.of(can_carry),
             }
         )

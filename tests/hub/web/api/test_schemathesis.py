@@ -15,6 +15,8 @@ What the run is told, and why:
 - 429 (a rate limit) and 422 count as accepting valid input. 422 is the documented answer to a body
   that has the right shape but breaks a rule of the domain the schema cannot state (an agent id that
   does not exist, a team name that is taken, an e-mail address the validator refuses).
+- 413 counts as refusing invalid input: a negative case may break a length limit by so much that the
+  body passes the server's documented body limit (``max_body_bytes``), refused before it is parsed.
 - No NUL characters and no lone surrogates are generated: the document says text takes no NUL
   (``pattern``), and a lone surrogate is no Unicode text at all; the server refuses both with a 400
   (pinned in test_errors.py) even where the schema has no room to say so (inside ``custom_fields``).
@@ -66,6 +68,11 @@ database = "none"
 
 [checks.positive_data_acceptance]
 expected-statuses = ["2xx", "401", "403", "404", "409", "422", "429"]
+
+[checks.negative_data_rejection]
+# schemathesis' own list, with 413
+expected-statuses = ["400", "401", "403", "404", "405", "406", "409", "413", "415", "422", "428", "429",
+                     "5xx"]
 
 [[operations]]
 include-path = "/api/v1/auth/tokens/{{id}}"

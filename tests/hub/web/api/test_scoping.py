@@ -19,7 +19,8 @@ import aiohttp
 from sqlalchemy import select
 
 from hub.runtime import Hub
-from inbox.models import ApiToken, Team
+from inbox.blobs import BlobStore
+from inbox.models import ApiToken, Attachment, Team
 from tests.hub.web.conftest import Client, Person, error_of, hand_in, make_agent
 from tests.waiting import WAIT_CEILING, next_frame
 
@@ -92,6 +93,7 @@ class TeamB:
     agent: int
     token: int
     template: int  # team B's agent's personal template
+    attachment: int  # a file of team B's client's message
 
 
 async def team_b(client: Client, hub: Hub, admin: Person, wholesale: Person, sales: Person) -> TeamB:
@@ -134,8 +136,20 @@ async def team_b(client: Client, hub: Hub, admin: Person, wholesale: Person, sal
         f"/api/v1/tasks/{task_id}", json={"assignee_id": None}, headers=admin.headers
     )
     assert patched.status == 200, await patched.text()
+    assert hub.policy.attachments_dir is not None
+    data = b"SECRETB invoice"
+    sha256 = await BlobStore(hub.policy.attachments_dir).put(data)
     async with hub.sessionmaker() as session:
         token = await session.scalar(select(ApiToken.id).where(ApiToken.agent_id == wholesale.id))
+        file = Attachment(
+            message_id=first["message_id"],
+            filename="secretb.txt",
+            content_type="text/plain",
+            size=len(data),
+            sha256=sha256,
+        )
+        session.add(file)
+        await session.commit()
     assert token is not None
     personal = {"title": "SECRETB price list", "body": "SECRETB prices", "personal": True}
     template = await client.post("/api/v1/templates", json=personal, headers=wholesale.headers)
@@ -149,6 +163,7 @@ async def team_b(client: Client, hub: Hub, admin: Person, wholesale: Person, sal
         wholesale.id,
         token,
         (await template.json())["id"],
+        file.id,
     )
 
 
@@ -167,6 +182,7 @@ def fill(path: str, b: TeamB) -> str:
             ("templates", "id"): b.template,
             ("channels", "account"): "depot",
             ("reports", "name"): "volume",
+            ("attachments", "id"): b.attachment,
         }
         if (collection, name) not in ids:
             raise AssertionError(
@@ -246,7 +262,11 @@ async def test_every_route_refuses_team_bs_objects_to_team_a(
 ) -> None:
     b = await team_b(client, hub, admin, wholesale, sales)
     lead = await make_agent(hub, "lead@okno.example.com", role="supervisor", teams=("Sales",))
-    for getter in (f"/api/v1/contacts/{b.contact}", f"/api/v1/contacts/{b.contact}/timeline"):
+    for getter in (
+        f"/api/v1/contacts/{b.contact}",
+        f"/api/v1/contacts/{b.contact}/timeline",
+        f"/api/v1/attachments/{b.attachment}",
+    ):
         assert MARKER in (await (await client.get(getter, headers=admin.headers)).text()).lower()
     for person in (sales, lead):
         assert await walk(client, b, person) == [], person.role
