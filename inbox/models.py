@@ -18,6 +18,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -383,6 +384,29 @@ class AgentPresence(Base):
     process_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     sockets: Mapped[int] = mapped_column(default=0)
     seen_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class QuarantineItem(Base):
+    """Something a channel received and could not take (see inbox.quarantine): kept with its raw bytes.
+
+    The bytes are in the blob store under `sha256`; `raw` holds them only when no blob store is configured.
+    (account, position, sha256) is the idempotency key: the same refused item read again from the same
+    cursor position is stored once.
+    """
+
+    __tablename__ = "quarantine"
+    __table_args__ = (UniqueConstraint("account_id", "position", "sha256"),)
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("channel_accounts.id", ondelete="CASCADE"), index=True)
+    reason: Mapped[str] = mapped_column(Text)
+    # "" when the channel has no position for it (a push): NULL would defeat the unique key.
+    position: Mapped[str] = mapped_column(String(500), default="")
+    sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(BigInteger)
+    raw: Mapped[bytes | None] = mapped_column(LargeBinary)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)  # retries after the first refusal
+    retried_at: Mapped[datetime | None]
 
 
 class AuditLog(Base):
