@@ -470,9 +470,10 @@ async def _ingest(
     from hub.runtime import Hub
     from inbox.calls import CallResult
     from inbox.conversation_marks import MarkResult
-    from inbox.dispatch import RefusedResult, UnsupportedItem
+    from inbox.dispatch import UnsupportedItem
     from inbox.edits import EditResult
     from inbox.ingest import IngestError, IngestResult
+    from inbox.quarantine import RefusedResult
 
     with database_errors(settings.database_url):
         hub = Hub(settings)
