@@ -126,6 +126,14 @@ async def stage_refused(
     return results
 
 
+async def store(session: AsyncSession, item: Refused, store: BlobStore | None = None) -> RefusedResult:
+    """Quarantine one item in `session` and commit (the one-off path; connectors' sinks batch them)."""
+    digests = await keep_raw([item], store)
+    (result,) = await stage_refused(session, [item], digests, inline=store is None)
+    await session.commit()
+    return result
+
+
 async def list_items(
     session: AsyncSession, *, account_id: int | None = None, limit: int = 200, before_id: int | None = None
 ) -> list[QuarantineItem]:
