@@ -35,7 +35,7 @@ from channels.base import ChannelAuthError, CursorStore, PayloadError, Sink
 from channels.email.config import EmailConfigError, EmailSettings
 from channels.email.parse import ParseOptions, parse
 from inbox.ingest import IngestError
-from inbox.items import InboundAttachment, InboundMessage
+from inbox.items import InboundAttachment, InboundMessage, Refused
 
 log = logging.getLogger(__name__)
 
@@ -483,10 +483,11 @@ class ImapReceiver:
 
     def _parse_chunk(
         self, uids: Sequence[int], bodies: dict[int, bytes], heads: dict[int, bytes], sizes: dict[int, int]
-    ) -> list[tuple[int, InboundMessage | PayloadError]]:
-        """Parse a fetched chunk (in a worker thread: large mail must not stall the event loop)."""
+    ) -> list[tuple[int, InboundMessage | Refused, bytes]]:
+        """Parse a fetched chunk (in a worker thread: large mail must not stall the event loop); a mail that
+        cannot be taken becomes a Refused item with its bytes, for the quarantine."""
         assert self.cursor is not None
-        out: list[tuple[int, InboundMessage | PayloadError]] = []
+        out: list[tuple[int, InboundMessage | Refused, bytes]] = []
         for uid in uids:
             data = bodies.get(uid, heads.get(uid))
             if data is None:
@@ -494,7 +495,7 @@ class ImapReceiver:
             try:
                 item = parse(data, account_id=self.settings.account.id, options=self._parse_options)
             except PayloadError as exc:
-                out.append((uid, exc))
+                out.append((uid, self._refused(uid, data, str(exc)), data))
                 continue
             meta = {**item.meta, "imap": {"folder": self.cursor.folder, "uid": uid}}
             if uid in heads:
@@ -505,25 +506,34 @@ class ImapReceiver:
                     text=f"[{refused}: only its headers were fetched]",
                     attachments=(InboundAttachment("message.eml", "message/rfc822", size, refused=refused),),
                 )
-            out.append((uid, replace(item, meta=meta)))
+            out.append((uid, replace(item, meta=meta), data))
         return out
 
-    async def _hand_in(self, parsed: list[tuple[int, InboundMessage | PayloadError]]) -> None:
-        """Give the chunk to the sink together (the ingest queue commits them as one batch)."""
-        items = [(uid, item) for uid, item in parsed if isinstance(item, InboundMessage)]
-        for uid, error in parsed:
-            if isinstance(error, PayloadError):
+    def _refused(self, uid: int, data: bytes, reason: str) -> Refused:
+        assert self.cursor is not None
+        position = f"{self.cursor.folder} UIDVALIDITY {self.cursor.uidvalidity} UID {uid}"
+        return Refused(self.settings.account.id, data, reason, position)
+
+    async def _hand_in(self, parsed: list[tuple[int, InboundMessage | Refused, bytes]]) -> None:
+        """Give the chunk to the sink together (the ingest queue commits them as one batch): mail and the
+        refused ones alike, so a refusal is stored before the cursor moves past it."""
+        for uid, item, _ in parsed:
+            if isinstance(item, Refused):
                 self.stats.refused += 1
-                log.warning("mail UID %s in %r refused: %s", uid, self.options.folder, error)
-        results = await asyncio.gather(*(self._sink(item) for _, item in items), return_exceptions=True)
+                log.warning("mail UID %s in %r refused: %s", uid, self.options.folder, item.reason)
+        results = await asyncio.gather(*(self._sink(item) for _, item, _ in parsed), return_exceptions=True)
         failure: BaseException | None = None
-        for (uid, _), result in zip(items, results, strict=True):
+        late: list[Refused] = []
+        for (uid, item, data), result in zip(parsed, results, strict=True):
             if isinstance(result, IngestError):
                 self.stats.refused += 1
                 log.warning("mail UID %s in %r refused: %s", uid, self.options.folder, result)
+                late.append(self._refused(uid, data, f"refused by the inbox: {result}"))
             elif isinstance(result, BaseException):
                 failure = failure or result
-            else:
+            elif isinstance(item, InboundMessage):
                 self.stats.ingested += 1
+        if late:
+            await asyncio.gather(*(self._sink(item) for item in late))
         if failure is not None:
             raise failure  # the cursor stays: the chunk is fetched again (and deduplicated) after a restart

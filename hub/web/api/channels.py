@@ -17,6 +17,8 @@ from hub.web.auth import require_agent
 from hub.web.context import db, hub_of
 from hub.web.errors import ApiError, not_found, unauthorized
 from hub.web.inputs import read_json_object
+from inbox.ingest import IngestError
+from inbox.items import Refused
 
 routes = web.RouteTableDef()
 
@@ -71,5 +73,12 @@ async def inbound(request: web.Request) -> web.Response:
         account_name=name,
         region=hub.settings.default_region,
     )
-    result = await hub.ingest.submit(item)
+    try:
+        result = await hub.ingest.submit(item)
+    except IngestError as exc:
+        # Accepted by the channel, refused by the inbox: the body is kept in the quarantine, then the
+        # caller hears why (422).
+        body = await request.read()
+        await hub.sink(Refused(configured.context.id, body, str(exc), f"message {item.external_id}"))
+        raise
     return web.json_response(result.to_dict(), status=200 if result.duplicate else 201)

@@ -19,7 +19,7 @@ from channels.base import AccountContext, ChannelAuthError, InboundItem, MemoryC
 from channels.email.connector import EmailConnector
 from channels.email.imap import ImapCursor, ImapError, encode_mailbox
 from inbox.ingest import IngestQueue
-from inbox.items import InboundMessage
+from inbox.items import InboundMessage, Refused
 from inbox.models import ChannelAccount, Message
 from tests.channels.email.conftest import USERS
 from tests.channels.email.servers import Dovecot, MailServer, available, free_port
@@ -52,12 +52,16 @@ class Recorder:
 
     def __init__(self, fail_first: int = 0) -> None:
         self.items: list[InboundMessage] = []
+        self.refused: list[Refused] = []
         self.fail_first = fail_first
 
     async def __call__(self, item: InboundItem) -> object:
         if self.fail_first:
             self.fail_first -= 1
             raise RuntimeError("database unavailable")
+        if isinstance(item, Refused):
+            self.refused.append(item)
+            return None
         assert isinstance(item, InboundMessage)
         self.items.append(item)
         return None
@@ -349,10 +353,11 @@ async def test_mail_over_the_size_limit_is_taken_with_its_headers_only(
     assert small.text == "Текст 2"
 
 
-async def test_mail_that_cannot_be_taken_is_skipped_and_the_cursor_moves_on(
+async def test_mail_that_cannot_be_taken_is_handed_in_refused_with_its_bytes_and_the_cursor_moves_on(
     dovecot: Dovecot, running: Callable[..., Running]
 ) -> None:
-    dovecot.deliver("support", b"Subject: no sender\r\nMessage-ID: <x@y>\r\n\r\nbody\r\n")
+    unusable = b"Subject: no sender\r\nMessage-ID: <x@y>\r\n\r\nbody\r\n"
+    dovecot.deliver("support", unusable)
     dovecot.deliver("support", mail(2))
     cursor = MemoryCursor()
     sink = Recorder()
@@ -361,6 +366,9 @@ async def test_mail_that_cannot_be_taken_is_skipped_and_the_cursor_moves_on(
     assert sink.ids == ["mail-2@example.ru"]
     assert run.connector.stats is not None and run.connector.stats.refused == 1
     assert json.loads(cursor.value or "")["uid"] == 2
+    (refused,) = sink.refused  # for the quarantine, before the cursor moved past it
+    assert refused.account_id == 1 and refused.position is not None and refused.position.endswith(" UID 1")
+    assert refused.raw.replace(b"\r\n", b"\n").endswith(unusable.replace(b"\r\n", b"\n")) and refused.reason
 
 
 async def test_a_failing_sink_leaves_the_cursor_so_the_mail_comes_again(dovecot: Dovecot) -> None:
