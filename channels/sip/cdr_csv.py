@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 from channels.base import CursorStore, PayloadError
 from channels.sip.common import ParseContext, device_of, event_id, plus, seconds
-from inbox.items import CallEvent
+from inbox.items import CallEvent, Refused
 
 log = logging.getLogger(__name__)
 
@@ -278,8 +278,9 @@ class CdrFollower:
     """Imports a CDR file and then follows it as it grows; the offset survives restarts in the cursor.
 
     A replaced file (new inode, as after logrotate) or a truncated one is read again from its start.
-    A broken line is logged with its number and skipped; only complete lines (ending in a newline)
-    are read, so a line Asterisk is still writing waits for the next poll.
+    A broken line is logged with its number and handed to the sink as a Refused item (the quarantine);
+    only complete lines (ending in a newline) are read, so a line Asterisk is still writing waits for the
+    next poll.
     """
 
     CHUNK = 1 << 20
@@ -311,14 +312,14 @@ class CdrFollower:
             position = _Position(stat.st_ino, stat.st_size, 0)
         return position
 
-    async def run(self, sink: Callable[[CallEvent], Awaitable[object]]) -> None:
+    async def run(self, sink: Callable[[CallEvent | Refused], Awaitable[object]]) -> None:
         position = await self.resume()
         while True:
             position = await self.poll(sink, position)
             await asyncio.sleep(self.poll_seconds)
 
     async def poll(
-        self, sink: Callable[[CallEvent], Awaitable[object]], position: _Position | None
+        self, sink: Callable[[CallEvent | Refused], Awaitable[object]], position: _Position | None
     ) -> _Position | None:
         """Import what was appended since `position`; returns the new position (saved in the cursor)."""
         while True:
@@ -340,6 +341,11 @@ class CdrFollower:
                 result = self.reader.line(decode(raw), line)
                 if isinstance(result, PayloadError):
                     self._problem(str(result))
+                    # Quarantined before the cursor moves past it (the sink returns after its commit).
+                    refused = Refused(
+                        self.reader.ctx.account_id, raw, str(result), f"{self.path} line {line}"
+                    )
+                    await sink(refused)
                 elif result is not None:
                     await sink(result)
             position = _Position(inode, start + len(chunk), line)

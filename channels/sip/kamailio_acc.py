@@ -45,12 +45,14 @@ from zoneinfo import ZoneInfo
 
 from channels.base import CursorStore, PayloadError
 from channels.sip.common import UTC_ZONE, ParseContext, event_id
-from inbox.items import CallEvent
+from inbox.items import CallEvent, Refused
 
 log = logging.getLogger(__name__)
 
 BASE = ("method", "from_tag", "to_tag", "callid", "sip_code", "sip_reason", "time")
 TIME_MODE = ("time_attr", "time_exten")
+# The position prefix of a quarantined db_sqlite row (its raw bytes are the row as JSON, see reparse).
+ACC_ROW = "acc row "
 RECIPE = ("src_user", "dst_user", "src_ip")
 DEFAULT_CFG = ("src_user", "src_domain", "src_ip", "dst_ouser", "dst_user", "dst_domain")
 LAYOUTS: dict[int, tuple[str, ...]] = {
@@ -269,26 +271,31 @@ class FlatstoreFollower:
         self.poll_seconds = poll_seconds
         self.problems: list[str] = []
 
-    async def run(self, sink: Callable[[CallEvent], Awaitable[object]]) -> None:
+    async def run(self, sink: Callable[[CallEvent | Refused], Awaitable[object]]) -> None:
         offsets = _load_offsets(await self.cursor.load())
         while True:
             offsets = await self.poll(sink, offsets)
             await asyncio.sleep(self.poll_seconds)
 
     async def poll(
-        self, sink: Callable[[CallEvent], Awaitable[object]], offsets: dict[str, list[int]]
+        self, sink: Callable[[CallEvent | Refused], Awaitable[object]], offsets: dict[str, list[int]]
     ) -> dict[str, list[int]]:
         lines, seen = await asyncio.to_thread(_read_new, self.directory, self.tables, offsets)
         events: list[CallEvent] = []
+        refused: list[Refused] = []
         for line in lines:
             try:
                 found = parse_line(line.text, self.ctx, self.columns)
             except PayloadError as exc:
                 self._problem(f"{line.source}: {exc}")
+                raw = line.text.encode()
+                refused.append(Refused(self.ctx.account_id, raw, str(exc), f"{self.directory}/{line.source}"))
                 continue
             if found is not None:
                 events.append(found)
         events.sort(key=lambda e: (e.at or datetime.min.replace(tzinfo=UTC), e.stage == "hangup"))
+        for kept in refused:  # all before the offsets move past them
+            await sink(kept)
         for item in events:
             await sink(item)
         merged = {**offsets, **seen}
@@ -348,7 +355,7 @@ class SqliteFollower:
         self.poll_seconds = poll_seconds
         self.problems: list[str] = []
 
-    async def run(self, sink: Callable[[CallEvent], Awaitable[object]]) -> None:
+    async def run(self, sink: Callable[[CallEvent | Refused], Awaitable[object]]) -> None:
         last = _load_ids(await self.cursor.load())
         mode = await asyncio.to_thread(_journal_mode, self.database)
         if mode != "wal":
@@ -361,7 +368,7 @@ class SqliteFollower:
             await asyncio.sleep(self.poll_seconds)
 
     async def poll(
-        self, sink: Callable[[CallEvent], Awaitable[object]], last: dict[str, int]
+        self, sink: Callable[[CallEvent | Refused], Awaitable[object]], last: dict[str, int]
     ) -> dict[str, int]:
         last = dict(last)
         for table in self.tables:
@@ -376,10 +383,12 @@ class SqliteFollower:
                     raise
                 for row in rows:
                     try:
-                        found = to_event(row, self.ctx)
+                        found: CallEvent | Refused | None = to_event(row, self.ctx)
                     except PayloadError as exc:
                         self._problem(f"{table} id {row.get('id')}: {exc}")
-                        found = None
+                        raw = json.dumps(row, ensure_ascii=False).encode()
+                        position = f"{ACC_ROW}{table} id {row.get('id')}"
+                        found = Refused(self.ctx.account_id, raw, str(exc), position)
                     if found is not None:
                         await sink(found)
                     last[table] = int(row.get("id") or 0)

@@ -14,7 +14,7 @@ from channels.base import AccountContext, MemoryCursor, PayloadError
 from channels.sip import parse_file
 from channels.sip.cdr_csv import CdrFollower, CdrReader, parse_csv
 from channels.sip.common import ParseContext
-from inbox.items import CallEvent
+from inbox.items import CallEvent, Refused
 from inbox.models import Call, Task
 from tests.conftest import shared_fixture_dir
 from tests.waiting import eventually
@@ -107,20 +107,29 @@ def test_a_header_line_names_the_columns() -> None:
     assert errors == [] and [(c.call_id, c.disposition) for c in calls] == [("u1", "busy")]
 
 
-async def test_growing_file_is_followed_and_resumed_from_the_cursor(tmp_path: Path) -> None:
+async def test_growing_file_is_followed_and_resumed_from_the_cursor_and_broken_lines_are_refused(
+    tmp_path: Path,
+) -> None:
     path = tmp_path / "Master.csv"
     lines = (FIXTURES / "master_with_broken_lines.csv").read_bytes().splitlines(keepends=True)
     path.write_bytes(lines[0] + lines[1])
     seen: list[CallEvent] = []
+    refused: list[Refused] = []
 
-    async def sink(item: CallEvent) -> None:
-        seen.append(item)
+    async def sink(item: CallEvent | Refused) -> None:
+        if isinstance(item, Refused):
+            refused.append(item)
+        else:
+            seen.append(item)
 
     cursor = MemoryCursor()
     follower = CdrFollower(str(path), CdrReader(CTX), cursor)
     position = await follower.poll(sink, None)
     assert [c.call_id for c in seen] == ["1715680800.1"]
     assert follower.problems == ["line 2: expected 18 columns, found 15"]
+    assert [(r.raw, r.reason, r.position) for r in refused] == [
+        (lines[1].rstrip(b"\n"), "line 2: expected 18 columns, found 15", f"{path} line 2")
+    ]
 
     with path.open("ab") as fh:  # Asterisk appends; a line being written has no newline yet
         fh.write(lines[2] + lines[3] + lines[4].rstrip(b"\n"))
