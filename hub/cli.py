@@ -1,9 +1,9 @@
-"""The `okno` command: `demo`, `run`, `migrate`, `create-agent` and `ingest`.
+"""The `okno` command: `demo`, `run`, `migrate`, `create-agent`, `ingest` and `quarantine`.
 
 Every command reads its settings the same way (config/okno.toml, then `--config FILE` or OKNO_CONFIG,
 then OKNO_* environment variables). Anything that goes wrong is reported as one line on stderr with exit
 code 2, never a traceback (`--debug` shows it); `okno ingest` exits with 1 when it refused some files but
-ingested the others.
+ingested the others (what it refused is in the quarantine), `okno quarantine retry` when some items stay.
 """
 
 from __future__ import annotations
@@ -392,6 +392,8 @@ class Entry:
     path: str
     item: InboundItem | None = None
     error: str | None = None
+    raw: bytes | None = None  # what a refused part is stored with in the quarantine (none: nothing was read)
+    position: str | None = None  # where in the file: the quarantine's idempotency key with the bytes
 
 
 def _parser_for(channel: str) -> FileParser:
@@ -416,14 +418,20 @@ def _entries(
         except OSError as exc:
             yield Entry(path, error=f"cannot read: {exc.strerror or exc}")
             continue
+        where = os.path.abspath(path)  # the same file imported again is the same position
+        number = 0
         try:
-            for parsed in parse_file(data, path, account=account, region=region):
+            for number, parsed in enumerate(parse_file(data, path, account=account, region=region), start=1):
                 if isinstance(parsed, PayloadError):
-                    yield Entry(path, error=_one_line(str(parsed)))
+                    raw = parsed.raw if parsed.raw is not None else data
+                    yield Entry(
+                        path, error=_one_line(str(parsed)), raw=raw, position=f"{where} item {number}"
+                    )
                 else:
                     yield Entry(path, item=parsed)
         except (PayloadError, ValueError, RecursionError) as exc:  # a parser that raised instead
-            yield Entry(path, error=_one_line(str(exc)) or exc.__class__.__name__)
+            reason = _one_line(str(exc)) or exc.__class__.__name__
+            yield Entry(path, error=reason, raw=data, position=f"{where} item {number + 1}")
 
 
 async def _ingest_account(hub: Hub, kind: str, name: str | None) -> AccountContext:
@@ -458,6 +466,15 @@ async def _ingest_account(hub: Hub, kind: str, name: str | None) -> AccountConte
         return AccountContext(id=row.id, name=row.name, kind=row.kind)
 
 
+def _refusal(entry: Entry, account_id: int) -> InboundItem | None:
+    """A refused part of a file as an item for the quarantine (None: nothing was read to keep)."""
+    from channels.base import Refused
+
+    if entry.raw is None or entry.error is None:
+        return None
+    return Refused(account_id, entry.raw, entry.error, entry.position)
+
+
 def cmd_ingest(args: argparse.Namespace) -> int:
     parse_file = _parser_for(args.channel)  # before any database work: "not available yet" needs none
     settings = settings_from(args)
@@ -486,20 +503,29 @@ async def _ingest(
         await hub.ingest.start()
 
         async def flush(window: list[Entry]) -> None:
-            """Hand a window of items in at once (they share transactions), then report them in order."""
+            """Hand a window of items in at once (they share transactions), then report them in order.
+
+            A part the parser refused goes in too, as a Refused item: it is quarantined with its bytes, and
+            the line printed is the reason stored.
+            """
             nonlocal refused
-            submitted = [hub.sink(e.item) for e in window if e.item is not None]
+            handed = [e.item or _refusal(e, account.id) for e in window]
+            submitted = [hub.sink(item) for item in handed if item is not None]
             results = iter(await asyncio.gather(*submitted, return_exceptions=True))
-            for entry in window:
-                result = next(results) if entry.item is not None else None
+            for entry, item in zip(window, handed, strict=True):
+                result = next(results) if item is not None else None
                 match result:
                     case None | IngestError() | UnsupportedItem():
                         refused += 1
                         reason = entry.error if entry.item is None else _one_line(str(result))
                         print(f"{entry.path}: {reason}", file=sys.stderr, flush=True)
-                    case RefusedResult(reason=reason):
+                    case RefusedResult(reason=reason, quarantine_id=kept):
                         refused += 1
-                        print(f"{entry.path}: {_one_line(reason)}", file=sys.stderr, flush=True)
+                        print(
+                            f"{entry.path}: {_one_line(reason)} [quarantine #{kept}]",
+                            file=sys.stderr,
+                            flush=True,
+                        )
                     case BaseException():
                         raise result
                     case IngestResult() | EditResult() | MarkResult() | CallResult():
@@ -516,6 +542,71 @@ async def _ingest(
     finally:
         await hub.stop()
     return EXIT_REFUSED if refused else EXIT_OK
+
+
+# ---------------------------------------------------------------------------------------------- quarantine
+
+
+async def _quarantine_account(hub: Hub, name: str | None) -> int | None:
+    """--account NAME → its id (CliError when there is no such account)."""
+    from inbox.models import ChannelAccount
+
+    if name is None:
+        return None
+    async with hub.sessionmaker() as session:
+        account_id = await session.scalar(select(ChannelAccount.id).where(ChannelAccount.name == name))
+    if account_id is None:
+        raise CliError(f"--account {name}: no such channel account")
+    return int(account_id)
+
+
+def cmd_quarantine(args: argparse.Namespace) -> int:
+    if args.action == "retry" and not (args.ids or args.account or args.all):
+        raise CliError("say what to retry: quarantine IDs, --account NAME or --all")
+    if args.action == "list" and args.ids:
+        raise CliError("list takes no IDs (filter with --account NAME)")
+    settings = settings_from(args)
+    return asyncio.run(_quarantine(settings, args))
+
+
+async def _quarantine(settings: Settings, args: argparse.Namespace) -> int:
+    """`list`: one JSON line per item (newest first); `retry`: one JSON line per item with its outcome,
+    exit code 1 when any stays refused."""
+    from hub import quarantine as retrying
+    from hub.runtime import Hub
+    from inbox import quarantine
+    from inbox.models import ChannelAccount
+
+    with database_errors(settings.database_url):
+        hub = Hub(settings)
+    still = 0
+    try:
+        with database_errors(settings.database_url):
+            await db.migrate(hub.engine)
+            await hub.sync_accounts()
+            account_id = await _quarantine_account(hub, args.account)
+        async with hub.sessionmaker() as session:
+            names = dict(
+                (await session.execute(select(ChannelAccount.id, ChannelAccount.name))).tuples().all()
+            )
+            if args.action == "list":
+                for item in await quarantine.list_items(session, account_id=account_id, limit=args.limit):
+                    row = {**quarantine.to_dict(item), "account": names.get(item.account_id)}
+                    print(json.dumps(row, ensure_ascii=False), flush=True)
+                return EXIT_OK
+        await hub.ingest.start()
+        outcomes = await retrying.retry(hub, [int(i) for i in args.ids], account_id=account_id)
+        for outcome in outcomes:
+            still += outcome.status != "ingested"
+            row = {**outcome.to_dict(), "account": names.get(outcome.account_id)}
+            print(json.dumps(row, ensure_ascii=False, default=str), flush=True)
+        missing = sorted({int(i) for i in args.ids} - {o.id for o in outcomes})
+        for item_id in missing:
+            still += 1
+            print(f"quarantine #{item_id}: no such item", file=sys.stderr, flush=True)
+    finally:
+        await hub.stop()
+    return EXIT_REFUSED if still else EXIT_OK
 
 
 # ---------------------------------------------------------------------------------------------- parser
@@ -572,6 +663,20 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("files", metavar="FILE", nargs="+")
     ingest.add_argument("--account", metavar="NAME", help="the channel account (default: the only one)")
     ingest.set_defaults(func=cmd_ingest)
+
+    kept = commands.add_parser(
+        "quarantine",
+        help="list what the channels could not take, or retry it through today's parsers",
+        description="list: one JSON line per quarantined item, newest first. retry: each item through its "
+        "channel's parser of today (and its account's options); one that parses is ingested and leaves "
+        "the quarantine, one that still fails stays with the new reason (exit code 1).",
+    )
+    kept.add_argument("action", choices=("list", "retry"))
+    kept.add_argument("ids", metavar="ID", nargs="*", type=int, help="retry: these items")
+    kept.add_argument("--account", metavar="NAME", help="only this channel account's items")
+    kept.add_argument("--all", action="store_true", help="retry: every item")
+    kept.add_argument("--limit", type=int, default=200, help="list: at most this many (default: 200)")
+    kept.set_defaults(func=cmd_quarantine)
     return parser
 
 
