@@ -112,8 +112,9 @@ async def stage_refused(
     await session.flush()
     results = []
     for (row, duplicate), item in zip(staged, items, strict=True):
-        # The payload itself is not logged: it may carry personal data or a secret.
-        log.warning(
+        # Debug: the channel has warned where it refused (and `okno ingest` printed it); this says where it
+        # is kept. The payload itself is never logged: it may carry personal data or a secret.
+        log.debug(
             "account %d refused an item of %d bytes at %s: %s (quarantine #%d%s)",
             item.account_id,
             len(item.raw),
