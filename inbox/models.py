@@ -248,6 +248,7 @@ class Message(BulkInserted, Base):
     __table_args__ = (
         UniqueConstraint("account_id", "external_id"),
         Index("ix_messages_conversation_created", "conversation_id", "created_at"),
+        Index("ix_messages_account_created", "account_id", "created_at"),  # the channels page's "last item"
     )
     id: Mapped[int] = mapped_column(IdType, primary_key=True)
     conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"))

@@ -14,7 +14,19 @@ from aiohttp import web
 from hub.login import LoginGuard
 from hub.runtime import Hub
 from hub.web import hooks, revocation
-from hub.web.api import admin, audit, auth, channels, contacts, conversations, openapi, tasks, timeline, ws
+from hub.web.api import (
+    admin,
+    audit,
+    auth,
+    channels,
+    contacts,
+    conversations,
+    openapi,
+    quarantine,
+    tasks,
+    timeline,
+    ws,
+)
 from hub.web.context import HUB, LOGIN_GUARD, SOCKETS, TEMPLATES
 from hub.web.errors import error_middleware
 from hub.web.ui import audit as audit_page
@@ -31,6 +43,7 @@ ROUTE_MODULES = (
     audit,
     tasks,
     channels,
+    quarantine,
     timeline,
     hooks,
     ws,

@@ -1,4 +1,5 @@
-"""the quarantine: inbound items a channel could not take, with their raw bytes, reason and position
+"""the quarantine: inbound items a channel could not take, with their raw bytes, reason and position;
+an index for each account's last received message (the channels page)
 
 Revision ID: 0007_quarantine
 Revises: 0003_scheduler_presence
@@ -43,9 +44,13 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("quarantine", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_quarantine_account_id"), ["account_id"], unique=False)
+    with op.batch_alter_table("messages", schema=None) as batch_op:
+        batch_op.create_index("ix_messages_account_created", ["account_id", "created_at"], unique=False)
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("messages", schema=None) as batch_op:
+        batch_op.drop_index("ix_messages_account_created")
     with op.batch_alter_table("quarantine", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_quarantine_account_id"))
     op.drop_table("quarantine")

@@ -9,14 +9,19 @@ handed to the one ingest path. 201 for a new message, 200 for a redelivered one.
 from __future__ import annotations
 
 import hmac
+from typing import Any
 
 from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from channels.api import parse
+from hub.runtime import Hub
 from hub.web.auth import require_agent
 from hub.web.context import db, hub_of
 from hub.web.errors import ApiError, not_found, unauthorized
 from hub.web.inputs import read_json_object
+from inbox import quarantine
+from inbox.channel_activity import last_received
 from inbox.ingest import IngestError
 from inbox.items import Refused
 
@@ -27,14 +32,24 @@ ACCOUNT = r"{account:[a-z0-9][a-z0-9_-]{0,63}}"
 
 @routes.get("/api/v1/channels")
 async def list_channels(request: web.Request) -> web.Response:
-    """Every configured account with its state (running, retrying, auth_failed …); never a secret."""
+    """Every configured account with its state (running, retrying, auth_failed …), its last error, when it
+    last received something and how many items wait in its quarantine; never a secret."""
     hub = hub_of(request)
     async with db(request) as session:
         await require_agent(request, session)
+        return web.json_response({"items": await channel_rows(hub, session)})
+
+
+async def channel_rows(hub: Hub, session: AsyncSession) -> list[dict[str, Any]]:
+    """The accounts as the API and the channels page show them."""
+    ids = [c.context.id for c in hub.accounts.values()]
+    counts = await quarantine.counts_by_account(session)
+    received = await last_received(session, ids)
     items = []
     for name, configured in sorted(hub.accounts.items()):
         context = configured.context
         state = hub.supervisor.states.get(context.id)
+        last = received.get(context.id)
         items.append(
             {
                 "id": context.id,
@@ -46,9 +61,11 @@ async def list_channels(request: web.Request) -> web.Response:
                 "restarts": state.restarts if state else 0,
                 "since": state.since.isoformat() if state else None,
                 "problem": configured.problem,
+                "last_received_at": last.isoformat() if last else None,
+                "quarantined": counts.get(context.id, 0),
             }
         )
-    return web.json_response({"items": items})
+    return items
 
 
 @routes.post(f"/api/v1/channels/{ACCOUNT}/messages")

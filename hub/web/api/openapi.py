@@ -22,6 +22,7 @@ from hub.web.api import audit as api_audit
 from hub.web.api import auth as api_auth
 from hub.web.api import contacts as api_contacts
 from hub.web.api import conversations as api_conversations
+from hub.web.api import quarantine as api_quarantine
 from hub.web.api import tasks as api_tasks
 from hub.web.api import timeline as api_timeline
 from hub.web.inputs import MAX_ID, STORABLE_TEXT, Query
@@ -341,15 +342,42 @@ SCHEMAS: dict[str, Schema] = {
             "restarts": INT,
             "since": N_TIME,
             "problem": {**N_STR, "description": "a configuration problem that keeps it from running"},
+            "last_received_at": {**N_TIME, "description": "its newest inbound message or call"},
+            "quarantined": {**INT, "description": "items it received and could not take (the quarantine)"},
         }
     ),
     "ChannelAccountList": listing("ChannelAccount"),
+    "QuarantineItem": obj(
+        {
+            "id": ID,
+            "account_id": ID,
+            "reason": STR,
+            "position": {**N_STR, "description": "where the channel read it: an update id, a UID, a line"},
+            "size": INT,
+            "sha256": STR,
+            "received_at": TIME,
+            "attempts": {**INT, "description": "retries since the first refusal"},
+            "retried_at": N_TIME,
+        }
+    ),
+    "QuarantineList": listing("QuarantineItem"),
+    "RetryOutcome": obj(
+        {
+            "id": ID,
+            "account_id": ID,
+            "status": {"type": "string", "enum": ["ingested", "refused"]},
+            "reason": {**N_STR, "description": "why it stays (refused)"},
+            "results": array({"type": "object"}),
+        }
+    ),
+    "RetryOutcomeList": listing("RetryOutcome"),
     "IngestResult": obj({"contact_id": ID, "conversation_id": ID, "message_id": ID, "duplicate": BOOL}),
 }
 
 BODIES: dict[str, type[BaseModel]] = {
     "ApiChannelMessage": MessageBody,
     "LoginBody": api_auth.LoginBody,
+    "RetryBody": api_quarantine.RetryBody,
     "TokenBody": api_auth.TokenBody,
     "PasswordChange": api_auth.PasswordChange,
     "ContactPatch": api_contacts.ContactPatch,
@@ -672,6 +700,36 @@ def _paths() -> dict[str, Schema]:
                 {"200": (ok, ref("AuditList"))},
                 params=query_params(api_audit.AuditQuery),
                 errors=("403",),
+            )
+        },
+        "/api/v1/quarantine": {
+            "get": op(
+                "What the channels received and could not take, newest first (admin)",
+                "admin",
+                {"200": (ok, ref("QuarantineList"))},
+                params=query_params(api_quarantine.QuarantineQuery),
+                errors=("403",),
+            )
+        },
+        "/api/v1/quarantine/{id}/raw": {
+            "get": {
+                **op(
+                    "A quarantined item's bytes as received, as a download (admin)",
+                    "admin",
+                    {"200": ("the raw bytes", None)},
+                    params=[PATH_ID],
+                    errors=("403", "404"),
+                ),
+            }
+        },
+        "/api/v1/quarantine/retry": {
+            "post": op(
+                "Retry items through today's parsers: one that parses is ingested and leaves (admin)",
+                "admin",
+                {"200": (ok, ref("RetryOutcomeList"))},
+                body="RetryBody",
+                unsafe=True,
+                errors=("403", "422"),
             )
         },
         "/api/v1/teams": {
