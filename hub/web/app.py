@@ -30,6 +30,7 @@ from hub.web.api import (
 from hub.web.context import HUB, LOGIN_GUARD, SOCKETS, TEMPLATES
 from hub.web.errors import error_middleware
 from hub.web.ui import audit as audit_page
+from hub.web.ui import channels as channels_page
 from hub.web.ui import inbox, pages
 from hub.web.webchat import routes as webchat
 from hub.web.webchat import socket as webchat_socket
@@ -51,6 +52,7 @@ ROUTE_MODULES = (
     pages,
     inbox,
     audit_page,
+    channels_page,
     webchat,
     webchat_socket,
     webchat_typing,
