@@ -383,6 +383,7 @@ def test_parse_file_takes_an_update_an_array_or_a_whole_getupdates_answer() -> N
         assert [i.text for i in out if isinstance(i, InboundMessage)] == expected
     mixed = list(parse_file(json.dumps([one, {"update_id": 5}]).encode(), "f.json", account=account))
     assert isinstance(mixed[1], PayloadError) and str(mixed[1]).startswith("update 1:")
+    assert json.loads(mixed[1].raw or b"") == {"update_id": 5}  # that update alone, for the quarantine
     for data, reason in (
         (b"{oops", "not valid JSON"),
         (b"\xff\xfe", "not UTF-8"),
