@@ -14,7 +14,6 @@ committed, which is what a connector's sink promises (see channels.base). Caller
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,7 +29,8 @@ from inbox.items import CallEvent, ConversationMark, InboundItem, InboundMessage
 from inbox.policy import InboxPolicy
 from inbox.quarantine import RefusedResult
 
-log = logging.getLogger(__name__)
+# RefusedResult lives with the quarantine; it is one of the outcomes of this door, so it is named here too.
+__all__ = ["HANDLERS", "Outcome", "Receiver", "RefusedResult", "UnsupportedItem", "handle"]
 
 
 Outcome = IngestResult | EditResult | MarkResult | CallResult | RefusedResult

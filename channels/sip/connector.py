@@ -229,7 +229,7 @@ class SipConnector:
                 # the answer still names why, and a retry after a fix takes it.
                 result = await self._sink(Refused(self.account.id, body, str(exc), None))
                 quarantine_id = getattr(result, "quarantine_id", None)
-                return _error(422, f"{exc.reason} (kept in the quarantine as #{quarantine_id})", exc.field)
+                return _error(400, f"{exc.reason} (kept in the quarantine as #{quarantine_id})", exc.field)
             return _error(400, exc.reason, exc.field)
         try:
             for item in items:
