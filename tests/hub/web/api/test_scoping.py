@@ -43,6 +43,9 @@ EXCEPTIONS: dict[tuple[str, str], tuple[int | None, str]] = {
     ("patch", "/api/v1/agents/{id}"): (403, "admin only"),
     ("post", "/api/v1/teams"): (403, "admin only"),
     ("get", "/api/v1/audit"): (403, "admin only"),
+    ("get", "/api/v1/quarantine"): (403, "admin only"),
+    ("get", "/api/v1/quarantine/{id}/raw"): (403, "admin only"),
+    ("post", "/api/v1/quarantine/retry"): (403, "admin only"),
     ("post", "/api/v1/tasks"): (None, "creating a task: scoped by its references, see the tests below"),
     ("post", "/api/v1/channels/{account}/messages"): (
         401,
@@ -134,6 +137,7 @@ def fill(path: str, b: TeamB) -> str:
             ("agents", "id"): b.agent,
             ("tokens", "id"): b.token,
             ("channels", "account"): "depot",
+            ("quarantine", "id"): 1,  # admin only: refused before any item is looked up
         }
         if (collection, name) not in ids:
             raise AssertionError(
@@ -164,6 +168,7 @@ def body_for(operation: dict[str, Any], b: TeamB, me: Person) -> dict[str, Any] 
         "AgentCreate": lambda: {"email": "x@okno.example.com", "name": "X", "password": "long enough pw"},
         "TeamCreate": lambda: {"name": "Takers"},
         "ApiChannelMessage": lambda: {"external_id": "x", "sender": {"email": "x@example.com"}, "text": "x"},
+        "RetryBody": lambda: {"all": True},
     }
     name = str(schema.get("$ref", "")).rsplit("/", 1)[-1]
     if name not in samples:
