@@ -19,7 +19,7 @@ from channels.sip.ami import parse_transcript
 from channels.sip.cdr_csv import CdrReader, decode, parse_csv
 from channels.sip.common import ParseContext, SipOptions
 from channels.sip.connector import SipConnector
-from channels.sip.kamailio_acc import ACC_ROW, looks_like_flatstore, parse_flatstore, parse_line, to_event
+from channels.sip.kamailio_acc import looks_like_flatstore, parse_flatstore, parse_line, to_event
 from inbox.items import CallEvent
 
 AMI_STARTS = ("Event:", "Response:", "Action:", "Asterisk Call Manager/")
@@ -87,8 +87,8 @@ def reparse(
     found: CallEvent | PayloadError | None
     if options.source == "cdr_csv":
         found = CdrReader(ctx, tuple(options.columns) if options.columns else None).line(decode(raw), 1)
-    elif options.source == "kamailio_acc" and (position or "").startswith(ACC_ROW):
-        found = to_event(json.loads(raw), ctx)
+    elif options.source == "kamailio_acc" and raw.lstrip().startswith(b"{"):
+        found = to_event(json.loads(raw), ctx)  # a db_sqlite row, kept as JSON (a flatstore line never is)
     elif options.source == "kamailio_acc":
         found = parse_line(decode(raw), ctx, options.columns)
     else:

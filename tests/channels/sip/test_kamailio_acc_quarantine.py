@@ -44,3 +44,14 @@ def test_reparse_reads_an_acc_line_with_the_accounts_options_of_today() -> None:
     assert isinstance(event, CallEvent) and event.call_id == "call-1@pbx"
     with pytest.raises(PayloadError, match="sip_code"):
         reparse(BROKEN, "/x/acc_12.log", account=account)
+
+
+def test_reparse_reads_a_kept_db_sqlite_row_by_its_json() -> None:
+    account = AccountContext(
+        id=7, name="pbx", kind="sip", options={"source": "kamailio_acc", "path": "/x.db"}
+    )
+    row = {"id": "3", "method": "INVITE", "from_tag": "a", "to_tag": "b", "callid": "c-9@pbx"}
+    row |= {"sip_code": "200", "sip_reason": "OK", "time": "2025-03-05 10:00:04", "src_user": "79139097332"}
+    row |= {"dst_user": "100"}
+    (event,) = reparse(json.dumps(row).encode(), "acc id 3", account=account)
+    assert isinstance(event, CallEvent) and event.call_id == "c-9@pbx"
