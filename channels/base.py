@@ -11,6 +11,9 @@ configuration, a cursor store) and owns one receive loop:
   Push channels (webhooks, the generic API) have nothing to poll and simply wait.
 * ``send(out)`` delivers one reply, raising :class:`inbox.items.DeliveryError` on failure.
 * ``close()`` releases sockets and tasks; idempotent.
+* ``health`` (optional, a :class:`LinkHealth`): a connector that reconnects by itself inside ``run``
+  (IMAP) reports there why it is not receiving (the server unreachable, the connection lost) and when it
+  is again, so the supervisor shows the account as ``retrying`` for the whole outage, not ``running``.
 * ``ready`` (an :class:`asyncio.Event`) is set while the connector is receiving: logged in and listening
   (IMAP in IDLE or polling, Telegram after its first getUpdates answer or its webhook set, VK once the
   long-poll server is known or its callback is accepted, AMI after login, a file follower after its first
@@ -59,6 +62,7 @@ __all__ = [
     "FileParser",
     "InboundItem",
     "InboundMessage",
+    "LinkHealth",
     "MessageEdit",
     "OutboundMessage",
     "Outcome",
@@ -91,6 +95,29 @@ async def with_message(
     if isinstance(item, MessageEdit):
         return replace(item, message=await change(item.message))
     return item
+
+
+class LinkHealth:
+    """A connector's word on its link while its receive loop goes on: no problem, or why it is not receiving.
+
+    :meth:`report` is cheap and may repeat itself (only a change is passed on); the supervisor awaits
+    :meth:`changed` and shows the account's state from it.
+    """
+
+    def __init__(self) -> None:
+        self.problem: str | None = None
+        self._changed = asyncio.Event()
+
+    def report(self, problem: str | None) -> None:
+        if problem != self.problem:
+            self.problem = problem
+            self._changed.set()
+
+    async def changed(self) -> str | None:
+        """Wait for the next change; the problem it reports (None: receiving again)."""
+        await self._changed.wait()
+        self._changed.clear()
+        return self.problem
 
 
 class CursorStore(Protocol):

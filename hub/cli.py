@@ -1,4 +1,5 @@
-"""The `okno` command: `demo`, `run`, `migrate`, `create-agent`, `ingest` and `quarantine`.
+"""The `okno` command: `demo`, `run`, `migrate`, `create-agent` and `ingest`; `report` and `import history`
+(:mod:`hub.cli_reports`) and `quarantine` (:mod:`hub.cli_quarantine`) are registered from their own modules.
 
 Every command reads its settings the same way (config/okno.toml, then `--config FILE` or OKNO_CONFIG,
 then OKNO_* environment variables). Anything that goes wrong is reported as one line on stderr with exit
@@ -144,12 +145,26 @@ def _display_url(host: str, port: int) -> str:
     return f"http://{shown}:{port}/"
 
 
+def _reload_accounts(hub: Hub) -> None:
+    """SIGHUP: read the configuration file again and apply what changed in the running accounts."""
+    try:
+        settings = load(hub.settings.config_file)
+    except Exception as exc:  # a broken file must not stop the hub that is running on the good one
+        log.error("configuration not reloaded: %s", _one_line(str(exc)))
+        return
+    changed = hub.apply_account_changes(settings)
+    log.info("configuration reloaded: %s", ", ".join(changed) or "no account changed")
+
+
 @contextlib.contextmanager
-def _signals_set(stop: asyncio.Event) -> Iterator[None]:
+def _signals_set(stop: asyncio.Event, hub: Hub | None = None) -> Iterator[None]:
     loop = asyncio.get_running_loop()
-    handled = (signal.SIGINT, signal.SIGTERM)
+    handled = [signal.SIGINT, signal.SIGTERM]
     for sig in handled:
         loop.add_signal_handler(sig, stop.set)
+    if hub is not None:
+        loop.add_signal_handler(signal.SIGHUP, _reload_accounts, hub)
+        handled.append(signal.SIGHUP)
     try:
         yield
     finally:
@@ -163,7 +178,7 @@ async def serve(hub: Hub, host: str, port: int, banner: Callable[[str], None]) -
 
     create_app = _web_app_factory()
     stop = asyncio.Event()
-    with _signals_set(stop):
+    with _signals_set(stop, hub):
         app = create_app(hub)
         from hub.web.access_log import RUNNER_OPTIONS  # URLs logged without their secrets
 
@@ -544,71 +559,6 @@ async def _ingest(
     return EXIT_REFUSED if refused else EXIT_OK
 
 
-# ---------------------------------------------------------------------------------------------- quarantine
-
-
-async def _quarantine_account(hub: Hub, name: str | None) -> int | None:
-    """--account NAME → its id (CliError when there is no such account)."""
-    from inbox.models import ChannelAccount
-
-    if name is None:
-        return None
-    async with hub.sessionmaker() as session:
-        account_id = await session.scalar(select(ChannelAccount.id).where(ChannelAccount.name == name))
-    if account_id is None:
-        raise CliError(f"--account {name}: no such channel account")
-    return int(account_id)
-
-
-def cmd_quarantine(args: argparse.Namespace) -> int:
-    if args.action == "retry" and not (args.ids or args.account or args.all):
-        raise CliError("say what to retry: quarantine IDs, --account NAME or --all")
-    if args.action == "list" and args.ids:
-        raise CliError("list takes no IDs (filter with --account NAME)")
-    settings = settings_from(args)
-    return asyncio.run(_quarantine(settings, args))
-
-
-async def _quarantine(settings: Settings, args: argparse.Namespace) -> int:
-    """`list`: one JSON line per item (newest first); `retry`: one JSON line per item with its outcome,
-    exit code 1 when any stays refused."""
-    from hub import quarantine as retrying
-    from hub.runtime import Hub
-    from inbox import quarantine
-    from inbox.models import ChannelAccount
-
-    with database_errors(settings.database_url):
-        hub = Hub(settings)
-    still = 0
-    try:
-        with database_errors(settings.database_url):
-            await db.migrate(hub.engine)
-            await hub.sync_accounts()
-            account_id = await _quarantine_account(hub, args.account)
-        async with hub.sessionmaker() as session:
-            names = dict(
-                (await session.execute(select(ChannelAccount.id, ChannelAccount.name))).tuples().all()
-            )
-            if args.action == "list":
-                for item in await quarantine.list_items(session, account_id=account_id, limit=args.limit):
-                    row = {**quarantine.to_dict(item), "account": names.get(item.account_id)}
-                    print(json.dumps(row, ensure_ascii=False), flush=True)
-                return EXIT_OK
-        await hub.ingest.start()
-        outcomes = await retrying.retry(hub, [int(i) for i in args.ids], account_id=account_id)
-        for outcome in outcomes:
-            still += outcome.status != "ingested"
-            row = {**outcome.to_dict(), "account": names.get(outcome.account_id)}
-            print(json.dumps(row, ensure_ascii=False, default=str), flush=True)
-        missing = sorted({int(i) for i in args.ids} - {o.id for o in outcomes})
-        for item_id in missing:
-            still += 1
-            print(f"quarantine #{item_id}: no such item", file=sys.stderr, flush=True)
-    finally:
-        await hub.stop()
-    return EXIT_REFUSED if still else EXIT_OK
-
-
 # ---------------------------------------------------------------------------------------------- parser
 
 
@@ -664,19 +614,11 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--account", metavar="NAME", help="the channel account (default: the only one)")
     ingest.set_defaults(func=cmd_ingest)
 
-    kept = commands.add_parser(
-        "quarantine",
-        help="list what the channels could not take, or retry it through today's parsers",
-        description="list: one JSON line per quarantined item, newest first. retry: each item through its "
-        "channel's parser of today (and its account's options); one that parses is ingested and leaves "
-        "the quarantine, one that still fails stays with the new reason (exit code 1).",
-    )
-    kept.add_argument("action", choices=("list", "retry"))
-    kept.add_argument("ids", metavar="ID", nargs="*", type=int, help="retry: these items")
-    kept.add_argument("--account", metavar="NAME", help="only this channel account's items")
-    kept.add_argument("--all", action="store_true", help="retry: every item")
-    kept.add_argument("--limit", type=int, default=200, help="list: at most this many (default: 200)")
-    kept.set_defaults(func=cmd_quarantine)
+    # Their own modules: reports and history import, and the quarantine, are concerns of their own.
+    from hub import cli_quarantine, cli_reports
+
+    cli_reports.register(commands)
+    cli_quarantine.register(commands)
     return parser
 
 

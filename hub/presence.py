@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from hub.finishing import Finishing
 from inbox import presence
 from inbox.models import utcnow
 
@@ -47,7 +48,7 @@ class Presence:
         self._local: Counter[int] = Counter()
         self._lock = asyncio.Lock()  # one write at a time: the row always holds the latest count
         self._task: asyncio.Task[None] | None = None
-        self._pending: set[asyncio.Task[Any]] = set()
+        self._finishing = Finishing()
 
     async def start(self) -> None:
         if self._task is None:
@@ -59,7 +60,7 @@ class Presence:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-        await asyncio.gather(*self._pending, return_exceptions=True)  # writes a cancel did not cut short
+        await self._finishing.wait()  # writes a cancel did not cut short
         async with self._lock, self._sessionmaker() as session:
             await presence.forget_process(session, self.process_id)
             await session.commit()
@@ -87,10 +88,7 @@ class Presence:
         """Run `work` to its end even if the caller is cancelled (a socket handler at shutdown): a cancel
         inside its transaction would leave the connection, and on SQLite the write lock, to the garbage
         collector. :meth:`stop` waits for what is still running."""
-        task = asyncio.ensure_future(work)
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
-        return await asyncio.shield(task)
+        return await self._finishing.run(work)
 
     async def online(self, session: AsyncSession | None = None) -> set[int]:
         """The agents online in any process (cached for `cache_seconds`). Inside a transaction pass its

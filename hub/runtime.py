@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -15,6 +15,7 @@ from channels.base import AccountContext, InboundItem
 from hub import db
 from hub.bus import LocalBus
 from hub.bus_redis import RedisBus
+from hub.finishing import Finishing
 from hub.presence import Presence
 from hub.settings import AccountSettings, MissingSecret, Settings
 from hub.supervisor import Supervisor
@@ -129,6 +130,8 @@ class Hub:
         )
         self.scheduler = Scheduler(self.sessionmaker, publisher=self.bus)  # snoozes ending, later SLAs
         self.presence = Presence(self.sessionmaker)
+        # Database work of socket handlers that must not be cut by a cancel (see hub.finishing).
+        self.finishing = Finishing()
         self.accounts: dict[str, ConfiguredAccount] = {}
         self._started = False
 
@@ -179,6 +182,33 @@ class Hub:
             await session.commit()
         return self.accounts
 
+    def apply_account_changes(self, settings: Settings) -> list[str]:
+        """Take a changed configuration of the accounts that are running (the file re-read on SIGHUP):
+        each whose options or secrets changed gets them and is tried again at once — an account shown
+        as auth_failed does not wait out its backoff. Adding, removing or re-enabling an account, and
+        every other setting, still take a restart (said in the log). Returns the accounts changed."""
+        changed: list[str] = []
+        for name, config in settings.accounts.items():
+            configured = self.accounts.get(name)
+            if configured is None or config.kind != configured.context.kind:
+                log.warning("account %s is new or of another kind: restart the hub to start it", name)
+                continue
+            options, secrets, problem = split_account(config)
+            old = configured.context
+            if (dict(old.options), dict(old.secrets)) == (options, secrets):
+                continue
+            if problem or not config.enabled or configured.problem:
+                why = problem or ("disabled" if not config.enabled else configured.problem)
+                log.warning("account %s changed but was not applied (%s): restart the hub", name, why)
+                continue
+            context = replace(old, options=options, secrets=secrets)
+            self.accounts[name] = replace(configured, context=context)
+            self.supervisor.reconfigure(context)
+            changed.append(name)
+        for name in set(self.accounts) - set(settings.accounts):
+            log.warning("account %s was removed from the configuration: restart the hub to stop it", name)
+        return changed
+
     async def start(self, *, migrate: bool = True, channels: bool = True) -> None:
         if migrate:
             await db.migrate(self.engine)
@@ -195,6 +225,7 @@ class Hub:
         self._started = True
 
     async def stop(self) -> None:
+        await self.finishing.wait()
         await self.presence.stop()
         await self.scheduler.stop()
         await self.outbox.stop()  # no send may be cut off by its connector closing
@@ -206,5 +237,6 @@ class Hub:
         await self.ingest.stop()  # after the connectors: what they handed in is still committed
         if isinstance(self.bus, RedisBus):
             await self.bus.stop()
+        await self.finishing.wait()  # what a socket closed by the shutdown still had to finish
         await self.engine.dispose()
         self._started = False

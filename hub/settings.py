@@ -11,9 +11,9 @@ import functools
 import ipaddress
 import os
 import re
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import (
@@ -23,8 +23,10 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from hub import i18n
 from inbox.business_hours import DAY_NAMES, BusinessHours
 from inbox.policy import InboxPolicy
+from inbox.reports.figures import SlaTargets
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULTS_FILE = ROOT / "config" / "okno.toml"
@@ -82,9 +84,42 @@ class BusinessHoursSettings(BaseModel):
     fri: str = "09:00-18:00"
     sat: str = ""
     sun: str = ""
+    holidays: list[date] = []
 
     def build(self) -> BusinessHours:
-        return BusinessHours.from_config(self.timezone, {d: getattr(self, d) for d in DAY_NAMES})
+        return BusinessHours.from_config(
+            self.timezone, {d: getattr(self, d) for d in DAY_NAMES}, self.holidays
+        )
+
+
+class SlaSettings(BaseModel):
+    """``[sla]``: the thresholds reports count hits and misses against (none set: no SLA columns)."""
+
+    model_config = ConfigDict(extra="forbid")
+    first_response_minutes: int | None = Field(None, ge=1)
+    next_response_minutes: int | None = Field(None, ge=1)
+    resolution_minutes: int | None = Field(None, ge=1)
+    # Which clock the thresholds use: working time (true) or the wall clock.
+    business_hours: bool = False
+
+    def targets(self) -> SlaTargets:
+        def minutes(value: int | None) -> float | None:
+            return None if value is None else value * 60.0
+
+        return SlaTargets(
+            first_response=minutes(self.first_response_minutes),
+            reply=minutes(self.next_response_minutes),
+            resolution=minutes(self.resolution_minutes),
+            business_hours=self.business_hours,
+        )
+
+
+class UiSettings(BaseModel):
+    """`[ui]`. `language`: the hub's own language — of what it writes by itself (callback tasks) and of
+    pages for a browser that asks for none of ours ("ru" or "en")."""
+
+    model_config = ConfigDict(extra="forbid")
+    language: Literal["ru", "en"] = "ru"
 
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -149,7 +184,9 @@ class Settings(BaseSettings):
     ingest: IngestSettings = IngestSettings()
     outbox: OutboxSettings = OutboxSettings()
     business_hours: BusinessHoursSettings = BusinessHoursSettings()
+    sla: SlaSettings = SlaSettings()
     security: SecuritySettings = SecuritySettings()
+    ui: UiSettings = UiSettings()
     accounts: dict[str, AccountSettings] = {}
 
     # Set by `load()`; not read from any source.
@@ -192,6 +229,7 @@ class Settings(BaseSettings):
             business_hours=self.business_hours.build(),
             first_response_sla=timedelta(minutes=self.first_response_sla_minutes),
             attachments_dir=Path(self.attachments_dir),
+            gettext=i18n.translation(self.ui.language).gettext,
         )
 
 

@@ -1,8 +1,19 @@
 """The supervisor: one connector per configured channel account, restarted with backoff when it fails.
 
 Each account's state (running, retrying, auth_failed, misconfigured, stopped) is kept here for the API
-and written to its ChannelAccount row, so every hub process (and the UI) can show it. One connector
-failing never touches the others: each runs in its own task, and every task is kept referenced.
+and written to its ChannelAccount row, so every hub process (and the UI) can show it; every change is
+logged with its reason (INFO back to running or stopped, WARNING into trouble). One connector failing
+never touches the others: each runs in its own task, and every task is kept referenced.
+
+* A failure restarts the connector after ``base_delay`` doubling up to ``max_delay``.
+* Refused credentials (``auth_failed``) are retried after 30 s doubling up to 15 min — they may be
+  fixed on the platform's side — and at once when the account's configuration changes
+  (:meth:`Supervisor.reconfigure`).
+* A connector that reconnects by itself (IMAP) reports its outages on its ``health``
+  (:class:`channels.base.LinkHealth`): the account shows ``retrying`` with the reason until it
+  receives again.
+
+Waiting goes through a :class:`BackoffClock`, so tests drive the backoff without real waits.
 """
 
 from __future__ import annotations
@@ -12,6 +23,7 @@ import contextlib
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol
 
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -21,6 +33,7 @@ from channels.base import (
     ChannelAuthError,
     ChannelNotAvailable,
     Connector,
+    LinkHealth,
     Sink,
     connector_class,
 )
@@ -29,7 +42,28 @@ from inbox.models import ChannelAccount, utcnow
 
 log = logging.getLogger(__name__)
 
-AUTH_FAILED_DELAY = 300.0
+AUTH_FAILED_FIRST_DELAY = 30.0
+AUTH_FAILED_MAX_DELAY = 15 * 60.0
+TROUBLE = frozenset({"retrying", "auth_failed", "misconfigured"})  # logged at WARNING
+
+
+def auth_failed_delay(failures: int) -> float:
+    """Seconds before trying refused credentials again, after `failures` refusals in a row (from 1)."""
+    return min(AUTH_FAILED_MAX_DELAY, AUTH_FAILED_FIRST_DELAY * 2.0 ** max(0, failures - 1))
+
+
+class BackoffClock(Protocol):
+    """How the supervisor waits between attempts: `seconds`, or less if `wake` is set first."""
+
+    async def wait(self, seconds: float, wake: asyncio.Event) -> None: ...
+
+
+class LoopClock:
+    """The real clock: the event loop's timers."""
+
+    async def wait(self, seconds: float, wake: asyncio.Event) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(wake.wait(), seconds)
 
 
 @dataclass(slots=True)
@@ -62,11 +96,15 @@ class Supervisor:
         *,
         base_delay: float = 1.0,
         max_delay: float = 300.0,
+        clock: BackoffClock | None = None,
     ) -> None:
         self._sessionmaker = sessionmaker
         self._sink = sink
         self._base_delay = base_delay
         self._max_delay = max_delay
+        self._clock = clock or LoopClock()
+        self._accounts: dict[int, AccountContext] = {}
+        self._wake: dict[int, asyncio.Event] = {}
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self.connectors: dict[int, Connector] = {}
         self.states: dict[int, AccountState] = {}
@@ -79,14 +117,29 @@ class Supervisor:
         """Start supervising `account`; `problem` (a configuration error) keeps it from starting."""
         state = AccountState(account.id, account.name, account.kind)
         self.states[account.id] = state
+        self._accounts[account.id] = account
+        self._wake[account.id] = asyncio.Event()
         if problem:
             await self._set(state, "misconfigured", problem)
             return
         self._tasks[account.id] = asyncio.create_task(
-            self._keep_running(account), name=f"okno-{account.name}"
+            self._keep_running(account.id), name=f"okno-{account.name}"
         )
 
+    def reconfigure(self, account: AccountContext) -> None:
+        """The account's configuration changed: the next start uses `account`, and an account waiting
+        to retry (refused credentials above all) is tried again at once, its backoff started over."""
+        if account.id not in self._wake:
+            raise KeyError(f"account {account.id} is not supervised")
+        self._accounts[account.id] = account
+        self._wake[account.id].set()
+        log.info("account %s: configuration changed; trying it at once", account.name)
+
     async def _set(self, state: AccountState, value: str, detail: str | None = None) -> None:
+        if (value, detail) != (state.state, state.detail):
+            level = logging.WARNING if value in TROUBLE else logging.INFO
+            reason = f": {detail}" if detail else ""
+            log.log(level, "account %s: %s → %s%s", state.name, state.state, value, reason)
         state.state, state.detail, state.since = value, detail, utcnow()
         # Shielded like every write a cancellation could cut short (see DbCursor.save); `stop` waits for it.
         write = asyncio.create_task(self._record(state))
@@ -107,39 +160,62 @@ class Supervisor:
         except Exception:  # the state shown may lag; the connector itself must not stop for that
             log.exception("could not record state of account %s", state.name)
 
-    async def _keep_running(self, account: AccountContext) -> None:
-        state = self.states[account.id]
+    async def _keep_running(self, account_id: int) -> None:
+        state = self.states[account_id]
+        wake = self._wake[account_id]
         failures = 0
+        refusals = 0
         while True:
+            account = self._accounts[account_id]
+            wake.clear()
             try:
                 factory = connector_class(account.kind)
             except ChannelNotAvailable as exc:
                 await self._set(state, "misconfigured", str(exc))
                 return
             connector = factory(account)
-            self.connectors[account.id] = connector
+            self.connectors[account_id] = connector
             delay = self._base_delay
+            watch = asyncio.create_task(self._watch(connector, state), name=f"okno-{account.name}-health")
             try:
                 await self._set(state, "running")
                 await connector.run(self._sink)
-                failures = 0
+                failures = refusals = 0
                 detail = "the receive loop ended; restarting"
                 await self._set(state, "retrying", detail)
             except asyncio.CancelledError:
                 raise
             except ChannelAuthError as exc:
+                refusals += 1
+                delay = auth_failed_delay(refusals)
                 await self._set(state, "auth_failed", str(exc) or "credentials refused")
-                delay = AUTH_FAILED_DELAY
+                log.warning("account %s: credentials refused; trying again in %.0f s", account.name, delay)
             except Exception as exc:
                 failures += 1
+                refusals = 0
                 delay = min(self._max_delay, self._base_delay * 2 ** (failures - 1))
                 log.warning("account %s failed (%s); restarting in %.0f s", account.name, exc, delay)
                 await self._set(state, "retrying", f"{exc.__class__.__name__}: {exc}")
             finally:
+                watch.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await watch
                 with contextlib.suppress(Exception):
                     await connector.close()
             state.restarts += 1
-            await asyncio.sleep(delay)
+            await self._clock.wait(delay, wake)
+            if wake.is_set():  # the configuration changed: a fresh start, with no backoff carried over
+                failures = refusals = 0
+
+    async def _watch(self, connector: Connector, state: AccountState) -> None:
+        """Show what a running connector says about its link (see channels.base.LinkHealth)."""
+        health = getattr(connector, "health", None)
+        if not isinstance(health, LinkHealth):
+            return
+        while True:
+            problem = await health.changed()
+            if state.state in ("running", "retrying"):
+                await self._set(state, "retrying" if problem else "running", problem)
 
     async def stop(self) -> None:
         tasks = list(self._tasks.values())

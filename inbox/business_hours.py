@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -19,6 +19,8 @@ class BusinessHours:
     timezone: str = "Europe/Moscow"
     # weekday (0 = Monday) → list of (start, end) local times
     week: Mapping[int, Sequence[tuple[time, time]]] = field(default_factory=dict)
+    # Local dates on which nobody works, whatever the weekday says.
+    holidays: frozenset[date] = frozenset()
 
     @classmethod
     def always(cls) -> BusinessHours:
@@ -26,7 +28,9 @@ class BusinessHours:
         return cls("UTC", {d: whole for d in range(7)})
 
     @classmethod
-    def from_config(cls, timezone: str, days: Mapping[str, str]) -> BusinessHours:
+    def from_config(
+        cls, timezone: str, days: Mapping[str, str], holidays: Sequence[date] = ()
+    ) -> BusinessHours:
         """`days` maps "mon".."sun" to "09:00-18:00" (several ranges comma-separated, "" = closed)."""
         ZoneInfo(timezone)  # raises for an unknown zone now, not at the first report
         week: dict[int, list[tuple[time, time]]] = {}
@@ -42,10 +46,12 @@ class BusinessHours:
                     raise ValueError(f"business hours range {part!r} ends before it starts")
                 ranges.append((start_t, end_t))
             week[DAY_NAMES.index(key)] = ranges
-        return cls(timezone, week)
+        return cls(timezone, week, frozenset(holidays))
 
     def is_open(self, moment: datetime) -> bool:
         local = moment.astimezone(ZoneInfo(self.timezone))
+        if local.date() in self.holidays:
+            return False
         return any(s <= local.time() < e for s, e in self.week.get(local.weekday(), ()))
 
     def seconds_between(self, start: datetime, end: datetime) -> float:
@@ -57,7 +63,7 @@ class BusinessHours:
         total = 0.0
         day = local_start.date()
         while day <= local_end.date():
-            for s, e in self.week.get(day.weekday(), ()):
+            for s, e in () if day in self.holidays else self.week.get(day.weekday(), ()):
                 open_at = datetime.combine(day, s, zone)
                 close_at = datetime.combine(day, e, zone)
                 lo, hi = max(open_at, local_start), min(close_at, local_end)

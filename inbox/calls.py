@@ -329,7 +329,13 @@ async def _match_contact(work: _Work) -> None:
     shown = str(name)[:200] if name else None
     contact = matcher.find(caller, name=shown)
     if contact is None and call.direction == "inbound":
-        contact = matcher.match(caller, name=shown, source_channel="sip", source_detail=call.ad_source)
+        contact = matcher.match(
+            caller,
+            name=shown,
+            source_channel="sip",
+            source_detail=call.ad_source,
+            first_seen=call.started_at or work.event.at,
+        )
         work.meta["new_lead"] = True
     await work.session.flush()
     await matcher.record_duplicates()
@@ -472,14 +478,23 @@ async def _close_callbacks(work: _Work, answered: bool) -> None:
         missed_at = (missed.ended_at or missed.started_at) if missed else None
         if missed is not None and missed.started_at is not None and callback_at < missed.started_at:
             continue  # an older call imported late: not a callback
-        if call.direction == "outbound":
-            how = "дозвонились" if answered else f"не дозвонились ({call.disposition or 'missed'})"
-            result = f"перезвонили с доб. {call.extension or '?'}: {how}"
+        _ = work.policy.gettext
+        values = {
+            "extension": call.extension or "?",
+            "disposition": call.disposition or "missed",
+            "call": call.id,
+        }
+        if call.direction == "outbound" and answered:
+            result = _("called back from extension %(extension)s: reached (call %(call)s)")
+        elif call.direction == "outbound":
+            result = _(
+                "called back from extension %(extension)s: not reached, %(disposition)s (call %(call)s)"
+            )
         else:
-            result = "клиент позвонил снова, разговор состоялся"
+            result = _("the client called again and was answered (call %(call)s)")
         task.status = "done"
         task.closed_at = work.now
-        task.result = f"{result} (звонок {call.id})"
+        task.result = result % values
         work.report(CALLBACK, callback_at, missed_at or task.created_at)
         work.events.append(_task_event(task))
 
@@ -487,7 +502,7 @@ async def _close_callbacks(work: _Work, answered: bool) -> None:
 async def _open_callback(work: _Work) -> None:
     """A missed inbound call: a callback for the card's owner, else for the account's team.
 
-    Titles and results are written in Russian, the language of the agents this is made for first.
+    Titles and results are written in the hub's UI language (``policy.gettext``).
     """
     call, session, contact = work.call, work.session, work.contact
     if contact is None or call.contact_id is None:
@@ -503,7 +518,11 @@ async def _open_callback(work: _Work) -> None:
         return
     missed_at = call.ended_at or call.started_at or work.now
     number = call.from_number or ""
-    title = f"Перезвонить: {contact.name}, {number}" if contact.name else f"Перезвонить: {number}"
+    _ = work.policy.gettext
+    if contact.name:
+        title = _("Call back: %(name)s, %(number)s") % {"name": contact.name, "number": number}
+    else:
+        title = _("Call back: %(number)s") % {"number": number}
     task = Task(
         kind=CALLBACK,
         title=title[:300],
@@ -530,7 +549,7 @@ async def _cancel_own_callback(work: _Work) -> None:
     if task is not None and task.status == "open" and task.call_id == work.call.id:
         task.status = "cancelled"
         task.closed_at = work.now
-        task.result = "звонок всё же был принят"
+        task.result = work.policy.gettext("the call was answered after all")
         work.events.append(_task_event(task))
 
 

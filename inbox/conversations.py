@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from inbox.bus import Event
 from inbox.models import Agent, AuditLog, Conversation, Message, ReportingEvent, Team, utcnow
 from inbox.policy import InboxPolicy
+from inbox.reports.waits import end_on_resolve
 
 Role = Literal["agent", "supervisor", "admin"]
 ROLES: tuple[Role, ...] = ("agent", "supervisor", "admin")
@@ -167,15 +168,16 @@ async def set_status(
     actor_id: int | None,
     policy: InboxPolicy,
     snoozed_until: datetime | None = None,
+    at: datetime | None = None,
 ) -> list[Event]:
     if status not in STATUSES:
         raise ConversationError(f"status must be one of {', '.join(STATUSES)}", "status")
     if status == "snoozed":
         if snoozed_until is None:
             raise ConversationError("snoozed_until is required to snooze", "snoozed_until")
-        if snoozed_until <= utcnow():
+        if snoozed_until <= (at or utcnow()):
             raise ConversationError("snoozed_until must be in the future", "snoozed_until")
-    now = utcnow()
+    now = at or utcnow()  # `at`: a status change imported from history
     previous = conv.status
     conv.status = status
     conv.updated_at = now
@@ -183,6 +185,7 @@ async def set_status(
     if status == "resolved" and previous != "resolved":
         conv.resolved_at = now
         conv.waiting_since = None
+        await end_on_resolve(session, conv, actor_id or conv.assignee_id, now, policy.business_hours)
         session.add(
             ReportingEvent(
                 name="resolution",

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -33,6 +33,36 @@ from inbox.models import Conversation, Message, utcnow
 from inbox.policy import InboxPolicy
 
 MAX_VERSIONS = 50  # a message edited more often keeps only its latest previous texts
+
+
+class PreviousVersion(TypedDict):
+    text: str
+    written_at: str | None
+    replaced_at: str | None
+
+
+def previous_versions(message: Message) -> list[PreviousVersion]:
+    """The texts an edited message had before, oldest first, as :func:`apply_edit` kept them."""
+    return versions_in(message.meta)
+
+
+def versions_in(meta: object) -> list[PreviousVersion]:
+    """:func:`previous_versions` read from a message's ``meta`` (what the API's message model holds)."""
+    meta = meta if isinstance(meta, dict) else {}
+    versions = meta.get("previous_versions")
+    out: list[PreviousVersion] = []
+    for version in versions if isinstance(versions, list) else ():
+        if isinstance(version, dict) and isinstance(version.get("text"), str):
+            written, replaced = version.get("written_at"), version.get("replaced_at")
+            out.append(
+                PreviousVersion(
+                    text=version["text"],
+                    written_at=written if isinstance(written, str) else None,
+                    replaced_at=replaced if isinstance(replaced, str) else None,
+                )
+            )
+    return out
+
 
 EditOutcome = Literal["updated", "unchanged", "stale", "created", "not_inbound"]
 

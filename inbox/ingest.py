@@ -4,6 +4,9 @@
     → insert the message idempotently on (channel account, external id) → reporting events
     → commit → publish on the event bus
 
+An external id a sender made up (an e-mail Message-ID) can be reused by a different message: an item
+with a `content_key` whose external id is stored with another key is stored as ``external_id#key``.
+
 `stage_batch` does the work for many items at once with a handful of queries (the lookups are batched,
 the inserts go out as multi-row statements), and `IngestQueue` feeds it: concurrent ingests that arrive
 while one transaction commits form the next batch (group commit). Nobody's future is resolved before the
@@ -26,7 +29,8 @@ import contextlib
 import hashlib
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import insert, select
@@ -51,10 +55,13 @@ from inbox.models import (
 )
 from inbox.policy import InboxPolicy
 from inbox.quarantine import RefusedResult, keep_raw, stage_refused
+from inbox.reports.waits import insert_waits, opened_by_inbound
 
 log = logging.getLogger(__name__)
 
 MAX_TEXT = 1_000_000  # characters; longer bodies are refused, not truncated silently
+EXTERNAL_ID_LENGTH = 500  # inbox.models.Message.external_id
+CONTENT_KEY = "content_key"  # where a stored message keeps its item's content key (in meta)
 
 
 class IngestError(ValueError):
@@ -94,6 +101,9 @@ class _Staged:
     duplicate: bool = False
     new_conversation: bool = False
     reopened: bool = False
+    # The client began to wait with this message (no wait was open), and since when (for the reports).
+    starts_wait: bool = False
+    received: datetime | None = None
 
 
 @dataclass(slots=True)
@@ -141,7 +151,7 @@ async def _load(batch: _Batch, prepared: Sequence[_Prepared]) -> dict[tuple[int,
 
     existing: dict[tuple[int, str], Message] = {}
     for account_id in account_ids:
-        ids = [p.item.external_id for p in prepared if p.item.account_id == account_id]
+        ids = [i for p in prepared if p.item.account_id == account_id for i in _candidate_ids(p.item)]
         rows = await session.scalars(
             select(Message)
             .where(Message.account_id == account_id, Message.external_id.in_(ids))
@@ -188,7 +198,12 @@ async def _load(batch: _Batch, prepared: Sequence[_Prepared]) -> dict[tuple[int,
 def _match_contact(batch: _Batch, p: _Prepared, account: ChannelAccount) -> Contact:
     """The sender's card, by their vouched identities only (a new lead if none matches)."""
     sender = p.item.sender
-    return batch.matcher.match(p.identities, name=sender.name or sender.username, source_channel=account.kind)
+    return batch.matcher.match(
+        p.identities,
+        name=sender.name or sender.username,
+        source_channel=account.kind,
+        first_seen=p.item.sent_at,
+    )
 
 
 def _visitor(p: _Prepared, account: ChannelAccount) -> str | None:
@@ -256,10 +271,42 @@ async def _store_attachments(prepared: Sequence[_Prepared], policy: InboxPolicy)
     return digests
 
 
+def _candidate_ids(item: InboundMessage) -> list[str]:
+    """The external ids `item` may be stored under: its own, and its own with its content key."""
+    if item.content_key is None:
+        return [item.external_id]
+    return [item.external_id, _keyed_id(item.external_id, item.content_key)]
+
+
+def _keyed_id(external_id: str, content_key: str) -> str:
+    suffix = "#" + content_key[:64]
+    return external_id[: EXTERNAL_ID_LENGTH - len(suffix)] + suffix
+
+
+def _stored_under(
+    batch: _Batch, item: InboundMessage, existing: dict[tuple[int, str], Message]
+) -> InboundMessage:
+    """`item`, re-keyed when its external id is taken by a different message (another content key).
+
+    A message stored before content keys existed, or without one, counts as the same message: a
+    redelivery must never become a second copy.
+    """
+    if item.content_key is None:
+        return item
+    key = (item.account_id, item.external_id)
+    holder = existing.get(key) or (batch.seen[key].message if key in batch.seen else None)
+    if holder is None:
+        return item
+    stored = (holder.meta or {}).get(CONTENT_KEY)
+    if stored is None or stored == item.content_key:
+        return item
+    return replace(item, external_id=_keyed_id(item.external_id, item.content_key))
+
+
 def _stage_one(
     batch: _Batch, p: _Prepared, existing: dict[tuple[int, str], Message], digests: dict[int, str]
 ) -> _Staged:
-    item = p.item
+    item = _stored_under(batch, p.item, existing)
     key = (item.account_id, item.external_id)
     if key in existing:
         old = existing[key]
@@ -273,8 +320,10 @@ def _stage_one(
     contact = _match_contact(batch, p, account)
     conv, created = _thread(batch, p, contact, account)
     now = utcnow()
-    received = item.sent_at or now
+    # The platform's time, unless it lies in the future (a skewed clock): waits start when the client wrote.
+    received = min(item.sent_at, now) if item.sent_at is not None else now
     reopened = False
+    starts_wait = False
     if item.kind == "message":
         if not created and conv.status != "open":
             reopened = conv.status == "resolved"
@@ -282,6 +331,7 @@ def _stage_one(
             conv.resolved_at = None
             conv.snoozed_until = None
         if conv.waiting_since is None:
+            starts_wait = True
             conv.waiting_since = received
         if conv.first_response_at is None and conv.first_response_due is None:
             conv.first_response_due = received + batch.policy.first_response_sla
@@ -290,6 +340,8 @@ def _stage_one(
     if conv.subject is None and item.subject:
         conv.subject = item.subject
     meta = dict(item.meta)
+    if item.content_key is not None:  # read back when another message arrives with the same external id
+        meta[CONTENT_KEY] = item.content_key
     if item.offline_form:  # read back by the UI (the form's label, replies by e-mail)
         meta["offline_form"] = True
     if p.invalid:
@@ -319,7 +371,15 @@ def _stage_one(
             )
         )
     batch.session.add(message)
-    staged = _Staged(message, contact, conv, new_conversation=created, reopened=reopened)
+    staged = _Staged(
+        message,
+        contact,
+        conv,
+        new_conversation=created,
+        reopened=reopened,
+        starts_wait=starts_wait,
+        received=received,
+    )
     batch.seen[key] = staged
     return staged
 
@@ -373,6 +433,7 @@ async def _after_flush(batch: _Batch, staged: Iterable[_Staged]) -> list[Event]:
     session = batch.session
     events: list[Event] = []
     measured: list[dict[str, Any]] = []
+    waits: list[dict[str, Any]] = []
     for s in staged:
         if s.duplicate:
             continue
@@ -384,9 +445,15 @@ async def _after_flush(batch: _Batch, staged: Iterable[_Staged]) -> list[Event]:
             "agent_id": conv.assignee_id,
             "account_id": conv.account_id,
             "channel_kind": conv.channel_kind,
-            "occurred_at": msg.created_at,
+            "occurred_at": s.received or msg.created_at,
         }
         if msg.kind == "message":
+            waits += opened_by_inbound(
+                conv,
+                s.received or msg.created_at,
+                new_cycle=s.new_conversation or s.reopened,
+                starts_wait=s.starts_wait,
+            )
             if s.new_conversation:
                 measured.append({"name": "conversation_opened", **common})
             elif s.reopened:
@@ -414,6 +481,7 @@ async def _after_flush(batch: _Batch, staged: Iterable[_Staged]) -> list[Event]:
     if measured:
         # One multi-row INSERT: these rows need no ids back, so no ORM objects (a third of the flush time).
         await session.execute(insert(ReportingEvent), measured)
+    await insert_waits(session, waits)
     await batch.matcher.record_duplicates()
     return events
 

@@ -74,6 +74,10 @@ class InboundMessage:
     decoded from its own marks (a reply token, a "[#N]" subject), used when no reference matches and the
     conversation belongs to the same account. `kind` other than "message" is stored but never opens a new
     dialog (auto-replies, bounces, service events).
+
+    `content_key` is for platforms whose ids senders make up (an e-mail Message-ID): a digest of what
+    the sender wrote. A message whose external id is already stored with another content key is a
+    different message reusing the id, not a redelivery, and is stored too (see :mod:`inbox.ingest`).
     """
 
     account_id: int
@@ -89,6 +93,7 @@ class InboundMessage:
     hint_source: HintSource | None = None
     kind: MessageKind = "message"
     offline_form: bool = False
+    content_key: str | None = None
     meta: Mapping[str, Any] = field(default_factory=dict)
     raw: Any = field(default=None, compare=False, repr=False)
 

@@ -17,12 +17,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox.items import IdentityRef
-from inbox.models import Contact, DuplicateCandidate, Identity
+from inbox.models import Contact, DuplicateCandidate, Identity, utcnow
 
 
 @dataclass(slots=True)
@@ -82,8 +83,12 @@ class Matcher:
         name: str | None,
         source_channel: str,
         source_detail: str | None = None,
+        first_seen: datetime | None = None,
     ) -> Contact:
-        """The card of these identities (:meth:`find`), or a new lead card holding them."""
+        """The card of these identities (:meth:`find`), or a new lead card holding them.
+
+        `first_seen` dates a new card from when the client wrote or called (a call log or history imported
+        later still counts its leads on their own day); never later than now."""
         found = self.find(identities, name=name)
         if found is not None:
             return found
@@ -94,6 +99,7 @@ class Matcher:
             source_detail=source_detail,
             tags=[],
             custom_fields={},
+            created_at=min(first_seen, utcnow()) if first_seen is not None else utcnow(),
         )
         self.session.add(contact)
         self._keep(contact, identities)

@@ -358,6 +358,45 @@ class ReportingEvent(BulkInserted, Base):
     channel_kind: Mapped[str | None] = mapped_column(String(20))
 
 
+class ReportWait(BulkInserted, Base):
+    """One wait the reports measure, written when it starts and closed when it ends (see inbox.reports).
+
+    `kind` is first_response, reply or resolution; `team_id` is the conversation's team when the wait
+    began (a figure belongs to that team); `agent_id` who ended it. `outcome` is null while the wait is
+    open, "replied" or "resolved" when it ended as measured, "dropped" when the conversation was resolved
+    before anyone replied (such a wait is no reply time, and no longer a pending SLA breach).
+    """
+
+    __tablename__ = "report_waits"
+    __table_args__ = (
+        Index("ix_report_waits_kind_started", "kind", "started_at"),
+        Index("ix_report_waits_conversation_open", "conversation_id", "outcome"),
+    )
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"))
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"))
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("channel_accounts.id", ondelete="SET NULL"))
+    channel_kind: Mapped[str] = mapped_column(String(20))
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id", ondelete="SET NULL"))
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id", ondelete="SET NULL"))
+    started_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+    outcome: Mapped[str | None] = mapped_column(String(10))
+    value_seconds: Mapped[float | None]
+    business_seconds: Mapped[float | None]
+
+
+class HistoryLine(Base):
+    """A line of an imported history file that was applied (`okno import history`): a line seen again,
+    in the same file or another, changes nothing. `digest` is the SHA-256 of the line's canonical JSON."""
+
+    __tablename__ = "history_lines"
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    conversation_id: Mapped[int | None] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"))
+    imported_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class Outbox(Base):
     """One outbound message to deliver: attempts, backoff, last error; `sent` or `dead` at the end."""
 

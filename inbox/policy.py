@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -16,3 +17,6 @@ class InboxPolicy:
     first_response_sla: timedelta = timedelta(hours=1)
     # Where attachment bytes are kept (content-addressed); None keeps only their metadata and hash.
     attachments_dir: Path | None = None
+    # What the domain writes in words (callback task titles) goes through the hub's gettext in its UI
+    # language; the msgids are English, so without a catalog the text is English.
+    gettext: Callable[[str], str] = str

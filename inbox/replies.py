@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import PurePosixPath
 
 import nh3
@@ -22,6 +23,7 @@ from inbox.conversations import scope
 from inbox.items import OutboundAttachment
 from inbox.models import Agent, Attachment, Contact, Conversation, Message, Outbox, ReportingEvent, utcnow
 from inbox.policy import InboxPolicy
+from inbox.reports.waits import end_on_human_reply
 
 MAX_REPLY = 100_000
 MAX_ATTACHMENTS_BYTES = 25 * 2**20  # what most mail servers accept in one message
@@ -49,6 +51,8 @@ async def add_reply(
     policy: InboxPolicy,
     files: Sequence[StoredFile] = (),
     via_account_id: int | None = None,
+    at: datetime | None = None,
+    already_sent: bool = False,
 ) -> tuple[Message, list[Event]]:
     """Stage a reply (or note) in `session`; the caller commits and then publishes the events.
 
@@ -57,22 +61,24 @@ async def add_reply(
     SQLite's write lock); the message keeps one Attachment row per file, and the outbox worker reads the
     bytes back when it sends.
     `via_account_id` sends through another account than the conversation's (a web-chat offline-form
-    message answered by e-mail).
+    message answered by e-mail). `at` and `already_sent` serve history imported from another system: a
+    reply written then, stored as sent, never handed to the outbox.
     """
     if not text.strip():
         raise ReplyError("text must not be empty", "text")
     if len(text) > MAX_REPLY:
         raise ReplyError(f"text is longer than {MAX_REPLY} characters", "text")
-    now = utcnow()
+    now = at or utcnow()
     message = Message(
         conversation_id=conv.id,
         account_id=conv.account_id,
         direction="note" if note else "out",
         agent_id=agent.id,
+        subject=None if note else conv.subject,  # what it answers; the channel may add "Re:" and a tag
         body_text=text,
         body_html=sanitize_html(html) if html else None,
         created_at=now,
-        delivery_status=None if note else "queued",
+        delivery_status=None if note else ("sent" if already_sent else "queued"),
         meta={},
     )
     for f in files:
@@ -82,7 +88,7 @@ async def add_reply(
     session.add(message)
     await session.flush()
     events: list[Event] = []
-    if not note:
+    if not note and not already_sent:
         session.add(
             Outbox(
                 message_id=message.id,
@@ -91,7 +97,8 @@ async def add_reply(
                 next_attempt_at=now,
             )
         )
-        _measure(session, conv, agent, policy)
+    if not note:
+        await _measure(session, conv, agent, policy, now)
         if conv.assignee_id is None:
             conv.assignee_id = agent.id
         contact = await session.get(Contact, conv.contact_id)
@@ -154,8 +161,10 @@ async def store_reply_files(
     return stored
 
 
-def _measure(session: AsyncSession, conv: Conversation, agent: Agent, policy: InboxPolicy) -> None:
-    now = utcnow()
+async def _measure(
+    session: AsyncSession, conv: Conversation, agent: Agent, policy: InboxPolicy, now: datetime
+) -> None:
+    await end_on_human_reply(session, conv, agent.id, now, policy.business_hours)
     common = {
         "occurred_at": now,
         "conversation_id": conv.id,

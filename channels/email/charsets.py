@@ -4,10 +4,13 @@ Russian mail arrives in UTF-8, windows-1251 and KOI8-R, often with charset names
 (``win-1251``, ``x-cp1251``, ``koi8r``) or with raw 8-bit bytes where only ASCII is allowed (headers,
 ``charset=us-ascii`` parts). The rules, in order:
 
-1. pure ASCII is ASCII;
+1. pure ASCII is ASCII, unless a 7-bit charset is declared (UTF-7 from Exchange, ISO-2022-JP): those
+   are ASCII bytes carrying other text;
 2. valid UTF-8 is UTF-8 whatever was declared: other 8-bit text (a Cyrillic word in windows-1251 or
    KOI8-R, a Latin-1 accent) is practically never valid UTF-8, while UTF-8 labelled ``windows-1251`` or
-   ``iso-8859-1`` by a misconfigured web form is common;
+   ``iso-8859-1`` by a misconfigured web form is common. *Mostly* valid UTF-8 (a name cut in the middle
+   of a letter, one stray byte) is UTF-8 too, the bad bytes replaced: Cyrillic in windows-1251 or KOI8-R
+   hardly ever forms even a few valid UTF-8 sequences, so reading it as either would only make mojibake;
 3. a declared charset that Python knows (after the aliases below) is trusted;
 4. a charset declared elsewhere in the same message (``hints``) — a raw 8-bit subject is usually in the
    charset of the body;
@@ -58,6 +61,14 @@ ALIASES: dict[str, str] = {
 # Declared names that carry no information.
 UNKNOWN = frozenset({"unknown-8bit", "x-unknown", "unknown", "x-user-defined", "default", "charset"})
 
+# Charsets whose bytes are all ASCII: ASCII data declared in one of them still needs decoding.
+SEVEN_BIT = frozenset({"utf-7", "iso2022_jp", "iso2022_jp_1", "iso2022_jp_2", "iso2022_kr", "hz"})
+# One valid UTF-8 sequence of two to four bytes (no overlongs, no surrogates).
+_UTF8_SEQUENCE = re.compile(
+    rb"[\xc2-\xdf][\x80-\xbf]|\xe0[\xa0-\xbf][\x80-\xbf]|[\xe1-\xec\xee\xef][\x80-\xbf]{2}"
+    rb"|\xed[\x80-\x9f][\x80-\xbf]|\xf0[\x90-\xbf][\x80-\xbf]{2}|[\xf1-\xf3][\x80-\xbf]{3}"
+    rb"|\xf4[\x80-\x8f][\x80-\xbf]{2}"
+)
 _CLEAN_NAME = re.compile(r"[^a-z0-9_.:\-]")
 _SURROGATE = re.compile("[\udc80-\udcff]")
 
@@ -91,6 +102,13 @@ def _utf8(data: bytes) -> str | None:
         return None
 
 
+def mostly_utf8(data: bytes) -> bool:
+    """At least three valid UTF-8 sequences, and at most one stray high byte for every three of them."""
+    sequences = _UTF8_SEQUENCE.findall(data)
+    stray = sum(1 for b in data if b >= 0x80) - sum(len(s) for s in sequences)
+    return len(sequences) >= 3 and stray * 3 <= len(sequences)
+
+
 def guess_8bit(data: bytes) -> str:
     """The likeliest of windows-1251, KOI8-R and windows-1252 for non-UTF-8 8-bit text.
 
@@ -118,12 +136,16 @@ def decode(data: bytes, declared: str | None = None, hints: Iterable[str | None]
     """Text from `data`, by the rules in the module docstring."""
     if not data:
         return ""
+    codec = lookup(declared)
     if _is_ascii(data):
+        if codec in SEVEN_BIT:
+            return data.decode(codec, errors="replace")
         return data.decode("ascii")
     text = _utf8(data)
     if text is not None:
         return text
-    codec = lookup(declared)
+    if mostly_utf8(data):
+        return data.decode("utf-8", errors="replace")
     if codec is not None and codec not in ("ascii", "utf-8"):
         return data.decode(codec, errors="replace")
     for hint in hints:

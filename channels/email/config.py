@@ -12,6 +12,7 @@ folder = "INBOX"
 smtp_host = "smtp.example.com"     # default: host
 smtp_port = 465                    # default: 465 for ssl, 587 for starttls, 25 for plain
 smtp_security = "ssl"              # default: starttls
+smtp_auth = true                   # false: send without logging in (a relay that trusts our address)
 smtp_login = "support@example.com" # default: login
 smtp_password_env = "SMTP_PASS"    # default: password
 from_address = "support@example.com"  # default: login, if it is an address
@@ -63,6 +64,7 @@ class EmailOptions(BaseModel):
     smtp_host: str | None = None
     smtp_port: int | None = Field(None, ge=1, le=65535)
     smtp_security: Security = "starttls"
+    smtp_auth: bool = True
     smtp_login: str | None = None
     smtp_timeout: float = Field(60.0, gt=0)
     helo_name: str | None = None
@@ -79,6 +81,9 @@ class EmailOptions(BaseModel):
     def _from_address(self) -> EmailOptions:
         if self.from_address is not None and "@" not in self.from_address:
             raise ValueError("from_address must be an e-mail address")
+        if self.smtp_login is not None and not self.smtp_login.strip():
+            # An empty login used to fall back to the IMAP login; say how to send without one instead.
+            raise ValueError("smtp_login is empty: leave it out to use login, or set smtp_auth = false")
         return self
 
 
@@ -137,12 +142,14 @@ class EmailSettings:
         return None
 
     def smtp(self) -> tuple[str, int, Security, str | None, str | None]:
-        """host, port, security, login, password (login None: no authentication)."""
+        """host, port, security, login, password (login None: no authentication, as with smtp_auth off)."""
         o = self.options
         host = o.smtp_host or o.host
         if not host:
             raise EmailConfigError(f"account {self.account.name!r} cannot send mail: set smtp_host")
         security = o.smtp_security
         port = o.smtp_port or {"ssl": 465, "starttls": 587, "plain": 25}[security]
+        if not o.smtp_auth:
+            return host, port, security, None, None
         login = o.smtp_login or o.login
         return host, port, security, login if self.smtp_password else None, self.smtp_password

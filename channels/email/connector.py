@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 from typing import ClassVar
 
-from channels.base import AccountContext, Sink, register
+from channels.base import AccountContext, LinkHealth, Sink, register
 from channels.email.config import EmailConfigError, EmailSettings
 from channels.email.imap import ImapReceiver, ReceiverStats
 from channels.email.smtp import OutgoingFile, send_reply
@@ -25,6 +25,7 @@ class EmailConnector:
         self._settings: EmailSettings | None = None
         self._receiver: ImapReceiver | None = None
         self.ready = asyncio.Event()  # set while the receiver waits in IDLE or polls (see ImapReceiver)
+        self.health = LinkHealth()  # the server unreachable or the connection lost, while it reconnects
 
     @property
     def settings(self) -> EmailSettings:
@@ -43,7 +44,7 @@ class EmailConnector:
         return self._receiver.state if self._receiver else "starting"
 
     async def run(self, sink: Sink) -> None:
-        receiver = ImapReceiver(self.settings, self.account.cursor, sink, self.ready)
+        receiver = ImapReceiver(self.settings, self.account.cursor, sink, self.ready, self.health)
         self._receiver = receiver
         try:
             await receiver.run()

@@ -13,7 +13,10 @@
 * New mail is awaited with IDLE, renewed every ``idle_renew_seconds`` (default 25 min; servers may
   drop an IDLE after 30), or by polling every ``poll_seconds`` where the server has no IDLE.
 * A dropped connection is re-opened with backoff; after ``connect_attempts`` failed connections in a row
-  the receive loop fails, so the supervisor shows the account as retrying (and keeps trying).
+  the receive loop fails, so the supervisor shows the account as retrying (and keeps trying). While it
+  reconnects by itself, the receiver reports the problem on its :class:`LinkHealth` from the first
+  failed attempt (and that all is well once a session is open), so the account shows ``retrying`` for
+  the whole outage.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from typing import Any, TypeVar
 
 import aioimaplib  # type: ignore[import-untyped]
 
-from channels.base import ChannelAuthError, CursorStore, PayloadError, Sink
+from channels.base import ChannelAuthError, CursorStore, LinkHealth, PayloadError, Sink
 from channels.email.config import EmailConfigError, EmailSettings
 from channels.email.parse import ParseOptions, parse
 from inbox.ingest import IngestError
@@ -358,9 +361,15 @@ class ImapReceiver:
     """The receive loop of one account (see the module docstring)."""
 
     def __init__(
-        self, settings: EmailSettings, cursor: CursorStore, sink: Sink, ready: asyncio.Event | None = None
+        self,
+        settings: EmailSettings,
+        cursor: CursorStore,
+        sink: Sink,
+        ready: asyncio.Event | None = None,
+        health: LinkHealth | None = None,
     ) -> None:
         self.settings = settings
+        self.health = health if health is not None else LinkHealth()
         # Set while receiving: in IDLE (accepted by the server) or polling; cleared when the link is lost.
         self.ready = ready if ready is not None else asyncio.Event()
         self.options = settings.options
@@ -387,10 +396,10 @@ class ImapReceiver:
                 connection = await ImapConnection.open(self.settings)
             except (*RECONNECT_ERRORS, ImapError) as exc:
                 failures += 1
+                problem = f"cannot connect to {host}:{port}: {exc.__class__.__name__}: {exc}"
+                self.health.report(problem)
                 if failures >= self.options.connect_attempts:
-                    raise ImapError(
-                        f"cannot connect to {host}:{port}: {exc.__class__.__name__}: {exc}"
-                    ) from exc
+                    raise ImapError(problem) from exc
                 log.info("IMAP %s:%s: %s; trying again", host, port, exc)
                 self.state = "reconnecting"
                 await asyncio.sleep(self._delay(failures))
@@ -402,6 +411,7 @@ class ImapReceiver:
                 await self._session(connection)
             except (*RECONNECT_ERRORS, ImapError) as exc:
                 self.ready.clear()
+                self.health.report(f"the connection to {host}:{port} ended: {exc}; reconnecting")
                 log.info("IMAP %s:%s connection ended (%s); reconnecting", host, port, exc)
                 self.state = "reconnecting"
                 await asyncio.sleep(self._delay(1))
@@ -443,6 +453,7 @@ class ImapReceiver:
 
     async def _session(self, connection: ImapConnection) -> None:
         box = await connection.select(self.options.folder)
+        self.health.report(None)  # logged in with the folder open: receiving
         self.cursor = await self._start_cursor(connection, box)
         use_idle = self.options.idle and connection.has_idle
         if self.options.idle and not use_idle:
@@ -483,11 +494,10 @@ class ImapReceiver:
 
     def _parse_chunk(
         self, uids: Sequence[int], bodies: dict[int, bytes], heads: dict[int, bytes], sizes: dict[int, int]
-    ) -> list[tuple[int, InboundMessage | Refused, bytes]]:
-        """Parse a fetched chunk (in a worker thread: large mail must not stall the event loop); a mail that
-        cannot be taken becomes a Refused item with its bytes, for the quarantine."""
+    ) -> list[tuple[int, InboundMessage | Refused]]:
+        """Parse a fetched chunk (in a worker thread: large mail must not stall the event loop)."""
         assert self.cursor is not None
-        out: list[tuple[int, InboundMessage | Refused, bytes]] = []
+        out: list[tuple[int, InboundMessage | Refused]] = []
         for uid in uids:
             data = bodies.get(uid, heads.get(uid))
             if data is None:
@@ -495,7 +505,7 @@ class ImapReceiver:
             try:
                 item = parse(data, account_id=self.settings.account.id, options=self._parse_options)
             except PayloadError as exc:
-                out.append((uid, self._refused(uid, data, str(exc)), data))
+                out.append((uid, self._refused(uid, data, exc.reason)))
                 continue
             meta = {**item.meta, "imap": {"folder": self.cursor.folder, "uid": uid}}
             if uid in heads:
@@ -506,34 +516,36 @@ class ImapReceiver:
                     text=f"[{refused}: only its headers were fetched]",
                     attachments=(InboundAttachment("message.eml", "message/rfc822", size, refused=refused),),
                 )
-            out.append((uid, replace(item, meta=meta), data))
+            out.append((uid, replace(item, meta=meta)))
         return out
 
     def _refused(self, uid: int, data: bytes, reason: str) -> Refused:
+        """A mail that cannot be taken, with where it is: kept in the quarantine, never only logged."""
         assert self.cursor is not None
         position = f"{self.cursor.folder} UIDVALIDITY {self.cursor.uidvalidity} UID {uid}"
         return Refused(self.settings.account.id, data, reason, position)
 
-    async def _hand_in(self, parsed: list[tuple[int, InboundMessage | Refused, bytes]]) -> None:
-        """Give the chunk to the sink together (the ingest queue commits them as one batch): mail and the
-        refused ones alike, so a refusal is stored before the cursor moves past it."""
-        for uid, item, _ in parsed:
+    async def _hand_in(self, parsed: list[tuple[int, InboundMessage | Refused]]) -> None:
+        """Give the chunk to the sink together (the ingest queue commits them as one batch); a mail the
+        parser or the ingest path refuses goes to the sink as :class:`Refused` before the cursor moves."""
+        for uid, item in parsed:
             if isinstance(item, Refused):
                 self.stats.refused += 1
                 log.warning("mail UID %s in %r refused: %s", uid, self.options.folder, item.reason)
-        results = await asyncio.gather(*(self._sink(item) for _, item, _ in parsed), return_exceptions=True)
+        results = await asyncio.gather(*(self._sink(item) for _, item in parsed), return_exceptions=True)
         failure: BaseException | None = None
         late: list[Refused] = []
-        for (uid, item, data), result in zip(parsed, results, strict=True):
-            if isinstance(result, IngestError):
+        for (uid, item), result in zip(parsed, results, strict=True):
+            if isinstance(result, IngestError) and isinstance(item, InboundMessage):
                 self.stats.refused += 1
                 log.warning("mail UID %s in %r refused: %s", uid, self.options.folder, result)
-                late.append(self._refused(uid, data, f"refused by the inbox: {result}"))
+                raw = item.raw if isinstance(item.raw, bytes) else b""
+                late.append(self._refused(uid, raw, str(result)))
             elif isinstance(result, BaseException):
                 failure = failure or result
             elif isinstance(item, InboundMessage):
                 self.stats.ingested += 1
-        if late:
-            await asyncio.gather(*(self._sink(item) for item in late))
         if failure is not None:
             raise failure  # the cursor stays: the chunk is fetched again (and deduplicated) after a restart
+        for refused in late:
+            await self._sink(refused)

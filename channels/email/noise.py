@@ -8,10 +8,12 @@ Auto-replies (RFC 3834 and what real systems send instead): ``Auto-Submitted`` o
 ``X-Autoreply``, ``X-Autorespond``, ``X-Auto-Response-Suppress`` together with an out-of-office subject,
 ``Precedence: bulk | junk | auto_reply``, and out-of-office subjects in Russian and English (German too).
 
-Bounces: a ``multipart/report; report-type=delivery-status`` (RFC 3464), or mail from MAILER-DAEMON /
-postmaster (or with an empty Return-Path) whose subject says the mail was not delivered; the original's
-Message-ID comes from the attached ``message/rfc822`` or ``text/rfc822-headers`` part, or from a
-``Message-ID:`` line quoted in the text.
+Bounces are recognised by their structure, never by their sender (a mail system's From is often no
+address at all: ``MAILER-DAEMON (Mail Delivery System)``): a ``multipart/report;
+report-type=delivery-status`` (RFC 3464), a ``message/delivery-status`` part anywhere, Exim's
+``X-Failed-Recipients``, or a subject saying the mail was not delivered together with an empty
+Return-Path or the original's Message-ID. The original's Message-ID comes from the attached
+``message/rfc822`` or ``text/rfc822-headers`` part, or from a ``Message-ID:`` line quoted in the text.
 """
 
 from __future__ import annotations
@@ -43,7 +45,8 @@ _BOUNCE_SUBJECT = re.compile(
     r"unzustellbar|nicht zustellbar)",
     re.IGNORECASE,
 )
-_DAEMON = re.compile(r"^(mailer-daemon|postmaster|mail-daemon|mailerdaemon)@", re.IGNORECASE)
+_STATUS_TYPES = ("message/delivery-status", "message/global-delivery-status")
+_REPORTING_MTA = re.compile(r"^\s*Reporting-MTA:\s*dns;\s*([A-Za-z0-9.\-]+\.[A-Za-z]{2,})", re.I | re.M)
 _QUOTED_MSGID = re.compile(r"^\s*Message-ID:\s*(<[^<>\s]+>)", re.IGNORECASE | re.MULTILINE)
 _SMTP_LINE = re.compile(r"\b[45]\d\d[ -][245]\.\d{1,3}\.\d{1,3}\b.*|\b[45]\d\d\s.{4,}", re.IGNORECASE)
 _SPACES = re.compile(r"\s+")
@@ -159,27 +162,28 @@ def find_bounce(
     msg: Message,
     header: HeaderGetter,
     subject: str | None,
-    sender: str | None,
     texts: list[str],
 ) -> Bounce | None:
-    """The delivery report in `msg`, or None if it is not a bounce.
+    """The delivery report in `msg`, or None if it is not a bounce (see the module docstring).
 
-    `sender` is the From address, `texts` the decoded text parts (for reports that are only prose).
+    `texts` are the decoded text parts (for reports that are only prose).
     """
+    parts = list(_walk_no_nested(msg))
     is_report = msg.get_content_type() == "multipart/report" and _param_report_type(msg) == "delivery-status"
-    daemon = bool(sender and _DAEMON.match(sender))
+    has_status = any(p.get_content_type() in _STATUS_TYPES for p in parts)
     return_path = header("Return-Path")
     null_path = return_path is not None and return_path.strip() in ("<>", "")
-    prose = bool(subject and _BOUNCE_SUBJECT.search(subject)) and (daemon or null_path)
     failed_header = header("X-Failed-Recipients")
-    if not (is_report or prose or (failed_header and daemon)):
+    original_ids = _original_ids(msg, texts)
+    prose = bool(subject and _BOUNCE_SUBJECT.search(subject)) and (null_path or bool(original_ids))
+    if not (is_report or has_status or prose or failed_header):
         return None
     actions: list[str] = []
     recipients: list[str] = []
     statuses: list[str] = []
     reasons: list[str] = []
-    for part in _walk_no_nested(msg):
-        if part.get_content_type() not in ("message/delivery-status", "message/global-delivery-status"):
+    for part in parts:
+        if part.get_content_type() not in _STATUS_TYPES:
             continue
         blocks = part.get_payload()
         if not isinstance(blocks, list):
@@ -220,5 +224,23 @@ def find_bounce(
         reason=one_line("; ".join(reasons)),
         recipients=tuple(recipients),
         status=statuses[0] if statuses else None,
-        message_ids=tuple(_original_ids(msg, texts)),
+        message_ids=tuple(original_ids),
     )
+
+
+def reporting_domain(msg: Message, texts: Iterable[str]) -> str | None:
+    """The domain of the mail system that wrote a report (its Reporting-MTA), for a sender it did not give."""
+    for part in _walk_no_nested(msg):
+        if part.get_content_type() not in _STATUS_TYPES:
+            continue
+        blocks = part.get_payload()
+        for block in blocks if isinstance(blocks, list) else ():
+            if isinstance(block, Message):
+                found = _REPORTING_MTA.match("Reporting-MTA: " + _field(block, "Reporting-MTA"))
+                if found:
+                    return found.group(1).lower()
+    for text in texts:
+        found = _REPORTING_MTA.search(text)
+        if found:
+            return found.group(1).lower()
+    return None

@@ -43,7 +43,7 @@ from channels.base import AccountContext, PayloadError
 from channels.email import charsets
 from channels.email.config import MIB, EmailConfigError, EmailSettings
 from channels.email.htmltext import html_to_text
-from channels.email.noise import auto_reply_reason, find_bounce, one_line
+from channels.email.noise import Bounce, auto_reply_reason, find_bounce, one_line, reporting_domain
 from channels.email.quoting import fold, unflow
 from channels.email.threading import (
     ReplyTokens,
@@ -68,6 +68,28 @@ MAX_NESTING = 10  # multipart depth; deeper parts are ignored (a crafted mail mu
 _PARSER = BytesParser(policy=policy.compat32)  # structure only: fast, lenient
 _HEADER_LINE = re.compile(rb"^[!-9;-~]+[ \t]*:")
 _ADDRESS_HEADERS = frozenset({b"from", b"to", b"cc", b"bcc", b"reply-to", b"sender"})
+# Fields whose presence further down shows the header block has not ended yet.
+_KNOWN_HEADERS = frozenset(
+    {
+        *_ADDRESS_HEADERS,
+        b"subject",
+        b"date",
+        b"message-id",
+        b"in-reply-to",
+        b"references",
+        b"mime-version",
+        b"content-type",
+        b"content-transfer-encoding",
+        b"received",
+        b"return-path",
+        b"thread-topic",
+        b"thread-index",
+        b"importance",
+        b"content-language",
+        b"accept-language",
+        b"delivered-to",
+    }
+)
 _BOUNDARY_LINE = re.compile(rb"^--([^\s]{1,200}?)(--)?[ \t]*\r?$", re.MULTILINE)
 _CONTENT_TYPE_HEADER = re.compile(rb"(?im)^content-type[ \t]*:[^\n]*(?:\n[ \t][^\n]*)*")
 _META_CHARSET = re.compile(rb"""<meta[^>]{0,200}charset\s*=\s*["']?([A-Za-z0-9_.:\-]{1,40})""", re.IGNORECASE)
@@ -131,16 +153,33 @@ def _strip_envelope(data: bytes) -> bytes:
     return data
 
 
+def _header_block_continues(lines: list[bytes], start: int) -> list[bool]:
+    """For each line from `start`: does a well-known header field follow it before the first empty line?"""
+    after = [False] * len(lines)
+    seen = False
+    end = next((i for i in range(start, len(lines)) if not lines[i].rstrip(b"\r")), len(lines))
+    for index in range(end - 1, start - 1, -1):
+        after[index] = seen
+        bare = lines[index].rstrip(b"\r")
+        if _HEADER_LINE.match(bare):
+            name = bare.split(b":", 1)[0].strip().lower()
+            seen = seen or name in _KNOWN_HEADERS or name.startswith(b"x-")
+    return after
+
+
 def _repair_folding(data: bytes) -> bytes:
     """Re-fold header lines that lost their leading whitespace; end the header block where it ends.
 
     A line inside the header block that is neither a field nor a continuation is a continuation if it
-    carries an encoded word (``=?utf-8?B?…?=``) or continues an address list; anything else means the
-    body began without the empty line, which is then inserted.
+    carries an encoded word (``=?utf-8?B?…?=``), continues an address list, or is followed by more
+    well-known fields before the empty line (a long ``X-…`` value wrapped by an mbox exporter: cutting
+    the block there would lose the subject and the sender below it); anything else means the body began
+    without the empty line, which is then inserted.
     """
     lines = data.split(b"\n")
     previous_name = b""
     fixed: list[bytes] | None = None
+    continues: list[bool] | None = None
     for index, line in enumerate(lines):
         bare = line.rstrip(b"\r")
         if not bare:
@@ -153,9 +192,11 @@ def _repair_folding(data: bytes) -> bytes:
             continue
         if fixed is None:
             fixed = list(lines)
+            continues = _header_block_continues(lines, index)
+        assert continues is not None
         stripped = bare.lstrip()
         continues_address = previous_name in _ADDRESS_HEADERS and (b"@" in stripped or stripped[:1] == b"<")
-        if stripped.startswith(b"=?") or continues_address:
+        if stripped.startswith(b"=?") or continues_address or continues[index]:
             fixed[index] = b" " + line
         else:
             fixed.insert(index, b"\r" if bare != line else b"")
@@ -462,7 +503,38 @@ def sanitize_html(html: str) -> str:
 # -- the message ---------------------------------------------------------------------------------------
 
 
-def _sender(headers: _Headers) -> tuple[Sender, str]:
+def _mail_system(headers: _Headers, msg: Message, texts: list[str]) -> tuple[Sender, str] | None:
+    """The sender of a delivery report whose From is no address (``MAILER-DAEMON (Mail Delivery System)``):
+    the mail system's daemon at the reporting domain (its Reporting-MTA, else its Message-ID's domain)."""
+    domains = [reporting_domain(msg, texts)]
+    ident = clean_message_id(headers.raw("Message-ID"))
+    if ident and "@" in ident:
+        domains.append(ident.rpartition("@")[2])
+    for domain in domains:
+        if not domain:
+            continue
+        try:
+            value = normalize("email", f"mailer-daemon@{domain}")
+        except InvalidIdentity:
+            continue
+        return Sender((IdentityRef("email", value),), name="Mail Delivery System"), value
+    return None
+
+
+def _display(name: str) -> str | None:
+    """A display name without the quotes around it (only a pair: a quote inside the name stays)."""
+    shown = name.strip()
+    if len(shown) >= 2 and shown[0] == shown[-1] and shown[0] in "\"'":
+        shown = shown[1:-1].strip()
+    return " ".join(shown.split()) or None
+
+
+def _sender(
+    headers: _Headers,
+    bounce: Bounce | None = None,
+    msg: Message | None = None,
+    texts: list[str] | None = None,
+) -> tuple[Sender, str]:
     problems: list[str] = []
     for name in ("From", "Sender", "Reply-To", "Return-Path"):
         for display, address in headers.addresses(name):
@@ -471,10 +543,14 @@ def _sender(headers: _Headers) -> tuple[Sender, str]:
             except InvalidIdentity as exc:
                 problems.append(f"{name} {address!r}: {exc.reason}")
                 continue
-            shown = display.strip().strip("\"'").strip() or None
+            shown = _display(display)
             if shown and shown.lower() == value:
                 shown = None
             return Sender((IdentityRef("email", value),), name=shown[:MAX_NAME] if shown else None), value
+    if bounce is not None and msg is not None:
+        daemon = _mail_system(headers, msg, texts or [])
+        if daemon is not None:
+            return daemon
     raw_from = headers.raw("From")
     if problems:
         raise PayloadError(f"no usable sender address ({problems[0]})")
@@ -518,13 +594,22 @@ def _defects(msg: Message) -> list[str]:
     return sorted(names)[:10]
 
 
-def _external_id(headers: _Headers, data: bytes) -> str:
-    ident = clean_message_id(headers.raw("Message-ID"))
-    if ident:
-        return charsets.clean(ident)
+def _content_digest(headers: _Headers, data: bytes) -> str:
+    """What the sender wrote (From, To, Date, Subject, body), not what mail systems added on the way
+    (Received, Delivered-To): the same mail delivered twice has the same digest."""
     _, body = _split_head(data)
     parts = [(headers.raw(n) or "").encode("utf-8", "replace") for n in ("From", "To", "Date", "Subject")]
     return content_id([*parts, body])
+
+
+def _identity(headers: _Headers, data: bytes) -> tuple[str, str | None]:
+    """The external id (the Message-ID, else the content digest) and the content key that tells apart
+    two different mails with one Message-ID (senders reuse them: broken scripts, copied templates)."""
+    digest = _content_digest(headers, data)
+    ident = clean_message_id(headers.raw("Message-ID"))
+    if ident:
+        return charsets.clean(ident), digest.removeprefix("sha256:")[:32]
+    return digest, None
 
 
 def parse(data: bytes, *, account_id: int, options: ParseOptions | None = None) -> InboundMessage:
@@ -552,12 +637,14 @@ def _parse(data: bytes, account_id: int, options: ParseOptions) -> InboundMessag
         raise PayloadError("not an e-mail message: no header fields at the start")
     msg = _repair_boundary(data, msg)
     headers = _Headers(msg)
-    sender, sender_address = _sender(headers)
-    subject = headers.text("Subject") or None
+    # Unfolding leaves the fold's tab in the subject (RFC 5322 keeps the whitespace); one space reads right.
+    subject = " ".join((headers.text("Subject") or "").split()) or None
     if subject:
         subject = subject[:MAX_SUBJECT]
     hints = headers.charset_hints()
     content = _collect(msg, options.max_attachment_bytes, hints)
+    bounce = find_bounce(msg, headers.text, subject, content.texts)
+    sender, sender_address = _sender(headers, bounce, msg, content.texts)
     text = "\n\n".join(t.strip("\n") for t in content.plain if t.strip())
     html_source = "\n".join(content.html) if content.html else None
     if not text.strip() and html_source:
@@ -590,7 +677,6 @@ def _parse(data: bytes, account_id: int, options: ParseOptions) -> InboundMessag
     reply_to = _addresses_only(headers.addresses("Reply-To"))
     if reply_to:
         meta["reply_to"] = reply_to
-    bounce = find_bounce(msg, headers.text, subject, sender_address, content.texts)
     if bounce is not None:
         kind = "bounce"
         meta["bounce"] = bounce.to_meta()
@@ -626,9 +712,11 @@ def _parse(data: bytes, account_id: int, options: ParseOptions) -> InboundMessag
     if defects:
         meta["defects"] = defects
     html = sanitize_html(html_source) if html_source and html_source.strip() else None
+    external_id, content_key = _identity(headers, data)
     return InboundMessage(
         account_id=account_id,
-        external_id=_external_id(headers, data),
+        external_id=external_id,
+        content_key=content_key,
         sender=sender,
         text=charsets.clean(text),
         html=html,

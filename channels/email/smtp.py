@@ -12,7 +12,9 @@ One reply is one mail:
   and ``From: "<agent> (<from_name>)" <from_address>``.
 
 SMTP answers map onto the outbox's retry rules: 4xx and network failures are retried with backoff; 5xx
-fail the message with the server's own words, which the agent sees.
+fail the message with the server's own words, which the agent sees. Errors say what happened: a server
+that cannot be reached, one that closed the connection or stopped answering, one that lacks something we
+asked for (AUTH, STARTTLS) — "unreachable" only when no connection was made.
 """
 
 from __future__ import annotations
@@ -170,6 +172,7 @@ def build_reply(
 
 
 def _smtp_error(exc: aiosmtplib.SMTPException, where: str) -> DeliveryError:
+    detail = one_line(str(exc), 200)
     if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
         codes = [r.code for r in exc.recipients]
         texts = "; ".join(f"{r.recipient}: {r.code} {one_line(r.message, 200)}" for r in exc.recipients)
@@ -182,11 +185,20 @@ def _smtp_error(exc: aiosmtplib.SMTPException, where: str) -> DeliveryError:
             " check smtp_login and smtp_password"
         )
     if isinstance(exc, aiosmtplib.SMTPResponseException):
-        text = f"SMTP {exc.code} {one_line(exc.message, 300)}"
+        text = f"SMTP server {where} answered {exc.code} {one_line(exc.message, 300)}"
         return DeliveryError(text, permanent=500 <= exc.code < 600)
-    return DeliveryError(
-        f"SMTP server {where} unreachable: {exc.__class__.__name__}: {one_line(str(exc), 200)}"
-    )
+    if isinstance(exc, aiosmtplib.SMTPConnectTimeoutError):
+        return DeliveryError(f"SMTP server {where} unreachable: no connection within the timeout")
+    if isinstance(exc, aiosmtplib.SMTPConnectError):
+        return DeliveryError(f"SMTP server {where} unreachable: {detail}")
+    if isinstance(exc, aiosmtplib.SMTPTimeoutError):
+        return DeliveryError(f"SMTP server {where} stopped answering: {detail}")
+    if isinstance(exc, aiosmtplib.SMTPServerDisconnected):
+        return DeliveryError(f"SMTP server {where} closed the connection: {detail}")
+    if isinstance(exc, aiosmtplib.SMTPNotSupported):
+        # The configuration asks for what the server lacks: retried, so fixing it delivers the queue.
+        return DeliveryError(f"SMTP server {where} does not support what we asked: {detail}")
+    return DeliveryError(f"SMTP error with {where}: {exc.__class__.__name__}: {detail}")
 
 
 async def deliver(settings: EmailSettings, msg: EmailMessage, recipients: list[str]) -> None:
@@ -210,9 +222,19 @@ async def deliver(settings: EmailSettings, msg: EmailMessage, recipients: list[s
     )
     where = f"{host}:{port}"
     accepted = False
+    connected = False
     try:
         await client.connect()
+        connected = True
         if login and password:
+            if not client.esmtp_extensions:
+                await client.ehlo()  # connect() says EHLO only for STARTTLS
+            if not client.supports_extension("auth"):
+                # Retried: fixing the configuration (smtp_auth = false, or TLS) delivers the queue.
+                raise DeliveryError(
+                    f"SMTP server {where} does not offer AUTH on this connection, so we cannot log in:"
+                    " set smtp_auth = false if it needs no login, or use TLS (smtp_security)"
+                )
             await client.login(login, password)
         errors, _ = await client.send_message(msg, sender=sender, recipients=recipients)
         accepted = True
@@ -221,7 +243,8 @@ async def deliver(settings: EmailSettings, msg: EmailMessage, recipients: list[s
     except aiosmtplib.SMTPException as exc:
         raise _smtp_error(exc, where) from None
     except (OSError, TimeoutError) as exc:
-        raise DeliveryError(f"SMTP server {where} unreachable: {exc.__class__.__name__}: {exc}") from None
+        what = "connection lost" if connected else "unreachable"
+        raise DeliveryError(f"SMTP server {where} {what}: {exc.__class__.__name__}: {exc}") from None
     finally:
         if client.is_connected:
             try:

@@ -11,8 +11,16 @@ mapping is read by naming its columns in the account option ``columns`` (``did``
 as such a list.
 
 One CDR line is one whole call record (stage "record"). Lines are read one by one so that a broken
-line is reported with its number and the others are imported. :class:`CdrFollower` follows a file
-that grows (Asterisk appends a line per call), remembering the byte offset in the account's cursor.
+line is reported with its number and the others are imported, and leniently: a quoted field with
+quotes that were never doubled (``""Joe" <1001>"``, as in the Asterisk docs' own Master.csv example)
+is read up to the quote that closes it before a comma. Only a line that still fits no layout is
+refused; :class:`CdrFollower` hands such a line to the sink as :class:`Refused` (kept in the
+quarantine, retried after a fix) before its cursor moves past it. It follows a file that grows
+(Asterisk appends a line per call), remembering the byte offset in the account's cursor.
+
+An ``ANSWERED`` record with billsec 0 is not an answer: Asterisk writes one as the last record of a
+ring group nobody picked up (the channel was answered only to play a message or hang up), and taking
+it as answered would cancel the callback of a missed call.
 """
 
 from __future__ import annotations
@@ -115,6 +123,45 @@ def _caller_id(clid: str) -> tuple[str | None, str | None]:
     return None, (text or None)
 
 
+def lenient_fields(text: str) -> list[str]:
+    """The fields of a CSV line whose quotes may be unbalanced.
+
+    A field opening with a quote ends at the first quote followed by a comma (or the end of the line);
+    a doubled quote inside is one quote, and any other quote is kept as it is.
+    """
+    fields: list[str] = []
+    index, length = 0, len(text)
+    while True:
+        if index < length and text[index] == '"':
+            index += 1
+            value: list[str] = []
+            while index < length:
+                char = text[index]
+                if char == '"':
+                    following = text[index + 1] if index + 1 < length else ""
+                    if following in (",", ""):
+                        index += 1
+                        break
+                    if following == '"' and text[index + 2 : index + 3] not in (",", ""):
+                        value.append('"')
+                        index += 2
+                        continue
+                value.append(char)
+                index += 1
+            fields.append("".join(value))
+        else:
+            end = text.find(",", index)
+            end = length if end < 0 else end
+            fields.append(text[index:end])
+            index = end
+        if index >= length:
+            return fields
+        index += 1  # the comma
+        if index == length:
+            fields.append("")
+            return fields
+
+
 @dataclass(slots=True)
 class CdrReader:
     """Reads CDR lines one at a time, keeping the layout it found (or was given)."""
@@ -129,8 +176,8 @@ class CdrReader:
             return None
         try:
             fields = next(csv.reader([text], strict=True))
-        except (csv.Error, StopIteration) as exc:
-            return PayloadError(f"line {lineno}: not CSV ({exc})")
+        except (csv.Error, StopIteration):
+            fields = lenient_fields(text)
         if self.columns is None and all(f.strip().lower() in KNOWN_COLUMNS for f in fields) and fields:
             self.columns = tuple(f.strip().lower() for f in fields)
             return None
@@ -168,6 +215,8 @@ def record_from_row(row: Mapping[str, str], ctx: ParseContext, text: str) -> Cal
     lastapp = (row.get("lastapp") or "").strip()
     if lastapp.lower() == "voicemail":
         disposition, answered = "voicemail", None
+    if disposition == "answered" and billsec == 0:
+        disposition = "missed"  # nobody talked (see the module docstring)
     if disposition != "answered":
         answered = None
     elif answered is None and billsec is not None:
@@ -280,9 +329,9 @@ class CdrFollower:
     """Imports a CDR file and then follows it as it grows; the offset survives restarts in the cursor.
 
     A replaced file (new inode, as after logrotate) or a truncated one is read again from its start.
-    A broken line is logged with its number and handed to the sink as a Refused item (the quarantine);
-    only complete lines (ending in a newline) are read, so a line Asterisk is still writing waits for the
-    next poll.
+    A broken line is logged with its number and handed to the sink as :class:`Refused` (position
+    ``file:line@offset``); only complete lines (ending in a newline) are read, so a line Asterisk is
+    still writing waits for the next poll.
     """
 
     CHUNK = 1 << 20
@@ -338,18 +387,18 @@ class CdrFollower:
                     position = _Position(inode, start, line)
                     await self.cursor.save(position.dump())
                 return position
-            for raw in chunk.splitlines():
+            offset = start
+            for raw in chunk.splitlines(keepends=True):
                 line += 1
-                result = self.reader.line(decode(raw), line)
+                result = self.reader.line(decode(raw.rstrip(b"\r\n")), line)
                 if isinstance(result, PayloadError):
                     self._problem(str(result))
-                    # Quarantined before the cursor moves past it (the sink returns after its commit).
-                    refused = Refused(
-                        self.reader.ctx.account_id, raw, str(result), f"{self.path} line {line}"
-                    )
-                    await sink(refused)
+                    position_text = f"{os.path.basename(self.path)}:{line}@{offset}"
+                    account = self.reader.ctx.account_id
+                    await sink(Refused(account, raw.rstrip(b"\r\n"), str(result), position_text))
                 elif result is not None:
                     await sink(result)
+                offset += len(raw)
             position = _Position(inode, start + len(chunk), line)
             await self.cursor.save(position.dump())
             if len(chunk) < self.CHUNK // 2:

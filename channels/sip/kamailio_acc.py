@@ -20,7 +20,10 @@ are merged by the domain. Recommended configuration (the one the tests run)::
 Flatstore (``db_url "flatstore:DIR"``) writes ``DIR/<table>_<process>.log``, one ``|``-separated line per
 record; name its columns with the account option ``columns`` unless they are one of the layouts
 recognized by count (7: no extras; 9: + time_attr/time_exten; 10: + src_user, dst_user, src_ip; 12: both;
-13 and 15: the extras of Kamailio's default configuration). A SQLite ``db_url`` is read by column name.
+13 and 15: the extras of Kamailio's default configuration; 14: the configuration recommended above). A
+SQLite ``db_url`` is read by column name. A record that cannot be read (a layout of no known length, a
+broken field) is handed to the sink as :class:`Refused` with its file and byte offset (or table and id),
+so it is kept and can be retried once the layout is named — never only logged while the cursor moves on.
 With db_sqlite, put the database in WAL mode (``modparam("db_sqlite", "db_set_journal_mode",
 "/path/acc.sqlite=WAL;")``): in the default rollback-journal mode a reader holds a lock that makes
 Kamailio's inserts fail at once ("database is locked", the record is lost); the follower warns when
@@ -51,9 +54,8 @@ log = logging.getLogger(__name__)
 
 BASE = ("method", "from_tag", "to_tag", "callid", "sip_code", "sip_reason", "time")
 TIME_MODE = ("time_attr", "time_exten")
-# The position prefix of a quarantined db_sqlite row (its raw bytes are the row as JSON, see reparse).
-ACC_ROW = "acc row "
 RECIPE = ("src_user", "dst_user", "src_ip")
+RECOMMENDED = ("time_sec", "time_usec", "src_user", "dst_user", "src_ip", "did", "invite_ts")
 DEFAULT_CFG = ("src_user", "src_domain", "src_ip", "dst_ouser", "dst_user", "dst_domain")
 LAYOUTS: dict[int, tuple[str, ...]] = {
     7: BASE,
@@ -61,6 +63,7 @@ LAYOUTS: dict[int, tuple[str, ...]] = {
     10: BASE + RECIPE,
     12: BASE + TIME_MODE + RECIPE,
     13: BASE + DEFAULT_CFG,
+    14: BASE + RECOMMENDED,  # the configuration in this module's docstring
     15: BASE + TIME_MODE + DEFAULT_CFG,
 }
 BUSY = frozenset({486, 600})
@@ -213,10 +216,14 @@ def looks_like_flatstore(text: str) -> bool:
 # ------------------------------------------------------------------------------------------- following
 
 
+CallSink = Callable[[CallEvent | Refused], Awaitable[object]]
+
+
 @dataclass(slots=True)
 class _Line:
     source: str
     text: str
+    offset: int = 0  # of the line's first byte in its file
 
 
 def _read_new(
@@ -242,9 +249,13 @@ def _read_new(
         end = chunk.rfind(b"\n")
         chunk = chunk[: end + 1] if end >= 0 else b""
         seen[path.name] = [stat.st_ino, offset + len(chunk)]
-        for raw in chunk.decode("utf-8", errors="replace").splitlines():
+        start = 0
+        for raw in chunk.splitlines(keepends=True):
             if raw.strip():
-                found.append(_Line(path.name, raw))
+                found.append(
+                    _Line(path.name, raw.decode("utf-8", errors="replace").rstrip("\r\n"), offset + start)
+                )
+            start += len(raw)
     return found, seen
 
 
@@ -271,15 +282,13 @@ class FlatstoreFollower:
         self.poll_seconds = poll_seconds
         self.problems: list[str] = []
 
-    async def run(self, sink: Callable[[CallEvent | Refused], Awaitable[object]]) -> None:
+    async def run(self, sink: CallSink) -> None:
         offsets = _load_offsets(await self.cursor.load())
         while True:
             offsets = await self.poll(sink, offsets)
             await asyncio.sleep(self.poll_seconds)
 
-    async def poll(
-        self, sink: Callable[[CallEvent | Refused], Awaitable[object]], offsets: dict[str, list[int]]
-    ) -> dict[str, list[int]]:
+    async def poll(self, sink: CallSink, offsets: dict[str, list[int]]) -> dict[str, list[int]]:
         lines, seen = await asyncio.to_thread(_read_new, self.directory, self.tables, offsets)
         events: list[CallEvent] = []
         refused: list[Refused] = []
@@ -287,17 +296,16 @@ class FlatstoreFollower:
             try:
                 found = parse_line(line.text, self.ctx, self.columns)
             except PayloadError as exc:
-                self._problem(f"{line.source}: {exc}")
-                raw = line.text.encode()
-                refused.append(Refused(self.ctx.account_id, raw, str(exc), f"{self.directory}/{line.source}"))
+                position = f"{line.source}@{line.offset}"
+                self._problem(f"{position}: {exc}")
+                refused.append(Refused(self.ctx.account_id, line.text.encode(), str(exc), position))
                 continue
             if found is not None:
                 events.append(found)
         events.sort(key=lambda e: (e.at or datetime.min.replace(tzinfo=UTC), e.stage == "hangup"))
-        for kept in refused:  # all before the offsets move past them
-            await sink(kept)
-        for item in events:
-            await sink(item)
+        items: list[CallEvent | Refused] = [*events, *refused]
+        for item in items:
+            await sink(item)  # all before the cursor moves past them
         merged = {**offsets, **seen}
         if merged != offsets:
             await self.cursor.save(json.dumps(merged, sort_keys=True))
@@ -355,7 +363,7 @@ class SqliteFollower:
         self.poll_seconds = poll_seconds
         self.problems: list[str] = []
 
-    async def run(self, sink: Callable[[CallEvent | Refused], Awaitable[object]]) -> None:
+    async def run(self, sink: CallSink) -> None:
         last = _load_ids(await self.cursor.load())
         mode = await asyncio.to_thread(_journal_mode, self.database)
         if mode != "wal":
@@ -367,9 +375,7 @@ class SqliteFollower:
             last = await self.poll(sink, last)
             await asyncio.sleep(self.poll_seconds)
 
-    async def poll(
-        self, sink: Callable[[CallEvent | Refused], Awaitable[object]], last: dict[str, int]
-    ) -> dict[str, int]:
+    async def poll(self, sink: CallSink, last: dict[str, int]) -> dict[str, int]:
         last = dict(last)
         for table in self.tables:
             while True:
@@ -382,12 +388,13 @@ class SqliteFollower:
                         break
                     raise
                 for row in rows:
+                    found: CallEvent | Refused | None
                     try:
-                        found: CallEvent | Refused | None = to_event(row, self.ctx)
+                        found = to_event(row, self.ctx)
                     except PayloadError as exc:
-                        self._problem(f"{table} id {row.get('id')}: {exc}")
-                        raw = json.dumps(row, ensure_ascii=False).encode()
-                        position = f"{ACC_ROW}{table} id {row.get('id')}"
+                        position = f"{table} id {row.get('id')}"
+                        self._problem(f"{position}: {exc}")
+                        raw = json.dumps(row, ensure_ascii=False, sort_keys=True).encode()
                         found = Refused(self.ctx.account_id, raw, str(exc), position)
                     if found is not None:
                         await sink(found)

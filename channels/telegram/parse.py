@@ -292,9 +292,25 @@ def _content(msg: Mapping[str, Any], sender_id: int, message_id: int) -> _Conten
     return c
 
 
+def _chat_title(*chats: Any) -> str | None:
+    """The first title (else @username) among `chats`: a channel's name as agents know it."""
+    for chat in chats:
+        if isinstance(chat, Mapping) and _str(chat.get("title")):
+            return str(chat["title"])
+    for chat in chats:
+        if isinstance(chat, Mapping) and _str(chat.get("username")):
+            return "@" + str(chat["username"])
+    return None
+
+
 def _forward_origin(msg: Mapping[str, Any]) -> str | None:
-    """Who a forwarded message came from (Bot API 7 `forward_origin`, or the older forward_* fields)."""
+    """Who a forwarded message came from (Bot API 7 `forward_origin`, or the older forward_* fields).
+
+    A channel post is named by the channel's title wherever the update carries it (the origin's chat,
+    the older ``forward_from_chat``), with the post's signature when the channel signs its posts.
+    """
     origin = msg.get("forward_origin")
+    legacy_chat = msg.get("forward_from_chat")
     if isinstance(origin, Mapping):
         kind = origin.get("type")
         if kind == "user" and isinstance(origin.get("sender_user"), Mapping):
@@ -302,14 +318,18 @@ def _forward_origin(msg: Mapping[str, Any]) -> str | None:
             return _user_name(user) or _str(user.get("username")) or "a user"
         if kind == "hidden_user":
             return _str(origin.get("sender_user_name")) or "a hidden user"
-        for key in ("sender_chat", "chat"):
-            if isinstance(origin.get(key), Mapping):
-                return _str(origin[key].get("title")) or _str(origin[key].get("username")) or "a chat"
+        if kind in ("channel", "chat") or "chat" in origin or "sender_chat" in origin:
+            title = _chat_title(origin.get("chat"), origin.get("sender_chat"), legacy_chat)
+            signature = _str(origin.get("author_signature")) or _str(msg.get("forward_signature"))
+            name = title or ("a channel" if kind == "channel" else "a chat")
+            return f"{name} ({signature})" if signature else name
         return "unknown origin"
     if isinstance(msg.get("forward_from"), Mapping):
         return _user_name(msg["forward_from"]) or "a user"
-    if isinstance(msg.get("forward_from_chat"), Mapping):
-        return _str(msg["forward_from_chat"].get("title")) or "a chat"
+    if isinstance(legacy_chat, Mapping):
+        name = _chat_title(legacy_chat) or "a chat"
+        signature = _str(msg.get("forward_signature"))
+        return f"{name} ({signature})" if signature else name
     if _str(msg.get("forward_sender_name")):
         return str(msg["forward_sender_name"])
     if msg.get("forward_date") is not None:

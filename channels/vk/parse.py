@@ -178,7 +178,10 @@ def _attachment(att: Mapping[str, Any], out: _Rendered) -> None:
         post_id = _opt_int(obj.get("id"))
         link = f"https://vk.com/wall{owner}_{post_id}" if owner is not None and post_id is not None else "?"
         text = _str(obj.get("text"))
-        out.lines.append(f"[Wall post: {link}]" + (f" {_oneline(text, 500)}" if text else ""))
+        author = obj.get("from")  # the community (or person) whose post it is, where VK includes it
+        name = _str(author.get("name")) if isinstance(author, Mapping) else None
+        label = f"Wall post of {_oneline(name, 200)}" if name else "Wall post"
+        out.lines.append(f"[{label}: {link}]" + (f" {_oneline(text, 500)}" if text else ""))
     elif kind == "wall_reply":
         out.lines.append(f"[Wall comment: {_oneline(obj.get('text') or '', 300)}]")
     elif kind == "video":
@@ -232,9 +235,9 @@ def _render(msg: Mapping[str, Any], depth: int = 0) -> tuple[str, _Rendered]:
         author = _opt_int(fwd.get("from_id"))
         shown = inner or " ".join(inner_rendered.file_labels) or "(empty)"
         quoted = "\n".join("> " + line for line in shown.splitlines())
-        lines.append(
-            f"[Forwarded message from vk.com/id{author}]\n{quoted}" if author else f"[Forwarded]\n{quoted}"
-        )
+        # A negative id is a community (its page is vk.com/club<id>), not a person.
+        page = f"vk.com/club{-author}" if author and author < 0 else f"vk.com/id{author}" if author else None
+        lines.append(f"[Forwarded message from {page}]\n{quoted}" if page else f"[Forwarded]\n{quoted}")
     if not lines and rendered.file_labels:
         lines = list(rendered.file_labels)
     return "\n".join(lines), rendered

@@ -29,11 +29,6 @@ from typing import Any, Literal
 from channels.base import PayloadError
 
 COLOR = re.compile(r"#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})")
-DEFAULT_TITLES = {"ru": "Чат с поддержкой", "en": "Chat with us"}
-DEFAULT_GREETINGS = {
-    "ru": "Здравствуйте! Напишите нам, мы ответим здесь же.",
-    "en": "Hello! Write to us and we will answer right here.",
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,11 +52,11 @@ class WidgetOptions:
         return self.visitor_token_days * 86400.0
 
     def public(self) -> dict[str, Any]:
-        """What the widget may know (no origins, no limits it cannot enforce itself)."""
-        language = self.language or "ru"
+        """What the widget may know (no origins, no limits it cannot enforce itself). A title or greeting
+        left out is None here: the hub fills in its default in the visitor's language."""
         return {
-            "title": self.title or DEFAULT_TITLES[language],
-            "greeting": self.greeting if self.greeting is not None else DEFAULT_GREETINGS[language],
+            "title": self.title,
+            "greeting": self.greeting,
             "color": self.color,
             "language": self.language,
             "prechat": self.prechat,

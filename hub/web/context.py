@@ -17,7 +17,8 @@ from inbox.bus import Event
 log = logging.getLogger(__name__)
 
 HUB = web.AppKey("okno_hub", Hub)
-TEMPLATES = web.AppKey("okno_templates", jinja2.Environment)
+# One Jinja environment per page language (hub.web.ui.pages.templates).
+TEMPLATES = web.AppKey("okno_templates", dict[str, jinja2.Environment])
 # Live agent WebSockets: closed on shutdown (presence is shared by every process: Hub.presence).
 SOCKETS = web.AppKey("okno_sockets", weakref.WeakSet[web.WebSocketResponse])
 # The log-in rate limits (replace before start-up to inject a clock in tests).

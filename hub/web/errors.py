@@ -12,6 +12,7 @@ from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
+from pydantic import BaseModel, ConfigDict, Field
 
 from channels.base import IdentityRefused, PayloadError
 from hub.web.access_log import redact_path
@@ -76,8 +77,24 @@ def forbidden(message: str) -> ApiError:
     return ApiError(403, "forbidden", message)
 
 
+class ErrorDetail(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_serialization_defaults_required=True)
+
+    code: str = Field(description="machine-readable: invalid_json, not_found …")
+    message: str = Field(description="what is wrong, for a person")
+    field: str | None = Field(None, description="the offending input (dotted path), if one")
+
+
+class Error(BaseModel):
+    """The body of every error answer: what is wrong and, where there is one, the field."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    error: ErrorDetail
+
+
 def error_body(code: str, message: str, field: str | None = None) -> dict[str, Any]:
-    return {"error": {"code": code, "message": message, "field": field}}
+    return Error(error=ErrorDetail(code=code, message=message, field=field)).model_dump(mode="json")
 
 
 def error_response(error: ApiError) -> web.Response:

@@ -99,6 +99,8 @@ class Body(BaseModel):
 class Empty(Body):
     """The body of actions that take no input: nothing, or an empty JSON object."""
 
+    model_config = ConfigDict(json_schema_extra={"maxProperties": 0})
+
 
 class Query(BaseModel):
     """Base of query-string models: unknown parameters are ignored (cache busters, tracking)."""

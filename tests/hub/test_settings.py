@@ -85,3 +85,13 @@ def test_a_wrong_allowed_network_is_refused_at_load_naming_the_key(
     with pytest.raises(ValidationError) as caught:
         load(security={"allowed_networks": networks})
     assert named in str(caught.value)
+
+
+def test_the_ui_language_is_checked_by_name_and_handed_to_the_domain(tmp_path: Path) -> None:
+    assert load().policy().gettext("Call back: %(number)s") == "Перезвонить: %(number)s"  # ru by default
+    config = tmp_path / "okno.toml"
+    config.write_text('[ui]\nlanguage = "en"\n', encoding="utf-8")
+    assert load(config).policy().gettext("Call back: %(number)s") == "Call back: %(number)s"
+    config.write_text('[ui]\nlanguage = "de"\n', encoding="utf-8")
+    with pytest.raises(ValidationError, match=r"ui\.language"):
+        load(config)

@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-from typing import ClassVar
+import logging
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, ClassVar
 
+import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from channels.base import AccountContext, ChannelAuthError, Sink, register
+from channels.base import AccountContext, ChannelAuthError, LinkHealth, Sink, register
+from hub.cli import _reload_accounts
+from hub.runtime import Hub
+from hub.settings import AccountSettings
 from hub.supervisor import Supervisor
 from inbox.ingest import IngestResult
 from inbox.items import Delivery, InboundMessage, OutboundMessage
@@ -99,3 +106,160 @@ async def test_configuration_problem_is_shown_not_started(
     assert sup.states[acc.id].state == "misconfigured"
     row = await session.get_one(ChannelAccount, acc.id, populate_existing=True)
     assert row.state_detail == "environment variable SHOP_TOKEN (for token) is not set"
+
+
+class ManualClock:
+    """The supervisor's backoff clock in a test: records each wait, which ends when the test advances
+    the clock (or the supervisor's wake event is set). Nothing waits for real time."""
+
+    def __init__(self) -> None:
+        self.waits: list[float] = []
+        self._steps = asyncio.Semaphore(0)
+
+    async def wait(self, seconds: float, wake: asyncio.Event) -> None:
+        self.waits.append(seconds)
+        step = asyncio.ensure_future(self._steps.acquire())
+        woken = asyncio.ensure_future(wake.wait())
+        _, pending = await asyncio.wait({step, woken}, return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            task.cancel()
+
+    def advance(self) -> None:
+        self._steps.release()
+
+
+@register("test-credentials")
+class CredentialsConnector(FlakyConnector):
+    """Refuses to log in until its account's options carry the right token."""
+
+    kind: ClassVar[str] = "test-credentials"
+
+    async def run(self, sink: Sink) -> None:
+        if self.account.options.get("token") != "right" and self.account.options.get("key") != "right":
+            raise ChannelAuthError("token rejected")
+        self.ready.set()
+        await asyncio.Event().wait()
+
+
+@register("test-link")
+class LinkConnector(FlakyConnector):
+    """Keeps running while its link comes and goes, and says so on its health."""
+
+    kind: ClassVar[str] = "test-link"
+    last: ClassVar[LinkConnector | None] = None
+
+    def __init__(self, account: AccountContext) -> None:
+        super().__init__(account)
+        self.health = LinkHealth()
+        LinkConnector.last = self
+
+    async def run(self, sink: Sink) -> None:
+        await asyncio.Event().wait()
+
+
+async def test_refused_credentials_are_retried_after_30_s_doubling_to_15_min(
+    session: AsyncSession, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    (account,) = await accounts(session, "test-badauth")
+    clock = ManualClock()
+    sup = Supervisor(sessionmaker, no_sink, clock=clock)
+    await sup.add(account)
+    try:
+        for attempt in range(1, 8):
+            await eventually(lambda n=attempt: len(clock.waits) == n, f"refusal {attempt} waiting")
+            assert sup.states[account.id].state == "auth_failed"
+            clock.advance()
+    finally:
+        await sup.stop()
+    assert clock.waits == [30, 60, 120, 240, 480, 900, 900]
+
+
+async def test_a_configuration_change_tries_refused_credentials_at_once(
+    session: AsyncSession, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    (account,) = await accounts(session, "test-credentials")
+    clock = ManualClock()  # never advanced: only the configuration change can end the wait
+    sup = Supervisor(sessionmaker, no_sink, clock=clock)
+    await sup.add(account)
+    try:
+        await eventually(lambda: sup.states[account.id].state == "auth_failed", "the token refused")
+        await eventually(lambda: clock.waits == [30], "waiting 30 s to try again")
+        sup.reconfigure(replace(account, options={"token": "right"}))
+        await eventually(lambda: sup.states[account.id].state == "running", "running with the new token")
+    finally:
+        await sup.stop()
+    assert clock.waits == [30]
+
+
+async def test_state_changes_are_logged_with_their_reason(
+    session: AsyncSession, sessionmaker: async_sessionmaker[AsyncSession], caplog: pytest.LogCaptureFixture
+) -> None:
+    (account,) = await accounts(session, "test-credentials")
+    caplog.set_level(logging.INFO, logger="hub.supervisor")
+    sup = Supervisor(sessionmaker, no_sink, clock=ManualClock())
+    await sup.add(account)
+    try:
+        await eventually(lambda: sup.states[account.id].state == "auth_failed", "the token refused")
+        sup.reconfigure(replace(account, options={"token": "right"}))
+        await eventually(lambda: sup.states[account.id].state == "running", "running with the new token")
+    finally:
+        await sup.stop()
+    changes = [(r.levelname, r.getMessage()) for r in caplog.records if "→" in r.getMessage()]
+    assert changes == [
+        ("INFO", "account acc-test-credentials: stopped → running"),
+        ("WARNING", "account acc-test-credentials: running → auth_failed: token rejected"),
+        ("INFO", "account acc-test-credentials: auth_failed → running"),
+        ("INFO", "account acc-test-credentials: running → stopped"),
+    ]
+
+
+async def test_a_connector_reconnecting_by_itself_shows_retrying_until_its_link_is_back(
+    session: AsyncSession, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    (account,) = await accounts(session, "test-link")
+    sup = Supervisor(sessionmaker, no_sink, clock=ManualClock())
+    await sup.add(account)
+    try:
+        await eventually(lambda: sup.states[account.id].state == "running", "running")
+        connector = LinkConnector.last
+        assert connector is not None
+        connector.health.report("cannot connect to imap.example.com:993: ConnectionRefusedError")
+        await eventually(lambda: sup.states[account.id].state == "retrying", "retrying shown")
+        assert (
+            sup.states[account.id].detail == "cannot connect to imap.example.com:993: ConnectionRefusedError"
+        )
+        connector.health.report(None)
+        await eventually(lambda: sup.states[account.id].state == "running", "running again")
+        assert sup.states[account.id].detail is None
+    finally:
+        await sup.stop()
+    row = await session.get_one(ChannelAccount, account.id, populate_existing=True)
+    assert row.state == "stopped"
+
+
+async def test_a_reloaded_configuration_tries_an_auth_failed_account_at_once(hub_factory: Any) -> None:
+    hub: Hub = await hub_factory(accounts={"bot": {"kind": "test-credentials", "key": "wrong"}})
+    state = next(s for s in hub.supervisor.states.values() if s.name == "bot")
+    await eventually(lambda: state.state == "auth_failed", "the key refused")
+    same = hub.settings.model_copy(
+        update={"accounts": {"bot": AccountSettings(kind="test-credentials", key="wrong")}}
+    )
+    assert hub.apply_account_changes(same) == []  # nothing changed: no retry out of turn
+    fixed = hub.settings.model_copy(
+        update={"accounts": {"bot": AccountSettings(kind="test-credentials", key="right")}}
+    )
+    assert hub.apply_account_changes(fixed) == ["bot"]
+    await eventually(lambda: state.state == "running", "running with the new key, not 30 s later")
+
+
+async def test_sighup_rereads_the_configuration_file_and_applies_account_changes(
+    hub_factory: Any, tmp_path: Path
+) -> None:
+    hub: Hub = await hub_factory(accounts={"bot": {"kind": "test-credentials", "key": "wrong"}})
+    state = next(s for s in hub.supervisor.states.values() if s.name == "bot")
+    await eventually(lambda: state.state == "auth_failed", "the key refused")
+    config = tmp_path / "okno.toml"
+    config.write_text('[accounts.bot]\nkind = "test-credentials"\nkey = "right"\n')
+    hub.settings.config_file = str(config)
+    _reload_accounts(hub)  # what the SIGHUP handler of `okno serve` calls
+    await eventually(lambda: state.state == "running", "running with the key from the file")

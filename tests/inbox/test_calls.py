@@ -11,12 +11,14 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from hub.i18n import translation
 from inbox.bus import Event
 from inbox.calls import CallSettings, calls_of, ingest_call, submit_call
 from inbox.contacts import list_duplicates
 from inbox.ingest import IngestError, ingest
 from inbox.items import CallEvent, IdentityRef, InboundMessage, Sender
 from inbox.models import Agent, Call, ChannelAccount, Contact, Identity, ReportingEvent, Task, Team
+from inbox.policy import InboxPolicy
 from tests.inbox.helpers import message
 
 T0 = datetime(2026, 3, 2, 10, 0, 0, tzinfo=UTC)
@@ -63,10 +65,15 @@ async def count(session: AsyncSession, model: type, *where: Any) -> int:
     return int(await session.scalar(select(func.count()).select_from(model).where(*where)) or 0)
 
 
-async def run(session: AsyncSession, *events: CallEvent, settings: CallSettings = SETTINGS) -> list[Event]:
+async def run(
+    session: AsyncSession,
+    *events: CallEvent,
+    settings: CallSettings = SETTINGS,
+    policy: InboxPolicy | None = None,
+) -> list[Event]:
     published: list[Event] = []
     for item in events:
-        result = await ingest_call(session, item, settings=settings)
+        result = await ingest_call(session, item, policy, settings=settings)
         await session.commit()
         published.extend(result.events)
     return published
@@ -247,6 +254,30 @@ async def test_missed_call_creates_a_callback_for_the_owner_due_after_the_config
     assert [e.assignee_id for e in published if e.type == "task.created"] == [pbx.boris.id]
 
 
+async def test_callback_titles_and_results_are_written_in_the_language_handed_in(
+    session: AsyncSession, pbx: Pbx
+) -> None:
+    # The hub hands in its gettext of the [ui] language; the domain's own msgids are English.
+    russian = InboxPolicy(gettext=translation("ru").gettext)
+    owned = Contact(name="Иван", kind="client", tags=[], custom_fields={})
+    owned.identities.append(Identity(kind="phone", value=CLIENT))
+    session.add(owned)
+    await session.commit()
+    await run(session, event(pbx, "c1", "e1", "hangup", T0, disposition="missed"), policy=russian)
+    task = await session.scalar(select(Task))
+    assert task is not None and task.title == f"Перезвонить: Иван, {CLIENT}"
+    await run(
+        session,
+        event(pbx, "c2", "e2", "record", T0 + timedelta(minutes=5), disposition="answered"),
+        policy=russian,
+    )
+    await session.refresh(task)
+    assert task.result == "клиент позвонил снова, разговор состоялся (звонок 2)"
+    await run(session, event(pbx, "c3", "e3", "hangup", T0 + timedelta(minutes=9), disposition="missed"))
+    english = await session.scalar(select(Task).where(Task.status == "open"))
+    assert english is not None and english.title == f"Call back: Иван, {CLIENT}"
+
+
 async def test_missed_call_of_a_card_without_owner_goes_to_the_account_team(
     session: AsyncSession, pbx: Pbx
 ) -> None:
@@ -287,7 +318,7 @@ async def test_later_answered_call_closes_the_callback_and_records_the_callback_
     )
     task = await session.scalar(select(Task))
     assert task is not None and task.status == "done" and task.closed_at is not None
-    assert task.result is not None and "разговор состоялся" in task.result
+    assert task.result is not None and "called again and was answered" in task.result
     callback = await reports(session, "callback")
     assert [(r.value_seconds, r.agent_id) for r in callback] == [(40 * 60 + 5.0, pbx.boris.id)]
     assert [e.data["status"] for e in published if e.type == "task.updated"] == ["done"]
@@ -316,7 +347,7 @@ async def test_outbound_call_to_the_client_closes_the_callback_even_unanswered(
     )
     task = await session.scalar(select(Task))
     assert task is not None and task.status == "done"
-    assert task.result is not None and "не дозвонились" in task.result and "доб. 100" in task.result
+    assert task.result is not None and "not reached" in task.result and "extension 100" in task.result
     assert [r.value_seconds for r in await reports(session, "callback")] == [600.0]
 
 

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0007_quarantine"
-down_revision: str | None = "0003_scheduler_presence"
+down_revision: str | None = "0008_report_waits"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,1 +1,2 @@
-"""The REST API under /api/v1: its routes, the agent WebSocket, serializers and the OpenAPI document."""
+"""The REST API under /api/v1: its routes, the agent WebSocket, the response models (:mod:`.schemas`) and
+the OpenAPI document generated from them (:mod:`.openapi`)."""

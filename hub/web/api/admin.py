@@ -16,7 +16,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from hub import auth
-from hub.web.api import serialize
+from hub.web.api.operations import operation
+from hub.web.api.schemas.agents import Agent as AgentOut
+from hub.web.api.schemas.agents import AgentList, TeamList
+from hub.web.api.schemas.agents import Team as TeamOut
+from hub.web.api.schemas.base import respond
 from hub.web.audit_trail import record_action
 from hub.web.auth import Principal, require_agent
 from hub.web.context import db, online_agents
@@ -69,15 +73,19 @@ async def _teams(session: AsyncSession, ids: Sequence[int]) -> list[Team]:
 
 
 @routes.get("/api/v1/agents")
+@operation("All agents with teams and presence", "admin", {200: ("OK", AgentList)})
 async def list_agents(request: web.Request) -> web.Response:
     async with db(request) as session:
         await require_agent(request, session)
         rows = await session.scalars(select(Agent).options(selectinload(Agent.teams)).order_by(Agent.id))
         online = await online_agents(request, session)
-        return web.json_response({"items": [serialize.agent(a, online=a.id in online) for a in rows]})
+        return respond(AgentList(items=[AgentOut.of(a, online=a.id in online) for a in rows]))
 
 
 @routes.post("/api/v1/agents")
+@operation(
+    "Create an agent (admin)", "admin", {201: ("created", AgentOut)}, body=AgentCreate, errors=(403, 422)
+)
 async def create(request: web.Request) -> web.Response:
     async with db(request) as session:
         principal = await require_agent(request, session, "admin")
@@ -99,10 +107,13 @@ async def create(request: web.Request) -> web.Response:
         detail = {"email": agent.email, "role": agent.role, "team_ids": [t.id for t in teams]}
         record_action(request, session, principal, "agent.create", "agent", agent.id, detail)
         await session.commit()
-        return web.json_response(serialize.agent(agent, online=False), status=201)
+        return respond(AgentOut.of(agent, online=False), status=201)
 
 
 @routes.patch(r"/api/v1/agents/{id:\d+}")
+@operation(
+    "Change an agent (admin)", "admin", {200: ("OK", AgentOut)}, body=AgentPatch, errors=(403, 404, 422)
+)
 async def patch(request: web.Request) -> web.Response:
     """Change an agent; an admin cannot take away their own admin role or deactivate themselves."""
     agent_id = path_id(request)
@@ -150,7 +161,7 @@ async def patch(request: web.Request) -> web.Response:
         if ended.everything:
             await revoke(request, ended)
         online = await online_agents(request, session)
-        return web.json_response(serialize.agent(agent, online=agent.id in online))
+        return respond(AgentOut.of(agent, online=agent.id in online))
 
 
 def _audit_patch(
@@ -181,14 +192,16 @@ def _credentials_ended(
 
 
 @routes.get("/api/v1/teams")
+@operation("All teams", "admin", {200: ("OK", TeamList)})
 async def list_teams(request: web.Request) -> web.Response:
     async with db(request) as session:
         await require_agent(request, session)
         rows = await session.scalars(select(Team).order_by(Team.name))
-        return web.json_response({"items": [serialize.team(t) for t in rows]})
+        return respond(TeamList.model_validate({"items": rows}))
 
 
 @routes.post("/api/v1/teams")
+@operation("Create a team (admin)", "admin", {201: ("created", TeamOut)}, body=TeamCreate, errors=(403, 422))
 async def create_team(request: web.Request) -> web.Response:
     async with db(request) as session:
         principal = await require_agent(request, session, "admin")
@@ -203,4 +216,4 @@ async def create_team(request: web.Request) -> web.Response:
         await session.flush()
         record_action(request, session, principal, "team.create", "team", team.id, {"name": name})
         await session.commit()
-        return web.json_response(serialize.team(team), status=201)
+        return respond(TeamOut.model_validate(team), status=201)

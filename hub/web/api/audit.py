@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from aiohttp import web
 from pydantic import Field
 
-from hub.web.api.serialize import iso
+from hub.web.api.operations import operation
+from hub.web.api.schemas.audit import AuditList
+from hub.web.api.schemas.base import respond
 from hub.web.auth import require_agent
 from hub.web.context import db
 from hub.web.inputs import Id, Query, Timestamp, read_query
 from inbox.audit import AuditFilter, list_entries
-from inbox.models import AuditLog
 
 routes = web.RouteTableDef()
 
@@ -29,25 +28,20 @@ class AuditQuery(Query):
         return AuditFilter(action=self.action, agent_id=self.agent, since=self.since, until=self.until)
 
 
-def entry(row: AuditLog) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "created_at": iso(row.created_at),
-        "action": row.action,
-        "entity": row.entity,
-        "entity_id": row.entity_id,
-        "actor_agent_id": row.actor_agent_id,
-        "detail": row.detail,
-    }
-
-
 @routes.get("/api/v1/audit")
+@operation(
+    "The audit log, newest first: log-in attempts and admin actions (admin)",
+    "admin",
+    {200: ("OK", AuditList)},
+    query=AuditQuery,
+    errors=(403,),
+)
 async def list_audit(request: web.Request) -> web.Response:
     """Filterable by action, agent (who acted, or whose account it is about) and time; admins only."""
     async with db(request) as session:
         await require_agent(request, session, "admin")
         query = read_query(request, AuditQuery)
         rows = await list_entries(session, query.filter(), limit=query.limit, offset=query.offset)
-        return web.json_response(
-            {"items": [entry(r) for r in rows], "limit": query.limit, "offset": query.offset}
+        return respond(
+            AuditList.model_validate({"items": rows, "limit": query.limit, "offset": query.offset})
         )

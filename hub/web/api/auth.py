@@ -11,7 +11,10 @@ from pydantic import Field
 from hub import auth
 from hub.login import log_in
 from hub.ratelimit import Verdict
-from hub.web.api import serialize
+from hub.web.api.operations import operation
+from hub.web.api.schemas.agents import Agent as AgentOut
+from hub.web.api.schemas.agents import ApiTokenList, Me, NewApiToken
+from hub.web.api.schemas.base import respond
 from hub.web.audit_trail import client_ip, login_attempt, record_action
 from hub.web.auth import (
     SESSION_COOKIE,
@@ -48,6 +51,14 @@ def _too_many(verdict: Verdict) -> ApiError:
 
 
 @routes.post("/api/v1/auth/login")
+@operation(
+    "Log in with e-mail and password: sets the session cookie and returns the CSRF token",
+    "auth",
+    {200: ("logged in", Me)},
+    body=LoginBody,
+    auth="public",
+    errors=(401, 429),
+)
 async def login(request: web.Request) -> web.Response:
     """Check e-mail and password, open a browser session (cookie) and say who logged in.
 
@@ -64,17 +75,25 @@ async def login(request: web.Request) -> web.Response:
     if result.agent is None or result.session_token is None or result.web_session is None:
         raise ApiError(401, "invalid_credentials", "wrong e-mail or password")
     agent = result.agent
-    payload = {
-        "agent": serialize.agent(agent, online=agent.id in await online_agents(request)),
-        "auth": "session",
-        "csrf_token": result.web_session.csrf_token,
-    }
-    response = web.json_response(payload)
+    me = Me(
+        agent=AgentOut.of(agent, online=agent.id in await online_agents(request)),
+        auth="session",
+        csrf_token=result.web_session.csrf_token,
+    )
+    response = respond(me)
     set_session_cookie(request, response, result.session_token)
     return response
 
 
 @routes.post("/api/v1/auth/logout")
+@operation(
+    "End the browser session",
+    "auth",
+    {204: ("logged out", None)},
+    body=Empty,
+    body_required=False,
+    errors=(403,),
+)
 async def logout(request: web.Request) -> web.Response:
     """End the browser session of the cookie (a bearer-token caller has none: nothing to do)."""
     async with db(request) as session:
@@ -96,29 +115,37 @@ async def logout(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/v1/me")
+@operation("Who am I", "auth", {200: ("OK", Me)})
 async def me(request: web.Request) -> web.Response:
     async with db(request) as session:
         principal = await require_agent(request, session)
-        return web.json_response(
-            {
-                "agent": serialize.agent(
-                    principal.agent, online=principal.agent.id in await online_agents(request, session)
-                ),
-                "auth": principal.via,
-                "csrf_token": principal.csrf_token,
-            }
+        online = principal.agent.id in await online_agents(request, session)
+        return respond(
+            Me(
+                agent=AgentOut.of(principal.agent, online=online),
+                auth=principal.via,
+                csrf_token=principal.csrf_token,
+            )
         )
 
 
 @routes.get("/api/v1/auth/tokens")
+@operation("My API tokens (never their values)", "auth", {200: ("OK", ApiTokenList)})
 async def list_tokens(request: web.Request) -> web.Response:
     async with db(request) as session:
         principal = await require_agent(request, session)
         rows = await auth.list_api_tokens(session, principal.agent.id)
-        return web.json_response({"items": [serialize.api_token(r) for r in rows]})
+        return respond(ApiTokenList.model_validate({"items": rows}))
 
 
 @routes.post("/api/v1/auth/tokens")
+@operation(
+    "Create an API token for myself; its value is shown in this answer only",
+    "auth",
+    {201: ("created", NewApiToken)},
+    body=TokenBody,
+    errors=(403,),
+)
 async def create_token(request: web.Request) -> web.Response:
     """A new API token for the caller; its plain text is in this answer and nowhere else, ever."""
     async with db(request) as session:
@@ -127,10 +154,11 @@ async def create_token(request: web.Request) -> web.Response:
         token, row = await auth.create_api_token(session, principal.agent.id, body.name.strip())
         record_action(request, session, principal, "token.create", "api_token", row.id, {"name": row.name})
         await session.commit()
-        return web.json_response({**serialize.api_token(row), "token": token}, status=201)
+        return respond(NewApiToken.of(row, token), status=201)
 
 
 @routes.delete(r"/api/v1/auth/tokens/{id:\d+}")
+@operation("Revoke one of my API tokens", "auth", {204: ("revoked", None)}, errors=(403, 404))
 async def revoke_token(request: web.Request) -> web.Response:
     token_id = path_id(request)
     async with db(request) as session:
@@ -149,6 +177,14 @@ class PasswordChange(Body):
 
 
 @routes.post("/api/v1/me/password")
+@operation(
+    "Change my password: my other browser sessions and all my API tokens end (403 wrong_password when "
+    "current_password is wrong; 429 after too many wrong ones, counted with failed log-ins)",
+    "auth",
+    {204: ("changed", None)},
+    body=PasswordChange,
+    errors=(403, 429),
+)
 async def change_password(request: web.Request) -> web.Response:
     """The caller's own new password: every other session and every API token of theirs ends (the
     browser session that asks stays). argon2 runs between transactions, never inside one."""

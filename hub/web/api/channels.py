@@ -9,17 +9,21 @@ handed to the one ingest path. 201 for a new message, 200 for a redelivered one.
 from __future__ import annotations
 
 import hmac
-from typing import Any
 
 from aiohttp import web
+from pydantic import Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from channels.api import parse
+from channels.api.parse import MessageBody
 from hub.runtime import Hub
+from hub.web.api.operations import operation
+from hub.web.api.schemas.base import respond
+from hub.web.api.schemas.channels import ChannelAccount, ChannelAccountList, IngestResult
 from hub.web.auth import require_agent
 from hub.web.context import db, hub_of
 from hub.web.errors import ApiError, not_found, unauthorized
-from hub.web.inputs import read_json_object
+from hub.web.inputs import Query, read_json_object
 from inbox import quarantine
 from inbox.channel_activity import last_received
 from inbox.ingest import IngestError
@@ -27,20 +31,37 @@ from inbox.items import Refused
 
 routes = web.RouteTableDef()
 
-ACCOUNT = r"{account:[a-z0-9][a-z0-9_-]{0,63}}"
+ACCOUNT_NAME = r"[a-z0-9][a-z0-9_-]{0,63}"
+ACCOUNT = f"{{account:{ACCOUNT_NAME}}}"
+
+
+class AccountPath(Query):
+    """The ``{account}`` of the inbound route: a configured account's name."""
+
+    account: str = Field(pattern=f"^{ACCOUNT_NAME}$")
+
+
+class ApiChannelMessage(MessageBody):
+    """One message from any system, into the generic API channel."""
+
+    # A subclass only to keep the document's component name; parse() validates with MessageBody itself.
 
 
 @routes.get("/api/v1/channels")
+@operation(
+    "Configured channel accounts and their state (no secrets)", "channels", {200: ("OK", ChannelAccountList)}
+)
 async def list_channels(request: web.Request) -> web.Response:
     """Every configured account with its state (running, retrying, auth_failed …), its last error, when it
     last received something and how many items wait in its quarantine; never a secret."""
     hub = hub_of(request)
     async with db(request) as session:
         await require_agent(request, session)
-        return web.json_response({"items": await channel_rows(hub, session)})
+        items = await channel_rows(hub, session)
+    return respond(ChannelAccountList(items=items))
 
 
-async def channel_rows(hub: Hub, session: AsyncSession) -> list[dict[str, Any]]:
+async def channel_rows(hub: Hub, session: AsyncSession) -> list[ChannelAccount]:
     """The accounts as the API and the channels page show them."""
     ids = [c.context.id for c in hub.accounts.values()]
     counts = await quarantine.counts_by_account(session)
@@ -49,26 +70,37 @@ async def channel_rows(hub: Hub, session: AsyncSession) -> list[dict[str, Any]]:
     for name, configured in sorted(hub.accounts.items()):
         context = configured.context
         state = hub.supervisor.states.get(context.id)
-        last = received.get(context.id)
         items.append(
-            {
-                "id": context.id,
-                "name": name,
-                "kind": context.kind,
-                "team_id": configured.team_id,
-                "state": state.state if state else "stopped",
-                "detail": state.detail if state else None,
-                "restarts": state.restarts if state else 0,
-                "since": state.since.isoformat() if state else None,
-                "problem": configured.problem,
-                "last_received_at": last.isoformat() if last else None,
-                "quarantined": counts.get(context.id, 0),
-            }
+            ChannelAccount(
+                id=context.id,
+                name=name,
+                kind=context.kind,
+                team_id=configured.team_id,
+                state=state.state if state else "stopped",
+                detail=state.detail if state else None,
+                restarts=state.restarts if state else 0,
+                since=state.since if state else None,
+                problem=configured.problem,
+                last_received_at=received.get(context.id),
+                quarantined=counts.get(context.id, 0),
+            )
         )
     return items
 
 
 @routes.post(f"/api/v1/channels/{ACCOUNT}/messages")
+@operation(
+    "Hand in one message through a generic API channel account",
+    "channels",
+    {
+        201: ("stored", IngestResult),
+        200: ("already stored before (a redelivery): nothing changed", IngestResult),
+    },
+    body=ApiChannelMessage,
+    path=AccountPath,
+    errors=(401, 403, 404, 422),
+    auth="channel",
+)
 async def inbound(request: web.Request) -> web.Response:
     hub = hub_of(request)
     name = request.match_info["account"]
@@ -98,4 +130,4 @@ async def inbound(request: web.Request) -> web.Response:
         body = await request.read()
         await hub.sink(Refused(configured.context.id, body, str(exc), f"message {item.external_id}"))
         raise
-    return web.json_response(result.to_dict(), status=200 if result.duplicate else 201)
+    return respond(IngestResult.model_validate(result), status=200 if result.duplicate else 201)

@@ -14,7 +14,10 @@ from aiohttp import web
 from pydantic import Field, field_validator
 from sqlalchemy import select
 
-from hub.web.api import serialize
+from hub.web.api.operations import operation
+from hub.web.api.schemas.base import respond
+from hub.web.api.schemas.contacts import Contact as ContactOut
+from hub.web.api.schemas.contacts import ContactDetail, ContactList, DuplicateList
 from hub.web.auth import require_agent
 from hub.web.context import db, hub_of, publish
 from hub.web.errors import not_found, unprocessable
@@ -72,6 +75,12 @@ class MergeBody(Body):
 
 
 @routes.get("/api/v1/contacts")
+@operation(
+    "List and search the client cards I may see (name, company, any identity), newest first",
+    "contacts",
+    {200: ("OK", ContactList)},
+    query=ContactListQuery,
+)
 async def list_contacts(request: web.Request) -> web.Response:
     async with db(request) as session:
         principal = await require_agent(request, session)
@@ -79,12 +88,18 @@ async def list_contacts(request: web.Request) -> web.Response:
         rows = await contacts.search_contacts(
             session, query.q, limit=query.limit, offset=query.offset, viewer=principal.viewer
         )
-        return web.json_response(
-            {"items": [serialize.contact(c) for c in rows], "limit": query.limit, "offset": query.offset}
+        return respond(
+            ContactList.model_validate({"items": rows, "limit": query.limit, "offset": query.offset})
         )
 
 
 @routes.get(r"/api/v1/contacts/{id:\d+}")
+@operation(
+    "A card with its identities and the conversations I may see",
+    "contacts",
+    {200: ("OK", ContactDetail)},
+    errors=(404,),
+)
 async def get_contact(request: web.Request) -> web.Response:
     """A card with its identities and the conversations the caller may see."""
     contact_id = path_id(request)
@@ -94,12 +109,17 @@ async def get_contact(request: web.Request) -> web.Response:
         convs = await list_conversations(
             session, principal.viewer, ConversationFilter(contact_id=card.id), limit=200
         )
-        return web.json_response(
-            {**serialize.contact(card), "conversations": [serialize.conversation(c) for c in convs]}
-        )
+        return respond(ContactDetail.of(card, convs))
 
 
 @routes.patch(r"/api/v1/contacts/{id:\d+}")
+@operation(
+    "Edit a card (only the fields given change)",
+    "contacts",
+    {200: ("OK", ContactOut)},
+    body=ContactPatch,
+    errors=(403, 404, 422),
+)
 async def patch_contact(request: web.Request) -> web.Response:
     contact_id = path_id(request)
     async with db(request) as session:
@@ -117,10 +137,17 @@ async def patch_contact(request: web.Request) -> web.Response:
         event = await visibility.contact_event(session, "contact.updated", (card.id,), data)
         await session.commit()
     await publish(request, [event])
-    return web.json_response(serialize.contact(card))
+    return respond(ContactOut.model_validate(card))
 
 
 @routes.post(r"/api/v1/contacts/{id:\d+}/identities")
+@operation(
+    "Add an identity (e-mail, phone …); a card that has it too becomes a duplicate candidate",
+    "contacts",
+    {201: ("added", ContactOut)},
+    body=IdentityBody,
+    errors=(403, 404, 422),
+)
 async def add_identity(request: web.Request) -> web.Response:
     """Add an e-mail, phone … to a card; if another card has it too, the two are listed as duplicates."""
     contact_id = path_id(request)
@@ -140,10 +167,16 @@ async def add_identity(request: web.Request) -> web.Response:
         event = await visibility.contact_event(session, "contact.updated", (card.id,), data)
         await session.commit()
     await publish(request, [event])
-    return web.json_response(serialize.contact(card), status=201)
+    return respond(ContactOut.model_validate(card), status=201)
 
 
 @routes.get("/api/v1/contacts/duplicates")
+@operation(
+    "Open duplicate candidates whose two cards I may both see",
+    "contacts",
+    {200: ("OK", DuplicateList)},
+    query=DuplicatesQuery,
+)
 async def list_duplicates(request: web.Request) -> web.Response:
     async with db(request) as session:
         principal = await require_agent(request, session)
@@ -151,10 +184,17 @@ async def list_duplicates(request: web.Request) -> web.Response:
         pairs = await contacts.list_duplicates(
             session, query.contact_id, limit=query.limit, viewer=principal.viewer
         )
-        return web.json_response({"items": [serialize.duplicate(p) for p in pairs]})
+        return respond(DuplicateList.model_validate({"items": pairs}))
 
 
 @routes.post(r"/api/v1/contacts/{id:\d+}/merge")
+@operation(
+    "Merge card merge_id into this one (supervisor, admin)",
+    "contacts",
+    {200: ("the surviving card", ContactOut)},
+    body=MergeBody,
+    errors=(403, 404, 422),
+)
 async def merge(request: web.Request) -> web.Response:
     """Merge card `merge_id` into this one (supervisors and admins): everything moves here, audited."""
     survivor_id = path_id(request)
@@ -178,10 +218,18 @@ async def merge(request: web.Request) -> web.Response:
         event = await visibility.contact_event(session, "contact.merged", (card.id,), data)
         await session.commit()
     await publish(request, [event])
-    return web.json_response(serialize.contact(card))
+    return respond(ContactOut.model_validate(card))
 
 
 @routes.post(r"/api/v1/contacts/duplicates/{id:\d+}/dismiss")
+@operation(
+    "Dismiss a duplicate candidate: two different people (supervisor, admin)",
+    "contacts",
+    {204: ("dismissed", None)},
+    body=Empty,
+    body_required=False,
+    errors=(403, 404),
+)
 async def dismiss(request: web.Request) -> web.Response:
     """Say two listed cards are different people (supervisors and admins): the pair leaves the list."""
     candidate_id = path_id(request)

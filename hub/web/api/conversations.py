@@ -18,11 +18,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from hub.runtime import Hub
-from hub.web.api import serialize
+from hub.web.api.operations import operation
+from hub.web.api.schemas.base import respond
+from hub.web.api.schemas.conversation_views import ConversationDetail, ConversationList, ConversationListItem
+from hub.web.api.schemas.conversations import Conversation as ConversationOut
+from hub.web.api.schemas.conversations import Message as MessageOut
 from hub.web.auth import Principal, require_agent
 from hub.web.context import db, hub_of, publish
 from hub.web.errors import bad_request, forbidden, not_found
 from hub.web.inputs import AgentRef, Body, Id, Query, Timestamp, path_id, read_body, read_query
+from inbox.contacts import contacts_by_id
 from inbox.conversations import (
     ConversationFilter,
     assign,
@@ -101,6 +106,12 @@ async def visible_conversation(
 
 
 @routes.get("/api/v1/conversations")
+@operation(
+    "Conversations I may see, latest activity first",
+    "conversations",
+    {200: ("OK", ConversationList)},
+    query=ConversationQuery,
+)
 async def list_(request: web.Request) -> web.Response:
     async with db(request) as session:
         principal = await require_agent(request, session)
@@ -119,15 +130,18 @@ async def list_(request: web.Request) -> web.Response:
         convs = await list_conversations(
             session, principal.viewer, flt, limit=query.limit, offset=query.offset
         )
-        cards = await serialize.contacts_by_id(session, (c.contact_id for c in convs))
-        items = [
-            {**serialize.conversation(c), "contact": serialize.contact_summary(cards[c.contact_id])}
-            for c in convs
-        ]
-        return web.json_response({"items": items, "limit": query.limit, "offset": query.offset})
+        cards = await contacts_by_id(session, (c.contact_id for c in convs))
+        items = [ConversationListItem.of(c, cards[c.contact_id]) for c in convs]
+        return respond(ConversationList(items=items, limit=query.limit, offset=query.offset))
 
 
 @routes.get(r"/api/v1/conversations/{id:\d+}")
+@operation(
+    "A conversation with its contact and messages",
+    "conversations",
+    {200: ("OK", ConversationDetail)},
+    errors=(403, 404),
+)
 async def get(request: web.Request) -> web.Response:
     """A conversation with its contact and every message (with attachments), oldest first."""
     conversation_id = path_id(request)
@@ -136,16 +150,17 @@ async def get(request: web.Request) -> web.Response:
         conv = await visible_conversation(session, principal, conversation_id)
         card = await session.get_one(Contact, conv.contact_id, options=[selectinload(Contact.identities)])
         messages = await messages_of(session, conv.id)
-        return web.json_response(
-            {
-                **serialize.conversation(conv),
-                "contact": serialize.contact(card),
-                "messages": [serialize.message(m) for m in messages],
-            }
-        )
+        return respond(ConversationDetail.of(conv, card, messages))
 
 
 @routes.post(r"/api/v1/conversations/{id:\d+}/assign")
+@operation(
+    "Assign to an agent and/or team (a field left out keeps its value, null clears it)",
+    "conversations",
+    {200: ("OK", ConversationOut)},
+    body=AssignBody,
+    errors=(403, 404, 422),
+)
 async def assign_(request: web.Request) -> web.Response:
     """Set the assignee and/or team; a field left out keeps its value, null clears it."""
     conversation_id = path_id(request)
@@ -165,10 +180,17 @@ async def assign_(request: web.Request) -> web.Response:
         )
         await session.commit()
     await publish(request, events)
-    return web.json_response(serialize.conversation(conv))
+    return respond(ConversationOut.model_validate(conv))
 
 
 @routes.post(r"/api/v1/conversations/{id:\d+}/status")
+@operation(
+    "Change the status (snoozed needs snoozed_until)",
+    "conversations",
+    {200: ("OK", ConversationOut)},
+    body=StatusBody,
+    errors=(403, 404, 422),
+)
 async def status(request: web.Request) -> web.Response:
     conversation_id = path_id(request)
     async with db(request) as session:
@@ -187,7 +209,7 @@ async def status(request: web.Request) -> web.Response:
     if conv.status == "snoozed":
         hub_of(request).scheduler.wake()  # its wake-up may come before the one the scheduler waits for
     await publish(request, events)
-    return web.json_response(serialize.conversation(conv))
+    return respond(ConversationOut.model_validate(conv))
 
 
 async def email_route(hub: Hub, session: AsyncSession, conv: Conversation) -> int | None:
@@ -243,21 +265,35 @@ async def _post_message(
             via_account_id=via,
         )
         await session.refresh(message, ["attachments"])
-        payload = serialize.message(message)
+        payload = MessageOut.model_validate(message)  # before the commit expires the row
         await session.commit()
     if not note:
         hub.outbox.wake()
     await publish(request, events)
-    return web.json_response(payload, status=201)
+    return respond(payload, status=201)
 
 
 @routes.post(r"/api/v1/conversations/{id:\d+}/replies")
+@operation(
+    "Reply to the client: queued in the outbox and sent through the channel",
+    "conversations",
+    {201: ("queued", MessageOut)},
+    body=ReplyBody,
+    errors=(403, 404, 422),
+)
 async def reply(request: web.Request) -> web.Response:
     """A reply to the client: stored with an outbox row in one transaction, then sent by the worker."""
     return await _post_message(request, ReplyBody, note=False)
 
 
 @routes.post(r"/api/v1/conversations/{id:\d+}/notes")
+@operation(
+    "Add an internal note (never sent)",
+    "conversations",
+    {201: ("added", MessageOut)},
+    body=NoteBody,
+    errors=(403, 404, 422),
+)
 async def note(request: web.Request) -> web.Response:
     """An internal note: seen by agents, never sent."""
     return await _post_message(request, NoteBody, note=True)

@@ -7,6 +7,9 @@ from aiohttp import web
 from pydantic import Field
 
 from hub import quarantine as retrying
+from hub.web.api.operations import operation
+from hub.web.api.schemas.base import respond
+from hub.web.api.schemas.quarantine import QuarantineList, RetryOutcomeList
 from hub.web.auth import require_agent
 from hub.web.context import db, hub_of
 from hub.web.errors import not_found, unprocessable
@@ -30,6 +33,13 @@ class RetryBody(Body):
 
 
 @routes.get("/api/v1/quarantine")
+@operation(
+    "What the channels could not take, newest first (admins)",
+    "quarantine",
+    {200: ("OK", QuarantineList)},
+    query=QuarantineQuery,
+    errors=(403,),
+)
 async def list_quarantine(request: web.Request) -> web.Response:
     """Newest first; admins only (raw payloads may hold anyone's data)."""
     async with db(request) as session:
@@ -38,10 +48,17 @@ async def list_quarantine(request: web.Request) -> web.Response:
         rows = await quarantine.list_items(
             session, account_id=query.account, limit=query.limit, before_id=query.before
         )
-        return web.json_response({"items": [quarantine.to_dict(r) for r in rows]})
+        return respond(QuarantineList.model_validate({"items": rows}))
 
 
 @routes.get(r"/api/v1/quarantine/{id:\d+}/raw")
+@operation(
+    "A quarantined item's bytes as received (admins)",
+    "quarantine",
+    # Not JSON: the bytes themselves, as an application/octet-stream download.
+    {200: ("the item's bytes as received (application/octet-stream, an attachment)", None)},
+    errors=(403, 404),
+)
 async def download_raw(request: web.Request) -> web.StreamResponse:
     """The item's bytes as received, as a download (never rendered: they are whatever a sender sent)."""
     hub = hub_of(request)
@@ -66,6 +83,13 @@ async def download_raw(request: web.Request) -> web.StreamResponse:
 
 
 @routes.post("/api/v1/quarantine/retry")
+@operation(
+    "Run quarantined items (ids, an account's, or all) through today's parsers (admins; audited)",
+    "quarantine",
+    {200: ("what became of each item", RetryOutcomeList)},
+    body=RetryBody,
+    errors=(403, 422),
+)
 async def retry(request: web.Request) -> web.Response:
     """Run the chosen items (ids, an account's, or all) through today's parsers; admins only."""
     hub = hub_of(request)
@@ -77,4 +101,4 @@ async def retry(request: web.Request) -> web.Response:
     outcomes = await retrying.retry(
         hub, body.ids, account_id=body.account_id, actor_agent_id=principal.agent.id
     )
-    return web.json_response({"items": [o.to_dict() for o in outcomes]})
+    return respond(RetryOutcomeList.model_validate({"items": outcomes}))

@@ -21,7 +21,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from hub.web.api import serialize
+from hub.web.api.operations import operation
+from hub.web.api.schemas.base import respond
+from hub.web.api.schemas.tasks import Task as TaskOut
+from hub.web.api.schemas.tasks import TaskList
 from hub.web.auth import Principal, require_agent
 from hub.web.context import db
 from hub.web.errors import forbidden, not_found, unprocessable
@@ -90,6 +93,12 @@ async def _check_reach(
 
 
 @routes.get("/api/v1/tasks")
+@operation(
+    "Tasks I may see: mine, those about cards or conversations I see, my teams' (admins: all)",
+    "tasks",
+    {200: ("OK", TaskList)},
+    query=TaskQuery,
+)
 async def list_tasks(request: web.Request) -> web.Response:
     async with db(request) as session:
         principal = await require_agent(request, session)
@@ -109,12 +118,17 @@ async def list_tasks(request: web.Request) -> web.Response:
             .offset(query.offset)
         )
         rows = await session.scalars(stmt)
-        return web.json_response(
-            {"items": [serialize.task(t) for t in rows], "limit": query.limit, "offset": query.offset}
-        )
+        return respond(TaskList.model_validate({"items": rows, "limit": query.limit, "offset": query.offset}))
 
 
 @routes.post("/api/v1/tasks")
+@operation(
+    "Create a task (mine, unless an assignee or team is given)",
+    "tasks",
+    {201: ("created", TaskOut)},
+    body=TaskCreate,
+    errors=(403, 422),
+)
 async def create(request: web.Request) -> web.Response:
     """A task; with neither assignee nor team it goes to the caller."""
     async with db(request) as session:
@@ -153,10 +167,17 @@ async def create(request: web.Request) -> web.Response:
         )
         session.add(task)
         await session.commit()
-        return web.json_response(serialize.task(task), status=201)
+        return respond(TaskOut.model_validate(task), status=201)
 
 
 @routes.patch(r"/api/v1/tasks/{id:\d+}")
+@operation(
+    "Change a task; done or cancelled closes it",
+    "tasks",
+    {200: ("OK", TaskOut)},
+    body=TaskPatch,
+    errors=(403, 404, 422),
+)
 async def patch(request: web.Request) -> web.Response:
     """Change a task; done or cancelled closes it (closed_at), open again reopens it."""
     task_id = path_id(request)
@@ -183,4 +204,4 @@ async def patch(request: web.Request) -> web.Response:
             if name in given:
                 setattr(task, name, getattr(body, name))
         await session.commit()
-        return web.json_response(serialize.task(task))
+        return respond(TaskOut.model_validate(task))

@@ -28,12 +28,15 @@ import weakref
 from typing import Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
+from pydantic import Field
 
 from hub import auth
 from hub.bus import Subscription
+from hub.web.api.operations import operation
 from hub.web.auth import Principal, authenticate, same_origin, token_principal
 from hub.web.context import SOCKETS, db, hub_of, publish
 from hub.web.errors import ApiError, bad_request, forbidden, unauthorized
+from hub.web.inputs import Query
 from hub.web.revocation import CLOSE_CODE, INTERNAL_PREFIX, LIVE, Credential
 from inbox.bus import Event
 from inbox.conversations import Viewer
@@ -122,7 +125,23 @@ async def _alive(request: web.Request, credential: Credential) -> bool:
         )
 
 
+class SocketQuery(Query):
+    # Read by hub.web.auth.authenticate(query_token=True); stated here for the document.
+    token: str | None = Field(
+        None,
+        description="an API token, for old clients that cannot set headers (prefer the header, or a first "
+        'frame {"type": "auth", "token": ...}); masked in the access log',
+    )
+
+
 @routes.get("/api/v1/ws")
+@operation(
+    "The agent WebSocket: events of the conversations I may see, as "
+    '{"type", "conversation_id", "data"} frames',
+    "events",
+    {101: ("switching to the WebSocket protocol", None)},
+    query=SocketQuery,
+)
 async def agent_socket(request: web.Request) -> web.WebSocketResponse:
     live = request.app[LIVE]
     revocations = live.revocations

@@ -1,6 +1,7 @@
 /* Okno web-chat widget. Embed with:
  *   <script src="https://HUB/widget.js" data-account="NAME" async></script>
- * No framework, no requests but to the hub, every text inserted as text (never as HTML).
+ * No framework, no requests but to the hub, every text inserted as text (never as HTML). Its words come
+ * with its configuration, in the visitor's language (the hub's gettext catalogs).
  * The visitor's token and unsent messages live in localStorage: history comes back on reload and in
  * other tabs, and what was typed while offline is sent once the socket is back (the hub drops repeats
  * by the message's own id, so nothing is doubled).
@@ -24,33 +25,6 @@
   identify({ identifier: script.getAttribute("data-identifier"), identifier_hash: script.getAttribute("data-identifier-hash") });
   var api = window.OknoWidget = window.OknoWidget || {}, before = api.identify;
   api.identify = function (o) { if (before) before(o); identify(o); if (ws) resync(); };
-
-  var TEXT = {
-    ru: {
-      open: "Открыть чат", close: "Свернуть чат", placeholder: "Напишите сообщение…", send: "Отправить",
-      answers: "Вам отвечает ", usually: "Обычно отвечаем в течение нескольких минут",
-      typing: " печатает…", agent: "Оператор", connecting: "Соединяемся…",
-      pending: "отправляется", sent: "отправлено", failed: "не отправлено",
-      offline: "Сейчас нас нет на месте", offlineHint: "Оставьте сообщение — ответим на почту.",
-      name: "Имя", email: "Эл. почта", phone: "Телефон", message: "Сообщение", leave: "Отправить",
-      thanks: "Спасибо! Мы ответим на вашу почту.", start: "Начать чат",
-      prechat: "Представьтесь, чтобы мы могли ответить, даже если вы закроете страницу.",
-      needContact: "Укажите почту или телефон.", needEmail: "Укажите почту.", error: "Не получилось. Попробуйте ещё раз.",
-      tooLong: "Слишком длинное сообщение.", powered: "Окно"
-    },
-    en: {
-      open: "Open chat", close: "Minimize chat", placeholder: "Write a message…", send: "Send",
-      answers: "You are talking to ", usually: "We usually answer within a few minutes",
-      typing: " is typing…", agent: "Agent", connecting: "Connecting…",
-      pending: "sending", sent: "sent", failed: "not sent",
-      offline: "We are away right now", offlineHint: "Leave a message and we will answer by e-mail.",
-      name: "Name", email: "E-mail", phone: "Phone", message: "Message", leave: "Send",
-      thanks: "Thank you! We will answer by e-mail.", start: "Start chat",
-      prechat: "Introduce yourself so we can answer even if you close the page.",
-      needContact: "Give an e-mail or a phone.", needEmail: "Give an e-mail.", error: "That did not work. Please try again.",
-      tooLong: "The message is too long.", powered: "Okno"
-    }
-  };
 
   // -- storage -----------------------------------------------------------------------------------------
   function load() {
@@ -160,16 +134,9 @@
   ].join("\n");
 
   // -- state ---------------------------------------------------------------------------------------------
-  var config = null, t = TEXT.ru, ws = null, ready = false, retries = 0, retryTimer = null, pingTimer = null;
+  var config = null, t = {}, ws = null, ready = false, retries = 0, retryTimer = null, pingTimer = null;
   var shown = {}, byCid = {}, unread = 0, unseen = [], agentName = null, typingTimer = null, typedAt = 0;
   var ui = {};
-
-  function language() {
-    var forced = script.getAttribute("data-lang") || (config && config.language);
-    if (forced === "ru" || forced === "en") return forced;
-    var nav = (navigator.languages && navigator.languages[0]) || navigator.language || "ru";
-    return /^(ru|uk|be|kk)\b/i.test(nav) ? "ru" : "en";
-  }
 
   function build() {
     var host = el("div");
@@ -428,7 +395,7 @@
       if (!email.value.trim()) { err.textContent = t.needEmail; return; }
       go.disabled = true;
       var body = { token: state.token || null, id: newId(), name: name.value.trim(), email: email.value.trim(),
-                   text: text.value, page: location.href, lang: language(), identifier: ident.identifier,
+                   text: text.value, page: location.href, lang: config.language, identifier: ident.identifier,
                    identifier_hash: ident.identifier_hash };
       fetch(base + "/webchat/" + encodeURIComponent(account) + "/offline", {
         method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body), credentials: "omit"
@@ -583,11 +550,14 @@
   document.addEventListener("visibilitychange", markSeen);
 
   function start() {
-    fetch(base + "/webchat/" + encodeURIComponent(account) + "/config", { credentials: "omit" })
+    // The hub picks the language (the account's, data-lang, else the browser's) and sends the words in it.
+    var lang = script.getAttribute("data-lang");
+    var query = lang ? "?lang=" + encodeURIComponent(lang) : "";
+    fetch(base + "/webchat/" + encodeURIComponent(account) + "/config" + query, { credentials: "omit" })
       .then(function (r) { if (!r.ok) throw new Error(String(r.status)); return r.json(); })
       .then(function (c) {
         config = c;
-        t = TEXT[language()];
+        t = c.strings;
         build();
         if (state.token || state.pending.length) connect();
         if (state.open) toggle(true);

@@ -27,19 +27,7 @@ from inbox.models import Agent, AuditLog
 routes = web.RouteTableDef()
 
 PAGE_SIZE = 50
-ACTIONS = (
-    "login",
-    "agent.create",
-    "agent.update",
-    "agent.password_reset",
-    "agent.deactivate",
-    "agent.reactivate",
-    "team.create",
-    "token.create",
-    "token.revoke",
-    "contact.merge",
-    "contact.duplicate_dismissed",
-)
+ACTIONS = tuple(i18n.AUDIT_ACTIONS)  # the filter offers every action the log records
 
 
 class PageQuery(AuditQuery):
@@ -53,22 +41,21 @@ async def _principal(request: web.Request, session: AsyncSession) -> Principal |
         return None
 
 
-def _row(row: AuditLog, names: dict[int, str], clock: Clock, t: dict[str, str]) -> dict[str, Any]:
+def _row(row: AuditLog, names: dict[int, str], clock: Clock, t: i18n.Texts) -> dict[str, Any]:
     detail = row.detail or {}
     agent_id = row.actor_agent_id or (row.entity_id if row.entity == "agent" else None)
     who = names.get(agent_id, "") if agent_id is not None else ""
     if row.action == "login" and not row.actor_agent_id:
         who = who or str(detail.get("email", ""))
     result = detail.get("result")
-    key = "audit_action_" + row.action.replace(".", "_")
     return {
         "when": f"{clock.day(row.created_at)} {clock.time(row.created_at)}",
         "iso": row.created_at.isoformat(),
         "agent": who,
-        "action": t.get(key, row.action),
+        "action": t.label(i18n.AUDIT_ACTIONS, row.action),
         "ip": detail.get("ip", ""),
         "device": detail.get("user_agent", ""),
-        "result": t.get(f"audit_result_{result}", str(result)) if result else "",
+        "result": t.label(i18n.AUDIT_RESULTS, str(result)) if result else "",
         "failed": bool(result) and result != "success",
     }
 
@@ -80,9 +67,9 @@ async def audit_page(request: web.Request) -> web.Response:
         if principal is None:
             return redirect("/login?next=" + quote(request.path_qs, safe="/"), 302)
         lang = language(request, principal.agent)
-        t = i18n.STRINGS[lang]
+        t = i18n.Texts(lang)
         if principal.agent.role != "admin":
-            return web.Response(status=403, text=t["audit_admins_only"])
+            return web.Response(status=403, text=t.gettext("The audit log is for admins only."))
         query = read_query(request, PageQuery)
         rows = await list_entries(session, query.filter(), limit=query.limit, offset=query.offset)
         agents = list((await session.execute(select(Agent.id, Agent.name).order_by(Agent.name))).all())
@@ -98,10 +85,9 @@ async def audit_page(request: web.Request) -> web.Response:
         "web/audit.html",
         {
             "lang": lang,
-            "t": t,
             "csrf_token": principal.csrf_token or "",
             "rows": [_row(r, names, clock, t) for r in rows],
-            "actions": [(a, t.get("audit_action_" + a.replace(".", "_"), a)) for a in ACTIONS],
+            "actions": [(a, t.label(i18n.AUDIT_ACTIONS, a)) for a in ACTIONS],
             "agents": agents,
             "query": query,
             "older": page_link(query.offset + query.limit) if len(rows) == query.limit else None,

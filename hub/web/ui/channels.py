@@ -48,18 +48,18 @@ def _when(clock: Clock, value: datetime | None) -> str:
 
 def _admin_gate(
     request: web.Request, principal: Principal | None
-) -> tuple[str, dict[str, str], web.Response | None]:
+) -> tuple[str, i18n.Texts, web.Response | None]:
     """The page's language and strings, and the answer instead of the page for one who may not see it."""
     if principal is None:
         return (
             i18n.DEFAULT,
-            i18n.STRINGS[i18n.DEFAULT],
+            i18n.Texts(i18n.DEFAULT),
             redirect("/login?next=" + quote(request.path_qs, safe="/"), 302),
         )
     lang = language(request, principal.agent)
-    t = i18n.STRINGS[lang]
+    t = i18n.Texts(lang)
     if principal.agent.role != "admin":
-        return lang, t, web.Response(status=403, text=t["channels_admins_only"])
+        return lang, t, web.Response(status=403, text=t.gettext("The channels page is for admins only."))
     return lang, t, None
 
 
@@ -72,14 +72,17 @@ async def channels_page(request: web.Request) -> web.Response:
         if refusal is not None or principal is None:
             assert refusal is not None
             return refusal
-        rows = await channel_rows(hub, session)
+        accounts = await channel_rows(hub, session)
     clock = Clock(hub.settings.business_hours.timezone, lang)
-    for row in rows:
-        last = row["last_received_at"]
-        row["last_received"] = _when(clock, datetime.fromisoformat(last)) if last else ""
-        row["state_label"] = t.get(f"channels_state_{row['state']}", row["state"])
+    rows: list[dict[str, Any]] = []
+    for account in accounts:
+        row = account.model_dump(mode="json")
+        rows.append(row)
+        row["last_received"] = _when(clock, account.last_received_at)
+        row["state_label"] = t.label(i18n.CHANNEL_STATES, row["state"])
+        row["kind_label"] = t.channel(row["kind"])
         row["error"] = row["problem"] or row["detail"] or ""
-    context = {"lang": lang, "t": t, "rows": rows, "csrf_token": principal.csrf_token or ""}
+    context = {"lang": lang, "rows": rows, "csrf_token": principal.csrf_token or ""}
     response = render(request, "web/channels.html", context)
     remember_language(request, response)
     return response
@@ -97,7 +100,7 @@ async def quarantine_page(request: web.Request) -> web.Response:
             return refusal
         account = await session.get(ChannelAccount, account_id)
         if account is None:
-            return web.Response(status=404, text=t["channels_no_account"])
+            return web.Response(status=404, text=t.gettext("No such channel."))
         items = await quarantine.list_items(session, account_id=account_id, limit=PAGE_SIZE)
     clock = Clock(hub.settings.business_hours.timezone, lang)
     rows: list[dict[str, Any]] = [
@@ -115,7 +118,7 @@ async def quarantine_page(request: web.Request) -> web.Response:
     retried = request.query.get("retried")
     left = request.query.get("left")
     notice = (
-        t["quarantine_retried"].format(retried=retried, left=left)
+        t.gettext("Retried: %(retried)s, still in the quarantine: %(left)s.", retried=retried, left=left)
         if retried and left and retried.isdigit() and left.isdigit()
         else ""
     )
@@ -124,7 +127,6 @@ async def quarantine_page(request: web.Request) -> web.Response:
         "web/quarantine.html",
         {
             "lang": lang,
-            "t": t,
             "account": account,
             "rows": rows,
             "notice": notice,

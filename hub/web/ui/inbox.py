@@ -33,15 +33,6 @@ routes = web.RouteTableDef()
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
 LIST_LIMIT = 100
-SCRIPT_STRINGS = (
-    "typing_client",
-    "connection_lost",
-    "failed_action",
-    "reply_placeholder",
-    "note_placeholder",
-    "send",
-    "add_note",
-)
 
 
 def asset_version() -> str:
@@ -103,7 +94,7 @@ def _clock(request: web.Request, lang: str) -> inbox_view.Clock:
 async def _list_context(
     request: web.Request, session: AsyncSession, principal: Principal, view: View, lang: str
 ) -> dict[str, Any]:
-    t = i18n.STRINGS[lang]
+    t = i18n.Texts(lang)
     viewer = principal.viewer
     counts = await queue_counts(session, viewer, status=view.status, channel=view.channel)
     convs = await list_queue(
@@ -114,12 +105,17 @@ async def _list_context(
         "rows": rows,
         "counts": counts,
         "queues": [
-            {"key": q, "label": t[f"queue_{q}"], "count": counts[q], "href": "/inbox?" + view.query(queue=q)}
+            {
+                "key": q,
+                "label": t.label(i18n.QUEUES, q),
+                "count": counts[q],
+                "href": "/inbox?" + view.query(queue=q),
+            }
             for q in queues_for(viewer)
         ],
         "view": view,
         "view_query": view.query(),
-        "list_title": t[f"list_{view.status}"] if view.status else t["list_any"],
+        "list_title": t.label(i18n.LISTS, view.status),
     }
 
 
@@ -144,9 +140,9 @@ async def _conversation_context(
         "conv": {
             "id": conv.id,
             "status": conv.status,
-            "status_label": t[f"status_{conv.status}"],
+            "status_label": t.status(conv.status),
             "channel": conv.channel_kind,
-            "channel_label": t.get(f"channel_{conv.channel_kind}", conv.channel_kind),
+            "channel_label": t.channel(conv.channel_kind),
             "subject": conv.subject,
             "assignee_id": conv.assignee_id,
             "team_id": conv.team_id,
@@ -179,14 +175,13 @@ async def _page(request: web.Request, conversation_id: int | None) -> web.Respon
                     raise
                 return redirect("/inbox?" + view.query(), 302)
     agent = principal.agent
-    t = i18n.STRINGS[lang]
+    t = i18n.Texts(lang)
     response = render(
         request,
         "web/inbox.html",
         {
             **context,
             "lang": lang,
-            "t": t,
             "agent": {
                 "id": agent.id,
                 "name": agent.name,
@@ -196,7 +191,7 @@ async def _page(request: web.Request, conversation_id: int | None) -> web.Respon
             "csrf_token": principal.csrf_token or "",
             "channels": kinds,
             "statuses": STATUSES,
-            "script_strings": {key: t[key] for key in SCRIPT_STRINGS},
+            "script_strings": {key: t.msg(message) for key, message in i18n.SCRIPT_STRINGS.items()},
             "assets": ASSETS,
             "conv": context.get("conv"),
             "here": request.path,
@@ -222,7 +217,6 @@ async def _fragment(request: web.Request, template: str, conversation_id: int | 
         if principal is None:
             raise unauthorized()
         lang = language(request, principal.agent)
-        t = i18n.STRINGS[lang]
         if conversation_id is None:
             view = View.of(request, principal, await channel_kinds(session))
             context = await _list_context(request, session, principal, view, lang)
@@ -231,7 +225,7 @@ async def _fragment(request: web.Request, template: str, conversation_id: int | 
     return render(
         request,
         template,
-        {**context, "t": t, "lang": lang, "agent": {"id": principal.agent.id, "role": principal.agent.role}},
+        {**context, "lang": lang, "agent": {"id": principal.agent.id, "role": principal.agent.role}},
     )
 
 

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from babel import dates
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
@@ -18,6 +19,7 @@ from sqlalchemy.orm import selectinload
 from hub.web.ui import i18n
 from inbox import contacts
 from inbox.conversations import ConversationFilter, Viewer, list_conversations
+from inbox.edits import previous_versions
 from inbox.models import Agent, Contact, Conversation, Message, Team, utcnow
 from inbox.queues import latest_messages, unanswered
 from inbox.timeline import Entry, contact_timeline
@@ -27,29 +29,29 @@ PALETTE = ("#3b6fd8", "#2f9e77", "#b7612c", "#8a55c8", "#c2417a", "#2b8ca8", "#6
 
 
 class Clock:
-    """Times as people read them, in the team's time zone and the page's language."""
+    """Times as people read them, in the team's time zone and the page's language (Babel's CLDR formats:
+    «5 января» and "January 5", «15:04» and "3:04 PM")."""
 
     def __init__(self, timezone: str, lang: str) -> None:
         self.zone = ZoneInfo(timezone)
-        self.lang = lang
-        self.t = i18n.STRINGS[lang]
+        self.t = i18n.Texts(lang)
+        self.lang = self.t.lang
         self.today = utcnow().astimezone(self.zone).date()
 
     def local(self, value: datetime) -> datetime:
         return value.astimezone(self.zone)
 
     def time(self, value: datetime | None) -> str:
-        return self.local(value).strftime("%H:%M") if value else ""
+        return dates.format_time(self.local(value), "short", locale=self.lang) if value else ""
 
     def day(self, value: datetime) -> str:
         date = self.local(value).date()
         if date == self.today:
-            return self.t["today"]
+            return self.t.gettext("Today")
         if date == self.today - timedelta(days=1):
-            return self.t["yesterday"]
-        month = i18n.MONTHS[self.lang][date.month - 1]
-        text = f"{date.day} {month}"
-        return text if date.year == self.today.year else f"{text} {date.year}"
+            return self.t.gettext("Yesterday")
+        skeleton = "MMMMd" if date.year == self.today.year else "yMMMMd"
+        return dates.format_skeleton(skeleton, date, locale=self.lang)
 
     def short(self, value: datetime | None) -> str:
         """A list row's time: the time today, else the date."""
@@ -57,9 +59,8 @@ class Clock:
             return ""
         local = self.local(value)
         if local.date() == self.today:
-            return local.strftime("%H:%M")
-        month = i18n.MONTHS[self.lang][local.month - 1][:3]
-        return f"{local.day} {month}"
+            return self.time(local)
+        return dates.format_skeleton("MMMd", local.date(), locale=self.lang)
 
     def full(self, value: datetime | None) -> str:
         if value is None:
@@ -67,9 +68,9 @@ class Clock:
         return f"{self.day(value)}, {self.time(value)}"
 
 
-def display_name(name: str | None, contact_id: int, t: dict[str, str]) -> str:
+def display_name(name: str | None, contact_id: int, t: i18n.Texts) -> str:
     """A card's name, or "Guest #12" for a visitor who never gave one."""
-    return name.strip() if name and name.strip() else f"{t['guest']} #{contact_id}"
+    return name.strip() if name and name.strip() else t.gettext("Guest #%(id)d", id=contact_id)
 
 
 def initials(name: str | None) -> str:
@@ -105,7 +106,7 @@ async def list_rows(
         name = display_name(people.get(conv.contact_id), conv.contact_id, t)
         preview = (last.body_text if last else conv.subject or "").strip().replace("\n", " ")[:140]
         if last is not None and last.direction == "out":
-            preview = t["you_prefix"] + preview
+            preview = t.gettext("You: %(text)s", text=preview)
         rows.append(
             {
                 "id": conv.id,
@@ -113,9 +114,9 @@ async def list_rows(
                 "initials": initials(name),
                 "color": avatar_color(conv.contact_id),
                 "channel": conv.channel_kind,
-                "channel_label": t.get(f"channel_{conv.channel_kind}", conv.channel_kind),
+                "channel_label": t.channel(conv.channel_kind),
                 "status": conv.status,
-                "status_label": t[f"status_{conv.status}"],
+                "status_label": t.status(conv.status),
                 "subject": conv.subject,
                 "preview": preview,
                 "when": clock.short(conv.last_message_at or conv.created_at),
@@ -168,9 +169,9 @@ async def timeline_items(
                     "id": conv.id,
                     "current": conv.id == current.id,
                     "channel": conv.channel_kind,
-                    "channel_label": t.get(f"channel_{conv.channel_kind}", conv.channel_kind),
+                    "channel_label": t.channel(conv.channel_kind),
                     "subject": conv.subject,
-                    "status_label": t[f"status_{conv.status}"],
+                    "status_label": t.status(conv.status),
                 }
             )
         if entry.message is not None:
@@ -181,9 +182,9 @@ async def timeline_items(
                 {
                     "kind": "call",
                     "id": call.id,
-                    "direction": t.get(f"call_{call.direction}", call.direction),
+                    "direction": t.label(i18n.CALLS, call.direction),
                     "disposition": call.disposition or "",
-                    "disposition_label": t.get(f"call_{call.disposition}", call.disposition or ""),
+                    "disposition_label": t.label(i18n.CALLS, call.disposition),
                     "talk": _duration(call.talk_seconds),
                     "wait": _duration(call.wait_seconds),
                     "number": call.from_number if call.direction == "inbound" else call.to_number,
@@ -199,7 +200,7 @@ def _message_item(
     entry: Entry, message: Message, current: Conversation, agents: dict[int, str], contact: str, clock: Clock
 ) -> JSON:
     t = clock.t
-    agent = agents.get(message.agent_id or 0) or t["app_name"]
+    agent = agents.get(message.agent_id or 0) or t.gettext("Okno")
     author = contact if message.direction == "in" else agent
     status = message.delivery_status
     error = message.delivery_error
@@ -215,7 +216,7 @@ def _message_item(
         "time": clock.time(entry.at),
         "time_full": clock.full(entry.at),
         "status": status,
-        "status_label": t.get(f"delivery_{status}", status or "") if status else None,
+        "status_label": t.label(i18n.DELIVERY, status) if status else None,
         "error": error,
         "retrying": bool(error and status == "queued"),
         "attachments": [
@@ -223,6 +224,8 @@ def _message_item(
         ],
         "page": message.meta.get("page") if isinstance(message.meta, dict) else None,
         "offline_form": bool(message.meta.get("offline_form")) if isinstance(message.meta, dict) else False,
+        "edited": clock.full(message.edited_at) if message.edited_at else None,
+        "previous": [v["text"] for v in previous_versions(message)],
     }
 
 
@@ -252,22 +255,22 @@ async def card(
         "initials": initials(display_name(contact.name, contact.id, t)),
         "color": avatar_color(contact.id),
         "kind": contact.kind,
-        "kind_label": t["client"] if contact.kind == "client" else t["lead"],
+        "kind_label": t.gettext("Client") if contact.kind == "client" else t.gettext("Lead"),
         "company": contact.company,
         "owner": owner.name if owner else None,
         "tags": list(contact.tags or []),
-        "source": t.get(f"channel_{contact.source_channel}", contact.source_channel or ""),
+        "source": t.channel(contact.source_channel),
         "created": clock.full(contact.created_at),
         "identities": [
-            {"kind": i.kind, "label": t.get(f"identity_{i.kind}", i.kind), "value": i.value}
+            {"kind": i.kind, "label": t.label(i18n.IDENTITIES, i.kind), "value": i.value}
             for i in contact.identities
         ],
         "conversations": [
             {
                 "id": c.id,
-                "channel_label": t.get(f"channel_{c.channel_kind}", c.channel_kind),
+                "channel_label": t.channel(c.channel_kind),
                 "status": c.status,
-                "status_label": t[f"status_{c.status}"],
+                "status_label": t.status(c.status),
                 "subject": c.subject,
                 "when": clock.short(c.last_message_at or c.created_at),
             }

@@ -20,6 +20,7 @@ import jinja2
 from aiohttp import web
 
 from hub import auth
+from hub import i18n as hub_i18n
 from hub.login import log_in
 from hub.settings import ROOT
 from hub.web.audit_trail import login_attempt
@@ -45,18 +46,30 @@ LOGIN_CSRF_COOKIE = "okno_login_csrf"
 LANGUAGE_COOKIE = "okno_lang"
 
 
-def templates(directory: Path = TEMPLATE_DIR) -> jinja2.Environment:
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(directory),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
+def templates(directory: Path = TEMPLATE_DIR) -> dict[str, jinja2.Environment]:
+    """One Jinja environment per language, each with that language's gettext installed: ``{{ _("…") }}``,
+    ``pgettext`` and ``ngettext`` (new style: ``%(num)d`` filled in, values escaped). One per language
+    rather than translations swapped per request, so two pages rendered at once never share them."""
+    environments = {}
+    for lang in i18n.LANGUAGES:
+        env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(directory),
+            autoescape=True,
+            undefined=jinja2.StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            extensions=["jinja2.ext.i18n"],
+        )
+        env.install_gettext_translations(hub_i18n.translation(lang), newstyle=True)  # type: ignore[attr-defined]
+        env.globals["texts"] = i18n.Texts(lang)
+        environments[lang] = env
+    return environments
 
 
 def render(request: web.Request, name: str, context: dict[str, Any], *, status: int = 200) -> web.Response:
-    html = request.app[TEMPLATES].get_template(name).render(**context)
+    """Render `name` in the language of ``context["lang"]``."""
+    environment = request.app[TEMPLATES][context.get("lang", i18n.DEFAULT)]
+    html = environment.get_template(name).render(**context)
     response = web.Response(text=html, content_type="text/html", status=status)
     response.headers["Cache-Control"] = "no-store"
     return response
@@ -68,7 +81,7 @@ def redirect(location: str, status: int = 303) -> web.Response:
 
 def language(request: web.Request, agent: Agent | None = None) -> str:
     """?lang= (the switch on a page), then the switch remembered in a cookie, the agent's own setting,
-    the browser's Accept-Language, Russian."""
+    the browser's Accept-Language, the hub's ``[ui] language``."""
     explicit = request.query.get("lang")
     if explicit not in i18n.LANGUAGES:
         explicit = request.cookies.get(LANGUAGE_COOKIE)
@@ -76,6 +89,7 @@ def language(request: web.Request, agent: Agent | None = None) -> str:
         request.headers.get("Accept-Language"),
         explicit=explicit,
         preferred=agent.language if agent else None,
+        default=hub_of(request).settings.ui.language,
     )
 
 
@@ -145,7 +159,6 @@ def _login_page(
         "web/login.html",
         {
             "lang": lang,
-            "t": i18n.STRINGS[lang],
             "csrf_token": None,
             "form_token": form_token,
             "error": error,
@@ -172,35 +185,57 @@ async def login_form(request: web.Request) -> web.Response:
 @routes.post("/login")
 async def login_submit(request: web.Request) -> web.Response:
     form = await request.post()
-    t = i18n.STRINGS[language(request)]
+    t = i18n.Texts(language(request))
     cookie = request.cookies.get(LOGIN_CSRF_COOKIE, "")
     given = str(form.get("csrf_token", ""))
     email = str(form.get("email", "")).strip()[:254]
     password = str(form.get("password", ""))[:1024]
     if not cookie or not hmac.compare_digest(given.encode(), cookie.encode()):
-        return _login_page(request, auth.new_secret(), error=t["form_expired"], email=email, status=403)
+        return _login_page(
+            request,
+            auth.new_secret(),
+            error=t.gettext("The form has expired. Please try again."),
+            email=email,
+            status=403,
+        )
     if "\x00" in email + password:  # no database stores it; no agent has it
-        return _login_page(request, cookie, error=t["wrong_credentials"], email="", status=401)
+        return _login_page(
+            request, cookie, error=t.gettext("Wrong e-mail or password."), email="", status=401
+        )
     if not email or not password:
-        return _login_page(request, cookie, error=t["missing_fields"], email=email, status=400)
+        return _login_page(
+            request, cookie, error=t.gettext("Enter your e-mail and password."), email=email, status=400
+        )
     attempt = login_attempt(request, email, password, "form")
     allows = functools.partial(network_allows, request)
     result = await log_in(hub_of(request).sessionmaker, request.app[LOGIN_GUARD], attempt, allows)
     if result.outcome == "network_not_allowed":
-        return _login_page(request, cookie, error=t["network_not_allowed"], email=email, status=403)
+        return _login_page(
+            request,
+            cookie,
+            error=t.gettext("Your role may not log in from this network address."),
+            email=email,
+            status=403,
+        )
     if result.outcome == "rate_limited":
         wait = result.verdict.retry_after_header
         return _login_page(
             request,
             cookie,
-            error=t["too_many_attempts"].format(seconds=wait),
+            error=t.ngettext(
+                "Too many sign-in attempts. Try again in %(num)d second.",
+                "Too many sign-in attempts. Try again in %(num)d seconds.",
+                int(wait),
+            ),
             email=email,
             status=429,
             headers={"Retry-After": wait},
         )
     token = result.session_token
     if token is None:
-        return _login_page(request, cookie, error=t["wrong_credentials"], email=email, status=401)
+        return _login_page(
+            request, cookie, error=t.gettext("Wrong e-mail or password."), email=email, status=401
+        )
     response = redirect(safe_next(str(form.get("next", "")) or None))
     set_session_cookie(request, response, token)
     response.del_cookie(LOGIN_CSRF_COOKIE, path="/login")

@@ -27,10 +27,12 @@ from channels.webchat import WidgetOptions, profile, visitor_message, widget_opt
 from channels.webchat.identify import verified_identity
 from channels.webchat.parse import client_id, message_text
 from channels.webchat.tokens import current, new_visitor_id, sign
+from hub import i18n
 from hub.runtime import ConfiguredAccount
 from hub.web.context import db, hub_of, online_agents, publish
 from hub.web.errors import ApiError, error_response, forbidden, from_domain, not_found
 from hub.web.inputs import read_json_object
+from hub.web.webchat import strings
 from hub.web.webchat.keys import KEYS
 from hub.web.webchat.limits import LIMITS
 from inbox.bus import Event
@@ -42,7 +44,9 @@ routes = web.RouteTableDef()
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
 ACCOUNT = r"{account:[a-z0-9][a-z0-9_-]{0,63}}"
-OFFLINE_SUBJECT = {"ru": "Сообщение из формы на сайте", "en": "Message from the website form"}
+# A visitor whose browser asks for none of our languages reads English, except in the languages whose
+# speakers mostly read Russian.
+RUSSIAN_READERS = {"uk": "ru", "be": "ru", "kk": "ru"}
 
 
 def account_of(request: web.Request) -> tuple[ConfiguredAccount, WidgetOptions]:
@@ -94,10 +98,30 @@ async def widget_script(request: web.Request) -> web.StreamResponse:
     return web.Response(body=body, content_type="text/javascript", charset="utf-8", headers=headers)
 
 
+def visitor_language(request: web.Request, options: WidgetOptions, asked: object = None) -> str:
+    """The account's language if it has one, else the page's ``data-lang`` (`asked`, or ``?lang=``), else
+    the visitor's Accept-Language (English for a browser that asks for neither of ours)."""
+    explicit = asked if isinstance(asked, str) else request.query.get("lang")
+    return i18n.negotiate(
+        request.headers.get("Accept-Language"),
+        choices=(options.language, explicit),
+        default="en" if request.headers.get("Accept-Language") else i18n.DEFAULT,
+        aliases=RUSSIAN_READERS,
+    )
+
+
 @routes.get(f"/webchat/{ACCOUNT}/config")
 async def config(request: web.Request) -> web.Response:
+    """The widget's look and words, in the visitor's language."""
     _, options = account_of(request)
-    response = web.json_response({**options.public(), "online": await answering(request, options)})
+    language = visitor_language(request, options)
+    texts = i18n.Texts(language)
+    shown = options.public()
+    shown["title"] = options.title or texts.msg(strings.DEFAULT_TITLE)
+    if options.greeting is None:
+        shown["greeting"] = texts.msg(strings.DEFAULT_GREETING)
+    body = {**shown, "language": language, "strings": strings.widget_strings(texts)}
+    response = web.json_response({**body, "online": await answering(request, options)})
     response.headers["Cache-Control"] = "no-store"
     cors(request, options, response)
     return response
@@ -153,7 +177,7 @@ async def _offline(
     signed = verified_identity(
         body, secret=configured.context.secrets.get("identity_secret"), account_name=configured.context.name
     )
-    language = options.language or ("en" if body.get("lang") == "en" else "ru")
+    texts = i18n.Texts(visitor_language(request, options, body.get("lang")))
     item = visitor_message(
         account_id=account_id,
         visitor_id=visitor_id,
@@ -161,7 +185,7 @@ async def _offline(
         text=message_text(body.get("text"), options.max_message_chars),
         person=person,
         page=body.get("page") if isinstance(body.get("page"), str) else None,
-        subject=OFFLINE_SUBJECT[language],
+        subject=texts.msg(strings.OFFLINE_SUBJECT),
         offline_form=True,
         verified=(signed,) if signed is not None else (),
     )

@@ -105,7 +105,8 @@ class Visit:
             event = await self.events.get()
             self._idle.clear()
             try:
-                await self._relay(event)
+                # Shielded: the pump may be cancelled while a relay reads the database.
+                await hub_of(self.request).finishing.run(self._relay(event))
             finally:
                 self._idle.set()
 
@@ -320,7 +321,8 @@ async def visitor_socket(request: web.Request) -> web.WebSocketResponse:
     await ws.prepare(request)
     request.app[VISITOR_SOCKETS].add(ws)
     relay: VisitorRelay = request.app[RELAY]
-    identified = await _identify(request, ws, account, options)
+    finishing = hub_of(request).finishing  # database work runs to its end even if the socket is cut
+    identified = await finishing.run(_identify(request, ws, account, options))
     if identified is None:
         await ws.close()
         return ws
@@ -328,7 +330,7 @@ async def visitor_socket(request: web.Request) -> web.WebSocketResponse:
     visit = Visit(request, ws, account, options, visitor_id)
     if isinstance(hello.get("page"), str):
         visit.page = hello["page"][:MAX_URL]
-    await visit.hello(token)
+    await finishing.run(visit.hello(token))
     try:
         signed = verified_identity(
             hello, secret=account.context.secrets.get("identity_secret"), account_name=account.context.name
@@ -353,7 +355,7 @@ async def visitor_socket(request: web.Request) -> web.WebSocketResponse:
             if not isinstance(frame, dict):
                 await visit.error("invalid", "frames must be JSON objects")
                 continue
-            await visit.handle(frame)
+            await finishing.run(visit.handle(frame))
     except (ConnectionError, RuntimeError) as exc:  # the visitor went away mid-send
         log.debug("visitor socket ended: %s", exc)
     finally:

@@ -305,6 +305,7 @@ class MailServer:
         *,
         tls: tuple[Path, Path] | None = None,
         implicit_tls: bool = False,
+        auth: bool = True,
     ) -> None:
         self.handler = _Handler(dovecot)
         self.auth = _Authenticator(dovecot.users)
@@ -317,7 +318,9 @@ class MailServer:
             "hostname": "127.0.0.1",
             "port": self.port,
             "authenticator": self.auth,
-            "auth_require_tls": False,
+            # aiosmtpd offers AUTH on a plain connection unless it requires TLS for it: requiring TLS
+            # on a server without TLS is how it offers no AUTH at all (a relay that trusts its clients).
+            "auth_require_tls": not auth,
             "decode_data": False,
             "ident": "okno-test-smtpd",
         }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import replace
 from email.message import EmailMessage
 from pathlib import Path
@@ -10,7 +11,7 @@ from typing import Any
 import pytest
 
 from channels.base import AccountContext
-from channels.email.config import EmailSettings
+from channels.email.config import EmailConfigError, EmailSettings
 from channels.email.connector import EmailConnector
 from channels.email.smtp import OutgoingFile, build_reply, text_to_html
 from channels.email.threading import ReplyTokens
@@ -267,3 +268,33 @@ async def test_a_reply_with_files_reaches_the_customer_with_them_attached(
         ("счёт.pdf", "application/pdf", b"%PDF-1.4 invoice"),
         ("схема.png", "image/png", b"\x89PNG\r\n\x1a\nfake"),
     ]
+
+
+@pytest.fixture
+def open_relay(mailboxes: Dovecot) -> Iterator[MailServer]:
+    """An SMTP server that offers no AUTH at all (a relay that trusts the hub's address)."""
+    server = MailServer(mailboxes, auth=False)
+    server.start()
+    yield server
+    server.stop()
+
+
+async def test_smtp_auth_off_sends_without_logging_in(open_relay: MailServer) -> None:
+    external_id = await send(account(open_relay.port, smtp_auth=False), outbound())
+    assert external_id is not None
+    assert len(open_relay.received) == 1
+    assert open_relay.auth.logins == []
+
+
+async def test_a_server_without_auth_is_reported_as_such_not_as_unreachable(open_relay: MailServer) -> None:
+    with pytest.raises(DeliveryError) as err:
+        await send(account(open_relay.port), outbound())
+    assert "unreachable" not in err.value.reason
+    assert f"SMTP server 127.0.0.1:{open_relay.port} does not offer AUTH" in err.value.reason
+    assert "smtp_auth = false" in err.value.reason
+    assert not err.value.permanent  # fixing the configuration delivers the queue
+
+
+def test_an_empty_smtp_login_is_refused_naming_the_way_to_switch_auth_off() -> None:
+    with pytest.raises(EmailConfigError, match=r"smtp_login is empty.*smtp_auth = false"):
+        settings(smtp_login="")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from channels.sip import parse_file
 from channels.sip.cdr_csv import CdrFollower, CdrReader, parse_csv
 from channels.sip.common import ParseContext
 from inbox.items import CallEvent, Refused
-from inbox.models import Call, Task
+from inbox.models import Call, ChannelAccount, Task
 from tests.conftest import shared_fixture_dir
 from tests.waiting import eventually
 
@@ -128,7 +129,7 @@ async def test_growing_file_is_followed_and_resumed_from_the_cursor_and_broken_l
     assert [c.call_id for c in seen] == ["1715680800.1"]
     assert follower.problems == ["line 2: expected 18 columns, found 15"]
     assert [(r.raw, r.reason, r.position) for r in refused] == [
-        (lines[1].rstrip(b"\n"), "line 2: expected 18 columns, found 15", f"{path} line 2")
+        (lines[1].rstrip(b"\n"), "line 2: expected 18 columns, found 15", f"Master.csv:2@{len(lines[0])}")
     ]
 
     with path.open("ab") as fh:  # Asterisk appends; a line being written has no newline yet
@@ -165,3 +166,46 @@ async def test_cdr_csv_account_imports_the_file_into_calls(
     assert rows["1715680800.1"].from_number == "+79139097332"
     assert rows["1715681400.7"].to_number == "+79035556677"
     assert [t.call_id for t in tasks] == [rows["1715682000.9"].id]
+
+
+def test_the_asterisk_docs_master_csv_with_unbalanced_quotes_is_read_line_by_line() -> None:
+    data = (FIXTURES / "master_2007_docs_unbalanced_quotes.csv").read_bytes()
+    calls, errors = split(list(parse_csv(data, CTX)))
+    assert errors == ["line 3: expected 16 columns, found 1"]  # only the truly unreadable line
+    assert [(c.from_number, c.meta["caller_name"], c.disposition) for c in calls] == [
+        ("2565551212", "Joe Caller", "answered"),
+        ("2565553434", 'Mary "M" Smith', "missed"),
+        ("1000", "Agent", "answered"),
+    ]
+    assert calls[0].started_at == datetime(2007, 1, 3, 14, 5, 34, tzinfo=UTC)
+    assert calls[0].talk_seconds == 27
+
+
+def test_answered_with_billsec_zero_is_not_an_answer() -> None:
+    data = (FIXTURES / "ring_group_answered_billsec_zero.csv").read_bytes()
+    calls, errors = split(list(parse_csv(data, CTX)))
+    assert errors == []
+    assert [(c.disposition, c.answered_at, c.talk_seconds) for c in calls] == [("missed", None, 0)] * 3
+    assert calls[2].meta["cdr_disposition"] == "ANSWERED"  # what the PBX wrote stays visible
+
+
+async def test_a_ring_group_nobody_answered_keeps_its_callback_task(
+    tmp_path: Path, sessionmaker: async_sessionmaker[AsyncSession], hub_factory: Any
+) -> None:
+    path = tmp_path / "Master.csv"
+    path.write_bytes((FIXTURES / "ring_group_answered_billsec_zero.csv").read_bytes())
+    await hub_factory(
+        accounts={"pbx": {"kind": "sip", "source": "cdr_csv", "path": str(path), "poll_seconds": 0.05}}
+    )
+
+    async def whole_file_imported() -> bool:  # the cursor moves only after the sink took every line
+        async with sessionmaker() as session:
+            cursor = await session.scalar(select(ChannelAccount.cursor).where(ChannelAccount.name == "pbx"))
+        return bool(cursor) and json.loads(cursor or "{}").get("offset") == path.stat().st_size
+
+    await eventually(whole_file_imported, "the whole file imported")
+    async with sessionmaker() as session:
+        calls = list(await session.scalars(select(Call)))
+        tasks = list(await session.scalars(select(Task)))
+    assert [(c.call_id, c.disposition, c.answered_at) for c in calls] == [("1741161600.17", "missed", None)]
+    assert [(t.kind, t.status, t.call_id) for t in tasks] == [("callback", "open", calls[0].id)]

@@ -73,8 +73,10 @@ async def test_a_misconfigured_account_retries_without_touching_the_others(hub_f
     broken = hub.accounts["broken"].context.id
     fine = hub.accounts["fine"].context.id
     await eventually(
-        lambda: hub.supervisor.states[broken].state == "retrying"
-        and hub.supervisor.states[fine].state == "running",
+        lambda: (
+            hub.supervisor.states[broken].state == "retrying"
+            and hub.supervisor.states[fine].state == "running"
+        ),
         "the broken account retrying and the fine one running",
     )
     assert hub.supervisor.states[broken].state == "retrying"

@@ -32,7 +32,7 @@ async def test_a_broken_acc_line_is_handed_in_refused_before_the_offsets_move(tm
     refused = [item for item, _ in handed if isinstance(item, Refused)]
     assert [r.raw for r in refused] == [BROKEN.rstrip(b"\n")]
     assert refused[0].account_id == 7 and "sip_code" in refused[0].reason
-    assert refused[0].position == f"{tmp_path}/acc_12.log"
+    assert refused[0].position == f"acc_12.log@{len(GOOD)}"  # the file and the line's byte offset
     assert all(seen is None for _, seen in handed)  # every item before the cursor moved
     assert json.loads(cursor.value or "") == offsets
     assert [i.call_id for i, _ in handed if isinstance(i, CallEvent)] == ["call-1@pbx"]
@@ -40,10 +40,10 @@ async def test_a_broken_acc_line_is_handed_in_refused_before_the_offsets_move(tm
 
 def test_reparse_reads_an_acc_line_with_the_accounts_options_of_today() -> None:
     account = AccountContext(id=7, name="pbx", kind="sip", options={"source": "kamailio_acc", "path": "/x"})
-    (event,) = reparse(GOOD.rstrip(b"\n"), "/x/acc_12.log", account=account)
+    (event,) = reparse(GOOD.rstrip(b"\n"), "acc_12.log@0", account=account)
     assert isinstance(event, CallEvent) and event.call_id == "call-1@pbx"
     with pytest.raises(PayloadError, match="sip_code"):
-        reparse(BROKEN, "/x/acc_12.log", account=account)
+        reparse(BROKEN, f"acc_12.log@{len(GOOD)}", account=account)
 
 
 def test_reparse_reads_a_kept_db_sqlite_row_by_its_json() -> None:

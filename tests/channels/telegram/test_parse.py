@@ -396,3 +396,57 @@ def test_parse_file_takes_an_update_an_array_or_a_whole_getupdates_answer() -> N
     ):
         (problem,) = parse_file(data, "f.json", account=account)
         assert isinstance(problem, PayloadError) and reason in str(problem)
+
+
+CHANNEL = {"id": -1001234567890, "type": "channel", "title": "Новости магазина", "username": "shop_news"}
+
+
+@pytest.mark.parametrize(
+    ("fields", "origin"),
+    [
+        (  # the origin's chat as some servers send it: no title, which the older fields still carry
+            {
+                "forward_origin": {
+                    "type": "channel",
+                    "date": DATE,
+                    "chat": {"id": CHANNEL["id"], "type": "channel"},
+                    "message_id": 41,
+                },
+                "forward_from_chat": CHANNEL,
+                "forward_from_message_id": 41,
+                "forward_date": DATE,
+            },
+            "Новости магазина",
+        ),
+        (  # a channel that signs its posts
+            {
+                "forward_origin": {
+                    "type": "channel",
+                    "date": DATE,
+                    "chat": CHANNEL,
+                    "message_id": 42,
+                    "author_signature": "Анна",
+                }
+            },
+            "Новости магазина (Анна)",
+        ),
+        (  # the older fields alone, signed
+            {"forward_from_chat": CHANNEL, "forward_signature": "Анна", "forward_date": DATE},
+            "Новости магазина (Анна)",
+        ),
+        (  # a channel without a title shown by its @username
+            {
+                "forward_origin": {
+                    "type": "channel",
+                    "date": DATE,
+                    "chat": {"id": -100, "type": "channel", "username": "shop_news"},
+                }
+            },
+            "@shop_news",
+        ),
+    ],
+)
+def test_a_forwarded_channel_post_keeps_the_channels_title(fields: dict[str, Any], origin: str) -> None:
+    item = parse(message_update("Скидки до пятницы", **fields))
+    assert item.text == f"[Forwarded from {origin}]\nСкидки до пятницы"
+    assert item.meta["forwarded_from"] == origin

@@ -215,3 +215,23 @@ def test_parse_file_takes_a_callback_body_a_long_poll_answer_or_an_array() -> No
     ):
         (problem,) = parse_file(data, "f.json", account=account)
         assert isinstance(problem, PayloadError) and reason in str(problem)
+
+
+def test_a_message_forwarded_from_a_community_links_to_the_community() -> None:
+    forwarded = [message("Акция до пятницы", message_id=0, from_id=-229000111)]
+    item = parse(message_new("Это правда?", fwd_messages=forwarded))
+    assert item.text == "Это правда?\n[Forwarded message from vk.com/club229000111]\n> Акция до пятницы"
+
+
+def test_a_community_wall_post_keeps_the_communitys_name() -> None:
+    post = wall()
+    post["wall"]["from"] = {
+        "id": 229000111,
+        "name": "Магазин «Ромашка»",
+        "screen_name": "romashka",
+        "type": "page",
+    }
+    item = parse(message_new("Смотрите", attachments=[post]))
+    assert (
+        item.text == "Смотрите\n[Wall post of Магазин «Ромашка»: https://vk.com/wall-229000111_42] Розыгрыш!"
+    )

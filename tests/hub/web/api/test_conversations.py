@@ -196,6 +196,20 @@ async def test_reply_creates_an_outbox_row_and_a_note_creates_none(
     assert await _count(hub, Outbox) == 1
 
 
+async def test_a_reply_answers_with_the_subject_it_replies_to(
+    client: Client, hub: Hub, sales: Person, shop_conv: int
+) -> None:
+    async with hub.sessionmaker() as session:
+        conv = await session.get_one(Conversation, shop_conv)
+        conv.subject = "Где мой заказ?"
+        await session.commit()
+    url = f"/api/v1/conversations/{shop_conv}"
+    reply = await (await client.post(f"{url}/replies", json={"text": "В пути"}, headers=sales.headers)).json()
+    assert reply["subject"] == "Где мой заказ?"
+    note = await (await client.post(f"{url}/notes", json={"text": "VIP"}, headers=sales.headers)).json()
+    assert note["subject"] is None  # a note goes nowhere: it answers nothing
+
+
 async def test_a_reply_carries_files_sent_as_base64(
     client: Client, hub: Hub, sales: Person, shop_conv: int
 ) -> None:

@@ -11,14 +11,17 @@ from openapi_core import OpenAPI
 from openapi_core.exceptions import OpenAPIError
 from openapi_core.testing import MockRequest, MockResponse
 from openapi_spec_validator import validate
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
+from pydantic.json_schema import JsonSchemaMode
 
 from hub.runtime import Hub
-from hub.web.api.openapi import BODIES, document
+from hub.web import create_app
+from hub.web.api.openapi import REF, bodies, document, tidy
 from tests.hub.web.conftest import TOKENS, Client, Person, error_of, hand_in, make_agent
 from tests.hub.web.test_errors import API_ROUTES
 
 SPEC = OpenAPI.from_dict(document())
+REF_PREFIX = REF.removesuffix("{model}")
 
 
 def test_the_document_is_valid_openapi_3_1() -> None:
@@ -272,7 +275,7 @@ def test_a_field_documented_nullable_takes_null() -> None:
     """The document and the models agree on null: no field is called nullable and then refused."""
     schemas = document()["components"]["schemas"]
     checked = 0
-    for name, model in BODIES.items():
+    for name, model in bodies().items():
         for field, prop in schemas[name]["properties"].items():
             if not _allows_null(prop):
                 continue
@@ -304,10 +307,77 @@ async def test_past_a_documented_query_limit_is_a_400_naming_it_and_at_it_is_fin
             schema = param["schema"]
             if param["in"] != "query" or "maximum" not in schema:
                 continue
-            url = path.replace("{id}", "1")
+            url = path.replace("{id}", "1").replace("{name}", "volume")
             at = await client.get(url, params={param["name"]: schema["maximum"]}, headers=admin.headers)
             assert at.status in (200, 404), (url, param["name"], await at.text())
             past = await client.get(url, params={param["name"]: schema["maximum"] + 1}, headers=admin.headers)
             assert (await error_of(past, 400))["field"] == param["name"], (url, param["name"])
             checked += 1
     assert checked >= 10
+
+
+async def test_every_route_the_app_serves_under_api_v1_is_in_the_document(hub: Hub) -> None:
+    app = create_app(hub, manage_hub=False)  # the app as served, with the routes installed at start-up too
+    served = {
+        (route.method.lower(), route.resource.canonical)
+        for route in app.router.routes()
+        if route.resource is not None
+        and route.resource.canonical.startswith("/api/v1/")
+        and route.method != "HEAD"
+    }
+    documented = {(method, path) for path, item in document()["paths"].items() for method in item}
+    assert served == documented
+
+
+def _models() -> dict[str, list[type[BaseModel]]]:
+    """Every pydantic model class loaded, by class name."""
+    found: dict[str, list[type[BaseModel]]] = {}
+    stack = list(BaseModel.__subclasses__())
+    while stack:
+        model = stack.pop()
+        stack.extend(model.__subclasses__())
+        found.setdefault(model.__name__, []).append(model)
+    return found
+
+
+def _is_schema_of_a_model(name: str, schema: dict[str, Any], mode: JsonSchemaMode) -> bool:
+    return any(_schema_as_documented(model, mode) == schema for model in _models().get(name, []))
+
+
+def _schema_as_documented(model: type[BaseModel], mode: JsonSchemaMode) -> dict[str, Any]:
+    schema = tidy(model.model_json_schema(ref_template=REF, mode=mode), request=mode == "validation")
+    schema.pop("$defs", None)
+    return dict(schema)
+
+
+def test_every_documented_answer_is_the_schema_of_a_response_model() -> None:
+    """No hand-written response schema: each answer with a body names a component, and each component is
+    what pydantic makes of the model class of that name (the handler's response model)."""
+    doc = document()
+    schemas = doc["components"]["schemas"]
+    answers = 0
+    for path, item in doc["paths"].items():
+        for method, operation in item.items():
+            for status, response in operation["responses"].items():
+                if "$ref" in response:  # a shared error answer: checked below with the others
+                    continue
+                for content in response.get("content", {}).values():
+                    name = str(content["schema"].get("$ref", "")).rsplit("/", 1)[-1]
+                    assert name in schemas, (method, path, status, content["schema"])
+                    assert _is_schema_of_a_model(name, schemas[name], "serialization"), (method, path, name)
+                    answers += 1
+    for response in doc["components"]["responses"].values():
+        assert response["content"]["application/json"]["schema"] == {"$ref": f"{REF_PREFIX}Error"}
+    assert answers >= 30
+    for name, schema in schemas.items():  # nested ones too (Identity, Attachment …) and the bodies
+        assert _is_schema_of_a_model(name, schema, "serialization") or _is_schema_of_a_model(
+            name, schema, "validation"
+        ), name
+
+
+async def test_answers_keep_their_time_format(client: Client, admin: Person) -> None:
+    """Times are answered as isoformat() gives them, "+00:00" and all, as they were before the models."""
+    response = await client.post("/api/v1/tasks", json={"title": "call back"}, headers=admin.headers)
+    task = await response.json()
+    assert task["created_at"].endswith("+00:00")
+    assert datetime.fromisoformat(task["created_at"]) <= datetime.now(UTC)

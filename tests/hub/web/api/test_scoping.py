@@ -46,6 +46,10 @@ EXCEPTIONS: dict[tuple[str, str], tuple[int | None, str]] = {
     ("get", "/api/v1/quarantine"): (403, "admin only"),
     ("get", "/api/v1/quarantine/{id}/raw"): (403, "admin only"),
     ("post", "/api/v1/quarantine/retry"): (403, "admin only"),
+    ("get", "/api/v1/reports/{name}"): (
+        None,
+        "figures, no client data; agents 403, a supervisor their own teams only (test_reports.py)",
+    ),
     ("post", "/api/v1/tasks"): (None, "creating a task: scoped by its references, see the tests below"),
     ("post", "/api/v1/channels/{account}/messages"): (
         401,
@@ -138,6 +142,7 @@ def fill(path: str, b: TeamB) -> str:
             ("tokens", "id"): b.token,
             ("channels", "account"): "depot",
             ("quarantine", "id"): 1,  # admin only: refused before any item is looked up
+            ("reports", "name"): "volume",
         }
         if (collection, name) not in ids:
             raise AssertionError(

@@ -77,3 +77,35 @@ async def test_the_language_switch_is_remembered(client: Client, hub: Hub) -> No
         "Открытые диалоги"
         in await (await client.get("/inbox", headers={"Accept-Language": "en-US,en;q=0.9"})).text()
     )
+
+
+async def test_counts_read_in_the_plural_forms_of_the_page_language(
+    client: Client, hub: Hub, sales: Person
+) -> None:
+    first = await hand_in(client, "s-1", account="shop", name="Ирина")
+    await hand_in(client, "s-2", account="shop", email="oleg@example.com", name="Олег", text="Раз")
+    await hand_in(client, "s-3", account="shop", email="oleg@example.com", name="Олег", text="Два")
+    await log_in(client, sales.email)
+    russian = await (await client.get("/inbox/parts/list?queue=all&status=open&lang=ru")).text()
+    assert '<span class="muted" id="list-total">2 диалога</span>' in russian
+    assert 'title="1 сообщение без ответа"' in russian and 'title="2 сообщения без ответа"' in russian
+    english = await (await client.get("/inbox/parts/list?queue=all&status=open&lang=en")).text()
+    assert '<span class="muted" id="list-total">2 conversations</span>' in english
+    assert 'title="1 message awaiting a reply"' in english
+    conversation = f"/inbox/parts/conversation/{first['conversation_id']}"
+    head = await (await client.get(conversation + "?lang=ru")).text()
+    assert ">на 1 час</option>" in head and ">на 4 часа</option>" in head
+    head = await (await client.get(conversation + "?lang=en")).text()
+    assert ">for 1 hour</option>" in head and ">for 4 hours</option>" in head
+
+
+async def test_times_follow_the_page_language(client: Client, hub: Hub, sales: Person) -> None:
+    shop = await hand_in(client, "s-1", account="shop")
+    await log_in(client, sales.email)
+    conversation = f"/inbox/parts/conversation/{shop['conversation_id']}"
+    russian = await (await client.get(conversation + "?lang=ru")).text()
+    english = await (await client.get(conversation + "?lang=en")).text()
+    assert '<li class="day"><span>Сегодня</span></li>' in russian
+    assert '<li class="day"><span>Today</span></li>' in english
+    assert re.search(r"<time title=\"Сегодня, \d{2}:\d{2}\">\d{2}:\d{2}</time>", russian)
+    assert re.search(r"<time title=\"Today, \d{1,2}:\d{2}\s[AP]M\">\d{1,2}:\d{2}\s[AP]M</time>", english)

@@ -1,0 +1,112 @@
+"""``GET /api/v1/reports/{name}``: the managers' reports (supervisors and admins), JSON or CSV.
+
+The same reports as `okno report` (see docs/reports.md): a supervisor sees the figures of their own teams
+only (asking for another team is a 403), an admin every team's. ``Accept: text/csv`` (or ``format=csv``)
+answers CSV, UTF-8 with a BOM, one row per group.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+from aiohttp import web
+from pydantic import Field
+
+from hub.report_csv import to_csv
+from hub.web.api.operations import operation
+from hub.web.api.schemas.base import respond
+from hub.web.api.schemas.reports import Report
+from hub.web.auth import require_agent
+from hub.web.context import db, hub_of
+from hub.web.errors import forbidden, not_found, unprocessable
+from hub.web.inputs import Id, Query, read_query
+from inbox.reports.build import GROUPS, REPORTS, ReportError, ReportRequest, build_report
+
+routes = web.RouteTableDef()
+
+ReportName = Literal["first_response", "reply_time", "resolution", "calls", "volume", "leads"]
+Group = Literal["agent", "team", "channel", "day", "hour", "weekday", "source"]
+assert set(ReportName.__args__) == set(REPORTS) and set(Group.__args__) == set(GROUPS)  # type: ignore[attr-defined]
+
+
+class ReportPath(Query):
+    name: ReportName
+
+
+class ReportQuery(Query):
+    from_: date | None = Field(
+        None,
+        alias="from",
+        description="the first day (YYYY-MM-DD, in the hub's time zone; default: 6 days before `to`)",
+    )
+    to: date | None = Field(None, description="the last day, inclusive (default: today)")
+    by: Group | None = None
+    team: Id | None = Field(None, description="only this team (a supervisor: one of theirs)")
+    channel: str | None = Field(None, max_length=20, description="only this channel kind")
+    agent: Id | None = Field(None, description="only this agent")
+    business_hours: bool = Field(False, description="durations in working time")
+    format: Literal["json", "csv"] | None = Field(None, description="csv: the same rows as CSV (or Accept)")
+    delimiter: Literal[",", ";"] = Field(",", description="the CSV delimiter (';' for Excel in Russian)")
+
+
+@routes.get("/api/v1/reports/{name}")
+@operation(
+    "A managers' report for a period: JSON, or CSV with Accept: text/csv (supervisors and admins)",
+    "reports",
+    {200: ("OK", Report)},
+    query=ReportQuery,
+    path=ReportPath,
+    errors=(403, 404, 422),
+)
+async def get_report(request: web.Request) -> web.StreamResponse:
+    hub = hub_of(request)
+    async with db(request) as session:
+        principal = await require_agent(request, session, "supervisor", "admin")
+        query = read_query(request, ReportQuery)
+        name = read_query_path(request)
+        viewer = principal.viewer
+        teams = None if viewer.is_admin else viewer.team_ids
+        if query.team is not None:
+            if teams is not None and query.team not in teams:
+                raise forbidden("a supervisor reads the reports of their own teams")
+            teams = frozenset({query.team})
+        end = query.to or datetime.now(ZoneInfo(hub.settings.business_hours.timezone)).date()
+        start = query.from_ or end - timedelta(days=6)
+        try:
+            request_ = ReportRequest(
+                name=name,
+                start=start,
+                end=end,
+                timezone=hub.settings.business_hours.timezone,
+                by=query.by,
+                team_ids=teams,
+                channel=query.channel,
+                agent_id=query.agent,
+                business_hours=query.business_hours,
+            )
+            report = await build_report(
+                session, request_, sla=hub.settings.sla.targets(), hours=hub.settings.business_hours.build()
+            )
+        except ReportError as exc:
+            raise unprocessable(str(exc), exc.field) from exc
+    body = report.to_dict()
+    wants_csv = query.format == "csv" or (
+        query.format is None and "text/csv" in request.headers.get("Accept", "")
+    )
+    if wants_csv:
+        return web.Response(
+            body=to_csv(body["rows"], query.delimiter).encode("utf-8"),
+            content_type="text/csv",
+            charset="utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{name}-{start}-{end}.csv"'},
+        )
+    return respond(Report.model_validate(body))
+
+
+def read_query_path(request: web.Request) -> str:
+    name = request.match_info["name"]
+    if name not in REPORTS:
+        raise not_found(f"no report named {name!r}; one of {', '.join(REPORTS)}")
+    return name

@@ -1,0 +1,74 @@
+"""Agents, teams, who-am-I and API tokens as the API answers them (never a password hash or a token's
+hash)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Literal, Self
+
+from pydantic import Field
+
+from hub.web.api.schemas.base import ApiModel, Id, Time
+
+if TYPE_CHECKING:
+    from inbox import models
+
+
+class Team(ApiModel):
+    id: Id
+    name: str
+
+
+class TeamList(ApiModel):
+    items: list[Team]
+
+
+class Agent(ApiModel):
+    """An agent with their teams, and whether a socket of theirs is open."""
+
+    # The caller loads the teams.
+
+    id: Id
+    email: str
+    name: str
+    role: Literal["agent", "supervisor", "admin"]
+    capacity: int
+    extension: str | None
+    language: Literal["ru", "en"] | None
+    is_active: bool
+    teams: list[Team]
+    presence: Literal["online", "offline"] = "offline"  # not a column: see `of`
+
+    @classmethod
+    def of(cls, row: models.Agent, *, online: bool) -> Self:
+        return cls.model_validate(row).model_copy(update={"presence": "online" if online else "offline"})
+
+
+class AgentList(ApiModel):
+    items: list[Agent]
+
+
+class Me(ApiModel):
+    agent: Agent
+    auth: Literal["session", "token"]
+    csrf_token: str | None = Field(
+        description="send it as X-CSRF-Token with every cookie-authenticated change"
+    )
+
+
+class ApiToken(ApiModel):
+    id: Id
+    name: str
+    created_at: Time
+    last_used_at: Time | None
+
+
+class ApiTokenList(ApiModel):
+    items: list[ApiToken]
+
+
+class NewApiToken(ApiToken):
+    token: str = Field(description="shown once")
+
+    @classmethod
+    def of(cls, row: models.ApiToken, token: str) -> Self:
+        return cls.model_validate({**dict(ApiToken.model_validate(row)), "token": token})

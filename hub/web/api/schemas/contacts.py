@@ -1,0 +1,73 @@
+"""Client cards as the API answers them: a card with its identities, lists, duplicate pairs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Self
+
+from hub.web.api.schemas.base import ApiModel, EmptyDictIfNone, EmptyIfNone, Id, NullableId, Time
+from hub.web.api.schemas.conversations import Conversation
+
+if TYPE_CHECKING:
+    from inbox import models
+
+
+class Identity(ApiModel):
+    id: Id
+    kind: str
+    value: str
+    trust: Literal["vouched", "typed"]
+    created_at: Time
+
+
+class ContactSummary(ApiModel):
+    id: Id
+    name: str | None
+    company: str | None
+    kind: Literal["lead", "client"]
+
+
+class Contact(ContactSummary):
+    """A client card with its identities."""
+
+    # The caller loads the identities: nothing is lazy-loaded under asyncio.
+
+    owner_id: NullableId
+    source_channel: str | None
+    source_detail: str | None
+    tags: Annotated[list[str], EmptyIfNone]
+    custom_fields: Annotated[dict[str, Any], EmptyDictIfNone]
+    notes: str | None
+    created_at: Time
+    updated_at: Time
+    identities: list[Identity]
+
+
+class ContactDetail(Contact):
+    """A card with the conversations the caller may see."""
+
+    conversations: list[Conversation]
+
+    @classmethod
+    def of(cls, contact: models.Contact, conversations: Iterable[models.Conversation]) -> Self:
+        fields = dict(Contact.model_validate(contact))
+        return cls.model_validate(
+            {**fields, "conversations": [Conversation.model_validate(c) for c in conversations]}
+        )
+
+
+class ContactList(ApiModel):
+    items: list[Contact]
+    limit: int
+    offset: int
+
+
+class DuplicatePair(ApiModel):
+    id: Id
+    reason: str
+    a: Contact
+    b: Contact
+
+
+class DuplicateList(ApiModel):
+    items: list[DuplicatePair]

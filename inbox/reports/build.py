@@ -1,0 +1,453 @@
+"""The reports themselves: first_response, reply_time, resolution, calls, volume, leads.
+
+Each reads the facts of its period (waits, calls, reporting events) in one query, groups them by what the
+caller asked (agent, team, channel, day, hour, weekday; leads also by source) in the configured time zone,
+and aggregates them with :mod:`inbox.reports.figures`. A figure belongs to the local day and hour its wait
+started, and to the team the conversation belonged to then.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import and_, case, func, literal, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
+
+from inbox.business_hours import BusinessHours
+from inbox.models import (
+    Agent,
+    Call,
+    ChannelAccount,
+    Contact,
+    Conversation,
+    Message,
+    ReportingEvent,
+    ReportWait,
+    Team,
+    utcnow,
+)
+from inbox.reports.figures import SlaCount, SlaTargets, Summary
+from inbox.reports.sql import local_bucket, summaries
+from inbox.reports.waits import FIRST_RESPONSE, REPLY, RESOLUTION
+
+WAIT_REPORTS: Mapping[str, str] = {
+    "first_response": FIRST_RESPONSE,
+    "reply_time": REPLY,
+    "resolution": RESOLUTION,
+}
+REPORTS = (*WAIT_REPORTS, "calls", "volume", "leads")
+GROUPS = ("agent", "team", "channel", "day", "hour", "weekday", "source")
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+MISSED = ("missed", "busy", "failed", "voicemail")
+
+
+class ReportError(ValueError):
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+@dataclass(frozen=True, slots=True)
+class ReportRequest:
+    """What a manager asks: a report, an inclusive range of local dates, a grouping and filters.
+
+    `team_ids` limits the report to those teams (a supervisor's scope); None means every team.
+    """
+
+    name: str
+    start: date
+    end: date
+    timezone: str = "Europe/Moscow"
+    by: str | None = None
+    team_ids: frozenset[int] | None = None
+    channel: str | None = None
+    agent_id: int | None = None
+    business_hours: bool = False
+
+    def __post_init__(self) -> None:
+        if self.name not in REPORTS:
+            raise ReportError(f"unknown report {self.name!r}; one of {', '.join(REPORTS)}", "name")
+        if self.by is not None and self.by not in GROUPS:
+            raise ReportError(f"cannot group by {self.by!r}; one of {', '.join(GROUPS)}", "by")
+        if self.by == "source" and self.name != "leads":
+            raise ReportError("only the leads report groups by source", "by")
+        if self.end < self.start:
+            raise ReportError("the period ends before it starts", "to")
+        try:
+            ZoneInfo(self.timezone)
+        except (KeyError, ValueError) as exc:
+            raise ReportError(f"unknown time zone {self.timezone!r}", "timezone") from exc
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def window(self) -> tuple[datetime, datetime]:
+        """The period in UTC: from the first day's local midnight to the midnight after the last day."""
+        first = datetime.combine(self.start, time(0), self.zone)
+        after = datetime.combine(self.end + timedelta(days=1), time(0), self.zone)
+        return first.astimezone(UTC), after.astimezone(UTC)
+
+
+@dataclass(slots=True)
+class Report:
+    request: ReportRequest
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    columns: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        req = self.request
+        return {
+            "report": req.name,
+            "from": req.start.isoformat(),
+            "to": req.end.isoformat(),
+            "timezone": req.timezone,
+            "business_hours": req.business_hours,
+            "by": req.by,
+            "rows": self.rows,
+        }
+
+
+class _Grouper:
+    """The SQL expression a report groups by, and the labels and print order of its groups."""
+
+    def __init__(
+        self, session: AsyncSession, req: ReportRequest, agents: Mapping[int, str], teams: Mapping[int, str]
+    ) -> None:
+        self.session, self.req, self.agents, self.teams = session, req, agents, teams
+
+    def expr(
+        self, *, at: Any, team: Any = None, agent: Any = None, channel: Any = None
+    ) -> ColumnElement[Any] | None:
+        by = self.req.by
+        if by is None:
+            return None
+        if by in ("day", "hour", "weekday"):
+            return local_bucket(self.session, at, by, self.req.zone, *self.req.window())
+        chosen = {"team": team, "agent": agent, "channel": channel}.get(by)
+        if chosen is None:  # the report has no such dimension (leads by team, …): one group of unknowns
+            return literal(None)
+        expression: ColumnElement[Any] = chosen
+        return expression
+
+    def label(self, key: Any) -> Any:
+        by = self.req.by
+        if by == "agent":
+            return self.agents.get(key) if key is not None else None
+        if by == "team":
+            return self.teams.get(key) if key is not None else None
+        if by == "weekday":
+            return WEEKDAYS[int(key)]
+        if by == "hour":
+            return int(key)
+        return key
+
+    def every_key(self, seen: Iterable[Any]) -> list[Any]:
+        """Keys in print order; days, hours and weekdays are listed whole (a chart needs its zeros)."""
+        by = self.req.by
+        if by is None:
+            return [None]
+        if by == "day":
+            days = (self.req.end - self.req.start).days + 1
+            return [(self.req.start + timedelta(days=i)).isoformat() for i in range(days)]
+        if by == "hour":
+            return list(range(24))
+        if by == "weekday":
+            return list(range(7))
+        return sorted(set(seen), key=lambda k: (k is None, str(self.label(k))))
+
+
+async def _names(session: AsyncSession) -> tuple[dict[int, str], dict[int, str]]:
+    agents = {i: e for i, e in await session.execute(select(Agent.id, Agent.email))}
+    teams = {i: n for i, n in await session.execute(select(Team.id, Team.name))}
+    return agents, teams
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)
+
+
+def _norm(key: Any) -> Any:
+    """Group keys as SQL returns them, comparable with :meth:`_Grouper.every_key` (hours come back as ints
+    or strings depending on the backend)."""
+    return int(key) if isinstance(key, float | Decimal) else key
+
+
+async def _grouped_counts(
+    session: AsyncSession, group: ColumnElement[Any] | None, where: Sequence[Any], *columns: Any
+) -> dict[Any, tuple[Any, ...]]:
+    key = group if group is not None else literal(0)
+    rows = await session.execute(select(key, *columns).where(*where).group_by(key))
+    return {(None if group is None else _norm(row[0])): tuple(row[1:]) for row in rows}
+
+
+async def build_report(
+    session: AsyncSession,
+    req: ReportRequest,
+    *,
+    sla: SlaTargets,
+    hours: BusinessHours,
+    now: datetime | None = None,
+) -> Report:
+    """The report `req` asks for, read in one transaction of `session` (which it does not commit)."""
+    agents, teams = await _names(session)
+    grouper = _Grouper(session, req, agents, teams)
+    if req.name in WAIT_REPORTS:
+        return await _wait_report(session, req, grouper, sla, hours, now or utcnow())
+    builder: Callable[..., Any] = {"calls": _calls, "volume": _volume, "leads": _leads}[req.name]
+    report: Report = await builder(session, req, grouper)
+    return report
+
+
+async def _wait_report(
+    session: AsyncSession,
+    req: ReportRequest,
+    grouper: _Grouper,
+    sla: SlaTargets,
+    hours: BusinessHours,
+    now: datetime,
+) -> Report:
+    kind = WAIT_REPORTS[req.name]
+    start, end = req.window()
+    w = ReportWait
+    where: list[Any] = [
+        w.kind == kind,
+        w.started_at >= start,
+        w.started_at < end,
+        or_(w.outcome.is_(None), w.outcome != "dropped"),
+    ]
+    if req.team_ids is not None:
+        where.append(w.team_id.in_(req.team_ids))
+    if req.channel is not None:
+        where.append(w.channel_kind == req.channel)
+    if req.agent_id is not None:
+        where.append(w.agent_id == req.agent_id)
+    group = grouper.expr(at=w.started_at, team=w.team_id, agent=w.agent_id, channel=w.channel_kind)
+    ended = [*where, w.outcome.is_not(None)]
+    measure = w.business_seconds if req.business_hours else w.value_seconds
+    stats = {_norm(k): v for k, v in (await summaries(session, measure, group, ended)).items()}
+    threshold = sla.for_kind(kind)
+    met: dict[Any, int] = defaultdict(int)
+    missed: dict[Any, int] = defaultdict(int)
+    if threshold is not None:
+        clock = w.business_seconds if sla.business_hours else w.value_seconds
+        for key, (hits, late) in (
+            await _grouped_counts(
+                session,
+                group,
+                ended,
+                func.sum(case((clock <= threshold, 1), else_=0)),
+                func.sum(case((clock > threshold, 1), else_=0)),
+            )
+        ).items():
+            met[key] += int(hits or 0)
+            missed[key] += int(late or 0)
+        still_open = [*where, w.outcome.is_(None)]
+        if sla.business_hours:  # working time cannot be counted in SQL: open waits are few, count them here
+            key_col = group if group is not None else literal(0)
+            for key, started in await session.execute(select(key_col, w.started_at).where(*still_open)):
+                if hours.seconds_between(started, now) > threshold:
+                    missed[None if group is None else _norm(key)] += 1
+        else:
+            overdue = [*still_open, w.started_at < now - timedelta(seconds=threshold)]
+            for key, (late,) in (await _grouped_counts(session, group, overdue, func.count())).items():
+                missed[key] += int(late or 0)
+    rows = []
+    for key in grouper.every_key([*stats, *met, *missed]):
+        summary = stats.get(key, Summary(0, None, None, None))
+        row: dict[str, Any] = {
+            "group": grouper.label(key),
+            "count": summary.count,
+            "avg": _rounded(summary.avg),
+            "median": _rounded(summary.median),
+            "p90": _rounded(summary.p90),
+        }
+        if threshold is not None:
+            count = SlaCount(met.get(key, 0), missed.get(key, 0))
+            row.update(sla_met=count.met, sla_missed=count.missed, sla_pct=count.pct)
+        rows.append(row)
+    return Report(req, rows)
+
+
+async def _calls(session: AsyncSession, req: ReportRequest, grouper: _Grouper) -> Report:
+    start, end = req.window()
+    where: list[Any] = [
+        Call.started_at >= start,
+        Call.started_at < end,
+        Call.direction != "internal",
+        Call.account_id.in_(_accounts_in_scope(req)),
+    ]
+    if req.agent_id is not None:
+        where.append(Call.agent_id == req.agent_id)
+    group = grouper.expr(at=Call.started_at, team=None, agent=Call.agent_id, channel=literal("sip"))
+    inbound = Call.direction == "inbound"
+    answered = Call.disposition == "answered"
+    counts = await _grouped_counts(
+        session,
+        group,
+        where,
+        func.count(),
+        func.sum(case((inbound, 1), else_=0)),
+        func.sum(case((answered, 1), else_=0)),
+        func.sum(
+            case((and_(inbound, or_(Call.disposition.is_(None), Call.disposition.in_(MISSED))), 1), else_=0)
+        ),
+    )
+    waits = await summaries(session, Call.wait_seconds, group, [*where, inbound])
+    talks = await summaries(session, Call.talk_seconds, group, [*where, answered])
+    # Callback time: from the missed call to the answered call back; it belongs to the missed call's day.
+    callbacks: dict[Any, list[float]] = defaultdict(list)
+    query = select(ReportingEvent.occurred_at, ReportingEvent.value_seconds, ReportingEvent.agent_id).where(
+        ReportingEvent.name == "callback",
+        ReportingEvent.value_seconds.is_not(None),
+        ReportingEvent.occurred_at >= start,
+        ReportingEvent.account_id.in_(_accounts_in_scope(req)),
+    )
+    for at, value, agent_id in await session.execute(query):
+        missed_at = at - timedelta(seconds=value or 0.0)
+        if start <= missed_at < end and (req.agent_id is None or agent_id == req.agent_id):
+            callbacks[_python_key(grouper, missed_at, agent_id)].append(float(value or 0.0))
+    rows = []
+    keys = [*counts, *({_norm(k) for k in waits}), *callbacks]
+    for key in grouper.every_key(keys):
+        total, calls_in, ok, lost = counts.get(key, (0, 0, 0, 0))
+        calls_in, ok, lost = int(calls_in or 0), int(ok or 0), int(lost or 0)
+        wait = waits.get(key, Summary(0, None, None, None))
+        talk = talks.get(key, Summary(0, None, None, None))
+        back = Summary.of(callbacks.get(key, []))
+        rows.append(
+            {
+                "group": grouper.label(key),
+                "count": int(total or 0),
+                "inbound": calls_in,
+                "answered": ok,
+                "missed": lost,
+                "missed_pct": round(lost * 100.0 / calls_in, 2) if calls_in else None,
+                "wait_avg": _rounded(wait.avg),
+                "wait_median": _rounded(wait.median),
+                "talk_avg": _rounded(talk.avg),
+                "talk_median": _rounded(talk.median),
+                "callbacks": back.count,
+                "callback_median": _rounded(back.median),
+                "callback_p90": _rounded(back.p90),
+            }
+        )
+    return Report(req, rows)
+
+
+def _accounts_in_scope(req: ReportRequest) -> Any:
+    query = select(ChannelAccount.id)
+    if req.team_ids is not None:
+        query = query.where(ChannelAccount.team_id.in_(req.team_ids))
+    return query
+
+
+def _python_key(grouper: _Grouper, at: datetime, agent_id: int | None) -> Any:
+    """The group of one fact read into Python (the few callbacks), as SQL would give it."""
+    by = grouper.req.by
+    local = at.astimezone(grouper.req.zone)
+    if by is None:
+        return None
+    if by == "day":
+        return local.date().isoformat()
+    if by == "hour":
+        return local.hour
+    if by == "weekday":
+        return local.weekday()
+    if by == "agent":
+        return agent_id
+    return "sip" if by == "channel" else None
+
+
+async def _volume(session: AsyncSession, req: ReportRequest, grouper: _Grouper) -> Report:
+    start, end = req.window()
+    e = ReportingEvent
+    where: list[Any] = [
+        e.name.in_(("conversation_opened", "message_received")),
+        e.occurred_at >= start,
+        e.occurred_at < end,
+    ]
+    if req.team_ids is not None:
+        where.append(e.team_id.in_(req.team_ids))
+    if req.channel is not None:
+        where.append(e.channel_kind == req.channel)
+    group = grouper.expr(at=e.occurred_at, team=e.team_id, agent=e.agent_id, channel=e.channel_kind)
+    received = await _grouped_counts(
+        session,
+        group,
+        where,
+        func.sum(case((e.name == "conversation_opened", 1), else_=0)),
+        func.sum(case((e.name == "message_received", 1), else_=0)),
+    )
+    m, c = Message, Conversation
+    sent_where: list[Any] = [
+        m.direction == "out",
+        m.created_at >= start,
+        m.created_at < end,
+        c.id == m.conversation_id,
+    ]
+    if req.team_ids is not None:
+        sent_where.append(c.team_id.in_(req.team_ids))
+    if req.channel is not None:
+        sent_where.append(c.channel_kind == req.channel)
+    if req.agent_id is not None:
+        sent_where.append(m.agent_id == req.agent_id)
+    sent_group = grouper.expr(at=m.created_at, team=c.team_id, agent=m.agent_id, channel=c.channel_kind)
+    sent = await _grouped_counts(session, sent_group, sent_where, func.count())
+    rows = []
+    for key in grouper.every_key([*received, *sent]):
+        opened, inbound = received.get(key, (0, 0))
+        rows.append(
+            {
+                "group": grouper.label(key),
+                "new_conversations": int(opened or 0),
+                "inbound": int(inbound or 0),
+                "outbound": int(sent.get(key, (0,))[0] or 0),
+            }
+        )
+    return Report(req, rows)
+
+
+async def _leads(session: AsyncSession, req: ReportRequest, grouper: _Grouper) -> Report:
+    start, end = req.window()
+    where: list[Any] = [
+        Contact.created_at >= start,
+        Contact.created_at < end,
+        Contact.merged_into_id.is_(None),
+    ]
+    if req.channel is not None:
+        where.append(Contact.source_channel == req.channel)
+    if req.agent_id is not None:
+        where.append(Contact.owner_id == req.agent_id)
+    if req.team_ids is not None:
+        # A card is in a team's scope when one of its conversations is.
+        where.append(
+            Contact.id.in_(select(Conversation.contact_id).where(Conversation.team_id.in_(req.team_ids)))
+        )
+    if req.by == "source":
+        group: ColumnElement[Any] | None = func.coalesce(Contact.source_detail, Contact.source_channel)
+    else:
+        group = grouper.expr(at=Contact.created_at, agent=Contact.owner_id, channel=Contact.source_channel)
+    counted = await _grouped_counts(
+        session, group, where, func.count(), func.sum(case((Contact.kind == "client", 1), else_=0))
+    )
+    keys = (
+        grouper.every_key(counted)
+        if req.by != "source"
+        else sorted(counted, key=lambda k: (k is None, str(k)))
+    )
+    rows = []
+    for key in keys:
+        leads, clients = counted.get(key, (0, 0))
+        label = key if req.by == "source" else grouper.label(key)
+        rows.append({"group": label, "new_leads": int(leads or 0), "became_clients": int(clients or 0)})
+    if not rows:
+        rows.append({"group": None, "new_leads": 0, "became_clients": 0})
+    return Report(req, rows)

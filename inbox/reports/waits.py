@@ -1,0 +1,95 @@
+"""The reports' facts, written in the transaction of the fact itself: a wait begins, a wait ends.
+
+A conversation's inbound message opens a *reply* wait when none is open (the client starts waiting), and
+a new cycle (a first inbound message, or one after a resolve) opens a *first_response* and a *resolution*
+wait as well. A human reply ends the open first_response and reply waits; a resolve ends the resolution
+wait and drops what is still waiting for a reply. Reports then aggregate rows, never re-reading messages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from inbox.business_hours import BusinessHours
+from inbox.models import Conversation, ReportWait
+
+FIRST_RESPONSE = "first_response"
+REPLY = "reply"
+RESOLUTION = "resolution"
+KINDS = (FIRST_RESPONSE, REPLY, RESOLUTION)
+
+
+def wait_row(conv: Conversation, kind: str, started_at: datetime) -> dict[str, Any]:
+    """A new open wait of `conv` as an INSERT row (the ingest path inserts many at once)."""
+    return {
+        "kind": kind,
+        "conversation_id": conv.id,
+        "contact_id": conv.contact_id,
+        "account_id": conv.account_id,
+        "channel_kind": conv.channel_kind,
+        "team_id": conv.team_id,
+        "started_at": started_at,
+    }
+
+
+def opened_by_inbound(
+    conv: Conversation, at: datetime, *, new_cycle: bool, starts_wait: bool
+) -> list[dict[str, Any]]:
+    """The waits an inbound message opens: a cycle's two when it starts one, a reply wait when the
+    client was not already waiting."""
+    rows = []
+    if new_cycle:
+        rows += [wait_row(conv, FIRST_RESPONSE, at), wait_row(conv, RESOLUTION, at)]
+    if starts_wait or new_cycle:
+        rows.append(wait_row(conv, REPLY, at))
+    return rows
+
+
+async def insert_waits(session: AsyncSession, rows: Iterable[dict[str, Any]]) -> None:
+    rows = list(rows)
+    if rows:
+        await session.execute(insert(ReportWait), rows)
+
+
+async def _open_waits(session: AsyncSession, conversation_id: int) -> list[ReportWait]:
+    return list(
+        await session.scalars(
+            select(ReportWait).where(
+                ReportWait.conversation_id == conversation_id, ReportWait.outcome.is_(None)
+            )
+        )
+    )
+
+
+def _end(wait: ReportWait, outcome: str, agent_id: int | None, at: datetime, hours: BusinessHours) -> None:
+    wait.outcome = outcome
+    wait.agent_id = agent_id
+    wait.ended_at = at
+    if outcome != "dropped":
+        wait.value_seconds = max(0.0, (at - wait.started_at).total_seconds())
+        wait.business_seconds = hours.seconds_between(wait.started_at, at)
+
+
+async def end_on_human_reply(
+    session: AsyncSession, conv: Conversation, agent_id: int, at: datetime, hours: BusinessHours
+) -> None:
+    """An agent answered: the client's wait (and the cycle's first response, if still open) ends now."""
+    for wait in await _open_waits(session, conv.id):
+        if wait.kind in (FIRST_RESPONSE, REPLY):
+            _end(wait, "replied", agent_id, at, hours)
+
+
+async def end_on_resolve(
+    session: AsyncSession, conv: Conversation, agent_id: int | None, at: datetime, hours: BusinessHours
+) -> None:
+    """The cycle ends: its resolution is measured; waits nobody answered are dropped, not measured."""
+    for wait in await _open_waits(session, conv.id):
+        if wait.kind == RESOLUTION:
+            _end(wait, "resolved", agent_id, at, hours)
+        else:
+            _end(wait, "dropped", None, at, hours)

@@ -1,0 +1,55 @@
+"""GET /api/v1/reports/{name}: supervisors and admins only, scoped to a supervisor's teams, JSON checked
+against the OpenAPI document, CSV on request."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from hub.runtime import Hub
+from tests.hub.web.api.test_openapi import Checked
+from tests.hub.web.conftest import Client, Person, error_of, hand_in, make_agent
+
+TODAY = datetime.now(UTC).date().isoformat()
+
+
+async def test_a_supervisor_reads_their_teams_figures_and_an_agent_none(
+    client: Client, hub: Hub, sales: Person, wholesale: Person
+) -> None:
+    boss = await make_agent(hub, "boss@okno.example.com", role="supervisor", teams=("Sales",))
+    admin = await make_agent(hub, "root@okno.example.com", role="admin")
+    await hand_in(client, "r1")  # the "shop" account: Sales
+    await hand_in(client, "r2", account="depot", email="other@example.com")  # Wholesale
+    checked = Checked(client)
+    query = f"?from={TODAY}&to={TODAY}"
+
+    mine = await checked("GET", f"/api/v1/reports/volume{query}", headers=boss.headers, status=200)
+    assert mine["rows"] == [{"group": None, "new_conversations": 1, "inbound": 1, "outbound": 0}]
+    everyone = await checked(
+        "GET", f"/api/v1/reports/volume{query}&by=channel", headers=admin.headers, status=200
+    )
+    assert [(r["group"], r["inbound"]) for r in everyone["rows"]] == [("api", 2)]
+    waits = await checked("GET", f"/api/v1/reports/first_response{query}", headers=boss.headers, status=200)
+    assert waits["rows"][0]["count"] == 0  # open, not yet measured
+
+    assert (await error_of(await client.get(f"/api/v1/reports/volume{query}", headers=sales.headers), 403))[
+        "code"
+    ] == "forbidden"
+    other_team = await client.get(f"/api/v1/reports/volume{query}&team=999", headers=boss.headers)
+    assert other_team.status == 403
+    unknown = await client.get(f"/api/v1/reports/nothing{query}", headers=boss.headers)
+    assert unknown.status == 404
+    backwards = await client.get(f"/api/v1/reports/volume?from={TODAY}&to=2000-01-01", headers=boss.headers)
+    assert (await error_of(backwards, 422))["field"] == "to"
+    assert wholesale.role == "agent"
+
+
+async def test_csv_for_excel_on_request(client: Client, hub: Hub) -> None:
+    admin = await make_agent(hub, "root@okno.example.com", role="admin")
+    await hand_in(client, "r1")
+    response = await client.get(
+        f"/api/v1/reports/volume?from={TODAY}&to={TODAY}&delimiter=;",
+        headers={**admin.headers, "Accept": "text/csv"},
+    )
+    assert response.status == 200 and response.content_type == "text/csv"
+    text = (await response.read()).decode("utf-8")
+    assert text == "\ufeffgroup;new_conversations;inbound;outbound\r\n;1;1;0\r\n"

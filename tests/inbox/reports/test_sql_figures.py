@@ -1,0 +1,78 @@
+"""The database computes the same figures as the definition: percentile_cont on SQLite and PostgreSQL alike,
+and local days and hours across a DST change."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from inbox.models import ChannelAccount, Contact, Conversation, ReportWait
+from inbox.reports.figures import Summary, percentile
+from inbox.reports.sql import local_bucket, offsets, summaries
+
+T0 = datetime(2026, 3, 28, 20, 0, tzinfo=UTC)  # Berlin: the clocks go forward at 01:00 UTC on 29 March
+
+
+def test_percentile_interpolates_between_closest_ranks_like_percentile_cont() -> None:
+    assert percentile([1.0, 2.0, 3.0, 4.0], 0.5) == 2.5
+    assert percentile([10.0, 20.0], 0.9) == 19.0
+    assert percentile([5.0], 0.9) == 5.0
+    assert percentile([], 0.5) is None
+
+
+async def waits(session: AsyncSession, values: list[float]) -> None:
+    account = ChannelAccount(name="shop", kind="api")
+    contact = Contact(name="x", tags=[], custom_fields={})
+    session.add_all([account, contact])
+    await session.flush()
+    conv = Conversation(contact_id=contact.id, account_id=account.id, channel_kind="api")
+    session.add(conv)
+    await session.flush()
+    for n, value in enumerate(values):
+        session.add(
+            ReportWait(
+                kind="reply",
+                conversation_id=conv.id,
+                channel_kind="api",
+                team_id=None,
+                started_at=T0 + timedelta(minutes=30 * n),
+                outcome="replied",
+                value_seconds=value,
+            )
+        )
+    await session.commit()
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 4, 10, 37])
+async def test_summaries_in_sql_equal_the_definition(session: AsyncSession, size: int) -> None:
+    values = [float(random.Random(size).randrange(1, 100_000)) for _ in range(size)]
+    values = [v + i for i, v in enumerate(values)]
+    await waits(session, values)
+    [(key, got)] = (await summaries(session, ReportWait.value_seconds, None, [])).items()
+    want = Summary.of(values)
+    assert key is None and got.count == want.count
+    assert got.avg == pytest.approx(want.avg)
+    assert got.median == pytest.approx(want.median)
+    assert got.p90 == pytest.approx(want.p90)
+
+
+async def test_local_hours_follow_the_zone_across_a_dst_change(session: AsyncSession) -> None:
+    await waits(session, [1.0] * 12)  # every half hour from 21:00 Berlin time on Saturday
+    zone = ZoneInfo("Europe/Berlin")
+    start, end = T0 - timedelta(days=1), T0 + timedelta(days=1)
+    assert [o for _, o in offsets(zone, start, end)] == [60, 120]
+    hour = local_bucket(session, ReportWait.started_at, "hour", zone, start, end)
+    day = local_bucket(session, ReportWait.started_at, "day", zone, start, end)
+    got = [
+        (str(d), int(h)) for d, h in await session.execute(select(day, hour).order_by(ReportWait.started_at))
+    ]
+    want = [
+        (t.astimezone(zone).date().isoformat(), t.astimezone(zone).hour)
+        for t in (T0 + timedelta(minutes=30 * n) for n in range(12))
+    ]
+    assert got == want and ("2026-03-29", 3) in got and ("2026-03-29", 2) not in got  # 02:00 never happened
