@@ -81,6 +81,7 @@ __all__ = [
     "connector_class",
     "file_parser",
     "register",
+    "reparse",
     "with_message",
 ]
 
@@ -155,12 +156,22 @@ class AccountContext:
 
 
 class PayloadError(ValueError):
-    """A payload a channel cannot take. `field` names the offending field (dotted path) where known."""
+    """A payload a channel cannot take. `field` names the offending field (dotted path) where known.
+
+    `raw` is the refused part's own bytes where a file holds many (one mail of an mbox, one update of an
+    array, one CDR line): what `okno ingest` puts in the quarantine instead of the whole file.
+    """
+
+    raw: bytes | None = None
 
     def __init__(self, message: str, field: str | None = None) -> None:
         super().__init__(f"{field}: {message}" if field else message)
         self.field = field
         self.reason = message
+
+    def with_raw(self, raw: bytes) -> PayloadError:
+        self.raw = raw
+        return self
 
 
 class IdentityRefused(PayloadError):
@@ -262,6 +273,22 @@ def file_parser(kind: str) -> FileParser:
     if parser is None:
         raise ChannelNotAvailable(f"channel {kind!r} cannot read files")
     return cast(FileParser, parser)
+
+
+def reparse(raw: bytes, position: str | None, *, account: AccountContext, region: str) -> list[InboundItem]:
+    """Today's parser on a quarantined item (`okno quarantine retry`): the items it yields now, or the first
+    :class:`PayloadError` raised. A channel whose refusals are not whole payload files (a CDR line, a
+    database row) exposes its own ``reparse`` with this signature; the others are read by `parse_file`."""
+    module = channel_module(account.kind)
+    own = getattr(module, "reparse", None)
+    if own is not None:
+        return cast(list[InboundItem], own(raw, position, account=account, region=region))
+    items: list[InboundItem] = []
+    for parsed in file_parser(account.kind)(raw, position or "quarantine", account=account, region=region):
+        if isinstance(parsed, PayloadError):
+            raise parsed
+        items.append(parsed)
+    return items
 
 
 class WebhookReceiver(Protocol):

@@ -95,4 +95,5 @@ def items_of_file(
         try:
             yield parse_one(entry)
         except PayloadError as exc:
-            yield exc.__class__(f"{noun} {index}: {exc.reason}", exc.field) if numbered else exc
+            refused = exc.__class__(f"{noun} {index}: {exc.reason}", exc.field) if numbered else exc
+            yield refused.with_raw(json.dumps(entry, ensure_ascii=False).encode())

@@ -1,9 +1,11 @@
-"""The `okno` command: `demo`, `run`, `migrate`, `create-agent`, `ingest`, `templates` (templates_cli.py).
+"""The `okno` command: `demo`, `run`, `migrate`, `create-agent` and `ingest`; `report` and `import history`
+(:mod:`hub.cli_reports`), `quarantine` (:mod:`hub.cli_quarantine`) and `templates` (:mod:`hub.templates_cli`)
+are registered from their own modules.
 
 Every command reads its settings the same way (config/okno.toml, then `--config FILE` or OKNO_CONFIG,
 then OKNO_* environment variables). Anything that goes wrong is reported as one line on stderr with exit
 code 2, never a traceback (`--debug` shows it); `okno ingest` exits with 1 when it refused some files but
-ingested the others.
+ingested the others (what it refused is in the quarantine), `okno quarantine retry` when some items stay.
 """
 
 from __future__ import annotations
@@ -406,6 +408,8 @@ class Entry:
     path: str
     item: InboundItem | None = None
     error: str | None = None
+    raw: bytes | None = None  # what a refused part is stored with in the quarantine (none: nothing was read)
+    position: str | None = None  # where in the file: the quarantine's idempotency key with the bytes
 
 
 def _parser_for(channel: str) -> FileParser:
@@ -430,14 +434,20 @@ def _entries(
         except OSError as exc:
             yield Entry(path, error=f"cannot read: {exc.strerror or exc}")
             continue
+        where = os.path.abspath(path)  # the same file imported again is the same position
+        number = 0
         try:
-            for parsed in parse_file(data, path, account=account, region=region):
+            for number, parsed in enumerate(parse_file(data, path, account=account, region=region), start=1):
                 if isinstance(parsed, PayloadError):
-                    yield Entry(path, error=_one_line(str(parsed)))
+                    raw = parsed.raw if parsed.raw is not None else data
+                    yield Entry(
+                        path, error=_one_line(str(parsed)), raw=raw, position=f"{where} item {number}"
+                    )
                 else:
                     yield Entry(path, item=parsed)
         except (PayloadError, ValueError, RecursionError) as exc:  # a parser that raised instead
-            yield Entry(path, error=_one_line(str(exc)) or exc.__class__.__name__)
+            reason = _one_line(str(exc)) or exc.__class__.__name__
+            yield Entry(path, error=reason, raw=data, position=f"{where} item {number + 1}")
 
 
 async def _ingest_account(hub: Hub, kind: str, name: str | None) -> AccountContext:
@@ -472,6 +482,15 @@ async def _ingest_account(hub: Hub, kind: str, name: str | None) -> AccountConte
         return AccountContext(id=row.id, name=row.name, kind=row.kind)
 
 
+def _refusal(entry: Entry, account_id: int) -> InboundItem | None:
+    """A refused part of a file as an item for the quarantine (None: nothing was read to keep)."""
+    from channels.base import Refused
+
+    if entry.raw is None or entry.error is None:
+        return None
+    return Refused(account_id, entry.raw, entry.error, entry.position)
+
+
 def cmd_ingest(args: argparse.Namespace) -> int:
     parse_file = _parser_for(args.channel)  # before any database work: "not available yet" needs none
     settings = settings_from(args)
@@ -484,9 +503,10 @@ async def _ingest(
     from hub.runtime import Hub
     from inbox.calls import CallResult
     from inbox.conversation_marks import MarkResult
-    from inbox.dispatch import RefusedResult, UnsupportedItem
+    from inbox.dispatch import UnsupportedItem
     from inbox.edits import EditResult
     from inbox.ingest import IngestError, IngestResult
+    from inbox.quarantine import RefusedResult
 
     with database_errors(settings.database_url):
         hub = Hub(settings)
@@ -499,20 +519,29 @@ async def _ingest(
         await hub.ingest.start()
 
         async def flush(window: list[Entry]) -> None:
-            """Hand a window of items in at once (they share transactions), then report them in order."""
+            """Hand a window of items in at once (they share transactions), then report them in order.
+
+            A part the parser refused goes in too, as a Refused item: it is quarantined with its bytes, and
+            the line printed is the reason stored.
+            """
             nonlocal refused
-            submitted = [hub.sink(e.item) for e in window if e.item is not None]
+            handed = [e.item or _refusal(e, account.id) for e in window]
+            submitted = [hub.sink(item) for item in handed if item is not None]
             results = iter(await asyncio.gather(*submitted, return_exceptions=True))
-            for entry in window:
-                result = next(results) if entry.item is not None else None
+            for entry, item in zip(window, handed, strict=True):
+                result = next(results) if item is not None else None
                 match result:
                     case None | IngestError() | UnsupportedItem():
                         refused += 1
                         reason = entry.error if entry.item is None else _one_line(str(result))
                         print(f"{entry.path}: {reason}", file=sys.stderr, flush=True)
-                    case RefusedResult(reason=reason):
+                    case RefusedResult(reason=reason, quarantine_id=kept):
                         refused += 1
-                        print(f"{entry.path}: {_one_line(reason)}", file=sys.stderr, flush=True)
+                        print(
+                            f"{entry.path}: {_one_line(reason)} [quarantine #{kept}]",
+                            file=sys.stderr,
+                            flush=True,
+                        )
                     case BaseException():
                         raise result
                     case IngestResult() | EditResult() | MarkResult() | CallResult():
@@ -586,13 +615,15 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--account", metavar="NAME", help="the channel account (default: the only one)")
     ingest.set_defaults(func=cmd_ingest)
 
-    from hub import cli_reports  # its own module: reports and history import are a concern of their own
+    # Their own modules: reports and history import, and the quarantine, are concerns of their own.
+    from hub import cli_quarantine, cli_reports
 
     cli_reports.register(commands)
 
     from hub import templates_cli  # its own module, as cli_reports; imports this module's helpers
 
     templates_cli.register(commands)
+    cli_quarantine.register(commands)
     return parser
 
 

@@ -4,7 +4,7 @@
     MessageEdit                 → inbox.edits.apply_edit             → EditResult
     ConversationMark            → inbox.conversation_marks.apply_mark → MarkResult
     CallEvent                   → inbox.calls.submit_call            → CallResult
-    Refused                     → logged (its quarantine is to come) → RefusedResult
+    Refused                     → the quarantine, in the ingest queue  → RefusedResult
 
 :data:`HANDLERS` is the whole map; an item of any other type raises :class:`UnsupportedItem` instead of
 being dropped or stored as something it is not. Each handler returns only after what it stored is
@@ -14,7 +14,6 @@ committed, which is what a connector's sink promises (see channels.base). Caller
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,20 +27,10 @@ from inbox.edits import EditResult, apply_edit
 from inbox.ingest import IngestQueue, IngestResult
 from inbox.items import CallEvent, ConversationMark, InboundItem, InboundMessage, MessageEdit, Refused
 from inbox.policy import InboxPolicy
+from inbox.quarantine import RefusedResult
 
-log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class RefusedResult:
-    """A refused item was taken note of (logged); nothing was stored."""
-
-    account_id: int
-    reason: str
-    position: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"refused": self.reason, "account_id": self.account_id, "position": self.position}
+# RefusedResult lives with the quarantine; it is one of the outcomes of this door, so it is named here too.
+__all__ = ["HANDLERS", "Outcome", "Receiver", "RefusedResult", "UnsupportedItem", "handle"]
 
 
 Outcome = IngestResult | EditResult | MarkResult | CallResult | RefusedResult
@@ -91,15 +80,8 @@ async def _call(receiver: Receiver, item: CallEvent) -> CallResult:
 
 
 async def _refused(receiver: Receiver, item: Refused) -> RefusedResult:
-    # The payload itself is not logged: it may carry personal data or a secret.
-    log.warning(
-        "account %d refused an item of %d bytes at %s: %s",
-        item.account_id,
-        len(item.raw),
-        item.position or "an unknown position",
-        item.reason,
-    )
-    return RefusedResult(item.account_id, item.reason, item.position)
+    # The same group commit as new messages: a refusal is committed with its neighbours (inbox.quarantine).
+    return await receiver.ingest.submit_refused(item)
 
 
 Handler = Callable[[Receiver, Any], Awaitable[Outcome]]

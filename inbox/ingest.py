@@ -42,7 +42,7 @@ from inbox.blobs import BlobStore
 from inbox.bounces import apply_bounce
 from inbox.bus import Event, NullPublisher, Publisher
 from inbox.identities import InvalidIdentity, normalize
-from inbox.items import IdentityKind, IdentityRef, InboundMessage, Trust
+from inbox.items import IdentityKind, IdentityRef, InboundMessage, Refused, Trust
 from inbox.matching import Matcher
 from inbox.models import (
     Attachment,
@@ -54,6 +54,7 @@ from inbox.models import (
     utcnow,
 )
 from inbox.policy import InboxPolicy
+from inbox.quarantine import RefusedResult, keep_raw, stage_refused
 from inbox.reports.waits import insert_waits, opened_by_inbound
 
 log = logging.getLogger(__name__)
@@ -520,8 +521,36 @@ async def ingest(
     return result
 
 
+Queued = InboundMessage | Refused
+QueuedResult = IngestResult | RefusedResult
+
+
+async def stage_items(
+    session: AsyncSession, items: Sequence[Queued], policy: InboxPolicy
+) -> tuple[list[QueuedResult | Exception], list[Event]]:
+    """Stage new messages and refused items together (not committed), results in the order of `items`.
+
+    A refused item shares its neighbours' transaction, so it is committed exactly when they are (see
+    inbox.quarantine); its raw bytes are written to the blob store first, like attachments.
+    """
+    messages = [i for i in items if isinstance(i, InboundMessage)]
+    refused = [i for i in items if isinstance(i, Refused)]
+    store = BlobStore(policy.attachments_dir) if policy.attachments_dir else None
+    digests = await keep_raw(refused, store)
+    message_results, events = await stage_batch(session, messages, policy) if messages else ([], [])
+    refused_results = await stage_refused(session, refused, digests, inline=store is None)
+    by_message, by_refusal = iter(message_results), iter(refused_results)
+    results: list[QueuedResult | Exception] = [
+        next(by_message) if isinstance(i, InboundMessage) else next(by_refusal) for i in items
+    ]
+    return results, events
+
+
 class IngestQueue:
-    """Group commit: concurrent `submit` calls share one transaction; each returns after its commit."""
+    """Group commit: concurrent `submit` calls share one transaction; each returns after its commit.
+
+    Refused items (`submit_refused`) ride in the same batches: see inbox.quarantine.
+    """
 
     def __init__(
         self,
@@ -539,7 +568,7 @@ class IngestQueue:
         self._policy = policy or InboxPolicy()
         self._publisher = publisher or NullPublisher()
         self._max_batch = max_batch
-        self._queue: asyncio.Queue[tuple[InboundMessage, asyncio.Future[IngestResult]]] = asyncio.Queue()
+        self._queue: asyncio.Queue[tuple[Queued, asyncio.Future[Any]]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self.batches = 0  # how many transactions were committed (for benchmarks and tests)
 
@@ -558,9 +587,18 @@ class IngestQueue:
         self._task = None
 
     async def submit(self, item: InboundMessage) -> IngestResult:
+        result: IngestResult = await self._enqueue(item)
+        return result
+
+    async def submit_refused(self, item: Refused) -> RefusedResult:
+        """Store `item` in the quarantine; returns after the commit that holds it."""
+        result: RefusedResult = await self._enqueue(item)
+        return result
+
+    async def _enqueue(self, item: Queued) -> Any:
         if self._task is None:
             raise RuntimeError("IngestQueue.submit() before start()")
-        future: asyncio.Future[IngestResult] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         await self._queue.put((item, future))
         return await future
 
@@ -580,11 +618,12 @@ class IngestQueue:
                 for _ in batch:
                     self._queue.task_done()
 
-    async def _process(self, batch: list[tuple[InboundMessage, asyncio.Future[IngestResult]]]) -> None:
+    async def _process(self, batch: list[tuple[Queued, asyncio.Future[Any]]]) -> None:
         items = [item for item, _ in batch]
+        results: list[QueuedResult | Exception]
         try:
             async with self._sessionmaker() as session:
-                results, events = await stage_batch(session, items, self._policy)
+                results, events = await stage_items(session, items, self._policy)
                 await session.commit()
         except (IntegrityError, DBAPIError) as exc:
             # A race with another process (the same message or sender inserted meanwhile) or one row the
@@ -611,12 +650,12 @@ class IngestQueue:
             except Exception:  # the data is committed; a lost notification must not fail the caller
                 log.exception("publishing %s failed", event.type)
 
-    async def _one_with_retry(self, item: InboundMessage) -> tuple[IngestResult | Exception, list[Event]]:
+    async def _one_with_retry(self, item: Queued) -> tuple[QueuedResult | Exception, list[Event]]:
         last: Exception | None = None
         for _ in range(3):
             try:
                 async with self._sessionmaker() as session:
-                    results, events = await stage_batch(session, [item], self._policy)
+                    results, events = await stage_items(session, [item], self._policy)
                     await session.commit()
                 return results[0], events
             except (IntegrityError, DBAPIError) as exc:

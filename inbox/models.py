@@ -18,6 +18,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -284,6 +285,7 @@ class Message(BulkInserted, Base):
     __table_args__ = (
         UniqueConstraint("account_id", "external_id"),
         Index("ix_messages_conversation_created", "conversation_id", "created_at"),
+        Index("ix_messages_account_created", "account_id", "created_at"),  # the channels page's "last item"
     )
     id: Mapped[int] = mapped_column(IdType, primary_key=True)
     conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"))
@@ -498,6 +500,29 @@ class RoutingRule(Base):
     priority: Mapped[int | None]
     tags: Mapped[list[str]] = mapped_column(default=list)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class QuarantineItem(Base):
+    """Something a channel received and could not take (see inbox.quarantine): kept with its raw bytes.
+
+    The bytes are in the blob store under `sha256`; `raw` holds them only when no blob store is configured.
+    (account, position, sha256) is the idempotency key: the same refused item read again from the same
+    cursor position is stored once.
+    """
+
+    __tablename__ = "quarantine"
+    __table_args__ = (UniqueConstraint("account_id", "position", "sha256"),)
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("channel_accounts.id", ondelete="CASCADE"), index=True)
+    reason: Mapped[str] = mapped_column(Text)
+    # "" when the channel has no position for it (a push): NULL would defeat the unique key.
+    position: Mapped[str] = mapped_column(String(500), default="")
+    sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(BigInteger)
+    raw: Mapped[bytes | None] = mapped_column(LargeBinary)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)  # retries after the first refusal
+    retried_at: Mapped[datetime | None]
 
 
 class AuditLog(Base):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -70,10 +71,10 @@ def parse_file(
         try:
             yield parse(entry, account_id=account.id, account_name=account.name, region=region)
         except PayloadError as exc:
-            if isinstance(payload, list):
-                yield PayloadError(f"item {index}: {exc.reason}", exc.field)
-            else:
-                yield exc
+            refused = (
+                PayloadError(f"item {index}: {exc.reason}", exc.field) if isinstance(payload, list) else exc
+            )
+            yield refused.with_raw(json.dumps(entry, ensure_ascii=False).encode())  # the one item
 
 
 def parse(payload: Any, *, account_id: int, account_name: str, region: str = "RU") -> InboundMessage:

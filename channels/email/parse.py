@@ -782,4 +782,5 @@ def parse_file(
         try:
             yield parse(mail, account_id=account.id, options=options)
         except PayloadError as exc:
-            yield PayloadError(f"mail {number} (line {line}): {exc.reason}") if several else exc
+            refused = PayloadError(f"mail {number} (line {line}): {exc.reason}") if several else exc
+            yield refused.with_raw(mail)  # the one mail, for the quarantine

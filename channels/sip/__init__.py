@@ -10,15 +10,16 @@ through :func:`parse_file`.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 from channels.base import AccountContext, PayloadError
 from channels.sip import json_cdr
 from channels.sip.ami import parse_transcript
-from channels.sip.cdr_csv import decode, parse_csv
+from channels.sip.cdr_csv import CdrReader, decode, parse_csv
 from channels.sip.common import ParseContext, SipOptions
 from channels.sip.connector import SipConnector
-from channels.sip.kamailio_acc import looks_like_flatstore, parse_flatstore
+from channels.sip.kamailio_acc import looks_like_flatstore, parse_flatstore, parse_line, to_event
 from inbox.items import CallEvent
 
 AMI_STARTS = ("Event:", "Response:", "Action:", "Asterisk Call Manager/")
@@ -75,4 +76,32 @@ def parse_file(
         yield PayloadError(NOT_A_CALL_LOG)
 
 
-__all__ = ["SipConnector", "parse_file"]
+def reparse(
+    raw: bytes, position: str | None, *, account: AccountContext, region: str = "RU"
+) -> list[CallEvent]:
+    """A quarantined item through today's parser and the account's options of today: a CDR line by the
+    account's CDR reader, an acc line or row by the acc parser, anything else as `okno ingest` reads it.
+    The first refusal is raised (PayloadError)."""
+    options = SipOptions.of(account.options)
+    ctx = ParseContext.of(account.id, options)
+    found: CallEvent | PayloadError | None
+    if options.source == "cdr_csv":
+        found = CdrReader(ctx, tuple(options.columns) if options.columns else None).line(decode(raw), 1)
+    elif options.source == "kamailio_acc" and raw.lstrip().startswith(b"{"):
+        found = to_event(json.loads(raw), ctx)  # a db_sqlite row, kept as JSON (a flatstore line never is)
+    elif options.source == "kamailio_acc":
+        found = parse_line(decode(raw), ctx, options.columns)
+    else:
+        items = list(parse_file(raw, position or "quarantine", account=account, region=region))
+        refusal = next((i for i in items if isinstance(i, PayloadError)), None)
+        if refusal is not None:
+            raise refusal
+        return [i for i in items if isinstance(i, CallEvent)]
+    if isinstance(found, PayloadError):
+        raise found
+    if found is None:
+        raise PayloadError("nothing to take in it (a header, a blank line, or a transaction of no call)")
+    return [found]
+
+
+__all__ = ["SipConnector", "parse_file", "reparse"]

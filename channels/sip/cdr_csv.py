@@ -286,7 +286,9 @@ def parse_csv(
     reader = CdrReader(ctx, tuple(columns) if columns else None)
     for lineno, line in enumerate(decode(data).splitlines(), start=1):
         result = reader.line(line, lineno)
-        if result is not None:
+        if isinstance(result, PayloadError):
+            yield result.with_raw(line.encode())  # the one line, for the quarantine
+        elif result is not None:
             yield result
 
 

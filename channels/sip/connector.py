@@ -29,13 +29,13 @@ from aiohttp import web
 
 from channels.base import AccountContext, Capabilities, ChannelAuthError, PayloadError, Sink, register
 from channels.sip import cti_webhook, json_cdr
-from channels.sip.ami import AmiCallTracker, AmiClient
+from channels.sip.ami import AmiCallTracker, AmiClient, AmiMessage
 from channels.sip.cdr_csv import CdrFollower, CdrReader
 from channels.sip.common import ParseContext, SipOptions
 from channels.sip.kamailio_acc import FlatstoreFollower, SqliteFollower
 from inbox.calls import CallSettings
 from inbox.ingest import IngestError
-from inbox.items import Delivery, DeliveryError, OutboundMessage
+from inbox.items import CallEvent, Delivery, DeliveryError, OutboundMessage, Refused
 from inbox.models import utcnow
 
 log = logging.getLogger(__name__)
@@ -49,6 +49,13 @@ def _error(status: int, message: str, field: str | None = None) -> web.Response:
     if field:
         body["field"] = field
     return web.json_response(body, status=status)
+
+
+def ami_refusal(account_id: int, message: AmiMessage, reason: str) -> Refused:
+    """An AMI event a tracker could not take, as the ``Key: Value`` text `okno ingest sip` reads back."""
+    text = "".join(f"{key}: {value}\r\n" for key, value in message.fields) + "\r\n"
+    position = f"AMI {message.event} {message.get('Uniqueid') or ''}".strip()
+    return Refused(account_id, text.encode(), reason, position)
 
 
 @register("sip")
@@ -154,7 +161,14 @@ class SipConnector:
                 delay = options.reconnect_min_seconds
                 log.info("AMI %s:%s connected (%s)", options.host, options.port, client.banner)
                 async for message in client.events():
-                    for item in tracker.feed(message):
+                    try:
+                        items: list[CallEvent | Refused] = list(tracker.feed(message))
+                    except (PayloadError, ValueError) as exc:  # one event costs itself, never the link
+                        log.warning(
+                            "AMI %s:%s: %s event refused: %s", options.host, options.port, message.event, exc
+                        )
+                        items = [ami_refusal(ctx.account_id, message, f"{message.event} event: {exc}")]
+                    for item in items:
                         await sink(item)
             except ChannelAuthError:
                 raise
@@ -201,6 +215,7 @@ class SipConnector:
         if request.content_length is not None and request.content_length > MAX_BODY:
             return _error(413, f"the body is larger than {MAX_BODY} bytes")
         ctx = self.context()
+        body = b""
         try:
             if options.source == "json_cdr":
                 body = await request.content.read(MAX_BODY + 1)
@@ -210,6 +225,12 @@ class SipConnector:
             else:
                 items = cti_webhook.parse(await self._fields(request), ctx, utcnow())
         except PayloadError as exc:
+            if options.source == "json_cdr" and body:
+                # An authenticated CDR that does not parse is kept (a PBX would only retry it, then drop it);
+                # the answer still names why, and a retry after a fix takes it.
+                result = await self._sink(Refused(self.account.id, body, str(exc), None))
+                quarantine_id = getattr(result, "quarantine_id", None)
+                return _error(400, f"{exc.reason} (kept in the quarantine as #{quarantine_id})", exc.field)
             return _error(400, exc.reason, exc.field)
         try:
             for item in items:

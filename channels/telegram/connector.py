@@ -58,7 +58,7 @@ from channels.base import (
     register,
     with_message,
 )
-from channels.messenger import parsed_or_logged
+from channels.messenger import parsed_or_refused, position_of, raw_json
 from channels.options import check_known, flag, number
 from channels.payloads import load_json
 from channels.telegram.client import (
@@ -72,7 +72,7 @@ from channels.telegram.client import (
 from channels.telegram.parse import parse_update
 from channels.text import split_text, utf16_len
 from inbox.ingest import IngestError
-from inbox.items import Delivery, DeliveryError, InboundAttachment, InboundMessage, OutboundMessage
+from inbox.items import Delivery, DeliveryError, InboundAttachment, InboundMessage, OutboundMessage, Refused
 
 log = logging.getLogger(__name__)
 
@@ -293,18 +293,26 @@ class TelegramConnector:
                 raise RuntimeError("getUpdates returned updates without update_id: cannot move on")
 
     async def process(self, update: Any, sink: Sink) -> None:
-        """Parse one update and hand its item to the sink; skipped and refused ones are logged, not raised."""
+        """Parse one update and hand its item to the sink; a refused one goes to the quarantine (through the
+        sink too), a skipped one is logged. Nothing is raised."""
         settings = self._settings()
         bot_id = self.bot.id if self.bot else None
-        item = parsed_or_logged(
+        position = position_of(update, "update_id", "update")
+        item = parsed_or_refused(
             lambda: parse_update(
                 update, account_id=self.account.id, allow_groups=settings.allow_groups, bot_id=bot_id
             ),
-            log,
-            f"telegram {self.account.name}",
-            "update",
+            update,
+            account_id=self.account.id,
+            position=position,
+            logger=log,
+            source=f"telegram {self.account.name}",
+            noun="update",
         )
         if item is None:
+            return
+        if isinstance(item, Refused):
+            await sink(item)
             return
         if settings.download_files:
             item = await with_message(item, lambda message: self._with_files(message, settings))
@@ -312,6 +320,7 @@ class TelegramConnector:
             await sink(item)
         except IngestError as exc:
             log.warning("telegram %s: %s refused by the inbox: %s", self.account.name, item.external_id, exc)
+            await sink(Refused(self.account.id, raw_json(update), f"refused by the inbox: {exc}", position))
         telegram = item.meta.get("telegram") if isinstance(item, InboundMessage) else None
         callback_id = telegram.get("callback_query_id") if isinstance(telegram, Mapping) else None
         if isinstance(callback_id, str):

@@ -518,7 +518,9 @@ def _parse_update(update: Any, *, account_id: int, allow_groups: bool, bot_id: i
     what = OTHER_UPDATES.get(kind)
     if what is not None:
         raise Ignored(f"{what} ({kind}) is not taken by this channel")
-    raise Ignored(f"an update of unknown type {_oneline(kind)!r}")
+    # A layout we do not know is not a choice to skip it: refused, so the quarantine keeps it for a parser
+    # that will know it.
+    raise PayloadError(f"an update of unknown type {_oneline(kind)!r}")
 
 
 def updates_in(payload: Any) -> tuple[list[Any], str | None]:

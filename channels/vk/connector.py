@@ -53,7 +53,7 @@ from channels.base import (
     register,
     with_message,
 )
-from channels.messenger import parsed_or_logged
+from channels.messenger import parsed_or_refused, position_of, raw_json
 from channels.options import check_known, flag, number
 from channels.payloads import load_json
 from channels.text import split_text, utf16_len
@@ -70,7 +70,7 @@ from channels.vk.client import (
 from channels.vk.keyboard import inline_keyboard
 from channels.vk.parse import parse_event
 from inbox.ingest import IngestError
-from inbox.items import Delivery, DeliveryError, InboundAttachment, InboundMessage, OutboundMessage
+from inbox.items import Delivery, DeliveryError, InboundAttachment, InboundMessage, OutboundMessage, Refused
 
 log = logging.getLogger(__name__)
 
@@ -342,20 +342,28 @@ class VkConnector:
                 await self.account.cursor.save(ts)
 
     async def process(self, event: Any, sink: Sink) -> None:
-        """Parse one event and hand its item to the sink; skipped and refused ones are logged, not raised."""
+        """Parse one event and hand its item to the sink; a refused one goes to the quarantine (through the
+        sink too), a skipped one is logged. Nothing is raised."""
         settings = self._settings()
-        item = parsed_or_logged(
+        position = position_of(event, "event_id", "event")
+        item = parsed_or_refused(
             lambda: parse_event(
                 event,
                 account_id=self.account.id,
                 allow_groups=settings.allow_groups,
                 group_id=settings.group_id,
             ),
-            log,
-            f"vk {self.account.name}",
-            "event",
+            event,
+            account_id=self.account.id,
+            position=position,
+            logger=log,
+            source=f"vk {self.account.name}",
+            noun="event",
         )
         if item is None:
+            return
+        if isinstance(item, Refused):
+            await sink(item)
             return
         vk = item.meta.get("vk") if isinstance(item, InboundMessage) else None
         if isinstance(vk, Mapping) and vk.get("outgoing") and vk.get("random_id") in self._own:
@@ -368,6 +376,7 @@ class VkConnector:
             await sink(item)
         except IngestError as exc:
             log.warning("vk %s: %s refused by the inbox: %s", self.account.name, item.external_id, exc)
+            await sink(Refused(self.account.id, raw_json(event), f"refused by the inbox: {exc}", position))
 
     async def _prefetch_names(self, users: Iterable[int | None]) -> None:
         missing = sorted({u for u in users if u is not None and u not in self._names})

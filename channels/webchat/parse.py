@@ -174,4 +174,7 @@ def parse_file(
         try:
             yield _file_item(entry, account, region)
         except PayloadError as exc:
-            yield PayloadError(f"item {index}: {exc.reason}", exc.field) if isinstance(payload, list) else exc
+            refused = (
+                PayloadError(f"item {index}: {exc.reason}", exc.field) if isinstance(payload, list) else exc
+            )
+            yield refused.with_raw(json.dumps(entry, ensure_ascii=False).encode())  # the one item

@@ -23,6 +23,7 @@ from hub.web.api import (
     contacts,
     conversations,
     openapi,
+    quarantine,
     reports,
     routing,
     tasks,
@@ -33,6 +34,7 @@ from hub.web.api import (
 from hub.web.context import HUB, LOGIN_GUARD, SOCKETS, TEMPLATES
 from hub.web.errors import error_middleware
 from hub.web.ui import audit as audit_page
+from hub.web.ui import channels as channels_page
 from hub.web.ui import inbox, pages, templates_page
 from hub.web.ui import reports as reports_page
 from hub.web.webchat import files as webchat_files
@@ -51,6 +53,7 @@ ROUTE_MODULES = (
     tasks,
     templates,
     channels,
+    quarantine,
     timeline,
     reports,
     hooks,
@@ -61,6 +64,7 @@ ROUTE_MODULES = (
     audit_page,
     reports_page,
     templates_page,
+    channels_page,
     webchat,
     webchat_files,
     webchat_socket,

@@ -34,12 +34,20 @@ from sqlalchemy.orm import selectinload
 
 from channels.base import AccountContext, Connector, FileParser, InboundItem, MemoryCursor, PayloadError, Sink
 from hub.runtime import Hub
+from inbox import quarantine
 from inbox.agents import create_agent
 from inbox.conversation_marks import apply_mark
 from inbox.edits import apply_edit
 from inbox.ingest import IngestError, ingest
-from inbox.items import ConversationMark, InboundMessage, MessageEdit, OutboundAttachment, OutboundMessage
-from inbox.models import ChannelAccount, Conversation, Message
+from inbox.items import (
+    ConversationMark,
+    InboundMessage,
+    MessageEdit,
+    OutboundAttachment,
+    OutboundMessage,
+    Refused,
+)
+from inbox.models import ChannelAccount, Conversation, Message, QuarantineItem
 from inbox.replies import add_reply, store_reply_files
 from tests.conftest import shared_fixture_dir
 from tests.waiting import eventually
@@ -231,11 +239,19 @@ class InboxSink:
                     result = await apply_edit(session, item)
                 case InboundMessage():
                     result = await ingest(session, item)
+                case Refused():
+                    result = await quarantine.store(session, item)
                 case _:
                     raise AssertionError(f"not a messenger item: {item!r}")
         self.items.append(item)
         self.results.append(result)
         return result
+
+
+async def quarantined(sessionmaker: async_sessionmaker[AsyncSession]) -> list[QuarantineItem]:
+    """The quarantine's rows, oldest first."""
+    async with sessionmaker() as session:
+        return list(await session.scalars(select(QuarantineItem).order_by(QuarantineItem.id)))
 
 
 async def inbound(hub: Hub) -> list[Message]:

@@ -17,7 +17,7 @@ from inbox.dispatch import HANDLERS, Receiver, RefusedResult, UnsupportedItem, h
 from inbox.edits import EditResult
 from inbox.ingest import IngestQueue, IngestResult
 from inbox.items import CallEvent, ConversationMark, IdentityRef, InboundItem, MessageEdit, Refused, Sender
-from inbox.models import Call, ChannelAccount, Conversation, Message
+from inbox.models import Call, ChannelAccount, Conversation, Message, QuarantineItem
 from tests.inbox.helpers import message
 
 T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
@@ -87,15 +87,22 @@ async def test_a_call_event_reaches_the_call_handler(receiver: Receiver, session
     assert await session.scalar(select(func.count()).select_from(Call)) == 1
 
 
-async def test_a_refused_item_is_logged_without_its_payload_and_stores_nothing(
+async def test_a_refused_item_is_quarantined_and_logged_without_its_payload(
     receiver: Receiver, api_account: ChannelAccount, session: AsyncSession, caplog: pytest.LogCaptureFixture
 ) -> None:
     item = Refused(api_account.id, b'{"token": "s3cret"}', "not JSON an update", position="update 17")
-    with caplog.at_level(logging.WARNING, logger="inbox.dispatch"):
+    with caplog.at_level(logging.DEBUG, logger="inbox.quarantine"):
         result = await handle(receiver, item)
-    assert result == RefusedResult(api_account.id, "not JSON an update", "update 17")
+    assert isinstance(result, RefusedResult)
+    assert (result.account_id, result.reason, result.position) == (
+        api_account.id,
+        "not JSON an update",
+        "update 17",
+    )
+    assert result.quarantine_id is not None and not result.duplicate
     assert "update 17" in caplog.text and "s3cret" not in caplog.text
     assert await session.scalar(select(func.count()).select_from(Message)) == 0
+    assert await session.scalar(select(func.count()).select_from(QuarantineItem)) == 1
 
 
 async def test_an_item_of_an_unknown_type_is_an_error_not_dropped(receiver: Receiver) -> None:

@@ -12,9 +12,11 @@ import hmac
 
 from aiohttp import web
 from pydantic import Field
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from channels.api import parse
 from channels.api.parse import MessageBody
+from hub.runtime import Hub
 from hub.web.api.operations import operation
 from hub.web.api.schemas.base import respond
 from hub.web.api.schemas.capabilities import Capabilities
@@ -23,6 +25,10 @@ from hub.web.auth import require_agent
 from hub.web.context import db, hub_of
 from hub.web.errors import ApiError, not_found, unauthorized
 from hub.web.inputs import Query, read_json_object
+from inbox import quarantine
+from inbox.channel_activity import last_received
+from inbox.ingest import IngestError
+from inbox.items import Refused
 
 routes = web.RouteTableDef()
 
@@ -47,11 +53,21 @@ class ApiChannelMessage(MessageBody):
     "Configured channel accounts and their state (no secrets)", "channels", {200: ("OK", ChannelAccountList)}
 )
 async def list_channels(request: web.Request) -> web.Response:
-    """Every configured account with its state (running, retrying, auth_failed …) and what its replies can
-    carry; never a secret."""
+    """Every configured account with its state (running, retrying, auth_failed …), its last error, what its
+    replies can carry, when it last received something and how many items wait in its quarantine; never a
+    secret."""
     hub = hub_of(request)
     async with db(request) as session:
         await require_agent(request, session)
+        items = await channel_rows(hub, session)
+    return respond(ChannelAccountList(items=items))
+
+
+async def channel_rows(hub: Hub, session: AsyncSession) -> list[ChannelAccount]:
+    """The accounts as the API and the channels page show them."""
+    ids = [c.context.id for c in hub.accounts.values()]
+    counts = await quarantine.counts_by_account(session)
+    received = await last_received(session, ids)
     items = []
     for name, configured in sorted(hub.accounts.items()):
         context = configured.context
@@ -68,9 +84,11 @@ async def list_channels(request: web.Request) -> web.Response:
                 since=state.since if state else None,
                 problem=configured.problem,
                 capabilities=Capabilities.of(hub.account_capabilities(context.id)),
+                last_received_at=received.get(context.id),
+                quarantined=counts.get(context.id, 0),
             )
         )
-    return respond(ChannelAccountList(items=items))
+    return items
 
 
 @routes.post(f"/api/v1/channels/{ACCOUNT}/messages")
@@ -107,5 +125,12 @@ async def inbound(request: web.Request) -> web.Response:
         account_name=name,
         region=hub.settings.default_region,
     )
-    result = await hub.ingest.submit(item)
+    try:
+        result = await hub.ingest.submit(item)
+    except IngestError as exc:
+        # Accepted by the channel, refused by the inbox: the body is kept in the quarantine, then the
+        # caller hears why (422).
+        body = await request.read()
+        await hub.sink(Refused(configured.context.id, body, str(exc), f"message {item.external_id}"))
+        raise
     return respond(IngestResult.model_validate(result), status=200 if result.duplicate else 201)

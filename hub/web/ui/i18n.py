@@ -76,6 +76,14 @@ ROLES: Final = {
     "supervisor": NP_("role", "supervisor"),
     "admin": NP_("role", "administrator"),
 }
+# A channel account's state as hub.supervisor keeps it (the channels page).
+CHANNEL_STATES: Final = {
+    "running": NP_("channel state", "running"),
+    "retrying": NP_("channel state", "reconnecting"),
+    "auth_failed": NP_("channel state", "login refused"),
+    "misconfigured": NP_("channel state", "misconfigured"),
+    "stopped": NP_("channel state", "stopped"),
+}
 # Every action the audit log records (tests/hub/web/ui/test_i18n_catalogs.py finds them in the code).
 AUDIT_ACTIONS: Final = {
     "login": NP_("audit action", "Sign-in"),
@@ -103,6 +111,7 @@ AUDIT_ACTIONS: Final = {
     "agent.availability": NP_("audit action", "Agent status changed"),
     "routing.rules": NP_("audit action", "Routing rules changed"),
     "routing.rule": NP_("audit action", "Routing rule applied"),
+    "quarantine.retry": NP_("audit action", "Quarantined item retried"),
 }
 AUDIT_RESULTS: Final = {
     "success": NP_("audit result", "Success"),

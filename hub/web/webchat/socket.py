@@ -51,7 +51,7 @@ from hub.web.webchat.routes import account_of, announce
 from inbox import visitor_history
 from inbox.bus import Event
 from inbox.ingest import IngestError
-from inbox.items import IdentityRef
+from inbox.items import IdentityRef, Refused
 from inbox.models import Message
 
 log = logging.getLogger(__name__)
@@ -230,6 +230,12 @@ class Visit:
         try:
             result = await self.hub.ingest.submit(item)  # a new message: the dispatch's own handler
         except IngestError as exc:
+            # Accepted from the visitor, refused by the inbox: kept in the quarantine, in the layout
+            # `okno ingest webchat` (and so a retry) reads.
+            entry = {"visitor_id": self.visitor_id, "id": cid, "text": text, "page": self.page}
+            entry |= {"name": self.person.name, "email": self.person.email, "phone": self.person.phone}
+            raw = json.dumps(entry, ensure_ascii=False).encode()
+            await self.hub.sink(Refused(self.account_id, raw, str(exc), f"visitor {self.visitor_id} {cid}"))
             await self.error("refused", str(exc), id=cid)
             return
         if result.conversation_id not in self.conversations:

@@ -22,6 +22,8 @@ def test_an_mbox_yields_every_mail_and_a_one_line_reason_for_the_bad_one() -> No
     assert (first.external_id, third.external_id) == ("mbox-1@example.ru", "mbox-3@example.ru")
     assert first.text == "Первое письмо\nFrom the beginning, thanks."  # ">From" unquoted
     assert str(bad) == "mail 2 (line 9): no sender: the mail has no From header"
+    assert isinstance(bad, PayloadError) and bad.raw is not None  # that one mail, for the quarantine
+    assert bad.raw in fixture("history.mbox") and b"mbox-1@" not in bad.raw and b"mbox-3@" not in bad.raw
 
 
 def test_a_single_eml_starting_with_an_envelope_line_is_one_mail() -> None:

@@ -27,7 +27,7 @@ from hub.runtime import Hub
 from inbox.bus import Event
 from inbox.conversations import Viewer, can_see
 from inbox.items import CallEvent
-from inbox.models import Agent, Call, ReportingEvent, Task
+from inbox.models import Agent, Call, QuarantineItem, ReportingEvent, Task
 from tests.channels.sip.servers import AmiReplay, transcript_messages
 from tests.conftest import shared_fixture_dir
 from tests.waiting import event_set, eventually, resolved
@@ -292,3 +292,24 @@ def test_asterisk_14_dial_and_link_events_answer_the_call() -> None:
     ]
     assert {e.call_id for e in events} == {"1200000000.7"}
     assert events[0].from_number == "84951112233" and events[0].did == "74951234567"
+
+
+async def test_an_ami_event_the_tracker_cannot_take_is_quarantined_and_the_link_goes_on(
+    sessionmaker: async_sessionmaker[AsyncSession], hub_factory: Any
+) -> None:
+    fields = ("Event: Cdr", "Uniqueid: broken-1", "Source: 89161112233", "StartTime: soon")
+    broken = "\r\n".join(fields) + "\r\n\r\n"
+    messages = [broken, *transcript_messages(own("ami_legacy_18_missed.txt"))]
+    replay = AmiReplay(messages, secret=SECRET)
+    await replay.start()
+    try:
+        await hub_factory(accounts={"pbx": ami_account(replay.port)})
+        await eventually(lambda: count(sessionmaker, Task), "the callback task of the call after it")
+        await eventually(lambda: count(sessionmaker, QuarantineItem), "the refused event in the quarantine")
+    finally:
+        await replay.close()
+    assert replay.sessions == 1  # the refusal cost that event, not the link
+    async with sessionmaker() as session:
+        kept = await session.scalar(select(QuarantineItem))
+    assert kept is not None and kept.position == "AMI Cdr broken-1" and kept.reason.startswith("Cdr event: ")
+    assert kept.raw is None or b"Uniqueid: broken-1\r\n" in kept.raw

@@ -108,7 +108,9 @@ def test_a_header_line_names_the_columns() -> None:
     assert errors == [] and [(c.call_id, c.disposition) for c in calls] == [("u1", "busy")]
 
 
-async def test_growing_file_is_followed_and_resumed_from_the_cursor(tmp_path: Path) -> None:
+async def test_growing_file_is_followed_and_resumed_from_the_cursor_and_broken_lines_are_refused(
+    tmp_path: Path,
+) -> None:
     path = tmp_path / "Master.csv"
     lines = (FIXTURES / "master_with_broken_lines.csv").read_bytes().splitlines(keepends=True)
     path.write_bytes(lines[0] + lines[1])

@@ -17,7 +17,7 @@ from channels.base import PayloadError
 from channels.sip import json_cdr
 from channels.sip.common import ParseContext
 from hub.runtime import Hub
-from inbox.models import Call, Task
+from inbox.models import Call, QuarantineItem, Task
 from tests.channels.sip.conftest import HookClient, running_connector
 from tests.conftest import shared_fixture_dir
 
@@ -136,7 +136,7 @@ async def test_basic_auth_credentials_stand_for_the_path_token(
         assert await session.scalar(select(func.count()).select_from(Call)) == 1
 
 
-async def test_a_status_callback_of_another_kind_is_refused_with_a_reason(
+async def test_a_status_callback_of_another_kind_is_refused_with_a_reason_and_kept_in_the_quarantine(
     sessionmaker: async_sessionmaker[AsyncSession], hub_factory: Any, hooks: HookClient
 ) -> None:
     hub: Hub = await hub_factory(accounts={"fs": {"kind": "sip", "source": "json_cdr", "token": TOKEN}})
@@ -147,10 +147,13 @@ async def test_a_status_callback_of_another_kind_is_refused_with_a_reason(
         f"/hooks/fs/{TOKEN}", data=telnyx, headers={"Content-Type": "application/json"}
     )
     assert response.status == 400
-    assert "not a FreeSWITCH mod_json_cdr document" in (await response.json())["error"]
+    error = (await response.json())["error"]
+    assert "not a FreeSWITCH mod_json_cdr document" in error and "kept in the quarantine as #" in error
     async with sessionmaker() as session:
         assert await session.scalar(select(func.count()).select_from(Call)) == 0
         assert await session.scalar(select(func.count()).select_from(Task)) == 0
+        kept = await session.scalar(select(QuarantineItem))
+    assert kept is not None and kept.size == len(telnyx) and "mod_json_cdr" in kept.reason
 
 
 def test_garbage_is_a_payload_error() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -18,7 +19,7 @@ from channels.base import ChannelAuthError, MemoryCursor
 from channels.telegram import TelegramConnector, read_settings
 from channels.telegram.connector import SECRET_HEADER, TelegramConfigError
 from inbox.models import ChannelAccount, Contact, Conversation, Identity, Message
-from tests.channels.messenger_harness import InboxSink, connector_running, stored_messages
+from tests.channels.messenger_harness import InboxSink, connector_running, quarantined, stored_messages
 from tests.channels.telegram.conftest import context
 from tests.channels.telegram.fake_bot_api import FakeBotApi
 from tests.channels.telegram.updates import OLGA, callback_update, member_update, msg, update
@@ -59,20 +60,25 @@ async def test_a_new_connector_resumes_from_the_saved_offset_without_repeating(
     assert [m.body_text for m in await stored_messages(sessionmaker)] == ["раз", "два"]
 
 
-async def test_skipped_and_malformed_updates_move_the_offset_too(
+async def test_skipped_and_malformed_updates_move_the_offset_too_and_malformed_ones_are_quarantined(
     bot_api: FakeBotApi, tg_account: ChannelAccount, sessionmaker: async_sessionmaker[AsyncSession]
 ) -> None:
     cursor = MemoryCursor()
     sink = InboxSink(sessionmaker)
     bot_api.push({"poll_answer": {"poll_id": "1", "option_ids": [0]}})
-    bot_api.push({"message": {"message_id": "broken"}})
+    broken = bot_api.push({"message": {"message_id": "broken"}})
+    unknown = bot_api.push({"something_new": {"a": 1}})
     bot_api.push(
         {"message": msg("после мусора", message_id=3, chat={"id": -5, "type": "group", "title": "g"})}
     )
     last = bot_api.push({"message": msg("нормальное", message_id=4)})
     async with connector_running(TelegramConnector(context(bot_api, tg_account.id, cursor=cursor)), sink):
-        await eventually(lambda: cursor.value == str(last["update_id"] + 1), "the offset passed all four")
+        await eventually(lambda: cursor.value == str(last["update_id"] + 1), "the offset passed all five")
     assert [m.body_text for m in await stored_messages(sessionmaker)] == ["нормальное"]
+    kept = await quarantined(sessionmaker)
+    assert [q.position for q in kept] == [f"update {broken['update_id']}", f"update {unknown['update_id']}"]
+    assert "unknown type 'something_new'" in kept[1].reason and kept[0].account_id == tg_account.id
+    assert json.loads(kept[1].raw or b"") == unknown  # the update as received: a retry reads it again
 
 
 async def test_button_press_is_stored_in_the_buttons_thread_and_then_answered(

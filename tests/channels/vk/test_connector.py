@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -19,7 +20,13 @@ from channels.vk import VkConnector, read_settings
 from channels.vk.connector import VkConfigError
 from inbox.items import DeliveryError, IdentityRef, OutboundAttachment, OutboundMessage
 from inbox.models import ChannelAccount, Contact, Conversation, Message
-from tests.channels.messenger_harness import InboxSink, connector_running, outbound_message, stored_messages
+from tests.channels.messenger_harness import (
+    InboxSink,
+    connector_running,
+    outbound_message,
+    quarantined,
+    stored_messages,
+)
 from tests.channels.vk.conftest import context
 from tests.channels.vk.events import MARIA, PETR, doc, message, message_edit, message_new, permission, photo
 from tests.channels.vk.fake_vk_api import NO_PERMISSION, FakeVkApi
@@ -405,3 +412,19 @@ async def test_a_refused_token_is_an_auth_failure(vk_api: FakeVkApi) -> None:
             await wrong_group.run(never_called)
     finally:
         await wrong_group.close()
+
+
+async def test_a_malformed_event_is_quarantined_with_its_bytes_and_the_ts_moves_past_it(
+    vk_api: FakeVkApi, vk_account: ChannelAccount, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    cursor = MemoryCursor()
+    sink = InboxSink(sessionmaker)
+    async with connector_running(VkConnector(context(vk_api, vk_account.id, cursor=cursor)), sink):
+        await eventually(lambda: cursor.value == str(vk_api.ts), "the starting ts is saved")
+        broken = vk_api.push({"type": "message_new", "object": {"message": {"id": "not a number"}}})
+        vk_api.push(message_new("После мусора", message_id=2))
+        await eventually(lambda: cursor.value == str(vk_api.ts), "the ts moved past both events")
+    assert [m.body_text for m in await stored_messages(sessionmaker)] == ["После мусора"]
+    (kept,) = await quarantined(sessionmaker)
+    assert kept.account_id == vk_account.id and kept.position == f"event {broken['event_id']}"
+    assert json.loads(kept.raw or b"") == broken and kept.reason

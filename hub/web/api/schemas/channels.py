@@ -19,6 +19,8 @@ class ChannelAccount(ApiModel):
     since: Time | None
     problem: str | None = Field(description="a configuration problem that keeps it from running")
     capabilities: Capabilities
+    last_received_at: Time | None = Field(description="its newest inbound message or call")
+    quarantined: int = Field(description="items it received and could not take (/api/v1/quarantine)")
 
 
 class ChannelAccountList(ApiModel):

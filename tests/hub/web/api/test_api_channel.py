@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -9,7 +10,7 @@ from sqlalchemy import func, select
 
 from hub.runtime import Hub
 from inbox.ingest import IngestError
-from inbox.models import Contact, Conversation, Message, Team
+from inbox.models import Contact, Conversation, Message, QuarantineItem, Team
 from tests.hub.web.conftest import TOKENS, Client, Person, error_of
 
 URL = "/api/v1/channels/shop/messages"
@@ -119,7 +120,7 @@ async def test_unknown_account_is_404(client: Client) -> None:
     assert (await error_of(response, 404))["code"] == "not_found"
 
 
-async def test_ingest_refusal_is_422_with_its_reason(
+async def test_ingest_refusal_is_422_with_its_reason_and_the_body_is_kept_in_the_quarantine(
     client: Client, hub: Hub, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     async def refuse(item: Any) -> Any:
@@ -128,6 +129,12 @@ async def test_ingest_refusal_is_422_with_its_reason(
     monkeypatch.setattr(hub.ingest, "submit", refuse)
     error = await error_of(await client.post(URL, json=payload(), headers=GOOD), 422)
     assert error["message"] == "cannot tell who sent it"
+    async with hub.sessionmaker() as session:
+        (kept,) = list(await session.scalars(select(QuarantineItem)))
+    assert (kept.reason, kept.position) == ("cannot tell who sent it", "message order-17-msg-1")
+    assert kept.account_id == hub.accounts["shop"].context.id and kept.size == len(
+        json.dumps(payload()).encode()
+    )
 
 
 async def test_channel_list_shows_state_and_never_a_secret(client: Client, sales: Person) -> None:

@@ -44,6 +44,9 @@ EXCEPTIONS: dict[tuple[str, str], tuple[int | None, str]] = {
     ("patch", "/api/v1/agents/{id}"): (403, "admin only"),
     ("post", "/api/v1/teams"): (403, "admin only"),
     ("get", "/api/v1/audit"): (403, "admin only"),
+    ("get", "/api/v1/quarantine"): (403, "admin only"),
+    ("get", "/api/v1/quarantine/{id}/raw"): (403, "admin only"),
+    ("post", "/api/v1/quarantine/retry"): (403, "admin only"),
     ("get", "/api/v1/reports/{name}"): (
         None,
         "figures, no client data; agents 403, a supervisor their own teams only (test_reports.py)",
@@ -181,6 +184,7 @@ def fill(path: str, b: TeamB) -> str:
             ("tokens", "id"): b.token,
             ("templates", "id"): b.template,
             ("channels", "account"): "depot",
+            ("quarantine", "id"): 1,  # admin only: refused before any item is looked up
             ("reports", "name"): "volume",
             ("attachments", "id"): b.attachment,
         }
@@ -217,6 +221,7 @@ def body_for(operation: dict[str, Any], b: TeamB, me: Person) -> dict[str, Any] 
         "TemplatePreview": lambda: {"body": "{{ contact.name }}", "conversation_id": b.conversation},
         "RulesBody": lambda: {"rules": []},
         "ApiChannelMessage": lambda: {"external_id": "x", "sender": {"email": "x@example.com"}, "text": "x"},
+        "RetryBody": lambda: {"all": True},
     }
     name = str(schema.get("$ref", "")).rsplit("/", 1)[-1]
     if name not in samples:

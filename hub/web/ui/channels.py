@@ -1,0 +1,154 @@
+"""/admin/channels: every channel account for admins — its state, last error, last item received and
+quarantine count — and each account's quarantine (reasons, raw downloads, a retry button), RU/EN.
+
+Reads happen in one short transaction and are rendered after it; the retry runs through
+hub.quarantine (today's parsers, audited) outside any transaction of this page.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote
+
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from hub import quarantine as retrying
+from hub.web.api.channels import channel_rows
+from hub.web.auth import Principal, authenticate
+from hub.web.context import db, hub_of
+from hub.web.errors import ApiError
+from hub.web.inputs import path_id
+from hub.web.ui import i18n
+from hub.web.ui.inbox_view import Clock
+from hub.web.ui.pages import language, redirect, remember_language, render
+from inbox import quarantine
+from inbox.models import ChannelAccount
+
+routes = web.RouteTableDef()
+
+PAGE_SIZE = 200
+
+
+async def _principal(
+    request: web.Request, session: AsyncSession, csrf: str | None = None
+) -> Principal | None:
+    try:
+        return await authenticate(request, session, csrf=csrf)
+    except ApiError as exc:
+        if exc.code == "network_not_allowed":
+            raise
+        return None
+
+
+def _when(clock: Clock, value: datetime | None) -> str:
+    return f"{clock.day(value)} {clock.time(value)}" if value else ""
+
+
+def _admin_gate(
+    request: web.Request, principal: Principal | None
+) -> tuple[str, i18n.Texts, web.Response | None]:
+    """The page's language and strings, and the answer instead of the page for one who may not see it."""
+    if principal is None:
+        return (
+            i18n.DEFAULT,
+            i18n.Texts(i18n.DEFAULT),
+            redirect("/login?next=" + quote(request.path_qs, safe="/"), 302),
+        )
+    lang = language(request, principal.agent)
+    t = i18n.Texts(lang)
+    if principal.agent.role != "admin":
+        return lang, t, web.Response(status=403, text=t.gettext("The channels page is for admins only."))
+    return lang, t, None
+
+
+@routes.get("/admin/channels")
+async def channels_page(request: web.Request) -> web.Response:
+    hub = hub_of(request)
+    async with db(request) as session:
+        principal = await _principal(request, session)
+        lang, t, refusal = _admin_gate(request, principal)
+        if refusal is not None or principal is None:
+            assert refusal is not None
+            return refusal
+        accounts = await channel_rows(hub, session)
+    clock = Clock(hub.settings.business_hours.timezone, lang)
+    rows: list[dict[str, Any]] = []
+    for account in accounts:
+        row = account.model_dump(mode="json")
+        rows.append(row)
+        row["last_received"] = _when(clock, account.last_received_at)
+        row["state_label"] = t.label(i18n.CHANNEL_STATES, row["state"])
+        row["kind_label"] = t.channel(row["kind"])
+        row["error"] = row["problem"] or row["detail"] or ""
+    context = {"lang": lang, "rows": rows, "csrf_token": principal.csrf_token or ""}
+    response = render(request, "web/channels.html", context)
+    remember_language(request, response)
+    return response
+
+
+@routes.get(r"/admin/channels/{id:\d+}/quarantine")
+async def quarantine_page(request: web.Request) -> web.Response:
+    hub = hub_of(request)
+    account_id = path_id(request)
+    async with db(request) as session:
+        principal = await _principal(request, session)
+        lang, t, refusal = _admin_gate(request, principal)
+        if refusal is not None or principal is None:
+            assert refusal is not None
+            return refusal
+        account = await session.get(ChannelAccount, account_id)
+        if account is None:
+            return web.Response(status=404, text=t.gettext("No such channel."))
+        items = await quarantine.list_items(session, account_id=account_id, limit=PAGE_SIZE)
+    clock = Clock(hub.settings.business_hours.timezone, lang)
+    rows: list[dict[str, Any]] = [
+        {
+            "id": item.id,
+            "when": _when(clock, item.received_at),
+            "iso": item.received_at.isoformat(),
+            "position": item.position,
+            "reason": item.reason,
+            "size": item.size,
+            "attempts": item.attempts,
+        }
+        for item in items
+    ]
+    retried = request.query.get("retried")
+    left = request.query.get("left")
+    notice = (
+        t.gettext("Retried: %(retried)s, still in the quarantine: %(left)s.", retried=retried, left=left)
+        if retried and left and retried.isdigit() and left.isdigit()
+        else ""
+    )
+    response = render(
+        request,
+        "web/quarantine.html",
+        {
+            "lang": lang,
+            "account": account,
+            "rows": rows,
+            "notice": notice,
+            "csrf_token": principal.csrf_token or "",
+        },
+    )
+    remember_language(request, response)
+    return response
+
+
+@routes.post(r"/admin/channels/{id:\d+}/quarantine/retry")
+async def retry_account(request: web.Request) -> web.Response:
+    """The retry button: every item of the account through today's parsers, then back to the list."""
+    hub = hub_of(request)
+    account_id = path_id(request)
+    form = await request.post()
+    async with db(request) as session:
+        principal = await _principal(request, session, csrf=str(form.get("csrf_token", "")))
+        _, _, refusal = _admin_gate(request, principal)
+        if refusal is not None or principal is None:
+            assert refusal is not None
+            return refusal
+    outcomes = await retrying.retry(hub, account_id=account_id, actor_agent_id=principal.agent.id)
+    left = sum(o.status != "ingested" for o in outcomes)
+    return redirect(f"/admin/channels/{account_id}/quarantine?retried={len(outcomes)}&left={left}", 303)
