@@ -326,7 +326,7 @@ async def _match_contact(work: _Work) -> None:
     caller = [IdentityRef("phone", number)]
     matcher = Matcher(work.session)
     await matcher.load(caller)
-    name = work.event.meta.get("caller_name")
+    name = work.event.caller_name
     shown = str(name)[:200] if name else None
     contact = matcher.find(caller, name=shown)
     if contact is None and call.direction == "inbound":

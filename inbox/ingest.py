@@ -344,6 +344,8 @@ def _stage_one(
         meta[CONTENT_KEY] = item.content_key
     if item.offline_form:  # read back by the UI (the form's label, replies by e-mail)
         meta["offline_form"] = True
+    if item.from_account:  # read back by the outbox (an echo of our own reply is dropped)
+        meta["from_account"] = True
     if p.invalid:
         meta["invalid_identities"] = p.invalid
     message = Message(

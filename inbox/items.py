@@ -93,6 +93,9 @@ class InboundMessage:
     hint_source: HintSource | None = None
     kind: MessageKind = "message"
     offline_form: bool = False
+    # Written by the account itself on the platform (a VK community's reply sent from VK, not from Okno):
+    # stored as a service event; the outbox drops it when it turns out to be the echo of our own reply.
+    from_account: bool = False
     content_key: str | None = None
     meta: Mapping[str, Any] = field(default_factory=dict)
     raw: Any = field(default=None, compare=False, repr=False)
@@ -184,6 +187,7 @@ class CallEvent:
     disposition: Literal["answered", "missed", "busy", "failed", "voicemail"] | None = None
     forwarded: bool = False
     recording_url: str | None = None
+    caller_name: str | None = None  # the name the PBX shows for the caller (a new card's name)
     meta: Mapping[str, Any] = field(default_factory=dict)
     raw: Any = field(default=None, compare=False, repr=False)
 

@@ -204,7 +204,7 @@ async def _drop_echo(session: AsyncSession, message: Message, external_id: str) 
             Message.id != message.id,
         )
     )
-    if echo is not None and echo.direction == "in" and echo.kind == "event" and echo.meta.get("outgoing"):
+    if echo is not None and echo.direction == "in" and echo.kind == "event" and echo.meta.get("from_account"):
         await session.delete(echo)
         await session.flush()
 

@@ -380,8 +380,6 @@ class AmiCallTracker:
         at = self._time(message)
         name = message.get("CallerIDName")
         meta = {"context": message.get("Context"), "channel": message.get("Channel")}
-        if name and name not in ("<unknown>", call.caller):
-            meta["caller_name"] = name
         return [
             self._event(
                 message,
@@ -389,6 +387,7 @@ class AmiCallTracker:
                 "ring",
                 started_at=at,
                 extension=device_of(call.channel) if call.direction == "outbound" else None,
+                caller_name=name if name and name not in ("<unknown>", call.caller) else None,
                 meta={k: v for k, v in meta.items() if v},
             )
         ]

@@ -240,7 +240,6 @@ def record_from_row(row: Mapping[str, str], ctx: ParseContext, text: str) -> Cal
     meta = {
         k: v
         for k, v in {
-            "caller_name": name,
             "dcontext": (row.get("dcontext") or "").strip() or None,
             "lastapp": lastapp or None,
             "channel": (row.get("channel") or "").strip() or None,
@@ -267,6 +266,7 @@ def record_from_row(row: Mapping[str, str], ctx: ParseContext, text: str) -> Cal
         talk_seconds=talk,
         disposition=disposition,  # type: ignore[arg-type]
         recording_url=ctx.recording(row.get("recordingfile"), call_id),
+        caller_name=name,
         meta=meta,
         raw=row,
     )

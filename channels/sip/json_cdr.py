@@ -143,7 +143,6 @@ def parse(document: Any, ctx: ParseContext) -> CallEvent:
     meta = {
         k: v
         for k, v in {
-            "caller_name": caller_name if caller_name and caller_name != caller else None,
             "hangup_cause": cause or None,
             "leg": "b" if is_b_leg else "a",
             "leg_uuid": uuid,
@@ -169,6 +168,7 @@ def parse(document: Any, ctx: ParseContext) -> CallEvent:
         talk_seconds=billsec if disposition == "answered" else 0,
         disposition=disposition,  # type: ignore[arg-type]
         recording_url=ctx.recording(recording, call_id),
+        caller_name=caller_name if caller_name and caller_name != caller else None,
         meta=meta,
         raw=document,
     )

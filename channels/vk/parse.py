@@ -335,7 +335,8 @@ def _community_reply(value: Any, *, account_id: int, allow_groups: bool) -> Inbo
         text=f"[Sent by the community from VK]\n{text}" if text else "[Sent by the community from VK]",
         sent_at=_when(msg.get("date")),
         kind="event",
-        meta={"vk": vk, "outgoing": True},
+        from_account=True,
+        meta={"vk": vk},
         raw=msg,
     )
 

@@ -125,7 +125,7 @@ async def test_repeated_event_changes_nothing(session: AsyncSession, pbx: Pbx) -
 async def test_unknown_inbound_number_becomes_a_lead_with_the_ad_source(
     session: AsyncSession, pbx: Pbx
 ) -> None:
-    await run(session, event(pbx, "c1", "e1", "ring", T0, did="74951234567", meta={"caller_name": "Ольга"}))
+    await run(session, event(pbx, "c1", "e1", "ring", T0, did="74951234567", caller_name="Ольга"))
     contact = await session.scalar(select(Contact))
     assert contact is not None
     assert (contact.kind, contact.name, contact.source_channel, contact.source_detail) == (

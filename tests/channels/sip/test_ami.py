@@ -221,7 +221,7 @@ def test_tracker_follows_an_answered_call_through_its_events() -> None:
     ]
     assert {e.call_id for e in events} == {"1715680800.16"}
     assert len({e.event_id for e in events}) == 5
-    assert events[0].meta["caller_name"] == "Ivan Petrov"
+    assert events[0].caller_name == "Ivan Petrov"
     assert events[-1].disposition == "answered" and events[-1].talk_seconds == 65
 
 

@@ -47,7 +47,7 @@ def test_malformed_lines_are_reported_with_their_numbers_and_the_rest_imported()
     )
     assert (first.disposition, first.wait_seconds, first.talk_seconds) == ("answered", 6, 120)
     assert first.started_at == datetime(2024, 5, 14, 10, 0, tzinfo=UTC)
-    assert first.meta["caller_name"] == "Ivan Petrov"
+    assert first.caller_name == "Ivan Petrov"
     assert (outbound.direction, outbound.extension, outbound.to_number) == ("outbound", "100", "89035556677")
     assert (missed.disposition, missed.wait_seconds, missed.answered_at) == ("missed", 31, None)
 
@@ -172,7 +172,7 @@ def test_the_asterisk_docs_master_csv_with_unbalanced_quotes_is_read_line_by_lin
     data = (FIXTURES / "master_2007_docs_unbalanced_quotes.csv").read_bytes()
     calls, errors = split(list(parse_csv(data, CTX)))
     assert errors == ["line 3: expected 16 columns, found 1"]  # only the truly unreadable line
-    assert [(c.from_number, c.meta["caller_name"], c.disposition) for c in calls] == [
+    assert [(c.from_number, c.caller_name, c.disposition) for c in calls] == [
         ("2565551212", "Joe Caller", "answered"),
         ("2565553434", 'Mary "M" Smith', "missed"),
         ("1000", "Agent", "answered"),

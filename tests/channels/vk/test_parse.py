@@ -117,7 +117,7 @@ def test_community_reply_is_an_outgoing_event_with_the_sent_messages_id() -> Non
     obj = message("Ответ из интерфейса VK", message_id=830, from_id=-229000111, peer_id=MARIA, out=1)
     item = parse({"type": "message_reply", "object": obj})
     assert item.external_id == "830"  # the id messages.send returned, which the outbox stored
-    assert item.kind == "event" and item.meta["outgoing"] is True
+    assert item.kind == "event" and item.from_account is True
     assert item.sender.identities == (IdentityRef("vk", str(MARIA)),)
     assert item.text == "[Sent by the community from VK]\nОтвет из интерфейса VK"
 
