@@ -219,6 +219,10 @@ def _operation(
             response["content"] = {kind: {"schema": answers[model]} for kind in declared.files}
         elif model is not None:
             response["content"] = json_content(answers[model])
+            if status == 200:
+                response["content"].update(
+                    {kind: {"schema": answers[other]} for kind, other in declared.also}
+                )
         out["responses"][str(status)] = response
     wanted: set[int] = set(declared.errors) | {400} | (set() if declared.auth == "public" else {401})
     if declared.body is not None:
@@ -233,9 +237,11 @@ def _operation(
 def document() -> Schema:
     operations = _operations()
     body_models = [o.body for _, _, o in operations if o.body is not None]
-    answer_models = [Error] + [
-        model for _, _, o in operations for _, model in o.responses.values() if model is not None
-    ]
+    answer_models = (
+        [Error]
+        + [model for _, _, o in operations for _, model in o.responses.values() if model is not None]
+        + [other for _, _, o in operations for _, other in o.also]
+    )
     bodies, schemas = _components(body_models, "validation")
     for model, ref in list(bodies.items()):
         if not model.model_fields:  # a body of nothing (Empty) is stated in place, not as a component

@@ -45,6 +45,7 @@ class Operation:
     errors: tuple[ErrorStatus, ...] = ()
     auth: Auth = "agent"
     files: tuple[str, ...] = ()
+    also: tuple[tuple[str, type[BaseModel]], ...] = ()
 
 
 def operation(
@@ -59,12 +60,14 @@ def operation(
     errors: tuple[ErrorStatus, ...] = (),
     auth: Auth = "agent",
     files: tuple[str, ...] = (),
+    also: tuple[tuple[str, type[BaseModel]], ...] = (),
 ) -> Callable[[H], H]:
     """Declare a handler's operation. `responses`: status → (description, response model or None for no
     body). `errors`: the error statuses it may answer beyond those every operation may (400, and 401 for
     an agent's route; 413 and 415 with a body). `path` documents the path's parameters (default: ``{id}``).
-    `files`: the media types of a 200 that answers a file's bytes (its model :class:`FileBytes`), not JSON."""
-    declared = Operation(summary, tag, responses, body, body_required, query, path, errors, auth, files)
+    `files`: the media types of a 200 that answers a file's bytes (its model :class:`FileBytes`), not JSON.
+    `also`: other media types a 200 may answer besides JSON (chosen by Accept), with their models."""
+    declared = Operation(summary, tag, responses, body, body_required, query, path, errors, auth, files, also)
 
     def mark(handler: H) -> H:
         setattr(handler, _ATTRIBUTE, declared)

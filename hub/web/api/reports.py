@@ -19,7 +19,7 @@ from hub.report_csv import to_csv
 from hub.runtime import Hub
 from hub.web.api.operations import operation
 from hub.web.api.schemas.base import respond
-from hub.web.api.schemas.reports import Report
+from hub.web.api.schemas.reports import Report, ReportCsv
 from hub.web.auth import require_agent
 from hub.web.context import db, hub_of
 from hub.web.errors import forbidden, not_found, unprocessable
@@ -60,6 +60,7 @@ class ReportQuery(Query):
     "A managers' report for a period: JSON, or CSV with Accept: text/csv (supervisors and admins)",
     "reports",
     {200: ("OK", Report)},
+    also=(("text/csv", ReportCsv),),
     query=ReportQuery,
     path=ReportPath,
     errors=(403, 404, 422),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, RootModel
 
 from hub.web.api.schemas.base import ApiModel
 
@@ -19,3 +19,7 @@ class Report(ApiModel):
     rows: list[dict[str, Cell]] = Field(
         description="one row per group: `group` (null when not grouped) and the report's figures"
     )
+
+
+class ReportCsv(RootModel[str]):
+    """The report's rows as CSV: UTF-8 with a byte-order mark, a header line, one line per group."""
