@@ -46,6 +46,7 @@ REPORTS = (*WAIT_REPORTS, "calls", "volume", "leads")
 GROUPS = ("agent", "team", "channel", "day", "hour", "weekday", "source")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 MISSED = ("missed", "busy", "failed", "voicemail")
+MAX_DAYS = 400  # a year and a month: enough to compare with last year, and a bounded query
 
 
 class ReportError(ValueError):
@@ -80,6 +81,8 @@ class ReportRequest:
             raise ReportError("only the leads report groups by source", "by")
         if self.end < self.start:
             raise ReportError("the period ends before it starts", "to")
+        if (self.end - self.start).days >= MAX_DAYS:
+            raise ReportError(f"a report covers at most {MAX_DAYS} days", "from")
         try:
             ZoneInfo(self.timezone)
         except (KeyError, ValueError) as exc:

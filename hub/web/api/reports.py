@@ -7,12 +7,13 @@ answers CSV, UTF-8 with a BOM, one row per group.
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, timedelta
-from typing import Literal
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
-from pydantic import Field
+from pydantic import BeforeValidator, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.report_csv import to_csv
@@ -39,13 +40,23 @@ class ReportPath(Query):
     name: ReportName
 
 
+def _iso_date(value: object) -> object:
+    """Only YYYY-MM-DD: pydantic alone would also take "0" (a Unix time) for a date."""
+    if isinstance(value, str) and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        raise ValueError("a date is YYYY-MM-DD")
+    return value
+
+
+IsoDate = Annotated[date, BeforeValidator(_iso_date)]
+
+
 class ReportQuery(Query):
-    from_: date | None = Field(
+    from_: IsoDate | None = Field(
         None,
         alias="from",
         description="the first day (YYYY-MM-DD, in the hub's time zone; default: 6 days before `to`)",
     )
-    to: date | None = Field(None, description="the last day, inclusive (default: today)")
+    to: IsoDate | None = Field(None, description="the last day, inclusive (default: today)")
     by: Group | None = None
     team: Id | None = Field(None, description="only this team (a supervisor: one of theirs)")
     channel: str | None = Field(None, max_length=20, description="only this channel kind")
