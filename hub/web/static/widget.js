@@ -346,7 +346,7 @@
 
   function render(msg, status) {
     if (!ui.log) return;
-    if (msg.id != null && shown[msg.id]) return;
+    if (msg.id != null && shown[msg.id]) { files(shown[msg.id], msg.files); return; }  // a later copy may bring its files
     var node = msg.cid && byCid[msg.cid];
     if (!node) {
       var last = ui.log.lastElementChild;
