@@ -97,15 +97,7 @@ def lines(today: datetime, zone: str, seed: int = 2026) -> list[dict[str, Any]]:
                     {"type": "message", "direction": "in", "at": at, "text": "Спасибо! А ещё вопрос…"}
                 )
             at += _reply_delay(rnd, at.astimezone(local_zone))
-            events.append(
-                {
-                    "type": "message",
-                    "direction": "out",
-                    "agent": rnd.choice(agents),
-                    "at": at,
-                    "text": rnd.choice(ANSWERS),
-                }
-            )
+            events.append(_answer(rnd, agents, at, rnd.choice(ANSWERS)))
         at += timedelta(minutes=rnd.randint(10, 600))
         events.append({"type": "resolve", "at": at})
         if rnd.random() < 0.1:  # the client comes back
@@ -114,15 +106,7 @@ def lines(today: datetime, zone: str, seed: int = 2026) -> list[dict[str, Any]]:
                 {"type": "message", "direction": "in", "at": at, "text": "Снова здравствуйте, не пришло."}
             )
             at += _reply_delay(rnd, at.astimezone(local_zone))
-            events.append(
-                {
-                    "type": "message",
-                    "direction": "out",
-                    "agent": rnd.choice(agents),
-                    "at": at,
-                    "text": "Проверили ещё раз и отправили повторно.",
-                }
-            )
+            events.append(_answer(rnd, agents, at, "Проверили ещё раз и отправили повторно."))
             at += timedelta(hours=1)
             events.append({"type": "resolve", "at": at})
         for i, event in enumerate(events):
@@ -130,6 +114,11 @@ def lines(today: datetime, zone: str, seed: int = 2026) -> list[dict[str, Any]]:
                 out.append((event["at"], i, {**event, "conversation": key, "at": event["at"].isoformat()}))
     # Conversation by conversation, each in its own order (a conversation's first line must come first).
     return [line for _, _, line in sorted(out, key=lambda e: (e[2]["conversation"], e[1]))]
+
+
+def _answer(rnd: random.Random, agents: Sequence[str], at: datetime, text: str) -> dict[str, Any]:
+    """A human reply by one of the account's agents."""
+    return {"type": "message", "direction": "out", "agent": rnd.choice(agents), "at": at, "text": text}
 
 
 def _reply_delay(rnd: random.Random, local: datetime) -> timedelta:
