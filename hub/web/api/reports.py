@@ -123,7 +123,7 @@ async def read_report(
             business_hours=query.business_hours,
         )
         return await build_report(
-            session, request, sla=settings.sla_targets(), hours=settings.business_hours.build()
+            session, request, sla=settings.sla_book(), hours=settings.calendars()
         )
     except ReportError as exc:
         raise unprocessable(str(exc), exc.field) from exc
