@@ -147,6 +147,7 @@ class Hub:
         self.sessionmaker = db.sessionmaker(self.engine)
         self.bus: LocalBus | RedisBus = RedisBus(settings.bus_url) if settings.bus_url else LocalBus()
         self.policy = settings.policy()
+        self.sla = settings.sla_book()  # the SLA targets, the teams' own included (reports, inbox list)
         routing = settings.routing
         self.router = RouterWorker(
             self.sessionmaker,

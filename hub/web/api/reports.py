@@ -122,9 +122,7 @@ async def read_report(
             agent_id=query.agent,
             business_hours=query.business_hours,
         )
-        return await build_report(
-            session, request, sla=settings.sla_book(), hours=settings.calendars()
-        )
+        return await build_report(session, request, sla=settings.sla_book(), hours=settings.calendars())
     except ReportError as exc:
         raise unprocessable(str(exc), exc.field) from exc
 
