@@ -29,7 +29,7 @@ from hub.web.errors import forbidden, not_found, unprocessable
 from hub.web.inputs import Id, Query, read_query
 from inbox.conversations import Viewer
 from inbox.models import utcnow
-from inbox.reports.build import GROUPS, REPORTS, ReportError, ReportRequest, build_report
+from inbox.reports.build import GROUPS, REPORTS, WAIT_REPORTS, ReportError, ReportRequest, build_report
 from inbox.reports.build import Report as ReportOutcome
 from inbox.reports.drill import MAX_PAGE, drill_down
 
@@ -42,6 +42,10 @@ assert set(ReportName.__args__) == set(REPORTS) and set(Group.__args__) == set(G
 
 class ReportPath(Query):
     name: ReportName
+
+
+class WaitReportPath(Query):
+    name: Literal["first_response", "reply_time", "resolution"]
 
 
 def _iso_date(value: object) -> object:
@@ -125,7 +129,7 @@ class DrillQuery(ReportFilters):
     "reports",
     {200: ("OK", ReportConversations)},
     query=DrillQuery,
-    path=ReportPath,
+    path=WaitReportPath,
     errors=(403, 404, 422),
 )
 async def get_report_conversations(request: web.Request) -> web.Response:
@@ -134,6 +138,11 @@ async def get_report_conversations(request: web.Request) -> web.Response:
         principal = await require_agent(request, session, "supervisor", "admin")
         query = read_query(request, DrillQuery)
         name = read_query_path(request)
+        if name not in WAIT_REPORTS:
+            raise not_found(
+                f"the {name} report has no waits to list: the conversations behind a report are listed "
+                f"for {', '.join(WAIT_REPORTS)}"
+            )
         page = await read_drill_down(hub, session, principal.viewer, name, query)
     return respond(page)
 
