@@ -104,7 +104,7 @@ async def _report(settings: Any, args: argparse.Namespace) -> int:
                         business_hours=args.business_hours,
                     )
                     report = await build_report(
-                        session, request, sla=settings.sla_targets(), hours=settings.business_hours.build()
+                        session, request, sla=settings.sla_book(), hours=settings.calendars()
                     )
                 except ReportError as exc:
                     raise CliError(f"--{exc.field}: {exc}" if exc.field else str(exc)) from exc

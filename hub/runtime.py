@@ -136,6 +136,10 @@ def split_account(config: AccountSettings) -> tuple[dict[str, object], dict[str,
     return options, secrets, problem
 
 
+class UnknownTeam(ValueError):
+    """A per-team section of the configuration names a team that does not exist."""
+
+
 class Hub:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -143,6 +147,7 @@ class Hub:
         self.sessionmaker = db.sessionmaker(self.engine)
         self.bus: LocalBus | RedisBus = RedisBus(settings.bus_url) if settings.bus_url else LocalBus()
         self.policy = settings.policy()
+        self.sla = settings.sla_book()  # the SLA targets, the teams' own included (reports, inbox list)
         routing = settings.routing
         self.router = RouterWorker(
             self.sessionmaker,
@@ -270,8 +275,25 @@ class Hub:
                 if not config.enabled:
                     problem = problem or "disabled in configuration"
                 self.accounts[name] = ConfiguredAccount(context, team_id, problem)
+            await self._check_team_sections(session)
             await session.commit()
         return self.accounts
+
+    async def _check_team_sections(self, session: AsyncSession) -> None:
+        """Every team a per-team section names (`[sla.teams."<name>"]` …) must exist: a typo would
+        otherwise silently leave that team on the hub's hours and targets."""
+        named = {n for names in self.settings.team_names().values() for n in names}
+        if not named:
+            return
+        known = set(await session.scalars(select(Team.name)))
+        for section, names in self.settings.team_names().items():
+            for name in names:
+                if name not in known:
+                    listed = ", ".join(sorted(known)) or "none yet"
+                    raise UnknownTeam(
+                        f'[{section}."{name}"]: no team named {name!r} (teams: {listed}); name a team '
+                        "from [routing.teams], an account's team, or one an admin created"
+                    )
 
     async def load_reply_templates(self) -> int:
         return await load_reply_templates(self.sessionmaker)

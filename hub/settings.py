@@ -25,9 +25,9 @@ from pydantic_settings import (
 )
 
 from hub import i18n
-from inbox.business_hours import DAY_NAMES, BusinessHours
+from inbox.business_hours import DAY_NAMES, BusinessHours, Calendars
 from inbox.policy import InboxPolicy
-from inbox.reports.figures import SlaTargets
+from inbox.reports.figures import SlaBook, SlaTargets
 from inbox.routing.rules import RuleError, parse_rules
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -76,6 +76,21 @@ class OutboxSettings(BaseModel):
     poll_seconds: float = Field(1.0, gt=0)
 
 
+class TeamBusinessHoursSettings(BaseModel):
+    """`[business_hours.teams."<name>"]`: a team's own hours; what it leaves out is the hub's."""
+
+    model_config = ConfigDict(extra="forbid")
+    timezone: str | None = None
+    mon: str | None = None
+    tue: str | None = None
+    wed: str | None = None
+    thu: str | None = None
+    fri: str | None = None
+    sat: str | None = None
+    sun: str | None = None
+    holidays: list[date] | None = None
+
+
 class BusinessHoursSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
     timezone: str = "Europe/Moscow"
@@ -87,11 +102,35 @@ class BusinessHoursSettings(BaseModel):
     sat: str = ""
     sun: str = ""
     holidays: list[date] = []
+    teams: dict[str, TeamBusinessHoursSettings] = {}
 
     def build(self) -> BusinessHours:
         return BusinessHours.from_config(
             self.timezone, {d: getattr(self, d) for d in DAY_NAMES}, self.holidays
         )
+
+    def build_team(self, name: str) -> BusinessHours:
+        """The team's own hours, each field it does not set taken from the hub's."""
+        own = self.teams[name]
+        days = {d: getattr(own, d) if getattr(own, d) is not None else getattr(self, d) for d in DAY_NAMES}
+        holidays = own.holidays if own.holidays is not None else self.holidays
+        try:
+            return BusinessHours.from_config(own.timezone or self.timezone, days, holidays)
+        except (KeyError, ValueError) as exc:
+            raise ValueError(f"business_hours.teams.{name}: {exc}") from None
+
+    def calendars(self) -> Calendars:
+        return Calendars(self.build(), {name: self.build_team(name) for name in self.teams})
+
+
+class TeamSlaSettings(BaseModel):
+    """`[sla.teams."<name>"]`: a team's own SLA; what it leaves out is the hub's ``[sla]``."""
+
+    model_config = ConfigDict(extra="forbid")
+    first_response_minutes: int | None = Field(None, ge=1)
+    next_response_minutes: int | None = Field(None, ge=1)
+    resolution_minutes: int | None = Field(None, ge=1)
+    business_hours: bool | None = None
 
 
 class SlaSettings(BaseModel):
@@ -103,6 +142,7 @@ class SlaSettings(BaseModel):
     resolution_minutes: int | None = Field(None, ge=1)
     # Which clock the thresholds use: working time (true) or the wall clock.
     business_hours: bool = False
+    teams: dict[str, TeamSlaSettings] = {}
 
     def targets(self) -> SlaTargets:
         def minutes(value: int | None) -> float | None:
@@ -262,7 +302,7 @@ class Settings(BaseSettings):
     @field_validator("business_hours")
     @classmethod
     def _hours_parse(cls, value: BusinessHoursSettings) -> BusinessHoursSettings:
-        value.build()
+        value.calendars()
         return value
 
     @classmethod
@@ -290,14 +330,45 @@ class Settings(BaseSettings):
             targets = replace(targets, first_response=self.first_response_sla_minutes * 60.0)
         return targets
 
+    def sla_book(self) -> SlaBook:
+        """The reports' SLA with the teams' own (``[sla.teams."<name>"]``): each threshold a team leaves
+        out is the hub's."""
+        default = self.sla_targets()
+        teams = {}
+        for name, own in self.sla.teams.items():
+            teams[name] = SlaTargets(
+                first_response=_minutes(own.first_response_minutes, default.first_response),
+                reply=_minutes(own.next_response_minutes, default.reply),
+                resolution=_minutes(own.resolution_minutes, default.resolution),
+                business_hours=default.business_hours if own.business_hours is None else own.business_hours,
+            )
+        return SlaBook(default, teams)
+
+    def calendars(self) -> Calendars:
+        """The hub's business hours with the teams' own (``[business_hours.teams."<name>"]``)."""
+        return self.business_hours.calendars()
+
+    def team_names(self) -> dict[str, list[str]]:
+        """The teams named by per-team sections, by section: each must exist when the hub starts."""
+        return {
+            "business_hours.teams": list(self.business_hours.teams),
+            "sla.teams": list(self.sla.teams),
+        }
+
     def policy(self) -> InboxPolicy:
+        calendars = self.calendars()
         return InboxPolicy(
             default_region=self.default_region,
-            business_hours=self.business_hours.build(),
+            business_hours=calendars.default,
+            team_hours=calendars.teams,
             first_response_sla=timedelta(minutes=self.first_response_sla_minutes),
             attachments_dir=Path(self.attachments_dir),
             gettext=i18n.translation(self.ui.language).gettext,
         )
+
+
+def _minutes(value: int | None, default: float | None) -> float | None:
+    return default if value is None else value * 60.0
 
 
 def load(config_file: str | Path | None = None, **overrides: Any) -> Settings:

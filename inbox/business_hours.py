@@ -71,3 +71,35 @@ class BusinessHours:
                     total += (hi - lo).total_seconds()
             day += timedelta(days=1)
         return total
+
+    def moment_after(self, start: datetime, seconds: float) -> datetime | None:
+        """The moment `seconds` working seconds after `start` (a due time on the working-time clock); None
+        when the calendar has no working time within a year and a week."""
+        zone = ZoneInfo(self.timezone)
+        local_start = start.astimezone(zone)
+        left = max(0.0, seconds)
+        day = local_start.date()
+        for _ in range(372):
+            for s, e in () if day in self.holidays else self.week.get(day.weekday(), ()):
+                open_at = max(datetime.combine(day, s, zone), local_start)
+                close_at = datetime.combine(day, e, zone)
+                if close_at <= open_at:
+                    continue
+                span = (close_at - open_at).total_seconds()
+                if left <= span:
+                    return open_at.astimezone(start.tzinfo) + timedelta(seconds=left)
+                left -= span
+            day += timedelta(days=1)
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Calendars:
+    """The hub's business hours and those of the teams that set their own (by team name)."""
+
+    default: BusinessHours = field(default_factory=BusinessHours.always)
+    teams: Mapping[str, BusinessHours] = field(default_factory=dict)
+
+    def of(self, team: str | None) -> BusinessHours:
+        """The calendar of the team named `team` (None: no team), the hub's unless it set its own."""
+        return self.teams.get(team, self.default) if team is not None else self.default

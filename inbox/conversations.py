@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from inbox.bus import Event
 from inbox.models import Agent, AuditLog, Conversation, Message, ReportingEvent, Team, utcnow
 from inbox.policy import InboxPolicy
-from inbox.reports.waits import end_on_resolve
+from inbox.reports.waits import end_on_resolve, team_calendar
 
 Role = Literal["agent", "supervisor", "admin"]
 ROLES: tuple[Role, ...] = ("agent", "supervisor", "admin")
@@ -206,13 +206,14 @@ async def set_status(
     if status == "resolved" and previous != "resolved":
         conv.resolved_at = now
         conv.waiting_since = None
-        await end_on_resolve(session, conv, actor_id or conv.assignee_id, now, policy.business_hours)
+        await end_on_resolve(session, conv, actor_id or conv.assignee_id, now, policy.calendars)
+        hours = await team_calendar(session, policy.calendars, conv.team_id)
         session.add(
             ReportingEvent(
                 name="resolution",
                 occurred_at=now,
                 value_seconds=(now - conv.created_at).total_seconds(),
-                business_seconds=policy.business_hours.seconds_between(conv.created_at, now),
+                business_seconds=hours.seconds_between(conv.created_at, now),
                 conversation_id=conv.id,
                 contact_id=conv.contact_id,
                 agent_id=conv.assignee_id,

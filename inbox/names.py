@@ -1,4 +1,4 @@
-"""Display names by id — of agents and of client cards — for lists that show who, without whole rows."""
+"""Display names by id — of agents, teams and client cards — for lists that show who, without whole rows."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import NamedTuple
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from inbox.models import Agent, Contact
+from inbox.models import Agent, Contact, Team
 
 
 class AgentName(NamedTuple):
@@ -23,6 +23,15 @@ async def agent_names(session: AsyncSession, ids: Iterable[int | None]) -> dict[
         return {}
     rows = await session.execute(select(Agent.id, Agent.name).where(Agent.id.in_(wanted)))
     return {agent_id: name for agent_id, name in rows}
+
+
+async def team_names(session: AsyncSession, ids: Iterable[int | None]) -> dict[int, str]:
+    """The names of these teams, by id (None and unknown ids are skipped)."""
+    wanted = {i for i in ids if i is not None}
+    if not wanted:
+        return {}
+    rows = await session.execute(select(Team.id, Team.name).where(Team.id.in_(wanted)))
+    return {team_id: name for team_id, name in rows}
 
 
 async def contact_names(session: AsyncSession, ids: Iterable[int | None]) -> dict[int, str]:

@@ -28,7 +28,7 @@ from inbox.conversations import assign, scope
 from inbox.items import OutboundAttachment
 from inbox.models import Agent, Attachment, Contact, Conversation, Message, Outbox, ReportingEvent, utcnow
 from inbox.policy import InboxPolicy
-from inbox.reports.waits import end_on_human_reply
+from inbox.reports.waits import end_on_human_reply, team_calendar
 
 MAX_REPLY = 100_000
 MAX_ATTACHMENTS_BYTES = 25 * 2**20  # what most mail servers accept in one message
@@ -253,7 +253,7 @@ def check_reply(
 async def _measure(
     session: AsyncSession, conv: Conversation, agent: Agent, policy: InboxPolicy, now: datetime
 ) -> None:
-    await end_on_human_reply(session, conv, agent.id, now, policy.business_hours)
+    await end_on_human_reply(session, conv, agent.id, now, policy.calendars)
     common = {
         "occurred_at": now,
         "conversation_id": conv.id,
@@ -263,7 +263,7 @@ async def _measure(
         "account_id": conv.account_id,
         "channel_kind": conv.channel_kind,
     }
-    hours = policy.business_hours
+    hours = await team_calendar(session, policy.calendars, conv.team_id)
     if conv.first_response_at is None:
         conv.first_response_at = now
         start = conv.created_at

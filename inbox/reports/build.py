@@ -16,11 +16,11 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, case, func, literal, or_, select
+from sqlalchemy import Float, and_, case, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
-from inbox.business_hours import BusinessHours
+from inbox.business_hours import BusinessHours, Calendars
 from inbox.models import (
     Agent,
     Call,
@@ -33,7 +33,7 @@ from inbox.models import (
     Team,
     utcnow,
 )
-from inbox.reports.figures import SlaCount, SlaTargets, Summary
+from inbox.reports.figures import SlaBook, SlaCount, SlaTargets, Summary
 from inbox.reports.sql import local_bucket, summaries
 from inbox.reports.waits import FIRST_RESPONSE, REPLY, RESOLUTION
 
@@ -195,26 +195,75 @@ async def build_report(
     session: AsyncSession,
     req: ReportRequest,
     *,
-    sla: SlaTargets,
-    hours: BusinessHours,
+    sla: SlaTargets | SlaBook,
+    hours: BusinessHours | Calendars,
     now: datetime | None = None,
 ) -> Report:
-    """The report `req` asks for, read in one transaction of `session` (which it does not commit)."""
+    """The report `req` asks for, read in one transaction of `session` (which it does not commit).
+
+    `sla` and `hours` may carry the teams' own targets and calendars (by team name)."""
     agents, teams = await _names(session)
     grouper = _Grouper(session, req, agents, teams)
     if req.name in WAIT_REPORTS:
-        return await _wait_report(session, req, grouper, sla, hours, now or utcnow())
+        calendars = hours if isinstance(hours, Calendars) else Calendars(hours)
+        return await _wait_report(session, req, grouper, SlaBook.of_targets(sla), calendars, now or utcnow())
     builder: Callable[..., Any] = {"calls": _calls, "volume": _volume, "leads": _leads}[req.name]
     report: Report = await builder(session, req, grouper)
     return report
+
+
+@dataclass(frozen=True, slots=True)
+class _TeamSla:
+    """The SLA of one kind of wait as SQL sees it: the threshold and the clock of each wait's team."""
+
+    default: SlaTargets
+    own: Mapping[int, SlaTargets]  # team id → the targets of a team that sets its own
+    kind: str
+
+    def targets(self, team_id: int | None) -> SlaTargets:
+        return self.own.get(team_id, self.default) if team_id is not None else self.default
+
+    def per_team(self, pick: Callable[[SlaTargets], Any]) -> Any:
+        if not self.own:
+            return pick(self.default)
+        w = ReportWait
+        return case(*[(w.team_id == t, pick(v)) for t, v in self.own.items()], else_=pick(self.default))
+
+    def threshold(self) -> Any:
+        return self.per_team(lambda t: literal(t.for_kind(self.kind), Float))
+
+    def clock(self) -> Any:
+        w = ReportWait
+        return self.per_team(lambda t: w.business_seconds if t.business_hours else w.value_seconds)
+
+    def on_business_hours(self) -> bool:
+        return any(
+            t.business_hours and t.for_kind(self.kind) is not None for t in (self.default, *self.own.values())
+        )
+
+    def overdue(self, now: datetime) -> Any:
+        """Open waits past their due time on the wall clock."""
+        w = ReportWait
+        terms = [
+            and_(w.team_id == t, w.started_at < now - timedelta(seconds=v.for_kind(self.kind) or 0.0))
+            for t, v in self.own.items()
+            if v.for_kind(self.kind) is not None
+        ]
+        default = self.default.for_kind(self.kind)
+        if default is not None:
+            rest = w.started_at < now - timedelta(seconds=default)
+            if self.own:
+                rest = and_(or_(w.team_id.is_(None), w.team_id.not_in(list(self.own))), rest)
+            terms.append(rest)
+        return or_(*terms) if terms else literal(False)
 
 
 async def _wait_report(
     session: AsyncSession,
     req: ReportRequest,
     grouper: _Grouper,
-    sla: SlaTargets,
-    hours: BusinessHours,
+    sla: SlaBook,
+    calendars: Calendars,
     now: datetime,
 ) -> Report:
     kind = WAIT_REPORTS[req.name]
@@ -236,11 +285,13 @@ async def _wait_report(
     ended = [*where, w.outcome.is_not(None)]
     measure = w.business_seconds if req.business_hours else w.value_seconds
     stats = {_norm(k): v for k, v in (await summaries(session, measure, group, ended)).items()}
-    threshold = sla.for_kind(kind)
+    own = {i: sla.teams[name] for i, name in grouper.teams.items() if name in sla.teams}
+    team_sla = _TeamSla(sla.default, own, kind)
+    has_target = any(t.for_kind(kind) is not None for t in (sla.default, *own.values()))
     met: dict[Any, int] = defaultdict(int)
     missed: dict[Any, int] = defaultdict(int)
-    if threshold is not None:
-        clock = w.business_seconds if sla.business_hours else w.value_seconds
+    if has_target:
+        clock, threshold = team_sla.clock(), team_sla.threshold()
         for key, (hits, late) in (
             await _grouped_counts(
                 session,
@@ -253,13 +304,24 @@ async def _wait_report(
             met[key] += int(hits or 0)
             missed[key] += int(late or 0)
         still_open = [*where, w.outcome.is_(None)]
-        if sla.business_hours:  # working time cannot be counted in SQL: open waits are few, count them here
+        if team_sla.on_business_hours():
+            # Working time cannot be counted in SQL: open waits are few, count them here.
             key_col = group if group is not None else literal(0)
-            for key, started in await session.execute(select(key_col, w.started_at).where(*still_open)):
-                if hours.seconds_between(started, now) > threshold:
+            query = select(key_col, w.team_id, w.started_at).where(*still_open)
+            for key, team_id, started in await session.execute(query):
+                targets = team_sla.targets(team_id)
+                limit = targets.for_kind(kind)
+                if limit is None:
+                    continue
+                if targets.business_hours:
+                    team_name = grouper.teams.get(team_id) if team_id is not None else None
+                    elapsed = calendars.of(team_name).seconds_between(started, now)
+                else:
+                    elapsed = (now - started).total_seconds()
+                if elapsed > limit:
                     missed[None if group is None else _norm(key)] += 1
         else:
-            overdue = [*still_open, w.started_at < now - timedelta(seconds=threshold)]
+            overdue = [*still_open, team_sla.overdue(now)]
             for key, (late,) in (await _grouped_counts(session, group, overdue, func.count())).items():
                 missed[key] += int(late or 0)
     rows = []
@@ -272,7 +334,7 @@ async def _wait_report(
             "median": _rounded(summary.median),
             "p90": _rounded(summary.p90),
         }
-        if threshold is not None:
+        if has_target:
             count = SlaCount(met.get(key, 0), missed.get(key, 0))
             row.update(sla_met=count.met, sla_missed=count.missed, sla_pct=count.pct)
         rows.append(row)

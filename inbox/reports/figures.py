@@ -7,8 +7,8 @@ figure is the same on SQLite and PostgreSQL (both read the rows; the arithmetic 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 
 def percentile(sorted_values: Sequence[float], fraction: float) -> float | None:
@@ -56,6 +56,26 @@ class SlaTargets:
             "reply": self.reply,
             "resolution": self.resolution,
         }.get(kind)
+
+
+@dataclass(frozen=True, slots=True)
+class SlaBook:
+    """The hub's SLA targets and those of the teams that set their own (by team name): a wait is held to
+    the targets of the team it belongs to (the team of its start)."""
+
+    default: SlaTargets = field(default_factory=SlaTargets)
+    teams: Mapping[str, SlaTargets] = field(default_factory=dict)
+
+    @classmethod
+    def of_targets(cls, sla: SlaTargets | SlaBook) -> SlaBook:
+        return sla if isinstance(sla, SlaBook) else cls(sla)
+
+    def of(self, team: str | None) -> SlaTargets:
+        return self.teams.get(team, self.default) if team is not None else self.default
+
+    def has_target(self, kind: str) -> bool:
+        """Whether any team (or the hub) has a threshold for `kind`: the report then shows SLA columns."""
+        return any(t.for_kind(kind) is not None for t in (self.default, *self.teams.values()))
 
 
 @dataclass(slots=True)

@@ -4,6 +4,8 @@ A conversation's inbound message opens a *reply* wait when none is open (the cli
 a new cycle (a first inbound message, or one after a resolve) opens a *first_response* and a *resolution*
 wait as well. A human reply ends the open first_response and reply waits; a resolve ends the resolution
 wait and drops what is still waiting for a reply. Reports then aggregate rows, never re-reading messages.
+A wait's business-hours seconds are counted on the calendar of the team it belongs to (the team of its
+start), the hub's unless that team keeps its own hours.
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from inbox.business_hours import BusinessHours
+from inbox.business_hours import BusinessHours, Calendars
 from inbox.models import Conversation, ReportWait
+from inbox.names import team_names
 
 FIRST_RESPONSE = "first_response"
 REPLY = "reply"
@@ -75,21 +78,53 @@ def _end(wait: ReportWait, outcome: str, agent_id: int | None, at: datetime, hou
         wait.business_seconds = hours.seconds_between(wait.started_at, at)
 
 
+async def team_calendar(
+    session: AsyncSession, calendars: Calendars | BusinessHours, team_id: int | None
+) -> BusinessHours:
+    """The business hours of the team `team_id` (the hub's unless it keeps its own)."""
+    if isinstance(calendars, BusinessHours):
+        return calendars
+    if not calendars.teams or team_id is None:
+        return calendars.default
+    return calendars.of((await team_names(session, [team_id])).get(team_id))
+
+
+async def _calendars_of(
+    session: AsyncSession, waits: list[ReportWait], calendars: Calendars | BusinessHours
+) -> dict[int | None, BusinessHours]:
+    """Each wait's team → its calendar (one small query, and only when a team keeps its own hours)."""
+    if isinstance(calendars, BusinessHours):
+        return {w.team_id: calendars for w in waits}
+    names = await team_names(session, (w.team_id for w in waits)) if calendars.teams else {}
+    return {w.team_id: calendars.of(names.get(w.team_id) if w.team_id else None) for w in waits}
+
+
 async def end_on_human_reply(
-    session: AsyncSession, conv: Conversation, agent_id: int, at: datetime, hours: BusinessHours
+    session: AsyncSession,
+    conv: Conversation,
+    agent_id: int,
+    at: datetime,
+    hours: Calendars | BusinessHours,
 ) -> None:
     """An agent answered: the client's wait (and the cycle's first response, if still open) ends now."""
-    for wait in await _open_waits(session, conv.id):
-        if wait.kind in (FIRST_RESPONSE, REPLY):
-            _end(wait, "replied", agent_id, at, hours)
+    waits = [w for w in await _open_waits(session, conv.id) if w.kind in (FIRST_RESPONSE, REPLY)]
+    calendar = await _calendars_of(session, waits, hours)
+    for wait in waits:
+        _end(wait, "replied", agent_id, at, calendar[wait.team_id])
 
 
 async def end_on_resolve(
-    session: AsyncSession, conv: Conversation, agent_id: int | None, at: datetime, hours: BusinessHours
+    session: AsyncSession,
+    conv: Conversation,
+    agent_id: int | None,
+    at: datetime,
+    hours: Calendars | BusinessHours,
 ) -> None:
     """The cycle ends: its resolution is measured; waits nobody answered are dropped, not measured."""
-    for wait in await _open_waits(session, conv.id):
+    waits = await _open_waits(session, conv.id)
+    calendar = await _calendars_of(session, waits, hours)
+    for wait in waits:
         if wait.kind == RESOLUTION:
-            _end(wait, "resolved", agent_id, at, hours)
+            _end(wait, "resolved", agent_id, at, calendar[wait.team_id])
         else:
-            _end(wait, "dropped", None, at, hours)
+            _end(wait, "dropped", None, at, calendar[wait.team_id])

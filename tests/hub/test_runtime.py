@@ -11,10 +11,11 @@ from aiohttp.test_utils import TestServer
 from sqlalchemy import select
 
 from channels.api import parse
-from hub.runtime import Hub
+from hub.runtime import Hub, UnknownTeam
 from inbox.agents import create_agent
 from inbox.models import ChannelAccount, Conversation, Message, Team
 from inbox.replies import add_reply
+from tests.conftest import make_settings
 from tests.waiting import eventually, next_item
 
 
@@ -79,3 +80,24 @@ async def test_account_kind_cannot_change_under_the_same_name(hub_factory: Any) 
         await session.commit()
     with pytest.raises(ValueError, match="give the new one another name"):
         await hub.sync_accounts()
+
+
+async def test_a_per_team_section_naming_no_team_stops_the_start(hub_factory: Any, database_url: str) -> None:
+    typo = Hub(
+        make_settings(
+            database_url,
+            routing={"teams": {"Night": {}}},
+            sla={"teams": {"Nigth": {"first_response_minutes": 5}}},
+        )
+    )
+    try:
+        with pytest.raises(
+            UnknownTeam, match=r'\[sla\.teams\."Nigth"\]: no team named .Nigth. \(teams: Night\)'
+        ):
+            await typo.start(migrate=False)
+    finally:
+        await typo.engine.dispose()
+    hub: Hub = await hub_factory(
+        routing={"teams": {"Night": {}}}, business_hours={"teams": {"Night": {"sat": "10:00-16:00"}}}
+    )
+    assert hub.policy.calendars.of("Night").week[5] and not hub.policy.calendars.default.week[5]

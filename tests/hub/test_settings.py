@@ -95,3 +95,13 @@ def test_the_ui_language_is_checked_by_name_and_handed_to_the_domain(tmp_path: P
     config.write_text('[ui]\nlanguage = "de"\n', encoding="utf-8")
     with pytest.raises(ValidationError, match=r"ui\.language"):
         load(config)
+
+
+def test_a_team_section_with_an_unknown_key_is_refused_naming_the_key(tmp_path: Path) -> None:
+    config = tmp_path / "okno.toml"
+    config.write_text('[sla.teams."VIP"]\nfirst_response_minuts = 15\n', encoding="utf-8")
+    with pytest.raises(ValidationError, match=r"sla\.teams\.VIP\.first_response_minuts"):
+        load(config)
+    config.write_text('[business_hours.teams."Night"]\nmon = "23:00-01:00"\n', encoding="utf-8")
+    with pytest.raises(ValidationError, match=r"business_hours\.teams\.Night: .*ends before it starts"):
+        load(config)

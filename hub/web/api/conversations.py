@@ -35,7 +35,9 @@ from inbox.conversations import (
 )
 from inbox.items import OutboundAttachment
 from inbox.knowledge.templates import visible_template
+from inbox.models import utcnow
 from inbox.replies import MAX_REPLY, add_reply, reply_account, store_reply_files
+from inbox.reports.due import open_dues
 
 routes = web.RouteTableDef()
 
@@ -124,7 +126,11 @@ async def list_(request: web.Request) -> web.Response:
             session, principal.viewer, flt, limit=query.limit, offset=query.offset
         )
         cards = await contacts_by_id(session, (c.contact_id for c in convs))
-        items = [ConversationListItem.of(c, cards[c.contact_id]) for c in convs]
+        hub = hub_of(request)
+        dues = await open_dues(
+            session, (c.id for c in convs), sla=hub.sla, calendars=hub.policy.calendars, now=utcnow()
+        )
+        items = [ConversationListItem.of(c, cards[c.contact_id], dues.get(c.id)) for c in convs]
         return respond(ConversationList(items=items, limit=query.limit, offset=query.offset))
 
 

@@ -33,6 +33,7 @@ from inbox.conversations import (
 )
 from inbox.models import utcnow
 from inbox.queues import QUEUES, Queue, channel_kinds, list_queue, queue_counts, queues_for
+from inbox.reports.due import open_dues
 from inbox.routing.router import queue_positions
 
 routes = web.RouteTableDef()
@@ -102,7 +103,15 @@ async def _list_context(
     convs = await list_queue(
         session, viewer, view.queue, status=view.status, channel=view.channel, limit=LIST_LIMIT
     )
-    rows = await inbox_view.list_rows(session, convs, viewer, _clock(request, lang))
+    clock = _clock(request, lang)
+    rows = await inbox_view.list_rows(session, convs, viewer, clock)
+    hub = hub_of(request)
+    now = utcnow()
+    dues = await open_dues(
+        session, (c.id for c in convs), sla=hub.sla, calendars=hub.policy.calendars, now=now
+    )
+    for row in rows:
+        row["sla"] = inbox_view.sla_mark(dues.get(row["id"]), clock, now)
     queue = await _queue(session, viewer)
     for row in rows:
         row["queue"] = _queue_label(queue.get(row["id"]), t)

@@ -22,6 +22,7 @@ from inbox.edits import previous_versions
 from inbox.models import Conversation, Message, utcnow
 from inbox.names import agent_names, contact_names
 from inbox.queues import latest_messages, unanswered
+from inbox.reports.due import SlaDue
 from inbox.timeline import Entry, contact_timeline
 
 JSON = dict[str, Any]
@@ -120,6 +121,30 @@ async def list_rows(
             }
         )
     return rows
+
+
+def sla_mark(due: SlaDue | None, clock: Clock, now: datetime) -> JSON | None:
+    """A list row's SLA: the time the client is due an answer, or how long ago it passed (a breach)."""
+    if due is None:
+        return None
+    t = clock.t
+    if due.breached:
+        return {
+            "breached": True,
+            "label": t.gettext("Overdue"),
+            "title": t.gettext(
+                "An answer was due at %(time)s (%(late)s ago)",
+                time=clock.full(due.due_at),
+                late=t.waited(max(60.0, (now - due.due_at).total_seconds())),
+            ),
+            "due_at": due.due_at.isoformat(),
+        }
+    return {
+        "breached": False,
+        "label": t.gettext("due %(time)s", time=clock.short(due.due_at)),
+        "title": t.gettext("An answer is due by %(time)s", time=clock.full(due.due_at)),
+        "due_at": due.due_at.isoformat(),
+    }
 
 
 def _duration(seconds: int | None) -> str:

@@ -2,7 +2,9 @@
 
 An overview (today, 7 and 30 days: conversations, inbound messages, first response median and p90, SLA,
 missed calls) and one report at a time with its filters, a bar chart (server-rendered SVG: no script, no
-CDN) and the table under it, and a CSV download (the API's own). The figures are the API's
+CDN) and the table under it, and a CSV download (the API's own). On a wait report each bar and each row
+links to its drill-down (``drill=1&group=…``): the conversations behind it, paginated, each a link into the
+inbox (the API's :func:`hub.web.api.reports.read_drill_down`). The figures are the API's
 (:func:`hub.web.api.reports.read_report`), read in one short transaction and rendered after it.
 """
 
@@ -16,18 +18,28 @@ from urllib.parse import quote, urlencode
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
-from pydantic import model_validator
+from pydantic import Field, model_validator
 from sqlalchemy import select
 
 from hub.i18n import N_, Msg
-from hub.web.api.reports import Group, ReportName, ReportQuery, read_report
+from hub.web.api.reports import (
+    DrillQuery,
+    Group,
+    ReportName,
+    ReportQuery,
+    read_drill_down,
+    read_report,
+)
+from hub.web.api.schemas.reports import ReportConversations
 from hub.web.auth import authenticate
 from hub.web.context import db, hub_of
 from hub.web.errors import ApiError
 from hub.web.inputs import read_query
 from hub.web.ui import i18n
+from hub.web.ui.inbox_view import Clock
 from hub.web.ui.pages import language, redirect, remember_language, render
 from inbox.models import Agent, Team
+from inbox.reports.build import WAIT_REPORTS
 
 routes = web.RouteTableDef()
 
@@ -82,6 +94,12 @@ WEEKDAYS: Final[dict[str, Msg]] = {
     "sat": N_("Sat"),
     "sun": N_("Sun"),
 }
+SLA_STATES: Final[dict[str, Msg]] = {
+    "met": N_("met"),
+    "missed": N_("missed"),
+    "pending": N_("waiting"),
+}
+DRILL_PAGE: Final = 25
 DURATIONS: Final = frozenset(
     {
         "avg",
@@ -113,6 +131,10 @@ class PageQuery(ReportQuery):
     report: ReportName = "first_response"
     # A wider choice than the API's ("whole"), narrowed back by grouping().
     by: Group | Literal["whole"] | None = "day"  # type: ignore[assignment]
+    # The drill-down: the conversations behind one group (absent: the rows without one), a page of them.
+    drill: bool = False
+    group: str | None = Field(None, max_length=320)
+    page: int = Field(1, ge=1, le=10_000)
 
     @model_validator(mode="before")
     @classmethod
@@ -125,8 +147,19 @@ class PageQuery(ReportQuery):
         """The API's query for the chosen report ("whole": no grouping)."""
         return ReportQuery.model_validate(
             {
-                **self.model_dump(by_alias=True, exclude={"report"}),
+                **self.model_dump(by_alias=True, exclude={"report", "drill", "group", "page"}),
                 "by": None if self.by == "whole" else self.by,
+            }
+        )
+
+    def drilling(self) -> DrillQuery:
+        """The API's drill-down query for the chosen group and page."""
+        return DrillQuery.model_validate(
+            {
+                **self.model_dump(by_alias=True, exclude={"report", "drill", "page", "format", "delimiter"}),
+                "by": None if self.by == "whole" else self.by,
+                "limit": DRILL_PAGE,
+                "offset": (self.page - 1) * DRILL_PAGE,
             }
         )
 
@@ -156,16 +189,63 @@ class Bar:
     height: float
     label: str
     value: str
+    href: str | None = None  # its drill-down (wait reports)
+    step: float = 0.0  # the column's whole width: the link's target area
 
 
-def chart(rows: list[dict[str, Any]], key: str, labels: list[str], shown: list[str]) -> list[Bar]:
+def chart(
+    rows: list[dict[str, Any]],
+    key: str,
+    labels: list[str],
+    shown: list[str],
+    links: list[str | None] | None = None,
+) -> list[Bar]:
     """Bars of `key` per row on a 100 × 40 viewBox (the SVG scales with the page)."""
     values = [float(r.get(key) or 0) for r in rows]
     top = max(values, default=0) or 1.0
     step = 100 / max(len(rows), 1)
+    hrefs = links or [None] * len(rows)
     return [
-        Bar(i * step + step * 0.1, 40 - 36 * v / top, step * 0.8, 36 * v / top, labels[i], shown[i])
+        Bar(
+            i * step + step * 0.1,
+            40 - 36 * v / top,
+            step * 0.8,
+            36 * v / top,
+            labels[i],
+            shown[i],
+            hrefs[i],
+            step,
+        )
         for i, v in enumerate(values)
+    ]
+
+
+def drill_url(params: Mapping[str, str], group: Any, page: int = 1) -> str:
+    """The drill-down of one group of the report the page shows (its filters kept)."""
+    kept = {k: v for k, v in params.items() if k not in ("drill", "group", "page", "format", "delimiter")}
+    kept["drill"] = "1"
+    if group is not None:
+        kept["group"] = str(group)
+    if page > 1:
+        kept["page"] = str(page)
+    return "/reports?" + urlencode(kept) + "#drill"
+
+
+def drill_rows(page: ReportConversations, clock: Clock, t: i18n.Texts) -> list[dict[str, Any]]:
+    return [
+        {
+            "href": item.url,
+            "conversation_id": item.conversation_id,
+            "client": item.client or t.gettext("Guest #%(id)d", id=item.contact_id or 0),
+            "channel": t.channel(item.channel),
+            "agent": item.agent or "—",
+            "team": item.team or "—",
+            "started": clock.full(item.started_at),
+            "duration": duration(item.seconds, t) if item.seconds is not None else t.gettext("still waiting"),
+            "sla": item.sla,
+            "sla_label": t.label(SLA_STATES, item.sla) if item.sla else "—",
+        }
+        for item in page.items
     ]
 
 
@@ -233,6 +313,9 @@ async def reports_page(request: web.Request) -> web.Response:
             team_rows = team_rows.where(Team.id.in_(viewer.team_ids))
         teams = list((await session.execute(team_rows)).all())
         agents = list((await session.execute(select(Agent.id, Agent.name).order_by(Agent.name))).all())
+        drilled = None
+        if query.drill and query.report in WAIT_REPORTS:
+            drilled = await read_drill_down(hub, session, viewer, query.report, query.drilling())
     body = report.to_dict()
     rows: list[dict[str, Any]] = body["rows"]
     columns = list(rows[0]) if rows else ["group"]
@@ -241,6 +324,27 @@ async def reports_page(request: web.Request) -> web.Response:
     key = CHARTED[query.report]
     shown = [_cell(key, r.get(key), by, t) for r in rows]
     params = {k: v for k, v in request.query.items() if k not in ("lang", "format")}
+    report_params = {k: v for k, v in params.items() if k not in ("drill", "group", "page") and v != ""} | {
+        "report": query.report,
+        "from": body["from"],
+        "to": body["to"],
+        "by": by or "whole",
+    }
+    drillable = query.report in WAIT_REPORTS
+    links = [drill_url(report_params, r.get("group")) if drillable else None for r in rows]
+    drill = None
+    if drilled is not None:
+        clock = Clock(hub.settings.business_hours.timezone, lang)
+        pages = max(1, -(-drilled.total // DRILL_PAGE))
+        drill = {
+            "group": _group_label(query.group if by else None, by, t),
+            "total": drilled.total,
+            "rows": drill_rows(drilled, clock, t),
+            "page": query.page,
+            "pages": pages,
+            "previous": drill_url(report_params, query.group, query.page - 1) if query.page > 1 else None,
+            "next": drill_url(report_params, query.group, query.page + 1) if query.page < pages else None,
+        }
     csv_url = f"/api/v1/reports/{query.report}?" + urlencode(
         {**params, "format": "csv", "from": body["from"], "to": body["to"], "delimiter": ";"}
     )
@@ -261,8 +365,12 @@ async def reports_page(request: web.Request) -> web.Response:
             "channels": [(k, t.channel(k)) for k in i18n.CHANNELS],
             "overview": overview,
             "columns": [(c, t.label(COLUMNS, c)) for c in columns],
+            # Not _("SLA, %") in the template: its new-style gettext would read the "%" as a format.
+            "sla_pct_label": t.label(COLUMNS, "sla_pct"),
             "rows": [[_cell(c, r.get(c), by, t) for c in columns] for r in rows],
-            "bars": chart(rows, key, labels, shown),
+            "links": links,
+            "drill": drill,
+            "bars": chart(rows, key, labels, shown, links),
             "charted": t.label(COLUMNS, key),
             "csv_url": csv_url,
             "lang_url": "/reports?" + urlencode(params),

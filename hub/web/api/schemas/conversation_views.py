@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Self
 
-from hub.web.api.schemas.base import ApiModel
+from pydantic import Field
+
+from hub.web.api.schemas.base import ApiModel, Time
 from hub.web.api.schemas.capabilities import Capabilities
 from hub.web.api.schemas.contacts import Contact, ContactSummary
 from hub.web.api.schemas.conversations import Conversation, Message
@@ -13,16 +15,31 @@ from hub.web.api.schemas.conversations import Conversation, Message
 if TYPE_CHECKING:
     from inbox import models
     from inbox.capabilities import Capabilities as Declared
+    from inbox.reports.due import SlaDue
 
 
 class ConversationListItem(Conversation):
     contact: ContactSummary
+    sla_due_at: Time | None = Field(
+        description="when the waiting client is due an answer (the earliest open first-response or reply "
+        "wait, by its team's SLA and calendar); null when nobody waits or there is no target"
+    )
+    sla_breached: bool = Field(description="the due time has passed and the client still waits")
 
     @classmethod
-    def of(cls, conversation: models.Conversation, contact: models.Contact) -> Self:
+    def of(
+        cls, conversation: models.Conversation, contact: models.Contact, due: SlaDue | None = None
+    ) -> Self:
         """The card is read apart: the row's own relation is never lazy-loaded (that raises under asyncio)."""
         fields = dict(Conversation.model_validate(conversation))
-        return cls.model_validate({**fields, "contact": ContactSummary.model_validate(contact)})
+        return cls.model_validate(
+            {
+                **fields,
+                "contact": ContactSummary.model_validate(contact),
+                "sla_due_at": due.due_at if due else None,
+                "sla_breached": bool(due and due.breached),
+            }
+        )
 
 
 class ConversationList(ApiModel):

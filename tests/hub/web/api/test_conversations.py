@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from hub.runtime import Hub
 from inbox.bus import Event
-from inbox.models import Conversation, Message, Outbox, utcnow
+from inbox.models import Conversation, Message, Outbox, ReportWait, utcnow
 from inbox.scheduler import Scheduler
 from tests.hub.web.conftest import Client, Person, error_of, hand_in, login, make_agent
 from tests.waiting import next_frame, within
@@ -272,3 +272,27 @@ async def test_events_are_published_only_after_commit(
     taken = ["conversation.assigned", "conversation.assigned"]  # the reply took it: to Anna, to the queue
     assert [t for t, _ in seen] == ["message.created", *taken, "message.created", "conversation.updated"]
     assert all(visible for _, visible in seen)
+
+
+async def test_the_list_carries_each_waiting_clients_sla_due_time_and_breach(
+    client: Client, hub: Hub, sales: Person, shop_conv: int
+) -> None:
+    later = await hand_in(client, "s-2", account="shop", email="other@example.com")
+    async with hub.sessionmaker() as session:  # the first client has waited two hours (the default SLA: 1)
+        waits = await session.scalars(select(ReportWait).where(ReportWait.conversation_id == shop_conv))
+        for wait in waits:
+            wait.started_at = utcnow() - timedelta(hours=2)
+        await session.commit()
+    body = await (await client.get("/api/v1/conversations", headers=sales.headers)).json()
+    items = {item["id"]: item for item in body["items"]}
+    late, fresh = items[shop_conv], items[later["conversation_id"]]
+    assert late["sla_breached"] is True
+    assert datetime.fromisoformat(late["sla_due_at"]) < utcnow() - timedelta(minutes=59)
+    assert fresh["sla_breached"] is False
+    assert utcnow() < datetime.fromisoformat(fresh["sla_due_at"]) <= utcnow() + timedelta(hours=1)
+    await client.post(
+        f"/api/v1/conversations/{shop_conv}/replies", json={"text": "Ответ"}, headers=sales.headers
+    )
+    body = await (await client.get("/api/v1/conversations", headers=sales.headers)).json()
+    answered = next(item for item in body["items"] if item["id"] == shop_conv)
+    assert (answered["sla_due_at"], answered["sla_breached"]) == (None, False)

@@ -4,6 +4,7 @@ against the OpenAPI document, CSV on request."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 from hub.runtime import Hub
 from tests.hub.web.api.test_openapi import Checked
@@ -53,3 +54,52 @@ async def test_csv_for_excel_on_request(client: Client, hub: Hub) -> None:
     assert response.status == 200 and response.content_type == "text/csv"
     text = (await response.read()).decode("utf-8")
     assert text == "\ufeffgroup;new_conversations;inbound;outbound\r\n;1;1;0\r\n"
+
+
+async def test_the_conversations_behind_a_row_are_the_reports_own_waits_scoped_and_paginated(
+    client: Client, hub: Hub, sales: Person, wholesale: Person
+) -> None:
+    boss = await make_agent(hub, "boss@okno.example.com", role="supervisor", teams=("Sales",))
+    today = datetime.now(ZoneInfo(hub.settings.business_hours.timezone)).date().isoformat()
+    answered = await hand_in(client, "d1", name="Ирина")
+    await hand_in(client, "d2", email="second@example.com", name="Олег")
+    await hand_in(client, "d3", account="depot", email="other@example.com", name="SECRETB")
+    reply = await client.post(
+        f"/api/v1/conversations/{answered['conversation_id']}/replies",
+        json={"text": "Здравствуйте!"},
+        headers=sales.headers,
+    )
+    assert reply.status == 201
+    checked = Checked(client)
+    base = f"/api/v1/reports/first_response/conversations?from={today}&to={today}"
+
+    by_agent = await checked("GET", f"{base}&by=agent&group={sales.email}", headers=boss.headers, status=200)
+    [row] = by_agent["items"]
+    assert by_agent["total"] == 1 and row["conversation_id"] == answered["conversation_id"]
+    assert (row["client"], row["channel"], row["agent"], row["team"]) == (
+        "Ирина",
+        "api",
+        sales.email,
+        "Sales",
+    )
+    assert row["url"] == f"/inbox/{answered['conversation_id']}" and row["sla"] == "met"
+    assert row["seconds"] is not None and row["ended_at"] is not None
+
+    team = await checked(
+        "GET", f"{base}&by=team&group=Sales&limit=1&offset=1", headers=boss.headers, status=200
+    )
+    assert (team["total"], len(team["items"])) == (2, 1)
+    assert team["items"][0]["client"] == "Олег" and team["items"][0]["sla"] == "pending"
+    whole = await checked("GET", base, headers=boss.headers, status=200)
+    assert whole["total"] == 2 and "SECRETB" not in str(whole)  # the other team's client stays out
+    others = await checked("GET", f"{base}&by=team&group=Wholesale", headers=boss.headers, status=200)
+    assert others["total"] == 0
+
+    assert (await client.get(base, headers=sales.headers)).status == 403
+    volume = await client.get(base.replace("first_response", "volume"), headers=boss.headers)
+    assert "no waits to list" in (await error_of(volume, 404))["message"]
+    hour = await client.get(f"{base}&by=hour&group=25", headers=boss.headers)
+    assert (await error_of(hour, 422))["field"] == "group"
+    nobody = await client.get(f"{base}&by=agent&group=ghost@example.com", headers=boss.headers)
+    assert "ghost@example.com" in (await error_of(nobody, 422))["message"]
+    assert wholesale.role == "agent"

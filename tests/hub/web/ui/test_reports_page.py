@@ -1,7 +1,9 @@
-"""/reports: the managers' pages — overview, filters, a chart and the table, RU/EN; linked for supervisors
-and admins only, refused to agents."""
+"""/reports: the managers' pages — overview, filters, a chart and the table, the drill-down, RU/EN; linked
+for supervisors and admins only, refused to agents."""
 
 from __future__ import annotations
+
+import re
 
 from hub.runtime import Hub
 from tests.hub.web.conftest import Client, Person, hand_in, login, make_agent
@@ -25,8 +27,8 @@ async def test_a_supervisor_sees_the_overview_a_chart_and_the_table_in_their_lan
     assert "/api/v1/reports/volume?" in html and "format=csv" in html
 
     russian = await (await client.get("/reports?lang=ru&report=first_response&by=hour")).text()
-    assert "Время первого ответа" in russian and "<td>09:00</td>" in russian
-    assert russian.count("<rect ") == 24  # every hour of the day, zeros included
+    assert "Время первого ответа" in russian and ">09:00</a></td>" in russian
+    assert russian.count("<rect x=") == 24  # every hour of the day, zeros included (each a link: a hit area)
 
     whole = await (await client.get("/reports?lang=en&report=calls&by=whole&team=&channel=")).text()
     assert "<td>Total</td>" in whole
@@ -48,3 +50,30 @@ async def test_a_bad_filter_is_a_clear_error_not_a_crash(client: Client, hub: Hu
     assert response.status == 400 and "report" in await response.text()
     backwards = await client.get("/reports?from=2026-03-08&to=2026-03-01")
     assert backwards.status == 422 and "ends before it starts" in await backwards.text()
+
+
+async def test_each_bar_and_row_of_a_wait_report_opens_the_conversations_behind_it(
+    client: Client, hub: Hub, sales: Person
+) -> None:
+    boss = await make_agent(hub, "boss@okno.example.com", role="supervisor", teams=("Sales",))
+    first = await hand_in(client, "w1", name="<i>Ирина</i>")
+    await hand_in(client, "w2", email="second@example.com", name="Олег")
+    await client.post(
+        f"/api/v1/conversations/{first['conversation_id']}/replies",
+        json={"text": "Да"},
+        headers=sales.headers,
+    )
+    await login(client, boss.email)
+    html = await (await client.get("/reports?lang=en&report=first_response&by=agent")).text()
+    link = re.search(r'<a class="drill" href="([^"]+)"[^>]*>' + re.escape(sales.email), html)
+    assert link is not None and 'class="bar" href="' in html
+    href = link.group(1).replace("&amp;", "&")
+    assert "drill=1" in href and "group=anna%40okno.example.com" in href
+    drilled = await (await client.get(href)).text()
+    assert f"Conversations behind: {sales.email}" in drilled and "1 wait" in drilled
+    assert f'<a href="/inbox/{first["conversation_id"]}">' in drilled
+    assert "&lt;i&gt;Ирина&lt;/i&gt;" in drilled and '<td class="sla-met">met</td>' in drilled
+    unanswered = await (await client.get(href.split("&group=")[0] + "&lang=ru")).text()  # the "none" row
+    assert "Олег" in unanswered and "ещё ждёт" in unanswered and "Ирина" not in unanswered
+    volume = await (await client.get("/reports?report=volume&by=channel")).text()
+    assert 'class="drill"' not in volume and 'class="bar"' not in volume  # only wait reports drill down
