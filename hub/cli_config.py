@@ -120,4 +120,3 @@ def register(commands: Any) -> None:
     )
     retire.add_argument("name", metavar="NAME")
     retire.set_defaults(func=cmd_accounts_retire)
-
