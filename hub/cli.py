@@ -193,25 +193,44 @@ def _signals_set(stop: asyncio.Event, hub: Hub | None = None) -> Iterator[None]:
             loop.remove_signal_handler(sig)
 
 
-def listen_socket(host: str, port: int) -> socket.socket:
-    """The server's listening socket, bound before anything else happens: a port in use stops a command
-    before it touches the database (a second `okno demo` must not replace the first one's)."""
-    try:
-        family, kind, proto, _, address = socket.getaddrinfo(
-            host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-        )[0]
-        sock = socket.socket(family, kind, proto)
-    except OSError as exc:
-        raise CliError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(address)
-        sock.listen(128)  # listening: no other socket may bind the port any more
-        sock.setblocking(False)
-    except OSError as exc:
-        sock.close()
-        raise CliError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
-    return sock
+class Listener:
+    """The server's listening sockets — one per address `host` resolves to, as asyncio's own server would
+    bind — bound before anything else happens: a port in use stops a command before it touches the
+    database (a second `okno demo` must not replace the first one's). Port 0: one free port for all."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host = host
+        self.sockets: list[socket.socket] = []
+        try:
+            found = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+            for family, kind, proto, _, address in dict.fromkeys(found):
+                sock = socket.socket(family, kind, proto)
+                self.sockets.append(sock)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                if family == socket.AF_INET6:  # "::" beside "0.0.0.0": each its own family
+                    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+                if port == 0 and len(self.sockets) > 1:
+                    address = (address[0], self.port, *address[2:])
+                sock.bind(address)
+                sock.listen(128)  # listening: no other socket may bind the port any more
+                sock.setblocking(False)
+        except OSError as exc:
+            self.close()
+            raise CliError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+
+    @property
+    def port(self) -> int:
+        return int(self.sockets[0].getsockname()[1])
+
+    def close(self) -> None:
+        for sock in self.sockets:
+            sock.close()
+
+    def __enter__(self) -> Listener:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
 
 
 def sqlite_file(url: str) -> Path | None:
@@ -256,8 +275,8 @@ def sqlite_lock(url: str) -> Iterator[None]:
         os.close(fd)
 
 
-async def serve(hub: Hub, sock: socket.socket, host: str, banner: Callable[[str], None]) -> None:
-    """Serve the web app (which starts and stops `hub`) on `sock` until SIGINT or SIGTERM."""
+async def serve(hub: Hub, listener: Listener, banner: Callable[[str], None]) -> None:
+    """Serve the web app (which starts and stops `hub`) on `listener` until SIGINT or SIGTERM."""
     from aiohttp import web
 
     create_app = _web_app_factory()
@@ -283,9 +302,9 @@ async def serve(hub: Hub, sock: socket.socket, host: str, banner: Callable[[str]
         gc.collect()
         gc.freeze()
         try:
-            site = web.SockSite(runner, sock)
-            await site.start()
-            banner(_display_url(host, int(sock.getsockname()[1])))
+            for sock in listener.sockets:
+                await web.SockSite(runner, sock).start()
+            banner(_display_url(listener.host, listener.port))
             await stop.wait()
             print("Stopping…", file=sys.stderr, flush=True)
         finally:
@@ -303,11 +322,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         overrides["port"] = args.port
     settings = settings_from(args, **overrides)
     config_check.check(settings)  # a mistake stops here, one line naming the file, the account and the key
-    with sqlite_lock(settings.database_url), listen_socket(settings.host, settings.port) as sock:
-        return asyncio.run(_run(settings, sock))
+    with sqlite_lock(settings.database_url), Listener(settings.host, settings.port) as listener:
+        return asyncio.run(_run(settings, listener))
 
 
-async def _run(settings: Settings, sock: socket.socket) -> int:
+async def _run(settings: Settings, listener: Listener) -> int:
     from hub.runtime import Hub
 
     with database_errors(settings.database_url):
@@ -322,7 +341,7 @@ async def _run(settings: Settings, sock: socket.socket) -> int:
         print(f"Okno is running at {url} (database {safe_url(settings.database_url)})", flush=True)
         print("Press Ctrl+C to stop.", flush=True)
 
-    await serve(hub, sock, settings.host, banner)
+    await serve(hub, listener, banner)
     return EXIT_OK
 
 
@@ -400,14 +419,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
     # In this order, each step only once the one before is known to be good: the settings, the port (a
     # second demo that cannot listen touches nothing), the lock (no other process on this file), and only
     # then the old database goes.
-    with listen_socket(settings.host, settings.port) as sock, sqlite_lock(settings.database_url):
+    with Listener(settings.host, settings.port) as listener, sqlite_lock(settings.database_url):
         _remove_demo_database(path, force=args.force)
         path.parent.mkdir(parents=True, exist_ok=True)
         _create_demo_database(path)
-        return asyncio.run(_demo(settings, path, token, sock))
+        return asyncio.run(_demo(settings, path, token, listener))
 
 
-async def _demo(settings: Settings, path: Path, token: str, sock: socket.socket) -> int:
+async def _demo(settings: Settings, path: Path, token: str, listener: Listener) -> int:
     from hub import demo
     from hub.runtime import Hub
 
@@ -460,7 +479,7 @@ async def _demo(settings: Settings, path: Path, token: str, sock: socket.socket)
         ]
         print("\n".join(lines), flush=True)
 
-    await serve(hub, sock, settings.host, banner)
+    await serve(hub, listener, banner)
     return EXIT_OK
 
 
