@@ -14,6 +14,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from hub.cli import CliError, _create_demo_database, _remove_demo_database
 from tests.hub.test_cli import okno, write_json
 from tests.hub.test_demo import URL_LINE, running, stop, web_layer_missing
 from tests.waiting import eventually
@@ -145,6 +146,22 @@ async def test_okno_demo_never_replaces_a_database_it_did_not_create(tmp_path: P
     assert precious.read_bytes() == before
 
 
+def test_a_database_the_demo_marked_is_replaced_without_force(tmp_path: Path) -> None:
+    marked = tmp_path / "demo.db"
+    _create_demo_database(marked)
+    with sqlite3.connect(marked) as connection:  # filled by the demo's migrations and sample data
+        connection.execute("CREATE TABLE contacts (id INTEGER PRIMARY KEY)")
+    _remove_demo_database(marked, force=False)
+    assert not marked.exists()
+    other = tmp_path / "other.db"
+    with sqlite3.connect(other) as connection:
+        connection.execute("CREATE TABLE orders (id INTEGER PRIMARY KEY)")
+    with pytest.raises(CliError, match="did not create"):
+        _remove_demo_database(other, force=False)
+    _remove_demo_database(other, force=True)
+    assert not other.exists()
+
+
 async def test_two_okno_run_on_one_sqlite_file_the_second_refuses(tmp_path: Path) -> None:
     if web_layer_missing():
         pytest.skip("hub.web is not built yet")
@@ -196,9 +213,9 @@ async def test_the_demo_is_live_and_a_second_demo_touches_nothing(tmp_path: Path
         assert database.stat().st_ino == made[1]
         await live_demo(url)
         await stop(proc, signal.SIGINT, tmp_path)
-    # The next demo replaces the one it made, without --force.
-    async with running("demo", "--port", "0", "--db", str(database), cwd=tmp_path) as (proc, _):
-        await stop(proc, signal.SIGINT, tmp_path)
+    # The file carries the demo's mark (SQLite's application_id): the next demo replaces it without --force.
+    with database.open("rb") as fh:
+        assert fh.read(72)[68:72] == b"OKDM"
 
 
 async def live_demo(url: str) -> None:
