@@ -1,6 +1,12 @@
 """The `okno` command: `demo`, `run`, `migrate`, `create-agent` and `ingest`; `report` and `import history`
-(:mod:`hub.cli_reports`), `quarantine` (:mod:`hub.cli_quarantine`) and `templates` (:mod:`hub.templates_cli`)
-are registered from their own modules.
+(:mod:`hub.cli_reports`), `quarantine` (:mod:`hub.cli_quarantine`), `templates` (:mod:`hub.templates_cli`),
+`check-config` and `accounts retire` (:mod:`hub.cli_config`) are registered from their own modules.
+
+`okno run` stops before it starts anything on a configuration mistake (:mod:`hub.config_check`: one line
+naming the file, the account and the key), holds ``DB.lock`` next to a SQLite database for its lifetime
+(a second process on the file is refused), and binds its port before it touches the database; so does
+`okno demo`, which replaces only a database it created itself (marked in the SQLite header) unless
+``--force``.
 
 Every command reads its settings the same way (config/okno.toml, then `--config FILE` or OKNO_CONFIG,
 then OKNO_* environment variables). Anything that goes wrong is reported as one line on stderr with exit
@@ -13,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import fcntl
 import gc
 import getpass
 import json
@@ -20,6 +27,8 @@ import logging
 import os
 import secrets
 import signal
+import socket
+import sqlite3
 import sys
 import tomllib
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -32,7 +41,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from hub import db
+from hub import config_check, db
 from hub.settings import AccountSettings, Settings, load
 
 if TYPE_CHECKING:
@@ -48,6 +57,7 @@ EXIT_REFUSED = 1  # `ingest`: some files or items were refused, the others were 
 EXIT_ERROR = 2
 DEMO_DB = Path("var") / "demo.db"
 DEMO_API_ACCOUNT = "demo-api"
+DEMO_WEBCHAT_ACCOUNT = "demo-webchat"
 INGEST_WINDOW = 1000  # items handed to the ingest queue at once (they share transactions)
 ROLES = ("agent", "supervisor", "admin")
 
@@ -65,7 +75,7 @@ def _one_line(text: str) -> str:
 
 def describe(exc: BaseException) -> str:
     """One line a person can act on, for any error that reaches the top of a command."""
-    if isinstance(exc, CliError):
+    if isinstance(exc, CliError | config_check.ConfigProblems):
         return str(exc)
     if isinstance(exc, ValidationError):
         errors = exc.errors()
@@ -98,7 +108,11 @@ def settings_from(args: argparse.Namespace, **overrides: Any) -> Settings:
         from_env = os.environ.get("OKNO_CONFIG")
         if from_env and not Path(from_env).is_file():
             raise CliError(f"config file not found: {from_env} (from OKNO_CONFIG)")
-    settings = load(config, **overrides)
+    try:
+        settings = load(config, **overrides)
+    except ValidationError as exc:  # the line names the file as well as the key
+        source = config or os.environ.get("OKNO_CONFIG") or "configuration (defaults and OKNO_* variables)"
+        raise CliError(f"{source}: {describe(exc)}") from exc
     setup_logging(settings.log_level, debug=args.debug)
     return settings
 
@@ -153,6 +167,12 @@ def _reload_accounts(hub: Hub) -> None:
     except Exception as exc:  # a broken file must not stop the hub that is running on the good one
         log.error("configuration not reloaded: %s", _one_line(str(exc)))
         return
+    found = config_check.problems(settings)
+    if found:
+        source = config_check.source_of(settings)
+        for problem in found:
+            log.error("configuration not reloaded: %s", problem.line(source))
+        return
     changed = hub.apply_account_changes(settings)
     log.info("configuration reloaded: %s", ", ".join(changed) or "no account changed")
 
@@ -173,8 +193,90 @@ def _signals_set(stop: asyncio.Event, hub: Hub | None = None) -> Iterator[None]:
             loop.remove_signal_handler(sig)
 
 
-async def serve(hub: Hub, host: str, port: int, banner: Callable[[str], None]) -> None:
-    """Serve the web app (which starts and stops `hub`) until SIGINT or SIGTERM."""
+class Listener:
+    """The server's listening sockets — one per address `host` resolves to, as asyncio's own server would
+    bind — bound before anything else happens: a port in use stops a command before it touches the
+    database (a second `okno demo` must not replace the first one's). Port 0: one free port for all."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host = host
+        self.sockets: list[socket.socket] = []
+        try:
+            found = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+            for family, kind, proto, _, address in dict.fromkeys(found):
+                sock = socket.socket(family, kind, proto)
+                self.sockets.append(sock)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                if family == socket.AF_INET6:  # "::" beside "0.0.0.0": each its own family
+                    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+                if port == 0 and len(self.sockets) > 1:
+                    address = (address[0], self.port, *address[2:])
+                sock.bind(address)
+                sock.listen(128)  # listening: no other socket may bind the port any more
+                sock.setblocking(False)
+        except OSError as exc:
+            self.close()
+            raise CliError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+
+    @property
+    def port(self) -> int:
+        return int(self.sockets[0].getsockname()[1])
+
+    def close(self) -> None:
+        for sock in self.sockets:
+            sock.close()
+
+    def __enter__(self) -> Listener:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite database URL (None: another database, or one in memory)."""
+    parsed = make_url(url)
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        return None
+    if database.startswith("file:"):
+        return None
+    return Path(database)
+
+
+@contextlib.contextmanager
+def sqlite_lock(url: str) -> Iterator[None]:
+    """Hold ``FILE.lock`` next to a SQLite database for as long as the command runs: a second hub process
+    on the same file is refused (several processes are for PostgreSQL). The lock (flock) goes with the
+    process, however it ends; the file stays, holding the last holder's pid."""
+    path = sqlite_file(url)
+    if path is None:
+        yield
+        return
+    lock = path.with_name(path.name + ".lock")
+    try:
+        lock.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    except OSError as exc:
+        raise CliError(f"cannot use the database {path}: {exc.strerror or exc} ({lock})") from exc
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+            raise CliError(
+                f"the database {path} is in use by another okno process (pid {holder}; lock {lock}): "
+                "one hub process per SQLite file — several processes need PostgreSQL"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield
+    finally:
+        os.close(fd)
+
+
+async def serve(hub: Hub, listener: Listener, banner: Callable[[str], None]) -> None:
+    """Serve the web app (which starts and stops `hub`) on `listener` until SIGINT or SIGTERM."""
     from aiohttp import web
 
     create_app = _web_app_factory()
@@ -200,17 +302,9 @@ async def serve(hub: Hub, host: str, port: int, banner: Callable[[str], None]) -
         gc.collect()
         gc.freeze()
         try:
-            site = web.TCPSite(runner, host, port)
-            try:
-                await site.start()
-            except OSError as exc:
-                raise CliError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
-            bound_port = port
-            for address in runner.addresses:
-                if isinstance(address, tuple) and len(address) >= 2:
-                    bound_port = int(address[1])
-                    break
-            banner(_display_url(host, bound_port))
+            for sock in listener.sockets:
+                await web.SockSite(runner, sock).start()
+            banner(_display_url(listener.host, listener.port))
             await stop.wait()
             print("Stopping…", file=sys.stderr, flush=True)
         finally:
@@ -227,63 +321,112 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.port is not None:
         overrides["port"] = args.port
     settings = settings_from(args, **overrides)
-    return asyncio.run(_run(settings))
+    config_check.check(settings)  # a mistake stops here, one line naming the file, the account and the key
+    with sqlite_lock(settings.database_url), Listener(settings.host, settings.port) as listener:
+        return asyncio.run(_run(settings, listener))
 
 
-async def _run(settings: Settings) -> int:
+async def _run(settings: Settings, listener: Listener) -> int:
     from hub.runtime import Hub
 
     with database_errors(settings.database_url):
         hub = Hub(settings)
+    with database_errors(settings.database_url):
+        kinds = await config_check.kind_problems(hub.sessionmaker, settings)
+    if kinds:
+        await hub.engine.dispose()
+        raise config_check.ConfigProblems(kinds, config_check.source_of(settings))
 
     def banner(url: str) -> None:
         print(f"Okno is running at {url} (database {safe_url(settings.database_url)})", flush=True)
         print("Press Ctrl+C to stop.", flush=True)
 
-    await serve(hub, settings.host, settings.port, banner)
+    await serve(hub, listener, banner)
     return EXIT_OK
 
 
 # ------------------------------------------------------------------------------------------------ demo
 
 
-def _remove_sqlite_files(path: Path) -> None:
-    """Delete a previous demo database (and its WAL files); refuse anything that is not SQLite."""
+SQLITE_HEADER = b"SQLite format 3\x00"
+# The demo database's mark: SQLite's own "application id" in the file header (bytes 68-71), written when
+# `okno demo` creates the file. Only a file that carries it is replaced without --force.
+DEMO_APPLICATION_ID = int.from_bytes(b"OKDM", "big")
+
+
+def _made_by_demo(path: Path) -> bool:
+    with path.open("rb") as fh:
+        header = fh.read(72)
+    return len(header) == 72 and int.from_bytes(header[68:72], "big") == DEMO_APPLICATION_ID
+
+
+def _remove_demo_database(path: Path, *, force: bool) -> None:
+    """Delete a previous demo database (and its WAL files). Refuse anything that is not SQLite, and a
+    SQLite database that `okno demo` did not create unless `force`."""
     if path.is_dir():
         raise CliError(f"--db {path}: is a directory")
     if path.exists() and path.stat().st_size > 0:
         with path.open("rb") as fh:
             header = fh.read(16)
-        if header != b"SQLite format 3\x00":
+        if header != SQLITE_HEADER:
             raise CliError(f"--db {path}: exists and is not a SQLite database; not replacing it")
+        if not force and not _made_by_demo(path):
+            raise CliError(
+                f"--db {path}: a database that okno demo did not create; not replacing it "
+                "(choose another --db, or add --force to replace it anyway)"
+            )
     for suffix in ("", "-wal", "-shm", "-journal"):
         with contextlib.suppress(FileNotFoundError):
             path.with_name(path.name + suffix).unlink()
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
+def _create_demo_database(path: Path) -> None:
+    """An empty SQLite file carrying the demo's mark (migrations fill it next)."""
+    connection = sqlite3.connect(path)
+    try:
+        connection.execute(f"PRAGMA application_id = {DEMO_APPLICATION_ID}")
+        connection.commit()
+    finally:
+        connection.close()
+
+
+def demo_accounts(token: str) -> dict[str, AccountSettings]:
+    """The demo's configured accounts: the API channel, and a web chat open at any hour (its page is
+    ``/demo/site``). The other demo accounts (e-mail, Telegram, VK, phone) exist only as rows with sample
+    history: no connector runs for them, and a reply there fails at once as "demo: not connected"."""
     from hub.demo import SUPPORT
 
+    return {
+        DEMO_API_ACCOUNT: AccountSettings(kind="api", team=SUPPORT, token=token),
+        DEMO_WEBCHAT_ACCOUNT: AccountSettings(
+            kind="webchat", team=SUPPORT, hours="always", require_agent_online=False
+        ),
+    }
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
     path = Path(args.db)
     token = secrets.token_urlsafe(24)
-
     overrides: dict[str, Any] = {
         "database_url": f"sqlite+aiosqlite:///{path.resolve()}",
-        # Only the demo's API account is started by the supervisor: the other demo channel accounts
-        # (e-mail, Telegram, ...) exist as rows so their conversations display, with no connector behind.
-        "accounts": {DEMO_API_ACCOUNT: AccountSettings(kind="api", team=SUPPORT, token=token)},
+        "accounts": demo_accounts(token),
     }
     if args.host is not None:
         overrides["host"] = args.host
     if args.port is not None:
         overrides["port"] = args.port
     settings = settings_from(args, **overrides)
-    _remove_sqlite_files(path)  # only once the settings are known to be good
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return asyncio.run(_demo(settings, path, token))
+    # In this order, each step only once the one before is known to be good: the settings, the port (a
+    # second demo that cannot listen touches nothing), the lock (no other process on this file), and only
+    # then the old database goes.
+    with Listener(settings.host, settings.port) as listener, sqlite_lock(settings.database_url):
+        _remove_demo_database(path, force=args.force)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _create_demo_database(path)
+        return asyncio.run(_demo(settings, path, token, listener))
 
 
-async def _demo(settings: Settings, path: Path, token: str) -> int:
+async def _demo(settings: Settings, path: Path, token: str, listener: Listener) -> int:
     from hub import demo
     from hub.runtime import Hub
 
@@ -296,6 +439,12 @@ async def _demo(settings: Settings, path: Path, token: str) -> int:
         except BaseException:
             await hub.engine.dispose()
             raise
+    hub.samples = {
+        account_id: demo.DEMO_ACCOUNTS[name][0]
+        for name, account_id in data.accounts.items()
+        if name not in settings.accounts
+    }
+    hub.demo_site = DEMO_WEBCHAT_ACCOUNT
 
     def banner(url: str) -> None:
         lines = [
@@ -314,6 +463,10 @@ async def _demo(settings: Settings, path: Path, token: str) -> int:
             lines.append(f"    {login.role:<10}  {login.email:<{width}}  {password:<26}  teams: {teams}")
         lines += [
             "",
+            f"  Chat as a visitor of a demo site: {url}demo/site — answer in the inbox (another window).",
+            "  E-mail, Telegram, VK and phone are sample history: replies there fail as",
+            '  "demo: not connected" (no mailbox, bot or PBX is connected).',
+            "",
             f"  Generic API channel {DEMO_API_ACCOUNT!r} — token for this run only:",
             f"    {token}",
             "  Try it:",
@@ -326,7 +479,7 @@ async def _demo(settings: Settings, path: Path, token: str) -> int:
         ]
         print("\n".join(lines), flush=True)
 
-    await serve(hub, settings.host, settings.port, banner)
+    await serve(hub, listener, banner)
     return EXIT_OK
 
 
@@ -584,6 +737,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--db", default=str(DEMO_DB), help=f"the demo database file, replaced (default: {DEMO_DB})"
     )
+    demo.add_argument(
+        "--force", action="store_true", help="replace --db even if it is a database okno demo did not create"
+    )
     demo.set_defaults(func=cmd_demo)
 
     run = commands.add_parser("run", help="run the hub: migrations, channel connectors and the web server")
@@ -616,9 +772,10 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.set_defaults(func=cmd_ingest)
 
     # Their own modules: reports and history import, and the quarantine, are concerns of their own.
-    from hub import cli_quarantine, cli_reports
+    from hub import cli_config, cli_quarantine, cli_reports
 
     cli_reports.register(commands)
+    cli_config.register(commands)
 
     from hub import templates_cli  # its own module, as cli_reports; imports this module's helpers
 

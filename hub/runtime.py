@@ -18,6 +18,7 @@ from channels.base import AccountContext, Capabilities, InboundItem, capabilitie
 from hub import db
 from hub.bus import LocalBus
 from hub.bus_redis import RedisBus
+from hub.config_check import SECRET_FIELDS  # kept apart from options: never shown by the API
 from hub.finishing import Finishing
 from hub.presence import Presence
 from hub.settings import ROOT, AccountSettings, MissingSecret, Settings
@@ -25,8 +26,10 @@ from hub.supervisor import Supervisor
 from inbox.blobs import BlobStore
 from inbox.calls import CallSettings
 from inbox.capabilities import NOTHING
+from inbox.channel_accounts import change_kind
 from inbox.dispatch import Outcome, Receiver
 from inbox.ingest import IngestQueue
+from inbox.items import Delivery, DeliveryError, MessageSender, OutboundMessage
 from inbox.knowledge.defaults import load_defaults, read_defaults
 from inbox.knowledge.index_cache import IndexCache
 from inbox.models import ChannelAccount, RoutingRule, Team
@@ -43,22 +46,6 @@ REPLY_TEMPLATES = ROOT / "templates" / "replies"  # the knowledge base's shipped
 # Events after which a waiting dialog may find an agent (capacity freed, an agent arrived or came back).
 ROUTING_TRIGGERS = frozenset(
     {"conversation.updated", "conversation.assigned", "agent.presence", "agent.availability"}
-)
-
-# Account fields that hold secrets: kept apart from options so they are never shown by the API.
-SECRET_FIELDS = frozenset(
-    {
-        "token",
-        "secret",
-        "password",
-        "smtp_password",
-        "callback_token",
-        "bot_token",
-        "access_token",
-        "api_key",
-        "login_secret",
-        "identity_secret",
-    }
 )
 
 
@@ -78,6 +65,19 @@ async def load_reply_templates(sessionmaker: async_sessionmaker[AsyncSession]) -
     if created:
         log.info("loaded %d starter reply templates", created)
     return created
+
+
+DEMO_NOT_CONNECTED = "demo: not connected"
+
+
+class NotConnected:
+    """A sender for an account no connector serves: every reply fails for good with `reason`."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+    async def send(self, out: OutboundMessage) -> Delivery:
+        raise DeliveryError(self.reason, permanent=True)
 
 
 class DbCursor:
@@ -168,7 +168,7 @@ class Hub:
         self.supervisor = Supervisor(self.sessionmaker, self.sink)
         self.outbox = OutboxWorker(
             self.sessionmaker,
-            self.supervisor.sender_for,
+            self.sender_for,
             publisher=self.bus,
             retry=RetryPolicy(
                 max_attempts=settings.outbox.max_attempts,
@@ -194,6 +194,10 @@ class Hub:
         # Database work of socket handlers that must not be cut by a cancel (see hub.finishing).
         self.finishing = Finishing()
         self.accounts: dict[str, ConfiguredAccount] = {}
+        # `okno demo`: accounts that exist only as sample history (id → kind): replies may be written and
+        # fail at once as "demo: not connected"; and the web-chat account its `/demo/site` page embeds.
+        self.samples: dict[int, str] = {}
+        self.demo_site: str | None = None
         self._started = False
 
     async def sink(self, item: InboundItem) -> Outcome:
@@ -218,6 +222,13 @@ class Hub:
                 found[configured.context.id] = mail.context.id
         return found
 
+    def sender_for(self, account_id: int) -> MessageSender | None:
+        """Who sends a reply through the account: its connector, or for a demo sample account a sender
+        that fails it at once (not retried: no connector will ever come)."""
+        if account_id in self.samples:
+            return NotConnected(DEMO_NOT_CONNECTED)
+        return self.supervisor.sender_for(account_id)
+
     def account_by_id(self, account_id: int) -> ConfiguredAccount | None:
         return next((c for c in self.accounts.values() if c.context.id == account_id), None)
 
@@ -225,6 +236,8 @@ class Hub:
         """What a reply through this account can carry: its kind's declared capabilities, or nothing for
         an account no longer configured (no connector would send its replies)."""
         configured = self.account_by_id(account_id)
+        if configured is None and account_id in self.samples:  # the demo shows what the channel could do
+            return capabilities(self.samples[account_id])
         return capabilities(configured.context.kind) if configured else NOTHING
 
     async def sync_accounts(self) -> dict[str, ConfiguredAccount]:
@@ -258,10 +271,8 @@ class Hub:
                     session.add(row)
                     await session.flush()
                 elif row.kind != config.kind:
-                    raise ValueError(
-                        f"account {name!r} was a {row.kind} account and is now configured as {config.kind}:"
-                        " give the new one another name"
-                    )
+                    await change_kind(session, row, config.kind)  # refused if it holds history
+                    log.info("account %s is now a %s account (it held nothing yet)", name, config.kind)
                 row.team_id = team_id
                 options, secrets, problem = split_account(config)
                 context = AccountContext(

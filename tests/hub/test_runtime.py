@@ -13,6 +13,7 @@ from sqlalchemy import select
 from channels.api import parse
 from hub.runtime import Hub, UnknownTeam
 from inbox.agents import create_agent
+from inbox.channel_accounts import AccountKindError
 from inbox.models import ChannelAccount, Conversation, Message, Team
 from inbox.replies import add_reply
 from tests.conftest import make_settings
@@ -71,14 +72,27 @@ async def test_message_in_reply_out(hub_factory: Any, callback_url: tuple[list[d
     assert hub.supervisor.states[account.id].state == "running"
 
 
-async def test_account_kind_cannot_change_under_the_same_name(hub_factory: Any) -> None:
+async def test_an_unused_account_may_change_kind_a_used_one_is_told_to_retire(hub_factory: Any) -> None:
     hub: Hub = await hub_factory(accounts={"shop": {"kind": "api", "token": "t"}})
+    account = hub.accounts["shop"].context
     async with hub.sessionmaker() as session:
-        row = await session.scalar(select(ChannelAccount).where(ChannelAccount.name == "shop"))
-        assert row is not None
+        row = await session.get_one(ChannelAccount, account.id)
+        row.kind = "email"  # as if it had been configured as e-mail before, and never used
+        await session.commit()
+    await hub.sync_accounts()  # now configured as api again: it takes the new kind
+    async with hub.sessionmaker() as session:
+        assert (await session.get_one(ChannelAccount, account.id)).kind == "api"
+    item = parse(
+        {"external_id": "1", "sender": {"email": "o@mail.ru"}, "text": "Hi"},
+        account_id=account.id,
+        account_name="shop",
+    )
+    await hub.ingest.submit(item)
+    async with hub.sessionmaker() as session:
+        row = await session.get_one(ChannelAccount, account.id)
         row.kind = "email"
         await session.commit()
-    with pytest.raises(ValueError, match="give the new one another name"):
+    with pytest.raises(AccountKindError, match="okno accounts retire shop"):
         await hub.sync_accounts()
 
 

@@ -36,7 +36,15 @@ from hub.web.errors import ApiError, bad_request, not_found, unauthorized
 from hub.web.webchat import history
 from hub.web.webchat.keys import KEYS
 from hub.web.webchat.limits import LIMITS
-from hub.web.webchat.routes import ACCOUNT, account_of, announce, preflight, widget_post, within_limit
+from hub.web.webchat.routes import (
+    ACCOUNT,
+    account_of,
+    announce,
+    check_origin,
+    preflight,
+    widget_post,
+    within_limit,
+)
 from inbox import visitor_history
 from inbox.blobs import BlobStore
 from inbox.models import Message
@@ -143,8 +151,7 @@ async def _read(part: BodyPartReader, limit: int, name: str) -> bytes:
 @routes.get(f"/webchat/{ACCOUNT}/files/{{id:\\d{{1,18}}}}")
 async def download(request: web.Request) -> web.StreamResponse:
     configured, options = account_of(request)
-    if not options.origin_allowed(request.headers.get("Origin")):
-        raise ApiError(403, "forbidden", "this site may not use this widget")
+    check_origin(request, options, "this site may not use this widget")
     visitor_id = await _visitor(request, configured, options, request.query.get("token"))
     async with db(request) as session:
         found = await visitor_history.visitor_file(

@@ -17,6 +17,7 @@ only those origins.
 from __future__ import annotations
 
 import hashlib
+import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -43,6 +44,7 @@ from inbox.conversations import scope
 from inbox.ingest import IngestError
 from inbox.models import Conversation, utcnow
 
+log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
@@ -67,12 +69,30 @@ def account_of(request: web.Request) -> tuple[ConfiguredAccount, WidgetOptions]:
     return configured, options
 
 
+def check_origin(request: web.Request, options: WidgetOptions, message: str | None = None) -> None:
+    """Refuse (403) a page of a site the account does not allow, and log the refusal with its reason: a
+    site owner whose widget stays silent finds why in the hub's log."""
+    origin = request.headers.get("Origin")
+    if options.origin_allowed(origin):
+        return
+    allowed = ", ".join(options.allowed_origins)
+    why = "the request names no Origin" if origin is None else f"it is not in allowed_origins ({allowed})"
+    log.warning(
+        "web chat %s: refused %s %s from %s: %s",
+        request.match_info.get("account", "?"),
+        request.method,
+        request.path,
+        origin or "a page of no origin",
+        why,
+    )
+    raise forbidden(message or f"the site {origin} may not use this widget")
+
+
 def cors(request: web.Request, options: WidgetOptions, response: web.StreamResponse) -> None:
     origin = request.headers.get("Origin")
     if origin is None:
         return
-    if not options.origin_allowed(origin):
-        raise forbidden(f"the site {origin} may not use this widget")
+    check_origin(request, options)
     response.headers["Access-Control-Allow-Origin"] = origin if options.allowed_origins else "*"
     response.headers["Vary"] = "Origin"
 
@@ -116,14 +136,19 @@ def visitor_language(request: web.Request, options: WidgetOptions, asked: object
 @routes.get(f"/webchat/{ACCOUNT}/config")
 async def config(request: web.Request) -> web.Response:
     """The widget's look and words, in the visitor's language."""
-    _, options = account_of(request)
+    configured, options = account_of(request)
     language = visitor_language(request, options)
     texts = i18n.Texts(language)
+    by_email = configured.context.id in hub_of(request).offline_form_mail()
     shown = options.public()
     shown["title"] = options.title or texts.msg(strings.DEFAULT_TITLE)
     if options.greeting is None:
         shown["greeting"] = texts.msg(strings.DEFAULT_GREETING)
-    body = {**shown, "language": language, "strings": strings.widget_strings(texts)}
+    body = {
+        **shown,
+        "language": language,
+        "strings": strings.widget_strings(texts, answers_by_email=by_email),
+    }
     keeps_files = hub_of(request).policy.attachments_dir is not None
     response = web.json_response(
         {

@@ -42,12 +42,12 @@ from channels.webchat.parse import MAX_URL, client_id, message_text
 from channels.webchat.tokens import current, new_visitor_id, sign
 from hub.runtime import ConfiguredAccount, Hub
 from hub.web.context import db, hub_of, publish
-from hub.web.errors import bad_request, forbidden
+from hub.web.errors import bad_request
 from hub.web.webchat.history import widget_messages
 from hub.web.webchat.keys import KEYS, VisitorKeys
 from hub.web.webchat.limits import LIMITS, WebchatLimits
 from hub.web.webchat.relay import RELAY, VisitorRelay
-from hub.web.webchat.routes import account_of, announce
+from hub.web.webchat.routes import account_of, announce, check_origin
 from inbox import visitor_history
 from inbox.bus import Event
 from inbox.ingest import IngestError
@@ -313,8 +313,7 @@ async def _identify(
 @routes.get("/webchat/{account:[a-z0-9][a-z0-9_-]{0,63}}/ws")
 async def visitor_socket(request: web.Request) -> web.WebSocketResponse:
     account, options = account_of(request)
-    if not options.origin_allowed(request.headers.get("Origin")):
-        raise forbidden("this site may not use this widget")
+    check_origin(request, options, "this site may not use this widget")
     ws = web.WebSocketResponse(heartbeat=HEARTBEAT_SECONDS, max_msg_size=MAX_FRAME_BYTES)
     if not ws.can_prepare(request).ok:
         raise bad_request("expected a WebSocket upgrade request")

@@ -46,7 +46,17 @@ WIDGET: Final = {
 DEFAULT_TITLE: Final = NP_("widget", "Chat with us")
 DEFAULT_GREETING: Final = NP_("widget", "Hello! Write to us and we will answer right here.")
 OFFLINE_SUBJECT: Final = NP_("widget", "Message from the website form")
+# An account whose offline form no e-mail account answers (no `reply_by_email`): the answer comes in the
+# chat, and the form must not promise an e-mail.
+IN_CHAT: Final = {
+    "offlineHint": NP_("widget", "Leave a message: we will answer here, in this chat, when you come back."),
+    "thanks": NP_("widget", "Thank you! We will answer here, in this chat."),
+}
 
 
-def widget_strings(texts: Texts) -> dict[str, str]:
-    return {key: texts.msg(message) for key, message in WIDGET.items()}
+def widget_strings(texts: Texts, *, answers_by_email: bool = True) -> dict[str, str]:
+    """The widget's words; `answers_by_email`: an e-mail account answers the offline form."""
+    words = {key: texts.msg(message) for key, message in WIDGET.items()}
+    if not answers_by_email:
+        words.update({key: texts.msg(message) for key, message in IN_CHAT.items()})
+    return words
