@@ -1,8 +1,25 @@
 """Telegram Bot API updates → inbound items (pure functions over the update's JSON).
 
 One update gives one item or a reason: :class:`Ignored` for a well-formed update the hub deliberately does not
-take (a group message while groups are off, a channel post, a poll answer), :class:`PayloadError` for one that
-is malformed. Both carry a one-line reason; nothing else is ever raised, whatever the payload.
+take, :class:`PayloadError` for anything else it cannot take — a malformed update, a kind it does not handle,
+a message with nothing to show. Both carry a one-line reason; nothing else is ever raised, whatever the
+payload. The connector logs an ignored update and hands a refused one to the quarantine (a ``Refused`` item
+with the update's JSON), so nothing the bot receives ends only as a log line.
+
+Ignored by design — nothing a client wrote to the bot (:data:`SIGNALS`):
+
+* ``channel_post`` / ``edited_channel_post`` (a channel's own publications), ``poll`` (the state of a poll),
+  ``poll_answer``, ``message_reaction`` / ``message_reaction_count``, ``chat_member``, ``chat_join_request``,
+  ``chat_boost`` / ``removed_chat_boost``, ``inline_query`` / ``chosen_inline_result`` (the hub offers no
+  inline mode), ``business_connection`` and ``deleted_business_messages``;
+* within messages: service notices (:data:`SERVICE_FIELDS`), messages from bots or sent on behalf of a chat,
+  messages in channels, group messages while ``allow_groups`` is off; ``my_chat_member`` outside a private
+  chat or not turning blocked / unblocked; button presses under inline-mode, game or another bot's messages.
+
+Refused, for the quarantine: ``business_message`` / ``edited_business_message`` (a client's words through a
+Telegram Business connection, not taken yet), ``shipping_query``, ``pre_checkout_query`` and
+``purchased_paid_media`` (payments: the hub sells nothing, someone must look), a message whose content this
+parser does not know (nothing to show), and any update kind the Bot API adds.
 
 What becomes what:
 
@@ -83,14 +100,12 @@ SERVICE_FIELDS = (
     "web_app_data",
     "boost_added",
 )
-# Update types this channel does not take, with what to say about them.
-OTHER_UPDATES = {
+# Update kinds skipped by design, with what to say about them: none carries a client's words to the bot.
+SIGNALS = {
     "channel_post": "a channel post",
     "edited_channel_post": "an edited channel post",
     "inline_query": "an inline query",
     "chosen_inline_result": "a chosen inline result",
-    "shipping_query": "a shipping query",
-    "pre_checkout_query": "a pre-checkout query",
     "poll": "a poll state",
     "poll_answer": "a poll answer",
     "chat_member": "a chat member change",
@@ -100,10 +115,15 @@ OTHER_UPDATES = {
     "chat_boost": "a chat boost",
     "removed_chat_boost": "a removed chat boost",
     "business_connection": "a business connection",
-    "business_message": "a business message",
-    "edited_business_message": "an edited business message",
     "deleted_business_messages": "deleted business messages",
-    "purchased_paid_media": "a paid media purchase",
+}
+# Update kinds refused on purpose (kept in the quarantine for a person to see), with what to say about them.
+NOT_TAKEN = {
+    "business_message": "a business message (Telegram Business connections are not taken yet)",
+    "edited_business_message": "an edited business message (Telegram Business connections are not taken yet)",
+    "shipping_query": "a shipping query (the hub takes no payments)",
+    "pre_checkout_query": "a pre-checkout query (the hub takes no payments)",
+    "purchased_paid_media": "a paid media purchase (the hub takes no payments)",
 }
 
 
@@ -356,7 +376,10 @@ def _message(
         if present:
             raise Ignored(f"a service message ({present[0]})")
         fields = sorted(str(k) for k in msg if k not in ("message_id", "from", "chat", "date"))
-        raise Ignored(f"a message with nothing this channel shows (fields: {_oneline(', '.join(fields))})")
+        # A client wrote something this parser does not know: refused, never skipped.
+        raise PayloadError(
+            f"a message with nothing this channel shows (fields: {_oneline(', '.join(fields))})"
+        )
     body = text if text is not None else content.label or ""
     telegram: dict[str, Any] = {"chat_id": chat_id, "message_id": message_id, "chat_type": chat_type}
     entities = msg.get("entities") if msg.get("text") else msg.get("caption_entities")
@@ -515,9 +538,12 @@ def _parse_update(update: Any, *, account_id: int, allow_groups: bool, bot_id: i
         return _callback_query(value, account_id=account_id, allow_groups=allow_groups, bot_id=bot_id)
     if kind == "my_chat_member":
         return _my_chat_member(value, account_id=account_id)
-    what = OTHER_UPDATES.get(kind)
-    if what is not None:
-        raise Ignored(f"{what} ({kind}) is not taken by this channel")
+    signal = SIGNALS.get(kind)
+    if signal is not None:
+        raise Ignored(f"{signal} ({kind}) is not taken by this channel")
+    refused = NOT_TAKEN.get(kind)
+    if refused is not None:
+        raise PayloadError(f"{refused} ({kind}) is not taken by this channel")
     # A layout we do not know is not a choice to skip it: refused, so the quarantine keeps it for a parser
     # that will know it.
     raise PayloadError(f"an update of unknown type {_oneline(kind)!r}")

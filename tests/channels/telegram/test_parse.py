@@ -329,8 +329,47 @@ def test_group_messages_are_ignored_unless_allowed() -> None:
             "a channel post",
         ),
         (update(1, poll_answer={"poll_id": "1", "option_ids": [0]}), "a poll answer"),
+        (
+            update(
+                1,
+                edited_channel_post={
+                    "message_id": 1,
+                    "chat": {"id": -100, "type": "channel", "title": "Новости"},
+                    "date": DATE,
+                    "edit_date": DATE + 5,
+                    "text": "y",
+                },
+            ),
+            "an edited channel post",
+        ),
+        (update(1, poll={"id": "1", "question": "?", "options": [], "is_closed": True}), "a poll state"),
+        (
+            update(
+                1,
+                message_reaction={
+                    "chat": {"id": 4242, "type": "private"},
+                    "message_id": 3,
+                    "date": DATE,
+                    "old_reaction": [],
+                    "new_reaction": [{"type": "emoji", "emoji": "👍"}],
+                },
+            ),
+            "a reaction",
+        ),
+        (
+            update(
+                1,
+                my_chat_member={
+                    "chat": {"id": -5, "type": "group", "title": "g"},
+                    "from": OLGA,
+                    "date": DATE,
+                    "old_chat_member": {"status": "left", "user": OLGA},
+                    "new_chat_member": {"status": "member", "user": OLGA},
+                },
+            ),
+            "membership changed in a group chat",
+        ),
         (message_update(None, pinned_message=msg("old")), "a service message (pinned_message)"),
-        (message_update(None), "nothing this channel shows"),
         (message_update("hi", user={"id": 1, "is_bot": True, "first_name": "B"}), "from a bot"),
         (update(1, message=msg("x", chat={"id": -1, "type": "channel"})), "in a channel"),
     ],
@@ -351,6 +390,25 @@ def test_updates_the_channel_does_not_take_are_ignored_with_a_reason(
         ({"message": {}}, "update_id"),
         ({"update_id": 1}, "nothing besides update_id"),
         (update(1, something_new={"a": 1}), "unknown type 'something_new'"),  # kept for a future parser
+        (message_update(None), "nothing this channel shows"),  # a client wrote something we cannot read
+        (message_update(None, checklist={"title": "Покупки", "tasks": []}), "fields: checklist"),
+        (
+            update(1, business_message=msg("Здравствуйте, вы работаете?") | {"business_connection_id": "b1"}),
+            "business message",
+        ),
+        (
+            update(
+                1,
+                pre_checkout_query={
+                    "id": "q1",
+                    "from": OLGA,
+                    "currency": "RUB",
+                    "total_amount": 10000,
+                    "invoice_payload": "order-1",
+                },
+            ),
+            "takes no payments",
+        ),
         (update(1, message={"message_id": 1, "date": DATE, "text": "x", "from": OLGA}), "chat"),
         (update(1, message=msg("x", message_id="abc")), "message_id"),  # type: ignore[arg-type]
         (update(1, message=msg(None, location={"latitude": "north"})), "latitude"),
