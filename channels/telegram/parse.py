@@ -29,8 +29,11 @@ What becomes what:
   placeholder, location, venue, dice, poll, and a contact share. A contact the sender shares *of themselves*
   (``contact.user_id`` equals the sender) adds their phone as a second identity of the sender, so it lands
   on their card; someone else's contact is shown but never attached to the sender's card.
-* replies reference ``"<chat id>:<message id>"`` of the message replied to (threading), forwards are labelled
-  with their origin.
+* replies reference ``"<chat id>:<message id>"`` of the message replied to (threading); a forward is labelled
+  with its origin in the text (``[Forwarded from Новости магазина (Анна)]``: a user's name, a hidden user's,
+  a chat's or channel's title) and described in ``meta["forward"]`` (kind, name, the channel's id, the post's
+  id, signature and t.me link, the original date) for every origin kind, Bot API 7's ``forward_origin``
+  and the older ``forward_*`` fields alike.
 * ``edited_message``: the new version of a message, marked with :class:`inbox.items.MessageEdit`.
 * ``callback_query`` (a button under a message of our bot): a message ``[Button: label]`` in the same thread
   as the message carrying the button.
@@ -323,38 +326,80 @@ def _chat_title(*chats: Any) -> str | None:
     return None
 
 
-def _forward_origin(msg: Mapping[str, Any]) -> str | None:
-    """Who a forwarded message came from (Bot API 7 `forward_origin`, or the older forward_* fields).
+def _opt_int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and abs(value) < 2**63 else None
 
-    A channel post is named by the channel's title wherever the update carries it (the origin's chat,
-    the older ``forward_from_chat``), with the post's signature when the channel signs its posts.
+
+def _forward(msg: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Who and where a forwarded message came from (Bot API 7 ``forward_origin``, or the older forward_*
+    fields): ``{"origin", "name", …}`` with the chat's id and the post's id, signature and public link where
+    the update gives them; None for a message that is no forward.
+
+    ``origin`` is the Bot API's kind — ``user`` (MessageOriginUser: ``sender_user``), ``hidden_user``
+    (``sender_user_name``), ``chat`` (MessageOriginChat: ``sender_chat``, sent on behalf of a group) or
+    ``channel`` (MessageOriginChannel: ``chat``, ``message_id``) — or ``unknown``. A channel or chat is named
+    by its title wherever the update carries it (the origin's chat, the older ``forward_from_chat``), else
+    its @username, with the post's signature when it is signed.
     """
     origin = msg.get("forward_origin")
     legacy_chat = msg.get("forward_from_chat")
+    found: dict[str, Any]
     if isinstance(origin, Mapping):
-        kind = origin.get("type")
+        kind = _str(origin.get("type")) or "unknown"
         if kind == "user" and isinstance(origin.get("sender_user"), Mapping):
             user = origin["sender_user"]
-            return _user_name(user) or _str(user.get("username")) or "a user"
-        if kind == "hidden_user":
-            return _str(origin.get("sender_user_name")) or "a hidden user"
-        if kind in ("channel", "chat") or "chat" in origin or "sender_chat" in origin:
-            title = _chat_title(origin.get("chat"), origin.get("sender_chat"), legacy_chat)
-            signature = _str(origin.get("author_signature")) or _str(msg.get("forward_signature"))
-            name = title or ("a channel" if kind == "channel" else "a chat")
-            return f"{name} ({signature})" if signature else name
-        return "unknown origin"
-    if isinstance(msg.get("forward_from"), Mapping):
-        return _user_name(msg["forward_from"]) or "a user"
-    if isinstance(legacy_chat, Mapping):
-        name = _chat_title(legacy_chat) or "a chat"
-        signature = _str(msg.get("forward_signature"))
-        return f"{name} ({signature})" if signature else name
-    if _str(msg.get("forward_sender_name")):
-        return str(msg["forward_sender_name"])
-    if msg.get("forward_date") is not None:
-        return "unknown origin"
-    return None
+            name = _user_name(user) or _str(user.get("username")) or "a user"
+            found = {"origin": "user", "name": name, "user_id": _opt_int(user.get("id"))}
+        elif kind == "hidden_user":
+            found = {"origin": "hidden_user", "name": _str(origin.get("sender_user_name")) or "a hidden user"}
+        elif kind in ("channel", "chat") or "chat" in origin or "sender_chat" in origin:
+            chat = origin.get("chat") if kind == "channel" or "chat" in origin else origin.get("sender_chat")
+            title = _chat_title(chat, origin.get("sender_chat"), legacy_chat)
+            is_channel = kind == "channel"
+            found = {
+                "origin": "channel" if is_channel else "chat",
+                "name": title or ("a channel" if is_channel else "a chat"),
+                "chat_id": _opt_int(chat.get("id")) if isinstance(chat, Mapping) else None,
+                "message_id": _opt_int(origin.get("message_id")),
+                "signature": _str(origin.get("author_signature")) or _str(msg.get("forward_signature")),
+                "username": _str(chat.get("username")) if isinstance(chat, Mapping) else None,
+            }
+        else:
+            found = {"origin": "unknown", "name": "unknown origin"}
+        found["date"] = _opt_int(origin.get("date"))
+    elif isinstance(msg.get("forward_from"), Mapping):
+        user = msg["forward_from"]
+        found = {"origin": "user", "name": _user_name(user) or "a user", "user_id": _opt_int(user.get("id"))}
+    elif isinstance(legacy_chat, Mapping):
+        is_channel = legacy_chat.get("type") == "channel"
+        found = {
+            "origin": "channel" if is_channel else "chat",
+            "name": _chat_title(legacy_chat) or ("a channel" if is_channel else "a chat"),
+            "chat_id": _opt_int(legacy_chat.get("id")),
+            "message_id": _opt_int(msg.get("forward_from_message_id")),
+            "signature": _str(msg.get("forward_signature")),
+            "username": _str(legacy_chat.get("username")),
+        }
+    elif _str(msg.get("forward_sender_name")):
+        found = {"origin": "hidden_user", "name": str(msg["forward_sender_name"])}
+    elif msg.get("forward_date") is not None:
+        found = {"origin": "unknown", "name": "unknown origin"}
+    else:
+        return None
+    if "date" not in found:
+        found["date"] = _opt_int(msg.get("forward_date"))
+    if found.get("username") and found.get("message_id"):
+        found["link"] = f"https://t.me/{found['username']}/{found['message_id']}"
+    return {k: v for k, v in found.items() if v is not None}
+
+
+def _forward_origin(msg: Mapping[str, Any]) -> str | None:
+    """The forward's origin as the timeline's label names it: the name, with a signed post's signature."""
+    found = _forward(msg)
+    if found is None:
+        return None
+    signature = found.get("signature")
+    return f"{found['name']} ({signature})" if signature else str(found["name"])
 
 
 def _message(
@@ -393,6 +438,7 @@ def _message(
     origin = _forward_origin(msg)
     if origin is not None:
         meta["forwarded_from"] = origin
+        meta["forward"] = _forward(msg)
         body = f"[Forwarded from {_oneline(origin)}]\n{body}"
     references: tuple[str, ...] = ()
     reply = msg.get("reply_to_message")

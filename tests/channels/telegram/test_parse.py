@@ -508,3 +508,114 @@ def test_a_forwarded_channel_post_keeps_the_channels_title(fields: dict[str, Any
     item = parse(message_update("Скидки до пятницы", **fields))
     assert item.text == f"[Forwarded from {origin}]\nСкидки до пятницы"
     assert item.meta["forwarded_from"] == origin
+
+
+GROUP_CHAT = {
+    "id": -1009876543210,
+    "type": "supergroup",
+    "title": "Клуб покупателей",
+    "username": "shop_club",
+}
+
+
+@pytest.mark.parametrize(
+    ("fields", "label", "forward"),
+    [
+        (  # MessageOriginChannel (Bot API 7): the channel, the post's id and signature, its public link
+            {
+                "forward_origin": {
+                    "type": "channel",
+                    "date": DATE - 60,
+                    "chat": CHANNEL,
+                    "message_id": 42,
+                    "author_signature": "Анна",
+                }
+            },
+            "Новости магазина (Анна)",
+            {
+                "origin": "channel",
+                "name": "Новости магазина",
+                "chat_id": CHANNEL["id"],
+                "message_id": 42,
+                "signature": "Анна",
+                "username": "shop_news",
+                "link": "https://t.me/shop_news/42",
+                "date": DATE - 60,
+            },
+        ),
+        (  # MessageOriginChat: sent on behalf of a group (an anonymous admin), signed
+            {
+                "forward_origin": {
+                    "type": "chat",
+                    "date": DATE - 60,
+                    "sender_chat": GROUP_CHAT,
+                    "author_signature": "админ",
+                }
+            },
+            "Клуб покупателей (админ)",
+            {
+                "origin": "chat",
+                "name": "Клуб покупателей",
+                "chat_id": GROUP_CHAT["id"],
+                "signature": "админ",
+                "username": "shop_club",
+                "date": DATE - 60,
+            },
+        ),
+        (  # MessageOriginUser
+            {"forward_origin": {"type": "user", "date": DATE - 60, "sender_user": IVAN}},
+            "Иван",
+            {"origin": "user", "name": "Иван", "user_id": IVAN["id"], "date": DATE - 60},
+        ),
+        (  # MessageOriginHiddenUser
+            {"forward_origin": {"type": "hidden_user", "date": DATE - 60, "sender_user_name": "Пётр С."}},
+            "Пётр С.",
+            {"origin": "hidden_user", "name": "Пётр С.", "date": DATE - 60},
+        ),
+        (  # before Bot API 7: a channel post
+            {
+                "forward_from_chat": CHANNEL,
+                "forward_from_message_id": 41,
+                "forward_signature": "Анна",
+                "forward_date": DATE - 60,
+            },
+            "Новости магазина (Анна)",
+            {
+                "origin": "channel",
+                "name": "Новости магазина",
+                "chat_id": CHANNEL["id"],
+                "message_id": 41,
+                "signature": "Анна",
+                "username": "shop_news",
+                "link": "https://t.me/shop_news/41",
+                "date": DATE - 60,
+            },
+        ),
+        (  # before Bot API 7: a user who hides their account
+            {"forward_sender_name": "Пётр С.", "forward_date": DATE - 60},
+            "Пётр С.",
+            {"origin": "hidden_user", "name": "Пётр С.", "date": DATE - 60},
+        ),
+        (  # a kind a later Bot API may add: still marked as a forward
+            {"forward_origin": {"type": "story", "date": DATE - 60}},
+            "unknown origin",
+            {"origin": "unknown", "name": "unknown origin", "date": DATE - 60},
+        ),
+    ],
+)
+def test_every_forward_origin_keeps_who_and_where_it_came_from(
+    fields: dict[str, Any], label: str, forward: dict[str, Any]
+) -> None:
+    item = parse(message_update("Смотрите, что пишут", **fields))
+    assert item.text == f"[Forwarded from {label}]\nСмотрите, что пишут"
+    assert item.meta["forwarded_from"] == label
+    assert item.meta["forward"] == forward
+
+
+def test_an_edited_forward_keeps_its_origin_too() -> None:
+    origin = {"type": "channel", "date": DATE, "chat": CHANNEL, "message_id": 7}
+    raw = update(2, edited_message=msg("Смотрите", forward_origin=origin, edit_date=DATE + 5))
+    edit = parse_any(raw)
+    assert isinstance(edit, MessageEdit)
+    assert edit.message.text == "[Forwarded from Новости магазина]\nСмотрите"
+    assert edit.message.meta["forward"]["link"] == "https://t.me/shop_news/7"
