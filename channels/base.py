@@ -17,6 +17,10 @@ configuration, a cursor store) and owns one receive loop:
 * ``health`` (optional, a :class:`LinkHealth`): a connector that reconnects by itself inside ``run``
   (IMAP) reports there why it is not receiving (the server unreachable, the connection lost) and when it
   is again, so the supervisor shows the account as ``retrying`` for the whole outage, not ``running``.
+* ``check_connection()`` (optional): the admin's "test connection" — the connector's own connectivity check
+  (log in and look, never receive or send), answered as a :class:`ConnectionCheck` worded by what happened
+  and holding no secret. Call it through :func:`check_connection`, which answers "nothing to test" for a
+  connector without one. It may be called on a connector that never ran; the caller closes it after.
 * ``ready`` (an :class:`asyncio.Event`) is set while the connector is receiving: logged in and listening
   (IMAP in IDLE or polling, Telegram after its first getUpdates answer or its webhook set, VK once the
   long-poll server is known or its callback is accepted, AMI after login, a file follower after its first
@@ -59,6 +63,7 @@ __all__ = [
     "Capabilities",
     "ChannelAuthError",
     "ChannelNotAvailable",
+    "ConnectionCheck",
     "Connector",
     "ConversationMark",
     "CursorStore",
@@ -78,6 +83,7 @@ __all__ = [
     "available",
     "capabilities",
     "channel_module",
+    "check_connection",
     "connector_class",
     "file_parser",
     "register",
@@ -197,6 +203,29 @@ class Connector(Protocol):
     async def send(self, out: OutboundMessage) -> Delivery: ...
 
     async def close(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionCheck:
+    """What a connection test found: whether the account's peer took us, and what happened, in one line
+    a person can act on (never a secret)."""
+
+    ok: bool
+    detail: str
+
+
+NOTHING_TO_TEST = "nothing to test: this channel has no connection of its own"
+
+
+async def check_connection(connector: object) -> ConnectionCheck:
+    """The connector's own connectivity check, or ok with "nothing to test" when it has none."""
+    check = getattr(connector, "check_connection", None)
+    if check is None:
+        return ConnectionCheck(True, NOTHING_TO_TEST)
+    result = await check()
+    if not isinstance(result, ConnectionCheck):
+        raise TypeError(f"{type(connector).__name__}.check_connection answered {result!r}")
+    return result
 
 
 ConnectorFactory = Callable[[AccountContext], Connector]

@@ -6,10 +6,11 @@ from __future__ import annotations
 import asyncio
 import base64
 from typing import ClassVar
+from urllib.parse import urlsplit
 
 import aiohttp
 
-from channels.base import AccountContext, Capabilities, Sink, register
+from channels.base import AccountContext, Capabilities, ConnectionCheck, Sink, register
 from inbox.items import Delivery, DeliveryError, OutboundMessage
 
 TIMEOUT = aiohttp.ClientTimeout(total=30)
@@ -31,6 +32,15 @@ class ApiConnector:
             await asyncio.Event().wait()
         finally:
             self.ready.clear()
+
+    async def check_connection(self) -> ConnectionCheck:
+        """Nothing to connect to (the callback URL is not called: a POST there may do something)."""
+        inbound = f"nothing to connect to: systems post to /api/v1/channels/{self.account.name}/messages"
+        callback = self.account.options.get("callback_url")
+        host = urlsplit(callback).hostname if isinstance(callback, str) else None
+        # Only the host: a callback URL may carry a key in its path or query.
+        replies = f"replies are posted to {host}" if host else "no callback_url: replies have nowhere to go"
+        return ConnectionCheck(True, f"{inbound}; {replies} (not called by this test)")
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:

@@ -9,10 +9,18 @@ from __future__ import annotations
 import asyncio
 from typing import ClassVar
 
-from channels.base import AccountContext, Capabilities, LinkHealth, Sink, register
+from channels.base import (
+    AccountContext,
+    Capabilities,
+    ChannelAuthError,
+    ConnectionCheck,
+    LinkHealth,
+    Sink,
+    register,
+)
 from channels.email.config import EmailConfigError, EmailSettings
-from channels.email.imap import ImapReceiver, ReceiverStats
-from channels.email.smtp import OutgoingFile, send_reply
+from channels.email.imap import ImapError, ImapReceiver, ReceiverStats, check_imap
+from channels.email.smtp import OutgoingFile, check_smtp, send_reply
 from inbox.items import Delivery, DeliveryError, OutboundMessage
 
 
@@ -59,6 +67,27 @@ class EmailConnector:
             raise DeliveryError(str(exc)) from None
         files = [OutgoingFile(a.filename, a.content_type, a.content) for a in out.attachments]
         return await send_reply(settings, out, files)
+
+    async def check_connection(self) -> ConnectionCheck:
+        """IMAP login + SELECT of the folder, then SMTP EHLO (and AUTH when configured): both sides, each
+        worded by what happened; ok only when both work."""
+        try:
+            settings = self.settings
+        except EmailConfigError as exc:
+            return ConnectionCheck(False, str(exc))
+        found: list[str] = []
+        ok = True
+        try:
+            found.append(await check_imap(settings))
+        except (ChannelAuthError, EmailConfigError, ImapError) as exc:
+            ok = False
+            found.append(str(exc))
+        try:
+            found.append(await check_smtp(settings))
+        except DeliveryError as exc:
+            ok = False
+            found.append(str(exc))
+        return ConnectionCheck(ok, "; ".join(found))
 
     async def close(self) -> None:
         if self._receiver is not None:

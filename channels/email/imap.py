@@ -340,6 +340,26 @@ class ImapConnection:
         await _cancel(*tasks)
 
 
+async def check_imap(settings: EmailSettings) -> str:
+    """The "test connection" of the receiving side: log in and SELECT the folder, then close (no LOGOUT:
+    closing is enough). What happened in one line; :class:`ChannelAuthError` when the login is refused,
+    :class:`EmailConfigError` for a missing option or a folder that cannot be opened, :class:`ImapError`
+    or an OS error when the server cannot be reached or does not answer."""
+    host, port, _, login, _ = settings.imap()
+    folder = settings.options.folder
+    try:
+        connection = await ImapConnection.open(settings)
+    except RECONNECT_ERRORS as exc:
+        raise ImapError(f"IMAP {host}:{port} unreachable: {exc.__class__.__name__}: {exc}") from None
+    except ImapError as exc:
+        raise ImapError(f"IMAP {host}:{port}: {exc}") from None
+    try:
+        box = await connection.select(folder)
+    finally:
+        await connection.close()
+    return f"IMAP {host}:{port}: logged in as {login!r}, folder {folder!r} holds {box.exists} messages"
+
+
 @dataclass(slots=True)
 class ReceiverStats:
     """Counters for the UI, the logs and tests."""

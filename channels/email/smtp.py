@@ -201,15 +201,10 @@ def _smtp_error(exc: aiosmtplib.SMTPException, where: str) -> DeliveryError:
     return DeliveryError(f"SMTP error with {where}: {exc.__class__.__name__}: {detail}")
 
 
-async def deliver(settings: EmailSettings, msg: EmailMessage, recipients: list[str]) -> None:
-    """Hand `msg` to the account's SMTP server; :class:`DeliveryError` on failure."""
-    try:
-        host, port, security, login, password = settings.smtp()
-    except EmailConfigError as exc:
-        raise DeliveryError(str(exc)) from None
+def _client(settings: EmailSettings, host: str, port: int, security: str) -> aiosmtplib.SMTP:
     options = settings.options
     sender = settings.from_address or ""
-    client = aiosmtplib.SMTP(
+    return aiosmtplib.SMTP(
         hostname=host,
         port=port,
         use_tls=security == "ssl",
@@ -220,22 +215,70 @@ async def deliver(settings: EmailSettings, msg: EmailMessage, recipients: list[s
         # Never the default (socket.getfqdn(), a blocking DNS lookup on the event loop).
         local_hostname=options.helo_name or sender.rpartition("@")[2] or "localhost",
     )
+
+
+async def _log_in(client: aiosmtplib.SMTP, where: str, login: str | None, password: str | None) -> bool:
+    """AUTH when the account has a login (EHLO first if the connection has not said it); whether it did."""
+    if not (login and password):
+        return False
+    if not client.esmtp_extensions:
+        await client.ehlo()  # connect() says EHLO only for STARTTLS
+    if not client.supports_extension("auth"):
+        # Retried: fixing the configuration (smtp_auth = false, or TLS) delivers the queue.
+        raise DeliveryError(
+            f"SMTP server {where} does not offer AUTH on this connection, so we cannot log in:"
+            " set smtp_auth = false if it needs no login, or use TLS (smtp_security)"
+        )
+    await client.login(login, password)
+    return True
+
+
+async def check_smtp(settings: EmailSettings) -> str:
+    """The "test connection" of the sending side: connect, EHLO, AUTH when configured, QUIT — no mail is
+    sent. What happened in one line; :class:`DeliveryError` worded like a failed delivery otherwise."""
+    try:
+        host, port, security, login, password = settings.smtp()
+    except EmailConfigError as exc:
+        raise DeliveryError(str(exc)) from None
+    where = f"{host}:{port}"
+    client = _client(settings, host, port, security)
+    connected = False
+    try:
+        await client.connect()
+        connected = True
+        if not client.esmtp_extensions:
+            await client.ehlo()
+        logged_in = await _log_in(client, where, login, password)
+    except aiosmtplib.SMTPException as exc:
+        raise _smtp_error(exc, where) from None
+    except (OSError, TimeoutError) as exc:
+        what = "connection lost" if connected else "unreachable"
+        raise DeliveryError(f"SMTP server {where} {what}: {exc.__class__.__name__}: {exc}") from None
+    finally:
+        if client.is_connected:
+            try:
+                await client.quit()
+            except (aiosmtplib.SMTPException, OSError, TimeoutError):
+                client.close()
+    done = f"logged in as {login!r}" if logged_in else "no login configured (smtp_auth off)"
+    return f"SMTP {where}: answered EHLO, {done}"
+
+
+async def deliver(settings: EmailSettings, msg: EmailMessage, recipients: list[str]) -> None:
+    """Hand `msg` to the account's SMTP server; :class:`DeliveryError` on failure."""
+    try:
+        host, port, security, login, password = settings.smtp()
+    except EmailConfigError as exc:
+        raise DeliveryError(str(exc)) from None
+    sender = settings.from_address or ""
+    client = _client(settings, host, port, security)
     where = f"{host}:{port}"
     accepted = False
     connected = False
     try:
         await client.connect()
         connected = True
-        if login and password:
-            if not client.esmtp_extensions:
-                await client.ehlo()  # connect() says EHLO only for STARTTLS
-            if not client.supports_extension("auth"):
-                # Retried: fixing the configuration (smtp_auth = false, or TLS) delivers the queue.
-                raise DeliveryError(
-                    f"SMTP server {where} does not offer AUTH on this connection, so we cannot log in:"
-                    " set smtp_auth = false if it needs no login, or use TLS (smtp_security)"
-                )
-            await client.login(login, password)
+        await _log_in(client, where, login, password)
         errors, _ = await client.send_message(msg, sender=sender, recipients=recipients)
         accepted = True
         if errors:

@@ -218,6 +218,11 @@ class AmiClient:
             if message.event is not None:
                 yield message
 
+    async def logoff(self) -> None:
+        """Say goodbye (best effort, no answer awaited): a PBX logs a plain disconnect as unexpected."""
+        with contextlib.suppress(AmiError, ConnectionError, OSError):
+            await self._send("Logoff", {"ActionID": self._next_id()})
+
     async def close(self) -> None:
         for future in self._pending.values():
             if not future.done():

@@ -27,7 +27,15 @@ from typing import Any, ClassVar
 
 from aiohttp import web
 
-from channels.base import AccountContext, Capabilities, ChannelAuthError, PayloadError, Sink, register
+from channels.base import (
+    AccountContext,
+    Capabilities,
+    ChannelAuthError,
+    ConnectionCheck,
+    PayloadError,
+    Sink,
+    register,
+)
 from channels.sip import cti_webhook, json_cdr
 from channels.sip.ami import AmiCallTracker, AmiClient, AmiMessage
 from channels.sip.cdr_csv import CdrFollower, CdrReader
@@ -181,6 +189,47 @@ class SipConnector:
             await asyncio.sleep(delay)
             delay = min(options.reconnect_max_seconds, delay * 2)
 
+    # the admin's connection test ----------------------------------------------------------------------
+
+    async def check_connection(self) -> ConnectionCheck:
+        """AMI: the greeting and the login (then Logoff); a CDR file or Kamailio's acc directory / database:
+        readable by the hub; pushed sources: nothing to connect to."""
+        try:
+            options = self.options()
+        except ValueError as exc:
+            return ConnectionCheck(False, str(exc))
+        if options.source == "ami":
+            return await self._check_ami(options)
+        if options.source in PUSH_SOURCES:
+            where = f"/hooks/{self.account.name}/<token>"
+            return ConnectionCheck(True, f"nothing to connect to: the PBX posts {options.source} to {where}")
+        return await asyncio.to_thread(_check_path, options.path or "", options.source or "")
+
+    async def _check_ami(self, options: SipOptions) -> ConnectionCheck:
+        where = f"AMI {options.host}:{options.port}"
+        client = AmiClient(
+            options.host,
+            options.port,
+            options.username or "",
+            self.account.secrets.get("secret", ""),
+            events="off",
+            connect_timeout=options.connect_timeout_seconds,
+        )
+        try:
+            await client.connect()
+            await client.logoff()
+        except ChannelAuthError as exc:
+            return ConnectionCheck(False, f"{where}: {exc}")
+        except TimeoutError:
+            return ConnectionCheck(
+                False, f"{where}: no greeting and login within {client.connect_timeout:.0f} s"
+            )
+        except (OSError, ConnectionError, asyncio.IncompleteReadError) as exc:
+            return ConnectionCheck(False, f"{where} unreachable: {exc.__class__.__name__}: {exc}")
+        finally:
+            await client.close()
+        return ConnectionCheck(True, f"{where}: logged in as {options.username!r} ({client.banner})")
+
     # webhooks -----------------------------------------------------------------------------------------
 
     def _authorized(self, request: web.Request, tail: str, token: str) -> bool | None:
@@ -262,6 +311,27 @@ class SipConnector:
         client, self._client = self._client, None
         if client is not None:
             await client.close()
+
+
+def _check_path(path: str, source: str) -> ConnectionCheck:
+    """Whether the hub can read what a file-following source follows (run in a thread: file system calls)."""
+    if not os.path.exists(path):
+        return ConnectionCheck(False, f"{path} does not exist (or the hub may not see it)")
+    if os.path.isdir(path):
+        if source == "cdr_csv":
+            return ConnectionCheck(False, f"{path} is a directory: cdr_csv follows one CSV file")
+        try:
+            names = os.listdir(path)
+        except OSError as exc:
+            return ConnectionCheck(False, f"{path}: the directory cannot be read ({exc.strerror})")
+        return ConnectionCheck(True, f"{path}: a readable directory of {len(names)} files")
+    try:
+        with open(path, "rb") as file:
+            file.read(1)
+        size = os.path.getsize(path)
+    except OSError as exc:
+        return ConnectionCheck(False, f"{path}: the file cannot be read ({exc.strerror})")
+    return ConnectionCheck(True, f"{path}: a readable file of {size} bytes")
 
 
 __all__ = ["SipConnector"]

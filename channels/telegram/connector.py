@@ -53,6 +53,7 @@ from channels.base import (
     AccountContext,
     Capabilities,
     ChannelAuthError,
+    ConnectionCheck,
     PayloadError,
     Sink,
     register,
@@ -67,6 +68,7 @@ from channels.telegram.client import (
     FileTooLarge,
     TelegramApiError,
     TelegramClient,
+    delivery_error,
     import_aiogram,
 )
 from channels.telegram.parse import parse_update
@@ -241,6 +243,20 @@ class TelegramConnector:
         self._sink = sink
         self.ready.set()
         await asyncio.Event().wait()  # updates arrive through handle_webhook
+
+    async def check_connection(self) -> ConnectionCheck:
+        """getMe with the account's token: whose bot it is, or why Telegram would not say."""
+        try:
+            settings = self._settings()
+            await import_aiogram()
+            me = await self._ensure_client().get_me()
+        except ChannelAuthError as exc:
+            return ConnectionCheck(False, str(exc))
+        except Exception as exc:  # aiogram's network and API errors, worded as a failed send is
+            return ConnectionCheck(False, str(delivery_error(exc)))
+        who = f"@{me.username}" if me.username else "a bot without a username"
+        how = "by webhook" if settings.mode == "webhook" else "by polling (getUpdates)"
+        return ConnectionCheck(True, f"Telegram answered getMe: {who} (id {me.id}), receiving {how}")
 
     async def close(self) -> None:
         self._closed = True

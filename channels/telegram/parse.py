@@ -1,8 +1,25 @@
 """Telegram Bot API updates → inbound items (pure functions over the update's JSON).
 
 One update gives one item or a reason: :class:`Ignored` for a well-formed update the hub deliberately does not
-take (a group message while groups are off, a channel post, a poll answer), :class:`PayloadError` for one that
-is malformed. Both carry a one-line reason; nothing else is ever raised, whatever the payload.
+take, :class:`PayloadError` for anything else it cannot take — a malformed update, a kind it does not handle,
+a message with nothing to show. Both carry a one-line reason; nothing else is ever raised, whatever the
+payload. The connector logs an ignored update and hands a refused one to the quarantine (a ``Refused`` item
+with the update's JSON), so nothing the bot receives ends only as a log line.
+
+Ignored by design — nothing a client wrote to the bot (:data:`SIGNALS`):
+
+* ``channel_post`` / ``edited_channel_post`` (a channel's own publications), ``poll`` (the state of a poll),
+  ``poll_answer``, ``message_reaction`` / ``message_reaction_count``, ``chat_member``, ``chat_join_request``,
+  ``chat_boost`` / ``removed_chat_boost``, ``inline_query`` / ``chosen_inline_result`` (the hub offers no
+  inline mode), ``business_connection`` and ``deleted_business_messages``;
+* within messages: service notices (:data:`SERVICE_FIELDS`), messages from bots or sent on behalf of a chat,
+  messages in channels, group messages while ``allow_groups`` is off; ``my_chat_member`` outside a private
+  chat or not turning blocked / unblocked; button presses under inline-mode, game or another bot's messages.
+
+Refused, for the quarantine: ``business_message`` / ``edited_business_message`` (a client's words through a
+Telegram Business connection, not taken yet), ``shipping_query``, ``pre_checkout_query`` and
+``purchased_paid_media`` (payments: the hub sells nothing, someone must look), a message whose content this
+parser does not know (nothing to show), and any update kind the Bot API adds.
 
 What becomes what:
 
@@ -12,8 +29,11 @@ What becomes what:
   placeholder, location, venue, dice, poll, and a contact share. A contact the sender shares *of themselves*
   (``contact.user_id`` equals the sender) adds their phone as a second identity of the sender, so it lands
   on their card; someone else's contact is shown but never attached to the sender's card.
-* replies reference ``"<chat id>:<message id>"`` of the message replied to (threading), forwards are labelled
-  with their origin.
+* replies reference ``"<chat id>:<message id>"`` of the message replied to (threading); a forward is labelled
+  with its origin in the text (``[Forwarded from Новости магазина (Анна)]``: a user's name, a hidden user's,
+  a chat's or channel's title) and described in ``meta["forward"]`` (kind, name, the channel's id, the post's
+  id, signature and t.me link, the original date) for every origin kind, Bot API 7's ``forward_origin``
+  and the older ``forward_*`` fields alike.
 * ``edited_message``: the new version of a message, marked with :class:`inbox.items.MessageEdit`.
 * ``callback_query`` (a button under a message of our bot): a message ``[Button: label]`` in the same thread
   as the message carrying the button.
@@ -83,14 +103,12 @@ SERVICE_FIELDS = (
     "web_app_data",
     "boost_added",
 )
-# Update types this channel does not take, with what to say about them.
-OTHER_UPDATES = {
+# Update kinds skipped by design, with what to say about them: none carries a client's words to the bot.
+SIGNALS = {
     "channel_post": "a channel post",
     "edited_channel_post": "an edited channel post",
     "inline_query": "an inline query",
     "chosen_inline_result": "a chosen inline result",
-    "shipping_query": "a shipping query",
-    "pre_checkout_query": "a pre-checkout query",
     "poll": "a poll state",
     "poll_answer": "a poll answer",
     "chat_member": "a chat member change",
@@ -100,10 +118,15 @@ OTHER_UPDATES = {
     "chat_boost": "a chat boost",
     "removed_chat_boost": "a removed chat boost",
     "business_connection": "a business connection",
-    "business_message": "a business message",
-    "edited_business_message": "an edited business message",
     "deleted_business_messages": "deleted business messages",
-    "purchased_paid_media": "a paid media purchase",
+}
+# Update kinds refused on purpose (kept in the quarantine for a person to see), with what to say about them.
+NOT_TAKEN = {
+    "business_message": "a business message (Telegram Business connections are not taken yet)",
+    "edited_business_message": "an edited business message (Telegram Business connections are not taken yet)",
+    "shipping_query": "a shipping query (the hub takes no payments)",
+    "pre_checkout_query": "a pre-checkout query (the hub takes no payments)",
+    "purchased_paid_media": "a paid media purchase (the hub takes no payments)",
 }
 
 
@@ -303,38 +326,80 @@ def _chat_title(*chats: Any) -> str | None:
     return None
 
 
-def _forward_origin(msg: Mapping[str, Any]) -> str | None:
-    """Who a forwarded message came from (Bot API 7 `forward_origin`, or the older forward_* fields).
+def _opt_int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and abs(value) < 2**63 else None
 
-    A channel post is named by the channel's title wherever the update carries it (the origin's chat,
-    the older ``forward_from_chat``), with the post's signature when the channel signs its posts.
+
+def _forward(msg: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Who and where a forwarded message came from (Bot API 7 ``forward_origin``, or the older forward_*
+    fields): ``{"origin", "name", …}`` with the chat's id and the post's id, signature and public link where
+    the update gives them; None for a message that is no forward.
+
+    ``origin`` is the Bot API's kind — ``user`` (MessageOriginUser: ``sender_user``), ``hidden_user``
+    (``sender_user_name``), ``chat`` (MessageOriginChat: ``sender_chat``, sent on behalf of a group) or
+    ``channel`` (MessageOriginChannel: ``chat``, ``message_id``) — or ``unknown``. A channel or chat is named
+    by its title wherever the update carries it (the origin's chat, the older ``forward_from_chat``), else
+    its @username, with the post's signature when it is signed.
     """
     origin = msg.get("forward_origin")
     legacy_chat = msg.get("forward_from_chat")
+    found: dict[str, Any]
     if isinstance(origin, Mapping):
-        kind = origin.get("type")
+        kind = _str(origin.get("type")) or "unknown"
         if kind == "user" and isinstance(origin.get("sender_user"), Mapping):
             user = origin["sender_user"]
-            return _user_name(user) or _str(user.get("username")) or "a user"
-        if kind == "hidden_user":
-            return _str(origin.get("sender_user_name")) or "a hidden user"
-        if kind in ("channel", "chat") or "chat" in origin or "sender_chat" in origin:
-            title = _chat_title(origin.get("chat"), origin.get("sender_chat"), legacy_chat)
-            signature = _str(origin.get("author_signature")) or _str(msg.get("forward_signature"))
-            name = title or ("a channel" if kind == "channel" else "a chat")
-            return f"{name} ({signature})" if signature else name
-        return "unknown origin"
-    if isinstance(msg.get("forward_from"), Mapping):
-        return _user_name(msg["forward_from"]) or "a user"
-    if isinstance(legacy_chat, Mapping):
-        name = _chat_title(legacy_chat) or "a chat"
-        signature = _str(msg.get("forward_signature"))
-        return f"{name} ({signature})" if signature else name
-    if _str(msg.get("forward_sender_name")):
-        return str(msg["forward_sender_name"])
-    if msg.get("forward_date") is not None:
-        return "unknown origin"
-    return None
+            name = _user_name(user) or _str(user.get("username")) or "a user"
+            found = {"origin": "user", "name": name, "user_id": _opt_int(user.get("id"))}
+        elif kind == "hidden_user":
+            found = {"origin": "hidden_user", "name": _str(origin.get("sender_user_name")) or "a hidden user"}
+        elif kind in ("channel", "chat") or "chat" in origin or "sender_chat" in origin:
+            chat = origin.get("chat") if kind == "channel" or "chat" in origin else origin.get("sender_chat")
+            title = _chat_title(chat, origin.get("sender_chat"), legacy_chat)
+            is_channel = kind == "channel"
+            found = {
+                "origin": "channel" if is_channel else "chat",
+                "name": title or ("a channel" if is_channel else "a chat"),
+                "chat_id": _opt_int(chat.get("id")) if isinstance(chat, Mapping) else None,
+                "message_id": _opt_int(origin.get("message_id")),
+                "signature": _str(origin.get("author_signature")) or _str(msg.get("forward_signature")),
+                "username": _str(chat.get("username")) if isinstance(chat, Mapping) else None,
+            }
+        else:
+            found = {"origin": "unknown", "name": "unknown origin"}
+        found["date"] = _opt_int(origin.get("date"))
+    elif isinstance(msg.get("forward_from"), Mapping):
+        user = msg["forward_from"]
+        found = {"origin": "user", "name": _user_name(user) or "a user", "user_id": _opt_int(user.get("id"))}
+    elif isinstance(legacy_chat, Mapping):
+        is_channel = legacy_chat.get("type") == "channel"
+        found = {
+            "origin": "channel" if is_channel else "chat",
+            "name": _chat_title(legacy_chat) or ("a channel" if is_channel else "a chat"),
+            "chat_id": _opt_int(legacy_chat.get("id")),
+            "message_id": _opt_int(msg.get("forward_from_message_id")),
+            "signature": _str(msg.get("forward_signature")),
+            "username": _str(legacy_chat.get("username")),
+        }
+    elif _str(msg.get("forward_sender_name")):
+        found = {"origin": "hidden_user", "name": str(msg["forward_sender_name"])}
+    elif msg.get("forward_date") is not None:
+        found = {"origin": "unknown", "name": "unknown origin"}
+    else:
+        return None
+    if "date" not in found:
+        found["date"] = _opt_int(msg.get("forward_date"))
+    if found.get("username") and found.get("message_id"):
+        found["link"] = f"https://t.me/{found['username']}/{found['message_id']}"
+    return {k: v for k, v in found.items() if v is not None}
+
+
+def _forward_origin(msg: Mapping[str, Any]) -> str | None:
+    """The forward's origin as the timeline's label names it: the name, with a signed post's signature."""
+    found = _forward(msg)
+    if found is None:
+        return None
+    signature = found.get("signature")
+    return f"{found['name']} ({signature})" if signature else str(found["name"])
 
 
 def _message(
@@ -356,7 +421,10 @@ def _message(
         if present:
             raise Ignored(f"a service message ({present[0]})")
         fields = sorted(str(k) for k in msg if k not in ("message_id", "from", "chat", "date"))
-        raise Ignored(f"a message with nothing this channel shows (fields: {_oneline(', '.join(fields))})")
+        # A client wrote something this parser does not know: refused, never skipped.
+        raise PayloadError(
+            f"a message with nothing this channel shows (fields: {_oneline(', '.join(fields))})"
+        )
     body = text if text is not None else content.label or ""
     telegram: dict[str, Any] = {"chat_id": chat_id, "message_id": message_id, "chat_type": chat_type}
     entities = msg.get("entities") if msg.get("text") else msg.get("caption_entities")
@@ -370,6 +438,7 @@ def _message(
     origin = _forward_origin(msg)
     if origin is not None:
         meta["forwarded_from"] = origin
+        meta["forward"] = _forward(msg)
         body = f"[Forwarded from {_oneline(origin)}]\n{body}"
     references: tuple[str, ...] = ()
     reply = msg.get("reply_to_message")
@@ -515,9 +584,12 @@ def _parse_update(update: Any, *, account_id: int, allow_groups: bool, bot_id: i
         return _callback_query(value, account_id=account_id, allow_groups=allow_groups, bot_id=bot_id)
     if kind == "my_chat_member":
         return _my_chat_member(value, account_id=account_id)
-    what = OTHER_UPDATES.get(kind)
-    if what is not None:
-        raise Ignored(f"{what} ({kind}) is not taken by this channel")
+    signal = SIGNALS.get(kind)
+    if signal is not None:
+        raise Ignored(f"{signal} ({kind}) is not taken by this channel")
+    refused = NOT_TAKEN.get(kind)
+    if refused is not None:
+        raise PayloadError(f"{refused} ({kind}) is not taken by this channel")
     # A layout we do not know is not a choice to skip it: refused, so the quarantine keeps it for a parser
     # that will know it.
     raise PayloadError(f"an update of unknown type {_oneline(kind)!r}")

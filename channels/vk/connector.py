@@ -48,6 +48,7 @@ from channels.base import (
     AccountContext,
     Capabilities,
     ChannelAuthError,
+    ConnectionCheck,
     PayloadError,
     Sink,
     register,
@@ -274,6 +275,30 @@ class VkConnector:
         if exc.code in (15, 27, 100):
             return VkConfigError(f"VK error {exc.code}: {exc.message} (is Long Poll on, is group_id right?)")
         return exc
+
+    async def check_connection(self) -> ConnectionCheck:
+        """groups.getById with the account's token (the community it names), and in long-poll mode
+        groups.getLongPollServer (Long Poll switched on for this token)."""
+        try:
+            settings = self._settings()
+            client = self._ensure_client()
+            found = await client.call("groups.getById", group_id=settings.group_id)
+            groups = found.get("groups") if isinstance(found, Mapping) else found
+            group = groups[0] if isinstance(groups, list) and groups else {}
+            name = group.get("name") if isinstance(group, Mapping) else None
+            detail = f"VK answered groups.getById: the community {name!r} (id {settings.group_id})"
+            if settings.mode == "longpoll":
+                await client.get_long_poll_server(settings.group_id)
+                detail += "; the Long Poll server was given"
+            else:
+                detail += "; receiving by the Callback API"
+        except ChannelAuthError as exc:
+            return ConnectionCheck(False, str(exc))
+        except VkApiError as exc:
+            return ConnectionCheck(False, str(self._start_error(exc)))
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            return ConnectionCheck(False, f"VK unreachable: {exc.__class__.__name__}: {exc}")
+        return ConnectionCheck(True, detail)
 
     async def close(self) -> None:
         self._closed = True

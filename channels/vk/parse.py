@@ -1,8 +1,27 @@
 """VK community events (Callback API bodies, Bots Long Poll updates) → inbound items, as pure functions.
 
 One event gives one item or a reason: :class:`Ignored` for a well-formed event the hub deliberately does not
-take (a group chat while groups are off, a typing notice, a wall comment), :class:`PayloadError` for a
-malformed one. Both carry a one-line reason; nothing else is ever raised, whatever the payload.
+take, :class:`PayloadError` for anything else it cannot take — a malformed event, an event type it does not
+handle, a message with nothing to show. Both carry a one-line reason; nothing else is ever raised, whatever
+the payload. The connector logs an ignored event and hands a refused one to the quarantine (a ``Refused``
+item with the event's JSON), so nothing a community receives ends only as a log line.
+
+Ignored by design — signals that carry nothing a client wrote to the community (:data:`SIGNALS`):
+
+* ``confirmation`` (the Callback API's address check), ``message_typing_state``, ``message_read``,
+  ``message_reaction_event``, ``like_add`` / ``like_remove``, ``group_join`` / ``group_leave``,
+  ``poll_vote_new``, ``user_block`` / ``user_unblock`` (a community admin's action),
+  ``group_officers_edit``, ``group_change_settings``, ``group_change_photo``;
+* within message events: the community's own messages (``out``, ``admin_author_id``; a reply sent through
+  Okno comes back as ``message_reply`` and is a duplicate, or an echo the connector drops by its
+  ``random_id``), messages of other communities and dialogs with one, group chats while ``allow_groups`` is
+  off, chat service messages (``action``: someone joined, the title changed), and a ``message_reply`` in a
+  group chat.
+
+Everything else is refused, so the quarantine keeps it for a parser that will take it: wall, photo, video,
+board and market comments, wall posts, market orders, ``message_event`` (a callback button: our keyboards
+send text buttons, which arrive as ``message_new``), VK Pay and Donut events, and any type VK adds. A
+community that does not want those should switch them off in its Callback API or Long Poll settings.
 
 * ``message_new`` (API ≥ 5.103: ``object.message`` plus ``client_info``; older: the message itself): text,
   attachments — photo, doc and audio_message as files (their URLs in ``meta["vk"]["files"]``, fetched by the
@@ -48,10 +67,27 @@ from inbox.items import (
 # What a parsed update is: a new message (a button press is one too), an edit, or a mark.
 Parsed = InboundMessage | MessageEdit | ConversationMark
 
-__all__ = ["CHAT_PEER_OFFSET", "Ignored", "events_in", "parse_event", "parse_file"]
+__all__ = ["CHAT_PEER_OFFSET", "SIGNALS", "Ignored", "events_in", "parse_event", "parse_file"]
 
 CHAT_PEER_OFFSET = 2_000_000_000
 FORWARD_DEPTH = 3
+# Event types skipped by design, with what to say about them: none carries anything a client wrote.
+SIGNALS = {
+    "confirmation": "a Callback API confirmation request (nothing to ingest)",
+    "message_typing_state": "a typing notice",
+    "message_read": "a read receipt",
+    "message_reaction_event": "a reaction to a message",
+    "like_add": "a like",
+    "like_remove": "a like taken back",
+    "group_join": "someone joined the community",
+    "group_leave": "someone left the community",
+    "poll_vote_new": "a poll vote",
+    "user_block": "the community blocked a user",
+    "user_unblock": "the community unblocked a user",
+    "group_officers_edit": "a change of the community's officers",
+    "group_change_settings": "a change of the community's settings",
+    "group_change_photo": "a change of the community's photo",
+}
 
 
 def _opt_int(value: Any) -> int | None:
@@ -277,7 +313,10 @@ def _message(
     external_id = _external_id(msg, peer_id)
     text, rendered = _render(msg)
     if not text.strip() and not rendered.attachments:
-        raise Ignored("an empty message")
+        fields = sorted(str(k) for k in msg if k not in ("id", "peer_id", "from_id", "date", "out"))
+        raise PayloadError(
+            f"a message with nothing this channel shows (fields: {_oneline(', '.join(fields))})"
+        )
     vk: dict[str, Any] = {"peer_id": peer_id, "from_id": from_id, "message_id": _opt_int(msg.get("id"))}
     cmid = _opt_int(msg.get("conversation_message_id"))
     if cmid is not None:
@@ -399,8 +438,9 @@ def _parse_event(event: Any, *, account_id: int, allow_groups: bool, group_id: i
         raise PayloadError(
             f"an event of community {_oneline(event.get('group_id'))}, not {group_id}", "group_id"
         )
-    if kind == "confirmation":
-        raise Ignored("a Callback API confirmation request (nothing to ingest)")
+    signal = SIGNALS.get(kind)
+    if signal is not None:
+        raise Ignored(f"{signal} ({kind}): a signal this channel does not take")
     if kind in ("message_new", "message_edit"):
         obj = event.get("object")
         wrapped = (
@@ -416,7 +456,8 @@ def _parse_event(event: Any, *, account_id: int, allow_groups: bool, group_id: i
         return _permission(event, account_id=account_id, allowed=True)
     if kind == "message_deny":
         return _permission(event, account_id=account_id, allowed=False)
-    raise Ignored(f"a {_oneline(kind, 40)} event is not taken by this channel")
+    # Not a choice to skip it: refused, so the quarantine keeps it for a parser that will take it.
+    raise PayloadError(f"a {_oneline(kind, 40)} event is not taken by this channel")
 
 
 def events_in(payload: Any) -> tuple[list[Any], str | None]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 from typing import ClassVar
 
-from channels.base import AccountContext, Capabilities, Sink, register
+from channels.base import AccountContext, Capabilities, ConnectionCheck, Sink, register
 from inbox.items import Delivery, DeliveryError, OutboundMessage
 
 
@@ -41,6 +41,13 @@ class WebchatConnector:
                 permanent=True,
             )
         return Delivery(external_id=f"agent:{out.idempotency_key}", status="sent")
+
+    async def check_connection(self) -> ConnectionCheck:
+        """Nothing to connect to: visitors come to the hub."""
+        where = f"/webchat/{self.account.name}/ws"
+        return ConnectionCheck(
+            True, f"nothing to connect to: visitors reach the hub through the widget ({where})"
+        )
 
     async def close(self) -> None:
         return None

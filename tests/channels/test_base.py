@@ -36,3 +36,17 @@ async def test_push_only_connectors_are_ready_as_soon_as_they_run_and_not_after(
             await running
         await connector.close()
     assert not connector.ready.is_set()
+
+
+async def test_a_connector_without_a_connection_check_has_nothing_to_test() -> None:
+    from channels.base import NOTHING_TO_TEST, ConnectionCheck, check_connection
+
+    class Bare:
+        pass
+
+    class Checks:
+        async def check_connection(self) -> ConnectionCheck:
+            return ConnectionCheck(False, "the peer said no")
+
+    assert await check_connection(Bare()) == ConnectionCheck(True, NOTHING_TO_TEST)
+    assert await check_connection(Checks()) == ConnectionCheck(False, "the peer said no")

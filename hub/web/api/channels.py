@@ -1,5 +1,8 @@
-"""/api/v1/channels: the configured channel accounts and their state, and the generic API channel's
-inbound route.
+"""/api/v1/channels: the configured channel accounts and their state, an admin's connection test of one, and
+the generic API channel's inbound route.
+
+``POST /api/v1/channels/{account}/test`` (admins) runs the account's own connectivity check outside any
+database transaction, under a ceiling (:mod:`hub.channel_check`), and answers what happened; audited.
 
 ``POST /api/v1/channels/{account}/messages`` authenticates with the account's own token (compared in
 constant time) before the body is even read; only then is it parsed by :func:`channels.api.parse` and
@@ -16,15 +19,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from channels.api import parse
 from channels.api.parse import MessageBody
+from hub.channel_check import check_account
 from hub.runtime import Hub
 from hub.web.api.operations import operation
 from hub.web.api.schemas.base import respond
 from hub.web.api.schemas.capabilities import Capabilities
-from hub.web.api.schemas.channels import ChannelAccount, ChannelAccountList, IngestResult
+from hub.web.api.schemas.channels import ChannelAccount, ChannelAccountList, ConnectionTest, IngestResult
 from hub.web.auth import require_agent
 from hub.web.context import db, hub_of
 from hub.web.errors import ApiError, not_found, unauthorized
-from hub.web.inputs import Query, read_json_object
+from hub.web.inputs import Empty, Query, read_body, read_json_object
 from inbox import quarantine
 from inbox.channel_activity import last_received
 from inbox.ingest import IngestError
@@ -89,6 +93,32 @@ async def channel_rows(hub: Hub, session: AsyncSession) -> list[ChannelAccount]:
             )
         )
     return items
+
+
+@routes.post(f"/api/v1/channels/{ACCOUNT}/test")
+@operation(
+    "Test a channel account's connection (admins; audited)",
+    "channels",
+    {200: ("what the test found: ok or not, and what happened", ConnectionTest)},
+    path=AccountPath,
+    body=Empty,
+    body_required=False,
+    errors=(403, 404),
+)
+async def test_connection(request: web.Request) -> web.Response:
+    """The account's own connectivity check (an IMAP login and SMTP EHLO, getMe, groups.getById, an AMI
+    login, a readable CDR file …) under a ceiling; 200 with ``ok: false`` when the peer did not take us."""
+    hub = hub_of(request)
+    async with db(request) as session:
+        principal = await require_agent(request, session, "admin")
+        await read_body(request, Empty)
+    name = request.match_info["account"]
+    configured = hub.accounts.get(name)
+    if configured is None:
+        raise not_found(f"no channel account named {name!r}")
+    found = await check_account(hub, configured, actor_agent_id=principal.agent.id)
+    kind = configured.context.kind
+    return respond(ConnectionTest(account=name, kind=kind, ok=found.ok, detail=found.detail))
 
 
 @routes.post(f"/api/v1/channels/{ACCOUNT}/messages")

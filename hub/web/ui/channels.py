@@ -1,8 +1,11 @@
-"""/admin/channels: every channel account for admins — its state, last error, last item received and
-quarantine count — and each account's quarantine (reasons, raw downloads, a retry button), RU/EN.
+"""/admin/channels: every channel account for admins — its state, last error, last item received,
+quarantine count and a "test connection" button — and each account's quarantine (reasons, raw downloads,
+a retry button), RU/EN.
 
 Reads happen in one short transaction and are rendered after it; the retry runs through
-hub.quarantine (today's parsers, audited) outside any transaction of this page.
+hub.quarantine (today's parsers, audited) and the connection test through hub.channel_check (the
+connector's own check under a ceiling, audited), both outside any transaction of this page. The test's
+form (CSRF-checked) answers with the page itself, the result shown in the account's row.
 """
 
 from __future__ import annotations
@@ -14,7 +17,9 @@ from urllib.parse import quote
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from channels.base import ConnectionCheck
 from hub import quarantine as retrying
+from hub.channel_check import check_account
 from hub.web.api.channels import channel_rows
 from hub.web.auth import Principal, authenticate
 from hub.web.context import db, hub_of
@@ -65,13 +70,44 @@ def _admin_gate(
 
 @routes.get("/admin/channels")
 async def channels_page(request: web.Request) -> web.Response:
-    hub = hub_of(request)
     async with db(request) as session:
         principal = await _principal(request, session)
         lang, t, refusal = _admin_gate(request, principal)
         if refusal is not None or principal is None:
             assert refusal is not None
             return refusal
+    return await _channels(request, principal, lang, t)
+
+
+@routes.post(r"/admin/channels/{id:\d+}/test")
+async def test_connection(request: web.Request) -> web.Response:
+    """The "test connection" button: the account's own check, then the page with the result in its row."""
+    hub = hub_of(request)
+    account_id = path_id(request)
+    form = await request.post()
+    async with db(request) as session:
+        principal = await _principal(request, session, csrf=str(form.get("csrf_token", "")))
+        lang, t, refusal = _admin_gate(request, principal)
+        if refusal is not None or principal is None:
+            assert refusal is not None
+            return refusal
+    configured = hub.account_by_id(account_id)
+    if configured is None:
+        return web.Response(status=404, text=t.gettext("No such channel."))
+    found = await check_account(hub, configured, actor_agent_id=principal.agent.id)
+    return await _channels(request, principal, lang, t, {account_id: found})
+
+
+async def _channels(
+    request: web.Request,
+    principal: Principal,
+    lang: str,
+    t: i18n.Texts,
+    tested: dict[int, ConnectionCheck] | None = None,
+) -> web.Response:
+    """The page, for an admin already let in; `tested`: connection tests to show in their rows."""
+    hub = hub_of(request)
+    async with db(request) as session:
         accounts = await channel_rows(hub, session)
     clock = Clock(hub.settings.business_hours.timezone, lang)
     rows: list[dict[str, Any]] = []
@@ -82,6 +118,8 @@ async def channels_page(request: web.Request) -> web.Response:
         row["state_label"] = t.label(i18n.CHANNEL_STATES, row["state"])
         row["kind_label"] = t.channel(row["kind"])
         row["error"] = row["problem"] or row["detail"] or ""
+        found = (tested or {}).get(account.id)
+        row["test"] = {"ok": found.ok, "detail": found.detail} if found is not None else None
     context = {"lang": lang, "rows": rows, "csrf_token": principal.csrf_token or ""}
     response = render(request, "web/channels.html", context)
     remember_language(request, response)

@@ -112,6 +112,7 @@ AUDIT_ACTIONS: Final = {
     "routing.rules": NP_("audit action", "Routing rules changed"),
     "routing.rule": NP_("audit action", "Routing rule applied"),
     "quarantine.retry": NP_("audit action", "Quarantined item retried"),
+    "channel.test": NP_("audit action", "Channel connection tested"),
 }
 AUDIT_RESULTS: Final = {
     "success": NP_("audit result", "Success"),

@@ -10,8 +10,20 @@ unidentified. Then:
 
 * ``message`` {id, text} → stored through the one ingest path, answered ``ack`` {id, message} after the
   commit. The id is the widget's own: a message sent again (the ack was lost) is acknowledged again,
-  never stored twice. Too long → ``error`` {code: "too_long"}; too fast → ``error`` {code:
-  "rate_limited", retry_after}: the widget keeps the message and retries.
+  never stored twice. What cannot be taken ends one of two ways:
+
+  - the visitor's own doing, which the widget shows and keeps the message for: no text → ``error``
+    {code: "invalid", field: "text"}, too long → ``error`` {code: "too_long"}, too fast → ``error``
+    {code: "rate_limited", retry_after} (the widget retries). Nothing is stored: the visitor still has
+    the words.
+  - a message frame the parser refuses (an id or text no widget of ours sends: not text, a NUL
+    character, a malformed id) or one the inbox refuses: kept in the quarantine (the frame's id and
+    text as received, the visitor's id, page and pre-chat answers, as ``okno ingest webchat`` reads
+    them, so ``okno quarantine retry`` can take it after a fix) and answered ``error`` {code:
+    "refused", field}. Such frames count against the visitor's message rate like any message.
+
+  Frames that are no message (not JSON, an unknown ``type``) carry nothing a visitor wrote: ``error``
+  {code: "invalid" / "unknown_type"} only.
 * ``typing`` {on} → agents see the visitor typing (at most one hint per 2 s; the rest is dropped); an
   agent typing comes back as ``typing`` {on, name}.
 * ``profile`` {name, email, phone} → the pre-chat form; e-mail and phone are kept on the visitor's card
@@ -38,7 +50,7 @@ from sqlalchemy.orm import selectinload
 from channels.base import PayloadError
 from channels.webchat import Profile, WidgetOptions, profile, visitor_message
 from channels.webchat.identify import verified_identity
-from channels.webchat.parse import MAX_URL, client_id, message_text
+from channels.webchat.parse import CLIENT_ID, MAX_URL, client_id, message_text
 from channels.webchat.tokens import current, new_visitor_id, sign
 from hub.runtime import ConfiguredAccount, Hub
 from hub.web.context import db, hub_of, publish
@@ -171,6 +183,8 @@ class Visit:
         await self.send({"type": "agent", "name": name})
 
     async def error(self, code: str, message: str, **extra: Any) -> None:
+        if extra.get("id", "") is None:  # a frame without a usable id of the widget's: none to echo
+            del extra["id"]
         await self.send({"type": "error", "code": code, "message": message, **extra})
 
     # -- frames in -------------------------------------------------------------------------------------
@@ -196,16 +210,15 @@ class Visit:
             await self.error("unknown_type", "frame types: message, typing, profile, seen, ping")
 
     async def on_message(self, frame: dict[str, Any]) -> None:
-        try:
-            cid = client_id(frame.get("id"))
-        except PayloadError as exc:
-            await self.error("invalid", exc.reason, field=exc.field)
+        raw_id, raw_text = frame.get("id"), frame.get("text")
+        cid = raw_id if isinstance(raw_id, str) and CLIENT_ID.fullmatch(raw_id) else None
+        # The visitor's own mistakes: told, never kept (the widget still has the message).
+        if raw_text is None or (isinstance(raw_text, str) and not raw_text.strip()):
+            await self.error("invalid", "must not be empty", field="text", id=cid)
             return
-        try:
-            text = message_text(frame.get("text"), self.options.max_message_chars)
-        except PayloadError as exc:
-            code = "too_long" if "longer" in exc.reason else "invalid"
-            await self.error(code, exc.reason, field=exc.field, id=cid)
+        if isinstance(raw_text, str) and len(raw_text) > self.options.max_message_chars:
+            reason = f"is longer than {self.options.max_message_chars} characters"
+            await self.error("too_long", reason, field="text", id=cid)
             return
         verdict = self.request.app[LIMITS].message(
             self.account_id, self.visitor_id, self.options.messages_per_minute
@@ -217,6 +230,17 @@ class Visit:
                 id=cid,
                 retry_after=round(max(verdict.retry_after, 0.5), 1),
             )
+            return
+        try:
+            cid = client_id(raw_id)
+            text = message_text(raw_text, self.options.max_message_chars)
+        except PayloadError as exc:
+            # A message frame no widget of ours sends (an id or text the parser refuses): what the
+            # visitor wrote is kept in the quarantine, and the socket says so.
+            await self.quarantine(
+                frame, cid, exc.reason if exc.field is None else f"{exc.field}: {exc.reason}"
+            )
+            await self.error("refused", exc.reason, field=exc.field, id=cid)
             return
         item = visitor_message(
             account_id=self.account_id,
@@ -230,12 +254,8 @@ class Visit:
         try:
             result = await self.hub.ingest.submit(item)  # a new message: the dispatch's own handler
         except IngestError as exc:
-            # Accepted from the visitor, refused by the inbox: kept in the quarantine, in the layout
-            # `okno ingest webchat` (and so a retry) reads.
-            entry = {"visitor_id": self.visitor_id, "id": cid, "text": text, "page": self.page}
-            entry |= {"name": self.person.name, "email": self.person.email, "phone": self.person.phone}
-            raw = json.dumps(entry, ensure_ascii=False).encode()
-            await self.hub.sink(Refused(self.account_id, raw, str(exc), f"visitor {self.visitor_id} {cid}"))
+            # Accepted from the visitor, refused by the inbox: kept in the quarantine too.
+            await self.quarantine(frame, cid, str(exc))
             await self.error("refused", str(exc), id=cid)
             return
         if result.conversation_id not in self.conversations:
@@ -248,6 +268,17 @@ class Visit:
             shown = await widget_messages(session, [stored] if stored else [], self.visitor_id)
         self.pushed.add(result.message_id)
         await self.send({"type": "ack", "id": cid, "message": shown[0] if shown else None})
+
+    async def quarantine(self, frame: dict[str, Any], cid: str | None, reason: str) -> None:
+        """Keep a visitor's message the hub could not take, in the layout `okno ingest webchat` (and so
+        `okno quarantine retry`) reads: the frame's id and text as received, with the visitor's id, page and
+        pre-chat answers."""
+        entry = {"visitor_id": self.visitor_id, "id": frame.get("id"), "text": frame.get("text")}
+        entry |= {"page": self.page, "name": self.person.name}
+        entry |= {"email": self.person.email, "phone": self.person.phone}
+        raw = json.dumps(entry, ensure_ascii=False, default=str).encode()
+        position = f"visitor {self.visitor_id} {cid or '?'}"
+        await self.hub.sink(Refused(self.account_id, raw, f"visitor message: {reason}", position))
 
     async def on_typing(self, on: bool) -> None:
         # At most one "on" per TYPING_EVERY seconds, and an "off" only after an "on" went out (so agents

@@ -81,6 +81,26 @@ async def test_skipped_and_malformed_updates_move_the_offset_too_and_malformed_o
     assert json.loads(kept[1].raw or b"") == unknown  # the update as received: a retry reads it again
 
 
+async def test_a_message_of_unknown_content_and_a_business_message_are_quarantined_not_only_logged(
+    bot_api: FakeBotApi, tg_account: ChannelAccount, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    cursor = MemoryCursor()
+    sink = InboxSink(sessionmaker)
+    bot_api.push({"message_reaction_count": {"chat": {"id": 1, "type": "private"}, "message_id": 1}})
+    unread = bot_api.push({"message": msg(None, message_id=1, checklist={"title": "Покупки", "tasks": []})})
+    business = bot_api.push(
+        {"business_message": msg("Вы работаете?", message_id=2) | {"business_connection_id": "b"}}
+    )
+    last = bot_api.push({"message": msg("обычное", message_id=3)})
+    async with connector_running(TelegramConnector(context(bot_api, tg_account.id, cursor=cursor)), sink):
+        await eventually(lambda: cursor.value == str(last["update_id"] + 1), "the offset passed all four")
+    assert [m.body_text for m in await stored_messages(sessionmaker)] == ["обычное"]
+    kept = await quarantined(sessionmaker)  # the reaction counts are a signal: skipped by design
+    assert [q.position for q in kept] == [f"update {unread['update_id']}", f"update {business['update_id']}"]
+    assert "fields: checklist" in kept[0].reason and "business message" in kept[1].reason
+    assert [json.loads(q.raw or b"") for q in kept] == [unread, business]
+
+
 async def test_button_press_is_stored_in_the_buttons_thread_and_then_answered(
     bot_api: FakeBotApi, tg_account: ChannelAccount, sessionmaker: async_sessionmaker[AsyncSession]
 ) -> None:

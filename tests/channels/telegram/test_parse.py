@@ -329,8 +329,47 @@ def test_group_messages_are_ignored_unless_allowed() -> None:
             "a channel post",
         ),
         (update(1, poll_answer={"poll_id": "1", "option_ids": [0]}), "a poll answer"),
+        (
+            update(
+                1,
+                edited_channel_post={
+                    "message_id": 1,
+                    "chat": {"id": -100, "type": "channel", "title": "Новости"},
+                    "date": DATE,
+                    "edit_date": DATE + 5,
+                    "text": "y",
+                },
+            ),
+            "an edited channel post",
+        ),
+        (update(1, poll={"id": "1", "question": "?", "options": [], "is_closed": True}), "a poll state"),
+        (
+            update(
+                1,
+                message_reaction={
+                    "chat": {"id": 4242, "type": "private"},
+                    "message_id": 3,
+                    "date": DATE,
+                    "old_reaction": [],
+                    "new_reaction": [{"type": "emoji", "emoji": "👍"}],
+                },
+            ),
+            "a reaction",
+        ),
+        (
+            update(
+                1,
+                my_chat_member={
+                    "chat": {"id": -5, "type": "group", "title": "g"},
+                    "from": OLGA,
+                    "date": DATE,
+                    "old_chat_member": {"status": "left", "user": OLGA},
+                    "new_chat_member": {"status": "member", "user": OLGA},
+                },
+            ),
+            "membership changed in a group chat",
+        ),
         (message_update(None, pinned_message=msg("old")), "a service message (pinned_message)"),
-        (message_update(None), "nothing this channel shows"),
         (message_update("hi", user={"id": 1, "is_bot": True, "first_name": "B"}), "from a bot"),
         (update(1, message=msg("x", chat={"id": -1, "type": "channel"})), "in a channel"),
     ],
@@ -351,6 +390,25 @@ def test_updates_the_channel_does_not_take_are_ignored_with_a_reason(
         ({"message": {}}, "update_id"),
         ({"update_id": 1}, "nothing besides update_id"),
         (update(1, something_new={"a": 1}), "unknown type 'something_new'"),  # kept for a future parser
+        (message_update(None), "nothing this channel shows"),  # a client wrote something we cannot read
+        (message_update(None, checklist={"title": "Покупки", "tasks": []}), "fields: checklist"),
+        (
+            update(1, business_message=msg("Здравствуйте, вы работаете?") | {"business_connection_id": "b1"}),
+            "business message",
+        ),
+        (
+            update(
+                1,
+                pre_checkout_query={
+                    "id": "q1",
+                    "from": OLGA,
+                    "currency": "RUB",
+                    "total_amount": 10000,
+                    "invoice_payload": "order-1",
+                },
+            ),
+            "takes no payments",
+        ),
         (update(1, message={"message_id": 1, "date": DATE, "text": "x", "from": OLGA}), "chat"),
         (update(1, message=msg("x", message_id="abc")), "message_id"),  # type: ignore[arg-type]
         (update(1, message=msg(None, location={"latitude": "north"})), "latitude"),
@@ -450,3 +508,114 @@ def test_a_forwarded_channel_post_keeps_the_channels_title(fields: dict[str, Any
     item = parse(message_update("Скидки до пятницы", **fields))
     assert item.text == f"[Forwarded from {origin}]\nСкидки до пятницы"
     assert item.meta["forwarded_from"] == origin
+
+
+GROUP_CHAT = {
+    "id": -1009876543210,
+    "type": "supergroup",
+    "title": "Клуб покупателей",
+    "username": "shop_club",
+}
+
+
+@pytest.mark.parametrize(
+    ("fields", "label", "forward"),
+    [
+        (  # MessageOriginChannel (Bot API 7): the channel, the post's id and signature, its public link
+            {
+                "forward_origin": {
+                    "type": "channel",
+                    "date": DATE - 60,
+                    "chat": CHANNEL,
+                    "message_id": 42,
+                    "author_signature": "Анна",
+                }
+            },
+            "Новости магазина (Анна)",
+            {
+                "origin": "channel",
+                "name": "Новости магазина",
+                "chat_id": CHANNEL["id"],
+                "message_id": 42,
+                "signature": "Анна",
+                "username": "shop_news",
+                "link": "https://t.me/shop_news/42",
+                "date": DATE - 60,
+            },
+        ),
+        (  # MessageOriginChat: sent on behalf of a group (an anonymous admin), signed
+            {
+                "forward_origin": {
+                    "type": "chat",
+                    "date": DATE - 60,
+                    "sender_chat": GROUP_CHAT,
+                    "author_signature": "админ",
+                }
+            },
+            "Клуб покупателей (админ)",
+            {
+                "origin": "chat",
+                "name": "Клуб покупателей",
+                "chat_id": GROUP_CHAT["id"],
+                "signature": "админ",
+                "username": "shop_club",
+                "date": DATE - 60,
+            },
+        ),
+        (  # MessageOriginUser
+            {"forward_origin": {"type": "user", "date": DATE - 60, "sender_user": IVAN}},
+            "Иван",
+            {"origin": "user", "name": "Иван", "user_id": IVAN["id"], "date": DATE - 60},
+        ),
+        (  # MessageOriginHiddenUser
+            {"forward_origin": {"type": "hidden_user", "date": DATE - 60, "sender_user_name": "Пётр С."}},
+            "Пётр С.",
+            {"origin": "hidden_user", "name": "Пётр С.", "date": DATE - 60},
+        ),
+        (  # before Bot API 7: a channel post
+            {
+                "forward_from_chat": CHANNEL,
+                "forward_from_message_id": 41,
+                "forward_signature": "Анна",
+                "forward_date": DATE - 60,
+            },
+            "Новости магазина (Анна)",
+            {
+                "origin": "channel",
+                "name": "Новости магазина",
+                "chat_id": CHANNEL["id"],
+                "message_id": 41,
+                "signature": "Анна",
+                "username": "shop_news",
+                "link": "https://t.me/shop_news/41",
+                "date": DATE - 60,
+            },
+        ),
+        (  # before Bot API 7: a user who hides their account
+            {"forward_sender_name": "Пётр С.", "forward_date": DATE - 60},
+            "Пётр С.",
+            {"origin": "hidden_user", "name": "Пётр С.", "date": DATE - 60},
+        ),
+        (  # a kind a later Bot API may add: still marked as a forward
+            {"forward_origin": {"type": "story", "date": DATE - 60}},
+            "unknown origin",
+            {"origin": "unknown", "name": "unknown origin", "date": DATE - 60},
+        ),
+    ],
+)
+def test_every_forward_origin_keeps_who_and_where_it_came_from(
+    fields: dict[str, Any], label: str, forward: dict[str, Any]
+) -> None:
+    item = parse(message_update("Смотрите, что пишут", **fields))
+    assert item.text == f"[Forwarded from {label}]\nСмотрите, что пишут"
+    assert item.meta["forwarded_from"] == label
+    assert item.meta["forward"] == forward
+
+
+def test_an_edited_forward_keeps_its_origin_too() -> None:
+    origin = {"type": "channel", "date": DATE, "chat": CHANNEL, "message_id": 7}
+    raw = update(2, edited_message=msg("Смотрите", forward_origin=origin, edit_date=DATE + 5))
+    edit = parse_any(raw)
+    assert isinstance(edit, MessageEdit)
+    assert edit.message.text == "[Forwarded from Новости магазина]\nСмотрите"
+    assert edit.message.meta["forward"]["link"] == "https://t.me/shop_news/7"

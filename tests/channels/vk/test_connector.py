@@ -428,3 +428,25 @@ async def test_a_malformed_event_is_quarantined_with_its_bytes_and_the_ts_moves_
     (kept,) = await quarantined(sessionmaker)
     assert kept.account_id == vk_account.id and kept.position == f"event {broken['event_id']}"
     assert json.loads(kept.raw or b"") == broken and kept.reason
+
+
+async def test_an_event_type_the_channel_does_not_take_is_quarantined_and_a_typing_notice_is_not(
+    vk_api: FakeVkApi, vk_account: ChannelAccount, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    cursor = MemoryCursor()
+    sink = InboxSink(sessionmaker)
+    async with connector_running(VkConnector(context(vk_api, vk_account.id, cursor=cursor)), sink):
+        await eventually(lambda: cursor.value == str(vk_api.ts), "the starting ts is saved")
+        vk_api.push(
+            {"type": "message_typing_state", "object": {"state": "typing", "from_id": 5, "to_id": -1}}
+        )
+        comment = vk_api.push(
+            {"type": "wall_reply_new", "object": {"id": 77, "from_id": 5, "post_id": 3, "text": "Где заказ?"}}
+        )
+        vk_api.push(message_new("После комментария", message_id=3))
+        await eventually(lambda: cursor.value == str(vk_api.ts), "the ts moved past the three events")
+    assert [m.body_text for m in await stored_messages(sessionmaker)] == ["После комментария"]
+    (kept,) = await quarantined(sessionmaker)  # the comment; the typing notice is a signal, skipped
+    assert kept.position == f"event {comment['event_id']}"
+    assert json.loads(kept.raw or b"") == comment
+    assert "wall_reply_new event is not taken" in kept.reason

@@ -150,22 +150,65 @@ def test_group_chats_are_ignored_unless_allowed() -> None:
         ({"type": "confirmation", "group_id": 1}, "confirmation request"),
         (
             {"type": "message_typing_state", "object": {"state": "typing", "from_id": 1, "to_id": -1}},
-            "message_typing_state event",
+            "a typing notice (message_typing_state)",
         ),
-        ({"type": "wall_post_new", "object": {}}, "wall_post_new event"),
+        (
+            {"type": "message_read", "object": {"from_id": 1, "peer_id": 1, "read_message_id": 5}},
+            "read receipt",
+        ),
+        ({"type": "like_add", "object": {"liker_id": 1, "object_type": "post", "object_id": 3}}, "a like"),
+        ({"type": "group_join", "object": {"user_id": 1, "join_type": "join"}}, "joined"),
         (message_new("из другого сообщества", from_id=-5, peer_id=-5), "with a community"),
         (
             message_new("", action={"type": "chat_invite_user", "member_id": 1}, peer_id=2_000_000_001),
             "groups are off",
         ),
-        (message_new(""), "an empty message"),
+        (
+            message_new("", action={"type": "chat_invite_user", "member_id": 1}, peer_id=2_000_000_001),
+            "chat service message",
+        ),
+        (message_new("наш ответ", out=1), "the community sent"),
     ],
 )
-def test_events_the_channel_does_not_take_are_ignored_with_a_reason(
+def test_signals_and_our_own_messages_are_ignored_by_design_with_a_reason(
     event: dict[str, Any], reason: str
 ) -> None:
+    groups = reason == "chat service message"
     with pytest.raises(Ignored) as err:
+        parse(event, allow_groups=groups)
+    assert reason in str(err.value) and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("event", "reason"),
+    [
+        (
+            {"type": "wall_reply_new", "object": {"id": 7, "from_id": MARIA, "text": "Где мой заказ?"}},
+            "a wall_reply_new event is not taken",
+        ),
+        (
+            {"type": "wall_post_new", "object": {"id": 8, "from_id": MARIA, "text": "Предложка"}},
+            "wall_post_new",
+        ),
+        (
+            {"type": "photo_comment_new", "object": {"id": 9, "from_id": MARIA, "text": "?"}},
+            "photo_comment_new",
+        ),
+        ({"type": "market_order_new", "object": {"id": 10, "user_id": MARIA}}, "market_order_new"),
+        (
+            {"type": "message_event", "object": {"user_id": MARIA, "peer_id": MARIA, "payload": {"a": 1}}},
+            "message_event",
+        ),
+        ({"type": "something_vk_adds_next_year", "object": {}}, "something_vk_adds_next_year"),
+        (message_new(""), "nothing this channel shows"),
+    ],
+)
+def test_events_with_a_clients_words_or_of_unknown_type_are_refused_for_the_quarantine(
+    event: dict[str, Any], reason: str
+) -> None:
+    with pytest.raises(PayloadError) as err:
         parse(event)
+    assert not isinstance(err.value, Ignored)
     assert reason in str(err.value) and "\n" not in str(err.value)
 
 

@@ -3,6 +3,7 @@ duplicates on resend, replies and typing both ways, limits, and only the visitor
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -11,9 +12,12 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import func, select
 
+from hub import quarantine as retrying
 from hub.runtime import Hub
 from hub.web import create_app
+from inbox import quarantine
 from inbox.models import Contact, DuplicateCandidate, Identity, Message
+from tests.channels.messenger_harness import quarantined
 from tests.channels.webchat.conftest import SITE, Visitor
 from tests.hub.web.conftest import Client, make_agent
 from tests.waiting import eventually, next_frame, resolved, within
@@ -158,12 +162,12 @@ async def test_limits_size_rate_and_garbage(visitor: Callable[..., Any]) -> None
         await v.send(type="message", id="big", text="x" * 4001)
         assert (await v.until("error"))["code"] == "too_long"
         await v.send(type="message", id="bad id!", text="x")
-        assert (await v.until("error"))["field"] == "id"
+        assert (await v.until("error"))["field"] == "id"  # kept in the quarantine (below), counted
         await v.ws.send_str("not json")
         assert (await v.until("error"))["code"] == "invalid"
         await v.send(type="nonsense")
         assert (await v.until("error"))["code"] == "unknown_type"
-        for n in range(8):  # the account allows 8 a minute
+        for n in range(7):  # the account allows 8 a minute: the bad id took one
             await v.say(f"m{n}", f"сообщение {n}")
         await v.send(type="message", id="m8", text="ещё")
         limited = await v.until("error", id="m8")
@@ -173,6 +177,45 @@ async def test_limits_size_rate_and_garbage(visitor: Callable[..., Any]) -> None
         while message.type == aiohttp.WSMsgType.TEXT:
             message = await resolved(v.ws.receive(), "the socket closed")
         assert message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+
+
+async def test_a_message_frame_the_parser_refuses_is_quarantined_and_the_visitors_own_mistakes_are_not(
+    hub: Hub, visitor: Callable[..., Any]
+) -> None:
+    async with visitor() as v:
+        token = (await v.hello())["token"]
+        await v.send(type="profile", name="Ирина")
+        await v.until("profile", ok=True)
+        await v.send(type="message", id="c1", text="Заказ №5\x00 не пришёл")
+        nul = await v.until("error", id="c1")
+        await v.send(type="message", id="c2", text={"html": "<b>Заказ</b>"})
+        shape = await v.until("error", id="c2")
+        await v.send(type="message", id="c3", text="   ")  # the visitor's mistakes: told, not kept
+        assert (await v.until("error", id="c3"))["code"] == "invalid"
+        await v.send(type="message", id="c4", text="x" * 4001)
+        assert (await v.until("error", id="c4"))["code"] == "too_long"
+        await v.say("c5", "А это дошло")
+    assert (nul["code"], nul["field"]) == ("refused", "text") and "NUL" in nul["message"]
+    assert (shape["code"], shape["field"]) == ("refused", "text")
+    visitor_id = token.split(".")[0]
+    kept = await quarantined(hub.sessionmaker)
+    assert [(k.position, k.account_id) for k in kept] == [
+        (f"visitor {visitor_id} c1", hub.accounts["site"].context.id),
+        (f"visitor {visitor_id} c2", hub.accounts["site"].context.id),
+    ]
+    assert "NUL" in kept[0].reason and kept[1].reason.startswith("visitor message: text:")
+    raws = [json.loads(await quarantine.raw_bytes(k, retrying.blob_store(hub))) for k in kept]
+    assert (raws[1]["id"], raws[1]["text"]) == ("c2", {"html": "<b>Заказ</b>"})  # as the visitor sent it
+    assert raws[0] == {
+        "visitor_id": visitor_id,
+        "id": "c1",
+        "text": "Заказ №5\x00 не пришёл",
+        "page": None,
+        "name": "Ирина",
+        "email": None,
+        "phone": None,
+    }
+    assert await count_messages(hub) == 1
 
 
 async def test_a_socket_must_say_hello_first(visitor: Callable[..., Any]) -> None:

@@ -27,6 +27,15 @@ class ChannelAccountList(ApiModel):
     items: list[ChannelAccount]
 
 
+class ConnectionTest(ApiModel):
+    """What a connection test of an account found (``POST /api/v1/channels/{account}/test``)."""
+
+    account: str
+    kind: str
+    ok: bool = Field(description="the account's peer took us (or there is nothing to connect to)")
+    detail: str = Field(description="what happened, in one line; never a secret")
+
+
 class IngestResult(ApiModel):
     """What became of a handed-in message."""
 

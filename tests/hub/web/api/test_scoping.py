@@ -40,6 +40,7 @@ EXCEPTIONS: dict[tuple[str, str], tuple[int | None, str]] = {
     ("get", "/api/v1/agents"): (200, "the staff directory (for assignment): no client data"),
     ("get", "/api/v1/teams"): (200, "the staff directory: no client data"),
     ("get", "/api/v1/channels"): (200, "the channel accounts and their state: no client data"),
+    ("post", "/api/v1/channels/{account}/test"): (403, "admin only"),
     ("post", "/api/v1/agents"): (403, "admin only"),
     ("patch", "/api/v1/agents/{id}"): (403, "admin only"),
     ("post", "/api/v1/teams"): (403, "admin only"),

@@ -77,3 +77,28 @@ async def test_the_channels_pages_are_refused_to_agents(client: Client, hub: Hub
     assert (await client.get("/admin/channels")).status == 403
     shop_id = hub.accounts["shop"].context.id
     assert (await client.get(f"/admin/channels/{shop_id}/quarantine")).status == 403
+
+
+async def test_the_test_connection_button_shows_what_the_test_found_in_the_accounts_row(
+    client: Client, hub: Hub, admin: Person
+) -> None:
+    shop_id = hub.accounts["shop"].context.id
+    csrf = await login(client, admin.email)
+    html = await (await client.get("/admin/channels?lang=en")).text()
+    shop = row_of(html, "shop")
+    assert f'action="/admin/channels/{shop_id}/test"' in shop and ">Test connection</button>" in shop
+    assert 'role="status"' not in html  # no result before a test
+
+    url = f"/admin/channels/{shop_id}/test"
+    forged = await client.post(url, data={"csrf_token": "forged"}, allow_redirects=False)
+    assert forged.status == 302  # no valid session for a forged form: to the log-in page, nothing tested
+    done = await client.post(url, data={"csrf_token": csrf})
+    assert done.status == 200
+    after = await done.text()
+    tested = row_of(after, "shop")
+    assert 'class="test-result ok" role="status"' in tested and "Connection works" in tested
+    assert "nothing to connect to: systems post to /api/v1/channels/shop/messages" in tested
+    assert 'role="status"' not in row_of(after, "depot")
+    assert (await client.post("/admin/channels/999/test", data={"csrf_token": csrf})).status == 404
+    audit = await (await client.get("/admin/audit?lang=ru")).text()
+    assert "Проверено подключение канала" in audit
