@@ -1,18 +1,23 @@
-"""A returning client in a real browser: the card's owner has the inbox open while a colleague handles
-the client's dialog; the client writes again and the owner's inbox shows it at once (a notice with the
-message's start and a link to the dialog), the colleague's inbox shows no such notice."""
+"""Routing and leads in a real browser: the card's owner has the inbox open while a colleague handles the
+client's dialog; the client writes again and the owner's inbox shows it at once (a notice with the
+message's start and a link to the dialog), the colleague's inbox shows no such notice. And the
+availability an agent has in the inbox: the header switch sets it, a hidden tab makes them away (no new
+dialogs), coming back to it makes them available and the waiting dialog comes to them."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable
 
 import aiohttp
 from playwright.async_api import Browser, expect
 
 from inbox.conversations import assign
-from inbox.models import Agent, Conversation
+from inbox.models import Agent, Conversation, utcnow
 from inbox.replies import add_reply
+from inbox.routing.availability import presence_of
 from tests.hub.web.browser.conftest import Servers, log_in, make_person, new_context, screenshot_path
+from tests.waiting import eventually
 
 
 async def write(servers: Servers, external_id: str, text: str) -> int:
@@ -69,3 +74,62 @@ async def test_the_owner_sees_their_returning_client_in_the_inbox_while_a_collea
     finally:
         await owner.context.close()
         await colleague.context.close()
+
+
+async def presence(servers: Servers, agent_id: int) -> str:
+    async with servers.hub.sessionmaker() as session:
+        return (await presence_of(session, utcnow(), [agent_id])).get(agent_id, "offline")
+
+
+async def test_the_header_switch_sets_me_online_and_a_hidden_tab_makes_me_away_until_i_come_back(
+    browser: Browser, servers: Servers
+) -> None:
+    hub = servers.hub
+    anna = await make_person(hub, "anna@tea.example", "Анна", teams=("Продажи",))
+    page = await (await new_context(browser)).new_page()
+    try:
+        await log_in(page, servers.hub_url, "anna@tea.example")
+        switch = page.locator("#availability")
+        await switch.focus()  # keyboard-reachable: a native select
+        await switch.select_option("online")
+
+        async def status() -> str:
+            async with hub.sessionmaker() as session:
+                return (await session.get_one(Agent, anna, populate_existing=True)).status
+
+        await eventually(lambda: _equals(status(), "online"), "Anna's status set online from the header")
+        await eventually(lambda: _equals(presence(servers, anna), "online"), "Anna present and active")
+
+        await page.evaluate(HIDE)  # the tab goes to the background
+        await eventually(lambda: _equals(presence(servers, anna), "away"), "a hidden tab makes Anna away")
+        conv_id = await write(servers, "m-1", "Добрый день, вопрос по доставке")
+
+        async def queued() -> bool:
+            async with hub.sessionmaker() as session:
+                return (await session.get_one(Conversation, conv_id)).queued_at is not None
+
+        await eventually(queued, "the dialog waits: nobody active")
+        await page.evaluate(SHOW)  # she comes back to the tab
+        await eventually(lambda: _equals(presence(servers, anna), "online"), "Anna back online")
+
+        async def hers() -> bool:
+            async with hub.sessionmaker() as session:
+                return (await session.get_one(Conversation, conv_id)).assignee_id == anna
+
+        await eventually(hers, "the waiting dialog went to Anna when she came back")
+    finally:
+        await page.context.close()
+
+
+HIDE = """() => {
+  Object.defineProperty(document, "hidden", { value: true, configurable: true });
+  document.dispatchEvent(new Event("visibilitychange"));
+}"""
+SHOW = """() => {
+  Object.defineProperty(document, "hidden", { value: false, configurable: true });
+  document.dispatchEvent(new Event("visibilitychange"));
+}"""
+
+
+async def _equals(value: Awaitable[str], expected: str) -> bool:
+    return await value == expected
