@@ -286,6 +286,8 @@ class Hub:
                 if not config.enabled:
                     problem = problem or "disabled in configuration"
                 self.accounts[name] = ConfiguredAccount(context, team_id, problem)
+            await session.flush()
+            await self._resolve_new_clients_team(session)
             await self._check_team_sections(session)
             await session.commit()
         return self.accounts
@@ -305,6 +307,23 @@ class Hub:
                         f'[{section}."{name}"]: no team named {name!r} (teams: {listed}); name a team '
                         "from [routing.teams], an account's team, or one an admin created"
                     )
+
+    async def _resolve_new_clients_team(self, session: AsyncSession) -> None:
+        """`[routing] new_clients_team` → its team's id in the policy the ingest uses; a name no team has
+        (in `[routing.teams]`, an account's `team`, or made by an admin) is a configuration error."""
+        name = self.settings.routing.new_clients_team
+        team_id = None
+        if name is not None:
+            team_id = await session.scalar(select(Team.id).where(Team.name == name))
+            if team_id is None:
+                raise ValueError(
+                    f"routing.new_clients_team: no team is named {name!r} (name one of [routing.teams],"
+                    " an account's team, or a team an admin made)"
+                )
+        if team_id != self.policy.new_clients_team_id:
+            self.policy = replace(self.policy, new_clients_team_id=team_id)
+            self.ingest.policy = self.policy
+            self.receiver = replace(self.receiver, policy=self.policy)
 
     async def load_reply_templates(self) -> int:
         return await load_reply_templates(self.sessionmaker)

@@ -204,6 +204,12 @@ class RoutingSettings(BaseModel):
     # An agent left "online" with no socket anywhere for this long becomes "offline".
     offline_after_minutes: float = Field(5, gt=0, le=24 * 60)
     teams: dict[str, TeamRoutingSettings] = {}
+    # The team the first dialog of a new lead (a card its message creates) goes to instead of its
+    # account's team; a routing rule that names a team still wins. Checked against the teams at start.
+    new_clients_team: str | None = Field(None, min_length=1, max_length=120)
+    # Hours after a lead's card gets its owner (the first agent to answer) that the owner's follow-up
+    # task is due; 0: no follow-up task.
+    lead_follow_up_hours: float = Field(24, ge=0, le=366 * 24)
     # `[[routing.rules]]`, first match wins (see inbox.routing.rules). They seed the rules stored in the
     # database when it has none; afterwards admins edit them through the API.
     rules: list[dict[str, Any]] = []
@@ -364,6 +370,7 @@ class Settings(BaseSettings):
             first_response_sla=timedelta(minutes=self.first_response_sla_minutes),
             attachments_dir=Path(self.attachments_dir),
             gettext=i18n.translation(self.ui.language).gettext,
+            lead_follow_up=timedelta(hours=hours) if (hours := self.routing.lead_follow_up_hours) else None,
         )
 
 

@@ -236,6 +236,11 @@ def _thread(
         return conv, False
     noise = item.kind != "message"
     now = utcnow()
+    team_id = account.team_id
+    if contact.id is None and not noise and batch.policy.new_clients_team_id is not None:
+        # A card this message creates: the new lead's first dialog goes to the "new clients" team. The
+        # routing rules look at the dialog after this commit, and one that names a team still wins.
+        team_id = batch.policy.new_clients_team_id
     conv = Conversation(
         contact=contact,
         account_id=account.id,
@@ -244,7 +249,7 @@ def _thread(
         # Auto-replies, bounces and service events are kept but never open a dialog of their own.
         status="resolved" if noise else "open",
         resolved_at=now if noise else None,
-        team_id=account.team_id,
+        team_id=team_id,
         priority=0,
         visitor_id=visitor,
         created_at=now,
@@ -567,7 +572,7 @@ class IngestQueue:
         # Called after each committed batch, before its events go out (the hub wakes the router: routing
         # runs right after the commit, in its own transaction, not inside this group commit).
         self._on_commit = on_commit
-        self._policy = policy or InboxPolicy()
+        self.policy = policy or InboxPolicy()  # the hub may replace it before it starts
         self._publisher = publisher or NullPublisher()
         self._max_batch = max_batch
         self._queue: asyncio.Queue[tuple[Queued, asyncio.Future[Any]]] = asyncio.Queue()
@@ -625,7 +630,7 @@ class IngestQueue:
         results: list[QueuedResult | Exception]
         try:
             async with self._sessionmaker() as session:
-                results, events = await stage_items(session, items, self._policy)
+                results, events = await stage_items(session, items, self.policy)
                 await session.commit()
         except (IntegrityError, DBAPIError) as exc:
             # A race with another process (the same message or sender inserted meanwhile) or one row the
@@ -657,7 +662,7 @@ class IngestQueue:
         for _ in range(3):
             try:
                 async with self._sessionmaker() as session:
-                    results, events = await stage_items(session, [item], self._policy)
+                    results, events = await stage_items(session, [item], self.policy)
                     await session.commit()
                 return results[0], events
             except (IntegrityError, DBAPIError) as exc:

@@ -22,6 +22,12 @@ class InboxPolicy:
     # What the domain writes in words (callback task titles) goes through the hub's gettext in its UI
     # language; the msgids are English, so without a catalog the text is English.
     gettext: Callable[[str], str] = str
+    # Leads (``[routing]``): the team a new lead's first dialog goes to instead of its account's team
+    # (``new_clients_team``, resolved to its id by the hub at start; a routing rule with a team still
+    # wins), and how long after a lead's card gets its owner (the first human reply) the owner's
+    # follow-up task is due (``lead_follow_up_hours``; None: no follow-up task).
+    new_clients_team_id: int | None = None
+    lead_follow_up: timedelta | None = timedelta(hours=24)
 
     @property
     def calendars(self) -> Calendars:

@@ -4,7 +4,8 @@ Internal notes are messages with direction "note" and never get an outbox row. T
 the first response time (and an SLA miss if it came late); every reply records how long the client had
 been waiting. The conversation goes to the replying agent if nobody had it — through
 :func:`inbox.conversations.assign`, with its audit row and its ``conversation.assigned`` events, so
-teammates' queues drop it — and the card gets an owner if it had none (the sticky owner routing relies on).
+teammates' queues drop it — and the card gets an owner if it had none (the sticky owner routing relies on);
+a lead's card getting its owner so gives them a follow-up task (``policy.lead_follow_up``), once per card.
 
 :func:`reply_account` chooses the channel account a reply goes out through.
 """
@@ -18,8 +19,9 @@ from datetime import datetime
 from pathlib import PurePosixPath
 
 import nh3
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from inbox.blobs import BlobStore
 from inbox.bus import Event
@@ -29,6 +31,7 @@ from inbox.items import OutboundAttachment
 from inbox.models import Agent, Attachment, Contact, Conversation, Message, Outbox, ReportingEvent, utcnow
 from inbox.policy import InboxPolicy
 from inbox.reports.waits import end_on_human_reply, team_calendar
+from inbox.tasks import open_lead_follow_up
 
 MAX_REPLY = 100_000
 MAX_ATTACHMENTS_BYTES = 25 * 2**20  # what most mail servers accept in one message
@@ -132,9 +135,7 @@ async def add_reply(
             events += await assign(
                 session, conv, assignee_id=agent.id, team_id=conv.team_id, actor_id=agent.id
             )
-        contact = await session.get(Contact, conv.contact_id)
-        if contact is not None and contact.owner_id is None:
-            contact.owner_id = agent.id
+        events += await _first_owner(session, conv, agent.id, policy, now, imported=already_sent)
     conv.updated_at = now
     conv.last_message_at = now if not note else conv.last_message_at
     await session.flush()
@@ -153,6 +154,43 @@ async def add_reply(
         ),
     )
     return message, events
+
+
+async def _first_owner(
+    session: AsyncSession,
+    conv: Conversation,
+    agent_id: int,
+    policy: InboxPolicy,
+    now: datetime,
+    *,
+    imported: bool,
+) -> list[Event]:
+    """A card without an owner gets the replying agent; a lead's card so gets its owner's follow-up task
+    (not for history being imported, nor with ``policy.lead_follow_up`` off)."""
+    contact = await session.get(Contact, conv.contact_id)
+    if contact is None or contact.owner_id is not None or not await _claim_owner(session, contact, agent_id):
+        return []
+    if contact.kind != "lead" or imported or policy.lead_follow_up is None:
+        return []
+    return await open_lead_follow_up(
+        session, contact, conv.id, agent_id, now, due_after=policy.lead_follow_up, gettext=policy.gettext
+    )
+
+
+async def _claim_owner(session: AsyncSession, contact: Contact, agent_id: int) -> bool:
+    """Make `agent_id` the owner of a card that has none, in one conditional UPDATE: of two first replies
+    racing on one card exactly one becomes its owner (PostgreSQL re-checks the condition after the first
+    one's commit; SQLite's write lock orders them). True for the one that did."""
+    claimed = await session.scalar(
+        update(Contact)
+        .where(Contact.id == contact.id, Contact.owner_id.is_(None))
+        .values(owner_id=agent_id)
+        .returning(Contact.id)
+        .execution_options(synchronize_session=False)
+    )
+    # The session's copy learns the owner that is now stored, whoever set it.
+    set_committed_value(contact, "owner_id", agent_id if claimed is not None else contact.owner_id)
+    return claimed is not None
 
 
 async def reply_account(

@@ -8,13 +8,15 @@ outside their own teams.
 
 Every change writes an audit row and returns ``task.created`` / ``task.updated`` events (to the old
 audience as well when the task changes hands); the caller commits, then publishes them.
-Callback tasks of missed calls are made by :mod:`inbox.calls` and announced with :func:`task_event`.
+Callback tasks of missed calls are made by :mod:`inbox.calls` and announced with :func:`task_event`;
+a lead's follow-up task by :func:`open_lead_follow_up`, when the lead's card gets its owner.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, fields
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any, Final, Literal
 
@@ -26,12 +28,13 @@ from inbox.audit import record
 from inbox.bus import Event
 from inbox.contacts import ContactNotFound, get_visible_contact
 from inbox.conversations import NotAllowed, Viewer, can_see
-from inbox.models import Agent, Conversation, Task, Team, utcnow
+from inbox.models import Agent, Contact, Conversation, Task, Team, utcnow
 from inbox.visibility import visible_tasks
 
-TaskKind = Literal["todo", "callback"]
+TaskKind = Literal["todo", "callback", "follow_up"]
 TaskStatus = Literal["open", "done", "cancelled"]
-KINDS: Final = ("todo", "callback")
+KINDS: Final = ("todo", "callback")  # the kinds a person creates; follow-ups are made by the hub
+FOLLOW_UP: Final = "follow_up"
 STATUSES: Final = ("open", "done", "cancelled")
 MAX_TITLE: Final = 300
 MAX_RESULT: Final = 20_000
@@ -320,3 +323,41 @@ async def close_task(
 ) -> tuple[Task, list[Event]]:
     """Mark a task done (or cancelled) with what came of it."""
     return await update_task(session, viewer, task_id, TaskChange(status=status, result=result))
+
+
+async def open_lead_follow_up(
+    session: AsyncSession,
+    contact: Contact,
+    conversation_id: int | None,
+    owner_id: int,
+    now: datetime,
+    *,
+    due_after: timedelta,
+    gettext: Callable[[str], str],
+) -> list[Event]:
+    """A lead's card just got its owner: a follow-up task for them, due `due_after` from `now`, titled
+    in the hub's language (`gettext`). Once per card: a card that ever had one gets no other (its owner
+    cleared and set again, or a second first reply racing this one). The caller commits."""
+    existing = await session.scalar(
+        select(Task.id).where(Task.kind == FOLLOW_UP, Task.contact_id == contact.id).limit(1)
+    )
+    if existing is not None:
+        return []
+    _ = gettext
+    if contact.name:
+        title = _("Follow up with the new client: %(name)s") % {"name": contact.name}
+    else:
+        title = _("Follow up with the new client")
+    task = Task(
+        kind=FOLLOW_UP,
+        title=title[:MAX_TITLE],
+        contact_id=contact.id,
+        conversation_id=conversation_id,
+        assignee_id=owner_id,
+        status="open",
+        due_at=now + due_after,
+        created_at=now,
+    )
+    session.add(task)
+    await session.flush()
+    return [task_event(task)]

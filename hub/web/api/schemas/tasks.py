@@ -1,4 +1,4 @@
-"""Tasks (to-dos and callbacks) as the API answers them."""
+"""Tasks (to-dos, callbacks and leads' follow-ups) as the API answers them."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from hub.web.api.schemas.base import ApiModel, Id, NullableId, Time
 
 class Task(ApiModel):
     id: Id
-    kind: Literal["todo", "callback"]
+    kind: Literal["todo", "callback", "follow_up"]  # follow_up: made for a lead's new owner (inbox.tasks)
     title: str
     status: Literal["open", "done", "cancelled"]
     contact_id: NullableId
