@@ -31,6 +31,7 @@ from inbox.knowledge.defaults import load_defaults, read_defaults
 from inbox.knowledge.index_cache import IndexCache
 from inbox.models import ChannelAccount, RoutingRule, Team
 from inbox.outbox import OutboxWorker, RetryPolicy
+from inbox.routing.auto_reply import AutoReplies
 from inbox.routing.availability import StatusLapses
 from inbox.routing.reroute import AnswerTimeouts
 from inbox.routing.rules import parse_rules, store_rules
@@ -149,6 +150,10 @@ class Hub:
             publisher=self.bus,
             idle_seconds=routing.idle_seconds,
             hours=self.policy.business_hours,
+            vip_tags=routing.vip_tags,
+            # The rules' auto-replies: what each account can carry, then the outbox sends them.
+            auto_replies=AutoReplies(settings.company.model_dump(), self.account_capabilities),
+            on_auto_reply=lambda: self.outbox.wake(),
         )
         self.ingest = IngestQueue(
             self.sessionmaker,
@@ -308,9 +313,9 @@ class Hub:
             await db.migrate(self.engine)
         if isinstance(self.bus, RedisBus):
             await self.bus.start()
-        await self.sync_accounts()
-        if self.settings.knowledge.load_defaults:
+        if self.settings.knowledge.load_defaults:  # first: the rules seeded next may name a template
             await self.load_reply_templates()
+        await self.sync_accounts()
         await self.ingest.start()
         if channels:
             for configured in self.accounts.values():

@@ -164,6 +164,9 @@ class RoutingSettings(BaseModel):
     # An agent left "online" with no socket anywhere for this long becomes "offline".
     offline_after_minutes: float = Field(5, gt=0, le=24 * 60)
     teams: dict[str, TeamRoutingSettings] = {}
+    # A client card is VIP (the rules' condition `vip = true`) if it carries one of these tags or a
+    # truthy custom field "vip".
+    vip_tags: list[str] = Field(default_factory=lambda: ["vip"], max_length=50)
     # `[[routing.rules]]`, first match wins (see inbox.routing.rules). They seed the rules stored in the
     # database when it has none; afterwards admins edit them through the API.
     rules: list[dict[str, Any]] = []
