@@ -35,6 +35,7 @@ from inbox.routing.auto_reply import AutoReplies
 from inbox.routing.availability import StatusLapses
 from inbox.routing.reroute import AnswerTimeouts
 from inbox.routing.rules import parse_rules, store_rules
+from inbox.routing.teams import edited_teams
 from inbox.routing.worker import RouterWorker
 from inbox.scheduler import JOB_KINDS, Scheduler
 
@@ -230,11 +231,15 @@ class Hub:
     async def sync_accounts(self) -> dict[str, ConfiguredAccount]:
         """Make a ChannelAccount row (and its team) for every configured account; return them by name."""
         async with self.sessionmaker() as session:
+            edited = await edited_teams(session)  # changed in the hub since: the database wins
             for team_name, routing in self.settings.routing.teams.items():
                 team = await session.scalar(select(Team).where(Team.name == team_name))
                 if team is None:
                     team = Team(name=team_name)
                     session.add(team)
+                elif team.id in edited:
+                    log.info("team %s: routing changed in the hub, [routing.teams] not applied", team_name)
+                    continue
                 team.strategy = routing.strategy
                 team.agent_capacity = routing.agent_capacity
                 minutes = routing.answer_timeout_minutes

@@ -185,8 +185,9 @@ async def load_rules(session: AsyncSession) -> list[tuple[RuleSpec, int | None]]
 async def store_rules(
     session: AsyncSession, specs: Sequence[RuleSpec], *, actor_id: int | None, create_teams: bool = False
 ) -> None:
-    """Replace the stored rules by `specs`, in order (audited); the caller commits. A team or an auto-reply
-    template that does not exist is a :class:`RuleError` naming ``rules[i].team`` / ``rules[i].auto_reply``."""
+    """Replace the stored rules by `specs`, in order (audited); the caller commits. A team or an
+    auto-reply template that does not exist is a :class:`RuleError` naming ``rules[i].team`` or
+    ``rules[i].auto_reply``."""
     team_ids: list[int | None] = []
     keys = {spec.auto_reply for spec in specs if spec.auto_reply is not None}
     shared = set(

@@ -111,6 +111,9 @@ AUDIT_ACTIONS: Final = {
     "agent.availability": NP_("audit action", "Agent status changed"),
     "routing.rules": NP_("audit action", "Routing rules changed"),
     "routing.rule": NP_("audit action", "Routing rule applied"),
+    "routing.auto_reply": NP_("audit action", "Auto-reply sent by a routing rule"),
+    "routing.auto_reply_skipped": NP_("audit action", "Auto-reply of a routing rule skipped"),
+    "team.routing": NP_("audit action", "Team routing changed"),
     "quarantine.retry": NP_("audit action", "Quarantined item retried"),
 }
 AUDIT_RESULTS: Final = {

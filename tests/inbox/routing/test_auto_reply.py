@@ -16,7 +16,10 @@ from inbox.routing.auto_reply import AutoReplies
 from inbox.routing.rules import RuleError, apply_rules, parse_rules, store_rules
 from tests.inbox.routing.setup import dialogs, team_with_agents
 
-BODY = "Здравствуйте{% if contact.first_name %}, {{ contact.first_name }}{% endif %}! Мы на связи {{ company.hours }}."
+BODY = (
+    "Здравствуйте{% if contact.first_name %}, {{ contact.first_name }}{% endif %}!"
+    " Мы на связи {{ company.hours }}."
+)
 
 
 async def night_rule(session: AsyncSession, key: str = "night") -> None:
@@ -51,7 +54,8 @@ async def test_a_rules_auto_reply_goes_to_the_outbox_once_rendered_and_is_no_fir
     assert any(e.type == "message.created" and e.data["auto_reply"] for e in events)
     conv = await session.get_one(Conversation, conv_id, populate_existing=True)
     assert (conv.first_response_at, conv.assignee_id) == (None, None)
-    assert await session.scalar(select(ReportingEvent.id).where(ReportingEvent.name == "first_response")) is None
+    first_response = select(ReportingEvent.id).where(ReportingEvent.name == "first_response")
+    assert await session.scalar(first_response) is None
     waits = await session.scalars(select(ReportWait).where(ReportWait.conversation_id == conv_id))
     assert {(w.kind, w.outcome) for w in waits} == {
         ("first_response", None),

@@ -66,7 +66,7 @@ class Rule(ApiModel):
     team: str | None
     priority: int | None = Field(description="higher is handed out first")
     tags: list[str]
-    auto_reply: str | None = Field(description="the key of a shared template sent to the client as an auto-reply")
+    auto_reply: str | None = Field(description="a shared template's key: sent to the client automatically")
     when: RuleConditions
 
 
