@@ -23,13 +23,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.i18n import N_, Msg
 from hub.web.audit_trail import origin
-from hub.web.auth import Principal, authenticate
+from hub.web.auth import Principal
 from hub.web.context import db, hub_of
-from hub.web.errors import ApiError
 from hub.web.inputs import path_id
 from hub.web.ui import i18n
 from hub.web.ui.inbox import ASSETS
-from hub.web.ui.pages import language, redirect, remember_language, render
+from hub.web.ui.pages import language, page_principal, redirect, remember_language, render
 from inbox.models import Team, utcnow
 from inbox.routing.board import availability_board
 from inbox.routing.router import RoutingError, queue_positions
@@ -42,17 +41,6 @@ routes = web.RouteTableDef()
 RULES_PAGE = "/admin/routing"
 BOARD_PAGE = "/routing/board"
 MAX_DOCUMENT = 200_000  # characters of the rules' JSON
-
-
-async def _principal(
-    request: web.Request, session: AsyncSession, csrf: str | None = None
-) -> Principal | None:
-    try:
-        return await authenticate(request, session, csrf=csrf)
-    except ApiError as exc:
-        if exc.code == "network_not_allowed":
-            raise
-        return None
 
 
 def _gate(
@@ -128,7 +116,7 @@ REFUSE_BOARD = N_("The routing board is for supervisors and admins.")
 @routes.get(RULES_PAGE)
 async def rules_page(request: web.Request) -> web.Response:
     async with db(request) as session:
-        principal = await _principal(request, session)
+        principal = await page_principal(request, session)
         lang, t, refusal = _gate(request, principal, ("admin",), REFUSE_RULES)
         if refusal is not None or principal is None:
             assert refusal is not None
@@ -165,7 +153,7 @@ async def save_rules(request: web.Request) -> web.Response:
     """Replace the rules: the whole document (the editor), or one row moved up or down, or deleted."""
     form = await request.post()
     async with db(request) as session:
-        principal = await _principal(request, session, csrf=str(form.get("csrf_token", "")))
+        principal = await page_principal(request, session, csrf=str(form.get("csrf_token", "")))
         lang, t, refusal = _gate(request, principal, ("admin",), REFUSE_RULES)
         if refusal is not None or principal is None:
             assert refusal is not None
@@ -258,7 +246,7 @@ async def _board_context(session: AsyncSession, principal: Principal, t: i18n.Te
 @routes.get(BOARD_PAGE)
 async def board_page(request: web.Request) -> web.Response:
     async with db(request) as session:
-        principal = await _principal(request, session)
+        principal = await page_principal(request, session)
         lang, t, refusal = _gate(request, principal, ("supervisor", "admin"), REFUSE_BOARD)
         if refusal is not None or principal is None:
             assert refusal is not None
@@ -295,7 +283,7 @@ async def save_team(request: web.Request) -> web.Response:
     team_id = path_id(request)
     form = await request.post()
     async with db(request) as session:
-        principal = await _principal(request, session, csrf=str(form.get("csrf_token", "")))
+        principal = await page_principal(request, session, csrf=str(form.get("csrf_token", "")))
         lang, t, refusal = _gate(request, principal, ("supervisor", "admin"), REFUSE_BOARD)
         if refusal is not None or principal is None:
             assert refusal is not None
