@@ -10,7 +10,7 @@ import re
 from sqlalchemy import select
 
 from hub.runtime import Hub
-from inbox.models import Conversation, Team
+from inbox.models import Conversation, Message, Outbox, Team
 from tests.hub.web.conftest import Client, Person, hand_in, login, make_agent
 from tests.waiting import eventually
 
@@ -110,3 +110,31 @@ async def test_the_board_shows_a_supervisor_their_teams_and_saves_a_teams_routin
     assert "Распределение команды сохранено." in await (await client.get(done.headers["Location"])).text()
     other = await client.post(f"/routing/board/teams/{teams['Wholesale']}", data=form)
     assert other.status == 403
+
+
+async def test_a_rules_auto_reply_goes_out_through_the_running_hub_and_is_tagged_on_the_timeline(
+    client: Client, hub: Hub, admin: Person
+) -> None:
+    rules = [
+        {"name": "night", "team": "Sales", "auto_reply": "en.out-of-hours", "when": {"keywords": ["night"]}}
+    ]
+    response = await client.put("/api/v1/routing/rules", json={"rules": rules}, headers=admin.headers)
+    assert response.status == 200, await response.text()
+    answered = await hand_in(client, "n-1", text="Are you there at night?")
+    other = await hand_in(client, "n-2", email="day@example.com", text="Where is my order?")
+
+    async def ruled() -> bool:
+        async with hub.sessionmaker() as session:
+            rows = await session.scalars(select(Conversation.rules_applied_at))
+            return all(at is not None for at in rows)
+
+    await eventually(ruled, "the router applied the rules to both dialogs")
+    async with hub.sessionmaker() as session:
+        (sent,) = await session.scalars(select(Message).where(Message.kind == "auto_reply"))
+        outbox = await session.scalar(select(Outbox).where(Outbox.message_id == sent.id))
+    assert sent.conversation_id == answered["conversation_id"] != other["conversation_id"]
+    assert sent.body_text.startswith("Hello! We are outside our working hours right now.") and sent.agent_id is None
+    assert outbox is not None  # the outbox worker delivers it like any reply
+    await login(client, admin.email)
+    part = await (await client.get(f"/inbox/parts/conversation/{sent.conversation_id}?lang=en")).text()
+    assert '<span class="note-tag">Auto-reply</span>' in part
