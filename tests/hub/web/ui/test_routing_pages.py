@@ -133,7 +133,8 @@ async def test_a_rules_auto_reply_goes_out_through_the_running_hub_and_is_tagged
         (sent,) = await session.scalars(select(Message).where(Message.kind == "auto_reply"))
         outbox = await session.scalar(select(Outbox).where(Outbox.message_id == sent.id))
     assert sent.conversation_id == answered["conversation_id"] != other["conversation_id"]
-    assert sent.body_text.startswith("Hello! We are outside our working hours right now.") and sent.agent_id is None
+    assert sent.body_text.startswith("Hello! We are outside our working hours right now.")
+    assert sent.agent_id is None
     assert outbox is not None  # the outbox worker delivers it like any reply
     await login(client, admin.email)
     part = await (await client.get(f"/inbox/parts/conversation/{sent.conversation_id}?lang=en")).text()
