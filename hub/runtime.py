@@ -34,9 +34,11 @@ from inbox.knowledge.defaults import load_defaults, read_defaults
 from inbox.knowledge.index_cache import IndexCache
 from inbox.models import ChannelAccount, RoutingRule, Team
 from inbox.outbox import OutboxWorker, RetryPolicy
+from inbox.routing.auto_reply import AutoReplies
 from inbox.routing.availability import StatusLapses
 from inbox.routing.reroute import AnswerTimeouts
 from inbox.routing.rules import parse_rules, store_rules
+from inbox.routing.teams import edited_teams
 from inbox.routing.worker import RouterWorker
 from inbox.scheduler import JOB_KINDS, Scheduler
 
@@ -154,6 +156,10 @@ class Hub:
             publisher=self.bus,
             idle_seconds=routing.idle_seconds,
             hours=self.policy.business_hours,
+            vip_tags=routing.vip_tags,
+            # The rules' auto-replies: what each account can carry, then the outbox sends them.
+            auto_replies=AutoReplies(settings.company.model_dump(), self.account_capabilities),
+            on_auto_reply=lambda: self.outbox.wake(),
         )
         self.ingest = IngestQueue(
             self.sessionmaker,
@@ -243,11 +249,15 @@ class Hub:
     async def sync_accounts(self) -> dict[str, ConfiguredAccount]:
         """Make a ChannelAccount row (and its team) for every configured account; return them by name."""
         async with self.sessionmaker() as session:
+            edited = await edited_teams(session)  # changed in the hub since: the database wins
             for team_name, routing in self.settings.routing.teams.items():
                 team = await session.scalar(select(Team).where(Team.name == team_name))
                 if team is None:
                     team = Team(name=team_name)
                     session.add(team)
+                elif team.id in edited:
+                    log.info("team %s: routing changed in the hub, [routing.teams] not applied", team_name)
+                    continue
                 team.strategy = routing.strategy
                 team.agent_capacity = routing.agent_capacity
                 minutes = routing.answer_timeout_minutes
@@ -360,9 +370,9 @@ class Hub:
             await db.migrate(self.engine)
         if isinstance(self.bus, RedisBus):
             await self.bus.start()
-        await self.sync_accounts()
-        if self.settings.knowledge.load_defaults:
+        if self.settings.knowledge.load_defaults:  # first: the rules seeded next may name a template
             await self.load_reply_templates()
+        await self.sync_accounts()
         await self.ingest.start()
         if channels:
             for configured in self.accounts.values():

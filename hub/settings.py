@@ -210,6 +210,9 @@ class RoutingSettings(BaseModel):
     # Hours after a lead's card gets its owner (the first agent to answer) that the owner's follow-up
     # task is due; 0: no follow-up task.
     lead_follow_up_hours: float = Field(24, ge=0, le=366 * 24)
+    # A client card is VIP (the rules' condition `vip = true`) if it carries one of these tags or a
+    # truthy custom field "vip".
+    vip_tags: list[str] = Field(default_factory=lambda: ["vip"], max_length=50)
     # `[[routing.rules]]`, first match wins (see inbox.routing.rules). They seed the rules stored in the
     # database when it has none; afterwards admins edit them through the API.
     rules: list[dict[str, Any]] = []

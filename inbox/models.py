@@ -489,7 +489,8 @@ class AgentPresence(Base):
 
 
 class RoutingRule(Base):
-    """One ordered routing rule (inbox.routing.rules): conditions → team, priority, tags. First match wins."""
+    """One ordered routing rule (inbox.routing.rules): conditions → team, priority, tags and an auto-reply
+    (a shared knowledge-base template, by key). First match wins."""
 
     __tablename__ = "routing_rules"
     id: Mapped[int] = mapped_column(IdType, primary_key=True)
@@ -499,6 +500,7 @@ class RoutingRule(Base):
     team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"))
     priority: Mapped[int | None]
     tags: Mapped[list[str]] = mapped_column(default=list)
+    auto_reply: Mapped[str | None] = mapped_column(String(100))  # a shared template's key
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

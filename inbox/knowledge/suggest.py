@@ -61,9 +61,10 @@ def _first_name(name: str | None) -> str:
 
 
 async def variables_for(
-    session: AsyncSession, conversation: Conversation | None, agent: Agent, company: Mapping[str, Any]
+    session: AsyncSession, conversation: Conversation | None, agent: Agent | None, company: Mapping[str, Any]
 ) -> dict[str, dict[str, Any]]:
-    """What a template may use when `agent` inserts it into `conversation` (None: no conversation)."""
+    """What a template may use when `agent` inserts it into `conversation` (None: no conversation). No
+    agent (a routing rule's auto-reply): ``agent`` is empty and renders as empty text."""
     contact: dict[str, Any] = {}
     conv: dict[str, Any] = {}
     if conversation is not None:
@@ -88,7 +89,9 @@ async def variables_for(
             "name": agent.name,
             "first_name": _first_name(agent.name),
             "email": agent.email,
-        },
+        }
+        if agent is not None
+        else {},
         "conversation": conv,
         "company": dict(company),
     }

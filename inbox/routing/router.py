@@ -6,7 +6,8 @@ change its team, have looked at it). :func:`route_team` takes up to
 of the cards' owners (sticky owner), counts their load, then hands each dialog to the card's owner if they
 are routable and have room, else to the agent the team's strategy picks; a dialog nobody can take stays
 in the queue with the time it entered it (``queued_at``: its place in line). The order of the queue is
-``coalesce(queued_at, created_at)``, so a new dialog lines up behind the ones already waiting.
+the dialog's priority, highest first (a rule may set it: VIPs), then ``coalesce(queued_at, created_at)``,
+so within a priority a new dialog lines up behind the ones already waiting.
 
 Concurrency (two hub processes, or a router pass and an agent's "take"): on PostgreSQL the agents' rows
 are locked FOR UPDATE in id order (a capacity is checked and used under its agent's lock) and the
@@ -65,7 +66,12 @@ def waiting() -> Any:
 
 
 def queue_order() -> tuple[Any, ...]:
-    return (func.coalesce(Conversation.queued_at, Conversation.created_at), Conversation.id)
+    """Higher priority first, then longest-waiting first."""
+    return (
+        Conversation.priority.desc(),
+        func.coalesce(Conversation.queued_at, Conversation.created_at),
+        Conversation.id,
+    )
 
 
 async def waiting_teams(session: AsyncSession) -> list[int]:
@@ -347,17 +353,21 @@ async def hand_over(
 async def queue_positions(
     session: AsyncSession, team_ids: set[int] | None, now: datetime
 ) -> list[dict[str, Any]]:
-    """Every waiting dialog of the teams (None: all teams) with its place in its team's line and how long
-    it has waited, in seconds."""
+    """Every waiting dialog of the teams (None: all teams) with its place in its team's line (priority
+    first, see :func:`queue_order`), its priority and how long it has waited, in seconds."""
     stmt = select(
-        Conversation.id, Conversation.team_id, Conversation.queued_at, Conversation.created_at
+        Conversation.id,
+        Conversation.team_id,
+        Conversation.queued_at,
+        Conversation.created_at,
+        Conversation.priority,
     ).where(*waiting())
     if team_ids is not None:
         stmt = stmt.where(Conversation.team_id.in_(sorted(team_ids)))
     stmt = stmt.order_by(Conversation.team_id, *queue_order())
     places: dict[int | None, int] = {}
     items: list[dict[str, Any]] = []
-    for conv_id, team_id, queued_at, created_at in await session.execute(stmt):
+    for conv_id, team_id, queued_at, created_at, priority in await session.execute(stmt):
         places[team_id] = places.get(team_id, 0) + 1
         since = queued_at or created_at
         items.append(
@@ -365,6 +375,7 @@ async def queue_positions(
                 "conversation_id": conv_id,
                 "team_id": team_id,
                 "position": places[team_id],
+                "priority": priority,
                 "waiting_seconds": max(0.0, (now - since).total_seconds()),
             }
         )

@@ -5,8 +5,9 @@ A rule (``[[routing.rules]]`` in configuration, or edited by admins through the 
 
     name = "refunds"
     team = "Billing"          # the team to route to (by name)
-    priority = 2              # optional
+    priority = 2              # optional: the team's queue hands out higher priorities first
     tags = ["refund"]         # added to the client card
+    auto_reply = "ru.out-of-hours"   # optional: a shared knowledge-base template sent to the client
     [routing.rules.when]      # every condition given must hold; none given: always
     account = ["shop"]        # channel account names
     channel = ["email"]       # channel kinds
@@ -16,12 +17,17 @@ A rule (``[[routing.rules]]`` in configuration, or edited by admins through the 
     keywords = ["refund"]     # any of these words in the text (case-insensitive)
     regex = "order\\s*#\\d+"   # a regular expression found in the text (case-insensitive)
     business_hours = false    # true: only within business hours; false: only outside them
+    vip = true                # the card carries one of `[routing] vip_tags` or a truthy custom field "vip"
 
 Rules apply once, to a dialog they have not looked at (``rules_applied_at`` empty; set after), in
 the router's own transaction right after the ingest commit — the regex never runs inside the ingest's
 group commit. Regular expressions are compiled when the rules are validated, so a bad one is refused
 with the rule's index and key, never at routing time. Text longer than `MAX_TEXT` is matched on its
 beginning only (a rule is about what a client asks, and a megabyte of mail must not stall routing).
+
+A rule's auto-reply (see :mod:`inbox.routing.auto_reply`) is staged in the same transaction as the rule's
+decision — a message of kind ``auto_reply`` and its outbox row — so it goes out at most once per dialog:
+the rules look at a dialog once. Its template key must name a shared template when the rules are stored.
 """
 
 from __future__ import annotations
@@ -40,7 +46,9 @@ from inbox import audit
 from inbox.bus import Event
 from inbox.business_hours import BusinessHours
 from inbox.conversations import scope
-from inbox.models import ChannelAccount, Contact, Conversation, Message, RoutingRule, Team
+from inbox.knowledge.templates import KEY
+from inbox.models import ChannelAccount, Contact, Conversation, Message, RoutingRule, Team, Template
+from inbox.routing.auto_reply import AutoReplies, stage_auto_reply
 from inbox.routing.router import keep_in_step
 
 MAX_TEXT = 10_000
@@ -63,6 +71,7 @@ class Conditions(BaseModel):
     keywords: list[str] = Field(default_factory=list, max_length=200)
     regex: str | None = Field(None, max_length=1000)
     business_hours: bool | None = None
+    vip: bool | None = None
 
     @field_validator("regex")
     @classmethod
@@ -83,6 +92,7 @@ class RuleSpec(BaseModel):
     team: str | None = Field(None, min_length=1, max_length=120)
     priority: int | None = Field(None, ge=0, le=10)
     tags: list[str] = Field(default_factory=list, max_length=20)
+    auto_reply: str | None = Field(None, max_length=100, pattern=KEY.pattern)
     when: Conditions = Field(default_factory=Conditions)
 
 
@@ -112,6 +122,21 @@ class Facts:
     language: str | None
     text: str
     in_business_hours: bool
+    vip: bool = False
+
+
+FALSE_WORDS = frozenset({"", "0", "false", "no", "off", "нет"})
+
+
+def is_vip(tags: Sequence[str] | None, custom_fields: dict[str, Any] | None, vip_tags: Sequence[str]) -> bool:
+    """A VIP card carries one of `vip_tags` (``[routing] vip_tags``) or a truthy custom field ``vip``
+    (a word like "false", "no", "0" or "нет" is not truthy)."""
+    if set(tags or ()).intersection(vip_tags):
+        return True
+    flag = (custom_fields or {}).get("vip")
+    if isinstance(flag, str):
+        return flag.strip().casefold() not in FALSE_WORDS
+    return bool(flag)
 
 
 def matches(when: Conditions, facts: Facts) -> bool:
@@ -129,6 +154,8 @@ def matches(when: Conditions, facts: Facts) -> bool:
     if when.keywords and not any(k.casefold() in text.casefold() for k in when.keywords):
         return False
     if when.regex is not None and re.search(when.regex, text, re.IGNORECASE) is None:
+        return False
+    if when.vip is not None and facts.vip != when.vip:
         return False
     return when.business_hours is None or when.business_hours == facts.in_business_hours
 
@@ -148,6 +175,7 @@ async def load_rules(session: AsyncSession) -> list[tuple[RuleSpec, int | None]]
             team=teams.get(row.team_id) if row.team_id is not None else None,
             priority=row.priority,
             tags=list(row.tags),
+            auto_reply=row.auto_reply,
             when=Conditions.model_validate(row.conditions),
         )
         found.append((spec, row.team_id))
@@ -157,9 +185,22 @@ async def load_rules(session: AsyncSession) -> list[tuple[RuleSpec, int | None]]
 async def store_rules(
     session: AsyncSession, specs: Sequence[RuleSpec], *, actor_id: int | None, create_teams: bool = False
 ) -> None:
-    """Replace the stored rules by `specs`, in order (audited); the caller commits."""
+    """Replace the stored rules by `specs`, in order (audited); the caller commits. A team or an
+    auto-reply template that does not exist is a :class:`RuleError` naming ``rules[i].team`` or
+    ``rules[i].auto_reply``."""
     team_ids: list[int | None] = []
+    keys = {spec.auto_reply for spec in specs if spec.auto_reply is not None}
+    shared = set(
+        await session.scalars(select(Template.key).where(Template.key.in_(keys), Template.owner_id.is_(None)))
+        if keys
+        else ()
+    )
     for index, spec in enumerate(specs):
+        if spec.auto_reply is not None and spec.auto_reply not in shared:
+            raise RuleError(
+                f"rules[{index}].auto_reply: no shared template has the key {spec.auto_reply!r}",
+                f"rules[{index}].auto_reply",
+            )
         if spec.team is None:
             team_ids.append(None)
             continue
@@ -181,6 +222,7 @@ async def store_rules(
                 team_id=team_id,
                 priority=spec.priority,
                 tags=list(spec.tags),
+                auto_reply=spec.auto_reply,
             )
         )
     audit.record(
@@ -194,11 +236,19 @@ async def store_rules(
 
 
 async def apply_rules(
-    session: AsyncSession, now: datetime, hours: BusinessHours, *, limit: int = 200
+    session: AsyncSession,
+    now: datetime,
+    hours: BusinessHours,
+    *,
+    limit: int = 200,
+    vip_tags: Sequence[str] = ("vip",),
+    auto_replies: AutoReplies | None = None,
 ) -> list[Event]:
     """Apply the first matching rule to each open, unassigned dialog the rules have not looked at yet and
     mark it looked at; only then does the router hand it out. A dialog left with no team is in the
-    shared queue (``queued_at``): agents take it by hand. The caller commits."""
+    shared queue (``queued_at``): agents take it by hand. A rule's auto-reply is staged here too (see
+    :mod:`inbox.routing.auto_reply`; `auto_replies` says what the hub's channels can carry). The caller
+    commits."""
     fresh = (
         Conversation.assignee_id.is_(None),
         Conversation.status == "open",
@@ -253,6 +303,7 @@ async def apply_rules(
                 language=str(language or (contact.custom_fields or {}).get("language") or "") or None,
                 text=first.body_text if first is not None else "",
                 in_business_hours=in_hours,
+                vip=is_vip(contact.tags, contact.custom_fields, vip_tags),
             )
             for spec, team_id in rules:
                 if not matches(spec.when, facts):
@@ -268,11 +319,21 @@ async def apply_rules(
                     "routing.rule",
                     entity="conversation",
                     entity_id=conv.id,
-                    detail={"rule": spec.name, "team_id": conv.team_id},
+                    detail={"rule": spec.name, "team_id": conv.team_id, "priority": conv.priority},
                 )
                 events.append(
                     Event("conversation.updated", **scope(conv), data={"rule": spec.name, "reason": "rule"})
                 )
+                if spec.auto_reply is not None:
+                    events += await stage_auto_reply(
+                        session,
+                        conv,
+                        first,
+                        rule=spec.name,
+                        key=spec.auto_reply,
+                        now=now,
+                        replies=auto_replies or AutoReplies(),
+                    )
                 break
         if conv.team_id is None:
             conv.queued_at = now  # the shared queue: agents take it by hand

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -23,6 +23,7 @@ from inbox.bus import Event, NullPublisher, Publisher
 from inbox.business_hours import BusinessHours
 from inbox.models import utcnow
 from inbox.presence import PRESENCE_TTL
+from inbox.routing.auto_reply import AutoReplies
 from inbox.routing.router import BATCH, route_team, waiting_teams
 from inbox.routing.rules import apply_rules
 from inbox.workers import PassWorker
@@ -43,6 +44,9 @@ class RouterWorker(PassWorker):
         batch: int = BATCH,
         ttl: timedelta = PRESENCE_TTL,
         hours: BusinessHours | None = None,
+        vip_tags: Sequence[str] = ("vip",),
+        auto_replies: AutoReplies | None = None,
+        on_auto_reply: Callable[[], None] | None = None,
     ) -> None:
         super().__init__()
         self._sessionmaker = sessionmaker
@@ -52,15 +56,27 @@ class RouterWorker(PassWorker):
         self._batch = batch
         self._ttl = ttl
         self._hours = hours or BusinessHours.always()
+        self._vip_tags = tuple(vip_tags)
+        self._auto_replies = auto_replies or AutoReplies()
+        self._on_auto_reply = on_auto_reply  # wakes the outbox worker after a commit that queued one
         self.assigned = 0  # dialogs this worker handed out (benchmarks and tests)
         self.passes = 0
 
     async def run_once(self) -> int:
         """One pass over every team with waiting dialogs: how many were assigned."""
         async with self._sessionmaker() as session:
-            ruled = await apply_rules(session, self._clock(), self._hours, limit=self._batch)
+            ruled = await apply_rules(
+                session,
+                self._clock(),
+                self._hours,
+                limit=self._batch,
+                vip_tags=self._vip_tags,
+                auto_replies=self._auto_replies,
+            )
             teams = await waiting_teams(session)
             await session.commit()
+        if self._on_auto_reply is not None and any(e.data.get("auto_reply") for e in ruled):
+            self._on_auto_reply()
         for event in ruled:
             await self._publish(event)
         assigned = 0

@@ -6,6 +6,9 @@
     POST /api/v1/conversations/{id}/take  take a waiting dialog (one of two agents at once wins: 409)
     GET  /api/v1/routing/rules            the ordered rules (admin)
     PUT  /api/v1/routing/rules            replace them (admin; audited; errors name rules[i].key)
+    PUT  /api/v1/teams/{id}/routing       a team's strategy, default capacity, answer timeout (admin, or
+                                          a supervisor of the team; audited; the database then wins
+                                          over [routing.teams.<name>])
 
 Every change is committed, then published, then the router is woken (an agent online, a dialog taken).
 """
@@ -18,9 +21,11 @@ from aiohttp import web
 from pydantic import Field
 
 from hub.web.api.operations import operation
+from hub.web.api.schemas.agents import Team as TeamOut
 from hub.web.api.schemas.base import respond
 from hub.web.api.schemas.conversations import Conversation as ConversationOut
 from hub.web.api.schemas.routing import AgentAvailabilityList, MyAvailability, Queue, Rules
+from hub.web.audit_trail import origin
 from hub.web.auth import require_agent
 from hub.web.context import db, hub_of, publish
 from hub.web.errors import ApiError, forbidden, not_found, unprocessable
@@ -30,12 +35,28 @@ from inbox.routing.availability import AvailabilityError, presence_of, set_statu
 from inbox.routing.board import availability_board
 from inbox.routing.router import RoutingError, queue_positions, take
 from inbox.routing.rules import MAX_RULES, RuleError, RuleSpec, load_rules, parse_rules, store_rules
+from inbox.routing.strategies import STRATEGIES
+from inbox.routing.teams import MAX_CAPACITY, MAX_TIMEOUT_SECONDS, set_team_routing
 
 routes = web.RouteTableDef()
 
 
 class AvailabilityBody(Body):
     status: Literal["online", "busy", "offline"]
+
+
+class TeamRoutingBody(Body):
+    """The whole of a team's routing settings (null: none — the default capacity, no answer timeout)."""
+
+    # Text, checked by the service: an unknown strategy is a 422 naming "strategy", like a bad rule.
+    strategy: str = Field(
+        min_length=1,
+        max_length=20,
+        description="round_robin, least_busy or manual",
+        json_schema_extra={"enum": list(STRATEGIES)},
+    )
+    agent_capacity: int | None = Field(None, ge=0, le=MAX_CAPACITY)
+    answer_timeout_seconds: int | None = Field(None, ge=1, le=MAX_TIMEOUT_SECONDS)
 
 
 class RulesBody(Body):
@@ -172,3 +193,39 @@ async def replace_rules(request: web.Request) -> web.Response:
         stored = await load_rules(session)
         await session.commit()
     return respond(_rules(stored))
+
+
+@routes.put(r"/api/v1/teams/{id:\d+}/routing")
+@operation(
+    "Change a team's routing: strategy, members' default capacity, answer timeout (admin, team supervisor)",
+    "routing",
+    {200: ("OK", TeamOut)},
+    body=TeamRoutingBody,
+    errors=(403, 404, 422),
+)
+async def team_routing(request: web.Request) -> web.Response:
+    """Replace the team's routing settings; from then on they win over ``[routing.teams.<name>]``."""
+    team_id = path_id(request)
+    hub = hub_of(request)
+    async with db(request) as session:
+        principal = await require_agent(request, session, "supervisor", "admin")
+        viewer = principal.viewer
+        if not viewer.is_admin and team_id not in viewer.team_ids:
+            raise forbidden("only an admin or a supervisor of this team may change its routing")
+        body = await read_body(request, TeamRoutingBody)
+        try:
+            team = await set_team_routing(
+                session,
+                team_id,
+                **body.model_dump(),
+                actor_id=principal.agent.id,
+                origin=origin(request),
+            )
+        except RoutingError as exc:
+            if exc.field == "id":
+                raise not_found(str(exc)) from None
+            raise unprocessable(str(exc), exc.field) from None
+        payload = TeamOut.model_validate(team)
+        await session.commit()
+    hub.router.wake()  # a larger capacity, or a strategy that is no longer manual, may drain the queue
+    return respond(payload)

@@ -15,36 +15,23 @@ from typing import Any
 from urllib.parse import quote
 
 from aiohttp import web
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from channels.base import ConnectionCheck
 from hub import quarantine as retrying
 from hub.channel_check import check_account
 from hub.web.api.channels import channel_rows
-from hub.web.auth import Principal, authenticate
+from hub.web.auth import Principal
 from hub.web.context import db, hub_of
-from hub.web.errors import ApiError
 from hub.web.inputs import path_id
 from hub.web.ui import i18n
 from hub.web.ui.inbox_view import Clock
-from hub.web.ui.pages import language, redirect, remember_language, render
+from hub.web.ui.pages import language, page_principal, redirect, remember_language, render
 from inbox import quarantine
 from inbox.models import ChannelAccount
 
 routes = web.RouteTableDef()
 
 PAGE_SIZE = 200
-
-
-async def _principal(
-    request: web.Request, session: AsyncSession, csrf: str | None = None
-) -> Principal | None:
-    try:
-        return await authenticate(request, session, csrf=csrf)
-    except ApiError as exc:
-        if exc.code == "network_not_allowed":
-            raise
-        return None
 
 
 def _when(clock: Clock, value: datetime | None) -> str:
@@ -71,7 +58,7 @@ def _admin_gate(
 @routes.get("/admin/channels")
 async def channels_page(request: web.Request) -> web.Response:
     async with db(request) as session:
-        principal = await _principal(request, session)
+        principal = await page_principal(request, session)
         lang, t, refusal = _admin_gate(request, principal)
         if refusal is not None or principal is None:
             assert refusal is not None
@@ -131,7 +118,7 @@ async def quarantine_page(request: web.Request) -> web.Response:
     hub = hub_of(request)
     account_id = path_id(request)
     async with db(request) as session:
-        principal = await _principal(request, session)
+        principal = await page_principal(request, session)
         lang, t, refusal = _admin_gate(request, principal)
         if refusal is not None or principal is None:
             assert refusal is not None
@@ -182,7 +169,7 @@ async def retry_account(request: web.Request) -> web.Response:
     account_id = path_id(request)
     form = await request.post()
     async with db(request) as session:
-        principal = await _principal(request, session, csrf=str(form.get("csrf_token", "")))
+        principal = await page_principal(request, session, csrf=str(form.get("csrf_token", "")))
         _, _, refusal = _admin_gate(request, principal)
         if refusal is not None or principal is None:
             assert refusal is not None

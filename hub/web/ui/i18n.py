@@ -12,7 +12,8 @@ Accept-Language, then the hub's ``[ui] language`` (Russian by default).
 
 from __future__ import annotations
 
-from typing import Final
+from collections.abc import Mapping
+from typing import Any, Final
 
 from hub import i18n
 from hub.i18n import DEFAULT, LANGUAGES, N_, NP_, Msg
@@ -111,6 +112,9 @@ AUDIT_ACTIONS: Final = {
     "agent.availability": NP_("audit action", "Agent status changed"),
     "routing.rules": NP_("audit action", "Routing rules changed"),
     "routing.rule": NP_("audit action", "Routing rule applied"),
+    "routing.auto_reply": NP_("audit action", "Auto-reply sent by a routing rule"),
+    "routing.auto_reply_skipped": NP_("audit action", "Auto-reply of a routing rule skipped"),
+    "team.routing": NP_("audit action", "Team routing changed"),
     "quarantine.retry": NP_("audit action", "Quarantined item retried"),
     "channel.test": NP_("audit action", "Channel connection tested"),
 }
@@ -155,10 +159,31 @@ AVAILABILITY: Final = {
     "busy": NP_("availability", "Busy"),
     "offline": NP_("availability", "Offline"),
 }
+# An agent's presence on the routing board (inbox.routing.availability).
+PRESENCE: Final = {
+    "online": NP_("presence", "Active"),
+    "away": NP_("presence", "Away"),
+    "offline": NP_("presence", "No tab open"),
+}
+# A team's routing strategy (inbox.routing.strategies).
+STRATEGIES: Final = {
+    "round_robin": N_("Round robin"),
+    "least_busy": N_("Least busy"),
+    "manual": N_("Manual: agents take from the queue"),
+}
 # Routing's service note on the timeline, by the hand-over's reason (inbox.routing.router.hand_over).
 HANDOVERS: Final = {
     None: N_("Handed over to another agent"),
     "answer_timeout": N_("Handed over to another agent: no answer in time"),
+}
+# A routing rule's auto-reply that was not sent, on the timeline (inbox.routing.auto_reply); %(rule)s is
+# the rule's name, %(template)s the template's key.
+AUTO_REPLY_SKIPS: Final = {
+    "no_template": N_("Auto-reply of the rule “%(rule)s” not sent: there is no template “%(template)s”"),
+    "cannot_send": N_("Auto-reply of the rule “%(rule)s” not sent: this channel cannot carry it"),
+    "does_not_render": N_(
+        "Auto-reply of the rule “%(rule)s” not sent: the template “%(template)s” does not render"
+    ),
 }
 
 
@@ -180,6 +205,13 @@ class Texts(i18n.Texts):
     def handover(self, reason: str | None) -> str:
         """The service note of a hand-over; a reason without a label of its own reads as any hand-over."""
         return self.msg(HANDOVERS.get(reason) or HANDOVERS[None])
+
+    def auto_reply_skipped(self, meta: Mapping[str, Any]) -> str:
+        """The service note of a rule's auto-reply that was not sent, and why."""
+        message = AUTO_REPLY_SKIPS.get(str(meta.get("skipped"))) or AUTO_REPLY_SKIPS["does_not_render"]
+        return self.gettext(
+            message.text, rule=str(meta.get("rule", "")), template=str(meta.get("template", ""))
+        )
 
     def waited(self, seconds: float) -> str:
         """A wait as a person reads it: "7 min", "2 h 5 min"."""

@@ -225,11 +225,14 @@ def _message_item(
     text = message.body_text
     if message.kind == "handover" and isinstance(message.meta, dict):  # a service note of routing
         text = t.handover(str(message.meta.get("reason") or "") or None)
+    if message.kind == "rule_note" and isinstance(message.meta, dict):  # an auto-reply not sent
+        text = t.auto_reply_skipped(message.meta)
     return {
         "kind": "message",
         "id": message.id,
         "direction": message.direction,
         "event": message.kind != "message",
+        "auto_reply": message.kind == "auto_reply" and message.direction == "out",
         "current": message.conversation_id == current.id,
         "author": author,
         "text": text,

@@ -18,6 +18,7 @@ from urllib.parse import unquote, urlsplit
 
 import jinja2
 from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub import auth
 from hub import i18n as hub_i18n
@@ -73,6 +74,19 @@ def render(request: web.Request, name: str, context: dict[str, Any], *, status: 
     response = web.Response(text=html, content_type="text/html", status=status)
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+async def page_principal(
+    request: web.Request, session: AsyncSession, csrf: str | None = None
+) -> Principal | None:
+    """Who is asking for a page (None: nobody signed in, or a form's CSRF token is wrong: the page
+    sends them to log in); a refused network is still an error of its own."""
+    try:
+        return await authenticate(request, session, csrf=csrf)
+    except ApiError as exc:
+        if exc.code == "network_not_allowed":
+            raise
+        return None
 
 
 def redirect(location: str, status: int = 303) -> web.Response:

@@ -43,8 +43,8 @@ MALFORMED: list[tuple[bytes, str]] = [
 
 def test_the_route_table_has_every_post_and_patch_endpoint() -> None:
     # + POST /api/v1/me/password; + 4 of /api/v1/templates; + availability, take, rules of routing;
-    # + the quarantine's retry; + a channel account's connection test
-    assert len(WITH_BODY) == 27
+    # + the quarantine's retry; + a channel account's connection test; + a team's routing settings
+    assert len(WITH_BODY) == 28
     assert CHANNEL_ROUTE in WITH_BODY
 
 

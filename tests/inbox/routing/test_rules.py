@@ -3,6 +3,8 @@ refused with its index and key."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -11,10 +13,10 @@ from hub.settings import load
 from inbox.ingest import stage_batch
 from inbox.models import Contact, Conversation, utcnow
 from inbox.policy import InboxPolicy
-from inbox.routing.router import route_team
-from inbox.routing.rules import Facts, RuleError, first_match, parse_rules, store_rules
+from inbox.routing.router import queue_positions, route_team
+from inbox.routing.rules import Facts, RuleError, first_match, is_vip, parse_rules, store_rules
 from tests.inbox.helpers import message
-from tests.inbox.routing.setup import online, route, team_with_agents
+from tests.inbox.routing.setup import dialogs, online, route, team_with_agents
 
 
 async def test_a_keyword_rule_sends_its_dialogs_to_its_team_and_the_rest_stay_with_the_accounts_team(
@@ -109,3 +111,50 @@ def test_a_bad_rule_is_refused_naming_its_index_and_key(rules: list[dict[str, ob
 def test_rules_in_configuration_are_checked_when_the_settings_load() -> None:
     with pytest.raises(ValidationError, match=r"routing\.rules\[0\]\.when\.keyword"):
         load(routing={"rules": [{"name": "typo", "team": "Billing", "when": {"keyword": ["refund"]}}]})
+
+
+def test_a_card_is_vip_by_a_vip_tag_or_a_truthy_custom_field() -> None:
+    assert is_vip(["vip"], None, ["vip"])
+    assert is_vip(["gold"], {}, ["vip", "gold"])
+    assert is_vip([], {"vip": True}, ["vip"]) and is_vip([], {"vip": "да"}, ["vip"])
+    assert not is_vip(["regular"], {"vip": "нет"}, ["vip"])
+    assert not is_vip([], {"vip": "false"}, ["vip"]) and not is_vip([], {"vip": 0}, ["vip"])
+    vip_rule = parse_rules([{"name": "vip", "team": "Support", "when": {"vip": True}}])
+    assert first_match(vip_rule, facts(vip=True)) is not None
+    assert first_match(vip_rule, facts(vip=False)) is None
+
+
+async def test_a_vip_rules_priority_puts_its_dialog_first_in_the_queue_and_oldest_first_within_a_priority(
+    session: AsyncSession,
+) -> None:
+    team, (agent,), account = await team_with_agents(session, 1, capacity=1)
+    await store_rules(
+        session,
+        parse_rules([{"name": "vip", "team": "Support", "priority": 5, "when": {"vip": True}}]),
+        actor_id=None,
+    )
+    await session.commit()
+    start = utcnow()
+    (older,) = await dialogs(session, account, 0, 1)
+    await route(session, team.id, start)  # nobody online: it waits
+    await session.commit()
+    vip, newer = await dialogs(session, account, 1, 2)
+    card = await session.get_one(Contact, (await session.get_one(Conversation, vip)).contact_id)
+    card.custom_fields = {"vip": "yes"}
+    await session.commit()
+    later = start + timedelta(minutes=3)
+    await route(session, team.id, later)
+    await session.commit()
+    line = await queue_positions(session, {team.id}, later)
+    assert [(q["conversation_id"], q["position"], q["priority"]) for q in line] == [
+        (vip, 1, 5),
+        (older, 2, 0),
+        (newer, 3, 0),
+    ]
+    assert line[1]["waiting_seconds"] == 180.0
+    await online(session, agent, later)  # room for one: the VIP goes first
+    await route_team(session, team.id, later)
+    await session.commit()
+    taken = await session.get_one(Conversation, vip, populate_existing=True)
+    assert taken.assignee_id == agent.id
+    assert (await session.get_one(Conversation, older, populate_existing=True)).assignee_id is None

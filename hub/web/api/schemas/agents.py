@@ -16,6 +16,11 @@ if TYPE_CHECKING:
 class Team(ApiModel):
     id: Id
     name: str
+    strategy: Literal["round_robin", "least_busy", "manual"] = Field(description="how dialogs are handed out")
+    agent_capacity: int | None = Field(description="open dialogs a member holds at most, unless their own")
+    answer_timeout_seconds: int | None = Field(
+        description="an assigned dialog with no human reply this long goes to the next agent; null: never"
+    )
 
 
 class TeamList(ApiModel):

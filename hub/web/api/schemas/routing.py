@@ -38,7 +38,8 @@ class AgentAvailabilityList(ApiModel):
 class QueuedConversation(ApiModel):
     conversation_id: Id
     team_id: Id
-    position: int = Field(description="1 = next in its team's line")
+    position: int = Field(description="1 = next in its team's line (higher priority first, then oldest)")
+    priority: int = Field(description="higher is handed out first (a routing rule may set it)")
     waiting_seconds: float
 
 
@@ -57,13 +58,15 @@ class RuleConditions(ApiModel):
     keywords: list[str]
     regex: str | None
     business_hours: bool | None
+    vip: bool | None = Field(description="true: the card has a VIP tag ([routing] vip_tags) or custom field")
 
 
 class Rule(ApiModel):
     name: str
     team: str | None
-    priority: int | None
+    priority: int | None = Field(description="higher is handed out first")
     tags: list[str]
+    auto_reply: str | None = Field(description="a shared template's key: sent to the client automatically")
     when: RuleConditions
 
 

@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 
 from hub.runtime import Hub
 from hub.web import create_app
-from inbox.models import Conversation
+from inbox.models import AuditLog, Conversation
 from tests.hub.web.conftest import ACCOUNTS, TOKENS, Client, Person, error_of, make_agent
 from tests.waiting import eventually, next_frame
 
@@ -187,8 +187,11 @@ async def test_admins_replace_the_rules_and_a_bad_one_is_a_422_naming_it(client:
         "keywords": ["refund"],
         "regex": None,
         "business_hours": None,
+        "vip": None,
     }
-    stored = [{"name": "refunds", "team": "Sales", "priority": None, "tags": [], "when": when}]
+    stored = [
+        {"name": "refunds", "team": "Sales", "priority": None, "tags": [], "auto_reply": None, "when": when}
+    ]
     assert (await (await client.get(url, headers=admin.headers)).json()) == {"rules": stored}
     bad = [*rules, {"name": "x", "team": "Nobody"}]
     assert (await error_of(await client.put(url, json={"rules": bad}, headers=admin.headers), 422))[
@@ -258,3 +261,45 @@ async def test_an_admin_sets_a_per_channel_limit_and_routing_respects_it(client:
             return counts if counts[anna.id] == 2 and counts[None] == 1 else None
 
         await eventually(two_assigned_one_queued, "two API dialogs for Anna, the third waits")
+
+
+async def test_a_teams_supervisor_or_an_admin_changes_its_routing_and_it_then_outlives_the_configuration(
+    client: Client, hub: Hub, hub_factory: Callable[..., Awaitable[Hub]]
+) -> None:
+    admin = await make_agent(hub, "root@okno.example.com", role="admin")
+    chief = await make_agent(hub, "chief@okno.example.com", role="supervisor", teams=("Sales",))
+    anna = await make_agent(hub, "anna@okno.example.com", teams=("Sales",))
+    teams = {
+        t["name"]: t
+        for t in (await (await client.get("/api/v1/teams", headers=anna.headers)).json())["items"]
+    }
+    sales, wholesale = teams["Sales"], teams["Wholesale"]
+    assert (sales["strategy"], sales["agent_capacity"]) == ("round_robin", CAPACITY)  # from the file
+    change = {"strategy": "least_busy", "agent_capacity": 3, "answer_timeout_seconds": 600}
+    url = f"/api/v1/teams/{sales['id']}/routing"
+    await error_of(await client.put(url, json=change, headers=anna.headers), 403)
+    other = f"/api/v1/teams/{wholesale['id']}/routing"
+    await error_of(await client.put(other, json=change, headers=chief.headers), 403)
+    bad = await client.put(url, json={**change, "strategy": "lottery"}, headers=chief.headers)
+    assert (await error_of(bad, 422))["field"] == "strategy"
+    bad = await client.put(url, json={**change, "agent_capacity": -1}, headers=chief.headers)
+    assert (await error_of(bad, 400))["field"] == "agent_capacity"
+    await error_of(await client.put("/api/v1/teams/999999/routing", json=change, headers=admin.headers), 404)
+    response = await client.put(url, json=change, headers=chief.headers)
+    assert response.status == 200, await response.text()
+    assert await response.json() == {"id": sales["id"], "name": "Sales", **change}
+    async with hub.sessionmaker() as session:
+        row = await session.scalar(
+            select(AuditLog).where(AuditLog.action == "team.routing").order_by(AuditLog.id.desc())
+        )
+        assert row is not None and row.actor_agent_id == chief.id
+        assert row.detail["before"]["agent_capacity"] == CAPACITY
+    # The next start reads [routing.teams.Sales] again, and leaves the edited team as it was changed.
+    routing = {"teams": {"Sales": {"agent_capacity": CAPACITY}, "Wholesale": {"strategy": "manual"}}}
+    await hub_factory(accounts=ACCOUNTS, routing=routing)
+    after = {
+        t["name"]: t
+        for t in (await (await client.get("/api/v1/teams", headers=admin.headers)).json())["items"]
+    }
+    assert after["Sales"] == {"id": sales["id"], "name": "Sales", **change}
+    assert after["Wholesale"]["strategy"] == "manual"  # never edited in the hub: the file still applies

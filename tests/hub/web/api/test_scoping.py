@@ -102,6 +102,7 @@ class TeamB:
     token: int
     template: int  # team B's agent's personal template
     attachment: int  # a file of team B's client's message
+    team: int  # team B itself (its routing settings)
 
 
 async def team_b(client: Client, hub: Hub, admin: Person, wholesale: Person, sales: Person) -> TeamB:
@@ -158,7 +159,8 @@ async def team_b(client: Client, hub: Hub, admin: Person, wholesale: Person, sal
         )
         session.add(file)
         await session.commit()
-    assert token is not None
+        team = await session.scalar(select(Team.id).where(Team.name == "Wholesale"))
+    assert token is not None and team is not None
     personal = {"title": "SECRETB price list", "body": "SECRETB prices", "personal": True}
     template = await client.post("/api/v1/templates", json=personal, headers=wholesale.headers)
     assert template.status == 201, await template.text()
@@ -172,6 +174,7 @@ async def team_b(client: Client, hub: Hub, admin: Person, wholesale: Person, sal
         token,
         (await template.json())["id"],
         file.id,
+        team,
     )
 
 
@@ -192,6 +195,7 @@ def fill(path: str, b: TeamB) -> str:
             ("quarantine", "id"): 1,  # admin only: refused before any item is looked up
             ("reports", "name"): "volume",
             ("attachments", "id"): b.attachment,
+            ("teams", "id"): b.team,
         }
         if (collection, name) not in ids:
             raise AssertionError(
@@ -225,6 +229,7 @@ def body_for(operation: dict[str, Any], b: TeamB, me: Person) -> dict[str, Any] 
         "TemplateUse": lambda: {},
         "TemplatePreview": lambda: {"body": "{{ contact.name }}", "conversation_id": b.conversation},
         "RulesBody": lambda: {"rules": []},
+        "TeamRoutingBody": lambda: {"strategy": "manual"},
         "ApiChannelMessage": lambda: {"external_id": "x", "sender": {"email": "x@example.com"}, "text": "x"},
         "RetryBody": lambda: {"all": True},
     }
