@@ -73,7 +73,7 @@ async def test_connection(request: web.Request) -> web.Response:
     account_id = path_id(request)
     form = await request.post()
     async with db(request) as session:
-        principal = await _principal(request, session, csrf=str(form.get("csrf_token", "")))
+        principal = await page_principal(request, session, csrf=str(form.get("csrf_token", "")))
         lang, t, refusal = _admin_gate(request, principal)
         if refusal is not None or principal is None:
             assert refusal is not None
