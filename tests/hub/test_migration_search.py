@@ -1,0 +1,55 @@
+"""Migration 0012_search on a SQLite database with data: existing messages, subjects and cards are indexed,
+later writes reach the index through the triggers, and the migration goes down again."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from sqlalchemy import text
+
+from hub import db
+
+
+async def test_upgrading_indexes_existing_rows_and_triggers_follow_writes(tmp_path: Path) -> None:
+    engine = db.create_engine(f"sqlite+aiosqlite:///{tmp_path / 'old.db'}")
+    try:
+        await db.migrate(engine, "0007_quarantine")
+        async with engine.begin() as conn:
+            for statement in (
+                "INSERT INTO channel_accounts (id, name, kind, state, created_at)"
+                " VALUES (1, 'shop', 'api', 'ok', '2026-01-01')",
+                "INSERT INTO contacts (id, name, company, kind, tags, custom_fields, created_at, updated_at)"
+                " VALUES (1, 'Мария', 'Ромашка', 'lead', '[]', '{}', '2026-01-01', '2026-01-01')",
+                "INSERT INTO conversations (id, contact_id, account_id, channel_kind, subject, status,"
+                " priority, created_at, updated_at)"
+                " VALUES (1, 1, 1, 'api', 'Счёт 4411', 'open', 0, '2026-01-01', '2026-01-01')",
+                "INSERT INTO messages (id, conversation_id, account_id, direction, kind, body_text, meta,"
+                " created_at) VALUES (7, 1, 1, 'in', 'message', 'заказ A-10234', '{}', '2026-01-01')",
+            ):
+                await conn.execute(text(statement))
+        await db.migrate(engine)
+
+        async def found(table: str, match: str) -> list[int]:
+            async with engine.connect() as conn:
+                rows = await conn.execute(
+                    text(f"SELECT rowid FROM {table} WHERE {table} MATCH :m"), {"m": match}
+                )
+                return [r[0] for r in rows]
+
+        assert await found("search_messages", '"10234"*') == [7]
+        assert await found("search_conversations", '"4411"') == [1]
+        assert await found("search_contacts", '"ромашка"') == [1]
+        async with engine.begin() as conn:
+            await conn.execute(text("UPDATE messages SET body_text = 'новый текст' WHERE id = 7"))
+        assert await found("search_messages", '"10234"*') == []
+        assert await found("search_messages", '"новый"') == [7]
+
+        async with engine.begin() as conn:
+            await conn.run_sync(lambda sync: command.downgrade(db._alembic_config(sync), "0007_quarantine"))
+        async with engine.connect() as conn:
+            left = await conn.execute(text("SELECT name FROM sqlite_master WHERE name LIKE 'search_%'"))
+            assert list(left) == []
+        assert await db.current_revision(engine) == "0007_quarantine"
+    finally:
+        await engine.dispose()
