@@ -44,6 +44,29 @@ async def test_upgrading_indexes_existing_rows_and_triggers_follow_writes(tmp_pa
             await conn.execute(text("UPDATE messages SET body_text = 'новый текст' WHERE id = 7"))
         assert await found("search_messages", '"10234"*') == []
         assert await found("search_messages", '"новый"') == [7]
+        # Within one transaction: a row added then changed is indexed as it ends; one added then removed
+        # leaves nothing; an indexed row changed twice keeps only its last text.
+        async with engine.begin() as conn:
+            for statement in (
+                "INSERT INTO messages (id, conversation_id, account_id, direction, kind, body_text, meta,"
+                " created_at) VALUES (8, 1, 1, 'in', 'message', 'черновик', '{}', '2026-01-01')",
+                "UPDATE messages SET body_text = 'чистовик' WHERE id = 8",
+                "INSERT INTO messages (id, conversation_id, account_id, direction, kind, body_text, meta,"
+                " created_at) VALUES (9, 1, 1, 'in', 'message', 'мимолётный', '{}', '2026-01-01')",
+                "DELETE FROM messages WHERE id = 9",
+                "UPDATE messages SET body_text = 'второй' WHERE id = 7",
+                "UPDATE messages SET body_text = 'третий' WHERE id = 7",
+            ):
+                await conn.execute(text(statement))
+        assert await found("search_messages", '"черновик"') == []
+        assert await found("search_messages", '"чистовик"') == [8]
+        assert await found("search_messages", '"мимолётный"') == []
+        assert await found("search_messages", '"новый" OR "второй"') == []
+        assert await found("search_messages", '"третий"') == [7]
+        async with engine.connect() as conn:  # raises if the index and the table disagree
+            await conn.execute(
+                text("INSERT INTO search_messages(search_messages) VALUES ('integrity-check')")
+            )
 
         async with engine.begin() as conn:
             await conn.run_sync(lambda sync: command.downgrade(db._alembic_config(sync), "0007_quarantine"))
