@@ -291,6 +291,7 @@ class CardHit:
     company: str | None
     card_kind: str
     identities: tuple[tuple[str, str], ...]
+    conversation_id: int | None  # the card's newest conversation the viewer may see (what a click opens)
     kind: Literal["card"] = "card"
 
 
@@ -443,6 +444,14 @@ async def _cards(
         )
         for contact_id, kind, value in rows:
             identities[contact_id].append((kind, value))
+    newest: dict[int, int] = {}
+    if cards:
+        latest = await session.execute(
+            select(Conversation.contact_id, func.max(Conversation.id))
+            .where(Conversation.contact_id.in_(identities), visible(viewer))
+            .group_by(Conversation.contact_id)
+        )
+        newest = {contact_id: conv_id for contact_id, conv_id in latest}
     return [
         CardHit(
             id=c.id,
@@ -450,6 +459,7 @@ async def _cards(
             company=c.company,
             card_kind=c.kind,
             identities=tuple(identities[c.id]),
+            conversation_id=newest.get(c.id),
         )
         for c in cards
     ]

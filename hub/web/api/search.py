@@ -55,6 +55,7 @@ def results(page: searching.SearchPage) -> SearchResults:
                         "company": hit.company,
                         "kind": hit.card_kind,
                         "identities": identities,
+                        "conversation_id": hit.conversation_id,
                     }
                 )
             )

@@ -43,6 +43,7 @@ class CardHit(ApiModel):
     company: str | None
     kind: Literal["lead", "client"] = Field(validation_alias="card_kind")
     identities: list[IdentityValue]
+    conversation_id: NullableId = Field(description="the card's newest conversation I may see")
 
 
 class SearchResults(ApiModel):
