@@ -277,7 +277,13 @@ async def search_part(request: web.Request) -> web.Response:
         t = i18n.Texts(lang)
         clock = _clock(request, lang)
         open_card = request.query.get("contact", "")
-        context: dict[str, Any] = {"lang": lang, "messages": [], "conversations": [], "cards": [], "error": None}
+        context: dict[str, Any] = {
+            "lang": lang,
+            "messages": [],
+            "conversations": [],
+            "cards": [],
+            "error": None,
+        }
         try:
             page = await search(
                 session,
@@ -292,7 +298,11 @@ async def search_part(request: web.Request) -> web.Response:
             for hit in page.hits:
                 if isinstance(hit, MessageHit):
                     context["messages"].append(
-                        {"hit": hit, "when": clock.short(hit.created_at), "when_full": clock.full(hit.created_at)}
+                        {
+                            "hit": hit,
+                            "when": clock.short(hit.created_at),
+                            "when_full": clock.full(hit.created_at),
+                        }
                     )
                 elif isinstance(hit, ConversationHit):
                     context["conversations"].append(
