@@ -76,3 +76,26 @@ async def test_upgrading_indexes_existing_rows_and_triggers_follow_writes(tmp_pa
         assert await db.current_revision(engine) == "0007_quarantine"
     finally:
         await engine.dispose()
+
+
+async def test_the_migrated_schema_keeps_every_search_trigger(tmp_path: Path) -> None:
+    """A later migration that rebuilds messages, conversations or contacts in batch mode (SQLite copies
+    the table) drops its triggers with it, and the index would silently stop following: it must create
+    them again (0012_search's `_triggers`)."""
+    engine = db.create_engine(f"sqlite+aiosqlite:///{tmp_path / 'new.db'}")
+    try:
+        await db.migrate(engine)
+        async with engine.connect() as conn:
+            rows = await conn.execute(text("SELECT name, tbl_name FROM sqlite_master WHERE type = 'trigger'"))
+            triggers = {(name, table) for name, table in rows if name.startswith("search_")}
+        assert triggers == {
+            (f"{fts}_{suffix}", table)
+            for fts, table in (
+                ("search_messages", "messages"),
+                ("search_conversations", "conversations"),
+                ("search_contacts", "contacts"),
+            )
+            for suffix in ("ai", "ad", "au")
+        }
+    finally:
+        await engine.dispose()
