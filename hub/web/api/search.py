@@ -2,7 +2,8 @@
 
 Every hit is one the caller may see: messages and conversations by the conversations' rule, cards by the
 cards' rule (their conversations', the cards they own; admins all). A query that cannot be searched
-(empty, longer than 200 characters, control characters, no letter or digit) is a 422 naming `q`.
+(empty, longer than 200 characters, control characters, no letter or digit) is a 422 naming `q`; a
+request without `q` at all is a 400 naming it, like any missing parameter.
 """
 
 from __future__ import annotations
@@ -24,8 +25,7 @@ KIND_LIST = r"^(message|conversation|card)(,(message|conversation|card)){0,2}$"
 
 
 class SearchQuery(Query):
-    q: str | None = Field(
-        None,
+    q: str = Field(
         description="the words to find (at most 200 characters): every word must match; a word matches its "
         "other forms (Russian and English stems), an order number or phone in any format",
     )
