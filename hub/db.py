@@ -3,7 +3,8 @@
 SQLite (aiosqlite) is the default: WAL journal, `synchronous=FULL` (a commit is on disk when it returns:
 "acknowledged" means durable), foreign keys on, and every transaction opened with BEGIN IMMEDIATE, because
 a deferred transaction that later writes can fail at once with "database is locked" when another writer
-got there first, where an immediate one simply waits its turn (busy_timeout). PostgreSQL (asyncpg) by URL.
+got there first, where an immediate one simply waits its turn (busy_timeout). Just before each commit, the
+rows the transaction added go into the full-text index (inbox/search_index.py). PostgreSQL (asyncpg) by URL.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from alembic.config import Config
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from inbox.search_index import index_pending
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -51,6 +54,11 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Connection) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    @event.listens_for(engine.sync_engine, "commit")
+    def _on_commit(conn: Connection) -> None:
+        # The transaction's new rows into the full-text index, one statement per table, before COMMIT.
+        index_pending(conn)
 
     return engine
 

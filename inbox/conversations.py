@@ -95,6 +95,8 @@ class ConversationFilter:
     channel: str | None = None
     unassigned: bool = False
     contact_id: int | None = None
+    q: str | None = None  # full-text: the subject, a message or the card matches (inbox/search.py)
+    region: str = "RU"  # the default region of a phone number in `q`
 
 
 async def list_conversations(
@@ -115,6 +117,11 @@ async def list_conversations(
         stmt = stmt.where(Conversation.assignee_id.is_(None))
     if flt.contact_id is not None:
         stmt = stmt.where(Conversation.contact_id == flt.contact_id)
+    if flt.q is not None:
+        # inbox.search builds on this module (Viewer, visible), so it is imported here, not at the top.
+        from inbox.search import conversation_matches, parse_query
+
+        stmt = stmt.where(conversation_matches(session, parse_query(flt.q, flt.region)))
     order = func.coalesce(Conversation.last_message_at, Conversation.created_at).desc()
     stmt = stmt.order_by(order, Conversation.id.desc()).limit(limit).offset(offset)
     return list(await session.scalars(stmt))

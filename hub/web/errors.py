@@ -25,6 +25,7 @@ from inbox.ingest import IngestError
 from inbox.knowledge.templates import KnowledgeError
 from inbox.knowledge.templates import NotAllowed as TemplateNotAllowed
 from inbox.replies import ReplyError
+from inbox.search import SearchError
 from inbox.tasks import TaskError, TaskNotFound
 
 log = logging.getLogger(__name__)
@@ -120,7 +121,8 @@ def from_domain(exc: Exception) -> ApiError | None:
     if isinstance(exc, NotAllowed | TemplateNotAllowed):
         return forbidden(str(exc))
     if isinstance(
-        exc, ContactError | ConversationError | ReplyError | AgentError | TaskError | KnowledgeError
+        exc,
+        ContactError | ConversationError | ReplyError | AgentError | TaskError | KnowledgeError | SearchError,
     ):
         return unprocessable(str(exc), exc.field)
     if isinstance(exc, InvalidIdentity):

@@ -54,6 +54,11 @@ class ConversationQuery(Query):
     channel: str | None = Field(None, max_length=20, description="channel kind: email, api …")
     unassigned: bool = False
     contact: Id | None = None
+    q: str | None = Field(
+        None,
+        description="full-text (at most 200 characters): the subject, a message or the client's card matches "
+        "every word (as GET /api/v1/search); a query with nothing to search is a 422 naming q",
+    )
     limit: int = Field(50, ge=1, le=200)
     offset: int = Field(0, ge=0, le=1_000_000)
 
@@ -106,6 +111,7 @@ class NoteBody(Body):
     "conversations",
     {200: ("OK", ConversationList)},
     query=ConversationQuery,
+    errors=(422,),
 )
 async def list_(request: web.Request) -> web.Response:
     async with db(request) as session:
@@ -121,6 +127,8 @@ async def list_(request: web.Request) -> web.Response:
             channel=query.channel,
             unassigned=query.unassigned,
             contact_id=query.contact,
+            q=query.q,
+            region=hub_of(request).settings.default_region,
         )
         convs = await list_conversations(
             session, principal.viewer, flt, limit=query.limit, offset=query.offset

@@ -396,6 +396,53 @@
   }
   setInterval(function () { if (socket && socket.readyState === 1) socket.send('{"type":"ping"}'); }, 25000);
 
+  // -- search: the header's box ("/" focuses it), a panel of grouped results; Enter opens ---------------
+  var searchBox = $("search-q"), searchPanel = $("search-panel"), searchTimer = null, searchSeq = 0;
+  function hits() { return Array.prototype.slice.call(searchPanel.querySelectorAll("a.hit")); }
+  function closeSearch() { searchPanel.hidden = true; searchPanel.replaceChildren(); }
+  function runSearch() {
+    var q = searchBox.value.trim(), seq = ++searchSeq;
+    if (!q) { closeSearch(); return Promise.resolve(); }
+    var h = head(), contact = h ? h.getAttribute("data-contact") : "";
+    return fragment("/inbox/parts/search?q=" + encodeURIComponent(q) + "&contact=" + encodeURIComponent(contact || ""))
+      .then(function (content) {
+        if (seq !== searchSeq) return;
+        searchPanel.replaceChildren(content);
+        searchPanel.hidden = false;
+      })
+      .catch(fail);
+  }
+  if (searchBox) {
+    $("search").addEventListener("submit", function (event) { event.preventDefault(); });
+    searchBox.addEventListener("input", function () { clearTimeout(searchTimer); searchTimer = setTimeout(runSearch, 150); });
+    searchBox.addEventListener("keydown", function (event) {
+      if (event.key === "Escape") { searchBox.value = ""; closeSearch(); return; }
+      if (event.key === "ArrowDown") { event.preventDefault(); var all = hits(); if (all.length) all[0].focus(); return; }
+      if (event.key === "Enter") {
+        event.preventDefault();
+        clearTimeout(searchTimer);
+        runSearch().then(function () { var all = hits(); if (all.length) location.href = all[0].href; });
+      }
+    });
+    searchPanel.addEventListener("keydown", function (event) {
+      var all = hits(), at = all.indexOf(document.activeElement);
+      if (event.key === "ArrowDown" && at >= 0 && at < all.length - 1) { event.preventDefault(); all[at + 1].focus(); }
+      else if (event.key === "ArrowUp") { event.preventDefault(); if (at > 0) all[at - 1].focus(); else searchBox.focus(); }
+      else if (event.key === "Escape") { closeSearch(); searchBox.focus(); }
+    });
+    document.addEventListener("click", function (event) {
+      if (!searchPanel.hidden && !$("search").contains(event.target)) closeSearch();
+    });
+  }
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "/" || event.ctrlKey || event.metaKey || event.altKey || !searchBox) return;
+    var t = event.target, tag = t && t.tagName;
+    if (tag === "INPUT" || tag === "TEXTAREA" || tag === "SELECT" || (t && t.isContentEditable)) return;
+    event.preventDefault();
+    searchBox.focus();
+    searchBox.select();
+  });
+
   // -- idleness: a tab hidden or untouched for IDLE_MS makes its agent "away" (no new dialogs) --------------
   var IDLE_MS = 5 * 60 * 1000, lastActive = Date.now(), reportedIdle = false;
   function reportIdle() {

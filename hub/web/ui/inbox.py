@@ -35,6 +35,7 @@ from inbox.models import utcnow
 from inbox.queues import QUEUES, Queue, channel_kinds, list_queue, queue_counts, queues_for
 from inbox.reports.due import open_dues
 from inbox.routing.router import queue_positions
+from inbox.search import CardHit, ConversationHit, MessageHit, SearchError, search
 
 routes = web.RouteTableDef()
 
@@ -268,3 +269,58 @@ async def conversation_part(request: web.Request) -> web.Response:
 
 
 __all__ = ["QUEUES", "STATIC", "routes"]
+
+
+SEARCH_LIMIT = 8  # hits of each kind in the inbox's search panel
+
+
+@routes.get("/inbox/parts/search")
+async def search_part(request: web.Request) -> web.Response:
+    """The search panel under the inbox's search box: messages (with snippets), conversations and cards,
+    grouped; `contact` is the open conversation's card, which a card hit may be merged into."""
+    async with db(request) as session:
+        principal = await _principal(request, session)
+        if principal is None:
+            raise unauthorized()
+        lang = language(request, principal.agent)
+        t = i18n.Texts(lang)
+        clock = _clock(request, lang)
+        open_card = request.query.get("contact", "")
+        context: dict[str, Any] = {
+            "lang": lang,
+            "messages": [],
+            "conversations": [],
+            "cards": [],
+            "error": None,
+        }
+        try:
+            page = await search(
+                session,
+                principal.viewer,
+                request.query.get("q"),
+                limit=SEARCH_LIMIT,
+                region=hub_of(request).settings.default_region,
+            )
+        except SearchError:
+            context["error"] = t.gettext("Type a word, an order number or a phone number")
+        else:
+            for hit in page.hits:
+                if isinstance(hit, MessageHit):
+                    context["messages"].append(
+                        {
+                            "hit": hit,
+                            "when": clock.short(hit.created_at),
+                            "when_full": clock.full(hit.created_at),
+                        }
+                    )
+                elif isinstance(hit, ConversationHit):
+                    context["conversations"].append(
+                        {"hit": hit, "channel": t.channel(hit.channel_kind), "status": t.status(hit.status)}
+                    )
+                elif isinstance(hit, CardHit):
+                    kind = t.gettext("Client") if hit.card_kind == "client" else t.gettext("Lead")
+                    identities = [f"{t.label(i18n.IDENTITIES, k)}: {v}" for k, v in hit.identities]
+                    context["cards"].append({"hit": hit, "kind": kind, "identities": identities})
+        context["open_card"] = int(open_card) if open_card.isdigit() and len(open_card) < 19 else None
+        context["can_merge"] = principal.agent.role in ("supervisor", "admin")
+    return render(request, "web/parts/search.html", context)

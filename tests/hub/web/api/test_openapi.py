@@ -301,6 +301,7 @@ async def test_past_a_documented_query_limit_is_a_400_naming_it_and_at_it_is_fin
     client: Client, admin: Person
 ) -> None:
     checked = 0
+    needs = {"/api/v1/search": {"q": "word"}}  # a search without words is a 422 of its own
     for path, item in document()["paths"].items():
         operation = item.get("get", {})
         for param in operation.get("parameters", []):
@@ -308,9 +309,14 @@ async def test_past_a_documented_query_limit_is_a_400_naming_it_and_at_it_is_fin
             if param["in"] != "query" or "maximum" not in schema:
                 continue
             url = path.replace("{id}", "1").replace("{name}", "volume")
-            at = await client.get(url, params={param["name"]: schema["maximum"]}, headers=admin.headers)
+            base = needs.get(path, {})
+            at = await client.get(
+                url, params={**base, param["name"]: schema["maximum"]}, headers=admin.headers
+            )
             assert at.status in (200, 404), (url, param["name"], await at.text())
-            past = await client.get(url, params={param["name"]: schema["maximum"] + 1}, headers=admin.headers)
+            past = await client.get(
+                url, params={**base, param["name"]: schema["maximum"] + 1}, headers=admin.headers
+            )
             assert (await error_of(past, 400))["field"] == param["name"], (url, param["name"])
             checked += 1
     assert checked >= 10

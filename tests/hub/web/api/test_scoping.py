@@ -84,7 +84,8 @@ EXCEPTIONS: dict[tuple[str, str], tuple[int | None, str]] = {
 LISTS: dict[str, tuple[str, ...]] = {
     "/api/v1/contacts": ("", f"q={MARKER}", "q=79130000001"),
     "/api/v1/contacts/duplicates": ("", "contact_id={contact}"),
-    "/api/v1/conversations": ("", "contact={contact}"),
+    "/api/v1/conversations": ("", "contact={contact}", f"q={MARKER}", "q=order"),
+    "/api/v1/search": (f"q={MARKER}", "q=79130000001", "q=8 913 000-00-01", "q=order", "q=secretb.twin"),
     "/api/v1/tasks": ("", "contact={contact}"),
 }
 

@@ -11,7 +11,7 @@ from tests.hub.web.ui.test_pages import log_in
 
 
 async def test_fragments_need_a_session(client: Client) -> None:
-    for path in ("/inbox/parts/list", "/inbox/parts/conversation/1"):
+    for path in ("/inbox/parts/list", "/inbox/parts/conversation/1", "/inbox/parts/search?q=x"):
         response = await client.get(path)
         assert response.status == 401 and (await response.json())["error"]["code"] == "unauthorized"
     response = await client.get("/inbox/5?queue=mine", allow_redirects=False)
@@ -54,6 +54,20 @@ async def test_the_conversation_fragment_shows_the_timeline_card_and_refuses_oth
     assert refused.status == 403
     page = await client.get(f"/inbox/{depot['conversation_id']}", allow_redirects=False)
     assert page.status == 302 and page.headers["Location"].startswith("/inbox?")
+
+
+async def test_the_search_fragment_escapes_and_shows_only_what_the_agent_may_see(
+    client: Client, hub: Hub, sales: Person, wholesale: Person
+) -> None:
+    await hand_in(client, "s-1", account="shop", name="<b>Ирина</b>", text="<script>x</script> заказ A-555")
+    await hand_in(client, "d-1", account="depot", email="opt@example.com", name="Оптовик", text="заказ A-555")
+    await log_in(client, sales.email)
+    html = await (await client.get("/inbox/parts/search?q=A-555&contact=1")).text()
+    assert "&lt;script&gt;x&lt;/script&gt; заказ <mark>A-555</mark>" in html
+    assert "&lt;b&gt;Ирина&lt;/b&gt;" in html and "<script>" not in html and "Оптовик" not in html
+    assert 'data-action="merge"' not in html  # an agent merges nothing
+    nothing = await (await client.get("/inbox/parts/search?q=%22%22&lang=en")).text()
+    assert "Type a word, an order number or a phone number" in nothing
 
 
 async def test_the_page_loads_only_scripts_of_its_own(client: Client, sales: Person) -> None:
