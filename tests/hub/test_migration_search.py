@@ -10,11 +10,13 @@ from sqlalchemy import text
 
 from hub import db
 
+BEFORE = "0009_routing_rules_extras"  # the revision 0012_search follows
+
 
 async def test_upgrading_indexes_existing_rows_and_triggers_follow_writes(tmp_path: Path) -> None:
     engine = db.create_engine(f"sqlite+aiosqlite:///{tmp_path / 'old.db'}")
     try:
-        await db.migrate(engine, "0009_routing_rules_extras")
+        await db.migrate(engine, BEFORE)
         async with engine.begin() as conn:
             for statement in (
                 "INSERT INTO channel_accounts (id, name, kind, state, created_at)"
@@ -69,11 +71,11 @@ async def test_upgrading_indexes_existing_rows_and_triggers_follow_writes(tmp_pa
             )
 
         async with engine.begin() as conn:
-            await conn.run_sync(lambda sync: command.downgrade(db._alembic_config(sync), "0009_routing_rules_extras"))
+            await conn.run_sync(lambda sync: command.downgrade(db._alembic_config(sync), BEFORE))
         async with engine.connect() as conn:
             left = await conn.execute(text("SELECT name FROM sqlite_master WHERE name LIKE 'search_%'"))
             assert list(left) == []
-        assert await db.current_revision(engine) == "0009_routing_rules_extras"
+        assert await db.current_revision(engine) == BEFORE
     finally:
         await engine.dispose()
 
