@@ -44,6 +44,7 @@ SETS = {
     "labelled": ROOT / "tests" / "inbox" / "knowledge" / "labelled_messages.yaml",
     "unseen": ROOT / "tests" / "inbox" / "knowledge" / "unseen_messages.yaml",
     "heldout": ROOT / "tests" / "inbox" / "knowledge" / "heldout_messages.yaml",
+    "fresh": ROOT / "tests" / "inbox" / "knowledge" / "fresh_messages.yaml",
 }
 K = 3
 

@@ -11,7 +11,8 @@ A query word also matches, at a discount, index terms that
 - differ from its stem by one edit (typo tolerance, words of 5+ letters: «вазврат» → «возврат»);
 - extend its stem or are extended by it, 4+ letters (word forms the stemmer leaves apart, «delivered» →
   «deliv» vs «delivery» → «deliveri», and a word still being typed: «доста» → «доставк»).
-A query word counts once, by its best-matching term.
+A query word counts once, by its best-matching term. Colloquial words bring their plain equivalents into
+the query (:mod:`inbox.knowledge.lexicon`: «налом» → «наличными», "u" → "you").
 Why hand-written rather than a BM25 package: the typo and prefix expansion has to happen inside the
 scoring loop, and the available packages (rank-bm25) score every document for every term.
 """
@@ -26,6 +27,7 @@ from dataclasses import dataclass, field
 
 from rapidfuzz.distance import OSA
 
+from inbox.knowledge.lexicon import plain_words
 from inbox.knowledge.text import stem, strip_markup, terms, words
 
 K1 = 1.2
@@ -138,7 +140,11 @@ class SearchIndex:
         """Template position → BM25 score, for the templates matching any word of `query`."""
         total: dict[int, float] = defaultdict(float)
         seen: set[str] = set()
-        for word, term in terms(query, keep_all=True):
+        found = terms(query, keep_all=True)
+        plain = plain_words(query)
+        if plain:
+            found += terms(plain, keep_all=True)
+        for word, term in found:
             if term in seen:
                 continue
             seen.add(term)

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox.knowledge.search import Hit, SearchIndex, visible_to
-from inbox.knowledge.text import language_of
+from inbox.knowledge.text import client_text, language_of
 from inbox.models import Agent, Contact, Conversation, Message
 
 RECENT = 3
@@ -51,9 +51,14 @@ def suggest(
     channel: str | None = None,
     limit: int = SUGGESTIONS,
 ) -> list[Hit]:
-    """The best templates for `text`; `language` None: the language the text is written in."""
+    """The best templates for `text`; `language` None: the language the text is written in.
+
+    The text is matched as the client meant it (:func:`inbox.knowledge.text.client_text`): without a
+    mail's quoted history and signature, Russian in Latin letters read in Cyrillic.
+    """
     language = language or language_of(text)
-    return index.search(text, limit=limit, accept=visible_to(agent_id, language=language, channel=channel))
+    query = client_text(text)
+    return index.search(query, limit=limit, accept=visible_to(agent_id, language=language, channel=channel))
 
 
 def _first_name(name: str | None) -> str:
