@@ -7,7 +7,9 @@ personal ones (`owner_id`). A personal template is seen only by its owner. Each 
 - writes an audit row (shared templates: an admin change; personal ones too, for a complete history),
 - and moves the knowledge base's generation (:func:`bump_generation`) in the same transaction, which
   tells every hub process that its search index is stale.
-Counting a use does not move the generation: ranking does not depend on it.
+Counting a use does not move the generation (it would rebuild every process's index on every insertion):
+the use that breaks near-ties in ranking is read from the rows of the hits when they are fetched
+(:func:`inbox.knowledge.search.with_use`).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox import audit
 from inbox.knowledge.render import TemplateBodyError, check
-from inbox.knowledge.search import IndexedTemplate
+from inbox.knowledge.search import IndexedTemplate, Usage
 from inbox.models import Agent, KnowledgeState, Template, utcnow
 
 KEY = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
@@ -342,4 +344,18 @@ def indexed(template: Template) -> IndexedTemplate:
         tags=tuple(template.tags or ()),
         channels=tuple(template.channels or ()),
         owner_id=template.owner_id,
+        usage_count=template.usage_count or 0,
+        last_used_at=template.last_used_at,
     )
+
+
+def usage_of(templates: Sequence[Template]) -> dict[int, Usage]:
+    """The current use of each template, by id, for :func:`inbox.knowledge.search.with_use`."""
+    return {t.id: Usage(t.usage_count or 0, t.last_used_at) for t in templates}
+
+
+async def templates_by_id(session: AsyncSession, ids: Sequence[int]) -> dict[int, Template]:
+    """The templates with these ids that still exist (one query: the rows behind a list of hits)."""
+    if not ids:
+        return {}
+    return {t.id: t for t in await session.scalars(select(Template).where(Template.id.in_(list(ids))))}

@@ -26,7 +26,7 @@ from hub.web.errors import not_found, unprocessable
 from hub.web.inputs import Body, Id, NotNull, Query, path_id, read_body, read_query
 from inbox.conversations import get_visible_conversation
 from inbox.knowledge.render import MAX_BODY, TemplateBodyError, check, render
-from inbox.knowledge.search import visible_to
+from inbox.knowledge.search import USE_CANDIDATES, visible_to, with_use
 from inbox.knowledge.suggest import recent_inbound, suggest, variables_for
 from inbox.knowledge.templates import (
     TemplateInput,
@@ -34,11 +34,13 @@ from inbox.knowledge.templates import (
     delete_template,
     list_templates,
     record_use,
+    templates_by_id,
     update_template,
+    usage_of,
     visible_template,
 )
 from inbox.knowledge.text import language_of
-from inbox.models import Conversation, Template
+from inbox.models import Conversation, Template, utcnow
 
 routes = web.RouteTableDef()
 
@@ -130,11 +132,15 @@ async def list_(request: web.Request) -> web.Response:
             return respond(TemplateList(items=items, limit=query.limit, offset=query.offset))
     index = await hub_of(request).knowledge.index()
     accept = visible_to(agent_id, language=query.language, channel=query.channel)
-    hits = index.search(query.q, limit=query.offset + query.limit, accept=accept)[query.offset :]
+    wanted = query.offset + query.limit
+    candidates = index.search(query.q, limit=wanted + USE_CANDIDATES, accept=accept)
     async with db(request) as session:
-        rows_by_id = {t.id: t for t in [await session.get(Template, h.template.id) for h in hits] if t}
+        rows_by_id = await templates_by_id(session, [h.template.id for h in candidates])
+        hits = with_use(candidates, usage_of(list(rows_by_id.values())), now=utcnow(), limit=wanted)
         items = [
-            TemplateOut.of(rows_by_id[h.template.id], h.score) for h in hits if h.template.id in rows_by_id
+            TemplateOut.of(rows_by_id[h.template.id], h.score)
+            for h in hits[query.offset :]
+            if h.template.id in rows_by_id
         ]
     return respond(TemplateList(items=items, limit=query.limit, offset=query.offset))
 
@@ -291,8 +297,13 @@ async def suggestions(request: web.Request) -> web.Response:
     text = "\n".join(texts)
     language = language_of(text, default=fallback)
     index = await hub_of(request).knowledge.index()
-    hits = suggest(index, text, agent_id=agent_id, language=language, channel=channel, limit=query.limit)
+    candidates = suggest(
+        index, text, agent_id=agent_id, language=language, channel=channel, limit=query.limit + USE_CANDIDATES
+    )
     async with db(request) as session:
-        rows = [(await session.get(Template, h.template.id), h.score) for h in hits]
-        items = [TemplateOut.of(row, score) for row, score in rows if row is not None]
+        rows_by_id = await templates_by_id(session, [h.template.id for h in candidates])
+        hits = with_use(candidates, usage_of(list(rows_by_id.values())), now=utcnow(), limit=query.limit)
+        items = [
+            TemplateOut.of(rows_by_id[h.template.id], h.score) for h in hits if h.template.id in rows_by_id
+        ]
     return respond(Suggestions(language=language, items=items))

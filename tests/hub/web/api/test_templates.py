@@ -168,3 +168,19 @@ async def test_managers_keep_shared_templates_and_agents_their_own(
     async with hub.sessionmaker() as session:
         actions = list(await session.scalars(select(AuditLog.action).where(AuditLog.entity == "template")))
     assert sorted(actions) == ["template.create", "template.create", "template.delete", "template.update"]
+
+
+async def test_an_inserted_template_comes_first_among_equally_relevant_ones(
+    call: Checked, admin: Person, sales: Person
+) -> None:
+    twin = {"title": "Упаковка подарка", "body": "Упакуем подарок бесплатно.", "tags": ["упаковка"]}
+    first = await call(
+        "POST", "/api/v1/templates", body={**twin, "key": "gift-a"}, headers=admin.headers, status=201
+    )
+    second = await call(
+        "POST", "/api/v1/templates", body={**twin, "key": "gift-b"}, headers=admin.headers, status=201
+    )
+    assert (await _keys(call, sales, "q=упаковка"))[:2] == ["gift-a", "gift-b"]
+    await call("POST", f"/api/v1/templates/{second['id']}/use", body={}, headers=sales.headers, status=200)
+    assert (await _keys(call, sales, "q=упаковка"))[:2] == ["gift-b", "gift-a"]
+    assert first["id"] < second["id"]
