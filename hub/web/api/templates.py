@@ -21,7 +21,7 @@ from hub.web.api.schemas.base import respond
 from hub.web.api.schemas.templates import Suggestions, TemplateInsert, TemplateList, TemplatePreviewResult
 from hub.web.api.schemas.templates import Template as TemplateOut
 from hub.web.auth import Principal, require_agent
-from hub.web.context import db, hub_of
+from hub.web.context import db, hub_of, publish
 from hub.web.errors import not_found, unprocessable
 from hub.web.inputs import Body, Id, NotNull, Query, path_id, read_body, read_query
 from inbox.conversations import get_visible_conversation
@@ -34,6 +34,7 @@ from inbox.knowledge.templates import (
     delete_template,
     list_templates,
     record_use,
+    template_event,
     templates_by_id,
     update_template,
     usage_of,
@@ -168,7 +169,10 @@ async def create(request: web.Request) -> web.Response:
         )
         template = await create_template(session, data, actor=principal.agent, personal=body.personal)
         await session.commit()
-        return respond(TemplateOut.of(template), status=201)
+        payload = TemplateOut.of(template)
+        event = template_event(template, "created")
+    await publish(request, [event])
+    return respond(payload, status=201)
 
 
 @routes.get(r"/api/v1/templates/{id:\d+}")
@@ -203,9 +207,13 @@ async def patch(request: web.Request) -> web.Response:
             tags=body.tags if body.tags is not None else template.tags,
             channels=body.channels if body.channels is not None else template.channels,
         )
-        await update_template(session, template, data, actor=principal.agent)
+        changed = await update_template(session, template, data, actor=principal.agent)
         await session.commit()
-        return respond(TemplateOut.of(template))
+        payload = TemplateOut.of(template)
+        event = template_event(template, "updated")
+    if changed:
+        await publish(request, [event])
+    return respond(payload)
 
 
 @routes.delete(r"/api/v1/templates/{id:\d+}")
@@ -215,8 +223,10 @@ async def delete(request: web.Request) -> web.Response:
     async with db(request) as session:
         principal = await require_agent(request, session)
         template = await _template(session, principal, template_id)
+        event = template_event(template, "deleted")
         await delete_template(session, template, actor=principal.agent)
         await session.commit()
+    await publish(request, [event])
     return web.Response(status=204)
 
 
