@@ -1,25 +1,35 @@
 """Suggested replies: the templates that best answer what the client has just written.
 
 The query is the conversation's recent inbound messages — those since the last reply, at most
-:data:`RECENT` (the older ones were answered already) — in the language they are written in, ranked by
-:mod:`inbox.knowledge.search` among the templates of that language that suit the conversation's channel
-and that the agent may see. The variables a template renders with come from here too.
+:data:`RECENT` (the older ones were answered already) — ranked by :mod:`inbox.knowledge.search` among the
+templates of the conversation's language that suit its channel and that the agent may see. The variables
+a template renders with come from here too.
+
+The conversation's language (:func:`conversation_language`) is the language the client writes in, read
+from their last :data:`LANGUAGE_HISTORY` messages — each without a mail's quoted history and signature
+(an English auto-reply quoted under a Russian answer is not the client's language) — the newest weighing
+most (each older one half as much) and each by its letters up to :data:`LANGUAGE_LETTERS` (a one-word "ok"
+does not turn a Russian conversation English; one long mail does not drown the rest). Cyrillic letters
+count as Russian, Latin ones as English unless they read as Russian in Latin letters («zakaz ne prishel»).
+A conversation with no letters yet takes the agent's language, else the hub's.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox.knowledge.search import Hit, SearchIndex, visible_to
-from inbox.knowledge.text import client_text, language_of
+from inbox.knowledge.text import client_text, language_of, letters_by_language, strip_mail
 from inbox.models import Agent, Contact, Conversation, Message
 
 RECENT = 3
 SUGGESTIONS = 3
+LANGUAGE_HISTORY = 5
+LANGUAGE_LETTERS = 200
 
 
 async def recent_inbound(session: AsyncSession, conversation: Conversation, limit: int = RECENT) -> list[str]:
@@ -40,6 +50,33 @@ async def recent_inbound(session: AsyncSession, conversation: Conversation, limi
     if not unanswered:
         unanswered = [" ".join(p for p in (s, b) if p) for d, s, b in rows if d == "in"]
     return list(reversed(unanswered[:limit]))
+
+
+def language_of_messages(texts: Sequence[str], default: str) -> str:
+    """The language of a client's messages, `texts` newest first (see the module's docstring)."""
+    russian = english = 0.0
+    for age, text in enumerate(texts[:LANGUAGE_HISTORY]):
+        ru, en = letters_by_language(strip_mail(text))
+        total = ru + en
+        if not total:
+            continue
+        weight = 0.5**age * min(total, LANGUAGE_LETTERS) / total
+        russian += weight * ru
+        english += weight * en
+    if not russian and not english:
+        return default
+    return "ru" if russian >= english else "en"
+
+
+async def conversation_language(session: AsyncSession, conversation: Conversation, default: str) -> str:
+    """The language the client writes in (their recent messages); `default` before they wrote any."""
+    rows = await session.scalars(
+        select(Message.body_text)
+        .where(Message.conversation_id == conversation.id, Message.direction == "in")
+        .order_by(Message.created_at.desc(), Message.id.desc())
+        .limit(LANGUAGE_HISTORY)
+    )
+    return language_of_messages([body for body in rows if body], default)
 
 
 def suggest(

@@ -190,6 +190,19 @@ def language_of(text: str, default: str = "ru") -> str:
     return "ru" if _latin_reads_russian(latin_words) else "en"
 
 
+def letters_by_language(text: str) -> tuple[int, int]:
+    """(Russian, English) letters of `text`: Cyrillic letters are Russian, Latin ones Russian too where
+    they are Russian in Latin letters, else English."""
+    lowered = text.lower()
+    cyrillic = len(CYRILLIC.findall(lowered))
+    latin = len(LATIN.findall(lowered))
+    if latin and cyrillic < latin:
+        latin_words = [w for w in words(lowered) if w.isascii() and LATIN.search(w)]
+        if _latin_reads_russian(latin_words):
+            return cyrillic + latin, 0
+    return cyrillic, latin
+
+
 # A quoted earlier message starts at a header line («On Mon, … wrote:», «15 мая 2024 г., в 10:12, …
 # написал(а):», Outlook's «-----Original Message-----» / «From: …») or at a line quoted with ">".
 _QUOTE_HEADER = re.compile(

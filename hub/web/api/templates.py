@@ -27,7 +27,7 @@ from hub.web.inputs import Body, Id, NotNull, Query, path_id, read_body, read_qu
 from inbox.conversations import get_visible_conversation
 from inbox.knowledge.render import MAX_BODY, TemplateBodyError, check, render
 from inbox.knowledge.search import USE_CANDIDATES, visible_to, with_use
-from inbox.knowledge.suggest import recent_inbound, suggest, variables_for
+from inbox.knowledge.suggest import conversation_language, recent_inbound, suggest, variables_for
 from inbox.knowledge.templates import (
     TemplateInput,
     create_template,
@@ -40,7 +40,6 @@ from inbox.knowledge.templates import (
     usage_of,
     visible_template,
 )
-from inbox.knowledge.text import language_of
 from inbox.models import Conversation, Template, utcnow
 
 routes = web.RouteTableDef()
@@ -304,8 +303,8 @@ async def suggestions(request: web.Request) -> web.Response:
         channel = conv.channel_kind
         agent_id = principal.agent.id
         fallback = principal.agent.language or hub_of(request).settings.ui.language
+        language = await conversation_language(session, conv, fallback)
     text = "\n".join(texts)
-    language = language_of(text, default=fallback)
     index = await hub_of(request).knowledge.index()
     candidates = suggest(
         index, text, agent_id=agent_id, language=language, channel=channel, limit=query.limit + USE_CANDIDATES

@@ -248,3 +248,20 @@ async def test_template_changes_are_announced_personal_ones_to_their_owner_only(
     ]
     assert [(f["type"], f["data"]["key"]) for f in seen_by_manager] == others  # not even an admin sees it
     assert "Упакуем" not in str(seen_by_colleague)  # events name a template, never carry its text
+
+
+async def test_suggestions_for_russian_in_latin_letters_are_russian_and_a_short_ok_keeps_the_language(
+    call: Checked, client: Client, sales: Person
+) -> None:
+    first = await hand_in(
+        client, "t-1", email="oleg@example.com", name="Oleg", text="zakaz ne prishel, gde on?"
+    )
+    conv = first["conversation_id"]
+    found = await call("GET", f"/api/v1/conversations/{conv}/suggestions", headers=sales.headers, status=200)
+    assert found["language"] == "ru"
+    assert "ru.delivery-status" in [t["key"] for t in found["items"]]
+    second = await hand_in(client, "t-2", email="oleg@example.com", name="Oleg", text="ok")
+    assert second["conversation_id"] == conv
+    found = await call("GET", f"/api/v1/conversations/{conv}/suggestions", headers=sales.headers, status=200)
+    assert found["language"] == "ru"
+    assert all(t["language"] == "ru" for t in found["items"])
