@@ -210,15 +210,30 @@ _QUOTE_HEADER = re.compile(
     r"исходное сообщение|пересылаемое сообщение|forwarded message)\s*-{2,}|(?:from|от):\s.*@.*))\s*$",
     re.IGNORECASE,
 )
-# A signature starts at "-- " or at a valediction alone on its line (not the message's first line).
+# A signature starts at "-- ", "Sent from my …" and the like, or at a valediction alone on its line
+# («С уважением,», "Thanks,") followed by no more than a signature's few lines.
 _SIGNATURE = re.compile(
-    r"^\s*(?:--\s*|_{3,}|с уважением[,.!]?|с наилучшими пожеланиями[,.!]?|best regards[,.!]?|"
-    r"kind regards[,.!]?|regards[,.!]?|best[,.!]?|sincerely[,.!]?|yours[,.!]?|cheers[,.!]?|thanks[,.!]?|"
-    r"thank you[,.!]?|спасибо[,.!]?|заранее спасибо[,.!]?|"
-    r"sent from my .*|отправлено с .*|sent from .*|get outlook for .*)\s*$",
+    r"^\s*(?:--\s*|_{3,}|sent from .*|отправлено с .*|get outlook for .*)\s*$",
     re.IGNORECASE,
 )
-# A valediction that ends the message is kept when nothing else is: "Thanks!" alone is the message.
+_VALEDICTION = re.compile(
+    r"^\s*(?:с уважением|с наилучшими пожеланиями|всего доброго|best regards|kind regards|regards|best|"
+    r"sincerely|yours|cheers|thanks|thank you|many thanks|спасибо|заранее спасибо|благодарю)\s*[,.!]?\s*$",
+    re.IGNORECASE,
+)
+SIGNATURE_LINES = 4  # a valediction followed by more non-empty lines than this is not a sign-off
+
+
+def _signs_off(lines: list[str], at: int) -> bool:
+    """Whether lines[at] is a valediction that only a signature (or quoted mail) follows."""
+    if not _VALEDICTION.match(lines[at]):
+        return False
+    after = 0
+    for line in lines[at + 1 :]:
+        if _QUOTE_HEADER.match(line) or _SIGNATURE.match(line):
+            break
+        after += bool(line.strip())
+    return after <= SIGNATURE_LINES
 
 
 def strip_mail(text: str) -> str:
@@ -230,7 +245,7 @@ def strip_mail(text: str) -> str:
     lines = text.splitlines()
     kept: list[str] = []
     for number, line in enumerate(lines):
-        if number > 0 and (_QUOTE_HEADER.match(line) or _SIGNATURE.match(line)):
+        if number > 0 and (_QUOTE_HEADER.match(line) or _SIGNATURE.match(line) or _signs_off(lines, number)):
             break
         kept.append(line)
     cut = "\n".join(kept).strip()

@@ -46,6 +46,12 @@ def test_a_message_that_is_only_a_valediction_is_kept() -> None:
     assert strip_mail("> quoted only") == "> quoted only"
 
 
+def test_a_thanks_line_in_the_middle_of_a_message_is_not_a_signature() -> None:
+    text = "Hi\nThanks,\nbut where is my order?\nIt was due on Monday.\nTracking is empty.\nNothing.\nHelp"
+    assert strip_mail(text) == text
+    assert strip_mail("Где заказ?\nСпасибо!\nОльга\n+7 916 555-12-34") == "Где заказ?"
+
+
 def test_russian_in_latin_letters_is_read_in_cyrillic() -> None:
     assert transliterate("prishel") == "пришел"
     assert transliterate("moy") == "мой"
