@@ -5,8 +5,7 @@ Clients rarely use a template's words: they write «налом» for «нали�
 ones it holds (the colloquial word stays in the query too), so a team's templates and tags need not list
 every slang form. Entries are general to online shops and services — never one message's wording — and
 matched by snowball stem, so every word form of an entry counts («налом», «налами»); words of fewer
-than four letters are matched as written. A key may be a
-phrase of consecutive words («два раза»).
+than four letters are matched as written. A key may be a phrase of consecutive words («два раза»).
 
 Teams with their own jargon add tags to their templates; this list is the shared base.
 """

@@ -8,8 +8,10 @@ a template renders with come from here too.
 The conversation's language (:func:`conversation_language`) is the language the client writes in, read
 from their last :data:`LANGUAGE_HISTORY` messages — each without a mail's quoted history and signature
 (an English auto-reply quoted under a Russian answer is not the client's language) — the newest weighing
-most (each older one half as much) and each by its letters up to :data:`LANGUAGE_LETTERS` (a one-word "ok"
-does not turn a Russian conversation English; one long mail does not drown the rest). Cyrillic letters
+most (each older one a quarter as much) and each by its letters up to :data:`LANGUAGE_LETTERS`, about a
+sentence: a newest message of a sentence or more decides (a client who switched languages is answered in
+the new one), a one-word "ok" does not turn a Russian conversation English, and one long mail does not
+drown the rest. Cyrillic letters
 count as Russian, Latin ones as English unless they read as Russian in Latin letters («zakaz ne prishel»).
 A conversation with no letters yet takes the agent's language, else the hub's.
 """
@@ -29,7 +31,8 @@ from inbox.models import Agent, Contact, Conversation, Message
 RECENT = 3
 SUGGESTIONS = 3
 LANGUAGE_HISTORY = 5
-LANGUAGE_LETTERS = 200
+LANGUAGE_LETTERS = 60
+LANGUAGE_DECAY = 0.25  # the weight of each older message relative to the next newer one
 
 
 async def recent_inbound(session: AsyncSession, conversation: Conversation, limit: int = RECENT) -> list[str]:
@@ -60,7 +63,7 @@ def language_of_messages(texts: Sequence[str], default: str) -> str:
         total = ru + en
         if not total:
             continue
-        weight = 0.5**age * min(total, LANGUAGE_LETTERS) / total
+        weight = LANGUAGE_DECAY**age * min(total, LANGUAGE_LETTERS) / total
         russian += weight * ru
         english += weight * en
     if not russian and not english:

@@ -14,6 +14,14 @@ def test_the_client_s_newest_message_decides_when_it_says_something() -> None:
     assert language_of_messages(["Где мой заказ? Уже две недели жду", "Hello"], "en") == "ru"
 
 
+def test_a_client_who_switches_language_is_answered_in_the_new_one() -> None:
+    russian_history = ["Здравствуйте, у меня вопрос по заказу номер 5521, он так и не пришёл до сих пор"] * 4
+    assert (
+        language_of_messages(["Sorry, I'll write in English: where is my order?", *russian_history], "ru")
+        == "en"
+    )
+
+
 def test_a_short_reply_does_not_flip_the_conversation_s_language() -> None:
     assert (
         language_of_messages(["ok", "Здравствуйте, заказ 5521 так и не пришёл, что случилось?"], "en") == "ru"
