@@ -224,28 +224,26 @@ _VALEDICTION = re.compile(
 SIGNATURE_LINES = 4  # a valediction followed by more non-empty lines than this is not a sign-off
 
 
-def _signs_off(lines: list[str], at: int) -> bool:
-    """Whether lines[at] is a valediction that only a signature (or quoted mail) follows."""
-    if not _VALEDICTION.match(lines[at]):
-        return False
-    after = 0
-    for line in lines[at + 1 :]:
-        if _QUOTE_HEADER.match(line) or _SIGNATURE.match(line):
-            break
-        after += bool(line.strip())
-    return after <= SIGNATURE_LINES
-
-
 def strip_mail(text: str) -> str:
     """The text a client wrote in a mail: without the quoted history and the signature.
 
     The first line is never cut (a message "Thanks," is the message), and a cut that would leave
-    nothing keeps the whole text.
+    nothing keeps the whole text. A valediction ends the text only when at most
+    :data:`SIGNATURE_LINES` non-empty lines follow it before the quoted mail or the end.
     """
     lines = text.splitlines()
+    boundary = [bool(_QUOTE_HEADER.match(line) or _SIGNATURE.match(line)) for line in lines]
+    # after[i]: non-empty lines after line i up to the next boundary (one pass from the end, not one per line)
+    after = [0] * len(lines)
+    following = 0
+    for number in range(len(lines) - 1, -1, -1):
+        after[number] = following
+        following = 0 if boundary[number] else following + bool(lines[number].strip())
     kept: list[str] = []
     for number, line in enumerate(lines):
-        if number > 0 and (_QUOTE_HEADER.match(line) or _SIGNATURE.match(line) or _signs_off(lines, number)):
+        if number > 0 and (
+            boundary[number] or (after[number] <= SIGNATURE_LINES and _VALEDICTION.match(line))
+        ):
             break
         kept.append(line)
     cut = "\n".join(kept).strip()
