@@ -6,7 +6,7 @@
   the rest are imported, and the exit code is then 1.
 - ``suggest [--limit N] [--language L] [--channel C] TEXT…``: one JSON line per TEXT,
   ``{"text", "suggestions": [{"key", "title", "score"}, …]}``, best first (the language of each text
-  unless --language is given).
+  unless --language is given); use breaks near-ties, as in the UI.
 - ``search QUERY``: the ranking the UI's search uses, one JSON line per template.
 All three migrate the database first and, on a fresh one, load the shipped templates (as `okno run`
 would), so they work on a new installation. Only shared templates are considered (there is no agent).
@@ -31,9 +31,10 @@ from hub.cli import EXIT_OK, EXIT_REFUSED, CliError, database_errors, settings_f
 from hub.runtime import load_reply_templates
 from hub.settings import Settings
 from inbox.knowledge.index_cache import IndexCache
-from inbox.knowledge.search import Hit, visible_to
+from inbox.knowledge.search import USE_CANDIDATES, Hit, visible_to, with_use
 from inbox.knowledge.suggest import suggest
 from inbox.knowledge.templates import KnowledgeError, TemplateInput, import_one, validate
+from inbox.models import utcnow
 
 
 @asynccontextmanager
@@ -115,8 +116,10 @@ async def _suggest(
 ) -> int:
     async with _database(settings) as sessionmaker:
         index = await IndexCache(sessionmaker).index()
+    now = utcnow()
     for text in texts:
-        hits = suggest(index, text, language=language, channel=channel, limit=limit)
+        candidates = suggest(index, text, language=language, channel=channel, limit=limit + USE_CANDIDATES)
+        hits = with_use(candidates, now=now, limit=limit)
         print(json.dumps({"text": text, "suggestions": _hits(hits)}, ensure_ascii=False), flush=True)
     return EXIT_OK
 
@@ -129,7 +132,8 @@ def cmd_search(args: argparse.Namespace) -> int:
 async def _search(settings: Settings, query: str, limit: int, language: str | None) -> int:
     async with _database(settings) as sessionmaker:
         index = await IndexCache(sessionmaker).index()
-    for hit in index.search(query, limit=limit, accept=visible_to(None, language=language)):
+    candidates = index.search(query, limit=limit + USE_CANDIDATES, accept=visible_to(None, language=language))
+    for hit in with_use(candidates, now=utcnow(), limit=limit):
         line = {"key": hit.template.key, "title": hit.template.title, "language": hit.template.language}
         print(json.dumps(line | {"score": hit.score}, ensure_ascii=False), flush=True)
     return EXIT_OK

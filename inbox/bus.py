@@ -2,7 +2,9 @@
 
 An event names the conversation, its team and assignee, so a subscriber (the agent WebSocket) can decide
 who may see it without another query. An event about client cards (:class:`ContactEvent`) names instead,
-per card, the (team, assignee) scopes that may see it (see :mod:`inbox.visibility`).
+per card, the (team, assignee) scopes that may see it (see :mod:`inbox.visibility`). An event about
+something one agent owns alone (a personal reply template) is a :class:`PrivateEvent`: only that agent
+sees it, not even an admin.
 """
 
 from __future__ import annotations
@@ -27,6 +29,10 @@ class Event:
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> Event:
+        if "owner_id" in raw:
+            return PrivateEvent(
+                type=str(raw["type"]), data=dict(raw.get("data") or {}), owner_id=int(raw["owner_id"])
+            )
         if "audiences" in raw:
             return ContactEvent(
                 type=str(raw["type"]),
@@ -47,6 +53,13 @@ class ContactEvent(Event):
     """An event about one or more client cards: a viewer must pass one scope of every audience."""
 
     audiences: tuple[Audience, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class PrivateEvent(Event):
+    """An event for one agent only (`owner_id`): about what is theirs alone, such as a personal template."""
+
+    owner_id: int = 0
 
 
 class Publisher(Protocol):

@@ -22,7 +22,7 @@ from sqlalchemy import ColumnElement, and_, false, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import QueryableAttribute
 
-from inbox.bus import Audience, ContactEvent, Event
+from inbox.bus import Audience, ContactEvent, Event, PrivateEvent
 from inbox.conversations import Viewer, can_see, visible
 from inbox.models import Contact, Conversation, DuplicateCandidate, Task
 
@@ -119,7 +119,10 @@ async def contact_event(
 
 
 def may_see_event(viewer: Viewer, event: Event) -> bool:
-    """The socket filter: contact-level events by their cards' audiences, the others by their conversation."""
+    """The socket filter: an agent's private events to that agent alone, contact-level events by their
+    cards' audiences, the others by their conversation."""
+    if isinstance(event, PrivateEvent):
+        return event.owner_id == viewer.agent_id
     if viewer.is_admin:
         return True
     if isinstance(event, ContactEvent):

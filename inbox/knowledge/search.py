@@ -11,7 +11,11 @@ A query word also matches, at a discount, index terms that
 - differ from its stem by one edit (typo tolerance, words of 5+ letters: «вазврат» → «возврат»);
 - extend its stem or are extended by it, 4+ letters (word forms the stemmer leaves apart, «delivered» →
   «deliv» vs «delivery» → «deliveri», and a word still being typed: «доста» → «доставк»).
-A query word counts once, by its best-matching term.
+A query word counts once, by its best-matching term. Colloquial words bring their plain equivalents into
+the query (:mod:`inbox.knowledge.lexicon`: «налом» → «наличными», "u" → "you").
+Use breaks near-ties (:func:`with_use`): among templates about as relevant, the one the team inserts
+more, and more lately, comes first. It is a bounded factor (at most +:data:`USE_WEIGHT`), so a clearly
+more relevant template is never overtaken by a popular one.
 Why hand-written rather than a BM25 package: the typo and prefix expansion has to happen inside the
 scoring loop, and the available packages (rank-bm25) score every document for every term.
 """
@@ -21,11 +25,13 @@ from __future__ import annotations
 import bisect
 import math
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from rapidfuzz.distance import OSA
 
+from inbox.knowledge.lexicon import plain_words
 from inbox.knowledge.text import stem, strip_markup, terms, words
 
 K1 = 1.2
@@ -36,6 +42,9 @@ PREFIX_WEIGHT = 0.7
 TYPO_MIN_WORD = 5  # one edit is tolerated on words of this many letters or more
 PREFIX_MIN = 4  # shortest stem matched by prefix
 PREFIX_FANOUT = 40  # most index terms one query word expands to by prefix
+USE_WEIGHT = 0.05  # the most use can add to a relevance score (+5 %): it only reorders near-ties
+USE_HALF_LIFE_DAYS = 30.0  # a use this old counts half as "recent"
+USE_CANDIDATES = 10  # hits fetched beyond the limit, among which use may reorder
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,12 +59,68 @@ class IndexedTemplate:
     tags: tuple[str, ...] = ()
     channels: tuple[str, ...] = ()
     owner_id: int | None = None
+    usage_count: int = 0  # as of the index's build; :func:`with_use` may be given fresher counts
+    last_used_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Hit:
     template: IndexedTemplate
     score: float
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """How much a template is used: its insertions, and the last one."""
+
+    count: int = 0
+    last_used_at: datetime | None = None
+
+
+def use_prior(usage: Usage, *, most_used: int, now: datetime) -> float:
+    """0 … 1: half popularity (uses on a log scale, relative to the most used), half recency."""
+    popularity = math.log1p(usage.count) / math.log1p(most_used) if most_used > 0 else 0.0
+    recency = 0.0
+    if usage.last_used_at is not None:
+        last = usage.last_used_at
+        if last.tzinfo is None and now.tzinfo is not None:
+            last = last.replace(tzinfo=now.tzinfo)
+        age_days = max((now - last).total_seconds(), 0.0) / 86400
+        recency = 0.5 ** (age_days / USE_HALF_LIFE_DAYS)
+    return 0.5 * min(popularity, 1.0) + 0.5 * recency
+
+
+def with_use(
+    hits: Sequence[Hit],
+    usage: Mapping[int, Usage] | None = None,
+    *,
+    now: datetime,
+    limit: int | None = None,
+) -> list[Hit]:
+    """`hits` reordered by relevance × (1 + USE_WEIGHT × use), best first; scores stay the relevance.
+
+    `usage` by template id (the database's current counts); None: the counts the index was built with.
+    Pass more hits than `limit` (:data:`USE_CANDIDATES` more) so that a near-tie just below can move up.
+    """
+    known = {
+        hit.template.id: (
+            usage.get(hit.template.id, Usage())
+            if usage is not None
+            else Usage(hit.template.usage_count, hit.template.last_used_at)
+        )
+        for hit in hits
+    }
+    most_used = max((u.count for u in known.values()), default=0)
+    order = sorted(
+        enumerate(hits),
+        key=lambda item: (
+            -item[1].score
+            * (1 + USE_WEIGHT * use_prior(known[item[1].template.id], most_used=most_used, now=now)),
+            item[0],
+        ),
+    )
+    ranked = [hit for _, hit in order]
+    return ranked if limit is None else ranked[:limit]
 
 
 def _deletes(term: str) -> set[str]:
@@ -138,7 +203,11 @@ class SearchIndex:
         """Template position → BM25 score, for the templates matching any word of `query`."""
         total: dict[int, float] = defaultdict(float)
         seen: set[str] = set()
-        for word, term in terms(query, keep_all=True):
+        found = terms(query, keep_all=True)
+        plain = plain_words(query)
+        if plain:
+            found += terms(plain, keep_all=True)
+        for word, term in found:
             if term in seen:
                 continue
             seen.add(term)

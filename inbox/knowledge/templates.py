@@ -6,8 +6,13 @@ personal ones (`owner_id`). A personal template is seen only by its owner. Each 
   refused, see :mod:`inbox.knowledge.render`),
 - writes an audit row (shared templates: an admin change; personal ones too, for a complete history),
 - and moves the knowledge base's generation (:func:`bump_generation`) in the same transaction, which
-  tells every hub process that its search index is stale.
-Counting a use does not move the generation: ranking does not depend on it.
+  tells every hub process that its search index is stale;
+- and, once committed, is announced by :func:`template_event` ("template.created", "template.updated",
+  "template.deleted") so that open templates pages and reply boxes refresh: a shared template to every
+  agent, a personal one to its owner only.
+Counting a use does not move the generation (it would rebuild every process's index on every insertion):
+the use that breaks near-ties in ranking is read from the rows of the hits when they are fetched
+(:func:`inbox.knowledge.search.with_use`).
 """
 
 from __future__ import annotations
@@ -23,8 +28,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox import audit
+from inbox.bus import Event, PrivateEvent
 from inbox.knowledge.render import TemplateBodyError, check
-from inbox.knowledge.search import IndexedTemplate
+from inbox.knowledge.search import IndexedTemplate, Usage
 from inbox.models import Agent, KnowledgeState, Template, utcnow
 
 KEY = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
@@ -37,6 +43,7 @@ MANAGERS = ("admin", "supervisor")
 STATE_ID = 1
 
 Outcome = Literal["created", "updated", "unchanged"]
+Change = Literal["created", "updated", "deleted"]
 
 
 class KnowledgeError(ValueError):
@@ -342,4 +349,27 @@ def indexed(template: Template) -> IndexedTemplate:
         tags=tuple(template.tags or ()),
         channels=tuple(template.channels or ()),
         owner_id=template.owner_id,
+        usage_count=template.usage_count or 0,
+        last_used_at=template.last_used_at,
     )
+
+
+def usage_of(templates: Sequence[Template]) -> dict[int, Usage]:
+    """The current use of each template, by id, for :func:`inbox.knowledge.search.with_use`."""
+    return {t.id: Usage(t.usage_count or 0, t.last_used_at) for t in templates}
+
+
+async def templates_by_id(session: AsyncSession, ids: Sequence[int]) -> dict[int, Template]:
+    """The templates with these ids that still exist (one query: the rows behind a list of hits)."""
+    if not ids:
+        return {}
+    return {t.id: t for t in await session.scalars(select(Template).where(Template.id.in_(list(ids))))}
+
+
+def template_event(template: Template, change: Change) -> Event:
+    """The bus event announcing a committed change: everyone's for a shared template, its owner's alone
+    for a personal one (the data names the template, never its text)."""
+    data = {"id": template.id, "key": template.key, "language": template.language}
+    if template.owner_id is not None:
+        return PrivateEvent(f"template.{change}", data={**data, "personal": True}, owner_id=template.owner_id)
+    return Event(f"template.{change}", data={**data, "personal": False})

@@ -35,7 +35,7 @@ async def test_the_suggestion_bench_prints_hit_at_3_next_to_word_overlap() -> No
     figures = await bench("suggestions.py")
     sets = figures["sets"]
     assert isinstance(sets, dict)
-    assert set(sets) == {"labelled", "unseen"}
+    assert set(sets) == {"labelled", "unseen", "heldout", "fresh"}
     for row in sets.values():
         assert {"messages", "hit@3", "word_overlap_hit@3"} <= set(row)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from inbox.bus import ContactEvent, Event
+from inbox.bus import ContactEvent, Event, PrivateEvent
 from inbox.conversations import Viewer
 from inbox.ingest import ingest
 from inbox.models import Agent, ChannelAccount, Contact, Conversation, Task, Team
@@ -114,3 +114,15 @@ async def test_contact_events_need_every_named_card_visible(
     again = Event.from_dict(pair.to_dict())
     assert isinstance(again, ContactEvent) and again == pair
     assert may_see_event(Viewer(2, "agent", frozenset({team_b.id})), Event.from_dict(one.to_dict())) is False
+
+
+def test_a_private_event_is_seen_by_its_owner_alone_and_survives_serialisation() -> None:
+    event = PrivateEvent("template.created", data={"id": 3, "key": "mine"}, owner_id=7)
+    owner = Viewer(agent_id=7, role="agent", team_ids=frozenset())
+    admin = Viewer(agent_id=1, role="admin", team_ids=frozenset())
+    colleague = Viewer(agent_id=8, role="agent", team_ids=frozenset())
+    assert [may_see_event(v, event) for v in (owner, admin, colleague)] == [True, False, False]
+    assert Event.from_dict(event.to_dict()) == event
+    shared = Event("template.created", data={"id": 4, "key": "shared"})
+    assert [may_see_event(v, shared) for v in (owner, admin, colleague)] == [True, True, True]
+    assert Event.from_dict(shared.to_dict()) == shared

@@ -21,24 +21,26 @@ from hub.web.api.schemas.base import respond
 from hub.web.api.schemas.templates import Suggestions, TemplateInsert, TemplateList, TemplatePreviewResult
 from hub.web.api.schemas.templates import Template as TemplateOut
 from hub.web.auth import Principal, require_agent
-from hub.web.context import db, hub_of
+from hub.web.context import db, hub_of, publish
 from hub.web.errors import not_found, unprocessable
 from hub.web.inputs import Body, Id, NotNull, Query, path_id, read_body, read_query
 from inbox.conversations import get_visible_conversation
 from inbox.knowledge.render import MAX_BODY, TemplateBodyError, check, render
-from inbox.knowledge.search import visible_to
-from inbox.knowledge.suggest import recent_inbound, suggest, variables_for
+from inbox.knowledge.search import USE_CANDIDATES, visible_to, with_use
+from inbox.knowledge.suggest import conversation_language, recent_inbound, suggest, variables_for
 from inbox.knowledge.templates import (
     TemplateInput,
     create_template,
     delete_template,
     list_templates,
     record_use,
+    template_event,
+    templates_by_id,
     update_template,
+    usage_of,
     visible_template,
 )
-from inbox.knowledge.text import language_of
-from inbox.models import Conversation, Template
+from inbox.models import Conversation, Template, utcnow
 
 routes = web.RouteTableDef()
 
@@ -130,11 +132,15 @@ async def list_(request: web.Request) -> web.Response:
             return respond(TemplateList(items=items, limit=query.limit, offset=query.offset))
     index = await hub_of(request).knowledge.index()
     accept = visible_to(agent_id, language=query.language, channel=query.channel)
-    hits = index.search(query.q, limit=query.offset + query.limit, accept=accept)[query.offset :]
+    wanted = query.offset + query.limit
+    candidates = index.search(query.q, limit=wanted + USE_CANDIDATES, accept=accept)
     async with db(request) as session:
-        rows_by_id = {t.id: t for t in [await session.get(Template, h.template.id) for h in hits] if t}
+        rows_by_id = await templates_by_id(session, [h.template.id for h in candidates])
+        hits = with_use(candidates, usage_of(list(rows_by_id.values())), now=utcnow(), limit=wanted)
         items = [
-            TemplateOut.of(rows_by_id[h.template.id], h.score) for h in hits if h.template.id in rows_by_id
+            TemplateOut.of(rows_by_id[h.template.id], h.score)
+            for h in hits[query.offset :]
+            if h.template.id in rows_by_id
         ]
     return respond(TemplateList(items=items, limit=query.limit, offset=query.offset))
 
@@ -162,7 +168,10 @@ async def create(request: web.Request) -> web.Response:
         )
         template = await create_template(session, data, actor=principal.agent, personal=body.personal)
         await session.commit()
-        return respond(TemplateOut.of(template), status=201)
+        payload = TemplateOut.of(template)
+        event = template_event(template, "created")
+    await publish(request, [event])
+    return respond(payload, status=201)
 
 
 @routes.get(r"/api/v1/templates/{id:\d+}")
@@ -197,9 +206,13 @@ async def patch(request: web.Request) -> web.Response:
             tags=body.tags if body.tags is not None else template.tags,
             channels=body.channels if body.channels is not None else template.channels,
         )
-        await update_template(session, template, data, actor=principal.agent)
+        changed = await update_template(session, template, data, actor=principal.agent)
         await session.commit()
-        return respond(TemplateOut.of(template))
+        payload = TemplateOut.of(template)
+        event = template_event(template, "updated")
+    if changed:
+        await publish(request, [event])
+    return respond(payload)
 
 
 @routes.delete(r"/api/v1/templates/{id:\d+}")
@@ -209,8 +222,10 @@ async def delete(request: web.Request) -> web.Response:
     async with db(request) as session:
         principal = await require_agent(request, session)
         template = await _template(session, principal, template_id)
+        event = template_event(template, "deleted")
         await delete_template(session, template, actor=principal.agent)
         await session.commit()
+    await publish(request, [event])
     return web.Response(status=204)
 
 
@@ -288,11 +303,16 @@ async def suggestions(request: web.Request) -> web.Response:
         channel = conv.channel_kind
         agent_id = principal.agent.id
         fallback = principal.agent.language or hub_of(request).settings.ui.language
+        language = await conversation_language(session, conv, fallback)
     text = "\n".join(texts)
-    language = language_of(text, default=fallback)
     index = await hub_of(request).knowledge.index()
-    hits = suggest(index, text, agent_id=agent_id, language=language, channel=channel, limit=query.limit)
+    candidates = suggest(
+        index, text, agent_id=agent_id, language=language, channel=channel, limit=query.limit + USE_CANDIDATES
+    )
     async with db(request) as session:
-        rows = [(await session.get(Template, h.template.id), h.score) for h in hits]
-        items = [TemplateOut.of(row, score) for row, score in rows if row is not None]
+        rows_by_id = await templates_by_id(session, [h.template.id for h in candidates])
+        hits = with_use(candidates, usage_of(list(rows_by_id.values())), now=utcnow(), limit=query.limit)
+        items = [
+            TemplateOut.of(rows_by_id[h.template.id], h.score) for h in hits if h.template.id in rows_by_id
+        ]
     return respond(Suggestions(language=language, items=items))

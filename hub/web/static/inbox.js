@@ -363,6 +363,11 @@
       if (mine && frame.data && frame.data.from === "visitor") showTyping(!!frame.data.on);
       return;
     }
+    if (type.indexOf("template.") === 0) {  // the knowledge base changed: suggestions and "/" search follow
+      if (current) loadSuggestions();
+      if (!slash.hidden) slashSearch();
+      return;
+    }
     if (type === "message.created" && mine && frame.data && frame.data.direction === "in") { showTyping(false); loadSuggestions(); }
     if (type === "resync") { schedule(true, true); return; }
     schedule(true, !!mine);

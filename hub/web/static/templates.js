@@ -1,5 +1,6 @@
 /* Okno templates page: list and search the knowledge base, create, edit with a live preview, delete —
- * all through /api/v1/templates. No framework, no build step. */
+ * all through /api/v1/templates; the list follows changes made elsewhere (template.* events on the agent
+ * socket). No framework, no build step. */
 (function () {
   "use strict";
   var data = JSON.parse(document.getElementById("okno-data").textContent);
@@ -122,6 +123,30 @@
   $("kb-new").addEventListener("click", function () { edit(null); $("kb-title").focus(); });
   $("kb-q").addEventListener("input", function () { clearTimeout(searchTimer); searchTimer = setTimeout(list, 120); });
   $("kb-body").addEventListener("input", function () { clearTimeout(previewTimer); previewTimer = setTimeout(preview, 250); });
+  // Live: a template created, changed or deleted anywhere (shared ones by anyone, my personal ones by me in
+  // another tab) refreshes the list. The socket reports itself idle at once: this page takes no dialogs.
+  var retries = 0;
+  function connect() {
+    var ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/api/v1/ws");
+    ws.onopen = function () {
+      if (retries > 0) list();  // changes may have been missed while away
+      retries = 0;
+      ws.send(JSON.stringify({ type: "idle", idle: true }));
+    };
+    ws.onmessage = function (event) {
+      var frame;
+      try { frame = JSON.parse(event.data); } catch (e) { return; }
+      if (frame.type === "resync" || String(frame.type).indexOf("template.") === 0) {
+        clearTimeout(searchTimer);
+        searchTimer = setTimeout(list, 120);
+      }
+    };
+    ws.onclose = function () {
+      retries += 1;
+      setTimeout(connect, Math.min(15000, 500 * Math.pow(2, retries)));
+    };
+  }
   edit(null);
   list();
+  if (window.WebSocket) connect();
 })();

@@ -28,7 +28,7 @@ def _bench() -> ModuleType:
 BENCH = _bench()
 
 
-@pytest.mark.parametrize("name", ["labelled", "unseen"])
+@pytest.mark.parametrize("name", ["labelled", "unseen", "heldout", "fresh"])
 def test_suggestions_hit_at_3_is_at_least_0_9_and_above_word_overlap(name: str) -> None:
     cases = BENCH.load_cases(BENCH.SETS[name])
     templates = BENCH.shipped_templates()

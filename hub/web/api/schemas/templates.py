@@ -64,5 +64,8 @@ class TemplatePreviewResult(ApiModel):
 
 
 class Suggestions(ApiModel):
-    language: str = Field(description="the language of the client's recent messages")
+    language: str = Field(
+        description="the conversation's language: the one the client writes in (their last messages, the "
+        "newest weighing most; Russian in Latin letters is Russian), else the agent's"
+    )
     items: list[Template]

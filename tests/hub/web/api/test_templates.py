@@ -4,6 +4,9 @@ Every answer is also validated against the OpenAPI document."""
 
 from __future__ import annotations
 
+from typing import Any
+
+import aiohttp
 import pytest
 from sqlalchemy import select
 
@@ -11,6 +14,7 @@ from hub.runtime import Hub
 from inbox.models import AuditLog, Message, ReportingEvent, Template
 from tests.hub.web.api.test_openapi import Checked
 from tests.hub.web.conftest import Client, Person, hand_in, make_agent
+from tests.waiting import next_frame, within
 
 
 @pytest.fixture
@@ -168,3 +172,96 @@ async def test_managers_keep_shared_templates_and_agents_their_own(
     async with hub.sessionmaker() as session:
         actions = list(await session.scalars(select(AuditLog.action).where(AuditLog.entity == "template")))
     assert sorted(actions) == ["template.create", "template.create", "template.delete", "template.update"]
+
+
+async def test_an_inserted_template_comes_first_among_equally_relevant_ones(
+    call: Checked, admin: Person, sales: Person
+) -> None:
+    twin = {"title": "Упаковка подарка", "body": "Упакуем подарок бесплатно.", "tags": ["упаковка"]}
+    first = await call(
+        "POST", "/api/v1/templates", body={**twin, "key": "gift-a"}, headers=admin.headers, status=201
+    )
+    second = await call(
+        "POST", "/api/v1/templates", body={**twin, "key": "gift-b"}, headers=admin.headers, status=201
+    )
+    assert (await _keys(call, sales, "q=упаковка"))[:2] == ["gift-a", "gift-b"]
+    await call("POST", f"/api/v1/templates/{second['id']}/use", body={}, headers=sales.headers, status=200)
+    assert (await _keys(call, sales, "q=упаковка"))[:2] == ["gift-b", "gift-a"]
+    assert first["id"] < second["id"]
+
+
+async def _template_frames(ws: aiohttp.ClientWebSocketResponse, last: str, key: str) -> list[dict[str, Any]]:
+    """The template.* frames received up to and including `last` of the template `key`."""
+    seen = []
+    async with within(f"a {last} frame of template {key}"):
+        while True:
+            frame = await next_frame(ws)
+            if frame["type"].startswith("template."):
+                seen.append(frame)
+                if frame["type"] == last and frame["data"]["key"] == key:
+                    return seen
+
+
+async def test_template_changes_are_announced_personal_ones_to_their_owner_only(
+    call: Checked, client: Client, admin: Person, sales: Person, wholesale: Person
+) -> None:
+    async with (
+        client.ws_connect("/api/v1/ws", headers=sales.headers) as owner,
+        client.ws_connect("/api/v1/ws", headers=wholesale.headers) as colleague,
+        client.ws_connect("/api/v1/ws", headers=admin.headers) as manager,
+    ):
+        for ws in (owner, colleague, manager):
+            assert (await next_frame(ws))["type"] == "hello"
+        mine = {"key": "anna-sign", "title": "Подпись", "body": "Анна, магазин", "personal": True}
+        await call("POST", "/api/v1/templates", body=mine, headers=sales.headers, status=201)
+        shared = {"key": "gift", "title": "Подарок", "body": "Упакуем подарок."}
+        created = await call("POST", "/api/v1/templates", body=shared, headers=admin.headers, status=201)
+        await call(
+            "PATCH",
+            f"/api/v1/templates/{created['id']}",
+            body={"title": "Упаковка"},
+            headers=admin.headers,
+            status=200,
+        )
+        await call("DELETE", f"/api/v1/templates/{created['id']}", headers=admin.headers, status=204)
+
+        seen_by_owner = await _template_frames(owner, "template.deleted", "gift")
+        seen_by_colleague = await _template_frames(colleague, "template.deleted", "gift")
+        seen_by_manager = await _template_frames(manager, "template.deleted", "gift")
+    assert [(f["type"], f["data"]["key"]) for f in seen_by_owner] == [
+        ("template.created", "anna-sign"),
+        ("template.created", "gift"),
+        ("template.updated", "gift"),
+        ("template.deleted", "gift"),
+    ]
+    assert seen_by_owner[0]["data"] == {
+        "id": seen_by_owner[0]["data"]["id"],
+        "key": "anna-sign",
+        "language": "ru",
+        "personal": True,
+    }
+    others = [(f["type"], f["data"]["key"]) for f in seen_by_colleague]
+    assert others == [
+        ("template.created", "gift"),
+        ("template.updated", "gift"),
+        ("template.deleted", "gift"),
+    ]
+    assert [(f["type"], f["data"]["key"]) for f in seen_by_manager] == others  # not even an admin sees it
+    assert "Упакуем" not in str(seen_by_colleague)  # events name a template, never carry its text
+
+
+async def test_suggestions_for_russian_in_latin_letters_are_russian_and_a_short_ok_keeps_the_language(
+    call: Checked, client: Client, sales: Person
+) -> None:
+    first = await hand_in(
+        client, "t-1", email="oleg@example.com", name="Oleg", text="zakaz ne prishel, gde on?"
+    )
+    conv = first["conversation_id"]
+    found = await call("GET", f"/api/v1/conversations/{conv}/suggestions", headers=sales.headers, status=200)
+    assert found["language"] == "ru"
+    assert "ru.delivery-status" in [t["key"] for t in found["items"]]
+    second = await hand_in(client, "t-2", email="oleg@example.com", name="Oleg", text="ok")
+    assert second["conversation_id"] == conv
+    found = await call("GET", f"/api/v1/conversations/{conv}/suggestions", headers=sales.headers, status=200)
+    assert found["language"] == "ru"
+    assert all(t["language"] == "ru" for t in found["items"])

@@ -106,3 +106,37 @@ async def test_the_templates_page_creates_a_template_with_a_live_preview(
         await page.screenshot(path=screenshot_path("kb-templates-page-1366x768.png"))
     finally:
         await context.close()
+
+
+async def test_a_template_saved_in_one_tab_reaches_another_templates_page_and_the_inbox_suggestions(
+    browser: Browser, servers: Servers
+) -> None:
+    await make_person(servers.hub, "lead@tea.example", "Ольга Руденко", role="supervisor")
+    await make_person(servers.hub, "anna@tea.example", "Анна Белова", teams=("Продажи",))
+    conv = await _hand_in(servers, "m-1", "Ирина Соколова", "подарочную упаковку к заказу можно добавить?")
+    lead, agent = await new_context(browser), await new_context(browser)
+    try:
+        editor, watcher, inbox = await lead.new_page(), await lead.new_page(), await agent.new_page()
+        await log_in(editor, servers.hub_url, "lead@tea.example")
+        await log_in(inbox, servers.hub_url, "anna@tea.example")
+        await watcher.goto(f"{servers.hub_url}/templates")
+        await expect(watcher.locator("#kb-items li").first).to_be_visible()
+        await inbox.goto(f"{servers.hub_url}/inbox/{conv}")
+        chips = inbox.locator("#suggestions button.chip")
+        await expect(chips).to_have_count(3)
+        await expect(chips.filter(has_text="Подарочная упаковка")).to_have_count(0)
+
+        await editor.goto(f"{servers.hub_url}/templates")
+        await editor.click("#kb-new")
+        await editor.fill("#kb-title", "Подарочная упаковка")
+        await editor.fill("#kb-tags", "подарочная упаковка, упаковать подарок")
+        await editor.fill("#kb-body", "Упакуем заказ в подарочную бумагу бесплатно.")
+        await editor.click("#kb-save")
+        await expect(editor.locator("#kb-status")).to_have_text("Сохранено")
+
+        # Neither page was reloaded: the template.created event refreshed both.
+        await expect(watcher.locator("#kb-items")).to_contain_text("Подарочная упаковка")
+        await expect(chips.filter(has_text="Подарочная упаковка")).to_have_count(1)
+    finally:
+        await lead.close()
+        await agent.close()
