@@ -229,6 +229,9 @@ class OutboundMessage:
     meta: Mapping[str, Any] = field(default_factory=dict)
     attachments: tuple[OutboundAttachment, ...] = ()
     buttons: tuple[str, ...] = ()  # quick answers the client can press (where the channel has buttons)
+    # Sent by the hub itself (a routing rule's auto-reply), not written by a person: e-mail marks it
+    # `Auto-Submitted: auto-replied` (RFC 3834) so that other systems' responders do not answer it.
+    automatic: bool = False
 
 
 DeliveryStatus = Literal["sent", "delivered"]

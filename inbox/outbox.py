@@ -272,5 +272,6 @@ async def _build(session: AsyncSession, outbox_id: int) -> tuple[OutboundMessage
         buttons=tuple(str(b) for b in message.meta.get("buttons", ()))
         if isinstance(message.meta, dict)
         else (),
+        automatic=message.kind == "auto_reply",
     )
     return out, row, stored

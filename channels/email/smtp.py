@@ -158,6 +158,8 @@ def build_reply(
     if token and settings.options.reply_token_in_address:
         msg["Reply-To"] = Address(_display_name(out, settings), addr_spec=plus_address(sender, token))
     msg["X-Auto-Response-Suppress"] = "OOF, AutoReply"  # Exchange: no out-of-office answers to replies
+    if out.automatic:
+        msg["Auto-Submitted"] = "auto-replied"  # RFC 3834 §5: a responder's answer; none answers it back
     msg.set_content(out.text)
     msg.add_alternative(out.html or text_to_html(out.text), subtype="html")
     for file in files:

@@ -298,3 +298,11 @@ async def test_a_server_without_auth_is_reported_as_such_not_as_unreachable(open
 def test_an_empty_smtp_login_is_refused_naming_the_way_to_switch_auth_off() -> None:
     with pytest.raises(EmailConfigError, match=r"smtp_login is empty.*smtp_auth = false"):
         settings(smtp_login="")
+
+
+def test_an_auto_reply_is_marked_auto_submitted_and_an_agents_reply_is_not() -> None:
+    # RFC 3834 §5: another system's responder must not answer the hub's own automatic answer.
+    automatic, _, _ = built(outbound(automatic=True))
+    assert automatic["Auto-Submitted"] == "auto-replied"
+    written, _, _ = built(outbound())
+    assert written["Auto-Submitted"] is None

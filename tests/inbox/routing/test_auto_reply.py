@@ -12,6 +12,7 @@ from inbox.business_hours import BusinessHours
 from inbox.capabilities import Capabilities
 from inbox.knowledge.templates import TemplateInput, create_template
 from inbox.models import AuditLog, Conversation, Message, Outbox, ReportingEvent, ReportWait, Template, utcnow
+from inbox.outbox import _build
 from inbox.routing.auto_reply import AutoReplies
 from inbox.routing.rules import RuleError, apply_rules, parse_rules, store_rules
 from tests.inbox.routing.setup import dialogs, team_with_agents
@@ -51,6 +52,9 @@ async def test_a_rules_auto_reply_goes_to_the_outbox_once_rendered_and_is_no_fir
     assert sent.body_text == "Здравствуйте, Иван! Мы на связи пн–пт 9:00–18:00."
     outbox = await session.scalar(select(Outbox).where(Outbox.message_id == sent.id))
     assert outbox is not None and outbox.account_id == account.id
+    session.expunge_all()  # read back as the outbox worker does, from the database
+    out, _, _ = await _build(session, outbox.id)  # what the connector is handed: marked as automatic
+    assert out.automatic and out.text == sent.body_text
     assert any(e.type == "message.created" and e.data["auto_reply"] for e in events)
     conv = await session.get_one(Conversation, conv_id, populate_existing=True)
     assert (conv.first_response_at, conv.assignee_id) == (None, None)
