@@ -78,11 +78,7 @@ def describe(exc: BaseException) -> str:
     if isinstance(exc, CliError | config_check.ConfigProblems):
         return str(exc)
     if isinstance(exc, ValidationError):
-        errors = exc.errors()
-        first = errors[0]
-        where = ".".join(str(p) for p in first["loc"]) or "settings"
-        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-        return f"invalid configuration: {where}: {_one_line(first['msg'])}{more}"
+        return "invalid configuration: " + "; ".join(config_check.settings_errors(exc))
     if isinstance(exc, tomllib.TOMLDecodeError):
         return f"config file is not valid TOML: {_one_line(str(exc))}"
     if isinstance(exc, DBAPIError):

@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
+from typing import get_args, get_origin
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from rapidfuzz import process
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
@@ -182,6 +183,44 @@ def _values_problem(name: str, account: AccountContext) -> Problem | None:
 def _suggestion(key: str, known: Collection[str]) -> str:
     found = process.extractOne(key, sorted(known), score_cutoff=80)
     return f" (did you mean {found[0]}?)" if found else f" (known: {', '.join(sorted(known))})"
+
+
+def _model_at(loc: Sequence[int | str]) -> type[BaseModel] | None:
+    """The settings model a location points into (`("routing", "teams", "Support")` → the team's model)."""
+    model: type[BaseModel] = Settings
+    parts = list(loc)
+    while parts:
+        field = model.model_fields.get(str(parts.pop(0)))
+        if field is None:
+            return None
+        annotation = field.annotation
+        if get_origin(annotation) is dict:  # `dict[str, X]`: the next part is a key of ours, not a field
+            annotation = get_args(annotation)[1]
+            if parts:
+                parts.pop(0)
+        found = [
+            a for a in (annotation, *get_args(annotation)) if isinstance(a, type) and issubclass(a, BaseModel)
+        ]
+        if not found:
+            return None
+        model = found[0]
+    return model
+
+
+def settings_errors(exc: ValidationError) -> list[str]:
+    """Each mistake pydantic found in the settings, as ``key.path: what`` — an unknown key with the
+    key it probably meant (`[database] url` → did you mean database_url?)."""
+    lines = []
+    for error in exc.errors():
+        loc = error["loc"]
+        where = ".".join(str(p) for p in loc) or "settings"
+        what = " ".join(str(error["msg"]).split())
+        if error["type"] == "extra_forbidden" and loc:
+            model = _model_at(loc[:-1])
+            known = set(model.model_fields) if model is not None else set()
+            what = "unknown key" + (_suggestion(str(loc[-1]), known) if known else "")
+        lines.append(f"{where}: {what}")
+    return lines
 
 
 def account_problems(name: str, config: AccountSettings, settings: Settings) -> list[Problem]:

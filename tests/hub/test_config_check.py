@@ -9,10 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from channels.webchat import widget_options
-from hub.cli import _reload_accounts
-from hub.config_check import problems
+from hub.cli import _reload_accounts, describe
+from hub.config_check import problems, settings_errors
 from hub.runtime import Hub
 from hub.settings import load
 
@@ -69,3 +70,23 @@ async def test_a_reload_with_a_mistake_keeps_the_running_configuration(
         "(did you mean callback_url?)"
     ]
     assert hub.accounts["shop"].context.options == {"callback_url": "https://a.example"}
+
+
+def test_every_mistake_in_the_settings_is_named_and_an_unknown_key_gets_the_one_it_meant(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "okno.toml"
+    config.write_text(
+        '[database]\nurl = "sqlite+aiosqlite:///x.db"\n\n[routing]\nofline_after_minutes = 5\n\n'
+        "[routing.teams.Support]\nagent_capasity = 3\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ValidationError) as raised:
+        load(config)
+    said = settings_errors(raised.value)
+    assert "database: unknown key (did you mean database_url?)" in said
+    assert "routing.ofline_after_minutes: unknown key (did you mean offline_after_minutes?)" in said
+    assert "routing.teams.Support.agent_capasity: unknown key (did you mean agent_capacity?)" in said
+    # The command line says all of them at once, on one line.
+    line = describe(raised.value)
+    assert line.count("unknown key") == 3 and "\n" not in line
