@@ -34,7 +34,7 @@ from inbox.models import (
     utcnow,
 )
 from inbox.reports.figures import SlaCount, SlaTargets, Summary
-from inbox.reports.sql import local_bucket, summaries
+from inbox.reports.sql import figures, local_bucket, most_of_history, summaries
 from inbox.reports.waits import FIRST_RESPONSE, REPLY, RESOLUTION
 
 WAIT_REPORTS: Mapping[str, str] = {
@@ -233,35 +233,43 @@ async def _wait_report(
     if req.agent_id is not None:
         where.append(w.agent_id == req.agent_id)
     group = grouper.expr(at=w.started_at, team=w.team_id, agent=w.agent_id, channel=w.channel_kind)
-    ended = [*where, w.outcome.is_not(None)]
     measure = w.business_seconds if req.business_hours else w.value_seconds
-    stats = {_norm(k): v for k, v in (await summaries(session, measure, group, ended)).items()}
     threshold = sla.for_kind(kind)
-    met: dict[Any, int] = defaultdict(int)
-    missed: dict[Any, int] = defaultdict(int)
+    # One pass over the period's waits (a covering index holds them): the figures of the ended ones (an open
+    # wait has no value yet), how many ended, and the SLA's hits, late ends and overdue open waits.
+    ended = w.outcome.is_not(None)
+    counts: list[Any] = [func.count(w.outcome)]
     if threshold is not None:
         clock = w.business_seconds if sla.business_hours else w.value_seconds
-        for key, (hits, late) in (
-            await _grouped_counts(
-                session,
-                group,
-                ended,
-                func.sum(case((clock <= threshold, 1), else_=0)),
-                func.sum(case((clock > threshold, 1), else_=0)),
-            )
-        ).items():
-            met[key] += int(hits or 0)
-            missed[key] += int(late or 0)
+        overdue = and_(w.outcome.is_(None), w.started_at < now - timedelta(seconds=threshold))
+        counts += [
+            func.sum(case((and_(ended, clock <= threshold), 1), else_=0)),
+            func.sum(case((and_(ended, clock > threshold), 1), else_=0)),
+            func.sum(case((overdue, 1), else_=0)) if not sla.business_hours else literal(0),
+        ]
+    in_value_order = not req.business_hours and await most_of_history(
+        session, w.started_at, [w.kind == kind], start, end, now
+    )
+    found = await figures(session, measure, group, where, counts, in_value_order=in_value_order)
+    stats: dict[Any, Summary] = {}
+    met: dict[Any, int] = {}
+    missed: dict[Any, int] = {}
+    for raw_key, (summary, (ended_count, *sla_counts)) in found.items():
+        key = _norm(raw_key)
+        if summary.count:
+            stats[key] = summary
+        if threshold is not None and (ended_count or sla_counts[2]):
+            hits, late, overdue_count = sla_counts
+            met[key] = hits
+            missed[key] = late + overdue_count
+    if threshold is not None and sla.business_hours:
+        # Working time cannot be counted in SQL: open waits are few, count them here.
+        key_col = group if group is not None else literal(0)
         still_open = [*where, w.outcome.is_(None)]
-        if sla.business_hours:  # working time cannot be counted in SQL: open waits are few, count them here
-            key_col = group if group is not None else literal(0)
-            for key, started in await session.execute(select(key_col, w.started_at).where(*still_open)):
-                if hours.seconds_between(started, now) > threshold:
-                    missed[None if group is None else _norm(key)] += 1
-        else:
-            overdue = [*still_open, w.started_at < now - timedelta(seconds=threshold)]
-            for key, (late,) in (await _grouped_counts(session, group, overdue, func.count())).items():
-                missed[key] += int(late or 0)
+        for key, started in await session.execute(select(key_col, w.started_at).where(*still_open)):
+            if hours.seconds_between(started, now) > threshold:
+                k = None if group is None else _norm(key)
+                missed[k] = missed.get(k, 0) + 1
     rows = []
     for key in grouper.every_key([*stats, *met, *missed]):
         summary = stats.get(key, Summary(0, None, None, None))
