@@ -292,6 +292,7 @@ class Message(BulkInserted, Base):
             "created_at",
             "conversation_id",
             "agent_id",
+            "direction",  # SQLite reads only the index when the column of its WHERE is in it
             postgresql_where=text("direction = 'out'"),
             sqlite_where=text("direction = 'out'"),
         ),

@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, case, func, literal, or_, select
+from sqlalchemy import and_, case, func, literal, literal_column, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -187,7 +187,9 @@ async def _grouped_counts(
     session: AsyncSession, group: ColumnElement[Any] | None, where: Sequence[Any], *columns: Any
 ) -> dict[Any, tuple[Any, ...]]:
     key = group if group is not None else literal(0)
-    rows = await session.execute(select(key, *columns).where(*where).group_by(key))
+    query = select(key, *columns).where(*where)
+    # No GROUP BY for one group: SQLite would sort every row by the constant.
+    rows = await session.execute(query if group is None else query.group_by(key))
     return {(None if group is None else _norm(row[0])): tuple(row[1:]) for row in rows}
 
 
@@ -248,7 +250,7 @@ async def _wait_report(
             func.sum(case((overdue, 1), else_=0)) if not sla.business_hours else literal(0),
         ]
     in_value_order = not req.business_hours and await most_of_history(
-        session, w.started_at, [w.kind == kind], start, end, now
+        session, w.started_at, [w.kind == kind], start, end
     )
     found = await figures(session, measure, group, where, counts, in_value_order=in_value_order)
     stats: dict[Any, Summary] = {}
@@ -399,11 +401,13 @@ async def _volume(session: AsyncSession, req: ReportRequest, grouper: _Grouper) 
     )
     m, c = Message, Conversation
     sent_where: list[Any] = [
-        m.direction == "out",
+        m.direction
+        == literal_column("'out'"),  # a literal: the partial index of outbound messages matches it
         m.created_at >= start,
         m.created_at < end,
-        c.id == m.conversation_id,
     ]
+    if req.team_ids is not None or req.channel is not None or req.by in ("team", "channel"):
+        sent_where.append(c.id == m.conversation_id)  # the conversation only when its team or channel counts
     if req.team_ids is not None:
         sent_where.append(c.team_id.in_(req.team_ids))
     if req.channel is not None:

@@ -123,7 +123,9 @@ async def figures(
     postgresql = session.get_bind().dialect.name == "postgresql"
     if postgresql:
         aggregates.append(func.percentile_cont(array(list(FRACTIONS))).within_group(value))
-    rows = list(await session.execute(select(key, *aggregates).where(*where).group_by(key)))
+    query = select(key, *aggregates).where(*where)
+    # No GROUP BY for one group: SQLite would sort every row by the constant.
+    rows = list(await session.execute(query if group is None else query.group_by(key)))
     out: dict[Any, tuple[Summary, Counts]] = {}
     sizes: dict[Any, int] = {}
     for row in rows:
@@ -204,16 +206,20 @@ async def _sqlite_ranks(
 
 
 async def most_of_history(
-    session: AsyncSession, at: Any, kind: Sequence[Any], start: datetime, end: datetime, now: datetime
+    session: AsyncSession, at: Any, kind: Sequence[Any], start: datetime, end: datetime
 ) -> bool:
-    """Whether [start, end) spans at least a fifth of the time since the first fact of `kind` (an index seek).
+    """On SQLite: whether [start, end) spans a fifth or more of the time between the first and the last fact
+    of `kind` (two index seeks).
 
-    Then walking that kind's rows in value order to a percentile's rank (SQLite) reads about as many rows
-    as the period holds, and sorts none; for a short period of a long history, sorting the period's rows
-    costs less.
+    Then walking that kind's rows in value order to a percentile's rank reads about as many rows as the
+    period holds, and sorts none; for a short period of a long history, sorting the period's rows costs less.
     """
-    first: datetime | None = await session.scalar(select(func.min(at)).where(*kind))
-    if first is None:
+    if session.get_bind().dialect.name != "sqlite":
+        return False  # PostgreSQL sorts within percentile_cont either way
+    first = await session.scalar(select(func.min(at)).where(*kind))
+    last = await session.scalar(select(func.max(at)).where(*kind))
+    if first is None or last is None:
         return False
-    history = max(now, end) - first
-    return bool(history <= timedelta(0) or (end - max(start, first)) >= history / 5)
+    history: timedelta = last - first
+    overlap: timedelta = min(end, last) - max(start, first)
+    return bool(history <= timedelta(0) or overlap * 5 >= history)

@@ -43,7 +43,7 @@ def upgrade() -> None:
     op.create_index(
         "ix_messages_outbound_created",
         "messages",
-        ["created_at", "conversation_id", "agent_id"],
+        ["created_at", "conversation_id", "agent_id", "direction"],  # direction: SQLite covers
         postgresql_where=sa.text("direction = 'out'"),
         sqlite_where=sa.text("direction = 'out'"),
     )
