@@ -179,7 +179,9 @@ def _rounded(value: float | None) -> float | None:
 
 def _norm(key: Any) -> Any:
     """Group keys as SQL returns them, comparable with :meth:`_Grouper.every_key` (hours come back as ints
-    or strings depending on the backend)."""
+    or strings, days as dates or strings, depending on the backend)."""
+    if isinstance(key, date):  # a local day (PostgreSQL)
+        return key.isoformat()
     return int(key) if isinstance(key, float | Decimal) else key
 
 
@@ -313,8 +315,14 @@ async def _calls(session: AsyncSession, req: ReportRequest, grouper: _Grouper) -
             case((and_(inbound, or_(Call.disposition.is_(None), Call.disposition.in_(MISSED))), 1), else_=0)
         ),
     )
-    waits = await summaries(session, Call.wait_seconds, group, [*where, inbound])
-    talks = await summaries(session, Call.talk_seconds, group, [*where, answered])
+    waits = {
+        _norm(k): v
+        for k, v in (await summaries(session, Call.wait_seconds, group, [*where, inbound])).items()
+    }
+    talks = {
+        _norm(k): v
+        for k, v in (await summaries(session, Call.talk_seconds, group, [*where, answered])).items()
+    }
     # Callback time: from the missed call to the answered call back; it belongs to the missed call's day.
     callbacks: dict[Any, list[float]] = defaultdict(list)
     query = select(ReportingEvent.occurred_at, ReportingEvent.value_seconds, ReportingEvent.agent_id).where(
@@ -328,7 +336,7 @@ async def _calls(session: AsyncSession, req: ReportRequest, grouper: _Grouper) -
         if start <= missed_at < end and (req.agent_id is None or agent_id == req.agent_id):
             callbacks[_python_key(grouper, missed_at, agent_id)].append(float(value or 0.0))
     rows = []
-    keys = [*counts, *({_norm(k) for k in waits}), *callbacks]
+    keys = [*counts, *waits, *callbacks]
     for key in grouper.every_key(keys):
         total, calls_in, ok, lost = counts.get(key, (0, 0, 0, 0))
         calls_in, ok, lost = int(calls_in or 0), int(ok or 0), int(lost or 0)

@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Integer, case, cast, func, literal, select
+from sqlalchemy import Float, Integer, case, cast, func, literal, literal_column, select
 from sqlalchemy.dialects.postgresql import array
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
@@ -57,15 +57,34 @@ def offsets(zone: ZoneInfo, start: datetime, end: datetime) -> list[tuple[dateti
 def local_bucket(
     session: AsyncSession, column: Any, by: str, zone: ZoneInfo, start: datetime, end: datetime
 ) -> ColumnElement[Any]:
-    """The local "day" (YYYY-MM-DD), "hour" (0–23) or "weekday" (0 = Monday) of a UTC timestamp column."""
-    if session.get_bind().dialect.name == "postgresql":
-        local = func.timezone(zone.key, column)
-        if by == "day":
-            return func.to_char(local, "YYYY-MM-DD")
-        if by == "hour":
-            return cast(func.extract("hour", local), Integer)
-        return cast(func.extract("isodow", local), Integer) - 1
+    """The local "day" (YYYY-MM-DD), "hour" (0–23) or "weekday" (0 = Monday) of a UTC timestamp column.
+
+    Both backends shift the UTC time by the zone's offset, chosen by a CASE over the few transitions inside
+    the period: PostgreSQL's own conversion (``AT TIME ZONE``) costs more than the rest of a month's
+    aggregate at 100,000 conversations. PostgreSQL gives the day as a DATE (its text is YYYY-MM-DD).
+    """
     steps = offsets(zone, start, end)
+
+    def by_offset(unit: int) -> ColumnElement[Any]:
+        """The offset in `unit`s of the minute (1: minutes, 60: seconds) at each row's time."""
+        if len(steps) == 1:
+            return literal(steps[0][1] * unit)
+        return case(
+            *[
+                (column < literal(at, UtcDateTime), previous * unit)
+                for (at, _), (_, previous) in zip(steps[1:], steps, strict=False)
+            ],
+            else_=steps[-1][1] * unit,
+        )
+
+    if session.get_bind().dialect.name == "postgresql":
+        local = func.date_part("epoch", column) + by_offset(60)  # local seconds since 1970-01-01
+        days = cast(func.floor(local / literal(86400.0, Float)), Integer)  # float: no NUMERIC division
+        if by == "day":
+            return literal_column("DATE '1970-01-01'") + days
+        if by == "hour":
+            return cast(func.floor(local / literal(3600.0, Float)), Integer) % 24
+        return (days + 3) % 7  # 1970-01-01 was a Thursday
     modifier: ColumnElement[Any] = literal(f"{steps[-1][1]:+d} minutes")
     if len(steps) > 1:
         modifier = case(
