@@ -1,16 +1,24 @@
-"""Reports benchmark: every report over 30 days of a large hub, against a bare SQL aggregate of the same data.
+"""Reports benchmark: every report over 30 days of a large hub, on SQLite and PostgreSQL in one run, against a
+bare SQL aggregate of the same facts.
 
-    python bench/reports.py                               # SQLite in a temp dir: 100,000 conversations
-    python bench/reports.py --conversations 10000         # a quicker look
-    python bench/reports.py --database-url postgresql+asyncpg://postgres@127.0.0.1/postgres
+    python bench/reports.py                                  # both backends, 100,000 conversations
+    python bench/reports.py --conversations 10000            # a quicker look
+    python bench/reports.py --backends sqlite                # one backend
+    python bench/reports.py --postgresql-url postgresql+asyncpg://postgres@127.0.0.1:5432/postgres
 
-It fills a fresh database with Core bulk inserts (not through ingest: bench/ingest.py measures that):
-conversations spread over `--days` days, ten messages each (so 1,000,000 messages for 100,000
-conversations), 50 agents in 5 teams, their waits (first response, replies, resolution), reporting events,
-calls and cards. Then it times each report for the whole period, ungrouped and by day, as `okno report`
-computes it, and — on the same connection pool, in the same run — a bare SQL aggregate over the same rows
-(`count(*)` and `avg` of the period's facts), and prints the ratio. On PostgreSQL it creates a scratch
-database next to the one in the URL and drops it at the end (the role needs CREATEDB).
+Each backend gets a fresh scratch database (SQLite: a file in a temp dir; PostgreSQL: a database created
+next to the one in `--postgresql-url` and dropped at the end, so the role needs CREATEDB), migrated with
+the real migrations, and the same data (the same seed): conversations spread over `--days` days, ten
+messages each (so 1,000,000 messages for 100,000 conversations), 50 agents in 5 teams, their waits (first
+response, replies, resolution), reporting events, calls and cards. The data goes in with Core bulk inserts
+on SQLite and COPY on PostgreSQL (not through ingest: bench/ingest.py measures that); PostgreSQL is then
+vacuumed and analysed, as autovacuum would have done on a live hub.
+
+Then it times each report for the whole period — ungrouped, by day and by agent — as `okno report` computes
+it, and, on the same engine in the same run, a bare SQL aggregate over the same rows (`count(*)` and `avg`
+of the period's facts), and prints a table: report × backend × (seconds, bare SQL seconds, ratio), each
+report marked against its aim (≤ 0.2 s on SQLite, ≤ 0.1 s on PostgreSQL). The exit status is 1 when a
+report misses its aim (on a loaded machine that is still a report, not a crash).
 """
 
 from __future__ import annotations
@@ -28,12 +36,13 @@ import random
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]  # ships no type information
-from sqlalchemy import func, insert, select
+from sqlalchemy import JSON, Table, func, insert, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
@@ -41,11 +50,10 @@ from hub import db
 from inbox.business_hours import BusinessHours
 from inbox.models import (
     Agent,
+    Base,
     Call,
     ChannelAccount,
     Contact,
-    Conversation,
-    Message,
     ReportingEvent,
     ReportWait,
     Team,
@@ -56,48 +64,44 @@ from inbox.reports.figures import SlaTargets
 START = date(2026, 3, 1)
 ZONE = "Europe/Moscow"
 CHANNELS = ("email", "telegram", "vk", "webchat")
-CHUNK = 20_000
+BACKENDS = ("sqlite", "postgresql")
+AIMS = {"sqlite": 0.2, "postgresql": 0.1}  # seconds a report may take at full size (issue 13)
+GROUPINGS = (None, "day", "agent")
+CHUNK = 2_000  # conversations per batch (20,000 messages)
+TABLES = (
+    "contacts",
+    "conversations",
+    "messages",
+    "report_waits",
+    "reporting_events",
+    "calls",
+)  # insert order
+DEFAULT_POSTGRESQL = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 
 
-async def fill(
-    engine: AsyncEngine, conversations: int, days: int, agents: int, seed: int = 7
-) -> dict[str, int]:
+def batches(
+    conversations: int, days: int, agents: int, seed: int
+) -> Iterator[dict[str, list[dict[str, Any]]]]:
+    """The rows of the hub, `CHUNK` conversations at a time, table by table in insert order."""
     rnd = random.Random(seed)
     t0 = datetime.combine(START, datetime.min.time(), UTC)
-    counts = {"messages": 0, "waits": 0, "calls": 0}
-    async with engine.begin() as conn:
-        await conn.execute(insert(Team), [{"name": f"Team {i}"} for i in range(5)])
-        await conn.execute(
-            insert(Agent),
-            [
-                {"email": f"a{i}@example.com", "name": f"Agent {i}", "password_hash": "-"}
-                for i in range(agents)
-            ],
-        )
-        await conn.execute(
-            insert(ChannelAccount),
-            [{"name": kind, "kind": kind, "team_id": 1 + i % 5} for i, kind in enumerate(CHANNELS)],
-        )
-    for base in range(0, conversations, CHUNK // 10):
-        batch = range(base, min(conversations, base + CHUNK // 10))
-        contacts: list[dict[str, Any]] = []
-        convs: list[dict[str, Any]] = []
-        messages: list[dict[str, Any]] = []
-        waits: list[dict[str, Any]] = []
-        events: list[dict[str, Any]] = []
-        calls: list[dict[str, Any]] = []
-        for n in batch:
+    for base in range(0, conversations, CHUNK):
+        rows: dict[str, list[dict[str, Any]]] = {name: [] for name in TABLES}
+        contacts, convs, messages, waits, events, calls = rows.values()
+        for n in range(base, min(conversations, base + CHUNK)):
             cid = n + 1
             start = t0 + timedelta(seconds=rnd.randrange(days * 86400))
             account = 1 + n % len(CHANNELS)
+            channel = CHANNELS[account - 1]
             team = 1 + rnd.randrange(5)
             agent = 1 + rnd.randrange(agents)
             contacts.append(
                 {
                     "id": cid,
-                    "kind": "lead",
-                    "source_channel": CHANNELS[account - 1],
+                    "kind": "client" if n % 7 == 0 else "lead",
+                    "source_channel": channel,
                     "created_at": start,
+                    "updated_at": start,
                     "tags": [],
                     "custom_fields": {},
                 }
@@ -107,7 +111,7 @@ async def fill(
                     "id": cid,
                     "contact_id": cid,
                     "account_id": account,
-                    "channel_kind": CHANNELS[account - 1],
+                    "channel_kind": channel,
                     "status": "resolved",
                     "team_id": team,
                     "assignee_id": agent,
@@ -115,14 +119,14 @@ async def fill(
                     "updated_at": start,
                 }
             )
-            at = start
             common = {
                 "conversation_id": cid,
                 "contact_id": cid,
                 "account_id": account,
-                "channel_kind": CHANNELS[account - 1],
+                "channel_kind": channel,
                 "team_id": team,
             }
+            at = wait_start = start
             for i in range(10):
                 inbound = i % 2 == 0
                 at += timedelta(seconds=rnd.randrange(30, 7200))
@@ -143,33 +147,29 @@ async def fill(
                 if inbound:
                     wait_start = at
                     events.append({"name": "message_received", "occurred_at": at, **common})
-                else:
-                    value = (at - wait_start).total_seconds()
+                    continue
+                value = (at - wait_start).total_seconds()
+                ended = {"ended_at": at, "outcome": "replied", "agent_id": agent, **common}
+                waits.append(
+                    {
+                        "kind": "reply",
+                        "started_at": wait_start,
+                        "value_seconds": value,
+                        "business_seconds": value * 0.4,
+                        **ended,
+                    }
+                )
+                if i == 1:
+                    first = (at - start).total_seconds()
                     waits.append(
                         {
-                            "kind": "reply",
-                            "started_at": wait_start,
-                            "ended_at": at,
-                            "outcome": "replied",
-                            "value_seconds": value,
-                            "business_seconds": value * 0.4,
-                            "agent_id": agent,
-                            **common,
+                            "kind": "first_response",
+                            "started_at": start,
+                            "value_seconds": first,
+                            "business_seconds": first * 0.4,
+                            **ended,
                         }
                     )
-                    if i == 1:
-                        waits.append(
-                            {
-                                "kind": "first_response",
-                                "started_at": start,
-                                "ended_at": at,
-                                "outcome": "replied",
-                                "value_seconds": value,
-                                "business_seconds": value * 0.4,
-                                "agent_id": agent,
-                                **common,
-                            }
-                        )
             resolved = (at - start).total_seconds()
             waits.append(
                 {
@@ -200,17 +200,71 @@ async def fill(
                         "disposition": "answered" if answered else "missed",
                     }
                 )
+        yield rows
+
+
+def _complete(table: Table, rows: list[dict[str, Any]]) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """Rows as COPY takes them: every column the ORM would fill (Python-side defaults included), JSON as
+    text, in one column order."""
+    given = set(rows[0])
+    defaults: dict[str, Any] = {}
+    for column in table.columns:
+        if column.name in given or column.default is None:
+            continue
+        arg = column.default.arg  # type: ignore[attr-defined]
+        defaults[column.name] = arg(None) if callable(arg) else arg
+    names = [*given, *defaults]
+    jsons = {c.name for c in table.columns if isinstance(c.type, JSON)}
+    records = []
+    for row in rows:
+        full = {**defaults, **row}
+        records.append(tuple(json.dumps(full[n]) if n in jsons else full[n] for n in names))
+    return names, records
+
+
+async def fill(
+    engine: AsyncEngine, conversations: int, days: int, agents: int, seed: int = 7
+) -> dict[str, int]:
+    """The hub's data, the same for a given seed on either backend; COPY on PostgreSQL."""
+    counts = {"messages": 0, "waits": 0, "calls": 0}
+    async with engine.begin() as conn:
+        await conn.execute(insert(Team), [{"name": f"Team {i}"} for i in range(5)])
+        await conn.execute(
+            insert(Agent),
+            [
+                {"email": f"a{i}@example.com", "name": f"Agent {i}", "password_hash": "-"}
+                for i in range(agents)
+            ],
+        )
+        await conn.execute(
+            insert(ChannelAccount),
+            [{"name": kind, "kind": kind, "team_id": 1 + i % 5} for i, kind in enumerate(CHANNELS)],
+        )
+    postgresql = engine.dialect.name == "postgresql"
+    for rows in batches(conversations, days, agents, seed):
         async with engine.begin() as conn:
-            await conn.execute(insert(Contact), contacts)
-            await conn.execute(insert(Conversation), convs)
-            await conn.execute(insert(Message), messages)
-            await conn.execute(insert(ReportWait), waits)
-            await conn.execute(insert(ReportingEvent), events)
-            if calls:
-                await conn.execute(insert(Call), calls)
-        counts["messages"] += len(messages)
-        counts["waits"] += len(waits)
-        counts["calls"] += len(calls)
+            if postgresql:
+                raw: Any = (await conn.get_raw_connection()).driver_connection  # asyncpg's connection
+                for name, chunk in rows.items():
+                    if chunk:
+                        columns, records = _complete(Base.metadata.tables[name], chunk)
+                        await raw.copy_records_to_table(name, records=records, columns=columns)
+            else:
+                for name, chunk in rows.items():
+                    if chunk:
+                        await conn.execute(insert(Base.metadata.tables[name]), chunk)
+        counts["messages"] += len(rows["messages"])
+        counts["waits"] += len(rows["report_waits"])
+        counts["calls"] += len(rows["calls"])
+    if postgresql:
+        async with engine.begin() as conn:
+            for table in ("contacts", "conversations"):
+                await conn.execute(
+                    text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), max(id)) FROM {table}")
+                )
+        async with engine.connect() as conn:
+            await conn.execution_options(isolation_level="AUTOCOMMIT")
+            await conn.execute(text("VACUUM ANALYZE"))
     return counts
 
 
@@ -250,7 +304,9 @@ async def measure(engine: AsyncEngine, days: int, repeat: int) -> list[dict[str,
     sla = SlaTargets(first_response=3600, reply=3600, resolution=86400)
     results = []
     for name in REPORTS:
-        for by in (None, "day"):
+        for by in GROUPINGS:
+            if name == "leads" and by == "agent":
+                by = "source"
             request = ReportRequest(
                 name=name, start=START, end=START + timedelta(days=days - 1), timezone=ZONE, by=by
             )
@@ -278,68 +334,97 @@ async def measure(engine: AsyncEngine, days: int, repeat: int) -> list[dict[str,
     return results
 
 
-async def main(args: argparse.Namespace) -> None:
-    url = args.database_url
-    scratch = None
-    tmp = None
-    if url is None:
-        tmp = tempfile.TemporaryDirectory(prefix="okno-bench-reports-")
-        url = f"sqlite+aiosqlite:///{tmp.name}/reports.db"
-    elif url.startswith("postgresql"):
-        parsed = make_url(url)
-        scratch = f"okno_bench_{uuid.uuid4().hex[:8]}"
-        admin = await asyncpg.connect(
-            host=parsed.host,
+@asynccontextmanager
+async def scratch(backend: str, postgresql_url: str) -> AsyncIterator[str]:
+    """A fresh, empty database of `backend`, removed afterwards."""
+    if backend == "sqlite":
+        with tempfile.TemporaryDirectory(prefix="okno-bench-reports-") as tmp:
+            yield f"sqlite+aiosqlite:///{tmp}/reports.db"
+        return
+    parsed = make_url(postgresql_url)
+    name = f"okno_bench_{uuid.uuid4().hex[:8]}"
+
+    async def admin(sql: str) -> None:
+        conn = await asyncpg.connect(
+            host=parsed.host or "127.0.0.1",
             port=parsed.port or 5432,
             user=parsed.username,
+            password=parsed.password,
             database=parsed.database or "postgres",
         )
-        await admin.execute(f'CREATE DATABASE "{scratch}"')
-        await admin.close()
-        url = parsed.set(database=scratch).render_as_string(hide_password=False)
-    engine = db.create_engine(url)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    await admin(f'CREATE DATABASE "{name}"')
     try:
-        await db.migrate(engine)
-        started = time.perf_counter()
-        counts = await fill(engine, args.conversations, args.days, args.agents)
-        filled = time.perf_counter() - started
-        results = await measure(engine, args.days, args.repeat)
+        yield parsed.set(database=name).render_as_string(hide_password=False)
     finally:
-        await engine.dispose()
-        if scratch is not None:
-            parsed = make_url(args.database_url)
-            admin = await asyncpg.connect(
-                host=parsed.host,
-                port=parsed.port or 5432,
-                user=parsed.username,
-                database=parsed.database or "postgres",
-            )
-            await admin.execute(f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)')
-            await admin.close()
-        if tmp is not None:
-            tmp.cleanup()
-    summary = {
-        "backend": make_url(url).get_backend_name(),
+        await admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+async def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
+    async with scratch(backend, args.postgresql_url) as url:
+        engine = db.create_engine(url)
+        try:
+            await db.migrate(engine)
+            started = time.perf_counter()
+            counts = await fill(engine, args.conversations, args.days, args.agents)
+            filled = time.perf_counter() - started
+            results = await measure(engine, args.days, args.repeat)
+        finally:
+            await engine.dispose()
+    for r in results:
+        r["within_aim"] = r["seconds"] <= AIMS[backend]
+    return {"fill_seconds": round(filled, 1), **counts, "reports": results}
+
+
+def table(summary: dict[str, Any]) -> str:
+    backends = list(summary["backends"])
+    head = f"{'report':<16}{'by':<8}" + "".join(
+        f"{b + ' s':>14}{'bare s':>9}{'ratio':>7}{'':>5}" for b in backends
+    )
+    lines = [head]
+    first = summary["backends"][backends[0]]["reports"]
+    for i, r in enumerate(first):
+        line = f"{r['report']:<16}{r['by'] or '-':<8}"
+        for b in backends:
+            x = summary["backends"][b]["reports"][i]
+            mark = "" if x["within_aim"] else " over"
+            line += f"{x['seconds']:>14.3f}{x['bare_sql_seconds']:>9.3f}{x['ratio'] or 0:>7.1f}{mark:>5}"
+        lines.append(line)
+    aims = ", ".join(f"≤ {AIMS[b]} s on {b}" for b in backends)
+    lines.append(f"aim: every report {aims}; ratio = report / bare SQL aggregate in the same run")
+    return "\n".join(lines)
+
+
+async def main(args: argparse.Namespace) -> int:
+    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    unknown = [b for b in backends if b not in BACKENDS]
+    if unknown or not backends:
+        raise SystemExit(f"--backends: one or more of {', '.join(BACKENDS)} (got {args.backends!r})")
+    summary: dict[str, Any] = {
         "conversations": args.conversations,
-        **counts,
         "days": args.days,
-        "fill_seconds": round(filled, 1),
-        "reports": results,
+        "agents": args.agents,
+        "backends": {},
     }
+    for backend in backends:
+        summary["backends"][backend] = await run_backend(backend, args)
+    within = all(r["within_aim"] for b in summary["backends"].values() for r in b["reports"])
+    summary["within_aims"] = within
     if args.json:
         print(json.dumps(summary))
-        return
-    print(
-        f"{summary['backend']}: {args.conversations:,} conversations, {counts['messages']:,} messages, "
-        f"{counts['waits']:,} waits, {counts['calls']:,} calls over {args.days} days "
-        f"(filled in {filled:.0f} s)"
-    )
-    print(f"{'report':<16}{'by':<6}{'seconds':>10}{'bare SQL':>11}{'ratio':>8}")
-    for r in results:
-        print(
-            f"{r['report']:<16}{r['by'] or '-':<6}{r['seconds']:>10.3f}"
-            f"{r['bare_sql_seconds']:>11.3f}{r['ratio'] or 0:>8.1f}"
-        )
+    else:
+        for backend, result in summary["backends"].items():
+            print(
+                f"{backend}: {args.conversations:,} conversations, {result['messages']:,} messages, "
+                f"{result['waits']:,} waits, {result['calls']:,} calls over {args.days} days "
+                f"(filled in {result['fill_seconds']:.0f} s)"
+            )
+        print(table(summary))
+    return 0 if within else 1
 
 
 if __name__ == "__main__":
@@ -348,6 +433,9 @@ if __name__ == "__main__":
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--agents", type=int, default=50)
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--database-url")
+    parser.add_argument("--backends", default=",".join(BACKENDS), help="sqlite,postgresql (default: both)")
+    parser.add_argument(
+        "--postgresql-url", default=os.environ.get("OKNO_BENCH_POSTGRESQL_URL", DEFAULT_POSTGRESQL)
+    )
     parser.add_argument("--json", action="store_true")
-    asyncio.run(main(parser.parse_args()))
+    sys.exit(asyncio.run(main(parser.parse_args())))

@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Float, and_, case, func, literal, or_, select
+from sqlalchemy import Float, and_, case, func, literal, literal_column, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -34,7 +34,7 @@ from inbox.models import (
     utcnow,
 )
 from inbox.reports.figures import SlaBook, SlaCount, SlaTargets, Summary
-from inbox.reports.sql import local_bucket, summaries
+from inbox.reports.sql import figures, local_bucket, most_of_history, summaries
 from inbox.reports.waits import FIRST_RESPONSE, REPLY, RESOLUTION
 
 WAIT_REPORTS: Mapping[str, str] = {
@@ -179,7 +179,9 @@ def _rounded(value: float | None) -> float | None:
 
 def _norm(key: Any) -> Any:
     """Group keys as SQL returns them, comparable with :meth:`_Grouper.every_key` (hours come back as ints
-    or strings depending on the backend)."""
+    or strings, days as dates or strings, depending on the backend)."""
+    if isinstance(key, date):  # a local day (PostgreSQL)
+        return key.isoformat()
     return int(key) if isinstance(key, float | Decimal) else key
 
 
@@ -187,7 +189,9 @@ async def _grouped_counts(
     session: AsyncSession, group: ColumnElement[Any] | None, where: Sequence[Any], *columns: Any
 ) -> dict[Any, tuple[Any, ...]]:
     key = group if group is not None else literal(0)
-    rows = await session.execute(select(key, *columns).where(*where).group_by(key))
+    query = select(key, *columns).where(*where)
+    # No GROUP BY for one group: SQLite would sort every row by the constant.
+    rows = await session.execute(query if group is None else query.group_by(key))
     return {(None if group is None else _norm(row[0])): tuple(row[1:]) for row in rows}
 
 
@@ -282,48 +286,56 @@ async def _wait_report(
     if req.agent_id is not None:
         where.append(w.agent_id == req.agent_id)
     group = grouper.expr(at=w.started_at, team=w.team_id, agent=w.agent_id, channel=w.channel_kind)
-    ended = [*where, w.outcome.is_not(None)]
     measure = w.business_seconds if req.business_hours else w.value_seconds
-    stats = {_norm(k): v for k, v in (await summaries(session, measure, group, ended)).items()}
     own = {i: sla.teams[name] for i, name in grouper.teams.items() if name in sla.teams}
     team_sla = _TeamSla(sla.default, own, kind)
     has_target = any(t.for_kind(kind) is not None for t in (sla.default, *own.values()))
-    met: dict[Any, int] = defaultdict(int)
-    missed: dict[Any, int] = defaultdict(int)
+    # One pass over the period's waits (a covering index holds them): the figures of the ended ones (an open
+    # wait has no value yet), how many ended, and the SLA's hits, late ends and overdue open waits — each
+    # wait against the threshold and clock of the team it started with.
+    ended = w.outcome.is_not(None)
+    counts: list[Any] = [func.count(w.outcome)]
     if has_target:
         clock, threshold = team_sla.clock(), team_sla.threshold()
-        for key, (hits, late) in (
-            await _grouped_counts(
-                session,
-                group,
-                ended,
-                func.sum(case((clock <= threshold, 1), else_=0)),
-                func.sum(case((clock > threshold, 1), else_=0)),
-            )
-        ).items():
-            met[key] += int(hits or 0)
-            missed[key] += int(late or 0)
+        overdue = and_(w.outcome.is_(None), team_sla.overdue(now))
+        counts += [
+            func.sum(case((and_(ended, clock <= threshold), 1), else_=0)),
+            func.sum(case((and_(ended, clock > threshold), 1), else_=0)),
+            func.sum(case((overdue, 1), else_=0)) if not team_sla.on_business_hours() else literal(0),
+        ]
+    in_value_order = not req.business_hours and await most_of_history(
+        session, w.started_at, [w.kind == kind], start, end
+    )
+    found = await figures(session, measure, group, where, counts, in_value_order=in_value_order)
+    stats: dict[Any, Summary] = {}
+    met: dict[Any, int] = {}
+    missed: dict[Any, int] = {}
+    for raw_key, (summary, (ended_count, *sla_counts)) in found.items():
+        key = _norm(raw_key)
+        if summary.count:
+            stats[key] = summary
+        if has_target and (ended_count or sla_counts[2]):
+            hits, late, overdue_count = sla_counts
+            met[key] = int(hits or 0)
+            missed[key] = int(late or 0) + int(overdue_count or 0)
+    if has_target and team_sla.on_business_hours():
+        # Working time cannot be counted in SQL: open waits are few, count them here.
+        key_col = group if group is not None else literal(0)
         still_open = [*where, w.outcome.is_(None)]
-        if team_sla.on_business_hours():
-            # Working time cannot be counted in SQL: open waits are few, count them here.
-            key_col = group if group is not None else literal(0)
-            query = select(key_col, w.team_id, w.started_at).where(*still_open)
-            for key, team_id, started in await session.execute(query):
-                targets = team_sla.targets(team_id)
-                limit = targets.for_kind(kind)
-                if limit is None:
-                    continue
-                if targets.business_hours:
-                    team_name = grouper.teams.get(team_id) if team_id is not None else None
-                    elapsed = calendars.of(team_name).seconds_between(started, now)
-                else:
-                    elapsed = (now - started).total_seconds()
-                if elapsed > limit:
-                    missed[None if group is None else _norm(key)] += 1
-        else:
-            overdue = [*still_open, team_sla.overdue(now)]
-            for key, (late,) in (await _grouped_counts(session, group, overdue, func.count())).items():
-                missed[key] += int(late or 0)
+        query = select(key_col, w.team_id, w.started_at).where(*still_open)
+        for key, team_id, started in await session.execute(query):
+            targets = team_sla.targets(team_id)
+            limit = targets.for_kind(kind)
+            if limit is None:
+                continue
+            if targets.business_hours:
+                team_name = grouper.teams.get(team_id) if team_id is not None else None
+                elapsed = calendars.of(team_name).seconds_between(started, now)
+            else:
+                elapsed = (now - started).total_seconds()
+            if elapsed > limit:
+                k = None if group is None else _norm(key)
+                missed[k] = missed.get(k, 0) + 1
     rows = []
     for key in grouper.every_key([*stats, *met, *missed]):
         summary = stats.get(key, Summary(0, None, None, None))
@@ -365,8 +377,14 @@ async def _calls(session: AsyncSession, req: ReportRequest, grouper: _Grouper) -
             case((and_(inbound, or_(Call.disposition.is_(None), Call.disposition.in_(MISSED))), 1), else_=0)
         ),
     )
-    waits = await summaries(session, Call.wait_seconds, group, [*where, inbound])
-    talks = await summaries(session, Call.talk_seconds, group, [*where, answered])
+    waits = {
+        _norm(k): v
+        for k, v in (await summaries(session, Call.wait_seconds, group, [*where, inbound])).items()
+    }
+    talks = {
+        _norm(k): v
+        for k, v in (await summaries(session, Call.talk_seconds, group, [*where, answered])).items()
+    }
     # Callback time: from the missed call to the answered call back; it belongs to the missed call's day.
     callbacks: dict[Any, list[float]] = defaultdict(list)
     query = select(ReportingEvent.occurred_at, ReportingEvent.value_seconds, ReportingEvent.agent_id).where(
@@ -380,7 +398,7 @@ async def _calls(session: AsyncSession, req: ReportRequest, grouper: _Grouper) -
         if start <= missed_at < end and (req.agent_id is None or agent_id == req.agent_id):
             callbacks[_python_key(grouper, missed_at, agent_id)].append(float(value or 0.0))
     rows = []
-    keys = [*counts, *({_norm(k) for k in waits}), *callbacks]
+    keys = [*counts, *waits, *callbacks]
     for key in grouper.every_key(keys):
         total, calls_in, ok, lost = counts.get(key, (0, 0, 0, 0))
         calls_in, ok, lost = int(calls_in or 0), int(ok or 0), int(lost or 0)
@@ -453,11 +471,13 @@ async def _volume(session: AsyncSession, req: ReportRequest, grouper: _Grouper) 
     )
     m, c = Message, Conversation
     sent_where: list[Any] = [
-        m.direction == "out",
+        m.direction
+        == literal_column("'out'"),  # a literal: the partial index of outbound messages matches it
         m.created_at >= start,
         m.created_at < end,
-        c.id == m.conversation_id,
     ]
+    if req.team_ids is not None or req.channel is not None or req.by in ("team", "channel"):
+        sent_where.append(c.id == m.conversation_id)  # the conversation only when its team or channel counts
     if req.team_ids is not None:
         sent_where.append(c.team_id.in_(req.team_ids))
     if req.channel is not None:

@@ -6,9 +6,12 @@ database does it in a fraction. Two pieces make that portable:
 * :func:`local_bucket` turns a UTC timestamp column into the local day, hour or weekday of the configured
   time zone. PostgreSQL converts with ``AT TIME ZONE``; SQLite has no time zones, so the UTC offset — constant
   between the zone's transitions — is chosen by a CASE over the few transitions inside the period.
-* :func:`summaries` computes count, average and ``percentile_cont`` (median, p90) per group with window
-  functions: each group's values are ranked once, only the rows next to each percentile's rank come back,
-  and the interpolation between them is done here, identically for both backends.
+* :func:`figures` (and :func:`summaries`, without extra counts) computes count, average, ``percentile_cont``
+  (median, p90) and any extra counts (SLA hits …) per group in one pass over the period's rows, which a
+  covering index holds (migration 0011_report_speed): PostgreSQL with its own ``percentile_cont``; SQLite,
+  which has none, reads only the rows at the ranks each side of each percentile — from an index in value
+  order when the period is most of the history (no sort), else through one ``row_number()`` window — and the
+  interpolation between them is done here, as ``percentile_cont`` does it.
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Integer, and_, case, cast, func, literal, or_, select
+from sqlalchemy import Float, Integer, case, cast, func, literal, literal_column, select
+from sqlalchemy.dialects.postgresql import array
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -53,15 +57,34 @@ def offsets(zone: ZoneInfo, start: datetime, end: datetime) -> list[tuple[dateti
 def local_bucket(
     session: AsyncSession, column: Any, by: str, zone: ZoneInfo, start: datetime, end: datetime
 ) -> ColumnElement[Any]:
-    """The local "day" (YYYY-MM-DD), "hour" (0–23) or "weekday" (0 = Monday) of a UTC timestamp column."""
-    if session.get_bind().dialect.name == "postgresql":
-        local = func.timezone(zone.key, column)
-        if by == "day":
-            return func.to_char(local, "YYYY-MM-DD")
-        if by == "hour":
-            return cast(func.extract("hour", local), Integer)
-        return cast(func.extract("isodow", local), Integer) - 1
+    """The local "day" (YYYY-MM-DD), "hour" (0–23) or "weekday" (0 = Monday) of a UTC timestamp column.
+
+    Both backends shift the UTC time by the zone's offset, chosen by a CASE over the few transitions inside
+    the period: PostgreSQL's own conversion (``AT TIME ZONE``) costs more than the rest of a month's
+    aggregate at 100,000 conversations. PostgreSQL gives the day as a DATE (its text is YYYY-MM-DD).
+    """
     steps = offsets(zone, start, end)
+
+    def by_offset(unit: int) -> ColumnElement[Any]:
+        """The offset in `unit`s of the minute (1: minutes, 60: seconds) at each row's time."""
+        if len(steps) == 1:
+            return literal(steps[0][1] * unit)
+        return case(
+            *[
+                (column < literal(at, UtcDateTime), previous * unit)
+                for (at, _), (_, previous) in zip(steps[1:], steps, strict=False)
+            ],
+            else_=steps[-1][1] * unit,
+        )
+
+    if session.get_bind().dialect.name == "postgresql":
+        local = func.date_part("epoch", column) + by_offset(60)  # local seconds since 1970-01-01
+        days = cast(func.floor(local / literal(86400.0, Float)), Integer)  # float: no NUMERIC division
+        if by == "day":
+            return literal_column("DATE '1970-01-01'") + days
+        if by == "hour":
+            return cast(func.floor(local / literal(3600.0, Float)), Integer) % 24
+        return (days + 3) % 7  # 1970-01-01 was a Thursday
     modifier: ColumnElement[Any] = literal(f"{steps[-1][1]:+d} minutes")
     if len(steps) > 1:
         modifier = case(
@@ -79,39 +102,143 @@ def local_bucket(
     return (cast(func.strftime("%w", shifted), Integer) + 6) % 7  # %w: 0 = Sunday
 
 
+Counts = tuple[int, ...]
+
+
 async def summaries(
-    session: AsyncSession, value: Any, group: ColumnElement[Any] | None, where: Sequence[Any]
+    session: AsyncSession,
+    value: Any,
+    group: ColumnElement[Any] | None,
+    where: Sequence[Any],
+    *,
+    in_value_order: bool = False,
 ) -> dict[Any, Summary]:
     """count, avg, median and p90 of `value` per `group` (None: one group) over the rows `where` selects."""
+    found = await figures(session, value, group, where, (), in_value_order=in_value_order)
+    return {g: summary for g, (summary, _) in found.items()}
+
+
+async def figures(
+    session: AsyncSession,
+    value: Any,
+    group: ColumnElement[Any] | None,
+    where: Sequence[Any],
+    counts: Sequence[ColumnElement[Any]],
+    *,
+    in_value_order: bool = False,
+) -> dict[Any, tuple[Summary, Counts]]:
+    """Per `group` (None: one group) over the rows `where` selects: count, avg, median and p90 of `value`
+    (rows where it is null are not counted), and each of `counts` (SQL aggregates over every row, e.g. SLA
+    hits), in one pass over the rows.
+
+    PostgreSQL computes the percentiles itself (``percentile_cont``, one sort per group for both). SQLite
+    has none: the same pass gives each group's size, then only the two rows each side of each percentile's
+    rank are read — from an index in `value` order when `in_value_order` says one leads with the query's
+    equality filters (the median's rank counted from the bottom, the p90's from the top: no sort at all),
+    else from one ``row_number()`` window over the period's rows.
+    """
     key = group if group is not None else literal(0)
-    base = select(key.label("g"), value.label("v")).where(*where, value.is_not(None)).subquery()
+    aggregates: list[Any] = [func.count(value), func.avg(value), *counts]
+    postgresql = session.get_bind().dialect.name == "postgresql"
+    if postgresql:
+        aggregates.append(func.percentile_cont(array(list(FRACTIONS))).within_group(value))
+    query = select(key, *aggregates).where(*where)
+    # No GROUP BY for one group: SQLite would sort every row by the constant.
+    rows = list(await session.execute(query if group is None else query.group_by(key)))
+    out: dict[Any, tuple[Summary, Counts]] = {}
+    sizes: dict[Any, int] = {}
+    for row in rows:
+        g = None if group is None else row[0]
+        n, mean = int(row[1] or 0), row[2]
+        extra = tuple(int(c or 0) for c in row[3 : 3 + len(counts)])
+        quantiles: list[float | None] = [None, None]
+        if postgresql and n:
+            quantiles = [float(q) for q in row[-1]]
+        out[g] = (Summary(n, None if mean is None else float(mean), *quantiles), extra)
+        if n and not postgresql:
+            sizes[g] = n
+    if sizes:
+        picked = await _sqlite_ranks(session, value, group, where, sizes, in_value_order=in_value_order)
+        for g, n in sizes.items():
+            summary, extra = out[g]
+            quantiles = []
+            for fraction in FRACTIONS:
+                rank = fraction * (n - 1)
+                low = int(rank)
+                high = min(low + 1, n - 1)
+                values = picked[g]
+                quantiles.append(values[low] + (values[high] - values[low]) * (rank - low))
+            out[g] = (Summary(n, summary.avg, quantiles[0], quantiles[1]), extra)
+    return out
+
+
+def _ranks(n: int) -> set[int]:
+    """The 0-based ranks each percentile interpolates between, in a group of n values."""
+    ranks: set[int] = set()
+    for fraction in FRACTIONS:
+        low = int(fraction * (n - 1))
+        ranks.update((low, min(low + 1, n - 1)))
+    return ranks
+
+
+async def _sqlite_ranks(
+    session: AsyncSession,
+    value: Any,
+    group: ColumnElement[Any] | None,
+    where: Sequence[Any],
+    sizes: dict[Any, int],
+    *,
+    in_value_order: bool,
+) -> dict[Any, dict[int, float]]:
+    """The values at the ranks the percentiles need, per group: {group: {rank: value}}."""
+    picked: dict[Any, dict[int, float]] = defaultdict(dict)
+    if group is None and in_value_order:
+        [n] = sizes.values()
+        present = [*where, value.is_not(None)]  # lets SQLite walk the index in value order
+        for fraction in FRACTIONS:
+            low = int(fraction * (n - 1))
+            high = min(low + 1, n - 1)
+            # From whichever end is nearer: the p90's two values are read from the top, a tenth of the way.
+            if low <= (n - 1) - high:
+                query = select(value).where(*present).order_by(value).offset(low)
+                ranks = [low, high]
+            else:
+                query = select(value).where(*present).order_by(value.desc()).offset((n - 1) - high)
+                ranks = [high, low]
+            for rank, found in zip(ranks, await session.scalars(query.limit(2)), strict=False):
+                picked[None][rank] = float(found)
+        return picked
+    key = group if group is not None else literal(0)
+    # `value + 0`: an expression, so SQLite reads the period's rows by time (its index on started_at) and
+    # sorts them, rather than walking every row of the kind in value order.
+    base = select(key.label("g"), value.label("v")).where(*where, (value + 0).is_not(None)).subquery()
     ranked = select(
         base.c.g,
         base.c.v,
         (func.row_number().over(partition_by=base.c.g, order_by=base.c.v) - 1).label("i"),
-        func.count().over(partition_by=base.c.g).label("n"),
-        func.avg(base.c.v).over(partition_by=base.c.g).label("mean"),
     ).subquery()
-    n1, i = ranked.c.n - 1, ranked.c.i
-    # The ranks each side of (n - 1) × fraction, in integer arithmetic only (a division's type differs
-    # between the backends): i×10 − 10 ≤ (n − 1)×k ≤ i×10 + 9 holds for i = floor((n − 1)×k/10) and the next.
-    near = [and_(i * 10 - 10 <= n1 * k, n1 * k <= i * 10 + 9) for k in (5, 9)]
-    rows = await session.execute(
-        select(ranked.c.g, i, ranked.c.v, ranked.c.n, ranked.c.mean).where(or_(*near))
-    )
-    picked: dict[Any, dict[int, float]] = defaultdict(dict)
-    sizes: dict[Any, tuple[int, float]] = {}
-    for g, i, v, n, mean in rows:
-        picked[g][int(i)] = float(v)
-        sizes[g] = (int(n), float(mean))
-    out = {}
-    for g, (n, mean) in sizes.items():
-        values = picked[g]
-        quantiles = []
-        for fraction in FRACTIONS:
-            rank = fraction * (n - 1)
-            low = int(rank)
-            high = min(low + 1, n - 1)
-            quantiles.append(values[low] + (values[high] - values[low]) * (rank - low))
-        out[None if group is None else g] = Summary(n, mean, quantiles[0], quantiles[1])
-    return out
+    wanted = sorted(set().union(*(_ranks(n) for n in sizes.values())))
+    rows = await session.execute(select(ranked.c.g, ranked.c.i, ranked.c.v).where(ranked.c.i.in_(wanted)))
+    for g, i, v in rows:
+        picked[None if group is None else g][int(i)] = float(v)
+    return picked
+
+
+async def most_of_history(
+    session: AsyncSession, at: Any, kind: Sequence[Any], start: datetime, end: datetime
+) -> bool:
+    """On SQLite: whether [start, end) spans a fifth or more of the time between the first and the last fact
+    of `kind` (two index seeks).
+
+    Then walking that kind's rows in value order to a percentile's rank reads about as many rows as the
+    period holds, and sorts none; for a short period of a long history, sorting the period's rows costs less.
+    """
+    if session.get_bind().dialect.name != "sqlite":
+        return False  # PostgreSQL sorts within percentile_cont either way
+    first = await session.scalar(select(func.min(at)).where(*kind))
+    last = await session.scalar(select(func.max(at)).where(*kind))
+    if first is None or last is None:
+        return False
+    history: timedelta = last - first
+    overlap: timedelta = min(end, last) - max(start, first)
+    return bool(history <= timedelta(0) or overlap * 5 >= history)

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import Integer, cast, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox.models import ChannelAccount, Contact, Conversation, ReportWait
@@ -48,17 +48,39 @@ async def waits(session: AsyncSession, values: list[float]) -> None:
     await session.commit()
 
 
+@pytest.mark.parametrize("in_value_order", [False, True], ids=["ranked", "value-order"])
 @pytest.mark.parametrize("size", [1, 2, 3, 4, 10, 37])
-async def test_summaries_in_sql_equal_the_definition(session: AsyncSession, size: int) -> None:
+async def test_summaries_in_sql_equal_the_definition(
+    session: AsyncSession, size: int, in_value_order: bool
+) -> None:
     values = [float(random.Random(size).randrange(1, 100_000)) for _ in range(size)]
     values = [v + i for i, v in enumerate(values)]
     await waits(session, values)
-    [(key, got)] = (await summaries(session, ReportWait.value_seconds, None, [])).items()
+    where = [ReportWait.kind == "reply"]
+    found = await summaries(session, ReportWait.value_seconds, None, where, in_value_order=in_value_order)
+    [(key, got)] = found.items()
     want = Summary.of(values)
     assert key is None and got.count == want.count
     assert got.avg == pytest.approx(want.avg)
     assert got.median == pytest.approx(want.median)
     assert got.p90 == pytest.approx(want.p90)
+
+
+async def test_summaries_per_group_pick_each_groups_own_ranks(session: AsyncSession) -> None:
+    # Groups of 1, 12 and 40 values: the ranks one group needs are other groups' ranks too.
+    values = [float(n * 7 % 101) + n / 1000 for n in range(53)]
+    sizes = {0: 1, 1: 12, 2: 40}
+    group_of = [g for g, size in sizes.items() for _ in range(size)]
+    await waits(session, values)
+    group = cast(ReportWait.started_at > T0 + timedelta(minutes=15), Integer) + cast(
+        ReportWait.started_at > T0 + timedelta(minutes=30 * 12 + 15), Integer
+    )
+    got = await summaries(session, ReportWait.value_seconds, group, [ReportWait.kind == "reply"])
+    assert sorted(got) == [0, 1, 2]
+    for g in sizes:
+        want = Summary.of([v for v, of in zip(values, group_of, strict=True) if of == g])
+        assert got[g].count == want.count and got[g].avg == pytest.approx(want.avg)
+        assert got[g].median == pytest.approx(want.median) and got[g].p90 == pytest.approx(want.p90)
 
 
 async def test_local_hours_follow_the_zone_across_a_dst_change(session: AsyncSession) -> None:
