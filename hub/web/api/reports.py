@@ -1,5 +1,6 @@
 """``GET /api/v1/reports/{name}``: the managers' reports (supervisors and admins), JSON or CSV; and
-``GET /api/v1/reports/{name}/conversations``: the waits behind one bar or row (the drill-down).
+``GET /api/v1/reports/{name}/conversations``: the facts behind one bar or row (the drill-down): waits, new
+conversations, lead cards or calls, each linked to its conversation.
 
 The same reports as `okno report` (see docs/reports.md): a supervisor sees the figures of their own teams
 only (asking for another team is a 403), an admin every team's. ``Accept: text/csv`` (or ``format=csv``)
@@ -29,7 +30,7 @@ from hub.web.errors import forbidden, not_found, unprocessable
 from hub.web.inputs import Id, Query, read_query
 from inbox.conversations import Viewer
 from inbox.models import utcnow
-from inbox.reports.build import GROUPS, REPORTS, WAIT_REPORTS, ReportError, ReportRequest, build_report
+from inbox.reports.build import GROUPS, REPORTS, ReportError, ReportRequest, build_report
 from inbox.reports.build import Report as ReportOutcome
 from inbox.reports.drill import MAX_PAGE, drill_down
 
@@ -42,10 +43,6 @@ assert set(ReportName.__args__) == set(REPORTS) and set(Group.__args__) == set(G
 
 class ReportPath(Query):
     name: ReportName
-
-
-class WaitReportPath(Query):
-    name: Literal["first_response", "reply_time", "resolution"]
 
 
 def _iso_date(value: object) -> object:
@@ -115,8 +112,8 @@ class DrillQuery(ReportFilters):
         None,
         max_length=320,
         description="the row or bar: an agent's e-mail, a team's name, a channel kind, a day (YYYY-MM-DD), "
-        "an hour (0-23) or a weekday (mon-sun), as the report's `group`; absent with `by`: the rows "
-        "without one",
+        "an hour (0-23), a weekday (mon-sun) or (leads) an ad source, as the report's `group`; absent "
+        "with `by`: the rows without one",
     )
     limit: int = Field(50, ge=1, le=MAX_PAGE)
     offset: int = Field(0, ge=0, le=1_000_000)
@@ -124,12 +121,12 @@ class DrillQuery(ReportFilters):
 
 @routes.get("/api/v1/reports/{name}/conversations")
 @operation(
-    "The conversations behind a bar or row of a wait report: its waits, oldest first, paginated "
-    "(supervisors and admins)",
+    "The conversations behind a bar or row of a report: its waits, new conversations, lead cards or calls, "
+    "oldest first, paginated (supervisors and admins)",
     "reports",
     {200: ("OK", ReportConversations)},
     query=DrillQuery,
-    path=WaitReportPath,
+    path=ReportPath,
     errors=(403, 404, 422),
 )
 async def get_report_conversations(request: web.Request) -> web.Response:
@@ -138,11 +135,6 @@ async def get_report_conversations(request: web.Request) -> web.Response:
         principal = await require_agent(request, session, "supervisor", "admin")
         query = read_query(request, DrillQuery)
         name = read_query_path(request)
-        if name not in WAIT_REPORTS:
-            raise not_found(
-                f"the {name} report has no waits to list: the conversations behind a report are listed "
-                f"for {', '.join(WAIT_REPORTS)}"
-            )
         page = await read_drill_down(hub, session, principal.viewer, name, query)
     return respond(page)
 
@@ -150,7 +142,7 @@ async def get_report_conversations(request: web.Request) -> web.Response:
 async def read_drill_down(
     hub: Hub, session: AsyncSession, viewer: Viewer, name: str, query: DrillQuery
 ) -> ReportConversations:
-    """The waits behind one group of a report, scoped as the report is (a supervisor: their own teams).
+    """The facts behind one group of a report, scoped as the report is (a supervisor: their own teams).
     Shared by the API and the Reports pages."""
     request = report_request(hub, viewer, name, query)
     try:
@@ -177,7 +169,13 @@ async def read_drill_down(
             "total": page.total,
             "limit": query.limit,
             "offset": query.offset,
-            "items": [{**asdict(row), "url": f"/inbox/{row.conversation_id}"} for row in page.rows],
+            "items": [
+                {
+                    **asdict(row),
+                    "url": None if row.conversation_id is None else f"/inbox/{row.conversation_id}",
+                }
+                for row in page.rows
+            ],
         }
     )
 

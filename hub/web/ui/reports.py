@@ -2,9 +2,11 @@
 
 An overview (today, 7 and 30 days: conversations, inbound messages, first response median and p90, SLA,
 missed calls) and one report at a time with its filters, a bar chart (server-rendered SVG: no script, no
-CDN) and the table under it, and a CSV download (the API's own). On a wait report each bar and each row
-links to its drill-down (``drill=1&group=…``): the conversations behind it, paginated, each a link into the
-inbox (the API's :func:`hub.web.api.reports.read_drill_down`). The figures are the API's
+CDN) and the table under it, and a CSV download (the API's own). Each bar and each row links to its
+drill-down (``drill=1&group=…``), paginated, each fact a link into the inbox (the API's
+:func:`hub.web.api.reports.read_drill_down`): the waits of a wait report, the new conversations of volume,
+the lead cards of leads (source, first conversation, became a client), the calls of calls (answered or
+missed, waiting, talking and callback time). The figures are the API's
 (:func:`hub.web.api.reports.read_report`), read in one short transaction and rendered after it.
 """
 
@@ -98,6 +100,14 @@ SLA_STATES: Final[dict[str, Msg]] = {
     "met": N_("met"),
     "missed": N_("missed"),
     "pending": N_("waiting"),
+}
+DIRECTIONS: Final[dict[str, Msg]] = {"inbound": N_("Inbound"), "outbound": N_("Outbound")}
+OUTCOMES: Final[dict[str, Msg]] = {
+    "answered": N_("Answered"),
+    "missed": N_("Missed"),
+    "busy": N_("busy"),
+    "failed": N_("failed"),
+    "voicemail": N_("voicemail"),
 }
 DRILL_PAGE: Final = 25
 DURATIONS: Final = frozenset(
@@ -235,9 +245,19 @@ def drill_rows(page: ReportConversations, clock: Clock, t: i18n.Texts) -> list[d
     return [
         {
             "href": item.url,
+            "call_id": item.call_id,
+            "contact_id": item.contact_id,
+            "direction": t.label(DIRECTIONS, item.direction) if item.direction else "—",
+            "outcome": item.disposition,
+            "outcome_label": t.label(OUTCOMES, item.disposition) if item.disposition else "—",
+            "waiting": duration(item.waiting_seconds, t),
+            "talking": duration(item.talking_seconds, t),
+            "callback": duration(item.callback_seconds, t),
+            "source": t.channel(item.source) if item.source in i18n.CHANNELS else (item.source or "—"),
+            "became_client": item.became_client,
             "conversation_id": item.conversation_id,
             "client": item.client or t.gettext("Guest #%(id)d", id=item.contact_id or 0),
-            "channel": t.channel(item.channel),
+            "channel": t.channel(item.channel) if item.channel else "—",
             "agent": item.agent or "—",
             "team": item.team or "—",
             "started": clock.full(item.started_at),
@@ -314,7 +334,7 @@ async def reports_page(request: web.Request) -> web.Response:
         teams = list((await session.execute(team_rows)).all())
         agents = list((await session.execute(select(Agent.id, Agent.name).order_by(Agent.name))).all())
         drilled = None
-        if query.drill and query.report in WAIT_REPORTS:
+        if query.drill:
             drilled = await read_drill_down(hub, session, viewer, query.report, query.drilling())
     body = report.to_dict()
     rows: list[dict[str, Any]] = body["rows"]
@@ -330,13 +350,13 @@ async def reports_page(request: web.Request) -> web.Response:
         "to": body["to"],
         "by": by or "whole",
     }
-    drillable = query.report in WAIT_REPORTS
-    links = [drill_url(report_params, r.get("group")) if drillable else None for r in rows]
+    links: list[str | None] = [drill_url(report_params, r.get("group")) for r in rows]
     drill = None
     if drilled is not None:
         clock = Clock(hub.settings.business_hours.timezone, lang)
         pages = max(1, -(-drilled.total // DRILL_PAGE))
         drill = {
+            "kind": "waits" if query.report in WAIT_REPORTS else query.report,
             "group": _group_label(query.group if by else None, by, t),
             "total": drilled.total,
             "rows": drill_rows(drilled, clock, t),

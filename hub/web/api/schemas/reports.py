@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, RootModel
 
-from hub.web.api.schemas.base import ApiModel, Id, NullableId, Time
+from hub.web.api.schemas.base import ApiModel, NullableId, Time
 
 Cell = str | int | float | None
 
@@ -28,25 +28,47 @@ class ReportCsv(RootModel[str]):
 
 
 class ReportConversation(ApiModel):
-    """One wait behind a report's bar or row, and its conversation."""
+    """One fact behind a report's bar or row, and its conversation: a wait (first_response, reply_time,
+    resolution), a new conversation (volume), a lead card (leads) or a call (calls). Fields another kind
+    of report has no use for are null."""
 
-    wait_id: Id
-    conversation_id: Id
-    url: str = Field(description="the conversation in the inbox")
+    wait_id: NullableId = Field(description="the wait (wait reports)")
+    conversation_id: NullableId = Field(
+        description="the conversation; a lead's first one, a call's; null when there is none"
+    )
+    url: str | None = Field(description="the conversation in the inbox")
     contact_id: NullableId
     client: str | None = Field(description="the client card's name")
-    channel: str
-    agent: str | None = Field(description="the e-mail of the agent who ended the wait")
-    team: str | None = Field(description="the team of the wait's start")
-    started_at: Time
+    channel: str | None = Field(description="the channel kind (leads: the card's source channel)")
+    agent: str | None = Field(
+        description="e-mail: who ended the wait; the card's owner (leads); the call's agent (calls)"
+    )
+    team: str | None = Field(
+        description="the team of the wait's start or of the conversation; a call's line's team"
+    )
+    started_at: Time = Field(
+        description="the wait's start, the conversation's opening, the card's creation or the call's start"
+    )
     ended_at: Time | None
     seconds: float | None = Field(
-        description="how long it lasted, on the report's clock (working time with business_hours); "
-        "null while the client still waits"
+        description="how long the wait lasted, on the report's clock (working time with business_hours); "
+        "null while the client still waits, and for other reports"
     )
     sla: Literal["met", "missed", "pending"] | None = Field(
         description="by its team's SLA: pending = still open, not yet due; null: no target"
     )
+    call_id: NullableId = Field(description="the call (calls)")
+    direction: Literal["inbound", "outbound"] | None = Field(description="the call's direction (calls)")
+    disposition: str | None = Field(
+        description="calls: answered, missed (as the report counts it) or the exchange's word"
+    )
+    waiting_seconds: float | None = Field(description="calls: how long it rang")
+    talking_seconds: float | None = Field(description="calls: how long they talked")
+    callback_seconds: float | None = Field(
+        description="a missed call: until the client was called back (or called again and was answered)"
+    )
+    became_client: bool | None = Field(description="leads: whether the card became a client")
+    source: str | None = Field(description="leads: the ad source, else the source channel")
 
 
 class ReportConversations(ApiModel):
@@ -56,7 +78,7 @@ class ReportConversations(ApiModel):
     by: str | None
     group: str | None
     business_hours: bool
-    total: int = Field(description="how many waits the group holds")
+    total: int = Field(description="how many facts (waits, conversations, cards or calls) the group holds")
     limit: int
     offset: int
     items: list[ReportConversation]

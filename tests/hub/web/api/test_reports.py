@@ -1,5 +1,5 @@
 """GET /api/v1/reports/{name}: supervisors and admins only, scoped to a supervisor's teams, JSON checked
-against the OpenAPI document, CSV on request."""
+against the OpenAPI document, CSV on request; and its drill-down, /api/v1/reports/{name}/conversations."""
 
 from __future__ import annotations
 
@@ -96,10 +96,63 @@ async def test_the_conversations_behind_a_row_are_the_reports_own_waits_scoped_a
     assert others["total"] == 0
 
     assert (await client.get(base, headers=sales.headers)).status == 403
-    volume = await client.get(base.replace("first_response", "volume"), headers=boss.headers)
-    assert "no waits to list" in (await error_of(volume, 404))["message"]
+    unknown = await client.get(base.replace("first_response", "nothing"), headers=boss.headers)
+    assert unknown.status == 404
     hour = await client.get(f"{base}&by=hour&group=25", headers=boss.headers)
     assert (await error_of(hour, 422))["field"] == "group"
     nobody = await client.get(f"{base}&by=agent&group=ghost@example.com", headers=boss.headers)
     assert "ghost@example.com" in (await error_of(nobody, 422))["message"]
     assert wholesale.role == "agent"
+
+
+async def test_the_volume_and_leads_drill_downs_list_the_new_conversations_and_cards_of_a_supervisors_teams(
+    client: Client, hub: Hub, sales: Person
+) -> None:
+    boss = await make_agent(hub, "boss@okno.example.com", role="supervisor", teams=("Sales",))
+    today = datetime.now(ZoneInfo(hub.settings.business_hours.timezone)).date().isoformat()
+    first = await hand_in(client, "v1", name="Ирина")
+    await hand_in(client, "v2", account="depot", email="other@example.com", name="SECRETB")
+    checked = Checked(client)
+    period = f"?from={today}&to={today}"
+
+    report = await checked(
+        "GET", f"/api/v1/reports/volume{period}&by=channel", headers=boss.headers, status=200
+    )
+    [row] = report["rows"]
+    volume = await checked(
+        "GET",
+        f"/api/v1/reports/volume/conversations{period}&by=channel&group=api",
+        headers=boss.headers,
+        status=200,
+    )
+    assert volume["total"] == row["new_conversations"] == 1
+    [item] = volume["items"]
+    assert (item["conversation_id"], item["client"], item["team"], item["wait_id"]) == (
+        first["conversation_id"],
+        "Ирина",
+        "Sales",
+        None,
+    )
+    assert item["url"] == f"/inbox/{first['conversation_id']}" and item["call_id"] is None
+
+    leads = await checked(
+        "GET", f"/api/v1/reports/leads/conversations{period}", headers=boss.headers, status=200
+    )
+    assert leads["total"] == 1 and "SECRETB" not in str(leads)  # the other team's card stays out
+    [card] = leads["items"]
+    assert (card["client"], card["conversation_id"], card["became_client"]) == (
+        "Ирина",
+        first["conversation_id"],
+        False,
+    )
+    calls = await checked(
+        "GET", f"/api/v1/reports/calls/conversations{period}", headers=boss.headers, status=200
+    )
+    assert calls["total"] == 0 and calls["items"] == []
+    by_source = await client.get(
+        f"/api/v1/reports/volume/conversations{period}&by=source", headers=boss.headers
+    )
+    assert (await error_of(by_source, 422))["field"] == "by"
+    assert (
+        await client.get(f"/api/v1/reports/leads/conversations{period}", headers=sales.headers)
+    ).status == 403

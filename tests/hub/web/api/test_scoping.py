@@ -54,7 +54,8 @@ EXCEPTIONS: dict[tuple[str, str], tuple[int | None, str]] = {
     ),
     ("get", "/api/v1/reports/{name}/conversations"): (
         None,
-        "a report's waits: agents 403, a supervisor their own teams' only (test_reports.py)",
+        "a report's waits, conversations, cards or calls: agents 403, a supervisor their own teams' only "
+        "(test_reports.py)",
     ),
     ("post", "/api/v1/tasks"): (None, "creating a task: scoped by its references, see the tests below"),
     ("post", "/api/v1/channels/{account}/messages"): (

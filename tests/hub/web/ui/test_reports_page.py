@@ -22,8 +22,8 @@ async def test_a_supervisor_sees_the_overview_a_chart_and_the_table_in_their_lan
     assert page.status == 200
     html = await page.text()
     assert "<h2>Today</h2>" in html and "<h2>30 days</h2>" in html
-    assert '<th scope="col">New conversations</th>' in html and "<td>API</td>" in html
-    assert html.count("<rect ") == 1 and "<title>API: 2</title>" in html  # one bar: two inbound on the API
+    assert '<th scope="col">New conversations</th>' in html and ">API</a></td>" in html
+    assert html.count("<rect x=") == 1 and "<title>API: 2</title>" in html  # one bar: two inbound on the API
     assert "/api/v1/reports/volume?" in html and "format=csv" in html
 
     russian = await (await client.get("/reports?lang=ru&report=first_response&by=hour")).text()
@@ -31,7 +31,7 @@ async def test_a_supervisor_sees_the_overview_a_chart_and_the_table_in_their_lan
     assert russian.count("<rect x=") == 24  # every hour of the day, zeros included (each a link: a hit area)
 
     whole = await (await client.get("/reports?lang=en&report=calls&by=whole&team=&channel=")).text()
-    assert "<td>Total</td>" in whole
+    assert ">Total</a></td>" in whole
 
 
 async def test_reports_are_refused_to_agents_and_absent_from_their_header(
@@ -75,5 +75,30 @@ async def test_each_bar_and_row_of_a_wait_report_opens_the_conversations_behind_
     assert "&lt;i&gt;Ирина&lt;/i&gt;" in drilled and '<td class="sla-met">met</td>' in drilled
     unanswered = await (await client.get(href.split("&group=")[0] + "&lang=ru")).text()  # the "none" row
     assert "Олег" in unanswered and "ещё ждёт" in unanswered and "Ирина" not in unanswered
-    volume = await (await client.get("/reports?report=volume&by=channel")).text()
-    assert 'class="drill"' not in volume and 'class="bar"' not in volume  # only wait reports drill down
+
+
+async def test_the_volume_leads_and_calls_pages_open_the_conversations_cards_and_calls_behind_a_row(
+    client: Client, hub: Hub
+) -> None:
+    boss = await make_agent(hub, "boss@okno.example.com", role="supervisor", teams=("Sales",))
+    first = await hand_in(client, "v1", name="<b>Ирина</b>")
+    await hand_in(client, "v2", account="depot", email="other@example.com", name="SECRETB")
+    await login(client, boss.email)
+
+    volume = await (await client.get("/reports?lang=en&report=volume&by=channel")).text()
+    link = re.search(r'<a class="drill" href="([^"]+)"[^>]*>API</a>', volume)
+    assert link is not None and 'class="bar" href="' in volume
+    drilled = await (await client.get(link.group(1).replace("&amp;", "&"))).text()
+    assert "Conversations behind: API" in drilled and "1 new conversation" in drilled
+    assert (
+        f'<a href="/inbox/{first["conversation_id"]}">' in drilled and "&lt;b&gt;Ирина&lt;/b&gt;" in drilled
+    )
+    assert "SECRETB" not in drilled  # another team's
+
+    leads = await (await client.get("/reports?lang=ru&report=leads&by=whole&drill=1")).text()
+    assert "1 лид" in leads and "Стал клиентом" in leads and "<td>нет</td>" in leads
+    assert f'<a href="/inbox/{first["conversation_id"]}">' in leads and "SECRETB" not in leads
+
+    calls = await (await client.get("/reports?lang=en&report=calls&by=hour&drill=1&group=9")).text()
+    assert 'id="drill"' in calls and "0 calls" in calls  # no calls today: an empty list, not an error
+    assert (await client.get("/reports?report=calls&by=hour&drill=1&group=25")).status == 422
