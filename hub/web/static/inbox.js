@@ -49,11 +49,12 @@
   var listSeq = 0, convSeq = 0;  // a slow answer to an older request must not overwrite a newer one
   function refreshList() {
     var seq = ++listSeq;
-    var focused = document.activeElement && document.activeElement.classList.contains("row")
-      ? document.activeElement.getAttribute("data-id") : null;
-    var scroller = $("rows"), top = scroller ? scroller.scrollTop : 0;
     return fragment("/inbox/parts/list?" + query).then(function (content) {
       if (seq !== listSeq) return;
+      // Read when the new list arrives: the focus may have moved to a row meanwhile (j/k, Tab).
+      var focused = document.activeElement && document.activeElement.classList.contains("row")
+        ? document.activeElement.getAttribute("data-id") : null;
+      var scroller = $("rows"), top = scroller ? scroller.scrollTop : 0;
       var list = $("list");
       list.replaceChildren(content);
       var rows = $("rows");
@@ -502,8 +503,9 @@
     var t = event.target, tag = t && t.tagName;
     if (tag === "INPUT" || tag === "TEXTAREA" || tag === "SELECT" || (t && t.isContentEditable)) return;
     var key = event.key;
-    if (key && key.length === 1 && key.charCodeAt(0) > 127) {
-      // A Russian (or other) layout: the same physical keys, read from their codes (KeyJ, Slash).
+    if (!Object.prototype.hasOwnProperty.call(SHORTCUTS, key) && !/^[a-zA-Z]$/.test(key || "")) {
+      // A Russian (or other) layout: the same physical keys, read from their codes (KeyJ types "о",
+      // Slash types "." and "," there). A Latin letter is taken as typed (Dvorak and the like).
       var letter = /^Key([A-Z])$/.exec(event.code || "");
       key = letter ? (event.shiftKey ? "" : letter[1].toLowerCase()) : event.code === "Slash" ? (event.shiftKey ? "?" : "/") : key;
     }
