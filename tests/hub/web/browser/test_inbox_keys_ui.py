@@ -13,7 +13,10 @@ from playwright.async_api import Browser, Page, expect
 from tests.hub.web.browser.conftest import Servers, log_in, new_context, screenshot_path
 from tests.hub.web.browser.seed import seed
 
-FOCUSED = "() => { const e = document.activeElement; return e.getAttribute('data-id') || e.getAttribute('data-action') || e.id }"
+FOCUSED = (
+    "() => { const e = document.activeElement;"
+    " return e.getAttribute('data-id') || e.getAttribute('data-action') || e.id }"
+)
 
 
 async def focused(page: Page) -> str:
@@ -33,7 +36,8 @@ async def test_shortcuts_walk_the_list_write_assign_resolve_and_list_themselves(
     page = await context.new_page()
     try:
         await log_in(page, servers.hub_url, "anna@tea.example")
-        ids = [str(i) for i in await page.locator("#rows .row").evaluate_all("rs => rs.map(r => r.dataset.id)")]
+        rows = page.locator("#rows .row")
+        ids = [str(i) for i in await rows.evaluate_all("rs => rs.map(r => r.dataset.id)")]
         assert len(ids) >= 3, ids
         await outside_fields(page)
 
@@ -68,7 +72,8 @@ async def test_shortcuts_walk_the_list_write_assign_resolve_and_list_themselves(
         await page.keyboard.press("n")
         await expect(box).to_be_focused()
         await expect(composer).to_have_attribute("data-mode", "note")
-        await expect(page.locator('.tabs button[data-mode="note"]')).to_have_attribute("aria-selected", "true")
+        note_tab = page.locator('.tabs button[data-mode="note"]')
+        await expect(note_tab).to_have_attribute("aria-selected", "true")
 
         # a: the assignee select (a select swallows letters: no shortcut fires from it).
         await outside_fields(page)
@@ -142,7 +147,8 @@ async def test_the_shortcuts_list_speaks_english(browser: Browser, servers: Serv
         await page.goto(f"{servers.hub_url}/inbox/{data.telegram}")
         await page.wait_for_selector("#live[data-state=open]")
         await expect(page.locator("#keys-open")).to_have_attribute("aria-keyshortcuts", "?")
-        await expect(page.locator('button[data-status="resolved"]')).to_have_attribute("aria-keyshortcuts", "e")
+        resolve = page.locator('button[data-status="resolved"]')
+        await expect(resolve).to_have_attribute("aria-keyshortcuts", "e")
         await outside_fields(page)
         await page.keyboard.press("?")
         dialog = page.locator("#keys")
