@@ -49,11 +49,12 @@
   var listSeq = 0, convSeq = 0;  // a slow answer to an older request must not overwrite a newer one
   function refreshList() {
     var seq = ++listSeq;
-    var focused = document.activeElement && document.activeElement.classList.contains("row")
-      ? document.activeElement.getAttribute("data-id") : null;
-    var scroller = $("rows"), top = scroller ? scroller.scrollTop : 0;
     return fragment("/inbox/parts/list?" + query).then(function (content) {
       if (seq !== listSeq) return;
+      // Read when the new list arrives: the focus may have moved to a row meanwhile (j/k, Tab).
+      var focused = document.activeElement && document.activeElement.classList.contains("row")
+        ? document.activeElement.getAttribute("data-id") : null;
+      var scroller = $("rows"), top = scroller ? scroller.scrollTop : 0;
       var list = $("list");
       list.replaceChildren(content);
       var rows = $("rows");
@@ -439,13 +440,79 @@
       if (!searchPanel.hidden && !$("search").contains(event.target)) closeSearch();
     });
   }
+  // -- keyboard shortcuts: j/k next/previous conversation, / search, r reply, n note, e resolve, a assignee,
+  // ? the list of them (a modal <dialog>: Esc closes it, focus comes back). Never while typing in a field
+  // or with Ctrl/Alt/Meta held, so the browser's and the screen reader's own keys stay theirs.
+  var keysDialog = $("keys");
+  var keysFrom = null;
+  function openKeys() {
+    if (!keysDialog || keysDialog.open) return;
+    keysFrom = document.activeElement;
+    keysDialog.showModal();
+    $("keys-close").focus();
+  }
+  if (keysDialog) {
+    keysDialog.addEventListener("close", function () {
+      if (keysFrom && keysFrom.isConnected && keysFrom.focus) keysFrom.focus();
+      keysFrom = null;
+    });
+    $("keys-close").addEventListener("click", function () { keysDialog.close(); });
+    keysDialog.addEventListener("click", function (event) { if (event.target === keysDialog) keysDialog.close(); });
+  }
+  var keysButton = $("keys-open");
+  if (keysButton) keysButton.addEventListener("click", openKeys);
+  function rows() { return Array.prototype.slice.call(document.querySelectorAll("#rows .row")); }
+  function step(by) {
+    // From the row that has the focus, else the open conversation's row; j from nowhere takes the first.
+    var all = rows();
+    if (!all.length) return;
+    var active = document.activeElement;
+    var at = active && active.classList && active.classList.contains("row") ? all.indexOf(active)
+      : all.findIndex(function (row) { return String(row.getAttribute("data-id")) === String(current); });
+    var next = at < 0 ? (by > 0 ? 0 : all.length - 1) : Math.min(all.length - 1, Math.max(0, at + by));
+    var row = all[next];
+    row.focus();  // the focused link is what a screen reader reads; aria-current marks the open one
+    row.scrollIntoView({ block: "nearest" });
+    var id = Number(row.getAttribute("data-id"));
+    if (id !== current) showConversation(id, true);
+  }
+  function composing(mode) {
+    if (!current || composer.hidden) return;
+    setMode(mode);
+    box.focus();
+  }
+  var SHORTCUTS = {
+    j: function () { step(1); },
+    k: function () { step(-1); },
+    r: function () { composing("reply"); },
+    n: function () { composing("note"); },
+    e: function () {
+      var resolve = current && document.querySelector('#part-head button[data-action="status"][data-status="resolved"]');
+      if (resolve && !resolve.disabled) resolve.click();  // the Resolve button's own action
+    },
+    a: function () {
+      var assign = current && document.querySelector('#part-head select[data-action="assign"]');
+      if (assign) assign.focus();
+    },
+    "/": function () { if (searchBox) { searchBox.focus(); searchBox.select(); } },
+    "?": openKeys,
+  };
   document.addEventListener("keydown", function (event) {
-    if (event.key !== "/" || event.ctrlKey || event.metaKey || event.altKey || !searchBox) return;
+    if (event.ctrlKey || event.metaKey || event.altKey || event.defaultPrevented || event.isComposing) return;
+    if (keysDialog && keysDialog.open) return;  // the dialog's own keys: Tab, Enter, Esc
     var t = event.target, tag = t && t.tagName;
     if (tag === "INPUT" || tag === "TEXTAREA" || tag === "SELECT" || (t && t.isContentEditable)) return;
+    var key = event.key;
+    if (!Object.prototype.hasOwnProperty.call(SHORTCUTS, key) && !/^[a-zA-Z]$/.test(key || "")) {
+      // A Russian (or other) layout: the same physical keys, read from their codes (KeyJ types "о",
+      // Slash types "." and "," there). A Latin letter is taken as typed (Dvorak and the like).
+      var letter = /^Key([A-Z])$/.exec(event.code || "");
+      key = letter ? (event.shiftKey ? "" : letter[1].toLowerCase()) : event.code === "Slash" ? (event.shiftKey ? "?" : "/") : key;
+    }
+    var action = Object.prototype.hasOwnProperty.call(SHORTCUTS, key) ? SHORTCUTS[key] : null;
+    if (!action) return;
     event.preventDefault();
-    searchBox.focus();
-    searchBox.select();
+    action();
   });
 
   // -- idleness: a tab hidden or untouched for IDLE_MS makes its agent "away" (no new dialogs) --------------
