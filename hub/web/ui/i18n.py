@@ -117,6 +117,7 @@ AUDIT_ACTIONS: Final = {
     "team.routing": NP_("audit action", "Team routing changed"),
     "quarantine.retry": NP_("audit action", "Quarantined item retried"),
     "channel.test": NP_("audit action", "Channel connection tested"),
+    "message.retry": NP_("audit action", "Failed reply sent again"),
 }
 AUDIT_RESULTS: Final = {
     "success": NP_("audit result", "Success"),
