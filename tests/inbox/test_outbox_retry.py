@@ -1,4 +1,4 @@
-"""Sending a failed reply again (issue 15): the same outbox row and idempotency key, only from failed, audited."""
+"""Sending a failed reply again (issue 15): the same outbox row and key, only from failed, audited."""
 
 from __future__ import annotations
 

@@ -142,6 +142,8 @@ SCRIPT_STRINGS: Final = {
     "client_returned": N_("Your client wrote again"),
     # capabilities: the composer's file picker
     "attach_count": N_("Files: {n}"),
+    "callback_created": N_("A callback task is created for you"),
+    "task_created": N_("The task is created"),
     "attach_too_large": N_("{name} is larger than this channel takes"),
 }
 # The strings templates.js (the /templates page) shows.
