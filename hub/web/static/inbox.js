@@ -88,7 +88,7 @@
       current = id;
       $("composer").hidden = false;
       if (push) history.pushState({ id: id }, "", "/inbox/" + id + "?" + query);
-      if (changed) { $("reply").value = ""; templateId = null; closeSlash(); setMode("reply"); showTyping(false); clearFiles(); }
+      if (changed) { $("task-status").textContent = ""; $("reply").value = ""; templateId = null; closeSlash(); setMode("reply"); showTyping(false); clearFiles(); }
       if (changed || !suggestions.childNodes.length) loadSuggestions();
       offerFiles();
       offerReply();
@@ -160,7 +160,7 @@
       call = request("POST", "/api/v1/tasks", {
         kind: "callback", title: el.getAttribute("data-title"), assignee_id: data.agent_id,
         contact_id: Number(el.getAttribute("data-contact")), conversation_id: current
-      }).then(function (r) { return afterChange().then(function () { taskDone(S.callback_created); return r; }); });
+      }).then(function () { taskDone(S.callback_created); return afterChange(); });
     } else if (action === "dismiss") {
       call = request("POST", "/api/v1/contacts/duplicates/" + el.getAttribute("data-duplicate") + "/dismiss");
     }
@@ -181,8 +181,7 @@
     button.disabled = true;
     request("POST", "/api/v1/tasks", {
       title: title, contact_id: Number(form.getAttribute("data-contact")), conversation_id: current, assignee_id: data.agent_id
-    }).then(function () { return afterChange(); })
-      .then(function () { taskDone(S.task_created); })
+    }).then(function () { form.reset(); taskDone(S.task_created); return afterChange(); })
       .catch(function (e) { button.disabled = false; fail(e); });
   });
 
