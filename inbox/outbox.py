@@ -21,9 +21,10 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import selectinload
 
+from inbox import audit
 from inbox.blobs import BlobStore
 from inbox.bus import Event, NullPublisher, Publisher
-from inbox.conversations import scope
+from inbox.conversations import Viewer, get_visible_conversation, scope
 from inbox.items import DeliveryError, IdentityRef, MessageSender, OutboundAttachment, OutboundMessage
 from inbox.models import Agent, Contact, Conversation, Message, Outbox, utcnow
 from inbox.workers import PassWorker
@@ -275,3 +276,59 @@ async def _build(session: AsyncSession, outbox_id: int) -> tuple[OutboundMessage
         automatic=message.kind == "auto_reply",
     )
     return out, row, stored
+
+
+class RetryRefused(ValueError):
+    """A retry of a message that is not a failed reply (still queued, sent, a note or a client's message)."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class MessageNotFound(LookupError):
+    pass
+
+
+async def retry_failed(
+    session: AsyncSession, viewer: Viewer, message_id: int, *, actor_id: int, now: datetime | None = None
+) -> tuple[Message, list[Event]]:
+    """Queue a failed reply again: its outbox row goes back to pending, due now, with its attempts reset and
+    the SAME idempotency key, so a platform that got the first try after all deduplicates the second.
+
+    Refused (:class:`RetryRefused`) unless the message is a reply whose delivery failed (its row dead);
+    a conversation the viewer may not see is refused as everywhere (NotAllowed / ConversationNotFound).
+    Stages the change and an audit row in `session`; the caller commits, publishes and wakes the worker.
+    """
+    message = await session.get(Message, message_id)
+    if message is None:
+        raise MessageNotFound(f"message {message_id} not found")
+    conv = await get_visible_conversation(session, viewer, message.conversation_id)
+    row = await session.scalar(select(Outbox).where(Outbox.message_id == message.id))
+    if message.direction != "out" or row is None:
+        raise RetryRefused(f"message {message_id} is not a reply sent through the outbox", "id")
+    if message.delivery_status != "failed" or row.status != "dead":
+        raise RetryRefused(
+            f"message {message_id} has not failed (its delivery is {message.delivery_status or 'unknown'})",
+            "id",
+        )
+    now = now or utcnow()
+    previous_error, previous_attempts = message.delivery_error, row.attempts
+    row.status, row.attempts, row.next_attempt_at = "pending", 0, now
+    row.lease_until, row.last_error = None, None
+    message.delivery_status, message.delivery_error = "queued", None
+    audit.record(
+        session,
+        "message.retry",
+        entity="message",
+        entity_id=message.id,
+        actor_agent_id=actor_id,
+        detail={"conversation_id": conv.id, "error": previous_error, "attempts": previous_attempts},
+    )
+    await session.flush()
+    event = Event(
+        "message.delivery",
+        **scope(conv),
+        data={"message_id": message.id, "delivery_status": "queued", "error": None, "attempts": 0},
+    )
+    return message, [event]

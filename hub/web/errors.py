@@ -24,6 +24,7 @@ from inbox.identities import InvalidIdentity
 from inbox.ingest import IngestError
 from inbox.knowledge.templates import KnowledgeError
 from inbox.knowledge.templates import NotAllowed as TemplateNotAllowed
+from inbox.outbox import MessageNotFound, RetryRefused
 from inbox.replies import ReplyError
 from inbox.search import SearchError
 from inbox.tasks import TaskError, TaskNotFound
@@ -116,7 +117,11 @@ def from_domain(exc: Exception) -> ApiError | None:
         return unprocessable(exc.reason, exc.field)
     if isinstance(exc, PayloadError):
         return bad_request(exc.reason, exc.field)
-    if isinstance(exc, ContactNotFound | TaskNotFound | AgentNotFound | ConversationNotFound):
+    if isinstance(exc, RetryRefused):
+        return ApiError(409, "conflict", str(exc), exc.field)
+    if isinstance(
+        exc, ContactNotFound | TaskNotFound | AgentNotFound | ConversationNotFound | MessageNotFound
+    ):
         return not_found(str(exc))
     if isinstance(exc, NotAllowed | TemplateNotAllowed):
         return forbidden(str(exc))

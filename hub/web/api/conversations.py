@@ -22,7 +22,7 @@ from hub.web.api.schemas.conversations import Message as MessageOut
 from hub.web.auth import require_agent
 from hub.web.context import db, hub_of, publish
 from hub.web.errors import bad_request, unprocessable
-from hub.web.inputs import AgentRef, Body, Id, Query, Timestamp, path_id, read_body, read_query
+from hub.web.inputs import AgentRef, Body, Empty, Id, Query, Timestamp, path_id, read_body, read_query
 from inbox.capabilities import Capabilities
 from inbox.contacts import contacts_by_id, get_contact
 from inbox.conversations import (
@@ -36,6 +36,7 @@ from inbox.conversations import (
 from inbox.items import OutboundAttachment
 from inbox.knowledge.templates import visible_template
 from inbox.models import utcnow
+from inbox.outbox import retry_failed
 from inbox.replies import MAX_REPLY, add_reply, reply_account, store_reply_files
 from inbox.reports.due import open_dues
 
@@ -297,3 +298,30 @@ async def reply(request: web.Request) -> web.Response:
 async def note(request: web.Request) -> web.Response:
     """An internal note: seen by agents, never sent."""
     return await _post_message(request, NoteBody, note=True)
+
+
+@routes.post(r"/api/v1/messages/{id:\d+}/retry")
+@operation(
+    "Send a failed reply again: re-queued in the outbox with the same idempotency key (409 unless it failed)",
+    "conversations",
+    {200: ("queued again", MessageOut)},
+    body=Empty,
+    body_required=False,
+    errors=(403, 404, 409),
+)
+async def retry(request: web.Request) -> web.Response:
+    """A failed reply back in the outbox, due now; audited; the worker is woken."""
+    message_id = path_id(request)
+    hub = hub_of(request)
+    async with db(request) as session:
+        principal = await require_agent(request, session)
+        await read_body(request, Empty)  # nothing, or {}: anything else is a clear 400
+        message, events = await retry_failed(
+            session, principal.viewer, message_id, actor_id=principal.agent.id
+        )
+        await session.refresh(message, ["attachments"])
+        payload = MessageOut.model_validate(message)
+        await session.commit()
+    hub.outbox.wake()
+    await publish(request, events)
+    return respond(payload)

@@ -89,9 +89,10 @@
       current = id;
       $("composer").hidden = false;
       if (push) history.pushState({ id: id }, "", "/inbox/" + id + "?" + query);
-      if (changed) { $("reply").value = ""; templateId = null; closeSlash(); setMode("reply"); showTyping(false); clearFiles(); }
+      if (changed) { $("task-status").textContent = ""; $("reply").value = ""; templateId = null; closeSlash(); setMode("reply"); showTyping(false); clearFiles(); }
       if (changed || !suggestions.childNodes.length) loadSuggestions();
       offerFiles();
+      offerReply();
       scroller.scrollTop = keep === null ? scroller.scrollHeight : keep;
       markCurrent();
     }).catch(function (error) {
@@ -154,15 +155,49 @@
       call = request("POST", "/api/v1/conversations/" + current + "/status", { status: el.getAttribute("data-status") });
     } else if (action === "merge") {
       call = request("POST", "/api/v1/contacts/" + el.getAttribute("data-contact") + "/merge", { merge_id: Number(el.getAttribute("data-merge")) });
+    } else if (action === "retry") {
+      call = request("POST", "/api/v1/messages/" + el.getAttribute("data-message") + "/retry");
+    } else if (action === "callback" && current) {
+      call = request("POST", "/api/v1/tasks", {
+        kind: "callback", title: el.getAttribute("data-title"), assignee_id: data.agent_id,
+        contact_id: Number(el.getAttribute("data-contact")), conversation_id: current
+      }).then(function () { taskDone(S.callback_created); return afterChange(); });
     } else if (action === "dismiss") {
       call = request("POST", "/api/v1/contacts/duplicates/" + el.getAttribute("data-duplicate") + "/dismiss");
     }
     if (call) { el.disabled = true; call.then(afterChange).catch(function (e) { el.disabled = false; fail(e); }); }
   });
 
+  function taskDone(text) {
+    var status = $("task-status");
+    if (status) status.textContent = text;
+  }
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (!form.matches || !form.matches("form.task-form") || !current) return;
+    event.preventDefault();
+    var title = form.elements.title.value.trim();
+    if (!title) { form.elements.title.focus(); return; }
+    var button = form.querySelector("button");
+    button.disabled = true;
+    request("POST", "/api/v1/tasks", {
+      title: title, contact_id: Number(form.getAttribute("data-contact")), conversation_id: current, assignee_id: data.agent_id
+    }).then(function () { form.reset(); taskDone(S.task_created); return afterChange(); })
+      .catch(function (e) { button.disabled = false; fail(e); });
+  });
+
   // -- the composer --------------------------------------------------------------------------------------
   var composer = $("composer"), box = $("reply"), typedAt = 0, typingFor = null;
+  function canReply() { var h = head(); return !h || h.getAttribute("data-text") !== "0"; }
+  function offerReply() {
+    // A channel that cannot carry a reply (a phone line): no reply tab, notes only; the head offers
+    // "Call back" and "Create task" instead.
+    var tab = composer.querySelector('.tabs button[data-mode="reply"]');
+    if (tab) tab.hidden = !canReply();
+    if (!canReply() && composer.getAttribute("data-mode") === "reply") setMode("note");
+  }
   function setMode(mode) {
+    if (mode === "reply" && !canReply()) mode = "note";
     composer.setAttribute("data-mode", mode);
     composer.querySelectorAll("[data-mode]").forEach(function (tab) {
       if (tab.tagName === "BUTTON") tab.setAttribute("aria-selected", String(tab.getAttribute("data-mode") === mode));
@@ -531,6 +566,7 @@
   connect();
   markCurrent();
   if (current) {
+    offerReply();
     var scroller = $("part-timeline");
     scroller.scrollTop = scroller.scrollHeight;
     loadSuggestions();

@@ -117,6 +117,7 @@ AUDIT_ACTIONS: Final = {
     "team.routing": NP_("audit action", "Team routing changed"),
     "quarantine.retry": NP_("audit action", "Quarantined item retried"),
     "channel.test": NP_("audit action", "Channel connection tested"),
+    "message.retry": NP_("audit action", "Failed reply sent again"),
 }
 AUDIT_RESULTS: Final = {
     "success": NP_("audit result", "Success"),
@@ -141,6 +142,8 @@ SCRIPT_STRINGS: Final = {
     "client_returned": N_("Your client wrote again"),
     # capabilities: the composer's file picker
     "attach_count": N_("Files: {n}"),
+    "callback_created": N_("A callback task is created for you"),
+    "task_created": N_("The task is created"),
     "attach_too_large": N_("{name} is larger than this channel takes"),
 }
 # The strings templates.js (the /templates page) shows.

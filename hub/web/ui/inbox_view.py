@@ -92,7 +92,9 @@ async def list_rows(
     latest = await latest_messages(session, ids)
     waiting = await unanswered(session, ids)
     people = await contact_names(session, (c.contact_id for c in convs))
-    agents = await agent_names(session, (c.assignee_id for c in convs))
+    agents = await agent_names(
+        session, [c.assignee_id for c in convs] + [m.agent_id for m in latest.values()]
+    )
     t = clock.t
     rows = []
     for conv in convs:
@@ -100,7 +102,11 @@ async def list_rows(
         name = display_name(people.get(conv.contact_id), conv.contact_id, t)
         preview = (last.body_text if last else conv.subject or "").strip().replace("\n", " ")[:140]
         if last is not None and last.direction == "out":
-            preview = t.gettext("You: %(text)s", text=preview)
+            # "You:" only on the viewer's own reply; a colleague's reply carries their name
+            if last.agent_id == viewer.agent_id:
+                preview = t.gettext("You: %(text)s", text=preview)
+            elif last.agent_id is not None and last.agent_id in agents:
+                preview = t.gettext("%(name)s: %(text)s", name=agents[last.agent_id], text=preview)
         rows.append(
             {
                 "id": conv.id,

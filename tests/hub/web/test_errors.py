@@ -43,8 +43,9 @@ MALFORMED: list[tuple[bytes, str]] = [
 
 def test_the_route_table_has_every_post_and_patch_endpoint() -> None:
     # + POST /api/v1/me/password; + 4 of /api/v1/templates; + availability, take, rules of routing;
-    # + the quarantine's retry; + a channel account's connection test; + a team's routing settings
-    assert len(WITH_BODY) == 28
+    # + the quarantine's retry; + a channel account's connection test; + a team's routing settings;
+    # + a failed reply's retry
+    assert len(WITH_BODY) == 29
     assert CHANNEL_ROUTE in WITH_BODY
 
 
@@ -58,6 +59,7 @@ async def _ids(client: Client, admin: Person) -> dict[str, str]:
         "contact": str(result["contact_id"]),
         "conversation": str(result["conversation_id"]),
         "task": str(task["id"]),
+        "message": str(result["message_id"]),
     }
 
 
@@ -68,6 +70,7 @@ def _fill(path: str, ids: dict[str, str], admin: Person) -> str:
         ("/api/v1/contacts/", "contact"),
         ("/api/v1/conversations/", "conversation"),
         ("/api/v1/tasks/", "task"),
+        ("/api/v1/messages/", "message"),
     ):
         if path.startswith(prefix):
             return path.replace("{id}", ids[key])
@@ -85,7 +88,7 @@ async def test_malformed_json_to_every_post_and_patch_endpoint_is_a_400_naming_t
         {"Authorization": f"Bearer {TOKENS['shop']}"} if (method, path) == CHANNEL_ROUTE else admin.headers
     )
     for body, message in MALFORMED:
-        if not body and path.endswith(("/logout", "/dismiss", "/take", "/test")):
+        if not body and path.endswith(("/logout", "/dismiss", "/take", "/test", "{id}/retry")):
             continue  # actions without input take an empty body
         error = await error_of(await client.request(method, url, data=body, headers=headers), 400)
         assert error["code"] == "invalid_json", (body, error)

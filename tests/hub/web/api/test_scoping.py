@@ -105,6 +105,7 @@ class TeamB:
     template: int  # team B's agent's personal template
     attachment: int  # a file of team B's client's message
     team: int  # team B itself (its routing settings)
+    message: int  # team B's client's message (a retry of it is refused before its kind is looked at)
 
 
 async def team_b(client: Client, hub: Hub, admin: Person, wholesale: Person, sales: Person) -> TeamB:
@@ -177,6 +178,7 @@ async def team_b(client: Client, hub: Hub, admin: Person, wholesale: Person, sal
         (await template.json())["id"],
         file.id,
         team,
+        first["message_id"],
     )
 
 
@@ -198,6 +200,7 @@ def fill(path: str, b: TeamB) -> str:
             ("reports", "name"): "volume",
             ("attachments", "id"): b.attachment,
             ("teams", "id"): b.team,
+            ("messages", "id"): b.message,
         }
         if (collection, name) not in ids:
             raise AssertionError(
