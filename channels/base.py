@@ -258,6 +258,11 @@ KNOWN_KINDS: dict[str, str] = {
 }
 
 
+def registered(kind: str) -> bool:
+    """A kind registered in this process beyond the built-in ones (a plugin's, or a test's)."""
+    return kind in _REGISTRY and kind not in KNOWN_KINDS
+
+
 def available() -> list[str]:
     """Kinds whose package exists in this installation."""
     return sorted(k for k, m in KNOWN_KINDS.items() if importlib.util.find_spec(m) is not None)

@@ -28,7 +28,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from channels.base import KNOWN_KINDS, AccountContext
+from channels.base import KNOWN_KINDS, AccountContext, registered
 from hub.settings import AccountSettings, Settings
 
 # Account fields that hold secrets (kept apart from the options, never shown by the API); any kind may
@@ -227,6 +227,8 @@ def account_problems(name: str, config: AccountSettings, settings: Settings) -> 
     """The mistakes of one account table."""
     from hub.runtime import split_account
 
+    if registered(config.kind):
+        return []  # a kind registered at run time (a plugin's): its options are its own to check
     if config.kind not in KNOWN_KINDS:
         return [
             Problem(name, "kind", f"unknown channel kind {config.kind!r} (known: {', '.join(KNOWN_KINDS)})")
