@@ -19,10 +19,11 @@ asked for (AUTH, STARTTLS) — "unreachable" only when no connection was made.
 
 from __future__ import annotations
 
+import contextlib
 import html
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email import policy
@@ -235,9 +236,10 @@ async def _log_in(client: aiosmtplib.SMTP, where: str, login: str | None, passwo
     return True
 
 
-async def check_smtp(settings: EmailSettings) -> str:
-    """The "test connection" of the sending side: connect, EHLO, AUTH when configured, QUIT — no mail is
-    sent. What happened in one line; :class:`DeliveryError` worded like a failed delivery otherwise."""
+@contextlib.asynccontextmanager
+async def _smtp_session(settings: EmailSettings) -> AsyncIterator[tuple[aiosmtplib.SMTP, str, bool]]:
+    """A connected, logged-in SMTP client, its `host:port` and whether it logged in; QUIT at the end. Every
+    failure is a :class:`DeliveryError` worded by what happened (refused, lost, never reached)."""
     try:
         host, port, security, login, password = settings.smtp()
     except EmailConfigError as exc:
@@ -251,6 +253,7 @@ async def check_smtp(settings: EmailSettings) -> str:
         if not client.esmtp_extensions:
             await client.ehlo()
         logged_in = await _log_in(client, where, login, password)
+        yield client, where, logged_in
     except aiosmtplib.SMTPException as exc:
         raise _smtp_error(exc, where) from None
     except (OSError, TimeoutError) as exc:
@@ -261,43 +264,25 @@ async def check_smtp(settings: EmailSettings) -> str:
             try:
                 await client.quit()
             except (aiosmtplib.SMTPException, OSError, TimeoutError):
-                client.close()
+                client.close()  # a mail was accepted (or not) already; QUIT is a courtesy
+
+
+async def check_smtp(settings: EmailSettings) -> str:
+    """The "test connection" of the sending side: connect, EHLO, AUTH when configured, QUIT — no mail is
+    sent. What happened in one line; :class:`DeliveryError` worded like a failed delivery otherwise."""
+    async with _smtp_session(settings) as (_, where, logged_in):
+        login = settings.smtp()[3]
     done = f"logged in as {login!r}" if logged_in else "no login configured (smtp_auth off)"
     return f"SMTP {where}: answered EHLO, {done}"
 
 
 async def deliver(settings: EmailSettings, msg: EmailMessage, recipients: list[str]) -> None:
     """Hand `msg` to the account's SMTP server; :class:`DeliveryError` on failure."""
-    try:
-        host, port, security, login, password = settings.smtp()
-    except EmailConfigError as exc:
-        raise DeliveryError(str(exc)) from None
     sender = settings.from_address or ""
-    client = _client(settings, host, port, security)
-    where = f"{host}:{port}"
-    accepted = False
-    connected = False
-    try:
-        await client.connect()
-        connected = True
-        await _log_in(client, where, login, password)
+    async with _smtp_session(settings) as (client, where, _):
         errors, _ = await client.send_message(msg, sender=sender, recipients=recipients)
-        accepted = True
         if errors:
             log.warning("SMTP %s refused some recipients of %s: %s", where, msg["Message-ID"], errors)
-    except aiosmtplib.SMTPException as exc:
-        raise _smtp_error(exc, where) from None
-    except (OSError, TimeoutError) as exc:
-        what = "connection lost" if connected else "unreachable"
-        raise DeliveryError(f"SMTP server {where} {what}: {exc.__class__.__name__}: {exc}") from None
-    finally:
-        if client.is_connected:
-            try:
-                await client.quit()
-            except (aiosmtplib.SMTPException, OSError, TimeoutError):
-                client.close()  # the mail was accepted (or not) already; QUIT is a courtesy
-        if not accepted:
-            client.close()
 
 
 async def send_reply(
