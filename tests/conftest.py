@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis.asyncio as redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -137,3 +138,21 @@ def aiogram_imported() -> None:
     wait for the connector's readiness. The connector's own cold import, off the event loop, is pinned in a
     fresh interpreter by ``telegram/test_aiogram_import.py``."""
     import aiogram  # noqa: F401  # the import is the point
+
+
+REDIS_URL = os.environ.get("OKNO_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+@pytest.fixture
+async def redis_url() -> AsyncIterator[str]:
+    """The test Redis (database 15), or the run fails where services are required (else skips)."""
+    probe = redis.Redis.from_url(REDIS_URL)
+    try:
+        await probe.ping()
+        up = True
+    except (redis.ConnectionError, OSError):
+        up = False
+    finally:
+        await probe.aclose()
+    require_service("redis", up, REDIS_URL)
+    yield REDIS_URL

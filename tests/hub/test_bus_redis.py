@@ -4,31 +4,14 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator
 
-import pytest
 import redis.asyncio as redis
 
 from hub.bus_redis import RedisBus
 from inbox.bus import Event
-from tests.conftest import require_service
 from tests.waiting import next_item
 
 REDIS_URL = os.environ.get("OKNO_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-
-
-@pytest.fixture
-async def redis_url() -> AsyncIterator[str]:
-    client = redis.Redis.from_url(REDIS_URL)
-    try:
-        await client.ping()
-        up = True
-    except (redis.ConnectionError, OSError):
-        up = False
-    finally:
-        await client.aclose()
-    require_service("redis", up, REDIS_URL)
-    yield REDIS_URL
 
 
 async def test_event_from_process_a_reaches_a_socket_on_process_b(redis_url: str) -> None:

@@ -5,34 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-import pytest
-import redis.asyncio as redis
 from aiohttp.test_utils import TestClient, TestServer
 
 from hub.runtime import Hub
 from hub.web import create_app
 from tests.channels.webchat.conftest import ACCOUNTS, Visitor
-from tests.conftest import require_service
 from tests.hub.web.conftest import make_agent
 
 REDIS_URL = os.environ.get("OKNO_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-
-
-@pytest.fixture
-async def redis_url() -> AsyncIterator[str]:
-    client = redis.Redis.from_url(REDIS_URL)
-    try:
-        await client.ping()
-        up = True
-    except (redis.ConnectionError, OSError):
-        up = False
-    finally:
-        await client.aclose()
-    require_service("redis", up, REDIS_URL)
-    yield REDIS_URL
 
 
 async def test_a_reply_sent_by_another_process_reaches_the_visitor(

@@ -5,19 +5,17 @@ sessions and every API token — across hub processes too."""
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
 import pytest
-import redis.asyncio as redis
 from aiohttp import WSMsgType
 from aiohttp.test_utils import TestClient, TestServer
 
 from hub import auth
 from hub.runtime import Hub
 from hub.web import create_app
-from tests.conftest import require_service
 from tests.hub.web.conftest import PASSWORD, Client, Person, hand_in, login, make_agent
 from tests.waiting import next_frame, resolved
 
@@ -216,20 +214,6 @@ async def test_deactivating_an_agent_closes_their_sockets_with_4401(
         )
         assert response.status == 200
         assert await close_code(socket) == 4401
-
-
-@pytest.fixture
-async def redis_url() -> AsyncIterator[str]:
-    client = redis.Redis.from_url(REDIS_URL)
-    try:
-        await client.ping()
-        up = True
-    except (redis.ConnectionError, OSError):
-        up = False
-    finally:
-        await client.aclose()
-    require_service("redis", up, REDIS_URL)
-    yield REDIS_URL
 
 
 async def test_a_token_revoked_on_one_process_closes_its_socket_on_another(

@@ -6,20 +6,19 @@ another hub process."""
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
 import aiohttp
 import pytest
-import redis.asyncio as redis
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select
 
 from hub.runtime import Hub
 from hub.web import create_app
 from inbox.models import Conversation, Team
-from tests.conftest import make_settings, require_service
+from tests.conftest import make_settings
 from tests.hub.web.api.test_ws import frames_until
 from tests.hub.web.conftest import TOKENS, Client, Person, hand_in, make_agent
 from tests.waiting import eventually, next_frame
@@ -158,20 +157,6 @@ async def test_a_returning_clients_message_reaches_their_owners_socket_and_no_on
             told = (await frames_until(on_owner, "client.returned", conv))[-1]
             assert told["data"]["owner_id"] == owner.id and told["data"]["preview"] == "Это снова я"
             await no_client_returned_until_the_message(on_colleague, conv)
-
-
-@pytest.fixture
-async def redis_url() -> AsyncIterator[str]:
-    probe = redis.Redis.from_url(REDIS_URL)
-    try:
-        await probe.ping()
-        up = True
-    except (redis.ConnectionError, OSError):
-        up = False
-    finally:
-        await probe.aclose()
-    require_service("redis", up, REDIS_URL)
-    yield REDIS_URL
 
 
 async def test_the_owner_hears_of_the_returning_client_on_another_hub_process(
