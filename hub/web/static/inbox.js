@@ -73,6 +73,39 @@
   }
 
   // -- the conversation ----------------------------------------------------------------------------------
+  function fieldKey(field) {
+    var form = field.form;
+    return (form ? form.className : "") + "|" + field.name;
+  }
+  function typedFields() {
+    var values = {}, focused = null;
+    ["part-head", "part-card"].forEach(function (part) {
+      var root = $(part);
+      if (!root) return;
+      root.querySelectorAll("form input[name], form textarea[name]").forEach(function (field) {
+        if (field.type === "hidden" || field.type === "checkbox" || field.type === "radio") return;
+        if (field.value !== field.defaultValue) values[fieldKey(field)] = field.value;
+        if (field === document.activeElement) {
+          focused = { key: fieldKey(field), start: field.selectionStart, end: field.selectionEnd };
+        }
+      });
+    });
+    return { values: values, focused: focused };
+  }
+  function restoreTyped(typed) {
+    ["part-head", "part-card"].forEach(function (part) {
+      var root = $(part);
+      if (!root) return;
+      root.querySelectorAll("form input[name], form textarea[name]").forEach(function (field) {
+        var key = fieldKey(field);
+        if (Object.prototype.hasOwnProperty.call(typed.values, key)) field.value = typed.values[key];
+        if (typed.focused && typed.focused.key === key) {
+          field.focus();
+          try { field.setSelectionRange(typed.focused.start, typed.focused.end); } catch (e) { /* not a text field */ }
+        }
+      });
+    });
+  }
   function atBottom(el) { return el.scrollHeight - el.scrollTop - el.clientHeight < 60; }
   function showConversation(id, push) {
     var scroller = $("part-timeline");
@@ -80,11 +113,15 @@
     var seq = ++convSeq;
     return fragment("/inbox/parts/conversation/" + id).then(function (content) {
       if (seq !== convSeq) return;
+      // A refresh of the same conversation (an event, an action) must not wipe what the agent is typing
+      // into a form of the head or the card (a task's title): carry typed values and focus over.
+      var typed = id === current ? typedFields() : null;
       ["head", "timeline", "card"].forEach(function (name) {
         var part = content.querySelector('[data-part="' + name + '"]');
         var target = $("part-" + name);
         if (part && target) target.replaceChildren.apply(target, Array.prototype.slice.call(part.childNodes));
       });
+      if (typed) restoreTyped(typed);
       var changed = id !== current;
       current = id;
       $("composer").hidden = false;
@@ -161,7 +198,7 @@
       call = request("POST", "/api/v1/tasks", {
         kind: "callback", title: el.getAttribute("data-title"), assignee_id: data.agent_id,
         contact_id: Number(el.getAttribute("data-contact")), conversation_id: current
-      }).then(function () { taskDone(S.callback_created); return afterChange(); });
+      }).then(function () { taskDone(S.callback_created); });
     } else if (action === "dismiss") {
       call = request("POST", "/api/v1/contacts/duplicates/" + el.getAttribute("data-duplicate") + "/dismiss");
     }
