@@ -9,6 +9,8 @@ rows the transaction added go into the full-text index (inbox/search_index.py). 
 
 from __future__ import annotations
 
+import asyncio
+import os
 from pathlib import Path
 from typing import Any
 
@@ -54,16 +56,62 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
         # SQLite's own lower() folds ASCII only: "Иван" would never match "иван" in a search.
         dbapi_connection.create_function("lower", 1, _lower, deterministic=True)
 
+    holders = _TransactionHolders() if os.environ.get("OKNO_DEBUG_SQLITE_NESTING") == "1" else None
+
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Connection) -> None:
+        if holders is not None:
+            holders.begin(conn)
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     @event.listens_for(engine.sync_engine, "commit")
     def _on_commit(conn: Connection) -> None:
         # The transaction's new rows into the full-text index, one statement per table, before COMMIT.
         index_pending(conn)
+        if holders is not None:
+            holders.end_transaction(conn)
+
+    if holders is not None:
+        event.listen(engine.sync_engine, "rollback", holders.end_transaction)
+        for name in ("checkin", "reset", "close", "invalidate", "soft_invalidate"):
+            event.listen(engine.sync_engine.pool, name, holders.end_connection)
 
     return engine
+
+
+class NestedTransactionError(RuntimeError):
+    """A task began a second SQLite transaction while its first one still held the write lock."""
+
+
+class _TransactionHolders:
+    """A debug aid (``OKNO_DEBUG_SQLITE_NESTING=1``; the test suite turns it on). On SQLite every transaction
+    takes the write lock (BEGIN IMMEDIATE), so a task that opens a second session while its first one holds
+    a transaction waits for itself until busy_timeout (30 s), and every other writer with it. That is
+    refused here at once, naming the place, instead of surfacing as a "database is locked" elsewhere."""
+
+    def __init__(self) -> None:
+        self._holder: dict[int, asyncio.Task[Any]] = {}  # id of a DBAPI connection → its task
+
+    def begin(self, conn: Connection) -> None:
+        try:
+            task = asyncio.current_task()
+        except RuntimeError:  # no running loop (a synchronous caller): nothing to track
+            return
+        if task is None:
+            return
+        mine = id(conn.connection.dbapi_connection)
+        if any(held is task and key != mine and not task.done() for key, held in self._holder.items()):
+            raise NestedTransactionError(
+                f"task {task.get_name()!r} began a second SQLite transaction while its first one holds "
+                "the write lock: it would wait for itself until busy_timeout. Reuse the open session."
+            )
+        self._holder[mine] = task
+
+    def end_transaction(self, conn: Connection) -> None:
+        self._holder.pop(id(conn.connection.dbapi_connection), None)
+
+    def end_connection(self, dbapi_connection: Any, *_args: Any) -> None:
+        self._holder.pop(id(dbapi_connection), None)
 
 
 def _lower(value: object) -> object:

@@ -24,6 +24,10 @@ from hub.runtime import Hub
 from hub.settings import Settings, load
 from inbox.models import Base, ChannelAccount
 
+# hub/db.py refuses at once a task's second SQLite transaction while its first holds the write lock (it would
+# wait for itself for busy_timeout); hubs the tests start as processes inherit it.
+os.environ.setdefault("OKNO_DEBUG_SQLITE_NESTING", "1")
+
 SHARED_FIXTURES = Path(__file__).resolve().parent.parent.parent / "shared" / "fixtures"
 
 
