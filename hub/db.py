@@ -10,7 +10,9 @@ rows the transaction added go into the full-text index (inbox/search_index.py). 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +20,12 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from inbox.search_index import index_pending
 
+log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
@@ -56,13 +60,20 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
         # SQLite's own lower() folds ASCII only: "Иван" would never match "иван" in a search.
         dbapi_connection.create_function("lower", 1, _lower, deterministic=True)
 
-    holders = _TransactionHolders() if os.environ.get("OKNO_DEBUG_SQLITE_NESTING") == "1" else None
+    holders = _HOLDERS if os.environ.get("OKNO_DEBUG_SQLITE_NESTING") == "1" else None
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        if holders is not None:
-            holders.begin(conn)
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        if holders is None:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            return
+        holders.refuse_nesting(conn)
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        except OperationalError:
+            log.error("BEGIN IMMEDIATE failed; transactions open now:\n%s", holders.describe())
+            raise
+        holders.began(conn)
 
     @event.listens_for(engine.sync_engine, "commit")
     def _on_commit(conn: Connection) -> None:
@@ -87,31 +98,69 @@ class _TransactionHolders:
     """A debug aid (``OKNO_DEBUG_SQLITE_NESTING=1``; the test suite turns it on). On SQLite every transaction
     takes the write lock (BEGIN IMMEDIATE), so a task that opens a second session while its first one holds
     a transaction waits for itself until busy_timeout (30 s), and every other writer with it. That is
-    refused here at once, naming the place, instead of surfacing as a "database is locked" elsewhere."""
+    refused here at once, naming the place, instead of surfacing as a "database is locked" elsewhere; and
+    when a BEGIN does time out, the log names every transaction still open (task, age, where it began)."""
 
     def __init__(self) -> None:
-        self._holder: dict[int, asyncio.Task[Any]] = {}  # id of a DBAPI connection → its task
+        # id of a DBAPI connection → (its task, when its transaction began, where)
+        self._open: dict[int, tuple[asyncio.Task[Any], float, str]] = {}
 
-    def begin(self, conn: Connection) -> None:
+    @staticmethod
+    def _task() -> asyncio.Task[Any] | None:
         try:
-            task = asyncio.current_task()
+            return asyncio.current_task()
         except RuntimeError:  # no running loop (a synchronous caller): nothing to track
-            return
+            return None
+
+    def refuse_nesting(self, conn: Connection) -> None:
+        task = self._task()
         if task is None:
             return
         mine = id(conn.connection.dbapi_connection)
-        if any(held is task and key != mine and not task.done() for key, held in self._holder.items()):
+        if any(held is task and key != mine for key, (held, _, _) in self._open.items()):
             raise NestedTransactionError(
                 f"task {task.get_name()!r} began a second SQLite transaction while its first one holds "
                 "the write lock: it would wait for itself until busy_timeout. Reuse the open session."
             )
-        self._holder[mine] = task
+
+    def began(self, conn: Connection) -> None:
+        task = self._task()
+        if task is not None:
+            self._open[id(conn.connection.dbapi_connection)] = (task, time.monotonic(), _awaiting(task))
 
     def end_transaction(self, conn: Connection) -> None:
-        self._holder.pop(id(conn.connection.dbapi_connection), None)
+        self._open.pop(id(conn.connection.dbapi_connection), None)
 
     def end_connection(self, dbapi_connection: Any, *_args: Any) -> None:
-        self._holder.pop(id(dbapi_connection), None)
+        self._open.pop(id(dbapi_connection), None)
+
+    def describe(self) -> str:
+        now = time.monotonic()
+        return "\n".join(
+            f"- task {task.get_name()!r} ({'done' if task.done() else 'running'}), open {now - since:.1f} s, "
+            f"began at: {where}"
+            for task, since, where in self._open.values()
+        ) or "- none in this process"
+
+
+def _awaiting(task: asyncio.Task[Any]) -> str:
+    """Where the task began the transaction: our own frames (not libraries') of the coroutine that awaits
+    SQLAlchemy, innermost first. The begin event runs in SQLAlchemy's greenlet; the awaiting coroutines'
+    frames are on its parent greenlet's suspended stack."""
+    import greenlet  # type: ignore[import-untyped]  # SQLAlchemy's asyncio support requires it
+
+    parent = greenlet.getcurrent().parent
+    frame = parent.gr_frame if parent is not None else None
+    places: list[str] = []
+    while frame is not None and len(places) < 8:
+        name = frame.f_code.co_filename
+        if "site-packages" not in name and "/asyncio/" not in name and "/lib/python" not in name:
+            places.append(f"{Path(name).name}:{frame.f_lineno} {frame.f_code.co_name}")
+        frame = frame.f_back
+    return " < ".join(places) or task.get_name()
+
+
+_HOLDERS = _TransactionHolders()
 
 
 def _lower(value: object) -> object:

@@ -107,12 +107,21 @@
     });
   }
   function atBottom(el) { return el.scrollHeight - el.scrollTop - el.clientHeight < 60; }
+  // The conversation the agent is going to (a click, j/k, back) while its part loads. A refresh of the one
+  // still shown (an event, an action) must not supersede it: the agent's click would be lost.
+  var navigating = null;
+  function refreshConversation() {
+    if (navigating !== null || !current) return Promise.resolve();
+    return showConversation(current, false);
+  }
   function showConversation(id, push) {
     var scroller = $("part-timeline");
     var keep = id === current && !atBottom(scroller) ? scroller.scrollTop : null;
     var seq = ++convSeq;
+    navigating = id !== current ? id : null;
     return fragment("/inbox/parts/conversation/" + id).then(function (content) {
       if (seq !== convSeq) return;
+      navigating = null;
       // A refresh of the same conversation (an event, an action) must not wipe what the agent is typing
       // into a form of the head or the card (a task's title): carry typed values and focus over.
       var typed = id === current ? typedFields() : null;
@@ -133,6 +142,7 @@
       scroller.scrollTop = keep === null ? scroller.scrollHeight : keep;
       markCurrent();
     }).catch(function (error) {
+      if (seq === convSeq) navigating = null;
       if (String(error.message).indexOf("40") === 0 || /cannot see|not found/.test(error.message)) {
         location.href = "/inbox?" + query;
       }
@@ -152,7 +162,7 @@
   });
 
   // -- actions -------------------------------------------------------------------------------------------
-  function afterChange() { return Promise.all([showConversation(current, false), refreshList()]); }
+  function afterChange() { return Promise.all([refreshConversation(), refreshList()]); }
   function snoozeUntil(choice) {
     var d = new Date();
     if (choice === "1h") d = new Date(d.getTime() + 3600e3);
@@ -411,7 +421,7 @@
     clearTimeout(timer);
     timer = setTimeout(function () {
       if (pendingList) refreshList();
-      if (pendingConv && current) showConversation(current, false);
+      if (pendingConv) refreshConversation();
       pendingList = pendingConv = false;
     }, 120);
   }
