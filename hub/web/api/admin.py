@@ -8,10 +8,12 @@ write lock), and the credentials it ends are ended in the same transaction (hub.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
 
 from aiohttp import web
 from pydantic import Field
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub import auth
 from hub.web.api.operations import operation
@@ -122,23 +124,45 @@ async def patch(request: web.Request) -> web.Response:
         body = await read_body(request, AgentPatch)
         # argon2 before the transaction that the next statement opens (authentication ended its own)
         password_hash = await hash_password_async(body.password) if body.password is not None else None
-        agent = await agent_admin.update_agent(
+        agent = await change_agent(
+            request,
             session,
+            principal,
             agent_id,
             body.model_dump(include=body.model_fields_set - {"password"}),
-            actor_id=principal.agent.id,
-            viewer=principal.viewer,
-            password_hash=password_hash,
-            origin=origin(request),
+            password_hash,
         )
-        ended = _credentials_ended(agent, principal, password_hash, body.is_active)
-        if password_hash is not None:
-            await auth.end_credentials(session, agent.id, keep_session=ended.keep_session)
-        await session.commit()
-        if ended.everything:
-            await revoke(request, ended)
         online = await online_agents(request, session)
         return respond(AgentOut.of(agent, online=agent.id in online))
+
+
+async def change_agent(
+    request: web.Request,
+    session: AsyncSession,
+    principal: Principal,
+    agent_id: int,
+    changes: Mapping[str, Any],
+    password_hash: str | None,
+) -> Agent:
+    """Apply `changes` and a new password (hashed already, outside any transaction) as `principal`,
+    end what they end (sessions, tokens; sockets after the commit) and commit: the API's and the agents
+    page's one way to change an agent."""
+    agent = await agent_admin.update_agent(
+        session,
+        agent_id,
+        changes,
+        actor_id=principal.agent.id,
+        viewer=principal.viewer,
+        password_hash=password_hash,
+        origin=origin(request),
+    )
+    ended = _credentials_ended(agent, principal, password_hash, changes.get("is_active"))
+    if password_hash is not None:
+        await auth.end_credentials(session, agent.id, keep_session=ended.keep_session)
+    await session.commit()
+    if ended.everything:
+        await revoke(request, ended)
+    return agent
 
 
 def _credentials_ended(
