@@ -123,7 +123,7 @@ async def add_agent(
     role: str = "agent",
     team_ids: Sequence[int] = (),
     extension: str | None = None,
-    capacity: int = 10,
+    capacity: int | None = 10,
     language: str | None = None,
     actor_id: int,
     viewer: Viewer | None = None,
