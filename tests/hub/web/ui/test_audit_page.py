@@ -8,7 +8,9 @@ from tests.hub.web.conftest import Client, Person, login
 async def test_sign_ins_show_successes_and_failures_with_their_ip(
     client: Client, admin: Person, sales: Person
 ) -> None:
-    wrong = await client.post("/api/v1/auth/login", json={"email": sales.email, "password": "not the password"})
+    wrong = await client.post(
+        "/api/v1/auth/login", json={"email": sales.email, "password": "not the password"}
+    )
     assert wrong.status == 401
     await login(client, admin.email)
     page = await (await client.get("/admin/audit?lang=en")).text()
