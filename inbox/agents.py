@@ -10,6 +10,7 @@ writes in a new short transaction; a new password is hashed before the transacti
 from __future__ import annotations
 
 import asyncio
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -26,6 +27,11 @@ from inbox.models import Agent, Team
 
 _hasher = PasswordHasher()
 MIN_PASSWORD = 8
+
+
+def generate_password() -> str:
+    """A one-time password an admin hands over (16 URL-safe characters, 96 bits)."""
+    return secrets.token_urlsafe(12)
 
 
 class AgentError(ValueError):

@@ -34,9 +34,9 @@ from hub.web.api import (
 )
 from hub.web.context import HUB, LOGIN_GUARD, SOCKETS, TEMPLATES
 from hub.web.errors import error_middleware
+from hub.web.ui import admin_pages, demo_site, inbox, pages, routing_pages, templates_page
 from hub.web.ui import audit as audit_page
 from hub.web.ui import channels as channels_page
-from hub.web.ui import demo_site, inbox, pages, routing_pages, templates_page
 from hub.web.ui import reports as reports_page
 from hub.web.webchat import files as webchat_files
 from hub.web.webchat import routes as webchat
@@ -69,6 +69,7 @@ ROUTE_MODULES = (
     channels_page,
     demo_site,
     routing_pages,
+    admin_pages,
     webchat,
     webchat_files,
     webchat_socket,

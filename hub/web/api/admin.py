@@ -1,4 +1,5 @@
-"""/api/v1/agents and /api/v1/teams: every agent may list them; only admins create and change them.
+"""/api/v1/agents and /api/v1/teams: every agent may list them; admins create and change them, and a
+supervisor the agents of their own teams (the rules are :mod:`inbox.agent_admin`'s: 403 otherwise).
 
 The rules and the audit rows are :mod:`inbox.agent_admin`'s. A new password is hashed here before the
 transaction that stores it (argon2 holds the CPU for a quarter second; on SQLite a transaction holds the
@@ -7,10 +8,12 @@ write lock), and the credentials it ends are ended in the same transaction (hub.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
 
 from aiohttp import web
 from pydantic import Field
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub import auth
 from hub.web.api.operations import operation
@@ -20,7 +23,7 @@ from hub.web.api.schemas.agents import Team as TeamOut
 from hub.web.api.schemas.base import respond
 from hub.web.audit_trail import origin
 from hub.web.auth import Principal, require_agent
-from hub.web.context import db, online_agents
+from hub.web.context import db, hub_of, online_agents
 from hub.web.inputs import Body, Id, NotNull, path_id, read_body
 from hub.web.revocation import Revocation, revoke
 from inbox import agent_admin
@@ -65,6 +68,11 @@ class TeamCreate(Body):
     name: str = Field(min_length=1, max_length=120)
 
 
+class TeamPatch(Body):
+    name: str | None = NotNull(min_length=1, max_length=120)
+    member_ids: list[Id] | None = NotNull(max_length=1000, description="the team's agents, all of them")
+
+
 @routes.get("/api/v1/agents")
 @operation("All agents with teams and presence", "admin", {200: ("OK", AgentList)})
 async def list_agents(request: web.Request) -> web.Response:
@@ -77,11 +85,15 @@ async def list_agents(request: web.Request) -> web.Response:
 
 @routes.post("/api/v1/agents")
 @operation(
-    "Create an agent (admin)", "admin", {201: ("created", AgentOut)}, body=AgentCreate, errors=(403, 422)
+    "Create an agent (admin; a supervisor: an agent in their own teams)",
+    "admin",
+    {201: ("created", AgentOut)},
+    body=AgentCreate,
+    errors=(403, 422),
 )
 async def create(request: web.Request) -> web.Response:
     async with db(request) as session:
-        principal = await require_agent(request, session, "admin")
+        principal = await require_agent(request, session, "supervisor", "admin")
         body = await read_body(request, AgentCreate)
         password_hash = await hash_password_async(body.password)  # no transaction open yet
         agent = await agent_admin.add_agent(
@@ -89,6 +101,7 @@ async def create(request: web.Request) -> web.Response:
             **body.model_dump(),
             password_hash=password_hash,
             actor_id=principal.agent.id,
+            viewer=principal.viewer,
             origin=origin(request),
         )
         await session.commit()
@@ -97,32 +110,59 @@ async def create(request: web.Request) -> web.Response:
 
 @routes.patch(r"/api/v1/agents/{id:\d+}")
 @operation(
-    "Change an agent (admin)", "admin", {200: ("OK", AgentOut)}, body=AgentPatch, errors=(403, 404, 422)
+    "Change an agent (admin; a supervisor: an agent of their own teams, not the role or e-mail)",
+    "admin",
+    {200: ("OK", AgentOut)},
+    body=AgentPatch,
+    errors=(403, 404, 422),
 )
 async def patch(request: web.Request) -> web.Response:
     """Change an agent; an admin cannot take away their own admin role or deactivate themselves."""
     agent_id = path_id(request)
     async with db(request) as session:
-        principal = await require_agent(request, session, "admin")
+        principal = await require_agent(request, session, "supervisor", "admin")
         body = await read_body(request, AgentPatch)
         # argon2 before the transaction that the next statement opens (authentication ended its own)
         password_hash = await hash_password_async(body.password) if body.password is not None else None
-        agent = await agent_admin.update_agent(
+        agent = await change_agent(
+            request,
             session,
+            principal,
             agent_id,
             body.model_dump(include=body.model_fields_set - {"password"}),
-            actor_id=principal.agent.id,
-            password_hash=password_hash,
-            origin=origin(request),
+            password_hash,
         )
-        ended = _credentials_ended(agent, principal, password_hash, body.is_active)
-        if password_hash is not None:
-            await auth.end_credentials(session, agent.id, keep_session=ended.keep_session)
-        await session.commit()
-        if ended.everything:
-            await revoke(request, ended)
         online = await online_agents(request, session)
         return respond(AgentOut.of(agent, online=agent.id in online))
+
+
+async def change_agent(
+    request: web.Request,
+    session: AsyncSession,
+    principal: Principal,
+    agent_id: int,
+    changes: Mapping[str, Any],
+    password_hash: str | None,
+) -> Agent:
+    """Apply `changes` and a new password (hashed already, outside any transaction) as `principal`,
+    end what they end (sessions, tokens; sockets after the commit) and commit: the API's and the agents
+    page's one way to change an agent."""
+    agent = await agent_admin.update_agent(
+        session,
+        agent_id,
+        changes,
+        actor_id=principal.agent.id,
+        viewer=principal.viewer,
+        password_hash=password_hash,
+        origin=origin(request),
+    )
+    ended = _credentials_ended(agent, principal, password_hash, changes.get("is_active"))
+    if password_hash is not None:
+        await auth.end_credentials(session, agent.id, keep_session=ended.keep_session)
+    await session.commit()
+    if ended.everything:
+        await revoke(request, ended)
+    return agent
 
 
 def _credentials_ended(
@@ -157,3 +197,29 @@ async def create_team(request: web.Request) -> web.Response:
         )
         await session.commit()
         return respond(TeamOut.model_validate(team), status=201)
+
+
+@routes.patch(r"/api/v1/teams/{id:\d+}")
+@operation(
+    "Rename a team or replace its members (admin)",
+    "admin",
+    {200: ("OK", TeamOut)},
+    body=TeamPatch,
+    errors=(403, 404, 422),
+)
+async def patch_team(request: web.Request) -> web.Response:
+    team_id = path_id(request)
+    async with db(request) as session:
+        principal = await require_agent(request, session, "admin")
+        body = await read_body(request, TeamPatch)
+        team = await agent_admin.update_team(
+            session,
+            team_id,
+            name=body.name,
+            member_ids=body.member_ids,
+            actor_id=principal.agent.id,
+            origin=origin(request),
+        )
+        await session.commit()
+        hub_of(request).router.wake()  # new members may take waiting dialogs
+        return respond(TeamOut.model_validate(team))

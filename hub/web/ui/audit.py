@@ -20,6 +20,7 @@ from hub.web.inputs import read_query
 from hub.web.ui import i18n
 from hub.web.ui.inbox_view import Clock
 from hub.web.ui.pages import language, redirect, remember_language, render
+from hub.web.ui.topbar import topbar
 from inbox.audit import list_entries
 from inbox.models import AuditLog
 from inbox.names import every_agent_name
@@ -92,6 +93,7 @@ async def audit_page(request: web.Request) -> web.Response:
             "query": query,
             "older": page_link(query.offset + query.limit) if len(rows) == query.limit else None,
             "newer": page_link(max(0, query.offset - query.limit)) if query.offset else None,
+            **topbar(request, principal, "audit"),
         },
     )
     remember_language(request, response)

@@ -26,6 +26,7 @@ from hub.web.inputs import path_id
 from hub.web.ui import i18n
 from hub.web.ui.inbox_view import Clock
 from hub.web.ui.pages import language, page_principal, redirect, remember_language, render
+from hub.web.ui.topbar import topbar
 from inbox import quarantine
 from inbox.models import ChannelAccount
 
@@ -107,7 +108,12 @@ async def _channels(
         row["error"] = row["problem"] or row["detail"] or ""
         found = (tested or {}).get(account.id)
         row["test"] = {"ok": found.ok, "detail": found.detail} if found is not None else None
-    context = {"lang": lang, "rows": rows, "csrf_token": principal.csrf_token or ""}
+    context = {
+        "lang": lang,
+        "rows": rows,
+        "csrf_token": principal.csrf_token or "",
+        **topbar(request, principal, "channels", path="/admin/channels"),
+    }
     response = render(request, "web/channels.html", context)
     remember_language(request, response)
     return response
@@ -156,6 +162,7 @@ async def quarantine_page(request: web.Request) -> web.Response:
             "rows": rows,
             "notice": notice,
             "csrf_token": principal.csrf_token or "",
+            **topbar(request, principal, "channels"),
         },
     )
     remember_language(request, response)

@@ -95,6 +95,7 @@ AUDIT_ACTIONS: Final = {
     "agent.deactivate": NP_("audit action", "Agent deactivated"),
     "agent.reactivate": NP_("audit action", "Agent reactivated"),
     "team.create": NP_("audit action", "Team created"),
+    "team.update": NP_("audit action", "Team changed"),
     "token.create": NP_("audit action", "API token created"),
     "token.revoke": NP_("audit action", "API token revoked"),
     "contact.update": NP_("audit action", "Card changed"),

@@ -24,6 +24,7 @@ from hub.web.errors import ApiError, unauthorized
 from hub.web.inputs import path_id
 from hub.web.ui import i18n, inbox_view
 from hub.web.ui.pages import language, redirect, remember_language, render
+from hub.web.ui.topbar import topbar
 from inbox.conversations import (
     STATUSES,
     ConversationNotFound,
@@ -224,6 +225,7 @@ async def _page(request: web.Request, conversation_id: int | None) -> web.Respon
             "assets": ASSETS,
             "conv": context.get("conv"),
             "here": request.path,
+            **topbar(request, principal, "inbox"),
         },
     )
     remember_language(request, response)

@@ -40,6 +40,7 @@ from hub.web.inputs import read_query
 from hub.web.ui import i18n
 from hub.web.ui.inbox_view import Clock
 from hub.web.ui.pages import language, redirect, remember_language, render
+from hub.web.ui.topbar import topbar
 from inbox.models import Agent, Team
 from inbox.reports.build import WAIT_REPORTS
 
@@ -394,6 +395,7 @@ async def reports_page(request: web.Request) -> web.Response:
             "charted": t.label(COLUMNS, key),
             "csv_url": csv_url,
             "lang_url": "/reports?" + urlencode(params),
+            **topbar(request, principal, "reports"),
         },
     )
     remember_language(request, response)

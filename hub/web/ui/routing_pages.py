@@ -29,6 +29,7 @@ from hub.web.inputs import path_id
 from hub.web.ui import i18n
 from hub.web.ui.inbox import ASSETS
 from hub.web.ui.pages import language, page_principal, redirect, remember_language, render
+from hub.web.ui.topbar import topbar
 from inbox.models import Team, utcnow
 from inbox.routing.board import availability_board
 from inbox.routing.router import RoutingError, queue_positions
@@ -102,6 +103,7 @@ async def _rules_page(
             "document": _document(specs) if document is None else document,
             "error": error,
             "notice": notice,
+            **topbar(request, principal, "rules", path=RULES_PAGE),
         },
         status=status,
     )
@@ -262,6 +264,7 @@ async def board_page(request: web.Request) -> web.Response:
         "notice": t.gettext("The team's routing is saved.") if saved else "",
         "error": "",
         "error_team": None,
+        **topbar(request, principal, "board"),
     }
     response = render(request, "web/routing_live.html" if live_only else "web/routing_board.html", context)
     remember_language(request, response)
@@ -321,6 +324,7 @@ async def save_team(request: web.Request) -> web.Response:
                 "notice": "",
                 "error": str(exc),
                 "error_team": team_id,
+                **topbar(request, principal, "board", path=BOARD_PAGE),
             }
             return render(request, "web/routing_board.html", context, status=422)
         await session.commit()

@@ -18,6 +18,7 @@ from hub.web.errors import ApiError
 from hub.web.ui import i18n
 from hub.web.ui.inbox import ASSETS
 from hub.web.ui.pages import language, redirect, remember_language, render
+from hub.web.ui.topbar import topbar
 from inbox.knowledge.templates import may_manage_shared
 
 routes = web.RouteTableDef()
@@ -50,6 +51,7 @@ async def templates_page(request: web.Request) -> web.Response:
             "csrf_token": principal.csrf_token or "",
             "assets": ASSETS,
             "script_strings": {key: t.msg(message) for key, message in i18n.TEMPLATES_SCRIPT_STRINGS.items()},
+            **topbar(request, principal, "templates"),
         },
     )
     remember_language(request, response)

@@ -44,8 +44,8 @@ MALFORMED: list[tuple[bytes, str]] = [
 def test_the_route_table_has_every_post_and_patch_endpoint() -> None:
     # + POST /api/v1/me/password; + 4 of /api/v1/templates; + availability, take, rules of routing;
     # + the quarantine's retry; + a channel account's connection test; + a team's routing settings;
-    # + a failed reply's retry
-    assert len(WITH_BODY) == 29
+    # + a failed reply's retry; + a team's name and members
+    assert len(WITH_BODY) == 30
     assert CHANNEL_ROUTE in WITH_BODY
 
 
