@@ -302,6 +302,8 @@ class Message(BulkInserted, Base):
             "ix_messages_inbound",
             "conversation_id",
             "id",
+            "direction",  # direction, kind: SQLite then reads the index alone
+            "kind",
             postgresql_where=text("direction = 'in' AND kind = 'message'"),
             sqlite_where=text("direction = 'in' AND kind = 'message'"),
         ),

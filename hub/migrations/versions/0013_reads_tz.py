@@ -44,7 +44,7 @@ def upgrade() -> None:
     op.create_index(
         "ix_messages_inbound",
         "messages",
-        ["conversation_id", "id"],
+        ["conversation_id", "id", "direction", "kind"],  # direction, kind: SQLite then reads the index alone
         postgresql_where=sa.text(INBOUND),
         sqlite_where=sa.text(INBOUND),
     )
