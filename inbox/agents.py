@@ -14,6 +14,7 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -223,3 +224,23 @@ async def authenticate(session: AsyncSession, email: str, password: str) -> Agen
 def viewer_of(agent: Agent) -> Viewer:
     """Needs `agent.teams` loaded (see :func:`agent_with_teams`)."""
     return Viewer(agent.id, agent.role, frozenset(t.id for t in agent.teams))
+
+
+def time_zone(name: str) -> str:
+    """An IANA time zone name as zoneinfo knows it ("Asia/Vladivostok", "UTC"); anything else is refused."""
+    clean = name.strip()
+    if not clean or len(clean) > 64 or clean.startswith(("/", ".")) or ".." in clean:
+        raise AgentError(f"unknown time zone: {name!r}", "timezone")
+    try:
+        ZoneInfo(clean)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise AgentError(f"unknown time zone: {name!r}", "timezone") from None
+    return clean
+
+
+async def set_timezone(session: AsyncSession, agent_id: int, name: str | None) -> str | None:
+    """The zone the agent reads times in (None: the hub's business hours' zone again). Writes in the
+    caller's transaction."""
+    zone = time_zone(name) if name is not None else None
+    await session.execute(update(Agent).where(Agent.id == agent_id).values(timezone=zone))
+    return zone

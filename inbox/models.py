@@ -124,6 +124,8 @@ class Agent(Base):
     channel_capacity: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # e.g. {"webchat": 3}
     extension: Mapped[str | None] = mapped_column(String(32), index=True)
     language: Mapped[str | None] = mapped_column(String(8))
+    # The IANA zone the agent reads times in (inbox.agents.set_timezone); None: the hub's business hours'.
+    timezone: Mapped[str | None] = mapped_column(String(64))
     is_active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     teams: Mapped[list[Team]] = relationship(secondary=agent_teams, back_populates="agents")
@@ -296,6 +298,15 @@ class Message(BulkInserted, Base):
             postgresql_where=text("direction = 'out'"),
             sqlite_where=text("direction = 'out'"),
         ),
+        Index(  # client messages by conversation: the unread counts (inbox.reads, 0013_reads_tz)
+            "ix_messages_inbound",
+            "conversation_id",
+            "id",
+            "direction",  # direction, kind: SQLite then reads the index alone
+            "kind",
+            postgresql_where=text("direction = 'in' AND kind = 'message'"),
+            sqlite_where=text("direction = 'in' AND kind = 'message'"),
+        ),
     )
     id: Mapped[int] = mapped_column(IdType, primary_key=True)
     conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"))
@@ -319,6 +330,19 @@ class Message(BulkInserted, Base):
     attachments: Mapped[list[Attachment]] = relationship(
         back_populates="message", order_by="Attachment.id", cascade="all, delete-orphan"
     )
+
+
+class ConversationRead(Base):
+    """How far an agent has read a conversation (inbox.reads): client messages after the marker are unread
+    for them. One row per agent and conversation, written when they open it."""
+
+    __tablename__ = "conversation_reads"
+    agent_id: Mapped[int] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"), primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE"), primary_key=True
+    )
+    last_read_message_id: Mapped[int] = mapped_column(IdType, default=0)
+    read_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class Attachment(BulkInserted, Base):

@@ -13,7 +13,7 @@ from hub.login import log_in
 from hub.ratelimit import Verdict
 from hub.web.api.operations import operation
 from hub.web.api.schemas.agents import Agent as AgentOut
-from hub.web.api.schemas.agents import ApiTokenList, Me, NewApiToken
+from hub.web.api.schemas.agents import ApiTokenList, Me, MyTimezone, NewApiToken
 from hub.web.api.schemas.base import respond
 from hub.web.audit_trail import client_ip, login_attempt, record_action
 from hub.web.auth import (
@@ -26,10 +26,10 @@ from hub.web.auth import (
     set_session_cookie,
 )
 from hub.web.context import LOGIN_GUARD, db, hub_of, online_agents
-from hub.web.errors import ApiError, not_found
+from hub.web.errors import ApiError, not_found, unprocessable
 from hub.web.inputs import Body, Empty, path_id, read_body
 from hub.web.revocation import Revocation, revoke
-from inbox.agents import MIN_PASSWORD, hash_password_async, verify_password_async
+from inbox.agents import MIN_PASSWORD, AgentError, hash_password_async, set_timezone, verify_password_async
 from inbox.models import Agent
 
 routes = web.RouteTableDef()
@@ -38,6 +38,14 @@ routes = web.RouteTableDef()
 class LoginBody(Body):
     email: str = Field(min_length=1, max_length=254)
     password: str = Field(min_length=1, max_length=1024)
+
+
+class TimezoneBody(Body):
+    timezone: str | None = Field(
+        max_length=64,
+        description='an IANA zone name as the browser gives it ("Europe/Moscow"); null: the hub\'s zone '
+        "again; an unknown zone is a 422 naming timezone",
+    )
 
 
 class TokenBody(Body):
@@ -127,6 +135,27 @@ async def me(request: web.Request) -> web.Response:
                 csrf_token=principal.csrf_token,
             )
         )
+
+
+@routes.put("/api/v1/me/timezone")
+@operation(
+    "Set the time zone my pages show times in (null: the hub's business hours' zone)",
+    "auth",
+    {200: ("OK", MyTimezone)},
+    body=TimezoneBody,
+    errors=(422,),
+)
+async def set_my_timezone(request: web.Request) -> web.Response:
+    async with db(request) as session:
+        principal = await require_agent(request, session)
+        body = await read_body(request, TimezoneBody)
+        try:
+            zone = await set_timezone(session, principal.agent.id, body.timezone)
+        except AgentError as exc:
+            raise unprocessable(str(exc), exc.field) from None
+        await session.commit()
+    effective = zone or hub_of(request).settings.business_hours.timezone
+    return respond(MyTimezone(agent_id=principal.agent.id, timezone=zone, effective=effective))
 
 
 @routes.get("/api/v1/auth/tokens")

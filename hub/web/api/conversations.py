@@ -16,7 +16,12 @@ from pydantic import ConfigDict, Field
 
 from hub.web.api.operations import operation
 from hub.web.api.schemas.base import respond
-from hub.web.api.schemas.conversation_views import ConversationDetail, ConversationList, ConversationListItem
+from hub.web.api.schemas.conversation_views import (
+    ConversationDetail,
+    ConversationList,
+    ConversationListItem,
+    ReadMarker,
+)
 from hub.web.api.schemas.conversations import Conversation as ConversationOut
 from hub.web.api.schemas.conversations import Message as MessageOut
 from hub.web.auth import require_agent
@@ -37,6 +42,7 @@ from inbox.items import OutboundAttachment
 from inbox.knowledge.templates import visible_template
 from inbox.models import utcnow
 from inbox.outbox import retry_failed
+from inbox.reads import mark_read, unread_counts
 from inbox.replies import MAX_REPLY, add_reply, reply_account, store_reply_files
 from inbox.reports.due import open_dues
 
@@ -139,7 +145,11 @@ async def list_(request: web.Request) -> web.Response:
         dues = await open_dues(
             session, (c.id for c in convs), sla=hub.sla, calendars=hub.policy.calendars, now=utcnow()
         )
-        items = [ConversationListItem.of(c, cards[c.contact_id], dues.get(c.id)) for c in convs]
+        unread = await unread_counts(session, principal.agent.id, (c.id for c in convs))
+        items = [
+            ConversationListItem.of(c, cards[c.contact_id], dues.get(c.id), unread.get(c.id, 0))
+            for c in convs
+        ]
         return respond(ConversationList(items=items, limit=query.limit, offset=query.offset))
 
 
@@ -161,6 +171,27 @@ async def get(request: web.Request) -> web.Response:
         messages = await messages_of(session, conv.id)
         can_carry = hub_of(request).account_capabilities(conv.account_id)
         return respond(ConversationDetail.of(conv, card, messages, can_carry))
+
+
+@routes.post(r"/api/v1/conversations/{id:\d+}/read")
+@operation(
+    "Mark the conversation read by me: its client messages so far are no longer unread for me",
+    "conversations",
+    {200: ("OK", ReadMarker)},
+    body=Empty,
+    body_required=False,
+    errors=(403, 404),
+)
+async def read(request: web.Request) -> web.Response:
+    """Move my read marker to the conversation's latest message (the inbox does it when it shows one)."""
+    conversation_id = path_id(request)
+    async with db(request) as session:
+        principal = await require_agent(request, session)
+        await read_body(request, Empty)  # nothing, or {}: anything else is a clear 400
+        conv = await get_visible_conversation(session, principal.viewer, conversation_id)
+        marker = await mark_read(session, principal.agent.id, conv.id)
+        await session.commit()
+    return respond(ReadMarker(conversation_id=conversation_id, last_read_message_id=marker, unread=0))
 
 
 @routes.post(r"/api/v1/conversations/{id:\d+}/assign")

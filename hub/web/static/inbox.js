@@ -42,8 +42,13 @@
   // -- the list ------------------------------------------------------------------------------------------
   function markCurrent() {
     document.querySelectorAll(".row").forEach(function (row) {
-      if (String(row.getAttribute("data-id")) === String(current)) row.setAttribute("aria-current", "true");
-      else row.removeAttribute("aria-current");
+      if (String(row.getAttribute("data-id")) === String(current)) {
+        row.setAttribute("aria-current", "true");
+        // Open: read (the server marked it when it rendered the conversation).
+        row.classList.remove("unread");
+        var count = row.querySelector(".unread-count");
+        if (count) count.remove();
+      } else row.removeAttribute("aria-current");
     });
   }
   var listSeq = 0, convSeq = 0;  // a slow answer to an older request must not overwrite a newer one
@@ -140,6 +145,7 @@
       offerFiles();
       offerReply();
       scroller.scrollTop = keep === null ? scroller.scrollHeight : keep;
+      cardOpen(document.body.classList.contains("card-open"));  // the new head's button says so too
       markCurrent();
     }).catch(function (error) {
       if (seq === convSeq) navigating = null;
@@ -174,6 +180,10 @@
   document.addEventListener("change", function (event) {
     var el = event.target;
     if (el.closest && el.closest("#filters")) { el.form.submit(); return; }
+    if (el.id === "timezone") {
+      saveZone(el.value).catch(fail);
+      return;
+    }
     if (el.id === "availability") {
       var before = el.getAttribute("data-status");
       request("PUT", "/api/v1/me/availability", { status: el.value })
@@ -213,6 +223,51 @@
       call = request("POST", "/api/v1/contacts/duplicates/" + el.getAttribute("data-duplicate") + "/dismiss");
     }
     if (call) { el.disabled = true; call.then(afterChange).catch(function (e) { el.disabled = false; fail(e); }); }
+  });
+
+  // -- time zone: times are rendered in the agent's zone; unset, it is taken from the browser ------------
+  function saveZone(zone) {
+    var shown = data.zone;  // the zone the page's times were rendered in
+    return request("PUT", "/api/v1/me/timezone", { timezone: zone }).then(function () {
+      var select = $("timezone");
+      if (select && select.value !== zone) {
+        if (!Array.prototype.some.call(select.options, function (o) { return o.value === zone; })) {
+          var option = document.createElement("option");
+          option.value = zone;
+          option.textContent = zone;
+          select.insertBefore(option, select.firstChild);
+        }
+        select.value = zone;
+      }
+      data.timezone = data.zone = zone;
+      if (zone === shown) return undefined;
+      return current ? afterChange() : refreshList();  // re-rendered by the server in the new zone
+    });
+  }
+  function zoneFromBrowser() {
+    if (data.timezone) return;
+    var zone = "";
+    try { zone = Intl.DateTimeFormat().resolvedOptions().timeZone || ""; } catch (e) { zone = ""; }
+    if (zone) saveZone(zone).catch(function () { /* a zone the server does not know: keep the hub's */ });
+  }
+
+  // -- the client card in a narrow window: folded into a panel the head's "Client card" button opens ---------
+  function cardOpen(on) {
+    document.body.classList.toggle("card-open", on);
+    document.querySelectorAll("[data-card-toggle]").forEach(function (b) { b.setAttribute("aria-expanded", String(on)); });
+  }
+  document.addEventListener("click", function (event) {
+    var toggle = event.target.closest && event.target.closest("[data-card-toggle]");
+    if (!toggle) return;
+    var on = !document.body.classList.contains("card-open");
+    cardOpen(on);
+    if (on) { var card = $("part-card"); card.setAttribute("tabindex", "-1"); card.focus(); }
+  });
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Escape" || !document.body.classList.contains("card-open")) return;
+    cardOpen(false);
+    var toggle = document.querySelector("[data-card-toggle]");
+    if (toggle) toggle.focus();
   });
 
   function taskDone(text) {
@@ -420,9 +475,11 @@
     pendingConv = pendingConv || conv;
     clearTimeout(timer);
     timer = setTimeout(function () {
-      if (pendingList) refreshList();
-      if (pendingConv) refreshConversation();
+      // The open conversation first: showing it marks it read, so the list after it shows it read.
+      var list = pendingList, conv = pendingConv && current;
       pendingList = pendingConv = false;
+      var first = conv ? refreshConversation() : Promise.resolve();
+      if (list) first.then(refreshList);
     }, 120);
   }
   function onEvent(frame) {
@@ -612,6 +669,7 @@
   setInterval(reportIdle, 30000);
   connect();
   markCurrent();
+  zoneFromBrowser();
   if (current) {
     offerReply();
     var scroller = $("part-timeline");

@@ -18,7 +18,7 @@ from hub.web.context import db, hub_of
 from hub.web.errors import ApiError
 from hub.web.inputs import read_query
 from hub.web.ui import i18n
-from hub.web.ui.inbox_view import Clock
+from hub.web.ui.inbox_view import Clock, agent_clock
 from hub.web.ui.pages import language, redirect, remember_language, render
 from hub.web.ui.topbar import topbar
 from inbox.audit import list_entries
@@ -75,7 +75,7 @@ async def audit_page(request: web.Request) -> web.Response:
         rows = await list_entries(session, query.filter(), limit=query.limit, offset=query.offset)
         agents = await every_agent_name(session)
     names = {a.id: a.name for a in agents}
-    clock = Clock(hub_of(request).settings.business_hours.timezone, lang)
+    clock = agent_clock(principal.agent, hub_of(request).settings.business_hours.timezone, lang)
 
     def page_link(offset: int) -> str:
         params = {"action": query.action, "agent": query.agent, "offset": offset or None}

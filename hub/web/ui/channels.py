@@ -24,7 +24,7 @@ from hub.web.auth import Principal
 from hub.web.context import db, hub_of
 from hub.web.inputs import path_id
 from hub.web.ui import i18n
-from hub.web.ui.inbox_view import Clock
+from hub.web.ui.inbox_view import Clock, agent_clock
 from hub.web.ui.pages import language, page_principal, redirect, remember_language, render
 from hub.web.ui.topbar import topbar
 from inbox import quarantine
@@ -97,7 +97,7 @@ async def _channels(
     hub = hub_of(request)
     async with db(request) as session:
         accounts = await channel_rows(hub, session)
-    clock = Clock(hub.settings.business_hours.timezone, lang)
+    clock = agent_clock(principal.agent, hub.settings.business_hours.timezone, lang)
     rows: list[dict[str, Any]] = []
     for account in accounts:
         row = account.model_dump(mode="json")
@@ -133,7 +133,7 @@ async def quarantine_page(request: web.Request) -> web.Response:
         if account is None:
             return web.Response(status=404, text=t.gettext("No such channel."))
         items = await quarantine.list_items(session, account_id=account_id, limit=PAGE_SIZE)
-    clock = Clock(hub.settings.business_hours.timezone, lang)
+    clock = agent_clock(principal.agent, hub.settings.business_hours.timezone, lang)
     rows: list[dict[str, Any]] = [
         {
             "id": item.id,

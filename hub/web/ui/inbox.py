@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -34,6 +35,7 @@ from inbox.conversations import (
 )
 from inbox.models import utcnow
 from inbox.queues import QUEUES, Queue, channel_kinds, list_queue, queue_counts, queues_for
+from inbox.reads import mark_read
 from inbox.reports.due import open_dues
 from inbox.routing.router import queue_positions
 from inbox.search import CardHit, ConversationHit, MessageHit, SearchError, search
@@ -43,6 +45,42 @@ routes = web.RouteTableDef()
 STATIC = Path(__file__).resolve().parent.parent / "static"
 LIST_LIMIT = 100
 STATUSES_AVAILABLE = ("online", "busy", "offline")  # the header's switch (inbox.routing.availability)
+# The header's time zone choice: Russia's zones west to east, then neighbours and a few far ones. The
+# agent's own zone (from their browser on the first visit) is added when it is none of these.
+COMMON_ZONES = (
+    "Europe/Kaliningrad",
+    "Europe/Moscow",
+    "Europe/Samara",
+    "Asia/Yekaterinburg",
+    "Asia/Omsk",
+    "Asia/Novosibirsk",
+    "Asia/Krasnoyarsk",
+    "Asia/Irkutsk",
+    "Asia/Yakutsk",
+    "Asia/Vladivostok",
+    "Asia/Magadan",
+    "Asia/Kamchatka",
+    "Europe/Minsk",
+    "Asia/Almaty",
+    "Asia/Tashkent",
+    "Asia/Tbilisi",
+    "Europe/Istanbul",
+    "Europe/Berlin",
+    "Europe/London",
+    "America/New_York",
+    "UTC",
+)
+
+
+def zone_choices(current: str) -> list[dict[str, str]]:
+    """The zones to choose from, each with its offset now ("UTC+10:00"); `current` among them."""
+    names = list(COMMON_ZONES) if current in COMMON_ZONES else [current, *COMMON_ZONES]
+    now = utcnow()
+    choices = []
+    for name in names:
+        offset = now.astimezone(ZoneInfo(name)).strftime("%z")
+        choices.append({"name": name, "label": f"{name} (UTC{offset[:3]}:{offset[3:]})"})
+    return choices
 
 
 def asset_version() -> str:
@@ -92,8 +130,8 @@ async def _principal(request: web.Request, session: AsyncSession) -> Principal |
         return None
 
 
-def _clock(request: web.Request, lang: str) -> inbox_view.Clock:
-    return inbox_view.Clock(hub_of(request).settings.business_hours.timezone, lang)
+def _clock(request: web.Request, principal: Principal, lang: str) -> inbox_view.Clock:
+    return inbox_view.agent_clock(principal.agent, hub_of(request).settings.business_hours.timezone, lang)
 
 
 async def _list_context(
@@ -105,7 +143,7 @@ async def _list_context(
     convs = await list_queue(
         session, viewer, view.queue, status=view.status, channel=view.channel, limit=LIST_LIMIT
     )
-    clock = _clock(request, lang)
+    clock = _clock(request, principal, lang)
     rows = await inbox_view.list_rows(session, convs, viewer, clock)
     hub = hub_of(request)
     now = utcnow()
@@ -152,7 +190,10 @@ async def _conversation_context(
 ) -> dict[str, Any]:
     viewer = principal.viewer
     conv = await get_visible_conversation(session, viewer, conversation_id)
-    clock = _clock(request, lang)
+    # Shown to the agent: read by them. Committed at once (it ends this read; the rest reads anew).
+    await mark_read(session, principal.agent.id, conv.id)
+    await session.commit()
+    clock = _clock(request, principal, lang)
     t = clock.t
     card = await inbox_view.card(session, conv.contact_id, conv, viewer, clock)
     timeline = await inbox_view.timeline_items(session, card["id"], conv, viewer, clock)
@@ -196,12 +237,13 @@ async def _page(request: web.Request, conversation_id: int | None) -> web.Respon
         lang = language(request, principal.agent)
         kinds = await channel_kinds(session)
         view = View.of(request, principal, kinds)
-        context = await _list_context(request, session, principal, view, lang)
-        if conversation_id is not None:
+        context: dict[str, Any] = {}
+        if conversation_id is not None:  # first: opening it marks it read, which the list then shows
             try:
                 context |= await _conversation_context(request, session, principal, conversation_id, lang)
             except (ConversationNotFound, NotAllowed):
                 return redirect("/inbox?" + view.query(), 302)
+        context |= await _list_context(request, session, principal, view, lang)
     agent = principal.agent
     t = i18n.Texts(lang)
     response = render(
@@ -218,6 +260,10 @@ async def _page(request: web.Request, conversation_id: int | None) -> web.Respon
                 "status": agent.status,
             },
             "availabilities": STATUSES_AVAILABLE,
+            # Times are shown in this zone; unset (null in the page's data): the script sends the browser's.
+            "timezone": agent.timezone,
+            "zones": zone_choices(agent.timezone or hub_of(request).settings.business_hours.timezone),
+            "zone": agent.timezone or hub_of(request).settings.business_hours.timezone,
             "csrf_token": principal.csrf_token or "",
             "channels": kinds,
             "statuses": STATUSES,
@@ -286,7 +332,7 @@ async def search_part(request: web.Request) -> web.Response:
             raise unauthorized()
         lang = language(request, principal.agent)
         t = i18n.Texts(lang)
-        clock = _clock(request, lang)
+        clock = _clock(request, principal, lang)
         open_card = request.query.get("contact", "")
         context: dict[str, Any] = {
             "lang": lang,

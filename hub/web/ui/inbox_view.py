@@ -1,6 +1,6 @@
 """What the agent inbox's templates show, built from the domain: list rows, the timeline, the card.
 
-Plain dicts of already-formatted strings (times in the team's time zone, labels in the page language),
+Plain dicts of already-formatted strings (times in the agent's time zone, labels in the page language),
 so the templates only lay them out; Jinja escapes every value.
 """
 
@@ -19,9 +19,10 @@ from inbox import contacts
 from inbox.agent_admin import active_agents, list_teams
 from inbox.conversations import ConversationFilter, Viewer, list_conversations
 from inbox.edits import previous_versions
-from inbox.models import Conversation, Message, utcnow
+from inbox.models import Agent, Conversation, Message, utcnow
 from inbox.names import agent_names, contact_names
 from inbox.queues import latest_messages, unanswered
+from inbox.reads import unread_counts
 from inbox.reports.due import SlaDue
 from inbox.timeline import Entry, contact_timeline
 
@@ -30,8 +31,8 @@ PALETTE = ("#3b6fd8", "#2f9e77", "#b7612c", "#8a55c8", "#c2417a", "#2b8ca8", "#6
 
 
 class Clock:
-    """Times as people read them, in the team's time zone and the page's language (Babel's CLDR formats:
-    «5 января» and "January 5", «15:04» and "3:04 PM")."""
+    """Times as people read them, in the agent's time zone (:func:`agent_clock`) and the page's language
+    (Babel's CLDR formats: «5 января» and "January 5", «15:04» and "3:04 PM")."""
 
     def __init__(self, timezone: str, lang: str) -> None:
         self.zone = ZoneInfo(timezone)
@@ -69,6 +70,11 @@ class Clock:
         return f"{self.day(value)}, {self.time(value)}"
 
 
+def agent_clock(agent: Agent, hub_zone: str, lang: str) -> Clock:
+    """The clock of the agent's pages: their own zone (``Agent.timezone``), else the hub's business hours'."""
+    return Clock(agent.timezone or hub_zone, lang)
+
+
 def display_name(name: str | None, contact_id: int, t: i18n.Texts) -> str:
     """A card's name, or "Guest #12" for a visitor who never gave one."""
     return name.strip() if name and name.strip() else t.gettext("Guest #%(id)d", id=contact_id)
@@ -91,6 +97,7 @@ async def list_rows(
     ids = [c.id for c in convs]
     latest = await latest_messages(session, ids)
     waiting = await unanswered(session, ids)
+    unread = await unread_counts(session, viewer.agent_id, ids)
     people = await contact_names(session, (c.contact_id for c in convs))
     agents = await agent_names(
         session, [c.assignee_id for c in convs] + [m.agent_id for m in latest.values()]
@@ -121,7 +128,8 @@ async def list_rows(
                 "preview": preview,
                 "when": clock.short(conv.last_message_at or conv.created_at),
                 "when_full": clock.full(conv.last_message_at or conv.created_at),
-                "unread": waiting.get(conv.id, 0),
+                "waiting": waiting.get(conv.id, 0),
+                "unread": unread.get(conv.id, 0),
                 "mine": conv.assignee_id == viewer.agent_id,
                 "assignee": agents.get(conv.assignee_id) if conv.assignee_id else None,
             }

@@ -38,7 +38,7 @@ from hub.web.context import db, hub_of
 from hub.web.errors import ApiError
 from hub.web.inputs import read_query
 from hub.web.ui import i18n
-from hub.web.ui.inbox_view import Clock
+from hub.web.ui.inbox_view import Clock, agent_clock
 from hub.web.ui.pages import language, redirect, remember_language, render
 from hub.web.ui.topbar import topbar
 from inbox.models import Agent, Team
@@ -354,7 +354,7 @@ async def reports_page(request: web.Request) -> web.Response:
     links: list[str | None] = [drill_url(report_params, r.get("group")) for r in rows]
     drill = None
     if drilled is not None:
-        clock = Clock(hub.settings.business_hours.timezone, lang)
+        clock = agent_clock(principal.agent, hub.settings.business_hours.timezone, lang)
         pages = max(1, -(-drilled.total // DRILL_PAGE))
         drill = {
             "kind": "waits" if query.report in WAIT_REPORTS else query.report,

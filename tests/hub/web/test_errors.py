@@ -44,8 +44,8 @@ MALFORMED: list[tuple[bytes, str]] = [
 def test_the_route_table_has_every_post_and_patch_endpoint() -> None:
     # + POST /api/v1/me/password; + 4 of /api/v1/templates; + availability, take, rules of routing;
     # + the quarantine's retry; + a channel account's connection test; + a team's routing settings;
-    # + a failed reply's retry; + a team's name and members
-    assert len(WITH_BODY) == 30
+    # + a failed reply's retry; + a team's name and members; + marking a conversation read and my time zone
+    assert len(WITH_BODY) == 32
     assert CHANNEL_ROUTE in WITH_BODY
 
 
@@ -88,7 +88,7 @@ async def test_malformed_json_to_every_post_and_patch_endpoint_is_a_400_naming_t
         {"Authorization": f"Bearer {TOKENS['shop']}"} if (method, path) == CHANNEL_ROUTE else admin.headers
     )
     for body, message in MALFORMED:
-        if not body and path.endswith(("/logout", "/dismiss", "/take", "/test", "{id}/retry")):
+        if not body and path.endswith(("/logout", "/dismiss", "/take", "/test", "{id}/retry", "/read")):
             continue  # actions without input take an empty body
         error = await error_of(await client.request(method, url, data=body, headers=headers), 400)
         assert error["code"] == "invalid_json", (body, error)

@@ -43,6 +43,9 @@ class Agent(ApiModel):
     status: Literal["online", "busy", "offline"] = Field(description="the agent's availability for routing")
     extension: str | None
     language: Literal["ru", "en"] | None
+    timezone: str | None = Field(
+        None, description="the IANA zone the agent reads times in; null: the hub's business hours' zone"
+    )
     is_active: bool
     teams: list[Team]
     presence: Literal["online", "offline"] = "offline"  # not a column: see `of`
@@ -62,6 +65,12 @@ class Me(ApiModel):
     csrf_token: str | None = Field(
         description="send it as X-CSRF-Token with every cookie-authenticated change"
     )
+
+
+class MyTimezone(ApiModel):
+    agent_id: Id
+    timezone: str | None = Field(description="an IANA zone name; null: the hub's business hours' zone")
+    effective: str = Field(description="the zone times are shown in")
 
 
 class ApiToken(ApiModel):

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Self
 
 from pydantic import Field
 
-from hub.web.api.schemas.base import ApiModel, Time
+from hub.web.api.schemas.base import ApiModel, Id, Time
 from hub.web.api.schemas.capabilities import Capabilities
 from hub.web.api.schemas.contacts import Contact, ContactSummary
 from hub.web.api.schemas.conversations import Conversation, Message
@@ -25,10 +25,20 @@ class ConversationListItem(Conversation):
         "wait, by its team's SLA and calendar); null when nobody waits or there is no target"
     )
     sla_breached: bool = Field(description="the due time has passed and the client still waits")
+    unread: int = Field(
+        0,
+        ge=0,
+        description="the client's messages the caller has not read: after their read marker (set when they "
+        "open the conversation, or POST …/read)",
+    )
 
     @classmethod
     def of(
-        cls, conversation: models.Conversation, contact: models.Contact, due: SlaDue | None = None
+        cls,
+        conversation: models.Conversation,
+        contact: models.Contact,
+        due: SlaDue | None = None,
+        unread: int = 0,
     ) -> Self:
         """The card is read apart: the row's own relation is never lazy-loaded (that raises under asyncio)."""
         fields = dict(Conversation.model_validate(conversation))
@@ -38,8 +48,19 @@ class ConversationListItem(Conversation):
                 "contact": ContactSummary.model_validate(contact),
                 "sla_due_at": due.due_at if due else None,
                 "sla_breached": bool(due and due.breached),
+                "unread": unread,
             }
         )
+
+
+class ReadMarker(ApiModel):
+    """The caller's read marker on a conversation: every message up to it is read."""
+
+    conversation_id: Id
+    last_read_message_id: int = Field(ge=0, description="the latest message read (0: it has none)")
+    unread: int = Field(
+        ge=0, description="the client's messages still unread after it (0 right after marking)"
+    )
 
 
 class ConversationList(ApiModel):

@@ -68,6 +68,7 @@ EXCEPTIONS: dict[tuple[str, str], tuple[int | None, str]] = {
     ("post", "/api/v1/templates"): (None, "creating a template: my own, or shared by role"),
     ("post", "/api/v1/templates/preview"): (403, "rendering for team B's conversation is refused"),
     ("put", "/api/v1/me/availability"): (None, "about me: my own status"),
+    ("put", "/api/v1/me/timezone"): (None, "about me: the time zone my pages show times in"),
     ("get", "/api/v1/agents/availability"): (
         None,
         "staff only, no client data; 403 to agents, a supervisor's own teams (test_routing.py pins both)",
