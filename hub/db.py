@@ -125,11 +125,23 @@ class _TransactionHolders:
 
     def began(self, conn: Connection) -> None:
         task = self._task()
-        if task is not None:
-            self._open[id(conn.connection.dbapi_connection)] = (task, time.monotonic(), _awaiting(task))
+        if task is None:
+            return
+        try:
+            where = _awaiting(task)
+        except Exception:  # a debug aid must never break a transaction
+            where = task.get_name()
+        self._open[id(conn.connection.dbapi_connection)] = (task, time.monotonic(), where)
 
     def end_transaction(self, conn: Connection) -> None:
-        self._open.pop(id(conn.connection.dbapi_connection), None)
+        # Never raise here: this runs inside SQLAlchemy's rollback, also of a cancelled or invalidated
+        # connection (whose `.connection` raises); an error would keep the ROLLBACK from reaching SQLite
+        # and leave the write lock held. The pool's checkin/reset/close events drop the entry anyway.
+        try:
+            key = id(conn.connection.dbapi_connection)
+        except Exception:
+            return
+        self._open.pop(key, None)
 
     def end_connection(self, dbapi_connection: Any, *_args: Any) -> None:
         self._open.pop(id(dbapi_connection), None)
