@@ -36,7 +36,7 @@ from hub.web.context import HUB, LOGIN_GUARD, SOCKETS, TEMPLATES
 from hub.web.errors import error_middleware
 from hub.web.ui import audit as audit_page
 from hub.web.ui import channels as channels_page
-from hub.web.ui import demo_site, inbox, pages, routing_pages, templates_page
+from hub.web.ui import demo_site, inbox, pages, routing_pages, tasks_page, templates_page
 from hub.web.ui import reports as reports_page
 from hub.web.webchat import files as webchat_files
 from hub.web.webchat import routes as webchat
@@ -66,6 +66,7 @@ ROUTE_MODULES = (
     audit_page,
     reports_page,
     templates_page,
+    tasks_page,
     channels_page,
     demo_site,
     routing_pages,

@@ -217,9 +217,26 @@
     if (!title) { form.elements.title.focus(); return; }
     var button = form.querySelector("button");
     button.disabled = true;
-    request("POST", "/api/v1/tasks", {
+    var body = {
       title: title, contact_id: Number(form.getAttribute("data-contact")), conversation_id: current, assignee_id: data.agent_id
-    }).then(function () { form.reset(); taskDone(S.task_created); return afterChange(); })
+    };
+    var due = form.elements.due, assignee = form.elements.assignee;
+    if (assignee && assignee.value) body.assignee_id = Number(assignee.value);
+    if (due && due.value) body.due_at = new Date(due.value).toISOString();  // the browser's local time
+    request("POST", "/api/v1/tasks", body).then(function () { form.reset(); taskDone(S.task_created); return afterChange(); })
+      .catch(function (e) { button.disabled = false; fail(e); });
+  });
+  // A task on the card done with its result; a callback's outcome goes first ("no_answer: note").
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (!form.matches || !form.matches("form.task-done-form")) return;
+    event.preventDefault();
+    var note = form.elements.result.value.trim(), outcome = form.querySelector('input[name="outcome"]:checked');
+    var result = outcome ? outcome.value + (note ? ": " + note : "") : note;
+    var button = form.querySelector("button");
+    button.disabled = true;
+    request("PATCH", "/api/v1/tasks/" + Number(form.getAttribute("data-task")), { status: "done", result: result || null })
+      .then(function () { taskDone(S.task_closed); return afterChange(); })
       .catch(function (e) { button.disabled = false; fail(e); });
   });
 
@@ -439,6 +456,11 @@
     if (type.indexOf("template.") === 0) {  // the knowledge base changed: suggestions and "/" search follow
       if (current) loadSuggestions();
       if (!slash.hidden) slashSearch();
+      return;
+    }
+    if (type.indexOf("task.") === 0) {  // a task of the open card changed: its list on the card follows
+      var shown = head(), about = frame.data && frame.data.contact_id;
+      if (shown && about && String(about) === shown.getAttribute("data-contact")) schedule(false, true);
       return;
     }
     if (type === "message.created" && mine && frame.data && frame.data.direction === "in") { showTyping(false); loadSuggestions(); }

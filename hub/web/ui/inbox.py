@@ -36,6 +36,7 @@ from inbox.queues import QUEUES, Queue, channel_kinds, list_queue, queue_counts,
 from inbox.reports.due import open_dues
 from inbox.routing.router import queue_positions
 from inbox.search import CardHit, ConversationHit, MessageHit, SearchError, search
+from inbox.tasks import view_counts
 
 routes = web.RouteTableDef()
 
@@ -46,7 +47,7 @@ STATUSES_AVAILABLE = ("online", "busy", "offline")  # the header's switch (inbox
 
 def asset_version() -> str:
     digest = hashlib.sha256()
-    for name in ("inbox.js", "okno.css", "templates.js"):
+    for name in ("inbox.js", "okno.css", "templates.js", "tasks.js"):
         path = STATIC / name
         if path.exists():
             digest.update(path.read_bytes())
@@ -201,6 +202,7 @@ async def _page(request: web.Request, conversation_id: int | None) -> web.Respon
                 context |= await _conversation_context(request, session, principal, conversation_id, lang)
             except (ConversationNotFound, NotAllowed):
                 return redirect("/inbox?" + view.query(), 302)
+        my_tasks = (await view_counts(session, principal.viewer, utcnow()))["mine"]
     agent = principal.agent
     t = i18n.Texts(lang)
     response = render(
@@ -217,6 +219,7 @@ async def _page(request: web.Request, conversation_id: int | None) -> web.Respon
                 "status": agent.status,
             },
             "availabilities": STATUSES_AVAILABLE,
+            "my_tasks": my_tasks,
             "csrf_token": principal.csrf_token or "",
             "channels": kinds,
             "statuses": STATUSES,
