@@ -189,3 +189,19 @@ async def test_the_overdue_view_lists_open_past_due_tasks_first_due_first(
     assert await titles("view=overdue") == ["long ago", "yesterday-ish"]
     assert await titles("") == ["long ago", "yesterday-ish", "later", "no due"]
     await error_of(await client.get("/api/v1/tasks?view=someday", headers=sales.headers), 400)
+
+
+async def test_holding_a_task_about_a_card_does_not_show_other_cards_tasks(
+    client: Client, admin: Person, sales: Person
+) -> None:
+    """A fixed bug: the card rule "a task about it is assigned to me" compared the task with itself, so an
+    agent with any task about any card saw every task about a card."""
+    shop = await hand_in(client, "s-1", account="shop")
+    depot = await hand_in(client, "d-1", account="depot", email="opt@example.com")
+    for body in (
+        {"title": "mine", "assignee_id": sales.id, "contact_id": shop["contact_id"]},
+        {"title": "wholesale", "contact_id": depot["contact_id"]},
+    ):
+        assert (await client.post("/api/v1/tasks", json=body, headers=admin.headers)).status == 201
+    body = await (await client.get("/api/v1/tasks", headers=sales.headers)).json()
+    assert [t["title"] for t in body["items"]] == ["mine"]
