@@ -77,14 +77,19 @@
     var form = field.form;
     return (form ? form.className : "") + "|" + field.name;
   }
+  function initialValue(field) {  // what the server rendered into a field (a select: its selected option)
+    if (field.tagName !== "SELECT") return field.defaultValue;
+    var chosen = Array.prototype.find.call(field.options, function (o) { return o.defaultSelected; }) || field.options[0];
+    return chosen ? chosen.value : "";
+  }
   function typedFields() {
     var values = {}, focused = null;
     ["part-head", "part-card"].forEach(function (part) {
       var root = $(part);
       if (!root) return;
-      root.querySelectorAll("form input[name], form textarea[name]").forEach(function (field) {
+      root.querySelectorAll("form input[name], form textarea[name], form select[name]").forEach(function (field) {
         if (field.type === "hidden" || field.type === "checkbox" || field.type === "radio") return;
-        if (field.value !== field.defaultValue) values[fieldKey(field)] = field.value;
+        if (field.value !== initialValue(field)) values[fieldKey(field)] = field.value;
         if (field === document.activeElement) {
           focused = { key: fieldKey(field), start: field.selectionStart, end: field.selectionEnd };
         }
@@ -96,7 +101,7 @@
     ["part-head", "part-card"].forEach(function (part) {
       var root = $(part);
       if (!root) return;
-      root.querySelectorAll("form input[name], form textarea[name]").forEach(function (field) {
+      root.querySelectorAll("form input[name], form textarea[name], form select[name]").forEach(function (field) {
         var key = fieldKey(field);
         if (Object.prototype.hasOwnProperty.call(typed.values, key)) field.value = typed.values[key];
         if (typed.focused && typed.focused.key === key) {
@@ -114,7 +119,7 @@
     return fragment("/inbox/parts/conversation/" + id).then(function (content) {
       if (seq !== convSeq) return;
       // A refresh of the same conversation (an event, an action) must not wipe what the agent is typing
-      // into a form of the head or the card (a task's title): carry typed values and focus over.
+      // into a form of the head or the card (a task's title, due time, assignee): carry them and focus over.
       var typed = id === current ? typedFields() : null;
       ["head", "timeline", "card"].forEach(function (name) {
         var part = content.querySelector('[data-part="' + name + '"]');
@@ -205,6 +210,15 @@
     if (call) { el.disabled = true; call.then(afterChange).catch(function (e) { el.disabled = false; fail(e); }); }
   });
 
+  // The header's count of my open tasks (the tasks page's "mine" tab) follows task events.
+  var countSeq = 0;
+  function countMyTasks() {
+    var badge = $("my-tasks"), seq = ++countSeq;
+    if (!badge) return;
+    request("GET", "/api/v1/tasks?view=mine&limit=500").then(function (r) { return r.json(); }).then(function (found) {
+      if (seq === countSeq) badge.textContent = String(found.items.length);
+    }).catch(function () { /* the next event counts again */ });
+  }
   function taskDone(text) {
     var status = $("task-status");
     if (status) status.textContent = text;
@@ -461,6 +475,7 @@
     if (type.indexOf("task.") === 0) {  // a task of the open card changed: its list on the card follows
       var shown = head(), about = frame.data && frame.data.contact_id;
       if (shown && about && String(about) === shown.getAttribute("data-contact")) schedule(false, true);
+      countMyTasks();
       return;
     }
     if (type === "message.created" && mine && frame.data && frame.data.direction === "in") { showTyping(false); loadSuggestions(); }

@@ -223,6 +223,13 @@ async def test_the_client_card_lists_the_clients_open_tasks_and_closes_and_creat
         await expect(card.locator(".task")).to_have_count(3)
         closed = await task_row(hub, tasks.olgas)
         assert (closed.status, closed.result) == ("done", "адрес подтверждён")
+        # Closing one of mine there: the header's count of my open tasks follows (the task event).
+        await expect(page.locator("#my-tasks")).to_have_text("3")
+        invoice = card.locator(f'li[data-task="{tasks.invoice}"]')
+        await invoice.locator("summary").click()
+        await invoice.locator('button[type="submit"]').click()
+        await expect(card.locator(".task")).to_have_count(2)
+        await expect(page.locator("#my-tasks")).to_have_text("2")
 
         # A new task from the card: a due time and an assignee.
         form = page.locator("#part-card form.card-task-form")
@@ -230,7 +237,7 @@ async def test_the_client_card_lists_the_clients_open_tasks_and_closes_and_creat
         await form.locator('input[name="due"]').fill("2030-05-06T12:00")
         await form.locator('select[name="assignee"]').select_option(str(tasks.olga))
         await form.locator('button[type="submit"]').click()
-        await expect(card.locator(".task")).to_have_count(4)
+        await expect(card.locator(".task")).to_have_count(3)
         created = await eventually(
             lambda: _task_titled(hub, "Согласовать время доставки"), "the card's new task is stored"
         )
