@@ -207,8 +207,7 @@ async def test_the_client_card_lists_the_clients_open_tasks_and_closes_and_creat
     page = await context.new_page()
     try:
         await log_in(page, servers.hub_url, "boris@tea.example")
-        await page.goto(f"{servers.hub_url}/inbox/{data.telegram}")
-        await page.wait_for_selector("#live[data-state=open]")
+        await page.click(f'.row[data-id="{data.telegram}"]')  # opened in place: the socket stays
         card = page.locator("#part-card .card-tasks")
         # Irina's open tasks: the callback, the invoice, Olga's, and Anna's follow-up of the new client.
         await expect(card.locator(".task")).to_have_count(4)
