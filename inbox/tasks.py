@@ -10,6 +10,11 @@ Every change writes an audit row and returns ``task.created`` / ``task.updated``
 audience as well when the task changes hands); the caller commits, then publishes them.
 Callback tasks of missed calls are made by :mod:`inbox.calls` and announced with :func:`task_event`;
 a lead's follow-up task by :func:`open_lead_follow_up`, when the lead's card gets its owner.
+
+The tasks page's tabs are :data:`VIEWS` (:func:`view_filter`, counted by :func:`view_counts`): mine (open,
+assigned to me), my team's (open, held by one of my teams or an agent of them), overdue (open, past due)
+and done; each within what the viewer may see. :func:`task_details` adds what a list shows beside a task
+(the client's name and phone, the conversation to open, the assignee's name).
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any, Final, Literal
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, and_, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -28,11 +33,15 @@ from inbox.audit import record
 from inbox.bus import Event
 from inbox.contacts import ContactNotFound, get_visible_contact
 from inbox.conversations import NotAllowed, Viewer, can_see
-from inbox.models import Agent, Contact, Conversation, Task, Team, utcnow
+from inbox.conversations import visible as visible_conversations
+from inbox.models import Agent, Call, Contact, Conversation, Identity, Task, Team, agent_teams, utcnow
+from inbox.names import agent_names, contact_names, team_names
 from inbox.visibility import visible_tasks
 
 TaskKind = Literal["todo", "callback", "follow_up"]
 TaskStatus = Literal["open", "done", "cancelled"]
+TaskView = Literal["mine", "team", "overdue", "done"]
+VIEWS: Final[tuple[TaskView, ...]] = ("mine", "team", "overdue", "done")
 KINDS: Final = ("todo", "callback")  # the kinds a person creates; follow-ups are made by the hub
 FOLLOW_UP: Final = "follow_up"
 STATUSES: Final = ("open", "done", "cancelled")
@@ -63,9 +72,41 @@ KEEP: Final = Keep.KEEP
 
 @dataclass(frozen=True, slots=True)
 class TaskFilter:
+    """Which tasks to list (within what the viewer may see); every field given narrows the list.
+
+    `team_ids`: tasks held by one of these teams — given to the team, or to an agent of it;
+    `due_before`: tasks due before that time (with status open: the overdue ones).
+    """
+
     status: str | None = None
     assignee_id: int | None = None
     contact_id: int | None = None
+    team_ids: frozenset[int] | None = None
+    due_before: datetime | None = None
+
+
+def view_filter(viewer: Viewer, view: TaskView, now: datetime) -> TaskFilter:
+    """The filter of one tab of the tasks page: mine, my team's, overdue (at `now`) or done."""
+    if view == "mine":
+        return TaskFilter(status="open", assignee_id=viewer.agent_id)
+    if view == "team":
+        return TaskFilter(status="open", team_ids=viewer.team_ids)
+    if view == "overdue":
+        return TaskFilter(status="open", due_before=now)
+    if view == "done":
+        return TaskFilter(status="done")
+    raise TaskError(f"view must be one of {', '.join(VIEWS)}", "view")
+
+
+@dataclass(frozen=True, slots=True)
+class TaskDetail:
+    """What a list shows beside a task: names, the client's phone, the conversation to open."""
+
+    contact_name: str | None
+    phone: str | None
+    conversation_id: int | None
+    assignee_name: str | None
+    team_name: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +174,35 @@ def task_event(
     )
 
 
+def _conditions(flt: TaskFilter) -> list[ColumnElement[bool]]:
+    if flt.status is not None and flt.status not in STATUSES:
+        raise TaskError(f"status must be one of {', '.join(STATUSES)}", "status")
+    where: list[ColumnElement[bool]] = []
+    if flt.status:
+        where.append(Task.status == flt.status)
+    if flt.assignee_id is not None:
+        where.append(Task.assignee_id == flt.assignee_id)
+    if flt.contact_id is not None:
+        where.append(Task.contact_id == flt.contact_id)
+    if flt.team_ids is not None:
+        where.append(_held_by(flt.team_ids))
+    if flt.due_before is not None:
+        where.append(Task.due_at < flt.due_before)
+    return where
+
+
+def _held_by(team_ids: frozenset[int]) -> ColumnElement[bool]:
+    """Tasks given to one of these teams or to an agent of one of them."""
+    if not team_ids:
+        return Task.id.is_(None)  # no team: nothing (ids are never NULL)
+    members = select(agent_teams.c.agent_id).where(agent_teams.c.team_id.in_(team_ids))
+    return or_(Task.team_id.in_(team_ids), Task.assignee_id.in_(members))
+
+
+def _overdue(now: datetime) -> ColumnElement[bool]:
+    return and_(Task.status == "open", Task.due_at < now)
+
+
 async def list_tasks(
     session: AsyncSession,
     viewer: Viewer,
@@ -140,19 +210,92 @@ async def list_tasks(
     *,
     limit: int = 100,
     offset: int = 0,
+    now: datetime | None = None,
 ) -> list[Task]:
-    """The tasks `viewer` may see, soonest due first (those without a due time last, newest first)."""
-    if flt.status is not None and flt.status not in STATUSES:
-        raise TaskError(f"status must be one of {', '.join(STATUSES)}", "status")
-    stmt = select(Task).where(visible_tasks(viewer))
-    if flt.status:
-        stmt = stmt.where(Task.status == flt.status)
-    if flt.assignee_id is not None:
-        stmt = stmt.where(Task.assignee_id == flt.assignee_id)
-    if flt.contact_id is not None:
-        stmt = stmt.where(Task.contact_id == flt.contact_id)
-    stmt = stmt.order_by(Task.due_at.is_(None), Task.due_at, Task.id.desc()).limit(limit).offset(offset)
-    return list(await session.scalars(stmt))
+    """The tasks `viewer` may see: the overdue ones first (open and past due at `now`), then the other open
+    ones, then the closed ones; each soonest due first (those without a due time last), then newest.
+    Done or cancelled ones alone (`flt.status`): last closed first."""
+    stmt = select(Task).where(visible_tasks(viewer), *_conditions(flt))
+    if flt.status in ("done", "cancelled"):
+        stmt = stmt.order_by(Task.closed_at.is_(None), Task.closed_at.desc(), Task.id.desc())
+    else:
+        late = case((_overdue(now or utcnow()), 0), (Task.status == "open", 1), else_=2)
+        stmt = stmt.order_by(late, Task.due_at.is_(None), Task.due_at, Task.id.desc())
+    return list(await session.scalars(stmt.limit(limit).offset(offset)))
+
+
+async def view_counts(session: AsyncSession, viewer: Viewer, now: datetime) -> dict[TaskView, int]:
+    """How many tasks each tab of the tasks page holds, in one query."""
+    columns = []
+    for view in VIEWS:
+        where = _conditions(view_filter(viewer, view, now))
+        columns.append(func.count(case((and_(*where), 1))))
+    row = (await session.execute(select(*columns).where(visible_tasks(viewer)))).one()
+    return {view: int(row[i] or 0) for i, view in enumerate(VIEWS)}
+
+
+async def assignable_agents(session: AsyncSession, viewer: Viewer) -> list[Agent]:
+    """The active agents the viewer may hand a task to, by name: a plain agent themselves and the agents
+    of their teams (as :func:`update_task` allows), a supervisor or admin anyone."""
+    stmt = select(Agent).where(Agent.is_active.is_(True))
+    if viewer.role == "agent":
+        mates = select(agent_teams.c.agent_id).where(agent_teams.c.team_id.in_(viewer.team_ids))
+        stmt = stmt.where(or_(Agent.id == viewer.agent_id, Agent.id.in_(mates)))
+    return list(await session.scalars(stmt.order_by(Agent.name, Agent.id)))
+
+
+async def task_details(session: AsyncSession, viewer: Viewer, tasks: list[Task]) -> dict[int, TaskDetail]:
+    """By task id: its client's name and phone (a callback's: the number that called), the conversation
+    to open (its own if the viewer may see it, else the client's latest one they may see), and the names
+    of its assignee and team."""
+    contact_ids = {t.contact_id for t in tasks if t.contact_id is not None}
+    names = await contact_names(session, contact_ids)
+    agents = await agent_names(session, (t.assignee_id for t in tasks))
+    teams = await team_names(session, (t.team_id for t in tasks))
+    phones: dict[int, str] = {}
+    if contact_ids:
+        rows = await session.execute(
+            select(Identity.contact_id, Identity.value)
+            .where(Identity.contact_id.in_(contact_ids), Identity.kind == "phone")
+            .order_by(Identity.id)
+        )
+        for contact_id, value in rows:
+            phones.setdefault(contact_id, value)
+    call_ids = {t.call_id for t in tasks if t.call_id is not None}
+    callers: dict[int, str] = {}
+    if call_ids:
+        numbers = await session.execute(select(Call.id, Call.from_number).where(Call.id.in_(call_ids)))
+        callers = {call_id: number for call_id, number in numbers if number}
+    conv_ids = {t.conversation_id for t in tasks if t.conversation_id is not None}
+    seen: set[int] = set()
+    if conv_ids:
+        seen = set(
+            await session.scalars(
+                select(Conversation.id).where(Conversation.id.in_(conv_ids), visible_conversations(viewer))
+            )
+        )
+    latest: dict[int, int] = {}
+    if contact_ids:
+        newest = await session.execute(
+            select(Conversation.contact_id, func.max(Conversation.id))
+            .where(Conversation.contact_id.in_(contact_ids), visible_conversations(viewer))
+            .group_by(Conversation.contact_id)
+        )
+        latest = {contact_id: conv_id for contact_id, conv_id in newest}
+    details = {}
+    for task in tasks:
+        conversation = task.conversation_id if task.conversation_id in seen else None
+        if conversation is None and task.contact_id is not None:
+            conversation = latest.get(task.contact_id)
+        phone = callers.get(task.call_id) if task.call_id is not None else None
+        details[task.id] = TaskDetail(
+            contact_name=names.get(task.contact_id) if task.contact_id is not None else None,
+            phone=phone or (phones.get(task.contact_id) if task.contact_id is not None else None),
+            conversation_id=conversation,
+            assignee_name=agents.get(task.assignee_id) if task.assignee_id is not None else None,
+            team_name=teams.get(task.team_id) if task.team_id is not None else None,
+        )
+    return details
 
 
 async def get_visible_task(session: AsyncSession, viewer: Viewer, task_id: int) -> Task:

@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, and_, false, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import QueryableAttribute
+from sqlalchemy.orm import QueryableAttribute, aliased
 
 from inbox.bus import Audience, ContactEvent, Event, PrivateEvent
 from inbox.conversations import Viewer, can_see, visible
@@ -33,8 +33,13 @@ def _through_conversations(viewer: Viewer, contact_id: QueryableAttribute[Any]) 
 
 
 def _through_tasks(viewer: Viewer, contact_id: QueryableAttribute[Any]) -> ColumnElement[bool]:
-    """EXISTS a task about the card `contact_id` assigned to the viewer."""
-    return select(Task.id).where(Task.contact_id == contact_id, Task.assignee_id == viewer.agent_id).exists()
+    """EXISTS a task about the card `contact_id` assigned to the viewer.
+
+    The subquery reads its own alias of the table: asked about ``Task.contact_id`` (a task's card), an
+    unaliased ``tasks`` would compare the inner row's card with itself — true for every task once the
+    viewer holds any task about any card."""
+    held = aliased(Task)
+    return select(held.id).where(held.contact_id == contact_id, held.assignee_id == viewer.agent_id).exists()
 
 
 def visible_contacts(viewer: Viewer) -> ColumnElement[bool]:

@@ -34,7 +34,7 @@ from hub.web.api import (
 )
 from hub.web.context import HUB, LOGIN_GUARD, SOCKETS, TEMPLATES
 from hub.web.errors import error_middleware
-from hub.web.ui import admin_pages, demo_site, inbox, pages, routing_pages, templates_page
+from hub.web.ui import admin_pages, demo_site, inbox, pages, routing_pages, tasks_page, templates_page
 from hub.web.ui import audit as audit_page
 from hub.web.ui import channels as channels_page
 from hub.web.ui import reports as reports_page
@@ -66,6 +66,7 @@ ROUTE_MODULES = (
     audit_page,
     reports_page,
     templates_page,
+    tasks_page,
     channels_page,
     demo_site,
     routing_pages,

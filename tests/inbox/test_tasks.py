@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from inbox.agents import agent_with_teams, create_agent, viewer_of
 from inbox.conversations import NotAllowed, Viewer
 from inbox.ingest import ingest
-from inbox.models import AuditLog, ChannelAccount, Team, utcnow
+from inbox.models import AuditLog, Call, ChannelAccount, Identity, Team, utcnow
 from inbox.tasks import (
     NewTask,
     TaskChange,
@@ -19,11 +19,15 @@ from inbox.tasks import (
     TaskFilter,
     TaskNotFound,
     assign_task,
+    assignable_agents,
     close_task,
     create_task,
     list_tasks,
     set_due,
+    task_details,
     update_task,
+    view_counts,
+    view_filter,
 )
 from tests.inbox.helpers import message
 
@@ -215,3 +219,99 @@ async def test_list_is_what_the_viewer_may_see_soonest_due_first(session: AsyncS
     await close_task(session, anna, undated.id)
     open_ones = await list_tasks(session, anna, TaskFilter(status="open", assignee_id=ids["anna"]))
     assert [t.title for t in open_ones] == ["sooner", "later"]
+
+
+async def test_tabs_mine_my_teams_overdue_and_done_hold_what_the_viewer_may_see(
+    session: AsyncSession,
+) -> None:
+    ids = await world(session)
+    anna, boris = await viewer(session, ids["anna"]), await viewer(session, ids["boris"])
+    sales = await viewer(session, ids["sales"])
+    now = utcnow()
+    late, _ = await create_task(session, anna, NewTask(title="late", due_at=now - timedelta(hours=1)))
+    await create_task(session, anna, NewTask(title="soon", due_at=now + timedelta(hours=1)))
+    await create_task(session, boris, NewTask(title="Boris's", contact_id=ids["contact_Support"]))
+    await create_task(session, boris, NewTask(title="Boris's own, about nothing"))  # his alone to see
+    await create_task(session, boris, NewTask(title="the team's", team_id=ids["team_Support"]))
+    finished, _ = await create_task(session, anna, NewTask(title="finished"))
+    await close_task(session, anna, finished.id, result="ok")
+    await create_task(session, sales, NewTask(title="Sales late", due_at=now - timedelta(hours=2)))
+    await session.commit()
+
+    async def titles(view: str, who: Viewer = anna) -> list[str]:
+        flt = view_filter(who, view, now)  # type: ignore[arg-type]
+        return [t.title for t in await list_tasks(session, who, flt, now=now)]
+
+    assert await titles("mine") == ["late", "soon"]
+    assert await titles("team") == ["late", "soon", "the team's", "Boris's"]
+    assert await titles("overdue") == ["late"]  # Sales' overdue task is not Anna's to see
+    assert await titles("done") == ["finished"]
+    assert await view_counts(session, anna, now) == {"mine": 2, "team": 4, "overdue": 1, "done": 1}
+    assert await titles("team", sales) == ["Sales late"]
+    admin = await viewer(session, ids["admin"])
+    assert await titles("overdue", admin) == ["Sales late", "late"]
+    assert await view_counts(session, admin, now) == {"mine": 0, "team": 0, "overdue": 2, "done": 1}
+    with pytest.raises(TaskError) as refused:
+        view_filter(anna, "someday", now)  # type: ignore[arg-type]
+    assert refused.value.field == "view"
+    assert late.id in {t.id for t in await list_tasks(session, anna, TaskFilter(due_before=now))}
+
+
+async def test_overdue_open_tasks_come_first_then_by_due_time_then_newest(session: AsyncSession) -> None:
+    ids = await world(session)
+    anna = await viewer(session, ids["anna"])
+    now = utcnow()
+    await create_task(session, anna, NewTask(title="older, undated"))
+    await create_task(session, anna, NewTask(title="newer, undated"))
+    await create_task(session, anna, NewTask(title="tomorrow", due_at=now + timedelta(days=1)))
+    closed, _ = await create_task(session, anna, NewTask(title="closed", due_at=now - timedelta(days=3)))
+    await close_task(session, anna, closed.id)
+    await create_task(session, anna, NewTask(title="overdue", due_at=now - timedelta(days=1)))
+    await session.commit()
+    assert [t.title for t in await list_tasks(session, anna, now=now)] == [
+        "overdue",
+        "tomorrow",
+        "newer, undated",
+        "older, undated",
+        "closed",  # past due, but done: after the open ones
+    ]
+
+
+async def test_assignable_agents_are_a_plain_agents_teammates_and_anyone_for_an_admin(
+    session: AsyncSession,
+) -> None:
+    ids = await world(session)
+    anna = await viewer(session, ids["anna"])
+    assert [a.name for a in await assignable_agents(session, anna)] == ["anna", "boris"]
+    admin = await viewer(session, ids["admin"])
+    assert [a.name for a in await assignable_agents(session, admin)] == ["admin", "anna", "boris", "sales"]
+
+
+async def test_details_name_the_client_the_callers_number_and_the_conversation_to_open(
+    session: AsyncSession,
+) -> None:
+    ids = await world(session)
+    anna = await viewer(session, ids["anna"])
+    contact = ids["contact_Support"]
+    session.add(Identity(contact_id=contact, kind="phone", value="+79160000001"))
+    account = await session.scalar(select(ChannelAccount.id).where(ChannelAccount.name == "support"))
+    assert account is not None
+    call = Call(
+        account_id=account,
+        call_id="c-1",
+        contact_id=contact,
+        direction="inbound",
+        from_number="+79160000002",
+        disposition="missed",
+    )
+    session.add(call)
+    await session.flush()
+    todo, _ = await create_task(session, anna, NewTask(title="todo", contact_id=contact))
+    callback, _ = await create_task(session, anna, NewTask(title="call", kind="callback", contact_id=contact))
+    callback.call_id = call.id
+    await session.commit()
+    details = await task_details(session, anna, [todo, callback])
+    assert details[todo.id].phone == "+79160000001"
+    assert details[callback.id].phone == "+79160000002"  # the number that called
+    assert details[todo.id].conversation_id == ids["conv_Support"]  # the client's conversation Anna sees
+    assert details[todo.id].assignee_name == "anna"

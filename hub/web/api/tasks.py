@@ -13,6 +13,7 @@ and publishes the events after the commit.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Literal
 
 from aiohttp import web
@@ -26,7 +27,8 @@ from hub.web.auth import require_agent
 from hub.web.context import db, publish
 from hub.web.inputs import AgentRef, Body, Id, NotNull, Query, Timestamp, path_id, read_body, read_query
 from inbox import tasks as task_service
-from inbox.tasks import NewTask, TaskChange, TaskFilter, create_task, update_task
+from inbox.models import utcnow
+from inbox.tasks import NewTask, TaskChange, TaskFilter, create_task, update_task, view_filter
 
 routes = web.RouteTableDef()
 
@@ -34,6 +36,11 @@ TaskStatus = Literal["open", "done", "cancelled"]
 
 
 class TaskQuery(Query):
+    view: Literal["mine", "team", "overdue", "done"] | None = Field(
+        None,
+        description="a tab of the tasks page: mine (open, mine), team (open, held by my teams or their "
+        "agents), overdue (open, past due), done; the other parameters narrow it further",
+    )
     status: TaskStatus | None = None
     assignee: AgentRef | None = Field(None, description='an agent id, or "me"')
     contact: Id | None = None
@@ -62,7 +69,7 @@ class TaskPatch(Body):
 
 @routes.get("/api/v1/tasks")
 @operation(
-    "Tasks I may see: mine, those about cards or conversations I see, my teams' (admins: all)",
+    "Tasks I may see: mine, those about cards or conversations I see, my teams' (admins: all); overdue first",
     "tasks",
     {200: ("OK", TaskList)},
     query=TaskQuery,
@@ -75,9 +82,16 @@ async def list_tasks(request: web.Request) -> web.Response:
             assignee_id: int | None = principal.agent.id
         else:
             assignee_id = query.assignee if isinstance(query.assignee, int) else None
-        flt = TaskFilter(status=query.status, assignee_id=assignee_id, contact_id=query.contact)
+        now = utcnow()
+        flt = view_filter(principal.viewer, query.view, now) if query.view else TaskFilter()
+        if query.status is not None:
+            flt = replace(flt, status=query.status)
+        if assignee_id is not None:
+            flt = replace(flt, assignee_id=assignee_id)
+        if query.contact is not None:
+            flt = replace(flt, contact_id=query.contact)
         rows = await task_service.list_tasks(
-            session, principal.viewer, flt, limit=query.limit, offset=query.offset
+            session, principal.viewer, flt, limit=query.limit, offset=query.offset, now=now
         )
         return respond(TaskList.model_validate({"items": rows, "limit": query.limit, "offset": query.offset}))
 

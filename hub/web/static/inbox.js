@@ -82,14 +82,19 @@
     var form = field.form;
     return (form ? form.className : "") + "|" + field.name;
   }
+  function initialValue(field) {  // what the server rendered into a field (a select: its selected option)
+    if (field.tagName !== "SELECT") return field.defaultValue;
+    var chosen = Array.prototype.find.call(field.options, function (o) { return o.defaultSelected; }) || field.options[0];
+    return chosen ? chosen.value : "";
+  }
   function typedFields() {
     var values = {}, focused = null;
     ["part-head", "part-card"].forEach(function (part) {
       var root = $(part);
       if (!root) return;
-      root.querySelectorAll("form input[name], form textarea[name]").forEach(function (field) {
+      root.querySelectorAll("form input[name], form textarea[name], form select[name]").forEach(function (field) {
         if (field.type === "hidden" || field.type === "checkbox" || field.type === "radio") return;
-        if (field.value !== field.defaultValue) values[fieldKey(field)] = field.value;
+        if (field.value !== initialValue(field)) values[fieldKey(field)] = field.value;
         if (field === document.activeElement) {
           focused = { key: fieldKey(field), start: field.selectionStart, end: field.selectionEnd };
         }
@@ -101,7 +106,7 @@
     ["part-head", "part-card"].forEach(function (part) {
       var root = $(part);
       if (!root) return;
-      root.querySelectorAll("form input[name], form textarea[name]").forEach(function (field) {
+      root.querySelectorAll("form input[name], form textarea[name], form select[name]").forEach(function (field) {
         var key = fieldKey(field);
         if (Object.prototype.hasOwnProperty.call(typed.values, key)) field.value = typed.values[key];
         if (typed.focused && typed.focused.key === key) {
@@ -128,7 +133,7 @@
       if (seq !== convSeq) return;
       navigating = null;
       // A refresh of the same conversation (an event, an action) must not wipe what the agent is typing
-      // into a form of the head or the card (a task's title): carry typed values and focus over.
+      // into a form of the head or the card (a task's title, due time, assignee): carry them and focus over.
       var typed = id === current ? typedFields() : null;
       ["head", "timeline", "card"].forEach(function (name) {
         var part = content.querySelector('[data-part="' + name + '"]');
@@ -270,6 +275,15 @@
     if (toggle) toggle.focus();
   });
 
+  // The header's count of my open tasks (the tasks page's "mine" tab) follows task events.
+  var countSeq = 0;
+  function countMyTasks() {
+    var badge = $("my-tasks"), seq = ++countSeq;
+    if (!badge) return;
+    request("GET", "/api/v1/tasks?view=mine&limit=500").then(function (r) { return r.json(); }).then(function (found) {
+      if (seq === countSeq) badge.textContent = String(found.items.length);
+    }).catch(function () { /* the next event counts again */ });
+  }
   function taskDone(text) {
     var status = $("task-status");
     if (status) status.textContent = text;
@@ -282,9 +296,26 @@
     if (!title) { form.elements.title.focus(); return; }
     var button = form.querySelector("button");
     button.disabled = true;
-    request("POST", "/api/v1/tasks", {
+    var body = {
       title: title, contact_id: Number(form.getAttribute("data-contact")), conversation_id: current, assignee_id: data.agent_id
-    }).then(function () { form.reset(); taskDone(S.task_created); return afterChange(); })
+    };
+    var due = form.elements.due, assignee = form.elements.assignee;
+    if (assignee && assignee.value) body.assignee_id = Number(assignee.value);
+    if (due && due.value) body.due_at = new Date(due.value).toISOString();  // the browser's local time
+    request("POST", "/api/v1/tasks", body).then(function () { form.reset(); taskDone(S.task_created); return afterChange(); })
+      .catch(function (e) { button.disabled = false; fail(e); });
+  });
+  // A task on the card done with its result; a callback's outcome goes first ("no_answer: note").
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (!form.matches || !form.matches("form.task-done-form")) return;
+    event.preventDefault();
+    var note = form.elements.result.value.trim(), outcome = form.querySelector('input[name="outcome"]:checked');
+    var result = outcome ? outcome.value + (note ? ": " + note : "") : note;
+    var button = form.querySelector("button");
+    button.disabled = true;
+    request("PATCH", "/api/v1/tasks/" + Number(form.getAttribute("data-task")), { status: "done", result: result || null })
+      .then(function () { taskDone(S.task_closed); return afterChange(); })
       .catch(function (e) { button.disabled = false; fail(e); });
   });
 
@@ -506,6 +537,12 @@
     if (type.indexOf("template.") === 0) {  // the knowledge base changed: suggestions and "/" search follow
       if (current) loadSuggestions();
       if (!slash.hidden) slashSearch();
+      return;
+    }
+    if (type.indexOf("task.") === 0) {  // a task of the open card changed: its list on the card follows
+      var shown = head(), about = frame.data && frame.data.contact_id;
+      if (shown && about && String(about) === shown.getAttribute("data-contact")) schedule(false, true);
+      countMyTasks();
       return;
     }
     if (type === "message.created" && mine && frame.data && frame.data.direction === "in") { showTyping(false); loadSuggestions(); }

@@ -145,6 +145,7 @@ SCRIPT_STRINGS: Final = {
     "attach_count": N_("Files: {n}"),
     "callback_created": N_("A callback task is created for you"),
     "task_created": N_("The task is created"),
+    "task_closed": N_("The task is done"),
     "attach_too_large": N_("{name} is larger than this channel takes"),
 }
 # The strings templates.js (the /templates page) shows.
@@ -156,6 +157,32 @@ TEMPLATES_SCRIPT_STRINGS: Final = {
     "kb_saved": N_("Saved"),
     # {title} is filled in by the script.
     "kb_confirm_delete": N_("Delete the template “{title}”?"),
+}
+# The strings tasks.js (the /tasks page) shows.
+TASKS_SCRIPT_STRINGS: Final = {
+    "failed_action": N_("That did not work"),
+    "task_saved": N_("Saved"),
+    "task_created": N_("The task is created"),
+}
+# A task's kind (inbox.tasks).
+TASK_KINDS: Final = {
+    "todo": NP_("task", "To-do"),
+    "callback": NP_("task", "Callback"),
+    "follow_up": NP_("task", "Follow-up"),
+}
+# The tabs of the tasks page (inbox.tasks.VIEWS).
+TASK_VIEWS: Final = {
+    "mine": NP_("tasks", "Mine"),
+    "team": NP_("tasks", "My team's"),
+    "overdue": NP_("tasks", "Overdue"),
+    "done": NP_("tasks", "Done"),
+}
+# A callback's outcome: stored at the start of the task's result ("reached: …"), shown by its label.
+CALL_OUTCOMES: Final = {
+    "reached": NP_("outcome", "Reached"),
+    "no_answer": NP_("outcome", "No answer"),
+    "wrong_number": NP_("outcome", "Wrong number"),
+    "other": NP_("outcome", "Other"),
 }
 # The header's availability switch (inbox.routing.availability).
 AVAILABILITY: Final = {

@@ -39,6 +39,7 @@ from inbox.reads import mark_read
 from inbox.reports.due import open_dues
 from inbox.routing.router import queue_positions
 from inbox.search import CardHit, ConversationHit, MessageHit, SearchError, search
+from inbox.tasks import view_counts
 
 routes = web.RouteTableDef()
 
@@ -85,7 +86,7 @@ def zone_choices(current: str) -> list[dict[str, str]]:
 
 def asset_version() -> str:
     digest = hashlib.sha256()
-    for name in ("inbox.js", "okno.css", "templates.js"):
+    for name in ("inbox.js", "okno.css", "templates.js", "tasks.js"):
         path = STATIC / name
         if path.exists():
             digest.update(path.read_bytes())
@@ -244,6 +245,7 @@ async def _page(request: web.Request, conversation_id: int | None) -> web.Respon
             except (ConversationNotFound, NotAllowed):
                 return redirect("/inbox?" + view.query(), 302)
         context |= await _list_context(request, session, principal, view, lang)
+        my_tasks = (await view_counts(session, principal.viewer, utcnow()))["mine"]
     agent = principal.agent
     t = i18n.Texts(lang)
     response = render(
@@ -264,6 +266,7 @@ async def _page(request: web.Request, conversation_id: int | None) -> web.Respon
             "timezone": agent.timezone,
             "zones": zone_choices(agent.timezone or hub_of(request).settings.business_hours.timezone),
             "zone": agent.timezone or hub_of(request).settings.business_hours.timezone,
+            "my_tasks": my_tasks,
             "csrf_token": principal.csrf_token or "",
             "channels": kinds,
             "statuses": STATUSES,

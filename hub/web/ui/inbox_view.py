@@ -19,11 +19,12 @@ from inbox import contacts
 from inbox.agent_admin import active_agents, list_teams
 from inbox.conversations import ConversationFilter, Viewer, list_conversations
 from inbox.edits import previous_versions
-from inbox.models import Agent, Conversation, Message, utcnow
+from inbox.models import Agent, Conversation, Message, Task, utcnow
 from inbox.names import agent_names, contact_names
 from inbox.queues import latest_messages, unanswered
 from inbox.reads import unread_counts
 from inbox.reports.due import SlaDue
+from inbox.tasks import TaskFilter, assignable_agents, list_tasks, task_details
 from inbox.timeline import Entry, contact_timeline
 
 JSON = dict[str, Any]
@@ -326,6 +327,79 @@ async def card(
         ],
         "duplicates": duplicates,
         "can_merge": viewer.role in ("supervisor", "admin"),
+        **await card_tasks(session, viewer, contact.id, clock),
+    }
+
+
+CARD_TASKS = 20  # the open tasks a card lists
+
+
+def _tel(phone: str | None) -> str | None:
+    """A phone number as a tel: link takes it: digits and a leading plus."""
+    if not phone:
+        return None
+    digits = "".join(c for c in phone if c.isdigit())
+    return ("+" if phone.strip().startswith("+") else "") + digits if digits else None
+
+
+def outcome_text(result: str | None, t: i18n.Texts) -> str | None:
+    """A task's result as shown: a callback's outcome code ("no_answer: …") by its label."""
+    if not result:
+        return result
+    code, sep, note = result.partition(":")
+    if code in i18n.CALL_OUTCOMES:
+        label = t.label(i18n.CALL_OUTCOMES, code)
+        return f"{label}: {note.strip()}" if sep and note.strip() else label
+    return result
+
+
+async def task_rows(session: AsyncSession, viewer: Viewer, tasks: list[Task], clock: Clock) -> list[JSON]:
+    """Tasks as a list shows them: client (and the conversation to open), assignee, due and created times,
+    overdue or not, the result."""
+    t = clock.t
+    now = utcnow()
+    details = await task_details(session, viewer, tasks)
+    rows = []
+    for task in tasks:
+        detail = details[task.id]
+        client = None
+        if task.contact_id is not None:
+            client = display_name(detail.contact_name, task.contact_id, t)
+        rows.append(
+            {
+                "id": task.id,
+                "title": task.title,
+                "kind": task.kind,
+                "kind_label": t.label(i18n.TASK_KINDS, task.kind),
+                "status": task.status,
+                "client": client,
+                "phone": detail.phone,
+                "tel": _tel(detail.phone),
+                "conversation_id": detail.conversation_id,
+                "assignee_id": task.assignee_id,
+                "assignee": detail.assignee_name,
+                "team": detail.team_name,
+                "due": clock.full(task.due_at) if task.due_at else None,
+                "due_iso": task.due_at.isoformat() if task.due_at else "",
+                "overdue": task.status == "open" and task.due_at is not None and task.due_at < now,
+                "created": clock.full(task.created_at),
+                "closed": clock.full(task.closed_at) if task.closed_at else None,
+                "result": outcome_text(task.result, t),
+            }
+        )
+    return rows
+
+
+async def card_tasks(session: AsyncSession, viewer: Viewer, contact_id: int, clock: Clock) -> JSON:
+    """The card's open tasks and whom the viewer may give a new one to."""
+    tasks = await list_tasks(
+        session, viewer, TaskFilter(status="open", contact_id=contact_id), limit=CARD_TASKS
+    )
+    agents = await assignable_agents(session, viewer)
+    return {
+        "tasks": await task_rows(session, viewer, tasks, clock),
+        "task_agents": [{"id": a.id, "name": a.name} for a in agents],
+        "outcomes": [{"key": k, "label": clock.t.label(i18n.CALL_OUTCOMES, k)} for k in i18n.CALL_OUTCOMES],
     }
 
 

@@ -135,6 +135,10 @@ async def test_task_list_is_mine_and_my_teams(
     assert await titles(wholesale) == {"wholesale team", "boris"}
     assert await titles(admin) == {"mine", "sales team", "wholesale team", "boris"}
     assert await titles(sales, "status=done") == set()
+    assert await titles(sales, "view=mine") == {"mine"}
+    assert await titles(sales, "view=team") == {"mine", "sales team"}  # held by Sales or its agents
+    assert await titles(admin, "view=team") == set()  # the admin is in no team
+    assert await titles(sales, "view=done") == set()
 
     boris_task = next(
         t
@@ -164,3 +168,40 @@ async def test_task_refusals_name_the_field(client: Client, hub: Hub, sales: Per
     await error_of(await client.post("/api/v1/tasks", json=body, headers=sales.headers), 403)
     other = await make_agent(hub, "other@okno.example.com")
     assert (await client.get("/api/v1/tasks", headers=other.headers)).status == 200
+
+
+async def test_the_overdue_view_lists_open_past_due_tasks_first_due_first(
+    client: Client, sales: Person
+) -> None:
+    for title, due in (
+        ("later", "2999-01-01T09:00:00Z"),
+        ("long ago", "2020-01-01T09:00:00Z"),
+        ("yesterday-ish", "2021-06-01T09:00:00Z"),
+        ("no due", None),
+    ):
+        body = {"title": title, **({"due_at": due} if due else {})}
+        assert (await client.post("/api/v1/tasks", json=body, headers=sales.headers)).status == 201
+
+    async def titles(query: str) -> list[str]:
+        body = await (await client.get(f"/api/v1/tasks?{query}", headers=sales.headers)).json()
+        return [t["title"] for t in body["items"]]
+
+    assert await titles("view=overdue") == ["long ago", "yesterday-ish"]
+    assert await titles("") == ["long ago", "yesterday-ish", "later", "no due"]
+    await error_of(await client.get("/api/v1/tasks?view=someday", headers=sales.headers), 400)
+
+
+async def test_holding_a_task_about_a_card_does_not_show_other_cards_tasks(
+    client: Client, admin: Person, sales: Person
+) -> None:
+    """A fixed bug: the card rule "a task about it is assigned to me" compared the task with itself, so an
+    agent with any task about any card saw every task about a card."""
+    shop = await hand_in(client, "s-1", account="shop")
+    depot = await hand_in(client, "d-1", account="depot", email="opt@example.com")
+    for body in (
+        {"title": "mine", "assignee_id": sales.id, "contact_id": shop["contact_id"]},
+        {"title": "wholesale", "contact_id": depot["contact_id"]},
+    ):
+        assert (await client.post("/api/v1/tasks", json=body, headers=admin.headers)).status == 201
+    body = await (await client.get("/api/v1/tasks", headers=sales.headers)).json()
+    assert [t["title"] for t in body["items"]] == ["mine"]
