@@ -15,17 +15,18 @@ shows history to: that is the conversations a visitor started (:mod:`inbox.visit
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox import contacts
 from inbox.bus import Event
 from inbox.contacts import ContactError
-from inbox.conversations import Viewer
+from inbox.conversations import Viewer, visible
 from inbox.identities import normalize
-from inbox.models import Agent, Contact, Identity
+from inbox.models import Agent, Contact, Conversation, Identity
 from inbox.visibility import can_see_contact, contact_event
 
 
@@ -122,3 +123,31 @@ async def remove_card_identity(
     await contacts.remove_identity(session, card, identity_id, actor_id=viewer.agent_id)
     data = {"contact_id": card.id, "changed": ["identities"]}
     return card, [await contact_event(session, "contact.updated", (card.id,), data)]
+
+
+@dataclass(frozen=True, slots=True)
+class CardSummary:
+    """What the merge box shows of a card beside another: who, how to reach them, how many dialogs."""
+
+    id: int
+    name: str | None
+    company: str | None
+    kind: str
+    identities: tuple[tuple[str, str], ...]
+    conversations: int  # those the viewer may see
+
+
+async def card_summary(session: AsyncSession, viewer: Viewer, contact_id: int) -> CardSummary:
+    """A live card the viewer may see (ContactNotFound otherwise), summed up for a merge's confirmation."""
+    card = await contacts.get_visible_contact(session, viewer, contact_id)
+    count = await session.scalar(
+        select(func.count(Conversation.id)).where(Conversation.contact_id == card.id, visible(viewer))
+    )
+    return CardSummary(
+        card.id,
+        card.name,
+        card.company,
+        card.kind,
+        tuple((i.kind, i.value) for i in card.identities),
+        int(count or 0),
+    )

@@ -145,6 +145,11 @@ SCRIPT_STRINGS: Final = {
     "callback_created": N_("A callback task is created for you"),
     "task_created": N_("The task is created"),
     "attach_too_large": N_("{name} is larger than this channel takes"),
+    # the client card's edit mode and identities
+    "card_field_name": N_("Field name"),
+    "card_field_value": N_("Value"),
+    "card_field_remove": N_("Remove the field"),
+    "card_confirm_remove": N_("Remove {value} from the card?"),
 }
 # The strings templates.js (the /templates page) shows.
 TEMPLATES_SCRIPT_STRINGS: Final = {
