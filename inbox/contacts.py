@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Select, delete, func, or_, select, update
@@ -197,15 +198,33 @@ CHANNELS_OF_KIND: dict[str, tuple[str, ...]] = {
 }
 
 
+async def _added_by_agent(session: AsyncSession, contact: Contact, identity: Identity) -> bool:
+    """Whether an agent added this very row to this card (its audit row written with it)."""
+    rows = await session.execute(
+        select(AuditLog.detail, AuditLog.created_at).where(
+            AuditLog.action == "identity.add", AuditLog.entity == "contact", AuditLog.entity_id == contact.id
+        )
+    )
+    return any(
+        (detail or {}).get("kind") == identity.kind
+        and (detail or {}).get("value") == identity.value
+        and abs(created_at - identity.created_at) < timedelta(minutes=1)
+        for detail, created_at in rows
+    )
+
+
 async def history_through(session: AsyncSession, contact: Contact, identity: Identity) -> int:
     """How many inbound messages and calls of the card may have come through this identity.
 
-    A typed identity (a person wrote it into a form) never matched a sender: none. A vouched one: every
-    inbound message of the card on a channel that carries its kind, and for a phone the calls from it.
+    A typed identity (a person wrote it into a form) never matched a sender: none. A vouched one: the
+    card's inbound messages on a channel that carries its kind (a message does not record the identity it
+    came through) and, for a phone, the calls from or to it — since an agent added it, if one did; else
+    all of them (the ingest created it with its first message).
     """
     if identity.trust != "vouched":
         return 0
-    messages = await session.scalar(
+    since = identity.created_at if await _added_by_agent(session, contact, identity) else None
+    stmt = (
         select(func.count(Message.id))
         .join(Conversation, Conversation.id == Message.conversation_id)
         .where(
@@ -214,14 +233,18 @@ async def history_through(session: AsyncSession, contact: Contact, identity: Ide
             Conversation.channel_kind.in_(CHANNELS_OF_KIND.get(identity.kind, ())),
         )
     )
+    if since is not None:
+        stmt = stmt.where(Message.created_at >= since)
+    messages = await session.scalar(stmt)
     calls = 0
     if identity.kind == "phone":
-        calls = await session.scalar(
-            select(func.count(Call.id)).where(
-                Call.contact_id == contact.id,
-                or_(Call.from_number == identity.value, Call.to_number == identity.value),
-            )
-        ) or 0
+        calls_stmt = select(func.count(Call.id)).where(
+            Call.contact_id == contact.id,
+            or_(Call.from_number == identity.value, Call.to_number == identity.value),
+        )
+        if since is not None:
+            calls_stmt = calls_stmt.where(Call.started_at >= since)
+        calls = await session.scalar(calls_stmt) or 0
     return int(messages or 0) + int(calls)
 
 
