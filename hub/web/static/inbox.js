@@ -346,7 +346,7 @@
     if (what === "edit") {
       var on = cardRoot().querySelector("form.card-edit").hidden;
       setEditing(on);
-      if (on) cardRoot().querySelector("#ce-name").focus();
+      if (on) { var name = cardRoot().querySelector("#ce-name"); name.focus(); name.setSelectionRange(name.value.length, name.value.length); }
     } else if (what === "cancel") {
       form.reset();
       form.querySelectorAll(".cf-row.extra").forEach(function (row) { row.remove(); });
