@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Select, delete, func, or_, select, update
@@ -178,6 +179,105 @@ async def add_identity(
             entity="contact",
             entity_id=contact.id,
             detail={"kind": kind, "value": normalized},
+        )
+    )
+    await session.flush()
+    await session.refresh(contact, ["identities"])
+    return identity
+
+
+# The channels whose inbound messages may have come through an identity of each kind (the API channel
+# carries any kind). A message does not record which identity it came through, so removal counts all.
+CHANNELS_OF_KIND: dict[str, tuple[str, ...]] = {
+    "email": ("email", "api"),
+    "phone": ("sip", "api"),
+    "telegram": ("telegram", "api"),
+    "vk": ("vk", "api"),
+    "webchat": ("webchat", "api"),
+    "external": ("api",),
+}
+
+
+async def _added_by_agent(session: AsyncSession, contact: Contact, identity: Identity) -> bool:
+    """Whether an agent added this very row to this card (its audit row written with it)."""
+    rows = await session.execute(
+        select(AuditLog.detail, AuditLog.created_at).where(
+            AuditLog.action == "identity.add", AuditLog.entity == "contact", AuditLog.entity_id == contact.id
+        )
+    )
+    return any(
+        (detail or {}).get("kind") == identity.kind
+        and (detail or {}).get("value") == identity.value
+        and abs(created_at - identity.created_at) < timedelta(minutes=1)
+        for detail, created_at in rows
+    )
+
+
+async def history_through(session: AsyncSession, contact: Contact, identity: Identity) -> int:
+    """How many inbound messages and calls of the card may have come through this identity.
+
+    A typed identity (a person wrote it into a form) never matched a sender: none. A vouched one: the
+    card's inbound messages on a channel that carries its kind (a message does not record the identity it
+    came through) and, for a phone, the calls from or to it — since an agent added it, if one did; else
+    all of them (the ingest created it with its first message).
+    """
+    if identity.trust != "vouched":
+        return 0
+    since = identity.created_at if await _added_by_agent(session, contact, identity) else None
+    stmt = (
+        select(func.count(Message.id))
+        .join(Conversation, Conversation.id == Message.conversation_id)
+        .where(
+            Message.contact_id == contact.id,
+            Message.direction == "in",
+            Conversation.channel_kind.in_(CHANNELS_OF_KIND.get(identity.kind, ())),
+        )
+    )
+    if since is not None:
+        stmt = stmt.where(Message.created_at >= since)
+    messages = await session.scalar(stmt)
+    calls = 0
+    if identity.kind == "phone":
+        calls_stmt = select(func.count(Call.id)).where(
+            Call.contact_id == contact.id,
+            or_(Call.from_number == identity.value, Call.to_number == identity.value),
+        )
+        if since is not None:
+            calls_stmt = calls_stmt.where(Call.started_at >= since)
+        calls = await session.scalar(calls_stmt) or 0
+    return int(messages or 0) + int(calls)
+
+
+async def remove_identity(
+    session: AsyncSession, contact: Contact, identity_id: int, *, actor_id: int | None
+) -> Identity:
+    """Take an identity off a card (in `session`, not committed), audited.
+
+    Refused (ContactError, field ``identity_id``) for the card's last identity, and for one that history
+    may have come through (:func:`history_through`): the card keeps its conversations either way, but a
+    sender it no longer names would start a new card beside them — a split this hub does not do silently.
+    """
+    identity = next((i for i in contact.identities if i.id == identity_id), None)
+    if identity is None:
+        raise ContactNotFound(f"identity {identity_id} not found on contact {contact.id}")
+    if len(contact.identities) == 1:
+        raise ContactError("the last identity of a card cannot be removed", "identity_id")
+    history = await history_through(session, contact, identity)
+    if history:
+        raise ContactError(
+            f"{identity.kind} {identity.value} has {history} message(s) or call(s) on this card; "
+            "splitting a card is not supported, so it stays",
+            "identity_id",
+        )
+    detail = {"kind": identity.kind, "value": identity.value, "trust": identity.trust}
+    await session.delete(identity)
+    session.add(
+        AuditLog(
+            actor_agent_id=actor_id,
+            action="identity.remove",
+            entity="contact",
+            entity_id=contact.id,
+            detail=detail,
         )
     )
     await session.flush()

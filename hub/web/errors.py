@@ -18,6 +18,7 @@ from channels.base import IdentityRefused, PayloadError
 from hub.web.access_log import redact_path
 from inbox.agent_admin import AgentNotFound
 from inbox.agents import AgentError
+from inbox.card_changes import IdentityTaken
 from inbox.contacts import ContactError, ContactNotFound
 from inbox.conversations import ConversationError, ConversationNotFound, NotAllowed
 from inbox.identities import InvalidIdentity
@@ -117,6 +118,8 @@ def from_domain(exc: Exception) -> ApiError | None:
         return unprocessable(exc.reason, exc.field)
     if isinstance(exc, PayloadError):
         return bad_request(exc.reason, exc.field)
+    if isinstance(exc, IdentityTaken):
+        return ApiError(409, "identity_taken", str(exc), exc.field)
     if isinstance(exc, RetryRefused):
         return ApiError(409, "conflict", str(exc), exc.field)
     if isinstance(

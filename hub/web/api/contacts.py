@@ -4,6 +4,10 @@ Every route keeps to the cards the caller may see (:mod:`inbox.visibility`: the 
 they may see, and the cards they own; admins all). A card or duplicate pair the caller may not see is
 answered 404, as if it did not exist; a card id in a body (``merge_id``) gets the same 422 as a missing one.
 Changes publish contact-level events (``contact.updated``, ``contact.merged``) to those who may see the card.
+
+An identity an agent adds that another card already holds is refused with 409 ``identity_taken`` (the
+message names that card only if the caller may see it: merging is the way). Removing an identity is refused
+(422, ``identity_id``) for a card's last one and for one history may have come through.
 """
 
 from __future__ import annotations
@@ -30,6 +34,8 @@ routes = web.RouteTableDef()
 MERGERS = ("supervisor", "admin")
 
 
+MAX_CUSTOM_FIELDS = 50
+
 Tag = Annotated[str, Field(min_length=1, max_length=50, pattern=r"\S")]
 
 
@@ -51,7 +57,7 @@ class ContactPatch(Body):
     owner_id: Id | None = None
     source_detail: str | None = Field(None, max_length=200)
     tags: list[Tag] | None = NotNull(max_length=50)
-    custom_fields: dict[str, Any] | None = NotNull()
+    custom_fields: dict[str, Any] | None = NotNull(max_length=MAX_CUSTOM_FIELDS)
     notes: str | None = Field(None, max_length=20_000)
 
     @field_validator("tags")
@@ -62,6 +68,18 @@ class ContactPatch(Body):
                 raise ValueError("each tag must be 1-50 characters")
         return value
 
+    @field_validator("custom_fields")
+    @classmethod
+    def _custom_fields(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for key, item in value.items():
+            if not key.strip() or len(key) > 100:
+                raise ValueError("each field name must be 1-100 characters, not only spaces")
+            if isinstance(item, str) and len(item) > 2000:
+                raise ValueError(f"the value of {key!r} is longer than 2000 characters")
+            if not (item is None or isinstance(item, str | int | float | bool)):
+                raise ValueError(f"the value of {key!r} must be text, a number, true/false or null")
+        return value
+
 
 class IdentityBody(Body):
     kind: IdentityKind
@@ -70,6 +88,13 @@ class IdentityBody(Body):
 
 class MergeBody(Body):
     merge_id: Id
+
+
+class IdentityPath(Query):
+    """The card's ``{id}`` and the ``{identity_id}`` of one of its identities."""
+
+    id: Id
+    identity_id: Id
 
 
 @routes.get("/api/v1/contacts")
@@ -132,14 +157,14 @@ async def patch_contact(request: web.Request) -> web.Response:
 
 @routes.post(r"/api/v1/contacts/{id:\d+}/identities")
 @operation(
-    "Add an identity (e-mail, phone …); a card that has it too becomes a duplicate candidate",
+    "Add an identity (e-mail, phone …); 409 identity_taken if another card has it (merge instead)",
     "contacts",
     {201: ("added", ContactOut)},
     body=IdentityBody,
-    errors=(403, 404, 422),
+    errors=(403, 404, 409, 422),
 )
 async def add_identity(request: web.Request) -> web.Response:
-    """Add an e-mail, phone … to a card; if another card has it too, the two are listed as duplicates."""
+    """Add an e-mail, phone … to a card; one another card holds is refused (409), never shared."""
     contact_id = path_id(request)
     async with db(request) as session:
         principal = await require_agent(request, session)
@@ -155,6 +180,28 @@ async def add_identity(request: web.Request) -> web.Response:
         await session.commit()
     await publish(request, events)
     return respond(ContactOut.model_validate(card), status=201)
+
+
+@routes.delete(r"/api/v1/contacts/{id:\d+}/identities/{identity_id:\d+}")
+@operation(
+    "Remove an identity from a card (422 for its last one, or one its history may have come through)",
+    "contacts",
+    {200: ("the card without it", ContactOut)},
+    path=IdentityPath,
+    errors=(403, 404, 422),
+)
+async def remove_identity(request: web.Request) -> web.Response:
+    """Take an identity off a card, audited; the card keeps its conversations."""
+    contact_id = path_id(request)
+    identity_id = path_id(request, "identity_id")
+    async with db(request) as session:
+        principal = await require_agent(request, session)
+        card, events = await card_changes.remove_card_identity(
+            session, principal.viewer, contact_id, identity_id
+        )
+        await session.commit()
+    await publish(request, events)
+    return respond(ContactOut.model_validate(card))
 
 
 @routes.get("/api/v1/contacts/duplicates")

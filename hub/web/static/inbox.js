@@ -21,7 +21,10 @@
       if (!response.ok) {
         return response.json().catch(function () { return {}; }).then(function (b) {
           var message = (b.error && b.error.message) || String(response.status);
-          throw new Error(message);
+          var error = new Error(message);
+          error.field = (b.error && b.error.field) || null;  // the card's form marks that field
+          error.code = (b.error && b.error.code) || null;
+          throw error;
         });
       }
       return response;
@@ -140,7 +143,8 @@
         var target = $("part-" + name);
         if (part && target) target.replaceChildren.apply(target, Array.prototype.slice.call(part.childNodes));
       });
-      if (typed) restoreTyped(typed);
+      if (typed) { reviveCard(); restoreTyped(typed); hideRemovedRows(); }
+      else cardState = null;
       var changed = id !== current;
       current = id;
       $("composer").hidden = false;
@@ -317,6 +321,196 @@
     request("PATCH", "/api/v1/tasks/" + Number(form.getAttribute("data-task")), { status: "done", result: result || null })
       .then(function () { taskDone(S.task_closed); return afterChange(); })
       .catch(function (e) { button.disabled = false; fail(e); });
+  });
+
+  // -- the client card: edit mode, identities, "Merge with…" ---------------------------------------------
+  // The card part is re-rendered on events: what the agent has open (edit mode, added custom-field rows,
+  // the merge box) lives here and is put back; typed values come back through typedFields/restoreTyped.
+  var cardState = null;  // {contact, editing, extra, merge: {q} | {other}}
+  function cardRoot() { return document.querySelector("#part-card .card-inner"); }
+  function cardId() { var root = cardRoot(); return root ? Number(root.getAttribute("data-contact")) : null; }
+  function state() {
+    var id = cardId();
+    if (!cardState || cardState.contact !== id) cardState = { contact: id, editing: false, extra: 0, merge: null };
+    return cardState;
+  }
+  function setEditing(on) {
+    var root = cardRoot();
+    if (!root) return;
+    var form = root.querySelector("form.card-edit"), open = root.querySelector('[data-card="edit"]');
+    form.hidden = !on;
+    open.setAttribute("aria-expanded", String(on));
+    state().editing = on;
+  }
+  function addFieldRow(focus) {
+    var root = cardRoot();
+    var add = root.querySelector('[data-card="cf-add"]'), rows = root.querySelector(".cf-rows");
+    var n = Number(add.getAttribute("data-first")) + rows.querySelectorAll(".cf-row.extra").length;
+    var row = document.createElement("div");
+    row.className = "cf-row extra";
+    [["cf_key_", S.card_field_name, 100], ["cf_value_", S.card_field_value, 2000]].forEach(function (spec) {
+      var input = document.createElement("input");
+      input.name = spec[0] + n;
+      input.maxLength = spec[2];
+      input.setAttribute("aria-label", spec[1]);
+      row.appendChild(input);
+    });
+    var remove = document.createElement("button");
+    remove.type = "button";
+    remove.className = "ghost sm";
+    remove.setAttribute("data-card", "cf-remove");
+    remove.setAttribute("aria-label", S.card_field_remove);
+    remove.textContent = "×";
+    row.appendChild(remove);
+    rows.appendChild(row);
+    if (focus) row.querySelector("input").focus();
+    return row;
+  }
+  function reviveCard() {
+    if (!cardState || cardState.contact !== cardId()) { cardState = null; return; }
+    var kept = cardState;
+    if (kept.editing) setEditing(true);
+    for (var i = 0; i < kept.extra; i++) addFieldRow(false);
+    if (kept.merge) loadMerge(kept.merge);
+  }
+  function hideRemovedRows() {
+    var root = cardRoot();
+    if (!root) return;
+    root.querySelectorAll(".cf-row").forEach(function (row) {
+      var key = row.querySelector('input[name^="cf_key_"]');
+      if (key && key.defaultValue && !key.value) row.hidden = true;
+    });
+  }
+  function cardError(form, error) {
+    form.querySelectorAll("[aria-invalid]").forEach(function (f) { f.removeAttribute("aria-invalid"); });
+    var box = form.querySelector(".error-text");
+    if (!error) { box.textContent = ""; return; }
+    var name = error.field ? String(error.field).split(".")[0] : "";
+    var target = name === "custom_fields" ? form.querySelector('input[name^="cf_key_"]') : (name && form.elements[name]);
+    if (target && target.setAttribute) { target.setAttribute("aria-invalid", "true"); target.focus(); }
+    box.textContent = error.message;
+  }
+  function readCard(form) {
+    // Only what changed is sent, so the audit row says what the agent did.
+    var changes = {}, el = form.elements;
+    ["name", "company"].forEach(function (name) {
+      if (el[name].value !== el[name].defaultValue) changes[name] = el[name].value.trim() || null;
+    });
+    if (el.kind.value !== initialValue(el.kind)) changes.kind = el.kind.value;
+    if (el.owner_id.value !== initialValue(el.owner_id)) changes.owner_id = el.owner_id.value ? Number(el.owner_id.value) : null;
+    if (el.tags.value !== el.tags.defaultValue) {
+      changes.tags = el.tags.value.split(",").map(function (t) { return t.trim(); }).filter(Boolean);
+    }
+    var fields = {}, touched = false;
+    form.querySelectorAll(".cf-row").forEach(function (row) {
+      var key = row.querySelector('input[name^="cf_key_"]'), value = row.querySelector('input[name^="cf_value_"]');
+      if (row.hidden || row.classList.contains("extra") || key.value !== key.defaultValue || value.value !== value.defaultValue) touched = true;
+      if (row.hidden || !key.value.trim()) return;
+      var original = row.getAttribute("data-original");
+      // A value left as it was keeps its stored type (a number stays a number).
+      fields[key.value.trim()] = original !== null && value.value === value.defaultValue ? JSON.parse(original) : value.value;
+    });
+    if (touched) changes.custom_fields = fields;
+    return changes;
+  }
+  function loadMerge(what) {
+    var root = cardRoot(), id = cardId();
+    if (!root || !root.querySelector(".merge-box")) return Promise.resolve();
+    state().merge = what;
+    var url = "/inbox/parts/merge?contact=" + id + (what.other ? "&other=" + what.other : "&q=" + encodeURIComponent(what.q));
+    return fragment(url).then(function (content) {
+      var box = cardRoot() && cardRoot().querySelector(".merge-box");
+      if (!box || cardId() !== id) return;
+      box.replaceChildren(content);
+      var first = what.other ? box.querySelector('[data-card="merge-confirm"]') : null;
+      if (first && what.focus) first.focus();
+    }).catch(fail);
+  }
+  document.addEventListener("click", function (event) {
+    var el = event.target.closest && event.target.closest("#part-card [data-card]");
+    if (!el) return;
+    var what = el.getAttribute("data-card"), form = el.closest("form");
+    if (what === "edit") {
+      var on = cardRoot().querySelector("form.card-edit").hidden;
+      setEditing(on);
+      if (on) { var name = cardRoot().querySelector("#ce-name"); name.focus(); name.setSelectionRange(name.value.length, name.value.length); }
+    } else if (what === "cancel") {
+      form.reset();
+      form.querySelectorAll(".cf-row.extra").forEach(function (row) { row.remove(); });
+      form.querySelectorAll(".cf-row").forEach(function (row) { row.hidden = false; });
+      state().extra = 0;
+      cardError(form, null);
+      setEditing(false);
+      cardRoot().querySelector('[data-card="edit"]').focus();
+    } else if (what === "cf-add") {
+      addFieldRow(true);
+      state().extra += 1;
+    } else if (what === "cf-remove") {
+      var row = el.closest(".cf-row"), next = row.nextElementSibling || form.querySelector('[data-card="cf-add"]');
+      row.querySelectorAll("input").forEach(function (input) { input.value = ""; });
+      row.hidden = true;
+      (next.querySelector ? (next.querySelector("input") || next) : next).focus();
+    } else if (what === "id-remove") {
+      var value = el.closest("li").querySelector(".id-value").textContent;
+      if (!window.confirm(S.card_confirm_remove.replace("{value}", value))) return;
+      var box = cardRoot().querySelector(".id-error");
+      el.disabled = true;
+      request("DELETE", "/api/v1/contacts/" + cardId() + "/identities/" + el.getAttribute("data-identity"))
+        .then(afterChange)
+        .catch(function (e) { el.disabled = false; box.textContent = e.message; });
+    } else if (what === "merge-pick") {
+      loadMerge({ other: Number(el.getAttribute("data-other")), focus: true });
+    } else if (what === "merge-cancel") {
+      state().merge = null;
+      cardRoot().querySelector(".merge-box").replaceChildren();
+      cardRoot().querySelector("#merge-q").focus();
+    } else if (what === "merge-confirm") {
+      el.disabled = true;
+      request("POST", "/api/v1/contacts/" + cardId() + "/merge", { merge_id: Number(el.getAttribute("data-merge")) })
+        .then(function () { state().merge = null; var q = cardRoot().querySelector("#merge-q"); if (q) q.value = ""; return afterChange(); })
+        .catch(function (e) { el.disabled = false; fail(e); var box = cardRoot().querySelector(".merge-box"); if (box) { var p = document.createElement("p"); p.className = "error-text"; p.setAttribute("role", "alert"); p.textContent = e.message; box.appendChild(p); } });
+    }
+  });
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (!form.closest || !form.closest("#part-card")) return;
+    if (form.matches("form.card-edit")) {
+      event.preventDefault();
+      var changes = readCard(form), button = form.querySelector('button[type="submit"]');
+      if (!Object.keys(changes).length) { setEditing(false); return; }
+      button.disabled = true;
+      request("PATCH", "/api/v1/contacts/" + cardId(), changes)
+        .then(function () {
+          // Saved: the form goes back to what the server will render, closed.
+          form.reset();
+          form.querySelectorAll(".cf-row.extra").forEach(function (row) { row.remove(); });
+          setEditing(false);
+          cardState = null;
+          return afterChange();
+        })
+        .catch(function (e) { button.disabled = false; cardError(form, e); });
+    } else if (form.matches("form.id-add")) {
+      event.preventDefault();
+      var input = form.elements.value, kind = form.elements.kind.value;
+      if (!input.value.trim()) { input.focus(); return; }
+      var add = form.querySelector("button");
+      add.disabled = true;
+      request("POST", "/api/v1/contacts/" + cardId() + "/identities", { kind: kind, value: input.value })
+        .then(function () { input.value = ""; return afterChange(); })
+        .catch(function (e) {
+          add.disabled = false;
+          cardError(form, e);
+          // Held by another card: never shared. Offer the merge: the box searches for it (and finds the
+          // card only if this agent may see it).
+          var q = cardRoot().querySelector("#merge-q");
+          if (e.code === "identity_taken" && q) { q.value = input.value.trim(); loadMerge({ q: q.value }); }
+        });
+    } else if (form.matches("form.merge-find")) {
+      event.preventDefault();
+      var words = form.elements.q.value.trim();
+      if (!words) { form.elements.q.focus(); return; }
+      loadMerge({ q: words });
+    }
   });
 
   // -- the composer --------------------------------------------------------------------------------------

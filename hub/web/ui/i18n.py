@@ -147,6 +147,11 @@ SCRIPT_STRINGS: Final = {
     "task_created": N_("The task is created"),
     "task_closed": N_("The task is done"),
     "attach_too_large": N_("{name} is larger than this channel takes"),
+    # the client card's edit mode and identities
+    "card_field_name": N_("Field name"),
+    "card_field_value": N_("Value"),
+    "card_field_remove": N_("Remove the field"),
+    "card_confirm_remove": N_("Remove {value} from the card?"),
 }
 # The strings templates.js (the /templates page) shows.
 TEMPLATES_SCRIPT_STRINGS: Final = {

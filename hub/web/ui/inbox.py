@@ -1,6 +1,7 @@
 """The agent inbox: ``/inbox`` (and ``/inbox/{id}`` with a conversation open), rendered on the server,
 and the fragments its script fetches to refresh itself when the agent WebSocket reports a change:
-``/inbox/parts/list`` and ``/inbox/parts/conversation/{id}``.
+``/inbox/parts/list`` and ``/inbox/parts/conversation/{id}`` (and the search panel and the card's merge
+box: ``/inbox/parts/search``, ``/inbox/parts/merge``).
 
 Everything is rendered by Jinja with autoescaping, so client text is always text; the script only
 swaps these fragments in and calls the JSON API for actions. Queues, filters and the open conversation
@@ -21,11 +22,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.web.auth import Principal, authenticate
 from hub.web.context import db, hub_of, online_agents
-from hub.web.errors import ApiError, unauthorized
+from hub.web.errors import ApiError, not_found, unauthorized
 from hub.web.inputs import path_id
 from hub.web.ui import i18n, inbox_view
 from hub.web.ui.pages import language, redirect, remember_language, render
 from hub.web.ui.topbar import topbar
+from inbox.card_changes import card_summary
+from inbox.contacts import ContactNotFound
 from inbox.conversations import (
     STATUSES,
     ConversationNotFound,
@@ -375,3 +378,61 @@ async def search_part(request: web.Request) -> web.Response:
         context["open_card"] = int(open_card) if open_card.isdigit() and len(open_card) < 19 else None
         context["can_merge"] = principal.agent.role in ("supervisor", "admin")
     return render(request, "web/parts/search.html", context)
+
+
+@routes.get("/inbox/parts/merge")
+async def merge_part(request: web.Request) -> web.Response:
+    """The card's "Merge with…" box: `q` finds other cards the agent may see; `other` shows that card
+    beside the open one (`contact`) for the agent to confirm the merge."""
+    async with db(request) as session:
+        principal = await _principal(request, session)
+        if principal is None:
+            raise unauthorized()
+        lang = language(request, principal.agent)
+        t = i18n.Texts(lang)
+        contact_id = _id_of(request.query.get("contact", ""))
+        other_id = _id_of(request.query.get("other", ""))
+        context: dict[str, Any] = {
+            "lang": lang,
+            "error": None,
+            "pair": None,
+            "cards": [],
+            "labels": {k: t.label(i18n.IDENTITIES, k) for k in i18n.IDENTITIES},
+        }
+        if contact_id is None:
+            raise not_found("contact not found")
+        mine = await card_summary(session, principal.viewer, contact_id)
+        if other_id is not None:
+            try:
+                other = await card_summary(session, principal.viewer, other_id)
+            except ContactNotFound:
+                context["error"] = t.gettext("That card is not there any more")
+            else:
+                if other.id == mine.id:
+                    context["error"] = t.gettext("That is this card")
+                else:
+                    context["pair"] = (mine, other)
+        else:
+            try:
+                page = await search(
+                    session,
+                    principal.viewer,
+                    request.query.get("q"),
+                    kinds=("card",),
+                    limit=SEARCH_LIMIT,
+                    region=hub_of(request).settings.default_region,
+                )
+            except SearchError:
+                context["error"] = t.gettext("Type a name, a company, an e-mail or a phone number")
+            else:
+                for hit in page.hits:
+                    if isinstance(hit, CardHit) and hit.id != mine.id:
+                        identities = [f"{t.label(i18n.IDENTITIES, k)}: {v}" for k, v in hit.identities]
+                        context["cards"].append(
+                            {"id": hit.id, "name": hit.name, "company": hit.company, "identities": identities}
+                        )
+    return render(request, "web/parts/merge.html", context)
+
+
+def _id_of(text: str) -> int | None:
+    return int(text) if text.isdigit() and len(text) < 19 and int(text) > 0 else None

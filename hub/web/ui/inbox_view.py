@@ -310,9 +310,24 @@ async def card(
         "source": t.channel(contact.source_channel),
         "created": clock.full(contact.created_at),
         "identities": [
-            {"kind": i.kind, "label": t.label(i18n.IDENTITIES, i.kind), "value": i.value}
+            {
+                "id": i.id,
+                "kind": i.kind,
+                "label": t.label(i18n.IDENTITIES, i.kind),
+                "value": i.value,
+                "typed": i.trust == "typed",
+            }
             for i in contact.identities
         ],
+        # The edit form's values: the stored ones, so a field left alone is sent back unchanged.
+        "edit": {
+            "name": contact.name or "",
+            "company": contact.company or "",
+            "owner_id": contact.owner_id,
+            "tags": ", ".join(contact.tags or []),
+            "custom_fields": list((contact.custom_fields or {}).items()),
+        },
+        "identity_kinds": [(kind, t.label(i18n.IDENTITIES, kind)) for kind in i18n.IDENTITIES],
         "conversations": [
             {
                 "id": c.id,

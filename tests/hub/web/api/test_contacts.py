@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from hub.runtime import Hub
+from inbox import contacts
 from inbox.models import AuditLog
 from tests.hub.web.conftest import Client, Person, error_of, hand_in, login, make_agent
 
@@ -72,7 +73,7 @@ async def test_patch_refusals_name_the_field(client: Client, sales: Person) -> N
     await error_of(await client.patch("/api/v1/contacts/999", json={"name": "x"}, headers=sales.headers), 404)
 
 
-async def test_adding_a_shared_identity_lists_a_duplicate_and_supervisor_merges(
+async def test_an_identity_another_card_holds_is_refused_naming_it_and_a_supervisor_merges(
     client: Client, hub: Hub, sales: Person
 ) -> None:
     first = await hand_in(client, "1", email="irina@example.com", name="Ирина")
@@ -81,16 +82,14 @@ async def test_adding_a_shared_identity_lists_a_duplicate_and_supervisor_merges(
     response = await client.post(
         url, json={"kind": "phone", "value": "8 (913) 909-73-32"}, headers=sales.headers
     )
-    assert response.status == 201, await response.text()
-    assert {(i["kind"], i["value"]) for i in (await response.json())["identities"]} == {
-        ("email", "irina@example.com"),
-        ("phone", "+79139097332"),
-    }
-    duplicates = (await (await client.get("/api/v1/contacts/duplicates", headers=sales.headers)).json())[
+    error = await error_of(response, 409)
+    assert (error["code"], error["field"]) == ("identity_taken", "value")
+    assert f"#{second['contact_id']}" in error["message"] and "+79139097332" in error["message"]
+    card = await (await client.get(f"/api/v1/contacts/{first['contact_id']}", headers=sales.headers)).json()
+    assert [i["value"] for i in card["identities"]] == ["irina@example.com"]  # never shared
+    assert (await (await client.get("/api/v1/contacts/duplicates", headers=sales.headers)).json())[
         "items"
-    ]
-    assert len(duplicates) == 1
-    assert {duplicates[0]["a"]["id"], duplicates[0]["b"]["id"]} == {first["contact_id"], second["contact_id"]}
+    ] == []
 
     merge_url = f"/api/v1/contacts/{first['contact_id']}/merge"
     await error_of(
@@ -110,9 +109,74 @@ async def test_adding_a_shared_identity_lists_a_duplicate_and_supervisor_merges(
     assert sorted(c["id"] for c in card["conversations"]) == sorted(
         {first["conversation_id"], second["conversation_id"]}
     )
-    assert (await (await client.get("/api/v1/contacts/duplicates", headers=boss.headers)).json())[
-        "items"
-    ] == []
+
+
+async def test_an_identity_held_by_a_card_out_of_reach_is_refused_without_naming_the_card(
+    client: Client, sales: Person
+) -> None:
+    theirs = await hand_in(client, "d", account="depot", email="max@example.com", phone="+79130000001")
+    ours = await hand_in(client, "s", account="shop", email="anna.client@example.com")
+    response = await client.post(
+        f"/api/v1/contacts/{ours['contact_id']}/identities",
+        json={"kind": "phone", "value": "+7 913 000-00-01"},
+        headers=sales.headers,
+    )
+    error = await error_of(response, 409)
+    assert error["code"] == "identity_taken"
+    assert f"#{theirs['contact_id']}" not in error["message"] and "cannot see" in error["message"]
+
+
+async def test_removing_an_identity_keeps_the_last_one_and_any_history_came_through(
+    client: Client, hub: Hub, sales: Person
+) -> None:
+    card = await hand_in(client, "1", email="irina@example.com", name="Ирина")
+    other = await hand_in(client, "2", email="oleg@example.com", name="Олег")
+    base = f"/api/v1/contacts/{card['contact_id']}/identities"
+    added = await client.post(base, json={"kind": "phone", "value": "8 916 123-45-67"}, headers=sales.headers)
+    assert added.status == 201, await added.text()
+    ids = {i["value"]: i["id"] for i in (await added.json())["identities"]}
+
+    # The e-mail the client wrote from: its message may have come through it.
+    refused = await error_of(
+        await client.delete(f"{base}/{ids['irina@example.com']}", headers=sales.headers), 422
+    )
+    assert refused["field"] == "identity_id" and "1 message" in refused["message"]
+    # Another card's identity is not this card's.
+    [theirs] = (
+        await (await client.get(f"/api/v1/contacts/{other['contact_id']}", headers=sales.headers)).json()
+    )["identities"]
+    await error_of(await client.delete(f"{base}/{theirs['id']}", headers=sales.headers), 404)
+
+    response = await client.delete(f"{base}/{ids['+79161234567']}", headers=sales.headers)
+    assert response.status == 200, await response.text()
+    assert [i["value"] for i in (await response.json())["identities"]] == ["irina@example.com"]
+    async with hub.sessionmaker() as session:
+        audit = await session.scalar(select(AuditLog).where(AuditLog.action == "identity.remove"))
+    assert audit is not None and audit.actor_agent_id == sales.id
+    assert audit.detail["value"] == "+79161234567"
+
+    last = await error_of(
+        await client.delete(f"{base}/{ids['irina@example.com']}", headers=sales.headers), 422
+    )
+    assert last["field"] == "identity_id" and "last identity" in last["message"]
+    await error_of(await client.delete(f"{base}/{ids['+79161234567']}", headers=sales.headers), 404)
+
+
+async def test_custom_fields_refusals_name_the_field(client: Client, sales: Person) -> None:
+    url = f"/api/v1/contacts/{(await hand_in(client, '1'))['contact_id']}"
+    for body in (
+        {"custom_fields": {" ": "x"}},
+        {"custom_fields": {"inn": {"nested": 1}}},
+        {"custom_fields": {"inn": "x" * 2001}},
+        {"custom_fields": {str(n): n for n in range(51)}},
+    ):
+        error = await error_of(await client.patch(url, json=body, headers=sales.headers), 400)
+        assert error["field"] == "custom_fields", body
+    response = await client.patch(
+        url, json={"custom_fields": {"ИНН": "7700", "visits": 3, "vip": True}}, headers=sales.headers
+    )
+    assert response.status == 200, await response.text()
+    assert (await response.json())["custom_fields"] == {"ИНН": "7700", "visits": 3, "vip": True}
 
 
 async def test_merge_refusals(client: Client, hub: Hub) -> None:
@@ -146,8 +210,10 @@ async def test_dismissing_a_duplicate_with_a_browser_session(client: Client, hub
     second_id = (await (await client.get("/api/v1/contacts?q=b@", headers=boss.headers)).json())["items"][0][
         "id"
     ]
-    url = f"/api/v1/contacts/{second_id}/identities"
-    await client.post(url, json={"kind": "phone", "value": "+79139097332"}, headers=boss.headers)
+    async with hub.sessionmaker() as session:  # the internal path still lists a shared identity
+        card = await contacts.get_contact(session, second_id)
+        await contacts.add_identity(session, card, "phone", "+79139097332", region="RU", actor_id=None)
+        await session.commit()
     [pair] = (await (await client.get("/api/v1/contacts/duplicates", headers=boss.headers)).json())["items"]
 
     csrf = await login(client, boss.email)
