@@ -102,6 +102,7 @@ AUDIT_ACTIONS: Final = {
     "contact.merge": NP_("audit action", "Cards merged"),
     "contact.duplicate_dismissed": NP_("audit action", "Duplicate dismissed"),
     "identity.add": NP_("audit action", "Contact detail added"),
+    "identity.remove": NP_("audit action", "Contact detail removed"),
     "conversation.assign": NP_("audit action", "Conversation assigned"),
     "conversation.status": NP_("audit action", "Conversation status changed"),
     "task.create": NP_("audit action", "Task created"),
