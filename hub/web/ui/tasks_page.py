@@ -21,6 +21,7 @@ from hub.web.errors import ApiError, unauthorized
 from hub.web.ui import i18n, inbox_view
 from hub.web.ui.inbox import ASSETS
 from hub.web.ui.pages import language, redirect, remember_language, render
+from hub.web.ui.topbar import topbar
 from inbox.models import utcnow
 from inbox.tasks import VIEWS, TaskView, assignable_agents, list_tasks, view_counts, view_filter
 
@@ -49,7 +50,7 @@ async def _list_context(
     viewer = principal.viewer
     now = utcnow()
     t = i18n.Texts(lang)
-    clock = inbox_view.Clock(hub_of(request).settings.business_hours.timezone, lang)
+    clock = inbox_view.agent_clock(principal.agent, hub_of(request).settings.business_hours.timezone, lang)
     counts = await view_counts(session, viewer, now)
     tasks = await list_tasks(session, viewer, view_filter(viewer, view, now), limit=LIST_LIMIT, now=now)
     return {
@@ -83,6 +84,8 @@ async def tasks_page(request: web.Request) -> web.Response:
             "csrf_token": principal.csrf_token or "",
             "assets": ASSETS,
             "script_strings": {key: t.msg(message) for key, message in i18n.TASKS_SCRIPT_STRINGS.items()},
+            "my_tasks": context["counts"]["mine"],
+            **topbar(request, principal, "tasks"),
         },
     )
     remember_language(request, response)

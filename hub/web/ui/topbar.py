@@ -30,7 +30,7 @@ class Link:
     roles: tuple[str, ...]
 
 
-# In the order the header shows them. "tasks" is built apart from this module (its page may be missing).
+# In the order the header shows them.
 LINKS: Final = (
     Link("inbox", "/inbox", N_("Inbox"), EVERYONE),
     Link("tasks", "/tasks", N_("Tasks"), EVERYONE),

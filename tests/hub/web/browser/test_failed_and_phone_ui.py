@@ -121,8 +121,8 @@ async def test_a_phone_conversation_offers_call_back_and_a_task_and_notes_instea
 
         await page.click('button[data-action="callback"]')
         await expect(page.locator("#task-status")).to_have_text("Задача «перезвонить» создана для вас")
-        await page.fill(".task-form input[name=title]", "Отправить счёт")
-        await page.press(".task-form input[name=title]", "Enter")
+        await page.fill(".phone-actions .task-form input[name=title]", "Отправить счёт")
+        await page.press(".phone-actions .task-form input[name=title]", "Enter")
         await expect(page.locator("#task-status")).to_have_text("Задача создана")
         await page.fill("#reply", "Клиент просил перезвонить после 15:00")
         await page.click("#send")

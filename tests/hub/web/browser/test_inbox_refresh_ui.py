@@ -86,7 +86,7 @@ async def test_a_task_title_being_typed_survives_a_refresh_of_the_conversation(
         await log_in(page, servers.hub_url, "anna@tea.example")
         await page.goto(f"{servers.hub_url}/inbox/{call}")
         await page.wait_for_selector("#live[data-state=open]")
-        title = page.locator(".task-form input[name=title]")
+        title = page.locator(".phone-actions .task-form input[name=title]")
         await title.fill("Отправить счёт")
         # Assigning re-renders the conversation's head, the task form in it included.
         async with page.expect_response(

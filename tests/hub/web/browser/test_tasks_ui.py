@@ -101,7 +101,7 @@ async def test_the_tasks_page_lists_tabs_and_closes_reassigns_and_reschedules_ta
     try:
         await log_in(page, servers.hub_url, "boris@tea.example")
         # The inbox header links to the page with the count of my open tasks.
-        link = page.locator('header.top a[href="/tasks"]')
+        link = page.locator('#pages a[href="/tasks"]')
         await expect(link.locator("#my-tasks")).to_have_text("3")
         await link.click()
         await page.wait_for_url(f"{servers.hub_url}/tasks")

@@ -11,6 +11,7 @@ from tests.hub.web.conftest import Client, Person, login, make_agent
 # page → the key of its link in the header (templates/web/parts/topbar.html)
 ADMIN_PAGES = {
     "/inbox": "inbox",
+    "/tasks": "tasks",
     "/templates": "templates",
     "/reports": "reports",
     "/routing/board": "board",
