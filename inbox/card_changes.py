@@ -55,7 +55,10 @@ class IdentityTaken(ContactError):
 
     def __init__(self, kind: str, value: str, other_id: int | None) -> None:
         if other_id is not None:
-            message = f"{kind} {value} belongs to another card, #{other_id}: merge the two cards instead"
+            message = (
+                f"{kind} {value} belongs to another card, #{other_id}: merge the two cards instead "
+                "(a supervisor or admin can)"
+            )
         else:
             message = (
                 f"{kind} {value} belongs to another client's card that you cannot see; "
