@@ -31,6 +31,23 @@ os.environ.setdefault("OKNO_DEBUG_SQLITE_NESTING", "1")
 SHARED_FIXTURES = Path(__file__).resolve().parent.parent.parent / "shared" / "fixtures"
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On a PostgreSQL run, leave out the tests that never touch the database under test (no `database_url`
+    among their fixtures, no `database_backend` mark): parsers, connectors against their peers, settings. They
+    do not depend on the backend, the SQLite run has run them, and running them twice only doubled CI's time.
+    ``OKNO_TEST_EVERYTHING=1`` runs them all the same."""
+    url = os.environ.get("OKNO_TEST_DATABASE_URL")
+    if not url or db.is_sqlite(url) or os.environ.get("OKNO_TEST_EVERYTHING") == "1":
+        return
+    kept, left = [], []
+    for item in items:
+        touches = "database_url" in getattr(item, "fixturenames", ())
+        (kept if touches or item.get_closest_marker("database_backend") else left).append(item)
+    if left:
+        config.hook.pytest_deselected(items=left)
+        items[:] = kept
+
+
 def require_service(name: str, available: bool, why: str = "") -> None:
     """Skip (on a laptop) or fail (in CI) when a service a test needs is missing."""
     if available:

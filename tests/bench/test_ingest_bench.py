@@ -13,6 +13,9 @@ from sqlalchemy.engine import make_url
 
 from tests.waiting import WAIT_CEILING, resolved
 
+# It reads OKNO_TEST_DATABASE_URL itself: a PostgreSQL run keeps it (tests/conftest.py).
+pytestmark = pytest.mark.database_backend
+
 ROOT = Path(__file__).resolve().parents[2]
 BENCH_CEILING = max(WAIT_CEILING, 180.0)  # a whole benchmark run, not a wait for a signal
 SCRIPT = ROOT / "bench" / "ingest.py"

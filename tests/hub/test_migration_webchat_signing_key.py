@@ -19,6 +19,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from hub import db
 
+# It reads OKNO_TEST_DATABASE_URL itself: a PostgreSQL run keeps it (tests/conftest.py).
+pytestmark = pytest.mark.database_backend
+
 KEY = "k" * 43
 
 
