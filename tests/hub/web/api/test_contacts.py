@@ -171,7 +171,7 @@ async def test_custom_fields_refusals_name_the_field(client: Client, sales: Pers
         {"custom_fields": {str(n): n for n in range(51)}},
     ):
         error = await error_of(await client.patch(url, json=body, headers=sales.headers), 400)
-        assert error["field"] == "custom_fields", body
+        assert error["field"].startswith("custom_fields"), (body, error)  # with the key where one is wrong
     response = await client.patch(
         url, json={"custom_fields": {"ИНН": "7700", "visits": 3, "vip": True}}, headers=sales.headers
     )
