@@ -3,14 +3,17 @@ against the OpenAPI document, CSV on request; and its drill-down, /api/v1/report
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from hub.runtime import Hub
 from tests.hub.web.api.test_openapi import Checked
 from tests.hub.web.conftest import Client, Person, error_of, hand_in, make_agent
 
-TODAY = datetime.now(UTC).date().isoformat()
+
+def today(hub: Hub) -> str:
+    """Today where the reports count days (the configured zone): past 21:00 UTC Moscow is already tomorrow."""
+    return datetime.now(ZoneInfo(hub.settings.business_hours.timezone)).date().isoformat()
 
 
 async def test_a_supervisor_reads_their_teams_figures_and_an_agent_none(
@@ -21,7 +24,8 @@ async def test_a_supervisor_reads_their_teams_figures_and_an_agent_none(
     await hand_in(client, "r1")  # the "shop" account: Sales
     await hand_in(client, "r2", account="depot", email="other@example.com")  # Wholesale
     checked = Checked(client)
-    query = f"?from={TODAY}&to={TODAY}"
+    day = today(hub)
+    query = f"?from={day}&to={day}"
 
     mine = await checked("GET", f"/api/v1/reports/volume{query}", headers=boss.headers, status=200)
     assert mine["rows"] == [{"group": None, "new_conversations": 1, "inbound": 1, "outbound": 0}]
@@ -39,7 +43,7 @@ async def test_a_supervisor_reads_their_teams_figures_and_an_agent_none(
     assert other_team.status == 403
     unknown = await client.get(f"/api/v1/reports/nothing{query}", headers=boss.headers)
     assert unknown.status == 404
-    backwards = await client.get(f"/api/v1/reports/volume?from={TODAY}&to=2000-01-01", headers=boss.headers)
+    backwards = await client.get(f"/api/v1/reports/volume?from={day}&to=2000-01-01", headers=boss.headers)
     assert (await error_of(backwards, 422))["field"] == "to"
     assert wholesale.role == "agent"
 
@@ -48,7 +52,7 @@ async def test_csv_for_excel_on_request(client: Client, hub: Hub) -> None:
     admin = await make_agent(hub, "root@okno.example.com", role="admin")
     await hand_in(client, "r1")
     response = await client.get(
-        f"/api/v1/reports/volume?from={TODAY}&to={TODAY}&delimiter=;",
+        f"/api/v1/reports/volume?from={today(hub)}&to={today(hub)}&delimiter=;",
         headers={**admin.headers, "Accept": "text/csv"},
     )
     assert response.status == 200 and response.content_type == "text/csv"
@@ -60,7 +64,7 @@ async def test_the_conversations_behind_a_row_are_the_reports_own_waits_scoped_a
     client: Client, hub: Hub, sales: Person, wholesale: Person
 ) -> None:
     boss = await make_agent(hub, "boss@okno.example.com", role="supervisor", teams=("Sales",))
-    today = datetime.now(ZoneInfo(hub.settings.business_hours.timezone)).date().isoformat()
+    day = today(hub)
     answered = await hand_in(client, "d1", name="Ирина")
     await hand_in(client, "d2", email="second@example.com", name="Олег")
     await hand_in(client, "d3", account="depot", email="other@example.com", name="SECRETB")
@@ -71,7 +75,7 @@ async def test_the_conversations_behind_a_row_are_the_reports_own_waits_scoped_a
     )
     assert reply.status == 201
     checked = Checked(client)
-    base = f"/api/v1/reports/first_response/conversations?from={today}&to={today}"
+    base = f"/api/v1/reports/first_response/conversations?from={day}&to={day}"
 
     by_agent = await checked("GET", f"{base}&by=agent&group={sales.email}", headers=boss.headers, status=200)
     [row] = by_agent["items"]
@@ -109,11 +113,11 @@ async def test_the_volume_and_leads_drill_downs_list_the_new_conversations_and_c
     client: Client, hub: Hub, sales: Person
 ) -> None:
     boss = await make_agent(hub, "boss@okno.example.com", role="supervisor", teams=("Sales",))
-    today = datetime.now(ZoneInfo(hub.settings.business_hours.timezone)).date().isoformat()
+    day = today(hub)
     first = await hand_in(client, "v1", name="Ирина")
     await hand_in(client, "v2", account="depot", email="other@example.com", name="SECRETB")
     checked = Checked(client)
-    period = f"?from={today}&to={today}"
+    period = f"?from={day}&to={day}"
 
     report = await checked(
         "GET", f"/api/v1/reports/volume{period}&by=channel", headers=boss.headers, status=200
