@@ -310,11 +310,18 @@
 
   function note(text) { ui.typing.textContent = text; }
 
+  // Files picked before the socket's hello gave this visitor a token wait for it (sent then, in order).
+  var uploadsWaiting = [];
   function upload(file) {  // sent over HTTP (a socket frame is small); stored like a message, by its id
     if (file.size > config.max_file_bytes) { note(t.tooBig); return; }
-    var id = newId(), body = new FormData();
+    var id = newId();
     render({ cid: id, from: "visitor", text: file.name }, "p");
     scroll();
+    if (!ready || !state.token) { uploadsWaiting.push({ id: id, file: file }); return; }
+    sendUpload(id, file);
+  }
+  function sendUpload(id, file) {
+    var body = new FormData();
     body.append("token", state.token || "");
     body.append("id", id);
     body.append("page", location.href);
@@ -543,6 +550,7 @@
       ui.net.classList.remove("on");
       state.token = f.token;
       save();
+      uploadsWaiting.splice(0).forEach(function (u) { sendUpload(u.id, u.file); });
       agentName = f.agent || null;
       header();
       if (state.profile) send(profileFrame());
