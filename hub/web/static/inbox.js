@@ -3,33 +3,13 @@
 (function () {
   "use strict";
   var data = JSON.parse(document.getElementById("okno-data").textContent);
-  var csrf = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
   var S = data.strings;
   var current = data.conversation;
   var query = data.query;
   var $ = function (id) { return document.getElementById(id); };
 
   // -- requests ------------------------------------------------------------------------------------------
-  function request(method, url, body) {
-    var init = { method: method, credentials: "same-origin", headers: { "X-CSRF-Token": csrf } };
-    if (body !== undefined) {
-      init.headers["Content-Type"] = "application/json";
-      init.body = JSON.stringify(body);
-    }
-    return fetch(url, init).then(function (response) {
-      if (response.status === 401) { location.href = "/login?next=" + encodeURIComponent(location.pathname + location.search); }
-      if (!response.ok) {
-        return response.json().catch(function () { return {}; }).then(function (b) {
-          var message = (b.error && b.error.message) || String(response.status);
-          var error = new Error(message);
-          error.field = (b.error && b.error.field) || null;  // the card's form marks that field
-          error.code = (b.error && b.error.code) || null;
-          throw error;
-        });
-      }
-      return response;
-    });
-  }
+  var request = window.oknoRequest;
   function fragment(url) {
     return request("GET", url).then(function (r) { return r.text(); }).then(function (html) {
       var tpl = document.createElement("template");

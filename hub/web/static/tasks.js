@@ -5,30 +5,12 @@
 (function () {
   "use strict";
   var data = JSON.parse(document.getElementById("okno-data").textContent);
-  var csrf = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
   var S = data.strings;
   var view = data.view;
   var $ = function (id) { return document.getElementById(id); };
   var listSeq = 0, timer = null;
 
-  function request(method, url, body) {
-    var init = { method: method, credentials: "same-origin", headers: { "X-CSRF-Token": csrf } };
-    if (body !== undefined) {
-      init.headers["Content-Type"] = "application/json";
-      init.body = JSON.stringify(body);
-    }
-    return fetch(url, init).then(function (response) {
-      if (response.status === 401) { location.href = "/login?next=" + encodeURIComponent(location.pathname + location.search); }
-      if (!response.ok) {
-        return response.json().catch(function () { return {}; }).then(function (b) {
-          var error = new Error((b.error && b.error.message) || String(response.status));
-          error.field = b.error && b.error.field;
-          throw error;
-        });
-      }
-      return response;
-    });
-  }
+  var request = window.oknoRequest;
   function say(text) { $("tasks-error").textContent = ""; $("tasks-status").textContent = text; }
   function showError(error) {
     $("tasks-status").textContent = "";

@@ -4,28 +4,12 @@
 (function () {
   "use strict";
   var data = JSON.parse(document.getElementById("okno-data").textContent);
-  var csrf = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
   var S = data.strings;
   var $ = function (id) { return document.getElementById(id); };
   var editing = null, listSeq = 0, previewSeq = 0, searchTimer = null, previewTimer = null;
 
-  function request(method, url, body) {
-    var init = { method: method, credentials: "same-origin", headers: { "X-CSRF-Token": csrf } };
-    if (body !== undefined) {
-      init.headers["Content-Type"] = "application/json";
-      init.body = JSON.stringify(body);
-    }
-    return fetch(url, init).then(function (response) {
-      if (response.status === 401) { location.href = "/login?next=" + encodeURIComponent(location.pathname); }
-      if (!response.ok) {
-        return response.json().catch(function () { return {}; }).then(function (b) {
-          var error = new Error((b.error && b.error.message) || String(response.status));
-          error.field = b.error && b.error.field;
-          throw error;
-        });
-      }
-      return response.status === 204 ? null : response.json();
-    });
+  function request(method, url, body) {  // the answer's JSON (null for 204)
+    return window.oknoRequest(method, url, body).then(function (r) { return r.status === 204 ? null : r.json(); });
   }
   function list() {
     var q = $("kb-q").value.trim(), seq = ++listSeq;
