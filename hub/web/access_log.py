@@ -25,7 +25,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from hub.logs import REQUEST_ID, bound, request_id_from
 
 MASK: Final = "***"
-REQUEST_ID_KEY: Final = "okno_request_id"  # the request's id, kept on the request for the access log
+REQUEST_ID_HEADER: Final = "X-Request-Id"
 # Query parameters whose value is a secret, matched on the lower-cased name (a substring is enough:
 # "api_key", "client_secret", "x-auth-token" all match).
 SECRET_NAME_PARTS: Final = ("token", "key", "secret", "password", "passwd", "hash", "auth", "sig")
@@ -89,7 +89,8 @@ class RedactingAccessLogger(AccessLogger):
         if request is None:  # aiohttp logs some protocol errors without a request
             super().log(request, response, time)
             return
-        with bound(REQUEST_ID, request.get(REQUEST_ID_KEY)):
+        request_id = response.headers.get(REQUEST_ID_HEADER) if response is not None else None
+        with bound(REQUEST_ID, request_id):
             self._log(request, response, time)
 
     def _log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
@@ -103,18 +104,25 @@ class RedactingAccessLogger(AccessLogger):
 
 @web.middleware
 async def request_ids(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Give the request its id and bind it for everything the handler does (see the module docstring)."""
-    request_id = request_id_from(request.headers.get("X-Request-Id"))
-    request[REQUEST_ID_KEY] = request_id
+    """Give the request its id, bound for everything the handler does, and answered in X-Request-Id."""
+    request_id = request_id_from(request.headers.get(REQUEST_ID_HEADER))
     with bound(REQUEST_ID, request_id):
-        return await handler(request)
+        try:
+            response = await handler(request)
+        except web.HTTPException as exc:  # a redirect passed on as it is
+            exc.headers.setdefault(REQUEST_ID_HEADER, request_id)
+            raise
+    if not response.prepared:
+        response.headers.setdefault(REQUEST_ID_HEADER, request_id)
+    return response
 
 
 async def answer_request_id(request: web.Request, response: web.StreamResponse) -> None:
-    """``X-Request-Id`` on every answer (an on_response_prepare hook: error answers and sockets too)."""
-    request_id = request.get(REQUEST_ID_KEY)
+    """X-Request-Id on an answer its handler sends itself (a socket, a stream): an on_response_prepare
+    hook, run inside the handler, where the id is bound."""
+    request_id = REQUEST_ID.get()
     if request_id is not None:
-        response.headers.setdefault("X-Request-Id", request_id)
+        response.headers.setdefault(REQUEST_ID_HEADER, request_id)
 
 
 RUNNER_OPTIONS: Final[dict[str, Any]] = {"access_log_class": RedactingAccessLogger}
