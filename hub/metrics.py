@@ -28,7 +28,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Histogram, ProcessCollector, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
@@ -67,7 +67,9 @@ SENDS = Counter(
 SEND_SECONDS = Histogram(
     "okno_outbox_send_seconds", "Seconds one connector send took", buckets=LATENCY_BUCKETS, registry=None
 )
-COUNTED: tuple[Collector, ...] = (INGEST_ITEMS, INGEST_SECONDS, SENDS, SEND_SECONDS)
+# The process's resident memory, CPU seconds, open files (process_*; Linux, from /proc).
+PROCESS = ProcessCollector(registry=None)
+COUNTED: tuple[Collector, ...] = (INGEST_ITEMS, INGEST_SECONDS, SENDS, SEND_SECONDS, PROCESS)
 
 
 def _outcome(result: object) -> str:

@@ -194,6 +194,7 @@ async def test_metrics_count_ingest_outbox_connectors_sockets_and_quarantine(
         assert value(after, "okno_connector_state", account="shop", kind="api", state="auth_failed") == 0
         assert ("okno_sockets", frozenset({("side", "agent")})) in after
         assert ("okno_sockets", frozenset({("side", "visitor")})) in after
+        assert value(after, "process_resident_memory_bytes") > 0
         assert value(after, "okno_ingest_items_total", kind="message", outcome="error") == errors + 1
         assert (
             value(after, "okno_ingest_items_total", kind="refused", outcome="quarantined") == quarantined + 1
