@@ -177,9 +177,11 @@ async def test_metrics_count_ingest_outbox_connectors_sockets_and_quarantine(
 
         async def send_failed() -> Samples | None:
             found = await scrape(client)
-            return found if value(found, "okno_outbox_sends_total", result="failed") > failed_sends else None
+            failed = value(found, "okno_outbox_sends_total", result="failed") > failed_sends
+            back = value(found, "okno_outbox_depth", status="pending") == 1  # its retry due in an hour
+            return found if failed and back else None
 
-        after = await eventually(send_failed, "the reply's send through a closed port failed")
+        after = await eventually(send_failed, "the reply's send failed and its row waits for a retry")
 
         assert value(after, "okno_ingest_items_total", kind="message", outcome="stored") == stored + 1
         assert value(after, "okno_ingest_items_total", kind="message", outcome="duplicate") == duplicate + 1
