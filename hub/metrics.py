@@ -21,12 +21,13 @@ The same two places set the log's ``item_id`` (:mod:`hub.logs`): ``in-…`` whil
 
 from __future__ import annotations
 
-import contextlib
+import itertools
 import logging
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any, TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, ProcessCollector, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -42,6 +43,7 @@ from inbox.models import Outbox, utcnow
 from inbox.quarantine import RefusedResult
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # Every state an account can show (hub.supervisor); each is a series, 1 for the current one.
 ACCOUNT_STATES = ("running", "retrying", "auth_failed", "misconfigured", "stopped", "retired")
@@ -72,41 +74,49 @@ PROCESS = ProcessCollector(registry=None)
 COUNTED: tuple[Collector, ...] = (INGEST_ITEMS, INGEST_SECONDS, SENDS, SEND_SECONDS, PROCESS)
 
 
+KINDS = ("message", "refused")
+OUTCOMES = ("stored", "duplicate", "quarantined", "error")
+# The children bound once (a labels() lookup per item costs more than the count itself), and so every
+# series exists from the start at 0.
+_COUNTS = {(kind, outcome): INGEST_ITEMS.labels(kind, outcome) for kind in KINDS for outcome in OUTCOMES}
+_TIMES = {kind: INGEST_SECONDS.labels(kind) for kind in KINDS}
+_SENT, _FAILED = SENDS.labels("sent"), SENDS.labels("failed")
+# Item ids: this process's random prefix and a sequence (no system call per item).
+_PREFIX = f"in-{new_id()[:6]}-"
+_SEQUENCE = itertools.count(1)
+
+
 def _outcome(result: object) -> str:
     if getattr(result, "duplicate", False):
         return "duplicate"
     return "quarantined" if isinstance(result, RefusedResult) else "stored"
 
 
+async def _measured(kind: str, submit: Callable[[Any], Awaitable[T]], item: Any) -> T:
+    """`submit(item)` timed and counted under its own ``item_id``; an exception counts as "error"."""
+    token = ITEM_ID.set(ITEM_ID.get() or f"{_PREFIX}{next(_SEQUENCE)}")
+    started = time.perf_counter()
+    try:
+        result = await submit(item)
+    except BaseException as exc:
+        _COUNTS[kind, "error"].inc()
+        log.debug("ingest of a %s failed: %s", kind, exc.__class__.__name__)
+        raise
+    finally:
+        _TIMES[kind].observe(time.perf_counter() - started)
+        ITEM_ID.reset(token)
+    _COUNTS[kind, _outcome(result)].inc()
+    return result
+
+
 class MeasuredIngestQueue(IngestQueue):
     """The ingest queue, counting and timing every item handed in, each under its own ``item_id``."""
 
     async def submit(self, item: InboundMessage) -> IngestResult:
-        with _measured("message"):
-            result = await super().submit(item)
-            INGEST_ITEMS.labels("message", _outcome(result)).inc()
-        return result
+        return await _measured("message", super().submit, item)
 
     async def submit_refused(self, item: Refused) -> RefusedResult:
-        with _measured("refused"):
-            result = await super().submit_refused(item)
-            INGEST_ITEMS.labels("refused", _outcome(result)).inc()
-        return result
-
-
-@contextlib.contextmanager
-def _measured(kind: str) -> Iterator[None]:
-    """Time one hand-in under its own ``item_id``; an exception counts as outcome "error" and goes on."""
-    with bound(ITEM_ID, ITEM_ID.get() or new_id("in-")):
-        started = time.perf_counter()
-        try:
-            yield
-        except BaseException as exc:
-            INGEST_ITEMS.labels(kind, "error").inc()
-            log.debug("ingest of a %s failed: %s", kind, exc.__class__.__name__)
-            raise
-        finally:
-            INGEST_SECONDS.labels(kind).observe(time.perf_counter() - started)
+        return await _measured("refused", super().submit_refused, item)
 
 
 class TracedSender:
@@ -121,11 +131,11 @@ class TracedSender:
             try:
                 delivery = await self.sender.send(out)
             except BaseException:
-                SENDS.labels("failed").inc()
+                _FAILED.inc()
                 raise
             finally:
                 SEND_SECONDS.observe(time.perf_counter() - started)
-            SENDS.labels("sent").inc()
+            _SENT.inc()
             return delivery
 
 
