@@ -30,7 +30,7 @@ from typing import Any, Final
 import redis.asyncio as redis
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
-from sqlalchemy import text
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
 from hub import metrics
@@ -100,6 +100,17 @@ def _why(exc: BaseException) -> str:
     return f"{reason.__class__.__name__}: {text_}" if text_ else reason.__class__.__name__
 
 
+def _ping(conn: Connection) -> None:
+    """``SELECT 1`` on the driver's connection, outside any transaction: on SQLite a transaction of ours
+    opens with BEGIN IMMEDIATE (hub.db), and a probe must not queue for the write lock behind the ingest."""
+    cursor = conn.connection.cursor()
+    try:
+        cursor.execute("SELECT 1")
+        cursor.fetchall()
+    finally:
+        cursor.close()
+
+
 @routes.get("/healthz")
 async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "alive"}, headers={"Cache-Control": "no-store"})
@@ -120,7 +131,7 @@ async def readyz(request: web.Request) -> web.Response:
 
     try:
         async with asyncio.timeout(CHECK_SECONDS), hub.engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
+            await conn.run_sync(_ping)
         checks["database"] = {"ok": True}
     except Exception as exc:
         checks["database"] = failed("database", exc)

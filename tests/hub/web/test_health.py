@@ -245,3 +245,12 @@ async def test_readyz_and_metrics_are_rate_limited_per_address(
         assert error["code"] == "rate_limited"
         assert int(refused.headers["Retry-After"]) >= 1
         assert (await client.get("/healthz")).status == 200  # liveness is never limited
+
+
+async def test_readyz_does_not_queue_behind_a_writer(client: Client, hub: Hub) -> None:
+    # A transaction holding SQLite's write lock (ours open with BEGIN IMMEDIATE) for as long as the probe
+    # runs: the probe reads outside any transaction and is answered, ready.
+    async with hub.sessionmaker() as session:
+        await session.execute(select(func.count()).select_from(Outbox))
+        response = await client.get("/readyz")
+        assert response.status == 200, await response.text()
