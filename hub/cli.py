@@ -1,6 +1,7 @@
 """The `okno` command: `demo`, `run`, `migrate`, `create-agent` and `ingest`; `report` and `import history`
 (:mod:`hub.cli_reports`), `quarantine` (:mod:`hub.cli_quarantine`), `templates` (:mod:`hub.templates_cli`),
-`check-config` and `accounts retire` (:mod:`hub.cli_config`) are registered from their own modules.
+`check-config` and `accounts retire` (:mod:`hub.cli_config`), `backup` and `restore` (:mod:`hub.cli_backup`)
+are registered from their own modules.
 
 `okno run` stops before it starts anything on a configuration mistake (:mod:`hub.config_check`: one line
 naming the file, the account and the key), holds ``DB.lock`` next to a SQLite database for its lifetime
@@ -41,7 +42,8 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from hub import config_check, db
+from hub import config_check, db, logs
+from hub.logs import LogFormat
 from hub.settings import AccountSettings, Settings, load
 
 if TYPE_CHECKING:
@@ -109,7 +111,7 @@ def settings_from(args: argparse.Namespace, **overrides: Any) -> Settings:
     except ValidationError as exc:  # the line names the file as well as the key
         source = config or os.environ.get("OKNO_CONFIG") or "configuration (defaults and OKNO_* variables)"
         raise CliError(f"{source}: {describe(exc)}") from exc
-    setup_logging(settings.log_level, debug=args.debug)
+    setup_logging(settings.log_level, debug=args.debug, fmt=settings.log.format)
     return settings
 
 
@@ -118,13 +120,13 @@ def settings_from(args: argparse.Namespace, **overrides: Any) -> Settings:
 QUIET_LOGGERS = {"aiosqlite": logging.INFO}
 
 
-def setup_logging(level: str, *, debug: bool = False) -> None:
+def setup_logging(level: str, *, debug: bool = False, fmt: LogFormat = "text") -> None:
+    """The root logger on stderr: `fmt` "text" (human-readable lines) or "json" (one object per line,
+    with the request and item ids: :mod:`hub.logs`)."""
     name = "DEBUG" if debug else level.upper()
     if name not in logging.getLevelNamesMapping():
         raise CliError(f"invalid configuration: log_level: unknown level {level!r}")
-    logging.basicConfig(
-        level=name, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr, force=True
-    )
+    logs.configure(name, fmt)
     if name != "DEBUG":  # Alembic tells every start which dialect it uses: noise at INFO
         logging.getLogger("alembic").setLevel(logging.WARNING)
     for logger, floor in QUIET_LOGGERS.items():
@@ -768,10 +770,11 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.set_defaults(func=cmd_ingest)
 
     # Their own modules: reports and history import, and the quarantine, are concerns of their own.
-    from hub import cli_config, cli_quarantine, cli_reports
+    from hub import cli_backup, cli_config, cli_quarantine, cli_reports
 
     cli_reports.register(commands)
     cli_config.register(commands)
+    cli_backup.register(commands)
 
     from hub import templates_cli  # its own module, as cli_reports; imports this module's helpers
 

@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from channels.base import AccountContext, Capabilities, InboundItem, capabilities
-from hub import db
+from hub import db, metrics
 from hub.bus import LocalBus
 from hub.bus_redis import RedisBus
 from hub.config_check import SECRET_FIELDS  # kept apart from options: never shown by the API
@@ -161,7 +161,7 @@ class Hub:
             auto_replies=AutoReplies(settings.company.model_dump(), self.account_capabilities),
             on_auto_reply=lambda: self.outbox.wake(),
         )
-        self.ingest = IngestQueue(
+        self.ingest: IngestQueue = metrics.MeasuredIngestQueue(  # counted for /metrics
             self.sessionmaker,
             policy=self.policy,
             publisher=self.bus,
@@ -233,7 +233,7 @@ class Hub:
         that fails it at once (not retried: no connector will ever come)."""
         if account_id in self.samples:
             return NotConnected(DEMO_NOT_CONNECTED)
-        return self.supervisor.sender_for(account_id)
+        return metrics.traced(self.supervisor.sender_for(account_id))  # counted for /metrics, item_id
 
     def account_by_id(self, account_id: int) -> ConfiguredAccount | None:
         return next((c for c in self.accounts.values() if c.context.id == account_id), None)

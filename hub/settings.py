@@ -227,6 +227,26 @@ class RoutingSettings(BaseModel):
         return value
 
 
+class LogSettings(BaseModel):
+    """`[log]`: how log lines are written (the level is `log_level`)."""
+
+    model_config = ConfigDict(extra="forbid")
+    # "text": human-readable lines; "json": one JSON object per line, with request and item ids.
+    format: Literal["text", "json"] = "text"
+
+
+class MetricsSettings(BaseModel):
+    """`[metrics]`: who may read `/metrics` (and the details of `/readyz`). A caller on the loopback
+    whose request no proxy forwarded, if `allow_loopback`; anyone presenting `Authorization: Bearer
+    <token>`. The token belongs in the environment: OKNO_METRICS__TOKEN."""
+
+    model_config = ConfigDict(extra="forbid")
+    token: str = Field("", max_length=512)
+    allow_loopback: bool = True
+    # Requests per minute per IP address to /metrics and /readyz (429 with Retry-After beyond).
+    requests_per_minute: int = Field(120, ge=1, le=100_000)
+
+
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 ROLES = ("agent", "supervisor", "admin")
 
@@ -283,6 +303,8 @@ class Settings(BaseSettings):
     default_region: str = "RU"
     first_response_sla_minutes: int = Field(60, ge=1)
     log_level: str = "INFO"
+    log: LogSettings = LogSettings()
+    metrics: MetricsSettings = MetricsSettings()
     attachments_dir: str = "var/attachments"
     # Empty: events stay in this process. "redis://host:6379/0": shared by every hub process.
     bus_url: str = ""

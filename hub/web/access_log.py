@@ -5,6 +5,10 @@ header), a PBX's token in the webhook path (``/hooks/{account}/{token}``), and a
 secret-looking name. :func:`redact_url` rewrites such a URL; :class:`RedactingAccessLogger` is aiohttp's
 access logger (same Apache-style format) fed with redacted URLs and Referer headers. `RUNNER_OPTIONS` is
 what every runner of the web app passes to ``web.AppRunner`` (``okno run``, ``okno demo``, the tests).
+
+Each request gets an id (:func:`request_ids`: the caller's ``X-Request-Id`` if sensible, else a new one),
+answered in ``X-Request-Id``, bound to :data:`hub.logs.REQUEST_ID` while the request is handled (every log
+line it causes carries it in JSON logs) and on its access-log line.
 """
 
 from __future__ import annotations
@@ -14,10 +18,14 @@ from typing import Any, Final, cast
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 from aiohttp.web_log import AccessLogger
 from multidict import CIMultiDict, CIMultiDictProxy
 
+from hub.logs import REQUEST_ID, bound, request_id_from
+
 MASK: Final = "***"
+REQUEST_ID_HEADER: Final = "X-Request-Id"
 # Query parameters whose value is a secret, matched on the lower-cased name (a substring is enough:
 # "api_key", "client_secret", "x-auth-token" all match).
 SECRET_NAME_PARTS: Final = ("token", "key", "secret", "password", "passwd", "hash", "auth", "sig")
@@ -81,12 +89,40 @@ class RedactingAccessLogger(AccessLogger):
         if request is None:  # aiohttp logs some protocol errors without a request
             super().log(request, response, time)
             return
+        request_id = response.headers.get(REQUEST_ID_HEADER) if response is not None else None
+        with bound(REQUEST_ID, request_id):
+            self._log(request, response, time)
+
+    def _log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
         path_qs = redact_url(request.path_qs)
         referer = request.headers.get("Referer")
         safe_referer = redact_url(referer) if referer is not None else None
         if path_qs != request.path_qs or safe_referer != referer:
             request = cast(web.BaseRequest, _RedactedRequest(request, path_qs, safe_referer))
         super().log(request, response, time)
+
+
+@web.middleware
+async def request_ids(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Give the request its id, bound for everything the handler does, and answered in X-Request-Id."""
+    request_id = request_id_from(request.headers.get(REQUEST_ID_HEADER))
+    with bound(REQUEST_ID, request_id):
+        try:
+            response = await handler(request)
+        except web.HTTPException as exc:  # a redirect passed on as it is
+            exc.headers.setdefault(REQUEST_ID_HEADER, request_id)
+            raise
+    if not response.prepared:
+        response.headers.setdefault(REQUEST_ID_HEADER, request_id)
+    return response
+
+
+async def answer_request_id(request: web.Request, response: web.StreamResponse) -> None:
+    """X-Request-Id on an answer its handler sends itself (a socket, a stream): an on_response_prepare
+    hook, run inside the handler, where the id is bound."""
+    request_id = REQUEST_ID.get()
+    if request_id is not None:
+        response.headers.setdefault(REQUEST_ID_HEADER, request_id)
 
 
 RUNNER_OPTIONS: Final[dict[str, Any]] = {"access_log_class": RedactingAccessLogger}

@@ -13,7 +13,8 @@ from aiohttp import web
 
 from hub.login import LoginGuard
 from hub.runtime import Hub
-from hub.web import hooks, revocation
+from hub.web import health, hooks, revocation
+from hub.web.access_log import answer_request_id, request_ids
 from hub.web.api import (
     admin,
     attachments,
@@ -75,6 +76,7 @@ ROUTE_MODULES = (
     webchat_files,
     webchat_socket,
     webchat_typing,
+    health,
 )
 
 # Scripts only from /static/ ('self'); inline style attributes carry avatar colours.
@@ -102,7 +104,9 @@ def create_app(hub: Hub, *, manage_hub: bool = True) -> web.Application:
 
     Request bodies are limited to ``settings.ingest.max_body_bytes`` (413 beyond).
     """
-    app = web.Application(middlewares=[error_middleware], client_max_size=hub.settings.ingest.max_body_bytes)
+    app = web.Application(
+        middlewares=[request_ids, error_middleware], client_max_size=hub.settings.ingest.max_body_bytes
+    )
     app[HUB] = hub
     app[TEMPLATES] = pages.templates()
     app[SOCKETS] = weakref.WeakSet()
@@ -119,8 +123,10 @@ def create_app(hub: Hub, *, manage_hub: bool = True) -> web.Application:
     app.cleanup_ctx.append(revocation.listen)
     app.on_shutdown.append(ws.close_all)
     app.on_response_prepare.append(_security_headers)
+    app.on_response_prepare.append(answer_request_id)
     for module in ROUTE_MODULES:
         app.add_routes(module.routes)
     webchat_socket.install(app, hub)
+    health.install(app, hub)  # /readyz, /metrics: rate limit, Redis ping
     app.router.add_static("/static/", inbox.STATIC, name="static")
     return app
