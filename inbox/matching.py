@@ -224,7 +224,7 @@ class Matcher(_Rules[Contact]):
             select(Identity, Contact)
             .join(Contact, Contact.id == Identity.contact_id)
             .where(clause, Contact.merged_into_id.is_(None))
-            .order_by(Contact.id)
+            .order_by(Identity.contact_id)  # see CardMatcher.load
         )
         for identity, contact in rows:
             self._loaded(contact, identity.kind, identity.value, identity.trust)
@@ -322,7 +322,10 @@ class CardMatcher(_Rules[Card]):
             )
             .join(Contact, Contact.id == Identity.contact_id)
             .where(clause, Contact.merged_into_id.is_(None))
-            .order_by(Contact.id)
+            # The oldest card first. Not "ORDER BY contacts.id": SQLite would then walk every live card in
+            # id order and look up its identities (a scan of the whole table) instead of the batch's
+            # identities through their (kind, value) index.
+            .order_by(Identity.contact_id)
         )
         for row_id, kind, value, trust, contact_id, name, owner_id in rows:
             card = self.cards.get(contact_id)
