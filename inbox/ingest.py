@@ -104,7 +104,8 @@ class _Account:
     team_id: int | None
 
 
-# The columns of a conversation the batch reads, in the order of `_Conv`'s first fields.
+# The columns of a conversation the batch reads, in the order of `_Conv`'s first fields (not the times it
+# overwrites anyway: created, updated, last message).
 _CONV_FIELDS = (
     "id",
     "contact_id",
@@ -115,9 +116,6 @@ _CONV_FIELDS = (
     "assignee_id",
     "subject",
     "visitor_id",
-    "created_at",
-    "updated_at",
-    "last_message_at",
     "waiting_since",
     "first_response_at",
     "first_response_due",
@@ -125,6 +123,7 @@ _CONV_FIELDS = (
     "snoozed_until",
 )
 _CONV_COLUMNS = tuple(CONVERSATIONS.c[name] for name in _CONV_FIELDS)
+_CONV_TIMES = ("created_at", "updated_at", "last_message_at")
 
 
 @dataclass(slots=True, eq=False)
@@ -142,14 +141,14 @@ class _Conv:
     assignee_id: int | None
     subject: str | None
     visitor_id: str | None
-    created_at: datetime | None
-    updated_at: datetime | None
-    last_message_at: datetime | None
     waiting_since: datetime | None
     first_response_at: datetime | None
     first_response_due: datetime | None
     resolved_at: datetime | None
     snoozed_until: datetime | None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    last_message_at: datetime | None = None
     card: Card | None = None  # a new conversation's card (a new card has its id only after the write)
     changed: set[str] = field(default_factory=set)
 
@@ -159,7 +158,7 @@ class _Conv:
             self.changed.add(column)
 
     def new_row(self) -> dict[str, Any]:
-        row = {name: getattr(self, name) for name in _CONV_FIELDS[1:]}
+        row = {name: getattr(self, name) for name in (*_CONV_FIELDS[1:], *_CONV_TIMES)}
         row["priority"] = 0
         return row
 
