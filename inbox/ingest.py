@@ -7,8 +7,13 @@
 An external id a sender made up (an e-mail Message-ID) can be reused by a different message: an item
 with a `content_key` whose external id is stored with another key is stored as ``external_id#key``.
 
-`stage_batch` does the work for many items at once with a handful of queries (the lookups are batched,
-the inserts go out as multi-row statements), and `IngestQueue` feeds it: concurrent ingests that arrive
+`stage_batch` does the work for many items at once with a handful of SQLAlchemy Core statements and no
+ORM objects: one SELECT per kind of row for the whole batch (stored messages by their keys, the senders'
+cards, their open conversations, references, hints), plain records decided in memory, then one multi-row
+INSERT … RETURNING each for cards, conversations and messages, one executemany UPDATE per set of changed
+conversation columns, and one INSERT each for identities, attachments, reporting events and waits (the
+ORM's unit of work cost more than everything else together). An ORM object of a changed row that the
+caller holds in the session is updated in place. `IngestQueue` feeds it: concurrent ingests that arrive
 while one transaction commits form the next batch (group commit). Nobody's future is resolved before the
 commit that holds their item, so nothing is acknowledged that a crash could lose.
 
