@@ -413,7 +413,9 @@ class CardMatcher(_Rules[Card]):
             await session.execute(
                 update(CONTACTS)
                 .where(CONTACTS.c.id == bindparam("card_id"))
-                .values(name=bindparam("new_name"), updated_at=bindparam("at")),
+                .values(
+                    name=bindparam("new_name"), updated_at=bindparam("at", type_=CONTACTS.c.updated_at.type)
+                ),
                 [{"card_id": c.id, "new_name": c.name, "at": now} for c in renamed],
             )
         await _sync_session(session, renamed, vouched, writes, now)

@@ -326,3 +326,18 @@ async def test_a_conversation_the_caller_holds_in_its_session_sees_what_the_batc
     await session.commit()
     names = list(await session.scalars(select(ReportingEvent.name).order_by(ReportingEvent.id)))
     assert names[-2:] == ["conversation_reopened", "message_received"]
+
+
+async def test_a_nameless_card_takes_the_name_its_sender_gives(
+    session: AsyncSession, api_account: ChannelAccount
+) -> None:
+    nameless = message(api_account.id, "n1", ("email", "anon@mail.ru"), name=None)
+    first = await ingest(session, nameless)
+    card = await session.get_one(Contact, first.contact_id)
+    assert card.name is None
+    named = await ingest(session, message(api_account.id, "n2", ("email", "anon@mail.ru"), name="Анна"))
+    assert named.contact_id == first.contact_id
+    assert card.name == "Анна"  # the object the caller holds, in step with the row
+    session.expunge_all()
+    stored = await session.get_one(Contact, first.contact_id)
+    assert stored.name == "Анна" and stored.updated_at >= stored.created_at
