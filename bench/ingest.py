@@ -8,9 +8,11 @@ The messages (new and returning senders, API / e-mail / Telegram / VK shaped ide
 `inbox.ingest.IngestQueue` (group commit) by C concurrent senders, on an engine made by
 `hub.db.create_engine` (SQLite: WAL, synchronous=FULL, BEGIN IMMEDIATE) and migrated by `hub.db.migrate`.
 Latency is measured per message from the hand-over (`submit`) to its return, which happens only after the
-commit that holds the message. In the same run, with the same journal mode and synchronous setting, it
-measures the rate of bare single-row commits (one INSERT, then COMMIT) into a one-table database with
-the plain driver (sqlite3, or asyncpg on PostgreSQL), and prints the ratio hub / bare.
+commit that holds the message. The process's CPU time over the same span (every thread: the event loop and
+the database driver's) is printed per message: on a shared machine it moves less than the rates do.
+In the same run, with the same journal mode and synchronous setting, it measures the rate of bare
+single-row commits (one INSERT, then COMMIT) into a one-table database with the plain driver (sqlite3,
+or asyncpg on PostgreSQL), and prints the ratio hub / bare.
 
 On PostgreSQL it creates a scratch database (okno_bench_<random>) next to the one in the URL and drops it
 at the end: the role needs CREATEDB.
@@ -86,6 +88,7 @@ class Result:
     gc_freeze: bool
     seconds: float
     messages_per_s: float
+    cpu_ms_per_message: float
     p50_ms: float
     p99_ms: float
     max_ms: float
@@ -188,11 +191,12 @@ async def run_pipeline(
                 await queue.submit(item)
                 latencies.append(time.perf_counter() - start)
 
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         async with asyncio.TaskGroup() as group:
             for _ in range(concurrency):
                 group.create_task(sender())
         seconds = time.perf_counter() - started
+        cpu = time.process_time() - cpu_started
         await queue.stop()
         async with db.sessionmaker(engine)() as session:
             stored = int(await session.scalar(select(func.count()).select_from(Message)) or 0)
@@ -205,6 +209,7 @@ async def run_pipeline(
     latencies.sort()
     return {
         "seconds": seconds,
+        "cpu": cpu,
         "p50": percentile(latencies, 0.50),
         "p99": percentile(latencies, 0.99),
         "max": latencies[-1] if latencies else 0.0,
@@ -300,6 +305,7 @@ def bench(args: argparse.Namespace) -> Result:
         gc_freeze=not args.no_gc_freeze,
         seconds=round(hub["seconds"], 3),
         messages_per_s=round(rate, 1),
+        cpu_ms_per_message=round(hub["cpu"] * 1000 / args.n, 3),
         p50_ms=round(hub["p50"] * 1000, 2),
         p99_ms=round(hub["p99"] * 1000, 2),
         max_ms=round(hub["max"] * 1000, 2),
@@ -325,6 +331,7 @@ def table(r: Result) -> str:
             f"channels {'/'.join(r.channels)}, {r.concurrency} concurrent senders",
         ),
         ("hub ingest", f"{r.messages_per_s:,.0f} messages/s ({r.seconds:.2f} s, all committed)"),
+        ("process CPU", f"{r.cpu_ms_per_message:.3f} ms per message (all threads)"),
         ("latency submit→commit", f"p50 {r.p50_ms:.1f} ms, p99 {r.p99_ms:.1f} ms, max {r.max_ms:.1f} ms"),
         ("transactions", f"{r.transactions:,} (avg {per_tx:.0f} messages each, max_batch {r.max_batch})"),
         ("gc.freeze() after start", "yes, as okno run" if r.gc_freeze else "no (--no-gc-freeze)"),

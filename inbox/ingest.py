@@ -7,8 +7,13 @@
 An external id a sender made up (an e-mail Message-ID) can be reused by a different message: an item
 with a `content_key` whose external id is stored with another key is stored as ``external_id#key``.
 
-`stage_batch` does the work for many items at once with a handful of queries (the lookups are batched,
-the inserts go out as multi-row statements), and `IngestQueue` feeds it: concurrent ingests that arrive
+`stage_batch` does the work for many items at once with a handful of SQLAlchemy Core statements and no
+ORM objects: one SELECT per kind of row for the whole batch (stored messages by their keys, the senders'
+cards, their open conversations, references, hints), plain records decided in memory, then one multi-row
+INSERT … RETURNING each for cards, conversations and messages, one executemany UPDATE per set of changed
+conversation columns, and one INSERT each for identities, attachments, reporting events and waits (the
+ORM's unit of work cost more than everything else together). An ORM object of a changed row that the
+caller holds in the session is updated in place. `IngestQueue` feeds it: concurrent ingests that arrive
 while one transaction commits form the next batch (group commit). Nobody's future is resolved before the
 commit that holds their item, so nothing is acknowledged that a crash could lose.
 
@@ -31,23 +36,23 @@ import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import insert, select
+from sqlalchemy import Table, bindparam, insert, or_, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
 from inbox.blobs import BlobStore
-from inbox.bounces import apply_bounce
+from inbox.bounces import bounce_of, mark_failed
 from inbox.bus import Event, NullPublisher, Publisher
 from inbox.identities import InvalidIdentity, normalize
 from inbox.items import IdentityKind, IdentityRef, InboundMessage, Refused, Trust
-from inbox.matching import Matcher
+from inbox.matching import Card, CardMatcher
 from inbox.models import (
     Attachment,
     ChannelAccount,
-    Contact,
     Conversation,
     Message,
     ReportingEvent,
@@ -62,6 +67,12 @@ log = logging.getLogger(__name__)
 MAX_TEXT = 1_000_000  # characters; longer bodies are refused, not truncated silently
 EXTERNAL_ID_LENGTH = 500  # inbox.models.Message.external_id
 CONTENT_KEY = "content_key"  # where a stored message keeps its item's content key (in meta)
+
+
+CONVERSATIONS = cast(Table, Conversation.__table__)
+MESSAGES = cast(Table, Message.__table__)
+ATTACHMENTS = cast(Table, Attachment.__table__)
+REPORTING_EVENTS = cast(Table, ReportingEvent.__table__)
 
 
 class IngestError(ValueError):
@@ -91,31 +102,138 @@ class _Prepared:
     invalid: list[str]
 
 
-@dataclass(slots=True)
-class _Staged:
-    """One accepted item: the objects it created or joined, resolved to ids after the flush."""
+@dataclass(frozen=True, slots=True)
+class _Account:
+    id: int
+    kind: str
+    team_id: int | None
 
-    message: Message
-    contact: Contact
-    conversation: Conversation
-    duplicate: bool = False
+
+# The columns of a conversation the batch reads, in the order of `_Conv`'s first fields (not the times it
+# overwrites anyway: created, updated, last message).
+_CONV_FIELDS = (
+    "id",
+    "contact_id",
+    "account_id",
+    "channel_kind",
+    "status",
+    "team_id",
+    "assignee_id",
+    "subject",
+    "visitor_id",
+    "waiting_since",
+    "first_response_at",
+    "first_response_due",
+    "resolved_at",
+    "snoozed_until",
+)
+_CONV_COLUMNS = tuple(CONVERSATIONS.c[name] for name in _CONV_FIELDS)
+_CONV_TIMES = ("created_at", "updated_at", "last_message_at")
+
+
+@dataclass(slots=True, eq=False)
+class _Conv:
+    """A conversation the batch threads into, as plain values: read from the database, or new (no id).
+
+    `changed` names the columns the batch changed, so that the UPDATE writes only those."""
+
+    id: int | None
+    contact_id: int | None
+    account_id: int
+    channel_kind: str
+    status: str
+    team_id: int | None
+    assignee_id: int | None
+    subject: str | None
+    visitor_id: str | None
+    waiting_since: datetime | None
+    first_response_at: datetime | None
+    first_response_due: datetime | None
+    resolved_at: datetime | None
+    snoozed_until: datetime | None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    last_message_at: datetime | None = None
+    card: Card | None = None  # a new conversation's card (a new card has its id only after the write)
+    changed: set[str] = field(default_factory=set)
+
+    def set(self, column: str, value: Any) -> None:
+        if getattr(self, column) != value:
+            setattr(self, column, value)
+            self.changed.add(column)
+
+    def new_row(self) -> dict[str, Any]:
+        row = {name: getattr(self, name) for name in (*_CONV_FIELDS[1:], *_CONV_TIMES)}
+        row["priority"] = 0
+        return row
+
+
+@dataclass(slots=True, eq=False)
+class _Msg:
+    """A new inbound message: its row, inserted with the batch's other messages, and what it joined."""
+
+    row: dict[str, Any]
+    conv: _Conv
+    card: Card
+    attachments: list[dict[str, Any]]
+    id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Stored:
+    """A message already stored under an item's idempotency key (channel account, external id)."""
+
+    id: int
+    conversation_id: int
+    contact_id: int | None
+    meta: dict[str, Any] | None
+
+
+@dataclass(slots=True, eq=False)
+class _Staged:
+    """One accepted item: a new message (`msg`), or a redelivery of a stored message (`stored`) or of an
+    earlier item of the same batch (`first`)."""
+
+    msg: _Msg | None = None
+    stored: _Stored | None = None
+    first: _Staged | None = None
     new_conversation: bool = False
     reopened: bool = False
     # The client began to wait with this message (no wait was open), and since when (for the reports).
     starts_wait: bool = False
     received: datetime | None = None
 
+    def result(self) -> IngestResult:
+        if self.stored is not None:
+            # An inbound item can share its key with one of our own messages (an echo): no contact then.
+            contact_id = cast(int, self.stored.contact_id)
+            return IngestResult(contact_id, self.stored.conversation_id, self.stored.id, duplicate=True)
+        if self.first is not None:
+            return replace(self.first.result(), duplicate=True)
+        msg = self.msg
+        assert msg is not None and msg.id is not None and msg.conv.id is not None and msg.card.id is not None
+        return IngestResult(msg.card.id, msg.conv.id, msg.id, duplicate=False)
+
 
 @dataclass(slots=True)
 class _Batch:
     session: AsyncSession
     policy: InboxPolicy
-    matcher: Matcher
-    accounts: dict[int, ChannelAccount] = field(default_factory=dict)
-    open_conversations: dict[tuple[int, int, str | None], Conversation] = field(default_factory=dict)
-    by_reference: dict[tuple[int, str], Conversation] = field(default_factory=dict)
-    by_hint: dict[int, Conversation] = field(default_factory=dict)
+    matcher: CardMatcher
+    accounts: dict[int, _Account] = field(default_factory=dict)
+    convs: dict[int, _Conv] = field(default_factory=dict)  # one record per stored row, however found
+    open_conversations: dict[tuple[int, int, str | None], _Conv] = field(default_factory=dict)
+    by_reference: dict[tuple[int, str], _Conv] = field(default_factory=dict)
+    by_hint: dict[int, _Conv] = field(default_factory=dict)
     seen: dict[tuple[int, str], _Staged] = field(default_factory=dict)
+    new_convs: list[_Conv] = field(default_factory=list)
+    messages: list[_Msg] = field(default_factory=list)
+
+    def conv(self, row: Sequence[Any]) -> _Conv:
+        conv = self.convs.get(row[0])
+        if conv is None:
+            conv = self.convs[row[0]] = _Conv(*row)
+        return conv
 
 
 def _prepare(item: InboundMessage, policy: InboxPolicy) -> _Prepared:
@@ -140,62 +258,84 @@ def _prepare(item: InboundMessage, policy: InboxPolicy) -> _Prepared:
     return _Prepared(item, identities, invalid)
 
 
-async def _load(batch: _Batch, prepared: Sequence[_Prepared]) -> dict[tuple[int, str], Message]:
-    """Everything the batch needs from the database, in a few queries."""
-    session = batch.session
-    account_ids = {p.item.account_id for p in prepared}
-    for account in (
-        await session.scalars(select(ChannelAccount).where(ChannelAccount.id.in_(account_ids)))
-    ).all():
-        batch.accounts[account.id] = account
-
-    existing: dict[tuple[int, str], Message] = {}
-    for account_id in account_ids:
-        ids = [i for p in prepared if p.item.account_id == account_id for i in _candidate_ids(p.item)]
-        rows = await session.scalars(
-            select(Message)
-            .where(Message.account_id == account_id, Message.external_id.in_(ids))
-            .options(selectinload(Message.conversation), selectinload(Message.contact))
+def _by_account(column: Any, wanted: dict[int, set[str]]) -> Any:
+    """(account, external id) pairs as one WHERE clause: an IN list per account."""
+    return or_(
+        *(
+            (MESSAGES.c.account_id == account_id) & column.in_(sorted(ids))
+            for account_id, ids in sorted(wanted.items())
         )
-        for message in rows:
-            existing[(account_id, message.external_id or "")] = message
+    )
+
+
+async def _load(batch: _Batch, prepared: Sequence[_Prepared]) -> dict[tuple[int, str], _Stored]:
+    """Everything the batch needs from the database: one Core SELECT per kind of row, plain values back."""
+    session = batch.session
+    account_ids = sorted({p.item.account_id for p in prepared})
+    accounts = await session.execute(
+        select(ChannelAccount.id, ChannelAccount.kind, ChannelAccount.team_id).where(
+            ChannelAccount.id.in_(account_ids)
+        )
+    )
+    for account_id, kind, team_id in accounts:
+        batch.accounts[account_id] = _Account(account_id, kind, team_id)
+
+    keys: dict[int, set[str]] = {}
+    for p in prepared:
+        keys.setdefault(p.item.account_id, set()).update(_candidate_ids(p.item))
+    existing: dict[tuple[int, str], _Stored] = {}
+    rows = await session.execute(
+        select(
+            MESSAGES.c.account_id,
+            MESSAGES.c.external_id,
+            MESSAGES.c.id,
+            MESSAGES.c.conversation_id,
+            MESSAGES.c.contact_id,
+            MESSAGES.c.meta,
+        ).where(_by_account(MESSAGES.c.external_id, keys))
+    )
+    for account_id, external_id, message_id, conversation_id, contact_id, meta in rows:
+        existing[(account_id, external_id or "")] = _Stored(message_id, conversation_id, contact_id, meta)
 
     await batch.matcher.load(ref for p in prepared for ref in p.identities)
 
-    contact_ids = {c.id for contacts in batch.matcher.by_identity.values() for c in contacts}
+    contact_ids = {c.id for cards in batch.matcher.by_identity.values() for c in cards}
     if contact_ids:
-        convs = await session.scalars(
-            select(Conversation)
+        convs = await session.execute(
+            select(*_CONV_COLUMNS)
             .where(
-                Conversation.contact_id.in_(contact_ids),
-                Conversation.account_id.in_(account_ids),
-                Conversation.status != "resolved",
+                CONVERSATIONS.c.contact_id.in_(sorted(c for c in contact_ids if c is not None)),
+                CONVERSATIONS.c.account_id.in_(account_ids),
+                CONVERSATIONS.c.status != "resolved",
             )
-            .order_by(Conversation.id)
+            .order_by(CONVERSATIONS.c.id)
         )
-        for conv in convs:  # the latest unresolved one wins: later rows overwrite earlier
-            batch.open_conversations[(conv.contact_id, conv.account_id, conv.visitor_id)] = conv
+        for row in convs:  # the latest unresolved one wins: later rows overwrite earlier
+            conv = batch.conv(row)
+            batch.open_conversations[(cast(int, conv.contact_id), conv.account_id, conv.visitor_id)] = conv
 
-    for account_id in account_ids:
-        refs = {r for p in prepared if p.item.account_id == account_id for r in p.item.references}
-        if not refs:
-            continue
+    refs: dict[int, set[str]] = {}
+    for p in prepared:
+        if p.item.references:
+            refs.setdefault(p.item.account_id, set()).update(p.item.references)
+    if refs:
         rows3 = await session.execute(
-            select(Message.external_id, Conversation)
-            .join(Conversation, Conversation.id == Message.conversation_id)
-            .where(Message.account_id == account_id, Message.external_id.in_(sorted(refs)))
+            select(MESSAGES.c.account_id, MESSAGES.c.external_id, *_CONV_COLUMNS)
+            .join(CONVERSATIONS, CONVERSATIONS.c.id == MESSAGES.c.conversation_id)
+            .where(_by_account(MESSAGES.c.external_id, refs))
         )
-        for external_id, conv in rows3:
-            batch.by_reference[(account_id, external_id or "")] = conv
+        for account_id, external_id, *conv_row in rows3:
+            batch.by_reference[(account_id, external_id or "")] = batch.conv(conv_row)
 
     hints = {p.item.conversation_hint for p in prepared if p.item.conversation_hint is not None}
     if hints:
-        for conv in await session.scalars(select(Conversation).where(Conversation.id.in_(hints))):
-            batch.by_hint[conv.id] = conv
+        for row in await session.execute(select(*_CONV_COLUMNS).where(CONVERSATIONS.c.id.in_(sorted(hints)))):
+            conv = batch.conv(row)
+            batch.by_hint[cast(int, conv.id)] = conv
     return existing
 
 
-def _match_contact(batch: _Batch, p: _Prepared, account: ChannelAccount) -> Contact:
+def _match_contact(batch: _Batch, p: _Prepared, account: _Account) -> Card:
     """The sender's card, by their vouched identities only (a new lead if none matches)."""
     sender = p.item.sender
     return batch.matcher.match(
@@ -206,16 +346,14 @@ def _match_contact(batch: _Batch, p: _Prepared, account: ChannelAccount) -> Cont
     )
 
 
-def _visitor(p: _Prepared, account: ChannelAccount) -> str | None:
+def _visitor(p: _Prepared, account: _Account) -> str | None:
     """The web-chat visitor id a message came with: its conversations are that visitor's own."""
     if account.kind != "webchat":
         return None
     return next((r.value for r in p.identities if r.kind == "webchat" and r.trust == "vouched"), None)
 
 
-def _thread(
-    batch: _Batch, p: _Prepared, contact: Contact, account: ChannelAccount
-) -> tuple[Conversation, bool]:
+def _thread(batch: _Batch, p: _Prepared, card: Card, account: _Account) -> tuple[_Conv, bool]:
     item = p.item
     for ref in item.references:
         conv = batch.by_reference.get((account.id, ref))
@@ -225,37 +363,44 @@ def _thread(
         hinted = batch.by_hint.get(item.conversation_hint)
         # A typed "[#N]" (unlike a signed reply token) may come from anyone: only its own contact joins.
         trusted = item.hint_source != "subject_tag" or (
-            hinted is not None and contact.id is not None and hinted.contact_id == contact.id
+            hinted is not None and card.id is not None and hinted.contact_id == card.id
         )
         if hinted is not None and hinted.account_id == account.id and trusted:
             return hinted, False
     visitor = _visitor(p, account)
-    key = (id(contact) if contact.id is None else contact.id, account.id, visitor)
+    key = (id(card) if card.id is None else card.id, account.id, visitor)
     conv = batch.open_conversations.get(key)
     if conv is not None:
         return conv, False
     noise = item.kind != "message"
     now = utcnow()
     team_id = account.team_id
-    if contact.id is None and not noise and batch.policy.new_clients_team_id is not None:
+    if card.id is None and not noise and batch.policy.new_clients_team_id is not None:
         # A card this message creates: the new lead's first dialog goes to the "new clients" team. The
         # routing rules look at the dialog after this commit, and one that names a team still wins.
         team_id = batch.policy.new_clients_team_id
-    conv = Conversation(
-        contact=contact,
+    conv = _Conv(
+        id=None,
+        contact_id=card.id,
         account_id=account.id,
         channel_kind=account.kind,
-        subject=item.subject,
         # Auto-replies, bounces and service events are kept but never open a dialog of their own.
         status="resolved" if noise else "open",
-        resolved_at=now if noise else None,
         team_id=team_id,
-        priority=0,
+        assignee_id=None,
+        subject=item.subject,
         visitor_id=visitor,
         created_at=now,
         updated_at=now,
+        last_message_at=None,
+        waiting_since=None,
+        first_response_at=None,
+        first_response_due=None,
+        resolved_at=now if noise else None,
+        snoozed_until=None,
+        card=card,
     )
-    batch.session.add(conv)
+    batch.new_convs.append(conv)
     if not noise:
         batch.open_conversations[key] = conv
     return conv, True
@@ -289,7 +434,7 @@ def _keyed_id(external_id: str, content_key: str) -> str:
 
 
 def _stored_under(
-    batch: _Batch, item: InboundMessage, existing: dict[tuple[int, str], Message]
+    batch: _Batch, item: InboundMessage, existing: dict[tuple[int, str], _Stored]
 ) -> InboundMessage:
     """`item`, re-keyed when its external id is taken by a different message (another content key).
 
@@ -299,31 +444,33 @@ def _stored_under(
     if item.content_key is None:
         return item
     key = (item.account_id, item.external_id)
-    holder = existing.get(key) or (batch.seen[key].message if key in batch.seen else None)
-    if holder is None:
+    meta: dict[str, Any] | None
+    if key in existing:
+        meta = existing[key].meta
+    elif key in batch.seen and (first := batch.seen[key].msg) is not None:
+        meta = first.row["meta"]
+    else:
         return item
-    stored = (holder.meta or {}).get(CONTENT_KEY)
+    stored = (meta or {}).get(CONTENT_KEY)
     if stored is None or stored == item.content_key:
         return item
     return replace(item, external_id=_keyed_id(item.external_id, item.content_key))
 
 
 def _stage_one(
-    batch: _Batch, p: _Prepared, existing: dict[tuple[int, str], Message], digests: dict[int, str]
+    batch: _Batch, p: _Prepared, existing: dict[tuple[int, str], _Stored], digests: dict[int, str]
 ) -> _Staged:
     item = _stored_under(batch, p.item, existing)
     key = (item.account_id, item.external_id)
     if key in existing:
-        old = existing[key]
-        return _Staged(old, old.contact or Contact(), old.conversation, duplicate=True)
+        return _Staged(stored=existing[key])
     if key in batch.seen:
-        first = batch.seen[key]
-        return _Staged(first.message, first.contact, first.conversation, duplicate=True)
+        return _Staged(first=batch.seen[key])
     account = batch.accounts.get(item.account_id)
     if account is None:
         raise IngestError(f"unknown channel account id {item.account_id}")
-    contact = _match_contact(batch, p, account)
-    conv, created = _thread(batch, p, contact, account)
+    card = _match_contact(batch, p, account)
+    conv, created = _thread(batch, p, card, account)
     now = utcnow()
     # The platform's time, unless it lies in the future (a skewed clock): waits start when the client wrote.
     received = min(item.sent_at, now) if item.sent_at is not None else now
@@ -332,18 +479,18 @@ def _stage_one(
     if item.kind == "message":
         if not created and conv.status != "open":
             reopened = conv.status == "resolved"
-            conv.status = "open"
-            conv.resolved_at = None
-            conv.snoozed_until = None
+            conv.set("status", "open")
+            conv.set("resolved_at", None)
+            conv.set("snoozed_until", None)
         if conv.waiting_since is None:
             starts_wait = True
-            conv.waiting_since = received
+            conv.set("waiting_since", received)
         if conv.first_response_at is None and conv.first_response_due is None:
-            conv.first_response_due = received + batch.policy.first_response_sla
-    conv.last_message_at = now
-    conv.updated_at = now
+            conv.set("first_response_due", received + batch.policy.first_response_sla)
+    conv.set("last_message_at", now)
+    conv.set("updated_at", now)
     if conv.subject is None and item.subject:
-        conv.subject = item.subject
+        conv.set("subject", item.subject)
     meta = dict(item.meta)
     if item.content_key is not None:  # read back when another message arrives with the same external id
         meta[CONTENT_KEY] = item.content_key
@@ -353,35 +500,32 @@ def _stage_one(
         meta["from_account"] = True
     if p.invalid:
         meta["invalid_identities"] = p.invalid
-    message = Message(
-        conversation=conv,
-        account_id=account.id,
-        direction="in",
-        kind=item.kind,
-        contact=contact,
-        external_id=item.external_id,
-        subject=item.subject,
-        body_text=item.text,
-        body_html=item.html,
-        sent_at=item.sent_at,
-        created_at=now,
-        meta=meta,
-    )
-    for att in item.attachments:
-        message.attachments.append(
-            Attachment(
-                filename=att.filename,
-                content_type=att.content_type,
-                size=att.size,
-                sha256=digests.get(id(att), att.sha256),
-                refused=att.refused,
-            )
-        )
-    batch.session.add(message)
+    row = {
+        "account_id": account.id,
+        "direction": "in",
+        "kind": item.kind,
+        "external_id": item.external_id,
+        "subject": item.subject,
+        "body_text": item.text,
+        "body_html": item.html,
+        "sent_at": item.sent_at,
+        "created_at": now,
+        "meta": meta,
+    }
+    attachments = [
+        {
+            "filename": att.filename,
+            "content_type": att.content_type,
+            "size": att.size,
+            "sha256": digests.get(id(att), att.sha256),
+            "refused": att.refused,
+        }
+        for att in item.attachments
+    ]
+    msg = _Msg(row, conv, card, attachments)
+    batch.messages.append(msg)
     staged = _Staged(
-        message,
-        contact,
-        conv,
+        msg,
         new_conversation=created,
         reopened=reopened,
         starts_wait=starts_wait,
@@ -389,6 +533,60 @@ def _stage_one(
     )
     batch.seen[key] = staged
     return staged
+
+
+async def _write(batch: _Batch) -> None:
+    """The batch's rows with a few Core statements: multi-row INSERT … RETURNING where ids are needed
+    (cards, conversations, messages), one executemany UPDATE per set of changed conversation columns."""
+    session = batch.session
+    await batch.matcher.write()
+    if batch.new_convs:
+        for conv in batch.new_convs:
+            conv.contact_id = conv.card.id if conv.card is not None else conv.contact_id
+        result = await session.execute(
+            insert(CONVERSATIONS).returning(CONVERSATIONS.c.id, sort_by_parameter_order=True),
+            [conv.new_row() for conv in batch.new_convs],
+        )
+        for conv, (conv_id,) in zip(batch.new_convs, result.all(), strict=True):
+            conv.id = conv_id
+    groups: dict[tuple[str, ...], list[_Conv]] = {}
+    for conv in batch.convs.values():
+        if conv.changed:
+            groups.setdefault(tuple(sorted(conv.changed)), []).append(conv)
+    for columns, convs in groups.items():
+        await session.execute(
+            update(CONVERSATIONS)
+            .where(CONVERSATIONS.c.id == bindparam("conv_id"))
+            .values({c: bindparam(f"new_{c}", type_=CONVERSATIONS.c[c].type) for c in columns}),
+            [{"conv_id": conv.id, **{f"new_{c}": getattr(conv, c) for c in columns}} for conv in convs],
+        )
+    if batch.messages:
+        for msg in batch.messages:
+            msg.row["conversation_id"] = msg.conv.id
+            msg.row["contact_id"] = msg.card.id
+        result = await session.execute(
+            insert(MESSAGES).returning(MESSAGES.c.id, sort_by_parameter_order=True),
+            [msg.row for msg in batch.messages],
+        )
+        attachments: list[dict[str, Any]] = []
+        for msg, (message_id,) in zip(batch.messages, result.all(), strict=True):
+            msg.id = message_id
+            attachments += [{"message_id": message_id, **att} for att in msg.attachments]
+        if attachments:
+            await session.execute(insert(ATTACHMENTS), attachments)
+    _sync_session(batch)
+
+
+def _sync_session(batch: _Batch) -> None:
+    """Conversations the caller holds as ORM objects in the session get the values just written."""
+    identity_map = batch.session.sync_session.identity_map
+    if not identity_map:
+        return
+    for conv in batch.convs.values():
+        held = identity_map.get(identity_key(Conversation, conv.id)) if conv.changed else None
+        if held is not None:
+            for column in conv.changed:
+                set_committed_value(held, column, getattr(conv, column))
 
 
 async def stage_batch(
@@ -404,8 +602,11 @@ async def stage_batch(
             checked.append(exc)
     prepared = [c for c in checked if isinstance(c, _Prepared)]
     digests = await _store_attachments(prepared, policy)
-    batch = _Batch(session, policy, Matcher(session))
-    existing = await _load(batch, prepared) if prepared else {}
+    batch = _Batch(session, policy, CardMatcher(session))
+    existing: dict[tuple[int, str], _Stored] = {}
+    if prepared:
+        await session.flush()  # what the caller staged, for the Core statements to see
+        existing = await _load(batch, prepared)
     outcomes: list[_Staged | Exception] = []
     for entry in checked:
         if isinstance(entry, Exception):
@@ -415,49 +616,38 @@ async def stage_batch(
             outcomes.append(_stage_one(batch, entry, existing, digests))
         except IngestError as exc:
             outcomes.append(exc)
-    await session.flush()
-    staged = [o for o in outcomes if isinstance(o, _Staged)]
-    events = await _after_flush(batch, staged)
-    await session.flush()
-    results: list[IngestResult | Exception] = []
-    for outcome in outcomes:
-        if isinstance(outcome, _Staged):
-            results.append(
-                IngestResult(
-                    contact_id=outcome.message.contact_id or outcome.contact.id,
-                    conversation_id=outcome.message.conversation_id,
-                    message_id=outcome.message.id,
-                    duplicate=outcome.duplicate,
-                )
-            )
-        else:
-            results.append(outcome)
+    await _write(batch)
+    events = await _after_write(batch, [o for o in outcomes if isinstance(o, _Staged)])
+    await session.flush()  # what the bounces changed (ORM objects)
+    results = [o.result() if isinstance(o, _Staged) else o for o in outcomes]
     return results, events
 
 
-async def _after_flush(batch: _Batch, staged: Iterable[_Staged]) -> list[Event]:
+async def _after_write(batch: _Batch, staged: Iterable[_Staged]) -> list[Event]:
     """Reporting events, duplicate candidates and bus events, now that every row has its id."""
     session = batch.session
     events: list[Event] = []
     measured: list[dict[str, Any]] = []
     waits: list[dict[str, Any]] = []
     for s in staged:
-        if s.duplicate:
+        msg = s.msg
+        if msg is None:
             continue
-        conv, msg = s.conversation, s.message
+        conv, card = msg.conv, msg.card
+        kind, text = msg.row["kind"], msg.row["body_text"]
         common: dict[str, Any] = {
             "conversation_id": conv.id,
-            "contact_id": s.contact.id,
+            "contact_id": card.id,
             "team_id": conv.team_id,
             "agent_id": conv.assignee_id,
             "account_id": conv.account_id,
             "channel_kind": conv.channel_kind,
-            "occurred_at": s.received or msg.created_at,
+            "occurred_at": s.received or msg.row["created_at"],
         }
-        if msg.kind == "message":
+        if kind == "message":
             waits += opened_by_inbound(
                 conv,
-                s.received or msg.created_at,
+                s.received or msg.row["created_at"],
                 new_cycle=s.new_conversation or s.reopened,
                 starts_wait=s.starts_wait,
             )
@@ -466,12 +656,17 @@ async def _after_flush(batch: _Batch, staged: Iterable[_Staged]) -> list[Event]:
             elif s.reopened:
                 measured.append({"name": "conversation_reopened", **common})
             measured.append({"name": "message_received", **common})
-        elif msg.kind == "bounce":
+        elif kind == "bounce":
             # A delivery report naming our message fails it, in the transaction that stores the report.
-            events.extend(await apply_bounce(session, msg))
+            found = bounce_of(msg.row["meta"])
+            if found is not None:
+                ids, reason = found
+                events += await mark_failed(
+                    session, account_id=conv.account_id, message_ids=ids, reason=reason
+                )
         scope = {"conversation_id": conv.id, "team_id": conv.team_id, "assignee_id": conv.assignee_id}
-        owner = s.contact.owner_id
-        if msg.kind == "message" and owner is not None and owner != conv.assignee_id:
+        owner = card.owner_id
+        if kind == "message" and owner is not None and owner != conv.assignee_id:
             # A returning client writes: their owner hears of it even when someone else has the dialog.
             # Addressed to the owner alone (no team): inbox.visibility lets only them (and admins) see it.
             events.append(
@@ -481,15 +676,15 @@ async def _after_flush(batch: _Batch, staged: Iterable[_Staged]) -> list[Event]:
                     team_id=None,
                     assignee_id=owner,
                     data={
-                        "contact_id": s.contact.id,
+                        "contact_id": card.id,
                         "owner_id": owner,
                         "conversation_id": conv.id,
-                        "preview": msg.body_text[:200],
+                        "preview": text[:200],
                     },
                 )
             )
         if s.new_conversation:
-            events.append(Event("conversation.created", **scope, data={"contact_id": s.contact.id}))
+            events.append(Event("conversation.created", **scope, data={"contact_id": card.id}))
         events.append(
             Event(
                 "message.created",
@@ -497,15 +692,15 @@ async def _after_flush(batch: _Batch, staged: Iterable[_Staged]) -> list[Event]:
                 data={
                     "message_id": msg.id,
                     "direction": "in",
-                    "kind": msg.kind,
-                    "contact_id": s.contact.id,
-                    "preview": msg.body_text[:200],
+                    "kind": kind,
+                    "contact_id": card.id,
+                    "preview": text[:200],
                 },
             )
         )
     if measured:
-        # One multi-row INSERT: these rows need no ids back, so no ORM objects (a third of the flush time).
-        await session.execute(insert(ReportingEvent), measured)
+        # One multi-row INSERT: these rows need no ids back.
+        await session.execute(insert(REPORTING_EVENTS), measured)
     await insert_waits(session, waits)
     await batch.matcher.record_duplicates()
     return events

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol, cast
 
-from sqlalchemy import insert, select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox.business_hours import BusinessHours, Calendars
@@ -25,9 +25,25 @@ FIRST_RESPONSE = "first_response"
 REPLY = "reply"
 RESOLUTION = "resolution"
 KINDS = (FIRST_RESPONSE, REPLY, RESOLUTION)
+WAITS = cast(Table, ReportWait.__table__)
 
 
-def wait_row(conv: Conversation, kind: str, started_at: datetime) -> dict[str, Any]:
+class Waited(Protocol):
+    """What a new wait is filed under: a `Conversation`, or the ingest path's plain record of one."""
+
+    @property
+    def id(self) -> int | None: ...
+    @property
+    def contact_id(self) -> int | None: ...
+    @property
+    def account_id(self) -> int: ...
+    @property
+    def channel_kind(self) -> str: ...
+    @property
+    def team_id(self) -> int | None: ...
+
+
+def wait_row(conv: Waited, kind: str, started_at: datetime) -> dict[str, Any]:
     """A new open wait of `conv` as an INSERT row (the ingest path inserts many at once)."""
     return {
         "kind": kind,
@@ -41,7 +57,7 @@ def wait_row(conv: Conversation, kind: str, started_at: datetime) -> dict[str, A
 
 
 def opened_by_inbound(
-    conv: Conversation, at: datetime, *, new_cycle: bool, starts_wait: bool
+    conv: Waited, at: datetime, *, new_cycle: bool, starts_wait: bool
 ) -> list[dict[str, Any]]:
     """The waits an inbound message opens: a cycle's two when it starts one, a reply wait when the
     client was not already waiting."""
@@ -54,9 +70,10 @@ def opened_by_inbound(
 
 
 async def insert_waits(session: AsyncSession, rows: Iterable[dict[str, Any]]) -> None:
+    """Insert new open waits with one Core statement (no ORM objects: nothing reads them back)."""
     rows = list(rows)
     if rows:
-        await session.execute(insert(ReportWait), rows)
+        await session.execute(insert(WAITS), rows)
 
 
 async def _open_waits(session: AsyncSession, conversation_id: int) -> list[ReportWait]:

@@ -45,6 +45,7 @@ async def test_bench_prints_a_table_with_the_ratio() -> None:
     assert code == 0, err
     assert "no (--no-gc-freeze)" in out
     assert "messages/s" in out
+    assert "ms per message (all threads)" in out
     assert "p50" in out and "p99" in out
     assert "synchronous=FULL" in out and "journal_mode=WAL" in out
     ratio = next(line for line in out.splitlines() if line.startswith("ratio hub / bare"))
@@ -73,6 +74,7 @@ async def test_bench_json_counts_every_message(backend: str) -> None:
     assert 0 < result["contacts"] < 300  # new and returning senders
     assert result["transactions"] < 300  # group commit: messages share transactions
     assert result["messages_per_s"] > 0 and result["bare_commits_per_s"] > 0
+    assert result["cpu_ms_per_message"] > 0
     expected = result["messages_per_s"] / result["bare_commits_per_s"]
     assert result["ratio"] == pytest.approx(expected, rel=0.01, abs=0.001)  # both rates are rounded
     assert result["p50_ms"] <= result["p99_ms"] <= result["max_ms"]

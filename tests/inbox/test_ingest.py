@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from inbox.bus import Event
-from inbox.ingest import IngestError, IngestQueue, ingest
+from inbox.ingest import IngestError, IngestQueue, IngestResult, ingest, stage_batch
 from inbox.items import IdentityRef, InboundMessage, Sender
 from inbox.models import (
     ChannelAccount,
@@ -19,8 +19,11 @@ from inbox.models import (
     Identity,
     Message,
     ReportingEvent,
+    ReportWait,
     Team,
+    utcnow,
 )
+from inbox.policy import InboxPolicy
 from tests.inbox.helpers import message
 
 
@@ -253,3 +256,88 @@ async def test_conversation_hint_joins_its_conversation_on_the_same_account_only
         conversation_hint=first.conversation_id,
     )
     assert (await ingest(session, elsewhere)).conversation_id != first.conversation_id
+
+
+async def test_one_batch_keeps_a_new_senders_messages_on_one_card_and_one_conversation(
+    session: AsyncSession, api_account: ChannelAccount
+) -> None:
+    first = message(api_account.id, "b1", ("email", "new@mail.ru"))
+    items = [first, message(api_account.id, "b2", ("email", "New@Mail.ru")), first]
+    results, events = await stage_batch(session, items, InboxPolicy())
+    await session.commit()
+    one, two, again = results
+    assert isinstance(one, IngestResult) and isinstance(two, IngestResult) and isinstance(again, IngestResult)
+    assert (one.contact_id, one.conversation_id) == (two.contact_id, two.conversation_id)
+    assert not one.duplicate and not two.duplicate and one.message_id != two.message_id
+    assert again.duplicate and again.message_id == one.message_id
+    assert (await count(session, Contact), await count(session, Identity)) == (1, 1)
+    assert (await count(session, Conversation), await count(session, Message)) == (1, 2)
+    # The second message finds the client already waiting: no second reply wait.
+    waits = sorted(await session.scalars(select(ReportWait.kind)))
+    assert waits == ["first_response", "reply", "resolution"]
+    names = sorted(await session.scalars(select(ReportingEvent.name)))
+    assert names == ["conversation_opened", "message_received", "message_received"]
+    assert [e.type for e in events] == ["conversation.created", "message.created", "message.created"]
+
+
+async def test_a_typed_detail_vouched_for_later_in_the_same_batch_is_stored_once_as_vouched(
+    session: AsyncSession,
+) -> None:
+    site = ChannelAccount(name="site", kind="webchat")
+    session.add(site)
+    await session.commit()
+    visitor = IdentityRef("webchat", "V" * 24)
+
+    def sent(external_id: str, phone: IdentityRef) -> InboundMessage:
+        return InboundMessage(
+            account_id=site.id, external_id=external_id, sender=Sender((visitor, phone)), text="hi"
+        )
+
+    items = [
+        sent("v:1", IdentityRef("phone", "+79139097332", "typed")),
+        sent("v:2", IdentityRef("phone", "+79139097332")),
+    ]
+    results, _ = await stage_batch(session, items, InboxPolicy())
+    await session.commit()
+    assert all(isinstance(r, IngestResult) for r in results)
+    rows = {(i.kind, i.value, i.trust) for i in await session.scalars(select(Identity))}
+    assert rows == {("webchat", "V" * 24, "vouched"), ("phone", "+79139097332", "vouched")}
+    assert await count(session, DuplicateCandidate) == 0
+
+
+async def test_a_conversation_the_caller_holds_in_its_session_sees_what_the_batch_wrote(
+    session: AsyncSession, api_account: ChannelAccount
+) -> None:
+    """The batch writes with Core statements; an ORM object of the same row must not stay stale."""
+    first = await ingest(session, message(api_account.id, "h1", ("email", "a@mail.ru")))
+    conv = await session.get_one(Conversation, first.conversation_id)
+    conv.status, conv.resolved_at, conv.waiting_since = "resolved", utcnow(), None
+    await session.commit()
+    item = InboundMessage(
+        account_id=api_account.id,
+        external_id="h2",
+        sender=Sender((IdentityRef("email", "a@mail.ru"),)),
+        text="one more thing",
+        conversation_hint=first.conversation_id,
+    )
+    [result], _ = await stage_batch(session, [item], InboxPolicy())
+    assert isinstance(result, IngestResult) and result.conversation_id == conv.id
+    assert conv.status == "open" and conv.resolved_at is None and conv.waiting_since is not None
+    await session.commit()
+    names = list(await session.scalars(select(ReportingEvent.name).order_by(ReportingEvent.id)))
+    assert names[-2:] == ["conversation_reopened", "message_received"]
+
+
+async def test_a_nameless_card_takes_the_name_its_sender_gives(
+    session: AsyncSession, api_account: ChannelAccount
+) -> None:
+    nameless = message(api_account.id, "n1", ("email", "anon@mail.ru"), name=None)
+    first = await ingest(session, nameless)
+    card = await session.get_one(Contact, first.contact_id)
+    assert card.name is None
+    named = await ingest(session, message(api_account.id, "n2", ("email", "anon@mail.ru"), name="Анна"))
+    assert named.contact_id == first.contact_id
+    assert card.name == "Анна"  # the object the caller holds, in step with the row
+    session.expunge_all()
+    stored = await session.get_one(Contact, first.contact_id)
+    assert stored.name == "Анна" and stored.updated_at >= stored.created_at
