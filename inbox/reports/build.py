@@ -34,7 +34,9 @@ from inbox.models import (
     utcnow,
 )
 from inbox.reports.figures import SlaBook, SlaCount, SlaTargets, Summary
-from inbox.reports.sql import figures, local_bucket, most_of_history, summaries
+from inbox.reports.rolled import rolled_figures
+from inbox.reports.rollup import rollup_zone, unrolled_count
+from inbox.reports.sql import figures, local_bucket, most_of_history, offsets, summaries
 from inbox.reports.waits import FIRST_RESPONSE, REPLY, RESOLUTION
 
 WAIT_REPORTS: Mapping[str, str] = {
@@ -185,9 +187,52 @@ def _norm(key: Any) -> Any:
     return int(key) if isinstance(key, float | Decimal) else key
 
 
+TIME_GROUPS = ("day", "hour", "weekday")
+
+
+def _utc_hour(session: AsyncSession, at: Any) -> ColumnElement[Any]:
+    """The UTC hour of a timestamp column, as cheap as the backend has it: SQLite keeps UTC as text
+    ('YYYY-MM-DD HH:MM:SS…', so the first 13 characters), PostgreSQL truncates."""
+    if session.get_bind().dialect.name == "postgresql":
+        return func.date_trunc("hour", at)
+    return func.substr(at, 1, 13)
+
+
+def _whole_hours(req: ReportRequest) -> bool:
+    """Whether the zone is a whole number of hours off UTC all through the period (then a local day, hour
+    and weekday are each made of whole UTC hours)."""
+    return all(minutes % 60 == 0 for _, minutes in offsets(req.zone, *req.window()))
+
+
 async def _grouped_counts(
-    session: AsyncSession, group: ColumnElement[Any] | None, where: Sequence[Any], *columns: Any
+    session: AsyncSession,
+    group: ColumnElement[Any] | None,
+    where: Sequence[Any],
+    *columns: Any,
+    req: ReportRequest | None = None,
+    at: Any = None,
 ) -> dict[Any, tuple[Any, ...]]:
+    """Sums (`columns`: counts and sums) per group. By day, hour or weekday in a zone a whole number of
+    hours off UTC (`req` and `at` given), the database groups by the UTC hour — a prefix of the stored
+    time, where the local bucket costs a conversion per row — and the hours are added up here."""
+    if req is not None and at is not None and req.by in TIME_GROUPS and _whole_hours(req):
+        hour = _utc_hour(session, at)
+        totals: dict[Any, list[int]] = {}
+        for row in await session.execute(select(hour, *columns).where(*where).group_by(hour)):
+            if isinstance(row[0], datetime):
+                utc = row[0].astimezone(UTC)
+            else:
+                utc = datetime.strptime(str(row[0])[:13], "%Y-%m-%d %H").replace(tzinfo=UTC)
+            local = utc.astimezone(req.zone)
+            bucket: str | int = (
+                local.date().isoformat()
+                if req.by == "day"
+                else (local.hour if req.by == "hour" else local.weekday())
+            )
+            sums = totals.setdefault(bucket, [0] * len(columns))
+            for i, value in enumerate(row[1:]):
+                sums[i] += int(value or 0)
+        return {bucket: tuple(sums) for bucket, sums in totals.items()}
     key = group if group is not None else literal(0)
     query = select(key, *columns).where(*where)
     # No GROUP BY for one group: SQLite would sort every row by the constant.
@@ -206,6 +251,10 @@ async def build_report(
     """The report `req` asks for, read in one transaction of `session` (which it does not commit).
 
     `sla` and `hours` may carry the teams' own targets and calendars (by team name)."""
+    if session.get_bind().dialect.name == "postgresql" and not session.in_transaction():
+        # A wait report reads the roll-ups and the waits not yet in them in two statements; a roll-up
+        # pass committing in between would count its waits twice or not at all: one snapshot for both.
+        await session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
     agents, teams = await _names(session)
     grouper = _Grouper(session, req, agents, teams)
     if req.name in WAIT_REPORTS:
@@ -290,6 +339,106 @@ async def _wait_report(
     own = {i: sla.teams[name] for i, name in grouper.teams.items() if name in sla.teams}
     team_sla = _TeamSla(sla.default, own, kind)
     has_target = any(t.for_kind(kind) is not None for t in (sla.default, *own.values()))
+    if await _rolled_up(session, req, kind, start, end):
+        stats, met, missed = await _rolled_figures(
+            session, req, kind, grouper, team_sla, calendars, now, has_target=has_target
+        )
+    else:
+        stats, met, missed = await _sql_figures(
+            session, req, where, group, measure, team_sla, calendars, grouper, now, has_target=has_target
+        )
+    rows = []
+    for key in grouper.every_key([*stats, *met, *missed]):
+        summary = stats.get(key, Summary(0, None, None, None))
+        row: dict[str, Any] = {
+            "group": grouper.label(key),
+            "count": summary.count,
+            "avg": _rounded(summary.avg),
+            "median": _rounded(summary.median),
+            "p90": _rounded(summary.p90),
+        }
+        if has_target:
+            count = SlaCount(met.get(key, 0), missed.get(key, 0))
+            row.update(sla_met=count.met, sla_missed=count.missed, sla_pct=count.pct)
+        rows.append(row)
+    return Report(req, rows)
+
+
+Figures = tuple[dict[Any, Summary], dict[Any, int], dict[Any, int]]  # per group: summary, SLA met, missed
+UNROLLED_AT_MOST = 20_000  # waits a report reads beside the roll-ups before the SQL path costs less
+
+
+async def _rolled_up(
+    session: AsyncSession, req: ReportRequest, kind: str, start: datetime, end: datetime
+) -> bool:
+    """Whether the roll-ups can answer: they count days in the report's zone, and few of the period's waits
+    are still outside them (right after an import, before the first roll-up pass, the SQL path is faster)."""
+    if await rollup_zone(session) != req.timezone:
+        return False
+    return await unrolled_count(session, kind, start, end) <= UNROLLED_AT_MOST
+
+
+async def _rolled_figures(
+    session: AsyncSession,
+    req: ReportRequest,
+    kind: str,
+    grouper: _Grouper,
+    team_sla: _TeamSla,
+    calendars: Calendars,
+    now: datetime,
+    *,
+    has_target: bool,
+) -> Figures:
+    def overdue_seconds(team_id: int | None, started: datetime) -> float:
+        if team_sla.targets(team_id).business_hours:
+            team_name = grouper.teams.get(team_id) if team_id is not None else None
+            return calendars.of(team_name).seconds_between(started, now)
+        return (now - started).total_seconds()
+
+    start, end = req.window()
+    tallies = await rolled_figures(
+        session,
+        kind=kind,
+        by=req.by,
+        zone_name=req.timezone,
+        start=start,
+        end=end,
+        team_ids=req.team_ids,
+        channel=req.channel,
+        agent_id=req.agent_id,
+        business_hours=req.business_hours,
+        targets_of=team_sla.targets,
+        has_target=has_target,
+        overdue_seconds=overdue_seconds,
+    )
+    stats: dict[Any, Summary] = {}
+    met: dict[Any, int] = {}
+    missed: dict[Any, int] = {}
+    for key, tally in tallies.items():
+        summary = tally.summary()
+        if summary.count:
+            stats[key] = summary
+        if has_target and tally.timed:
+            met[key], missed[key] = tally.met, tally.missed
+    return stats, met, missed
+
+
+async def _sql_figures(
+    session: AsyncSession,
+    req: ReportRequest,
+    where: list[Any],
+    group: ColumnElement[Any] | None,
+    measure: Any,
+    team_sla: _TeamSla,
+    calendars: Calendars,
+    grouper: _Grouper,
+    now: datetime,
+    *,
+    has_target: bool,
+) -> Figures:
+    kind = team_sla.kind
+    start, end = req.window()
+    w = ReportWait
     # One pass over the period's waits (a covering index holds them): the figures of the ended ones (an open
     # wait has no value yet), how many ended, and the SLA's hits, late ends and overdue open waits — each
     # wait against the threshold and clock of the team it started with.
@@ -336,21 +485,7 @@ async def _wait_report(
             if elapsed > limit:
                 k = None if group is None else _norm(key)
                 missed[k] = missed.get(k, 0) + 1
-    rows = []
-    for key in grouper.every_key([*stats, *met, *missed]):
-        summary = stats.get(key, Summary(0, None, None, None))
-        row: dict[str, Any] = {
-            "group": grouper.label(key),
-            "count": summary.count,
-            "avg": _rounded(summary.avg),
-            "median": _rounded(summary.median),
-            "p90": _rounded(summary.p90),
-        }
-        if has_target:
-            count = SlaCount(met.get(key, 0), missed.get(key, 0))
-            row.update(sla_met=count.met, sla_missed=count.missed, sla_pct=count.pct)
-        rows.append(row)
-    return Report(req, rows)
+    return stats, met, missed
 
 
 async def _calls(session: AsyncSession, req: ReportRequest, grouper: _Grouper) -> Report:
@@ -376,6 +511,8 @@ async def _calls(session: AsyncSession, req: ReportRequest, grouper: _Grouper) -
         func.sum(
             case((and_(inbound, or_(Call.disposition.is_(None), Call.disposition.in_(MISSED))), 1), else_=0)
         ),
+        req=req,
+        at=Call.started_at,
     )
     waits = {
         _norm(k): v
@@ -468,6 +605,8 @@ async def _volume(session: AsyncSession, req: ReportRequest, grouper: _Grouper) 
         where,
         func.sum(case((e.name == "conversation_opened", 1), else_=0)),
         func.sum(case((e.name == "message_received", 1), else_=0)),
+        req=req,
+        at=e.occurred_at,
     )
     m, c = Message, Conversation
     sent_where: list[Any] = [
@@ -485,7 +624,7 @@ async def _volume(session: AsyncSession, req: ReportRequest, grouper: _Grouper) 
     if req.agent_id is not None:
         sent_where.append(m.agent_id == req.agent_id)
     sent_group = grouper.expr(at=m.created_at, team=c.team_id, agent=m.agent_id, channel=c.channel_kind)
-    sent = await _grouped_counts(session, sent_group, sent_where, func.count())
+    sent = await _grouped_counts(session, sent_group, sent_where, func.count(), req=req, at=m.created_at)
     rows = []
     for key in grouper.every_key([*received, *sent]):
         opened, inbound = received.get(key, (0, 0))
@@ -521,7 +660,13 @@ async def _leads(session: AsyncSession, req: ReportRequest, grouper: _Grouper) -
     else:
         group = grouper.expr(at=Contact.created_at, agent=Contact.owner_id, channel=Contact.source_channel)
     counted = await _grouped_counts(
-        session, group, where, func.count(), func.sum(case((Contact.kind == "client", 1), else_=0))
+        session,
+        group,
+        where,
+        func.count(),
+        func.sum(case((Contact.kind == "client", 1), else_=0)),
+        req=req,
+        at=Contact.created_at,
     )
     keys = (
         grouper.every_key(counted)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -11,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from inbox.business_hours import BusinessHours
 from inbox.calls import CallSettings, ingest_call
 from inbox.items import CallEvent
-from inbox.models import Agent, ChannelAccount, Contact, Team
+from inbox.models import Agent, ChannelAccount, Contact, ReportingEvent, Team
 from inbox.reports.build import ReportRequest, build_report
 from inbox.reports.figures import SlaTargets
 
@@ -95,3 +96,37 @@ async def test_leads_per_ad_source_and_how_many_became_clients(session: AsyncSes
     await session.commit()
     rows = await report(session, "leads", by="source")
     assert rows == [{"group": "Яндекс.Директ", "new_leads": 2, "became_clients": 1}]
+
+
+async def test_counts_by_day_hour_and_weekday_are_local_in_whole_and_fractional_hour_zones(
+    session: AsyncSession,
+) -> None:
+    """Whole-hour zones are counted from UTC hours, others (India +5:30, Nepal +5:45) per row: the same."""
+    account = await setup(session)
+    moments = [datetime(2026, 3, 4, 0, 0, tzinfo=UTC) + timedelta(minutes=37 * i) for i in range(120)]
+    for i, at in enumerate(moments):
+        session.add(
+            ReportingEvent(name="message_received", occurred_at=at, account_id=account.id, channel_kind="sip")
+        )
+        if i % 3 == 0:
+            session.add(
+                ReportingEvent(
+                    name="conversation_opened", occurred_at=at, account_id=account.id, channel_kind="sip"
+                )
+            )
+    await session.commit()
+    for zone in ("Europe/Moscow", "America/New_York", "Asia/Kolkata", "Asia/Kathmandu"):
+        for by in ("day", "hour", "weekday"):
+            rows = await report(session, "volume", timezone=zone, by=by)
+            expected: dict[Any, list[int]] = {}
+            for i, at in enumerate(moments):
+                local = at.astimezone(ZoneInfo(zone))
+                key: Any = {"day": local.date().isoformat(), "hour": local.hour}.get(by)
+                key = (
+                    ("mon", "tue", "wed", "thu", "fri", "sat", "sun")[local.weekday()] if key is None else key
+                )
+                counts = expected.setdefault(key, [0, 0])
+                counts[0] += i % 3 == 0
+                counts[1] += 1
+            got = {r["group"]: [r["new_conversations"], r["inbound"]] for r in rows if r["inbound"]}
+            assert got == expected, (zone, by)
