@@ -52,7 +52,8 @@ import asyncpg  # type: ignore[import-untyped]  # ships no type information
 from aiohttp import WSMsgType, web
 from sqlalchemy.engine import URL, make_url
 
-ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = Path(__file__).resolve()
+ROOT = SCRIPT.parents[1]
 GRACE_SECONDS = 5.0  # after a phase: a message not on every agent socket by then is "not delivered"
 LATE_SECONDS = 1.0  # a message later than this is "late" (the goal at 500/s: none)
 SITE: dict[str, Any] = {
@@ -243,7 +244,7 @@ async def child(*argv: str) -> AsyncIterator[tuple[asyncio.subprocess.Process, d
     env = {k: v for k, v in os.environ.items() if not k.startswith("OKNO_")}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, str(Path(__file__).resolve()), *argv, env=env, stdout=asyncio.subprocess.PIPE
+        sys.executable, str(SCRIPT), *argv, env=env, stdout=asyncio.subprocess.PIPE
     )
     try:
         assert proc.stdout is not None
@@ -362,9 +363,7 @@ async def _sample_rss(pid: int, into: list[float], stop: asyncio.Event) -> None:
             await asyncio.wait_for(stop.wait(), 0.25)
 
 
-async def run_phase(
-    live: Visitors, pid: int, server: str, rate: int, seconds: float, grace: float
-) -> Phase:
+async def run_phase(live: Visitors, pid: int, server: str, rate: int, seconds: float, grace: float) -> Phase:
     phase = Phase(server, rate, seconds, len(live.visitors), len(live.agents))
     prefix = f"{server}-{rate}-{uuid.uuid4().hex[:6]}"
     echoes, foreign = live.echoes, live.foreign
@@ -375,7 +374,8 @@ async def run_phase(
     await live.drive(rate, seconds, prefix)
     cids = [cid for cid in live.sent_at if cid.startswith(prefix)]
     deadline = time.perf_counter() + grace
-    while time.perf_counter() < deadline and any(live.delivered_at(c) is None for c in cids):
+    # A bounded look every 50 ms at what is still missing (a measurement's end, not a test's outcome).
+    while time.perf_counter() < deadline and any(live.delivered_at(c) is None for c in cids):  # noqa: ASYNC110
         await asyncio.sleep(0.05)
     stop.set()
     await sampler
@@ -408,9 +408,7 @@ async def run_phase(
     return phase
 
 
-async def measure(
-    argv: list[str], server: str, args: argparse.Namespace, run: Run | None
-) -> list[Phase]:
+async def measure(argv: list[str], server: str, args: argparse.Namespace, run: Run | None) -> list[Phase]:
     phases = []
     async with child(*argv) as (proc, info), aiohttp.ClientSession() as http:
         live = Visitors(http, f"http://127.0.0.1:{info['port']}", info["token"])
@@ -470,7 +468,7 @@ async def _scratch_database(url: URL, create: bool, name: str) -> None:
 
 def table(run: Run) -> str:
     lines = [
-        f"backend {run.backend}: SQLite journal_mode=WAL synchronous=FULL for the hub's SQLite and the bare commit",
+        f"backend {run.backend} (SQLite, the hub's and the bare commit's: journal_mode=WAL synchronous=FULL)",
         f"{'server':<28} {'rate/s':>6} {'sent':>6} {'not dlv':>7} {'late':>5} {'p50 ms':>8} {'p90 ms':>8} "
         f"{'p99 ms':>8} {'max ms':>8} {'ack p99':>8} {'msg/s':>7} {'RSS MB':>7} {'echoes':>6} "
         f"{'foreign':>7} {'p99 / bare+commit':>17}",
@@ -490,7 +488,9 @@ def table(run: Run) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--visitors", type=int, default=100, help="visitor sockets that send (default 100)")
     parser.add_argument("--agents", type=int, default=1, help="agent sockets (default 1)")
     parser.add_argument("--rates", type=int, nargs="+", default=[50, 200, 500], help="messages per second")
