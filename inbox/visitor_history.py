@@ -87,6 +87,15 @@ async def created_at(session: AsyncSession, message_id: int) -> datetime | None:
     return await session.scalar(select(Message.created_at).where(Message.id == message_id))
 
 
+async def created_at_of(session: AsyncSession, message_ids: Iterable[int]) -> dict[int, datetime]:
+    """When each of these messages was stored, by id (unknown ids left out)."""
+    ids = sorted(set(message_ids))
+    if not ids:
+        return {}
+    rows = await session.execute(select(Message.id, Message.created_at).where(Message.id.in_(ids)))
+    return {message_id: at for message_id, at in rows}
+
+
 async def visitor_file(
     session: AsyncSession, account_id: int, visitor_id: str, attachment_id: int
 ) -> Attachment | None:

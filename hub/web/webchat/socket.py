@@ -55,6 +55,7 @@ from channels.webchat.tokens import current, new_visitor_id, sign
 from hub.runtime import ConfiguredAccount, Hub
 from hub.web.context import db, hub_of, publish
 from hub.web.errors import bad_request
+from hub.web.webchat.acks import STORED_TIMES, StoredTimes
 from hub.web.webchat.history import visitor_text, widget_messages
 from hub.web.webchat.keys import KEYS, VisitorKeys
 from hub.web.webchat.limits import LIMITS, WebchatLimits
@@ -301,16 +302,16 @@ class Visit:
             self.request.app[RELAY].watch(self, result.conversation_id)
             await announce(self.request, self.account_id, self.visitor_id, result.conversation_id)
         shown: dict[str, Any] | None
-        async with db(self.request) as session:
-            if result.duplicate:  # sent again: the message as it was stored (maybe from a file)
+        if result.duplicate:  # sent again: the message as it was stored (maybe from a file)
+            async with db(self.request) as session:
                 stored = await session.get(
                     Message, result.message_id, options=[selectinload(Message.attachments)]
                 )
                 listed = await widget_messages(session, [stored] if stored else [], self.visitor_id)
-                shown = listed[0] if listed else None
-            else:  # just stored from this frame: only its time is read back (no files, no agent)
-                at = await visitor_history.created_at(session, result.message_id)
-                shown = None if at is None else visitor_text(result.message_id, cid, item.text, at)
+            shown = listed[0] if listed else None
+        else:  # just stored from this frame: only its time is read back (no files, no agent)
+            at = await self.request.app[STORED_TIMES].of(result.message_id)
+            shown = None if at is None else visitor_text(result.message_id, cid, item.text, at)
         self.pushed.add(result.message_id)
         await self.send({"type": "ack", "id": cid, "message": shown})
 
@@ -446,9 +447,11 @@ def install(app: web.Application, hub: Hub) -> None:
     app[KEYS] = VisitorKeys(hub.sessionmaker)
     app[LIMITS] = WebchatLimits()
     app[VISITOR_SOCKETS] = weakref.WeakSet()
+    app[STORED_TIMES] = StoredTimes(hub.sessionmaker, hub.finishing)
 
     async def start(app: web.Application) -> None:
         await app[RELAY].start()
+        await app[STORED_TIMES].start()
 
     async def close_sockets(app: web.Application) -> None:
         sockets: weakref.WeakSet[web.WebSocketResponse] = app[VISITOR_SOCKETS]
@@ -457,6 +460,7 @@ def install(app: web.Application, hub: Hub) -> None:
 
     async def stop(app: web.Application) -> None:
         await app[RELAY].stop()
+        await app[STORED_TIMES].stop()
 
     app.on_startup.append(start)
     app.on_shutdown.append(close_sockets)
