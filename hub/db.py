@@ -157,11 +157,14 @@ class _TransactionHolders:
 
     def describe(self) -> str:
         now = time.monotonic()
-        return "\n".join(
-            f"- task {task.get_name()!r} ({'done' if task.done() else 'running'}), open {now - since:.1f} s, "
-            f"began at: {where}"
-            for task, since, where in self._open.values()
-        ) or "- none in this process"
+        return (
+            "\n".join(
+                f"- task {task.get_name()!r} ({'done' if task.done() else 'running'}), "
+                f"open {now - since:.1f} s, began at: {where}"
+                for task, since, where in self._open.values()
+            )
+            or "- none in this process"
+        )
 
 
 def _awaiting(task: asyncio.Task[Any]) -> str:
