@@ -49,6 +49,9 @@ routes = web.RouteTableDef()
 
 HEARTBEAT_SECONDS = 30.0
 AUTH_DEADLINE_SECONDS = 10.0  # for the first frame of a socket opened without credentials
+# Events for the hub processes only: credentials ended (auth.*), and the visitor sockets' own bookkeeping
+# (webchat.*: which sockets of which visitor watch a conversation, with the visitor's id).
+HUB_ONLY = (INTERNAL_PREFIX, "webchat.")
 
 
 def frame(
@@ -65,7 +68,7 @@ async def _pump(ws: web.WebSocketResponse, subscription: Subscription, viewer: V
             if subscription.overflowed:
                 subscription.overflowed = False
                 await ws.send_json(frame("resync", data={"reason": "events were lost: reload"}))
-            if event.type.startswith(INTERNAL_PREFIX):
+            if event.type.startswith(HUB_ONLY):
                 continue
             if may_see_event(viewer, event):
                 await ws.send_json(frame(event.type, event.conversation_id, event.data))

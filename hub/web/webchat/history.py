@@ -6,6 +6,7 @@ Which messages a visitor may read, and marking replies delivered, is :mod:`inbox
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -38,6 +39,21 @@ def widget_message(message: Message, visitor_id: str, names: dict[int, str]) -> 
             }
             for a in message.attachments
         ],
+    }
+
+
+def visitor_text(message_id: int, cid: str, text: str, at: datetime) -> dict[str, Any]:
+    """A text message the visitor just sent, as :func:`widget_message` shows it, from what the socket
+    already knows (it has no files and no agent)."""
+    return {
+        "id": message_id,
+        "cid": cid,
+        "from": "visitor",
+        "text": text,
+        "at": at.isoformat(),
+        "agent": None,
+        "seen": True,
+        "files": [],
     }
 
 

@@ -55,7 +55,8 @@ from channels.webchat.tokens import current, new_visitor_id, sign
 from hub.runtime import ConfiguredAccount, Hub
 from hub.web.context import db, hub_of, publish
 from hub.web.errors import bad_request
-from hub.web.webchat.history import widget_messages
+from hub.web.webchat.acks import STORED_TIMES, StoredTimes
+from hub.web.webchat.history import visitor_text, widget_messages
 from hub.web.webchat.keys import KEYS, VisitorKeys
 from hub.web.webchat.limits import LIMITS, WebchatLimits
 from hub.web.webchat.relay import RELAY, VisitorRelay
@@ -63,7 +64,7 @@ from hub.web.webchat.routes import account_of, announce, check_origin
 from inbox import visitor_history
 from inbox.bus import Event
 from inbox.ingest import IngestError
-from inbox.items import IdentityRef, Refused
+from inbox.items import IdentityRef, InboundMessage, Refused
 from inbox.models import Message
 
 log = logging.getLogger(__name__)
@@ -74,6 +75,7 @@ HELLO_TIMEOUT = 15.0
 PUMP_STOP_GRACE = 60.0  # how long a closing socket lets its relay finish the read under way
 MAX_FRAME_BYTES = 64 * 1024
 MAX_SOCKETS_PER_VISITOR = 10
+MESSAGE_EVENTS = frozenset({"message.created", "message.delivery"})
 VISITOR_SOCKETS = web.AppKey("okno_webchat_sockets", weakref.WeakSet[web.WebSocketResponse])
 
 
@@ -100,26 +102,35 @@ class Visit:
         self.verified: tuple[IdentityRef, ...] = ()  # what the site signed for its logged-in user
         self.page: str | None = None
         self.events: asyncio.Queue[Event] = asyncio.Queue(maxsize=1000)
+        self._lost = False  # events were dropped (a stalled socket): the next relay reads everything
         self._idle = asyncio.Event()  # set while the pump waits for an event (no database work under way)
         self._idle.set()
+        # Clear while a message of this socket's is being stored: its own message.created waits for the
+        # ack (which marks it pushed) instead of being read back and echoed as a `message` frame.
+        self._no_submit = asyncio.Event()
+        self._no_submit.set()
         self._send_lock = asyncio.Lock()
         self._typing_on = False
 
     # -- the relay's side ------------------------------------------------------------------------------
 
     def poke(self, event: Event) -> None:
-        if self.events.full():  # a stalled socket: its next sync reads everything from the database anyway
+        if self.events.full():  # a stalled socket: its next sync reads everything from the database
             self.events.get_nowait()
+            self._lost = True
         self.events.put_nowait(event)
 
     async def pump(self) -> None:
-        """Relay events → frames, until the socket closes."""
+        """Relay events → frames, until the socket closes: what queued up meanwhile is relayed together
+        (one read of the database for all of it)."""
         while not self.ws.closed:
-            event = await self.events.get()
+            events = [await self.events.get()]
+            while not self.events.empty():
+                events.append(self.events.get_nowait())
             self._idle.clear()
             try:
                 # Shielded: the pump may be cancelled while a relay reads the database.
-                await hub_of(self.request).finishing.run(self._relay(event))
+                await hub_of(self.request).finishing.run(self._relay(events))
             finally:
                 self._idle.set()
 
@@ -138,16 +149,33 @@ class Visit:
         with contextlib.suppress(asyncio.CancelledError):
             await pump
 
-    async def _relay(self, event: Event) -> None:
-        if event.type == "conversation.typing":
-            if event.data.get("from") == "agent":
-                await self.send(
-                    {"type": "typing", "on": bool(event.data.get("on")), "name": event.data.get("name")}
-                )
-        elif event.type == "conversation.assigned":
+    async def _relay(self, events: list[Event]) -> None:
+        """Typing hints as they come; then the new assignee's name once; then the messages: those the
+        events name (a message stored or released), or everything not shown yet when an event names none
+        (a new conversation of the visitor's) or some were lost."""
+        assigned, everything, named = False, False, set()
+        for event in events:
+            message_id = event.data.get("message_id")
+            if event.type == "conversation.typing":
+                if event.data.get("from") == "agent":
+                    on, name = bool(event.data.get("on")), event.data.get("name")
+                    await self.send({"type": "typing", "on": on, "name": name})
+            elif event.type == "conversation.assigned":
+                assigned = True
+            elif event.type in MESSAGE_EVENTS and isinstance(message_id, int):
+                named.add(message_id)
+            else:
+                everything = True
+        if assigned:
             await self.send_agent()
-        else:
+        if self._lost:
+            self._lost, everything = False, True
+        if not everything and named - self.pushed and not self._no_submit.is_set():
+            await self._no_submit.wait()  # this socket's own message: the ack pushes it
+        if everything:
             await self.sync()
+        elif named - self.pushed:
+            await self.sync(named - self.pushed)
 
     # -- frames out ------------------------------------------------------------------------------------
 
@@ -166,10 +194,14 @@ class Visit:
         self.pushed.update(m.id for m in messages)
         await self.send({"type": "hello", "token": token, "messages": shown, "agent": agent})
 
-    async def sync(self) -> None:
-        """Push the messages of the visitor's conversations this socket has not shown yet."""
+    async def sync(self, ids: set[int] | None = None) -> None:
+        """Push the messages of the visitor's conversations this socket has not shown yet: those of `ids`
+        the visitor may see, or (None) any of the latest 50."""
         async with db(self.request) as session:
-            messages = await visitor_history.messages_of(session, self.conversations, limit=50)
+            if ids is None:
+                messages = await visitor_history.messages_of(session, self.conversations, limit=50)
+            else:
+                messages = await visitor_history.messages_by_id(session, self.conversations, ids)
             fresh = [m for m in messages if m.id not in self.pushed]
             shown = await widget_messages(session, fresh, self.visitor_id)
         for message, frame in zip(fresh, shown, strict=True):
@@ -251,6 +283,14 @@ class Visit:
             page=self.page,
             verified=self.verified,
         )
+        self._no_submit.clear()
+        try:
+            await self._submit(frame, cid, item)
+        finally:
+            self._no_submit.set()
+
+    async def _submit(self, frame: dict[str, Any], cid: str, item: InboundMessage) -> None:
+        """Store the visitor's message and acknowledge it (after the commit) with the message as shown."""
         try:
             result = await self.hub.ingest.submit(item)  # a new message: the dispatch's own handler
         except IngestError as exc:
@@ -261,13 +301,19 @@ class Visit:
         if result.conversation_id not in self.conversations:
             self.request.app[RELAY].watch(self, result.conversation_id)
             await announce(self.request, self.account_id, self.visitor_id, result.conversation_id)
-        async with db(self.request) as session:
-            stored = await session.get(
-                Message, result.message_id, options=[selectinload(Message.attachments)]
-            )
-            shown = await widget_messages(session, [stored] if stored else [], self.visitor_id)
+        shown: dict[str, Any] | None
+        if result.duplicate:  # sent again: the message as it was stored (maybe from a file)
+            async with db(self.request) as session:
+                stored = await session.get(
+                    Message, result.message_id, options=[selectinload(Message.attachments)]
+                )
+                listed = await widget_messages(session, [stored] if stored else [], self.visitor_id)
+            shown = listed[0] if listed else None
+        else:  # just stored from this frame: only its time is read back (no files, no agent)
+            at = await self.request.app[STORED_TIMES].of(result.message_id)
+            shown = None if at is None else visitor_text(result.message_id, cid, item.text, at)
         self.pushed.add(result.message_id)
-        await self.send({"type": "ack", "id": cid, "message": shown[0] if shown else None})
+        await self.send({"type": "ack", "id": cid, "message": shown})
 
     async def quarantine(self, frame: dict[str, Any], cid: str | None, reason: str) -> None:
         """Keep a visitor's message the hub could not take, in the layout `okno ingest webchat` (and so
@@ -401,9 +447,11 @@ def install(app: web.Application, hub: Hub) -> None:
     app[KEYS] = VisitorKeys(hub.sessionmaker)
     app[LIMITS] = WebchatLimits()
     app[VISITOR_SOCKETS] = weakref.WeakSet()
+    app[STORED_TIMES] = StoredTimes(hub.sessionmaker, hub.finishing)
 
     async def start(app: web.Application) -> None:
         await app[RELAY].start()
+        await app[STORED_TIMES].start()
 
     async def close_sockets(app: web.Application) -> None:
         sockets: weakref.WeakSet[web.WebSocketResponse] = app[VISITOR_SOCKETS]
@@ -412,6 +460,7 @@ def install(app: web.Application, hub: Hub) -> None:
 
     async def stop(app: web.Application) -> None:
         await app[RELAY].stop()
+        await app[STORED_TIMES].stop()
 
     app.on_startup.append(start)
     app.on_shutdown.append(close_sockets)

@@ -114,6 +114,22 @@ async def test_the_agents_reply_reaches_every_tab_of_the_visitor_with_the_agents
             await _eventually(lambda: _status(hub, sent["id"]), "delivered")
 
 
+async def test_the_visitors_own_message_comes_back_as_its_ack_only_and_the_ack_shows_it_as_history_does(
+    client: Client, hub: Hub, visitor: Callable[..., Any]
+) -> None:
+    async with visitor() as v:
+        token = (await v.hello())["token"]
+        first = await v.say("c1", "Где мой заказ?")
+        second = await v.say("c2", "Номер 1042")
+        sent = await reply(client, hub, await _conversation(hub), "Уже едет!")
+        # The socket relays events in order: by the reply, an echo of c1 or c2 would have come.
+        await v.until("message", message__id=sent["id"])
+        assert [f["message"]["id"] for f in v.seen if f["type"] == "message"] == [sent["id"]]
+    async with visitor() as v:
+        hello = await v.hello(token)
+    assert hello["messages"][:2] == [first["message"], second["message"]]
+
+
 async def test_a_visitor_away_gets_the_reply_from_history_and_notes_never(
     client: Client, hub: Hub, visitor: Callable[..., Any]
 ) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import aiohttp
@@ -201,3 +202,31 @@ async def test_reply_that_takes_a_conversation_tells_teammates(
         assert response.status == 201, await response.text()
         frames = await frames_until(ws, "conversation.assigned", conv)
     assert frames[-1]["data"]["assignee_id"] == sales.id
+
+
+async def test_agents_get_a_web_chat_visitors_message_but_never_the_visitor_sockets_own_events(
+    hub_factory: Any,
+) -> None:
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from hub.web import create_app
+    from tests.channels.webchat.conftest import ACCOUNTS, Visitor
+
+    hub = await hub_factory(accounts=ACCOUNTS)
+    admin = await make_agent(hub, "admin@okno.example.com", role="admin")
+    async with (
+        TestClient(TestServer(create_app(hub, manage_hub=False))) as client,
+        client.ws_connect("/api/v1/ws", headers=admin.headers) as agent,
+        client.ws_connect("/webchat/site/ws") as widget,
+    ):
+        await next_frame(agent)
+        visitor = Visitor(widget)
+        token = (await visitor.hello())["token"]
+        await visitor.say("c1", "Здравствуйте")  # a new conversation: the visitor's sockets are told
+        ack = await visitor.say("c2", "Где мой заказ?")
+        seen = []
+        async with within("the visitor's message on the agent socket"):
+            while not any(f["data"].get("message_id") == ack["message"]["id"] for f in seen):
+                seen.append(await next_frame(agent))
+    assert not [f for f in seen if f["type"].startswith("webchat.")]
+    assert token.split(".")[0] not in json.dumps(seen)  # the visitor's id stays in the hub
