@@ -25,12 +25,13 @@ from __future__ import annotations
 import asyncio
 import hmac
 import ipaddress
+import sqlite3
 from typing import Any, Final
 
 import redis.asyncio as redis
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import DBAPIError
 
 from hub import metrics
@@ -111,6 +112,26 @@ def _ping(conn: Connection) -> None:
         cursor.close()
 
 
+def _sqlite_file(url: str) -> str | None:
+    """The file of a SQLite database on disk (None for PostgreSQL or a database in memory)."""
+    parsed = make_url(url)
+    name = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not name or name == ":memory:" or "mode=memory" in name:
+        return None
+    return name
+
+
+def _ping_file(path: str) -> None:
+    """Read the schema through a connection of its own, read-only: the hub's one SQLite connection may be
+    held by a transaction (hub.db), and a probe must not queue behind the ingest for it. An unreadable or
+    missing file fails here (mode=ro creates nothing)."""
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=CHECK_SECONDS)
+    try:
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchall()
+    finally:
+        conn.close()
+
+
 @routes.get("/healthz")
 async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "alive"}, headers={"Cache-Control": "no-store"})
@@ -130,8 +151,13 @@ async def readyz(request: web.Request) -> web.Response:
         return {"ok": False, "detail": why if detailed else None}
 
     try:
-        async with asyncio.timeout(CHECK_SECONDS), hub.engine.connect() as conn:
-            await conn.run_sync(_ping)
+        async with asyncio.timeout(CHECK_SECONDS):
+            sqlite_file = _sqlite_file(hub.settings.database_url)
+            if sqlite_file is not None:
+                await asyncio.to_thread(_ping_file, sqlite_file)
+            else:
+                async with hub.engine.connect() as conn:
+                    await conn.run_sync(_ping)
         checks["database"] = {"ok": True}
     except Exception as exc:
         checks["database"] = failed("database", exc)
