@@ -191,15 +191,12 @@ async def fill(engine: AsyncEngine, conversations: int, seed: int = 17) -> dict[
                     await conn.execute(insert(Base.metadata.tables[name]), chunk)
         for name, chunk in rows.items():
             counts[name] += len(chunk)
-    async with engine.begin() as conn:
-        if postgresql:
+    if postgresql:  # SQLite is left without ANALYZE, as a live hub is
+        async with engine.begin() as conn:
             for table in TABLES:
                 await conn.execute(
                     text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), max(id)) FROM {table}")
                 )
-        else:
-            await conn.execute(text("ANALYZE"))
-    if postgresql:
         async with engine.connect() as conn:
             await conn.execution_options(isolation_level="AUTOCOMMIT")
             await conn.execute(text("VACUUM ANALYZE"))
