@@ -15,7 +15,7 @@ from sqlalchemy import ColumnElement, and_, false, func, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox.conversations import STATUSES, Viewer, visible
-from inbox.models import ChannelAccount, Conversation, Message
+from inbox.models import CONVERSATION_ACTIVITY, ChannelAccount, Conversation, Message
 
 Queue = Literal["mine", "unassigned", "teams", "all"]
 QUEUES: tuple[Queue, ...] = ("mine", "unassigned", "teams", "all")
@@ -69,11 +69,10 @@ async def list_queue(
     limit: int = 100,
 ) -> list[Conversation]:
     """The queue's conversations, latest activity first."""
-    order = func.coalesce(Conversation.last_message_at, Conversation.created_at).desc()
     stmt = (
         select(Conversation)
         .where(*_filters(viewer, status, channel), queue_clause(viewer, queue))
-        .order_by(order, Conversation.id.desc())
+        .order_by(CONVERSATION_ACTIVITY.desc(), Conversation.id.desc())
         .limit(limit)
     )
     return list(await session.scalars(stmt))

@@ -67,6 +67,9 @@ class ConversationList(ApiModel):
     items: list[ConversationListItem]
     limit: int
     offset: int
+    next_cursor: str | None = Field(
+        None, description="pass as cursor for the next page; null on the last page"
+    )
 
 
 class ConversationDetail(Conversation):
