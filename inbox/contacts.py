@@ -34,6 +34,7 @@ from inbox.models import (
     Task,
     utcnow,
 )
+from inbox.search import SearchError, card_matches, parse_query
 from inbox.visibility import can_see_contact, visible_contacts, visible_duplicates
 
 EDITABLE_FIELDS = ("name", "company", "kind", "owner_id", "source_detail", "tags", "custom_fields", "notes")
@@ -102,22 +103,21 @@ async def search_contacts(
     limit: int = 50,
     offset: int = 0,
     viewer: Viewer | None = None,
+    region: str = "RU",
 ) -> list[Contact]:
-    """Cards by name, company or any identity (case-insensitive substring); newest first."""
+    """Cards newest first; with `query`, those whose name or company match it through the full-text index
+    (every word, each by its prefix: "смирн" finds "Смирнова", as :mod:`inbox.search` matches cards) or
+    whose identity does (a phone in any format exactly, or by the digits it holds; an e-mail address or
+    any value by its prefix). A query with no letter or digit finds nothing."""
     stmt = _live()
     if viewer is not None:
         stmt = stmt.where(visible_contacts(viewer))
-    if query:
-        escaped = query.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        pattern = f"%{escaped}%"
-        by_identity = select(Identity.contact_id).where(func.lower(Identity.value).like(pattern, escape="\\"))
-        stmt = stmt.where(
-            or_(
-                func.lower(Contact.name).like(pattern, escape="\\"),
-                func.lower(Contact.company).like(pattern, escape="\\"),
-                Contact.id.in_(by_identity),
-            )
-        )
+    if query and query.strip():
+        try:
+            parsed = parse_query(query, region)
+        except SearchError:
+            return []  # nothing to search for ("%", "_", punctuation); the API refuses what is malformed
+        stmt = stmt.where(card_matches(session, parsed, phone_digits=True))
     stmt = stmt.order_by(Contact.id.desc()).limit(limit).offset(offset)
     return list((await session.scalars(stmt)).unique())
 

@@ -8,14 +8,23 @@ team configured) are the shared queue: every agent sees them while they are unas
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-from sqlalchemy import ColumnElement, and_, false, func, or_, select, true
+from sqlalchemy import ColumnElement, and_, false, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox.bus import Event
-from inbox.models import Agent, AuditLog, Conversation, Message, ReportingEvent, Team, utcnow
+from inbox.models import (
+    CONVERSATION_ACTIVITY,
+    Agent,
+    AuditLog,
+    Conversation,
+    Message,
+    ReportingEvent,
+    Team,
+    utcnow,
+)
 from inbox.policy import InboxPolicy
 from inbox.reports.waits import end_on_resolve, team_calendar
 
@@ -99,9 +108,49 @@ class ConversationFilter:
     region: str = "RU"  # the default region of a phone number in `q`
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+@dataclass(frozen=True, slots=True)
+class ListCursor:
+    """Where the next page of a list starts: after the row of this activity time and id (keyset paging,
+    so a deep page costs what the first does and a new conversation does not shift the pages)."""
+
+    activity: datetime
+    id: int
+
+    def encode(self) -> str:
+        at = self.activity if self.activity.tzinfo else self.activity.replace(tzinfo=UTC)
+        return f"{(at - _EPOCH) // _MICROSECOND}.{self.id}"
+
+    @classmethod
+    def decode(cls, text: str) -> ListCursor:
+        """The cursor a list returned; ConversationError naming `cursor` for anything else."""
+        micros, dot, ident = text.partition(".")
+        if not dot or not micros.isdigit() or not ident.isdigit() or len(micros) > 17 or len(ident) > 18:
+            raise ConversationError("cursor is not one this list returned", "cursor")
+        try:
+            return cls(_EPOCH + int(micros) * _MICROSECOND, int(ident))
+        except OverflowError:
+            raise ConversationError("cursor is not one this list returned", "cursor") from None
+
+    @classmethod
+    def after(cls, conv: Conversation) -> ListCursor:
+        return cls(conv.last_message_at or conv.created_at, conv.id)
+
+
 async def list_conversations(
-    session: AsyncSession, viewer: Viewer, flt: ConversationFilter, *, limit: int = 50, offset: int = 0
+    session: AsyncSession,
+    viewer: Viewer,
+    flt: ConversationFilter,
+    *,
+    limit: int = 50,
+    offset: int = 0,
+    cursor: ListCursor | None = None,
 ) -> list[Conversation]:
+    """The conversations the viewer may see under `flt`, latest activity first (then the higher id): a
+    page from `offset`, or the page after `cursor` (:class:`ListCursor`)."""
     stmt = select(Conversation).where(visible(viewer))
     if flt.status:
         if flt.status not in STATUSES:
@@ -122,8 +171,12 @@ async def list_conversations(
         from inbox.search import conversation_matches, parse_query
 
         stmt = stmt.where(conversation_matches(session, parse_query(flt.q, flt.region)))
-    order = func.coalesce(Conversation.last_message_at, Conversation.created_at).desc()
-    stmt = stmt.order_by(order, Conversation.id.desc()).limit(limit).offset(offset)
+    activity = CONVERSATION_ACTIVITY  # the expression the list indexes hold (inbox.models)
+    if cursor is not None:
+        stmt = stmt.where(
+            or_(activity < cursor.activity, and_(activity == cursor.activity, Conversation.id < cursor.id))
+        )
+    stmt = stmt.order_by(activity.desc(), Conversation.id.desc()).limit(limit).offset(offset)
     return list(await session.scalars(stmt))
 
 

@@ -9,13 +9,15 @@ or admin's is more, as their role allows.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Literal
+from datetime import datetime
+from typing import Any, Literal
 
 from sqlalchemy import ColumnElement, and_, false, func, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox.conversations import STATUSES, Viewer, visible
-from inbox.models import ChannelAccount, Conversation, Message
+from inbox.models import CONVERSATION_ACTIVITY, ChannelAccount, Conversation, Message
+from inbox.routing.router import queue_order, waiting
 
 Queue = Literal["mine", "unassigned", "teams", "all"]
 QUEUES: tuple[Queue, ...] = ("mine", "unassigned", "teams", "all")
@@ -69,11 +71,10 @@ async def list_queue(
     limit: int = 100,
 ) -> list[Conversation]:
     """The queue's conversations, latest activity first."""
-    order = func.coalesce(Conversation.last_message_at, Conversation.created_at).desc()
     stmt = (
         select(Conversation)
         .where(*_filters(viewer, status, channel), queue_clause(viewer, queue))
-        .order_by(order, Conversation.id.desc())
+        .order_by(CONVERSATION_ACTIVITY.desc(), Conversation.id.desc())
         .limit(limit)
     )
     return list(await session.scalars(stmt))
@@ -121,3 +122,38 @@ async def unanswered(session: AsyncSession, conversation_ids: Iterable[int]) -> 
 async def channel_kinds(session: AsyncSession) -> list[str]:
     """The kinds of the channel accounts there are: what a channel filter of the queues offers."""
     return sorted(set(await session.scalars(select(ChannelAccount.kind))))
+
+
+async def queue_places(
+    session: AsyncSession, team_ids: set[int] | None, conversation_ids: Iterable[int], now: datetime
+) -> dict[int, dict[str, Any]]:
+    """The listed conversations that wait for an agent, by id, as
+    :func:`inbox.routing.router.queue_positions` gives them (place in their team's line, priority, wait in
+    seconds) — the lines are counted in the database and only the listed rows come back, instead of every
+    waiting dialog of the teams (thousands in a backlog) for a page that shows a hundred."""
+    ids = sorted(set(conversation_ids))
+    if not ids:
+        return {}
+    place = func.row_number().over(partition_by=Conversation.team_id, order_by=queue_order())
+    line = select(
+        Conversation.id,
+        Conversation.team_id,
+        Conversation.queued_at,
+        Conversation.created_at,
+        Conversation.priority,
+        place.label("position"),
+    ).where(*waiting())
+    if team_ids is not None:
+        line = line.where(Conversation.team_id.in_(sorted(team_ids)))
+    lines = line.subquery()
+    rows = await session.execute(select(lines).where(lines.c.id.in_(ids)))
+    return {
+        conv_id: {
+            "conversation_id": conv_id,
+            "team_id": team_id,
+            "position": int(position),
+            "priority": priority,
+            "waiting_seconds": max(0.0, (now - (queued_at or created_at)).total_seconds()),
+        }
+        for conv_id, team_id, queued_at, created_at, priority, position in rows
+    }

@@ -28,7 +28,7 @@ async def test_upgrading_adds_read_markers_and_time_zones_and_the_migration_goes
                     " VALUES ('anna@okno.ru', 'Anna', 'x', 'agent', 'offline', 1, '2026-03-01 10:00:00')"
                 )
             )
-        await db.migrate(engine, "0013_reads_tz")
+        await db.migrate(engine, "0013_reads_tz")  # this migration's own step (0014_inbox_speed follows it)
         assert await db.current_revision(engine) == "0013_reads_tz"
         async with engine.begin() as conn:
             # The agent who was there keeps working: no zone yet (the browser's comes on the first visit).

@@ -132,3 +132,27 @@ async def test_search_treats_like_wildcards_as_text(
     await two_cards(session, api_account)
     assert await search_contacts(session, "%") == []
     assert await search_contacts(session, "_") == []
+
+
+async def test_search_reads_the_full_text_index_and_identity_values_by_their_beginning(
+    session: AsyncSession, api_account: ChannelAccount
+) -> None:
+    a_id, b_id = await two_cards(session, api_account)
+    c = await ingest(
+        session, message(api_account.id, "3", ("email", "olga@example.com"), name="Ольга Смирнова")
+    )
+    d = await ingest(session, message(api_account.id, "4", ("webchat", "VisitorAbc"), name="Anna Smith"))
+    await session.commit()
+
+    async def found(q: str) -> list[int]:
+        return [card.id for card in await search_contacts(session, q)]
+
+    assert await found("смирн") == [c.contact_id]  # a surname by its beginning, any case
+    assert await found("smi") == [d.contact_id]
+    assert await found("ирнова") == []  # a word's middle is not searched
+    assert await found("9097") == [b_id]  # four digits of a phone
+    assert await found("8 (913) 909-73-32") == [b_id]  # a whole phone in any format
+    assert await found("ivan@") == [a_id]  # an e-mail address by its beginning
+    assert await found("Ivan@mail.ru") == [a_id]
+    assert await found("VisitorA") == [d.contact_id]  # a value as typed
+    assert await found("example.com") == []  # the middle of an address is not searched either

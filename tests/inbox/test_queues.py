@@ -1,11 +1,16 @@
-"""The queues' channel filter offers the kinds of the accounts there are, each once."""
+"""The queues' channel filter offers the kinds of the accounts there are, each once; a list's rows get their
+places in their team's line."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from inbox.models import ChannelAccount
-from inbox.queues import channel_kinds
+from inbox.models import ChannelAccount, Conversation, utcnow
+from inbox.queues import channel_kinds, queue_places
+from inbox.routing.router import queue_positions
+from tests.inbox.routing.setup import dialogs, route, team_with_agents
 
 
 async def test_channel_filter_offers_each_configured_kind_once(session: AsyncSession) -> None:
@@ -19,3 +24,27 @@ async def test_channel_filter_offers_each_configured_kind_once(session: AsyncSes
     )
     await session.commit()
     assert await channel_kinds(session) == ["email", "webchat"]
+
+
+async def test_queue_places_of_listed_rows_match_the_whole_line(session: AsyncSession) -> None:
+    """The inbox page asks only for its rows' places: the same places and waits as the whole line gives,
+    a higher priority ahead, and nothing for a row that is not waiting."""
+    team, _agents, account = await team_with_agents(session, 1, capacity=2)
+    now = utcnow()
+    waiting: list[int] = []
+    for n in range(5):
+        waiting += await dialogs(session, account, n, 1)
+        now += timedelta(seconds=10)
+        await route(session, team.id, now)  # nobody online: each joins the queue in turn
+        await session.commit()
+    (await session.get_one(Conversation, waiting[3])).priority = 1
+    gone = await session.get_one(Conversation, waiting[4])
+    gone.status = "resolved"
+    await session.commit()
+    whole = {p["conversation_id"]: p for p in await queue_positions(session, {team.id}, now)}
+    assert [whole[c]["position"] for c in waiting[:4]] == [2, 3, 4, 1]
+    listed = [waiting[1], waiting[3], waiting[4]]
+    assert await queue_places(session, {team.id}, listed, now) == {c: whole[c] for c in listed[:2]}
+    assert await queue_places(session, None, listed, now) == {c: whole[c] for c in listed[:2]}
+    assert await queue_places(session, {team.id + 1}, listed, now) == {}
+    assert await queue_places(session, {team.id}, [], now) == {}

@@ -2,7 +2,7 @@
 waits' values in arrays), the zone they count in, and a flag on each wait once it is rolled up
 
 Revision ID: 0016_report_rollups
-Revises: 0013_reads_tz
+Revises: 0014_inbox_speed
 """
 
 from collections.abc import Sequence
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0016_report_rollups"
-down_revision: str | None = "0013_reads_tz"
+down_revision: str | None = "0014_inbox_speed"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -60,7 +60,13 @@ CUSTOM_FIELDS_SCHEMA: dict[str, Any] = {
 
 
 class ContactListQuery(Query):
-    q: str | None = Field(None, max_length=200, description="search text")
+    q: str | None = Field(
+        None,
+        max_length=200,
+        description="search text: every word of the name or company by its prefix (full-text), a phone "
+        "number (any format, or four or more of its digits), an e-mail address or another identity by "
+        "its prefix",
+    )
     limit: int = Field(50, ge=1, le=200)
     offset: int = Field(0, ge=0, le=1_000_000)
 
@@ -120,7 +126,12 @@ async def list_contacts(request: web.Request) -> web.Response:
         principal = await require_agent(request, session)
         query = read_query(request, ContactListQuery)
         rows = await contacts.search_contacts(
-            session, query.q, limit=query.limit, offset=query.offset, viewer=principal.viewer
+            session,
+            query.q,
+            limit=query.limit,
+            offset=query.offset,
+            viewer=principal.viewer,
+            region=hub_of(request).settings.default_region,
         )
         return respond(
             ContactList.model_validate({"items": rows, "limit": query.limit, "offset": query.offset})

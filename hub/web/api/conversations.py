@@ -32,6 +32,7 @@ from inbox.capabilities import Capabilities
 from inbox.contacts import contacts_by_id, get_contact
 from inbox.conversations import (
     ConversationFilter,
+    ListCursor,
     assign,
     get_visible_conversation,
     list_conversations,
@@ -68,6 +69,13 @@ class ConversationQuery(Query):
     )
     limit: int = Field(50, ge=1, le=200)
     offset: int = Field(0, ge=0, le=1_000_000)
+    cursor: str | None = Field(
+        None,
+        max_length=40,
+        description="the next_cursor of the previous page: the page after its last row (cheaper than a "
+        "large offset, and a new conversation does not shift it); a cursor this list did not return is a "
+        "422 naming cursor",
+    )
 
 
 class AssignBody(Body):
@@ -137,9 +145,12 @@ async def list_(request: web.Request) -> web.Response:
             q=query.q,
             region=hub_of(request).settings.default_region,
         )
-        convs = await list_conversations(
-            session, principal.viewer, flt, limit=query.limit, offset=query.offset
+        cursor = ListCursor.decode(query.cursor) if query.cursor is not None else None
+        found = await list_conversations(
+            session, principal.viewer, flt, limit=query.limit + 1, offset=query.offset, cursor=cursor
         )
+        convs = found[: query.limit]
+        more = ListCursor.after(convs[-1]).encode() if len(found) > query.limit else None
         cards = await contacts_by_id(session, (c.contact_id for c in convs))
         hub = hub_of(request)
         dues = await open_dues(
@@ -150,7 +161,9 @@ async def list_(request: web.Request) -> web.Response:
             ConversationListItem.of(c, cards[c.contact_id], dues.get(c.id), unread.get(c.id, 0))
             for c in convs
         ]
-        return respond(ConversationList(items=items, limit=query.limit, offset=query.offset))
+        return respond(
+            ConversationList(items=items, limit=query.limit, offset=query.offset, next_cursor=more)
+        )
 
 
 @routes.get(r"/api/v1/conversations/{id:\d+}")

@@ -37,10 +37,9 @@ from inbox.conversations import (
     get_visible_conversation,
 )
 from inbox.models import utcnow
-from inbox.queues import QUEUES, Queue, channel_kinds, list_queue, queue_counts, queues_for
+from inbox.queues import QUEUES, Queue, channel_kinds, list_queue, queue_counts, queue_places, queues_for
 from inbox.reads import mark_read
 from inbox.reports.due import open_dues
-from inbox.routing.router import queue_positions
 from inbox.search import CardHit, ConversationHit, MessageHit, SearchError, search
 from inbox.tasks import view_counts
 
@@ -156,7 +155,7 @@ async def _list_context(
     )
     for row in rows:
         row["sla"] = inbox_view.sla_mark(dues.get(row["id"]), clock, now)
-    queue = await _queue(session, viewer)
+    queue = await _queue(session, viewer, [c.id for c in convs])
     for row in rows:
         row["queue"] = _queue_label(queue.get(row["id"]), t)
     return {
@@ -177,10 +176,13 @@ async def _list_context(
     }
 
 
-async def _queue(session: AsyncSession, viewer: Viewer) -> dict[int, dict[str, Any]]:
-    """The waiting dialogs the viewer's teams hold (an admin: all), by id: place in line and wait."""
+async def _queue(
+    session: AsyncSession, viewer: Viewer, conversation_ids: list[int]
+) -> dict[int, dict[str, Any]]:
+    """Of these conversations, those waiting in a line of the viewer's teams (an admin: any), by id: place
+    in line and wait."""
     teams = None if viewer.is_admin else set(viewer.team_ids)
-    return {q["conversation_id"]: q for q in await queue_positions(session, teams, utcnow())}
+    return await queue_places(session, teams, conversation_ids, utcnow())
 
 
 def _queue_label(place: dict[str, Any] | None, t: i18n.Texts) -> str | None:
@@ -218,7 +220,7 @@ async def _conversation_context(
             "snoozed_until": clock.full(conv.snoozed_until) if conv.snoozed_until else None,
             "blocked_reason": conv.blocked_reason,
             "contact_id": card["id"],
-            "queue": _queue_label((await _queue(session, viewer)).get(conv.id), t),
+            "queue": _queue_label((await _queue(session, viewer, [conv.id])).get(conv.id), t),
             "can_take": conv.assignee_id is None
             and conv.status in ("open", "pending")
             and (viewer.is_admin or conv.team_id in viewer.team_ids),

@@ -7,11 +7,11 @@ so the templates only lay them out; Jinja escapes every value.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from babel import dates
+from babel import Locale, dates
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.web.ui import i18n
@@ -39,22 +39,29 @@ class Clock:
         self.zone = ZoneInfo(timezone)
         self.t = i18n.Texts(lang)
         self.lang = self.t.lang
+        self.locale = Locale.parse(self.lang)  # once, not in every call (a list page formats 200 times)
         self.today = utcnow().astimezone(self.zone).date()
+        self._dates: dict[tuple[str, date], str] = {}  # (skeleton, date) → text: a list's rows share days
+
+    def _date(self, skeleton: str, day: date) -> str:
+        text = self._dates.get((skeleton, day))
+        if text is None:
+            text = self._dates[skeleton, day] = dates.format_skeleton(skeleton, day, locale=self.locale)
+        return text
 
     def local(self, value: datetime) -> datetime:
         return value.astimezone(self.zone)
 
     def time(self, value: datetime | None) -> str:
-        return dates.format_time(self.local(value), "short", locale=self.lang) if value else ""
+        return dates.format_time(self.local(value), "short", locale=self.locale) if value else ""
 
     def day(self, value: datetime) -> str:
-        date = self.local(value).date()
-        if date == self.today:
+        on = self.local(value).date()
+        if on == self.today:
             return self.t.gettext("Today")
-        if date == self.today - timedelta(days=1):
+        if on == self.today - timedelta(days=1):
             return self.t.gettext("Yesterday")
-        skeleton = "MMMMd" if date.year == self.today.year else "yMMMMd"
-        return dates.format_skeleton(skeleton, date, locale=self.lang)
+        return self._date("MMMMd" if on.year == self.today.year else "yMMMMd", on)
 
     def short(self, value: datetime | None) -> str:
         """A list row's time: the time today, else the date."""
@@ -63,7 +70,7 @@ class Clock:
         local = self.local(value)
         if local.date() == self.today:
             return self.time(local)
-        return dates.format_skeleton("MMMd", local.date(), locale=self.lang)
+        return self._date("MMMd", local.date())
 
     def full(self, value: datetime | None) -> str:
         if value is None:

@@ -39,17 +39,16 @@ class ConversationListItem(Conversation):
         contact: models.Contact,
         due: SlaDue | None = None,
         unread: int = 0,
-    ) -> Self:
-        """The card is read apart: the row's own relation is never lazy-loaded (that raises under asyncio)."""
-        fields = dict(Conversation.model_validate(conversation))
-        return cls.model_validate(
-            {
-                **fields,
-                "contact": ContactSummary.model_validate(contact),
-                "sla_due_at": due.due_at if due else None,
-                "sla_breached": bool(due and due.breached),
-                "unread": unread,
-            }
+    ) -> ConversationListItem:
+        """The card is read apart: the row's own relation is never lazy-loaded (that raises under asyncio).
+        The row and the card are validated once each and put together as they are (validating the whole
+        item again was a quarter of a list request's time)."""
+        return cls.model_construct(
+            **dict(Conversation.model_validate(conversation)),
+            contact=ContactSummary.model_validate(contact),
+            sla_due_at=due.due_at if due else None,
+            sla_breached=bool(due and due.breached),
+            unread=unread,
         )
 
 
@@ -67,6 +66,9 @@ class ConversationList(ApiModel):
     items: list[ConversationListItem]
     limit: int
     offset: int
+    next_cursor: str | None = Field(
+        None, description="pass as cursor for the next page; null on the last page"
+    )
 
 
 class ConversationDetail(Conversation):

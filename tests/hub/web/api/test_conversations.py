@@ -296,3 +296,36 @@ async def test_the_list_carries_each_waiting_clients_sla_due_time_and_breach(
     body = await (await client.get("/api/v1/conversations", headers=sales.headers)).json()
     answered = next(item for item in body["items"] if item["id"] == shop_conv)
     assert (answered["sla_due_at"], answered["sla_breached"]) == (None, False)
+
+
+async def test_cursor_pages_give_the_same_rows_as_one_long_page_and_a_foreign_cursor_is_a_422(
+    client: Client, hub: Hub, admin: Person, sales: Person
+) -> None:
+    ids = []
+    for n in range(7):
+        account = "depot" if n % 3 == 0 else "shop"
+        ids.append(
+            (await hand_in(client, f"c-{n}", account=account, email=f"c{n}@example.com"))["conversation_id"]
+        )
+    async with hub.sessionmaker() as session:  # ties on the latest activity, and one with no message time
+        same = utcnow() - timedelta(hours=1)
+        for conv_id in ids[1:4]:
+            (await session.get_one(Conversation, conv_id)).last_message_at = same
+        (await session.get_one(Conversation, ids[5])).last_message_at = None
+        await session.commit()
+    for person in (admin, sales):
+        whole = await (await client.get("/api/v1/conversations?limit=200", headers=person.headers)).json()
+        assert whole["next_cursor"] is None
+        paged: list[int] = []
+        url = "/api/v1/conversations?limit=2"
+        while True:
+            page = await (await client.get(url, headers=person.headers)).json()
+            paged += [item["id"] for item in page["items"]]
+            if page["next_cursor"] is None:
+                break
+            url = f"/api/v1/conversations?limit=2&cursor={page['next_cursor']}"
+        assert paged == [item["id"] for item in whole["items"]]
+    assert len(paged) < len(ids)  # the sales agent's pages kept to what they may see
+    for cursor in ("x", "12.", "1.2.3"):
+        url = f"/api/v1/conversations?cursor={cursor}"
+        assert (await error_of(await client.get(url, headers=admin.headers), 422))["field"] == "cursor"
