@@ -63,7 +63,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_index("ix_report_waits_unrolled", table_name="report_waits")
-    with op.batch_alter_table("report_waits", schema=None) as batch_op:
-        batch_op.drop_column("rolled")
+    # Plain ALTER TABLE (SQLite has it since 3.35): a batch copy would reflect the tables report_waits
+    # refers to, and SQLAlchemy cannot reflect the expression indexes on conversations (0014_inbox_speed).
+    op.execute("ALTER TABLE report_waits DROP COLUMN rolled")
     op.drop_table("report_rollup_state")
     op.drop_table("report_rollups")
