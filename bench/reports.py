@@ -12,9 +12,7 @@ the real migrations, and the same data (the same seed): conversations spread ove
 messages each (so 1,000,000 messages for 100,000 conversations), 50 agents in 5 teams, their waits (first
 response, replies, resolution), reporting events, calls and cards. The data goes in with Core bulk inserts
 on SQLite and COPY on PostgreSQL (not through ingest: bench/ingest.py measures that); PostgreSQL is then
-vacuumed and analysed, as autovacuum would have done on a live hub, and the ended waits are rolled up into
-the reports' day roll-ups, as a running hub's roll-up worker keeps them (inbox/reports/rollup.py; the time
-it takes is printed).
+vacuumed and analysed, as autovacuum would have done on a live hub.
 
 Then it times each report for the whole period — ungrouped, by day and by agent — as `okno report` computes
 it, and, on the same engine in the same run, a bare SQL aggregate over the same rows (`count(*)` and `avg`
@@ -62,7 +60,6 @@ from inbox.models import (
 )
 from inbox.reports.build import REPORTS, ReportRequest, build_report
 from inbox.reports.figures import SlaTargets
-from inbox.reports.rollup import roll_up
 
 START = date(2026, 3, 1)
 ZONE = "Europe/Moscow"
@@ -375,21 +372,12 @@ async def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
             started = time.perf_counter()
             counts = await fill(engine, args.conversations, args.days, args.agents)
             filled = time.perf_counter() - started
-            # What a running hub's roll-up worker keeps up to date (inbox.reports.rollup): every ended wait.
-            started = time.perf_counter()
-            await roll_up(db.sessionmaker(engine), ZONE)
-            rolled = time.perf_counter() - started
             results = await measure(engine, args.days, args.repeat)
         finally:
             await engine.dispose()
     for r in results:
         r["within_aim"] = r["seconds"] <= AIMS[backend]
-    return {
-        "fill_seconds": round(filled, 1),
-        "rollup_seconds": round(rolled, 1),
-        **counts,
-        "reports": results,
-    }
+    return {"fill_seconds": round(filled, 1), **counts, "reports": results}
 
 
 def table(summary: dict[str, Any]) -> str:
@@ -433,8 +421,7 @@ async def main(args: argparse.Namespace) -> int:
             print(
                 f"{backend}: {args.conversations:,} conversations, {result['messages']:,} messages, "
                 f"{result['waits']:,} waits, {result['calls']:,} calls over {args.days} days "
-                f"(filled in {result['fill_seconds']:.0f} s, "
-                f"waits rolled up in {result['rollup_seconds']:.1f} s)"
+                f"(filled in {result['fill_seconds']:.0f} s)"
             )
         print(table(summary))
     return 0 if within else 1

@@ -134,7 +134,6 @@ async def _import_history(settings: Any, sources: Sequence[tuple[str, list[str] 
     from hub.cli import EXIT_OK, EXIT_REFUSED, database_errors
     from hub.runtime import Hub
     from inbox.history import HistoryError, HistoryImport, parse_line
-    from inbox.reports.rollup import roll_up
 
     with database_errors(settings.database_url):
         hub = Hub(settings)
@@ -164,8 +163,6 @@ async def _import_history(settings: Any, sources: Sequence[tuple[str, list[str] 
                     duplicates += 1
                 else:
                     imported += 1
-        if imported:  # the history's waits go into the reports' roll-ups now, not at the hub's next pass
-            await roll_up(hub.sessionmaker, settings.business_hours.timezone)
     finally:
         await hub.stop()
     summary = {"imported": imported, "already_imported": duplicates, "refused": bad}

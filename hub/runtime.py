@@ -34,7 +34,6 @@ from inbox.knowledge.defaults import load_defaults, read_defaults
 from inbox.knowledge.index_cache import IndexCache
 from inbox.models import ChannelAccount, RoutingRule, Team
 from inbox.outbox import OutboxWorker, RetryPolicy
-from inbox.reports.rollup import RollupWorker
 from inbox.routing.auto_reply import AutoReplies
 from inbox.routing.availability import StatusLapses
 from inbox.routing.reroute import AnswerTimeouts
@@ -195,8 +194,6 @@ class Hub:
             ),
             publisher=self.bus,
         )
-        # The reports' day roll-ups of ended waits, in the zone reports count days in.
-        self.rollups = RollupWorker(self.sessionmaker, settings.business_hours.timezone)
         self._router_watch: asyncio.Task[None] | None = None
         self.presence = Presence(self.sessionmaker)
         self.knowledge = IndexCache(self.sessionmaker)  # this process's template search index
@@ -382,7 +379,6 @@ class Hub:
                 await self.supervisor.add(configured.context, configured.problem)
         await self.outbox.start()
         await self.scheduler.start()
-        await self.rollups.start()
         await self.presence.start()
         if self.settings.routing.enabled:
             await self.router.start()
@@ -406,7 +402,6 @@ class Hub:
         await self.finishing.wait()
         await self.presence.stop()
         await self.scheduler.stop()
-        await self.rollups.stop()
         await self.outbox.stop()  # no send may be cut off by its connector closing
         await self.supervisor.stop()
         for configured in self.accounts.values():

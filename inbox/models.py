@@ -25,7 +25,6 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
-    false,
     func,
     text,
 )
@@ -527,15 +526,6 @@ class ReportWait(BulkInserted, Base):
             ],
         ),
         Index("ix_report_waits_conversation_open", "conversation_id", "outcome"),
-        # The waits not yet in the roll-ups (open, or ended since the last roll-up pass): a report reads
-        # them beside the roll-ups (0016_report_rollups).
-        Index(
-            "ix_report_waits_unrolled",
-            "kind",
-            "started_at",
-            postgresql_where=text("NOT rolled"),
-            sqlite_where=text("NOT rolled"),
-        ),
     )
     id: Mapped[int] = mapped_column(IdType, primary_key=True)
     kind: Mapped[str] = mapped_column(String(16))
@@ -550,38 +540,6 @@ class ReportWait(BulkInserted, Base):
     outcome: Mapped[str | None] = mapped_column(String(10))
     value_seconds: Mapped[float | None]
     business_seconds: Mapped[float | None]
-    # In the day roll-ups (inbox.reports.rollup): an ended wait once a roll-up pass has added it.
-    rolled: Mapped[bool] = mapped_column(default=False, server_default=false())
-
-
-class ReportRollup(Base):
-    """The ended waits of one kind, local day, team, agent and channel, ready for the reports
-    (:mod:`inbox.reports.rollup`): aligned arrays, one entry per wait, in ascending wall-clock order —
-    `wall` and `business` seconds (float64, NaN where unknown) and the local `hours` the waits started in
-    (one byte each). `team_id` and `agent_id` are 0 for none (a unique key: NULLs would never collide).
-    `day` and `hours` are in the zone of :class:`ReportRollupState`."""
-
-    __tablename__ = "report_rollups"
-    __table_args__ = (UniqueConstraint("kind", "day", "team_id", "agent_id", "channel_kind"),)
-    id: Mapped[int] = mapped_column(IdType, primary_key=True)
-    kind: Mapped[str] = mapped_column(String(16))
-    day: Mapped[str] = mapped_column(String(10))  # YYYY-MM-DD, local
-    team_id: Mapped[int] = mapped_column(IdType)
-    agent_id: Mapped[int] = mapped_column(IdType)
-    channel_kind: Mapped[str] = mapped_column(String(20))
-    count: Mapped[int]
-    wall: Mapped[bytes] = mapped_column(LargeBinary)
-    business: Mapped[bytes] = mapped_column(LargeBinary)
-    hours: Mapped[bytes] = mapped_column(LargeBinary)
-    version: Mapped[int] = mapped_column(default=0)
-
-
-class ReportRollupState(Base):
-    """The time zone the roll-ups count days and hours in (one row); another zone rebuilds them."""
-
-    __tablename__ = "report_rollup_state"
-    id: Mapped[int] = mapped_column(primary_key=True)
-    zone: Mapped[str] = mapped_column(String(64))
 
 
 class HistoryLine(Base):

@@ -34,8 +34,6 @@ from inbox.models import (
     utcnow,
 )
 from inbox.reports.figures import SlaBook, SlaCount, SlaTargets, Summary
-from inbox.reports.rolled import rolled_figures
-from inbox.reports.rollup import rollup_zone, unrolled_count
 from inbox.reports.sql import figures, local_bucket, most_of_history, offsets, summaries
 from inbox.reports.waits import FIRST_RESPONSE, REPLY, RESOLUTION
 
@@ -251,10 +249,6 @@ async def build_report(
     """The report `req` asks for, read in one transaction of `session` (which it does not commit).
 
     `sla` and `hours` may carry the teams' own targets and calendars (by team name)."""
-    if session.get_bind().dialect.name == "postgresql" and not session.in_transaction():
-        # A wait report reads the roll-ups and the waits not yet in them in two statements; a roll-up
-        # pass committing in between would count its waits twice or not at all: one snapshot for both.
-        await session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
     agents, teams = await _names(session)
     grouper = _Grouper(session, req, agents, teams)
     if req.name in WAIT_REPORTS:
@@ -339,14 +333,9 @@ async def _wait_report(
     own = {i: sla.teams[name] for i, name in grouper.teams.items() if name in sla.teams}
     team_sla = _TeamSla(sla.default, own, kind)
     has_target = any(t.for_kind(kind) is not None for t in (sla.default, *own.values()))
-    if await _rolled_up(session, req, kind, start, end):
-        stats, met, missed = await _rolled_figures(
-            session, req, kind, grouper, team_sla, calendars, now, has_target=has_target
-        )
-    else:
-        stats, met, missed = await _sql_figures(
-            session, req, where, group, measure, team_sla, calendars, grouper, now, has_target=has_target
-        )
+    stats, met, missed = await _sql_figures(
+        session, req, where, group, measure, team_sla, calendars, grouper, now, has_target=has_target
+    )
     rows = []
     for key in grouper.every_key([*stats, *met, *missed]):
         summary = stats.get(key, Summary(0, None, None, None))
@@ -365,62 +354,6 @@ async def _wait_report(
 
 
 Figures = tuple[dict[Any, Summary], dict[Any, int], dict[Any, int]]  # per group: summary, SLA met, missed
-UNROLLED_AT_MOST = 20_000  # waits a report reads beside the roll-ups before the SQL path costs less
-
-
-async def _rolled_up(
-    session: AsyncSession, req: ReportRequest, kind: str, start: datetime, end: datetime
-) -> bool:
-    """Whether the roll-ups can answer: they count days in the report's zone, and few of the period's waits
-    are still outside them (right after an import, before the first roll-up pass, the SQL path is faster)."""
-    if await rollup_zone(session) != req.timezone:
-        return False
-    return await unrolled_count(session, kind, start, end) <= UNROLLED_AT_MOST
-
-
-async def _rolled_figures(
-    session: AsyncSession,
-    req: ReportRequest,
-    kind: str,
-    grouper: _Grouper,
-    team_sla: _TeamSla,
-    calendars: Calendars,
-    now: datetime,
-    *,
-    has_target: bool,
-) -> Figures:
-    def overdue_seconds(team_id: int | None, started: datetime) -> float:
-        if team_sla.targets(team_id).business_hours:
-            team_name = grouper.teams.get(team_id) if team_id is not None else None
-            return calendars.of(team_name).seconds_between(started, now)
-        return (now - started).total_seconds()
-
-    start, end = req.window()
-    tallies = await rolled_figures(
-        session,
-        kind=kind,
-        by=req.by,
-        zone_name=req.timezone,
-        start=start,
-        end=end,
-        team_ids=req.team_ids,
-        channel=req.channel,
-        agent_id=req.agent_id,
-        business_hours=req.business_hours,
-        targets_of=team_sla.targets,
-        has_target=has_target,
-        overdue_seconds=overdue_seconds,
-    )
-    stats: dict[Any, Summary] = {}
-    met: dict[Any, int] = {}
-    missed: dict[Any, int] = {}
-    for key, tally in tallies.items():
-        summary = tally.summary()
-        if summary.count:
-            stats[key] = summary
-        if has_target and tally.timed:
-            met[key], missed[key] = tally.met, tally.missed
-    return stats, met, missed
 
 
 async def _sql_figures(
