@@ -39,16 +39,7 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
         return create_async_engine(url, echo=echo, pool_pre_ping=True)
     if parsed.database and parsed.database != ":memory:" and not parsed.database.startswith("file:"):
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    pool: dict[str, Any] = {}
-    if parsed.database and parsed.database != ":memory:" and "mode=memory" not in parsed.database:
-        # One connection, kept open: every transaction takes the write lock (BEGIN IMMEDIATE), so a second
-        # connection could only wait in SQLite's busy handler, which sleeps and polls (milliseconds each
-        # time, unfair under load), where the pool queues its callers in order. The 5 + 10 default also
-        # closed each overflow connection when it came back and opened a new one (a new thread, the
-        # pragmas again) at the next burst. A task may not hold two transactions at once anyway
-        # (see _TransactionHolders): it would wait for itself either way.
-        pool = {"pool_size": 1, "max_overflow": 0, "pool_timeout": 30}
-    engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30}, **pool)
+    engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:

@@ -122,9 +122,9 @@ def _sqlite_file(url: str) -> str | None:
 
 
 def _ping_file(path: str) -> None:
-    """Read the schema through a connection of its own, read-only: the hub's one SQLite connection may be
-    held by a transaction (hub.db), and a probe must not queue behind the ingest for it. An unreadable or
-    missing file fails here (mode=ro creates nothing)."""
+    """Read the schema through a connection of its own, read-only and outside the hub's pool: every
+    transaction of the hub takes the write lock (hub.db), and a probe must not queue behind the ingest for
+    a pooled connection or the lock. An unreadable or missing file fails here (mode=ro creates nothing)."""
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=CHECK_SECONDS)
     try:
         conn.execute("SELECT count(*) FROM sqlite_master").fetchall()
