@@ -170,8 +170,11 @@ class Visit:
             await self.send_agent()
         if self._lost:
             self._lost, everything = False, True
-        if not everything and named - self.pushed and not self._no_submit.is_set():
-            await self._no_submit.wait()  # this socket's own message: the ack pushes it
+        if (everything or named - self.pushed) and not self._no_submit.is_set():
+            # This socket's own message is being stored: the ack pushes it. A full sync must wait too —
+            # the first message's new conversation (no message named) arriving while the second is
+            # stored would read the second back and echo it (seen under load).
+            await self._no_submit.wait()
         if everything:
             await self.sync()
         elif named - self.pushed:
@@ -204,7 +207,13 @@ class Visit:
                 messages = await visitor_history.messages_by_id(session, self.conversations, ids)
             fresh = [m for m in messages if m.id not in self.pushed]
             shown = await widget_messages(session, fresh, self.visitor_id)
+        if fresh and not self._no_submit.is_set():
+            # A message of this socket's was stored while this read waited for the database (it may be
+            # among `fresh`): its ack comes first and marks it pushed, so it is not echoed.
+            await self._no_submit.wait()
         for message, frame in zip(fresh, shown, strict=True):
+            if message.id in self.pushed:
+                continue
             self.pushed.add(message.id)
             await self.send({"type": "message", "message": frame})
 
