@@ -30,7 +30,8 @@ import os
 import sys
 
 if sys.path and os.path.abspath(sys.path[0] or os.curdir) == os.path.dirname(os.path.abspath(__file__)):
-    sys.path.pop(0)  # bench/email.py would shadow the standard library's email
+    # ... and the repository root in its place: this script imports a sibling (bench.*).
+    sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 import argparse
 import asyncio

@@ -32,7 +32,8 @@ import sys
 # `python bench/live.py` puts bench/ first on sys.path, where a sibling script named like a standard
 # library module (bench/email.py) would shadow that module: take the entry out before importing more.
 if sys.path and os.path.abspath(sys.path[0] or os.curdir) == os.path.dirname(os.path.abspath(__file__)):
-    sys.path.pop(0)
+    # ... and the repository root in its place: this script imports a sibling (bench.*).
+    sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 import argparse
 import asyncio
@@ -49,9 +50,10 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import asyncpg  # type: ignore[import-untyped]  # ships no type information
 from aiohttp import WSMsgType, web
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine import make_url
+
+from bench.ingest import _scratch_database  # one scratch-database helper for the benches
 
 SCRIPT = Path(__file__).resolve()
 ROOT = SCRIPT.parents[1]
@@ -456,21 +458,6 @@ async def bench(args: argparse.Namespace, backend: str, database_url: str, tmp: 
             phase.ratio_p99 = round(phase.p99_ms / floor.p99_ms, 2)
     run.phases = [*bare, *commit, *hub]
     return run
-
-
-def _asyncpg_dsn(url: URL) -> str:
-    return url.set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-async def _scratch_database(url: URL, create: bool, name: str) -> None:
-    conn = await asyncpg.connect(_asyncpg_dsn(url))
-    try:
-        if create:
-            await conn.execute(f'CREATE DATABASE "{name}"')
-        else:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
 
 
 def table(run: Run) -> str:
