@@ -18,7 +18,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -191,9 +191,19 @@ def _alembic_config(connection: Connection) -> Config:
     return config
 
 
+# PostgreSQL advisory lock key held while migrating ("okno" in ASCII).
+MIGRATION_LOCK = 0x6F6B6E6F
+
+
 async def migrate(engine: AsyncEngine, revision: str = "head") -> None:
-    """Apply migrations up to `revision` (idempotent; run on every start)."""
+    """Apply migrations up to `revision` (idempotent; run on every start).
+
+    On PostgreSQL the migration holds an advisory lock for its transaction: several hub processes started
+    at once (systemd's okno.target, Compose) migrate one after the other, and the later ones find the
+    schema at head instead of failing on tables another one is creating. (SQLite: one process per file.)"""
     async with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         await conn.run_sync(lambda sync: command.upgrade(_alembic_config(sync), revision))
 
 
