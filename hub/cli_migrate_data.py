@@ -16,6 +16,16 @@ from hub.cli import EXIT_OK, CliError, database_errors, safe_url, settings_from,
 from hub.migrate_data import DEFAULT_BATCH, MigrateDataError, Summary, migrate_data, source_url, target_url
 
 
+def _batch_size(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be 1 or more")
+    return value
+
+
 def _progress(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
@@ -85,7 +95,7 @@ def register(commands: Any) -> None:
     )
     parser.add_argument(
         "--batch-size",
-        type=int,
+        type=_batch_size,
         default=DEFAULT_BATCH,
         metavar="N",
         help=f"rows read and written at a time (default {DEFAULT_BATCH})",
