@@ -1,15 +1,16 @@
 """`okno migrate-data`: a demo hub on SQLite copied into a scratch PostgreSQL database of this module's own.
 
-The copy runs once for the module (the real command, in a process); the tests then read it through the
-real app (contact search, the inbox list), insert into it (sequences), and run the command again (refused:
-the target holds data). Bad inputs are refused before anything is touched (`test_migrate_data_inputs.py`).
+The copy runs once for the module (the real command, through its entry point); the tests then read it
+through the real app (contact search, the inbox list), insert into it (sequences), and run the command
+again (refused: the target holds data). Bad inputs are refused before anything is touched
+(`test_migrate_data_inputs.py`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
+import contextlib
+import io
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,17 +20,16 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import func, select, update
 
 from hub import db
+from hub.cli import main
 from hub.demo import DEMO_LOGINS, load_demo
 from hub.runtime import Hub
 from hub.web import create_app
 from inbox.models import Base, Contact, Message
 from inbox.policy import InboxPolicy
 from tests.conftest import make_settings
-from tests.hub.test_demo import cli_env
 from tests.scratch_pg import scratch_database
 
 pytestmark = pytest.mark.postgresql_only
-ROOT = Path(__file__).resolve().parents[2]
 ADMIN = next(login for login in DEMO_LOGINS if login.role == "admin")
 
 
@@ -56,16 +56,19 @@ async def _demo_hub(path: Path) -> tuple[int, int]:
     return first, last
 
 
-def migrate_data(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "hub", "migrate-data", *args],
-        cwd=ROOT,
-        env=cli_env(),
-        capture_output=True,
-        text=True,
-        timeout=300,  # a hang is a failure; the copy itself takes seconds
-        check=False,
-    )
+@dataclass(frozen=True, slots=True)
+class Run:
+    code: int
+    stdout: str
+    stderr: str
+
+
+def migrate_data(*args: str) -> Run:
+    """`okno migrate-data ARGS` in this process (the command's own entry point; no interpreter to start)."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(["migrate-data", *args])
+    return Run(code, out.getvalue(), err.getvalue())
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +77,7 @@ def copied(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Copied]:
     merged = asyncio.run(_demo_hub(source))
     with scratch_database("okno_t_migrate") as target:
         done = migrate_data("--from", str(source), "--to", target, "--batch-size", "50")
-        assert done.returncode == 0, done.stderr
+        assert done.code == 0, done.stderr
         yield Copied(source, target, done.stdout, done.stderr, merged)
 
 
@@ -166,6 +169,6 @@ async def test_the_next_row_inserted_into_the_copy_gets_a_new_id(copied: Copied)
 
 def test_a_second_run_into_the_same_database_is_refused_naming_the_table(copied: Copied) -> None:
     again = migrate_data("--from", str(copied.source), "--to", copied.target)
-    assert again.returncode == 2
+    assert again.code == 2
     assert "already holds data (table agents)" in again.stderr
     assert again.stdout == ""
