@@ -1,7 +1,7 @@
 """The `okno` command: `demo`, `run`, `migrate`, `create-agent` and `ingest`; `report` and `import history`
 (:mod:`hub.cli_reports`), `quarantine` (:mod:`hub.cli_quarantine`), `templates` (:mod:`hub.templates_cli`),
-`check-config` and `accounts retire` (:mod:`hub.cli_config`), `backup` and `restore` (:mod:`hub.cli_backup`)
-are registered from their own modules.
+`check-config` and `accounts retire` (:mod:`hub.cli_config`), `backup` and `restore` (:mod:`hub.cli_backup`),
+`migrate-data` (:mod:`hub.cli_migrate_data`) are registered from their own modules.
 
 `okno run` stops before it starts anything on a configuration mistake (:mod:`hub.config_check`: one line
 naming the file, the account and the key), holds ``DB.lock`` next to a SQLite database for its lifetime
@@ -770,11 +770,12 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.set_defaults(func=cmd_ingest)
 
     # Their own modules: reports and history import, and the quarantine, are concerns of their own.
-    from hub import cli_backup, cli_config, cli_quarantine, cli_reports
+    from hub import cli_backup, cli_config, cli_migrate_data, cli_quarantine, cli_reports
 
     cli_reports.register(commands)
     cli_config.register(commands)
     cli_backup.register(commands)
+    cli_migrate_data.register(commands)
 
     from hub import templates_cli  # its own module, as cli_reports; imports this module's helpers
 

@@ -10,15 +10,17 @@ rows the transaction added go into the full-text index (inbox/search_index.py). 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -191,10 +193,43 @@ def _alembic_config(connection: Connection) -> Config:
     return config
 
 
+# PostgreSQL advisory lock keys: held while migrating ("okno" in ASCII), and around a hub's start-up
+# (migrations, then the rows it seeds: starter templates, teams, rules, channel accounts). Two keys: the
+# start-up holds its lock on one connection while the migration takes the other on another.
+MIGRATION_LOCK = 0x6F6B6E6F
+STARTUP_LOCK = MIGRATION_LOCK + 1
+
+
 async def migrate(engine: AsyncEngine, revision: str = "head") -> None:
-    """Apply migrations up to `revision` (idempotent; run on every start)."""
+    """Apply migrations up to `revision` (idempotent; run on every start).
+
+    On PostgreSQL the migration holds an advisory lock for its transaction: several hub processes started
+    at once (systemd's okno.target, Compose) migrate one after the other, and the later ones find the
+    schema at head instead of failing on tables another one is creating. (SQLite: one process per file.)"""
     async with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         await conn.run_sync(lambda sync: command.upgrade(_alembic_config(sync), revision))
+
+
+@contextlib.asynccontextmanager
+async def startup_lock(engine: AsyncEngine) -> AsyncIterator[None]:
+    """On PostgreSQL, one hub process at a time through its start-up: processes started together (systemd's
+    okno.target, Compose) would otherwise each insert the same channel account, team or starter template
+    and all but one fail on its unique key. The lock is a session-level advisory lock on a connection of
+    its own, with no transaction left open; it goes with the connection if the process dies. (SQLite:
+    one process per file, nothing to do.)"""
+    if engine.dialect.name != "postgresql":
+        yield
+        return
+    async with engine.connect() as conn:
+        await conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": STARTUP_LOCK})
+        await conn.commit()
+        try:
+            yield
+        finally:
+            await conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": STARTUP_LOCK})
+            await conn.commit()
 
 
 async def current_revision(engine: AsyncEngine) -> str | None:

@@ -366,13 +366,14 @@ class Hub:
         return changed
 
     async def start(self, *, migrate: bool = True, channels: bool = True) -> None:
-        if migrate:
-            await db.migrate(self.engine)
-        if isinstance(self.bus, RedisBus):
-            await self.bus.start()
-        if self.settings.knowledge.load_defaults:  # first: the rules seeded next may name a template
-            await self.load_reply_templates()
-        await self.sync_accounts()
+        async with db.startup_lock(self.engine):  # PostgreSQL: processes started together, one at a time
+            if migrate:
+                await db.migrate(self.engine)
+            if isinstance(self.bus, RedisBus):
+                await self.bus.start()
+            if self.settings.knowledge.load_defaults:  # first: the rules seeded next may name a template
+                await self.load_reply_templates()
+            await self.sync_accounts()
         await self.ingest.start()
         if channels:
             for configured in self.accounts.values():

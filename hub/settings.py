@@ -251,6 +251,31 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 ROLES = ("agent", "supervisor", "admin")
 
 
+class ProxySettings(BaseModel):
+    """`[proxy]`: the reverse proxies (nginx, a load balancer) in front of the hub. A request whose peer
+    address is in `trusted` has its client address taken from `X-Forwarded-For` (the rightmost address
+    that is not itself a trusted proxy); from any other peer the header is ignored. Empty (the default):
+    no header is believed, the peer is the client."""
+
+    model_config = ConfigDict(extra="forbid")
+    trusted: list[str] = Field(default_factory=list, max_length=100)
+
+    @field_validator("trusted")
+    @classmethod
+    def _trusted_parse(cls, value: list[str]) -> list[str]:
+        for network in value:
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"proxy.trusted: {network!r} is not a CIDR network (e.g. 127.0.0.1/32, 10.0.0.0/8)"
+                ) from None
+        return value
+
+    def networks(self) -> tuple[Network, ...]:
+        return _parse_networks(tuple(self.trusted))
+
+
 class SecuritySettings(BaseModel):
     """`[security]`. `allowed_networks`: per role, the CIDR networks its agents may log in and work
     from (checked against the peer address of the connection). A role not named, or named with an empty
@@ -313,6 +338,7 @@ class Settings(BaseSettings):
     business_hours: BusinessHoursSettings = BusinessHoursSettings()
     sla: SlaSettings = SlaSettings()
     security: SecuritySettings = SecuritySettings()
+    proxy: ProxySettings = ProxySettings()
     routing: RoutingSettings = RoutingSettings()
     ui: UiSettings = UiSettings()
     company: CompanySettings = CompanySettings()

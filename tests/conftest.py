@@ -31,18 +31,39 @@ os.environ.setdefault("OKNO_DEBUG_SQLITE_NESTING", "1")
 SHARED_FIXTURES = Path(__file__).resolve().parent.parent.parent / "shared" / "fixtures"
 
 
+POSTGRESQL_ONLY_REASON = (
+    "PostgreSQL only (its own scratch database on the server of OKNO_TEST_DATABASE_URL): runs in the "
+    "PostgreSQL pass"
+)
+
+
+def postgresql_url() -> str | None:
+    """OKNO_TEST_DATABASE_URL when it is PostgreSQL (the PostgreSQL pass), else None."""
+    url = os.environ.get("OKNO_TEST_DATABASE_URL")
+    return url if url and not db.is_sqlite(url) else None
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """On a PostgreSQL run, leave out the tests that never touch the database under test (no `database_url`
-    among their fixtures, no `database_backend` mark): parsers, connectors against their peers, settings. They
-    do not depend on the backend, the SQLite run has run them, and running them twice only doubled CI's time.
-    ``OKNO_TEST_EVERYTHING=1`` runs them all the same."""
-    url = os.environ.get("OKNO_TEST_DATABASE_URL")
-    if not url or db.is_sqlite(url) or os.environ.get("OKNO_TEST_EVERYTHING") == "1":
+    among their fixtures, no `database_backend` or `postgresql_only` mark): parsers, connectors against their
+    peers, settings. They do not depend on the backend, the SQLite run has run them, and running them twice
+    only doubled CI's time. ``OKNO_TEST_EVERYTHING=1`` runs them all the same.
+
+    A `postgresql_only` test (one that makes its own scratch PostgreSQL database: `okno migrate-data`, the
+    hubs behind nginx) runs once, in the PostgreSQL pass; the SQLite pass skips it, saying so."""
+    if postgresql_url() is None:
+        skip = pytest.mark.skip(reason=POSTGRESQL_ONLY_REASON)
+        for item in items:
+            if item.get_closest_marker("postgresql_only"):
+                item.add_marker(skip)
+        return
+    if os.environ.get("OKNO_TEST_EVERYTHING") == "1":
         return
     kept, left = [], []
     for item in items:
         touches = "database_url" in getattr(item, "fixturenames", ())
-        (kept if touches or item.get_closest_marker("database_backend") else left).append(item)
+        marked = item.get_closest_marker("database_backend") or item.get_closest_marker("postgresql_only")
+        (kept if touches or marked else left).append(item)
     if left:
         config.hook.pytest_deselected(items=left)
         items[:] = kept

@@ -23,6 +23,7 @@ from aiohttp.web_log import AccessLogger
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from hub.logs import REQUEST_ID, bound, request_id_from
+from hub.web.proxy import CLIENT
 
 MASK: Final = "***"
 REQUEST_ID_HEADER: Final = "X-Request-Id"
@@ -68,11 +69,15 @@ def redact_url(url: str) -> str:
 
 
 class _RedactedRequest:
-    """What aiohttp's AccessLogger reads of a request, with the URL and the Referer redacted."""
+    """What aiohttp's AccessLogger reads of a request, with the URL and the Referer redacted and the client's
+    address behind a trusted proxy."""
 
-    def __init__(self, request: web.BaseRequest, path_qs: str, referer: str | None) -> None:
+    def __init__(
+        self, request: web.BaseRequest, path_qs: str, referer: str | None, remote: str | None
+    ) -> None:
         self._request = request
         self.path_qs = path_qs
+        self.remote = remote
         headers = CIMultiDict(request.headers)
         if referer is not None:
             headers["Referer"] = referer
@@ -97,8 +102,10 @@ class RedactingAccessLogger(AccessLogger):
         path_qs = redact_url(request.path_qs)
         referer = request.headers.get("Referer")
         safe_referer = redact_url(referer) if referer is not None else None
-        if path_qs != request.path_qs or safe_referer != referer:
-            request = cast(web.BaseRequest, _RedactedRequest(request, path_qs, safe_referer))
+        client = request.get(CLIENT)  # behind a trusted proxy: the client's address, as the hub used it
+        if path_qs != request.path_qs or safe_referer != referer or client is not None:
+            remote = client if client is not None else request.remote
+            request = cast(web.BaseRequest, _RedactedRequest(request, path_qs, safe_referer, remote))
         super().log(request, response, time)
 
 

@@ -35,6 +35,7 @@ from hub.web.api import (
 )
 from hub.web.context import HUB, LOGIN_GUARD, SOCKETS, TEMPLATES
 from hub.web.errors import error_middleware
+from hub.web.proxy import forwarded_clients
 from hub.web.ui import admin_pages, demo_site, inbox, pages, routing_pages, tasks_page, templates_page
 from hub.web.ui import audit as audit_page
 from hub.web.ui import channels as channels_page
@@ -104,9 +105,9 @@ def create_app(hub: Hub, *, manage_hub: bool = True) -> web.Application:
 
     Request bodies are limited to ``settings.ingest.max_body_bytes`` (413 beyond).
     """
-    app = web.Application(
-        middlewares=[request_ids, error_middleware], client_max_size=hub.settings.ingest.max_body_bytes
-    )
+    # The client's address behind a trusted proxy first: every later part sees the real client.
+    middlewares = [forwarded_clients(hub.settings.proxy.networks()), request_ids, error_middleware]
+    app = web.Application(middlewares=middlewares, client_max_size=hub.settings.ingest.max_body_bytes)
     app[HUB] = hub
     app[TEMPLATES] = pages.templates()
     app[SOCKETS] = weakref.WeakSet()
