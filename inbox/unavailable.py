@@ -44,6 +44,8 @@ def _chain(exc: BaseException) -> list[BaseException]:
 def _describe(exc: BaseException) -> str:
     reason = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
     text = " ".join(str(reason).split())[:300]
+    if isinstance(reason, sqlite3.Error) and getattr(reason, "sqlite_errorname", None):
+        text = f"{text} ({reason.sqlite_errorname})"  # SQLITE_IOERR_WRITE says more than "disk I/O error"
     return f"{reason.__class__.__name__}: {text}" if text else reason.__class__.__name__
 
 
