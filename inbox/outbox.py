@@ -40,7 +40,7 @@ from inbox.items import (
     OutboundMessage,
 )
 from inbox.models import Agent, Contact, Conversation, Message, Outbox, utcnow
-from inbox.unavailable import as_unavailable
+from inbox.unavailable import as_unavailable, log_failure
 from inbox.workers import PassWorker
 
 log = logging.getLogger(__name__)
@@ -98,8 +98,8 @@ class OutboxWorker(PassWorker):
         while not self._stopping:
             try:
                 done = await self.run_once()
-            except Exception:
-                log.exception("outbox pass failed")
+            except Exception as exc:
+                log_failure(log, "outbox pass failed", exc)
                 done = 0
             if done or self._stopping:
                 continue

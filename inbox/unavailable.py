@@ -11,6 +11,7 @@ intervention"), without importing a driver. Anything else (a constraint, a schem
 from __future__ import annotations
 
 import errno
+import logging
 import sqlite3
 
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
@@ -83,3 +84,13 @@ def as_unavailable(exc: BaseException) -> StoreUnavailable | None:
         return exc
     reason = unavailable_reason(exc)
     return StoreUnavailable(reason) if reason is not None else None
+
+
+def log_failure(logger: logging.Logger, what: str, exc: BaseException) -> None:
+    """A background pass failed: one warning line when the database is unavailable (an outage, no bug),
+    else the traceback."""
+    reason = unavailable_reason(exc)
+    if reason is not None:
+        logger.warning("%s: database unavailable: %s", what, reason)
+    else:
+        logger.error(what, exc_info=exc)
