@@ -4,7 +4,9 @@
 A Redis backend implements the same two methods (publish to a channel, subscribe by reading it), so a
 WebSocket on process A sees a message ingested on process B. Each subscriber has a bounded queue: a
 subscriber that stops reading loses its oldest events and is told so (`overflowed`), instead of growing
-the hub's memory without end.
+the hub's memory without end. When the shared bus itself lost events (Redis was down), `LocalBus.lost` tells
+every subscriber the same way and hands it a `RESYNC` event, so that one waiting for its next event wakes up
+and reloads from the database (an agent socket sends ``resync``; a visitor socket syncs everything).
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from types import TracebackType
 from typing import Protocol
 
 from inbox.bus import Event
+
+RESYNC = "bus.resync"  # events may have been lost: reload from the database
 
 
 class Subscription:
@@ -69,6 +73,12 @@ class LocalBus:
         subscription = Subscription(self, maxsize)
         self._subscribers.add(subscription)
         return subscription
+
+    def lost(self, reason: str) -> None:
+        """Events may have been lost on their way here: every subscriber is told (module docstring)."""
+        for subscription in list(self._subscribers):
+            subscription.offer(Event(RESYNC, data={"reason": reason}))
+            subscription.overflowed = True
 
     @property
     def subscriber_count(self) -> int:

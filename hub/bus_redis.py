@@ -3,7 +3,9 @@
 Every process publishes to one Redis channel and keeps one subscription to it; a reader task fans each
 event out to the process's local subscribers (agent WebSockets). So a socket on process A sees a message
 ingested on process B. Events are notifications, not data: a subscriber that missed some (Redis restarted,
-a slow socket) reloads from the database, which stays the source of truth.
+a slow socket) reloads from the database, which stays the source of truth. Events published while Redis is
+down are lost from the bus (the publisher logs it; the data is committed): when the reader subscribes again
+after losing Redis, it tells every local subscriber to reload (:meth:`hub.bus.LocalBus.lost`).
 """
 
 from __future__ import annotations
@@ -57,12 +59,17 @@ class RedisBus:
 
     async def _read(self) -> None:
         delay = 0.5
+        lost_since: str | None = None  # why the last subscription ended, until a new one holds
         while True:
             pubsub = self._client.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.subscribe(self._channel)
                 self._ready.set()
                 delay = 0.5
+                if lost_since is not None:
+                    log.info("event bus reconnected to Redis; subscribers reload what they missed")
+                    self._local.lost(f"the event bus lost Redis ({lost_since}): reload")
+                    lost_since = None
                 async for raw in pubsub.listen():
                     try:
                         event = Event.from_dict(json.loads(raw["data"]))
@@ -73,6 +80,7 @@ class RedisBus:
             except asyncio.CancelledError:
                 raise
             except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+                lost_since = lost_since or f"{exc.__class__.__name__}: {exc}"
                 log.warning("event bus lost Redis (%s); reconnecting in %.1f s", exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 30.0)

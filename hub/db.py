@@ -35,13 +35,15 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
-def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
+def create_engine(url: str, *, echo: bool = False, busy_timeout: float = 30.0) -> AsyncEngine:
+    """An engine for `url`. On SQLite, a transaction waits up to `busy_timeout` seconds for the write lock
+    another process holds, then fails with "database is locked" (the web layer answers 503)."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         return create_async_engine(url, echo=echo, pool_pre_ping=True)
     if parsed.database and parsed.database != ":memory:" and not parsed.database.startswith("file:"):
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
+    engine = create_async_engine(url, echo=echo, connect_args={"timeout": busy_timeout})
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -52,7 +54,7 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
             "PRAGMA journal_mode=WAL",
             "PRAGMA synchronous=FULL",
             "PRAGMA foreign_keys=ON",
-            "PRAGMA busy_timeout=30000",
+            f"PRAGMA busy_timeout={round(busy_timeout * 1000)}",
             # Read through a memory map rather than a read() per page: reports scan large indexes
             # (a quarter less CPU on a month of waits at 100,000 conversations).
             "PRAGMA mmap_size=268435456",

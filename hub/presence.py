@@ -24,6 +24,7 @@ from hub.finishing import Finishing
 from inbox import presence
 from inbox.models import utcnow
 from inbox.routing.availability import presence_of
+from inbox.unavailable import log_failure
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -152,5 +153,5 @@ class Presence:
             await asyncio.sleep(self._heartbeat)
             try:
                 await self._shielded(self.beat())
-            except Exception:
-                log.exception("presence heartbeat failed")
+            except Exception as exc:
+                log_failure(log, "presence heartbeat failed", exc)

@@ -145,7 +145,9 @@ class UnknownTeam(ValueError):
 class Hub:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.engine = db.create_engine(settings.database_url)
+        self.engine = db.create_engine(
+            settings.database_url, busy_timeout=settings.sqlite_busy_timeout_seconds
+        )
         self.sessionmaker = db.sessionmaker(self.engine)
         self.bus: LocalBus | RedisBus = RedisBus(settings.bus_url) if settings.bus_url else LocalBus()
         self.policy = settings.policy()

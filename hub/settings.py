@@ -322,6 +322,8 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="OKNO_", env_nested_delimiter="__", extra="forbid")
 
     database_url: str = "sqlite+aiosqlite:///var/okno.db"
+    # SQLite: how long a transaction waits for another process's write lock before answering 503.
+    sqlite_busy_timeout_seconds: float = Field(30.0, gt=0, le=3600)
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
     public_url: str = ""

@@ -61,6 +61,7 @@ from inbox.models import (
 from inbox.policy import InboxPolicy
 from inbox.quarantine import RefusedResult, keep_raw, stage_refused
 from inbox.reports.waits import insert_waits, opened_by_inbound
+from inbox.unavailable import as_unavailable
 
 log = logging.getLogger(__name__)
 
@@ -751,7 +752,10 @@ async def stage_items(
 class IngestQueue:
     """Group commit: concurrent `submit` calls share one transaction; each returns after its commit.
 
-    Refused items (`submit_refused`) ride in the same batches: see inbox.quarantine.
+    Refused items (`submit_refused`) ride in the same batches: see inbox.quarantine. When the database is
+    unavailable (down, locked past the busy timeout, full) the batch's callers get
+    :class:`inbox.unavailable.StoreUnavailable`: nothing of it was stored, and the same item may be handed
+    in again (stored once, by its external id).
     """
 
     def __init__(
@@ -812,10 +816,14 @@ class IngestQueue:
             try:
                 await self._process(batch)
             except Exception as exc:  # never let the loop die: fail the batch's callers instead
-                log.exception("ingest batch failed")
+                failure: Exception | None = as_unavailable(exc)
+                if failure is not None:  # no bug: the callers hear "try again later" (HTTP 503)
+                    log.warning("ingest batch of %d not stored: %s", len(batch), failure)
+                else:
+                    log.exception("ingest batch failed")
                 for _, future in batch:
                     if not future.done():
-                        future.set_exception(exc)
+                        future.set_exception(failure or exc)
             finally:
                 for _ in batch:
                     self._queue.task_done()
@@ -828,6 +836,10 @@ class IngestQueue:
                 results, events = await stage_items(session, items, self.policy)
                 await session.commit()
         except (IntegrityError, DBAPIError) as exc:
+            if (unavailable := as_unavailable(exc)) is not None:
+                # Down, locked past the busy timeout, or full: one by one would only wait as long again
+                # per item. The whole batch fails, nothing of it stored; its callers may try again.
+                raise unavailable from exc
             # A race with another process (the same message or sender inserted meanwhile) or one row the
             # database refuses: take the items one by one, so the others still go in.
             log.info("ingest batch of %d fell back to one by one: %s", len(items), exc.__class__.__name__)
@@ -861,5 +873,7 @@ class IngestQueue:
                     await session.commit()
                 return results[0], events
             except (IntegrityError, DBAPIError) as exc:
+                if (unavailable := as_unavailable(exc)) is not None:
+                    return unavailable, []
                 last = exc
         return IngestError(f"the database refused the item: {last}"), []

@@ -6,6 +6,12 @@ workers do not queue behind each other. The send runs under a timeout shorter th
 never sent twice while its worker lives. A worker that died mid-send leaves a row in "sending" whose lease
 runs out; it is then tried again with the same idempotency key, which connectors hand to platforms that
 deduplicate (e-mail Message-ID, VK random_id, the API channel's Idempotency-Key header).
+
+A worker that lives through a database outage does not leave its rows to the lease (minutes): the rows it
+claimed but never handed to a sender are released (back to pending, the attempt not counted) and the
+outcome of a send it could not record is recorded, both at the start of its next pass that reaches the
+database — so a reply is not sent a second time, and a row claimed just before the outage goes out
+just after it.
 """
 
 from __future__ import annotations
@@ -25,8 +31,16 @@ from inbox import audit
 from inbox.blobs import BlobStore
 from inbox.bus import Event, NullPublisher, Publisher
 from inbox.conversations import Viewer, get_visible_conversation, scope
-from inbox.items import DeliveryError, IdentityRef, MessageSender, OutboundAttachment, OutboundMessage
+from inbox.items import (
+    Delivery,
+    DeliveryError,
+    IdentityRef,
+    MessageSender,
+    OutboundAttachment,
+    OutboundMessage,
+)
 from inbox.models import Agent, Contact, Conversation, Message, Outbox, utcnow
+from inbox.unavailable import as_unavailable, log_failure
 from inbox.workers import PassWorker
 
 log = logging.getLogger(__name__)
@@ -75,13 +89,17 @@ class OutboxWorker(PassWorker):
         self._poll = poll_seconds
         self._batch = batch
         self._blobs = blobs
+        # Left by a pass the database failed (see the module docstring): claimed rows never handed to a
+        # sender (id → the lease this worker set), and sends whose outcome is not recorded yet.
+        self._unsent: dict[int, datetime] = {}
+        self._unrecorded: dict[int, tuple[Delivery | None, DeliveryError | None]] = {}
 
     async def _run(self) -> None:
         while not self._stopping:
             try:
                 done = await self.run_once()
-            except Exception:
-                log.exception("outbox pass failed")
+            except Exception as exc:
+                log_failure(log, "outbox pass failed", exc)
                 done = 0
             if done or self._stopping:
                 continue
@@ -92,10 +110,36 @@ class OutboxWorker(PassWorker):
 
     async def run_once(self) -> int:
         """Claim due rows and try each once. Returns how many were tried."""
+        await self._settle()
         claimed = await self._claim()
-        for outbox_id in claimed:
-            await self._deliver(outbox_id)
+        try:
+            for outbox_id in claimed:
+                await self._deliver(outbox_id)
+        except Exception as exc:
+            if as_unavailable(exc) is None:  # a bug, not an outage: its rows wait out their lease as before
+                self._unsent.clear()
+            raise
         return len(claimed)
+
+    async def _settle(self) -> None:
+        """What a failed pass left: record the outcomes of its sends, release its rows never sent."""
+        for outbox_id, (delivery, error) in list(self._unrecorded.items()):
+            await self._record(outbox_id, delivery, error)
+            del self._unrecorded[outbox_id]
+        if not self._unsent:
+            return
+        async with self._sessionmaker() as session:
+            for outbox_id, lease in self._unsent.items():
+                await session.execute(
+                    update(Outbox)
+                    # Still ours (the same lease): no other worker took it after the lease ran out.
+                    .where(Outbox.id == outbox_id, Outbox.status == "sending", Outbox.lease_until == lease)
+                    .values(status="pending", lease_until=None, attempts=Outbox.attempts - 1),
+                    execution_options={"synchronize_session": False},
+                )
+            await session.commit()
+        log.info("outbox: %d rows claimed before a database failure released, never sent", len(self._unsent))
+        self._unsent.clear()
 
     async def _claim(self) -> list[int]:
         now = self._clock()
@@ -120,6 +164,7 @@ class OutboxWorker(PassWorker):
                 if result.rowcount == 1:  # type: ignore[attr-defined]
                     claimed.append(outbox_id)
             await session.commit()
+        self._unsent.update(dict.fromkeys(claimed, lease))
         return claimed
 
     async def _deliver(self, outbox_id: int) -> None:
@@ -127,6 +172,7 @@ class OutboxWorker(PassWorker):
             out, row, stored = await _build(session, outbox_id)
         out = await _with_files(out, stored, self._blobs)  # file reads with no transaction open
         sender = self._senders(row.account_id)
+        del self._unsent[outbox_id]  # from here on the row's outcome is recorded, now or after an outage
         error: DeliveryError | None = None
         delivery = None
         if out.meta.get("missing_files"):
@@ -146,8 +192,20 @@ class OutboxWorker(PassWorker):
             except Exception as exc:  # a connector bug must not stop the worker
                 log.exception("connector send failed for outbox %s", outbox_id)
                 error = DeliveryError(f"{exc.__class__.__name__}: {exc}")
+        try:
+            await self._record(outbox_id, delivery, error)
+        except Exception as exc:
+            if as_unavailable(exc) is not None:
+                self._unrecorded[outbox_id] = (delivery, error)  # recorded by the next pass that can
+            raise
+
+    async def _record(self, outbox_id: int, delivery: Delivery | None, error: DeliveryError | None) -> None:
+        """Write a send's outcome on its row and message, then publish the delivery status."""
         async with self._sessionmaker() as session:
             row = await session.get_one(Outbox, outbox_id)
+            if row.status != "sending":  # an outcome recorded late: another worker took the row since
+                log.warning("outbox %s: outcome not recorded, the row is %s now", outbox_id, row.status)
+                return
             message = await session.get_one(Message, row.message_id)
             conv = await session.get_one(Conversation, message.conversation_id)
             now = self._clock()

@@ -34,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from inbox.bus import Event, NullPublisher, Publisher
 from inbox.models import utcnow
 from inbox.snoozes import SnoozeEnds
+from inbox.unavailable import log_failure
 from inbox.workers import PassWorker
 
 log = logging.getLogger(__name__)
@@ -115,8 +116,8 @@ class Scheduler(PassWorker):
             try:
                 done = await self.run_once()
                 pause = 0.0 if done else await self._pause()
-            except Exception:
-                log.exception("scheduler pass failed")
+            except Exception as exc:
+                log_failure(log, "scheduler pass failed", exc)
                 pause = self._idle
             if self._stopping:
                 break

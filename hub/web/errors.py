@@ -1,8 +1,10 @@
 """Every error the web layer answers is JSON: ``{"error": {"code", "message", "field"}}``.
 
 Handlers raise :class:`ApiError` (or a domain error, mapped here by class); the middleware turns them,
-aiohttp's own HTTP errors (404, 405, 413 …) and anything unexpected into that shape. An unexpected
-exception is logged with its traceback and answered with a 500 that carries none.
+aiohttp's own HTTP errors (404, 405, 413 …) and anything unexpected into that shape. A database that is
+unavailable (down, restarting, locked past the busy timeout, full: :mod:`inbox.unavailable`) is a 503
+``unavailable`` with ``Retry-After``, logged as one line. Any other unexpected exception is logged with its
+traceback and answered with a 500 that carries none.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from inbox.outbox import MessageNotFound, RetryRefused
 from inbox.replies import ReplyError
 from inbox.search import SearchError
 from inbox.tasks import TaskError, TaskNotFound
+from inbox.unavailable import RETRY_AFTER_SECONDS, StoreUnavailable, unavailable_reason
 
 log = logging.getLogger(__name__)
 
@@ -110,10 +113,22 @@ def error_response(error: ApiError) -> web.Response:
     return response
 
 
+def unavailable(reason: str) -> ApiError:
+    """503: the database cannot take the request now (nothing was stored); try again after Retry-After."""
+    return ApiError(
+        503,
+        "unavailable",
+        f"the database is unavailable, nothing was stored: try again in {RETRY_AFTER_SECONDS} s ({reason})",
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
+
+
 def from_domain(exc: Exception) -> ApiError | None:
     """The answer for a domain error, or None for an exception that is a bug."""
     if isinstance(exc, ApiError):
         return exc
+    if isinstance(exc, StoreUnavailable):
+        return unavailable(exc.reason)
     if isinstance(exc, IdentityRefused):
         return unprocessable(exc.reason, exc.field)
     if isinstance(exc, PayloadError):
@@ -179,6 +194,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         mapped = from_domain(exc)
         if mapped is not None:
             return error_response(mapped)
+        reason = unavailable_reason(exc)
+        if reason is not None:  # the database is down, locked or full: no bug, no stack in the log
+            log.warning("%s %s: database unavailable: %s", request.method, redact_path(request.path), reason)
+            return error_response(unavailable(reason))
         log.exception("unhandled error on %s %s", request.method, redact_path(request.path))
         return web.json_response(
             error_body("internal_error", "internal error: the server logged the details"), status=500

@@ -26,6 +26,7 @@ from inbox.presence import PRESENCE_TTL
 from inbox.routing.auto_reply import AutoReplies
 from inbox.routing.router import BATCH, route_team, waiting_teams
 from inbox.routing.rules import apply_rules
+from inbox.unavailable import log_failure
 from inbox.workers import PassWorker
 
 log = logging.getLogger(__name__)
@@ -102,8 +103,8 @@ class RouterWorker(PassWorker):
             self._wake.clear()  # a wake during the pass below makes the next one start at once
             try:
                 done = await self.run_once()
-            except Exception:
-                log.exception("routing pass failed")
+            except Exception as exc:
+                log_failure(log, "routing pass failed", exc)
                 done = 0
             if self._stopping:
                 break

@@ -6,7 +6,8 @@ database transaction, under a ceiling (:mod:`hub.channel_check`), and answers wh
 
 ``POST /api/v1/channels/{account}/messages`` authenticates with the account's own token (compared in
 constant time) before the body is even read; only then is it parsed by :func:`channels.api.parse` and
-handed to the one ingest path. 201 for a new message, 200 for a redelivered one.
+handed to the one ingest path. 201 for a new message, 200 for a redelivered one; 503 with Retry-After when
+the database cannot take it now (nothing stored: send it again, it is stored once).
 """
 
 from __future__ import annotations
@@ -131,7 +132,7 @@ async def test_connection(request: web.Request) -> web.Response:
     },
     body=ApiChannelMessage,
     path=AccountPath,
-    errors=(401, 403, 404, 422),
+    errors=(401, 403, 404, 422, 503),
     auth="channel",
 )
 async def inbound(request: web.Request) -> web.Response:

@@ -46,6 +46,10 @@ ERRORS = {
     ),
     409: ("Conflict", "someone else was first (e.g. took the conversation): reload"),
     429: ("TooManyRequests", "over a rate limit: try again after the Retry-After header's seconds"),
+    503: (
+        "ServiceUnavailable",
+        "the database is unavailable (down, locked, full): nothing was stored; try again after Retry-After",
+    ),
 }
 
 CSRF: Schema = {

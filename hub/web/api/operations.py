@@ -20,7 +20,7 @@ Auth = Literal["agent", "public", "channel"]
 """agent: an agent's token or session (and CSRF on changes); public: no credentials; channel: the channel
 account's own token."""
 
-ErrorStatus = Literal[401, 403, 404, 409, 410, 422, 429]
+ErrorStatus = Literal[401, 403, 404, 409, 410, 422, 429, 503]
 
 H = TypeVar("H", bound=Callable[..., object])
 

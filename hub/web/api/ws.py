@@ -3,7 +3,8 @@
 Frames sent: ``{"type", "conversation_id", "data"}`` — first ``hello``, then each bus event the agent
 may see (:func:`inbox.visibility.may_see_event`: a conversation's event by its team and assignee, an event
 about client cards only if the agent may see every card it names), ``resync`` when the
-socket fell behind and lost events (reload the lists), ``pong`` for a client's ``{"type": "ping"}``.
+socket fell behind and lost events, or the shared bus (Redis) lost them while it was down (reload the
+lists), ``pong`` for a client's ``{"type": "ping"}``.
 A client reports its tab idle or active with ``{"type": "idle", "idle": true|false}``: an agent whose
 every socket is idle is "away" (``agent.presence``) and gets no new dialogs (inbox.routing).
 The protocol-level heartbeat closes a socket whose peer vanished. Presence is shared by every hub
@@ -33,7 +34,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from pydantic import Field
 
 from hub import auth
-from hub.bus import Subscription
+from hub.bus import RESYNC, Subscription
 from hub.web.api.operations import operation
 from hub.web.auth import Principal, authenticate, same_origin, token_principal
 from hub.web.context import SOCKETS, db, hub_of, publish
@@ -51,7 +52,7 @@ HEARTBEAT_SECONDS = 30.0
 AUTH_DEADLINE_SECONDS = 10.0  # for the first frame of a socket opened without credentials
 # Events for the hub processes only: credentials ended (auth.*), and the visitor sockets' own bookkeeping
 # (webchat.*: which sockets of which visitor watch a conversation, with the visitor's id).
-HUB_ONLY = (INTERNAL_PREFIX, "webchat.")
+HUB_ONLY = (INTERNAL_PREFIX, "webchat.", "bus.")  # bus.resync: the `overflowed` flag sends ``resync``
 
 
 def frame(
@@ -67,7 +68,8 @@ async def _pump(ws: web.WebSocketResponse, subscription: Subscription, viewer: V
             event = await subscription.get()
             if subscription.overflowed:
                 subscription.overflowed = False
-                await ws.send_json(frame("resync", data={"reason": "events were lost: reload"}))
+                why = event.data.get("reason") if event.type == RESYNC else None
+                await ws.send_json(frame("resync", data={"reason": why or "events were lost: reload"}))
             if event.type.startswith(HUB_ONLY):
                 continue
             if may_see_event(viewer, event):

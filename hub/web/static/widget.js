@@ -592,7 +592,7 @@
       else if (window.console) console.warn("Okno widget: " + f.message);
     } else if (f.type === "error" && f.id) {
       var item = state.pending.filter(function (p) { return p.id === f.id; })[0];
-      if (f.code === "rate_limited" && item) {
+      if ((f.code === "rate_limited" || f.code === "unavailable") && item) {  // sent again after retry_after
         item.wait = Date.now() + (f.retry_after || 5) * 1000;
         item.sentAt = 0;
         setTimeout(flush, (f.retry_after || 5) * 1000 + 50);

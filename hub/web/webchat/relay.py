@@ -18,7 +18,7 @@ from typing import Protocol
 
 from aiohttp import web
 
-from hub.bus import LocalBus, Subscription
+from hub.bus import RESYNC, LocalBus, Subscription
 from hub.bus_redis import RedisBus
 from inbox.bus import Event
 
@@ -66,6 +66,10 @@ class VisitorRelay:
                     log.exception("web-chat relay could not dispatch %s", event.type)
 
     def dispatch(self, event: Event) -> None:
+        if event.type == RESYNC:  # the bus lost events: every socket reads what it has not shown yet
+            for link in self.links():
+                link.poke(event)
+            return
         if event.type == "webchat.conversation":
             key = (event.data.get("account_id"), event.data.get("visitor_id"))
             conversation_id = event.conversation_id

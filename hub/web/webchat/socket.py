@@ -15,7 +15,8 @@ unidentified. Then:
   - the visitor's own doing, which the widget shows and keeps the message for: no text → ``error``
     {code: "invalid", field: "text"}, too long → ``error`` {code: "too_long"}, too fast → ``error``
     {code: "rate_limited", retry_after} (the widget retries). Nothing is stored: the visitor still has
-    the words.
+    the words. So it is when the database cannot take it now (down, locked, full): ``error`` {code:
+    "unavailable", retry_after}, and the widget sends it again.
   - a message frame the parser refuses (an id or text no widget of ours sends: not text, a NUL
     character, a malformed id) or one the inbox refuses: kept in the quarantine (the frame's id and
     text as received, the visitor's id, page and pre-chat answers, as ``okno ingest webchat`` reads
@@ -66,6 +67,7 @@ from inbox.bus import Event
 from inbox.ingest import IngestError
 from inbox.items import IdentityRef, InboundMessage, Refused
 from inbox.models import Message
+from inbox.unavailable import RETRY_AFTER_SECONDS, StoreUnavailable
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
@@ -306,6 +308,11 @@ class Visit:
             # Accepted from the visitor, refused by the inbox: kept in the quarantine too.
             await self.quarantine(frame, cid, str(exc))
             await self.error("refused", str(exc), id=cid)
+            return
+        except StoreUnavailable as exc:  # nothing stored: the widget sends it again after retry_after
+            log.warning("web-chat message %s not stored: %s", cid, exc.reason)
+            message = "the message could not be stored now: it is sent again shortly"
+            await self.error("unavailable", message, id=cid, retry_after=RETRY_AFTER_SECONDS)
             return
         if result.conversation_id not in self.conversations:
             self.request.app[RELAY].watch(self, result.conversation_id)

@@ -6,7 +6,8 @@
   told to hide IDLE from its capabilities (to exercise polling).
 * :class:`MailServer` is an aiosmtpd SMTP server (its own thread) that accepts mail for the Dovecot users
   (``user+anything@any.domain`` goes to ``user``) and writes it into their Maildir the way an MDA does
-  (``tmp/`` then rename into ``new/``). Recipients named ``tempfail…`` get a 451, ``reject…`` a 550.
+  (``tmp/`` then rename into ``new/``). Recipients named ``tempfail…`` get a 451, ``reject…`` a 550. It can
+  be stopped and started again on the same port.
 """
 
 from __future__ import annotations
@@ -328,15 +329,21 @@ class MailServer:
             kwargs["ssl_context"] = context
         elif context is not None:
             kwargs["tls_context"] = context
+        self._options = kwargs
         self.controller = Controller(self.handler, **kwargs)
+        self._stopped = False
 
     @property
     def received(self) -> list[Envelope]:
         return self.handler.received
 
     def start(self) -> None:
+        if self._stopped:  # a stopped Controller's loop is closed: a restart (same port) needs a new one
+            self.controller = Controller(self.handler, **self._options)
+            self._stopped = False
         self.controller.start()
 
     def stop(self) -> None:
+        self._stopped = True
         with contextlib.suppress(Exception):
             self.controller.stop()
