@@ -210,6 +210,12 @@ class TelegramConnector:
 
     # -- lifecycle ---------------------------------------------------------------------------------------
 
+    @property
+    def single_holder(self) -> bool:
+        """Polling pulls getUpdates (one process may: Telegram refuses a second poller); a webhook is
+        pushed to whichever process the load balancer picks, so every process runs it."""
+        return self.settings is None or self.settings.mode == "polling"
+
     def _settings(self) -> TelegramSettings:
         if self.settings is None:
             assert self._problem is not None
