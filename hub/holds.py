@@ -113,6 +113,7 @@ class Holds:
 
     async def _keep(self) -> None:
         while True:
+            self._wake.clear()  # a want() during the pass below wakes the next one at once
             try:
                 async with asyncio.timeout(self.timeout_seconds):
                     await self._pass()
@@ -131,7 +132,6 @@ class Holds:
                 for hold in self._holds.values():
                     hold._lose()
                 await self._drop_connection()
-            self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.retry_seconds):
                     await self._wake.wait()
@@ -140,6 +140,8 @@ class Holds:
         """One heartbeat, then one try of each lock wanted and not held."""
         if self._conn is None:
             self._conn = await self._connect()
+            # A connection the server closed is noticed at once, not at the next heartbeat.
+            self._conn.add_termination_listener(self._on_closed)
         conn = self._conn
         await conn.fetchval("SELECT 1")
         for hold in list(self._holds.values()):
@@ -148,6 +150,9 @@ class Holds:
             if await conn.fetchval("SELECT pg_try_advisory_lock($1, $2)", HOLD_CLASS, hold.account_id):
                 log.info("holds: this process now holds account %s", hold.account_id)
                 hold._gain()
+
+    def _on_closed(self, _conn: Any) -> None:
+        self._wake.set()
 
     async def _connect(self) -> Any:
         import asyncpg  # type: ignore[import-untyped]  # no stubs; PostgreSQL only
@@ -161,6 +166,7 @@ class Holds:
         conn, self._conn = self._conn, None
         if conn is None:
             return
+        conn.remove_termination_listener(self._on_closed)  # our own close wakes nothing
         try:
             async with asyncio.timeout(self.timeout_seconds):
                 await conn.close()
