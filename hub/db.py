@@ -18,15 +18,36 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 
 from inbox.search_index import index_pending
 
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+# The first key of the advisory locks Okno takes on PostgreSQL: "okno" in ASCII, told apart from other
+# applications' locks. The second: an account's id (hub.holds), or one of the negative keys below.
+LOCK_CLASS = 0x6F6B6E6F
+STARTUP_KEY = -1  # migrations and the sync of configured accounts: one starting process at a time
+
+
+async def one_starting_at_a_time(conn: AsyncConnection | AsyncSession) -> None:
+    """On PostgreSQL, wait until no other hub process is past this point in its start-up transaction (a
+    lock that ends with the transaction): processes started together on a fresh database would otherwise
+    both create the same tables, accounts and teams, and one would fail. SQLite has one process."""
+    dialect = conn.dialect if isinstance(conn, AsyncConnection) else conn.get_bind().dialect
+    if dialect.name == "postgresql":
+        await conn.execute(text("SELECT pg_advisory_xact_lock(:k, :v)"), {"k": LOCK_CLASS, "v": STARTUP_KEY})
 
 
 def is_sqlite(url: str) -> bool:
@@ -194,6 +215,7 @@ def _alembic_config(connection: Connection) -> Config:
 async def migrate(engine: AsyncEngine, revision: str = "head") -> None:
     """Apply migrations up to `revision` (idempotent; run on every start)."""
     async with engine.begin() as conn:
+        await one_starting_at_a_time(conn)
         await conn.run_sync(lambda sync: command.upgrade(_alembic_config(sync), revision))
 
 

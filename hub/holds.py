@@ -27,8 +27,7 @@ from hub import db
 
 log = logging.getLogger(__name__)
 
-# The first key of every hold: "okno" in ASCII, so our locks are told apart from other applications'.
-HOLD_CLASS = 0x6F6B6E6F
+HOLD_CLASS = db.LOCK_CLASS  # the first key of every hold; the second is the account's id
 
 
 class Hold:
@@ -38,7 +37,9 @@ class Hold:
         self.account_id = account_id
         self._gained = asyncio.Event()
         self._lost = asyncio.Event()
+        self._tried = asyncio.Event()  # the lock was tried once (or could not be: no connection)
         if held:
+            self._tried.set()
             self._gained.set()
         else:
             self._lost.set()
@@ -54,6 +55,10 @@ class Hold:
     async def lost(self) -> None:
         """Return once this process no longer holds the account (at once if it does not)."""
         await self._lost.wait()
+
+    async def tried(self) -> None:
+        """Return once the lock was tried at least once: whether another process holds it is known."""
+        await self._tried.wait()
 
     def _gain(self) -> None:
         self._lost.clear()
@@ -131,6 +136,7 @@ class Holds:
                 )
                 for hold in self._holds.values():
                     hold._lose()
+                    hold._tried.set()
                 await self._drop_connection()
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.retry_seconds):
@@ -150,6 +156,7 @@ class Holds:
             if await conn.fetchval("SELECT pg_try_advisory_lock($1, $2)", HOLD_CLASS, hold.account_id):
                 log.info("holds: this process now holds account %s", hold.account_id)
                 hold._gain()
+            hold._tried.set()
 
     def _on_closed(self, _conn: Any) -> None:
         self._wake.set()

@@ -259,6 +259,7 @@ class Hub:
     async def sync_accounts(self) -> dict[str, ConfiguredAccount]:
         """Make a ChannelAccount row (and its team) for every configured account; return them by name."""
         async with self.sessionmaker() as session:
+            await db.one_starting_at_a_time(session)  # processes started together make each row once
             edited = await edited_teams(session)  # changed in the hub since: the database wins
             for team_name, routing in self.settings.routing.teams.items():
                 team = await session.scalar(select(Team).where(Team.name == team_name))
