@@ -32,6 +32,8 @@ configuration, a cursor store) and owns one receive loop:
   connector that only waits for pushes through the hub's web app (web chat, webhooks, the API channel)
   says False, and runs in every process: any of them behind the load balancer takes the push and sends
   the replies. Read it through :func:`single_holder`.
+* ``prepare()`` (optional): what a process standing by for such an account can do ahead of taking it over,
+  so the takeover is quick (Telegram imports aiogram: seconds on a cold start). Never receives or sends.
 
 The architecture sketch named the receive loop ``start``; a coroutine that runs until it fails is what
 lets the supervisor see a failure and restart it, so it is called ``run`` here.

@@ -204,12 +204,14 @@ class Supervisor:
             hold = None
             if self._holds is not None and single_holder(connector):
                 hold = self._holds.want(account_id)
+                await hold.tried()  # free or held elsewhere: known within one pass of the holds
                 if not hold.held:
                     self._elsewhere.add(account_id)
                     self.connectors.pop(account_id, None)
+                    await self._set(state, STANDBY, STANDBY_DETAIL)
+                    await self._prepare(connector, account.name)
                     with contextlib.suppress(Exception):
                         await connector.close()
-                    await self._set(state, STANDBY, STANDBY_DETAIL)
                     await hold.gained()
                     failures = refusals = 0
                     continue  # a fresh connector, with the configuration as it is now
@@ -251,6 +253,16 @@ class Supervisor:
             await self._wait_backoff(delay, wake, hold)
             if wake.is_set():  # the configuration changed: a fresh start, with no backoff carried over
                 failures = refusals = 0
+
+    async def _prepare(self, connector: Connector, name: str) -> None:
+        """What a standby can do ahead of taking over (see channels.base: ``prepare``)."""
+        prepare = getattr(connector, "prepare", None)
+        if prepare is None:
+            return
+        try:
+            await prepare()
+        except Exception as exc:  # the start after the takeover meets it again, and says it then
+            log.info("account %s: preparing a standby failed (%s)", name, exc)
 
     async def _run(self, connector: Connector, hold: Hold | None) -> None:
         """The connector's receive loop; stopped (HoldLost) as soon as `hold` is lost."""

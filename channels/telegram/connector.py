@@ -216,6 +216,10 @@ class TelegramConnector:
         pushed to whichever process the load balancer picks, so every process runs it."""
         return self.settings is None or self.settings.mode == "polling"
 
+    async def prepare(self) -> None:
+        """A standby process imports aiogram now, not when it takes the bot over (see channels.base)."""
+        await import_aiogram()
+
     def _settings(self) -> TelegramSettings:
         if self.settings is None:
             assert self._problem is not None
