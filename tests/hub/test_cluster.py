@@ -221,7 +221,10 @@ async def test_two_processes_share_one_database_and_the_survivor_takes_over_a_ki
                 row = await session.scalar(select(ChannelAccount).where(ChannelAccount.name == "tg"))
                 assert row is not None and row.state == "running"
             async with http.get(f"{b.url}/readyz") as ready:
-                assert ready.status == 200, await ready.text()
+                assert ready.status == 200, await ready.text()  # standing by is ready
+            async with http.get(f"{b.url}/api/v1/channels", headers=auth) as listed:
+                shown = {item["name"]: item["state"] for item in (await listed.json())["items"]}
+                assert shown == {"tg": "running", "site": "running"}  # tg: as its holder wrote it
 
             # (a) an agent's socket on a sees a message ingested through b.
             async with http.ws_connect(f"{a.url}/api/v1/ws", headers=auth) as ws:
