@@ -83,6 +83,7 @@ class Holds:
         self._conn: Any = None  # an asyncpg connection (asyncpg is imported only where PostgreSQL is used)
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
+        self._down = False  # the last pass failed
         if self.shared and make_url(database_url).get_driver_name() != "asyncpg":
             scheme = database_url.split(":")[0]
             raise ValueError(f"database_url: use the asyncpg driver (postgresql+asyncpg://), not {scheme}")
@@ -126,18 +127,24 @@ class Holds:
                 raise
             except Exception as exc:  # the connection broke or did not answer: nothing is held any more
                 held = [h.account_id for h in self._holds.values() if h.held]
-                level = logging.WARNING if held or self._conn is not None else logging.INFO
+                # Said once per outage (and whenever holds are let go), not once per retry.
+                level = logging.WARNING if held or not self._down else logging.DEBUG
                 log.log(
                     level,
-                    "holds: database connection lost (%s: %s); accounts let go: %s",
+                    "holds: no database connection for the holds (%s: %s); accounts let go: %s",
                     exc.__class__.__name__,
                     exc,
                     held or "none",
                 )
+                self._down = True
                 for hold in self._holds.values():
                     hold._lose()
                     hold._tried.set()
                 await self._drop_connection()
+            else:
+                if self._down:
+                    log.info("holds: the database connection for the holds is back")
+                self._down = False
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.retry_seconds):
                     await self._wake.wait()
@@ -150,13 +157,21 @@ class Holds:
             self._conn.add_termination_listener(self._on_closed)
         conn = self._conn
         await conn.fetchval("SELECT 1")
-        for hold in list(self._holds.values()):
-            if hold.held:
-                continue
-            if await conn.fetchval("SELECT pg_try_advisory_lock($1, $2)", HOLD_CLASS, hold.account_id):
-                log.info("holds: this process now holds account %s", hold.account_id)
-                hold._gain()
-            hold._tried.set()
+        waiting = [hold for hold in self._holds.values() if not hold.held]
+        if waiting:  # every lock wanted, tried in one round trip
+            taken = set(
+                await conn.fetchval(
+                    "SELECT coalesce(array_agg(a), '{}') FROM unnest($2::int4[]) AS a"
+                    " WHERE pg_try_advisory_lock($1, a)",
+                    HOLD_CLASS,
+                    [hold.account_id for hold in waiting],
+                )
+            )
+            for hold in waiting:
+                if hold.account_id in taken:
+                    log.info("holds: this process now holds account %s", hold.account_id)
+                    hold._gain()
+                hold._tried.set()
 
     def _on_closed(self, _conn: Any) -> None:
         self._wake.set()
