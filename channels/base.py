@@ -216,7 +216,10 @@ class Connector(Protocol):
 
 def single_holder(connector: object) -> bool:
     """Whether `connector` must run in one process only (see the module docstring); True unless it says."""
-    return bool(getattr(connector, "single_holder", True))
+    try:
+        return bool(getattr(connector, "single_holder", True))
+    except Exception:  # a bad configuration asked about: pulling, the default; run() reports the error
+        return True
 
 
 @dataclass(frozen=True, slots=True)
