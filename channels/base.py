@@ -26,6 +26,14 @@ configuration, a cursor store) and owns one receive loop:
   long-poll server is known or its callback is accepted, AMI after login, a file follower after its first
   read, push-only channels at once) and cleared when it stops or loses its connection. The supervisor,
   health checks and tests wait on it instead of guessing from private state.
+* ``single_holder`` (optional, a bool attribute or property; default True): whether the account's receive
+  loop must run in ONE process of several sharing a database — a connector that pulls from its peer (IMAP,
+  Telegram getUpdates, VK long poll, AMI, a CDR file) would otherwise fetch everything once per process. A
+  connector that only waits for pushes through the hub's web app (web chat, webhooks, the API channel)
+  says False, and runs in every process: any of them behind the load balancer takes the push and sends
+  the replies. Read it through :func:`single_holder`.
+* ``prepare()`` (optional): what a process standing by for such an account can do ahead of taking it over,
+  so the takeover is quick (Telegram imports aiogram: seconds on a cold start). Never receives or sends.
 
 The architecture sketch named the receive loop ``start``; a coroutine that runs until it fails is what
 lets the supervisor see a failure and restart it, so it is called ``run`` here.
@@ -88,6 +96,7 @@ __all__ = [
     "file_parser",
     "register",
     "reparse",
+    "single_holder",
     "with_message",
 ]
 
@@ -203,6 +212,14 @@ class Connector(Protocol):
     async def send(self, out: OutboundMessage) -> Delivery: ...
 
     async def close(self) -> None: ...
+
+
+def single_holder(connector: object) -> bool:
+    """Whether `connector` must run in one process only (see the module docstring); True unless it says."""
+    try:
+        return bool(getattr(connector, "single_holder", True))
+    except Exception:  # a bad configuration asked about: pulling, the default; run() reports the error
+        return True
 
 
 @dataclass(frozen=True, slots=True)

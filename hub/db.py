@@ -23,12 +23,25 @@ from alembic.config import Config
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 
 from inbox.search_index import index_pending
 
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+# The first key of the advisory locks Okno takes on PostgreSQL: "okno" in ASCII, told apart from other
+# applications' locks. The second: an account's id (hub.holds), or one of the negative keys below.
+LOCK_CLASS = 0x6F6B6E6F
+STARTUP_KEY = -1  # a hub's start-up (migrations, then the rows it seeds): one starting process at a time
+MIGRATION_KEY = -2  # a migration (also `okno migrate` alone): one at a time
 
 
 def is_sqlite(url: str) -> bool:
@@ -195,13 +208,6 @@ def _alembic_config(connection: Connection) -> Config:
     return config
 
 
-# PostgreSQL advisory lock keys: held while migrating ("okno" in ASCII), and around a hub's start-up
-# (migrations, then the rows it seeds: starter templates, teams, rules, channel accounts). Two keys: the
-# start-up holds its lock on one connection while the migration takes the other on another.
-MIGRATION_LOCK = 0x6F6B6E6F
-STARTUP_LOCK = MIGRATION_LOCK + 1
-
-
 async def migrate(engine: AsyncEngine, revision: str = "head") -> None:
     """Apply migrations up to `revision` (idempotent; run on every start).
 
@@ -210,7 +216,9 @@ async def migrate(engine: AsyncEngine, revision: str = "head") -> None:
     schema at head instead of failing on tables another one is creating. (SQLite: one process per file.)"""
     async with engine.begin() as conn:
         if conn.dialect.name == "postgresql":
-            await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
+            await conn.execute(
+                text("SELECT pg_advisory_xact_lock(:k, :v)"), {"k": LOCK_CLASS, "v": MIGRATION_KEY}
+            )
         await conn.run_sync(lambda sync: command.upgrade(_alembic_config(sync), revision))
 
 
@@ -225,12 +233,12 @@ async def startup_lock(engine: AsyncEngine) -> AsyncIterator[None]:
         yield
         return
     async with engine.connect() as conn:
-        await conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": STARTUP_LOCK})
+        await conn.execute(text("SELECT pg_advisory_lock(:k, :v)"), {"k": LOCK_CLASS, "v": STARTUP_KEY})
         await conn.commit()
         try:
             yield
         finally:
-            await conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": STARTUP_LOCK})
+            await conn.execute(text("SELECT pg_advisory_unlock(:k, :v)"), {"k": LOCK_CLASS, "v": STARTUP_KEY})
             await conn.commit()
 
 

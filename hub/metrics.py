@@ -46,7 +46,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 # Every state an account can show (hub.supervisor); each is a series, 1 for the current one.
-ACCOUNT_STATES = ("running", "retrying", "auth_failed", "misconfigured", "stopped", "retired")
+ACCOUNT_STATES = ("running", "retrying", "auth_failed", "misconfigured", "stopped", "retired", "standby")
 WAITING = ("pending", "sending")  # outbox rows not yet sent nor dead
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 

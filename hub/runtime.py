@@ -20,6 +20,7 @@ from hub.bus import LocalBus
 from hub.bus_redis import RedisBus
 from hub.config_check import SECRET_FIELDS  # kept apart from options: never shown by the API
 from hub.finishing import Finishing
+from hub.holds import Holds
 from hub.presence import Presence
 from hub.settings import ROOT, AccountSettings, MissingSecret, Settings
 from hub.supervisor import Supervisor
@@ -173,7 +174,13 @@ class Hub:
         self.receiver = Receiver(
             self.sessionmaker, self.ingest, self.policy, self.bus, call_settings=self.call_settings
         )
-        self.supervisor = Supervisor(self.sessionmaker, self.sink)
+        # Which pulling accounts this process runs (one process per account on a shared PostgreSQL).
+        self.holds = Holds(
+            settings.database_url,
+            retry_seconds=settings.cluster.hold_retry_seconds,
+            timeout_seconds=settings.cluster.hold_timeout_seconds,
+        )
+        self.supervisor = Supervisor(self.sessionmaker, self.sink, holds=self.holds)
         self.outbox = OutboxWorker(
             self.sessionmaker,
             self.sender_for,
@@ -182,8 +189,11 @@ class Hub:
                 max_attempts=settings.outbox.max_attempts,
                 base_delay=settings.outbox.base_delay_seconds,
                 max_delay=settings.outbox.max_delay_seconds,
+                lease_seconds=settings.outbox.lease_seconds,
+                send_timeout=settings.outbox.send_timeout_seconds,
             ),
             poll_seconds=settings.outbox.poll_seconds,
+            elsewhere=self.supervisor.elsewhere,  # replies of accounts another process holds are its own
             blobs=BlobStore(self.policy.attachments_dir) if self.policy.attachments_dir else None,
         )
         # Snoozes ending, unanswered assignments moving on, "online" statuses lapsing without a socket.
@@ -378,6 +388,7 @@ class Hub:
             await self.sync_accounts()
         await self.ingest.start()
         if channels:
+            await self.holds.start()
             for configured in self.accounts.values():
                 await self.supervisor.add(configured.context, configured.problem)
         await self.outbox.start()
@@ -407,6 +418,7 @@ class Hub:
         await self.scheduler.stop()
         await self.outbox.stop()  # no send may be cut off by its connector closing
         await self.supervisor.stop()
+        await self.holds.stop()  # after the connectors stopped: only then may another process take them
         for configured in self.accounts.values():
             cursor = configured.context.cursor
             if isinstance(cursor, DbCursor):

@@ -70,10 +70,28 @@ class IngestSettings(BaseModel):
 
 
 class OutboxSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a mistyped lease or timeout must not pass unseen
+
     max_attempts: int = Field(10, ge=1)
     base_delay_seconds: float = Field(5, gt=0)
     max_delay_seconds: float = Field(3600, gt=0)
     poll_seconds: float = Field(1.0, gt=0)
+    # A claimed row is this process's for lease_seconds, renewed every third of it while its send runs:
+    # a process killed mid-send leaves it to another within about lease_seconds.
+    lease_seconds: float = Field(30.0, ge=1)
+    send_timeout_seconds: float = Field(120.0, gt=0)  # one send's longest wait for the channel
+
+
+class ClusterSettings(BaseModel):
+    """`[cluster]`: several hub processes on one PostgreSQL database (see hub.holds)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # How often a standby process tries to take the accounts held elsewhere, and the holder checks its
+    # holds' connection: a killed holder's accounts move within about this long.
+    hold_retry_seconds: float = Field(1.0, gt=0, le=60)
+    # A check of that connection unanswered this long counts as a lost connection: every hold is let go.
+    hold_timeout_seconds: float = Field(5.0, gt=0, le=120)
 
 
 class TeamBusinessHoursSettings(BaseModel):
@@ -337,6 +355,7 @@ class Settings(BaseSettings):
     bus_url: str = ""
     ingest: IngestSettings = IngestSettings()
     outbox: OutboxSettings = OutboxSettings()
+    cluster: ClusterSettings = ClusterSettings()
     business_hours: BusinessHoursSettings = BusinessHoursSettings()
     sla: SlaSettings = SlaSettings()
     security: SecuritySettings = SecuritySettings()

@@ -13,6 +13,12 @@ never touches the others: each runs in its own task, and every task is kept refe
   (:class:`channels.base.LinkHealth`): the account shows ``retrying`` with the reason until it
   receives again.
 
+* With several processes on one database (:mod:`hub.holds`), an account whose connector pulls from its
+  peer (``single_holder``, see channels.base) runs only in the process holding it; the others show it as
+  ``standby`` — their own view, never written to the account's row, which the holder keeps — and start it
+  when they get the hold. Losing the hold (the holds' database connection broke) stops the connector at
+  once: another process may have it already.
+
 Waiting goes through a :class:`BackoffClock`, so tests drive the backoff without real waits.
 """
 
@@ -36,7 +42,9 @@ from channels.base import (
     LinkHealth,
     Sink,
     connector_class,
+    single_holder,
 )
+from hub.holds import Hold, Holds
 from inbox.items import MessageSender
 from inbox.models import ChannelAccount, utcnow
 
@@ -45,6 +53,12 @@ log = logging.getLogger(__name__)
 AUTH_FAILED_FIRST_DELAY = 30.0
 AUTH_FAILED_MAX_DELAY = 15 * 60.0
 TROUBLE = frozenset({"retrying", "auth_failed", "misconfigured"})  # logged at WARNING
+STANDBY = "standby"  # held by another process: this process's view only (see the module docstring)
+STANDBY_DETAIL = "held by another hub process"
+
+
+class HoldLost(Exception):
+    """The process lost its hold on the account while its connector ran."""
 
 
 def auth_failed_delay(failures: int) -> float:
@@ -97,6 +111,7 @@ class Supervisor:
         base_delay: float = 1.0,
         max_delay: float = 300.0,
         clock: BackoffClock | None = None,
+        holds: Holds | None = None,
     ) -> None:
         self._sessionmaker = sessionmaker
         self._sink = sink
@@ -109,6 +124,14 @@ class Supervisor:
         self.connectors: dict[int, Connector] = {}
         self.states: dict[int, AccountState] = {}
         self._writes: set[asyncio.Task[None]] = set()
+        self._holds = holds
+        # Accounts whose replies this process must not claim: held by another process, or not started yet.
+        self._elsewhere: set[int] = set()
+
+    def elsewhere(self) -> frozenset[int]:
+        """Accounts supervised here whose connector runs in another process (or has not started yet): the
+        outbox leaves their replies to the process that can send them."""
+        return frozenset(self._elsewhere)
 
     def sender_for(self, account_id: int) -> MessageSender | None:
         return self.connectors.get(account_id)
@@ -122,6 +145,7 @@ class Supervisor:
         if problem:
             await self._set(state, "misconfigured", problem)
             return
+        self._elsewhere.add(account.id)  # until its task knows whether it runs here
         self._tasks[account.id] = asyncio.create_task(
             self._keep_running(account.id), name=f"okno-{account.name}"
         )
@@ -141,6 +165,8 @@ class Supervisor:
             reason = f": {detail}" if detail else ""
             log.log(level, "account %s: %s → %s%s", state.name, state.state, value, reason)
         state.state, state.detail, state.since = value, detail, utcnow()
+        if value == STANDBY:
+            return  # the row is the holder's to write
         # Shielded like every write a cancellation could cut short (see DbCursor.save); `stop` waits for it.
         write = asyncio.create_task(self._record(state))
         self._writes.add(write)
@@ -171,20 +197,39 @@ class Supervisor:
             try:
                 factory = connector_class(account.kind)
             except ChannelNotAvailable as exc:
+                self._elsewhere.discard(account_id)
                 await self._set(state, "misconfigured", str(exc))
                 return
             connector = factory(account)
+            hold = None
+            if self._holds is not None and single_holder(connector):
+                hold = self._holds.want(account_id)
+                await hold.tried()  # free or held elsewhere: known within one pass of the holds
+                if not hold.held:
+                    self._elsewhere.add(account_id)
+                    self.connectors.pop(account_id, None)
+                    await self._set(state, STANDBY, STANDBY_DETAIL)
+                    await self._prepare(connector, account.name)
+                    with contextlib.suppress(Exception):
+                        await connector.close()
+                    await hold.gained()
+                    failures = refusals = 0
+                    continue  # a fresh connector, with the configuration as it is now
             self.connectors[account_id] = connector
+            self._elsewhere.discard(account_id)
             delay = self._base_delay
             watch = asyncio.create_task(self._watch(connector, state), name=f"okno-{account.name}-health")
             try:
                 await self._set(state, "running")
-                await connector.run(self._sink)
+                await self._run(connector, hold)
                 failures = refusals = 0
                 detail = "the receive loop ended; restarting"
                 await self._set(state, "retrying", detail)
             except asyncio.CancelledError:
                 raise
+            except HoldLost:
+                log.warning("account %s: this process lost its hold; its connector is stopped", account.name)
+                delay = 0.0
             except ChannelAuthError as exc:
                 refusals += 1
                 delay = auth_failed_delay(refusals)
@@ -203,9 +248,52 @@ class Supervisor:
                 with contextlib.suppress(Exception):
                     await connector.close()
             state.restarts += 1
-            await self._clock.wait(delay, wake)
+            if hold is not None and not hold.held:
+                continue  # straight back to standby: the next start waits for the hold
+            await self._wait_backoff(delay, wake, hold)
             if wake.is_set():  # the configuration changed: a fresh start, with no backoff carried over
                 failures = refusals = 0
+
+    async def _prepare(self, connector: Connector, name: str) -> None:
+        """What a standby can do ahead of taking over (see channels.base: ``prepare``)."""
+        prepare = getattr(connector, "prepare", None)
+        if prepare is None:
+            return
+        try:
+            await prepare()
+        except Exception as exc:  # the start after the takeover meets it again, and says it then
+            log.info("account %s: preparing a standby failed (%s)", name, exc)
+
+    async def _run(self, connector: Connector, hold: Hold | None) -> None:
+        """The connector's receive loop; stopped (HoldLost) as soon as `hold` is lost."""
+        if hold is None:
+            await connector.run(self._sink)
+            return
+        running = asyncio.create_task(connector.run(self._sink))
+        lost = asyncio.create_task(hold.lost())
+        try:
+            await asyncio.wait({running, lost}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            lost.cancel()
+            running.cancel()  # nothing if it ended by itself
+            await asyncio.gather(running, lost, return_exceptions=True)
+        if running.cancelled():  # by us: the hold is gone
+            raise HoldLost
+        running.result()  # its end or its failure, as without holds
+
+    async def _wait_backoff(self, delay: float, wake: asyncio.Event, hold: Hold | None) -> None:
+        """The backoff before a restart; cut short if the hold is lost meanwhile (standby at once)."""
+        if hold is None:
+            await self._clock.wait(delay, wake)
+            return
+        backoff = asyncio.create_task(self._clock.wait(delay, wake))
+        lost = asyncio.create_task(hold.lost())
+        try:
+            await asyncio.wait({backoff, lost}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            backoff.cancel()
+            lost.cancel()
+            await asyncio.gather(backoff, lost, return_exceptions=True)
 
     async def _watch(self, connector: Connector, state: AccountState) -> None:
         """Show what a running connector says about its link (see channels.base.LinkHealth)."""

@@ -2,12 +2,15 @@
 
 A row is claimed by a conditional UPDATE (pending → sending, with a lease), so two workers, in one process
 or several, never hold the same row; on PostgreSQL the candidates are read with FOR UPDATE SKIP LOCKED so
-workers do not queue behind each other. The send runs under a timeout shorter than the lease, so a row is
-never sent twice while its worker lives. A worker that died mid-send leaves a row in "sending" whose lease
-runs out; it is then tried again with the same idempotency key, which connectors hand to platforms that
-deduplicate (e-mail Message-ID, VK random_id, the API channel's Idempotency-Key header).
+workers do not queue behind each other. A worker claims only rows of accounts it can send through now: the
+`elsewhere` accounts (their connector runs in another process, see hub.holds) are left out in the claim's
+own SQL. The lease is short (30 s by default) and renewed every third of it while the send runs (the send
+has its own, longer timeout), so a row is never retaken while its worker lives, and a worker that died
+mid-send leaves its row in "sending" only until the lease runs out; it is then tried again, at most once
+more per death, with the same idempotency key, which connectors hand to platforms that deduplicate (e-mail
+Message-ID, VK random_id, the API channel's Idempotency-Key header).
 
-A worker that lives through a database outage does not leave its rows to the lease (minutes): the rows it
+A worker that lives through a database outage does not leave its rows to the lease: the rows it
 claimed but never handed to a sender are released (back to pending, the attempt not counted) and the
 outcome of a send it could not record is recorded, both at the start of its next pass that reaches the
 database — so a reply is not sent a second time, and a row claimed just before the outage goes out
@@ -19,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -51,18 +54,16 @@ class RetryPolicy:
     max_attempts: int = 10
     base_delay: float = 5.0
     max_delay: float = 3600.0
-    lease_seconds: float = 300.0
+    lease_seconds: float = 30.0  # renewed every third of it while the send runs
+    send_timeout: float = 120.0
 
     def delay(self, attempts: int) -> float:
         """Exponential backoff: base, 2·base, 4·base … capped."""
         return float(min(self.max_delay, self.base_delay * 2 ** max(0, attempts - 1)))
 
-    @property
-    def send_timeout(self) -> float:
-        return self.lease_seconds / 2
-
 
 SenderLookup = Callable[[int], MessageSender | None]
+AccountsElsewhere = Callable[[], Collection[int]]  # accounts whose rows another process sends
 
 
 class OutboxWorker(PassWorker):
@@ -79,6 +80,8 @@ class OutboxWorker(PassWorker):
         batch: int = 20,
         blobs: BlobStore | None = None,
         clock: Callable[[], datetime] = utcnow,
+        elsewhere: AccountsElsewhere | None = None,
+        renew_seconds: float | None = None,
     ) -> None:
         super().__init__()
         self._sessionmaker = sessionmaker
@@ -93,6 +96,9 @@ class OutboxWorker(PassWorker):
         # sender (id → the lease this worker set), and sends whose outcome is not recorded yet.
         self._unsent: dict[int, datetime] = {}
         self._unrecorded: dict[int, tuple[Delivery | None, DeliveryError | None]] = {}
+        self._elsewhere = elsewhere
+        # Real seconds between lease renewals (tests shorten it; the lease itself is read on `clock`).
+        self._renew_seconds = renew_seconds if renew_seconds is not None else self.retry.lease_seconds / 3
 
     async def _run(self) -> None:
         while not self._stopping:
@@ -147,6 +153,9 @@ class OutboxWorker(PassWorker):
             and_(Outbox.status == "pending", Outbox.next_attempt_at <= now),
             and_(Outbox.status == "sending", Outbox.lease_until < now),  # its worker died mid-send
         )
+        skipped = sorted(self._elsewhere()) if self._elsewhere is not None else []
+        if skipped:  # their connector runs in another process: that one sends them
+            due = and_(due, Outbox.account_id.not_in(skipped))
         async with self._sessionmaker() as session:
             stmt = select(Outbox.id).where(due).order_by(Outbox.next_attempt_at, Outbox.id).limit(self._batch)
             if session.get_bind().dialect.name == "postgresql":
@@ -182,6 +191,10 @@ class OutboxWorker(PassWorker):
         elif sender is None:
             error = DeliveryError("the channel account is not running")
         else:
+            done = asyncio.Event()
+            renewal = asyncio.create_task(
+                self._renew(outbox_id, row.attempts, done), name="okno-outbox-lease"
+            )
             try:
                 async with asyncio.timeout(self.retry.send_timeout):
                     delivery = await sender.send(out)
@@ -192,6 +205,9 @@ class OutboxWorker(PassWorker):
             except Exception as exc:  # a connector bug must not stop the worker
                 log.exception("connector send failed for outbox %s", outbox_id)
                 error = DeliveryError(f"{exc.__class__.__name__}: {exc}")
+            finally:
+                done.set()  # the renewal ends after its write under way, never cut inside it
+                await renewal
         try:
             await self._record(outbox_id, delivery, error)
         except Exception as exc:
@@ -251,6 +267,28 @@ class OutboxWorker(PassWorker):
             await self._publisher.publish(event)
         except Exception:
             log.exception("publishing delivery status failed")
+
+    async def _renew(self, outbox_id: int, attempt: int, done: asyncio.Event) -> None:
+        """Push the row's lease on every `renew_seconds` until `done`: a slow send is not retaken while its
+        worker lives. Only this claim's lease (its attempt number) is renewed."""
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._renew_seconds):
+                    await done.wait()
+            if done.is_set():
+                return
+            lease = self._clock() + timedelta(seconds=self.retry.lease_seconds)
+            try:
+                async with self._sessionmaker() as session:
+                    await session.execute(
+                        update(Outbox)
+                        .where(Outbox.id == outbox_id, Outbox.status == "sending", Outbox.attempts == attempt)
+                        .values(lease_until=lease),
+                        execution_options={"synchronize_session": False},
+                    )
+                    await session.commit()
+            except Exception as exc:  # the next renewal may get through; the send itself goes on
+                log_failure(log, f"renewing the lease of outbox {outbox_id} failed", exc)
 
 
 async def _drop_echo(session: AsyncSession, message: Message, external_id: str) -> None:

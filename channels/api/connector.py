@@ -20,6 +20,7 @@ TIMEOUT = aiohttp.ClientTimeout(total=30)
 class ApiConnector:
     kind: ClassVar[str] = "api"
     capabilities: ClassVar[Capabilities] = Capabilities(attachments=True)  # files go inline, base64
+    single_holder: ClassVar[bool] = False  # nothing pulled: runs in every process (see channels.base)
 
     def __init__(self, account: AccountContext) -> None:
         self.account = account

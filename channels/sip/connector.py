@@ -82,6 +82,15 @@ class SipConnector:
 
     # configuration ------------------------------------------------------------------------------------
 
+    @property
+    def single_holder(self) -> bool:
+        """AMI and the file followers pull (one process); the CTI and JSON CDR webhooks are pushed to any
+        process. A wrong configuration counts as pulling (the default): its error is shown all the same."""
+        try:
+            return self.options().source not in PUSH_SOURCES
+        except ValueError:
+            return True
+
     def options(self) -> SipOptions:
         """The validated options; ValueError names a wrong one (the supervisor shows it)."""
         if self._options is None:

@@ -210,6 +210,16 @@ class TelegramConnector:
 
     # -- lifecycle ---------------------------------------------------------------------------------------
 
+    @property
+    def single_holder(self) -> bool:
+        """Polling pulls getUpdates (one process may: Telegram refuses a second poller); a webhook is
+        pushed to whichever process the load balancer picks, so every process runs it."""
+        return self.settings is None or self.settings.mode == "polling"
+
+    async def prepare(self) -> None:
+        """A standby process imports aiogram now, not when it takes the bot over (see channels.base)."""
+        await import_aiogram()
+
     def _settings(self) -> TelegramSettings:
         if self.settings is None:
             assert self._problem is not None

@@ -235,6 +235,11 @@ class VkConnector:
 
     # -- lifecycle ---------------------------------------------------------------------------------------
 
+    @property
+    def single_holder(self) -> bool:
+        """The long poll pulls (one process); Callback API events are pushed to any process."""
+        return self.settings is None or self.settings.mode == "longpoll"
+
     def _settings(self) -> VkSettings:
         if self.settings is None:
             assert self._problem is not None

@@ -22,6 +22,7 @@ class WebchatConnector:
     kind: ClassVar[str] = "webchat"
     # Replies' files are shown in the widget, fetched with the visitor's token (hub/web/webchat/files.py).
     capabilities: ClassVar[Capabilities] = Capabilities(attachments=True, typing=True)
+    single_holder: ClassVar[bool] = False  # visitors come to any process: runs in every one
 
     def __init__(self, account: AccountContext) -> None:
         self.account = account

@@ -47,6 +47,7 @@ routes = web.RouteTableDef()
 CHECK_SECONDS: Final = 5.0
 PROXY_HEADERS: Final = ("Forwarded", "X-Forwarded-For", "X-Real-IP")
 # States of a running account's connector in which this process cannot do its work for that account.
+# "standby" is ready: another process holds the account and runs it (hub.holds).
 NOT_READY_STATES: Final = frozenset({"retrying", "auth_failed", "misconfigured", "stopped"})
 LIMITER = web.AppKey("okno_health_limiter", RateLimiter)
 REDIS = web.AppKey("okno_health_redis", redis.Redis)

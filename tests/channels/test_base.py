@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from channels.base import KNOWN_KINDS, AccountContext, connector_class
+from channels.base import KNOWN_KINDS, AccountContext, connector_class, single_holder
 from tests.waiting import event_set
 
 
@@ -50,3 +50,34 @@ async def test_a_connector_without_a_connection_check_has_nothing_to_test() -> N
 
     assert await check_connection(Bare()) == ConnectionCheck(True, NOTHING_TO_TEST)
     assert await check_connection(Checks()) == ConnectionCheck(False, "the peer said no")
+
+
+PULLING = [
+    ("email", {}, {}),
+    ("telegram", {}, {"token": "123456:TEST-token"}),
+    ("vk", {"group_id": 1}, {"token": "vk-token"}),
+    ("sip", {"source": "ami", "username": "okno"}, {"secret": "s"}),
+    ("sip", {"source": "cdr_csv", "path": "/var/log/asterisk/cdr.csv"}, {}),
+    ("sip", {"source": "kamailio_acc", "path": "/var/lib/kamailio/acc"}, {}),
+    ("telegram", {}, {}),  # a wrong configuration counts as pulling: its error is shown where it runs
+]
+PUSHED = [
+    ("api", {}, {}),
+    ("webchat", {}, {}),
+    ("telegram", {"mode": "webhook"}, {"token": "123456:TEST-token", "secret": "hook-secret"}),
+    ("vk", {"group_id": 1, "mode": "callback", "confirmation": "ok1"}, {"token": "t", "secret": "s"}),
+    ("sip", {"source": "cti"}, {"token": "t"}),
+    ("sip", {"source": "json_cdr"}, {"token": "t"}),
+]
+
+
+@pytest.mark.parametrize(("kind", "options", "secrets"), PULLING + PUSHED)
+async def test_pulling_connectors_need_one_holder_and_push_only_ones_run_in_every_process(
+    kind: str, options: dict[str, object], secrets: dict[str, str]
+) -> None:
+    account = AccountContext(id=1, name="acc", kind=kind, options=options, secrets=secrets)
+    connector = connector_class(kind)(account)
+    try:
+        assert single_holder(connector) is ((kind, options, secrets) in PULLING)
+    finally:
+        await connector.close()

@@ -105,3 +105,20 @@ def test_a_team_section_with_an_unknown_key_is_refused_naming_the_key(tmp_path: 
     config.write_text('[business_hours.teams."Night"]\nmon = "23:00-01:00"\n', encoding="utf-8")
     with pytest.raises(ValidationError, match=r"business_hours\.teams\.Night: .*ends before it starts"):
         load(config)
+
+
+def test_cluster_and_outbox_lease_settings_are_read_and_a_mistyped_key_is_named(tmp_path: Path) -> None:
+    config = tmp_path / "okno.toml"
+    config.write_text(
+        "[cluster]\nhold_retry_seconds = 0.5\n[outbox]\nlease_seconds = 12\nsend_timeout_seconds = 40\n",
+        encoding="utf-8",
+    )
+    settings = load(config)
+    assert settings.cluster.hold_retry_seconds == 0.5 and settings.cluster.hold_timeout_seconds == 5.0
+    assert (settings.outbox.lease_seconds, settings.outbox.send_timeout_seconds) == (12, 40)
+    config.write_text("[cluster]\nhold_retry = 0.5\n", encoding="utf-8")
+    with pytest.raises(ValidationError, match=r"cluster\.hold_retry"):
+        load(config)
+    config.write_text("[outbox]\nlease_second = 12\n", encoding="utf-8")
+    with pytest.raises(ValidationError, match=r"outbox\.lease_second"):
+        load(config)

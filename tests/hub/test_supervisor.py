@@ -9,17 +9,20 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from channels.base import AccountContext, Capabilities, ChannelAuthError, LinkHealth, Sink, register
+from hub import db
 from hub.cli import _reload_accounts
+from hub.holds import HOLD_CLASS, Holds
 from hub.runtime import Hub
 from hub.settings import AccountSettings
 from hub.supervisor import Supervisor
 from inbox.ingest import IngestResult
 from inbox.items import Delivery, InboundMessage, OutboundMessage
 from inbox.models import ChannelAccount
-from tests.waiting import eventually
+from tests.waiting import event_set, eventually
 
 
 @register("test-flaky")
@@ -264,3 +267,71 @@ async def test_sighup_rereads_the_configuration_file_and_applies_account_changes
     hub.settings.config_file = str(config)
     _reload_accounts(hub)  # what the SIGHUP handler of `okno serve` calls
     await eventually(lambda: state.state == "running", "running with the key from the file")
+
+
+@register("test-pull")
+class PullingConnector(FlakyConnector):
+    """Pulls from its peer (single holder, the default): runs until cancelled; counts its runs and closes."""
+
+    kind: ClassVar[str] = "test-pull"
+
+    async def run(self, sink: Sink) -> None:
+        PullingConnector.runs += 1
+        self.ready.set()
+        await asyncio.Event().wait()
+
+
+async def test_an_account_held_by_another_process_stands_by_and_takes_over_when_the_holder_lets_go(
+    session: AsyncSession, sessionmaker: async_sessionmaker[AsyncSession], database_url: str
+) -> None:
+    if db.is_sqlite(database_url):
+        pytest.skip(
+            "holds are advisory locks on PostgreSQL; SQLite is one process per file (every account held)"
+        )
+    PullingConnector.runs = PullingConnector.closed = 0
+    (account,) = await accounts(session, "test-pull")
+    # The holder re-tries a lost connection only after a long while: a standby takes the account first.
+    holds_a, holds_b = Holds(database_url, retry_seconds=30), Holds(database_url, retry_seconds=0.05)
+    a = Supervisor(sessionmaker, no_sink, holds=holds_a)
+    b = Supervisor(sessionmaker, no_sink, holds=holds_b)
+    try:
+        await holds_a.start()
+        await a.add(account)
+        await eventually(lambda: a.states[account.id].state == "running", "the first process runs it")
+        await event_set(a.connectors[account.id].ready, "the first process's connector receives")
+        await holds_b.start()
+        await b.add(account)
+        await eventually(lambda: b.states[account.id].state == "standby", "the second one stands by")
+        assert account.id in b.elsewhere() and account.id not in a.elsewhere()
+        assert account.id not in b.connectors and PullingConnector.runs == 1
+        await session.refresh(row := await session.get_one(ChannelAccount, account.id))
+        assert row.state == "running"  # standby is the second process's own view: the holder's row stands
+
+        # The holder's database connection breaks: its connector stops, the standby takes the account.
+        await terminate_holds_connection(database_url, account.id)
+        await eventually(lambda: b.states[account.id].state == "running", "the second process runs it")
+        await event_set(b.connectors[account.id].ready, "the second process's connector receives")
+        assert a.states[account.id].state == "standby" and account.id not in a.connectors
+        assert PullingConnector.runs == 2 and b.elsewhere() == frozenset() and account.id in a.elsewhere()
+    finally:
+        for sup, holds in ((a, holds_a), (b, holds_b)):
+            await sup.stop()
+            await holds.stop()
+
+
+async def terminate_holds_connection(database_url: str, account_id: int) -> None:
+    """Cut the connection holding `account_id`'s lock, as a network failure or a restarted server would."""
+    import asyncpg  # type: ignore[import-untyped]
+
+    url = make_url(database_url)
+    args, params = url.get_dialect()().create_connect_args(url)
+    admin = await asyncpg.connect(*args, **params)
+    try:
+        pid = await admin.fetchval(
+            "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND classid = $1 AND objid = $2",
+            HOLD_CLASS,
+            account_id,
+        )
+        await admin.fetchval("SELECT pg_terminate_backend($1)", pid)
+    finally:
+        await admin.close()

@@ -13,15 +13,18 @@ the database cannot take it now (nothing stored: send it again, it is stored onc
 from __future__ import annotations
 
 import hmac
+from datetime import datetime
 
 from aiohttp import web
 from pydantic import Field
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from channels.api import parse
 from channels.api.parse import MessageBody
 from hub.channel_check import check_account
 from hub.runtime import Hub
+from hub.supervisor import STANDBY
 from hub.web.api.operations import operation
 from hub.web.api.schemas.base import respond
 from hub.web.api.schemas.capabilities import Capabilities
@@ -34,6 +37,7 @@ from inbox import quarantine
 from inbox.channel_activity import last_received
 from inbox.ingest import IngestError
 from inbox.items import Refused
+from inbox.models import ChannelAccount as AccountRow
 
 routes = web.RouteTableDef()
 
@@ -73,20 +77,30 @@ async def channel_rows(hub: Hub, session: AsyncSession) -> list[ChannelAccount]:
     ids = [c.context.id for c in hub.accounts.values()]
     counts = await quarantine.counts_by_account(session)
     received = await last_received(session, ids)
+    # An account another process holds (standby here) is shown as its holder wrote it on the row.
+    standby = [i for i in ids if (s := hub.supervisor.states.get(i)) is not None and s.state == STANDBY]
+    held_elsewhere: dict[int, tuple[str, str | None, datetime | None]] = {}
+    if standby:
+        for row in await session.scalars(select(AccountRow).where(AccountRow.id.in_(standby))):
+            held_elsewhere[row.id] = (row.state, row.state_detail, row.state_changed_at)
     items = []
     for name, configured in sorted(hub.accounts.items()):
         context = configured.context
         state = hub.supervisor.states.get(context.id)
+        here: tuple[str, str | None, datetime | None] = (
+            (state.state, state.detail, state.since) if state else ("stopped", None, None)
+        )
+        shown = held_elsewhere.get(context.id, here)
         items.append(
             ChannelAccount(
                 id=context.id,
                 name=name,
                 kind=context.kind,
                 team_id=configured.team_id,
-                state=state.state if state else "stopped",
-                detail=state.detail if state else None,
+                state=shown[0],
+                detail=shown[1],
                 restarts=state.restarts if state else 0,
-                since=state.since if state else None,
+                since=shown[2],
                 problem=configured.problem,
                 capabilities=Capabilities.of(hub.account_capabilities(context.id)),
                 last_received_at=received.get(context.id),
