@@ -308,6 +308,8 @@ class Settings(BaseSettings):
     attachments_dir: str = "var/attachments"
     # Empty: events stay in this process. "redis://host:6379/0": shared by every hub process.
     bus_url: str = ""
+    # With bus_url: the Redis key prefix of the rate limits the processes share (one per hub deployment).
+    rate_limit_prefix: str = Field("okno:rl", pattern=r"^[A-Za-z0-9_.:-]+$")
     ingest: IngestSettings = IngestSettings()
     outbox: OutboxSettings = OutboxSettings()
     business_hours: BusinessHoursSettings = BusinessHoursSettings()
