@@ -39,6 +39,9 @@ class Verdict:
 
 
 ALLOWED = Verdict(True)
+# A hit this many seconds early is on time. Without it, float rounding refused hits that were exactly
+# due: with limit 1, (now + 60) - 60 > now for some monotonic readings, so a first hit could be refused.
+TOLERANCE = 0.001
 
 
 class Limiter(Protocol):
@@ -92,18 +95,16 @@ class RateLimiter:
     # The async methods never suspend: in one process a check followed by a hit cannot be interleaved.
     async def hit(self, key: str, cost: int = 1) -> Verdict:
         now = self.clock()
-        tat = max(self._tat.get(key, now), now)
-        new_tat = tat + self.interval * cost
-        allowed_from = new_tat - self.period
-        if allowed_from > now:
-            return Verdict(False, allowed_from - now)
-        self._store(key, new_tat, now)
+        ahead = self._ahead(key, now) + self.interval * cost
+        wait = ahead - self.period
+        if wait > TOLERANCE:
+            return Verdict(False, wait)
+        self._store(key, now + ahead, now)
         return ALLOWED
 
     async def check(self, key: str) -> Verdict:
-        now = self.clock()
-        allowed_from = max(self._tat.get(key, now), now) + self.interval - self.period
-        return ALLOWED if allowed_from <= now else Verdict(False, allowed_from - now)
+        wait = self._ahead(key, self.clock()) + self.interval - self.period
+        return ALLOWED if wait <= TOLERANCE else Verdict(False, wait)
 
     async def refund(self, key: str, cost: int = 1) -> None:
         tat = self._tat.get(key)
@@ -120,6 +121,10 @@ class RateLimiter:
 
     def __len__(self) -> int:
         return len(self._tat)
+
+    def _ahead(self, key: str, now: float) -> float:
+        """How far the key's theoretical arrival time is ahead of `now` (0 for a new key, exactly)."""
+        return max(self._tat.get(key, now) - now, 0.0)
 
     def _store(self, key: str, tat: float, now: float) -> None:
         self._tat.pop(key, None)  # re-insert at the end: the dict stays ordered by last hit

@@ -24,7 +24,7 @@ from typing import Any, Final
 
 import redis.asyncio as redis
 
-from hub.ratelimit import Clock, Limiters, MemoryLimiters, RateLimiter, Verdict, check_limit
+from hub.ratelimit import TOLERANCE, Clock, Limiters, MemoryLimiters, RateLimiter, Verdict, check_limit
 from hub.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -34,30 +34,30 @@ REDIS_SECONDS: Final = 2.0  # connect and reply ceiling of one limit check
 RETRY_SECONDS: Final = 1.0  # during an outage, Redis is tried again at most this often
 NAME: Final = re.compile(r"[a-z0-9][a-z0-9_.-]*")
 
-# KEYS[1]: the key. ARGV: mode ("hit", "check" or "refund"), interval and period (seconds), cost.
+# KEYS[1]: the key. ARGV: mode ("hit", "check" or "refund"), interval, period, tolerance (s), cost.
 GCRA: Final = """
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
-local mode, interval, period, cost = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
-local tat = tonumber(redis.call('GET', KEYS[1])) or now
-if tat < now then tat = now end
+local mode, interval, period = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local tolerance, cost = tonumber(ARGV[4]), tonumber(ARGV[5])
+-- How far the key's arrival time is ahead of now: 0 for a new key, exactly (see hub.ratelimit.TOLERANCE).
+local ahead = math.max((tonumber(redis.call('GET', KEYS[1])) or now) - now, 0)
 local function store(value)
-  if value <= now then
+  if value <= 0 then
     redis.call('DEL', KEYS[1])
   else
-    redis.call('SET', KEYS[1], string.format('%.6f', value), 'PX', math.ceil((value - now) * 1000))
+    redis.call('SET', KEYS[1], string.format('%.6f', now + value), 'PX', math.ceil(value * 1000))
   end
 end
 if mode == 'refund' then
-  store(tat - interval * cost)
+  store(ahead - interval * cost)
   return {1, '0'}
 end
-local new_tat = tat + interval * cost
-local allowed_from = new_tat - period
-if allowed_from > now then
-  return {0, string.format('%.6f', allowed_from - now)}
+local wait = ahead + interval * cost - period
+if wait > tolerance then
+  return {0, string.format('%.6f', wait)}
 end
-if mode == 'hit' then store(new_tat) end
+if mode == 'hit' then store(ahead + interval * cost) end
 return {1, '0'}
 """
 
@@ -152,7 +152,12 @@ class RedisRateLimiter:
 
     async def _run(self, mode: str, key: str, cost: int) -> Verdict | None:
         answer = await self._limiters.run(
-            self._limiters.key(self.name, key), mode, repr(self.interval), repr(self.period), str(cost)
+            self._limiters.key(self.name, key),
+            mode,
+            repr(self.interval),
+            repr(self.period),
+            repr(TOLERANCE),
+            str(cost),
         )
         if answer is None:
             return None

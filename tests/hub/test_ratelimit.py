@@ -61,6 +61,14 @@ async def test_a_refund_takes_back_a_hit_but_gives_no_more_than_a_new_key_has() 
     assert not (await limiter.hit("k")).allowed
 
 
+async def test_a_hit_exactly_due_is_allowed_whatever_the_rounding_of_the_clock() -> None:
+    clock = Clock()
+    clock.now = 65525.448272  # (now + 60) - 60 > now in floating point: a first hit was refused
+    limiter = RateLimiter(1, 60, clock=clock)
+    assert (await limiter.hit("k")).allowed
+    assert not (await limiter.hit("k")).allowed
+
+
 async def test_memory_stays_bounded_under_many_keys() -> None:
     clock = Clock()
     limiter = RateLimiter(3, 60, clock=clock, max_keys=100)
