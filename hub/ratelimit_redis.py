@@ -30,7 +30,8 @@ from hub.settings import Settings
 log = logging.getLogger(__name__)
 
 PREFIX: Final = "okno:rl"
-REDIS_SECONDS: Final = 2.0  # connect and reply ceiling of one limit check
+REDIS_SECONDS: Final = 2.0  # connect, reply and wait-for-a-connection ceiling of one limit check
+CONNECTIONS: Final = 50
 RETRY_SECONDS: Final = 1.0  # during an outage, Redis is tried again at most this often
 NAME: Final = re.compile(r"[a-z0-9][a-z0-9_.-]*")
 
@@ -74,7 +75,15 @@ class RedisLimiters:
         self, url: str, prefix: str = PREFIX, *, timeout: float = REDIS_SECONDS, clock: Clock = time.monotonic
     ) -> None:
         self.prefix = prefix
-        self._client = redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
+        # A flood waits its turn for one of a few connections (the default pool fails past 100 at once).
+        pool = redis.BlockingConnectionPool.from_url(
+            url,
+            max_connections=CONNECTIONS,
+            timeout=timeout,
+            socket_connect_timeout=timeout,
+            socket_timeout=timeout,
+        )
+        self._client = redis.Redis.from_pool(pool)
         self._gcra = self._client.register_script(GCRA)
         self._clock = clock
         self._down_since: float | None = None
@@ -105,7 +114,9 @@ class RedisLimiters:
         try:
             result = await command(*args, **kwargs)
         except (redis.RedisError, OSError, TimeoutError) as exc:
-            self._next_try = now + RETRY_SECONDS
+            self._next_try = (
+                self._clock() + RETRY_SECONDS
+            )  # from the failure: a timeout is not retried at once
             if self._down_since is None:
                 self._down_since = now
                 log.warning(
@@ -115,9 +126,8 @@ class RedisLimiters:
                 )
             return None
         if self._down_since is not None:
-            log.warning(
-                "rate limits: Redis is back after %.0f s; limits are shared again", now - self._down_since
-            )
+            down = max(self._clock() - self._down_since, 0.0)
+            log.warning("rate limits: Redis is back after %.0f s; limits are shared again", down)
             self._down_since = None
         return result
 
