@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import shutil
 import socket
 import uuid
 from collections.abc import AsyncIterator
@@ -14,11 +15,22 @@ import redis.asyncio as redis
 
 from hub.login import LoginGuard
 from hub.ratelimit import Limiter, MemoryLimiters
-from hub.ratelimit_redis import RedisLimiters, limiters_for
+from hub.ratelimit_redis import RETRY_SECONDS, RedisLimiters, limiters_for
 from hub.settings import SecuritySettings, load
-from tests.waiting import eventually
+from tests.conftest import require_service
+from tests.waiting import eventually, port_open, resolved
 
 Pair = tuple[RedisLimiters, RedisLimiters]
+
+
+class Clock:
+    """The clock of the retries after an outage, stepped by the test."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
 
 
 @pytest.fixture
@@ -148,6 +160,51 @@ async def test_without_redis_the_process_still_limits_and_logs_the_outage_once(
         await limiters.close()
     outages = [r for r in caplog.records if "Redis failed" in r.getMessage()]
     assert len(outages) == 1
+
+
+async def _redis_server(port: int) -> asyncio.subprocess.Process:
+    if shutil.which("redis-server") is None:
+        require_service("redis-server", False, "the binary, to stop and start a Redis of the test's own")
+    server = await asyncio.create_subprocess_exec(
+        *("redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"),
+        stdout=asyncio.subprocess.DEVNULL,
+    )
+    await port_open(port, f"redis-server on {port}")
+    return server
+
+
+async def _stop(server: asyncio.subprocess.Process) -> None:
+    if server.returncode is None:
+        server.terminate()
+        await resolved(server.wait(), "redis-server stopped")
+
+
+async def test_redis_failing_mid_flight_leaves_the_process_limiting_and_sharing_again_once_back(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.WARNING, logger="hub.ratelimit_redis")
+    port = _closed_port()
+    clock = Clock()
+    limiters = RedisLimiters(f"redis://127.0.0.1:{port}/0", "okno-test:rl", clock=clock)
+    limiter = limiters.limiter("login-ip", 2, 60)
+    server = await _redis_server(port)
+    try:
+        assert (await limiter.hit("ip")).allowed  # shared: counted in Redis
+        await _stop(server)
+        assert (await limiter.hit("ip")).allowed  # this process's own count starts afresh...
+        assert (await limiter.hit("ip")).allowed
+        assert not (await limiter.hit("ip")).allowed  # ...and still limits
+        server = await _redis_server(port)  # empty: nothing kept
+        assert not (await limiter.hit("ip")).allowed  # tried again only after RETRY_SECONDS
+        clock.now += RETRY_SECONDS
+        assert [(await limiter.hit("ip")).allowed for _ in range(3)] == [True, True, False]  # Redis's count
+    finally:
+        await limiters.close()
+        await _stop(server)
+    messages = [r.getMessage() for r in caplog.records]
+    assert len(messages) == 2, messages  # once per outage
+    assert messages[0].startswith("rate limits: Redis failed (")
+    assert messages[1].startswith("rate limits: Redis is back after 1 s")
 
 
 async def test_the_settings_choose_redis_with_a_bus_url_and_memory_without(redis_url: str) -> None:
