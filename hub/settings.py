@@ -255,8 +255,8 @@ class SecuritySettings(BaseModel):
     """`[security]`. `allowed_networks`: per role, the CIDR networks its agents may log in and work
     from (checked against the peer address of the connection). A role not named, or named with an empty
     list, may work from anywhere. The public widget, webhooks and the API channel's inbound route are
-    never restricted. The log-in rate limits are per process (see hub/login.py for why they are keyed
-    so)."""
+    never restricted. The log-in rate limits are per process, or shared by all on Redis with ``bus_url``
+    (see hub/login.py for why they are keyed so)."""
 
     model_config = ConfigDict(extra="forbid")
     allowed_networks: dict[str, list[str]] = {}
