@@ -114,9 +114,8 @@ class RedisLimiters:
         try:
             result = await command(*args, **kwargs)
         except (redis.RedisError, OSError, TimeoutError) as exc:
-            self._next_try = (
-                self._clock() + RETRY_SECONDS
-            )  # from the failure: a timeout is not retried at once
+            # Counted from the failure, not the try: after a timeout the next try is not due at once.
+            self._next_try = self._clock() + RETRY_SECONDS
             if self._down_since is None:
                 self._down_since = now
                 log.warning(
