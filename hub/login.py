@@ -6,7 +6,8 @@ which is what saves the CPU; (2) a short read of the account's hash, ended at on
 read holds the write lock, see hub.db); (3) argon2 in a thread with no session; (4) one short
 transaction that starts the session (or not) and writes the audit row.
 
-Rate limits (GCRA, :mod:`hub.ratelimit`, per process), all configurable in ``[security]``:
+Rate limits (GCRA, :mod:`hub.ratelimit`; shared by all processes on Redis when ``bus_url`` is set), all
+configurable in ``[security]``:
 
 * every attempt per IP (``login_attempts_per_minute_per_ip``, 20): the flood guard;
 * failures per (account, IP) (``login_failures_per_minute_per_account``, 5): guessing one password;
@@ -16,8 +17,9 @@ Rate limits (GCRA, :mod:`hub.ratelimit`, per process), all configurable in ``[se
   addresses. An attacker with many addresses can hold a user under it only while flooding, and only
   down to one attempt every two seconds; a success clears it too.
 
-An attempt is counted against the account limits before its password is checked (concurrent tries
-cannot slip past), and a success takes it back. Refused attempts are audited too, but only the first
+An attempt is counted against the account limits before its password is checked — by the hits
+themselves, not a check before them, so concurrent tries on other processes cannot slip past — and a
+success takes it back. Refused attempts are audited too, but only the first
 refusal per limit key per minute, so a flood cannot fill the table.
 """
 
@@ -31,7 +33,7 @@ from typing import Literal
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from hub import auth
-from hub.ratelimit import ALLOWED, Clock, RateLimiter, Verdict
+from hub.ratelimit import ALLOWED, Clock, Limiters, MemoryLimiters, Verdict
 from hub.settings import SecuritySettings
 from inbox import audit
 from inbox.agents import agent_with_teams, check_password, login_candidate, login_email, store_rehash
@@ -66,44 +68,50 @@ class LoginResult:
 
 
 class LoginGuard:
-    """The log-in rate limits of one hub process (the clock is injectable for tests)."""
+    """The log-in rate limits, from `limiters` (by default this process's own, on `clock`: tests step it)."""
 
-    def __init__(self, settings: SecuritySettings, *, clock: Clock = time.monotonic) -> None:
-        self.per_ip = RateLimiter(settings.login_attempts_per_minute_per_ip, MINUTE, clock=clock)
-        self.per_account = RateLimiter(settings.login_failures_per_minute_per_account, MINUTE, clock=clock)
-        self.per_account_all_ips = RateLimiter(
-            settings.login_failures_per_minute_per_account_all_ips, MINUTE, clock=clock
+    def __init__(
+        self, settings: SecuritySettings, limiters: Limiters | None = None, *, clock: Clock = time.monotonic
+    ) -> None:
+        limiters = limiters or MemoryLimiters(clock)
+        self.per_ip = limiters.limiter("login-ip", settings.login_attempts_per_minute_per_ip, MINUTE)
+        self.per_account = limiters.limiter(
+            "login-account-ip", settings.login_failures_per_minute_per_account, MINUTE
         )
-        self._audited_refusals = RateLimiter(1, MINUTE, clock=clock)
+        self.per_account_all_ips = limiters.limiter(
+            "login-account", settings.login_failures_per_minute_per_account_all_ips, MINUTE
+        )
+        self._audited_refusals = limiters.limiter("login-audited", 1, MINUTE)
 
     @staticmethod
     def _keys(email: str, ip: str) -> tuple[str, str, str]:
         account = login_email(email)
         return f"ip:{ip}", f"account:{account}|{ip}", f"account:{account}"
 
-    def admit(self, email: str, ip: str) -> tuple[Verdict, str]:
+    async def admit(self, email: str, ip: str) -> tuple[Verdict, str]:
         """Count an attempt; a refusal says how long to wait and which key refused."""
         ip_key, pair_key, account_key = self._keys(email, ip)
-        verdict = self.per_ip.hit(ip_key)
+        verdict = await self.per_ip.hit(ip_key)
         if not verdict.allowed:
             return verdict, ip_key
-        for limiter, key in ((self.per_account, pair_key), (self.per_account_all_ips, account_key)):
-            verdict = limiter.check(key)
-            if not verdict.allowed:
-                return verdict, key
-        self.per_account.hit(pair_key)
-        self.per_account_all_ips.hit(account_key)
+        verdict = await self.per_account.hit(pair_key)
+        if not verdict.allowed:
+            return verdict, pair_key
+        verdict = await self.per_account_all_ips.hit(account_key)
+        if not verdict.allowed:
+            await self.per_account.refund(pair_key)  # a refused attempt counts against no account limit
+            return verdict, account_key
         return ALLOWED, ""
 
-    def succeeded(self, email: str, ip: str) -> None:
+    async def succeeded(self, email: str, ip: str) -> None:
         """A success clears the account's failures (from this IP and from all)."""
         _, pair_key, account_key = self._keys(email, ip)
-        self.per_account.reset(pair_key)
-        self.per_account_all_ips.reset(account_key)
+        await self.per_account.reset(pair_key)
+        await self.per_account_all_ips.reset(account_key)
 
-    def audit_refusal(self, key: str) -> bool:
+    async def audit_refusal(self, key: str) -> bool:
         """Whether to audit this refusal: the first one per key per minute."""
-        return self._audited_refusals.hit(key).allowed
+        return (await self._audited_refusals.hit(key)).allowed
 
 
 async def _record(
@@ -143,9 +151,9 @@ async def log_in(
     `network_allows(role)` is the allow-list of ``[security] allowed_networks`` for the attempt's
     address: a right password from a network the agent's role may not work from starts no session.
     """
-    verdict, key = guard.admit(attempt.email, attempt.ip)
+    verdict, key = await guard.admit(attempt.email, attempt.ip)
     if not verdict.allowed:
-        if guard.audit_refusal(key):
+        if await guard.audit_refusal(key):
             await record_refused(sessionmaker, attempt, "rate_limited")
         return LoginResult("rate_limited", verdict=verdict)
 
@@ -172,5 +180,5 @@ async def log_in(
         token, row = await auth.start_session(session, agent.id)
         await _record(session, attempt, "success", agent.id, actor=True)
         await session.commit()
-    guard.succeeded(attempt.email, attempt.ip)
+    await guard.succeeded(attempt.email, attempt.ip)
     return LoginResult("success", agent, token, row)

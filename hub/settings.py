@@ -298,8 +298,8 @@ class SecuritySettings(BaseModel):
     """`[security]`. `allowed_networks`: per role, the CIDR networks its agents may log in and work
     from (checked against the peer address of the connection). A role not named, or named with an empty
     list, may work from anywhere. The public widget, webhooks and the API channel's inbound route are
-    never restricted. The log-in rate limits are per process (see hub/login.py for why they are keyed
-    so)."""
+    never restricted. The log-in rate limits are per process, or shared by all on Redis with ``bus_url``
+    (see hub/login.py for why they are keyed so)."""
 
     model_config = ConfigDict(extra="forbid")
     allowed_networks: dict[str, list[str]] = {}
@@ -353,6 +353,8 @@ class Settings(BaseSettings):
     attachments_dir: str = "var/attachments"
     # Empty: events stay in this process. "redis://host:6379/0": shared by every hub process.
     bus_url: str = ""
+    # With bus_url: the Redis key prefix of the rate limits the processes share (one per hub deployment).
+    rate_limit_prefix: str = Field("okno:rl", pattern=r"^[A-Za-z0-9_.:-]+$")
     ingest: IngestSettings = IngestSettings()
     outbox: OutboxSettings = OutboxSettings()
     cluster: ClusterSettings = ClusterSettings()

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from hub.login import LoginGuard
+from hub.ratelimit_redis import limiters_for
 from hub.runtime import Hub
 from hub.web import health, hooks, revocation
 from hub.web.access_log import answer_request_id, request_ids
@@ -33,7 +34,7 @@ from hub.web.api import (
     timeline,
     ws,
 )
-from hub.web.context import HUB, LOGIN_GUARD, SOCKETS, TEMPLATES
+from hub.web.context import HUB, LOGIN_GUARD, RATE_LIMITS, SOCKETS, TEMPLATES
 from hub.web.errors import error_middleware
 from hub.web.proxy import forwarded_clients
 from hub.web.ui import admin_pages, demo_site, inbox, pages, routing_pages, tasks_page, templates_page
@@ -111,7 +112,13 @@ def create_app(hub: Hub, *, manage_hub: bool = True) -> web.Application:
     app[HUB] = hub
     app[TEMPLATES] = pages.templates()
     app[SOCKETS] = weakref.WeakSet()
-    app[LOGIN_GUARD] = LoginGuard(hub.settings.security)
+    app[RATE_LIMITS] = limiters_for(hub.settings)
+    app[LOGIN_GUARD] = LoginGuard(hub.settings.security, app[RATE_LIMITS])
+
+    async def close_limiters(app: web.Application) -> None:
+        await app[RATE_LIMITS].close()
+
+    app.on_cleanup.append(close_limiters)
     if manage_hub:
 
         async def run_hub(_app: web.Application) -> AsyncIterator[None]:

@@ -11,6 +11,7 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.login import LoginGuard
+from hub.ratelimit import Limiters
 from hub.runtime import Hub
 from inbox.bus import Event
 
@@ -21,6 +22,8 @@ HUB = web.AppKey("okno_hub", Hub)
 TEMPLATES = web.AppKey("okno_templates", dict[str, jinja2.Environment])
 # Live agent WebSockets: closed on shutdown (presence is shared by every process: Hub.presence).
 SOCKETS = web.AppKey("okno_sockets", weakref.WeakSet[web.WebSocketResponse])
+# The rate limiters of this app's doors (hub.ratelimit_redis.limiters_for: shared on Redis with bus_url).
+RATE_LIMITS = web.AppKey("okno_rate_limits", Limiters)
 # The log-in rate limits (replace before start-up to inject a clock in tests).
 LOGIN_GUARD = web.AppKey("okno_login_guard", LoginGuard)
 

@@ -17,7 +17,7 @@
   configured) or 403.
 
 ``/readyz`` and ``/metrics`` are rate-limited per IP address (``[metrics] requests_per_minute``; 429 with
-``Retry-After``): each costs a database round trip.
+``Retry-After``; shared by all processes on Redis with ``bus_url``): each costs a database round trip.
 """
 
 from __future__ import annotations
@@ -35,10 +35,10 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import DBAPIError
 
 from hub import metrics
-from hub.ratelimit import RateLimiter
+from hub.ratelimit import Limiter
 from hub.runtime import Hub
 from hub.settings import MetricsSettings
-from hub.web.context import HUB, SOCKETS
+from hub.web.context import HUB, RATE_LIMITS, SOCKETS
 from hub.web.errors import ApiError, unauthorized
 from hub.web.webchat.socket import VISITOR_SOCKETS
 
@@ -49,13 +49,13 @@ PROXY_HEADERS: Final = ("Forwarded", "X-Forwarded-For", "X-Real-IP")
 # States of a running account's connector in which this process cannot do its work for that account.
 # "standby" is ready: another process holds the account and runs it (hub.holds).
 NOT_READY_STATES: Final = frozenset({"retrying", "auth_failed", "misconfigured", "stopped"})
-LIMITER = web.AppKey("okno_health_limiter", RateLimiter)
+LIMITER = web.AppKey("okno_health_limiter", Limiter)
 REDIS = web.AppKey("okno_health_redis", redis.Redis)
 
 
 def install(app: web.Application, hub: Hub) -> None:
     """The rate limit of /readyz and /metrics, and (with ``bus_url``) the Redis client /readyz pings."""
-    app[LIMITER] = RateLimiter(hub.settings.metrics.requests_per_minute, 60.0)
+    app[LIMITER] = app[RATE_LIMITS].limiter("health", hub.settings.metrics.requests_per_minute, 60.0)
     if hub.settings.bus_url:
         app[REDIS] = redis.Redis.from_url(
             hub.settings.bus_url, socket_connect_timeout=CHECK_SECONDS, socket_timeout=CHECK_SECONDS
@@ -83,8 +83,8 @@ def may_read_metrics(request: web.Request, settings: MetricsSettings) -> bool:
         return False
 
 
-def _limit(request: web.Request) -> None:
-    verdict = request.app[LIMITER].hit(request.remote or "")
+async def _limit(request: web.Request) -> None:
+    verdict = await request.app[LIMITER].hit(request.remote or "")
     if not verdict.allowed:
         raise ApiError(
             429,
@@ -140,7 +140,7 @@ async def healthz(request: web.Request) -> web.Response:
 
 @routes.get("/readyz")
 async def readyz(request: web.Request) -> web.Response:
-    _limit(request)
+    await _limit(request)
     hub = request.app[HUB]
     detailed = may_read_metrics(request, hub.settings.metrics)
     reasons: list[str] = []
@@ -189,7 +189,7 @@ async def readyz(request: web.Request) -> web.Response:
 
 @routes.get("/metrics")
 async def metrics_text(request: web.Request) -> web.Response:
-    _limit(request)
+    await _limit(request)
     hub = request.app[HUB]
     settings = hub.settings.metrics
     if not may_read_metrics(request, settings):

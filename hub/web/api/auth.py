@@ -222,12 +222,12 @@ async def change_password(request: web.Request) -> web.Response:
         body = await read_body(request, PasswordChange)
     agent = principal.agent
     guard, ip = request.app[LOGIN_GUARD], client_ip(request)
-    verdict, _ = guard.admit(agent.email, ip)  # guessing the current password counts as failed log-ins
+    verdict, _ = await guard.admit(agent.email, ip)  # guessing the current password counts as failed log-ins
     if not verdict.allowed:
         raise _too_many(verdict)
     if not await verify_password_async(agent.password_hash, body.current_password):
         raise ApiError(403, "wrong_password", "the current password is wrong", "current_password")
-    guard.succeeded(agent.email, ip)
+    await guard.succeeded(agent.email, ip)
     password_hash = await hash_password_async(body.new_password)
     keep = principal.web_session.id if principal.web_session is not None else None
     async with db(request) as session:

@@ -115,8 +115,10 @@ async def _upload(
     text = message_text(caption, options.max_message_chars) if caption.strip() else attachment.filename
     limits = request.app[LIMITS]
     account_id = configured.context.id
-    within_limit(limits.file(account_id, visitor_id, options.files_per_minute), "too many files")
-    within_limit(limits.message(account_id, visitor_id, options.messages_per_minute), "too many messages")
+    within_limit(await limits.file(account_id, visitor_id, options.files_per_minute), "too many files")
+    within_limit(
+        await limits.message(account_id, visitor_id, options.messages_per_minute), "too many messages"
+    )
     item = visitor_message(
         account_id=account_id,
         visitor_id=visitor_id,

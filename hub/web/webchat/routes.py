@@ -221,7 +221,7 @@ async def _offline(
     account_id = configured.context.id
     limits = request.app[LIMITS]
     within_limit(
-        limits.offline_post(account_id, request.remote, options.offline_per_minute),
+        await limits.offline_post(account_id, request.remote, options.offline_per_minute),
         "too many messages from this address",
     )
     body: dict[str, Any] = await read_json_object(request)

@@ -54,7 +54,7 @@ from channels.webchat.identify import verified_identity
 from channels.webchat.parse import CLIENT_ID, MAX_URL, client_id, message_text
 from channels.webchat.tokens import current, new_visitor_id, sign
 from hub.runtime import ConfiguredAccount, Hub
-from hub.web.context import db, hub_of, publish
+from hub.web.context import RATE_LIMITS, db, hub_of, publish
 from hub.web.errors import bad_request
 from hub.web.webchat.acks import STORED_TIMES, StoredTimes
 from hub.web.webchat.history import visitor_text, widget_messages
@@ -263,7 +263,7 @@ class Visit:
             reason = f"is longer than {self.options.max_message_chars} characters"
             await self.error("too_long", reason, field="text", id=cid)
             return
-        verdict = self.request.app[LIMITS].message(
+        verdict = await self.request.app[LIMITS].message(
             self.account_id, self.visitor_id, self.options.messages_per_minute
         )
         if not verdict.allowed:
@@ -347,7 +347,7 @@ class Visit:
         # never keep seeing a visitor typing): a hint, not data, so the rest is dropped silently.
         if not self.conversations or (not on and not self._typing_on):
             return
-        if on and not self.request.app[LIMITS].typing(self.account_id, self.visitor_id):
+        if on and not await self.request.app[LIMITS].typing(self.account_id, self.visitor_id):
             return
         self._typing_on = on
         async with db(self.request) as session:
@@ -392,7 +392,7 @@ async def _identify(
     found = current(key, account_id, frame.get("token"), now=now, lifetime=options.token_lifetime)
     if found is not None:
         return found[0], found[1], frame
-    verdict = limits.new_visitor(account_id, request.remote, options.new_visitors_per_minute)
+    verdict = await limits.new_visitor(account_id, request.remote, options.new_visitors_per_minute)
     if not verdict.allowed:
         retry_after = round(verdict.retry_after, 1)
         error = {"type": "error", "code": "rate_limited", "message": "too many new chats from this address"}
@@ -461,7 +461,7 @@ def install(app: web.Application, hub: Hub) -> None:
     """The relay, the key store and the socket registry of the web chat, started and stopped with `app`."""
     app[RELAY] = VisitorRelay(hub.bus)
     app[KEYS] = VisitorKeys(hub.sessionmaker)
-    app[LIMITS] = WebchatLimits()
+    app[LIMITS] = WebchatLimits(app[RATE_LIMITS])
     app[VISITOR_SOCKETS] = weakref.WeakSet()
     app[STORED_TIMES] = StoredTimes(hub.sessionmaker, hub.finishing)
 

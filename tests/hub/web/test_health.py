@@ -4,6 +4,7 @@ and only a loopback caller no proxy forwarded, or one with the metrics token, re
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -245,6 +246,20 @@ async def test_readyz_and_metrics_are_rate_limited_per_address(
         assert error["code"] == "rate_limited"
         assert int(refused.headers["Retry-After"]) >= 1
         assert (await client.get("/healthz")).status == 200  # liveness is never limited
+
+
+async def test_two_processes_on_redis_share_one_rate_limit(
+    hub_factory: Callable[..., Awaitable[Hub]], redis_url: str
+) -> None:
+    shared = {"bus_url": redis_url, "rate_limit_prefix": f"okno-test-{uuid.uuid4().hex[:12]}:rl"}
+    a = await hub_factory(metrics={"requests_per_minute": 2}, **shared)
+    b = await hub_factory(metrics={"requests_per_minute": 2}, **shared)
+    async with served(a) as on_a, served(b) as on_b:
+        assert (await on_a.get("/metrics")).status == 200
+        assert (await on_b.get("/metrics")).status == 200
+        refused = await on_a.get("/metrics")  # the third from this address, whichever process answers
+        assert (await error_of(refused, 429))["code"] == "rate_limited"
+        assert 1 <= int(refused.headers["Retry-After"]) <= 30
 
 
 async def test_readyz_does_not_queue_behind_a_writer(client: Client, hub: Hub) -> None:
