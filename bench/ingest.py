@@ -103,10 +103,12 @@ class Result:
     bare_commits_per_s: float
     ratio: float
     cpus: int
+    postgres_cpu_ms_per_message: float | None = None  # PostgreSQL's processes on this machine (shared)
     processes: int = 1  # with more (--processes N, PostgreSQL): the same N messages split over N processes
     processes_messages_per_s: float | None = None
     processes_seconds: float | None = None
     processes_cpu_ms_per_message: float | None = None  # the processes' CPU summed
+    processes_postgres_cpu_ms_per_message: float | None = None
     processes_p50_ms: float | None = None
     processes_p99_ms: float | None = None
     processes_transactions: int | None = None
@@ -184,6 +186,23 @@ async def _durability(engine: AsyncEngine) -> str:
         return f"synchronous_commit={commit}, fsync={fsync}"
 
 
+def postgres_cpu() -> float:
+    """CPU seconds used so far by the processes named postgres on this machine (every database's: on a
+    shared server, others' work counts too); 0 where /proc cannot tell."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        name, _, rest = text.partition(" (")[2].partition(") ")
+        if name == "postgres":
+            fields = rest.split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+    return total / tick
+
+
 async def _feed(
     queue: IngestQueue, cursor: Iterator[InboundMessage], concurrency: int
 ) -> tuple[float, list[float], float]:
@@ -217,8 +236,10 @@ async def run_pipeline(
             gc.collect()
             gc.freeze()
         cursor = synthesize(n, accounts, new_share=new_share, seed=seed)
+        pg_started = postgres_cpu()
         started, latencies, cpu = await _feed(queue, cursor, concurrency)
         seconds = time.perf_counter() - started
+        pg_cpu = postgres_cpu() - pg_started
         await queue.stop()
         async with db.sessionmaker(engine)() as session:
             stored = int(await session.scalar(select(func.count()).select_from(Message)) or 0)
@@ -239,6 +260,7 @@ async def run_pipeline(
         "stored": stored,
         "contacts": contacts,
         "durability": durability,
+        "pg_cpu": pg_cpu,
     }
 
 
@@ -261,10 +283,18 @@ async def run_worker(args: argparse.Namespace) -> None:
         started, latencies, cpu = await _feed(queue, cursor, args.concurrency)
         ended = time.perf_counter()  # CLOCK_MONOTONIC: one clock for every process of the machine
         await queue.stop()
+        out = {
+            "started": started,
+            "ended": ended,
+            "cpu": cpu,
+            "batches": queue.batches,
+            "latencies": latencies,
+        }
+        print(json.dumps(out), flush=True)
+        # Connected until the parent has read PostgreSQL's CPU: a closed connection's backend is gone.
+        await asyncio.to_thread(sys.stdin.readline)
     finally:
         await engine.dispose()
-    out = {"started": started, "ended": ended, "cpu": cpu, "batches": queue.batches, "latencies": latencies}
-    print(json.dumps(out), flush=True)
 
 
 async def run_processes(url: str, args: argparse.Namespace) -> dict[str, Any]:
@@ -293,6 +323,7 @@ async def run_processes(url: str, args: argparse.Namespace) -> dict[str, Any]:
                 env=env,
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
+                limit=1 << 26,  # the result is one line with every latency
             )
         )
     try:
@@ -300,6 +331,7 @@ async def run_processes(url: str, args: argparse.Namespace) -> dict[str, Any]:
             assert proc.stdout is not None
             if not await asyncio.wait_for(proc.stdout.readline(), 120):
                 raise SystemExit("bench: a worker process ended before it was ready")
+        pg_started = postgres_cpu()
         for proc in procs:
             assert proc.stdin is not None
             proc.stdin.write(b"go\n")
@@ -307,7 +339,12 @@ async def run_processes(url: str, args: argparse.Namespace) -> dict[str, Any]:
         outs = []
         for proc in procs:
             assert proc.stdout is not None
-            outs.append(json.loads(await proc.stdout.read()))  # to the end: one long line
+            outs.append(json.loads(await proc.stdout.readline()))
+        pg_cpu = postgres_cpu() - pg_started
+        for proc in procs:
+            assert proc.stdin is not None
+            proc.stdin.write(b"bye\n")
+            await proc.stdin.drain()
             await proc.wait()
     finally:
         for proc in procs:
@@ -331,6 +368,7 @@ async def run_processes(url: str, args: argparse.Namespace) -> dict[str, Any]:
         "p99": percentile(latencies, 0.99),
         "transactions": sum(o["batches"] for o in outs),
         "contacts": contacts,
+        "pg_cpu": pg_cpu,
     }
 
 
@@ -440,7 +478,13 @@ def bench(args: argparse.Namespace) -> Result:
         bare_commits_per_s=round(bare.rate, 1),
         ratio=round(rate / bare.rate, 3) if bare.rate else 0.0,
         cpus=os.cpu_count() or 0,
+        postgres_cpu_ms_per_message=round(hub["pg_cpu"] * 1000 / args.n, 3)
+        if backend == "postgresql"
+        else None,
         processes=args.processes,
+        processes_postgres_cpu_ms_per_message=round(several["pg_cpu"] * 1000 / args.n, 3)
+        if several
+        else None,
         processes_messages_per_s=round(several_rate, 1) if several else None,
         processes_seconds=round(several["seconds"], 3) if several else None,
         processes_cpu_ms_per_message=round(several["cpu"] * 1000 / args.n, 3) if several else None,
@@ -465,6 +509,16 @@ def table(r: Result) -> str:
         ("hub ingest", f"{r.messages_per_s:,.0f} messages/s ({r.seconds:.2f} s, all committed)"),
         ("process CPU", f"{r.cpu_ms_per_message:.3f} ms per message (all threads)"),
         ("latency submit→commit", f"p50 {r.p50_ms:.1f} ms, p99 {r.p99_ms:.1f} ms, max {r.max_ms:.1f} ms"),
+        *(
+            [
+                (
+                    "PostgreSQL CPU",
+                    f"{r.postgres_cpu_ms_per_message:.3f} ms per message (its processes, shared)",
+                )
+            ]
+            if r.postgres_cpu_ms_per_message is not None
+            else []
+        ),
         ("transactions", f"{r.transactions:,} (avg {per_tx:.0f} messages each, max_batch {r.max_batch})"),
         ("gc.freeze() after start", "yes, as okno run" if r.gc_freeze else "no (--no-gc-freeze)"),
         (
@@ -482,6 +536,7 @@ def table(r: Result) -> str:
                 f"{r.concurrency} senders in each)",
             ),
             ("  process CPU", f"{r.processes_cpu_ms_per_message:.3f} ms per message (all processes)"),
+            ("  PostgreSQL CPU", f"{r.processes_postgres_cpu_ms_per_message:.3f} ms per message"),
             ("  latency submit→commit", f"p50 {r.processes_p50_ms:.1f} ms, p99 {r.processes_p99_ms:.1f} ms"),
             ("  transactions", f"{r.processes_transactions:,}"),
             ("  ratio to one process", f"{r.processes_ratio_to_one:.2f}x"),
