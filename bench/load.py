@@ -573,6 +573,20 @@ def _rate(sent_at: dict[str, float], arrived: Callable[[str], float | None]) -> 
     return len(times) / max(max(times) - min(sent_at.values()), 1e-9)
 
 
+async def _settled_rss(pids: list[int]) -> list[float]:
+    """Each process's RSS once it stopped growing (a process just ready still loads what its connectors
+    import: read at once, the socket's cost would include it), at most 15 s on."""
+    deadline = time.monotonic() + 15
+    last = [rss_mb(pid) for pid in pids]
+    while time.monotonic() < deadline:
+        await asyncio.sleep(1)
+        now = [rss_mb(pid) for pid in pids]
+        if all(abs(a - b) < 1.0 for a, b in zip(now, last, strict=True)):
+            break
+        last = now
+    return [round(mb, 1) for mb in last]
+
+
 async def warm_up(live: Spread, topology: Topology, args: argparse.Namespace) -> None:
     """Each visitor's first message (a new card and conversation, routed), at the phases' rate, not
     measured: the phases are visitors in a conversation, as most of a live hub's traffic is."""
@@ -602,7 +616,7 @@ async def measure(
     phases = []
     try:
         if feeds is not None and args.idle_sockets:
-            topology.rss_before_sockets_mb = [round(rss_mb(pid), 1) for pid in pids]
+            topology.rss_before_sockets_mb = await _settled_rss(pids)
             for _ in range(args.idle_sockets):
                 idle.visitors.append(await idle.open_visitor())
             await asyncio.sleep(1)  # the RSS once the last hellos are answered and their buffers freed
