@@ -573,10 +573,10 @@ def _rate(sent_at: dict[str, float], arrived: Callable[[str], float | None]) -> 
     return len(times) / max(max(times) - min(sent_at.values()), 1e-9)
 
 
-async def _settled_rss(pids: list[int]) -> list[float]:
+async def _settled_rss(pids: list[int], seconds: float) -> list[float]:
     """Each process's RSS once it stopped growing (a process just ready still loads what its connectors
-    import: read at once, the socket's cost would include it), at most 15 s on."""
-    deadline = time.monotonic() + 15
+    import: read at once, the socket's cost would include it), at most `seconds` on."""
+    deadline = time.monotonic() + seconds
     last = [rss_mb(pid) for pid in pids]
     while time.monotonic() < deadline:
         await asyncio.sleep(1)
@@ -616,7 +616,7 @@ async def measure(
     phases = []
     try:
         if feeds is not None and args.idle_sockets:
-            topology.rss_before_sockets_mb = await _settled_rss(pids)
+            topology.rss_before_sockets_mb = await _settled_rss(pids, args.settle)
             for _ in range(args.idle_sockets):
                 idle.visitors.append(await idle.open_visitor())
             await asyncio.sleep(1)  # the RSS once the last hellos are answered and their buffers freed
@@ -771,7 +771,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.short:
         args.visitors, args.agents, args.idle_sockets, args.rate, args.seconds = 20, 3, 30, 20, 1.0
-        args.email_rate, args.webhook_rate, args.polling_rate = 3.0, 5.0, 5.0
+        args.email_rate, args.webhook_rate, args.polling_rate, args.settle = 3.0, 5.0, 5.0, 2.0
     if sorted(args.processes) != args.processes or not 1 <= args.processes[0] <= args.processes[-1] <= 9:
         parser.error("--processes: increasing counts from 1 to 9")
     pg: URL = make_url(args.postgresql_url)
