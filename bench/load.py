@@ -764,6 +764,9 @@ def main(argv: list[str] | None = None) -> int:
         "--processes", type=int, nargs="+", default=[1, 3], help="hub topologies (default 1 3)"
     )
     parser.add_argument(
+        "--settle", type=float, default=15.0, help="most seconds to wait for a steady RSS before the sockets"
+    )
+    parser.add_argument(
         "--short", action="store_true", help="CI: 20 visitors, 3 agents, 1 s at 20/s, 30 idle"
     )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
