@@ -774,7 +774,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.short:
         args.visitors, args.agents, args.idle_sockets, args.rate, args.seconds = 20, 3, 30, 20, 1.0
-        args.email_rate, args.webhook_rate, args.polling_rate, args.settle = 3.0, 5.0, 5.0, 2.0
+        args.email_rate, args.webhook_rate, args.polling_rate, args.settle = 3.0, 5.0, 5.0, 0.0
     if sorted(args.processes) != args.processes or not 1 <= args.processes[0] <= args.processes[-1] <= 9:
         parser.error("--processes: increasing counts from 1 to 9")
     pg: URL = make_url(args.postgresql_url)
