@@ -63,6 +63,8 @@ TEXTS = (
     "Подскажите, пожалуйста, сколько стоит тариф на {n} операторов?",
 )
 BARE_PAYLOAD = "x" * 200
+SCRIPT = Path(__file__).resolve()
+ROOT = SCRIPT.parents[1]
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +103,18 @@ class Result:
     bare_commits_per_s: float
     ratio: float
     cpus: int
+    postgres_cpu_ms_per_message: float | None = None  # PostgreSQL's processes on this machine (shared)
+    processes: int = 1  # with more (--processes N, PostgreSQL): the same N messages split over N processes
+    processes_messages_per_s: float | None = None
+    processes_seconds: float | None = None
+    processes_cpu_ms_per_message: float | None = None  # the processes' CPU summed
+    processes_postgres_cpu_ms_per_message: float | None = None
+    processes_p50_ms: float | None = None
+    processes_p99_ms: float | None = None
+    processes_transactions: int | None = None
+    processes_contacts: int | None = None
+    processes_ratio_to_one: float | None = None
+    processes_ratio_to_bare: float | None = None
 
 
 def _identities(channel: str, sender_no: int) -> tuple[IdentityRef, ...]:
@@ -116,15 +130,18 @@ def _identities(channel: str, sender_no: int) -> tuple[IdentityRef, ...]:
     return (IdentityRef(kind, str((100_000_000 if kind == "telegram" else 200_000_000) + sender_no)),)
 
 
-def synthesize(n: int, accounts: dict[str, int], *, new_share: float, seed: int) -> Iterator[InboundMessage]:
+def synthesize(
+    n: int, accounts: dict[str, int], *, new_share: float, seed: int, part: int = 0
+) -> Iterator[InboundMessage]:
     """`n` messages; about `new_share` of them from senders not seen before, the rest from returning ones.
 
     Made one at a time as the senders ask, the way a hub receives them: holding all of them up front would
-    make the garbage collector walk tens of thousands of waiting items, a cost no real hub pays.
+    make the garbage collector walk tens of thousands of waiting items, a cost no real hub pays. Each
+    `part` (one process of several) has senders and external ids of its own.
     """
-    rng = random.Random(seed)
+    rng = random.Random(seed + part)
     seen: dict[str, list[int]] = {channel: [] for channel in CHANNELS}
-    next_sender = itertools.count(1)
+    next_sender = itertools.count(1 + part * 10_000_000)
     for i in range(n):
         channel = rng.choice(CHANNELS)
         pool = seen[channel]
@@ -135,7 +152,7 @@ def synthesize(n: int, accounts: dict[str, int], *, new_share: float, seed: int)
             sender_no = rng.choice(pool)
         yield InboundMessage(
             account_id=accounts[channel],
-            external_id=f"bench-{i}",
+            external_id=f"bench-{i}" if not part else f"bench-{part}-{i}",
             sender=Sender(_identities(channel, sender_no), name=f"Sender {sender_no}"),
             text=rng.choice(TEXTS).format(n=rng.randint(1, 99_999)),
             subject="Order question" if channel == "email" else None,
@@ -169,6 +186,42 @@ async def _durability(engine: AsyncEngine) -> str:
         return f"synchronous_commit={commit}, fsync={fsync}"
 
 
+def postgres_cpu() -> float:
+    """CPU seconds used so far by the processes named postgres on this machine (every database's: on a
+    shared server, others' work counts too); 0 where /proc cannot tell."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        name, _, rest = text.partition(" (")[2].partition(") ")
+        if name == "postgres":
+            fields = rest.split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+    return total / tick
+
+
+async def _feed(
+    queue: IngestQueue, cursor: Iterator[InboundMessage], concurrency: int
+) -> tuple[float, list[float], float]:
+    """`concurrency` senders hand the messages over until none is left: (start, latencies, CPU seconds)."""
+    latencies: list[float] = []
+
+    async def sender() -> None:
+        for item in cursor:  # one shared iterator: each message is taken by exactly one sender
+            start = time.perf_counter()
+            await queue.submit(item)
+            latencies.append(time.perf_counter() - start)
+
+    started, cpu_started = time.perf_counter(), time.process_time()
+    async with asyncio.TaskGroup() as group:
+        for _ in range(concurrency):
+            group.create_task(sender())
+    return started, latencies, time.process_time() - cpu_started
+
+
 async def run_pipeline(
     url: str, n: int, concurrency: int, new_share: float, max_batch: int, seed: int, gc_freeze: bool
 ) -> dict[str, Any]:
@@ -182,21 +235,11 @@ async def run_pipeline(
         if gc_freeze:  # as `okno run` does once the hub has started (see hub/cli.py: serve)
             gc.collect()
             gc.freeze()
-        latencies: list[float] = []
         cursor = synthesize(n, accounts, new_share=new_share, seed=seed)
-
-        async def sender() -> None:
-            for item in cursor:  # one shared iterator: each message is taken by exactly one sender
-                start = time.perf_counter()
-                await queue.submit(item)
-                latencies.append(time.perf_counter() - start)
-
-        started, cpu_started = time.perf_counter(), time.process_time()
-        async with asyncio.TaskGroup() as group:
-            for _ in range(concurrency):
-                group.create_task(sender())
+        pg_started = postgres_cpu()
+        started, latencies, cpu = await _feed(queue, cursor, concurrency)
         seconds = time.perf_counter() - started
-        cpu = time.process_time() - cpu_started
+        pg_cpu = postgres_cpu() - pg_started
         await queue.stop()
         async with db.sessionmaker(engine)() as session:
             stored = int(await session.scalar(select(func.count()).select_from(Message)) or 0)
@@ -217,6 +260,115 @@ async def run_pipeline(
         "stored": stored,
         "contacts": contacts,
         "durability": durability,
+        "pg_cpu": pg_cpu,
+    }
+
+
+async def run_worker(args: argparse.Namespace) -> None:
+    """One of several processes (--worker PART): ready, then `go` on stdin, then its share of the messages
+    through its own IngestQueue; one JSON line with its times and latencies."""
+    engine = db.create_engine(args.database_url)
+    try:
+        queue = IngestQueue(db.sessionmaker(engine), policy=InboxPolicy(), max_batch=args.max_batch)
+        await queue.start()
+        async with engine.connect() as conn:  # the pool's first connection, before the clock starts
+            await conn.execute(text("SELECT 1"))
+        if not args.no_gc_freeze:
+            gc.collect()
+            gc.freeze()
+        accounts = {k: int(v) for k, v in json.loads(args.accounts).items()}
+        cursor = synthesize(args.n, accounts, new_share=args.new_share, seed=args.seed, part=args.worker)
+        print(json.dumps({"ready": True}), flush=True)
+        await asyncio.to_thread(sys.stdin.readline)  # every process starts at once
+        started, latencies, cpu = await _feed(queue, cursor, args.concurrency)
+        ended = time.perf_counter()  # CLOCK_MONOTONIC: one clock for every process of the machine
+        await queue.stop()
+        out = {
+            "started": started,
+            "ended": ended,
+            "cpu": cpu,
+            "batches": queue.batches,
+            "latencies": latencies,
+        }
+        print(json.dumps(out), flush=True)
+        # Connected until the parent has read PostgreSQL's CPU: a closed connection's backend is gone.
+        await asyncio.to_thread(sys.stdin.readline)
+    finally:
+        await engine.dispose()
+
+
+async def run_processes(url: str, args: argparse.Namespace) -> dict[str, Any]:
+    """`args.processes` worker processes on one migrated database, each ingesting its share of -n."""
+    engine = db.create_engine(url)
+    try:
+        await db.migrate(engine)
+        accounts = await _accounts(engine)
+    finally:
+        await engine.dispose()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OKNO_")}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    count = args.processes
+    shares = [args.n // count + (1 if k < args.n % count else 0) for k in range(count)]
+    procs = []
+    for part, share in enumerate(shares, start=1):
+        argv = ["--worker", str(part), "--accounts", json.dumps(accounts), "--database-url", url]
+        argv += ["-n", str(share), "-c", str(args.concurrency), "--new-share", str(args.new_share)]
+        argv += ["--max-batch", str(args.max_batch), "--seed", str(args.seed)]
+        argv += ["--no-gc-freeze"] if args.no_gc_freeze else []
+        procs.append(
+            await asyncio.create_subprocess_exec(
+                sys.executable,
+                str(SCRIPT),
+                *argv,
+                env=env,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                limit=1 << 26,  # the result is one line with every latency
+            )
+        )
+    try:
+        for proc in procs:
+            assert proc.stdout is not None
+            if not await asyncio.wait_for(proc.stdout.readline(), 120):
+                raise SystemExit("bench: a worker process ended before it was ready")
+        pg_started = postgres_cpu()
+        for proc in procs:
+            assert proc.stdin is not None
+            proc.stdin.write(b"go\n")
+            await proc.stdin.drain()
+        outs = []
+        for proc in procs:
+            assert proc.stdout is not None
+            outs.append(json.loads(await proc.stdout.readline()))
+        pg_cpu = postgres_cpu() - pg_started
+        for proc in procs:
+            assert proc.stdin is not None
+            proc.stdin.write(b"bye\n")
+            await proc.stdin.drain()
+            await proc.wait()
+    finally:
+        for proc in procs:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+    engine = db.create_engine(url)
+    try:
+        async with db.sessionmaker(engine)() as session:
+            stored = int(await session.scalar(select(func.count()).select_from(Message)) or 0)
+            contacts = int(await session.scalar(select(func.count()).select_from(Contact)) or 0)
+    finally:
+        await engine.dispose()
+    if stored != args.n:
+        raise SystemExit(f"bench: {stored} messages stored by {count} processes, expected {args.n}")
+    latencies = sorted(ms for out in outs for ms in out["latencies"])
+    return {
+        "seconds": max(o["ended"] for o in outs) - min(o["started"] for o in outs),
+        "cpu": sum(o["cpu"] for o in outs),
+        "p50": percentile(latencies, 0.50),
+        "p99": percentile(latencies, 0.99),
+        "transactions": sum(o["batches"] for o in outs),
+        "contacts": contacts,
+        "pg_cpu": pg_cpu,
     }
 
 
@@ -275,6 +427,7 @@ async def _scratch_database(url: URL, create: bool, name: str) -> None:
 
 def bench(args: argparse.Namespace) -> Result:
     params = (args.n, args.concurrency, args.new_share, args.max_batch, args.seed, not args.no_gc_freeze)
+    several: dict[str, Any] | None = None
     if args.database_url:
         url = make_url(args.database_url)
         if url.get_backend_name() != "postgresql" or url.get_driver_name() != "asyncpg":
@@ -285,8 +438,14 @@ def bench(args: argparse.Namespace) -> Result:
             scratch_url = url.set(database=scratch)
             bare = asyncio.run(bare_postgres(scratch_url, args.bare_seconds))
             hub = asyncio.run(run_pipeline(scratch_url.render_as_string(hide_password=False), *params))
+            if args.processes > 1:  # a database of its own, empty as the one process's was
+                asyncio.run(_scratch_database(url, True, f"{scratch}_p"))
+                several_url = url.set(database=f"{scratch}_p").render_as_string(hide_password=False)
+                several = asyncio.run(run_processes(several_url, args))
         finally:
             asyncio.run(_scratch_database(url, False, scratch))
+            if args.processes > 1:
+                asyncio.run(_scratch_database(url, False, f"{scratch}_p"))
         backend = "postgresql"
     else:
         with tempfile.TemporaryDirectory(prefix="okno-bench-") as tmp:
@@ -294,6 +453,7 @@ def bench(args: argparse.Namespace) -> Result:
             hub = asyncio.run(run_pipeline(f"sqlite+aiosqlite:///{Path(tmp) / 'hub.db'}", *params))
         backend = "sqlite"
     rate = args.n / hub["seconds"]
+    several_rate = args.n / several["seconds"] if several else 0.0
     return Result(
         backend=backend,
         durability=hub["durability"],
@@ -318,6 +478,22 @@ def bench(args: argparse.Namespace) -> Result:
         bare_commits_per_s=round(bare.rate, 1),
         ratio=round(rate / bare.rate, 3) if bare.rate else 0.0,
         cpus=os.cpu_count() or 0,
+        postgres_cpu_ms_per_message=round(hub["pg_cpu"] * 1000 / args.n, 3)
+        if backend == "postgresql"
+        else None,
+        processes=args.processes,
+        processes_postgres_cpu_ms_per_message=round(several["pg_cpu"] * 1000 / args.n, 3)
+        if several
+        else None,
+        processes_messages_per_s=round(several_rate, 1) if several else None,
+        processes_seconds=round(several["seconds"], 3) if several else None,
+        processes_cpu_ms_per_message=round(several["cpu"] * 1000 / args.n, 3) if several else None,
+        processes_p50_ms=round(several["p50"] * 1000, 2) if several else None,
+        processes_p99_ms=round(several["p99"] * 1000, 2) if several else None,
+        processes_transactions=several["transactions"] if several else None,
+        processes_contacts=several["contacts"] if several else None,
+        processes_ratio_to_one=round(several_rate / rate, 3) if several else None,
+        processes_ratio_to_bare=round(several_rate / bare.rate, 3) if several and bare.rate else None,
     )
 
 
@@ -333,6 +509,16 @@ def table(r: Result) -> str:
         ("hub ingest", f"{r.messages_per_s:,.0f} messages/s ({r.seconds:.2f} s, all committed)"),
         ("process CPU", f"{r.cpu_ms_per_message:.3f} ms per message (all threads)"),
         ("latency submit→commit", f"p50 {r.p50_ms:.1f} ms, p99 {r.p99_ms:.1f} ms, max {r.max_ms:.1f} ms"),
+        *(
+            [
+                (
+                    "PostgreSQL CPU",
+                    f"{r.postgres_cpu_ms_per_message:.3f} ms per message (its processes, shared)",
+                )
+            ]
+            if r.postgres_cpu_ms_per_message is not None
+            else []
+        ),
         ("transactions", f"{r.transactions:,} (avg {per_tx:.0f} messages each, max_batch {r.max_batch})"),
         ("gc.freeze() after start", "yes, as okno run" if r.gc_freeze else "no (--no-gc-freeze)"),
         (
@@ -342,6 +528,20 @@ def table(r: Result) -> str:
         ),
         ("ratio hub / bare", f"{r.ratio:.2f}x"),
     ]
+    if r.processes_messages_per_s is not None:
+        rows += [
+            (
+                f"hub ingest, {r.processes} processes",
+                f"{r.processes_messages_per_s:,.0f} messages/s ({r.processes_seconds:.2f} s, all committed; "
+                f"{r.concurrency} senders in each)",
+            ),
+            ("  process CPU", f"{r.processes_cpu_ms_per_message:.3f} ms per message (all processes)"),
+            ("  PostgreSQL CPU", f"{r.processes_postgres_cpu_ms_per_message:.3f} ms per message"),
+            ("  latency submit→commit", f"p50 {r.processes_p50_ms:.1f} ms, p99 {r.processes_p99_ms:.1f} ms"),
+            ("  transactions", f"{r.processes_transactions:,}"),
+            ("  ratio to one process", f"{r.processes_ratio_to_one:.2f}x"),
+            ("  ratio to bare", f"{r.processes_ratio_to_bare:.2f}x"),
+        ]
     width = max(len(k) for k, _ in rows)
     lines = ["Okno ingest benchmark", "-" * 21]
     lines += [f"{k:<{width}}  {v}" for k, v in rows]
@@ -369,7 +569,20 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--database-url", help="postgresql+asyncpg://... (default: SQLite in a temp dir)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        help="PostgreSQL: also split the -n messages over this many processes, each with its own queue",
+    )
+    parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--accounts", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.worker:
+        asyncio.run(run_worker(args))
+        return 0
+    if args.processes < 1 or (args.processes > 1 and not args.database_url):
+        parser.error("--processes: 1, or more with --database-url (several processes share PostgreSQL only)")
     if args.n < 1 or args.concurrency < 1 or not 0 <= args.new_share <= 1 or args.bare_seconds <= 0:
         parser.error("-n and -c must be positive, --new-share within 0..1, --bare-seconds positive")
     result = bench(args)

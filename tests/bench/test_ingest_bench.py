@@ -78,3 +78,18 @@ async def test_bench_json_counts_every_message(backend: str) -> None:
     expected = result["messages_per_s"] / result["bare_commits_per_s"]
     assert result["ratio"] == pytest.approx(expected, rel=0.01, abs=0.001)  # both rates are rounded
     assert result["p50_ms"] <= result["p99_ms"] <= result["max_ms"]
+
+
+@pytest.mark.postgresql_only
+async def test_bench_splits_the_messages_over_three_processes_on_postgresql() -> None:
+    url = postgres_url()
+    assert url is not None  # postgresql_only: the SQLite pass skips this test
+    code, out, err = await bench(*TINY, "--json", "--processes", "3", "--database-url", url)
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["processes"] == 3
+    assert result["processes_messages_per_s"] > 0 and result["processes_transactions"] >= 3
+    assert result["processes_p50_ms"] <= result["processes_p99_ms"]
+    assert 0 < result["processes_contacts"] < 300
+    expected = result["processes_messages_per_s"] / result["messages_per_s"]
+    assert result["processes_ratio_to_one"] == pytest.approx(expected, rel=0.01, abs=0.001)
