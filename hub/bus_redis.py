@@ -6,6 +6,11 @@ ingested on process B. Events are notifications, not data: a subscriber that mis
 a slow socket) reloads from the database, which stays the source of truth. Events published while Redis is
 down are lost from the bus (the publisher logs it; the data is committed): when the reader subscribes again
 after losing Redis, it tells every local subscriber to reload (:meth:`hub.bus.LocalBus.lost`).
+
+The channel is named after the database number of the bus URL (``okno:events:db<N>``): Redis keeps keys
+apart by database but not pub/sub channels, and two hubs told apart by their Redis database (a staging and a
+production hub on one Redis) must not see each other's events — agents would be shown another hub's
+conversation ids and previews.
 """
 
 from __future__ import annotations
@@ -22,13 +27,17 @@ from inbox.bus import Event
 
 log = logging.getLogger(__name__)
 
-CHANNEL = "okno:events"
+
+def channel_for(url: str) -> str:
+    """The bus channel of a Redis URL: one per Redis database number (see the module docstring)."""
+    database = redis.Redis.from_url(url).connection_pool.connection_kwargs.get("db", 0)
+    return f"okno:events:db{int(database or 0)}"
 
 
 class RedisBus:
-    def __init__(self, url: str, channel: str = CHANNEL) -> None:
+    def __init__(self, url: str, channel: str | None = None) -> None:
         self._client = redis.Redis.from_url(url)
-        self._channel = channel
+        self._channel = channel or channel_for(url)
         self._local = LocalBus()
         self._reader: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
