@@ -393,14 +393,18 @@
     if (touched) changes.custom_fields = fields;
     return changes;
   }
+  // Only the newest merge request fills the box: a refresh re-asks for what the box showed, and under load
+  // that older answer could land after the agent's new search and put the old hits back.
+  var mergeSeq = 0;
   function loadMerge(what) {
     var root = cardRoot(), id = cardId();
     if (!root || !root.querySelector(".merge-box")) return Promise.resolve();
     state().merge = what;
+    var seq = ++mergeSeq;
     var url = "/inbox/parts/merge?contact=" + id + (what.other ? "&other=" + what.other : "&q=" + encodeURIComponent(what.q));
     return fragment(url).then(function (content) {
       var box = cardRoot() && cardRoot().querySelector(".merge-box");
-      if (!box || cardId() !== id) return;
+      if (!box || cardId() !== id || seq !== mergeSeq) return;
       box.replaceChildren(content);
       var first = what.other ? box.querySelector('[data-card="merge-confirm"]') : null;
       if (first && what.focus) first.focus();
@@ -442,6 +446,7 @@
       loadMerge({ other: Number(el.getAttribute("data-other")), focus: true });
     } else if (what === "merge-cancel") {
       state().merge = null;
+      mergeSeq++;  // an answer still on its way must not reopen the box
       cardRoot().querySelector(".merge-box").replaceChildren();
       cardRoot().querySelector("#merge-q").focus();
     } else if (what === "merge-confirm") {

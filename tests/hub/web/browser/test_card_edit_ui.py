@@ -6,9 +6,10 @@ Everything is reached from the keyboard. Saves the card's screenshot with the tw
 
 from __future__ import annotations
 
+import asyncio
 import re
 
-from playwright.async_api import Browser, BrowserContext, Dialog, Locator, Page, expect
+from playwright.async_api import Browser, BrowserContext, Dialog, Locator, Page, Route, expect
 from sqlalchemy import select
 
 from hub.runtime import Hub
@@ -17,6 +18,7 @@ from inbox.items import IdentityRef, InboundMessage, Sender
 from inbox.models import ChannelAccount
 from tests.hub.web.browser.conftest import Servers, make_person, new_context, screenshot_path
 from tests.hub.web.conftest import PASSWORD
+from tests.waiting import resolved
 
 
 async def client_writes(
@@ -185,5 +187,63 @@ async def test_an_agent_edits_the_card_its_identities_and_merges_a_card_found_by
         await expect(card_part.locator('[data-card="edit"]')).to_have_text("Edit")
         await expect(card_part.locator('label[for="merge-q"]')).to_have_text("Merge with…")
         await expect(page).to_have_url(re.compile(rf"/inbox/{conv}"))
+    finally:
+        await context.close()
+
+
+async def test_an_older_merge_answer_arriving_late_never_replaces_the_agents_newer_search(
+    browser: Browser, servers: Servers
+) -> None:
+    """The merge box shows the answer to the agent's last search: an earlier request (the box's first
+    search after an identity clash, or a refresh re-asking it) held back until the new answer is shown
+    then lands — and the box keeps the new hits (a CI run under load showed the old ones put back)."""
+    hub = servers.hub
+    await make_person(hub, "anna@tea.example", "Анна Петрова", role="supervisor", teams=("Продажи",))
+    conv, _ = await client_writes(
+        hub, "m-1", "Добрый день!", IdentityRef("email", "irina@example.com"), "Ирина"
+    )
+    await client_writes(hub, "m-2", "Когда доставка?", IdentityRef("phone", "+79130000002"), "Пётр")
+    _, twin = await client_writes(
+        hub, "m-3", "Это снова я", IdentityRef("phone", "+79130000003"), "Ирина Орлова"
+    )
+    context = await new_context(browser)
+    page = await context.new_page()
+    held: list[Route] = []
+    arrived = asyncio.Event()
+
+    async def hold_the_phone_search(route: Route) -> None:
+        held.append(route)
+        arrived.set()
+
+    try:
+        await page.goto(f"{servers.hub_url}/inbox/{conv}")
+        await page.fill("#email", "anna@tea.example")
+        await page.fill("#password", PASSWORD)
+        async with page.expect_navigation(url=re.compile(rf"/inbox/{conv}")):
+            await page.click("button[type=submit]")
+        await page.wait_for_selector("#live[data-state=open]")
+        card_part = page.locator("#part-card")
+        await page.route(re.compile(r"/inbox/parts/merge\?.*q=%2B7"), hold_the_phone_search)
+        add = card_part.locator("form.id-add")
+        await add.locator('select[name="kind"]').select_option("phone")
+        await add.locator('input[name="value"]').fill("+7 913 000-00-02")
+        await add.locator('input[name="value"]').press("Enter")
+        # (not the clash's message: a live refresh of the card may already have re-rendered it away)
+        await resolved(arrived.wait(), "the merge box's search for the clashing phone")
+
+        merge_q = card_part.locator("#merge-q")
+        await merge_q.fill("Орлова")
+        await merge_q.press("Enter")
+        hit = card_part.locator(".merge-box .merge-hit")
+        await expect(hit).to_have_count(1)
+        await expect(hit).to_contain_text(f"#{twin}")
+
+        answered = asyncio.Event()
+        page.on("requestfinished", lambda request: "q=%2B7" in request.url and answered.set())
+        await held[0].continue_()  # the older answer lands now, after the newer one
+        await resolved(answered.wait(), "the held answer delivered to the page")
+        await expect(hit).to_have_count(1)
+        await expect(hit).to_contain_text(f"#{twin}")
+        await expect(card_part.locator(".merge-box")).not_to_contain_text("Пётр")
     finally:
         await context.close()
