@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -162,6 +163,25 @@ async def hub_factory(engine: AsyncEngine, database_url: str) -> AsyncIterator[A
     yield build
     for hub in reversed(started):
         await hub.stop()
+
+
+@pytest.fixture(autouse=True)
+def _logging_as_it_was() -> Iterator[None]:
+    """A command run in the test process (``hub.cli.main``) sets up the root logger (``hub.logs.configure``)
+    on the stderr of that moment, which pytest's capture closes after the test: every later log line then
+    failed with "I/O operation on closed file". After each test the stream handlers such a command added are
+    taken off the root logger (pytest's own capture handlers, subclasses, are left to pytest) and the
+    levels are put back."""
+    root = logging.getLogger()
+    handlers, level = set(root.handlers), root.level
+    levels = {name: logging.getLogger(name).level for name in list(logging.root.manager.loggerDict)}
+    yield
+    for handler in list(root.handlers):
+        if type(handler) is logging.StreamHandler and handler not in handlers:
+            root.removeHandler(handler)
+    root.setLevel(level)
+    for name, was in levels.items():
+        logging.getLogger(name).setLevel(was)
 
 
 @pytest.fixture(autouse=True)
