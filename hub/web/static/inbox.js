@@ -83,9 +83,20 @@
         }
       });
     });
-    return { values: values, focused: focused };
+    // A focused button of the card or head (Edit, "+ field", a remove button…): a key pressed on it while
+    // the part is re-rendered must reach its twin in the new part, not the page's body.
+    var active = document.activeElement, button = null;
+    if (!focused && active && active.closest && active.closest("#part-head, #part-card") && active.getAttribute("data-card")) {
+      var twins = document.querySelectorAll('#part-head [data-card="' + active.getAttribute("data-card") + '"], #part-card [data-card="' + active.getAttribute("data-card") + '"]');
+      button = { card: active.getAttribute("data-card"), index: Array.prototype.indexOf.call(twins, active) };
+    }
+    return { values: values, focused: focused, button: button };
   }
   function restoreTyped(typed) {
+    if (typed.button) {
+      var twin = document.querySelectorAll('#part-head [data-card="' + typed.button.card + '"], #part-card [data-card="' + typed.button.card + '"]')[typed.button.index];
+      if (twin) twin.focus();
+    }
     ["part-head", "part-card"].forEach(function (part) {
       var root = $(part);
       if (!root) return;

@@ -100,3 +100,35 @@ async def test_a_task_title_being_typed_survives_a_refresh_of_the_conversation(
         await expect(page.locator("#task-status")).to_have_text("Задача создана")
     finally:
         await context.close()
+
+
+async def test_a_key_pressed_on_a_card_button_after_a_refresh_reaches_the_new_button(
+    browser: Browser, servers: Servers
+) -> None:
+    """The card is re-rendered on events; the button the agent had focused ("+ field" in edit mode) is
+    focused again in the new card, so the Enter they press next is not lost to the page's body (a CI run
+    lost it: the card test waited for the new field's row that never came)."""
+    hub = servers.hub
+    await make_person(hub, "anna@tea.example", "Анна Петрова", role="admin")
+    first, _ = await client_writes(hub, "n-1", "Здравствуйте, где мой заказ?", ALLA, "Алла")
+    context = await new_context(browser)
+    page = await context.new_page()
+    try:
+        await log_in(page, servers.hub_url, "anna@tea.example")
+        await page.goto(f"{servers.hub_url}/inbox/{first}")
+        await page.wait_for_selector("#live[data-state=open]")
+        await page.locator('#part-card [data-card="edit"]').press("Enter")
+        await expect(page.locator("#card-edit")).to_be_visible()
+        add = page.locator('#part-card [data-card="cf-add"]')
+        await add.focus()
+        async with page.expect_response(
+            lambda r: f"/inbox/parts/conversation/{first}" in r.url, timeout=WAIT_MS
+        ) as refreshed:
+            await alla_writes_again(hub, "n-2", "И ещё вопрос про доставку")
+        await (await refreshed.value).finished()
+        await expect(page.locator("#part-timeline")).to_contain_text("И ещё вопрос про доставку")
+        await expect(add).to_be_focused()
+        await page.keyboard.press("Enter")  # wherever the focus is now, as a person's key would go
+        await expect(page.locator('#part-card input[name="cf_key_0"]')).to_be_focused()
+    finally:
+        await context.close()
