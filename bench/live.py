@@ -281,8 +281,12 @@ class Visitors:
         self.echoes = 0
         self.foreign = 0
 
+    def server(self) -> str:
+        """The base URL the next socket connects to: the one hub here (bench.load spreads them)."""
+        return self.base
+
     async def open_visitor(self) -> aiohttp.ClientWebSocketResponse:
-        ws = await self.http.ws_connect(f"{self.base}/webchat/site/ws", max_msg_size=0)
+        ws = await self.http.ws_connect(f"{self.server()}/webchat/site/ws", max_msg_size=0)
         await ws.send_str(json.dumps({"type": "hello", "token": None}))
         while True:
             frame = await ws.receive_json(timeout=60)
@@ -292,7 +296,9 @@ class Visitors:
     async def open(self, visitors: int, agents: int) -> None:
         for _ in range(agents):
             ws = await self.http.ws_connect(
-                f"{self.base}/api/v1/ws", headers={"Authorization": f"Bearer {self.token}"}, max_msg_size=0
+                f"{self.server()}/api/v1/ws",
+                headers={"Authorization": f"Bearer {self.token}"},
+                max_msg_size=0,
             )
             hello = await ws.receive_json(timeout=60)
             assert hello["type"] == "hello", hello
@@ -308,12 +314,17 @@ class Visitors:
             if message.type != WSMsgType.TEXT:
                 break
             now = time.perf_counter()
-            frame = json.loads(message.data)
-            data = frame.get("data") or {}
-            if frame.get("type") == "message.created" and "message_id" in data:
-                self.seen.setdefault(data["message_id"], []).append(now)
-            else:
+            if '"message.created"' not in message.data:  # conversation.* and the like: not parsed
                 self.foreign += 1
+                continue
+            self.created(json.loads(message.data).get("data") or {}, now)
+
+    def created(self, data: dict[str, Any], now: float) -> None:
+        """A ``message.created`` frame's data, received by an agent socket at `now`."""
+        if "message_id" in data:
+            self.seen.setdefault(data["message_id"], []).append(now)
+        else:
+            self.foreign += 1
 
     async def _read_visitor(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         async for message in ws:

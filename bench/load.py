@@ -61,7 +61,7 @@ from typing import Any
 
 import aiohttp
 import aiosmtplib
-from aiohttp import WSMsgType, web
+from aiohttp import web
 from sqlalchemy.engine import URL, make_url
 
 from bench.ingest import _scratch_database  # one scratch-database helper for the benches
@@ -310,40 +310,14 @@ class Spread(Visitors):
         self._bases = itertools.cycle(bases)
         self.feed_seen: dict[str, list[float]] = {}
 
-    async def open_visitor(self) -> aiohttp.ClientWebSocketResponse:
-        self.base = next(self._bases)
-        return await super().open_visitor()
+    def server(self) -> str:
+        return next(self._bases)
 
-    async def open(self, visitors: int, agents: int) -> None:
-        for _ in range(agents):
-            ws = await self.http.ws_connect(
-                f"{next(self._bases)}/api/v1/ws",
-                headers={"Authorization": f"Bearer {self.token}"},
-                max_msg_size=0,
-            )
-            hello = await ws.receive_json(timeout=60)
-            assert hello["type"] == "hello", hello
-            self.agents.append(ws)
-            self.readers.append(asyncio.create_task(self._read_agent(ws)))
-        for _ in range(visitors):
-            ws = await self.open_visitor()
-            self.visitors.append(ws)
-            self.readers.append(asyncio.create_task(self._read_visitor(ws)))
-
-    async def _read_agent(self, ws: aiohttp.ClientWebSocketResponse) -> None:
-        async for message in ws:
-            if message.type != WSMsgType.TEXT:
-                break
-            now = time.perf_counter()
-            if '"message.created"' not in message.data:  # conversation.* and the like: not parsed
-                self.foreign += 1
-                continue
-            data = json.loads(message.data).get("data") or {}
-            if "message_id" in data:
-                self.seen.setdefault(data["message_id"], []).append(now)
-            preview = data.get("preview") or ""
-            if preview.startswith("feed "):
-                self.feed_seen.setdefault(preview.split("\n", 1)[0].strip(), []).append(now)
+    def created(self, data: dict[str, Any], now: float) -> None:
+        super().created(data, now)
+        preview = data.get("preview") or ""
+        if preview.startswith("feed "):
+            self.feed_seen.setdefault(preview.split("\n", 1)[0].strip(), []).append(now)
 
     def feed_delivered_at(self, key: str) -> float | None:
         times = self.feed_seen.get(key, [])
