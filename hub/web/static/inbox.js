@@ -90,9 +90,29 @@
       var twins = document.querySelectorAll('#part-head [data-card="' + active.getAttribute("data-card") + '"], #part-card [data-card="' + active.getAttribute("data-card") + '"]');
       button = { card: active.getAttribute("data-card"), index: Array.prototype.indexOf.call(twins, active) };
     }
-    return { values: values, focused: focused, button: button };
+    // What the server said about a refused save (the message under a form, the field it marked): the agent
+    // is still correcting it, and an event's re-render must not take it away.
+    var errors = {}, invalid = {};
+    ["part-head", "part-card"].forEach(function (part) {
+      var root = $(part);
+      if (!root) return;
+      root.querySelectorAll("form .error-text, form .id-error").forEach(function (box) {
+        if (box.textContent) errors[errorKey(box)] = box.textContent;
+      });
+      root.querySelectorAll("form [aria-invalid=true]").forEach(function (field) { invalid[fieldKey(field)] = true; });
+    });
+    return { values: values, focused: focused, button: button, errors: errors, invalid: invalid };
   }
+  function errorKey(box) { return (box.closest("form") || {}).className + "|" + box.className; }
   function restoreTyped(typed) {
+    ["part-head", "part-card"].forEach(function (part) {
+      var root = $(part);
+      if (!root) return;
+      root.querySelectorAll("form .error-text, form .id-error").forEach(function (box) {
+        var said = typed.errors[errorKey(box)];
+        if (said && !box.textContent) box.textContent = said;
+      });
+    });
     if (typed.button) {
       var twin = document.querySelectorAll('#part-head [data-card="' + typed.button.card + '"], #part-card [data-card="' + typed.button.card + '"]')[typed.button.index];
       if (twin) twin.focus();
@@ -103,6 +123,7 @@
       root.querySelectorAll("form input[name], form textarea[name], form select[name]").forEach(function (field) {
         var key = fieldKey(field);
         if (Object.prototype.hasOwnProperty.call(typed.values, key)) field.value = typed.values[key];
+        if (typed.invalid[key]) field.setAttribute("aria-invalid", "true");
         if (typed.focused && typed.focused.key === key) {
           field.focus();
           try { field.setSelectionRange(typed.focused.start, typed.focused.end); } catch (e) { /* not a text field */ }
@@ -480,6 +501,7 @@
           // Saved: the form goes back to what the server will render, closed.
           form.reset();
           form.querySelectorAll(".cf-row.extra").forEach(function (row) { row.remove(); });
+          cardError(form, null);
           setEditing(false);
           cardState = null;
           return afterChange();
@@ -492,7 +514,7 @@
       var add = form.querySelector("button");
       add.disabled = true;
       request("POST", "/api/v1/contacts/" + cardId() + "/identities", { kind: kind, value: input.value })
-        .then(function () { input.value = ""; return afterChange(); })
+        .then(function () { input.value = ""; cardError(form, null); return afterChange(); })
         .catch(function (e) {
           add.disabled = false;
           cardError(form, e);

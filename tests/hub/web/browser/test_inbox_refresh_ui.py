@@ -1,6 +1,7 @@
 """The inbox in a real browser while events arrive: a click on another conversation is never lost to a
 refresh of the one still shown (an event about it landing while the clicked one loads), and a title typed
-into the head's task form (a phone line's) survives a refresh of the conversation."""
+into the head's task form (a phone line's) survives a refresh of the conversation, as does the message of
+a card save the server refused."""
 
 from __future__ import annotations
 
@@ -130,5 +131,47 @@ async def test_a_key_pressed_on_a_card_button_after_a_refresh_reaches_the_new_bu
         await expect(add).to_be_focused()
         await page.keyboard.press("Enter")  # wherever the focus is now, as a person's key would go
         await expect(page.locator('#part-card input[name="cf_key_0"]')).to_be_focused()
+    finally:
+        await context.close()
+
+
+async def test_a_refused_card_save_keeps_its_message_through_a_refresh(
+    browser: Browser, servers: Servers
+) -> None:
+    """The server's message under the card form and the field it marked stay while the agent corrects
+    them, though an event re-renders the card; a save that then succeeds clears them."""
+    hub = servers.hub
+    await make_person(hub, "anna@tea.example", "Анна Петрова", role="admin")
+    first, _ = await client_writes(hub, "n-1", "Здравствуйте, где мой заказ?", ALLA, "Алла")
+    context = await new_context(browser)
+    page = await context.new_page()
+    try:
+        await log_in(page, servers.hub_url, "anna@tea.example")
+        await page.goto(f"{servers.hub_url}/inbox/{first}")
+        await page.wait_for_selector("#live[data-state=open]")
+        await page.locator('#part-card [data-card="edit"]').press("Enter")
+        tags = page.locator("#ce-tags")
+        await tags.fill("x" * 60)
+        await tags.press("Enter")
+        error = page.locator("#part-card .card-error")
+        await expect(error).to_contain_text("tags")
+        said = await error.text_content()
+        async with page.expect_response(
+            lambda r: f"/inbox/parts/conversation/{first}" in r.url, timeout=WAIT_MS
+        ) as refreshed:
+            await alla_writes_again(hub, "n-2", "И ещё вопрос про доставку")
+        await (await refreshed.value).finished()
+        await expect(page.locator("#part-timeline")).to_contain_text("И ещё вопрос про доставку")
+        await expect(error).to_have_text(said or "")
+        await expect(tags).to_have_attribute("aria-invalid", "true")
+        await expect(tags).to_have_value("x" * 60)
+
+        await tags.fill("vip")
+        await tags.press("Enter")
+        await expect(page.locator("#card-edit")).to_be_hidden()
+        await expect(page.locator("#part-card .card-tags .tag")).to_have_text(["vip"])
+        await page.locator('#part-card [data-card="edit"]').press("Enter")
+        await expect(error).to_have_text("")
+        await expect(tags).not_to_have_attribute("aria-invalid", "true")
     finally:
         await context.close()
