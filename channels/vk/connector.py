@@ -54,7 +54,7 @@ from channels.base import (
     register,
     with_message,
 )
-from channels.messenger import parsed_or_refused, position_of, raw_json
+from channels.messenger import in_chat_order, parsed_or_refused, position_of, raw_json
 from channels.options import check_known, flag, number
 from channels.payloads import load_json
 from channels.text import split_text, utf16_len
@@ -203,6 +203,19 @@ def _event_user(event: Any) -> int | None:
     for key in ("from_id", "user_id", "peer_id"):
         value = msg.get(key) if isinstance(msg, Mapping) else None
         if isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2_000_000_000:
+            return value
+    return None
+
+
+def _event_peer(event: Any) -> int | None:
+    """The conversation (peer) an event belongs to: its events are stored in the order VK sent them."""
+    if not isinstance(event, Mapping) or not isinstance(event.get("object"), Mapping):
+        return None
+    obj = event["object"]
+    msg = obj.get("message") if isinstance(obj.get("message"), Mapping) else obj
+    for key in ("peer_id", "user_id", "from_id"):
+        value = msg.get(key) if isinstance(msg, Mapping) else None
+        if isinstance(value, int) and not isinstance(value, bool):
             return value
     return None
 
@@ -364,8 +377,7 @@ class VkConnector:
             updates = answer.get("updates")
             events = updates if isinstance(updates, list) else []
             await self._prefetch_names(_event_user(e) for e in events)
-            for event in events:
-                await self.process(event, sink)
+            await in_chat_order(events, _event_peer, lambda event: self.process(event, sink))
             new_ts = answer.get("ts")
             if new_ts is not None and str(new_ts) != ts:
                 ts = str(new_ts)

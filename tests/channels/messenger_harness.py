@@ -227,10 +227,15 @@ class InboxSink:
         self.items: list[InboundItem] = []
         self.results: list[Any] = []
         self.gate: asyncio.Event | None = None  # when set up, each item waits for it before it is stored
+        self.waiting = 0  # items handed in and waiting at the gate now
 
     async def __call__(self, item: InboundItem) -> object:
         if self.gate is not None:
-            await self.gate.wait()
+            self.waiting += 1
+            try:
+                await self.gate.wait()
+            finally:
+                self.waiting -= 1
         async with self._sessionmaker() as session:
             match item:
                 case ConversationMark():

@@ -46,7 +46,7 @@ def outbound(**changes: Any) -> OutboundMessage:
     return outbound_message(**(data | changes))
 
 
-async def test_long_poll_saves_ts_only_after_the_sink_returned_and_names_come_from_users_get(
+async def test_long_poll_saves_ts_after_the_sink_returned_chats_side_by_side_and_names_from_users_get(
     vk_api: FakeVkApi, vk_account: ChannelAccount, sessionmaker: async_sessionmaker[AsyncSession]
 ) -> None:
     cursor = MemoryCursor()
@@ -59,11 +59,15 @@ async def test_long_poll_saves_ts_only_after_the_sink_returned_and_names_come_fr
         vk_api.push(message_new("Ещё вопрос", message_id=2))
         vk_api.push(message_new("А я Пётр", message_id=3, from_id=PETR))
         await eventually(lambda: sum(vk_api.delivered.values()) == 3, "the events were fetched")
+        # The two chats' first messages are handed in side by side; Maria's second waits for her first.
+        await eventually(lambda: sink.waiting == 2, "a message of each chat waits for its commit")
         assert cursor.value == start and sink.items == []  # handed over, not committed: ts not moved
         sink.gate.set()
         await eventually(lambda: cursor.value == str(vk_api.ts), "the ts moved past the events")
     messages = await stored_messages(sessionmaker)
-    assert [m.body_text for m in messages] == ["Здравствуйте", "Ещё вопрос", "А я Пётр"]
+    assert sorted(m.body_text for m in messages) == sorted(["Здравствуйте", "Ещё вопрос", "А я Пётр"])
+    maria = [m.body_text for m in messages if m.body_text != "А я Пётр"]
+    assert maria == ["Здравствуйте", "Ещё вопрос"]  # one chat's messages in the order VK sent them
     async with sessionmaker() as session:
         names = sorted(n or "" for n in await session.scalars(select(Contact.name)))
     assert names == ["Мария Иванова", "Пётр Сидоров"]
