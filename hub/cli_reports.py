@@ -123,7 +123,8 @@ def cmd_import_history(args: argparse.Namespace) -> int:
     sources: list[tuple[str, list[str] | str]] = []
     for path in args.files:  # read before the event loop starts: a CLI's files, read once
         try:
-            with open(path, encoding="utf-8") as handle:
+            # utf-8-sig: a file saved with a byte-order mark (Notepad, PowerShell) reads like one without
+            with open(path, encoding="utf-8-sig") as handle:
                 sources.append((path, handle.readlines()))
         except (OSError, UnicodeDecodeError) as exc:
             sources.append((path, str(getattr(exc, "strerror", None) or exc)))

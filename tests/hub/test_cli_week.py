@@ -420,7 +420,7 @@ async def test_an_independent_week_through_the_cli(
     ]
 
 
-async def test_a_bad_line_is_named_and_the_rest_imported(
+async def test_a_bad_line_is_named_and_the_rest_imported_from_a_file_with_a_bom(
     sessionmaker: async_sessionmaker[AsyncSession], okno: Any, tmp_path: Path
 ) -> None:
     await seed(sessionmaker)
@@ -430,7 +430,8 @@ async def test_a_bad_line_is_named_and_the_rest_imported(
         WEEK[2],
     ]
     path = tmp_path / "bad.jsonl"
-    path.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    # Saved with a byte-order mark, as Notepad and PowerShell do: the first line is a line like the others.
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8-sig")
     run = await okno("import", "history", str(path))
     assert run.code == 1
     assert run.err_lines == [
