@@ -7,7 +7,9 @@ with the historical time. A human reply is stored as sent and never handed to th
 
 Each applied line is remembered by the digest of its canonical JSON, in the transaction that applies it,
 so importing a file again adds nothing. A conversation is named by the file's KEY; the first line of a
-conversation must be an inbound message that names the account and the contact.
+conversation must be an inbound message that names the account and the contact. The KEY is remembered too
+(a `HistoryLine` whose digest is that of the KEY, see :func:`key_digest`), so a later file, imported by a
+later run, goes on with the conversation its KEY named (an export in monthly parts).
 """
 
 from __future__ import annotations
@@ -124,6 +126,12 @@ def parse_line(text: str) -> tuple[HistoryEvent, str]:
     return event, digest  # type: ignore[return-value]
 
 
+def key_digest(key: str) -> str:
+    """The `HistoryLine` digest that remembers which conversation a file's KEY names (never a line's: a
+    line's digest is that of a JSON object)."""
+    return hashlib.sha256(f"conversation key:{key}".encode()).hexdigest()
+
+
 @dataclass(frozen=True, slots=True)
 class Applied:
     conversation_id: int | None
@@ -188,12 +196,25 @@ class HistoryImport:
                     await set_status(session, conv, "resolved", actor_id=actor, policy=self.policy, at=at)
             conv_id = conv.id
         session.add(HistoryLine(digest=digest, conversation_id=conv_id))
+        if self.conversations.get(event.conversation) != conv_id:
+            remembered = await session.get(HistoryLine, key_digest(event.conversation))
+            if remembered is None:
+                session.add(HistoryLine(digest=key_digest(event.conversation), conversation_id=conv_id))
         await session.commit()
         self.conversations[event.conversation] = conv_id
         return Applied(conv_id, duplicate=False)
 
-    async def _conversation(self, session: AsyncSession, key: str) -> Conversation:
+    async def _known(self, session: AsyncSession, key: str) -> int | None:
+        """The conversation `key` names: seen in this run, else remembered by an earlier one."""
         conv_id = self.conversations.get(key)
+        if conv_id is None:
+            remembered = await session.get(HistoryLine, key_digest(key))
+            if remembered is not None and remembered.conversation_id is not None:
+                conv_id = self.conversations[key] = remembered.conversation_id
+        return conv_id
+
+    async def _conversation(self, session: AsyncSession, key: str) -> Conversation:
+        conv_id = await self._known(session, key)
         conv = await session.get(Conversation, conv_id) if conv_id is not None else None
         if conv is None:
             raise HistoryError(
@@ -203,7 +224,7 @@ class HistoryImport:
         return conv
 
     async def _inbound(self, session: AsyncSession, event: Inbound, digest: str) -> int:
-        conv_id = self.conversations.get(event.conversation)
+        conv_id = await self._known(session, event.conversation)
         if conv_id is None:
             if event.account is None or event.contact is None:
                 raise HistoryError(

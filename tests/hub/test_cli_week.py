@@ -57,6 +57,7 @@ import contextlib
 import csv
 import io
 import json
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -210,15 +211,53 @@ WEEK = [
     ),
 ]
 
-# Master.csv (18 columns): accountcode, src, dst, dcontext, clid, channel, dstchannel, lastapp, lastdata, start,
-# answer, end, duration, billsec, disposition, amaflags, uniqueid, userfield — New York local times.
-CDR = """\
-"","+12125550111","+12125550100","from-trunk","<+12125550111>","SIP/trunk-1","SIP/101-1","Dial","SIP/101","2026-03-02 10:00:00","2026-03-02 10:00:30","2026-03-02 10:02:10",130,100,"ANSWERED","DOCUMENTATION","k1.1",""
-"","+12125550122","+12125550100","from-trunk","<+12125550122>","SIP/trunk-2","","Dial","SIP/101","2026-03-03 14:00:00","","2026-03-03 14:00:25",25,0,"NO ANSWER","DOCUMENTATION","k2.1",""
-"","101","+12125550122","from-internal","<101>","SIP/101-3","SIP/trunk-3","Dial","SIP/trunk","2026-03-03 14:30:00","2026-03-03 14:30:10","2026-03-03 14:31:10",70,60,"ANSWERED","DOCUMENTATION","k3.1",""
-"","+12125550123","+12125550100","from-trunk","<+12125550123>","SIP/trunk-4","","Dial","SIP/101","2026-03-07 11:30:00","","2026-03-07 11:30:40",40,0,"NO ANSWER","DOCUMENTATION","k4.1",""
-"","+12125550111","+12125550100","from-trunk","<+12125550111>","SIP/trunk-5","SIP/101-5","Dial","SIP/101","2026-03-09 09:05:00","2026-03-09 09:05:50","2026-03-09 09:08:20",200,150,"ANSWERED","DOCUMENTATION","k5.1",""
-"""
+
+def cdr(
+    uid: str, src: str, dst: str, start: str, answer: str, end: str, billsec: int, disposition: str
+) -> str:
+    """One Master.csv line (18 columns: accountcode, src, dst, dcontext, clid, channel, dstchannel, lastapp,
+    lastdata, start, answer, end, duration, billsec, disposition, amaflags, uniqueid, userfield)."""
+    day = "2026-03-"
+    inside = len(src) <= 5
+    duration = int((datetime.fromisoformat(day + end) - datetime.fromisoformat(day + start)).total_seconds())
+    fields = [
+        "",
+        src,
+        dst,
+        "from-internal" if inside else "from-trunk",
+        f"<{src}>",
+        f"SIP/{src if inside else 'trunk'}-{uid}",
+        f"SIP/{'trunk' if inside else '101'}-{uid}" if answer else "",
+        "Dial",
+        "SIP/101",
+        day + start,
+        day + answer if answer else "",
+        day + end,
+        str(duration),
+        str(billsec),
+        disposition,
+        "DOCUMENTATION",
+        uid,
+        "",
+    ]
+    return ",".join(f if i in (12, 13) else f'"{f}"' for i, f in enumerate(fields))  # numbers unquoted
+
+
+# New York local times, as Asterisk writes them (the account's `timezone`).
+CDR = "".join(
+    line + "\n"
+    for line in (
+        cdr(
+            "k1", "+12125550111", "+12125550100", "02 10:00:00", "02 10:00:30", "02 10:02:10", 100, "ANSWERED"
+        ),
+        cdr("k2", "+12125550122", "+12125550100", "03 14:00:00", "", "03 14:00:25", 0, "NO ANSWER"),
+        cdr("k3", "101", "+12125550122", "03 14:30:00", "03 14:30:10", "03 14:31:10", 60, "ANSWERED"),
+        cdr("k4", "+12125550123", "+12125550100", "07 11:30:00", "", "07 11:30:40", 0, "NO ANSWER"),
+        cdr(
+            "k5", "+12125550111", "+12125550100", "09 09:05:00", "09 09:05:50", "09 09:08:20", 150, "ANSWERED"
+        ),
+    )
+)
 
 
 def _okno(config: Path, args: tuple[str, ...]) -> Run:
@@ -261,17 +300,28 @@ async def test_an_independent_week_through_the_cli(
     sessionmaker: async_sessionmaker[AsyncSession], okno: Any, tmp_path: Path
 ) -> None:
     await seed(sessionmaker)
-    week = tmp_path / "week.jsonl"
-    week.write_text("".join(json.dumps(line) + "\n" for line in WEEK), encoding="utf-8")
+
+    def jsonl(name: str, lines: list[dict[str, Any]]) -> Path:
+        path = tmp_path / name
+        path.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+        return path
+
+    week = jsonl("week.jsonl", WEEK)
     (tmp_path / "Master.csv").write_text(CDR, encoding="utf-8")
 
-    first = await okno("import", "history", str(week))
-    assert (first.code, json.loads(first.lines[-1])) == (
+    # Exported in two parts, imported by two runs: the second goes on with C1 (its KEY) from its reopening.
+    monday = await okno("import", "history", str(jsonl("monday.jsonl", WEEK[:8])))
+    assert (monday.code, json.loads(monday.lines[-1])) == (
         0,
-        {"imported": 27, "already_imported": 0, "refused": 0},
-    ), first.err
+        {"imported": 8, "already_imported": 0, "refused": 0},
+    ), monday.err
+    rest = await okno("import", "history", str(jsonl("rest.jsonl", WEEK[8:])))
+    assert (rest.code, json.loads(rest.lines[-1])) == (
+        0,
+        {"imported": 19, "already_imported": 0, "refused": 0},
+    ), rest.err
     again = await okno("import", "history", str(week))
-    assert json.loads(again.lines[-1]) == {"imported": 0, "already_imported": 27, "refused": 0}
+    assert json.loads(again.lines[-1]) == {"imported": 0, "already_imported": 27, "refused": 0}  # the whole
     calls = await okno("ingest", "sip", "Master.csv")
     assert calls.code == 0, calls.err
     assert [json.loads(line)["duplicate"] for line in calls.lines] == [False] * 5
@@ -435,7 +485,7 @@ async def test_a_bad_line_is_named_and_the_rest_imported_from_a_file_with_a_bom(
     run = await okno("import", "history", str(path))
     assert run.code == 1
     assert run.err_lines == [
-        f"{path}:2: conversation 'C9' has not started: its first line must be an inbound message with account "
-        "and contact"
+        f"{path}:2: conversation 'C9' has not started: its first line must be an inbound message "
+        "with account and contact"
     ]
     assert json.loads(run.lines[-1]) == {"imported": 2, "already_imported": 0, "refused": 1}
