@@ -249,6 +249,7 @@ class HistoryImport:
             text=event.text,
             sent_at=event.at,
             conversation_hint=conv_id,
+            own_conversation=conv_id is None,  # a new KEY is a conversation of its own
         )
         results, _events = await stage_batch(session, [item], self.policy)
         result = results[0]
