@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import json
 import sys
+from collections import Counter
 from collections.abc import Sequence
 from datetime import date
 from typing import Any
@@ -134,7 +135,7 @@ def cmd_import_history(args: argparse.Namespace) -> int:
 async def _import_history(settings: Any, sources: Sequence[tuple[str, list[str] | str]]) -> int:
     from hub.cli import EXIT_OK, EXIT_REFUSED, database_errors
     from hub.runtime import Hub
-    from inbox.history import HistoryError, HistoryImport, parse_line
+    from inbox.history import HistoryError, HistoryImport, parse_line, repeated
 
     with database_errors(settings.database_url):
         hub = Hub(settings)
@@ -149,11 +150,14 @@ async def _import_history(settings: Any, sources: Sequence[tuple[str, list[str] 
                 print(f"{path}: {lines}", file=sys.stderr, flush=True)
                 bad += 1
                 continue
+            seen: Counter[str] = Counter()  # a line the file repeats is an event each time
             for number, line in enumerate(lines, start=1):
                 if not line.strip():
                     continue
                 try:
                     event, digest = parse_line(line)
+                    seen[digest] += 1
+                    digest = repeated(digest, seen[digest])
                     async with hub.sessionmaker() as session:
                         applied = await importer.apply(session, event, digest)
                 except HistoryError as exc:

@@ -6,10 +6,11 @@ a resolved conversation, the reports' waits), the rest through the same services
 with the historical time. A human reply is stored as sent and never handed to the outbox.
 
 Each applied line is remembered by the digest of its canonical JSON, in the transaction that applies it,
-so importing a file again adds nothing. A conversation is named by the file's KEY; the first line of a
-conversation must be an inbound message that names the account and the contact. The KEY is remembered too
-(a `HistoryLine` whose digest is that of the KEY, see :func:`key_digest`), so a later file, imported by a
-later run, goes on with the conversation its KEY named (an export in monthly parts).
+so importing a file again adds nothing; a line a file repeats is an event each time (see :func:`repeated`).
+A conversation is named by the file's KEY, a new KEY opening a conversation of its own; the first line of
+a conversation must be an inbound message that names the account and the contact. The KEY is remembered
+too (a `HistoryLine` whose digest is that of the KEY, see :func:`key_digest`), so a later file, imported
+by a later run, goes on with the conversation its KEY named (an export in monthly parts).
 """
 
 from __future__ import annotations
@@ -124,6 +125,12 @@ def parse_line(text: str) -> tuple[HistoryEvent, str]:
         raise HistoryError(f"{where}: {first['msg']}") from None
     digest = hashlib.sha256(json.dumps(raw, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
     return event, digest  # type: ignore[return-value]
+
+
+def repeated(digest: str, occurrence: int) -> str:
+    """The digest of the `occurrence`-th (1, 2, …) identical line of one file: each is an event of its own
+    (a client who sent "?" twice in the same second), and the file imported again still adds nothing."""
+    return digest if occurrence <= 1 else hashlib.sha256(f"{digest}:{occurrence}".encode()).hexdigest()
 
 
 def key_digest(key: str) -> str:

@@ -474,15 +474,18 @@ async def test_a_bad_line_is_named_and_each_key_is_a_conversation_of_its_own(
     sessionmaker: async_sessionmaker[AsyncSession], okno: Any, tmp_path: Path
 ) -> None:
     """Alice writes twice in the other system — two tickets, C1 and C6, both open on `shop`: two
-    conversations here too (they were one: C6's message joined C1, C1's reply ended C6's wait). The file is
-    saved with a byte-order mark, as Notepad and PowerShell do; its second line names no started
-    conversation."""
+    conversations here too (they were one: C6's message joined C1, C1's reply ended C6's wait). She sends
+    "?" twice in the same second: two lines alike, two messages (the second was taken for the first one
+    imported again). The file is saved with a byte-order mark, as Notepad and PowerShell do; its second line
+    names no started conversation."""
     await seed(sessionmaker)
     alice = {"name": "Alice", "email": "alice@example.com"}
     lines = [
         WEEK[0],  # C1 Mon 10:00
         reply("C9", "nobody@example.com", 2, 10, 0, "?"),
         inbound("C6", 2, 10, 20, "Also: the invoice?", account="shop", contact=alice),
+        inbound("C1", 2, 10, 30, "?"),
+        inbound("C1", 2, 10, 30, "?"),  # sent twice in the same second: two messages
         WEEK[2],  # Anna answers C1 at 10:40
     ]
     path = tmp_path / "bad.jsonl"
@@ -493,11 +496,13 @@ async def test_a_bad_line_is_named_and_each_key_is_a_conversation_of_its_own(
         f"{path}:2: conversation 'C9' has not started: its first line must be an inbound message "
         "with account and contact"
     ]
-    assert json.loads(run.lines[-1]) == {"imported": 3, "already_imported": 0, "refused": 1}
+    assert json.loads(run.lines[-1]) == {"imported": 5, "already_imported": 0, "refused": 1}
+    again = await okno("import", "history", str(path))
+    assert json.loads(again.lines[-1]) == {"imported": 0, "already_imported": 5, "refused": 1}
 
     period = ("--from", "2026-03-02", "--to", "2026-03-02")
     volume = json.loads((await okno("report", "volume", *period)).out)["rows"]
-    assert volume == [{"group": None, "new_conversations": 2, "inbound": 2, "outbound": 1}]
+    assert volume == [{"group": None, "new_conversations": 2, "inbound": 4, "outbound": 1}]
     first = json.loads((await okno("report", "first_response", *period)).out)["rows"]
     assert first == [  # C1 answered in 40 min; C6 never: open past its hour, a miss
         {
