@@ -41,6 +41,8 @@ reply_time (wall): 2400 3600 5100 5400 9600 35100 314400 → sum 375600, avg 536
 median 2400, p90 9600 + 0.4·6000 = 12000. SLA met C1 ×2, C4b, C5's first; missed C1b, C2, C3, C5's second
 → 4/4. By team: Sales 5100 9600 314400 → avg 109700, median 9600, p90 9600 + 0.8·304800 = 253440, 1 met / 2
 missed (33.33 %); Support 2400 3600 5400 35100 → avg 11625, median 4500, p90 5400 + 0.7·29700 = 26190, 3/2.
+In business hours: Sales 1500 9600 15600 → avg 8900, median 9600, p90 9600 + 0.8·6000 = 14400; Support 900
+1800 2400 3600 → avg 2175, median 2100, p90 2400 + 0.7·1200 = 3240.
 resolution (wall): 1800 14400 17100 35400 315600 → avg 76860, median 17100, p90 35400 + 0.6·280200 = 203520;
 business 1200 1800 10800 13500 16800 → avg 8820, median 10800, p90 13500 + 0.6·3300 = 15480. SLA met 5,
 missed 2 (C3, C4b open) → 71.43 %.
@@ -386,6 +388,11 @@ async def test_an_independent_week_through_the_cli(
     assert await report("reply_time", "--by", "team") == {
         "Sales": fig(3, 109700.0, 9600.0, 253440.0) | sla(1, 2, 33.33),
         "Support": fig(4, 11625.0, 4500.0, 26190.0) | sla(3, 2, 60.0),
+    }
+    assert await report("reply_time", "--by", "team", "--business-hours") == {
+        # Sales 1500 9600 15600 (its own calendar); Support 900 1800 2400 3600
+        "Sales": fig(3, 8900.0, 9600.0, 14400.0) | sla(1, 2, 33.33),
+        "Support": fig(4, 2175.0, 2100.0, 3240.0) | sla(3, 2, 60.0),
     }
 
     # resolution
