@@ -36,7 +36,11 @@ Key = Annotated[str, Field(min_length=1, max_length=200)]
 
 
 class HistoryError(ValueError):
-    """A line that cannot be imported; the message says why."""
+    """A line that cannot be imported; the message says why, `conversation` names its KEY when it has one."""
+
+    def __init__(self, message: str, conversation: str | None = None) -> None:
+        super().__init__(message)
+        self.conversation = conversation
 
 
 class _Line(BaseModel):
@@ -107,22 +111,23 @@ def parse_line(text: str) -> tuple[HistoryEvent, str]:
         raise HistoryError(f"not valid JSON: {exc.msg} (column {exc.colno})") from None
     if not isinstance(raw, dict):
         raise HistoryError("a line must be a JSON object")
+    key = raw.get("conversation") if isinstance(raw.get("conversation"), str) else None
     kind = raw.get("type")
     if kind == "message":
         direction = raw.get("direction")
         if direction not in ("in", "out"):
-            raise HistoryError(f"direction must be 'in' or 'out', not {direction!r}")
+            raise HistoryError(f"direction must be 'in' or 'out', not {direction!r}", key)
         model: type[_Line] = Inbound if direction == "in" else Outbound
     elif isinstance(kind, str) and kind in _BY_TYPE:
         model = _BY_TYPE[kind]
     else:
-        raise HistoryError(f"unknown type {kind!r}; one of message, note, auto_reply, assign, resolve")
+        raise HistoryError(f"unknown type {kind!r}; one of message, note, auto_reply, assign, resolve", key)
     try:
         event = model.model_validate(raw)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "line"
-        raise HistoryError(f"{where}: {first['msg']}") from None
+        raise HistoryError(f"{where}: {first['msg']}", key) from None
     digest = hashlib.sha256(json.dumps(raw, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
     return event, digest  # type: ignore[return-value]
 

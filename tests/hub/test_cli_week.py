@@ -477,14 +477,18 @@ async def test_an_independent_week_through_the_cli(
     ]
 
 
-async def test_a_bad_line_is_named_and_each_key_is_a_conversation_of_its_own(
+async def test_bad_lines_are_named_and_each_key_is_a_conversation_of_its_own(
     sessionmaker: async_sessionmaker[AsyncSession], okno: Any, tmp_path: Path
 ) -> None:
     """Alice writes twice in the other system — two tickets, C1 and C6, both open on `shop`: two
     conversations here too (they were one: C6's message joined C1, C1's reply ended C6's wait). She sends
     "?" twice in the same second: two lines alike, two messages (the second was taken for the first one
-    imported again). The file is saved with a byte-order mark, as Notepad and PowerShell do; its second line
-    names no started conversation."""
+    imported again). The file is saved with a byte-order mark, as Notepad and PowerShell do.
+
+    Its second line names no started conversation; its sixth, Dora's answer at 10:35, names an agent not
+    created yet, so C1's next line (Anna at 10:40) is held back: once Dora exists, the file imported again
+    gives C1's first response to Dora, 2100 s (Anna's line imported first had made it 2400 and Dora's
+    answer none)."""
     await seed(sessionmaker)
     alice = {"name": "Alice", "email": "alice@example.com"}
     lines = [
@@ -493,6 +497,7 @@ async def test_a_bad_line_is_named_and_each_key_is_a_conversation_of_its_own(
         inbound("C6", 2, 10, 20, "Also: the invoice?", account="shop", contact=alice),
         inbound("C1", 2, 10, 30, "?"),
         inbound("C1", 2, 10, 30, "?"),  # sent twice in the same second: two messages
+        reply("C1", "dora@example.com", 2, 10, 35, "Looking."),
         WEEK[2],  # Anna answers C1 at 10:40
     ]
     path = tmp_path / "bad.jsonl"
@@ -501,25 +506,41 @@ async def test_a_bad_line_is_named_and_each_key_is_a_conversation_of_its_own(
     assert run.code == 1
     assert run.err_lines == [
         f"{path}:2: conversation 'C9' has not started: its first line must be an inbound message "
-        "with account and contact"
+        "with account and contact",
+        f"{path}:6: agent: no agent with e-mail 'dora@example.com'",
+        f"{path}:7: held back: {path}:6 of conversation 'C1' was refused (the lines after it wait for it: "
+        "import the file again once it is fixed)",
     ]
-    assert json.loads(run.lines[-1]) == {"imported": 5, "already_imported": 0, "refused": 1}
+    assert json.loads(run.lines[-1]) == {"imported": 4, "already_imported": 0, "refused": 3}
+    async with sessionmaker() as session:
+        session.add(Agent(email="dora@example.com", name="Dora", password_hash="-"))
+        await session.commit()
     again = await okno("import", "history", str(path))
-    assert json.loads(again.lines[-1]) == {"imported": 0, "already_imported": 5, "refused": 1}
+    assert json.loads(again.lines[-1]) == {"imported": 2, "already_imported": 4, "refused": 1}
 
     period = ("--from", "2026-03-02", "--to", "2026-03-02")
     volume = json.loads((await okno("report", "volume", *period)).out)["rows"]
-    assert volume == [{"group": None, "new_conversations": 2, "inbound": 4, "outbound": 1}]
-    first = json.loads((await okno("report", "first_response", *period)).out)["rows"]
-    assert first == [  # C1 answered in 40 min; C6 never: open past its hour, a miss
-        {
-            "group": None,
+    assert volume == [{"group": None, "new_conversations": 2, "inbound": 4, "outbound": 2}]
+    first = json.loads((await okno("report", "first_response", *period, "--by", "agent")).out)["rows"]
+    assert [row for row in first if row["count"] or row["sla_missed"]] == [
+        {  # C1 answered by Dora in 35 min
+            "group": "dora@example.com",
             "count": 1,
-            "avg": 2400.0,
-            "median": 2400.0,
-            "p90": 2400.0,
+            "avg": 2100.0,
+            "median": 2100.0,
+            "p90": 2100.0,
             "sla_met": 1,
+            "sla_missed": 0,
+            "sla_pct": 100.0,
+        },
+        {  # C6, never answered: open past its hour, a miss
+            "group": None,
+            "count": 0,
+            "avg": None,
+            "median": None,
+            "p90": None,
+            "sla_met": 0,
             "sla_missed": 1,
-            "sla_pct": 50.0,
-        }
+            "sla_pct": 0.0,
+        },
     ]
