@@ -6,7 +6,8 @@ hours Mon–Fri 09:00–12:00 and 13:00–17:00 (a lunch gap), Friday 6 March a 
 Sat 10:00–14:00. SLA: first response 60 min, next response 120 min, resolution 24 h on the wall clock; Sales
 overrides: first response 30 min, and all its thresholds on its business-hours clock. Accounts: `shop` (API,
 Support), `tg` (Telegram, Sales), `pbx` (SIP, Master.csv in New York time, DID +12125550100 = "Google Ads").
-Agents anna, ben (Support), carla (Sales). Times are local; wall / business seconds.
+Agents anna, ben (Support), carla (Sales). Times are local; wall / business seconds. The file is imported
+as an export in two parts (Monday, then the rest) by two runs, then whole again (nothing added).
 
 * C1 (shop, Alice): Mon 2 10:00 in; 10:05 auto-reply (no reply); 10:40 Anna → FR 2400/2400. 11:50 and 11:55
   in (a burst: the wait counts from 11:50); 13:20 Ben → reply 5400 / 600+1200 = 1800 (lunch); 13:30 Anna
