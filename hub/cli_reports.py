@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import json
 import sys
+from collections import Counter
 from collections.abc import Sequence
 from datetime import date
 from typing import Any
@@ -47,7 +48,8 @@ def register(commands: Any) -> None:
         "history",
         help="conversations from JSON Lines files, at their own times (see docs/reports.md)",
         description="One event per line. A bad line is reported as FILE:LINE: reason on stderr and the "
-        "rest is imported (exit code 1). Importing a file again adds nothing.",
+        "rest is imported (exit code 1), but for the later lines of its conversation, held back until the "
+        "file is imported again with the line fixed. Importing a file again adds nothing.",
     )
     history.add_argument("files", metavar="FILE", nargs="+")
     history.set_defaults(func=cmd_import_history)
@@ -123,7 +125,8 @@ def cmd_import_history(args: argparse.Namespace) -> int:
     sources: list[tuple[str, list[str] | str]] = []
     for path in args.files:  # read before the event loop starts: a CLI's files, read once
         try:
-            with open(path, encoding="utf-8") as handle:
+            # utf-8-sig: a file saved with a byte-order mark (Notepad, PowerShell) reads like one without
+            with open(path, encoding="utf-8-sig") as handle:
                 sources.append((path, handle.readlines()))
         except (OSError, UnicodeDecodeError) as exc:
             sources.append((path, str(getattr(exc, "strerror", None) or exc)))
@@ -133,7 +136,7 @@ def cmd_import_history(args: argparse.Namespace) -> int:
 async def _import_history(settings: Any, sources: Sequence[tuple[str, list[str] | str]]) -> int:
     from hub.cli import EXIT_OK, EXIT_REFUSED, database_errors
     from hub.runtime import Hub
-    from inbox.history import HistoryError, HistoryImport, parse_line
+    from inbox.history import HistoryError, HistoryImport, parse_line, repeated
 
     with database_errors(settings.database_url):
         hub = Hub(settings)
@@ -143,21 +146,37 @@ async def _import_history(settings: Any, sources: Sequence[tuple[str, list[str] 
             await db.migrate(hub.engine)
             await hub.sync_accounts()
         importer = HistoryImport(settings.policy())
+        # A conversation whose line was refused takes none of its later lines in this run: applied after
+        # them on a run that takes it, it would land out of time order (the waits follow the file's order).
+        held: dict[str, str] = {}
         for path, lines in sources:
             if isinstance(lines, str):
                 print(f"{path}: {lines}", file=sys.stderr, flush=True)
                 bad += 1
                 continue
+            seen: Counter[str] = Counter()  # a line the file repeats is an event each time
             for number, line in enumerate(lines, start=1):
                 if not line.strip():
                     continue
+                key = None
                 try:
                     event, digest = parse_line(line)
+                    key = event.conversation
+                    seen[digest] += 1
+                    digest = repeated(digest, seen[digest])
+                    if key in held:
+                        raise HistoryError(
+                            f"held back: {held[key]} of conversation {key!r} was refused (the lines after it "
+                            "wait for it: import the file again once it is fixed)"
+                        )
                     async with hub.sessionmaker() as session:
                         applied = await importer.apply(session, event, digest)
                 except HistoryError as exc:
                     print(f"{path}:{number}: {exc}", file=sys.stderr, flush=True)
                     bad += 1
+                    key = key or exc.conversation
+                    if key is not None:
+                        held.setdefault(key, f"{path}:{number}")
                     continue
                 if applied.duplicate:
                     duplicates += 1

@@ -6,8 +6,11 @@ a resolved conversation, the reports' waits), the rest through the same services
 with the historical time. A human reply is stored as sent and never handed to the outbox.
 
 Each applied line is remembered by the digest of its canonical JSON, in the transaction that applies it,
-so importing a file again adds nothing. A conversation is named by the file's KEY; the first line of a
-conversation must be an inbound message that names the account and the contact.
+so importing a file again adds nothing; a line a file repeats is an event each time (see :func:`repeated`).
+A conversation is named by the file's KEY, a new KEY opening a conversation of its own; the first line of
+a conversation must be an inbound message that names the account and the contact. The KEY is remembered
+too (a `HistoryLine` whose digest is that of the KEY, see :func:`key_digest`), so a later file, imported
+by a later run, goes on with the conversation its KEY named (an export in monthly parts).
 """
 
 from __future__ import annotations
@@ -33,7 +36,11 @@ Key = Annotated[str, Field(min_length=1, max_length=200)]
 
 
 class HistoryError(ValueError):
-    """A line that cannot be imported; the message says why."""
+    """A line that cannot be imported; the message says why, `conversation` names its KEY when it has one."""
+
+    def __init__(self, message: str, conversation: str | None = None) -> None:
+        super().__init__(message)
+        self.conversation = conversation
 
 
 class _Line(BaseModel):
@@ -104,24 +111,37 @@ def parse_line(text: str) -> tuple[HistoryEvent, str]:
         raise HistoryError(f"not valid JSON: {exc.msg} (column {exc.colno})") from None
     if not isinstance(raw, dict):
         raise HistoryError("a line must be a JSON object")
+    key = raw.get("conversation") if isinstance(raw.get("conversation"), str) else None
     kind = raw.get("type")
     if kind == "message":
         direction = raw.get("direction")
         if direction not in ("in", "out"):
-            raise HistoryError(f"direction must be 'in' or 'out', not {direction!r}")
+            raise HistoryError(f"direction must be 'in' or 'out', not {direction!r}", key)
         model: type[_Line] = Inbound if direction == "in" else Outbound
     elif isinstance(kind, str) and kind in _BY_TYPE:
         model = _BY_TYPE[kind]
     else:
-        raise HistoryError(f"unknown type {kind!r}; one of message, note, auto_reply, assign, resolve")
+        raise HistoryError(f"unknown type {kind!r}; one of message, note, auto_reply, assign, resolve", key)
     try:
         event = model.model_validate(raw)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "line"
-        raise HistoryError(f"{where}: {first['msg']}") from None
+        raise HistoryError(f"{where}: {first['msg']}", key) from None
     digest = hashlib.sha256(json.dumps(raw, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
     return event, digest  # type: ignore[return-value]
+
+
+def repeated(digest: str, occurrence: int) -> str:
+    """The digest of the `occurrence`-th (1, 2, …) identical line of one file: each is an event of its own
+    (a client who sent "?" twice in the same second), and the file imported again still adds nothing."""
+    return digest if occurrence <= 1 else hashlib.sha256(f"{digest}:{occurrence}".encode()).hexdigest()
+
+
+def key_digest(key: str) -> str:
+    """The `HistoryLine` digest that remembers which conversation a file's KEY names (never a line's: a
+    line's digest is that of a JSON object)."""
+    return hashlib.sha256(f"conversation key:{key}".encode()).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,12 +208,25 @@ class HistoryImport:
                     await set_status(session, conv, "resolved", actor_id=actor, policy=self.policy, at=at)
             conv_id = conv.id
         session.add(HistoryLine(digest=digest, conversation_id=conv_id))
+        if self.conversations.get(event.conversation) != conv_id:
+            remembered = await session.get(HistoryLine, key_digest(event.conversation))
+            if remembered is None:
+                session.add(HistoryLine(digest=key_digest(event.conversation), conversation_id=conv_id))
         await session.commit()
         self.conversations[event.conversation] = conv_id
         return Applied(conv_id, duplicate=False)
 
-    async def _conversation(self, session: AsyncSession, key: str) -> Conversation:
+    async def _known(self, session: AsyncSession, key: str) -> int | None:
+        """The conversation `key` names: seen in this run, else remembered by an earlier one."""
         conv_id = self.conversations.get(key)
+        if conv_id is None:
+            remembered = await session.get(HistoryLine, key_digest(key))
+            if remembered is not None and remembered.conversation_id is not None:
+                conv_id = self.conversations[key] = remembered.conversation_id
+        return conv_id
+
+    async def _conversation(self, session: AsyncSession, key: str) -> Conversation:
+        conv_id = await self._known(session, key)
         conv = await session.get(Conversation, conv_id) if conv_id is not None else None
         if conv is None:
             raise HistoryError(
@@ -203,7 +236,7 @@ class HistoryImport:
         return conv
 
     async def _inbound(self, session: AsyncSession, event: Inbound, digest: str) -> int:
-        conv_id = self.conversations.get(event.conversation)
+        conv_id = await self._known(session, event.conversation)
         if conv_id is None:
             if event.account is None or event.contact is None:
                 raise HistoryError(
@@ -228,6 +261,7 @@ class HistoryImport:
             text=event.text,
             sent_at=event.at,
             conversation_hint=conv_id,
+            own_conversation=conv_id is None,  # a new KEY is a conversation of its own
         )
         results, _events = await stage_batch(session, [item], self.policy)
         result = results[0]

@@ -370,7 +370,7 @@ def _thread(batch: _Batch, p: _Prepared, card: Card, account: _Account) -> tuple
             return hinted, False
     visitor = _visitor(p, account)
     key = (id(card) if card.id is None else card.id, account.id, visitor)
-    conv = batch.open_conversations.get(key)
+    conv = None if item.own_conversation else batch.open_conversations.get(key)
     if conv is not None:
         return conv, False
     noise = item.kind != "message"

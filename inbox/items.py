@@ -98,6 +98,9 @@ class InboundMessage:
     from_account: bool = False
     content_key: str | None = None
     meta: Mapping[str, Any] = field(default_factory=dict)
+    # Opens a conversation of its own even when the sender has one open on the account (a history import's
+    # new KEY: another system's second ticket of the same client); references and hints still thread it.
+    own_conversation: bool = False
     raw: Any = field(default=None, compare=False, repr=False)
 
 

@@ -544,7 +544,9 @@ class ReportWait(BulkInserted, Base):
 
 class HistoryLine(Base):
     """A line of an imported history file that was applied (`okno import history`): a line seen again,
-    in the same file or another, changes nothing. `digest` is the SHA-256 of the line's canonical JSON."""
+    in the same file or another, changes nothing. `digest` is the SHA-256 of the line's canonical JSON; a
+    file's conversation KEY is remembered the same way (`inbox.history.key_digest`), so a later run goes on
+    with its conversation."""
 
     __tablename__ = "history_lines"
     digest: Mapped[str] = mapped_column(String(64), primary_key=True)
