@@ -51,12 +51,8 @@ class TelegramApiError(Exception):
         retry_after: float | None = None,
         migrate_to_chat_id: int | None = None,
     ) -> None:
-        unreachable = status == NO_ANSWER
-        super().__init__(
-            f"Telegram unreachable: {description}"
-            if unreachable
-            else f"Telegram answered {status}: {description}"
-        )
+        said = f"answered {status}" if status != NO_ANSWER else "unreachable"
+        super().__init__(f"Telegram {said}: {description}")
         self.status = status
         self.description = description
         self.retry_after = retry_after
@@ -82,7 +78,7 @@ def delivery_error(exc: Exception) -> DeliveryError:
     """A failed send as the outbox understands it."""
     if isinstance(exc, TelegramApiError):
         text = exc.description
-        if exc.retry_after is not None:
+        if exc.retry_after is not None or exc.status == 429:  # without retry_after: the outbox's backoff
             return DeliveryError(f"Telegram rate limit: {text}", retry_after=exc.retry_after)
         if exc.migrate_to_chat_id is not None:
             return DeliveryError(

@@ -216,6 +216,13 @@ async def test_a_reply_with_files_sends_the_text_then_each_file(
             False,
             "Telegram unreachable",
         ),
+        (  # a rate limit that does not say how long: the outbox's own backoff
+            web.json_response(
+                {"ok": False, "error_code": 429, "description": "Too Many Requests"}, status=429
+            ),
+            False,
+            "Telegram rate limit",
+        ),
         (  # another 4xx: the same request will not do better
             web.json_response(
                 {"ok": False, "error_code": 413, "description": "Request Entity Too Large"}, status=413
