@@ -33,7 +33,7 @@ configuration, a cursor store) and owns one receive loop:
   says False, and runs in every process: any of them behind the load balancer takes the push and sends
   the replies. Read it through :func:`single_holder`.
 * ``prepare()`` (optional): what a process standing by for such an account can do ahead of taking it over,
-  so the takeover is quick (Telegram imports aiogram: seconds on a cold start). Never receives or sends.
+  so the takeover is quick (e.g. import a heavy library off the event loop). Never receives or sends.
 
 The architecture sketch named the receive loop ``start``; a coroutine that runs until it fails is what
 lets the supervisor see a failure and restart it, so it is called ``run`` here.
@@ -264,7 +264,7 @@ def register(kind: str) -> Callable[[ConnectorFactory], ConnectorFactory]:
     return decorate
 
 
-# Kinds and the package that implements each; imported lazily (aiogram alone costs seconds to import).
+# Kinds and the package that implements each; imported lazily (a process loads only the channels it runs).
 KNOWN_KINDS: dict[str, str] = {
     "api": "channels.api",
     "email": "channels.email",

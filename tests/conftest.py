@@ -194,17 +194,6 @@ def _collect_garbage_after_each_test() -> Iterator[None]:
     gc.freeze()
 
 
-@pytest.fixture(scope="session")
-def aiogram_imported() -> None:
-    """aiogram, imported once for the session before a Telegram test's waits start.
-
-    A cold ``import aiogram`` costs ~10 s of CPU (it builds several hundred pydantic models); with both cores
-    busy that is minutes of wall time, which every test starting a connector would otherwise spend inside its
-    wait for the connector's readiness. The connector's own cold import, off the event loop, is pinned in a
-    fresh interpreter by ``telegram/test_aiogram_import.py``."""
-    import aiogram  # noqa: F401  # the import is the point
-
-
 REDIS_URL = os.environ.get("OKNO_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 

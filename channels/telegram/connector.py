@@ -19,12 +19,10 @@ Receiving: the update offset is kept in the account's cursor and saved only afte
 handed to the sink (which returns after the commit), so a restart resumes without losing or repeating
 anything — a batch cut short by a crash is fetched again and its items are duplicates the ingest path
 recognizes. In webhook mode the hub routes ``POST /hooks/{account}`` here; the answer (200) goes out only
-after the sink returned, so Telegram delivers again whatever was not committed. The handler is ours rather
-than aiogram's ``SimpleRequestHandler``: that one answers Telegram before the update is handled (its
-``handle_in_background`` default) and validates the update into aiogram's types, so one update aiogram cannot
-read would be refused and redelivered forever. Ours compares the ``X-Telegram-Bot-Api-Secret-Token`` header
-in constant time (as aiogram does) before the body is even read, parses the raw JSON with the same parser as
-polling and ``okno ingest``, and answers after the commit.
+after the sink returned, so Telegram delivers again whatever was not committed. The handler compares the
+``X-Telegram-Bot-Api-Secret-Token`` header in constant time before the body is even read, parses the raw
+JSON with the same parser as polling and ``okno ingest`` (one update it cannot read is quarantined, not
+refused and redelivered forever), and answers after the commit.
 
 Edits and blocks are handed to the sink as items marked by :mod:`inbox.edits` and
 :mod:`inbox.conversation_marks`; a hub whose sink does not route them yet stores blocks as plain events and
@@ -46,7 +44,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar, Literal
 
-import aiohttp
 from aiohttp import web
 
 from channels.base import (
@@ -69,7 +66,6 @@ from channels.telegram.client import (
     TelegramApiError,
     TelegramClient,
     delivery_error,
-    import_aiogram,
 )
 from channels.telegram.parse import parse_update
 from channels.text import split_text, utf16_len
@@ -216,10 +212,6 @@ class TelegramConnector:
         pushed to whichever process the load balancer picks, so every process runs it."""
         return self.settings is None or self.settings.mode == "polling"
 
-    async def prepare(self) -> None:
-        """A standby process imports aiogram now, not when it takes the bot over (see channels.base)."""
-        await import_aiogram()
-
     def _settings(self) -> TelegramSettings:
         if self.settings is None:
             assert self._problem is not None
@@ -240,7 +232,6 @@ class TelegramConnector:
 
     async def _run(self, sink: Sink) -> None:
         settings = self._settings()
-        await import_aiogram()  # off the event loop: the first import takes seconds (see import_aiogram)
         client = self._ensure_client()
         self.bot = await client.get_me()
         if settings.mode == "polling":
@@ -258,11 +249,10 @@ class TelegramConnector:
         """getMe with the account's token: whose bot it is, or why Telegram would not say."""
         try:
             settings = self._settings()
-            await import_aiogram()
             me = await self._ensure_client().get_me()
         except ChannelAuthError as exc:
             return ConnectionCheck(False, str(exc))
-        except Exception as exc:  # aiogram's network and API errors, worded as a failed send is
+        except TelegramApiError as exc:  # worded as a failed send is
             return ConnectionCheck(False, str(delivery_error(exc)))
         who = f"@{me.username}" if me.username else "a bot without a username"
         how = "by webhook" if settings.mode == "webhook" else "by polling (getUpdates)"
@@ -285,7 +275,7 @@ class TelegramConnector:
         while True:
             try:
                 updates = await client.get_updates(offset, settings.poll_timeout)
-            except TelegramApiError as exc:
+            except TelegramApiError as exc:  # network trouble too (status 0), worded without the token
                 if exc.retry_after is not None:
                     await asyncio.sleep(exc.retry_after)
                     continue
@@ -296,12 +286,6 @@ class TelegramConnector:
                 failures += 1
                 if failures >= MAX_POLL_FAILURES:
                     raise
-                await asyncio.sleep(min(30.0, 2.0**failures))
-                continue
-            except (aiohttp.ClientError, TimeoutError) as exc:
-                failures += 1
-                if failures >= MAX_POLL_FAILURES:
-                    raise RuntimeError(f"Telegram unreachable: {exc.__class__.__name__}: {exc}") from exc
                 await asyncio.sleep(min(30.0, 2.0**failures))
                 continue
             failures = 0
@@ -379,23 +363,20 @@ class TelegramConnector:
     async def _download(self, attachment: InboundAttachment, file_id: str, limit: int) -> InboundAttachment:
         """The attachment with its bytes, or marked refused with the reason. Network trouble is retried a
         few times, then the file is given up (its file_id stays in meta) rather than holding up the chat."""
-        from aiogram.exceptions import TelegramAPIError, TelegramNetworkError, TelegramServerError
-
         client = self._ensure_client()
         for attempt in range(DOWNLOAD_ATTEMPTS):
             try:
                 data = await client.download(file_id, limit)
             except FileTooLarge as exc:
                 return replace(attachment, refused=f"larger than {limit} bytes ({exc}): not downloaded")
-            except (TelegramNetworkError, TelegramServerError, aiohttp.ClientError, TimeoutError) as exc:
-                status = getattr(exc, "status", 500)
-                if (isinstance(status, int) and status < 500) or attempt + 1 == DOWNLOAD_ATTEMPTS:
+            except TelegramApiError as exc:
+                if not exc.transient:
                     return replace(
-                        attachment, refused=f"download failed: {exc.__class__.__name__}: {exc}"[:400]
+                        attachment, refused=f"Telegram would not give the file: {exc.description}"[:400]
                     )
+                if attempt + 1 == DOWNLOAD_ATTEMPTS:
+                    return replace(attachment, refused=f"download failed: {exc}"[:400])
                 await asyncio.sleep(0.5 * (attempt + 1))
-            except TelegramAPIError as exc:
-                return replace(attachment, refused=f"Telegram would not give the file: {exc.message}"[:400])
             else:
                 return replace(attachment, content=data, size=len(data))
         raise AssertionError("unreachable")
@@ -430,7 +411,6 @@ class TelegramConnector:
     async def send(self, out: OutboundMessage) -> Delivery:
         if self._closed:
             raise DeliveryError("the Telegram connector is stopped")
-        await import_aiogram()  # a reply may come before the connector started: never import on the loop
         try:
             client = self._ensure_client()
         except ChannelAuthError as exc:

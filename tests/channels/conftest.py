@@ -17,7 +17,7 @@ from tests.channels.vk.fake_vk_api import FakeVkApi
 
 
 @pytest.fixture
-async def bot_api(aiogram_imported: None) -> AsyncIterator[FakeBotApi]:
+async def bot_api() -> AsyncIterator[FakeBotApi]:
     async with serving(FakeBotApi()) as api:
         yield api
 

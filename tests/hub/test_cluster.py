@@ -34,7 +34,7 @@ from tests.channels.telegram.updates import msg
 from tests.waiting import WAIT_CEILING, eventually, resolved, within
 
 ROOT = Path(__file__).resolve().parents[2]
-START_CEILING = max(WAIT_CEILING, 120.0)  # a whole process start (imports, aiogram, migrations check)
+START_CEILING = max(WAIT_CEILING, 120.0)  # a whole process start (imports, migrations check)
 BOT_TOKEN = "123456:TEST-token_abc"
 SITE_TOKEN = "site-token-for-the-cluster-test"
 STATE = re.compile(

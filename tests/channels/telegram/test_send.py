@@ -1,4 +1,4 @@
-"""Sending replies through aiogram to the fake Bot API: chat, text, reply-to, splitting, and failures."""
+"""Sending replies through our Bot API client to the fake Bot API: chat, text, reply-to, parts, failures."""
 
 from __future__ import annotations
 
@@ -6,11 +6,13 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from aiohttp import web
 
 from channels.base import ChannelAuthError
 from channels.telegram import TelegramConnector
-from channels.telegram.client import TelegramClient
+from channels.telegram.client import FileTooLarge, TelegramClient
 from inbox.items import DeliveryError, IdentityRef, OutboundAttachment, OutboundMessage
+from tests.channels.email.servers import free_port
 from tests.channels.messenger_harness import outbound_message
 from tests.channels.telegram.conftest import context
 from tests.channels.telegram.fake_bot_api import (
@@ -181,3 +183,97 @@ async def test_a_reply_with_files_sends_the_text_then_each_file(
     assert len(bot_api.sent("sendPhoto")) == 1
     assert len(bot_api.sent("sendDocument")) == 1
     assert delivery.external_id == "4242:5001"  # the reply is known by its text message
+
+
+@pytest.mark.parametrize(
+    ("answer", "permanent", "said"),
+    [
+        (  # a group became a supergroup: the chat id is dead, the new one is named
+            web.json_response(
+                {
+                    "ok": False,
+                    "error_code": 400,
+                    "description": "Bad Request: group chat was upgraded to a supergroup chat",
+                    "parameters": {"migrate_to_chat_id": -1001234567890},
+                },
+                status=400,
+            ),
+            True,
+            "new chat id -1001234567890",
+        ),
+        (  # the token was revoked meanwhile: worth retrying once it is fixed
+            web.json_response({"ok": False, "error_code": 401, "description": "Unauthorized"}, status=401),
+            False,
+            "rejected the bot token",
+        ),
+        (  # Telegram's own trouble
+            web.json_response({"ok": False, "error_code": 502, "description": "Bad Gateway"}, status=502),
+            False,
+            "Telegram unreachable",
+        ),
+        (  # a proxy's page instead of a Bot API answer
+            web.Response(status=502, text="<html>Bad Gateway</html>", content_type="text/html"),
+            False,
+            "Telegram unreachable",
+        ),
+        (  # a rate limit that does not say how long: the outbox's own backoff
+            web.json_response(
+                {"ok": False, "error_code": 429, "description": "Too Many Requests"}, status=429
+            ),
+            False,
+            "Telegram rate limit",
+        ),
+        (  # another 4xx: the same request will not do better
+            web.json_response(
+                {"ok": False, "error_code": 413, "description": "Request Entity Too Large"}, status=413
+            ),
+            True,
+            "Request Entity Too Large",
+        ),
+    ],
+)
+async def test_other_failures_are_mapped_to_retry_or_give_up(
+    bot_api: FakeBotApi,
+    connector: TelegramConnector,
+    answer: web.Response,
+    permanent: bool,
+    said: str,
+) -> None:
+    bot_api.script("sendMessage", answer)
+    with pytest.raises(DeliveryError) as err:
+        await connector.send(outbound())
+    assert err.value.permanent is permanent and not err.value.blocks_conversation
+    assert said in err.value.reason and bot_api.token not in err.value.reason
+
+
+async def test_network_failures_are_retried_and_never_show_the_token(bot_api: FakeBotApi) -> None:
+    # aiohttp's TooManyRedirects quotes the URL, which holds the token: the reason must not.
+    here = f"{bot_api.url}/bot{bot_api.token}/sendMessage"
+    bot_api.script("sendMessage", *(web.Response(status=302, headers={"Location": here}) for _ in range(12)))
+    gone = TelegramClient(bot_api.token, f"http://127.0.0.1:{free_port()}")
+    looping = TelegramClient(bot_api.token, bot_api.url)
+    secret = bot_api.token.partition(":")[2]
+    try:
+        for client in (gone, looping):
+            with pytest.raises(DeliveryError) as err:
+                await client.send_text(4242, "Привет")
+            assert not err.value.permanent and err.value.reason.startswith("Telegram unreachable")
+            assert secret not in err.value.reason and err.value.__cause__ is None
+    finally:
+        await gone.close()
+        await looping.close()
+    assert "TooManyRedirects" in err.value.reason  # the looping one's, scrubbed
+
+
+async def test_a_download_past_the_limit_stops_even_when_getfile_gives_no_size(bot_api: FakeBotApi) -> None:
+    bot_api.add_file("big", b"x" * 300_000)
+    bot_api.script(
+        "getFile", web.json_response({"ok": True, "result": {"file_id": "big", "file_path": "big"}})
+    )
+    client = TelegramClient(bot_api.token, bot_api.url)
+    try:
+        with pytest.raises(FileTooLarge):
+            await client.download("big", max_bytes=100_000)
+        assert await client.download("big", max_bytes=300_000) == b"x" * 300_000
+    finally:
+        await client.close()

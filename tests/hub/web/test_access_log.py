@@ -102,7 +102,7 @@ async def hook(
 
 
 async def test_no_configured_secret_reaches_any_log(
-    hub_factory: Callable[..., Awaitable[Hub]], tmp_path: Path, records: Records, aiogram_imported: None
+    hub_factory: Callable[..., Awaitable[Hub]], tmp_path: Path, records: Records
 ) -> None:
     async with quiet(FakeBotApi()) as bot_api, quiet(FakeVkApi()) as vk_api:
         accounts: dict[str, dict[str, Any]] = {

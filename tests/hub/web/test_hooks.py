@@ -23,7 +23,7 @@ SECRET = "hook-secret"
 
 
 @pytest.fixture
-async def bot_api(aiogram_imported: None) -> AsyncIterator[FakeBotApi]:
+async def bot_api() -> AsyncIterator[FakeBotApi]:
     async with serving(FakeBotApi()) as api:
         yield api
 

@@ -345,7 +345,7 @@ async def test_every_route_the_app_serves_under_api_v1_is_in_the_document(hub: H
 
 def _models() -> dict[str, list[type[BaseModel]]]:
     """Every pydantic model class of ours loaded, by class name. Only ours: a library's model of the same
-    name (aiogram's Message, loaded by the Telegram tests in the same run) may not even render a schema."""
+    name (a dependency's Message, loaded in the same run) may not even render a schema."""
     found: dict[str, list[type[BaseModel]]] = {}
     stack = list(BaseModel.__subclasses__())
     while stack:
