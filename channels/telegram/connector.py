@@ -15,14 +15,15 @@ Configuration (an account in ``[accounts.NAME]`` with ``kind = "telegram"``):
 * ``api_base``: another Bot API server (a local ``telegram-bot-api``, or a test fake).
 * ``poll_timeout`` (25): seconds one ``getUpdates`` waits for news.
 
-Receiving: the update offset is kept in the account's cursor and saved only after every update of a batch was
-handed to the sink (which returns after the commit), so a restart resumes without losing or repeating
-anything — a batch cut short by a crash is fetched again and its items are duplicates the ingest path
-recognizes. In webhook mode the hub routes ``POST /hooks/{account}`` here; the answer (200) goes out only
+Receiving: a batch's updates go to the sink in order within each chat, the chats side by side (so they meet in
+the inbox's group commit); the update offset is kept in the account's cursor and saved only after every update
+of a batch was handed to the sink (which returns after the commit), so a restart resumes without losing or
+repeating anything — a batch cut short by a crash is fetched again and its items are duplicates the ingest
+path recognizes. In webhook mode the hub routes ``POST /hooks/{account}`` here; the answer (200) goes out only
 after the sink returned, so Telegram delivers again whatever was not committed. The handler compares the
-``X-Telegram-Bot-Api-Secret-Token`` header in constant time before the body is even read, parses the raw
-JSON with the same parser as polling and ``okno ingest`` (one update it cannot read is quarantined, not
-refused and redelivered forever), and answers after the commit.
+``X-Telegram-Bot-Api-Secret-Token`` header in constant time before the body is even read, parses the raw JSON
+with the same parser as polling and ``okno ingest`` (one update it cannot read is quarantined, not refused and
+redelivered forever), and answers after the commit.
 
 Edits and blocks are handed to the sink as items marked by :mod:`inbox.edits` and
 :mod:`inbox.conversation_marks`; a hub whose sink does not route them yet stores blocks as plain events and
@@ -56,7 +57,7 @@ from channels.base import (
     register,
     with_message,
 )
-from channels.messenger import parsed_or_refused, position_of, raw_json
+from channels.messenger import in_chat_order, parsed_or_refused, position_of, raw_json
 from channels.options import check_known, flag, number
 from channels.payloads import load_json
 from channels.telegram.client import (
@@ -158,6 +159,25 @@ def read_settings(account: AccountContext) -> TelegramSettings:
         api_base=api_base,
         poll_timeout=_number(options, "poll_timeout", 25, 0, 50),
     )
+
+
+def _update_chat(update: Any) -> int | None:
+    """The chat an update belongs to (its updates are stored in the order Telegram sent them), if it says."""
+    if not isinstance(update, Mapping):
+        return None
+    for key, value in update.items():
+        if key == "update_id" or not isinstance(value, Mapping):
+            continue
+        inner = value.get("message") if key == "callback_query" else value
+        chat = inner.get("chat") if isinstance(inner, Mapping) else None
+        chat_id = chat.get("id") if isinstance(chat, Mapping) else None
+        if isinstance(chat_id, int) and not isinstance(chat_id, bool):
+            return chat_id
+        sender = value.get("from")
+        sender_id = sender.get("id") if isinstance(sender, Mapping) else None
+        if isinstance(sender_id, int) and not isinstance(sender_id, bool):
+            return sender_id
+    return None
 
 
 def chat_for(out: OutboundMessage) -> int | None:
@@ -290,9 +310,9 @@ class TelegramConnector:
                 continue
             failures = 0
             self.ready.set()  # getUpdates answered: the bot is receiving
+            await in_chat_order(updates, _update_chat, lambda update: self.process(update, sink))
             last: int | None = None
             for update in updates:
-                await self.process(update, sink)
                 update_id = update.get("update_id") if isinstance(update, dict) else None
                 if isinstance(update_id, int) and not isinstance(update_id, bool):
                     last = update_id if last is None else max(last, update_id)

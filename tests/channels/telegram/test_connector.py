@@ -22,16 +22,17 @@ from inbox.models import ChannelAccount, Contact, Conversation, Identity, Messag
 from tests.channels.messenger_harness import InboxSink, connector_running, quarantined, stored_messages
 from tests.channels.telegram.conftest import context
 from tests.channels.telegram.fake_bot_api import FakeBotApi
-from tests.channels.telegram.updates import OLGA, callback_update, member_update, msg, update
+from tests.channels.telegram.updates import IVAN, OLGA, callback_update, member_update, msg, update
 from tests.waiting import event_set, eventually
 
 SECRET = "hook-secret_42"
 
 
-async def test_polling_saves_the_offset_only_after_the_sink_returned(
+async def test_polling_saves_the_offset_after_the_sink_returned_and_hands_chats_in_side_by_side(
     bot_api: FakeBotApi, tg_account: ChannelAccount, sessionmaker: async_sessionmaker[AsyncSession]
 ) -> None:
     first = bot_api.push({"message": msg("Добрый день", message_id=1)})
+    bot_api.push({"message": msg("Я Иван", message_id=3, user=IVAN)})
     second = bot_api.push({"message": msg("Есть вопрос", message_id=2)})
     cursor = MemoryCursor()
     sink = InboxSink(sessionmaker)
@@ -39,10 +40,14 @@ async def test_polling_saves_the_offset_only_after_the_sink_returned(
     conn = TelegramConnector(context(bot_api, tg_account.id, cursor=cursor))
     async with connector_running(conn, sink):
         await eventually(lambda: bot_api.delivered[first["update_id"]] == 1, "the updates were fetched")
+        # Olga's and Ivan's first messages are handed in together; Olga's second waits for her first.
+        await eventually(lambda: sink.waiting == 2, "a message of each chat waits for its commit")
         assert cursor.value is None and sink.items == []  # handed over, not yet committed: nothing saved
         sink.gate.set()
         await eventually(lambda: cursor.value == str(second["update_id"] + 1), "the offset was saved")
-    assert [m.body_text for m in await stored_messages(sessionmaker)] == ["Добрый день", "Есть вопрос"]
+    stored = [m.body_text for m in await stored_messages(sessionmaker)]
+    assert sorted(stored) == sorted(["Добрый день", "Я Иван", "Есть вопрос"])
+    assert [t for t in stored if t != "Я Иван"] == ["Добрый день", "Есть вопрос"]  # one chat in its order
 
 
 async def test_a_new_connector_resumes_from_the_saved_offset_without_repeating(
