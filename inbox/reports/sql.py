@@ -23,7 +23,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Float, Integer, case, cast, func, literal, literal_column, select
+from sqlalchemy import Float, Integer, case, cast, column, func, literal, literal_column, select, true
+from sqlalchemy import values as values_of
 from sqlalchemy.dialects.postgresql import array
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
@@ -127,10 +128,15 @@ async def figures(
     counts: Sequence[ColumnElement[Any]],
     *,
     in_value_order: bool = False,
+    pieces: tuple[Any, Sequence[datetime]] | None = None,
 ) -> dict[Any, tuple[Summary, Counts]]:
     """Per `group` (None: one group) over the rows `where` selects: count, avg, median and p90 of `value`
     (rows where it is null are not counted), and each of `counts` (SQL aggregates over every row, e.g. SLA
     hits), in one pass over the rows.
+
+    On PostgreSQL, `pieces` — a timestamp column and the edges of consecutive spans of time — groups by span
+    instead (the groups are the spans' indexes): one aggregate per span over its own index range (LATERAL),
+    so each sorts only its own rows and no row computes a bucket.
 
     PostgreSQL computes the percentiles itself (``percentile_cont``, one sort per group for both). SQLite
     has none: the same pass gives each group's size, then only the two rows each side of each percentile's
@@ -143,9 +149,21 @@ async def figures(
     postgresql = session.get_bind().dialect.name == "postgresql"
     if postgresql:
         aggregates.append(func.percentile_cont(array(list(FRACTIONS))).within_group(value))
-    query = select(key, *aggregates).where(*where)
-    # No GROUP BY for one group: SQLite would sort every row by the constant.
-    rows = list(await session.execute(query if group is None else query.group_by(key)))
+    if postgresql and pieces is not None:
+        at, edges = pieces
+        spans = values_of(
+            column("i", Integer()),
+            column("lo", UtcDateTime()),
+            column("hi", UtcDateTime()),
+            name="spans",
+        ).data([(i, edges[i], edges[i + 1]) for i in range(len(edges) - 1)])
+        each = select(*aggregates).where(*where, at >= spans.c.lo, at < spans.c.hi).lateral("figures")
+        rows = list(await session.execute(select(spans.c.i, each).select_from(spans.join(each, true()))))
+        group = spans.c.i  # groups: the spans
+    else:
+        query = select(key, *aggregates).where(*where)
+        # No GROUP BY for one group: SQLite would sort every row by the constant.
+        rows = list(await session.execute(query if group is None else query.group_by(key)))
     out: dict[Any, tuple[Summary, Counts]] = {}
     sizes: dict[Any, int] = {}
     for row in rows:
