@@ -250,13 +250,13 @@ async def _grouped_counts(
     return {(None if group is None else _norm(row[0])): tuple(row[1:]) for row in rows}
 
 
-async def _sqlite_counts(
+async def _range_counts(
     session: AsyncSession, req: ReportRequest, group: ColumnElement[Any] | None, at: Any, where: Sequence[Any]
 ) -> dict[Any, int]:
-    """How many rows `where` selects in the period (a timestamp column `at` in it) per group, on SQLite
-    without the sort its GROUP BY is: by day, one count of an index range per local day (all in one
-    statement); by agent, team or channel, SQLite hands each row's group to a list's append (a builtin: no
-    Python code a row) and Python counts them."""
+    """How many rows `where` selects in the period (a timestamp column `at` in it) per group, without a
+    GROUP BY (a sort on SQLite) or a bucket computed a row: by day, one count of an index range per local
+    day (all in one statement); by agent, team or channel (SQLite only), SQLite hands each row's group to a
+    list's append (a builtin: no Python code a row) and Python counts them."""
     start, end = req.window()
     if group is None:
         period = [*where, at >= start, at < end]
@@ -655,12 +655,15 @@ async def _volume(session: AsyncSession, req: ReportRequest, grouper: _Grouper) 
         *scope,
     ]
     group = grouper.expr(at=e.occurred_at, team=e.team_id, agent=e.agent_id, channel=e.channel_kind)
-    counting = session.get_bind().dialect.name == "sqlite" and req.by not in ("hour", "weekday")
+    # Counts of plain index ranges (see _range_counts): on SQLite but by hour and weekday (a GROUP BY there is
+    # a sort), on PostgreSQL for the whole period and by day (a hash aggregate serves the other groups).
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    counting = req.by not in ("hour", "weekday") if sqlite else req.by in (None, "day")
     received: dict[Any, tuple[Any, ...]]
-    if counting:  # SQLite: counts without a sort (see _sqlite_counts)
+    if counting:
         at = e.occurred_at
-        opened = await _sqlite_counts(session, req, group, at, [e.name == "conversation_opened", *scope])
-        inbound = await _sqlite_counts(session, req, group, at, [e.name == "message_received", *scope])
+        opened = await _range_counts(session, req, group, at, [e.name == "conversation_opened", *scope])
+        inbound = await _range_counts(session, req, group, at, [e.name == "message_received", *scope])
         received = {k: (opened.get(k, 0), inbound.get(k, 0)) for k in {*opened, *inbound}}
     else:
         received = await _grouped_counts(
@@ -686,7 +689,7 @@ async def _volume(session: AsyncSession, req: ReportRequest, grouper: _Grouper) 
     sent_where: list[Any] = [outbound, m.created_at >= start, m.created_at < end, *sent_scope]
     sent_group = grouper.expr(at=m.created_at, team=c.team_id, agent=m.agent_id, channel=c.channel_kind)
     if counting:
-        sent_counts = await _sqlite_counts(session, req, sent_group, m.created_at, [outbound, *sent_scope])
+        sent_counts = await _range_counts(session, req, sent_group, m.created_at, [outbound, *sent_scope])
         sent = {k: (n,) for k, n in sent_counts.items()}
     else:
         sent = await _grouped_counts(session, sent_group, sent_where, func.count(), req=req, at=m.created_at)
