@@ -337,11 +337,7 @@ async def walk(
     lists: Any = [[] for _ in range(pieces)] if pieces is not None else defaultdict(list)
     counts: dict[Any, list[int]] = {}
     function: Any
-    if key is None and hit is None:
-        single: list[float] = []
-        lists = {None: single}
-        function, columns = single.append, [value.label("v")]  # a builtin: no Python code a row
-    elif hit is None:
+    if hit is None:
 
         def function(k: Any, v: float, lists: Any = lists) -> None:
             lists[k].append(v)
@@ -362,7 +358,10 @@ async def walk(
     rows = select(*columns).where(*where, value.is_not(None)).order_by(value).subquery()
     connection = await session.connection()
     await connection.run_sync(_define, "okno_collect", len(columns), function)
-    await session.execute(select(func.count(func.okno_collect(*rows.c))).select_from(rows))
+    try:
+        await session.execute(select(func.count(func.okno_collect(*rows.c))).select_from(rows))
+    finally:  # the connection goes back to the pool: it keeps no reference to the lists
+        await connection.run_sync(_define, "okno_collect", len(columns), None)
     if pieces is not None:
         return {i: values for i, values in enumerate(lists) if values}, counts
     return dict(lists), counts
