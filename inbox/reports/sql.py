@@ -12,7 +12,7 @@ database does it in a fraction. Two pieces make that portable:
   which has none, reads only the rows at the ranks each side of each percentile — from an index in value
   order when the period is most of the history (no sort), else through one ``row_number()`` window — and the
   interpolation between them is done here, as ``percentile_cont`` does it.
-* :func:`walk` (SQLite, a period that is most of the history): one walk of an index in value order, a
+* :func:`walk` (SQLite, a grouped report over most of the history): one walk of an index in value order, a
   Python function defined on the connection filing each value under its group as SQLite reads it — every
   group's values come sorted, with no GROUP BY sort and no window; local days and hours are the pieces of
   the period (:func:`local_starts`) a balanced CASE of time comparisons finds (:func:`piece_of`).
