@@ -37,7 +37,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -226,7 +226,7 @@ async def fill(
     engine: AsyncEngine, conversations: int, days: int, agents: int, seed: int = 7
 ) -> dict[str, int]:
     """The hub's data, the same for a given seed on either backend; COPY on PostgreSQL."""
-    counts = {"messages": 0, "waits": 0, "calls": 0}
+    counts = {"conversations": conversations, "messages": 0, "waits": 0, "calls": 0}
     async with engine.begin() as conn:
         await conn.execute(insert(Team), [{"name": f"Team {i}"} for i in range(5)])
         await conn.execute(
@@ -265,6 +265,18 @@ async def fill(
         async with engine.connect() as conn:
             await conn.execution_options(isolation_level="AUTOCOMMIT")
             await conn.execute(text("VACUUM ANALYZE"))
+    return counts
+
+
+async def kept(engine: AsyncEngine) -> dict[str, int] | None:
+    """The counts of a database filled by an earlier run (`--keep`), None when it is empty."""
+    async with engine.connect() as conn:
+        conversations = int(await conn.scalar(text("SELECT count(*) FROM conversations")) or 0)
+        if not conversations:
+            return None
+        counts = {"conversations": conversations}
+        for key, table in (("messages", "messages"), ("waits", "report_waits"), ("calls", "calls")):
+            counts[key] = int(await conn.scalar(text(f"SELECT count(*) FROM {table}")) or 0)
     return counts
 
 
@@ -335,14 +347,22 @@ async def measure(engine: AsyncEngine, days: int, repeat: int) -> list[dict[str,
 
 
 @asynccontextmanager
-async def scratch(backend: str, postgresql_url: str) -> AsyncIterator[str]:
-    """A fresh, empty database of `backend`, removed afterwards."""
+async def scratch(backend: str, postgresql_url: str, keep: str | None = None) -> AsyncIterator[str]:
+    """A fresh, empty database of `backend`, removed afterwards; with `keep` (a name), a database kept
+    between runs (a file in that directory on SQLite, a database named after it on PostgreSQL)."""
+    if backend == "sqlite" and keep is not None:
+        folder = os.path.abspath(keep)  # noqa: ASYNC240 — a path of the command line, before any work
+        os.makedirs(folder, exist_ok=True)
+        yield f"sqlite+aiosqlite:///{folder}/reports.db"
+        return
     if backend == "sqlite":
         with tempfile.TemporaryDirectory(prefix="okno-bench-reports-") as tmp:
             yield f"sqlite+aiosqlite:///{tmp}/reports.db"
         return
     parsed = make_url(postgresql_url)
     name = f"okno_bench_{uuid.uuid4().hex[:8]}"
+    if keep is not None:
+        name = "okno_reports_keep_" + "".join(c for c in os.path.basename(keep.rstrip("/")) if c.isalnum())
 
     async def admin(sql: str) -> None:
         conn = await asyncpg.connect(
@@ -357,6 +377,11 @@ async def scratch(backend: str, postgresql_url: str) -> AsyncIterator[str]:
         finally:
             await conn.close()
 
+    if keep is not None:
+        with suppress(asyncpg.DuplicateDatabaseError):
+            await admin(f'CREATE DATABASE "{name}"')
+        yield parsed.set(database=name).render_as_string(hide_password=False)
+        return
     await admin(f'CREATE DATABASE "{name}"')
     try:
         yield parsed.set(database=name).render_as_string(hide_password=False)
@@ -365,12 +390,16 @@ async def scratch(backend: str, postgresql_url: str) -> AsyncIterator[str]:
 
 
 async def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
-    async with scratch(backend, args.postgresql_url) as url:
+    async with scratch(backend, args.postgresql_url, args.keep) as url:
         engine = db.create_engine(url)
         try:
             await db.migrate(engine)
             started = time.perf_counter()
-            counts = await fill(engine, args.conversations, args.days, args.agents)
+            counts = await kept(engine)
+            if counts is None or counts["conversations"] != args.conversations:
+                if counts is not None:
+                    raise SystemExit(f"--keep {args.keep}: it holds another size; remove it first")
+                counts = await fill(engine, args.conversations, args.days, args.agents)
             filled = time.perf_counter() - started
             results = await measure(engine, args.days, args.repeat)
         finally:
@@ -436,6 +465,12 @@ if __name__ == "__main__":
     parser.add_argument("--backends", default=",".join(BACKENDS), help="sqlite,postgresql (default: both)")
     parser.add_argument(
         "--postgresql-url", default=os.environ.get("OKNO_BENCH_POSTGRESQL_URL", DEFAULT_POSTGRESQL)
+    )
+    parser.add_argument(
+        "--keep",
+        metavar="DIR",
+        help="keep the filled databases between runs and reuse them (SQLite: DIR/reports.db; PostgreSQL: "
+        "a database okno_reports_keep_<DIR's name>); remove them by hand",
     )
     parser.add_argument("--json", action="store_true")
     sys.exit(asyncio.run(main(parser.parse_args())))

@@ -12,17 +12,23 @@ database does it in a fraction. Two pieces make that portable:
   which has none, reads only the rows at the ranks each side of each percentile — from an index in value
   order when the period is most of the history (no sort), else through one ``row_number()`` window — and the
   interpolation between them is done here, as ``percentile_cont`` does it.
+* :func:`walk` (SQLite, a grouped report over most of the history): one walk of an index in value order, a
+  Python function defined on the connection filing each value under its group as SQLite reads it — every
+  group's values come sorted, with no GROUP BY sort and no window; local days and hours are the pieces of
+  the period (:func:`local_starts`) a balanced CASE of time comparisons finds (:func:`piece_of`).
 """
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Float, Integer, case, cast, func, literal, literal_column, select
+from sqlalchemy import Float, Integer, case, cast, column, func, literal, literal_column, select, true
+from sqlalchemy import values as values_of
 from sqlalchemy.dialects.postgresql import array
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
@@ -126,10 +132,15 @@ async def figures(
     counts: Sequence[ColumnElement[Any]],
     *,
     in_value_order: bool = False,
+    pieces: tuple[Any, Sequence[datetime]] | None = None,
 ) -> dict[Any, tuple[Summary, Counts]]:
     """Per `group` (None: one group) over the rows `where` selects: count, avg, median and p90 of `value`
     (rows where it is null are not counted), and each of `counts` (SQL aggregates over every row, e.g. SLA
     hits), in one pass over the rows.
+
+    On PostgreSQL, `pieces` — a timestamp column and the edges of consecutive spans of time — groups by span
+    instead (the groups are the spans' indexes): one aggregate per span over its own index range (LATERAL),
+    so each sorts only its own rows and no row computes a bucket.
 
     PostgreSQL computes the percentiles itself (``percentile_cont``, one sort per group for both). SQLite
     has none: the same pass gives each group's size, then only the two rows each side of each percentile's
@@ -142,9 +153,21 @@ async def figures(
     postgresql = session.get_bind().dialect.name == "postgresql"
     if postgresql:
         aggregates.append(func.percentile_cont(array(list(FRACTIONS))).within_group(value))
-    query = select(key, *aggregates).where(*where)
-    # No GROUP BY for one group: SQLite would sort every row by the constant.
-    rows = list(await session.execute(query if group is None else query.group_by(key)))
+    if postgresql and pieces is not None:
+        at, edges = pieces
+        spans = values_of(
+            column("i", Integer()),
+            column("lo", UtcDateTime()),
+            column("hi", UtcDateTime()),
+            name="spans",
+        ).data([(i, edges[i], edges[i + 1]) for i in range(len(edges) - 1)])
+        each = select(*aggregates).where(*where, at >= spans.c.lo, at < spans.c.hi).lateral("figures")
+        rows = list(await session.execute(select(spans.c.i, each).select_from(spans.join(each, true()))))
+        group = spans.c.i  # groups: the spans
+    else:
+        query = select(key, *aggregates).where(*where)
+        # No GROUP BY for one group: SQLite would sort every row by the constant.
+        rows = list(await session.execute(query if group is None else query.group_by(key)))
     out: dict[Any, tuple[Summary, Counts]] = {}
     sizes: dict[Any, int] = {}
     for row in rows:
@@ -242,3 +265,121 @@ async def most_of_history(
     history: timedelta = last - first
     overlap: timedelta = min(end, last) - max(start, first)
     return bool(history <= timedelta(0) or overlap * 5 >= history)
+
+
+def local_starts(zone: ZoneInfo, by: str, start: datetime, end: datetime) -> tuple[list[datetime], list[Any]]:
+    """The period [start, end) cut at each local day's (by "day" or "weekday") or hour's ("hour") start in
+    `zone`: the UTC instants of the cuts inside it, and the local bucket of each piece (len(cuts) + 1 of
+    them: the day YYYY-MM-DD, the hour 0–23 or the weekday 0 = Monday)."""
+
+    def bucket(at: datetime) -> Any:
+        local = at.astimezone(zone)
+        return local.date().isoformat() if by == "day" else local.hour if by == "hour" else local.weekday()
+
+    cuts: list[datetime] = []
+    pieces: list[Any] = [bucket(start)]
+    if by == "hour":
+        # Offsets are whole quarters of an hour: a local hour starts on a UTC quarter.
+        at = start.replace(minute=start.minute - start.minute % 15, second=0, microsecond=0)
+        last = start.astimezone(zone).replace(minute=0, second=0, microsecond=0, tzinfo=None)
+        while (at := at + timedelta(minutes=15)) < end:
+            hour = at.astimezone(zone).replace(minute=0, second=0, microsecond=0, tzinfo=None)
+            if hour != last:  # the local hour changed (a repeated hour after a DST change counts once)
+                cuts.append(at)
+                pieces.append(bucket(at))
+                last = hour
+        return cuts, pieces
+    day = start.astimezone(zone).date()
+    while True:
+        day += timedelta(days=1)
+        # The first instant of the next local date (a midnight skipped by DST: the hour after it).
+        cut = datetime(day.year, day.month, day.day, tzinfo=zone).astimezone(UTC)
+        if cut >= end:
+            return cuts, pieces
+        cuts.append(cut)
+        pieces.append(bucket(cut))
+
+
+def piece_of(column: Any, cuts: Sequence[datetime]) -> ColumnElement[Any]:
+    """The index of the piece of [cuts) a timestamp lies in (0 before the first cut), as a balanced tree of
+    CASE comparisons: log2(pieces) comparisons of the stored time a row, no date arithmetic."""
+
+    def between(low: int, high: int) -> ColumnElement[Any]:
+        if low == high:
+            return literal(low)
+        middle = (low + high + 1) // 2
+        return case(
+            (column < literal(cuts[middle - 1], UtcDateTime), between(low, middle - 1)),
+            else_=between(middle, high),
+        )
+
+    return between(0, len(cuts))
+
+
+async def walk(
+    session: AsyncSession,
+    value: Any,
+    key: ColumnElement[Any] | None,
+    where: Sequence[Any],
+    *,
+    pieces: int | None = None,
+    hit: ColumnElement[Any] | None = None,
+) -> tuple[dict[Any, list[float]], dict[Any, list[int]]]:
+    """SQLite only: every non-null `value` of the rows `where` selects, per group, ascending, in one walk of
+    an index in `value` order (`where` must lead with its equality filters): ({group: values}, {group:
+    [hits, misses]}).
+
+    `key` is the group's SQL expression (None: one group); with `pieces`, `key` is a number 0 … pieces-1
+    (:func:`piece_of`). `hit` (an SQL value: 1 a hit, 2 a miss, 0 neither) is counted per group when
+    given. A Python function registered on the connection for this walk files each value as SQLite reads
+    it: no sort, and a group's percentiles are list lookups.
+    """
+    lists: Any = [[] for _ in range(pieces)] if pieces is not None else defaultdict(list)
+    counts: dict[Any, list[int]] = {}
+    function: Any
+    if hit is None:
+
+        def function(k: Any, v: float, lists: Any = lists) -> None:
+            lists[k].append(v)
+
+        columns = [(key if key is not None else literal(None)).label("k"), value.label("v")]
+    else:
+
+        def function(k: Any, v: float, h: int, lists: Any = lists) -> None:
+            lists[k].append(v)
+            if h:
+                found = counts.get(k)
+                if found is None:
+                    found = counts[k] = [0, 0]
+                found[h - 1] += 1
+
+        columns = [(key if key is not None else literal(None)).label("k"), value.label("v"), hit.label("h")]
+    # In value order (SQLite walks the index rather than sort), each row then given to the function.
+    rows = select(*columns).where(*where, value.is_not(None)).order_by(value).subquery()
+    connection = await session.connection()
+    await connection.run_sync(_define, "okno_collect", len(columns), function)
+    try:
+        await session.execute(select(func.count(func.okno_collect(*rows.c))).select_from(rows))
+    finally:  # the connection goes back to the pool: it keeps no reference to the lists
+        await connection.run_sync(_define, "okno_collect", len(columns), None)
+    if pieces is not None:
+        return {i: values for i, values in enumerate(lists) if values}, counts
+    return dict(lists), counts
+
+
+def _define(connection: Any, name: str, arguments: int, function: Any) -> None:
+    connection.connection.dbapi_connection.create_function(name, arguments, function)
+
+
+def summary_of(values: Sequence[float]) -> Summary:
+    """count, avg, median and p90 of values sorted ascending, as :func:`figures` interpolates them."""
+    n = len(values)
+    if not n:
+        return Summary(0, None, None, None)
+    quantiles = []
+    for fraction in FRACTIONS:
+        rank = fraction * (n - 1)
+        low = int(rank)
+        high = min(low + 1, n - 1)
+        quantiles.append(values[low] + (values[high] - values[low]) * (rank - low))
+    return Summary(n, math.fsum(values) / n, quantiles[0], quantiles[1])

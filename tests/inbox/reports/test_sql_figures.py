@@ -11,8 +11,10 @@ import pytest
 from sqlalchemy import Integer, cast, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from inbox.business_hours import BusinessHours
 from inbox.models import ChannelAccount, Contact, Conversation, ReportWait
-from inbox.reports.figures import Summary, percentile
+from inbox.reports.build import ReportRequest, build_report
+from inbox.reports.figures import SlaTargets, Summary, percentile
 from inbox.reports.sql import local_bucket, offsets, summaries
 
 T0 = datetime(2026, 3, 28, 20, 0, tzinfo=UTC)  # Berlin: the clocks go forward at 01:00 UTC on 29 March
@@ -98,3 +100,39 @@ async def test_local_hours_follow_the_zone_across_a_dst_change(session: AsyncSes
         for t in (T0 + timedelta(minutes=30 * n) for n in range(12))
     ]
     assert got == want and ("2026-03-29", 3) in got and ("2026-03-29", 2) not in got  # 02:00 never happened
+
+
+@pytest.mark.parametrize("zone_name", ["Europe/Berlin", "Asia/Kathmandu"])
+async def test_wait_reports_by_day_hour_and_weekday_equal_the_definition(
+    session: AsyncSession, zone_name: str
+) -> None:
+    # Three days of waits across Berlin's DST change (Kathmandu: a zone 5:45 off UTC), a wait every half
+    # hour: each group's figures and SLA hits as the definition gives them from the values in Python.
+    rnd = random.Random(5)
+    values = [float(rnd.randrange(1, 7200)) + n / 100 for n in range(150)]
+    await waits(session, values)
+    zone = ZoneInfo(zone_name)
+    first = T0.astimezone(zone).date()
+    last = (T0 + timedelta(minutes=30 * 149)).astimezone(zone).date()
+    for by in ("day", "hour", "weekday"):
+        request = ReportRequest(name="reply_time", start=first, end=last, timezone=zone_name, by=by)
+        built = await build_report(
+            session, request, sla=SlaTargets(reply=3600), hours=BusinessHours.from_config(zone_name, {})
+        )
+        grouped: dict[object, list[float]] = {}
+        for n, value in enumerate(values):
+            local = (T0 + timedelta(minutes=30 * n)).astimezone(zone)
+            key = {"day": local.date().isoformat(), "hour": local.hour}.get(by)
+            key = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")[local.weekday()] if key is None else key
+            grouped.setdefault(key, []).append(value)
+        got = {row["group"]: row for row in built.rows if row["count"]}
+        assert sorted(got, key=str) == sorted(grouped, key=str), by
+        for key, group in grouped.items():
+            want = Summary.of(group)
+            row = got[key]
+            assert row["count"] == want.count, (by, key)
+            assert (row["avg"], row["median"], row["p90"]) == tuple(
+                round(x, 1) for x in (want.avg or 0, want.median or 0, want.p90 or 0)
+            ), (by, key)
+            hits = sum(v <= 3600 for v in group)
+            assert (row["sla_met"], row["sla_missed"]) == (hits, len(group) - hits), (by, key)
