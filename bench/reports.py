@@ -148,6 +148,7 @@ def batches(
                     wait_start = at
                     events.append({"name": "message_received", "occurred_at": at, **common})
                     continue
+                events.append({"name": "message_sent", "occurred_at": at, "agent_id": agent, **common})
                 value = (at - wait_start).total_seconds()
                 ended = {"ended_at": at, "outcome": "replied", "agent_id": agent, **common}
                 waits.append(

@@ -30,6 +30,7 @@ from inbox.items import IdentityKind, IdentityRef, InboundMessage, Sender
 from inbox.models import Agent, ChannelAccount, Conversation, HistoryLine, Identity, Message, Team
 from inbox.policy import InboxPolicy
 from inbox.replies import ReplyError, add_reply
+from inbox.reports.sent import message_sent
 
 Text = Annotated[str, Field(min_length=1, max_length=100_000)]
 Key = Annotated[str, Field(min_length=1, max_length=200)]
@@ -198,6 +199,7 @@ class HistoryImport:
                         meta={"imported": True},
                     )
                 )
+                session.add(message_sent(conv, at, None))
             elif isinstance(event, Assignment):
                 agent_id = (await _agent(session, event.agent)).id if event.agent else None
                 team_id = (await _team(session, event.team)).id if event.team else conv.team_id

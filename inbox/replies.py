@@ -30,6 +30,7 @@ from inbox.conversations import assign, scope
 from inbox.items import OutboundAttachment
 from inbox.models import Agent, Attachment, Contact, Conversation, Message, Outbox, ReportingEvent, utcnow
 from inbox.policy import InboxPolicy
+from inbox.reports.sent import message_sent
 from inbox.reports.waits import end_on_human_reply, team_calendar
 from inbox.tasks import open_lead_follow_up
 
@@ -114,6 +115,7 @@ async def add_reply(
             )
         )
     if not note:
+        session.add(message_sent(conv, now, agent.id))
         await _measure(session, conv, agent, policy, now)
         conv.reroute_due = None  # a human answered: the assignment stays (inbox.routing.reroute)
         conv.queued_at = None

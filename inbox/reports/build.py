@@ -29,7 +29,6 @@ from inbox.models import (
     ChannelAccount,
     Contact,
     Conversation,
-    Message,
     ReportingEvent,
     ReportWait,
     Team,
@@ -37,6 +36,7 @@ from inbox.models import (
     utcnow,
 )
 from inbox.reports.figures import SlaBook, SlaCount, SlaTargets, Summary
+from inbox.reports.sent import MESSAGE_SENT
 from inbox.reports.sql import (
     figures,
     local_bucket,
@@ -686,24 +686,17 @@ async def _volume(session: AsyncSession, req: ReportRequest, grouper: _Grouper) 
             req=req,
             at=e.occurred_at,
         )
-    m, c = Message, Conversation
-    outbound = m.direction == literal_column("'out'")  # a literal: the partial index of outbound matches it
-    sent_scope: list[Any] = []
-    if req.team_ids is not None or req.channel is not None or req.by in ("team", "channel"):
-        sent_scope.append(c.id == m.conversation_id)  # the conversation only when its team or channel counts
-    if req.team_ids is not None:
-        sent_scope.append(c.team_id.in_(req.team_ids))
-    if req.channel is not None:
-        sent_scope.append(c.channel_kind == req.channel)
-    if req.agent_id is not None:
-        sent_scope.append(m.agent_id == req.agent_id)
-    sent_where: list[Any] = [outbound, m.created_at >= start, m.created_at < end, *sent_scope]
-    sent_group = grouper.expr(at=m.created_at, team=c.team_id, agent=m.agent_id, channel=c.channel_kind)
+    # Outbound: the "message_sent" facts (inbox.reports.sent), each under the team of its time.
+    sent_scope = [*scope, e.agent_id == req.agent_id] if req.agent_id is not None else scope
+    sent: dict[Any, tuple[Any, ...]]
     if counting:
-        sent_counts = await _range_counts(session, req, sent_group, m.created_at, [outbound, *sent_scope])
+        sent_counts = await _range_counts(
+            session, req, group, e.occurred_at, [e.name == MESSAGE_SENT, *sent_scope]
+        )
         sent = {k: (n,) for k, n in sent_counts.items()}
     else:
-        sent = await _grouped_counts(session, sent_group, sent_where, func.count(), req=req, at=m.created_at)
+        sent_where = [e.name == MESSAGE_SENT, e.occurred_at >= start, e.occurred_at < end, *sent_scope]
+        sent = await _grouped_counts(session, group, sent_where, func.count(), req=req, at=e.occurred_at)
     rows = []
     for key in grouper.every_key([*received, *sent]):
         opened, inbound = received.get(key, (0, 0))

@@ -31,6 +31,7 @@ from inbox.conversations import scope
 from inbox.knowledge.render import TemplateBodyError, render
 from inbox.knowledge.suggest import variables_for
 from inbox.models import Conversation, Message, Outbox, Template
+from inbox.reports.sent import message_sent
 
 KIND: Final = "auto_reply"  # the message kind of every automatic answer (also: imported history)
 NOTE_KIND: Final = "rule_note"  # a service note of the rules on the timeline
@@ -106,6 +107,7 @@ async def stage_auto_reply(
     session.add(message)
     await session.flush()
     if skipped is None:
+        session.add(message_sent(conv, now, None))
         session.add(
             Outbox(
                 message_id=message.id,

@@ -21,6 +21,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from inbox.business_hours import BusinessHours
@@ -247,6 +248,45 @@ async def test_importing_the_week_again_adds_nothing(
     assert volume == [
         {"group": None, "new_conversations": 3, "inbound": 8, "outbound": 5}
     ]  # the auto-reply is outbound
+
+
+async def test_an_outbound_message_counts_for_the_team_it_was_sent_for(
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    """Volume files a reply under the conversation's team when it was sent, not the team it was later handed
+    to (a Sales supervisor's report would otherwise lose Sales' replies)."""
+    zone, monday = "Europe/Moscow", date(2026, 3, 2)
+    async with sessionmaker() as session:
+        await seed(session)
+    at = datetime.combine(monday, datetime.min.time(), ZoneInfo(zone)).replace(hour=10)
+    lines: list[dict[str, Any]] = [
+        {
+            "type": "message",
+            "conversation": "D",
+            "direction": "in",
+            "account": "shop",
+            "contact": {"email": "dina@example.ru"},
+            "at": at.isoformat(),
+            "text": "Счёт, пожалуйста",
+        },
+        {
+            "type": "message",
+            "conversation": "D",
+            "direction": "out",
+            "agent": "anna@example.com",
+            "at": (at + timedelta(minutes=10)).isoformat(),
+            "text": "Готовлю.",
+        },
+        {"type": "assign", "conversation": "D", "agent": None, "team": "Sales", "at": at.isoformat()},
+    ]
+    await run_script(sessionmaker, lines, zone)
+    rows = await report(sessionmaker, "volume", zone, monday, by="team")
+    assert {r["group"]: r["outbound"] for r in rows} == {"Support": 1}
+    async with sessionmaker() as session:
+        sales = await session.scalar(select(Team.id).where(Team.name == "Sales"))
+    assert sales is not None
+    [row] = await report(sessionmaker, "volume", zone, monday, team_ids=frozenset({sales}))
+    assert row["outbound"] == 0
 
 
 def test_a_bad_line_names_what_is_wrong() -> None:
