@@ -49,7 +49,7 @@ from inbox.bounces import bounce_of, mark_failed
 from inbox.bus import Event, NullPublisher, Publisher
 from inbox.identities import InvalidIdentity, normalize
 from inbox.items import IdentityKind, IdentityRef, InboundMessage, Refused, Trust
-from inbox.lists import Statements, in_list
+from inbox.lists import Statements, dialect_of, in_list, pairs_in
 from inbox.matching import Card, CardMatcher
 from inbox.models import (
     Attachment,
@@ -283,20 +283,25 @@ def _load_statements(dialect: str) -> dict[str, Any]:
     """The batch's SELECTs, one shape each whatever the batch holds (see inbox.lists)."""
     accounts = in_list(MESSAGES.c.account_id, "accounts", dialect)
     external_ids = in_list(MESSAGES.c.external_id, "external_ids", dialect)
+    stored = select(
+        MESSAGES.c.account_id,
+        MESSAGES.c.external_id,
+        MESSAGES.c.id,
+        MESSAGES.c.conversation_id,
+        MESSAGES.c.contact_id,
+        MESSAGES.c.meta,
+    )
+    references = select(MESSAGES.c.account_id, MESSAGES.c.external_id, *_CONV_COLUMNS).join(
+        CONVERSATIONS, CONVERSATIONS.c.id == MESSAGES.c.conversation_id
+    )
     return {
         "accounts": select(ChannelAccount.id, ChannelAccount.kind, ChannelAccount.team_id).where(
             in_list(cast(Any, ChannelAccount.id), "accounts", dialect)
         ),
         # Every (account, external id) pair of the two lists: rows of pairs nobody asked for are never
         # looked up. The unique index on (account_id, external_id) serves both lists.
-        "stored": select(
-            MESSAGES.c.account_id,
-            MESSAGES.c.external_id,
-            MESSAGES.c.id,
-            MESSAGES.c.conversation_id,
-            MESSAGES.c.contact_id,
-            MESSAGES.c.meta,
-        ).where(accounts, external_ids),
+        "stored": stored.where(accounts, external_ids),
+        "stored_unfiltered": stored,
         "open": select(*_CONV_COLUMNS)
         .where(
             in_list(CONVERSATIONS.c.contact_id, "contacts", dialect),
@@ -304,14 +309,24 @@ def _load_statements(dialect: str) -> dict[str, Any]:
             CONVERSATIONS.c.status != "resolved",
         )
         .order_by(CONVERSATIONS.c.id),
-        "references": select(MESSAGES.c.account_id, MESSAGES.c.external_id, *_CONV_COLUMNS)
-        .join(CONVERSATIONS, CONVERSATIONS.c.id == MESSAGES.c.conversation_id)
-        .where(accounts, external_ids),
+        "references": references.where(accounts, external_ids),
+        "references_unfiltered": references,
         "hinted": select(*_CONV_COLUMNS).where(in_list(CONVERSATIONS.c.id, "ids", dialect)),
     }
 
 
 _LOADS = Statements(_load_statements)
+
+
+def _pairs(
+    session: AsyncSession, statements: dict[str, Any], name: str, wanted: dict[int, set[str]]
+) -> tuple[Any, dict[str, list[Any]]]:
+    """Statement `name` and its parameters for these (account, external id) pairs (see inbox.lists)."""
+    if dialect_of(session) == "postgresql":
+        statement = statements[f"{name}_unfiltered"]
+        return statement.where(pairs_in(MESSAGES.c.account_id, MESSAGES.c.external_id, wanted)), {}
+    ids = sorted({external_id for values in wanted.values() for external_id in values})
+    return statements[name], {"accounts": sorted(wanted), "external_ids": ids}
 
 
 async def _load(batch: _Batch, prepared: Sequence[_Prepared]) -> dict[tuple[int, str], _Stored]:
@@ -323,9 +338,11 @@ async def _load(batch: _Batch, prepared: Sequence[_Prepared]) -> dict[tuple[int,
     for account_id, kind, team_id in accounts:
         batch.accounts[account_id] = _Account(account_id, kind, team_id)
 
-    keys = sorted({key for p in prepared for key in _candidate_ids(p.item)})
+    keys: dict[int, set[str]] = {}
+    for p in prepared:
+        keys.setdefault(p.item.account_id, set()).update(_candidate_ids(p.item))
     existing: dict[tuple[int, str], _Stored] = {}
-    rows = await session.execute(statements["stored"], {"accounts": account_ids, "external_ids": keys})
+    rows = await session.execute(*_pairs(session, statements, "stored", keys))
     for account_id, external_id, message_id, conversation_id, contact_id, meta in rows:
         existing[(account_id, external_id or "")] = _Stored(message_id, conversation_id, contact_id, meta)
 
@@ -341,12 +358,12 @@ async def _load(batch: _Batch, prepared: Sequence[_Prepared]) -> dict[tuple[int,
             conv = batch.conv(row)
             batch.open_conversations[(cast(int, conv.contact_id), conv.account_id, conv.visitor_id)] = conv
 
-    refs = sorted({ref for p in prepared for ref in p.item.references})
+    refs: dict[int, set[str]] = {}
+    for p in prepared:
+        if p.item.references:
+            refs.setdefault(p.item.account_id, set()).update(p.item.references)
     if refs:
-        ref_accounts = sorted({p.item.account_id for p in prepared if p.item.references})
-        rows3 = await session.execute(
-            statements["references"], {"accounts": ref_accounts, "external_ids": refs}
-        )
+        rows3 = await session.execute(*_pairs(session, statements, "references", refs))
         for account_id, external_id, *conv_row in rows3:
             batch.by_reference[(account_id, external_id or "")] = batch.conv(conv_row)
 

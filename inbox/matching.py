@@ -34,7 +34,7 @@ from sqlalchemy.orm import attributes
 from sqlalchemy.orm.util import identity_key
 
 from inbox.items import IdentityRef
-from inbox.lists import Statements, in_list
+from inbox.lists import Statements, dialect_of, in_list, pairs_in
 from inbox.models import Contact, DuplicateCandidate, Identity, utcnow
 
 C = TypeVar("C")
@@ -209,11 +209,28 @@ class _Rules(Generic[C]):
         self.pairs.clear()
 
 
-def _wanted(identities: Iterable[IdentityRef]) -> tuple[set[Key], dict[str, list[str]]]:
-    """The (kind, value) pairs asked for, and the two lists the identity SELECTs are given."""
-    wanted: set[Key] = {(ref.kind, ref.value) for ref in identities}
-    lists = {"kinds": sorted({k for k, _ in wanted}), "values": sorted({v for _, v in wanted})}
-    return wanted, lists
+def _wanted(identities: Iterable[IdentityRef]) -> set[Key]:
+    """The (kind, value) pairs asked for."""
+    return {(ref.kind, ref.value) for ref in identities}
+
+
+def _identity_query(session: AsyncSession, built: Statements, wanted: set[Key]) -> tuple[Any, dict[str, Any]]:
+    """The identity SELECT `built` makes and its parameters for these pairs: a kinds × values pair of
+    lists on SQLite, the pairs themselves on PostgreSQL (see inbox.lists)."""
+    statement = built(session)
+    if dialect_of(session) == "postgresql":
+        by_kind: dict[str, set[str]] = {}
+        for kind, value in wanted:
+            by_kind.setdefault(kind, set()).add(value)
+        return statement.where(pairs_in(IDENTITIES.c.kind, IDENTITIES.c.value, by_kind)), {}
+    return statement, {"kinds": sorted({k for k, _ in wanted}), "values": sorted({v for _, v in wanted})}
+
+
+def _identity_lists(dialect: str) -> list[Any]:
+    """The two lists' conditions (SQLite), or none: PostgreSQL's are added per batch."""
+    if dialect == "postgresql":
+        return []
+    return [in_list(IDENTITIES.c.kind, "kinds", dialect), in_list(IDENTITIES.c.value, "values", dialect)]
 
 
 def _identity_rows(dialect: str) -> Any:
@@ -230,11 +247,7 @@ def _identity_rows(dialect: str) -> Any:
             Contact.owner_id,
         )
         .join(Contact, Contact.id == Identity.contact_id)
-        .where(
-            in_list(IDENTITIES.c.kind, "kinds", dialect),
-            in_list(IDENTITIES.c.value, "values", dialect),
-            Contact.merged_into_id.is_(None),
-        )
+        .where(Contact.merged_into_id.is_(None), *_identity_lists(dialect))
         # The oldest card first. Not "ORDER BY contacts.id": SQLite would then walk every live card in id
         # order and look up its identities (a scan of the whole table) instead of the batch's identities
         # through their (kind, value) index.
@@ -249,11 +262,7 @@ def _identity_objects(dialect: str) -> Any:
     return (
         select(Identity, Contact)
         .join(Contact, Contact.id == Identity.contact_id)
-        .where(
-            in_list(IDENTITIES.c.kind, "kinds", dialect),
-            in_list(IDENTITIES.c.value, "values", dialect),
-            Contact.merged_into_id.is_(None),
-        )
+        .where(Contact.merged_into_id.is_(None), *_identity_lists(dialect))
         .order_by(Identity.contact_id)  # see _identity_rows
     )
 
@@ -271,10 +280,10 @@ class Matcher(_Rules[Contact]):
 
     async def load(self, identities: Iterable[IdentityRef]) -> None:
         """The cards of these (normalized) identities, in one query."""
-        wanted, lists = _wanted(identities)
+        wanted = _wanted(identities)
         if not wanted:
             return
-        rows = await self.session.execute(_IDENTITY_OBJECTS(self.session), lists)
+        rows = await self.session.execute(*_identity_query(self.session, _IDENTITY_OBJECTS, wanted))
         for identity, contact in rows:
             if (identity.kind, identity.value) not in wanted:
                 continue
@@ -358,10 +367,10 @@ class CardMatcher(_Rules[Card]):
 
     async def load(self, identities: Iterable[IdentityRef]) -> None:
         """The cards of these (normalized) identities, in one query."""
-        wanted, lists = _wanted(identities)
+        wanted = _wanted(identities)
         if not wanted:
             return
-        rows = await self.session.execute(_IDENTITY_ROWS(self.session), lists)
+        rows = await self.session.execute(*_identity_query(self.session, _IDENTITY_ROWS, wanted))
         for row_id, kind, value, trust, contact_id, name, owner_id in rows:
             if (kind, value) not in wanted:
                 continue
@@ -478,14 +487,26 @@ async def _candidates_exist(session: AsyncSession, pairs: set[tuple[int, int]]) 
     """Pairs already listed (in either state), so a sender seen again does not list them twice."""
     if not pairs:
         return set()
-    lists = {"a": sorted({a for a, _ in pairs}), "b": sorted({b for _, b in pairs})}
-    rows = await session.execute(_LISTED(session), lists)
+    statement = _LISTED(session)
+    if dialect_of(session) == "postgresql":  # the pairs themselves (see inbox.lists)
+        by_a: dict[int, set[int]] = {}
+        for a, b in pairs:
+            by_a.setdefault(a, set()).add(b)
+        rows = await session.execute(
+            statement.where(pairs_in(DUPLICATES.c.contact_a_id, DUPLICATES.c.contact_b_id, by_a))
+        )
+    else:
+        lists = {"a": sorted({a for a, _ in pairs}), "b": sorted({b for _, b in pairs})}
+        rows = await session.execute(statement, lists)
     return {(a, b) for a, b in rows if (a, b) in pairs}
 
 
 def _listed(dialect: str) -> Any:
     """Candidates of the a × b pairs (the ones asked for are picked out in Python; see inbox.lists)."""
-    return select(DUPLICATES.c.contact_a_id, DUPLICATES.c.contact_b_id).where(
+    statement = select(DUPLICATES.c.contact_a_id, DUPLICATES.c.contact_b_id)
+    if dialect == "postgresql":
+        return statement  # the pairs are added per call
+    return statement.where(
         in_list(DUPLICATES.c.contact_a_id, "a", dialect), in_list(DUPLICATES.c.contact_b_id, "b", dialect)
     )
 
