@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from hub import sqlite_driver
 from inbox.search_index import index_pending
 
 log = logging.getLogger(__name__)
@@ -55,7 +56,12 @@ def create_engine(url: str, *, echo: bool = False, busy_timeout: float = 30.0) -
         return create_async_engine(url, echo=echo, pool_pre_ping=True)
     if parsed.database and parsed.database != ":memory:" and not parsed.database.startswith("file:"):
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_async_engine(url, echo=echo, connect_args={"timeout": busy_timeout})
+    engine = create_async_engine(
+        url,
+        echo=echo,
+        connect_args={"timeout": busy_timeout},
+        module=sqlite_driver.dbapi(),  # one trip to aiosqlite's thread per statement (see the module)
+    )
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:

@@ -38,7 +38,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, insert, or_, select, update
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
@@ -49,6 +49,7 @@ from inbox.bounces import bounce_of, mark_failed
 from inbox.bus import Event, NullPublisher, Publisher
 from inbox.identities import InvalidIdentity, normalize
 from inbox.items import IdentityKind, IdentityRef, InboundMessage, Refused, Trust
+from inbox.lists import Statements, dialect_of, in_list, pairs_in
 from inbox.matching import Card, CardMatcher
 from inbox.models import (
     Attachment,
@@ -74,6 +75,25 @@ CONVERSATIONS = cast(Table, Conversation.__table__)
 MESSAGES = cast(Table, Message.__table__)
 ATTACHMENTS = cast(Table, Attachment.__table__)
 REPORTING_EVENTS = cast(Table, ReportingEvent.__table__)
+
+# Built once: a statement reused keeps its memoized cache key (SQLAlchemy finds its compiled form without
+# walking a new expression tree every batch).
+_INSERT_CONVERSATIONS = insert(CONVERSATIONS).returning(CONVERSATIONS.c.id, sort_by_parameter_order=True)
+_INSERT_MESSAGES = insert(MESSAGES).returning(MESSAGES.c.id, sort_by_parameter_order=True)
+_INSERT_ATTACHMENTS = insert(ATTACHMENTS)
+_INSERT_REPORTING_EVENTS = insert(REPORTING_EVENTS)
+_UPDATES: dict[tuple[str, ...], Any] = {}  # changed columns → executemany UPDATE of those columns
+
+
+def _update_conversations(columns: tuple[str, ...]) -> Any:
+    statement = _UPDATES.get(columns)
+    if statement is None:
+        statement = _UPDATES[columns] = (
+            update(CONVERSATIONS)
+            .where(CONVERSATIONS.c.id == bindparam("conv_id"))
+            .values({c: bindparam(f"new_{c}", type_=CONVERSATIONS.c[c].type) for c in columns})
+        )
+    return statement
 
 
 class IngestError(ValueError):
@@ -259,25 +279,62 @@ def _prepare(item: InboundMessage, policy: InboxPolicy) -> _Prepared:
     return _Prepared(item, identities, invalid)
 
 
-def _by_account(column: Any, wanted: dict[int, set[str]]) -> Any:
-    """(account, external id) pairs as one WHERE clause: an IN list per account."""
-    return or_(
-        *(
-            (MESSAGES.c.account_id == account_id) & column.in_(sorted(ids))
-            for account_id, ids in sorted(wanted.items())
-        )
+def _load_statements(dialect: str) -> dict[str, Any]:
+    """The batch's SELECTs, one shape each whatever the batch holds (see inbox.lists)."""
+    accounts = in_list(MESSAGES.c.account_id, "accounts", dialect)
+    external_ids = in_list(MESSAGES.c.external_id, "external_ids", dialect)
+    stored = select(
+        MESSAGES.c.account_id,
+        MESSAGES.c.external_id,
+        MESSAGES.c.id,
+        MESSAGES.c.conversation_id,
+        MESSAGES.c.contact_id,
+        MESSAGES.c.meta,
     )
+    references = select(MESSAGES.c.account_id, MESSAGES.c.external_id, *_CONV_COLUMNS).join(
+        CONVERSATIONS, CONVERSATIONS.c.id == MESSAGES.c.conversation_id
+    )
+    return {
+        "accounts": select(ChannelAccount.id, ChannelAccount.kind, ChannelAccount.team_id).where(
+            in_list(cast(Any, ChannelAccount.id), "accounts", dialect)
+        ),
+        # Every (account, external id) pair of the two lists: rows of pairs nobody asked for are never
+        # looked up. The unique index on (account_id, external_id) serves both lists.
+        "stored": stored.where(accounts, external_ids),
+        "stored_unfiltered": stored,
+        "open": select(*_CONV_COLUMNS)
+        .where(
+            in_list(CONVERSATIONS.c.contact_id, "contacts", dialect),
+            in_list(CONVERSATIONS.c.account_id, "accounts", dialect),
+            CONVERSATIONS.c.status != "resolved",
+        )
+        .order_by(CONVERSATIONS.c.id),
+        "references": references.where(accounts, external_ids),
+        "references_unfiltered": references,
+        "hinted": select(*_CONV_COLUMNS).where(in_list(CONVERSATIONS.c.id, "ids", dialect)),
+    }
+
+
+_LOADS = Statements(_load_statements)
+
+
+def _pairs(
+    session: AsyncSession, statements: dict[str, Any], name: str, wanted: dict[int, set[str]]
+) -> tuple[Any, dict[str, list[Any]]]:
+    """Statement `name` and its parameters for these (account, external id) pairs (see inbox.lists)."""
+    if dialect_of(session) == "postgresql":
+        statement = statements[f"{name}_unfiltered"]
+        return statement.where(pairs_in(MESSAGES.c.account_id, MESSAGES.c.external_id, wanted)), {}
+    ids = sorted({external_id for values in wanted.values() for external_id in values})
+    return statements[name], {"accounts": sorted(wanted), "external_ids": ids}
 
 
 async def _load(batch: _Batch, prepared: Sequence[_Prepared]) -> dict[tuple[int, str], _Stored]:
     """Everything the batch needs from the database: one Core SELECT per kind of row, plain values back."""
     session = batch.session
+    statements = _LOADS(session)
     account_ids = sorted({p.item.account_id for p in prepared})
-    accounts = await session.execute(
-        select(ChannelAccount.id, ChannelAccount.kind, ChannelAccount.team_id).where(
-            ChannelAccount.id.in_(account_ids)
-        )
-    )
+    accounts = await session.execute(statements["accounts"], {"accounts": account_ids})
     for account_id, kind, team_id in accounts:
         batch.accounts[account_id] = _Account(account_id, kind, team_id)
 
@@ -285,31 +342,17 @@ async def _load(batch: _Batch, prepared: Sequence[_Prepared]) -> dict[tuple[int,
     for p in prepared:
         keys.setdefault(p.item.account_id, set()).update(_candidate_ids(p.item))
     existing: dict[tuple[int, str], _Stored] = {}
-    rows = await session.execute(
-        select(
-            MESSAGES.c.account_id,
-            MESSAGES.c.external_id,
-            MESSAGES.c.id,
-            MESSAGES.c.conversation_id,
-            MESSAGES.c.contact_id,
-            MESSAGES.c.meta,
-        ).where(_by_account(MESSAGES.c.external_id, keys))
-    )
+    rows = await session.execute(*_pairs(session, statements, "stored", keys))
     for account_id, external_id, message_id, conversation_id, contact_id, meta in rows:
         existing[(account_id, external_id or "")] = _Stored(message_id, conversation_id, contact_id, meta)
 
     await batch.matcher.load(ref for p in prepared for ref in p.identities)
 
     contact_ids = {c.id for cards in batch.matcher.by_identity.values() for c in cards}
+    contact_ids.discard(None)
     if contact_ids:
         convs = await session.execute(
-            select(*_CONV_COLUMNS)
-            .where(
-                CONVERSATIONS.c.contact_id.in_(sorted(c for c in contact_ids if c is not None)),
-                CONVERSATIONS.c.account_id.in_(account_ids),
-                CONVERSATIONS.c.status != "resolved",
-            )
-            .order_by(CONVERSATIONS.c.id)
+            statements["open"], {"contacts": sorted(cast(set[int], contact_ids)), "accounts": account_ids}
         )
         for row in convs:  # the latest unresolved one wins: later rows overwrite earlier
             conv = batch.conv(row)
@@ -320,17 +363,13 @@ async def _load(batch: _Batch, prepared: Sequence[_Prepared]) -> dict[tuple[int,
         if p.item.references:
             refs.setdefault(p.item.account_id, set()).update(p.item.references)
     if refs:
-        rows3 = await session.execute(
-            select(MESSAGES.c.account_id, MESSAGES.c.external_id, *_CONV_COLUMNS)
-            .join(CONVERSATIONS, CONVERSATIONS.c.id == MESSAGES.c.conversation_id)
-            .where(_by_account(MESSAGES.c.external_id, refs))
-        )
+        rows3 = await session.execute(*_pairs(session, statements, "references", refs))
         for account_id, external_id, *conv_row in rows3:
             batch.by_reference[(account_id, external_id or "")] = batch.conv(conv_row)
 
     hints = {p.item.conversation_hint for p in prepared if p.item.conversation_hint is not None}
     if hints:
-        for row in await session.execute(select(*_CONV_COLUMNS).where(CONVERSATIONS.c.id.in_(sorted(hints)))):
+        for row in await session.execute(statements["hinted"], {"ids": sorted(hints)}):
             conv = batch.conv(row)
             batch.by_hint[cast(int, conv.id)] = conv
     return existing
@@ -545,7 +584,7 @@ async def _write(batch: _Batch) -> None:
         for conv in batch.new_convs:
             conv.contact_id = conv.card.id if conv.card is not None else conv.contact_id
         result = await session.execute(
-            insert(CONVERSATIONS).returning(CONVERSATIONS.c.id, sort_by_parameter_order=True),
+            _INSERT_CONVERSATIONS,
             [conv.new_row() for conv in batch.new_convs],
         )
         for conv, (conv_id,) in zip(batch.new_convs, result.all(), strict=True):
@@ -556,9 +595,7 @@ async def _write(batch: _Batch) -> None:
             groups.setdefault(tuple(sorted(conv.changed)), []).append(conv)
     for columns, convs in groups.items():
         await session.execute(
-            update(CONVERSATIONS)
-            .where(CONVERSATIONS.c.id == bindparam("conv_id"))
-            .values({c: bindparam(f"new_{c}", type_=CONVERSATIONS.c[c].type) for c in columns}),
+            _update_conversations(columns),
             [{"conv_id": conv.id, **{f"new_{c}": getattr(conv, c) for c in columns}} for conv in convs],
         )
     if batch.messages:
@@ -566,7 +603,7 @@ async def _write(batch: _Batch) -> None:
             msg.row["conversation_id"] = msg.conv.id
             msg.row["contact_id"] = msg.card.id
         result = await session.execute(
-            insert(MESSAGES).returning(MESSAGES.c.id, sort_by_parameter_order=True),
+            _INSERT_MESSAGES,
             [msg.row for msg in batch.messages],
         )
         attachments: list[dict[str, Any]] = []
@@ -574,7 +611,7 @@ async def _write(batch: _Batch) -> None:
             msg.id = message_id
             attachments += [{"message_id": message_id, **att} for att in msg.attachments]
         if attachments:
-            await session.execute(insert(ATTACHMENTS), attachments)
+            await session.execute(_INSERT_ATTACHMENTS, attachments)
     _sync_session(batch)
 
 
@@ -701,7 +738,7 @@ async def _after_write(batch: _Batch, staged: Iterable[_Staged]) -> list[Event]:
         )
     if measured:
         # One multi-row INSERT: these rows need no ids back.
-        await session.execute(insert(REPORTING_EVENTS), measured)
+        await session.execute(_INSERT_REPORTING_EVENTS, measured)
     await insert_waits(session, waits)
     await batch.matcher.record_duplicates()
     return events

@@ -28,12 +28,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, TypeVar, cast
 
-from sqlalchemy import Table, bindparam, insert, or_, select, update
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import attributes
 from sqlalchemy.orm.util import identity_key
 
 from inbox.items import IdentityRef
+from inbox.lists import Statements, dialect_of, in_list, pairs_in
 from inbox.models import Contact, DuplicateCandidate, Identity, utcnow
 
 C = TypeVar("C")
@@ -42,6 +43,16 @@ Key = tuple[str, str]  # (kind, normalized value)
 CONTACTS = cast(Table, Contact.__table__)
 IDENTITIES = cast(Table, Identity.__table__)
 DUPLICATES = cast(Table, DuplicateCandidate.__table__)
+
+# Built once, reused (a reused statement keeps its memoized cache key; see inbox.lists).
+_INSERT_CONTACTS = insert(CONTACTS).returning(CONTACTS.c.id, sort_by_parameter_order=True)
+_INSERT_IDENTITIES = insert(IDENTITIES)
+_VOUCH = update(IDENTITIES).where(IDENTITIES.c.id == bindparam("row_id")).values(trust="vouched")
+_RENAME = (
+    update(CONTACTS)
+    .where(CONTACTS.c.id == bindparam("card_id"))
+    .values(name=bindparam("new_name"), updated_at=bindparam("at", type_=CONTACTS.c.updated_at.type))
+)
 
 
 class _Rules(Generic[C]):
@@ -198,13 +209,65 @@ class _Rules(Generic[C]):
         self.pairs.clear()
 
 
-def _identity_clause(identities: Iterable[IdentityRef]) -> Any:
-    by_kind: dict[str, set[str]] = {}
-    for ref in identities:
-        by_kind.setdefault(ref.kind, set()).add(ref.value)
-    if not by_kind:
-        return None
-    return or_(*((Identity.kind == k) & Identity.value.in_(sorted(v)) for k, v in by_kind.items()))
+def _wanted(identities: Iterable[IdentityRef]) -> set[Key]:
+    """The (kind, value) pairs asked for."""
+    return {(ref.kind, ref.value) for ref in identities}
+
+
+def _identity_query(session: AsyncSession, built: Statements, wanted: set[Key]) -> tuple[Any, dict[str, Any]]:
+    """The identity SELECT `built` makes and its parameters for these pairs: a kinds × values pair of
+    lists on SQLite, the pairs themselves on PostgreSQL (see inbox.lists)."""
+    statement = built(session)
+    if dialect_of(session) == "postgresql":
+        by_kind: dict[str, set[str]] = {}
+        for kind, value in wanted:
+            by_kind.setdefault(kind, set()).add(value)
+        return statement.where(pairs_in(IDENTITIES.c.kind, IDENTITIES.c.value, by_kind)), {}
+    return statement, {"kinds": sorted({k for k, _ in wanted}), "values": sorted({v for _, v in wanted})}
+
+
+def _identity_lists(dialect: str) -> list[Any]:
+    """The two lists' conditions (SQLite), or none: PostgreSQL's are added per batch."""
+    if dialect == "postgresql":
+        return []
+    return [in_list(IDENTITIES.c.kind, "kinds", dialect), in_list(IDENTITIES.c.value, "values", dialect)]
+
+
+def _identity_rows(dialect: str) -> Any:
+    """Every identity row of the kinds and values asked for, with its live card: one statement shape for
+    any batch (see inbox.lists); the pairs asked for are picked out of the kinds × values in Python."""
+    return (
+        select(
+            Identity.id,
+            Identity.kind,
+            Identity.value,
+            Identity.trust,
+            Contact.id,
+            Contact.name,
+            Contact.owner_id,
+        )
+        .join(Contact, Contact.id == Identity.contact_id)
+        .where(Contact.merged_into_id.is_(None), *_identity_lists(dialect))
+        # The oldest card first. Not "ORDER BY contacts.id": SQLite would then walk every live card in id
+        # order and look up its identities (a scan of the whole table) instead of the batch's identities
+        # through their (kind, value) index.
+        .order_by(Identity.contact_id)
+    )
+
+
+_IDENTITY_ROWS = Statements(_identity_rows)
+
+
+def _identity_objects(dialect: str) -> Any:
+    return (
+        select(Identity, Contact)
+        .join(Contact, Contact.id == Identity.contact_id)
+        .where(Contact.merged_into_id.is_(None), *_identity_lists(dialect))
+        .order_by(Identity.contact_id)  # see _identity_rows
+    )
+
+
+_IDENTITY_OBJECTS = Statements(_identity_objects)
 
 
 class Matcher(_Rules[Contact]):
@@ -217,16 +280,13 @@ class Matcher(_Rules[Contact]):
 
     async def load(self, identities: Iterable[IdentityRef]) -> None:
         """The cards of these (normalized) identities, in one query."""
-        clause = _identity_clause(identities)
-        if clause is None:
+        wanted = _wanted(identities)
+        if not wanted:
             return
-        rows = await self.session.execute(
-            select(Identity, Contact)
-            .join(Contact, Contact.id == Identity.contact_id)
-            .where(clause, Contact.merged_into_id.is_(None))
-            .order_by(Identity.contact_id)  # see CardMatcher.load
-        )
+        rows = await self.session.execute(*_identity_query(self.session, _IDENTITY_OBJECTS, wanted))
         for identity, contact in rows:
+            if (identity.kind, identity.value) not in wanted:
+                continue
             self._loaded(contact, identity.kind, identity.value, identity.trust)
             self.rows[(id(contact), identity.kind, identity.value)] = identity
 
@@ -307,27 +367,13 @@ class CardMatcher(_Rules[Card]):
 
     async def load(self, identities: Iterable[IdentityRef]) -> None:
         """The cards of these (normalized) identities, in one query."""
-        clause = _identity_clause(identities)
-        if clause is None:
+        wanted = _wanted(identities)
+        if not wanted:
             return
-        rows = await self.session.execute(
-            select(
-                Identity.id,
-                Identity.kind,
-                Identity.value,
-                Identity.trust,
-                Contact.id,
-                Contact.name,
-                Contact.owner_id,
-            )
-            .join(Contact, Contact.id == Identity.contact_id)
-            .where(clause, Contact.merged_into_id.is_(None))
-            # The oldest card first. Not "ORDER BY contacts.id": SQLite would then walk every live card in
-            # id order and look up its identities (a scan of the whole table) instead of the batch's
-            # identities through their (kind, value) index.
-            .order_by(Identity.contact_id)
-        )
+        rows = await self.session.execute(*_identity_query(self.session, _IDENTITY_ROWS, wanted))
         for row_id, kind, value, trust, contact_id, name, owner_id in rows:
+            if (kind, value) not in wanted:
+                continue
             card = self.cards.get(contact_id)
             if card is None:
                 card = self.cards[contact_id] = Card(contact_id, name, owner_id)
@@ -378,7 +424,7 @@ class CardMatcher(_Rules[Card]):
         session, writes = self.session, self._writes
         if writes.new_cards:
             result = await session.execute(
-                insert(CONTACTS).returning(CONTACTS.c.id, sort_by_parameter_order=True),
+                _INSERT_CONTACTS,
                 [{"name": card.name, **(card.new or {})} for card in writes.new_cards],
             )
             for card, (contact_id,) in zip(writes.new_cards, result.all(), strict=True):
@@ -402,20 +448,13 @@ class CardMatcher(_Rules[Card]):
             elif row.vouched_now:
                 vouched.append({"row_id": row.id})
         if inserts:
-            await session.execute(insert(IDENTITIES), inserts)
+            await session.execute(_INSERT_IDENTITIES, inserts)
         if vouched:
-            await session.execute(
-                update(IDENTITIES).where(IDENTITIES.c.id == bindparam("row_id")).values(trust="vouched"),
-                vouched,
-            )
+            await session.execute(_VOUCH, vouched)
         renamed = [c for c in self.cards.values() if c.renamed]
         if renamed:
             await session.execute(
-                update(CONTACTS)
-                .where(CONTACTS.c.id == bindparam("card_id"))
-                .values(
-                    name=bindparam("new_name"), updated_at=bindparam("at", type_=CONTACTS.c.updated_at.type)
-                ),
+                _RENAME,
                 [{"card_id": c.id, "new_name": c.name, "at": now} for c in renamed],
             )
         await _sync_session(session, renamed, vouched, writes, now)
@@ -448,14 +487,28 @@ async def _candidates_exist(session: AsyncSession, pairs: set[tuple[int, int]]) 
     """Pairs already listed (in either state), so a sender seen again does not list them twice."""
     if not pairs:
         return set()
-    rows = await session.execute(
-        select(DuplicateCandidate.contact_a_id, DuplicateCandidate.contact_b_id).where(
-            or_(
-                *(
-                    (DuplicateCandidate.contact_a_id == a) & (DuplicateCandidate.contact_b_id == b)
-                    for a, b in pairs
-                )
-            )
+    statement = _LISTED(session)
+    if dialect_of(session) == "postgresql":  # the pairs themselves (see inbox.lists)
+        by_a: dict[int, set[int]] = {}
+        for a, b in pairs:
+            by_a.setdefault(a, set()).add(b)
+        rows = await session.execute(
+            statement.where(pairs_in(DUPLICATES.c.contact_a_id, DUPLICATES.c.contact_b_id, by_a))
         )
+    else:
+        lists = {"a": sorted({a for a, _ in pairs}), "b": sorted({b for _, b in pairs})}
+        rows = await session.execute(statement, lists)
+    return {(a, b) for a, b in rows if (a, b) in pairs}
+
+
+def _listed(dialect: str) -> Any:
+    """Candidates of the a × b pairs (the ones asked for are picked out in Python; see inbox.lists)."""
+    statement = select(DUPLICATES.c.contact_a_id, DUPLICATES.c.contact_b_id)
+    if dialect == "postgresql":
+        return statement  # the pairs are added per call
+    return statement.where(
+        in_list(DUPLICATES.c.contact_a_id, "a", dialect), in_list(DUPLICATES.c.contact_b_id, "b", dialect)
     )
-    return {(a, b) for a, b in rows}
+
+
+_LISTED = Statements(_listed)

@@ -1,0 +1,120 @@
+"""SQLAlchemy's aiosqlite adapter with one trip to the database thread per statement instead of four.
+
+aiosqlite runs every sqlite3 call on a thread of its own; SQLAlchemy's adapter makes four of those calls
+per statement (open a cursor, execute, fetch the rows, close the cursor), each a hand-off to that thread
+and a wake-up of the event loop when it is done. Here one function does all four on the database thread
+and hands back what the cursor knew (description, rowcount, lastrowid) with the rows. Measured on the
+2-core machine (the same run, shared): a `SELECT 1` through the engine 207 → 103 µs of CPU, and the
+ingest benchmark's CPU per message about a tenth lower.
+
+Only buffered cursors change; server-side ones (`stream()`) and the connection's own calls (commit,
+rollback, close) are SQLAlchemy's and aiosqlite's, as are the error types (a sqlite3 error raised on the
+database thread reaches the caller through the same future). It relies on two internals of aiosqlite's
+`Connection` (`_execute`, which queues a function for its thread, and `_conn`, the sqlite3 connection),
+present since aiosqlite 0.17; `tests/hub/test_sqlite_driver.py` pins what the engine sees.
+"""
+
+from __future__ import annotations
+
+import collections
+import sqlite3
+from threading import Thread
+from types import ModuleType
+from typing import Any
+
+import aiosqlite
+from sqlalchemy.dialects.sqlite.aiosqlite import (
+    AsyncAdapt_aiosqlite_connection,
+    AsyncAdapt_aiosqlite_cursor,
+    AsyncAdapt_aiosqlite_dbapi,
+)
+from sqlalchemy.util.concurrency import await_
+
+_Outcome = tuple[Any, int, int | None, list[Any] | None]
+
+
+class _Held:
+    """What the sqlite3 cursor knew after its statement (it is closed by then)."""
+
+    __slots__ = ("arraysize", "description", "lastrowid", "rowcount")
+
+    def __init__(self) -> None:
+        self.description: Any = None
+        self.rowcount = -1
+        self.lastrowid: int | None = None
+        self.arraysize = 1
+
+
+class _Cursor(AsyncAdapt_aiosqlite_cursor):
+    __slots__ = ()
+
+    def _make_new_cursor(self, connection: Any) -> Any:
+        return _Held()  # no sqlite3 cursor yet: each statement opens and closes its own on the thread
+
+    def _aenter_cursor(self, cursor: Any) -> Any:
+        return cursor
+
+    async def _run(self, operation: Any, parameters: Any, many: bool) -> None:
+        connection: aiosqlite.Connection = self._connection  # type: ignore[assignment]
+        raw: sqlite3.Connection = connection._conn
+
+        def run() -> _Outcome:
+            cursor = raw.cursor()
+            try:
+                if many:
+                    cursor.executemany(operation, parameters)
+                elif parameters is None:
+                    cursor.execute(operation)
+                else:
+                    cursor.execute(operation, parameters)
+                rows = cursor.fetchall() if cursor.description else None
+                return cursor.description, cursor.rowcount, cursor.lastrowid, rows
+            finally:
+                cursor.close()
+
+        queue: Any = connection._execute  # untyped in aiosqlite
+        async with self._adapt_connection._execute_mutex:
+            description, rowcount, lastrowid, rows = await queue(run)
+        held: _Held = self._cursor  # type: ignore[assignment]
+        held.description, held.rowcount, held.lastrowid = description, rowcount, lastrowid
+        if rows is not None and not self.server_side:
+            self._rows = collections.deque(rows)
+
+    async def _execute_async(self, operation: Any, parameters: Any) -> Any:
+        await self._run(operation, parameters, many=False)
+
+    async def _executemany_async(self, operation: Any, seq_of_parameters: Any) -> Any:
+        await self._run(operation, seq_of_parameters, many=True)
+
+    async def _async_soft_close(self) -> None:
+        self._soft_closed_memoized = self._soft_closed_memoized.union(
+            {"description": self._cursor.description}
+        )
+
+    def close(self) -> None:
+        self._rows.clear()
+
+
+class _Connection(AsyncAdapt_aiosqlite_connection):
+    __slots__ = ()
+    _cursor_cls = _Cursor
+
+
+class OneTripDBAPI(AsyncAdapt_aiosqlite_dbapi):
+    """The DBAPI module to give `create_async_engine(..., module=...)` for a sqlite+aiosqlite URL."""
+
+    def __init__(self) -> None:
+        super().__init__(aiosqlite, sqlite3)
+
+    def connect(self, *arg: Any, **kw: Any) -> _Connection:
+        creator_fn = kw.pop("async_creator_fn", None)
+        connection = creator_fn(*arg, **kw) if creator_fn else self.aiosqlite.connect(*arg, **kw)
+        if creator_fn is None:  # as SQLAlchemy's own connect: the database thread must not keep us alive
+            thread = connection if isinstance(connection, Thread) else connection._thread
+            thread.daemon = True
+        return _Connection(self, await_(connection))
+
+
+def dbapi() -> ModuleType:
+    """One instance per engine, as SQLAlchemy makes for its own dialect."""
+    return OneTripDBAPI()  # type: ignore[return-value]
