@@ -15,7 +15,7 @@ from aiohttp import web
 from pydantic import ConfigDict, Field
 
 from hub.web.api.operations import operation
-from hub.web.api.schemas.base import respond
+from hub.web.api.schemas.base import respond, respond_plain
 from hub.web.api.schemas.conversation_views import (
     ConversationDetail,
     ConversationList,
@@ -157,12 +157,13 @@ async def list_(request: web.Request) -> web.Response:
             session, (c.id for c in convs), sla=hub.sla, calendars=hub.policy.calendars, now=utcnow()
         )
         unread = await unread_counts(session, principal.agent.id, (c.id for c in convs))
+        # A ConversationList's JSON, read straight from the rows (the same bytes as respond() of the model)
         items = [
-            ConversationListItem.of(c, cards[c.contact_id], dues.get(c.id), unread.get(c.id, 0))
+            ConversationListItem.plain(c, cards[c.contact_id], dues.get(c.id), unread.get(c.id, 0))
             for c in convs
         ]
-        return respond(
-            ConversationList(items=items, limit=query.limit, offset=query.offset, next_cursor=more)
+        return respond_plain(
+            {"items": items, "limit": query.limit, "offset": query.offset, "next_cursor": more}
         )
 
 
