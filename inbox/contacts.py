@@ -34,7 +34,7 @@ from inbox.models import (
     Task,
     utcnow,
 )
-from inbox.search import SearchError, card_matches, parse_query
+from inbox.search import SearchError, card_match_ids, card_matches, parse_query
 from inbox.visibility import can_see_contact, visible_contacts, visible_duplicates
 
 EDITABLE_FIELDS = ("name", "company", "kind", "owner_id", "source_detail", "tags", "custom_fields", "notes")
@@ -117,6 +117,16 @@ async def search_contacts(
             parsed = parse_query(query, region)
         except SearchError:
             return []  # nothing to search for ("%", "_", punctuation); the API refuses what is malformed
+        if viewer is not None and not viewer.is_admin and session.get_bind().dialect.name == "postgresql":
+            # The hits newest first, then each card's visibility in that order until the page is full:
+            # asked as one WHERE, PostgreSQL checked every hit (10,000 for a common surname's prefix at
+            # 100,000 cards, 100-200 ms) before keeping the newest 50; this takes half as long. SQLite
+            # already walks the cards newest first, and the join makes it slower there.
+            ids = card_match_ids(session, parsed, phone_digits=True).subquery()
+            first = next(iter(ids.c))
+            hits = select(first.label("id")).distinct().order_by(first.desc()).subquery()
+            stmt = stmt.join(hits, hits.c.id == Contact.id).order_by(hits.c.id.desc())
+            return list((await session.scalars(stmt.limit(limit).offset(offset))).unique())
         stmt = stmt.where(card_matches(session, parsed, phone_digits=True))
     stmt = stmt.order_by(Contact.id.desc()).limit(limit).offset(offset)
     return list((await session.scalars(stmt)).unique())
