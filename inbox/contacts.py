@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Select, delete, func, or_, select, update
+from sqlalchemy import Row, Select, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -86,6 +86,18 @@ async def contacts_by_id(session: AsyncSession, ids: Iterable[int]) -> dict[int,
     if not wanted:
         return {}
     return {c.id: c for c in await session.scalars(select(Contact).where(Contact.id.in_(wanted)))}
+
+
+async def contact_summaries(
+    session: AsyncSession, ids: Iterable[int]
+) -> dict[int, Row[int, str | None, str | None, str]]:
+    """The id, name, company and kind of the cards of these ids, by id, as plain rows (one query; none for
+    no ids): what a list row shows of its card, without an ORM object per card."""
+    wanted = set(ids)
+    if not wanted:
+        return {}
+    stmt = select(Contact.id, Contact.name, Contact.company, Contact.kind).where(Contact.id.in_(wanted))
+    return {row.id: row for row in await session.execute(stmt)}
 
 
 async def get_visible_contact(session: AsyncSession, viewer: Viewer, contact_id: int) -> Contact:

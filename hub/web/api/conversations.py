@@ -29,13 +29,13 @@ from hub.web.context import db, hub_of, publish
 from hub.web.errors import bad_request, unprocessable
 from hub.web.inputs import AgentRef, Body, Empty, Id, Query, Timestamp, path_id, read_body, read_query
 from inbox.capabilities import Capabilities
-from inbox.contacts import contacts_by_id, get_contact
+from inbox.contacts import contact_summaries, get_contact
 from inbox.conversations import (
     ConversationFilter,
     ListCursor,
     assign,
     get_visible_conversation,
-    list_conversations,
+    list_conversation_rows,
     messages_of,
     set_status,
 )
@@ -146,12 +146,12 @@ async def list_(request: web.Request) -> web.Response:
             region=hub_of(request).settings.default_region,
         )
         cursor = ListCursor.decode(query.cursor) if query.cursor is not None else None
-        found = await list_conversations(
+        found = await list_conversation_rows(
             session, principal.viewer, flt, limit=query.limit + 1, offset=query.offset, cursor=cursor
         )
         convs = found[: query.limit]
         more = ListCursor.after(convs[-1]).encode() if len(found) > query.limit else None
-        cards = await contacts_by_id(session, (c.contact_id for c in convs))
+        cards = await contact_summaries(session, (c.contact_id for c in convs))
         hub = hub_of(request)
         dues = await open_dues(
             session, (c.id for c in convs), sla=hub.sla, calendars=hub.policy.calendars, now=utcnow()

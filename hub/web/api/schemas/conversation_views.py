@@ -53,12 +53,11 @@ class ConversationListItem(Conversation):
 
     @staticmethod
     def plain(
-        conversation: models.Conversation,
-        contact: models.Contact,
-        due: SlaDue | None = None,
-        unread: int = 0,
+        conversation: object, contact: object, due: SlaDue | None = None, unread: int = 0
     ) -> dict[str, Any]:
-        """The JSON of :meth:`of` (model_dump in mode="json", by alias), read straight from the rows."""
+        """The JSON of :meth:`of` (model_dump in mode="json", by alias), read straight from the rows: ORM
+        objects or plain rows with the columns' names (:func:`inbox.conversations.list_conversation_rows`,
+        :func:`inbox.contacts.contact_summaries`)."""
         return {
             **_conversation(conversation),
             "contact": _summary(contact),
