@@ -103,7 +103,6 @@ def create_engine(url: str, *, echo: bool = False, busy_timeout: float = 30.0) -
         # as every request's authentication, skips the two look-ups (four trips to aiosqlite's thread).
         if conn.info.pop(_WROTE, False):
             index_pending(conn)
-            conn.info.pop(_WROTE, None)  # its own statements: the next transaction starts clean
         if holders is not None:
             holders.end_transaction(conn)
 
