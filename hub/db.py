@@ -91,24 +91,12 @@ def create_engine(url: str, *, echo: bool = False, busy_timeout: float = 30.0) -
             raise
         holders.began(conn)
 
-    @event.listens_for(engine.sync_engine, "before_cursor_execute")
-    def _on_execute(conn: Connection, _cursor: Any, statement: str, *_args: Any) -> None:
-        if not statement.startswith(_READS):
-            conn.info[_WROTE] = True
-
     @event.listens_for(engine.sync_engine, "commit")
     def _on_commit(conn: Connection) -> None:
         # The transaction's new rows into the full-text index, one statement per table, before COMMIT.
-        # Only a transaction that wrote can have noted any (the triggers note them): a read-only one, such
-        # as every request's authentication, skips the two look-ups (four trips to aiosqlite's thread).
-        if conn.info.pop(_WROTE, False):
-            index_pending(conn)
+        index_pending(conn)
         if holders is not None:
             holders.end_transaction(conn)
-
-    @event.listens_for(engine.sync_engine, "rollback")
-    def _on_rollback(conn: Connection) -> None:
-        conn.info.pop(_WROTE, None)
 
     if holders is not None:
         event.listen(engine.sync_engine, "rollback", holders.end_transaction)
@@ -116,10 +104,6 @@ def create_engine(url: str, *, echo: bool = False, busy_timeout: float = 30.0) -
             event.listen(engine.sync_engine.pool, name, holders.end_connection)
 
     return engine
-
-
-_READS = ("SELECT", "BEGIN", "PRAGMA")  # statements that note no row for the full-text index
-_WROTE = "okno_wrote"  # in Connection.info: the transaction ran a statement that may have written
 
 
 class NestedTransactionError(RuntimeError):
