@@ -22,6 +22,12 @@ cursor, one conversation with its messages, the contact search (a Cyrillic and a
 phone digits, an e-mail address) and the `/inbox` page. Printed per request: median and p95 in ms and,
 where there is one, the bare SQL of the same question on raw sqlite3 / asyncpg in the same run (median)
 and the ratio request / bare SQL. No threshold: the figures are for the note (aim: p95 ≤ 20 ms).
+
+The build takes minutes at full size; `--keep NAME` keeps the filled databases between runs (SQLite: the file
+`NAME.db` in the temp directory; PostgreSQL: the database NAME next to `--postgresql-url`), and a later run
+with the same NAME measures on them without building again (new API tokens for the same admin and agent):
+
+    python bench/inbox.py --keep okno_inbox_bench      # builds once, then reuses
 """
 
 from __future__ import annotations
@@ -35,20 +41,21 @@ if sys.path and os.path.abspath(sys.path[0] or os.curdir) == os.path.dirname(os.
 
 import argparse
 import asyncio
+import contextlib
 import json
 import random
 import sqlite3
 import statistics
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]  # ships no type information
 from aiohttp.test_utils import TestClient, TestServer
-from sqlalchemy import insert, text
+from sqlalchemy import func, insert, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -58,7 +65,7 @@ from hub.runtime import Hub
 from hub.settings import load
 from hub.web import create_app
 from inbox.agents import create_agent
-from inbox.models import Base, ChannelAccount, Team
+from inbox.models import Agent, Base, ChannelAccount, Conversation, Message, Team
 
 BACKENDS = ("sqlite", "postgresql")
 CHANNELS = ("email", "telegram", "vk", "webchat")
@@ -237,6 +244,41 @@ async def people(engine: AsyncEngine) -> dict[str, str]:
     return tokens
 
 
+async def kept_tokens(engine: AsyncEngine) -> dict[str, str]:
+    """New bearer tokens for the admin and the team agent of a database filled by an earlier run."""
+    async with db.sessionmaker(engine)() as session:
+        admin = await session.scalar(select(Agent.id).where(Agent.email == "admin@example.com"))
+        assert admin is not None
+        tokens = {
+            "admin": (await auth.create_api_token(session, admin, "bench"))[0],
+            "agent": (await auth.create_api_token(session, 1, "bench"))[0],
+        }
+        await session.commit()
+    return tokens
+
+
+@contextlib.asynccontextmanager
+async def kept(backend: str, postgresql_url: str, name: str) -> AsyncIterator[str]:
+    """The database `name` of `backend` (created if missing), kept afterwards."""
+    if backend == "sqlite":
+        yield f"sqlite+aiosqlite:///{Path(tempfile.gettempdir()) / name}.db"
+        return
+    parsed = make_url(postgresql_url)
+    conn = await asyncpg.connect(
+        host=parsed.host or "127.0.0.1",
+        port=parsed.port or 5432,
+        user=parsed.username,
+        password=parsed.password,
+        database=parsed.database or "postgres",
+    )
+    try:
+        if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
+            await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    yield parsed.set(database=name).render_as_string(hide_password=False)
+
+
 # -- the bare SQL of the same questions ---------------------------------------------------------------------
 
 ACTIVITY = "coalesce(last_message_at, created_at)"
@@ -384,13 +426,31 @@ async def measure(
 
 
 async def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
-    async with scratch(backend, args.postgresql_url) as url:
+    place = (
+        kept(backend, args.postgresql_url, args.keep) if args.keep else scratch(backend, args.postgresql_url)
+    )
+    async with place as url:
         engine = db.create_engine(url)
         try:  # filled before the hub starts: its router then sees the waiting dialogs once, at start
             await db.migrate(engine)
             started = time.perf_counter()
-            tokens = await people(engine)
-            counts = await fill(engine, args.conversations)
+            async with engine.connect() as conn:
+                there = await conn.scalar(select(func.count()).select_from(Conversation))
+            if there:
+                if there != args.conversations:
+                    raise SystemExit(
+                        f"--keep {args.keep}: {there} conversations there, not {args.conversations}"
+                    )
+                tokens = await kept_tokens(engine)
+                async with engine.connect() as conn:
+                    counts = {
+                        "conversations": there,
+                        "messages": await conn.scalar(select(func.count()).select_from(Message)) or 0,
+                        "identities": await conn.scalar(text("SELECT count(*) FROM identities")) or 0,
+                    }
+            else:
+                tokens = await people(engine)
+                counts = await fill(engine, args.conversations)
             filled = time.perf_counter() - started
         finally:
             await engine.dispose()
@@ -459,6 +519,9 @@ if __name__ == "__main__":
     parser.add_argument("--backends", default=",".join(BACKENDS), help="sqlite,postgresql (default: both)")
     parser.add_argument(
         "--postgresql-url", default=os.environ.get("OKNO_BENCH_POSTGRESQL_URL", DEFAULT_POSTGRESQL)
+    )
+    parser.add_argument(
+        "--keep", metavar="NAME", help="keep the filled databases under NAME and reuse them in later runs"
     )
     parser.add_argument("--json", action="store_true")
     sys.exit(asyncio.run(main(parser.parse_args())))

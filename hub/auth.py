@@ -14,8 +14,8 @@ from datetime import timedelta
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import joinedload
 
-from inbox.agents import agent_with_teams
 from inbox.models import Agent, ApiToken, WebSession, utcnow
 
 SESSION_TTL = timedelta(days=14)
@@ -56,11 +56,22 @@ async def start_session(
 
 async def session_agent(session: AsyncSession, token: str) -> tuple[Agent, WebSession] | None:
     """The active agent (teams loaded) and the live session a cookie value opens, or None."""
-    row = await session.scalar(select(WebSession).where(WebSession.token_hash == digest(token)))
-    if row is None or row.expires_at <= utcnow():
+    found = (
+        (
+            await session.execute(
+                select(WebSession, Agent)
+                .join(Agent, Agent.id == WebSession.agent_id)
+                .where(WebSession.token_hash == digest(token))
+                .options(joinedload(Agent.teams))
+            )
+        )
+        .unique()
+        .first()
+    )
+    if found is None:
         return None
-    agent = await agent_with_teams(session, row.agent_id)
-    if agent is None or not agent.is_active:
+    row, agent = found
+    if row.expires_at <= utcnow() or not agent.is_active:
         return None
     return agent, row
 
@@ -108,12 +119,26 @@ async def token_agent(session: AsyncSession, token: str) -> Agent | None:
 
 
 async def token_owner(session: AsyncSession, token: str) -> tuple[Agent, ApiToken] | None:
-    """The active agent (teams loaded) and the row of an API token, or None. Notes when it was last used."""
-    row = await session.scalar(select(ApiToken).where(ApiToken.token_hash == digest(token)))
-    if row is None:
+    """The active agent (teams loaded) and the row of an API token, or None. Notes when it was last used.
+
+    One statement: the token, its agent and the agent's teams (a request authenticates on every call;
+    three round trips to the database were a sixth of a list request's time)."""
+    found = (
+        (
+            await session.execute(
+                select(ApiToken, Agent)
+                .join(Agent, Agent.id == ApiToken.agent_id)
+                .where(ApiToken.token_hash == digest(token))
+                .options(joinedload(Agent.teams))
+            )
+        )
+        .unique()
+        .first()
+    )
+    if found is None:
         return None
-    agent = await agent_with_teams(session, row.agent_id)
-    if agent is None or not agent.is_active:
+    row, agent = found
+    if not agent.is_active:
         return None
     now = utcnow()
     if row.last_used_at is None or now - row.last_used_at > LAST_USED_GRANULARITY:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Select, delete, func, or_, select, update
+from sqlalchemy import Row, Select, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -34,7 +34,7 @@ from inbox.models import (
     Task,
     utcnow,
 )
-from inbox.search import SearchError, card_matches, parse_query
+from inbox.search import SearchError, card_match_ids, card_matches, parse_query
 from inbox.visibility import can_see_contact, visible_contacts, visible_duplicates
 
 EDITABLE_FIELDS = ("name", "company", "kind", "owner_id", "source_detail", "tags", "custom_fields", "notes")
@@ -88,6 +88,18 @@ async def contacts_by_id(session: AsyncSession, ids: Iterable[int]) -> dict[int,
     return {c.id: c for c in await session.scalars(select(Contact).where(Contact.id.in_(wanted)))}
 
 
+async def contact_summaries(
+    session: AsyncSession, ids: Iterable[int]
+) -> dict[int, Row[int, str | None, str | None, str]]:
+    """The id, name, company and kind of the cards of these ids, by id, as plain rows (one query; none for
+    no ids): what a list row shows of its card, without an ORM object per card."""
+    wanted = set(ids)
+    if not wanted:
+        return {}
+    stmt = select(Contact.id, Contact.name, Contact.company, Contact.kind).where(Contact.id.in_(wanted))
+    return {row.id: row for row in await session.execute(stmt)}
+
+
 async def get_visible_contact(session: AsyncSession, viewer: Viewer, contact_id: int) -> Contact:
     """:func:`get_contact`, and ContactNotFound as well for a card the viewer may not see."""
     contact = await get_contact(session, contact_id)
@@ -117,6 +129,16 @@ async def search_contacts(
             parsed = parse_query(query, region)
         except SearchError:
             return []  # nothing to search for ("%", "_", punctuation); the API refuses what is malformed
+        if viewer is not None and not viewer.is_admin and session.get_bind().dialect.name == "postgresql":
+            # The hits newest first, then each card's visibility in that order until the page is full:
+            # asked as one WHERE, PostgreSQL checked every hit (10,000 for a common surname's prefix at
+            # 100,000 cards, 100-200 ms) before keeping the newest 50; this takes half as long. SQLite
+            # already walks the cards newest first, and the join makes it slower there.
+            ids = card_match_ids(session, parsed, phone_digits=True).subquery()
+            first = next(iter(ids.c))
+            hits = select(first.label("id")).distinct().order_by(first.desc()).subquery()
+            stmt = stmt.join(hits, hits.c.id == Contact.id).order_by(hits.c.id.desc())
+            return list((await session.scalars(stmt.limit(limit).offset(offset))).unique())
         stmt = stmt.where(card_matches(session, parsed, phone_digits=True))
     stmt = stmt.order_by(Contact.id.desc()).limit(limit).offset(offset)
     return list((await session.scalars(stmt)).unique())

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, and_, false, or_, select, true
+from sqlalchemy import ColumnElement, Row, Select, and_, false, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox.bus import Event
@@ -136,7 +136,7 @@ class ListCursor:
             raise ConversationError("cursor is not one this list returned", "cursor") from None
 
     @classmethod
-    def after(cls, conv: Conversation) -> ListCursor:
+    def after(cls, conv: Conversation | Row[Any]) -> ListCursor:
         return cls(conv.last_message_at or conv.created_at, conv.id)
 
 
@@ -151,6 +151,34 @@ async def list_conversations(
 ) -> list[Conversation]:
     """The conversations the viewer may see under `flt`, latest activity first (then the higher id): a
     page from `offset`, or the page after `cursor` (:class:`ListCursor`)."""
+    stmt = _list_statement(session, viewer, flt, limit=limit, offset=offset, cursor=cursor)
+    return list(await session.scalars(stmt))
+
+
+async def list_conversation_rows(
+    session: AsyncSession,
+    viewer: Viewer,
+    flt: ConversationFilter,
+    *,
+    limit: int = 50,
+    offset: int = 0,
+    cursor: ListCursor | None = None,
+) -> list[Row[Any]]:
+    """:func:`list_conversations` as plain rows (every column, read by its name) for an answer that only
+    reads them: no ORM object per row (building 50 was a tenth of a list request)."""
+    stmt = _list_statement(session, viewer, flt, limit=limit, offset=offset, cursor=cursor)
+    return list((await session.execute(stmt.with_only_columns(*Conversation.__table__.columns))).all())
+
+
+def _list_statement(
+    session: AsyncSession,
+    viewer: Viewer,
+    flt: ConversationFilter,
+    *,
+    limit: int,
+    offset: int,
+    cursor: ListCursor | None,
+) -> Select[Conversation]:
     stmt = select(Conversation).where(visible(viewer))
     if flt.status:
         if flt.status not in STATUSES:
@@ -176,8 +204,7 @@ async def list_conversations(
         stmt = stmt.where(
             or_(activity < cursor.activity, and_(activity == cursor.activity, Conversation.id < cursor.id))
         )
-    stmt = stmt.order_by(activity.desc(), Conversation.id.desc()).limit(limit).offset(offset)
-    return list(await session.scalars(stmt))
+    return stmt.order_by(activity.desc(), Conversation.id.desc()).limit(limit).offset(offset)
 
 
 async def messages_of(session: AsyncSession, conversation_id: int) -> list[Message]:

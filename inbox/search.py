@@ -36,7 +36,19 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, Select, and_, column, false, func, literal_column, or_, select, text
+from sqlalchemy import (
+    ColumnElement,
+    CompoundSelect,
+    Select,
+    and_,
+    column,
+    false,
+    func,
+    literal_column,
+    or_,
+    select,
+    text,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import TextClause
 
@@ -238,6 +250,11 @@ def card_matches(session: AsyncSession, query: Query, *, phone_digits: bool = Fa
     """The WHERE clause, on :class:`Contact`, of the cards whose name, company or an identity match; with
     `phone_digits` (the contacts list's search) also those with a phone number holding the query's digits
     (when the query is not a whole number)."""
+    return Contact.id.in_(card_match_ids(session, query, phone_digits=phone_digits))
+
+
+def card_match_ids(session: AsyncSession, query: Query, *, phone_digits: bool = False) -> CompoundSelect[Any]:
+    """The ids of the cards :func:`card_matches` finds (one column; an id may come twice)."""
     identities = _identity_match(session, query, phone_digits=phone_digits)
     by_identity = select(Identity.contact_id).where(identities)
     # One list of ids (the full-text hits and the identities'): the database reads the matching cards by
@@ -247,7 +264,7 @@ def card_matches(session: AsyncSession, query: Query, *, phone_digits: bool = Fa
         by_text = _fts5_ids("contacts", query)
     else:  # its own FROM contacts (not the outer query's), so that the GIN indexes answer it
         by_text = select(Contact.id).where(_pg_match("contacts", query)).correlate(None)
-    return Contact.id.in_(by_text.union_all(by_identity))
+    return by_text.union_all(by_identity)
 
 
 def conversation_matches(session: AsyncSession, query: Query) -> ColumnElement[bool]:

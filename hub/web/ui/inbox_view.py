@@ -111,6 +111,20 @@ async def list_rows(
         session, [c.assignee_id for c in convs] + [m.agent_id for m in latest.values()]
     )
     t = clock.t
+    titles: dict[tuple[str, int], str] = {}  # a plural per distinct count, not per row
+
+    def title(kind: str, num: int) -> str:
+        found = titles.get((kind, num))
+        if found is None:
+            if kind == "unread":
+                found = t.ngettext("%(num)d unread message", "%(num)d unread messages", num)
+            else:
+                found = t.ngettext(
+                    "%(num)d message awaiting a reply", "%(num)d messages awaiting a reply", num
+                )
+            titles[kind, num] = found
+        return found
+
     rows = []
     for conv in convs:
         last = latest.get(conv.id)
@@ -137,7 +151,9 @@ async def list_rows(
                 "when": clock.short(conv.last_message_at or conv.created_at),
                 "when_full": clock.full(conv.last_message_at or conv.created_at),
                 "waiting": waiting.get(conv.id, 0),
+                "waiting_title": title("waiting", waiting.get(conv.id, 0)),
                 "unread": unread.get(conv.id, 0),
+                "unread_title": title("unread", unread.get(conv.id, 0)),
                 "mine": conv.assignee_id == viewer.agent_id,
                 "assignee": agents.get(conv.assignee_id) if conv.assignee_id else None,
             }

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from pydantic import Field
 
-from hub.web.api.schemas.base import ApiModel, Id, Time
+from hub.web.api.schemas.base import ApiModel, Id, Time, reader
 from hub.web.api.schemas.capabilities import Capabilities
 from hub.web.api.schemas.contacts import Contact, ContactSummary
 from hub.web.api.schemas.conversations import Conversation, Message
@@ -50,6 +50,25 @@ class ConversationListItem(Conversation):
             sla_breached=bool(due and due.breached),
             unread=unread,
         )
+
+    @staticmethod
+    def plain(
+        conversation: object, contact: object, due: SlaDue | None = None, unread: int = 0
+    ) -> dict[str, Any]:
+        """The JSON of :meth:`of` (model_dump in mode="json", by alias), read straight from the rows: ORM
+        objects or plain rows with the columns' names (:func:`inbox.conversations.list_conversation_rows`,
+        :func:`inbox.contacts.contact_summaries`)."""
+        return {
+            **_conversation(conversation),
+            "contact": _summary(contact),
+            "sla_due_at": due.due_at.isoformat() if due else None,
+            "sla_breached": bool(due and due.breached),
+            "unread": unread,
+        }
+
+
+_conversation = reader(Conversation)
+_summary = reader(ContactSummary)
 
 
 class ReadMarker(ApiModel):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -10,8 +11,14 @@ import pytest
 from sqlalchemy import func, select
 
 from hub.runtime import Hub
+from hub.web.api.schemas.conversation_views import ConversationList, ConversationListItem
+from inbox.agents import agent_with_teams, viewer_of
 from inbox.bus import Event
+from inbox.contacts import contacts_by_id
+from inbox.conversations import ConversationFilter, list_conversations
 from inbox.models import Conversation, Message, Outbox, ReportWait, utcnow
+from inbox.reads import unread_counts
+from inbox.reports.due import open_dues
 from inbox.scheduler import Scheduler
 from tests.hub.web.conftest import Client, Person, error_of, hand_in, login, make_agent
 from tests.waiting import next_frame, within
@@ -274,6 +281,25 @@ async def test_events_are_published_only_after_commit(
     assert all(visible for _, visible in seen)
 
 
+async def _list_by_the_models(hub: Hub, person: Person, limit: int) -> str:
+    """The list's JSON as respond() of the response models gives it (the handler reads it straight from
+    the rows: the same bytes)."""
+    async with hub.sessionmaker() as session:
+        agent = await agent_with_teams(session, person.id)
+        assert agent is not None
+        convs = await list_conversations(session, viewer_of(agent), ConversationFilter(), limit=limit)
+        cards = await contacts_by_id(session, (c.contact_id for c in convs))
+        dues = await open_dues(
+            session, (c.id for c in convs), sla=hub.sla, calendars=hub.policy.calendars, now=utcnow()
+        )
+        unread = await unread_counts(session, person.id, (c.id for c in convs))
+    items = [
+        ConversationListItem.of(c, cards[c.contact_id], dues.get(c.id), unread.get(c.id, 0)) for c in convs
+    ]
+    model = ConversationList(items=items, limit=limit, offset=0, next_cursor=None)
+    return json.dumps(model.model_dump(mode="json", by_alias=True))
+
+
 async def test_the_list_carries_each_waiting_clients_sla_due_time_and_breach(
     client: Client, hub: Hub, sales: Person, shop_conv: int
 ) -> None:
@@ -283,7 +309,9 @@ async def test_the_list_carries_each_waiting_clients_sla_due_time_and_breach(
         for wait in waits:
             wait.started_at = utcnow() - timedelta(hours=2)
         await session.commit()
-    body = await (await client.get("/api/v1/conversations", headers=sales.headers)).json()
+    response = await client.get("/api/v1/conversations?limit=5", headers=sales.headers)
+    assert await response.text() == await _list_by_the_models(hub, sales, limit=5)
+    body = await response.json()
     items = {item["id"]: item for item in body["items"]}
     late, fresh = items[shop_conv], items[later["conversation_id"]]
     assert late["sla_breached"] is True
