@@ -194,30 +194,26 @@ def _vk_user(item: InboundMessage) -> int | None:
     return None
 
 
-def _event_user(event: Any) -> int | None:
-    """The user an event is about, to look names up for a whole long-poll batch at once."""
+def _event_ids(event: Any, keys: tuple[str, ...]) -> list[int]:
+    """The integer ids an event's message (or object) holds under `keys`, in that order."""
     if not isinstance(event, Mapping) or not isinstance(event.get("object"), Mapping):
-        return None
+        return []
     obj = event["object"]
     msg = obj.get("message") if isinstance(obj.get("message"), Mapping) else obj
-    for key in ("from_id", "user_id", "peer_id"):
-        value = msg.get(key) if isinstance(msg, Mapping) else None
-        if isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2_000_000_000:
-            return value
-    return None
+    values = [msg.get(key) for key in keys]
+    return [v for v in values if isinstance(v, int) and not isinstance(v, bool)]
+
+
+def _event_user(event: Any) -> int | None:
+    """The user an event is about, to look names up for a whole long-poll batch at once."""
+    users = [v for v in _event_ids(event, ("from_id", "user_id", "peer_id")) if 0 < v < 2_000_000_000]
+    return users[0] if users else None
 
 
 def _event_peer(event: Any) -> int | None:
     """The conversation (peer) an event belongs to: its events are stored in the order VK sent them."""
-    if not isinstance(event, Mapping) or not isinstance(event.get("object"), Mapping):
-        return None
-    obj = event["object"]
-    msg = obj.get("message") if isinstance(obj.get("message"), Mapping) else obj
-    for key in ("peer_id", "user_id", "from_id"):
-        value = msg.get(key) if isinstance(msg, Mapping) else None
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-    return None
+    peers = _event_ids(event, ("peer_id", "user_id", "from_id"))
+    return peers[0] if peers else None
 
 
 @register("vk")
