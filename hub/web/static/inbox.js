@@ -841,7 +841,13 @@
   }
   if (keysDialog) {
     keysDialog.addEventListener("close", function () {
-      if (keysFrom && keysFrom.isConnected && keysFrom.focus) keysFrom.focus();
+      // The list may have been re-rendered while the dialog was open (a live update): the row it was opened
+      // from is then a new element with the same id.
+      var back = keysFrom;
+      if (back && !back.isConnected && back.classList && back.classList.contains("row")) {
+        back = document.querySelector('#rows .row[data-id="' + back.getAttribute("data-id") + '"]');
+      }
+      if (back && back.isConnected && back.focus) back.focus();
       keysFrom = null;
     });
     $("keys-close").addEventListener("click", function () { keysDialog.close(); });
