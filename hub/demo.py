@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from channels.api import parse as parse_api
 from hub import demo_history
 from inbox.agents import create_agent, hash_password_async, team_by_name
-from inbox.calls import ingest_call
+from inbox.calls import CallSettings, ingest_call
 from inbox.contacts import add_identity, get_contact, update_contact
 from inbox.conversations import set_status
 from inbox.ingest import IngestResult, ingest
@@ -436,11 +436,17 @@ async def load_demo(
                 disposition="missed",
             ),
             policy,
+            CallSettings(did_sources=demo_history.DID_SOURCES),
         )
         await session.commit()
 
     # A month of the past for the Reports pages (imported like `okno import history`).
     await demo_history.replay(sessionmaker, policy, demo_history.lines(now, policy.business_hours.timezone))
+    await demo_history.replay_calls(
+        sessionmaker,
+        policy,
+        demo_history.calls(now, policy.business_hours.timezone, accounts[demo_history.PHONE_ACCOUNT]),
+    )
 
     async with sessionmaker() as session:
         contacts = await session.scalar(

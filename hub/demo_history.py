@@ -3,7 +3,13 @@
 Forty-odd conversations over the thirty days before today, written as `okno import history` lines and
 replayed through the same importer (cards, threading, the reports' facts at their own times): clients
 write mostly in working hours, agents answer after minutes or hours (overnight and over the weekend),
-some write again, a few come back after a resolve. Deterministic: the same demo every time.
+some write again, a few come back after a resolve.
+
+And the phone line's month, as the PBX's call records (`okno ingest sip` hands in the same CallEvent
+records): calls mostly in working hours with a morning and an afternoon peak, through three advertised
+numbers (each an ad source), answered by the sales agents' extensions; the missed ones (more in the
+evening and at the weekend) mostly called back within hours, a few never. Some of the month's new leads
+became clients. Deterministic: the same demo every time.
 """
 
 from __future__ import annotations
@@ -11,13 +17,19 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from inbox.calls import CallSettings, ingest_call
+from inbox.contacts import update_contact
 from inbox.history import HistoryImport, parse_line
+from inbox.items import CallEvent
+from inbox.models import Agent, Contact
 from inbox.policy import InboxPolicy
 
 CONVERSATIONS = 45
@@ -143,3 +155,131 @@ async def replay(
         async with sessionmaker() as session:
             applied += not (await importer.apply(session, event, digest)).duplicate
     return applied
+
+
+PHONE_ACCOUNT = "demo-phone"
+# The numbers the ads show (DIDs): the number a client dialled tells which ad brought them.
+DID_SOURCES: Mapping[str, str] = {
+    "+74951234567": "Сайт",
+    "+74951234568": "Яндекс Директ",
+    "+74951234569": "Авито",
+}
+DID_WEIGHTS = (5, 3, 2)
+# The extensions that answer the phone line (its team is Sales): agent → extension.
+EXTENSIONS: Mapping[str, str] = {"kate@okno.example": "101", "admin@okno.example": "102"}
+CALL_HOURS = tuple(range(8, 21))
+CALL_HOUR_WEIGHTS = (1, 3, 6, 7, 5, 2, 4, 6, 5, 3, 2, 1, 1)  # a morning and an afternoon peak
+CALLERS = 70  # a pool of numbers: some clients call more than once
+
+
+def calls(today: datetime, zone: str, account_id: int, seed: int = 2027) -> list[CallEvent]:
+    """The phone line's call records of the thirty days before today, oldest first."""
+    rnd = random.Random(seed)
+    local_zone = ZoneInfo(zone)
+    midnight = today.astimezone(local_zone).replace(hour=0, minute=0, second=0, microsecond=0)
+    callers = [f"+7903555{n:04d}" for n in range(CALLERS)]
+    extensions = sorted(EXTENSIONS.values())
+    records: list[CallEvent] = []
+    for back in range(30, 0, -1):
+        day = midnight - timedelta(days=back)  # wall-clock arithmetic: local midnight, DST or not
+        weekend = day.weekday() >= 5
+        for n in range(rnd.randint(0, 2) if weekend else rnd.randint(3, 8)):
+            hour = rnd.choices(CALL_HOURS, CALL_HOUR_WEIGHTS)[0]
+            start = day + timedelta(hours=hour, minutes=rnd.randint(0, 59), seconds=rnd.randint(0, 59))
+            caller = rnd.choice(callers)
+            did = rnd.choices(sorted(DID_SOURCES), DID_WEIGHTS)[0]
+            wait = rnd.randint(3, 35)
+            call_id = f"demo-call-{back}-{n}"
+            base = CallEvent(
+                account_id=account_id,
+                call_id=call_id,
+                event_id=f"{call_id}:cdr",
+                stage="record",
+                direction="inbound",
+                from_number=caller,
+                to_number=did,
+                did=did,
+                started_at=start,
+                wait_seconds=wait,
+            )
+            late = weekend or hour >= 18
+            if rnd.random() < (0.4 if late else 0.12):
+                ended = start + timedelta(seconds=wait)
+                name = rnd.choice(NAMES) if rnd.random() < 0.3 else None  # the PBX's caller name
+                records.append(
+                    replace(base, ended_at=ended, talk_seconds=0, disposition="missed", caller_name=name)
+                )
+                if rnd.random() < 0.85:  # called back: within minutes, or the next working morning
+                    back_at = ended + _reply_delay(rnd, ended.astimezone(local_zone))
+                    records.append(_callback(rnd, account_id, f"{call_id}-back", caller, did, back_at))
+                continue
+            talk = rnd.randint(40, 540)
+            answered = start + timedelta(seconds=wait)
+            records.append(
+                replace(
+                    base,
+                    extension=rnd.choice(extensions),
+                    answered_at=answered,
+                    ended_at=answered + timedelta(seconds=talk),
+                    talk_seconds=talk,
+                    disposition="answered",
+                )
+            )
+    records = [r for r in records if r.started_at is not None and r.started_at < midnight]
+    return sorted(records, key=lambda r: (r.started_at or midnight, r.call_id))
+
+
+def _callback(
+    rnd: random.Random, account_id: int, call_id: str, number: str, line: str, at: datetime
+) -> CallEvent:
+    """An agent's outbound call to a client who could not get through, answered."""
+    wait, talk = rnd.randint(5, 20), rnd.randint(60, 420)
+    return CallEvent(
+        account_id=account_id,
+        call_id=call_id,
+        event_id=f"{call_id}:cdr",
+        stage="record",
+        direction="outbound",
+        from_number=line,
+        to_number=number,
+        extension=rnd.choice(sorted(EXTENSIONS.values())),
+        started_at=at,
+        answered_at=at + timedelta(seconds=wait),
+        ended_at=at + timedelta(seconds=wait + talk),
+        wait_seconds=wait,
+        talk_seconds=talk,
+        disposition="answered",
+    )
+
+
+async def replay_calls(
+    sessionmaker: async_sessionmaker[AsyncSession], policy: InboxPolicy, records: Sequence[CallEvent]
+) -> int:
+    """Give the phone agents their extensions, take in the month's call records in order, then make
+    every third of the month's new lead cards a client. Returns the number of calls taken."""
+    settings = CallSettings(did_sources=DID_SOURCES)
+    async with sessionmaker() as session:
+        for email, extension in EXTENSIONS.items():
+            agent = await session.scalar(select(Agent).where(Agent.email == email))
+            if agent is not None:
+                agent.extension = extension
+        await session.commit()
+    async with sessionmaker() as session:  # one transaction: the demo's start-up waits for it
+        for record in records:
+            await ingest_call(session, record, policy, settings)
+        await session.commit()
+    if not records:
+        return 0
+    last = max(r.started_at for r in records if r.started_at is not None)
+    async with sessionmaker() as session:
+        closer = await session.scalar(select(Agent.id).where(Agent.email == "kate@okno.example"))
+        leads = await session.scalars(
+            select(Contact)
+            .where(Contact.kind == "lead", Contact.merged_into_id.is_(None), Contact.created_at <= last)
+            .order_by(Contact.id)
+        )
+        for n, card in enumerate(list(leads)):
+            if n % 3 == 0:
+                await update_contact(session, card, {"kind": "client"}, actor_id=closer)
+        await session.commit()
+    return len(records)

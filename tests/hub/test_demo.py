@@ -262,3 +262,21 @@ async def test_the_demo_has_a_month_of_history_for_the_reports(
         report = await build_report(session, month, sla=SlaTargets(), hours=BusinessHours.always())
     days_with_answers = [row for row in report.rows if row["count"]]
     assert sum(row["count"] for row in report.rows) >= 30 and len(days_with_answers) >= 15
+
+    # The phone line's month: calls in working hours, some missed and most of those called back; the
+    # leads came through the three advertised numbers, and some of them became clients.
+    calls = ReportRequest(
+        name="calls", start=today - timedelta(days=30), end=today, timezone="UTC", by="hour"
+    )
+    leads = ReportRequest(
+        name="leads", start=today - timedelta(days=30), end=today, timezone="UTC", by="source"
+    )
+    async with sessionmaker() as session:
+        by_hour = (await build_report(session, calls, sla=SlaTargets(), hours=BusinessHours.always())).rows
+        by_source = (await build_report(session, leads, sla=SlaTargets(), hours=BusinessHours.always())).rows
+    answered, missed = sum(r["answered"] for r in by_hour), sum(r["missed"] for r in by_hour)
+    assert answered >= 60 and missed >= 5 and sum(r["callbacks"] for r in by_hour) >= 3
+    assert len([r for r in by_hour if r["count"]]) >= 8
+    sources = {r["group"]: r for r in by_source}
+    assert {"Сайт", "Яндекс Директ", "Авито"} <= set(sources)
+    assert sum(r["became_clients"] for r in by_source) > 0
