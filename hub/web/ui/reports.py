@@ -270,21 +270,26 @@ def drill_rows(page: ReportConversations, clock: Clock, t: i18n.Texts) -> list[d
     ]
 
 
-def _group_label(value: Any, by: str | None, t: i18n.Texts) -> str:
+def _group_label(value: Any, by: str | None, t: i18n.Texts, names: Mapping[str, str] | None = None) -> str:
+    """A group as a person reads it: an agent by name (the report's own group is the e-mail, which the
+    CSV and the API keep), a channel by its label, an hour as 09:00."""
     if value is None:
         return t.gettext("Total") if by is None else t.gettext("(none)")
     if by == "weekday":
         return t.label(WEEKDAYS, value)
     if by == "hour":
         return f"{int(value):02d}:00"
-    if by == "channel":
+    # A lead with no ad source is grouped under its channel's kind.
+    if by == "channel" or (by == "source" and value in i18n.CHANNELS):
         return t.channel(value)
+    if by == "agent" and names and value in names:
+        return names[value]
     return str(value)
 
 
-def _cell(key: str, value: Any, by: str | None, t: i18n.Texts) -> str:
+def _cell(key: str, value: Any, by: str | None, t: i18n.Texts, names: Mapping[str, str] | None = None) -> str:
     if key == "group":
-        return _group_label(value, by, t)
+        return _group_label(value, by, t, names)
     if key in DURATIONS:
         return duration(value, t)
     if value is None:
@@ -333,7 +338,11 @@ async def reports_page(request: web.Request) -> web.Response:
         if not viewer.is_admin:
             team_rows = team_rows.where(Team.id.in_(viewer.team_ids))
         teams = list((await session.execute(team_rows)).all())
-        agents = list((await session.execute(select(Agent.id, Agent.name).order_by(Agent.name))).all())
+        agent_rows = (
+            await session.execute(select(Agent.id, Agent.name, Agent.email).order_by(Agent.name))
+        ).all()
+        agents = list(agent_rows)
+        names = {row.email: row.name for row in agent_rows if row.name}
         drilled = None
         if query.drill:
             drilled = await read_drill_down(hub, session, viewer, query.report, query.drilling())
@@ -341,7 +350,7 @@ async def reports_page(request: web.Request) -> web.Response:
     rows: list[dict[str, Any]] = body["rows"]
     columns = list(rows[0]) if rows else ["group"]
     by = body["by"]
-    labels = [_group_label(r.get("group"), by, t) for r in rows]
+    labels = [_group_label(r.get("group"), by, t, names) for r in rows]
     key = CHARTED[query.report]
     shown = [_cell(key, r.get(key), by, t) for r in rows]
     params = {k: v for k, v in request.query.items() if k not in ("lang", "format")}
@@ -358,7 +367,7 @@ async def reports_page(request: web.Request) -> web.Response:
         pages = max(1, -(-drilled.total // DRILL_PAGE))
         drill = {
             "kind": "waits" if query.report in WAIT_REPORTS else query.report,
-            "group": _group_label(query.group if by else None, by, t),
+            "group": _group_label(query.group if by else None, by, t, names),
             "total": drilled.total,
             "rows": drill_rows(drilled, clock, t),
             "page": query.page,
@@ -388,7 +397,7 @@ async def reports_page(request: web.Request) -> web.Response:
             "columns": [(c, t.label(COLUMNS, c)) for c in columns],
             # Not _("SLA, %") in the template: its new-style gettext would read the "%" as a format.
             "sla_pct_label": t.label(COLUMNS, "sla_pct"),
-            "rows": [[_cell(c, r.get(c), by, t) for c in columns] for r in rows],
+            "rows": [[_cell(c, r.get(c), by, t, names) for c in columns] for r in rows],
             "links": links,
             "drill": drill,
             "bars": chart(rows, key, labels, shown, links),

@@ -58,11 +58,11 @@ async def test_a_bar_of_the_first_response_chart_opens_the_conversations_behind_
         bars = page.locator(".chart a.bar")
         await expect(bars).to_have_count(2)  # Борис, and the dialog nobody answered
         # Each bar is labelled under the chart (the group) and over it (its value).
-        await expect(page.locator(".chart-axis span").first).to_contain_text("boris@tea.example")
+        await expect(page.locator(".chart-axis span").first).to_contain_text("Борис Смирнов")
         await expect(page.locator(".chart-values span")).to_have_count(2)
         await bars.first.click()
         drill = page.locator("#drill")
-        await expect(drill.locator("h2")).to_contain_text("boris@tea.example")
+        await expect(drill.locator("h2")).to_contain_text("Борис Смирнов")
         rows = drill.locator("tbody tr")
         await expect(rows).to_have_count(1)
         await expect(rows.first).to_contain_text("Ирина Соколова")
