@@ -242,7 +242,10 @@ def drill_url(params: Mapping[str, str], group: Any, page: int = 1) -> str:
     return "/reports?" + urlencode(kept) + "#drill"
 
 
-def drill_rows(page: ReportConversations, clock: Clock, t: i18n.Texts) -> list[dict[str, Any]]:
+def drill_rows(
+    page: ReportConversations, clock: Clock, t: i18n.Texts, names: Mapping[str, str] | None = None
+) -> list[dict[str, Any]]:
+    names = names or {}
     return [
         {
             "href": item.url,
@@ -259,7 +262,7 @@ def drill_rows(page: ReportConversations, clock: Clock, t: i18n.Texts) -> list[d
             "conversation_id": item.conversation_id,
             "client": item.client or t.gettext("Guest #%(id)d", id=item.contact_id or 0),
             "channel": t.channel(item.channel) if item.channel else "—",
-            "agent": item.agent or "—",
+            "agent": names.get(item.agent, item.agent) if item.agent else "—",
             "team": item.team or "—",
             "started": clock.full(item.started_at),
             "duration": duration(item.seconds, t) if item.seconds is not None else t.gettext("still waiting"),
@@ -369,7 +372,7 @@ async def reports_page(request: web.Request) -> web.Response:
             "kind": "waits" if query.report in WAIT_REPORTS else query.report,
             "group": _group_label(query.group if by else None, by, t, names),
             "total": drilled.total,
-            "rows": drill_rows(drilled, clock, t),
+            "rows": drill_rows(drilled, clock, t, names),
             "page": query.page,
             "pages": pages,
             "previous": drill_url(report_params, query.group, query.page - 1) if query.page > 1 else None,

@@ -71,7 +71,7 @@ async def test_each_bar_and_row_of_a_wait_report_opens_the_conversations_behind_
     href = link.group(1).replace("&amp;", "&")
     assert "drill=1" in href and "group=anna%40okno.example.com" in href
     drilled = await (await client.get(href)).text()
-    assert "Conversations behind: Anna" in drilled and "1 wait" in drilled
+    assert "Conversations behind: Anna" in drilled and "1 wait" in drilled and "<td>Anna</td>" in drilled
     assert f'<a href="/inbox/{first["conversation_id"]}">' in drilled
     assert "&lt;i&gt;Ирина&lt;/i&gt;" in drilled and '<td class="sla-met">met</td>' in drilled
     unanswered = await (await client.get(href.split("&group=")[0] + "&lang=ru")).text()  # the "none" row
