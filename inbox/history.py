@@ -256,6 +256,8 @@ class HistoryImport:
         sender = _sender(event.contact) if event.contact is not None else None
         if sender is None:
             sender = await _known_sender(session, conv_id)
+        before = await session.get(Conversation, conv_id) if conv_id is not None else None
+        last_before = before.last_message_at if before is not None else None
         item = InboundMessage(
             account_id=account_id,
             external_id=f"history:{digest}",
@@ -276,6 +278,10 @@ class HistoryImport:
         conv = await session.get(Conversation, result.conversation_id)
         if conv is not None and conv.created_at > event.at:
             conv.created_at = event.at
+        if conv is not None:
+            # Ingest marks the conversation active now; an imported message is as recent as its own time
+            # (else every imported conversation would top the inbox lists as if it had just been written).
+            conv.last_message_at = max(last_before, event.at) if last_before is not None else event.at
         message = await session.get(Message, result.message_id)
         if message is not None:
             message.created_at = event.at

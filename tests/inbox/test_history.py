@@ -1,0 +1,60 @@
+"""The history import (`okno import history`) as the inbox shows it afterwards: an imported conversation is
+as recent as its last imported message, not as the moment of the import."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from inbox.history import HistoryImport, parse_line
+from inbox.models import Agent, ChannelAccount, Conversation, Team
+from inbox.policy import InboxPolicy
+
+
+async def test_an_imported_conversation_is_as_recent_as_its_last_message_not_the_import(
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    async with sessionmaker() as session:
+        team = Team(name="Support")
+        session.add(team)
+        await session.flush()
+        session.add_all(
+            [
+                ChannelAccount(name="mail", kind="email", team_id=team.id),
+                Agent(email="anna@example.com", name="Анна", password_hash="-"),
+            ]
+        )
+        await session.commit()
+    now = datetime.now(UTC).replace(microsecond=0)
+    days = [now - timedelta(days=n) for n in range(5)]
+    contact = {"name": "Ольга", "email": "olga@example.com"}
+    lines: list[dict[str, Any]] = [
+        {"type": "message", "conversation": "A", "direction": "in", "account": "mail", "contact": contact},
+        {"type": "message", "conversation": "A", "direction": "out", "agent": "anna@example.com"},
+        {"type": "message", "conversation": "A", "direction": "in"},
+        {"type": "note", "conversation": "A", "agent": "anna@example.com"},
+        {
+            "type": "message",
+            "conversation": "B",
+            "direction": "in",
+            "account": "mail",
+            "contact": {"name": "Пётр", "email": "petr@example.com"},
+        },
+    ]
+    times = [days[4], days[4] + timedelta(hours=1), days[3], days[3] + timedelta(hours=2), days[2]]
+    importer = HistoryImport(InboxPolicy())
+    for n, (line, at) in enumerate(zip(lines, times, strict=True)):
+        event, digest = parse_line(json.dumps({**line, "at": at.isoformat(), "text": f"line {n}"}))
+        async with sessionmaker() as session:
+            await importer.apply(session, event, digest)
+
+    async with sessionmaker() as session:
+        rows = (await session.execute(select(Conversation.id, Conversation.last_message_at))).all()
+    last = {conv_id: at for conv_id, at in rows}
+    a, b = importer.conversations["A"], importer.conversations["B"]
+    assert last[a] == days[3]  # the client's second message; a note is no message of the conversation's
+    assert last[b] == days[2]
