@@ -19,7 +19,7 @@ import random
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -190,18 +190,7 @@ def calls(today: datetime, zone: str, account_id: int, seed: int = 2027) -> list
             did = rnd.choices(sorted(DID_SOURCES), DID_WEIGHTS)[0]
             wait = rnd.randint(3, 35)
             call_id = f"demo-call-{back}-{n}"
-            base = CallEvent(
-                account_id=account_id,
-                call_id=call_id,
-                event_id=f"{call_id}:cdr",
-                stage="record",
-                direction="inbound",
-                from_number=caller,
-                to_number=did,
-                did=did,
-                started_at=start,
-                wait_seconds=wait,
-            )
+            base = _cdr(account_id, call_id, "inbound", caller, did, start, wait, did=did)
             late = weekend or hour >= 18
             if rnd.random() < (0.4 if late else 0.12):
                 ended = start + timedelta(seconds=wait)
@@ -229,24 +218,42 @@ def calls(today: datetime, zone: str, account_id: int, seed: int = 2027) -> list
     return sorted(records, key=lambda r: (r.started_at or midnight, r.call_id))
 
 
-def _callback(
-    rnd: random.Random, account_id: int, call_id: str, number: str, line: str, at: datetime
+def _cdr(
+    account_id: int,
+    call_id: str,
+    direction: Literal["inbound", "outbound"],
+    from_number: str,
+    to_number: str,
+    started_at: datetime,
+    wait_seconds: int,
+    *,
+    did: str | None = None,
 ) -> CallEvent:
-    """An agent's outbound call to a client who could not get through, answered."""
-    wait, talk = rnd.randint(5, 20), rnd.randint(60, 420)
+    """A PBX's record of one call (a CDR line), before its outcome is filled in."""
     return CallEvent(
         account_id=account_id,
         call_id=call_id,
         event_id=f"{call_id}:cdr",
         stage="record",
-        direction="outbound",
-        from_number=line,
-        to_number=number,
+        direction=direction,
+        from_number=from_number,
+        to_number=to_number,
+        did=did,
+        started_at=started_at,
+        wait_seconds=wait_seconds,
+    )
+
+
+def _callback(
+    rnd: random.Random, account_id: int, call_id: str, number: str, line: str, at: datetime
+) -> CallEvent:
+    """An agent's outbound call to a client who could not get through, answered."""
+    wait, talk = rnd.randint(5, 20), rnd.randint(60, 420)
+    return replace(
+        _cdr(account_id, call_id, "outbound", line, number, at, wait),
         extension=rnd.choice(sorted(EXTENSIONS.values())),
-        started_at=at,
         answered_at=at + timedelta(seconds=wait),
         ended_at=at + timedelta(seconds=wait + talk),
-        wait_seconds=wait,
         talk_seconds=talk,
         disposition="answered",
     )

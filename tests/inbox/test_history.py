@@ -11,29 +11,20 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from inbox.history import HistoryImport, parse_line
-from inbox.models import Agent, ChannelAccount, Conversation, Team
+from inbox.models import Conversation
 from inbox.policy import InboxPolicy
+from tests.hub.test_cli_reports import seed
 
 
 async def test_an_imported_conversation_is_as_recent_as_its_last_message_not_the_import(
     sessionmaker: async_sessionmaker[AsyncSession],
 ) -> None:
-    async with sessionmaker() as session:
-        team = Team(name="Support")
-        session.add(team)
-        await session.flush()
-        session.add_all(
-            [
-                ChannelAccount(name="mail", kind="email", team_id=team.id),
-                Agent(email="anna@example.com", name="Анна", password_hash="-"),
-            ]
-        )
-        await session.commit()
+    await seed(sessionmaker)  # team Support, the API account "shop", anna@example.com
     now = datetime.now(UTC).replace(microsecond=0)
     days = [now - timedelta(days=n) for n in range(5)]
     contact = {"name": "Ольга", "email": "olga@example.com"}
     lines: list[dict[str, Any]] = [
-        {"type": "message", "conversation": "A", "direction": "in", "account": "mail", "contact": contact},
+        {"type": "message", "conversation": "A", "direction": "in", "account": "shop", "contact": contact},
         {"type": "message", "conversation": "A", "direction": "out", "agent": "anna@example.com"},
         {"type": "message", "conversation": "A", "direction": "in"},
         {"type": "note", "conversation": "A", "agent": "anna@example.com"},
@@ -41,7 +32,7 @@ async def test_an_imported_conversation_is_as_recent_as_its_last_message_not_the
             "type": "message",
             "conversation": "B",
             "direction": "in",
-            "account": "mail",
+            "account": "shop",
             "contact": {"name": "Пётр", "email": "petr@example.com"},
         },
     ]
