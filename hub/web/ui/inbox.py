@@ -11,6 +11,7 @@ live in the URL, so a reload (or a link) shows the same view.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,10 +37,11 @@ from inbox.conversations import (
     Viewer,
     get_visible_conversation,
 )
-from inbox.models import utcnow
+from inbox.models import Conversation, utcnow
 from inbox.queues import QUEUES, Queue, channel_kinds, list_queue, queue_counts, queue_places, queues_for
 from inbox.reads import mark_read
 from inbox.reports.due import open_dues
+from inbox.routing.router import is_waiting
 from inbox.search import CardHit, ConversationHit, MessageHit, SearchError, search
 from inbox.tasks import view_counts
 
@@ -155,7 +157,7 @@ async def _list_context(
     )
     for row in rows:
         row["sla"] = inbox_view.sla_mark(dues.get(row["id"]), clock, now)
-    queue = await _queue(session, viewer, [c.id for c in convs])
+    queue = await _queue(session, viewer, convs)
     for row in rows:
         row["queue"] = _queue_label(queue.get(row["id"]), t)
     return {
@@ -177,12 +179,18 @@ async def _list_context(
 
 
 async def _queue(
-    session: AsyncSession, viewer: Viewer, conversation_ids: list[int]
+    session: AsyncSession, viewer: Viewer, convs: Sequence[Conversation]
 ) -> dict[int, dict[str, Any]]:
     """Of these conversations, those waiting in a line of the viewer's teams (an admin: any), by id: place
-    in line and wait."""
-    teams = None if viewer.is_admin else set(viewer.team_ids)
-    return await queue_places(session, teams, conversation_ids, utcnow())
+    in line and wait. Only the lines of the listed dialogs that wait are counted, and none when none waits
+    (an agent's own queue): a team's line is thousands of rows in a backlog."""
+    waiting = [c for c in convs if is_waiting(c)]
+    teams = {c.team_id for c in waiting if c.team_id is not None}
+    if not viewer.is_admin:
+        teams &= viewer.team_ids
+    if not teams:
+        return {}
+    return await queue_places(session, teams, [c.id for c in waiting if c.team_id in teams], utcnow())
 
 
 def _queue_label(place: dict[str, Any] | None, t: i18n.Texts) -> str | None:
@@ -220,7 +228,7 @@ async def _conversation_context(
             "snoozed_until": clock.full(conv.snoozed_until) if conv.snoozed_until else None,
             "blocked_reason": conv.blocked_reason,
             "contact_id": card["id"],
-            "queue": _queue_label((await _queue(session, viewer, [conv.id])).get(conv.id), t),
+            "queue": _queue_label((await _queue(session, viewer, [conv])).get(conv.id), t),
             "can_take": conv.assignee_id is None
             and conv.status in ("open", "pending")
             and (viewer.is_admin or conv.team_id in viewer.team_ids),

@@ -1,0 +1,91 @@
+"""Migration 0017_inbox_indexes: the open dialogs' queue counters read their partial index (SQLite as a
+covering index), the lists and the scheduler keep their own indexes, and the migration goes down."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from alembic import command
+from sqlalchemy import event, text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from hub import db
+from inbox.conversations import Viewer
+from inbox.queues import queue_counts
+
+ADMIN = Viewer(agent_id=1, role="admin", team_ids=frozenset())
+AGENT = Viewer(agent_id=2, role="agent", team_ids=frozenset({1}))
+INDEX = "ix_conversations_open"
+
+
+async def _counts_statement(
+    engine: AsyncEngine, sessionmaker: async_sessionmaker[AsyncSession], viewer: Viewer
+) -> tuple[str, Any]:
+    sent: list[tuple[str, Any]] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, params: Any, _context: Any, _many: bool) -> None:
+        if "count(" in statement:
+            sent.append((statement, params))
+
+    event.listen(engine.sync_engine, "before_cursor_execute", record)
+    try:
+        async with sessionmaker() as session:
+            await queue_counts(session, viewer, status="open", channel=None)
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", record)
+    assert len(sent) == 1, sent  # every queue in one pass
+    return sent[0]
+
+
+async def _plan(engine: AsyncEngine, statement: str, params: Any) -> str:
+    async with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":
+            rows = await conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", params)
+            return " | ".join(str(row[-1]) for row in rows)
+        await conn.exec_driver_sql("SET enable_seqscan = off")  # an empty table is read whole otherwise
+        rows = await conn.exec_driver_sql(f"EXPLAIN {statement}", params)
+        return " | ".join(str(row[0]).strip() for row in rows)
+
+
+async def _names(engine: AsyncEngine) -> set[str]:
+    sql = (
+        "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema()"
+        if engine.dialect.name == "postgresql"
+        else "SELECT name FROM sqlite_master WHERE type = 'index'"
+    )
+    async with engine.connect() as conn:
+        return {row[0] for row in await conn.execute(text(sql))}
+
+
+async def test_open_queue_counts_read_their_partial_index_and_the_migration_goes_down(
+    engine: AsyncEngine, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    sqlite = engine.dialect.name == "sqlite"
+    for viewer in (ADMIN, AGENT):
+        plan = await _plan(engine, *await _counts_statement(engine, sessionmaker, viewer))
+        assert INDEX in plan, plan
+        if sqlite:  # the counts never read a conversation's row
+            assert "USING INDEX" not in plan and "USING COVERING INDEX" in plan, plan
+    if sqlite:  # no statistics: the due snoozes and answer timeouts keep their own indexes
+        plan = await _plan(
+            engine,
+            "SELECT id FROM conversations WHERE status = ? AND snoozed_until <= ? ORDER BY snoozed_until",
+            ("snoozed", "2026-01-01 00:00:00"),
+        )
+        assert "ix_conversations_snoozed_until" in plan, plan
+        plan = await _plan(
+            engine,
+            "SELECT id FROM conversations WHERE reroute_due IS NOT NULL AND assignee_id IS NOT NULL"
+            " AND status = ? AND reroute_due <= ?",
+            ("open", "2026-01-01 00:00:00"),
+        )
+        assert "ix_conversations_reroute_due" in plan, plan
+    assert INDEX in await _names(engine)
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(lambda sync: command.downgrade(db._alembic_config(sync), "0015_message_sent"))
+        assert INDEX not in await _names(engine)
+        assert await db.current_revision(engine) == "0015_message_sent"
+    finally:
+        await db.migrate(engine)
+    assert INDEX in await _names(engine)
