@@ -232,7 +232,11 @@ class Identity(BulkInserted, Base):
     __tablename__ = "identities"
     __table_args__ = (
         UniqueConstraint("contact_id", "kind", "value"),
-        Index("ix_identities_kind_value", "kind", "value"),
+        # Matching a sender (kind, value) and the search of phone digits, which reads the phones' range
+        # without their rows (contact_id in it: 0017_inbox_indexes).
+        Index("ix_identities_kind_value", "kind", "value", "contact_id"),
+        # The phone digits' search on PostgreSQL (value LIKE '%digits%'): a trigram index of the phones,
+        # made by 0017_inbox_indexes only where the pg_trgm extension can be created (not in the metadata).
         # Search by a value's prefix, any kind (inbox.search): a range read in byte order (0014_inbox_speed).
         Index("ix_identities_value", "value").ddl_if(dialect="sqlite"),
         Index("ix_identities_value", text('value COLLATE "C"')).ddl_if(dialect="postgresql"),

@@ -1,8 +1,10 @@
 """Migration 0017_inbox_indexes: the open dialogs' queue counters read their partial index (SQLite as a
-covering index), the lists and the scheduler keep their own indexes, and the migration goes down."""
+covering index), the lists and the scheduler keep their own indexes, the search of a phone's digits reads
+no identity's row (SQLite) or the phones' trigram index (PostgreSQL), and the migration goes down."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from alembic import command
@@ -10,6 +12,7 @@ from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from hub import db
+from inbox.contacts import search_contacts
 from inbox.conversations import Viewer
 from inbox.queues import queue_counts
 
@@ -18,23 +21,26 @@ AGENT = Viewer(agent_id=2, role="agent", team_ids=frozenset({1}))
 INDEX = "ix_conversations_open"
 
 
-async def _counts_statement(
-    engine: AsyncEngine, sessionmaker: async_sessionmaker[AsyncSession], viewer: Viewer
-) -> tuple[str, Any]:
+async def _statements(
+    engine: AsyncEngine,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    work: Callable[[AsyncSession], Awaitable[Any]],
+    marker: str,
+) -> list[tuple[str, Any]]:
+    """The statements holding `marker` that `work` sends, with their parameters."""
     sent: list[tuple[str, Any]] = []
 
     def record(_conn: Any, _cursor: Any, statement: str, params: Any, _context: Any, _many: bool) -> None:
-        if "count(" in statement:
+        if marker in statement:
             sent.append((statement, params))
 
     event.listen(engine.sync_engine, "before_cursor_execute", record)
     try:
         async with sessionmaker() as session:
-            await queue_counts(session, viewer, status="open", channel=None)
+            await work(session)
     finally:
         event.remove(engine.sync_engine, "before_cursor_execute", record)
-    assert len(sent) == 1, sent  # every queue in one pass
-    return sent[0]
+    return sent
 
 
 async def _plan(engine: AsyncEngine, statement: str, params: Any) -> str:
@@ -62,7 +68,13 @@ async def test_open_queue_counts_read_their_partial_index_and_the_migration_goes
 ) -> None:
     sqlite = engine.dialect.name == "sqlite"
     for viewer in (ADMIN, AGENT):
-        plan = await _plan(engine, *await _counts_statement(engine, sessionmaker, viewer))
+
+        async def counts(session: AsyncSession, viewer: Viewer = viewer) -> Any:
+            return await queue_counts(session, viewer, status="open", channel=None)
+
+        sent = await _statements(engine, sessionmaker, counts, "count(")
+        assert len(sent) == 1, sent  # every queue in one pass
+        plan = await _plan(engine, *sent[0])
         assert INDEX in plan, plan
         if sqlite:  # the counts never read a conversation's row
             assert "USING INDEX" not in plan and "USING COVERING INDEX" in plan, plan
@@ -80,11 +92,24 @@ async def test_open_queue_counts_read_their_partial_index_and_the_migration_goes
             ("open", "2026-01-01 00:00:00"),
         )
         assert "ix_conversations_reroute_due" in plan, plan
+
+    async def digits(session: AsyncSession) -> Any:
+        return await search_contacts(session, "909-73")
+
+    if sqlite:
+        (found,) = await _statements(engine, sessionmaker, digits, "FROM identities")
+        plan = await _plan(engine, *found)
+        assert "COVERING INDEX ix_identities_kind_value (kind=?)" in plan, plan
+    else:  # the planner's choice on empty tables says nothing: the index is there where pg_trgm is
+        async with engine.connect() as conn:
+            sql = "SELECT 1 FROM pg_available_extensions WHERE name = 'pg_trgm'"
+            trigrams = (await conn.execute(text(sql))).first() is not None
+        assert ("ix_identities_phone_trgm" in await _names(engine)) == trigrams
     assert INDEX in await _names(engine)
     try:
         async with engine.begin() as conn:
             await conn.run_sync(lambda sync: command.downgrade(db._alembic_config(sync), "0015_message_sent"))
-        assert INDEX not in await _names(engine)
+        assert not {INDEX, "ix_identities_phone_trgm"} & await _names(engine)
         assert await db.current_revision(engine) == "0015_message_sent"
     finally:
         await db.migrate(engine)
