@@ -284,16 +284,21 @@ class Conversation(BulkInserted, Base):
             postgresql_where=text("rules_applied_at IS NULL"),
         ),
         Index("ix_conversations_reroute_due", "reroute_due"),  # the scheduler's unanswered assignments
-        # The open dialogs' queue counters (inbox.queues.queue_counts, 0017_inbox_indexes): every column they
-        # read, status too (SQLite takes the index for covering only with it), led by the assignee (each part
-        # of an agent's visibility is then a range of it), for the open ones alone — partial, so SQLite
-        # never prefers it to the lists' or the scheduler's indexes (see below).
+        # The open dialogs' queue counters and the lines of those waiting for an agent (inbox.queues:
+        # queue_counts, queue_places; 0017_inbox_indexes): every column they read, status too (SQLite takes
+        # the index for covering only with it), led by the assignee (each part of an agent's visibility, and
+        # a team's line, is then a range of it), for the open ones alone — partial, so SQLite never prefers
+        # it to the lists' or the scheduler's indexes (see below).
         Index(
             "ix_conversations_open",
             "assignee_id",
             "team_id",
             "channel_kind",
             "status",
+            "priority",
+            "queued_at",
+            "created_at",
+            "rules_applied_at",
             sqlite_where=text("status = 'open'"),
             postgresql_where=text("status = 'open'"),
         ),

@@ -1,6 +1,7 @@
-"""Migration 0017_inbox_indexes: the open dialogs' queue counters read their partial index (SQLite as a
-covering index), the lists and the scheduler keep their own indexes, the search of a phone's digits reads
-no identity's row (SQLite) or the phones' trigram index (PostgreSQL), and the migration goes down."""
+"""Migration 0017_inbox_indexes: the open dialogs' queue counters and the waiting ones' places in line read
+their partial index (SQLite as a covering index), the lists and the scheduler keep their own indexes, the
+search of a phone's digits reads no identity's row (SQLite) or has the phones' trigram index (PostgreSQL),
+and the migration goes down."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from hub import db
 from inbox.contacts import search_contacts
 from inbox.conversations import Viewer
-from inbox.queues import queue_counts
+from inbox.models import utcnow
+from inbox.queues import queue_counts, queue_places
 
 ADMIN = Viewer(agent_id=1, role="admin", team_ids=frozenset())
 AGENT = Viewer(agent_id=2, role="agent", team_ids=frozenset({1}))
@@ -92,6 +94,15 @@ async def test_open_queue_counts_read_their_partial_index_and_the_migration_goes
             ("open", "2026-01-01 00:00:00"),
         )
         assert "ix_conversations_reroute_due" in plan, plan
+
+    async def places(session: AsyncSession) -> Any:
+        return await queue_places(session, {1, 2}, [1, 2, 3], utcnow())
+
+    (line,) = await _statements(engine, sessionmaker, places, "row_number()")
+    plan = await _plan(engine, *line)
+    assert INDEX in plan, plan
+    if sqlite:  # the waiting dialogs' rows are not read
+        assert f"COVERING INDEX {INDEX}" in plan, plan
 
     async def digits(session: AsyncSession) -> Any:
         return await search_contacts(session, "909-73")
