@@ -232,7 +232,11 @@ class Identity(BulkInserted, Base):
     __tablename__ = "identities"
     __table_args__ = (
         UniqueConstraint("contact_id", "kind", "value"),
-        Index("ix_identities_kind_value", "kind", "value"),
+        # Matching a sender (kind, value) and the search of phone digits, which reads the phones' range
+        # without their rows (contact_id in it: 0017_inbox_indexes).
+        Index("ix_identities_kind_value", "kind", "value", "contact_id"),
+        # The phone digits' search on PostgreSQL (value LIKE '%digits%'): a trigram index of the phones,
+        # made by 0017_inbox_indexes only where the pg_trgm extension can be created (not in the metadata).
         # Search by a value's prefix, any kind (inbox.search): a range read in byte order (0014_inbox_speed).
         Index("ix_identities_value", "value").ddl_if(dialect="sqlite"),
         Index("ix_identities_value", text('value COLLATE "C"')).ddl_if(dialect="postgresql"),
@@ -280,6 +284,24 @@ class Conversation(BulkInserted, Base):
             postgresql_where=text("rules_applied_at IS NULL"),
         ),
         Index("ix_conversations_reroute_due", "reroute_due"),  # the scheduler's unanswered assignments
+        # The open dialogs' queue counters and the lines of those waiting for an agent (inbox.queues:
+        # queue_counts, queue_places; 0017_inbox_indexes): every column they read, status too (SQLite takes
+        # the index for covering only with it), led by the assignee (each part of an agent's visibility, and
+        # a team's line, is then a range of it), for the open ones alone — partial, so SQLite never prefers
+        # it to the lists' or the scheduler's indexes (see below).
+        Index(
+            "ix_conversations_open",
+            "assignee_id",
+            "team_id",
+            "channel_kind",
+            "status",
+            "priority",
+            "queued_at",
+            "created_at",
+            "rules_applied_at",
+            sqlite_where=text("status = 'open'"),
+            postgresql_where=text("status = 'open'"),
+        ),
     )
     id: Mapped[int] = mapped_column(IdType, primary_key=True)
     contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id"))

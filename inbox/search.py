@@ -236,8 +236,15 @@ def _identity_match(
     if query.phone is not None:
         conditions.append(and_(Identity.kind == "phone", Identity.value == query.phone))
     elif phone_digits and query.digits is not None:
-        # The phones only: their range of the (kind, value) index is read, not the identities' rows.
-        holding = Identity.value.contains(query.digits, autoescape=True)
+        # The phones only. SQLite reads their range of the (kind, value, contact_id) index, not the
+        # identities' rows, with instr() (LIKE with its escape took 1.3-1.4 times as long; digits have no
+        # case); PostgreSQL finds them by LIKE in the trigram index of the phones where pg_trgm is there
+        # (0017_inbox_indexes), else by the same range.
+        holding: ColumnElement[bool]
+        if session.get_bind().dialect.name == "sqlite":
+            holding = func.instr(Identity.value, query.digits) > 0
+        else:
+            holding = Identity.value.contains(query.digits, autoescape=True)
         conditions.append(and_(Identity.kind == "phone", holding))
     if query.value_prefix is not None:
         # lower-cased (e-mail addresses are stored so) and as typed (a visitor id keeps its case)

@@ -65,6 +65,16 @@ def waiting() -> Any:
     )
 
 
+def is_waiting(conv: Conversation) -> bool:
+    """The rule of :func:`waiting`, for a conversation already read."""
+    return (
+        conv.rules_applied_at is not None
+        and conv.assignee_id is None
+        and conv.status == "open"
+        and conv.team_id is not None
+    )
+
+
 def queue_order() -> tuple[Any, ...]:
     """Higher priority first, then longest-waiting first."""
     return (

@@ -1,5 +1,5 @@
-"""The queues' channel filter offers the kinds of the accounts there are, each once; a list's rows get their
-places in their team's line."""
+"""The queues' channel filter offers the kinds of the accounts there are, each once; each queue's count is
+what its list holds; a list's rows get their places in their team's line."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from inbox.conversations import Viewer
 from inbox.models import ChannelAccount, Conversation, utcnow
-from inbox.queues import channel_kinds, queue_places
+from inbox.queues import channel_kinds, list_queue, queue_counts, queue_places, queues_for
 from inbox.routing.router import queue_positions
 from tests.inbox.routing.setup import dialogs, route, team_with_agents
 
@@ -24,6 +25,35 @@ async def test_channel_filter_offers_each_configured_kind_once(session: AsyncSes
     )
     await session.commit()
     assert await channel_kinds(session) == ["email", "webchat"]
+
+
+async def test_each_queue_counts_what_its_list_holds(session: AsyncSession) -> None:
+    """All the queues are counted in one statement: each count is the length of that queue's list, for an
+    admin and a team agent, under a status and a channel filter."""
+    team, agents, account = await team_with_agents(session, 2)
+    other = ChannelAccount(name="site", kind="webchat")
+    session.add(other)
+    await session.flush()
+    ids = await dialogs(session, account, 0, 6) + await dialogs(session, other, 6, 2)
+    convs = [await session.get_one(Conversation, c) for c in ids]
+    convs[0].assignee_id = convs[1].assignee_id = convs[6].assignee_id = agents[0].id
+    convs[2].assignee_id = agents[1].id
+    convs[3].team_id = convs[7].team_id = team.id
+    convs[4].status = "pending"
+    await session.commit()
+    admin = Viewer(agent_id=agents[1].id, role="admin", team_ids=frozenset())
+    agent = Viewer(agent_id=agents[0].id, role="agent", team_ids=frozenset({team.id}))
+    seen = set()
+    for viewer in (admin, agent):
+        for status, channel in (("open", None), ("pending", None), (None, None), ("open", "webchat")):
+            counts = await queue_counts(session, viewer, status=status, channel=channel)
+            lists = {
+                q: len(await list_queue(session, viewer, q, status=status, channel=channel))
+                for q in queues_for(viewer)
+            }
+            assert counts == lists, (viewer.role, status, channel)
+            seen.add(tuple(counts.values()))
+    assert len(seen) > 4  # the cases differ
 
 
 async def test_queue_places_of_listed_rows_match_the_whole_line(session: AsyncSession) -> None:

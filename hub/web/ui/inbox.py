@@ -10,8 +10,11 @@ live in the URL, so a reload (or a link) shows the same view.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -36,10 +39,11 @@ from inbox.conversations import (
     Viewer,
     get_visible_conversation,
 )
-from inbox.models import utcnow
+from inbox.models import Conversation, utcnow
 from inbox.queues import QUEUES, Queue, channel_kinds, list_queue, queue_counts, queue_places, queues_for
 from inbox.reads import mark_read
 from inbox.reports.due import open_dues
+from inbox.routing.router import is_waiting
 from inbox.search import CardHit, ConversationHit, MessageHit, SearchError, search
 from inbox.tasks import view_counts
 
@@ -78,12 +82,16 @@ COMMON_ZONES = (
 def zone_choices(current: str) -> list[dict[str, str]]:
     """The zones to choose from, each with its offset now ("UTC+10:00"); `current` among them."""
     names = list(COMMON_ZONES) if current in COMMON_ZONES else [current, *COMMON_ZONES]
-    now = utcnow()
-    choices = []
-    for name in names:
-        offset = now.astimezone(ZoneInfo(name)).strftime("%z")
-        choices.append({"name": name, "label": f"{name} (UTC{offset[:3]}:{offset[3:]})"})
-    return choices
+    minute = utcnow().replace(second=0, microsecond=0)
+    return [{"name": name, "label": _zone_label(name, minute)} for name in names]
+
+
+@functools.lru_cache(maxsize=256)
+def _zone_label(name: str, minute: datetime) -> str:
+    """A zone's label at this minute (offsets change on whole minutes): formatted once a minute, not for
+    each of the ~20 zones on every page (a twentieth of the /inbox page's time)."""
+    offset = minute.astimezone(ZoneInfo(name)).strftime("%z")
+    return f"{name} (UTC{offset[:3]}:{offset[3:]})"
 
 
 def asset_version() -> str:
@@ -155,7 +163,7 @@ async def _list_context(
     )
     for row in rows:
         row["sla"] = inbox_view.sla_mark(dues.get(row["id"]), clock, now)
-    queue = await _queue(session, viewer, [c.id for c in convs])
+    queue = await _queue(session, viewer, convs)
     for row in rows:
         row["queue"] = _queue_label(queue.get(row["id"]), t)
     return {
@@ -177,12 +185,18 @@ async def _list_context(
 
 
 async def _queue(
-    session: AsyncSession, viewer: Viewer, conversation_ids: list[int]
+    session: AsyncSession, viewer: Viewer, convs: Sequence[Conversation]
 ) -> dict[int, dict[str, Any]]:
     """Of these conversations, those waiting in a line of the viewer's teams (an admin: any), by id: place
-    in line and wait."""
-    teams = None if viewer.is_admin else set(viewer.team_ids)
-    return await queue_places(session, teams, conversation_ids, utcnow())
+    in line and wait. Only the lines of the listed dialogs that wait are counted, and none when none waits
+    (an agent's own queue): a team's line is thousands of rows in a backlog."""
+    waiting = [c for c in convs if is_waiting(c)]
+    teams = {c.team_id for c in waiting if c.team_id is not None}
+    if not viewer.is_admin:
+        teams &= viewer.team_ids
+    if not teams:
+        return {}
+    return await queue_places(session, teams, [c.id for c in waiting if c.team_id in teams], utcnow())
 
 
 def _queue_label(place: dict[str, Any] | None, t: i18n.Texts) -> str | None:
@@ -220,7 +234,7 @@ async def _conversation_context(
             "snoozed_until": clock.full(conv.snoozed_until) if conv.snoozed_until else None,
             "blocked_reason": conv.blocked_reason,
             "contact_id": card["id"],
-            "queue": _queue_label((await _queue(session, viewer, [conv.id])).get(conv.id), t),
+            "queue": _queue_label((await _queue(session, viewer, [conv])).get(conv.id), t),
             "can_take": conv.assignee_id is None
             and conv.status in ("open", "pending")
             and (viewer.is_admin or conv.team_id in viewer.team_ids),
