@@ -10,10 +10,11 @@ new ids the later steps need, a function taking those ids in row order.
 :func:`run_steps` runs them all in one call on the sqlite3 connection under the session's (the database
 driver of hub/sqlite_driver.py offers `run_sync`): the parameters go through the bind processors of the
 statement's own SQLAlchemy compilation, so a row is written with the values SQLAlchemy would write. An
-INSERT that hands back ids is one executemany too: holding the write lock, it gives its rows the ids SQLite
-itself would (the table's largest id plus one, two…: the tables have no AUTOINCREMENT), where a RETURNING
-per row cost half as much again as the insert. (SQLAlchemy's `_sentinel` column, which only its own
-multi-row INSERT … RETURNING fills to sort what comes back, stays NULL, as in a single-row insert.)
+INSERT's rows go in as multi-row INSERTs (see `_Compiled.execute`), and one that hands back ids gives its
+rows, holding the write lock, the ids SQLite itself would (the table's largest id plus one, two…: the
+tables have no AUTOINCREMENT), where a RETURNING per row cost half as much again as the insert.
+(SQLAlchemy's `_sentinel` column, which only its own multi-row INSERT … RETURNING fills to sort what comes
+back, stays NULL, as in a single-row insert.)
 
 Elsewhere (PostgreSQL, or a connection without `run_sync`) each step is one `session.execute` of its
 statement, as before. A database error comes out as SQLAlchemy's exception either way (IntegrityError,
@@ -26,6 +27,7 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from sqlalchemy import Insert, Table, Update, insert
 from sqlalchemy.engine import Connection, Dialect
@@ -82,13 +84,18 @@ _MAX_ROWS = 128  # rows of one multi-row INSERT
 _MAX_VARIABLES = 32766  # SQLite's limit of parameters in one statement (since 3.32)
 
 
-# (statement, dialect, the rows' keys) → its compiled form; the statements are built once at import
-_COMPILED: dict[tuple[int, int, tuple[str, ...]], tuple[Any, _Compiled]] = {}
+# A dialect (an engine's, as long as it lives) → (statement, the rows' keys) → its compiled form
+_COMPILED: WeakKeyDictionary[Dialect, dict[tuple[int, tuple[str, ...]], tuple[Any, _Compiled]]] = (
+    WeakKeyDictionary()
+)
 
 
 def _compiled(statement: Insert | Update, dialect: Dialect, keys: tuple[str, ...]) -> _Compiled:
-    cache_key = (id(statement), id(dialect), keys)
-    held = _COMPILED.get(cache_key)
+    cache = _COMPILED.get(dialect)
+    if cache is None:
+        cache = _COMPILED[dialect] = {}
+    cache_key = (id(statement), keys)
+    held = cache.get(cache_key)
     if held is not None and held[0] is statement:
         return held[1]
     compiled = statement.compile(dialect=dialect, column_keys=list(keys))
@@ -109,7 +116,7 @@ def _compiled(statement: Insert | Update, dialect: Dialect, keys: tuple[str, ...
         else:
             order.append((None, None, own[name] if process is None else process(own[name])))
     made = _Compiled(compiled.string, tuple(order))
-    _COMPILED[cache_key] = (statement, made)
+    cache[cache_key] = (statement, made)
     return made
 
 
