@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from hub import sqlite_driver
-from inbox.search_index import index_pending
+from inbox.search_index import index_pending_raw
 
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -99,8 +99,9 @@ def create_engine(url: str, *, echo: bool = False, busy_timeout: float = 30.0) -
 
     @event.listens_for(engine.sync_engine, "commit")
     def _on_commit(conn: Connection) -> None:
-        # The transaction's new rows into the full-text index, one statement per table, before COMMIT.
-        index_pending(conn)
+        # The transaction's new rows into the full-text index, one statement per table, before COMMIT:
+        # all in one trip to the database thread.
+        sqlite_driver.run_sync(conn.connection.dbapi_connection, index_pending_raw)
         if holders is not None:
             holders.end_transaction(conn)
 

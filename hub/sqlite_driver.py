@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import collections
 import sqlite3
+from collections.abc import Callable
 from threading import Thread
 from types import ModuleType
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import aiosqlite
 from sqlalchemy.dialects.sqlite.aiosqlite import (
@@ -31,6 +32,7 @@ from sqlalchemy.dialects.sqlite.aiosqlite import (
 from sqlalchemy.util.concurrency import await_
 
 _Outcome = tuple[Any, int, int | None, list[Any] | None]
+_T = TypeVar("_T")
 
 
 class _Held:
@@ -99,6 +101,19 @@ class _Connection(AsyncAdapt_aiosqlite_connection):
     __slots__ = ()
     _cursor_cls = _Cursor
 
+    def run_sync(self, function: Callable[[sqlite3.Connection], _T]) -> _T:
+        """`function(sqlite3 connection)` on the database thread, in one trip; from SQLAlchemy's sync side
+        (an event handler, `run_sync`), like a statement. Several statements in one call (the commit
+        hook's full-text flush) cost one hand-off instead of one each."""
+        connection: aiosqlite.Connection = self._connection  # type: ignore[assignment]
+        raw: sqlite3.Connection = connection._conn
+        queue: Any = connection._execute  # untyped in aiosqlite
+        return cast(_T, await_(self._run_locked(queue, lambda: function(raw))))
+
+    async def _run_locked(self, queue: Any, call: Callable[[], Any]) -> Any:
+        async with self._execute_mutex:
+            return await queue(call)
+
 
 class OneTripDBAPI(AsyncAdapt_aiosqlite_dbapi):
     """The DBAPI module to give `create_async_engine(..., module=...)` for a sqlite+aiosqlite URL."""
@@ -113,6 +128,16 @@ class OneTripDBAPI(AsyncAdapt_aiosqlite_dbapi):
             thread = connection if isinstance(connection, Thread) else connection._thread
             thread.daemon = True
         return _Connection(self, await_(connection))
+
+
+def run_sync(dbapi_connection: Any, function: Callable[[sqlite3.Connection], _T]) -> _T:
+    """`function` on the sqlite3 connection under `dbapi_connection` (the pool's), on its own thread: one
+    trip through this module's adapter, or a direct call on a plain sqlite3 connection (no thread)."""
+    if isinstance(dbapi_connection, _Connection):
+        return dbapi_connection.run_sync(function)
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        return function(dbapi_connection)
+    raise TypeError(f"not a SQLite connection of this driver: {type(dbapi_connection).__name__}")
 
 
 def dbapi() -> ModuleType:

@@ -46,6 +46,7 @@ from sqlalchemy.orm.util import identity_key
 
 from inbox.blobs import BlobStore
 from inbox.bounces import bounce_of, mark_failed
+from inbox.bulk import Step, run_steps
 from inbox.bus import Event, NullPublisher, Publisher
 from inbox.identities import InvalidIdentity, normalize
 from inbox.items import IdentityKind, IdentityRef, InboundMessage, Refused, Trust
@@ -61,7 +62,7 @@ from inbox.models import (
 )
 from inbox.policy import InboxPolicy
 from inbox.quarantine import RefusedResult, keep_raw, stage_refused
-from inbox.reports.waits import insert_waits, opened_by_inbound
+from inbox.reports.waits import WAITS, opened_by_inbound
 from inbox.unavailable import as_unavailable
 
 log = logging.getLogger(__name__)
@@ -82,6 +83,7 @@ _INSERT_CONVERSATIONS = insert(CONVERSATIONS).returning(CONVERSATIONS.c.id, sort
 _INSERT_MESSAGES = insert(MESSAGES).returning(MESSAGES.c.id, sort_by_parameter_order=True)
 _INSERT_ATTACHMENTS = insert(ATTACHMENTS)
 _INSERT_REPORTING_EVENTS = insert(REPORTING_EVENTS)
+_INSERT_WAITS = insert(WAITS)
 _UPDATES: dict[tuple[str, ...], Any] = {}  # changed columns → executemany UPDATE of those columns
 
 
@@ -577,42 +579,57 @@ def _stage_one(
 
 async def _write(batch: _Batch) -> None:
     """The batch's rows with a few Core statements: multi-row INSERT … RETURNING where ids are needed
-    (cards, conversations, messages), one executemany UPDATE per set of changed conversation columns."""
-    session = batch.session
-    await batch.matcher.write()
-    if batch.new_convs:
+    (cards, conversations, messages), one executemany UPDATE per set of changed conversation columns.
+    They run as steps (inbox.bulk): in one trip to the database thread on SQLite, each step reading the
+    ids the steps before it assigned."""
+    messages = batch.messages
+
+    def new_convs() -> list[dict[str, Any]]:
         for conv in batch.new_convs:
             conv.contact_id = conv.card.id if conv.card is not None else conv.contact_id
-        result = await session.execute(
-            _INSERT_CONVERSATIONS,
-            [conv.new_row() for conv in batch.new_convs],
-        )
-        for conv, (conv_id,) in zip(batch.new_convs, result.all(), strict=True):
+        return [conv.new_row() for conv in batch.new_convs]
+
+    def conv_ids(ids: list[int]) -> None:
+        for conv, conv_id in zip(batch.new_convs, ids, strict=True):
             conv.id = conv_id
+
+    def message_rows() -> list[dict[str, Any]]:
+        for msg in messages:
+            msg.row["conversation_id"] = msg.conv.id
+            msg.row["contact_id"] = msg.card.id
+        return [msg.row for msg in messages]
+
+    def message_ids(ids: list[int]) -> None:
+        for msg, message_id in zip(messages, ids, strict=True):
+            msg.id = message_id
+
+    def attachments() -> list[dict[str, Any]]:
+        return [{"message_id": msg.id, **att} for msg in messages for att in msg.attachments]
+
     groups: dict[tuple[str, ...], list[_Conv]] = {}
     for conv in batch.convs.values():
         if conv.changed:
             groups.setdefault(tuple(sorted(conv.changed)), []).append(conv)
-    for columns, convs in groups.items():
-        await session.execute(
-            _update_conversations(columns),
-            [{"conv_id": conv.id, **{f"new_{c}": getattr(conv, c) for c in columns}} for conv in convs],
-        )
-    if batch.messages:
-        for msg in batch.messages:
-            msg.row["conversation_id"] = msg.conv.id
-            msg.row["contact_id"] = msg.card.id
-        result = await session.execute(
-            _INSERT_MESSAGES,
-            [msg.row for msg in batch.messages],
-        )
-        attachments: list[dict[str, Any]] = []
-        for msg, (message_id,) in zip(batch.messages, result.all(), strict=True):
-            msg.id = message_id
-            attachments += [{"message_id": message_id, **att} for att in msg.attachments]
-        if attachments:
-            await session.execute(_INSERT_ATTACHMENTS, attachments)
+    updates = [
+        Step(_update_conversations(columns), _changes(columns, convs)) for columns, convs in groups.items()
+    ]
+    await run_steps(
+        batch.session,
+        [
+            *batch.matcher.steps(),
+            Step(_INSERT_CONVERSATIONS, new_convs, conv_ids),
+            *updates,
+            Step(_INSERT_MESSAGES, message_rows, message_ids),
+            Step(_INSERT_ATTACHMENTS, attachments),
+        ],
+    )
+    await batch.matcher.written()
     _sync_session(batch)
+
+
+def _changes(columns: tuple[str, ...], convs: list[_Conv]) -> Callable[[], list[dict[str, Any]]]:
+    """The rows of the UPDATE of `columns` of `convs`."""
+    return lambda: [{"conv_id": conv.id, **{f"new_{c}": getattr(conv, c) for c in columns}} for conv in convs]
 
 
 def _sync_session(batch: _Batch) -> None:
@@ -736,10 +753,10 @@ async def _after_write(batch: _Batch, staged: Iterable[_Staged]) -> list[Event]:
                 },
             )
         )
-    if measured:
-        # One multi-row INSERT: these rows need no ids back.
-        await session.execute(_INSERT_REPORTING_EVENTS, measured)
-    await insert_waits(session, waits)
+    # One executemany each, in one trip on SQLite: these rows need no ids back.
+    await run_steps(
+        session, [Step(_INSERT_REPORTING_EVENTS, lambda: measured), Step(_INSERT_WAITS, lambda: waits)]
+    )
     await batch.matcher.record_duplicates()
     return events
 

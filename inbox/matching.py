@@ -28,11 +28,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, TypeVar, cast
 
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import attributes
 from sqlalchemy.orm.util import identity_key
 
+from inbox.bulk import Step, run_steps
 from inbox.items import IdentityRef
 from inbox.lists import Statements, dialect_of, in_list, pairs_in
 from inbox.models import Contact, DuplicateCandidate, Identity, utcnow
@@ -233,6 +234,14 @@ def _identity_lists(dialect: str) -> list[Any]:
     return [in_list(IDENTITIES.c.kind, "kinds", dialect), in_list(IDENTITIES.c.value, "values", dialect)]
 
 
+def _live(dialect: str) -> Any:
+    """The card is not merged into another. On SQLite marked likely (true for nearly every card): with the
+    lists read by json_each (see inbox.lists), SQLite without statistics would otherwise walk every live
+    card by ix_contacts_merged_into_id instead of looking up the batch's identities by (kind, value)."""
+    live = Contact.merged_into_id.is_(None)
+    return func.likely(live) if dialect == "sqlite" else live
+
+
 def _identity_rows(dialect: str) -> Any:
     """Every identity row of the kinds and values asked for, with its live card: one statement shape for
     any batch (see inbox.lists); the pairs asked for are picked out of the kinds × values in Python."""
@@ -247,7 +256,7 @@ def _identity_rows(dialect: str) -> Any:
             Contact.owner_id,
         )
         .join(Contact, Contact.id == Identity.contact_id)
-        .where(Contact.merged_into_id.is_(None), *_identity_lists(dialect))
+        .where(_live(dialect), *_identity_lists(dialect))
         # The oldest card first. Not "ORDER BY contacts.id": SQLite would then walk every live card in id
         # order and look up its identities (a scan of the whole table) instead of the batch's identities
         # through their (kind, value) index.
@@ -262,7 +271,7 @@ def _identity_objects(dialect: str) -> Any:
     return (
         select(Identity, Contact)
         .join(Contact, Contact.id == Identity.contact_id)
-        .where(Contact.merged_into_id.is_(None), *_identity_lists(dialect))
+        .where(_live(dialect), *_identity_lists(dialect))
         .order_by(Identity.contact_id)  # see _identity_rows
     )
 
@@ -364,6 +373,10 @@ class CardMatcher(_Rules[Card]):
         super().__init__(session)
         self.cards: dict[int, Card] = {}  # the loaded cards by id
         self._writes = _Writes()
+        # What the last steps() wrote, for written(): renamed cards, upgraded rows, their time.
+        self._renamed: list[Card] = []
+        self._vouched: list[dict[str, Any]] = []
+        self._now = utcnow()
 
     async def load(self, identities: Iterable[IdentityRef]) -> None:
         """The cards of these (normalized) identities, in one query."""
@@ -420,44 +433,60 @@ class CardMatcher(_Rules[Card]):
     async def write(self) -> None:
         """Insert the new cards (each gets its id) and the new identity rows; upgrade and rename.
 
-        Once per batch, after its last :meth:`match`."""
-        session, writes = self.session, self._writes
-        if writes.new_cards:
-            result = await session.execute(
-                _INSERT_CONTACTS,
-                [{"name": card.name, **(card.new or {})} for card in writes.new_cards],
-            )
-            for card, (contact_id,) in zip(writes.new_cards, result.all(), strict=True):
+        Once per batch, after its last :meth:`match`: :meth:`steps`, run, then :meth:`written`."""
+        await run_steps(self.session, self.steps())
+        await self.written()
+
+    def steps(self) -> list[Step]:
+        """What :meth:`write` writes, as steps (see inbox.bulk) that the caller may run with its own: one
+        multi-row INSERT … RETURNING for the new cards, one INSERT for their identity rows, one UPDATE per
+        kind of change. Run them, then await :meth:`written`."""
+        writes = self._writes
+        now = self._now = utcnow()
+
+        def new_cards() -> list[dict[str, Any]]:
+            return [{"name": card.name, **(card.new or {})} for card in writes.new_cards]
+
+        def card_ids(ids: list[int]) -> None:
+            for card, contact_id in zip(writes.new_cards, ids, strict=True):
                 card.id = contact_id
                 card.new = None
                 self.cards[contact_id] = card
-        now = utcnow()
-        inserts: list[dict[str, Any]] = []
-        vouched: list[dict[str, Any]] = []
-        for row in writes.rows.values():
-            if row.id is None:
-                inserts.append(
-                    {
-                        "contact_id": row.card.id,
-                        "kind": row.kind,
-                        "value": row.value,
-                        "trust": row.trust,
-                        "created_at": now,
-                    }
-                )
-            elif row.vouched_now:
-                vouched.append({"row_id": row.id})
-        if inserts:
-            await session.execute(_INSERT_IDENTITIES, inserts)
-        if vouched:
-            await session.execute(_VOUCH, vouched)
-        renamed = [c for c in self.cards.values() if c.renamed]
-        if renamed:
-            await session.execute(
-                _RENAME,
-                [{"card_id": c.id, "new_name": c.name, "at": now} for c in renamed],
-            )
-        await _sync_session(session, renamed, vouched, writes, now)
+
+        def inserts() -> list[dict[str, Any]]:
+            return [
+                {
+                    "contact_id": row.card.id,
+                    "kind": row.kind,
+                    "value": row.value,
+                    "trust": row.trust,
+                    "created_at": now,
+                }
+                for row in writes.rows.values()
+                if row.id is None
+            ]
+
+        def vouched() -> list[dict[str, Any]]:
+            self._vouched = [
+                {"row_id": row.id} for row in writes.rows.values() if row.id is not None and row.vouched_now
+            ]
+            return self._vouched
+
+        def renamed() -> list[dict[str, Any]]:
+            self._renamed = [c for c in self.cards.values() if c.renamed]
+            return [{"card_id": c.id, "new_name": c.name, "at": now} for c in self._renamed]
+
+        return [
+            Step(_INSERT_CONTACTS, new_cards, card_ids),
+            Step(_INSERT_IDENTITIES, inserts),
+            Step(_VOUCH, vouched),
+            Step(_RENAME, renamed),
+        ]
+
+    async def written(self) -> None:
+        """After :meth:`steps` ran: ORM objects the caller holds in the session get what they wrote."""
+        await _sync_session(self.session, self._renamed, self._vouched, self._writes, self._now)
+        self._renamed, self._vouched = [], []
 
 
 async def _sync_session(

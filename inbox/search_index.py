@@ -11,12 +11,16 @@ Updates and deletes of an indexed row remove its old terms at once, in the trigg
 a new subject, a renamed card), and an updated row is noted again to be indexed with its new values; a row
 still pending is only noted (its terms were never added, so there is nothing to remove).
 
+All of it runs in one call on the plain sqlite3 connection (:func:`index_pending_raw`): hub/db.py hands that
+call to the database thread once per commit, where six statements through SQLAlchemy were six trips to the
+thread and back (under load each trip waits for the event loop's thread to be scheduled again).
+
 PostgreSQL needs none of this: its GIN indexes are maintained by the database.
 """
 
 from __future__ import annotations
 
-from sqlalchemy.engine import Connection
+import sqlite3
 
 # (code in search_pending, FTS table, content table, indexed columns)
 TABLES: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
@@ -36,16 +40,16 @@ _FLUSH = (
 )
 
 
-def index_pending(conn: Connection) -> None:
-    """Index the rows noted in `search_pending`, in the current transaction (SQLite only; a no-op on a
-    database migrated to before 0012_search)."""
+def index_pending_raw(conn: sqlite3.Connection) -> None:
+    """Index the rows noted in `search_pending`, in the current transaction of the sqlite3 connection
+    `conn` (a no-op on a database migrated to before 0012_search). Runs on the connection's own thread."""
     # Checked at each commit (two look-ups of a few microseconds): a migration may create or drop the table.
-    exists = conn.exec_driver_sql(
+    exists = conn.execute(
         "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'search_pending'"
-    ).first()
+    ).fetchone()
     if exists is None:
         return
-    if conn.exec_driver_sql("SELECT 1 FROM search_pending LIMIT 1").first() is None:
+    if conn.execute("SELECT 1 FROM search_pending LIMIT 1").fetchone() is None:
         return
     for statement in _FLUSH:
-        conn.exec_driver_sql(statement)
+        conn.execute(statement)
