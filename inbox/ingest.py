@@ -82,6 +82,10 @@ _INSERT_CONVERSATIONS = insert(CONVERSATIONS).returning(CONVERSATIONS.c.id, sort
 _INSERT_MESSAGES = insert(MESSAGES).returning(MESSAGES.c.id, sort_by_parameter_order=True)
 _INSERT_ATTACHMENTS = insert(ATTACHMENTS)
 _INSERT_REPORTING_EVENTS = insert(REPORTING_EVENTS)
+# PostgreSQL: RETURNING makes SQLAlchemy send the batch as multi-row INSERTs (insertmanyvalues), not one
+# execution a row — the report_counts trigger (migration 0016) then counts up to 1,000 events at once, taking
+# its rows' locks in key order, so two batches committing at once do not deadlock on them.
+_INSERT_REPORTING_EVENTS_PG = insert(REPORTING_EVENTS).returning(REPORTING_EVENTS.c.id)
 _UPDATES: dict[tuple[str, ...], Any] = {}  # changed columns → executemany UPDATE of those columns
 
 
@@ -737,8 +741,11 @@ async def _after_write(batch: _Batch, staged: Iterable[_Staged]) -> list[Event]:
             )
         )
     if measured:
-        # One multi-row INSERT: these rows need no ids back.
-        await session.execute(_INSERT_REPORTING_EVENTS, measured)
+        # These rows need no ids back: one executemany on SQLite, multi-row INSERTs on PostgreSQL (above).
+        postgresql = dialect_of(session) == "postgresql"
+        await session.execute(
+            _INSERT_REPORTING_EVENTS_PG if postgresql else _INSERT_REPORTING_EVENTS, measured
+        )
     await insert_waits(session, waits)
     await batch.matcher.record_duplicates()
     return events

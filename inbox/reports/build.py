@@ -35,7 +35,7 @@ from inbox.models import (
     UtcDateTime,
     utcnow,
 )
-from inbox.reports.counts import rolled_counts
+from inbox.reports.counts import rolled_counts, whole_hours
 from inbox.reports.figures import SlaBook, SlaCount, SlaTargets, Summary
 from inbox.reports.sent import MESSAGE_SENT
 from inbox.reports.sql import (
@@ -43,7 +43,6 @@ from inbox.reports.sql import (
     local_bucket,
     local_starts,
     most_of_history,
-    offsets,
     piece_of,
     summaries,
     summary_of,
@@ -211,12 +210,6 @@ def _utc_hour(session: AsyncSession, at: Any) -> ColumnElement[Any]:
     return func.substr(at, 1, 13)
 
 
-def _whole_hours(req: ReportRequest) -> bool:
-    """Whether the zone is a whole number of hours off UTC all through the period (then a local day, hour
-    and weekday are each made of whole UTC hours)."""
-    return all(minutes % 60 == 0 for _, minutes in offsets(req.zone, *req.window()))
-
-
 async def _grouped_counts(
     session: AsyncSession,
     group: ColumnElement[Any] | None,
@@ -228,7 +221,7 @@ async def _grouped_counts(
     """Sums (`columns`: counts and sums) per group. By day, hour or weekday in a zone a whole number of
     hours off UTC (`req` and `at` given), the database groups by the UTC hour — a prefix of the stored
     time, where the local bucket costs a conversion per row — and the hours are added up here."""
-    if req is not None and at is not None and req.by in TIME_GROUPS and _whole_hours(req):
+    if req is not None and at is not None and req.by in TIME_GROUPS and whole_hours(req.zone, *req.window()):
         hour = _utc_hour(session, at)
         totals: dict[Any, list[int]] = {}
         for row in await session.execute(select(hour, *columns).where(*where).group_by(hour)):

@@ -32,7 +32,8 @@ Counted = dict[str, dict[Any, int]]  # event name → group key → count
 
 
 def whole_hours(zone: Any, start: datetime, end: datetime) -> bool:
-    """Whether the zone is a whole number of hours off UTC all through [start, end)."""
+    """Whether the zone is a whole number of hours off UTC all through [start, end) (then a local day, hour
+    and weekday are each made of whole UTC hours)."""
     return all(minutes % 60 == 0 for _, minutes in offsets(zone, start, end))
 
 
