@@ -8,8 +8,9 @@ agent. A report adds them up:
   time zone is a whole number of hours off UTC all through it (then each local day and hour is made of
   whole UTC hours); by day, hour or weekday each UTC hour goes to its local bucket here;
 * per agent (grouped by agent, or outbound messages of one agent), or not per agent in a zone a half or a
-  quarter of an hour off: the UTC days inside the period, and the events of its ragged ends (less than a
-  day each) counted from the events themselves.
+  quarter of an hour off: the UTC days of the period, and its ragged ends counted from the events
+  themselves — the part of the period outside those days added, or the part of a day outside the period
+  taken off, whichever is shorter (at most half a day at each end).
 
 What the roll-ups cannot answer (outbound messages of one agent by day, hour or weekday) gets None, and the
 report counts the events as before. The counts are exact either way: the same events, added up earlier.
@@ -133,10 +134,28 @@ async def _days(
     agent_id: int | None,
 ) -> Counted:
     c, e = ReportCount, ReportingEvent
+    day = timedelta(days=1)
+    # The UTC days to add up, [low_day, high_day), and the events to count at the ragged ends, each added
+    # (a part of the period outside those days) or taken off (a part of those days outside the period):
+    # whichever is shorter — in Moscow the last local day ends at 21:00 UTC, 3 hours before its UTC day.
     first = start.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    if first < start:
-        first += timedelta(days=1)
     last = end.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    low_day, high_day = first, last
+    ends: list[tuple[datetime, datetime, int]] = []
+    if first < start:
+        if start - first > day / 2:
+            low_day = first + day
+            ends.append((start, low_day, 1))
+        else:
+            ends.append((first, start, -1))
+    if last < end:
+        if end - last > day / 2:
+            high_day = last + day
+            ends.append((end, high_day, -1))
+        else:
+            ends.append((last, end, 1))
+    if low_day >= high_day:  # less than a day or two: the events alone
+        ends = [(start, end, 1)]
     counted: Counted = {name: {} for name in names}
 
     def add(name: str, key: Any, n: int) -> None:
@@ -144,23 +163,18 @@ async def _days(
             into = counted[name]
             into[key] = into.get(key, 0) + n
 
-    ends = [(start, end)]
-    if first < last:
-        ends = [(start, first), (last, end)]
+    if low_day < high_day:
         column = _column(c, by)
         keys = [c.name] if column is None else [c.name, column]
-        where = [c.width == "d", c.name.in_(names), c.bucket >= first, c.bucket < last]
+        where = [c.width == "d", c.name.in_(names), c.bucket >= low_day, c.bucket < high_day]
         where += _filters(c, team_ids, channel, agent_id)
         for row in await session.execute(select(*keys, func.sum(c.n)).where(*where).group_by(*keys)):
             add(row[0], None if column is None else _key(by, row[1]), int(row[-1] or 0))
-    # The ragged ends of the period (its first and last local midnights are no UTC midnights): the events.
     column = _column(e, by)
     keys = [e.name] if column is None else [e.name, column]
     scope = _filters(e, team_ids, channel, agent_id)
-    for low, high in ends:
-        if low >= high:
-            continue
+    for low, high, sign in ends:
         where = [e.name.in_(names), e.occurred_at >= low, e.occurred_at < high, *scope]
         for row in await session.execute(select(*keys, func.count()).where(*where).group_by(*keys)):
-            add(row[0], None if column is None else _key(by, row[1]), int(row[-1] or 0))
-    return counted
+            add(row[0], None if column is None else _key(by, row[1]), sign * int(row[-1] or 0))
+    return {name: {k: n for k, n in found.items() if n} for name, found in counted.items()}
