@@ -667,7 +667,10 @@ async def _volume(session: AsyncSession, req: ReportRequest, grouper: _Grouper) 
     counting = req.by not in ("hour", "weekday") if sqlite else req.by in (None, "day")
     received: dict[Any, tuple[Any, ...]]
     # The roll-ups first (inbox.reports.counts); the events themselves when they cannot tell.
-    opened_in = ("conversation_opened", "message_received")
+    # Without an agent filter (it applies to outbound messages only) one pass reads all three kinds.
+    opened_in: tuple[str, ...] = ("conversation_opened", "message_received")
+    if req.agent_id is None:
+        opened_in += (MESSAGE_SENT,)
     span: dict[str, Any] = {"by": req.by, "zone": req.zone, "start": start, "end": end}
     span.update(team_ids=req.team_ids, channel=req.channel)
     rolled = await rolled_counts(session, names=opened_in, **span) if ROLLUPS else None
@@ -692,11 +695,9 @@ async def _volume(session: AsyncSession, req: ReportRequest, grouper: _Grouper) 
     # Outbound: the "message_sent" facts (inbox.reports.sent), each under the team of its time.
     sent_scope = [*scope, e.agent_id == req.agent_id] if req.agent_id is not None else scope
     sent: dict[Any, tuple[Any, ...]]
-    outbound = (
-        await rolled_counts(session, names=(MESSAGE_SENT,), agent_id=req.agent_id, **span)
-        if ROLLUPS
-        else None
-    )
+    outbound = rolled if rolled is not None and req.agent_id is None else None
+    if ROLLUPS and req.agent_id is not None:
+        outbound = await rolled_counts(session, names=(MESSAGE_SENT,), agent_id=req.agent_id, **span)
     if outbound is not None:
         sent = {k: (n,) for k, n in outbound[MESSAGE_SENT].items()}
     elif counting:
