@@ -59,7 +59,7 @@ REPORTS = (*WAIT_REPORTS, "calls", "volume", "leads")
 GROUPS = ("agent", "team", "channel", "day", "hour", "weekday", "source")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 MISSED = ("missed", "busy", "failed", "voicemail")
-ROLLUPS = True  # volume adds up report_counts (bench/reports.py turns it off to time the events' count)
+ROLLUPS = True  # volume adds up report_counts; False counts the events as before (an A/B in one process)
 MAX_DAYS = 400  # a year and a month: enough to compare with last year, and a bounded query
 
 
