@@ -4,18 +4,20 @@ the events answers: every grouping and filter, in a whole-hour zone across a DST
 
 from __future__ import annotations
 
+import asyncio
 import random
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import delete, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import delete, insert, select, text, update
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from inbox.business_hours import BusinessHours
-from inbox.models import Agent, ReportingEvent, Team
+from inbox.models import Agent, ReportCount, ReportingEvent, Team
 from inbox.reports.build import WEEKDAYS, ReportRequest, build_report
 from inbox.reports.figures import SlaTargets
+from tests.waiting import eventually, resolved
 
 NAMES = ("conversation_opened", "message_received", "message_sent", "first_response")
 FIELDS = {
@@ -122,3 +124,41 @@ async def test_volume_from_the_roll_ups_equals_the_events_counted_one_by_one(
                 if r["new_conversations"] or r["inbound"] or r["outbound"]
             }
             assert got == await by_definition(session, req), (by, chosen)
+
+
+async def test_two_transactions_counting_the_same_hours_in_opposite_orders_do_not_deadlock(
+    engine: AsyncEngine,
+) -> None:
+    """PostgreSQL: a statement's counts are taken in key order, so a batch that names B before A waits for
+    A (held by another transaction) holding nothing — that one can still count B and commit."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("row locks of concurrent writers: SQLite has one writer at a time")
+    events = ReportingEvent.__table__
+    at = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+    a, b = ({"name": "message_received", "occurred_at": at, "channel_kind": c} for c in ("email", "telegram"))
+    async with engine.connect() as first, engine.connect() as second, engine.connect() as watcher:
+        await first.begin()
+        await second.begin()
+        await first.execute(insert(events).values([a]))  # holds A's hour and day
+        pid = await second.scalar(text("SELECT pg_backend_pid()"))
+        blocked = asyncio.create_task(second.execute(insert(events).values([b, a])))
+
+        async def waits_for_a_lock() -> bool:
+            found = await watcher.scalar(
+                text("SELECT wait_event_type FROM pg_stat_activity WHERE pid = :pid"), {"pid": pid}
+            )
+            await watcher.rollback()  # a fresh snapshot of pg_stat_activity on each look
+            return found == "Lock"
+
+        await eventually(waits_for_a_lock, "the second batch to wait for A")
+        await first.execute(insert(events).values([b]))  # B is free: the second batch holds nothing yet
+        await first.commit()
+        await resolved(blocked, "the second batch, once A is free")
+        await second.commit()
+        counts = await watcher.execute(select(ReportCount.width, ReportCount.channel_kind, ReportCount.n))
+        assert sorted(tuple(r) for r in counts) == [
+            ("d", "email", 2),
+            ("d", "telegram", 2),
+            ("h", "email", 2),
+            ("h", "telegram", 2),
+        ]
