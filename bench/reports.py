@@ -146,7 +146,12 @@ def batches(
                 )
                 if inbound:
                     wait_start = at
-                    events.append({"name": "message_received", "occurred_at": at, **common})
+                    # Under the assignee of then, as ingest writes it (none yet for the first message). Every
+                    # event row names agent_id: a bulk insert takes its columns from the first row.
+                    assignee = agent if i else None
+                    events.append(
+                        {"name": "message_received", "occurred_at": at, "agent_id": assignee, **common}
+                    )
                     continue
                 events.append({"name": "message_sent", "occurred_at": at, "agent_id": agent, **common})
                 value = (at - wait_start).total_seconds()
@@ -184,7 +189,7 @@ def batches(
                     **common,
                 }
             )
-            events.append({"name": "conversation_opened", "occurred_at": start, **common})
+            events.append({"name": "conversation_opened", "occurred_at": start, "agent_id": None, **common})
             if n % 10 == 0:
                 answered = rnd.random() < 0.8
                 calls.append(

@@ -17,7 +17,8 @@ JSON columns are copied as their stored text: SQLAlchemy writes a Python None in
 JSON ``null``, so decoding and encoding again would turn SQL NULLs into JSON nulls.
 
 What is SQLite's own is not copied: ``alembic_version`` (the target has its own), the FTS5 tables and
-``search_pending`` (PostgreSQL indexes the copied rows in its GIN indexes as they go in). The hub's files
+``search_pending`` (PostgreSQL indexes the copied rows in its GIN indexes as they go in), nor
+``report_counts`` (the target's triggers count the reporting events as they go in). The hub's files
 (``attachments_dir``) are not in the database: they stay where they are (see deploy/README.md).
 """
 
@@ -46,6 +47,8 @@ SQLITE_HEADER = b"SQLite format 3\x00"
 # SQLite's own tables: not copied (see the module docstring). FTS5 keeps shadow tables beside each.
 SQLITE_ONLY = frozenset({"alembic_version", "search_pending", "sqlite_sequence", "sqlite_stat1"})
 FTS_TABLES = ("search_messages", "search_conversations", "search_contacts")
+# Kept by the target's own triggers as the rows they count are copied (migration 0016_report_rollups).
+DERIVED = frozenset({"report_counts"})
 
 
 class MigrateDataError(Exception):
@@ -324,7 +327,8 @@ async def migrate_data(
         await _refuse_data(dst)
         copies = []
         for table in Base.metadata.sorted_tables:
-            copies.append(await _copy_table(src, dst, table, batch, progress))
+            if table.name not in DERIVED:
+                copies.append(await _copy_table(src, dst, table, batch, progress))
         sequences = await _reset_sequences(dst)
         progress("ANALYZE (planner statistics for the copied rows)")
         async with dst.begin() as conn:

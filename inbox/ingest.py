@@ -84,6 +84,10 @@ _INSERT_MESSAGES = insert(MESSAGES).returning(MESSAGES.c.id, sort_by_parameter_o
 _INSERT_ATTACHMENTS = insert(ATTACHMENTS)
 _INSERT_REPORTING_EVENTS = insert(REPORTING_EVENTS)
 _INSERT_WAITS = insert(WAITS)
+# PostgreSQL: RETURNING makes SQLAlchemy send the batch as multi-row INSERTs (insertmanyvalues), not one
+# execution a row — the report_counts trigger (migration 0016) then counts up to 1,000 events at once, taking
+# its rows' locks in key order, so two batches committing at once do not deadlock on them.
+_INSERT_REPORTING_EVENTS_PG = insert(REPORTING_EVENTS).returning(REPORTING_EVENTS.c.id)
 _UPDATES: dict[tuple[str, ...], Any] = {}  # changed columns → executemany UPDATE of those columns
 
 
@@ -753,10 +757,12 @@ async def _after_write(batch: _Batch, staged: Iterable[_Staged]) -> list[Event]:
                 },
             )
         )
-    # One executemany each, in one trip on SQLite: these rows need no ids back.
-    await run_steps(
-        session, [Step(_INSERT_REPORTING_EVENTS, lambda: measured), Step(_INSERT_WAITS, lambda: waits)]
+    # One executemany each, in one trip on SQLite: these rows need no ids back (multi-row INSERTs on
+    # PostgreSQL, above).
+    events_insert = (
+        _INSERT_REPORTING_EVENTS_PG if dialect_of(session) == "postgresql" else _INSERT_REPORTING_EVENTS
     )
+    await run_steps(session, [Step(events_insert, lambda: measured), Step(_INSERT_WAITS, lambda: waits)])
     await batch.matcher.record_duplicates()
     return events
 

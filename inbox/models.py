@@ -545,6 +545,23 @@ class ReportingEvent(BulkInserted, Base):
     detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # e.g. a hand-over's from, to and reason
 
 
+class ReportCount(Base):
+    """How many reporting events of a kind the volume report reads (conversation_opened, message_received,
+    message_sent) fell in one UTC hour (`width` "h": per team and channel) or one UTC day ("d": per team,
+    channel and agent). Kept by triggers on reporting_events in the event's own transaction (migration
+    0016_report_rollups), never written by the code; a missing team, channel or agent is 0 / ""."""
+
+    __tablename__ = "report_counts"
+    __table_args__ = ({"sqlite_with_rowid": False},)  # SQLite: the rows kept in key order
+    width: Mapped[str] = mapped_column(String(1), primary_key=True)
+    name: Mapped[str] = mapped_column(String(30), primary_key=True)
+    bucket: Mapped[datetime] = mapped_column(primary_key=True)
+    team_id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    channel_kind: Mapped[str] = mapped_column(String(20), primary_key=True)
+    agent_id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    n: Mapped[int] = mapped_column(BigInteger)
+
+
 class ReportWait(BulkInserted, Base):
     """One wait the reports measure, written when it starts and closed when it ends (see inbox.reports).
 

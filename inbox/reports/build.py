@@ -35,6 +35,7 @@ from inbox.models import (
     UtcDateTime,
     utcnow,
 )
+from inbox.reports.counts import rolled_counts, whole_hours
 from inbox.reports.figures import SlaBook, SlaCount, SlaTargets, Summary
 from inbox.reports.sent import MESSAGE_SENT
 from inbox.reports.sql import (
@@ -42,7 +43,6 @@ from inbox.reports.sql import (
     local_bucket,
     local_starts,
     most_of_history,
-    offsets,
     piece_of,
     summaries,
     summary_of,
@@ -59,6 +59,7 @@ REPORTS = (*WAIT_REPORTS, "calls", "volume", "leads")
 GROUPS = ("agent", "team", "channel", "day", "hour", "weekday", "source")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 MISSED = ("missed", "busy", "failed", "voicemail")
+ROLLUPS = True  # volume adds up report_counts; False counts the events as before (an A/B in one process)
 MAX_DAYS = 400  # a year and a month: enough to compare with last year, and a bounded query
 
 
@@ -209,12 +210,6 @@ def _utc_hour(session: AsyncSession, at: Any) -> ColumnElement[Any]:
     return func.substr(at, 1, 13)
 
 
-def _whole_hours(req: ReportRequest) -> bool:
-    """Whether the zone is a whole number of hours off UTC all through the period (then a local day, hour
-    and weekday are each made of whole UTC hours)."""
-    return all(minutes % 60 == 0 for _, minutes in offsets(req.zone, *req.window()))
-
-
 async def _grouped_counts(
     session: AsyncSession,
     group: ColumnElement[Any] | None,
@@ -226,7 +221,7 @@ async def _grouped_counts(
     """Sums (`columns`: counts and sums) per group. By day, hour or weekday in a zone a whole number of
     hours off UTC (`req` and `at` given), the database groups by the UTC hour — a prefix of the stored
     time, where the local bucket costs a conversion per row — and the hours are added up here."""
-    if req is not None and at is not None and req.by in TIME_GROUPS and _whole_hours(req):
+    if req is not None and at is not None and req.by in TIME_GROUPS and whole_hours(req.zone, *req.window()):
         hour = _utc_hour(session, at)
         totals: dict[Any, list[int]] = {}
         for row in await session.execute(select(hour, *columns).where(*where).group_by(hour)):
@@ -671,7 +666,18 @@ async def _volume(session: AsyncSession, req: ReportRequest, grouper: _Grouper) 
     sqlite = session.get_bind().dialect.name == "sqlite"
     counting = req.by not in ("hour", "weekday") if sqlite else req.by in (None, "day")
     received: dict[Any, tuple[Any, ...]]
-    if counting:
+    # The roll-ups first (inbox.reports.counts); the events themselves when they cannot tell.
+    # Without an agent filter (it applies to outbound messages only) one pass reads all three kinds.
+    opened_in: tuple[str, ...] = ("conversation_opened", "message_received")
+    if req.agent_id is None:
+        opened_in += (MESSAGE_SENT,)
+    span: dict[str, Any] = {"by": req.by, "zone": req.zone, "start": start, "end": end}
+    span.update(team_ids=req.team_ids, channel=req.channel)
+    rolled = await rolled_counts(session, names=opened_in, **span) if ROLLUPS else None
+    if rolled is not None:
+        opened, inbound = rolled["conversation_opened"], rolled["message_received"]
+        received = {k: (opened.get(k, 0), inbound.get(k, 0)) for k in {*opened, *inbound}}
+    elif counting:
         at = e.occurred_at
         opened = await _range_counts(session, req, group, at, [e.name == "conversation_opened", *scope])
         inbound = await _range_counts(session, req, group, at, [e.name == "message_received", *scope])
@@ -689,7 +695,12 @@ async def _volume(session: AsyncSession, req: ReportRequest, grouper: _Grouper) 
     # Outbound: the "message_sent" facts (inbox.reports.sent), each under the team of its time.
     sent_scope = [*scope, e.agent_id == req.agent_id] if req.agent_id is not None else scope
     sent: dict[Any, tuple[Any, ...]]
-    if counting:
+    outbound = rolled if rolled is not None and req.agent_id is None else None
+    if ROLLUPS and req.agent_id is not None:
+        outbound = await rolled_counts(session, names=(MESSAGE_SENT,), agent_id=req.agent_id, **span)
+    if outbound is not None:
+        sent = {k: (n,) for k, n in outbound[MESSAGE_SENT].items()}
+    elif counting:
         sent_counts = await _range_counts(
             session, req, group, e.occurred_at, [e.name == MESSAGE_SENT, *sent_scope]
         )

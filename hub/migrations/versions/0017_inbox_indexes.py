@@ -19,7 +19,7 @@ PostgreSQL 13: the database's owner may); otherwise the migration goes on withou
 them all, as before.
 
 Revision ID: 0017_inbox_indexes
-Revises: 0015_message_sent
+Revises: 0016_report_rollups
 """
 
 from collections.abc import Sequence
@@ -28,7 +28,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0017_inbox_indexes"
-down_revision: str | None = "0015_message_sent"
+down_revision: str | None = "0016_report_rollups"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
