@@ -119,7 +119,8 @@ async def test_open_queue_counts_read_their_partial_index_and_the_migration_goes
     assert INDEX in await _names(engine)
     try:
         async with engine.begin() as conn:
-            await conn.run_sync(lambda sync: command.downgrade(db._alembic_config(sync), "0016_report_rollups"))
+            previous = "0016_report_rollups"
+            await conn.run_sync(lambda sync: command.downgrade(db._alembic_config(sync), previous))
         assert not {INDEX, "ix_identities_phone_trgm"} & await _names(engine)
         assert await db.current_revision(engine) == "0016_report_rollups"
     finally:
