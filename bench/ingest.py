@@ -104,7 +104,7 @@ class Result:
     bare_commits_per_s: float
     ratio: float
     cpus: int
-    postgres_cpu_ms_per_message: float | None = None  # PostgreSQL's processes on this machine (shared)
+    postgres_cpu_ms_per_message: float | None = None  # the backends of its database (see postgres_cpu)
     processes: int = 1  # with more (--processes N, PostgreSQL): the same N messages split over N processes
     processes_messages_per_s: float | None = None
     processes_seconds: float | None = None
@@ -194,14 +194,21 @@ async def _durability(engine: AsyncEngine) -> str:
         return f"synchronous_commit={commit}, fsync={fsync}"
 
 
-def postgres_cpu() -> float:
-    """CPU seconds used so far by the processes named postgres on this machine (every database's: on a
-    shared server, others' work counts too); 0 where /proc cannot tell."""
+def postgres_cpu(database: str | None = None) -> float:
+    """CPU seconds used so far by the processes named postgres on this machine; with `database`, only the
+    backends connected to it (other helpers' databases on a shared server then do not count, nor do the
+    server's own writers); 0 where /proc cannot tell. A backend must still be connected when this is read
+    at the end: a closed connection's CPU is gone with its process."""
     tick = os.sysconf("SC_CLK_TCK")
     total = 0
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             text = stat.read_text()
+            if database is not None:
+                # "postgres: <user> <database> <host(port)> <state>"
+                args = (stat.parent / "cmdline").read_bytes().split(b"\0")[0].split()
+                if len(args) < 3 or args[2].decode(errors="replace") != database:
+                    continue
         except OSError:
             continue
         name, _, rest = text.partition(" (")[2].partition(") ")
@@ -244,10 +251,11 @@ async def run_pipeline(
             gc.collect()
             gc.freeze()
         cursor = synthesize(n, accounts, new_share=new_share, seed=seed)
-        pg_started = postgres_cpu()
+        database = make_url(url).database
+        pg_started = postgres_cpu(database)
         started, latencies, cpu = await _feed(queue, cursor, concurrency)
         seconds = time.perf_counter() - started
-        pg_cpu = postgres_cpu() - pg_started
+        pg_cpu = postgres_cpu(database) - pg_started
         await queue.stop()
         async with db.sessionmaker(engine)() as session:
             stored = int(await session.scalar(select(func.count()).select_from(Message)) or 0)
@@ -310,12 +318,15 @@ async def run_bare_worker(args: argparse.Namespace) -> None:
     of -c messages (the hub's batch when its -c senders wait on one commit); JSON lines as run_worker."""
     accounts = {k: int(v) for k, v in json.loads(args.accounts).items()}
     cursor = synthesize(args.n, accounts, new_share=args.new_share, seed=args.seed, part=args.bare_worker)
-    dsn = _asyncpg_dsn(make_url(args.database_url))
-    print(json.dumps({"ready": True}), flush=True)
-    await asyncio.to_thread(sys.stdin.readline)
-    started, ended, cpu, batches = await ingest_bare.run(dsn, cursor, args.concurrency)
-    print(json.dumps({"started": started, "ended": ended, "cpu": cpu, "batches": batches}), flush=True)
-    await asyncio.to_thread(sys.stdin.readline)
+    conn = await asyncpg.connect(_asyncpg_dsn(make_url(args.database_url)))
+    try:
+        print(json.dumps({"ready": True}), flush=True)
+        await asyncio.to_thread(sys.stdin.readline)
+        started, ended, cpu, batches = await ingest_bare.run(conn, cursor, args.concurrency)
+        print(json.dumps({"started": started, "ended": ended, "cpu": cpu, "batches": batches}), flush=True)
+        await asyncio.to_thread(sys.stdin.readline)  # connected until the parent has read PostgreSQL's CPU
+    finally:
+        await conn.close()
 
 
 async def run_processes(url: str, args: argparse.Namespace, *, bare: bool = False) -> dict[str, Any]:
@@ -354,7 +365,8 @@ async def run_processes(url: str, args: argparse.Namespace, *, bare: bool = Fals
             assert proc.stdout is not None
             if not await asyncio.wait_for(proc.stdout.readline(), 120):
                 raise SystemExit("bench: a worker process ended before it was ready")
-        pg_started = postgres_cpu()
+        database = make_url(url).database
+        pg_started = postgres_cpu(database)
         for proc in procs:
             assert proc.stdin is not None
             proc.stdin.write(b"go\n")
@@ -363,7 +375,7 @@ async def run_processes(url: str, args: argparse.Namespace, *, bare: bool = Fals
         for proc in procs:
             assert proc.stdout is not None
             outs.append(json.loads(await proc.stdout.readline()))
-        pg_cpu = postgres_cpu() - pg_started
+        pg_cpu = postgres_cpu(database) - pg_started
         for proc in procs:
             assert proc.stdin is not None
             proc.stdin.write(b"bye\n")
@@ -548,7 +560,7 @@ def table(r: Result) -> str:
             [
                 (
                     "PostgreSQL CPU",
-                    f"{r.postgres_cpu_ms_per_message:.3f} ms per message (its processes, shared)",
+                    f"{r.postgres_cpu_ms_per_message:.3f} ms per message (the backends of its database)",
                 )
             ]
             if r.postgres_cpu_ms_per_message is not None

@@ -22,23 +22,25 @@ from datetime import UTC, datetime, timedelta
 from itertools import islice
 from typing import Any
 
-import asyncpg  # type: ignore[import-untyped]  # ships no type information
-
 from inbox.items import InboundMessage
 
 FIRST_RESPONSE_SLA = timedelta(hours=1)
 
+# Look-ups: the pairs or ids joined as arrays, as the hub does (see inbox.pg_bulk.per_pair).
 STORED = """
 SELECT m.account_id, m.external_id FROM messages m
 JOIN unnest($1::bigint[], $2::text[]) AS w(account_id, external_id)
   ON m.account_id = w.account_id AND m.external_id = w.external_id
 """
 CARDS = """
-SELECT i.kind, i.value, c.id FROM identities i
-JOIN unnest($1::text[], $2::text[]) AS w(kind, value) ON i.kind = w.kind AND i.value = w.value
-JOIN contacts c ON c.id = i.contact_id
-WHERE c.merged_into_id IS NULL AND i.trust = 'vouched'
-ORDER BY i.contact_id
+SELECT kind, value, id, trust FROM (
+  SELECT i.kind, i.value, i.trust, c.id, c.merged_into_id FROM identities i
+  JOIN unnest($1::text[], $2::text[]) AS w(kind, value) ON i.kind = w.kind AND i.value = w.value
+  JOIN contacts c ON c.id = i.contact_id
+  OFFSET 0
+) AS found
+WHERE merged_into_id IS NULL
+ORDER BY id
 """
 NEW_CARDS = """
 INSERT INTO contacts (name, kind, source_channel, tags, custom_fields, created_at, updated_at, _sentinel)
@@ -52,9 +54,10 @@ SELECT contact_id, kind, value, 'vouched', $4
 FROM unnest($1::bigint[], $2::text[], $3::text[]) AS w(contact_id, kind, value)
 """
 OPEN = """
-SELECT id, contact_id, account_id, waiting_since, first_response_at, first_response_due FROM conversations
-WHERE contact_id = ANY($1::bigint[]) AND account_id = ANY($2::bigint[]) AND status <> 'resolved'
-ORDER BY id
+SELECT c.id, c.contact_id, c.account_id, c.waiting_since FROM conversations c
+JOIN unnest($1::bigint[]) AS w(contact_id) ON c.contact_id = w.contact_id
+WHERE c.account_id = ANY($2::bigint[]) AND c.status <> 'resolved'
+ORDER BY c.id
 """
 NEW_CONVERSATIONS = """
 INSERT INTO conversations (contact_id, account_id, channel_kind, subject, status, priority, created_at,
@@ -125,8 +128,9 @@ async def write_batch(conn: Any, items: Sequence[InboundMessage], kinds: dict[in
         items = [i for i in items if (i.account_id, i.external_id) not in stored]
         refs = {(r.kind, r.value) for i in items for r in i.sender.identities}
         batch = _Batch()
-        for kind, value, card in await conn.fetch(CARDS, [k for k, _ in refs], [v for _, v in refs]):
-            batch.cards.setdefault((kind, value), card)
+        for kind, value, card, trust in await conn.fetch(CARDS, [k for k, _ in refs], [v for _, v in refs]):
+            if trust == "vouched":
+                batch.cards.setdefault((kind, value), card)
         senders: list[Any] = []
         for item in items:
             keys = [(r.kind, r.value) for r in item.sender.identities]
@@ -210,17 +214,13 @@ def chunks(items: Iterable[InboundMessage], size: int) -> Iterator[list[InboundM
         yield chunk
 
 
-async def run(dsn: str, items: Iterator[InboundMessage], batch: int) -> tuple[float, float, float, int]:
-    """Every item through `write_batch` in batches of `batch`, one connection: (start, end, CPU, batches)."""
-    conn = await asyncpg.connect(dsn)
-    try:
-        kinds = {row[0]: row[1] for row in await conn.fetch("SELECT id, kind FROM channel_accounts")}
-        await conn.execute("SELECT 1")
-        started, cpu = time.perf_counter(), time.process_time()
-        count = 0
-        for chunk in chunks(items, batch):
-            await write_batch(conn, chunk, kinds)
-            count += 1
-        return started, time.perf_counter(), time.process_time() - cpu, count
-    finally:
-        await conn.close()
+async def run(conn: Any, items: Iterator[InboundMessage], batch: int) -> tuple[float, float, float, int]:
+    """Every item through `write_batch` in batches of `batch` on the asyncpg connection `conn`:
+    (start, end, CPU seconds, batches)."""
+    kinds = {row[0]: row[1] for row in await conn.fetch("SELECT id, kind FROM channel_accounts")}
+    started, cpu = time.perf_counter(), time.process_time()
+    count = 0
+    for chunk in chunks(items, batch):
+        await write_batch(conn, chunk, kinds)
+        count += 1
+    return started, time.perf_counter(), time.process_time() - cpu, count
