@@ -205,9 +205,9 @@ def postgres_cpu(database: str | None = None) -> float:
         try:
             text = stat.read_text()
             if database is not None:
-                # "postgres: <user> <database> <host(port)> <state>"
+                # "postgres: [<cluster>: ]<user> <database> <host(port)> <state>"
                 args = (stat.parent / "cmdline").read_bytes().split(b"\0")[0].split()
-                if len(args) < 3 or args[2].decode(errors="replace") != database:
+                if database.encode() not in args[1:5]:
                     continue
         except OSError:
             continue
