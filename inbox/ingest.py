@@ -38,7 +38,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import Table, any_, bindparam, insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
@@ -49,7 +49,7 @@ from inbox.bounces import bounce_of, mark_failed
 from inbox.bus import Event, NullPublisher, Publisher
 from inbox.identities import InvalidIdentity, normalize
 from inbox.items import IdentityKind, IdentityRef, InboundMessage, Refused, Trust
-from inbox.lists import Statements, dialect_of, in_list, pairs_in
+from inbox.lists import Statements, dialect_of, in_list
 from inbox.matching import Card, CardMatcher
 from inbox.models import (
     Attachment,
@@ -59,6 +59,7 @@ from inbox.models import (
     ReportingEvent,
     utcnow,
 )
+from inbox.pg_bulk import ids_array, insert_rows, pair_params, per_id, per_pair, update_rows
 from inbox.policy import InboxPolicy
 from inbox.quarantine import RefusedResult, keep_raw, stage_refused
 from inbox.reports.waits import insert_waits, opened_by_inbound
@@ -294,6 +295,20 @@ def _load_statements(dialect: str) -> dict[str, Any]:
     references = select(MESSAGES.c.account_id, MESSAGES.c.external_id, *_CONV_COLUMNS).join(
         CONVERSATIONS, CONVERSATIONS.c.id == MESSAGES.c.conversation_id
     )
+    if dialect == "postgresql":  # one text each whatever the batch holds (see inbox.pg_bulk)
+        account_ids = ids_array("accounts")
+        unresolved = per_id(select(*_CONV_COLUMNS), CONVERSATIONS.c.contact_id, "contacts").where(
+            CONVERSATIONS.c.account_id == any_(account_ids), CONVERSATIONS.c.status != "resolved"
+        )
+        return {
+            "accounts": select(ChannelAccount.id, ChannelAccount.kind, ChannelAccount.team_id).where(
+                ChannelAccount.id == any_(account_ids)
+            ),
+            "stored": per_pair(stored, MESSAGES.c.account_id, MESSAGES.c.external_id),
+            "open": unresolved.order_by(CONVERSATIONS.c.id),
+            "references": per_pair(references, MESSAGES.c.account_id, MESSAGES.c.external_id),
+            "hinted": select(*_CONV_COLUMNS).where(CONVERSATIONS.c.id == any_(ids_array("ids"))),
+        }
     return {
         "accounts": select(ChannelAccount.id, ChannelAccount.kind, ChannelAccount.team_id).where(
             in_list(cast(Any, ChannelAccount.id), "accounts", dialect)
@@ -301,7 +316,6 @@ def _load_statements(dialect: str) -> dict[str, Any]:
         # Every (account, external id) pair of the two lists: rows of pairs nobody asked for are never
         # looked up. The unique index on (account_id, external_id) serves both lists.
         "stored": stored.where(accounts, external_ids),
-        "stored_unfiltered": stored,
         "open": select(*_CONV_COLUMNS)
         .where(
             in_list(CONVERSATIONS.c.contact_id, "contacts", dialect),
@@ -310,7 +324,6 @@ def _load_statements(dialect: str) -> dict[str, Any]:
         )
         .order_by(CONVERSATIONS.c.id),
         "references": references.where(accounts, external_ids),
-        "references_unfiltered": references,
         "hinted": select(*_CONV_COLUMNS).where(in_list(CONVERSATIONS.c.id, "ids", dialect)),
     }
 
@@ -323,8 +336,7 @@ def _pairs(
 ) -> tuple[Any, dict[str, list[Any]]]:
     """Statement `name` and its parameters for these (account, external id) pairs (see inbox.lists)."""
     if dialect_of(session) == "postgresql":
-        statement = statements[f"{name}_unfiltered"]
-        return statement.where(pairs_in(MESSAGES.c.account_id, MESSAGES.c.external_id, wanted)), {}
+        return statements[name], pair_params(wanted)
     ids = sorted({external_id for values in wanted.values() for external_id in values})
     return statements[name], {"accounts": sorted(wanted), "external_ids": ids}
 
@@ -577,23 +589,27 @@ def _stage_one(
 
 async def _write(batch: _Batch) -> None:
     """The batch's rows with a few Core statements: multi-row INSERT … RETURNING where ids are needed
-    (cards, conversations, messages), one executemany UPDATE per set of changed conversation columns."""
+    (cards, conversations, messages), one UPDATE per set of changed conversation columns (on PostgreSQL
+    every statement takes its rows as arrays: see inbox.pg_bulk)."""
     session = batch.session
     await batch.matcher.write()
     if batch.new_convs:
         for conv in batch.new_convs:
             conv.contact_id = conv.card.id if conv.card is not None else conv.contact_id
-        result = await session.execute(
-            _INSERT_CONVERSATIONS,
-            [conv.new_row() for conv in batch.new_convs],
-        )
-        for conv, (conv_id,) in zip(batch.new_convs, result.all(), strict=True):
+        rows = [conv.new_row() for conv in batch.new_convs]
+        conv_ids = await insert_rows(session, CONVERSATIONS, rows, fallback=_INSERT_CONVERSATIONS, ids=True)
+        for conv, conv_id in zip(batch.new_convs, conv_ids, strict=True):
             conv.id = conv_id
     groups: dict[tuple[str, ...], list[_Conv]] = {}
     for conv in batch.convs.values():
         if conv.changed:
             groups.setdefault(tuple(sorted(conv.changed)), []).append(conv)
+    postgresql = dialect_of(session) == "postgresql"
     for columns, convs in groups.items():
+        if postgresql:
+            changes = [{c: getattr(conv, c) for c in columns} for conv in convs]
+            await update_rows(session, CONVERSATIONS, "id", columns, [conv.id for conv in convs], changes)
+            continue
         await session.execute(
             _update_conversations(columns),
             [{"conv_id": conv.id, **{f"new_{c}": getattr(conv, c) for c in columns}} for conv in convs],
@@ -602,16 +618,13 @@ async def _write(batch: _Batch) -> None:
         for msg in batch.messages:
             msg.row["conversation_id"] = msg.conv.id
             msg.row["contact_id"] = msg.card.id
-        result = await session.execute(
-            _INSERT_MESSAGES,
-            [msg.row for msg in batch.messages],
-        )
+        rows = [msg.row for msg in batch.messages]
+        message_ids = await insert_rows(session, MESSAGES, rows, fallback=_INSERT_MESSAGES, ids=True)
         attachments: list[dict[str, Any]] = []
-        for msg, (message_id,) in zip(batch.messages, result.all(), strict=True):
+        for msg, message_id in zip(batch.messages, message_ids, strict=True):
             msg.id = message_id
             attachments += [{"message_id": message_id, **att} for att in msg.attachments]
-        if attachments:
-            await session.execute(_INSERT_ATTACHMENTS, attachments)
+        await insert_rows(session, ATTACHMENTS, attachments, fallback=_INSERT_ATTACHMENTS)
     _sync_session(batch)
 
 
@@ -736,9 +749,8 @@ async def _after_write(batch: _Batch, staged: Iterable[_Staged]) -> list[Event]:
                 },
             )
         )
-    if measured:
-        # One multi-row INSERT: these rows need no ids back.
-        await session.execute(_INSERT_REPORTING_EVENTS, measured)
+    # One multi-row INSERT: these rows need no ids back.
+    await insert_rows(session, REPORTING_EVENTS, measured, fallback=_INSERT_REPORTING_EVENTS)
     await insert_waits(session, waits)
     await batch.matcher.record_duplicates()
     return events

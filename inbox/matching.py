@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, TypeVar, cast
 
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import Table, bindparam, insert, literal_column, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import attributes
 from sqlalchemy.orm.util import identity_key
@@ -36,6 +36,7 @@ from sqlalchemy.orm.util import identity_key
 from inbox.items import IdentityRef
 from inbox.lists import Statements, dialect_of, in_list, pairs_in
 from inbox.models import Contact, DuplicateCandidate, Identity, utcnow
+from inbox.pg_bulk import insert_rows, pair_params, per_pair, update_rows
 
 C = TypeVar("C")
 Key = tuple[str, str]  # (kind, normalized value)
@@ -222,6 +223,8 @@ def _identity_query(session: AsyncSession, built: Statements, wanted: set[Key]) 
         by_kind: dict[str, set[str]] = {}
         for kind, value in wanted:
             by_kind.setdefault(kind, set()).add(value)
+        if built is _IDENTITY_ROWS:  # the pairs bound as arrays (see inbox.pg_bulk.per_pair)
+            return statement, pair_params(by_kind)
         return statement.where(pairs_in(IDENTITIES.c.kind, IDENTITIES.c.value, by_kind)), {}
     return statement, {"kinds": sorted({k for k, _ in wanted}), "values": sorted({v for _, v in wanted})}
 
@@ -235,7 +238,32 @@ def _identity_lists(dialect: str) -> list[Any]:
 
 def _identity_rows(dialect: str) -> Any:
     """Every identity row of the kinds and values asked for, with its live card: one statement shape for
-    any batch (see inbox.lists); the pairs asked for are picked out of the kinds × values in Python."""
+    any batch (see inbox.lists); the pairs asked for are picked out of the kinds × values in Python. On
+    PostgreSQL one search of the (kind, value) index per pair asked for (inbox.pg_bulk.per_pair)."""
+    if dialect == "postgresql":  # the pairs asked for, bound as arrays (see inbox.pg_bulk.per_pair)
+        found = per_pair(
+            select(
+                Identity.id,
+                Identity.kind,
+                Identity.value,
+                Identity.trust,
+                Contact.id.label("card_id"),
+                Contact.name,
+                Contact.owner_id,
+                Contact.merged_into_id,
+            ).join(Contact, Contact.id == Identity.contact_id),
+            IDENTITIES.c.kind,
+            IDENTITIES.c.value,
+        )
+        # Live cards are picked out of what the pairs found, never the other way round: a generic plan made
+        # before the first ANALYZE took "merged_into_id IS NULL" for a few cards, and walked every card
+        # with its identities for each batch. (OFFSET 0 keeps the condition out of the join.)
+        rows = found.offset(literal_column("0")).subquery()
+        return (
+            select(*(c for c in rows.c if c.name != "merged_into_id"))
+            .where(rows.c.merged_into_id.is_(None))
+            .order_by(rows.c.card_id)  # the oldest card first
+        )
     return (
         select(
             Identity.id,
@@ -423,11 +451,9 @@ class CardMatcher(_Rules[Card]):
         Once per batch, after its last :meth:`match`."""
         session, writes = self.session, self._writes
         if writes.new_cards:
-            result = await session.execute(
-                _INSERT_CONTACTS,
-                [{"name": card.name, **(card.new or {})} for card in writes.new_cards],
-            )
-            for card, (contact_id,) in zip(writes.new_cards, result.all(), strict=True):
+            cards = [{"name": card.name, **(card.new or {})} for card in writes.new_cards]
+            contact_ids = await insert_rows(session, CONTACTS, cards, fallback=_INSERT_CONTACTS, ids=True)
+            for card, contact_id in zip(writes.new_cards, contact_ids, strict=True):
                 card.id = contact_id
                 card.new = None
                 self.cards[contact_id] = card
@@ -447,12 +473,18 @@ class CardMatcher(_Rules[Card]):
                 )
             elif row.vouched_now:
                 vouched.append({"row_id": row.id})
-        if inserts:
-            await session.execute(_INSERT_IDENTITIES, inserts)
-        if vouched:
+        await insert_rows(session, IDENTITIES, inserts, fallback=_INSERT_IDENTITIES)
+        postgresql = dialect_of(session) == "postgresql"
+        if vouched and postgresql:  # one statement, the rows as arrays (see inbox.pg_bulk)
+            keys = [v["row_id"] for v in vouched]
+            await update_rows(session, IDENTITIES, "id", ["trust"], keys, [{"trust": "vouched"}] * len(keys))
+        elif vouched:
             await session.execute(_VOUCH, vouched)
         renamed = [c for c in self.cards.values() if c.renamed]
-        if renamed:
+        if renamed and postgresql:
+            names = [{"name": c.name, "updated_at": now} for c in renamed]
+            await update_rows(session, CONTACTS, "id", ["name", "updated_at"], [c.id for c in renamed], names)
+        elif renamed:
             await session.execute(
                 _RENAME,
                 [{"card_id": c.id, "new_name": c.name, "at": now} for c in renamed],
