@@ -12,7 +12,9 @@ ORM objects: one SELECT per kind of row for the whole batch (stored messages by 
 cards, their open conversations, references, hints), plain records decided in memory, then one multi-row
 INSERT … RETURNING each for cards, conversations and messages, one executemany UPDATE per set of changed
 conversation columns, and one INSERT each for identities, attachments, reporting events and waits (the
-ORM's unit of work cost more than everything else together). An ORM object of a changed row that the
+ORM's unit of work cost more than everything else together). On PostgreSQL each of these statements
+binds its rows as arrays and keeps one text whatever the batch holds (inbox.pg_bulk: the UPDATE too is one
+statement). An ORM object of a changed row that the
 caller holds in the session is updated in place. `IngestQueue` feeds it: concurrent ingests that arrive
 while one transaction commits form the next batch (group commit). Nobody's future is resolved before the
 commit that holds their item, so nothing is acknowledged that a crash could lose.
