@@ -122,6 +122,7 @@ class Result:
     ceiling_cpu_ms_per_message: float | None = None
     ceiling_postgres_cpu_ms_per_message: float | None = None
     ceiling_transactions: int | None = None
+    ceiling_contacts: int | None = None  # as many cards as the hub's processes made: the same senders
     processes_ratio_to_ceiling: float | None = None
 
 
@@ -540,6 +541,7 @@ def bench(args: argparse.Namespace) -> Result:
         ceiling_cpu_ms_per_message=round(ceiling["cpu"] * 1000 / args.n, 3) if ceiling else None,
         ceiling_postgres_cpu_ms_per_message=round(ceiling["pg_cpu"] * 1000 / args.n, 3) if ceiling else None,
         ceiling_transactions=ceiling["transactions"] if ceiling else None,
+        ceiling_contacts=ceiling["contacts"] if ceiling else None,
         processes_ratio_to_ceiling=round(several_rate / ceiling_rate, 3) if ceiling_rate else None,
     )
 
