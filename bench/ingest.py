@@ -15,7 +15,10 @@ single-row commits (one INSERT, then COMMIT) into a one-table database with the 
 or asyncpg on PostgreSQL), and prints the ratio hub / bare.
 
 On PostgreSQL it creates a scratch database (okno_bench_<random>) next to the one in the URL and drops it
-at the end: the role needs CREATEDB.
+at the end: the role needs CREATEDB. With --processes N it also splits the messages over N hub processes,
+and measures the ceiling in the same run: the same rows from bare asyncpg in N processes, in batches of -c
+(bench/ingest_bare.py), printing the hub's ratio to it. PostgreSQL's CPU is that of the backends connected
+to the bench's own database.
 """
 
 from __future__ import annotations
