@@ -15,7 +15,10 @@ single-row commits (one INSERT, then COMMIT) into a one-table database with the 
 or asyncpg on PostgreSQL), and prints the ratio hub / bare.
 
 On PostgreSQL it creates a scratch database (okno_bench_<random>) next to the one in the URL and drops it
-at the end: the role needs CREATEDB.
+at the end: the role needs CREATEDB. With --processes N it also splits the messages over N hub processes,
+and measures the ceiling in the same run: the same rows from bare asyncpg in N processes, in batches of -c
+(bench/ingest_bare.py), printing the hub's ratio to it. PostgreSQL's CPU is that of the backends connected
+to the bench's own database.
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bench import ingest_bare
 from hub import db
 from inbox.ingest import IngestQueue
 from inbox.items import IdentityKind, IdentityRef, InboundMessage, Sender
@@ -103,7 +107,7 @@ class Result:
     bare_commits_per_s: float
     ratio: float
     cpus: int
-    postgres_cpu_ms_per_message: float | None = None  # PostgreSQL's processes on this machine (shared)
+    postgres_cpu_ms_per_message: float | None = None  # the backends of its database (see postgres_cpu)
     processes: int = 1  # with more (--processes N, PostgreSQL): the same N messages split over N processes
     processes_messages_per_s: float | None = None
     processes_seconds: float | None = None
@@ -115,6 +119,14 @@ class Result:
     processes_contacts: int | None = None
     processes_ratio_to_one: float | None = None
     processes_ratio_to_bare: float | None = None
+    # The ceiling (bench/ingest_bare.py): the same rows from bare asyncpg in as many processes, same run.
+    ceiling_messages_per_s: float | None = None
+    ceiling_seconds: float | None = None
+    ceiling_cpu_ms_per_message: float | None = None
+    ceiling_postgres_cpu_ms_per_message: float | None = None
+    ceiling_transactions: int | None = None
+    ceiling_contacts: int | None = None  # as many cards as the hub's processes made: the same senders
+    processes_ratio_to_ceiling: float | None = None
 
 
 def _identities(channel: str, sender_no: int) -> tuple[IdentityRef, ...]:
@@ -186,14 +198,21 @@ async def _durability(engine: AsyncEngine) -> str:
         return f"synchronous_commit={commit}, fsync={fsync}"
 
 
-def postgres_cpu() -> float:
-    """CPU seconds used so far by the processes named postgres on this machine (every database's: on a
-    shared server, others' work counts too); 0 where /proc cannot tell."""
+def postgres_cpu(database: str | None = None) -> float:
+    """CPU seconds used so far by the processes named postgres on this machine; with `database`, only the
+    backends connected to it (other helpers' databases on a shared server then do not count, nor do the
+    server's own writers); 0 where /proc cannot tell. A backend must still be connected when this is read
+    at the end: a closed connection's CPU is gone with its process."""
     tick = os.sysconf("SC_CLK_TCK")
     total = 0
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             text = stat.read_text()
+            if database is not None:
+                # "postgres: [<cluster>: ]<user> <database> <host(port)> <state>"
+                args = (stat.parent / "cmdline").read_bytes().split(b"\0")[0].split()
+                if database.encode() not in args[1:5]:
+                    continue
         except OSError:
             continue
         name, _, rest = text.partition(" (")[2].partition(") ")
@@ -236,10 +255,11 @@ async def run_pipeline(
             gc.collect()
             gc.freeze()
         cursor = synthesize(n, accounts, new_share=new_share, seed=seed)
-        pg_started = postgres_cpu()
+        database = make_url(url).database
+        pg_started = postgres_cpu(database)
         started, latencies, cpu = await _feed(queue, cursor, concurrency)
         seconds = time.perf_counter() - started
-        pg_cpu = postgres_cpu() - pg_started
+        pg_cpu = postgres_cpu(database) - pg_started
         await queue.stop()
         async with db.sessionmaker(engine)() as session:
             stored = int(await session.scalar(select(func.count()).select_from(Message)) or 0)
@@ -297,8 +317,25 @@ async def run_worker(args: argparse.Namespace) -> None:
         await engine.dispose()
 
 
-async def run_processes(url: str, args: argparse.Namespace) -> dict[str, Any]:
-    """`args.processes` worker processes on one migrated database, each ingesting its share of -n."""
+async def run_bare_worker(args: argparse.Namespace) -> None:
+    """One process of the ceiling (--bare-worker PART): its share of the messages as bare asyncpg batches
+    of -c messages (the hub's batch when its -c senders wait on one commit); JSON lines as run_worker."""
+    accounts = {k: int(v) for k, v in json.loads(args.accounts).items()}
+    cursor = synthesize(args.n, accounts, new_share=args.new_share, seed=args.seed, part=args.bare_worker)
+    conn = await asyncpg.connect(_asyncpg_dsn(make_url(args.database_url)))
+    try:
+        print(json.dumps({"ready": True}), flush=True)
+        await asyncio.to_thread(sys.stdin.readline)
+        started, ended, cpu, batches = await ingest_bare.run(conn, cursor, args.concurrency)
+        print(json.dumps({"started": started, "ended": ended, "cpu": cpu, "batches": batches}), flush=True)
+        await asyncio.to_thread(sys.stdin.readline)  # connected until the parent has read PostgreSQL's CPU
+    finally:
+        await conn.close()
+
+
+async def run_processes(url: str, args: argparse.Namespace, *, bare: bool = False) -> dict[str, Any]:
+    """`args.processes` worker processes on one migrated database, each ingesting its share of -n
+    (`bare`: the ceiling's workers, bench/ingest_bare.py)."""
     engine = db.create_engine(url)
     try:
         await db.migrate(engine)
@@ -311,7 +348,8 @@ async def run_processes(url: str, args: argparse.Namespace) -> dict[str, Any]:
     shares = [args.n // count + (1 if k < args.n % count else 0) for k in range(count)]
     procs = []
     for part, share in enumerate(shares, start=1):
-        argv = ["--worker", str(part), "--accounts", json.dumps(accounts), "--database-url", url]
+        argv = ["--bare-worker" if bare else "--worker", str(part), "--accounts", json.dumps(accounts)]
+        argv += ["--database-url", url]
         argv += ["-n", str(share), "-c", str(args.concurrency), "--new-share", str(args.new_share)]
         argv += ["--max-batch", str(args.max_batch), "--seed", str(args.seed)]
         argv += ["--no-gc-freeze"] if args.no_gc_freeze else []
@@ -331,7 +369,8 @@ async def run_processes(url: str, args: argparse.Namespace) -> dict[str, Any]:
             assert proc.stdout is not None
             if not await asyncio.wait_for(proc.stdout.readline(), 120):
                 raise SystemExit("bench: a worker process ended before it was ready")
-        pg_started = postgres_cpu()
+        database = make_url(url).database
+        pg_started = postgres_cpu(database)
         for proc in procs:
             assert proc.stdin is not None
             proc.stdin.write(b"go\n")
@@ -340,7 +379,7 @@ async def run_processes(url: str, args: argparse.Namespace) -> dict[str, Any]:
         for proc in procs:
             assert proc.stdout is not None
             outs.append(json.loads(await proc.stdout.readline()))
-        pg_cpu = postgres_cpu() - pg_started
+        pg_cpu = postgres_cpu(database) - pg_started
         for proc in procs:
             assert proc.stdin is not None
             proc.stdin.write(b"bye\n")
@@ -360,7 +399,7 @@ async def run_processes(url: str, args: argparse.Namespace) -> dict[str, Any]:
         await engine.dispose()
     if stored != args.n:
         raise SystemExit(f"bench: {stored} messages stored by {count} processes, expected {args.n}")
-    latencies = sorted(ms for out in outs for ms in out["latencies"])
+    latencies = sorted(ms for out in outs for ms in out.get("latencies", ()))
     return {
         "seconds": max(o["ended"] for o in outs) - min(o["started"] for o in outs),
         "cpu": sum(o["cpu"] for o in outs),
@@ -428,6 +467,7 @@ async def _scratch_database(url: URL, create: bool, name: str) -> None:
 def bench(args: argparse.Namespace) -> Result:
     params = (args.n, args.concurrency, args.new_share, args.max_batch, args.seed, not args.no_gc_freeze)
     several: dict[str, Any] | None = None
+    ceiling: dict[str, Any] | None = None
     if args.database_url:
         url = make_url(args.database_url)
         if url.get_backend_name() != "postgresql" or url.get_driver_name() != "asyncpg":
@@ -442,10 +482,14 @@ def bench(args: argparse.Namespace) -> Result:
                 asyncio.run(_scratch_database(url, True, f"{scratch}_p"))
                 several_url = url.set(database=f"{scratch}_p").render_as_string(hide_password=False)
                 several = asyncio.run(run_processes(several_url, args))
+                asyncio.run(_scratch_database(url, True, f"{scratch}_b"))
+                bare_url = url.set(database=f"{scratch}_b").render_as_string(hide_password=False)
+                ceiling = asyncio.run(run_processes(bare_url, args, bare=True))
         finally:
             asyncio.run(_scratch_database(url, False, scratch))
             if args.processes > 1:
                 asyncio.run(_scratch_database(url, False, f"{scratch}_p"))
+                asyncio.run(_scratch_database(url, False, f"{scratch}_b"))
         backend = "postgresql"
     else:
         with tempfile.TemporaryDirectory(prefix="okno-bench-") as tmp:
@@ -454,6 +498,7 @@ def bench(args: argparse.Namespace) -> Result:
         backend = "sqlite"
     rate = args.n / hub["seconds"]
     several_rate = args.n / several["seconds"] if several else 0.0
+    ceiling_rate = args.n / ceiling["seconds"] if ceiling else 0.0
     return Result(
         backend=backend,
         durability=hub["durability"],
@@ -494,6 +539,13 @@ def bench(args: argparse.Namespace) -> Result:
         processes_contacts=several["contacts"] if several else None,
         processes_ratio_to_one=round(several_rate / rate, 3) if several else None,
         processes_ratio_to_bare=round(several_rate / bare.rate, 3) if several and bare.rate else None,
+        ceiling_messages_per_s=round(ceiling_rate, 1) if ceiling else None,
+        ceiling_seconds=round(ceiling["seconds"], 3) if ceiling else None,
+        ceiling_cpu_ms_per_message=round(ceiling["cpu"] * 1000 / args.n, 3) if ceiling else None,
+        ceiling_postgres_cpu_ms_per_message=round(ceiling["pg_cpu"] * 1000 / args.n, 3) if ceiling else None,
+        ceiling_transactions=ceiling["transactions"] if ceiling else None,
+        ceiling_contacts=ceiling["contacts"] if ceiling else None,
+        processes_ratio_to_ceiling=round(several_rate / ceiling_rate, 3) if ceiling_rate else None,
     )
 
 
@@ -513,7 +565,7 @@ def table(r: Result) -> str:
             [
                 (
                     "PostgreSQL CPU",
-                    f"{r.postgres_cpu_ms_per_message:.3f} ms per message (its processes, shared)",
+                    f"{r.postgres_cpu_ms_per_message:.3f} ms per message (the backends of its database)",
                 )
             ]
             if r.postgres_cpu_ms_per_message is not None
@@ -541,6 +593,18 @@ def table(r: Result) -> str:
             ("  transactions", f"{r.processes_transactions:,}"),
             ("  ratio to one process", f"{r.processes_ratio_to_one:.2f}x"),
             ("  ratio to bare", f"{r.processes_ratio_to_bare:.2f}x"),
+        ]
+    if r.ceiling_messages_per_s is not None:
+        rows += [
+            (
+                f"ceiling, {r.processes} processes",
+                f"{r.ceiling_messages_per_s:,.0f} messages/s ({r.ceiling_seconds:.2f} s; the same rows from "
+                f"bare asyncpg, batches of {r.concurrency}: bench/ingest_bare.py)",
+            ),
+            ("  process CPU", f"{r.ceiling_cpu_ms_per_message:.3f} ms per message (all processes)"),
+            ("  PostgreSQL CPU", f"{r.ceiling_postgres_cpu_ms_per_message:.3f} ms per message"),
+            ("  transactions", f"{r.ceiling_transactions:,}"),
+            (f"hub, {r.processes} processes / ceiling", f"{r.processes_ratio_to_ceiling:.2f}x"),
         ]
     width = max(len(k) for k, _ in rows)
     lines = ["Okno ingest benchmark", "-" * 21]
@@ -576,10 +640,14 @@ def main(argv: list[str] | None = None) -> int:
         help="PostgreSQL: also split the -n messages over this many processes, each with its own queue",
     )
     parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--bare-worker", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--accounts", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
         asyncio.run(run_worker(args))
+        return 0
+    if args.bare_worker:
+        asyncio.run(run_bare_worker(args))
         return 0
     if args.processes < 1 or (args.processes > 1 and not args.database_url):
         parser.error("--processes: 1, or more with --database-url (several processes share PostgreSQL only)")

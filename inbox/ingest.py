@@ -12,7 +12,9 @@ ORM objects: one SELECT per kind of row for the whole batch (stored messages by 
 cards, their open conversations, references, hints), plain records decided in memory, then one multi-row
 INSERT … RETURNING each for cards, conversations and messages, one executemany UPDATE per set of changed
 conversation columns, and one INSERT each for identities, attachments, reporting events and waits (the
-ORM's unit of work cost more than everything else together). An ORM object of a changed row that the
+ORM's unit of work cost more than everything else together). On PostgreSQL each of these statements
+binds its rows as arrays and keeps one text whatever the batch holds (inbox.pg_bulk: the UPDATE too is one
+statement). An ORM object of a changed row that the
 caller holds in the session is updated in place. `IngestQueue` feeds it: concurrent ingests that arrive
 while one transaction commits form the next batch (group commit). Nobody's future is resolved before the
 commit that holds their item, so nothing is acknowledged that a crash could lose.
@@ -38,7 +40,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import Table, any_, bindparam, insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
@@ -50,7 +52,7 @@ from inbox.bulk import Step, run_steps
 from inbox.bus import Event, NullPublisher, Publisher
 from inbox.identities import InvalidIdentity, normalize
 from inbox.items import IdentityKind, IdentityRef, InboundMessage, Refused, Trust
-from inbox.lists import Statements, dialect_of, in_list, pairs_in
+from inbox.lists import Statements, dialect_of, in_list
 from inbox.matching import Card, CardMatcher
 from inbox.models import (
     Attachment,
@@ -60,9 +62,10 @@ from inbox.models import (
     ReportingEvent,
     utcnow,
 )
+from inbox.pg_bulk import ids_array, insert_rows, pair_params, per_id, per_pair, update_rows
 from inbox.policy import InboxPolicy
 from inbox.quarantine import RefusedResult, keep_raw, stage_refused
-from inbox.reports.waits import WAITS, opened_by_inbound
+from inbox.reports.waits import WAITS, insert_waits, opened_by_inbound
 from inbox.unavailable import as_unavailable
 
 log = logging.getLogger(__name__)
@@ -84,10 +87,6 @@ _INSERT_MESSAGES = insert(MESSAGES).returning(MESSAGES.c.id, sort_by_parameter_o
 _INSERT_ATTACHMENTS = insert(ATTACHMENTS)
 _INSERT_REPORTING_EVENTS = insert(REPORTING_EVENTS)
 _INSERT_WAITS = insert(WAITS)
-# PostgreSQL: RETURNING makes SQLAlchemy send the batch as multi-row INSERTs (insertmanyvalues), not one
-# execution a row — the report_counts trigger (migration 0016) then counts up to 1,000 events at once, taking
-# its rows' locks in key order, so two batches committing at once do not deadlock on them.
-_INSERT_REPORTING_EVENTS_PG = insert(REPORTING_EVENTS).returning(REPORTING_EVENTS.c.id)
 _UPDATES: dict[tuple[str, ...], Any] = {}  # changed columns → executemany UPDATE of those columns
 
 
@@ -300,6 +299,20 @@ def _load_statements(dialect: str) -> dict[str, Any]:
     references = select(MESSAGES.c.account_id, MESSAGES.c.external_id, *_CONV_COLUMNS).join(
         CONVERSATIONS, CONVERSATIONS.c.id == MESSAGES.c.conversation_id
     )
+    if dialect == "postgresql":  # one text each whatever the batch holds (see inbox.pg_bulk)
+        account_ids = ids_array("accounts")
+        unresolved = per_id(select(*_CONV_COLUMNS), CONVERSATIONS.c.contact_id, "contacts").where(
+            CONVERSATIONS.c.account_id == any_(account_ids), CONVERSATIONS.c.status != "resolved"
+        )
+        return {
+            "accounts": select(ChannelAccount.id, ChannelAccount.kind, ChannelAccount.team_id).where(
+                ChannelAccount.id == any_(account_ids)
+            ),
+            "stored": per_pair(stored, MESSAGES.c.account_id, MESSAGES.c.external_id),
+            "open": unresolved.order_by(CONVERSATIONS.c.id),
+            "references": per_pair(references, MESSAGES.c.account_id, MESSAGES.c.external_id),
+            "hinted": select(*_CONV_COLUMNS).where(CONVERSATIONS.c.id == any_(ids_array("ids"))),
+        }
     return {
         "accounts": select(ChannelAccount.id, ChannelAccount.kind, ChannelAccount.team_id).where(
             in_list(cast(Any, ChannelAccount.id), "accounts", dialect)
@@ -307,7 +320,6 @@ def _load_statements(dialect: str) -> dict[str, Any]:
         # Every (account, external id) pair of the two lists: rows of pairs nobody asked for are never
         # looked up. The unique index on (account_id, external_id) serves both lists.
         "stored": stored.where(accounts, external_ids),
-        "stored_unfiltered": stored,
         "open": select(*_CONV_COLUMNS)
         .where(
             in_list(CONVERSATIONS.c.contact_id, "contacts", dialect),
@@ -316,7 +328,6 @@ def _load_statements(dialect: str) -> dict[str, Any]:
         )
         .order_by(CONVERSATIONS.c.id),
         "references": references.where(accounts, external_ids),
-        "references_unfiltered": references,
         "hinted": select(*_CONV_COLUMNS).where(in_list(CONVERSATIONS.c.id, "ids", dialect)),
     }
 
@@ -329,8 +340,7 @@ def _pairs(
 ) -> tuple[Any, dict[str, list[Any]]]:
     """Statement `name` and its parameters for these (account, external id) pairs (see inbox.lists)."""
     if dialect_of(session) == "postgresql":
-        statement = statements[f"{name}_unfiltered"]
-        return statement.where(pairs_in(MESSAGES.c.account_id, MESSAGES.c.external_id, wanted)), {}
+        return statements[name], pair_params(wanted)
     ids = sorted({external_id for values in wanted.values() for external_id in values})
     return statements[name], {"accounts": sorted(wanted), "external_ids": ids}
 
@@ -583,9 +593,21 @@ def _stage_one(
 
 async def _write(batch: _Batch) -> None:
     """The batch's rows with a few Core statements: multi-row INSERT … RETURNING where ids are needed
-    (cards, conversations, messages), one executemany UPDATE per set of changed conversation columns.
-    They run as steps (inbox.bulk): in one trip to the database thread on SQLite, each step reading the
-    ids the steps before it assigned."""
+    (cards, conversations, messages), one UPDATE per set of changed conversation columns."""
+    groups: dict[tuple[str, ...], list[_Conv]] = {}
+    for conv in batch.convs.values():
+        if conv.changed:
+            groups.setdefault(tuple(sorted(conv.changed)), []).append(conv)
+    if dialect_of(batch.session) == "postgresql":
+        await _write_arrays(batch, groups)
+    else:
+        await _write_steps(batch, groups)
+    _sync_session(batch)
+
+
+async def _write_steps(batch: _Batch, groups: dict[tuple[str, ...], list[_Conv]]) -> None:
+    """SQLite: the statements run as steps (inbox.bulk), in one trip to the database thread, each step
+    reading the ids the steps before it assigned."""
     messages = batch.messages
 
     def new_convs() -> list[dict[str, Any]]:
@@ -610,10 +632,6 @@ async def _write(batch: _Batch) -> None:
     def attachments() -> list[dict[str, Any]]:
         return [{"message_id": msg.id, **att} for msg in messages for att in msg.attachments]
 
-    groups: dict[tuple[str, ...], list[_Conv]] = {}
-    for conv in batch.convs.values():
-        if conv.changed:
-            groups.setdefault(tuple(sorted(conv.changed)), []).append(conv)
     updates = [
         Step(_update_conversations(columns), _changes(columns, convs)) for columns, convs in groups.items()
     ]
@@ -628,7 +646,33 @@ async def _write(batch: _Batch) -> None:
         ],
     )
     await batch.matcher.written()
-    _sync_session(batch)
+
+
+async def _write_arrays(batch: _Batch, groups: dict[tuple[str, ...], list[_Conv]]) -> None:
+    """PostgreSQL: every statement has one fixed text and takes its rows as arrays (see inbox.pg_bulk)."""
+    session = batch.session
+    await batch.matcher.write()
+    if batch.new_convs:
+        for conv in batch.new_convs:
+            conv.contact_id = conv.card.id if conv.card is not None else conv.contact_id
+        rows = [conv.new_row() for conv in batch.new_convs]
+        conv_ids = await insert_rows(session, CONVERSATIONS, rows, fallback=_INSERT_CONVERSATIONS, ids=True)
+        for conv, conv_id in zip(batch.new_convs, conv_ids, strict=True):
+            conv.id = conv_id
+    for columns, convs in groups.items():
+        changes = [{c: getattr(conv, c) for c in columns} for conv in convs]
+        await update_rows(session, CONVERSATIONS, "id", columns, [conv.id for conv in convs], changes)
+    if batch.messages:
+        for msg in batch.messages:
+            msg.row["conversation_id"] = msg.conv.id
+            msg.row["contact_id"] = msg.card.id
+        rows = [msg.row for msg in batch.messages]
+        message_ids = await insert_rows(session, MESSAGES, rows, fallback=_INSERT_MESSAGES, ids=True)
+        attachments: list[dict[str, Any]] = []
+        for msg, message_id in zip(batch.messages, message_ids, strict=True):
+            msg.id = message_id
+            attachments += [{"message_id": message_id, **att} for att in msg.attachments]
+        await insert_rows(session, ATTACHMENTS, attachments, fallback=_INSERT_ATTACHMENTS)
 
 
 def _changes(columns: tuple[str, ...], convs: list[_Conv]) -> Callable[[], list[dict[str, Any]]]:
@@ -757,12 +801,15 @@ async def _after_write(batch: _Batch, staged: Iterable[_Staged]) -> list[Event]:
                 },
             )
         )
-    # One executemany each, in one trip on SQLite: these rows need no ids back (multi-row INSERTs on
-    # PostgreSQL, above).
-    events_insert = (
-        _INSERT_REPORTING_EVENTS_PG if dialect_of(session) == "postgresql" else _INSERT_REPORTING_EVENTS
-    )
-    await run_steps(session, [Step(events_insert, lambda: measured), Step(_INSERT_WAITS, lambda: waits)])
+    if dialect_of(session) == "postgresql":
+        # One statement each, the rows as arrays (inbox.pg_bulk): the report_counts trigger (migration
+        # 0016) counts the batch's events at once, taking its rows' locks in key order.
+        await insert_rows(session, REPORTING_EVENTS, measured, fallback=_INSERT_REPORTING_EVENTS)
+        await insert_waits(session, waits)
+    else:  # one executemany each, in one trip: these rows need no ids back
+        await run_steps(
+            session, [Step(_INSERT_REPORTING_EVENTS, lambda: measured), Step(_INSERT_WAITS, lambda: waits)]
+        )
     await batch.matcher.record_duplicates()
     return events
 

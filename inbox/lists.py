@@ -18,6 +18,10 @@ Pairs (an account's external ids, an identity's kind and value) are two lists on
 of the two is looked up in the two-column index, those nobody asked for are dropped in Python — but on
 PostgreSQL `pairs_in` writes them as they are (``(a = 1 AND b IN (…)) OR …``): there the planner took
 two lists as an index condition on the first column alone and filtered every row of it.
+
+The ingest path on PostgreSQL uses neither: its look-ups join the pairs as two arrays unnested side by
+side (pairs, not two independent lists), and its writes bind each column's values as one array, so every
+statement keeps one text and stays prepared (see inbox.pg_bulk).
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, TypeVar, cast
 
-from sqlalchemy import Table, bindparam, func, insert, select, update
+from sqlalchemy import Table, bindparam, func, insert, literal_column, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import attributes
 from sqlalchemy.orm.util import identity_key
@@ -37,6 +37,7 @@ from inbox.bulk import Step, run_steps
 from inbox.items import IdentityRef
 from inbox.lists import Statements, dialect_of, in_list, pairs_in
 from inbox.models import Contact, DuplicateCandidate, Identity, utcnow
+from inbox.pg_bulk import insert_rows, pair_params, per_pair, update_rows
 
 C = TypeVar("C")
 Key = tuple[str, str]  # (kind, normalized value)
@@ -223,6 +224,8 @@ def _identity_query(session: AsyncSession, built: Statements, wanted: set[Key]) 
         by_kind: dict[str, set[str]] = {}
         for kind, value in wanted:
             by_kind.setdefault(kind, set()).add(value)
+        if built is _IDENTITY_ROWS:  # the pairs bound as arrays (see inbox.pg_bulk.per_pair)
+            return statement, pair_params(by_kind)
         return statement.where(pairs_in(IDENTITIES.c.kind, IDENTITIES.c.value, by_kind)), {}
     return statement, {"kinds": sorted({k for k, _ in wanted}), "values": sorted({v for _, v in wanted})}
 
@@ -244,7 +247,32 @@ def _live(dialect: str) -> Any:
 
 def _identity_rows(dialect: str) -> Any:
     """Every identity row of the kinds and values asked for, with its live card: one statement shape for
-    any batch (see inbox.lists); the pairs asked for are picked out of the kinds × values in Python."""
+    any batch (see inbox.lists); the pairs asked for are picked out of the kinds × values in Python. On
+    PostgreSQL one search of the (kind, value) index per pair asked for (inbox.pg_bulk.per_pair)."""
+    if dialect == "postgresql":  # the pairs asked for, bound as arrays (see inbox.pg_bulk.per_pair)
+        found = per_pair(
+            select(
+                Identity.id,
+                Identity.kind,
+                Identity.value,
+                Identity.trust,
+                Contact.id.label("card_id"),
+                Contact.name,
+                Contact.owner_id,
+                Contact.merged_into_id,
+            ).join(Contact, Contact.id == Identity.contact_id),
+            IDENTITIES.c.kind,
+            IDENTITIES.c.value,
+        )
+        # Live cards are picked out of what the pairs found, never the other way round: a generic plan made
+        # before the first ANALYZE took "merged_into_id IS NULL" for a few cards, and walked every card
+        # with its identities for each batch. (OFFSET 0 keeps the condition out of the join.)
+        rows = found.offset(literal_column("0")).subquery()
+        return (
+            select(*(c for c in rows.c if c.name != "merged_into_id"))
+            .where(rows.c.merged_into_id.is_(None))
+            .order_by(rows.c.card_id)  # the oldest card first
+        )
     return (
         select(
             Identity.id,
@@ -433,7 +461,11 @@ class CardMatcher(_Rules[Card]):
     async def write(self) -> None:
         """Insert the new cards (each gets its id) and the new identity rows; upgrade and rename.
 
-        Once per batch, after its last :meth:`match`: :meth:`steps`, run, then :meth:`written`."""
+        Once per batch, after its last :meth:`match`. On SQLite :meth:`steps`, run, then :meth:`written`;
+        on PostgreSQL each statement takes its rows as arrays (inbox.pg_bulk)."""
+        if dialect_of(self.session) == "postgresql":
+            await self._write_arrays()
+            return
         await run_steps(self.session, self.steps())
         await self.written()
 
@@ -487,6 +519,42 @@ class CardMatcher(_Rules[Card]):
         """After :meth:`steps` ran: ORM objects the caller holds in the session get what they wrote."""
         await _sync_session(self.session, self._renamed, self._vouched, self._writes, self._now)
         self._renamed, self._vouched = [], []
+
+    async def _write_arrays(self) -> None:
+        """PostgreSQL: :meth:`write`, each statement of one fixed text, its rows as arrays (inbox.pg_bulk)."""
+        session, writes = self.session, self._writes
+        if writes.new_cards:
+            cards = [{"name": card.name, **(card.new or {})} for card in writes.new_cards]
+            contact_ids = await insert_rows(session, CONTACTS, cards, fallback=_INSERT_CONTACTS, ids=True)
+            for card, contact_id in zip(writes.new_cards, contact_ids, strict=True):
+                card.id = contact_id
+                card.new = None
+                self.cards[contact_id] = card
+        now = utcnow()
+        inserts: list[dict[str, Any]] = []
+        vouched: list[dict[str, Any]] = []
+        for row in writes.rows.values():
+            if row.id is None:
+                inserts.append(
+                    {
+                        "contact_id": row.card.id,
+                        "kind": row.kind,
+                        "value": row.value,
+                        "trust": row.trust,
+                        "created_at": now,
+                    }
+                )
+            elif row.vouched_now:
+                vouched.append({"row_id": row.id})
+        await insert_rows(session, IDENTITIES, inserts, fallback=_INSERT_IDENTITIES)
+        if vouched:
+            keys = [v["row_id"] for v in vouched]
+            await update_rows(session, IDENTITIES, "id", ["trust"], keys, [{"trust": "vouched"}] * len(keys))
+        renamed = [c for c in self.cards.values() if c.renamed]
+        if renamed:
+            names = [{"name": c.name, "updated_at": now} for c in renamed]
+            await update_rows(session, CONTACTS, "id", ["name", "updated_at"], [c.id for c in renamed], names)
+        await _sync_session(session, renamed, vouched, writes, now)
 
 
 async def _sync_session(

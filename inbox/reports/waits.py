@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from inbox.business_hours import BusinessHours, Calendars
 from inbox.models import Conversation, ReportWait
 from inbox.names import team_names
+from inbox.pg_bulk import insert_rows
 
 FIRST_RESPONSE = "first_response"
 REPLY = "reply"
@@ -69,11 +70,13 @@ def opened_by_inbound(
     return rows
 
 
+_INSERT_WAITS = insert(WAITS)
+
+
 async def insert_waits(session: AsyncSession, rows: Iterable[dict[str, Any]]) -> None:
-    """Insert new open waits with one Core statement (no ORM objects: nothing reads them back)."""
-    rows = list(rows)
-    if rows:
-        await session.execute(insert(WAITS), rows)
+    """Insert new open waits with one Core statement (no ORM objects: nothing reads them back; on
+    PostgreSQL the rows go in as arrays, see inbox.pg_bulk)."""
+    await insert_rows(session, WAITS, list(rows), fallback=_INSERT_WAITS)
 
 
 async def _open_waits(session: AsyncSession, conversation_id: int) -> list[ReportWait]:

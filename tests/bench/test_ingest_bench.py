@@ -93,3 +93,8 @@ async def test_bench_splits_the_messages_over_three_processes_on_postgresql() ->
     assert 0 < result["processes_contacts"] < 300
     expected = result["processes_messages_per_s"] / result["messages_per_s"]
     assert result["processes_ratio_to_one"] == pytest.approx(expected, rel=0.01, abs=0.001)
+    # The ceiling: the same messages from bare asyncpg in as many processes, every one stored, the same cards.
+    assert result["ceiling_messages_per_s"] > 0 and result["ceiling_transactions"] >= 3
+    assert result["ceiling_contacts"] == result["processes_contacts"]
+    expected = result["processes_messages_per_s"] / result["ceiling_messages_per_s"]
+    assert result["processes_ratio_to_ceiling"] == pytest.approx(expected, rel=0.01, abs=0.001)
