@@ -106,6 +106,9 @@ class IngestResult:
     conversation_id: int
     message_id: int
     duplicate: bool
+    # When a new message was stored (None for a duplicate): the web chat's ack shows it without reading
+    # the row back (a transaction per ack, queued behind the writers on SQLite).
+    created_at: datetime | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -230,10 +233,11 @@ class _Staged:
             contact_id = cast(int, self.stored.contact_id)
             return IngestResult(contact_id, self.stored.conversation_id, self.stored.id, duplicate=True)
         if self.first is not None:
-            return replace(self.first.result(), duplicate=True)
+            return replace(self.first.result(), duplicate=True, created_at=None)
         msg = self.msg
         assert msg is not None and msg.id is not None and msg.conv.id is not None and msg.card.id is not None
-        return IngestResult(msg.card.id, msg.conv.id, msg.id, duplicate=False)
+        created_at = msg.row["created_at"]
+        return IngestResult(msg.card.id, msg.conv.id, msg.id, duplicate=False, created_at=created_at)
 
 
 @dataclass(slots=True)
