@@ -169,7 +169,7 @@ class Hub:
             policy=self.policy,
             publisher=self.bus,
             max_batch=settings.ingest.max_batch,
-            on_commit=self.router.wake if routing.enabled else None,
+            on_opened=self.router.wake if routing.enabled else None,
         )
         self.receiver = Receiver(
             self.sessionmaker, self.ingest, self.policy, self.bus, call_settings=self.call_settings
