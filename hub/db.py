@@ -33,7 +33,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from hub import sqlite_driver
-from inbox.search_index import index_pending
+from inbox.search_index import index_pending, index_pending_raw
 
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -101,8 +101,14 @@ def create_engine(url: str, *, echo: bool = False, busy_timeout: float = 30.0) -
 
     @event.listens_for(engine.sync_engine, "commit")
     def _on_commit(conn: Connection) -> None:
-        # The transaction's new rows into the full-text index, one statement per table, before COMMIT.
-        index_pending(conn)
+        # The transaction's new rows into the full-text index, one statement per table, before COMMIT: in
+        # one trip to the database thread (each trip also waits for the event loop to come round, while
+        # the transaction holds the write lock).
+        driver = conn.connection.dbapi_connection
+        if isinstance(driver, sqlite_driver.OneTripConnection):
+            driver.run_on_thread(index_pending_raw)
+        else:
+            index_pending(conn)
         if holders is not None:
             holders.end_transaction(conn)
 

@@ -30,6 +30,7 @@ import asyncio
 import collections
 import sqlite3
 import weakref
+from collections.abc import Callable
 from threading import Thread
 from types import ModuleType
 from typing import Any
@@ -72,7 +73,7 @@ class WriteTurns:
             lock = self._locks[loop] = asyncio.Lock()
         return lock
 
-    async def take(self, connection: _Connection) -> None:
+    async def take(self, connection: OneTripConnection) -> None:
         loop = asyncio.get_running_loop()
         lock = self._lock(loop)
         self.waiting += 1
@@ -89,10 +90,10 @@ class WriteTurns:
         self._finalizer = weakref.finalize(connection, self._hand_on_from_anywhere, id(connection))
         self._finalizer.atexit = False
 
-    def holds(self, connection: _Connection) -> bool:
+    def holds(self, connection: OneTripConnection) -> bool:
         return self._owner == id(connection)
 
-    def hand_on(self, connection: _Connection) -> None:
+    def hand_on(self, connection: OneTripConnection) -> None:
         """The transaction of `connection` ended (or never began): the next in line goes."""
         if self._owner != id(connection):
             return
@@ -149,7 +150,7 @@ class _Cursor(AsyncAdapt_aiosqlite_cursor):
     async def _run(self, operation: Any, parameters: Any, many: bool) -> None:
         connection: aiosqlite.Connection = self._connection  # type: ignore[assignment]
         raw: sqlite3.Connection = connection._conn
-        adapted: _Connection = self._adapt_connection  # type: ignore[assignment]
+        adapted: OneTripConnection = self._adapt_connection  # type: ignore[assignment]
         if isinstance(operation, str) and operation.lstrip().upper().startswith(_WRITING):
             await self._begin_in_turn(adapted, raw, operation)
             return
@@ -176,7 +177,9 @@ class _Cursor(AsyncAdapt_aiosqlite_cursor):
         if rows is not None and not self.server_side:
             self._rows = collections.deque(rows)
 
-    async def _begin_in_turn(self, adapted: _Connection, raw: sqlite3.Connection, operation: str) -> None:
+    async def _begin_in_turn(
+        self, adapted: OneTripConnection, raw: sqlite3.Connection, operation: str
+    ) -> None:
         turns = adapted.dbapi.turns
         if not turns.holds(adapted):
             await turns.take(adapted)
@@ -213,7 +216,7 @@ def _in_transaction(raw: sqlite3.Connection) -> bool:
         return False
 
 
-class _Connection(AsyncAdapt_aiosqlite_connection):
+class OneTripConnection(AsyncAdapt_aiosqlite_connection):
     __slots__ = ("__weakref__",)
     _cursor_cls = _Cursor
     dbapi: OneTripDBAPI
@@ -222,6 +225,21 @@ class _Connection(AsyncAdapt_aiosqlite_connection):
         raw: sqlite3.Connection | None = getattr(self._connection, "_conn", None)
         if raw is None or not _in_transaction(raw):
             self.dbapi.turns.hand_on(self)
+
+    def run_on_thread(self, work: Callable[[sqlite3.Connection], None]) -> None:
+        """`work` on the sqlite3 connection, on its own thread, in one hand-off (from SQLAlchemy's sync
+        code: an event hook)."""
+        raw: sqlite3.Connection = self._connection._conn
+        queue: Any = self._connection._execute  # untyped in aiosqlite
+
+        async def run() -> None:
+            async with self._execute_mutex:
+                await queue(work, raw)
+
+        try:
+            await_(run())
+        except Exception as error:
+            self._handle_exception(error)
 
     def commit(self) -> None:
         try:
@@ -256,7 +274,7 @@ class OneTripDBAPI(AsyncAdapt_aiosqlite_dbapi):
         super().__init__(aiosqlite, sqlite3)
         self.turns = WriteTurns()
 
-    def connect(self, *arg: Any, **kw: Any) -> _Connection:
+    def connect(self, *arg: Any, **kw: Any) -> OneTripConnection:
         if "timeout" in kw:  # the engine's busy timeout: a turn is waited for as long
             self.turns.timeout = float(kw["timeout"])
         creator_fn = kw.pop("async_creator_fn", None)
@@ -264,7 +282,7 @@ class OneTripDBAPI(AsyncAdapt_aiosqlite_dbapi):
         if creator_fn is None:  # as SQLAlchemy's own connect: the database thread must not keep us alive
             thread = connection if isinstance(connection, Thread) else connection._thread
             thread.daemon = True
-        return _Connection(self, await_(connection))
+        return OneTripConnection(self, await_(connection))
 
 
 def dbapi() -> ModuleType:

@@ -16,6 +16,8 @@ PostgreSQL needs none of this: its GIN indexes are maintained by the database.
 
 from __future__ import annotations
 
+import sqlite3
+
 from sqlalchemy.engine import Connection
 
 # (code in search_pending, FTS table, content table, indexed columns)
@@ -36,16 +38,26 @@ _FLUSH = (
 )
 
 
+_EXISTS = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'search_pending'"
+_ANY = "SELECT 1 FROM search_pending LIMIT 1"
+
+
+def index_pending_raw(raw: sqlite3.Connection) -> None:
+    """:func:`index_pending` on the sqlite3 connection itself, for a caller already on its thread: the
+    same statements in one hand-off instead of one per statement (up to six a commit)."""
+    if raw.execute(_EXISTS).fetchone() is None or raw.execute(_ANY).fetchone() is None:
+        return
+    for statement in _FLUSH:
+        raw.execute(statement).close()
+
+
 def index_pending(conn: Connection) -> None:
     """Index the rows noted in `search_pending`, in the current transaction (SQLite only; a no-op on a
     database migrated to before 0012_search)."""
     # Checked at each commit (two look-ups of a few microseconds): a migration may create or drop the table.
-    exists = conn.exec_driver_sql(
-        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'search_pending'"
-    ).first()
-    if exists is None:
+    if conn.exec_driver_sql(_EXISTS).first() is None:
         return
-    if conn.exec_driver_sql("SELECT 1 FROM search_pending LIMIT 1").first() is None:
+    if conn.exec_driver_sql(_ANY).first() is None:
         return
     for statement in _FLUSH:
         conn.exec_driver_sql(statement)
