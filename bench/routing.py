@@ -77,7 +77,7 @@ async def run_phase(directory: Path, *, routing: bool, n: int, agents: int, conc
         await session.commit()
         account_id = account.id
     router = RouterWorker(sessionmaker, idle_seconds=1.0)
-    ingest = IngestQueue(sessionmaker, on_commit=router.wake if routing else None)
+    ingest = IngestQueue(sessionmaker, on_opened=router.wake if routing else None)
     items = [
         InboundMessage(
             account_id=account_id,

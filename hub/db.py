@@ -13,6 +13,8 @@ import asyncio
 import contextlib
 import logging
 import os
+import sqlite3
+import threading
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -111,6 +113,63 @@ def create_engine(url: str, *, echo: bool = False, busy_timeout: float = 30.0) -
             event.listen(engine.sync_engine.pool, name, holders.end_connection)
 
     return engine
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The database file of a SQLite URL (None: another backend, or a database in memory)."""
+    parsed = make_url(url)
+    name = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not name or name == ":memory:" or name.startswith("file:"):
+        return None
+    return Path(name)
+
+
+class Checkpoints:
+    """Copies the SQLite write-ahead log into the database file from a thread and connection of its own.
+
+    SQLite checkpoints on its own in the connection whose commit took the log past 1,000 pages: that
+    commit then also writes those pages into the database file and waits for its fsync. On the hub that
+    connection is the ingest's, holding its turn of the write lock (hub.sqlite_driver) while the web chat's
+    next messages wait; so every few seconds a commit took a checkpoint's time. Here a PASSIVE checkpoint
+    runs every `every` seconds on this thread (the sqlite3 module lets go of the GIL while it writes): it
+    never blocks a writer, and it keeps the log short, so the log restarts from its beginning and the
+    commits' own checkpoint seldom comes due (it stays as the safety net). Nothing is less durable: a
+    commit is on disk in the log when it returns (synchronous=FULL), whenever its pages are copied.
+    """
+
+    def __init__(self, path: Path, every: float = 0.5) -> None:
+        self.path = path
+        self.every = every
+        # What the last checkpoint reported: pages in the log, and how many of them are in the database file.
+        self.log_pages = self.copied_pages = -1
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._run, name="okno-sqlite-checkpoints", daemon=True)
+            self._thread.start()
+
+    async def stop(self) -> None:
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            self._stop.set()
+            await asyncio.to_thread(thread.join)  # a checkpoint under way ends first
+
+    def _run(self) -> None:
+        conn = sqlite3.connect(self.path, isolation_level=None, timeout=0)
+        try:
+            conn.execute("PRAGMA synchronous=FULL")  # the checkpoint's fsyncs, as the hub's connections
+            while not self._stop.wait(self.every):
+                try:
+                    _busy, pages, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                except sqlite3.Error as exc:  # another checkpoint under way, a database going away
+                    log.debug("background checkpoint skipped: %s", exc)
+                    continue
+                self.log_pages, self.copied_pages = pages, copied
+        finally:
+            conn.close()
 
 
 class NestedTransactionError(RuntimeError):

@@ -150,6 +150,9 @@ class Hub:
             settings.database_url, busy_timeout=settings.sqlite_busy_timeout_seconds
         )
         self.sessionmaker = db.sessionmaker(self.engine)
+        # SQLite: the write-ahead log copied into the database file off the commits' path (see the class).
+        sqlite_file = db.sqlite_file(settings.database_url)
+        self.checkpoints = db.Checkpoints(sqlite_file) if sqlite_file is not None else None
         self.bus: LocalBus | RedisBus = RedisBus(settings.bus_url) if settings.bus_url else LocalBus()
         self.policy = settings.policy()
         self.sla = settings.sla_book()  # the SLA targets, the teams' own included (reports, inbox list)
@@ -169,7 +172,7 @@ class Hub:
             policy=self.policy,
             publisher=self.bus,
             max_batch=settings.ingest.max_batch,
-            on_commit=self.router.wake if routing.enabled else None,
+            on_opened=self.router.wake if routing.enabled else None,
         )
         self.receiver = Receiver(
             self.sessionmaker, self.ingest, self.policy, self.bus, call_settings=self.call_settings
@@ -386,6 +389,8 @@ class Hub:
             if self.settings.knowledge.load_defaults:  # first: the rules seeded next may name a template
                 await self.load_reply_templates()
             await self.sync_accounts()
+        if self.checkpoints is not None:
+            self.checkpoints.start()
         await self.ingest.start()
         if channels:
             await self.holds.start()
@@ -427,5 +432,7 @@ class Hub:
         if isinstance(self.bus, RedisBus):
             await self.bus.stop()
         await self.finishing.wait()  # what a socket closed by the shutdown still had to finish
+        if self.checkpoints is not None:
+            await self.checkpoints.stop()
         await self.engine.dispose()
         self._started = False

@@ -13,7 +13,6 @@ looks in the widget is the socket's business (:mod:`hub.web.webchat.history`).
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime
 from typing import Any, Final
 
 from sqlalchemy import and_, or_, select
@@ -80,20 +79,6 @@ async def messages_by_id(
         .order_by(Message.id)
     )
     return list(rows)
-
-
-async def created_at(session: AsyncSession, message_id: int) -> datetime | None:
-    """When a message was stored (one column: no ORM object to build)."""
-    return await session.scalar(select(Message.created_at).where(Message.id == message_id))
-
-
-async def created_at_of(session: AsyncSession, message_ids: Iterable[int]) -> dict[int, datetime]:
-    """When each of these messages was stored, by id (unknown ids left out)."""
-    ids = sorted(set(message_ids))
-    if not ids:
-        return {}
-    rows = await session.execute(select(Message.id, Message.created_at).where(Message.id.in_(ids)))
-    return {message_id: at for message_id, at in rows}
 
 
 async def visitor_file(

@@ -1,12 +1,13 @@
 """The router worker: applies the routing rules to new dialogs, then runs
 :func:`~inbox.routing.router.route_team` for every team with waiting dialogs.
 
-It is woken right after each ingest commit (the ingest queue's `on_commit`) and by every event that may
-free capacity or bring an agent (a dialog resolved, snoozed or reassigned, an agent coming online or
-setting their status: the hub wakes it from the event bus, so a change in another process counts too);
-between wakes it looks every `idle_seconds` anyway. A pass repeats while it hands dialogs out. Routing
-is idempotent — it only ever takes dialogs that still wait — so a spurious wake costs one query. Each
-team is decided in its own short transaction, never inside the ingest's group commit.
+It is woken right after each ingest commit that opened a dialog (the ingest queue's `on_opened`: a new
+one, or one back to open) and by every event that may free capacity or bring an agent (a dialog
+resolved, snoozed or reassigned, an agent coming online or setting their status: the hub wakes it from
+the event bus, so a change in another process counts too); between wakes it looks every `idle_seconds`
+anyway. A pass repeats while it hands dialogs out. Routing is idempotent — it only ever takes dialogs
+that still wait — so a spurious wake costs one query. Each team is decided in its own short
+transaction, never inside the ingest's group commit.
 """
 
 from __future__ import annotations

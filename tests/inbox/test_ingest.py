@@ -213,6 +213,31 @@ async def test_group_commit_batches_concurrent_ingests_and_answers_each(
     assert sum(e.type == "conversation.created" for e in recorder.events) == 20
 
 
+async def test_the_router_is_woken_after_a_batch_that_opened_a_dialog_only(
+    sessionmaker: async_sessionmaker[AsyncSession], api_account: ChannelAccount
+) -> None:
+    wakes: list[bool] = []
+    queue = IngestQueue(sessionmaker, on_opened=lambda: wakes.append(True))
+    await queue.start()
+    try:
+        first = await queue.submit(message(api_account.id, "<a@x>", ("email", "c@mail.ru"), subject="Заказ"))
+        assert first.opened and len(wakes) == 1
+        reply = message(api_account.id, "<b@x>", ("email", "c@mail.ru"), references=("<a@x>",))
+        joined = await queue.submit(reply)  # the dialog is open already: nothing new for the router
+        assert joined.conversation_id == first.conversation_id and not joined.opened and len(wakes) == 1
+        for status in ("pending", "resolved"):
+            async with sessionmaker() as session:
+                conv = await session.get_one(Conversation, first.conversation_id)
+                conv.status = status
+                await session.commit()
+            again = message(api_account.id, f"<{status}@x>", ("email", "c@mail.ru"), references=("<a@x>",))
+            back = await queue.submit(again)
+            assert back.conversation_id == first.conversation_id and back.opened
+    finally:
+        await queue.stop()
+    assert len(wakes) == 3
+
+
 async def test_a_race_lost_to_another_process_falls_back_to_one_by_one(
     sessionmaker: async_sessionmaker[AsyncSession], api_account: ChannelAccount
 ) -> None:

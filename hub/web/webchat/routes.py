@@ -33,16 +33,15 @@ from channels.webchat.tokens import current, new_visitor_id, sign
 from hub import i18n
 from hub.ratelimit import Verdict
 from hub.runtime import ConfiguredAccount
-from hub.web.context import db, hub_of, online_agents, publish
+from hub.web.context import hub_of, online_agents, publish
 from hub.web.errors import ApiError, error_response, forbidden, from_domain, not_found
 from hub.web.inputs import read_json_object
 from hub.web.webchat import strings
 from hub.web.webchat.keys import KEYS
 from hub.web.webchat.limits import LIMITS
 from inbox.bus import Event
-from inbox.conversations import scope
 from inbox.ingest import IngestError
-from inbox.models import Conversation, utcnow
+from inbox.models import utcnow
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
@@ -257,9 +256,10 @@ async def _offline(
 
 
 async def announce(request: web.Request, account_id: int, visitor_id: str, conversation_id: int) -> None:
-    """Tell every socket of the visitor, in every hub process, to watch this conversation too."""
-    async with db(request) as session:
-        conv = await session.get_one(Conversation, conversation_id)
-        where = scope(conv)
+    """Tell every socket of the visitor, in every hub process, to watch this conversation too.
+
+    The event is for the hub processes only (no agent socket gets a ``webchat.*`` event), so it carries
+    no team or assignee: reading them took one more transaction per new conversation before the first
+    message's ack, on SQLite queued for the write lock behind the ingest."""
     data = {"account_id": account_id, "visitor_id": visitor_id}
-    await publish(request, [Event("webchat.conversation", **where, data=data)])
+    await publish(request, [Event("webchat.conversation", conversation_id=conversation_id, data=data)])

@@ -56,7 +56,6 @@ from channels.webchat.tokens import current, new_visitor_id, sign
 from hub.runtime import ConfiguredAccount, Hub
 from hub.web.context import RATE_LIMITS, db, hub_of, publish
 from hub.web.errors import bad_request
-from hub.web.webchat.acks import STORED_TIMES, StoredTimes
 from hub.web.webchat.history import visitor_text, widget_messages
 from hub.web.webchat.keys import KEYS, VisitorKeys
 from hub.web.webchat.limits import LIMITS, WebchatLimits
@@ -325,9 +324,9 @@ class Visit:
                 )
                 listed = await widget_messages(session, [stored] if stored else [], self.visitor_id)
             shown = listed[0] if listed else None
-        else:  # just stored from this frame: only its time is read back (no files, no agent)
-            at = await self.request.app[STORED_TIMES].of(result.message_id)
-            shown = None if at is None else visitor_text(result.message_id, cid, item.text, at)
+        else:  # just stored from this frame, at the time the ingest hands back (no files, no agent)
+            assert result.created_at is not None
+            shown = visitor_text(result.message_id, cid, item.text, result.created_at)
         self.pushed.add(result.message_id)
         await self.send({"type": "ack", "id": cid, "message": shown})
 
@@ -463,11 +462,9 @@ def install(app: web.Application, hub: Hub) -> None:
     app[KEYS] = VisitorKeys(hub.sessionmaker)
     app[LIMITS] = WebchatLimits(app[RATE_LIMITS])
     app[VISITOR_SOCKETS] = weakref.WeakSet()
-    app[STORED_TIMES] = StoredTimes(hub.sessionmaker, hub.finishing)
 
     async def start(app: web.Application) -> None:
         await app[RELAY].start()
-        await app[STORED_TIMES].start()
 
     async def close_sockets(app: web.Application) -> None:
         sockets: weakref.WeakSet[web.WebSocketResponse] = app[VISITOR_SOCKETS]
@@ -476,7 +473,6 @@ def install(app: web.Application, hub: Hub) -> None:
 
     async def stop(app: web.Application) -> None:
         await app[RELAY].stop()
-        await app[STORED_TIMES].stop()
 
     app.on_startup.append(start)
     app.on_shutdown.append(close_sockets)

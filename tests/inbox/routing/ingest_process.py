@@ -20,7 +20,7 @@ async def main(url: str, account_id: int, first: int, count: int) -> None:
     engine = db.create_engine(url)
     sessionmaker = db.sessionmaker(engine)
     router = RouterWorker(sessionmaker, idle_seconds=0.05)
-    ingest = IngestQueue(sessionmaker, on_commit=router.wake, max_batch=10)
+    ingest = IngestQueue(sessionmaker, on_opened=router.wake, max_batch=10)
     await ingest.start()
     await router.start()
     try:
