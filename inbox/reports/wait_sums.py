@@ -28,6 +28,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Integer, case, cast, func, literal, literal_column, or_, select
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox.models import ReportWait, ReportWaitSum, UtcDateTime
@@ -211,11 +212,23 @@ class _Bucket:
     async def read(
         self, bucket: int, ranks: set[int], threshold: float | None
     ) -> tuple[dict[Any, dict[int, float]], dict[Any, int]]:
+        """The values at `ranks` (within the bucket) per group, and per group how many are at or under
+        `threshold` (when given)."""
+        picked: dict[Any, dict[int, float]] = defaultdict(dict)
+        under: dict[Any, int] = {}
+        for k, ordered in (await self.values(bucket)).items():
+            for i in ranks:
+                if i < len(ordered):
+                    picked[k][i] = ordered[i]
+            if threshold is not None:
+                under[k] = bisect_right(ordered, threshold)
+        return picked, under
+
+    async def values(self, bucket: int) -> dict[Any, list[float]]:
+        """The bucket's values in the period, ascending, per group."""
         low, high = edges(bucket)
         where = self.where(low, high)
         w = ReportWait
-        picked: dict[Any, dict[int, float]] = defaultdict(dict)
-        under: dict[Any, int] = {}
         if self.sqlite:
             key, groups = None, None
             if self.by == "hour":  # the UTC hour (a prefix of the stored time) and the zone's whole hours
@@ -224,40 +237,20 @@ class _Bucket:
             elif self.by is not None:
                 cuts, groups = local_starts(self.zone, self.by, self.start, self.end)
                 key = piece_of(w.started_at, cuts)
-            walked, _ = await walk(
-                self.session, w.value_seconds, key, where, pieces=None if groups is None else len(groups)
-            )
+            pieces = None if groups is None else len(groups)
+            walked, _ = await walk(self.session, w.value_seconds, key, where, pieces=pieces)
             merged: dict[Any, list[list[float]]] = defaultdict(list)
             for piece, found in walked.items():
                 merged[None if groups is None else groups[piece]].append(found)
-            for k, parts in merged.items():
-                ordered = parts[0] if len(parts) == 1 else sorted(chain(*parts))
-                for i in ranks:
-                    if i < len(ordered):
-                        picked[k][i] = ordered[i]
-                if threshold is not None:
-                    under[k] = bisect_right(ordered, threshold)
-            return picked, under
-        gkey = (
-            local_bucket(self.session, w.started_at, self.by, self.zone, self.start, self.end)
-            if self.by
-            else literal(0)
-        )
-        if ranks:
-            base = select(gkey.label("g"), w.value_seconds.label("v")).where(*where).subquery()
-            ranked = select(
-                base.c.g,
-                base.c.v,
-                (func.row_number().over(partition_by=base.c.g, order_by=base.c.v) - 1).label("i"),
-            ).subquery()
-            query = select(ranked.c.g, ranked.c.i, ranked.c.v).where(ranked.c.i.in_(sorted(ranks)))
-            for g, i, v in await self.session.execute(query):
-                picked[None if self.by is None else _norm(g)][int(i)] = float(v)
-        if threshold is not None:
-            counted = select(gkey, func.count()).where(*where, w.value_seconds <= threshold)
-            for g, n in await self.session.execute(_grouped(counted, self.by, gkey)):
-                under[None if self.by is None else _norm(g)] = int(n)
-        return picked, under
+            return {k: p[0] if len(p) == 1 else sorted(chain(*p)) for k, p in merged.items()}
+        # PostgreSQL: each group's values as one sorted array (a sort per group, no row per value).
+        ordered: Any = func.array_agg(aggregate_order_by(w.value_seconds, w.value_seconds))
+        if self.by is None:
+            row = (await self.session.execute(select(ordered).where(*where))).one()
+            return {None: [float(v) for v in row[0]]} if row[0] else {}
+        gkey = local_bucket(self.session, w.started_at, self.by, self.zone, self.start, self.end)
+        rows = await self.session.execute(select(gkey, ordered).where(*where).group_by(gkey))
+        return {_norm(g): [float(v) for v in found] for g, found in rows}
 
 
 def _grouped(query: Any, by: str | None, key: Any) -> Any:
