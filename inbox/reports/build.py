@@ -500,13 +500,13 @@ def _rolled(session: AsyncSession, req: ReportRequest, team_sla: _TeamSla) -> bo
     """Whether the roll-ups of the waits answer `req` (see inbox.reports.wait_sums)."""
     return (
         not req.business_hours
-        and req.by in (None, *TIME_GROUPS)
+        and req.by in (None, *TIME_GROUPS, "team", "channel", "agent")
         and req.team_ids is None
         and req.channel is None
         and req.agent_id is None
         and not team_sla.own
         and not team_sla.default.business_hours
-        and whole_hours(req.zone, *req.window())
+        and (req.by in ("team", "channel", "agent") or whole_hours(req.zone, *req.window()))
     )
 
 

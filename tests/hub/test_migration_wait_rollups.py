@@ -55,9 +55,21 @@ async def test_stored_waits_are_summed_by_hour_and_bucket_and_the_migration_goes
             )
         async with engine.connect() as conn:
             rows = await conn.execute(
-                text("SELECT kind, hour, bucket, n, total FROM report_wait_sums WHERE n <> 0 ORDER BY 2, 3")
+                text(
+                    "SELECT kind, start, bucket, n, total FROM report_wait_sums"
+                    " WHERE n <> 0 AND width = 'h' ORDER BY 2, 3"
+                )
             )
             sums = [tuple(r) for r in rows]
+            days = await conn.execute(
+                text("SELECT width, start, bucket, n FROM report_wait_sums WHERE width <> 'h' ORDER BY 1, 3")
+            )
+            by_day = [tuple(r) for r in days]
+        assert by_day == [
+            (width, "2026-03-02 00:00:00.000000", bucket, n)
+            for width in ("a", "c", "t")
+            for bucket, n in ((5, 1), (6, 1), (78, 2))
+        ]
         assert sums == [
             ("reply", "2026-03-02 07:00:00.000000", 78, 2, 7300.0),  # 3584 ≤ both < 3840
             ("reply", "2026-03-02 08:00:00.000000", 5, 1, 5.5),

@@ -95,18 +95,23 @@ async def hub_of_waits(session: AsyncSession) -> None:
 async def test_the_sums_equal_the_waits_added_up(session: AsyncSession) -> None:
     await hub_of_waits(session)
     w = ReportWait
-    want: dict[tuple[str, datetime, int], list[float]] = defaultdict(list)
-    for kind, started, outcome, value in await session.execute(
-        select(w.kind, w.started_at, w.outcome, w.value_seconds)
+    want: dict[tuple[Any, ...], list[float]] = defaultdict(list)
+    for kind, started, outcome, value, team, channel, agent in await session.execute(
+        select(w.kind, w.started_at, w.outcome, w.value_seconds, w.team_id, w.channel_kind, w.agent_id)
     ):
         if value is not None and outcome != "dropped":
             hour = started.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-            want[(kind, hour, bucket_of(value))].append(value)
+            day = hour.replace(hour=0)
+            bucket = bucket_of(value)
+            want[("h", kind, hour, 0, "", 0, bucket)].append(value)
+            want[("t", kind, day, team or 0, "", 0, bucket)].append(value)
+            want[("c", kind, day, 0, channel, 0, bucket)].append(value)
+            want[("a", kind, day, 0, "", agent or 0, bucket)].append(value)
     s = ReportWaitSum
     got = {
-        (kind, hour.astimezone(UTC), bucket): (n, total)
-        for kind, hour, bucket, n, total in await session.execute(
-            select(s.kind, s.hour, s.bucket, s.n, s.total)
+        (width, kind, at.astimezone(UTC), team, channel, agent, bucket): (n, total)
+        for width, kind, at, team, channel, agent, bucket, n, total in await session.execute(
+            select(s.width, s.kind, s.start, s.team_id, s.channel_kind, s.agent_id, s.bucket, s.n, s.total)
         )
         if n
     }
