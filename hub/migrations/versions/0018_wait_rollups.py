@@ -60,13 +60,20 @@ def _arms(row: str, hour: str, day: str, bucket: str, sign: int) -> list[str]:
 
 
 def _sqlite_upsert(row: str, sign: int) -> str:
+    """One wait's four sums in one statement with the bucket computed once: the trigger's program is
+    compiled into each statement that writes report_waits, so it is kept small."""
     hour = f"substr({row}.started_at, 1, 13) || ':00:00.000000'"
     day = f"substr({row}.started_at, 1, 10) || ' 00:00:00.000000'"
     bucket = bucket_sql(f"{row}.value_seconds", SQLITE_FLOOR)
-    where = f" WHERE {_counted(row + '.')}"
-    rows = " UNION ALL ".join(arm + where for arm in _arms(row + ".", hour, day, bucket, sign))
+    widths = "(SELECT 'h' AS width UNION ALL SELECT 't' UNION ALL SELECT 'c' UNION ALL SELECT 'a') AS w"
     return (
-        f"INSERT INTO report_wait_sums ({KEY}, n, total) {rows}"
+        f"INSERT INTO report_wait_sums ({KEY}, n, total) SELECT w.width, {row}.kind,"
+        f" CASE w.width WHEN 'h' THEN {hour} ELSE {day} END,"
+        f" CASE w.width WHEN 't' THEN coalesce({row}.team_id, 0) ELSE 0 END,"
+        f" CASE w.width WHEN 'c' THEN coalesce({row}.channel_kind, '') ELSE '' END,"
+        f" CASE w.width WHEN 'a' THEN coalesce({row}.agent_id, 0) ELSE 0 END,"
+        f" b.bucket, {sign}, {sign} * {row}.value_seconds FROM (SELECT {bucket} AS bucket) AS b, {widths}"
+        f" WHERE {_counted(row + '.')}"
         f" ON CONFLICT ({KEY}) DO UPDATE SET n = n + excluded.n, total = total + excluded.total;"
     )
 
