@@ -1,7 +1,8 @@
 """The wait reports from the roll-ups (report_wait_sums, kept by triggers on report_waits) equal the same
 reports read from the waits: random waits (open, ended, dropped, moved, reopened, deleted; values from
 fractions of a second to weeks, on bucket edges and on the SLA threshold), every grouping and filter,
-wall-clock and business-hours seconds, in a DST zone and in Kathmandu (5:45 off UTC: the waits are read)."""
+wall-clock and business-hours seconds, in a DST zone and in Kathmandu (5:45 off UTC: by day, hour or weekday
+the waits are read; by team, channel or agent the days' sums and the ragged ends)."""
 
 from __future__ import annotations
 
