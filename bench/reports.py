@@ -4,6 +4,7 @@ bare SQL aggregate of the same facts.
     python bench/reports.py                                  # both backends, 100,000 conversations
     python bench/reports.py --conversations 10000            # a quicker look
     python bench/reports.py --backends sqlite                # one backend
+    python bench/reports.py --keep DIR --no-wait-rollups     # the wait reports from every wait (an A/B)
     python bench/reports.py --postgresql-url postgresql+asyncpg://postgres@127.0.0.1:5432/postgres
 
 Each backend gets a fresh scratch database (SQLite: a file in a temp dir; PostgreSQL: a database created
@@ -58,6 +59,7 @@ from inbox.models import (
     ReportWait,
     Team,
 )
+from inbox.reports import build
 from inbox.reports.build import REPORTS, ReportRequest, build_report
 from inbox.reports.figures import SlaTargets
 
@@ -435,6 +437,7 @@ def table(summary: dict[str, Any]) -> str:
 
 
 async def main(args: argparse.Namespace) -> int:
+    build.WAIT_ROLLUPS = not args.no_wait_rollups
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     unknown = [b for b in backends if b not in BACKENDS]
     if unknown or not backends:
@@ -477,6 +480,11 @@ if __name__ == "__main__":
         metavar="DIR",
         help="keep the filled databases between runs and reuse them (SQLite: DIR/reports.db; PostgreSQL: "
         "a database okno_reports_keep_<DIR's name>); remove them by hand",
+    )
+    parser.add_argument(
+        "--no-wait-rollups",
+        action="store_true",
+        help="the wait reports read every wait, not report_wait_sums (the before of an A/B on the same data)",
     )
     parser.add_argument("--json", action="store_true")
     sys.exit(asyncio.run(main(parser.parse_args())))

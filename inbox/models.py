@@ -562,6 +562,26 @@ class ReportCount(Base):
     n: Mapped[int] = mapped_column(BigInteger)
 
 
+class ReportWaitSum(Base):
+    """How many ended, measured waits of a kind (not dropped, with a value) with a value in one bucket
+    (inbox.reports.wait_sums) started in one UTC hour (`width` "h"), or in one UTC day per team ("t"),
+    channel ("c") or agent ("a"), and the sum of their wall-clock seconds. Kept by triggers on report_waits
+    in the wait's own transaction (migration 0018_wait_rollups), never written by the code; a missing team,
+    channel or agent is 0 / ""."""
+
+    __tablename__ = "report_wait_sums"
+    __table_args__ = ({"sqlite_with_rowid": False},)
+    width: Mapped[str] = mapped_column(String(1), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    start: Mapped[datetime] = mapped_column(primary_key=True)
+    team_id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    channel_kind: Mapped[str] = mapped_column(String(20), primary_key=True)
+    agent_id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    bucket: Mapped[int] = mapped_column(Integer, primary_key=True)
+    n: Mapped[int] = mapped_column(BigInteger)
+    total: Mapped[float]
+
+
 class ReportWait(BulkInserted, Base):
     """One wait the reports measure, written when it starts and closed when it ends (see inbox.reports).
 

@@ -48,6 +48,7 @@ from inbox.reports.sql import (
     summary_of,
     walk,
 )
+from inbox.reports.wait_sums import rolled_wait_figures
 from inbox.reports.waits import FIRST_RESPONSE, REPLY, RESOLUTION
 
 WAIT_REPORTS: Mapping[str, str] = {
@@ -60,6 +61,7 @@ GROUPS = ("agent", "team", "channel", "day", "hour", "weekday", "source")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 MISSED = ("missed", "busy", "failed", "voicemail")
 ROLLUPS = True  # volume adds up report_counts; False counts the events as before (an A/B in one process)
+WAIT_ROLLUPS = True  # wait reports add up report_wait_sums where they can; False reads the waits (an A/B)
 MAX_DAYS = 400  # a year and a month: enough to compare with last year, and a bounded query
 
 
@@ -433,6 +435,17 @@ async def _sql_figures(
             func.sum(case((and_(ended, clock > threshold), 1), else_=0)),
             func.sum(case((overdue, 1), else_=0)) if not team_sla.on_business_hours() else literal(0),
         ]
+    if WAIT_ROLLUPS and _rolled(session, req, team_sla):
+        return await rolled_wait_figures(
+            session,
+            kind=kind,
+            start=start,
+            end=end,
+            by=req.by,
+            zone=req.zone,
+            threshold=team_sla.default.for_kind(kind) if has_target else None,
+            now=now,
+        )
     in_value_order = not req.business_hours and await most_of_history(
         session, w.started_at, [w.kind == kind], start, end
     )
@@ -481,6 +494,20 @@ async def _sql_figures(
                 k = None if group is None else _norm(key)
                 missed[k] = missed.get(k, 0) + 1
     return stats, met, missed
+
+
+def _rolled(session: AsyncSession, req: ReportRequest, team_sla: _TeamSla) -> bool:
+    """Whether the roll-ups of the waits answer `req` (see inbox.reports.wait_sums)."""
+    return (
+        not req.business_hours
+        and req.by in (None, *TIME_GROUPS, "team", "channel", "agent")
+        and req.team_ids is None
+        and req.channel is None
+        and req.agent_id is None
+        and not team_sla.own
+        and not team_sla.default.business_hours
+        and (req.by in ("team", "channel", "agent") or whole_hours(req.zone, *req.window()))
+    )
 
 
 async def _walked_figures(
