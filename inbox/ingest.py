@@ -63,9 +63,10 @@ from inbox.models import (
     utcnow,
 )
 from inbox.pg_bulk import ids_array, insert_rows, pair_params, per_id, per_pair, update_rows
+from inbox.pg_messages import OPENS_CYCLE, OPENS_REPLY, Inbound, insert_inbound
 from inbox.policy import InboxPolicy
 from inbox.quarantine import RefusedResult, keep_raw, stage_refused
-from inbox.reports.waits import WAITS, insert_waits, opened_by_inbound
+from inbox.reports.waits import WAITS, opened_by_inbound
 from inbox.unavailable import as_unavailable
 
 log = logging.getLogger(__name__)
@@ -209,6 +210,11 @@ class _Msg:
     card: Card
     attachments: list[dict[str, Any]]
     id: int | None = None
+    # What the message opens (inbound "message" kind only): the cycle's reporting event, if it began one
+    # (conversation_opened / _reopened), and its waits (inbox.pg_messages' OPENS_* bits).
+    opened_event: str | None = None
+    opens: int = 0
+    received: datetime | None = None  # when the client wrote (see _Staged.received)
 
 
 @dataclass(frozen=True, slots=True)
@@ -588,7 +594,11 @@ def _stage_one(
         }
         for att in item.attachments
     ]
-    msg = _Msg(row, conv, card, attachments)
+    msg = _Msg(row, conv, card, attachments, received=received)
+    if item.kind == "message":  # as _after_write files them (see inbox.reports.waits.opened_by_inbound)
+        new_cycle = created or reopened
+        msg.opened_event = "conversation_opened" if created else "conversation_reopened" if reopened else None
+        msg.opens = (OPENS_CYCLE if new_cycle else 0) | (OPENS_REPLY if starts_wait or new_cycle else 0)
     batch.messages.append(msg)
     staged = _Staged(
         msg,
@@ -674,11 +684,26 @@ async def _write_arrays(batch: _Batch, groups: dict[tuple[str, ...], list[_Conv]
         changes = [{c: getattr(conv, c) for c in columns} for conv in convs]
         await update_rows(session, CONVERSATIONS, "id", columns, [conv.id for conv in convs], changes)
     if batch.messages:
+        inbound: list[Inbound] = []
         for msg in batch.messages:
-            msg.row["conversation_id"] = msg.conv.id
+            conv = msg.conv
+            msg.row["conversation_id"] = conv.id
             msg.row["contact_id"] = msg.card.id
-        rows = [msg.row for msg in batch.messages]
-        message_ids = await insert_rows(session, MESSAGES, rows, fallback=_INSERT_MESSAGES, ids=True)
+            inbound.append(
+                Inbound(
+                    msg.row,
+                    msg.received or msg.row["created_at"],
+                    msg.opened_event,
+                    msg.opens,
+                    conv.account_id,
+                    conv.contact_id,
+                    conv.channel_kind,
+                    conv.team_id,
+                    conv.assignee_id,
+                )
+            )
+        # With their reporting events and waits (_after_write leaves those to this on PostgreSQL).
+        message_ids = await insert_inbound(session, inbound)
         attachments: list[dict[str, Any]] = []
         for msg, message_id in zip(batch.messages, message_ids, strict=True):
             msg.id = message_id
@@ -740,6 +765,8 @@ async def stage_batch(
 async def _after_write(batch: _Batch, staged: Iterable[_Staged]) -> list[Event]:
     """Reporting events, duplicate candidates and bus events, now that every row has its id."""
     session = batch.session
+    # On PostgreSQL the reporting events and waits went in with the messages (inbox.pg_messages).
+    measure = dialect_of(session) != "postgresql"
     events: list[Event] = []
     measured: list[dict[str, Any]] = []
     waits: list[dict[str, Any]] = []
@@ -749,16 +776,16 @@ async def _after_write(batch: _Batch, staged: Iterable[_Staged]) -> list[Event]:
             continue
         conv, card = msg.conv, msg.card
         kind, text = msg.row["kind"], msg.row["body_text"]
-        common: dict[str, Any] = {
-            "conversation_id": conv.id,
-            "contact_id": card.id,
-            "team_id": conv.team_id,
-            "agent_id": conv.assignee_id,
-            "account_id": conv.account_id,
-            "channel_kind": conv.channel_kind,
-            "occurred_at": s.received or msg.row["created_at"],
-        }
-        if kind == "message":
+        if kind == "message" and measure:
+            common: dict[str, Any] = {
+                "conversation_id": conv.id,
+                "contact_id": card.id,
+                "team_id": conv.team_id,
+                "agent_id": conv.assignee_id,
+                "account_id": conv.account_id,
+                "channel_kind": conv.channel_kind,
+                "occurred_at": s.received or msg.row["created_at"],
+            }
             waits += opened_by_inbound(
                 conv,
                 s.received or msg.row["created_at"],
@@ -812,12 +839,7 @@ async def _after_write(batch: _Batch, staged: Iterable[_Staged]) -> list[Event]:
                 },
             )
         )
-    if dialect_of(session) == "postgresql":
-        # One statement each, the rows as arrays (inbox.pg_bulk): the report_counts trigger (migration
-        # 0016) counts the batch's events at once, taking its rows' locks in key order.
-        await insert_rows(session, REPORTING_EVENTS, measured, fallback=_INSERT_REPORTING_EVENTS)
-        await insert_waits(session, waits)
-    else:  # one executemany each, in one trip: these rows need no ids back
+    if measure:  # one executemany each, in one trip: these rows need no ids back
         await run_steps(
             session, [Step(_INSERT_REPORTING_EVENTS, lambda: measured), Step(_INSERT_WAITS, lambda: waits)]
         )
