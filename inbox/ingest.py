@@ -51,7 +51,7 @@ from inbox.bounces import bounce_of, mark_failed
 from inbox.bulk import Step, run_steps
 from inbox.bus import Event, NullPublisher, Publisher
 from inbox.identities import InvalidIdentity, normalize
-from inbox.items import IdentityKind, IdentityRef, InboundMessage, Refused, Trust
+from inbox.items import IdentityKind, IdentityRef, InboundMessage, Refused
 from inbox.lists import Statements, dialect_of, in_list
 from inbox.matching import Card, CardMatcher
 from inbox.models import (
@@ -281,7 +281,7 @@ def _prepare(item: InboundMessage, policy: InboxPolicy) -> _Prepared:
         raise IngestError("external_id must be 1-500 characters")
     if len(item.text) > MAX_TEXT:
         raise IngestError(f"text is longer than {MAX_TEXT} characters")
-    found: dict[tuple[IdentityKind, str], Trust] = {}
+    found: dict[tuple[IdentityKind, str], IdentityRef] = {}
     invalid: list[str] = []
     for ref in item.sender.identities:
         try:
@@ -289,9 +289,12 @@ def _prepare(item: InboundMessage, policy: InboxPolicy) -> _Prepared:
         except InvalidIdentity as exc:
             invalid.append(str(exc))
             continue
-        if found.get((ref.kind, value)) != "vouched":  # shown both ways: the platform's word wins
-            found[(ref.kind, value)] = ref.trust
-    identities = [IdentityRef(kind, value, trust) for (kind, value), trust in found.items()]
+        key = (ref.kind, value)
+        held = found.get(key)
+        if held is None or held.trust != "vouched":  # shown both ways: the platform's word wins
+            # The sender's own ref when normalizing kept it as it was (most do): no new object per item.
+            found[key] = ref if value == ref.value else IdentityRef(ref.kind, value, ref.trust)
+    identities = list(found.values())
     if not identities:
         reason = "; ".join(invalid) or "the sender has no identity"
         raise IngestError(f"cannot tell who sent it: {reason}")
