@@ -9,8 +9,11 @@ statements and round trips per group commit, and three in four of the values the
 conversation, card, account and time again for each event and wait. Here every message goes in once, as
 one row of arrays (``unnest``, one text whatever the batch holds: see inbox.pg_bulk) with those facts as
 two more columns, and the events and waits are made from those rows by data-modifying CTEs of the same
-statement. The statement-level trigger that counts reporting events (migration 0016) still sees them as
-one INSERT. What comes back is each message's id, matched to its row by its ordinal (``_sentinel``).
+statement. An input with one value for every message of the batch (a kind, a NULL, an account's team)
+goes in as one parameter instead of an array (as inbox.pg_bulk.BulkInsert does): a statement for each
+such set, prepared once per connection. The statement-level trigger that counts reporting events
+(migration 0016) still sees them as one INSERT. What comes back is each message's id, matched to its row
+by its ordinal (``_sentinel``).
 
 Event and wait rows take the conversation's account, channel, team and assignee as the batch read them,
 and the wait's card is the conversation's, as inbox.reports.waits.wait_row files them.
@@ -23,7 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, text
+from sqlalchemy import Table, TextClause, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox.models import Message
@@ -34,21 +37,31 @@ OPENS_REPLY = 2  # the client begins to wait for a reply
 
 MESSAGES = cast(Table, Message.__table__)
 
-_SQL = text(
-    f"""
-WITH w AS MATERIALIZED (
-  SELECT * FROM unnest(
-    CAST(:conversation_id AS bigint[]), CAST(:account_id AS bigint[]), CAST(:contact_id AS bigint[]),
-    CAST(:kind AS text[]), CAST(:external_id AS text[]), CAST(:subject AS text[]),
-    CAST(:body_text AS text[]), CAST(:body_html AS text[]), CAST(:sent_at AS timestamptz[]),
-    CAST(:created_at AS timestamptz[]), CAST(:meta AS text[]), CAST(:received AS timestamptz[]),
-    CAST(:opened AS text[]), CAST(:waits AS int[]), CAST(:conv_account_id AS bigint[]),
-    CAST(:conv_contact_id AS bigint[]), CAST(:channel_kind AS text[]), CAST(:team_id AS bigint[]),
-    CAST(:agent_id AS bigint[])
-  ) WITH ORDINALITY AS w(conversation_id, account_id, contact_id, kind, external_id, subject, body_text,
-    body_html, sent_at, created_at, meta, received, opened, waits, conv_account_id, conv_contact_id,
-    channel_kind, team_id, agent_id, n)
-), stored AS (
+# The statement's inputs, one value per message each, and their types.
+_INPUTS = (
+    ("conversation_id", "bigint"),
+    ("account_id", "bigint"),
+    ("contact_id", "bigint"),
+    ("kind", "text"),
+    ("external_id", "text"),
+    ("subject", "text"),
+    ("body_text", "text"),
+    ("body_html", "text"),
+    ("sent_at", "timestamptz"),
+    ("created_at", "timestamptz"),
+    ("meta", "text"),
+    ("received", "timestamptz"),
+    ("opened", "text"),
+    ("waits", "int"),
+    ("conv_account_id", "bigint"),
+    ("conv_contact_id", "bigint"),
+    ("channel_kind", "text"),
+    ("team_id", "bigint"),
+    ("agent_id", "bigint"),
+)
+
+_WRITES = f"""
+stored AS (
   INSERT INTO messages (conversation_id, account_id, direction, kind, contact_id, external_id, subject,
     body_text, body_html, sent_at, created_at, meta, _sentinel)
   SELECT conversation_id, account_id, 'in', kind, contact_id, external_id, subject, body_text, body_html,
@@ -75,7 +88,25 @@ WITH w AS MATERIALIZED (
 )
 SELECT id, _sentinel FROM stored
 """
-)
+
+_STATEMENTS: dict[frozenset[str], TextClause] = {}
+
+
+def _statement(uniform: frozenset[str]) -> TextClause:
+    """The statement whose inputs in `uniform` (one value for every message) are single parameters and
+    the others arrays (see inbox.pg_bulk.BulkInsert); built once for each such set."""
+    statement = _STATEMENTS.get(uniform)
+    if statement is None:
+        arrays = [(name, type_) for name, type_ in _INPUTS if name not in uniform]
+        ones = ", ".join(f"CAST(:{name} AS {type_}) AS {name}" for name, type_ in _INPUTS if name in uniform)
+        unnested = ", ".join(f"CAST(:{name} AS {type_}[])" for name, type_ in arrays)
+        columns = ", ".join(name for name, _ in arrays)
+        source = (
+            f"SELECT u.*{', ' + ones if ones else ''}\n"
+            f"  FROM unnest({unnested}) WITH ORDINALITY AS u({columns}, n)"
+        )
+        statement = _STATEMENTS[uniform] = text(f"WITH w AS MATERIALIZED (\n  {source}\n), {_WRITES}")
+    return statement
 
 
 @dataclass(slots=True)
@@ -122,23 +153,31 @@ async def insert_inbound(session: AsyncSession, messages: Sequence[Inbound]) -> 
     if not messages:
         return []
     rows = [m.row for m in messages]
-    params: dict[str, list[Any]] = {name: [row[name] for row in rows] for name in _COLUMNS}
-    serialize = _json_serializer(session)
-    params["meta"] = [serialize(row["meta"]) for row in rows]
+    values: dict[str, list[Any]] = {name: [row[name] for row in rows] for name in _COLUMNS}
+    values["meta"] = [row["meta"] for row in rows]
     # Mostly the row's own time (no platform time given): sent once, as the row's (a time costs asyncpg
     # three times what a NULL does).
-    params["received"] = [
+    values["received"] = [
         None if m.received == row["created_at"] else m.received for m, row in zip(messages, rows, strict=True)
     ]
-    params["opened"] = [m.opened for m in messages]
-    params["waits"] = [m.waits for m in messages]
-    params["conv_account_id"] = [m.conv_account_id for m in messages]
-    params["conv_contact_id"] = [m.conv_contact_id for m in messages]
-    params["channel_kind"] = [m.channel_kind for m in messages]
-    params["team_id"] = [m.team_id for m in messages]
-    params["agent_id"] = [m.agent_id for m in messages]
+    values["opened"] = [m.opened for m in messages]
+    values["waits"] = [m.waits for m in messages]
+    values["conv_account_id"] = [m.conv_account_id for m in messages]
+    values["conv_contact_id"] = [m.conv_contact_id for m in messages]
+    values["channel_kind"] = [m.channel_kind for m in messages]
+    values["team_id"] = [m.team_id for m in messages]
+    values["agent_id"] = [m.agent_id for m in messages]
+    uniform = {name for name, column in values.items() if column.count(column[0]) == len(column)}
+    if len(uniform) == len(values):  # the rows are made from one array at least
+        uniform.discard("conversation_id")
+    serialize = _json_serializer(session)
+    params: dict[str, Any] = {}
+    for name, column in values.items():
+        if name == "meta":
+            column = [serialize(value) for value in (column[:1] if name in uniform else column)]
+        params[name] = column[0] if name in uniform else column
     ids: list[int | None] = [None] * len(messages)
-    for message_id, ordinal in await session.execute(_SQL, params):
+    for message_id, ordinal in await session.execute(_statement(frozenset(uniform)), params):
         ids[ordinal - 1] = message_id
     if any(i is None for i in ids):
         raise RuntimeError(f"INSERT INTO messages returned {len(messages)} rows incompletely")

@@ -51,3 +51,31 @@ async def test_a_value_too_long_for_its_column_is_refused_not_cut(session: Async
     too_long = {"contact_id": card, "kind": "email", "value": "a" * 400, "trust": "vouched"}
     with pytest.raises(DBAPIError, match="too long"):
         await insert_rows(session, IDENTITIES, [too_long], fallback=insert(IDENTITIES))
+
+
+async def test_a_column_with_one_value_in_every_row_is_stored_in_every_row(session: AsyncSession) -> None:
+    """Such a column goes in as one parameter on PostgreSQL (inbox.pg_bulk.BulkInsert's `uniform`):
+    a JSON list, a NULL and a text alike; the rows still get their own ids and their varying values."""
+    rows: list[dict[str, Any]] = [
+        {"name": f"Card {n}", "source_channel": "api", "source_detail": None, "tags": ["vip"]}
+        for n in range(3)
+    ]
+    ids = await insert_rows(session, CONTACTS, rows, fallback=INSERT_CONTACTS, ids=True)
+    [one] = await insert_rows(
+        session, CONTACTS, [{"name": "Solo", "tags": []}], fallback=INSERT_CONTACTS, ids=True
+    )
+    identities = [
+        {"contact_id": one, "kind": "email", "value": f"{n}@mail.ru", "trust": "typed"} for n in (1, 2)
+    ]
+    await insert_rows(session, IDENTITIES, identities, fallback=insert(IDENTITIES))
+    one_row = [{**identities[0], "value": "x@mail.ru"}]  # every column uniform but one: rows from an array
+    await insert_rows(session, IDENTITIES, one_row, fallback=insert(IDENTITIES))
+    await session.commit()
+
+    stored = {c.id: c for c in await session.scalars(select(Contact))}
+    assert [(stored[i].name, stored[i].tags, stored[i].source_channel) for i in ids] == [
+        (f"Card {n}", ["vip"], "api") for n in range(3)
+    ]
+    assert (stored[one].name, stored[one].tags) == ("Solo", [])
+    kept = {(i.contact_id, i.value, i.trust) for i in await session.scalars(select(Identity))}
+    assert kept == {(one, v, "typed") for v in ("1@mail.ru", "2@mail.ru", "x@mail.ru")}
