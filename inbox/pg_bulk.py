@@ -40,6 +40,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import TypeEngine
 
+from inbox import pg_raw
+
 SENTINEL = "_sentinel"
 ORDINAL = "n"
 
@@ -165,7 +167,7 @@ class BulkInsert:
         """Insert `rows`; with `returning`, the returned values of each row, in the order of `rows`."""
         if not rows:
             return []
-        result = await session.execute(self.statement, self.params(session, rows))
+        result = await pg_raw.fetch(session, self.statement, self.params(session, rows))
         if not self.returning:
             return []
         back: list[tuple[Any, ...] | None] = [None] * len(rows)
@@ -202,7 +204,7 @@ class BulkUpdate:
         params: dict[str, list[Any]] = {self.KEY: list(keys)}
         for name in self.columns:
             params[name] = self.arrays.values(session, name, [row[name] for row in rows])
-        await session.execute(self.statement, params)
+        await pg_raw.fetch(session, self.statement, params)
 
 
 def pair_params(wanted: Mapping[Any, Any]) -> dict[str, list[Any]]:

@@ -29,6 +29,7 @@ from typing import Any, cast
 from sqlalchemy import Table, TextClause, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from inbox import pg_raw
 from inbox.models import Message
 from inbox.reports.waits import FIRST_RESPONSE, REPLY, RESOLUTION
 
@@ -177,7 +178,7 @@ async def insert_inbound(session: AsyncSession, messages: Sequence[Inbound]) -> 
             column = [serialize(value) for value in (column[:1] if name in uniform else column)]
         params[name] = column[0] if name in uniform else column
     ids: list[int | None] = [None] * len(messages)
-    for message_id, ordinal in await session.execute(_statement(frozenset(uniform)), params):
+    for message_id, ordinal in await pg_raw.fetch(session, _statement(frozenset(uniform)), params):
         ids[ordinal - 1] = message_id
     if any(i is None for i in ids):
         raise RuntimeError(f"INSERT INTO messages returned {len(messages)} rows incompletely")

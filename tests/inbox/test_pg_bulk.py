@@ -6,7 +6,7 @@ from typing import Any, cast
 
 import pytest
 from sqlalchemy import Table, insert, select
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox.models import Contact, Identity
@@ -79,3 +79,24 @@ async def test_a_column_with_one_value_in_every_row_is_stored_in_every_row(sessi
     assert (stored[one].name, stored[one].tags) == ("Solo", [])
     kept = {(i.contact_id, i.value, i.trust) for i in await session.scalars(select(Identity))}
     assert kept == {(one, v, "typed") for v in ("1@mail.ru", "2@mail.ru", "x@mail.ru")}
+
+
+async def test_a_refused_row_raises_sqlalchemys_integrity_error_and_the_session_rolls_back(
+    session: AsyncSession,
+) -> None:
+    """On PostgreSQL the statement runs on asyncpg itself (inbox.pg_raw): a unique key taken must still
+    come out as SQLAlchemy's IntegrityError (the ingest queue then takes its items one by one), and the
+    session must still roll back and go on."""
+    [card] = await insert_rows(session, CONTACTS, [{"name": "x"}], fallback=INSERT_CONTACTS, ids=True)
+    row = {"contact_id": card, "kind": "email", "value": "taken@mail.ru", "trust": "vouched"}
+    await insert_rows(session, IDENTITIES, [row], fallback=insert(IDENTITIES))
+    await session.commit()
+    with pytest.raises(IntegrityError):
+        await insert_rows(
+            session, IDENTITIES, [row, {**row, "value": "free@mail.ru"}], fallback=insert(IDENTITIES)
+        )
+    await session.rollback()
+    await insert_rows(session, IDENTITIES, [{**row, "value": "free@mail.ru"}], fallback=insert(IDENTITIES))
+    await session.commit()
+    values = set(await session.scalars(select(Identity.value)))
+    assert values == {"taken@mail.ru", "free@mail.ru"}
