@@ -46,6 +46,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
+from inbox import pg_raw
 from inbox.blobs import BlobStore
 from inbox.bounces import bounce_of, mark_failed
 from inbox.bulk import Step, run_steps
@@ -367,7 +368,7 @@ async def _load(batch: _Batch, prepared: Sequence[_Prepared]) -> dict[tuple[int,
     session = batch.session
     statements = _LOADS(session)
     account_ids = sorted({p.item.account_id for p in prepared})
-    accounts = await session.execute(statements["accounts"], {"accounts": account_ids})
+    accounts = await pg_raw.fetch(session, statements["accounts"], {"accounts": account_ids})
     for account_id, kind, team_id in accounts:
         batch.accounts[account_id] = _Account(account_id, kind, team_id)
 
@@ -375,7 +376,7 @@ async def _load(batch: _Batch, prepared: Sequence[_Prepared]) -> dict[tuple[int,
     for p in prepared:
         keys.setdefault(p.item.account_id, set()).update(_candidate_ids(p.item))
     existing: dict[tuple[int, str], _Stored] = {}
-    rows = await session.execute(*_pairs(session, statements, "stored", keys))
+    rows = await pg_raw.fetch(session, *_pairs(session, statements, "stored", keys))
     for account_id, external_id, message_id, conversation_id, contact_id, meta in rows:
         existing[(account_id, external_id or "")] = _Stored(message_id, conversation_id, contact_id, meta)
 
@@ -384,8 +385,10 @@ async def _load(batch: _Batch, prepared: Sequence[_Prepared]) -> dict[tuple[int,
     contact_ids = {c.id for cards in batch.matcher.by_identity.values() for c in cards}
     contact_ids.discard(None)
     if contact_ids:
-        convs = await session.execute(
-            statements["open"], {"contacts": sorted(cast(set[int], contact_ids)), "accounts": account_ids}
+        convs = await pg_raw.fetch(
+            session,
+            statements["open"],
+            {"contacts": sorted(cast(set[int], contact_ids)), "accounts": account_ids},
         )
         for row in convs:  # the latest unresolved one wins: later rows overwrite earlier
             conv = batch.conv(row)
@@ -396,13 +399,13 @@ async def _load(batch: _Batch, prepared: Sequence[_Prepared]) -> dict[tuple[int,
         if p.item.references:
             refs.setdefault(p.item.account_id, set()).update(p.item.references)
     if refs:
-        rows3 = await session.execute(*_pairs(session, statements, "references", refs))
+        rows3 = await pg_raw.fetch(session, *_pairs(session, statements, "references", refs))
         for account_id, external_id, *conv_row in rows3:
             batch.by_reference[(account_id, external_id or "")] = batch.conv(conv_row)
 
     hints = {p.item.conversation_hint for p in prepared if p.item.conversation_hint is not None}
     if hints:
-        for row in await session.execute(statements["hinted"], {"ids": sorted(hints)}):
+        for row in await pg_raw.fetch(session, statements["hinted"], {"ids": sorted(hints)}):
             conv = batch.conv(row)
             batch.by_hint[cast(int, conv.id)] = conv
     return existing

@@ -32,15 +32,20 @@ from sqlalchemy.sql.compiler import SQLCompiler
 class _Compiled:
     sql: str
     # Each positional parameter: its name, the bind processor of its type (None: the value as it is), and
-    # for a column's Python-side default or onupdate that SQLAlchemy would compute, that computation.
+    # what fills it when the caller's parameters do not name it: a column's Python-side default or
+    # onupdate that SQLAlchemy would compute, or a value the statement holds (``status != 'resolved'``).
     order: tuple[tuple[str, Callable[[Any], Any] | None, Callable[[], Any] | None], ...]
 
     def args(self, params: Mapping[str, Any]) -> list[Any]:
         args = []
         for name, process, fill in self.order:
-            value = params[name] if fill is None else fill()
+            value = params[name] if fill is None or name in params else fill()
             args.append(value if process is None else process(value))
         return args
+
+
+def _held(value: Any) -> Callable[[], Any]:
+    return lambda: value
 
 
 def _fill(column: Any, default: Any) -> Callable[[], Any]:
@@ -76,7 +81,11 @@ def _compiled(statement: ClauseElement, dialect: Dialect) -> _Compiled:
         process = processors.get(name)
         if process is not None and not callable(process):  # a tuple type's processors
             raise ValueError(f"{statement}: parameter {name} is not a plain value")
-        order.append((name, process, fills.get(name)))
+        fill = fills.get(name)
+        bind = compiled.binds.get(name)
+        if fill is None and bind is not None and not bind.required:
+            fill = _held(bind.effective_value)
+        order.append((name, process, fill))
     made = _Compiled(compiled.string, tuple(order))
     cache[id(statement)] = (statement, made)
     return made
@@ -84,10 +93,10 @@ def _compiled(statement: ClauseElement, dialect: Dialect) -> _Compiled:
 
 async def fetch(session: AsyncSession, statement: ClauseElement, params: Mapping[str, Any]) -> Sequence[Any]:
     """Run `statement` (built once, reused) with `params` in the session's transaction; its rows."""
-    connection = await session.connection()  # begins the session's transaction
-    dialect = connection.dialect
-    if dialect.driver != "asyncpg":  # pragma: no cover - any other driver through SQLAlchemy
+    dialect = session.get_bind().dialect
+    if dialect.driver != "asyncpg":  # any other driver (SQLite's) through SQLAlchemy
         return (await session.execute(cast(Executable, statement), params)).all()
+    connection = await session.connection()  # begins the session's transaction
     compiled = _compiled(statement, dialect)
     args = compiled.args(params)
     raw = await connection.get_raw_connection()

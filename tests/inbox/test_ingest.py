@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import timedelta
 from typing import cast
 
@@ -434,3 +435,22 @@ async def test_a_mixed_batch_files_each_messages_own_events_and_waits_with_its_o
         ("resolution", old.conversation_id, at_reopen),
         ("reply", old.conversation_id, at_reopen),
     ]
+
+
+async def test_a_reused_external_id_with_another_content_key_is_a_new_message_and_the_same_key_a_duplicate(
+    session: AsyncSession, api_account: ChannelAccount
+) -> None:
+    """The stored message's content key is read back from its meta (JSON): on PostgreSQL through asyncpg
+    itself (inbox.pg_raw), which must hand back the decoded value as SQLAlchemy does."""
+
+    def mail(key: str) -> InboundMessage:
+        item = message(api_account.id, "<same@x>", ("email", "c@mail.ru"), text=key)
+        return replace(item, content_key=key)
+
+    first = await ingest(session, mail("k1"))
+    again = await ingest(session, mail("k1"))
+    other = await ingest(session, mail("k2"))
+    assert again.duplicate and again.message_id == first.message_id
+    assert not other.duplicate and other.message_id != first.message_id
+    stored = await session.get_one(Message, other.message_id)
+    assert stored.external_id == "<same@x>#k2" and stored.meta["content_key"] == "k2"
