@@ -14,10 +14,11 @@ INSERT … RETURNING each for cards, conversations and messages, one executemany
 conversation columns, and one INSERT each for identities, attachments, reporting events and waits (the
 ORM's unit of work cost more than everything else together). On PostgreSQL each of these statements
 binds its rows as arrays and keeps one text whatever the batch holds (inbox.pg_bulk: the UPDATE too is one
-statement). An ORM object of a changed row that the
-caller holds in the session is updated in place. `IngestQueue` feeds it: concurrent ingests that arrive
-while one transaction commits form the next batch (group commit). Nobody's future is resolved before the
-commit that holds their item, so nothing is acknowledged that a crash could lose.
+statement), the messages go in with their reporting events and waits as one statement (inbox.pg_messages),
+and all of them run on asyncpg itself under the session (inbox.pg_raw). An ORM object of a changed row
+that the caller holds in the session is updated in place. `IngestQueue` feeds it: concurrent ingests that
+arrive while one transaction commits form the next batch (group commit). Nobody's future is resolved
+before the commit that holds their item, so nothing is acknowledged that a crash could lose.
 
 Matching trusts only what a platform vouches for. A sender is matched to a card by their *vouched*
 identities, against the vouched identities of cards. A *typed* identity (what a visitor wrote into a
@@ -954,7 +955,7 @@ class IngestQueue:
         if self._task is None:
             raise RuntimeError("IngestQueue.submit() before start()")
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        await self._queue.put((item, future))
+        self._queue.put_nowait((item, future))  # unbounded: never waits (no coroutine per item for put)
         return await future
 
     async def _run(self) -> None:
