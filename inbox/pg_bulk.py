@@ -225,6 +225,7 @@ def ids_array(name: str) -> Any:
 
 _INSERTS: dict[tuple[str, tuple[str, ...], tuple[str, ...], frozenset[str]], BulkInsert] = {}
 _UPDATES: dict[tuple[str, str, tuple[str, ...]], BulkUpdate] = {}
+_VARIANTS: dict[tuple[str, tuple[str, ...], tuple[str, ...]], set[frozenset[str]]] = {}
 
 
 def _columns(rows: Sequence[Mapping[str, Any]]) -> tuple[str, ...]:
@@ -232,6 +233,21 @@ def _columns(rows: Sequence[Mapping[str, Any]]) -> tuple[str, ...]:
     if any(row.keys() != keys for row in rows):
         raise ValueError("rows inserted together must name the same columns")
     return tuple(keys)
+
+
+VARIANTS = 16  # statements of one kind (table, columns) at most, each for its own set of uniform columns
+
+
+def variant(seen: set[frozenset[str]], uniform: frozenset[str]) -> frozenset[str]:
+    """`uniform`, or none when a statement for it would be one more than VARIANTS of its kind (`seen`):
+    small batches of varied content could otherwise make ever more texts, each prepared on every
+    connection (asyncpg keeps 100 per connection)."""
+    if uniform in seen:
+        return uniform
+    if len(seen) >= VARIANTS:
+        return frozenset()  # every column an array: one more statement of the kind at most
+    seen.add(uniform)
+    return uniform
 
 
 def uniform_columns(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], keep: bool) -> frozenset[str]:
@@ -266,7 +282,9 @@ async def insert_rows(
         return [row[0] for row in result.all()] if ids else []
     returning = ("id",) if ids else ()
     columns = _columns(rows)
-    key = (table.name, columns, returning, uniform_columns(rows, columns, keep=not returning))
+    kind = (table.name, columns, returning)
+    uniform = variant(_VARIANTS.setdefault(kind, set()), uniform_columns(rows, columns, keep=not returning))
+    key = (*kind, uniform)
     bulk = _INSERTS.get(key)
     if bulk is None:
         bulk = _INSERTS[key] = BulkInsert(table, columns, returning, key[3])

@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox import pg_raw
 from inbox.models import Message
+from inbox.pg_bulk import variant
 from inbox.reports.waits import FIRST_RESPONSE, REPLY, RESOLUTION
 
 OPENS_CYCLE = 1  # a new cycle: a first_response and a resolution wait
@@ -91,6 +92,7 @@ SELECT id, _sentinel FROM stored
 """
 
 _STATEMENTS: dict[frozenset[str], TextClause] = {}
+_VARIANTS: set[frozenset[str]] = set()  # the sets of uniform inputs statements were made for
 
 
 def _statement(uniform: frozenset[str]) -> TextClause:
@@ -168,9 +170,10 @@ async def insert_inbound(session: AsyncSession, messages: Sequence[Inbound]) -> 
     values["channel_kind"] = [m.channel_kind for m in messages]
     values["team_id"] = [m.team_id for m in messages]
     values["agent_id"] = [m.agent_id for m in messages]
-    uniform = {name for name, column in values.items() if column.count(column[0]) == len(column)}
-    if len(uniform) == len(values):  # the rows are made from one array at least
-        uniform.discard("conversation_id")
+    found = {name for name, column in values.items() if column.count(column[0]) == len(column)}
+    if len(found) == len(values):  # the rows are made from one array at least
+        found.discard("conversation_id")
+    uniform = variant(_VARIANTS, frozenset(found))
     serialize = _json_serializer(session)
     params: dict[str, Any] = {}
     for name, column in values.items():
@@ -178,7 +181,7 @@ async def insert_inbound(session: AsyncSession, messages: Sequence[Inbound]) -> 
             column = [serialize(value) for value in (column[:1] if name in uniform else column)]
         params[name] = column[0] if name in uniform else column
     ids: list[int | None] = [None] * len(messages)
-    for message_id, ordinal in await pg_raw.fetch(session, _statement(frozenset(uniform)), params):
+    for message_id, ordinal in await pg_raw.fetch(session, _statement(uniform), params):
         ids[ordinal - 1] = message_id
     if any(i is None for i in ids):
         raise RuntimeError(f"INSERT INTO messages returned {len(messages)} rows incompletely")

@@ -9,6 +9,7 @@ from sqlalchemy import Table, insert, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from inbox import pg_bulk
 from inbox.models import Contact, Identity
 from inbox.pg_bulk import insert_rows, update_rows
 
@@ -100,3 +101,30 @@ async def test_a_refused_row_raises_sqlalchemys_integrity_error_and_the_session_
     await session.commit()
     values = set(await session.scalars(select(Identity.value)))
     assert values == {"taken@mail.ru", "free@mail.ru"}
+
+
+async def test_batches_of_ever_other_uniform_columns_make_a_bounded_number_of_statements(
+    session: AsyncSession,
+) -> None:
+    """Each set of uniform columns is a statement of its own (prepared per connection): past VARIANTS of
+    one kind, a batch goes in with every column an array, and its rows are stored all the same."""
+    if session.get_bind().dialect.name != "postgresql":
+        pytest.skip("the arrays are PostgreSQL's")
+    names = ["name", "company", "source_channel", "source_detail", "notes"]
+    made = []
+    for n in range(2 ** len(names)):  # 32 sets of uniform columns, twice VARIANTS
+        # Two rows that agree on the columns of the bits of n, and differ on the others.
+        rows = [
+            {c: (f"{c}-{n}" if n >> i & 1 else f"{c}-{n}-{r}") for i, c in enumerate(names)}
+            | {"tags": [], "custom_fields": {}}
+            for r in range(2)
+        ]
+        made += await insert_rows(session, CONTACTS, rows, fallback=INSERT_CONTACTS, ids=True)
+    await session.commit()
+    [kind] = [k for k in pg_bulk._VARIANTS if k[:2] == ("contacts", (*names, "tags", "custom_fields"))]
+    assert len(pg_bulk._VARIANTS[kind]) == pg_bulk.VARIANTS
+    stored = {c.id: (c.name, c.notes) for c in await session.scalars(select(Contact))}
+    assert len(made) == 64 and len(set(made)) == 64
+    assert [stored[i] for i in made[-4:]] == [("name-30-0", "notes-30"), ("name-30-1", "notes-30")] + [
+        ("name-31", "notes-31")
+    ] * 2
