@@ -91,16 +91,27 @@ def _compiled(statement: ClauseElement, dialect: Dialect) -> _Compiled:
     return made
 
 
+# Session.info key: (the session's transaction, its dialect, the driver adapter of its connection). Each
+# statement of a group commit would otherwise ask the session for its connection again (a greenlet trip).
+_HELD = "okno.pg_raw.connection"
+
+
 async def fetch(session: AsyncSession, statement: ClauseElement, params: Mapping[str, Any]) -> Sequence[Any]:
     """Run `statement` (built once, reused) with `params` in the session's transaction; its rows."""
-    dialect = session.get_bind().dialect
-    if dialect.driver != "asyncpg":  # any other driver (SQLite's) through SQLAlchemy
-        return (await session.execute(cast(Executable, statement), params)).all()
-    connection = await session.connection()  # begins the session's transaction
+    sync = session.sync_session
+    held = sync.info.get(_HELD)
+    transaction = sync.get_transaction()
+    if held is not None and held[0] is transaction and transaction is not None and transaction.is_active:
+        dialect, adapted = held[1], held[2]  # the connection of this transaction, found before
+    else:
+        dialect = session.get_bind().dialect
+        if dialect.driver != "asyncpg":  # any other driver (SQLite's) through SQLAlchemy
+            return (await session.execute(cast(Executable, statement), params)).all()
+        connection = await session.connection()  # begins the session's transaction
+        adapted = (await connection.get_raw_connection()).dbapi_connection  # SQLAlchemy's adapter
+        sync.info[_HELD] = (sync.get_transaction(), dialect, adapted)
     compiled = _compiled(statement, dialect)
     args = compiled.args(params)
-    raw = await connection.get_raw_connection()
-    adapted: Any = raw.dbapi_connection  # SQLAlchemy's adapter of the asyncpg connection
     async with adapted._execute_mutex:
         try:
             if adapted._transaction is None:  # as the adapter's cursor does before its first statement

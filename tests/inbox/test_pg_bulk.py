@@ -128,3 +128,18 @@ async def test_batches_of_ever_other_uniform_columns_make_a_bounded_number_of_st
     assert [stored[i] for i in made[-4:]] == [("name-30-0", "notes-30"), ("name-30-1", "notes-30")] + [
         ("name-31", "notes-31")
     ] * 2
+
+
+async def test_rows_inserted_after_a_commit_go_into_the_next_transaction_and_leave_with_its_rollback(
+    session: AsyncSession,
+) -> None:
+    """On PostgreSQL the statements run on the connection the session's transaction holds (inbox.pg_raw
+    keeps it for the transaction's next statements): after a commit, the next ones are in the new
+    transaction, never outside one."""
+    await insert_rows(session, CONTACTS, [{"name": "kept"}], fallback=INSERT_CONTACTS, ids=True)
+    await session.commit()
+    await insert_rows(session, CONTACTS, [{"name": "dropped"}], fallback=INSERT_CONTACTS, ids=True)
+    await insert_rows(session, CONTACTS, [{"name": "dropped too"}], fallback=INSERT_CONTACTS, ids=True)
+    await session.rollback()
+    names = list(await session.scalars(select(Contact.name)))
+    assert names == ["kept"]
