@@ -21,11 +21,14 @@ from dataclasses import dataclass
 from typing import Any, cast
 from weakref import WeakKeyDictionary
 
+from sqlalchemy import ARRAY
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import ClauseElement, Executable
 from sqlalchemy.sql.compiler import SQLCompiler
+
+from inbox.models import UtcDateTime
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +63,20 @@ def _fill(column: Any, default: Any) -> Callable[[], Any]:
     raise ValueError(f"{column}: a default SQLAlchemy would compute is not a plain value or function")
 
 
+def _utc_times(type_: Any) -> bool:
+    """An array of :class:`inbox.models.UtcDateTime`."""
+    return isinstance(type_, ARRAY) and isinstance(type_.item_type, UtcDateTime)
+
+
+def _checked_times(values: Any) -> Any:
+    """An array of UTC times as UtcDateTime would bind them, minus its copy of each in UTC (asyncpg
+    converts an aware time itself): a naive time is still refused. Cheaper than the type's processor per
+    element (~0.5 us: a call, then `astimezone`), on several times per message."""
+    if values is not None and any(value is not None and value.tzinfo is None for value in values):
+        raise ValueError("naive datetime given where UTC is required")
+    return values
+
+
 _COMPILED: WeakKeyDictionary[Dialect, dict[int, tuple[ClauseElement, _Compiled]]] = WeakKeyDictionary()
 
 
@@ -78,11 +95,14 @@ def _compiled(statement: ClauseElement, dialect: Dialect) -> _Compiled:
     fills.update({c.key: _fill(c, c.onupdate) for c in compiled.update_prefetch})
     order: list[tuple[str, Callable[[Any], Any] | None, Callable[[], Any] | None]] = []
     for name in compiled.positiontup:
-        process = processors.get(name)
-        if process is not None and not callable(process):  # a tuple type's processors
+        found = processors.get(name)
+        if found is not None and not callable(found):  # a tuple type's processors
             raise ValueError(f"{statement}: parameter {name} is not a plain value")
+        process: Callable[[Any], Any] | None = found
         fill = fills.get(name)
         bind = compiled.binds.get(name)
+        if bind is not None and _utc_times(bind.type):
+            process = _checked_times  # asyncpg takes any aware time to UTC itself
         if fill is None and bind is not None and not bind.required:
             fill = _held(bind.effective_value)
         order.append((name, process, fill))

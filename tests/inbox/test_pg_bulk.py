@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, cast
 
 import pytest
 from sqlalchemy import Table, insert, select
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, StatementError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox import pg_bulk
@@ -143,3 +144,23 @@ async def test_rows_inserted_after_a_commit_go_into_the_next_transaction_and_lea
     await session.rollback()
     names = list(await session.scalars(select(Contact.name)))
     assert names == ["kept"]
+
+
+async def test_a_naive_time_is_refused_and_an_aware_one_stored_as_its_utc_instant(
+    session: AsyncSession,
+) -> None:
+    """Times go in as UtcDateTime binds them: on PostgreSQL the arrays of times are only checked (inbox
+    .pg_raw), asyncpg taking an aware time in any zone to UTC itself."""
+    moscow = timezone(timedelta(hours=3))
+    aware = datetime(2026, 3, 1, 12, 0, tzinfo=moscow)
+    rows = [
+        {"name": n, "created_at": aware, "updated_at": aware + timedelta(minutes=i)}
+        for i, n in enumerate("ab")
+    ]
+    ids = await insert_rows(session, CONTACTS, rows, fallback=INSERT_CONTACTS, ids=True)
+    await session.commit()
+    stored = {c.id: c for c in await session.scalars(select(Contact))}
+    assert [stored[i].updated_at for i in ids] == [datetime(2026, 3, 1, 9, i, tzinfo=UTC) for i in range(2)]
+    naive = [{**row, "updated_at": datetime(2026, 3, 1, 9, 0)} for row in rows]
+    with pytest.raises((ValueError, StatementError), match="naive datetime"):
+        await insert_rows(session, CONTACTS, naive, fallback=INSERT_CONTACTS, ids=True)
