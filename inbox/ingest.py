@@ -14,10 +14,11 @@ INSERT … RETURNING each for cards, conversations and messages, one executemany
 conversation columns, and one INSERT each for identities, attachments, reporting events and waits (the
 ORM's unit of work cost more than everything else together). On PostgreSQL each of these statements
 binds its rows as arrays and keeps one text whatever the batch holds (inbox.pg_bulk: the UPDATE too is one
-statement). An ORM object of a changed row that the
-caller holds in the session is updated in place. `IngestQueue` feeds it: concurrent ingests that arrive
-while one transaction commits form the next batch (group commit). Nobody's future is resolved before the
-commit that holds their item, so nothing is acknowledged that a crash could lose.
+statement), the messages go in with their reporting events and waits as one statement (inbox.pg_messages),
+and all of them run on asyncpg itself under the session (inbox.pg_raw). An ORM object of a changed row
+that the caller holds in the session is updated in place. `IngestQueue` feeds it: concurrent ingests that
+arrive while one transaction commits form the next batch (group commit). Nobody's future is resolved
+before the commit that holds their item, so nothing is acknowledged that a crash could lose.
 
 Matching trusts only what a platform vouches for. A sender is matched to a card by their *vouched*
 identities, against the vouched identities of cards. A *typed* identity (what a visitor wrote into a
@@ -46,12 +47,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
+from inbox import pg_raw
 from inbox.blobs import BlobStore
 from inbox.bounces import bounce_of, mark_failed
 from inbox.bulk import Step, run_steps
 from inbox.bus import Event, NullPublisher, Publisher
 from inbox.identities import InvalidIdentity, normalize
-from inbox.items import IdentityKind, IdentityRef, InboundMessage, Refused, Trust
+from inbox.items import IdentityKind, IdentityRef, InboundMessage, Refused
 from inbox.lists import Statements, dialect_of, in_list
 from inbox.matching import Card, CardMatcher
 from inbox.models import (
@@ -63,9 +65,10 @@ from inbox.models import (
     utcnow,
 )
 from inbox.pg_bulk import ids_array, insert_rows, pair_params, per_id, per_pair, update_rows
+from inbox.pg_messages import OPENS_CYCLE, OPENS_REPLY, Inbound, insert_inbound
 from inbox.policy import InboxPolicy
 from inbox.quarantine import RefusedResult, keep_raw, stage_refused
-from inbox.reports.waits import WAITS, insert_waits, opened_by_inbound
+from inbox.reports.waits import WAITS, opened_by_inbound
 from inbox.unavailable import as_unavailable
 
 log = logging.getLogger(__name__)
@@ -209,6 +212,11 @@ class _Msg:
     card: Card
     attachments: list[dict[str, Any]]
     id: int | None = None
+    # What the message opens (inbound "message" kind only): the cycle's reporting event, if it began one
+    # (conversation_opened / _reopened), and its waits (inbox.pg_messages' OPENS_* bits).
+    opened_event: str | None = None
+    opens: int = 0
+    received: datetime | None = None  # when the client wrote (see _Staged.received)
 
 
 @dataclass(frozen=True, slots=True)
@@ -275,7 +283,7 @@ def _prepare(item: InboundMessage, policy: InboxPolicy) -> _Prepared:
         raise IngestError("external_id must be 1-500 characters")
     if len(item.text) > MAX_TEXT:
         raise IngestError(f"text is longer than {MAX_TEXT} characters")
-    found: dict[tuple[IdentityKind, str], Trust] = {}
+    found: dict[tuple[IdentityKind, str], IdentityRef] = {}
     invalid: list[str] = []
     for ref in item.sender.identities:
         try:
@@ -283,9 +291,12 @@ def _prepare(item: InboundMessage, policy: InboxPolicy) -> _Prepared:
         except InvalidIdentity as exc:
             invalid.append(str(exc))
             continue
-        if found.get((ref.kind, value)) != "vouched":  # shown both ways: the platform's word wins
-            found[(ref.kind, value)] = ref.trust
-    identities = [IdentityRef(kind, value, trust) for (kind, value), trust in found.items()]
+        key = (ref.kind, value)
+        held = found.get(key)
+        if held is None or held.trust != "vouched":  # shown both ways: the platform's word wins
+            # The sender's own ref when normalizing kept it as it was (most do): no new object per item.
+            found[key] = ref if value == ref.value else IdentityRef(ref.kind, value, ref.trust)
+    identities = list(found.values())
     if not identities:
         reason = "; ".join(invalid) or "the sender has no identity"
         raise IngestError(f"cannot tell who sent it: {reason}")
@@ -358,7 +369,7 @@ async def _load(batch: _Batch, prepared: Sequence[_Prepared]) -> dict[tuple[int,
     session = batch.session
     statements = _LOADS(session)
     account_ids = sorted({p.item.account_id for p in prepared})
-    accounts = await session.execute(statements["accounts"], {"accounts": account_ids})
+    accounts = await pg_raw.fetch(session, statements["accounts"], {"accounts": account_ids})
     for account_id, kind, team_id in accounts:
         batch.accounts[account_id] = _Account(account_id, kind, team_id)
 
@@ -366,7 +377,7 @@ async def _load(batch: _Batch, prepared: Sequence[_Prepared]) -> dict[tuple[int,
     for p in prepared:
         keys.setdefault(p.item.account_id, set()).update(_candidate_ids(p.item))
     existing: dict[tuple[int, str], _Stored] = {}
-    rows = await session.execute(*_pairs(session, statements, "stored", keys))
+    rows = await pg_raw.fetch(session, *_pairs(session, statements, "stored", keys))
     for account_id, external_id, message_id, conversation_id, contact_id, meta in rows:
         existing[(account_id, external_id or "")] = _Stored(message_id, conversation_id, contact_id, meta)
 
@@ -375,8 +386,10 @@ async def _load(batch: _Batch, prepared: Sequence[_Prepared]) -> dict[tuple[int,
     contact_ids = {c.id for cards in batch.matcher.by_identity.values() for c in cards}
     contact_ids.discard(None)
     if contact_ids:
-        convs = await session.execute(
-            statements["open"], {"contacts": sorted(cast(set[int], contact_ids)), "accounts": account_ids}
+        convs = await pg_raw.fetch(
+            session,
+            statements["open"],
+            {"contacts": sorted(cast(set[int], contact_ids)), "accounts": account_ids},
         )
         for row in convs:  # the latest unresolved one wins: later rows overwrite earlier
             conv = batch.conv(row)
@@ -387,13 +400,13 @@ async def _load(batch: _Batch, prepared: Sequence[_Prepared]) -> dict[tuple[int,
         if p.item.references:
             refs.setdefault(p.item.account_id, set()).update(p.item.references)
     if refs:
-        rows3 = await session.execute(*_pairs(session, statements, "references", refs))
+        rows3 = await pg_raw.fetch(session, *_pairs(session, statements, "references", refs))
         for account_id, external_id, *conv_row in rows3:
             batch.by_reference[(account_id, external_id or "")] = batch.conv(conv_row)
 
     hints = {p.item.conversation_hint for p in prepared if p.item.conversation_hint is not None}
     if hints:
-        for row in await session.execute(statements["hinted"], {"ids": sorted(hints)}):
+        for row in await pg_raw.fetch(session, statements["hinted"], {"ids": sorted(hints)}):
             conv = batch.conv(row)
             batch.by_hint[cast(int, conv.id)] = conv
     return existing
@@ -588,7 +601,11 @@ def _stage_one(
         }
         for att in item.attachments
     ]
-    msg = _Msg(row, conv, card, attachments)
+    msg = _Msg(row, conv, card, attachments, received=received)
+    if item.kind == "message":  # as _after_write files them (see inbox.reports.waits.opened_by_inbound)
+        new_cycle = created or reopened
+        msg.opened_event = "conversation_opened" if created else "conversation_reopened" if reopened else None
+        msg.opens = (OPENS_CYCLE if new_cycle else 0) | (OPENS_REPLY if starts_wait or new_cycle else 0)
     batch.messages.append(msg)
     staged = _Staged(
         msg,
@@ -674,11 +691,26 @@ async def _write_arrays(batch: _Batch, groups: dict[tuple[str, ...], list[_Conv]
         changes = [{c: getattr(conv, c) for c in columns} for conv in convs]
         await update_rows(session, CONVERSATIONS, "id", columns, [conv.id for conv in convs], changes)
     if batch.messages:
+        inbound: list[Inbound] = []
         for msg in batch.messages:
-            msg.row["conversation_id"] = msg.conv.id
+            conv = msg.conv
+            msg.row["conversation_id"] = conv.id
             msg.row["contact_id"] = msg.card.id
-        rows = [msg.row for msg in batch.messages]
-        message_ids = await insert_rows(session, MESSAGES, rows, fallback=_INSERT_MESSAGES, ids=True)
+            inbound.append(
+                Inbound(
+                    msg.row,
+                    msg.received or msg.row["created_at"],
+                    msg.opened_event,
+                    msg.opens,
+                    conv.account_id,
+                    conv.contact_id,
+                    conv.channel_kind,
+                    conv.team_id,
+                    conv.assignee_id,
+                )
+            )
+        # With their reporting events and waits (_after_write leaves those to this on PostgreSQL).
+        message_ids = await insert_inbound(session, inbound)
         attachments: list[dict[str, Any]] = []
         for msg, message_id in zip(batch.messages, message_ids, strict=True):
             msg.id = message_id
@@ -740,6 +772,8 @@ async def stage_batch(
 async def _after_write(batch: _Batch, staged: Iterable[_Staged]) -> list[Event]:
     """Reporting events, duplicate candidates and bus events, now that every row has its id."""
     session = batch.session
+    # On PostgreSQL the reporting events and waits went in with the messages (inbox.pg_messages).
+    measure = dialect_of(session) != "postgresql"
     events: list[Event] = []
     measured: list[dict[str, Any]] = []
     waits: list[dict[str, Any]] = []
@@ -749,16 +783,16 @@ async def _after_write(batch: _Batch, staged: Iterable[_Staged]) -> list[Event]:
             continue
         conv, card = msg.conv, msg.card
         kind, text = msg.row["kind"], msg.row["body_text"]
-        common: dict[str, Any] = {
-            "conversation_id": conv.id,
-            "contact_id": card.id,
-            "team_id": conv.team_id,
-            "agent_id": conv.assignee_id,
-            "account_id": conv.account_id,
-            "channel_kind": conv.channel_kind,
-            "occurred_at": s.received or msg.row["created_at"],
-        }
-        if kind == "message":
+        if kind == "message" and measure:
+            common: dict[str, Any] = {
+                "conversation_id": conv.id,
+                "contact_id": card.id,
+                "team_id": conv.team_id,
+                "agent_id": conv.assignee_id,
+                "account_id": conv.account_id,
+                "channel_kind": conv.channel_kind,
+                "occurred_at": s.received or msg.row["created_at"],
+            }
             waits += opened_by_inbound(
                 conv,
                 s.received or msg.row["created_at"],
@@ -812,12 +846,7 @@ async def _after_write(batch: _Batch, staged: Iterable[_Staged]) -> list[Event]:
                 },
             )
         )
-    if dialect_of(session) == "postgresql":
-        # One statement each, the rows as arrays (inbox.pg_bulk): the report_counts trigger (migration
-        # 0016) counts the batch's events at once, taking its rows' locks in key order.
-        await insert_rows(session, REPORTING_EVENTS, measured, fallback=_INSERT_REPORTING_EVENTS)
-        await insert_waits(session, waits)
-    else:  # one executemany each, in one trip: these rows need no ids back
+    if measure:  # one executemany each, in one trip: these rows need no ids back
         await run_steps(
             session, [Step(_INSERT_REPORTING_EVENTS, lambda: measured), Step(_INSERT_WAITS, lambda: waits)]
         )
@@ -926,7 +955,7 @@ class IngestQueue:
         if self._task is None:
             raise RuntimeError("IngestQueue.submit() before start()")
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        await self._queue.put((item, future))
+        self._queue.put_nowait((item, future))  # unbounded: never waits (no coroutine per item for put)
         return await future
 
     async def _run(self) -> None:

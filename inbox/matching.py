@@ -33,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import attributes
 from sqlalchemy.orm.util import identity_key
 
+from inbox import pg_raw
 from inbox.bulk import Step, run_steps
 from inbox.items import IdentityRef
 from inbox.lists import Statements, dialect_of, in_list, pairs_in
@@ -411,7 +412,7 @@ class CardMatcher(_Rules[Card]):
         wanted = _wanted(identities)
         if not wanted:
             return
-        rows = await self.session.execute(*_identity_query(self.session, _IDENTITY_ROWS, wanted))
+        rows = await pg_raw.fetch(self.session, *_identity_query(self.session, _IDENTITY_ROWS, wanted))
         for row_id, kind, value, trust, contact_id, name, owner_id in rows:
             if (kind, value) not in wanted:
                 continue

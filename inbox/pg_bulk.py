@@ -40,6 +40,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import TypeEngine
 
+from inbox import pg_raw
+
 SENTINEL = "_sentinel"
 ORDINAL = "n"
 
@@ -63,13 +65,25 @@ class _Columns:
     processor, and cast back to JSON in SQL: an array of JSON would take a list value (a card's tags)
     for one more dimension of the array."""
 
-    def __init__(self, table: Table, names: Sequence[str], extra: Sequence[tuple[str, TypeEngine[Any]]]):
+    def __init__(
+        self,
+        table: Table,
+        names: Sequence[str],
+        extra: Sequence[tuple[str, TypeEngine[Any]]],
+        uniform: frozenset[str] = frozenset(),
+    ):
         self.types = {name: table.c[name].type for name in names}
-        self.rows = unnest([*self.types.items(), *extra])
+        self.uniform = uniform
+        self.rows = unnest([*((n, t) for n, t in self.types.items() if n not in uniform), *extra])
         self.json = [name for name, type_ in self.types.items() if isinstance(type_, JSON)]
         self._serializers: dict[str, Callable[[Any], Any]] | None = None
 
     def expression(self, name: str) -> Any:
+        """The column's value in a row: from its array, or a column of `uniform` as one parameter."""
+        if name in self.uniform:
+            type_ = self.types[name]
+            param = bindparam(name, type_=Text() if isinstance(type_, String | JSON) else type_)
+            return cast(param, type_) if name in self.json else param
         column = self.rows.c[name]
         return cast(column, self.types[name]) if name in self.json else column
 
@@ -101,14 +115,27 @@ def _defaults(table: Table, given: Sequence[str]) -> dict[str, Any]:
 
 
 class BulkInsert:
-    """``INSERT INTO table (columns) SELECT … FROM unnest(…)``, optionally returning `returning` per row."""
+    """``INSERT INTO table (columns) SELECT … FROM unnest(…)``, optionally returning `returning` per row.
 
-    def __init__(self, table: Table, columns: Sequence[str], returning: Sequence[str] = ()) -> None:
+    The columns of `uniform` hold one value in every row (a new card's empty tags, a status, a NULL): each
+    goes in as one parameter, not as an array of the same value again and again (asyncpg encodes every
+    element of an array, 0.2-0.7 us each). There is a statement for each such set, prepared once per
+    connection like the others."""
+
+    def __init__(
+        self,
+        table: Table,
+        columns: Sequence[str],
+        returning: Sequence[str] = (),
+        uniform: frozenset[str] = frozenset(),
+    ) -> None:
         self.table = table
         self.defaults = _defaults(table, columns)
         self.columns = (*columns, *self.defaults)
         self.returning = tuple(returning)
-        self.arrays = _Columns(table, self.columns, [(ORDINAL, Integer())] if self.returning else [])
+        self.uniform = uniform
+        extra = [(ORDINAL, Integer())] if self.returning else []
+        self.arrays = _Columns(table, self.columns, extra, uniform)
         names = [*self.columns, *([SENTINEL] if self.returning else [])]
         expressions = [self.arrays.expression(name) for name in self.columns]
         if self.returning:
@@ -124,6 +151,9 @@ class BulkInsert:
             if name in self.defaults:
                 default = self.defaults[name]
                 values = [default(None) for _ in rows] if callable(default) else [default] * len(rows)
+            elif name in self.uniform:
+                params[name] = self.arrays.values(session, name, [rows[0][name]])[0]
+                continue
             else:
                 values = [row[name] for row in rows]
             params[name] = self.arrays.values(session, name, values)
@@ -137,7 +167,7 @@ class BulkInsert:
         """Insert `rows`; with `returning`, the returned values of each row, in the order of `rows`."""
         if not rows:
             return []
-        result = await session.execute(self.statement, self.params(session, rows))
+        result = await pg_raw.fetch(session, self.statement, self.params(session, rows))
         if not self.returning:
             return []
         back: list[tuple[Any, ...] | None] = [None] * len(rows)
@@ -174,7 +204,7 @@ class BulkUpdate:
         params: dict[str, list[Any]] = {self.KEY: list(keys)}
         for name in self.columns:
             params[name] = self.arrays.values(session, name, [row[name] for row in rows])
-        await session.execute(self.statement, params)
+        await pg_raw.fetch(session, self.statement, params)
 
 
 def pair_params(wanted: Mapping[Any, Any]) -> dict[str, list[Any]]:
@@ -193,15 +223,44 @@ def ids_array(name: str) -> Any:
     return bindparam(name, type_=ARRAY(BigInteger()))
 
 
-_INSERTS: dict[tuple[str, tuple[str, ...], tuple[str, ...]], BulkInsert] = {}
+_INSERTS: dict[tuple[str, tuple[str, ...], tuple[str, ...], frozenset[str]], BulkInsert] = {}
 _UPDATES: dict[tuple[str, str, tuple[str, ...]], BulkUpdate] = {}
+_VARIANTS: dict[tuple[str, tuple[str, ...], tuple[str, ...]], set[frozenset[str]]] = {}
 
 
 def _columns(rows: Sequence[Mapping[str, Any]]) -> tuple[str, ...]:
-    columns = tuple(rows[0])
-    if any(len(row) != len(columns) or any(c not in row for c in columns) for row in rows):
+    keys = rows[0].keys()
+    if any(row.keys() != keys for row in rows):
         raise ValueError("rows inserted together must name the same columns")
-    return columns
+    return tuple(keys)
+
+
+VARIANTS = 16  # statements of one kind (table, columns) at most, each for its own set of uniform columns
+
+
+def variant(seen: set[frozenset[str]], uniform: frozenset[str]) -> frozenset[str]:
+    """`uniform`, or none when a statement for it would be one more than VARIANTS of its kind (`seen`):
+    small batches of varied content could otherwise make ever more texts, each prepared on every
+    connection (asyncpg keeps 100 per connection)."""
+    if uniform in seen:
+        return uniform
+    if len(seen) >= VARIANTS:
+        return frozenset()  # every column an array: one more statement of the kind at most
+    seen.add(uniform)
+    return uniform
+
+
+def uniform_columns(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], keep: bool) -> frozenset[str]:
+    """The columns whose value is the same in every row; with `keep`, never all of them (the statement
+    then needs one array to make its rows from)."""
+    uniform = []
+    for name in columns:
+        values = [row[name] for row in rows]
+        if values.count(values[0]) == len(values):
+            uniform.append(name)
+    if keep and len(uniform) == len(columns):
+        uniform.pop(0)
+    return frozenset(uniform)
 
 
 async def insert_rows(
@@ -222,10 +281,13 @@ async def insert_rows(
         result = await session.execute(fallback, list(rows))
         return [row[0] for row in result.all()] if ids else []
     returning = ("id",) if ids else ()
-    key = (table.name, _columns(rows), returning)
+    columns = _columns(rows)
+    kind = (table.name, columns, returning)
+    uniform = variant(_VARIANTS.setdefault(kind, set()), uniform_columns(rows, columns, keep=not returning))
+    key = (*kind, uniform)
     bulk = _INSERTS.get(key)
     if bulk is None:
-        bulk = _INSERTS[key] = BulkInsert(table, key[1], returning)
+        bulk = _INSERTS[key] = BulkInsert(table, columns, returning, key[3])
     return [values[0] for values in await bulk.execute(session, rows)]
 
 

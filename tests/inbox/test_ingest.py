@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
+from datetime import timedelta
+from typing import cast
 
 import pytest
 from sqlalchemy import func, select
@@ -366,3 +369,88 @@ async def test_a_nameless_card_takes_the_name_its_sender_gives(
     session.expunge_all()
     stored = await session.get_one(Contact, first.contact_id)
     assert stored.name == "Анна" and stored.updated_at >= stored.created_at
+
+
+async def test_a_mixed_batch_files_each_messages_own_events_and_waits_with_its_own_times(
+    session: AsyncSession, api_account: ChannelAccount
+) -> None:
+    """One batch of a new dialog, a reopened one, an auto-reply and a message with the platform's time:
+    each message's events and waits, with its conversation, card and time (on PostgreSQL they are made
+    from the messages' own rows in the statement that inserts them: inbox.pg_messages)."""
+    old = await ingest(session, message(api_account.id, "m0", ("telegram", "7")))
+    conv = await session.get_one(Conversation, old.conversation_id)
+    conv.status, conv.resolved_at, conv.waiting_since = "resolved", utcnow(), None
+    await session.commit()
+    events_before = await session.scalar(select(func.max(ReportingEvent.id)))
+    waits_before = await session.scalar(select(func.max(ReportWait.id)))
+    written = utcnow() - timedelta(minutes=5)
+    again = InboundMessage(
+        account_id=api_account.id,
+        external_id="m3",
+        sender=Sender((IdentityRef("telegram", "7"),)),
+        text="again",
+        conversation_hint=old.conversation_id,
+    )
+    items = [
+        message(api_account.id, "m1", ("telegram", "8"), sent_at=written),
+        message(api_account.id, "m2", ("email", "oof@mail.ru"), kind="auto_reply"),
+        again,
+    ]
+    results, _ = await stage_batch(session, items, InboxPolicy())
+    await session.commit()
+    new, _oof, reopened = cast(list[IngestResult], results)
+    assert reopened.conversation_id == old.conversation_id
+
+    rows = await session.execute(
+        select(
+            ReportingEvent.name,
+            ReportingEvent.conversation_id,
+            ReportingEvent.contact_id,
+            ReportingEvent.account_id,
+            ReportingEvent.channel_kind,
+            ReportingEvent.occurred_at,
+        )
+        .where(ReportingEvent.id > events_before)
+        .order_by(ReportingEvent.id)
+    )
+    events = [tuple(row) for row in rows]
+    stored = {m.id: m for m in await session.scalars(select(Message))}
+    at_reopen = stored[reopened.message_id].created_at
+    assert events == [
+        ("conversation_opened", new.conversation_id, new.contact_id, api_account.id, "api", written),
+        ("message_received", new.conversation_id, new.contact_id, api_account.id, "api", written),
+        ("conversation_reopened", old.conversation_id, old.contact_id, api_account.id, "api", at_reopen),
+        ("message_received", old.conversation_id, old.contact_id, api_account.id, "api", at_reopen),
+    ]
+    waits = await session.execute(
+        select(ReportWait.kind, ReportWait.conversation_id, ReportWait.started_at)
+        .where(ReportWait.id > waits_before)
+        .order_by(ReportWait.id)
+    )
+    assert [tuple(w) for w in waits] == [
+        ("first_response", new.conversation_id, written),
+        ("resolution", new.conversation_id, written),
+        ("reply", new.conversation_id, written),
+        ("first_response", old.conversation_id, at_reopen),
+        ("resolution", old.conversation_id, at_reopen),
+        ("reply", old.conversation_id, at_reopen),
+    ]
+
+
+async def test_a_reused_external_id_with_another_content_key_is_a_new_message_and_the_same_key_a_duplicate(
+    session: AsyncSession, api_account: ChannelAccount
+) -> None:
+    """The stored message's content key is read back from its meta (JSON): on PostgreSQL through asyncpg
+    itself (inbox.pg_raw), which must hand back the decoded value as SQLAlchemy does."""
+
+    def mail(key: str) -> InboundMessage:
+        item = message(api_account.id, "<same@x>", ("email", "c@mail.ru"), text=key)
+        return replace(item, content_key=key)
+
+    first = await ingest(session, mail("k1"))
+    again = await ingest(session, mail("k1"))
+    other = await ingest(session, mail("k2"))
+    assert again.duplicate and again.message_id == first.message_id
+    assert not other.duplicate and other.message_id != first.message_id
+    stored = await session.get_one(Message, other.message_id)
+    assert stored.external_id == "<same@x>#k2" and stored.meta["content_key"] == "k2"
