@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, Literal, NamedTuple
 
-from sqlalchemy import ColumnElement, case, false, func, select, true
+from sqlalchemy import ColumnElement, bindparam, case, false, func, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -67,13 +67,18 @@ async def queue_counts(
     partial index ix_conversations_open, 0017_inbox_indexes) — four passes were 13-25 ms at 100,000
     conversations."""
     queues = queues_for(viewer)
+    row = (await session.execute(_counts_statement(viewer, status, channel))).one()
+    return {queue: int(count or 0) for queue, count in zip(queues, row, strict=True)}
+
+
+@functools.lru_cache(maxsize=512)
+def _counts_statement(viewer: Viewer, status: str | None, channel: str | None) -> Any:
+    """:func:`queue_counts`' statement, built once per viewer and filters and kept (as a page's)."""
     columns = [
         func.count() if queue == "all" else func.count(case((queue_clause(viewer, queue), 1)))
-        for queue in queues
+        for queue in queues_for(viewer)
     ]
-    stmt = select(*columns).select_from(Conversation).where(*_filters(viewer, status, channel))
-    row = (await session.execute(stmt)).one()
-    return {queue: int(count or 0) for queue, count in zip(queues, row, strict=True)}
+    return select(*columns).select_from(Conversation).where(*_filters(viewer, status, channel))
 
 
 async def list_queue(
@@ -282,19 +287,8 @@ async def queue_places(
     ids = sorted(set(conversation_ids))
     if not ids:
         return {}
-    place = func.row_number().over(partition_by=Conversation.team_id, order_by=queue_order())
-    line = select(
-        Conversation.id,
-        Conversation.team_id,
-        Conversation.queued_at,
-        Conversation.created_at,
-        Conversation.priority,
-        place.label("position"),
-    ).where(*waiting())
-    if team_ids is not None:
-        line = line.where(Conversation.team_id.in_(sorted(team_ids)))
-    lines = line.subquery()
-    rows = await session.execute(select(lines).where(lines.c.id.in_(ids)))
+    stmt = _places_statement(None if team_ids is None else tuple(sorted(team_ids)))
+    rows = await session.execute(stmt, {"listed": ids})
     return {
         conv_id: {
             "conversation_id": conv_id,
@@ -305,3 +299,22 @@ async def queue_places(
         }
         for conv_id, team_id, queued_at, created_at, priority, position in rows
     }
+
+
+@functools.lru_cache(maxsize=256)
+def _places_statement(team_ids: tuple[int, ...] | None) -> Any:
+    """:func:`queue_places`' statement for these teams (None: every team), the listed ids bound as
+    `listed` at execution: built once per set of teams and kept."""
+    place = func.row_number().over(partition_by=Conversation.team_id, order_by=queue_order())
+    line = select(
+        Conversation.id,
+        Conversation.team_id,
+        Conversation.queued_at,
+        Conversation.created_at,
+        Conversation.priority,
+        place.label("position"),
+    ).where(*waiting())
+    if team_ids is not None:
+        line = line.where(Conversation.team_id.in_(team_ids))
+    lines = line.subquery()
+    return select(lines).where(lines.c.id.in_(bindparam("listed", expanding=True)))
