@@ -185,3 +185,24 @@ async def test_search_of_a_name_pages_newest_first_across_the_newest_cards_and_t
     assert await found("smith", 1, 1) == [ids[1]]
     assert await found("0009") == [ids[9]]
     assert await found("ёжиков") == []
+
+
+async def test_search_leaves_out_a_merged_card_found_by_its_name_or_an_identity(
+    session: AsyncSession, api_account: ChannelAccount
+) -> None:
+    """A merged card keeps its name in the full-text index; the search lists only the survivor, by its own
+    name or an identity moved to it, on every path (a word, an e-mail address, a phone's digits)."""
+    a = await ingest(
+        session, message(api_account.id, "1", ("email", "olga@example.com"), name="Ольга Смирнова")
+    )
+    b = await ingest(session, message(api_account.id, "2", ("phone", "+79139097332"), name="Ольга Смирнова"))
+    await session.commit()
+    await merge_contacts(session, a.contact_id, b.contact_id, None)
+    await session.commit()
+
+    async def found(q: str) -> list[int]:
+        return [card.id for card in await search_contacts(session, q)]
+
+    assert await found("смирнова") == [a.contact_id]
+    assert await found("olga@example.com") == [a.contact_id]
+    assert await found("9097332") == [a.contact_id]
