@@ -8,15 +8,25 @@ or admin's is more, as their role allows.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
-from sqlalchemy import ColumnElement, case, false, func, select, true
+from sqlalchemy import ColumnElement, bindparam, case, false, func, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from inbox.conversations import STATUSES, Viewer, visible
-from inbox.models import CONVERSATION_ACTIVITY, ChannelAccount, Conversation, Message
+from inbox.models import (
+    CONVERSATION_ACTIVITY,
+    Agent,
+    ChannelAccount,
+    Contact,
+    Conversation,
+    ConversationRead,
+    Message,
+)
 from inbox.routing.router import queue_order, waiting
 
 Queue = Literal["mine", "unassigned", "teams", "all"]
@@ -57,13 +67,18 @@ async def queue_counts(
     partial index ix_conversations_open, 0017_inbox_indexes) — four passes were 13-25 ms at 100,000
     conversations."""
     queues = queues_for(viewer)
+    row = (await session.execute(_counts_statement(viewer, status, channel))).one()
+    return {queue: int(count or 0) for queue, count in zip(queues, row, strict=True)}
+
+
+@functools.lru_cache(maxsize=512)
+def _counts_statement(viewer: Viewer, status: str | None, channel: str | None) -> Any:
+    """:func:`queue_counts`' statement, built once per viewer and filters and kept (as a page's)."""
     columns = [
         func.count() if queue == "all" else func.count(case((queue_clause(viewer, queue), 1)))
-        for queue in queues
+        for queue in queues_for(viewer)
     ]
-    stmt = select(*columns).select_from(Conversation).where(*_filters(viewer, status, channel))
-    row = (await session.execute(stmt)).one()
-    return {queue: int(count or 0) for queue, count in zip(queues, row, strict=True)}
+    return select(*columns).select_from(Conversation).where(*_filters(viewer, status, channel))
 
 
 async def list_queue(
@@ -83,6 +98,139 @@ async def list_queue(
         .limit(limit)
     )
     return list(await session.scalars(stmt))
+
+
+class QueueRow(NamedTuple):
+    """A conversation of a queue's page with what its row shows: the card's name, the latest message to
+    or from the client (:func:`latest_messages`), the client messages awaiting a reply (:func:`unanswered`)
+    and unread by the viewer (inbox.reads.unread_counts), the names of the assignee and of the agent who
+    wrote the latest message (None: no such agent)."""
+
+    id: int
+    contact_id: int
+    channel_kind: str
+    status: str
+    subject: str | None
+    assignee_id: int | None
+    team_id: int | None
+    last_message_at: datetime | None
+    created_at: datetime
+    rules_applied_at: datetime | None
+    contact_name: str | None
+    waiting: int
+    unread: int
+    assignee_name: str | None
+    last_id: int | None
+    last_direction: str | None
+    last_agent_id: int | None
+    last_body: str | None
+    last_author_found: bool  # the latest message's agent is an agent there is (their name may be empty)
+    last_author_name: str | None
+
+
+async def queue_page(
+    session: AsyncSession,
+    viewer: Viewer,
+    queue: Queue,
+    *,
+    status: str | None,
+    channel: str | None,
+    limit: int = 100,
+) -> list[QueueRow]:
+    """:func:`list_queue`'s conversations, latest activity first, each with what its row shows — in one
+    statement: the page, then per conversation its latest message, its counts and the names, each a look-up
+    of its own rows. Asked apart (the page, the latest messages, the unanswered and unread counts, the
+    cards' and the agents' names) they were six statements over the same hundred ids, each a round trip
+    and an IN list of a hundred parameters rendered anew."""
+    if status and status not in STATUSES:
+        raise ValueError(f"status must be one of {', '.join(STATUSES)}")
+    stmt = _page_statement(viewer, queue, status, channel, limit)
+    return [QueueRow._make(row) for row in await session.execute(stmt)]
+
+
+_PAGE_COLUMNS = (
+    Conversation.id,
+    Conversation.contact_id,
+    Conversation.channel_kind,
+    Conversation.status,
+    Conversation.subject,
+    Conversation.assignee_id,
+    Conversation.team_id,
+    Conversation.last_message_at,
+    Conversation.created_at,
+    Conversation.rules_applied_at,
+)
+
+
+@functools.lru_cache(maxsize=512)
+def _page_statement(viewer: Viewer, queue: Queue, status: str | None, channel: str | None, limit: int) -> Any:
+    """:func:`queue_page`'s statement, built once per viewer and view and kept: building it (its aliases
+    and subqueries) took as long as running it; its values are in it, so a reload runs it as it is."""
+    columns = _PAGE_COLUMNS
+    page = (
+        select(*columns)
+        .where(*_filters(viewer, status, channel), queue_clause(viewer, queue))
+        .order_by(CONVERSATION_ACTIVITY.desc(), Conversation.id.desc())
+        .limit(limit)
+        .subquery("page")
+    )
+    shown = aliased(Message)  # the latest message to or from the client (notes and service events aside)
+    latest = select(func.max(shown.id)).where(
+        shown.conversation_id == page.c.id, shown.direction != "note", shown.kind == "message"
+    )
+    reply = aliased(Message)
+    last_reply = select(func.max(reply.id)).where(
+        reply.conversation_id == page.c.id, reply.direction == "out"
+    )
+    marker = select(ConversationRead.last_read_message_id).where(
+        ConversationRead.conversation_id == page.c.id, ConversationRead.agent_id == viewer.agent_id
+    )
+
+    def inbound_after(after: Any) -> Any:
+        client = aliased(Message)
+        return (
+            select(func.count())
+            .select_from(client)
+            .where(
+                client.conversation_id == page.c.id,
+                client.direction == "in",
+                client.kind == "message",
+                # of this conversation of the page, two levels out (not a page of its own)
+                client.id > func.coalesce(after.correlate(page).scalar_subquery(), 0),
+            )
+            .scalar_subquery()
+        )
+
+    rows = select(
+        page,
+        latest.scalar_subquery().label("last_id"),
+        inbound_after(last_reply).label("waiting"),
+        inbound_after(marker).label("unread"),
+    ).subquery("rows")
+    last = aliased(Message)
+    assignee = aliased(Agent)
+    author = aliased(Agent)
+    return (
+        select(
+            *(rows.c[c.key] for c in columns),
+            Contact.name,
+            rows.c.waiting,
+            rows.c.unread,
+            assignee.name,
+            rows.c.last_id,
+            last.direction,
+            last.agent_id,
+            last.body_text,
+            author.id.is_not(None),
+            author.name,
+        )
+        .select_from(rows)
+        .outerjoin(Contact, Contact.id == rows.c.contact_id)
+        .outerjoin(assignee, assignee.id == rows.c.assignee_id)
+        .outerjoin(last, last.id == rows.c.last_id)
+        .outerjoin(author, author.id == last.agent_id)
+        .order_by(func.coalesce(rows.c.last_message_at, rows.c.created_at).desc(), rows.c.id.desc())
+    )
 
 
 async def latest_messages(session: AsyncSession, conversation_ids: Iterable[int]) -> dict[int, Message]:
@@ -139,19 +287,8 @@ async def queue_places(
     ids = sorted(set(conversation_ids))
     if not ids:
         return {}
-    place = func.row_number().over(partition_by=Conversation.team_id, order_by=queue_order())
-    line = select(
-        Conversation.id,
-        Conversation.team_id,
-        Conversation.queued_at,
-        Conversation.created_at,
-        Conversation.priority,
-        place.label("position"),
-    ).where(*waiting())
-    if team_ids is not None:
-        line = line.where(Conversation.team_id.in_(sorted(team_ids)))
-    lines = line.subquery()
-    rows = await session.execute(select(lines).where(lines.c.id.in_(ids)))
+    stmt = _places_statement(None if team_ids is None else tuple(sorted(team_ids)))
+    rows = await session.execute(stmt, {"listed": ids})
     return {
         conv_id: {
             "conversation_id": conv_id,
@@ -162,3 +299,22 @@ async def queue_places(
         }
         for conv_id, team_id, queued_at, created_at, priority, position in rows
     }
+
+
+@functools.lru_cache(maxsize=256)
+def _places_statement(team_ids: tuple[int, ...] | None) -> Any:
+    """:func:`queue_places`' statement for these teams (None: every team), the listed ids bound as
+    `listed` at execution: built once per set of teams and kept."""
+    place = func.row_number().over(partition_by=Conversation.team_id, order_by=queue_order())
+    line = select(
+        Conversation.id,
+        Conversation.team_id,
+        Conversation.queued_at,
+        Conversation.created_at,
+        Conversation.priority,
+        place.label("position"),
+    ).where(*waiting())
+    if team_ids is not None:
+        line = line.where(Conversation.team_id.in_(team_ids))
+    lines = line.subquery()
+    return select(lines).where(lines.c.id.in_(bindparam("listed", expanding=True)))

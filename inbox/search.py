@@ -229,9 +229,7 @@ def _starting_with(session: AsyncSession, prefix: str) -> ColumnElement[bool]:
     return and_(value >= prefix, value < prefix + _TOP)
 
 
-def _identity_match(
-    session: AsyncSession, query: Query, *, phone_digits: bool = False
-) -> ColumnElement[bool]:
+def identity_match(session: AsyncSession, query: Query, *, phone_digits: bool = False) -> ColumnElement[bool]:
     conditions: list[ColumnElement[bool]] = []
     if query.phone is not None:
         conditions.append(and_(Identity.kind == "phone", Identity.value == query.phone))
@@ -253,6 +251,12 @@ def _identity_match(
     return or_(*conditions) if conditions else false()
 
 
+def pg_card_text_match(query: Query) -> ColumnElement[bool]:
+    """PostgreSQL: the WHERE clause of the cards whose name or company match, on `contacts.name` and
+    `contacts.company` by those names (the table, or a subquery of it named so)."""
+    return _pg_match("contacts", query)
+
+
 def card_matches(session: AsyncSession, query: Query, *, phone_digits: bool = False) -> ColumnElement[bool]:
     """The WHERE clause, on :class:`Contact`, of the cards whose name, company or an identity match; with
     `phone_digits` (the contacts list's search) also those with a phone number holding the query's digits
@@ -262,7 +266,7 @@ def card_matches(session: AsyncSession, query: Query, *, phone_digits: bool = Fa
 
 def card_match_ids(session: AsyncSession, query: Query, *, phone_digits: bool = False) -> CompoundSelect[Any]:
     """The ids of the cards :func:`card_matches` finds (one column; an id may come twice)."""
-    identities = _identity_match(session, query, phone_digits=phone_digits)
+    identities = identity_match(session, query, phone_digits=phone_digits)
     by_identity = select(Identity.contact_id).where(identities)
     # One list of ids (the full-text hits and the identities'): the database reads the matching cards by
     # id. Asked as "text matches OR id in (identities)", both backends walked every card newest first and

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import Any, Final, cast
+from typing import Any, Final, Protocol, cast
 
 from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -65,7 +65,22 @@ def waiting() -> Any:
     )
 
 
-def is_waiting(conv: Conversation) -> bool:
+class Queued(Protocol):
+    """What :func:`is_waiting` reads of a conversation (a row of it will do), and its id."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def rules_applied_at(self) -> datetime | None: ...
+    @property
+    def assignee_id(self) -> int | None: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def team_id(self) -> int | None: ...
+
+
+def is_waiting(conv: Queued) -> bool:
     """The rule of :func:`waiting`, for a conversation already read."""
     return (
         conv.rules_applied_at is not None

@@ -156,3 +156,53 @@ async def test_search_reads_the_full_text_index_and_identity_values_by_their_beg
     assert await found("Ivan@mail.ru") == [a_id]
     assert await found("VisitorA") == [d.contact_id]  # a value as typed
     assert await found("example.com") == []  # the middle of an address is not searched either
+
+
+async def test_search_of_a_name_pages_newest_first_across_the_newest_cards_and_the_older_ones(
+    session: AsyncSession, api_account: ChannelAccount, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL reads a name's hits among the newest cards one by one, then the older ones from the index
+    (inbox.contacts.NEWEST_CARDS): with a window of 3 cards, every page is still the hits newest first, the
+    same as the whole list read at once; a phone's digits and a word no card holds too."""
+    monkeypatch.setattr("inbox.contacts.NEWEST_CARDS", 3)
+    names = ["Ольга Смирнова", "Anna Smith", "Иван Смирнов", "Ольга Смирнова", "Пётр Иванов"] * 2
+    ids = []
+    for n, name in enumerate(names):
+        phone = ("phone", f"+7913909{n:04d}")
+        ids.append((await ingest(session, message(api_account.id, str(n), phone, name=name))).contact_id)
+    await session.commit()
+    smirnov = sorted((i for i, name in zip(ids, names, strict=True) if "Смирн" in name), reverse=True)
+    assert len(smirnov) == 6
+
+    async def found(q: str, limit: int = 50, offset: int = 0) -> list[int]:
+        return [card.id for card in await search_contacts(session, q, limit=limit, offset=offset)]
+
+    assert await found("смирн") == smirnov
+    for limit in (1, 2, 4):
+        for offset in range(0, 7):
+            assert await found("смирн", limit, offset) == smirnov[offset : offset + limit], (limit, offset)
+    assert await found("смирн ольга") == [i for i in smirnov if names[ids.index(i)].startswith("Ольга")]
+    assert await found("smith", 1, 1) == [ids[1]]
+    assert await found("0009") == [ids[9]]
+    assert await found("ёжиков") == []
+
+
+async def test_search_leaves_out_a_merged_card_found_by_its_name_or_an_identity(
+    session: AsyncSession, api_account: ChannelAccount
+) -> None:
+    """A merged card keeps its name in the full-text index; the search lists only the survivor, by its own
+    name or an identity moved to it, on every path (a word, an e-mail address, a phone's digits)."""
+    a = await ingest(
+        session, message(api_account.id, "1", ("email", "olga@example.com"), name="Ольга Смирнова")
+    )
+    b = await ingest(session, message(api_account.id, "2", ("phone", "+79139097332"), name="Ольга Смирнова"))
+    await session.commit()
+    await merge_contacts(session, a.contact_id, b.contact_id, None)
+    await session.commit()
+
+    async def found(q: str) -> list[int]:
+        return [card.id for card in await search_contacts(session, q)]
+
+    assert await found("смирнова") == [a.contact_id]
+    assert await found("olga@example.com") == [a.contact_id]
+    assert await found("9097332") == [a.contact_id]

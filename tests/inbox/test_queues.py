@@ -5,11 +5,24 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox.conversations import Viewer
-from inbox.models import ChannelAccount, Conversation, utcnow
-from inbox.queues import channel_kinds, list_queue, queue_counts, queue_places, queues_for
+from inbox.models import ChannelAccount, Contact, Conversation, ConversationRead, Message, utcnow
+from inbox.names import agent_names, contact_names
+from inbox.queues import (
+    QueueRow,
+    channel_kinds,
+    latest_messages,
+    list_queue,
+    queue_counts,
+    queue_page,
+    queue_places,
+    queues_for,
+    unanswered,
+)
+from inbox.reads import unread_counts
 from inbox.routing.router import queue_positions
 from tests.inbox.routing.setup import dialogs, route, team_with_agents
 
@@ -78,3 +91,117 @@ async def test_queue_places_of_listed_rows_match_the_whole_line(session: AsyncSe
     assert await queue_places(session, None, listed, now) == {c: whole[c] for c in listed[:2]}
     assert await queue_places(session, {team.id + 1}, listed, now) == {}
     assert await queue_places(session, {team.id}, [], now) == {}
+
+
+async def _rows_asked_apart(
+    session: AsyncSession, viewer: Viewer, queue: str, status: str | None
+) -> list[QueueRow]:
+    """A page's rows as the inbox read them before queue_page: the list, then each thing a row shows (a
+    card without a name: None there, "" from contact_names; the page shows a stand-in for either)."""
+    convs = await list_queue(session, viewer, queue, status=status, channel=None)  # type: ignore[arg-type]
+    ids = [c.id for c in convs]
+    latest = await latest_messages(session, ids)
+    waiting = await unanswered(session, ids)
+    unread = await unread_counts(session, viewer.agent_id, ids)
+    people = await contact_names(session, (c.contact_id for c in convs))
+    agents = await agent_names(
+        session, [c.assignee_id for c in convs] + [m.agent_id for m in latest.values()]
+    )
+    rows = []
+    for c in convs:
+        last = latest.get(c.id)
+        author = last.agent_id if last is not None else None
+        rows.append(
+            QueueRow(
+                *(c.id, c.contact_id, c.channel_kind, c.status, c.subject, c.assignee_id, c.team_id),
+                *(c.last_message_at, c.created_at, c.rules_applied_at, people.get(c.contact_id) or None),
+                waiting.get(c.id, 0),
+                unread.get(c.id, 0),
+                agents.get(c.assignee_id) if c.assignee_id is not None else None,
+                last.id if last is not None else None,
+                last.direction if last is not None else None,
+                author,
+                last.body_text if last is not None else None,
+                author in agents,
+                agents.get(author) if author is not None else None,
+            )
+        )
+    return rows
+
+
+async def test_a_queue_page_in_one_statement_holds_what_the_rows_asked_apart_held(
+    session: AsyncSession,
+) -> None:
+    """queue_page gives each row its card's name, latest message, unanswered and unread counts and agents'
+    names in one statement: the same as the statements asked one by one, in the same order — for replies by
+    the viewer and by a colleague, notes and service events after the latest client message, a dialog with
+    no message, read markers of the viewer and of someone else, a nameless card."""
+    team, agents, account = await team_with_agents(session, 2)
+    me, colleague = agents
+    ids = await dialogs(session, account, 0, 7)
+    convs = [await session.get_one(Conversation, c) for c in ids]
+    start = utcnow()
+
+    def add(
+        conv: Conversation, direction: str, n: int, *, agent: int | None = None, kind: str = "message"
+    ) -> None:
+        session.add(
+            Message(
+                conversation_id=conv.id,
+                account_id=account.id,
+                direction=direction,
+                kind=kind,
+                agent_id=agent,
+                contact_id=conv.contact_id if direction == "in" else None,
+                body_text=f"{direction} {n}\nline",
+                created_at=start + timedelta(seconds=n),
+            )
+        )
+
+    add(convs[0], "out", 1, agent=me.id)  # the viewer's reply last: "You:"
+    add(convs[1], "out", 2, agent=colleague.id)  # a colleague's reply last
+    add(convs[1], "note", 3, agent=me.id)  # a note after it is not the latest shown
+    add(convs[2], "out", 4, agent=colleague.id)
+    add(convs[2], "in", 5)
+    add(convs[2], "in", 6)  # two awaiting a reply
+    add(convs[3], "in", 7, kind="handover")  # a service event is not the latest message either
+    add(convs[4], "out", 8)  # a reply by no agent (an auto-reply)
+    await session.flush()
+    last_in = await session.scalar(select(func.max(Message.id)).where(Message.conversation_id == convs[2].id))
+    session.add_all(
+        [
+            ConversationRead(agent_id=me.id, conversation_id=convs[2].id, last_read_message_id=last_in - 1),
+            ConversationRead(agent_id=colleague.id, conversation_id=convs[0].id, last_read_message_id=10**9),
+        ]
+    )
+    convs[0].assignee_id = me.id
+    convs[1].assignee_id = convs[2].assignee_id = colleague.id
+    convs[5].team_id = team.id
+    convs[5].subject = "Заказ A-1"
+    convs[6].status = "pending"
+    (await session.get_one(Contact, convs[3].contact_id)).name = None
+    for n, conv in enumerate(convs):
+        conv.last_message_at = start + timedelta(minutes=n % 3)  # ties: by id
+    await session.commit()
+    # a dialog with no message at all
+    bare = Conversation(
+        contact_id=convs[0].contact_id, account_id=account.id, channel_kind="api", status="open"
+    )
+    bare.subject = "Без сообщений"
+    session.add(bare)
+    await session.commit()
+
+    admin = Viewer(agent_id=me.id, role="admin", team_ids=frozenset())
+    agent = Viewer(agent_id=me.id, role="agent", team_ids=frozenset({team.id}))
+    shapes = set()
+    for viewer in (admin, agent):
+        for queue in queues_for(viewer):
+            for status in ("open", None):
+                page = await queue_page(session, viewer, queue, status=status, channel=None)
+                assert page == await _rows_asked_apart(session, viewer, queue, status), (
+                    viewer,
+                    queue,
+                    status,
+                )
+                shapes |= {(r.last_direction, r.waiting, r.unread, r.last_author_found) for r in page}
+    assert len(shapes) >= 5  # the cases differ

@@ -39,11 +39,11 @@ from inbox.conversations import (
     Viewer,
     get_visible_conversation,
 )
-from inbox.models import Conversation, utcnow
-from inbox.queues import QUEUES, Queue, channel_kinds, list_queue, queue_counts, queue_places, queues_for
+from inbox.models import utcnow
+from inbox.queues import QUEUES, Queue, channel_kinds, queue_counts, queue_page, queue_places, queues_for
 from inbox.reads import mark_read
 from inbox.reports.due import open_dues
-from inbox.routing.router import is_waiting
+from inbox.routing.router import Queued, is_waiting
 from inbox.search import CardHit, ConversationHit, MessageHit, SearchError, search
 from inbox.tasks import view_counts
 
@@ -151,11 +151,11 @@ async def _list_context(
     t = i18n.Texts(lang)
     viewer = principal.viewer
     counts = await queue_counts(session, viewer, status=view.status, channel=view.channel)
-    convs = await list_queue(
+    convs = await queue_page(
         session, viewer, view.queue, status=view.status, channel=view.channel, limit=LIST_LIMIT
     )
     clock = _clock(request, principal, lang)
-    rows = await inbox_view.list_rows(session, convs, viewer, clock)
+    rows = inbox_view.list_rows(convs, viewer, clock)
     hub = hub_of(request)
     now = utcnow()
     dues = await open_dues(
@@ -184,9 +184,7 @@ async def _list_context(
     }
 
 
-async def _queue(
-    session: AsyncSession, viewer: Viewer, convs: Sequence[Conversation]
-) -> dict[int, dict[str, Any]]:
+async def _queue(session: AsyncSession, viewer: Viewer, convs: Sequence[Queued]) -> dict[int, dict[str, Any]]:
     """Of these conversations, those waiting in a line of the viewer's teams (an admin: any), by id: place
     in line and wait. Only the lines of the listed dialogs that wait are counted, and none when none waits
     (an agent's own queue): a team's line is thousands of rows in a backlog."""

@@ -21,8 +21,7 @@ from inbox.conversations import ConversationFilter, Viewer, list_conversations
 from inbox.edits import previous_versions
 from inbox.models import Agent, Conversation, Message, Task, utcnow
 from inbox.names import agent_names, contact_names
-from inbox.queues import latest_messages, unanswered
-from inbox.reads import unread_counts
+from inbox.queues import QueueRow
 from inbox.reports.due import SlaDue
 from inbox.tasks import TaskFilter, assignable_agents, list_tasks, task_details
 from inbox.timeline import Entry, contact_timeline
@@ -99,17 +98,8 @@ def avatar_color(key: int) -> str:
     return PALETTE[key % len(PALETTE)]
 
 
-async def list_rows(
-    session: AsyncSession, convs: Sequence[Conversation], viewer: Viewer, clock: Clock
-) -> list[JSON]:
-    ids = [c.id for c in convs]
-    latest = await latest_messages(session, ids)
-    waiting = await unanswered(session, ids)
-    unread = await unread_counts(session, viewer.agent_id, ids)
-    people = await contact_names(session, (c.contact_id for c in convs))
-    agents = await agent_names(
-        session, [c.assignee_id for c in convs] + [m.agent_id for m in latest.values()]
-    )
+def list_rows(convs: Sequence[QueueRow], viewer: Viewer, clock: Clock) -> list[JSON]:
+    """The rows of a queue's page (inbox.queues.queue_page), as the list shows them."""
     t = clock.t
     titles: dict[tuple[str, int], str] = {}  # a plural per distinct count, not per row
 
@@ -127,15 +117,15 @@ async def list_rows(
 
     rows = []
     for conv in convs:
-        last = latest.get(conv.id)
-        name = display_name(people.get(conv.contact_id), conv.contact_id, t)
-        preview = (last.body_text if last else conv.subject or "").strip().replace("\n", " ")[:140]
-        if last is not None and last.direction == "out":
+        name = display_name(conv.contact_name, conv.contact_id, t)
+        body = conv.last_body if conv.last_id is not None else conv.subject
+        preview = (body or "").strip().replace("\n", " ")[:140]
+        if conv.last_id is not None and conv.last_direction == "out":
             # "You:" only on the viewer's own reply; a colleague's reply carries their name
-            if last.agent_id == viewer.agent_id:
+            if conv.last_agent_id == viewer.agent_id:
                 preview = t.gettext("You: %(text)s", text=preview)
-            elif last.agent_id is not None and last.agent_id in agents:
-                preview = t.gettext("%(name)s: %(text)s", name=agents[last.agent_id], text=preview)
+            elif conv.last_agent_id is not None and conv.last_author_found:
+                preview = t.gettext("%(name)s: %(text)s", name=conv.last_author_name, text=preview)
         rows.append(
             {
                 "id": conv.id,
@@ -150,12 +140,12 @@ async def list_rows(
                 "preview": preview,
                 "when": clock.short(conv.last_message_at or conv.created_at),
                 "when_full": clock.full(conv.last_message_at or conv.created_at),
-                "waiting": waiting.get(conv.id, 0),
-                "waiting_title": title("waiting", waiting.get(conv.id, 0)),
-                "unread": unread.get(conv.id, 0),
-                "unread_title": title("unread", unread.get(conv.id, 0)),
+                "waiting": conv.waiting,
+                "waiting_title": title("waiting", conv.waiting),
+                "unread": conv.unread,
+                "unread_title": title("unread", conv.unread),
                 "mine": conv.assignee_id == viewer.agent_id,
-                "assignee": agents.get(conv.assignee_id) if conv.assignee_id else None,
+                "assignee": conv.assignee_name if conv.assignee_id else None,
             }
         )
     return rows
