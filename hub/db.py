@@ -32,7 +32,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -141,26 +141,17 @@ def _begin(conn: Connection, *, read_only: bool) -> None:
     other kind."""
     info = conn.connection.info
     flip = bool(info.get(_QUERY_ONLY, False)) != read_only
-    guard = f"PRAGMA query_only={int(read_only)}"
-    dbapi_connection = conn.connection.dbapi_connection
-    if not read_only and isinstance(dbapi_connection, sqlite_driver.OneTripConnection):
-        # Woken when the engine's writer before it ends, not SQLite's sleeping busy handler.
-        try:
-            dbapi_connection.begin_immediate((guard,) if flip else ())
-        except sqlite3.Error as exc:  # as SQLAlchemy wraps a statement's: OperationalError and the like
-            raise DBAPIError.instance("BEGIN IMMEDIATE", None, exc, sqlite3.Error) from exc
-        info[_QUERY_ONLY] = False
-        return
     begin = "BEGIN" if read_only else "BEGIN IMMEDIATE"
     if not flip:
         conn.exec_driver_sql(begin)
         return
+    guard = f"PRAGMA query_only={int(read_only)}"
 
     def run(raw: sqlite3.Connection) -> None:
         raw.execute(guard)
         raw.execute(begin)
 
-    sqlite_driver.run_sync(dbapi_connection, run)
+    sqlite_driver.run_sync(conn.connection.dbapi_connection, run)
     info[_QUERY_ONLY] = read_only
 
 

@@ -4,10 +4,7 @@ driver's errors) on a file of the test's own."""
 
 from __future__ import annotations
 
-import asyncio
-import sqlite3
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -15,8 +12,6 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from hub import db
 from hub.sqlite_driver import OneTripDBAPI
-from inbox.unavailable import unavailable_reason
-from tests.waiting import eventually, resolved
 
 
 async def test_statements_through_one_trip_cursors_answer_as_the_stock_adapter(tmp_path: Path) -> None:
@@ -45,75 +40,4 @@ async def test_statements_through_one_trip_cursors_answer_as_the_stock_adapter(t
             # The transaction goes on after the errors (SQLite undoes only the failed statement).
             assert (await conn.execute(text("SELECT count(*) FROM t"))).scalar() == 5
     finally:
-        await engine.dispose()
-
-
-async def _write(sessionmaker: Any, value: str) -> None:
-    async with sessionmaker() as session:
-        await session.execute(text("INSERT INTO t (v) VALUES (:v)"), {"v": value})
-        await session.commit()
-
-
-async def test_a_writer_waiting_for_the_lock_begins_when_the_engine_s_writer_before_it_commits(
-    tmp_path: Path,
-) -> None:
-    engine = db.create_engine(f"sqlite+aiosqlite:///{tmp_path / 'turns.db'}")
-    waits = engine.dialect.dbapi.waits  # type: ignore[union-attr]
-    waits.polls = (3600.0,)  # no looking again: only the first writer's end can start the second
-    try:
-        async with engine.begin() as conn:
-            await conn.execute(text("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT NOT NULL)"))
-        sessionmaker = db.sessionmaker(engine)
-        async with sessionmaker() as first:
-            await first.execute(text("INSERT INTO t (v) VALUES ('first')"))  # holds the write lock
-            second = asyncio.create_task(_write(sessionmaker, "second"))
-            await eventually(lambda: waits.waiting == 1 and waits.tries >= 1, "the second writer waiting")
-            await first.commit()
-        await resolved(second, "the second writer, woken by the first one's commit")
-        async with sessionmaker() as session:
-            rows = await session.execute(text("SELECT v FROM t ORDER BY id"))
-            assert rows.scalars().all() == ["first", "second"]
-        assert waits.tries == 1  # one try found the lock taken; the next, after the wake, took it
-    finally:
-        await engine.dispose()
-
-
-async def test_a_writer_waiting_for_another_process_s_lock_begins_after_it_commits(tmp_path: Path) -> None:
-    path = tmp_path / "other.db"
-    engine = db.create_engine(f"sqlite+aiosqlite:///{path}")
-    waits = engine.dialect.dbapi.waits  # type: ignore[union-attr]
-    other = sqlite3.connect(path, isolation_level=None)
-    try:
-        async with engine.begin() as conn:
-            await conn.execute(text("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT NOT NULL)"))
-        other.execute("BEGIN IMMEDIATE")
-        other.execute("INSERT INTO t (v) VALUES ('other')")
-        writer = asyncio.create_task(_write(db.sessionmaker(engine), "hub"))
-        await eventually(lambda: waits.tries >= 2, "the hub's writer looking again for the lock")
-        assert not writer.done()
-        other.execute("COMMIT")
-        await resolved(writer, "the hub's writer, after the other connection's commit")
-        async with engine.connect() as conn:
-            rows = await conn.execute(text("SELECT v FROM t ORDER BY id"))
-            assert rows.scalars().all() == ["other", "hub"]
-    finally:
-        other.close()
-        await engine.dispose()
-
-
-async def test_a_writer_that_waits_past_the_busy_timeout_fails_as_database_is_locked(tmp_path: Path) -> None:
-    path = tmp_path / "locked.db"
-    engine = db.create_engine(f"sqlite+aiosqlite:///{path}", busy_timeout=0.05)
-    other = sqlite3.connect(path, isolation_level=None)
-    try:
-        async with engine.begin() as conn:
-            await conn.execute(text("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT NOT NULL)"))
-        other.execute("BEGIN IMMEDIATE")  # held for the whole test
-        with pytest.raises(OperationalError, match="database is locked") as failed:
-            await _write(db.sessionmaker(engine), "late")
-        assert unavailable_reason(failed.value) is not None  # the web layer's 503, the widget's retry
-        other.execute("ROLLBACK")
-        await _write(db.sessionmaker(engine), "in time")  # the connection is usable again
-    finally:
-        other.close()
         await engine.dispose()
