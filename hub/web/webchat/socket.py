@@ -98,6 +98,9 @@ class Visit:
         self.options = options
         self.visitor_id = visitor_id
         self.conversations: set[int] = set()
+        # The new conversations this socket's own messages opened: it has shown their messages (the ack),
+        # so its own ``webchat.conversation`` event needs no read (the visitor's other sockets do read).
+        self.opened: set[int] = set()
         self.pushed: set[int] = set()
         self.person = Profile()
         self.verified: tuple[IdentityRef, ...] = ()  # what the site signed for its logged-in user
@@ -165,6 +168,8 @@ class Visit:
                 assigned = True
             elif event.type in MESSAGE_EVENTS and isinstance(message_id, int):
                 named.add(message_id)
+            elif event.type == "webchat.conversation" and event.conversation_id in self.opened:
+                continue
             else:
                 everything = True
         if assigned:
@@ -314,6 +319,7 @@ class Visit:
             await self.error("unavailable", message, id=cid, retry_after=RETRY_AFTER_SECONDS)
             return
         if result.conversation_id not in self.conversations:
+            self.opened.add(result.conversation_id)
             self.request.app[RELAY].watch(self, result.conversation_id)
             await announce(self.request, self.account_id, self.visitor_id, result.conversation_id)
         shown: dict[str, Any] | None
