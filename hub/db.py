@@ -158,8 +158,8 @@ def _begin(conn: Connection, *, read_only: bool) -> None:
 def read_engine(engine: AsyncEngine) -> AsyncEngine:
     """The same engine (pool, events) whose transactions only read: deferred and guarded on SQLite (see
     the module docstring), ``BEGIN READ ONLY`` on PostgreSQL."""
-    if engine.dialect.name == "postgresql":
-        return engine.execution_options(postgresql_readonly=True)
+    if engine.dialect.name == "postgresql":  # (READ_ONLY marks it there too: what a reader's statements are)
+        return engine.execution_options(postgresql_readonly=True, **{READ_ONLY: True})
     return engine.execution_options(**{READ_ONLY: True})
 
 
