@@ -5,6 +5,14 @@ SQLite (aiosqlite) is the default: WAL journal, `synchronous=FULL` (a commit is 
 a deferred transaction that later writes can fail at once with "database is locked" when another writer
 got there first, where an immediate one simply waits its turn (busy_timeout). Just before each commit, the
 rows the transaction added go into the full-text index (inbox/search_index.py). PostgreSQL (asyncpg) by URL.
+
+A code path that only reads takes a read-only session (:func:`read_sessionmaker`): on SQLite its
+transaction opens with a deferred BEGIN, which in WAL mode never waits for the write lock (a reader sees
+the last commit and is never blocked by a writer), instead of queueing behind the ingest in SQLite's busy
+handler, which sleeps (1, 2, 5 … 100 ms) and is not woken when the lock is released. Such a session
+refuses to write, loudly (``PRAGMA query_only``: "attempt to write a readonly database"): a deferred
+transaction that wrote would take the write lock late and could fail with SQLITE_BUSY_SNAPSHOT. On
+PostgreSQL the same session runs ``BEGIN READ ONLY`` (a write fails too).
 """
 
 from __future__ import annotations
@@ -44,6 +52,12 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 LOCK_CLASS = 0x6F6B6E6F
 STARTUP_KEY = -1  # a hub's start-up (migrations, then the rows it seeds): one starting process at a time
 MIGRATION_KEY = -2  # a migration (also `okno migrate` alone): one at a time
+
+# The execution option that marks a read-only engine (read_engine): its transactions begin deferred on
+# SQLite, with the connection's query_only guard on.
+READ_ONLY = "okno_read_only"
+# In a pooled SQLite connection's `info`: whether its PRAGMA query_only is on now (flipped at BEGIN).
+_QUERY_ONLY = "okno_query_only"
 
 
 def is_sqlite(url: str) -> bool:
@@ -88,12 +102,16 @@ def create_engine(url: str, *, echo: bool = False, busy_timeout: float = 30.0) -
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Connection) -> None:
+        read_only = bool(conn.get_execution_options().get(READ_ONLY))
+        if read_only:  # never waits for the write lock (WAL), holds none: nothing to track
+            _begin(conn, read_only=True)
+            return
         if holders is None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            _begin(conn, read_only=False)
             return
         holders.refuse_nesting(conn)
         try:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            _begin(conn, read_only=False)
         except OperationalError:
             log.error("BEGIN IMMEDIATE failed; transactions open now:\n%s", holders.describe())
             raise
@@ -101,6 +119,8 @@ def create_engine(url: str, *, echo: bool = False, busy_timeout: float = 30.0) -
 
     @event.listens_for(engine.sync_engine, "commit")
     def _on_commit(conn: Connection) -> None:
+        if conn.get_execution_options().get(READ_ONLY):
+            return  # wrote nothing (query_only): nothing to index
         # The transaction's new rows into the full-text index, one statement per table, before COMMIT:
         # all in one trip to the database thread.
         sqlite_driver.run_sync(conn.connection.dbapi_connection, index_pending_raw)
@@ -113,6 +133,40 @@ def create_engine(url: str, *, echo: bool = False, busy_timeout: float = 30.0) -
             event.listen(engine.sync_engine.pool, name, holders.end_connection)
 
     return engine
+
+
+def _begin(conn: Connection, *, read_only: bool) -> None:
+    """BEGIN IMMEDIATE (a writer) or a deferred BEGIN with the query_only guard on (a reader), with the
+    guard flipped in the same trip to the database thread when the pooled connection last served the
+    other kind."""
+    info = conn.connection.info
+    flip = bool(info.get(_QUERY_ONLY, False)) != read_only
+    begin = "BEGIN" if read_only else "BEGIN IMMEDIATE"
+    if not flip:
+        conn.exec_driver_sql(begin)
+        return
+    guard = f"PRAGMA query_only={int(read_only)}"
+
+    def run(raw: sqlite3.Connection) -> None:
+        raw.execute(guard)
+        raw.execute(begin)
+
+    sqlite_driver.run_sync(conn.connection.dbapi_connection, run)
+    info[_QUERY_ONLY] = read_only
+
+
+def read_engine(engine: AsyncEngine) -> AsyncEngine:
+    """The same engine (pool, events) whose transactions only read: deferred and guarded on SQLite (see
+    the module docstring), ``BEGIN READ ONLY`` on PostgreSQL."""
+    if engine.dialect.name == "postgresql":  # (READ_ONLY marks it there too: what a reader's statements are)
+        return engine.execution_options(postgresql_readonly=True, **{READ_ONLY: True})
+    return engine.execution_options(**{READ_ONLY: True})
+
+
+def read_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions for code paths that only read (an agent socket's look-ups, GET handlers): they never queue
+    for SQLite's write lock, and a write in one fails at once."""
+    return async_sessionmaker(read_engine(engine), expire_on_commit=False)
 
 
 def sqlite_file(url: str) -> Path | None:

@@ -150,6 +150,8 @@ class Hub:
             settings.database_url, busy_timeout=settings.sqlite_busy_timeout_seconds
         )
         self.sessionmaker = db.sessionmaker(self.engine)
+        # For code paths that only read: never in the SQLite write lock's queue (hub.db.read_sessionmaker).
+        self.reader = db.read_sessionmaker(self.engine)
         # SQLite: the write-ahead log copied into the database file off the commits' path (see the class).
         sqlite_file = db.sqlite_file(settings.database_url)
         self.checkpoints = db.Checkpoints(sqlite_file) if sqlite_file is not None else None

@@ -37,6 +37,12 @@ def db(request: web.Request) -> AsyncSession:
     return request.app[HUB].sessionmaker()
 
 
+def db_read(request: web.Request) -> AsyncSession:
+    """A new read-only database session: it never waits for SQLite's write lock, and refuses to write
+    (hub.db.read_sessionmaker). For code paths that only read."""
+    return request.app[HUB].reader()
+
+
 async def online_agents(request: web.Request, session: AsyncSession | None = None) -> set[int]:
     """The agents with a live socket in any hub process (pass the session of an open transaction)."""
     return await request.app[HUB].presence.online(session)

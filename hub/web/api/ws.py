@@ -37,7 +37,7 @@ from hub import auth
 from hub.bus import RESYNC, Subscription
 from hub.web.api.operations import operation
 from hub.web.auth import Principal, authenticate, same_origin, token_principal
-from hub.web.context import SOCKETS, db, hub_of, publish
+from hub.web.context import SOCKETS, db, db_read, hub_of, publish
 from hub.web.errors import ApiError, bad_request, forbidden, unauthorized
 from hub.web.inputs import Query
 from hub.web.revocation import CLOSE_CODE, INTERNAL_PREFIX, LIVE, Credential
@@ -151,7 +151,7 @@ async def _first_frame(request: web.Request, ws: web.WebSocketResponse) -> Princ
 
 
 async def _alive(request: web.Request, credential: Credential) -> bool:
-    async with db(request) as session:
+    async with db_read(request) as session:
         return await auth.credential_alive(
             session, credential.agent_id, session_id=credential.session_id, token_id=credential.token_id
         )

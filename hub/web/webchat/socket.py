@@ -54,7 +54,7 @@ from channels.webchat.identify import verified_identity
 from channels.webchat.parse import CLIENT_ID, MAX_URL, client_id, message_text
 from channels.webchat.tokens import current, new_visitor_id, sign
 from hub.runtime import ConfiguredAccount, Hub
-from hub.web.context import RATE_LIMITS, db, hub_of, publish
+from hub.web.context import RATE_LIMITS, db, db_read, hub_of, publish
 from hub.web.errors import bad_request
 from hub.web.webchat.history import visitor_text, widget_messages
 from hub.web.webchat.keys import KEYS, VisitorKeys
@@ -98,6 +98,9 @@ class Visit:
         self.options = options
         self.visitor_id = visitor_id
         self.conversations: set[int] = set()
+        # The new conversations this socket's own messages opened: it has shown their messages (the ack),
+        # so its own ``webchat.conversation`` event needs no read (the visitor's other sockets do read).
+        self.opened: set[int] = set()
         self.pushed: set[int] = set()
         self.person = Profile()
         self.verified: tuple[IdentityRef, ...] = ()  # what the site signed for its logged-in user
@@ -165,6 +168,8 @@ class Visit:
                 assigned = True
             elif event.type in MESSAGE_EVENTS and isinstance(message_id, int):
                 named.add(message_id)
+            elif event.type == "webchat.conversation" and event.conversation_id in self.opened:
+                continue
             else:
                 everything = True
         if assigned:
@@ -189,7 +194,7 @@ class Visit:
                 await self.ws.send_str(json.dumps(frame, ensure_ascii=False))
 
     async def hello(self, token: str) -> None:
-        async with db(self.request) as session:
+        async with db_read(self.request) as session:
             convs = await visitor_history.conversations_of(session, self.account_id, self.visitor_id)
             self.conversations.update(c.id for c in convs)
             messages = await visitor_history.messages_of(session, self.conversations)
@@ -201,7 +206,7 @@ class Visit:
     async def sync(self, ids: set[int] | None = None) -> None:
         """Push the messages of the visitor's conversations this socket has not shown yet: those of `ids`
         the visitor may see, or (None) any of the latest 50."""
-        async with db(self.request) as session:
+        async with db_read(self.request) as session:
             if ids is None:
                 messages = await visitor_history.messages_of(session, self.conversations, limit=50)
             else:
@@ -219,7 +224,7 @@ class Visit:
             await self.send({"type": "message", "message": frame})
 
     async def send_agent(self) -> None:
-        async with db(self.request) as session:
+        async with db_read(self.request) as session:
             convs = await visitor_history.conversations_of(session, self.account_id, self.visitor_id)
             name = await visitor_history.current_agent(session, convs)
         await self.send({"type": "agent", "name": name})
@@ -314,11 +319,12 @@ class Visit:
             await self.error("unavailable", message, id=cid, retry_after=RETRY_AFTER_SECONDS)
             return
         if result.conversation_id not in self.conversations:
+            self.opened.add(result.conversation_id)
             self.request.app[RELAY].watch(self, result.conversation_id)
             await announce(self.request, self.account_id, self.visitor_id, result.conversation_id)
         shown: dict[str, Any] | None
         if result.duplicate:  # sent again: the message as it was stored (maybe from a file)
-            async with db(self.request) as session:
+            async with db_read(self.request) as session:
                 stored = await session.get(
                     Message, result.message_id, options=[selectinload(Message.attachments)]
                 )
@@ -349,7 +355,7 @@ class Visit:
         if on and not await self.request.app[LIMITS].typing(self.account_id, self.visitor_id):
             return
         self._typing_on = on
-        async with db(self.request) as session:
+        async with db_read(self.request) as session:
             events = await visitor_history.visitor_typing(session, self.conversations, on)
         await publish(self.request, events)
 

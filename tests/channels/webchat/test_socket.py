@@ -10,12 +10,14 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
+from hub import db
 from hub import quarantine as retrying
 from hub.runtime import Hub
 from hub.web import create_app
 from inbox import quarantine
+from inbox.bus import Event
 from inbox.models import Contact, DuplicateCandidate, Identity, Message
 from tests.channels.messenger_harness import quarantined
 from tests.channels.webchat.conftest import SITE, Visitor
@@ -381,3 +383,46 @@ async def _eventually(check: Callable[[], Awaitable[object]], expected: object) 
 
 
 __all__ = ["Visitor"]
+
+
+async def test_a_visitor_s_own_new_conversation_is_not_read_back_by_its_socket_but_by_its_other_tab(
+    hub: Hub, visitor: Callable[..., Any]
+) -> None:
+    # The messages a read-only session of the hub selects (the sockets' reads of what to show).
+    reads: list[str] = []
+
+    def note(conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if conn.get_execution_options().get(db.READ_ONLY) and "FROM message" in statement:
+            reads.append(statement)
+
+    event.listen(hub.engine.sync_engine, "before_cursor_execute", note)
+    try:
+        async with visitor() as v:
+            token = (await v.hello())["token"]
+            async with visitor() as other:  # the same visitor's second tab, watching nothing yet
+                await other.hello(token)
+                reads.clear()
+                ack = await v.say("c1", "первое сообщение")
+                conversation_id = await _conversation_of(hub, ack["message"]["id"])
+                # The other tab learns of the new conversation and reads it: the message comes as a frame.
+                shown = await other.until("message")
+                assert shown["message"]["cid"] == "c1" and len(reads) == 1
+                # Two typing hints after the announcement: once the second reaches the sending socket,
+                # its relay has handled every event before it (one batch at a time, in order).
+                for on in (True, False):
+                    typing = {"from": "agent", "on": on, "name": "Анна"}
+                    await hub.bus.publish(
+                        Event("conversation.typing", conversation_id=conversation_id, data=typing)
+                    )
+                    await v.until("typing", on=on)
+        assert len(reads) == 1  # the sending socket read nothing back: the ack showed its message
+        assert not [f for f in v.seen if f["type"] == "message"]
+    finally:
+        event.remove(hub.engine.sync_engine, "before_cursor_execute", note)
+
+
+async def _conversation_of(hub: Hub, message_id: int) -> int:
+    async with hub.sessionmaker() as session:
+        message = await session.get(Message, message_id)
+    assert message is not None
+    return message.conversation_id
