@@ -22,7 +22,7 @@ from hub.web.api.schemas.base import respond
 from hub.web.api.schemas.contacts import Contact as ContactOut
 from hub.web.api.schemas.contacts import ContactDetail, ContactList, DuplicateList
 from hub.web.auth import require_agent
-from hub.web.context import db, hub_of, publish
+from hub.web.context import db, db_read, hub_of, publish
 from hub.web.errors import not_found
 from hub.web.inputs import Body, Empty, Id, NotNull, Query, path_id, read_body, read_query
 from inbox import card_changes, contacts
@@ -124,6 +124,7 @@ class IdentityPath(Query):
 async def list_contacts(request: web.Request) -> web.Response:
     async with db(request) as session:
         principal = await require_agent(request, session)
+    async with db_read(request) as session:
         query = read_query(request, ContactListQuery)
         rows = await contacts.search_contacts(
             session,
@@ -150,6 +151,7 @@ async def get_contact(request: web.Request) -> web.Response:
     contact_id = path_id(request)
     async with db(request) as session:
         principal = await require_agent(request, session)
+    async with db_read(request) as session:
         card = await contacts.get_visible_contact(session, principal.viewer, contact_id)
         convs = await list_conversations(
             session, principal.viewer, ConversationFilter(contact_id=card.id), limit=200

@@ -25,7 +25,7 @@ from hub.web.api.schemas.conversation_views import (
 from hub.web.api.schemas.conversations import Conversation as ConversationOut
 from hub.web.api.schemas.conversations import Message as MessageOut
 from hub.web.auth import require_agent
-from hub.web.context import db, hub_of, publish
+from hub.web.context import db, db_read, hub_of, publish
 from hub.web.errors import bad_request, unprocessable
 from hub.web.inputs import AgentRef, Body, Empty, Id, Query, Timestamp, path_id, read_body, read_query
 from inbox.capabilities import Capabilities
@@ -131,6 +131,7 @@ class NoteBody(Body):
 async def list_(request: web.Request) -> web.Response:
     async with db(request) as session:
         principal = await require_agent(request, session)
+    async with db_read(request) as session:
         query = read_query(request, ConversationQuery)
         assignee = None
         if query.assignee is not None:
@@ -180,6 +181,7 @@ async def get(request: web.Request) -> web.Response:
     conversation_id = path_id(request)
     async with db(request) as session:
         principal = await require_agent(request, session)
+    async with db_read(request) as session:
         conv = await get_visible_conversation(session, principal.viewer, conversation_id)
         card = await get_contact(session, conv.contact_id)
         messages = await messages_of(session, conv.id)

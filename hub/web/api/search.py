@@ -15,7 +15,7 @@ from hub.web.api.operations import operation
 from hub.web.api.schemas.base import respond
 from hub.web.api.schemas.search import CardHit, ConversationHit, IdentityValue, MessageHit, SearchResults
 from hub.web.auth import require_agent
-from hub.web.context import db, hub_of
+from hub.web.context import db, db_read, hub_of
 from hub.web.inputs import Query, read_query
 from inbox import search as searching
 
@@ -77,6 +77,7 @@ async def search(request: web.Request) -> web.Response:
     for, newest first; `next_cursor` continues the kinds that have more."""
     async with db(request) as session:
         principal = await require_agent(request, session)
+    async with db_read(request) as session:
         query = read_query(request, SearchQuery)
         page = await searching.search(  # SearchError: a 422 naming its field (hub/web/errors.py)
             session,

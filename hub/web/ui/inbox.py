@@ -24,7 +24,7 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.web.auth import Principal, authenticate
-from hub.web.context import db, hub_of, online_agents
+from hub.web.context import db, db_read, hub_of, online_agents
 from hub.web.errors import ApiError, not_found, unauthorized
 from hub.web.inputs import path_id
 from hub.web.ui import i18n, inbox_view
@@ -250,8 +250,11 @@ async def _page(request: web.Request, conversation_id: int | None) -> web.Respon
     next_path = request.path_qs
     async with db(request) as session:
         principal = await _principal(request, session)
-        if principal is None:
-            return redirect("/login?next=" + quote(next_path, safe="/"), 302)
+    if principal is None:
+        return redirect("/login?next=" + quote(next_path, safe="/"), 302)
+    # Opening a conversation marks it read (a write); the list alone only reads, in a session that never
+    # waits for SQLite's write lock (hub.db.read_sessionmaker).
+    async with db(request) if conversation_id is not None else db_read(request) as session:
         lang = language(request, principal.agent)
         kinds = await channel_kinds(session)
         view = View.of(request, principal, kinds)
@@ -311,8 +314,9 @@ async def inbox_conversation(request: web.Request) -> web.Response:
 async def _fragment(request: web.Request, template: str, conversation_id: int | None) -> web.Response:
     async with db(request) as session:
         principal = await _principal(request, session)
-        if principal is None:
-            raise unauthorized()
+    if principal is None:
+        raise unauthorized()
+    async with db(request) if conversation_id is not None else db_read(request) as session:
         lang = language(request, principal.agent)
         if conversation_id is None:
             view = View.of(request, principal, await channel_kinds(session))
@@ -348,8 +352,9 @@ async def search_part(request: web.Request) -> web.Response:
     grouped; `contact` is the open conversation's card, which a card hit may be merged into."""
     async with db(request) as session:
         principal = await _principal(request, session)
-        if principal is None:
-            raise unauthorized()
+    if principal is None:
+        raise unauthorized()
+    async with db_read(request) as session:
         lang = language(request, principal.agent)
         t = i18n.Texts(lang)
         clock = _clock(request, principal, lang)
