@@ -72,8 +72,10 @@ TEXT = "Здравствуйте! Когда будет доставлен мо�
 # ------------------------------------------------------------------------------------------ the servers
 
 
-async def _hub_server(database_url: str, ready: Callable[[dict[str, Any]], None]) -> None:
-    """The hub as `okno run` serves it, after an admin with an API token is created."""
+async def _hub_server(database_url: str, work_dir: Path, ready: Callable[[dict[str, Any]], None]) -> None:
+    """The hub as `okno run` serves it, after an admin with an API token is created; its files (the
+    attachments) in `work_dir`, the client's temporary folder, which the client removes (the child is
+    killed, so it could not remove one of its own)."""
     from hub import auth
     from hub import db as hub_db
     from hub.cli import Listener, serve
@@ -81,10 +83,9 @@ async def _hub_server(database_url: str, ready: Callable[[dict[str, Any]], None]
     from hub.settings import load
     from inbox.agents import create_agent
 
-    tmp = tempfile.mkdtemp(prefix="okno-live-")
     settings = load(
         database_url=database_url,
-        attachments_dir=str(Path(tmp) / "attachments"),
+        attachments_dir=str(work_dir / f"attachments-{uuid.uuid4().hex[:6]}"),
         log_level="WARNING",
         accounts={"site": SITE},
     )
@@ -179,7 +180,7 @@ def serve_main(args: argparse.Namespace) -> int:
         print(json.dumps(info), flush=True)
 
     if args.serve == "hub":
-        asyncio.run(_hub_server(args.database_url, ready))
+        asyncio.run(_hub_server(args.database_url, Path(args.work_dir), ready))
     else:
         gc.freeze()
         commit_to = Path(args.commit_to) if args.commit_to else None
@@ -463,7 +464,8 @@ async def bench(args: argparse.Namespace, backend: str, database_url: str, tmp: 
             args,
             None,
         )
-    hub = await measure([*me, "--serve", "hub", "--database-url", database_url], "hub", args, run)
+    serve_hub = [*me, "--serve", "hub", "--database-url", database_url, "--work-dir", str(tmp)]
+    hub = await measure(serve_hub, "hub", args, run)
     for phase, floor in zip(hub, commit, strict=False):
         if floor.p99_ms > 0:
             phase.ratio_p99 = round(phase.p99_ms / floor.p99_ms, 2)
@@ -510,6 +512,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pid-file", help="write each server's process id here")
     parser.add_argument("--serve", choices=["hub", "bare"], help=argparse.SUPPRESS)
     parser.add_argument("--database-url", help=argparse.SUPPRESS)
+    parser.add_argument("--work-dir", help=argparse.SUPPRESS)
     parser.add_argument("--commit-to", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve:
