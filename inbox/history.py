@@ -282,6 +282,11 @@ class HistoryImport:
             # Ingest marks the conversation active now; an imported message is as recent as its own time
             # (else every imported conversation would top the inbox lists as if it had just been written).
             conv.last_message_at = max(last_before, event.at) if last_before is not None else event.at
+            if conv.assignee_id is None and conv.waiting_since is not None:
+                # Unanswered and no one's: it waits for an agent since its client wrote, not since the
+                # import — its place in the team's line and the wait the inbox shows (the router keeps a
+                # place once given; else it would say "waits 0 min" beside an overdue SLA).
+                conv.queued_at = conv.waiting_since
         message = await session.get(Message, result.message_id)
         if message is not None:
             message.created_at = event.at

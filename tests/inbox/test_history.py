@@ -1,5 +1,6 @@
 """The history import (`okno import history`) as the inbox shows it afterwards: an imported conversation is
-as recent as its last imported message, not as the moment of the import."""
+as recent as its last imported message, and an unanswered one waits in its team's line since its client
+wrote — not since the moment of the import."""
 
 from __future__ import annotations
 
@@ -49,3 +50,37 @@ async def test_an_imported_conversation_is_as_recent_as_its_last_message_not_the
     a, b = importer.conversations["A"], importer.conversations["B"]
     assert last[a] == days[3]  # the client's second message; a note is no message of the conversation's
     assert last[b] == days[2]
+
+
+async def test_an_imported_unanswered_conversation_waits_in_line_since_its_client_wrote(
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    await seed(sessionmaker)
+    now = datetime.now(UTC).replace(microsecond=0)
+    first, second = now - timedelta(hours=5), now - timedelta(hours=4)
+    answered, reopened = now - timedelta(hours=3), now - timedelta(hours=2)
+    contact = {"name": "Ольга", "email": "olga@example.com"}
+    lines: list[tuple[dict[str, Any], datetime]] = [
+        ({"type": "message", "direction": "in", "account": "shop", "contact": contact}, first),
+        ({"type": "message", "direction": "in"}, second),  # still the same wait
+        ({"type": "message", "direction": "out", "agent": "anna@example.com"}, answered),
+    ]
+    importer = HistoryImport(InboxPolicy())
+
+    async def imported(more: list[tuple[dict[str, Any], datetime]]) -> Conversation:
+        for line, at in more:
+            text = json.dumps({**line, "conversation": "A", "at": at.isoformat(), "text": at.isoformat()})
+            event, digest = parse_line(text)
+            async with sessionmaker() as session:
+                await importer.apply(session, event, digest)
+        async with sessionmaker() as session:
+            conv = await session.get(Conversation, importer.conversations["A"])
+            assert conv is not None
+            return conv
+
+    waiting = await imported(lines[:2])
+    assert waiting.queued_at == first  # in line since the first unanswered message, not the import
+    assert (await imported(lines[2:])).queued_at is None  # answered: out of the line
+    # The agent who answered keeps it: the client's next message is theirs to answer, not the line's.
+    again = await imported([({"type": "message", "direction": "in"}, reopened)])
+    assert again.assignee_id is not None and again.queued_at is None
