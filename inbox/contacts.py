@@ -37,7 +37,6 @@ from inbox.models import (
 from inbox.search import (
     Query,
     SearchError,
-    card_match_ids,
     card_matches,
     identity_match,
     parse_query,
@@ -138,15 +137,12 @@ async def search_contacts(
         except SearchError:
             return []  # nothing to search for ("%", "_", punctuation); the API refuses what is malformed
         if viewer is not None and not viewer.is_admin and session.get_bind().dialect.name == "postgresql":
-            # The hits newest first, then each card's visibility in that order until the page is full:
-            # asked as one WHERE, PostgreSQL checked every hit (10,000 for a common surname's prefix at
-            # 100,000 cards, 100-200 ms) before keeping the newest 50; this takes half as long. SQLite
-            # already walks the cards newest first, and the join makes it slower there.
-            ids = card_match_ids(session, parsed, phone_digits=True).subquery()
-            first = next(iter(ids.c))
-            hits = select(first.label("id")).distinct().order_by(first.desc()).subquery()
-            stmt = stmt.join(hits, hits.c.id == Contact.id).order_by(hits.c.id.desc())
-            return list((await session.scalars(stmt.limit(limit).offset(offset))).unique())
+            # SQLite already walks the cards newest first, and the join makes it slower there.
+            visible = (await _pg_visible_matches(session, parsed, viewer, limit + offset))[offset:]
+            if not visible:
+                return []
+            stmt = stmt.where(Contact.id.in_(visible)).order_by(Contact.id.desc())
+            return list((await session.scalars(stmt)).unique())
         if session.get_bind().dialect.name == "postgresql":
             newest = (await _pg_newest_matches(session, parsed, limit + offset))[offset:]
             if not newest:
@@ -225,6 +221,57 @@ async def _pg_indexed_matches(
     hits = union(by_text, by_identity).subquery()
     first = next(iter(hits.c))
     return list(await session.scalars(select(first).order_by(first.desc()).limit(wanted)))
+
+
+# How many of the newest card ids an agent's search on PostgreSQL asks the indexes about before the rest.
+VISIBLE_WINDOW = 10_000
+
+
+async def _pg_visible_matches(session: AsyncSession, parsed: Query, viewer: Viewer, wanted: int) -> list[int]:
+    """The ids of the `wanted` newest live cards that match `parsed` and that `viewer` (not an admin) may
+    see (PostgreSQL).
+
+    The hits among the newest `VISIBLE_WINDOW` ids first, then, only if they hold fewer than `wanted`
+    visible cards, the older hits. Each part takes its hits' ids from the indexes (the full-text GIN
+    bitmap ANDed with the primary key's range, and the identities'), sorts them newest first and tests
+    each card's visibility in that order until `wanted` pass: an agent sees a card or two of each 15 hits
+    on the bench, so «смирн» (9,900 hits of 100,000 cards) fills a page with the 960 hits of the window,
+    626 of them tested. Asked of every hit at once, PostgreSQL read, de-duplicated and sorted all 9,900
+    (in parallel workers) before the first test: 19 -> 5 ms server time in the same run."""
+    top = await session.scalar(select(func.max(Contact.id)))
+    if top is None:
+        return []
+    boundary = top - VISIBLE_WINDOW
+    ids = await _pg_visible_hits(session, parsed, viewer, wanted, Contact.id > boundary)
+    if len(ids) >= wanted or boundary < 1:
+        return ids
+    return ids + await _pg_visible_hits(session, parsed, viewer, wanted - len(ids), Contact.id <= boundary)
+
+
+async def _pg_visible_hits(
+    session: AsyncSession, parsed: Query, viewer: Viewer, wanted: int, in_range: ColumnElement[bool]
+) -> list[int]:
+    """The ids of the `wanted` newest live cards in `in_range` that match `parsed` and that `viewer` may
+    see: the hits newest first (their own subquery, de-duplicated and sorted), then each card's visibility
+    in that order — a nested loop that stops at `wanted`."""
+    live = (Contact.merged_into_id.is_(None), in_range)
+    by_text = select(Contact.id).where(*live, pg_card_text_match(parsed))
+    by_identity = (
+        select(Identity.contact_id)
+        .join(Contact, Contact.id == Identity.contact_id)
+        .where(*live, identity_match(session, parsed, phone_digits=True))
+    )
+    found = union(by_text, by_identity).subquery()
+    first = next(iter(found.c))
+    hits = select(first.label("id")).distinct().order_by(first.desc()).subquery()
+    stmt = (
+        select(hits.c.id)
+        .join(Contact, Contact.id == hits.c.id)
+        .where(visible_contacts(viewer))
+        .order_by(hits.c.id.desc())
+        .limit(wanted)
+    )
+    return list(await session.scalars(stmt))
 
 
 async def update_contact(

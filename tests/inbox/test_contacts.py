@@ -18,6 +18,7 @@ from inbox.contacts import (
     search_contacts,
     update_contact,
 )
+from inbox.conversations import Viewer
 from inbox.ingest import ingest
 from inbox.models import AuditLog, Call, ChannelAccount, Contact, Conversation, Identity, Message, Task
 from tests.inbox.helpers import message
@@ -184,6 +185,47 @@ async def test_search_of_a_name_pages_newest_first_across_the_newest_cards_and_t
     assert await found("смирн ольга") == [i for i in smirnov if names[ids.index(i)].startswith("Ольга")]
     assert await found("smith", 1, 1) == [ids[1]]
     assert await found("0009") == [ids[9]]
+    assert await found("ёжиков") == []
+
+
+async def test_agent_search_of_a_name_pages_newest_first_across_the_window_and_the_older_cards(
+    session: AsyncSession, api_account: ChannelAccount, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An agent's search on PostgreSQL asks about the newest ids first, then the older ones
+    (inbox.contacts.VISIBLE_WINDOW): with a window of 3 ids, every page is still the visible hits newest
+    first, the same as the whole list read at once; the cards of another agent's conversations stay out."""
+    monkeypatch.setattr("inbox.contacts.VISIBLE_WINDOW", 3)
+    me = await create_agent(session, email="me@okno.test.ru", name="Me", password="secret-pass", role="agent")
+    other = await create_agent(
+        session, email="other@okno.test.ru", name="Other", password="secret-pass", role="agent"
+    )
+    names = ["Ольга Смирнова", "Anna Smith", "Иван Смирнов", "Ольга Смирнова", "Пётр Иванов"] * 3
+    ids = []
+    for n, name in enumerate(names):
+        phone = ("phone", f"+7913908{n:04d}")
+        item = await ingest(session, message(api_account.id, str(n), phone, name=name))
+        ids.append(item.contact_id)
+        conversation = await session.get_one(Conversation, item.conversation_id)
+        conversation.assignee_id = other.id if n % 3 == 1 else me.id
+    await session.commit()
+    viewer = Viewer(me.id, "agent", frozenset())
+    mine = [i for n, i in enumerate(ids) if n % 3 != 1]
+    smirnov = sorted(
+        (i for i, name in zip(ids, names, strict=True) if "Смирн" in name and i in mine), reverse=True
+    )
+    assert len(smirnov) == 6
+
+    async def found(q: str, limit: int = 50, offset: int = 0) -> list[int]:
+        cards = await search_contacts(session, q, limit=limit, offset=offset, viewer=viewer)
+        return [card.id for card in cards]
+
+    assert await found("смирн") == smirnov
+    for limit in (1, 2, 4):
+        for offset in range(0, 7):
+            assert await found("смирн", limit, offset) == smirnov[offset : offset + limit], (limit, offset)
+    assert await found("smith") == sorted((ids[n] for n in (1, 6, 11) if ids[n] in mine), reverse=True)
+    assert await found("0009") == [ids[9]]
+    assert await found("0010") == []  # another agent's card
     assert await found("ёжиков") == []
 
 
