@@ -31,7 +31,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Integer, case, cast, func, literal, literal_column, or_, select
-from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox.models import ReportWait, ReportWaitSum, UtcDateTime
@@ -269,8 +268,8 @@ def _raw_key(session: AsyncSession, by: str | None, zone: ZoneInfo, start: datet
 class _Bucket:
     """The waits of one value bucket in the period, per group: the values at some ranks within the bucket,
     and how many are at or under a threshold. SQLite walks the bucket's range of the index in value order,
-    each value filed under its piece of the period (:func:`inbox.reports.sql.walk`); PostgreSQL ranks the
-    range's rows per group with a window and counts them."""
+    each value filed under its piece of the period (:func:`inbox.reports.sql.walk`); PostgreSQL gathers the
+    range's values per group into an array, sorted here."""
 
     def __init__(
         self, session: AsyncSession, kind: str, start: datetime, end: datetime, by: str | None, zone: ZoneInfo
@@ -345,14 +344,22 @@ class _Bucket:
             for piece, found in walked.items():
                 merged[groups[piece]].append(found)
             return {k: p[0] if len(p) == 1 else sorted(chain(*p)) for k, p in merged.items()}
-        # PostgreSQL: each group's values as one sorted array (a sort per group, no row per value).
-        ordered: Any = func.array_agg(aggregate_order_by(w.value_seconds, w.value_seconds))
+        # PostgreSQL: each group's values as one array, sorted here. The index range comes in value order and
+        # a hash aggregate keeps it, so the sort finds runs already in order; an ORDER BY in the aggregate
+        # sorted each group again after the plan's sort by group (35,000 waits of the p90's bucket by agent:
+        # 57 against 22-36 ms in psql). Sorting here keeps the values exact whatever plan PostgreSQL picks.
+        values: Any = func.array_agg(w.value_seconds)
         if self.by is None:
-            row = (await self.session.execute(select(ordered).where(*where))).one()
-            return {None: [float(v) for v in row[0]]} if row[0] else {}
+            row = (await self.session.execute(select(values).where(*where))).one()
+            return {None: _ascending(row[0])} if row[0] else {}
         gkey = _raw_key(self.session, self.by, self.zone, self.start, self.end)
-        rows = await self.session.execute(select(gkey, ordered).where(*where).group_by(gkey))
-        return {_norm(g): [float(v) for v in found] for g, found in rows}
+        rows = await self.session.execute(select(gkey, values).where(*where).group_by(gkey))
+        return {_norm(g): _ascending(found) for g, found in rows}
+
+
+def _ascending(values: list[Any]) -> list[float]:
+    """An array's values as floats in ascending order."""
+    return sorted(map(float, values))
 
 
 def _grouped(query: Any, by: str | None, key: Any) -> Any:
