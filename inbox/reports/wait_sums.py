@@ -30,7 +30,7 @@ from itertools import chain
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Integer, case, cast, func, literal, literal_column, or_, select
+from sqlalchemy import BigInteger, Integer, case, cast, func, literal, literal_column, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox.models import ReportWait, ReportWaitSum, UtcDateTime
@@ -180,7 +180,7 @@ async def _hour_sums(
     session: AsyncSession, kind: str, start: datetime, end: datetime, by: str | None, zone: ZoneInfo
 ) -> Sums:
     s = ReportWaitSum
-    query = select(s.bucket, func.sum(s.n), func.sum(s.total)).where(
+    query = select(s.bucket, _count(s.n), func.sum(s.total)).where(
         s.width == "h", s.kind == kind, s.start >= start, s.start < end
     )
     if by is not None:
@@ -235,7 +235,7 @@ async def _day_sums(session: AsyncSession, kind: str, start: datetime, end: date
 
     if low_day < high_day:
         column = getattr(s, name)
-        query = select(column, s.bucket, func.sum(s.n), func.sum(s.total)).where(
+        query = select(column, s.bucket, _count(s.n), func.sum(s.total)).where(
             s.width == width, s.kind == kind, s.start >= low_day, s.start < high_day
         )
         for key, bucket, n, total in await session.execute(query.group_by(column, s.bucket)):
@@ -254,6 +254,12 @@ async def _day_sums(session: AsyncSession, kind: str, start: datetime, end: date
         if not hist[k]:
             del hist[k], totals[k]
     return hist, totals
+
+
+def _count(n: Any) -> Any:
+    """The sum of the counts `n` as a bigint: PostgreSQL sums bigints as numeric, which arrives as Decimal
+    (3,200 agent-and-bucket rows of a month by agent: 14 against 5-9 ms of Python time)."""
+    return cast(func.sum(n), BigInteger)
 
 
 def _raw_key(session: AsyncSession, by: str | None, zone: ZoneInfo, start: datetime, end: datetime) -> Any:
