@@ -24,6 +24,7 @@ import math
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -41,6 +42,13 @@ FRACTIONS = (0.5, 0.9)  # median and p90 (the 5 and 9 tenths in summaries' integ
 
 def offsets(zone: ZoneInfo, start: datetime, end: datetime) -> list[tuple[datetime, int]]:
     """The zone's UTC offset in minutes over [start, end): the first offset, then each change and when."""
+    return list(_offsets(zone, start, end))
+
+
+@lru_cache(maxsize=256)
+def _offsets(zone: ZoneInfo, start: datetime, end: datetime) -> tuple[tuple[datetime, int], ...]:
+    """:func:`offsets`, kept for the next call: a report by day asks up to seven times for its period's, and
+    the hour-by-hour walk of a month costs 1-3 ms each time (half the Python time of reply_time by day)."""
     changes: list[tuple[datetime, int]] = []
     moment = start - timedelta(days=1)
     last = None
@@ -57,7 +65,7 @@ def offsets(zone: ZoneInfo, start: datetime, end: datetime) -> list[tuple[dateti
                 changes.append((moment, offset))
             last = offset
         moment += timedelta(hours=1)
-    return changes
+    return tuple(changes)
 
 
 def local_bucket(

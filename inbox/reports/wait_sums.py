@@ -30,8 +30,7 @@ from itertools import chain
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Integer, case, cast, func, literal, literal_column, or_, select
-from sqlalchemy.dialects.postgresql import aggregate_order_by
+from sqlalchemy import BigInteger, Integer, case, cast, func, literal, literal_column, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox.models import ReportWait, ReportWaitSum, UtcDateTime
@@ -181,7 +180,7 @@ async def _hour_sums(
     session: AsyncSession, kind: str, start: datetime, end: datetime, by: str | None, zone: ZoneInfo
 ) -> Sums:
     s = ReportWaitSum
-    query = select(s.bucket, func.sum(s.n), func.sum(s.total)).where(
+    query = select(s.bucket, _count(s.n), func.sum(s.total)).where(
         s.width == "h", s.kind == kind, s.start >= start, s.start < end
     )
     if by is not None:
@@ -236,7 +235,7 @@ async def _day_sums(session: AsyncSession, kind: str, start: datetime, end: date
 
     if low_day < high_day:
         column = getattr(s, name)
-        query = select(column, s.bucket, func.sum(s.n), func.sum(s.total)).where(
+        query = select(column, s.bucket, _count(s.n), func.sum(s.total)).where(
             s.width == width, s.kind == kind, s.start >= low_day, s.start < high_day
         )
         for key, bucket, n, total in await session.execute(query.group_by(column, s.bucket)):
@@ -257,6 +256,12 @@ async def _day_sums(session: AsyncSession, kind: str, start: datetime, end: date
     return hist, totals
 
 
+def _count(n: Any) -> Any:
+    """The sum of the counts `n` as a bigint: PostgreSQL sums bigints as numeric, which arrives as Decimal
+    (3,200 agent-and-bucket rows of a month by agent: 14 against 5-9 ms of Python time)."""
+    return cast(func.sum(n), BigInteger)
+
+
 def _raw_key(session: AsyncSession, by: str | None, zone: ZoneInfo, start: datetime, end: datetime) -> Any:
     """The group of a wait row: its team, channel or agent column, or its local day, hour or weekday."""
     if by is None:
@@ -269,8 +274,8 @@ def _raw_key(session: AsyncSession, by: str | None, zone: ZoneInfo, start: datet
 class _Bucket:
     """The waits of one value bucket in the period, per group: the values at some ranks within the bucket,
     and how many are at or under a threshold. SQLite walks the bucket's range of the index in value order,
-    each value filed under its piece of the period (:func:`inbox.reports.sql.walk`); PostgreSQL ranks the
-    range's rows per group with a window and counts them."""
+    each value filed under its piece of the period (:func:`inbox.reports.sql.walk`); PostgreSQL gathers the
+    range's values per group into an array, sorted here."""
 
     def __init__(
         self, session: AsyncSession, kind: str, start: datetime, end: datetime, by: str | None, zone: ZoneInfo
@@ -345,14 +350,22 @@ class _Bucket:
             for piece, found in walked.items():
                 merged[groups[piece]].append(found)
             return {k: p[0] if len(p) == 1 else sorted(chain(*p)) for k, p in merged.items()}
-        # PostgreSQL: each group's values as one sorted array (a sort per group, no row per value).
-        ordered: Any = func.array_agg(aggregate_order_by(w.value_seconds, w.value_seconds))
+        # PostgreSQL: each group's values as one array, sorted here. The index range comes in value order and
+        # a hash aggregate keeps it, so the sort finds runs already in order; an ORDER BY in the aggregate
+        # sorted each group again after the plan's sort by group (35,000 waits of the p90's bucket by agent:
+        # 57 against 22-36 ms in psql). Sorting here keeps the values exact whatever plan PostgreSQL picks.
+        values: Any = func.array_agg(w.value_seconds)
         if self.by is None:
-            row = (await self.session.execute(select(ordered).where(*where))).one()
-            return {None: [float(v) for v in row[0]]} if row[0] else {}
+            row = (await self.session.execute(select(values).where(*where))).one()
+            return {None: _ascending(row[0])} if row[0] else {}
         gkey = _raw_key(self.session, self.by, self.zone, self.start, self.end)
-        rows = await self.session.execute(select(gkey, ordered).where(*where).group_by(gkey))
-        return {_norm(g): [float(v) for v in found] for g, found in rows}
+        rows = await self.session.execute(select(gkey, values).where(*where).group_by(gkey))
+        return {_norm(g): _ascending(found) for g, found in rows}
+
+
+def _ascending(values: list[Any]) -> list[float]:
+    """An array's values as floats in ascending order."""
+    return sorted(map(float, values))
 
 
 def _grouped(query: Any, by: str | None, key: Any) -> Any:

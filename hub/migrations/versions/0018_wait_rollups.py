@@ -8,7 +8,8 @@ waits already stored are summed here.
 
 A wait counts when it has a value and was not dropped. SQLite sums a row at a time; PostgreSQL once a
 statement, from its transition tables, in key order. PostgreSQL also gets the waits in value order
-(SQLite has had them since 0011) and the open waits by start (the overdue ones are counted from them).
+(SQLite has had them since 0011) and the open waits by start (the overdue ones are counted from them), and
+its key index carries n and total (a report's read of the sums is index-only).
 
 Revision ID: 0018_wait_rollups
 Revises: 0017_inbox_indexes
@@ -114,6 +115,10 @@ def upgrade() -> None:
             "agent_id",
             "bucket",
             name="pk_report_wait_sums",
+            # PostgreSQL: the counts and sums in the key's index too, so that a report reads a period's rows
+            # from the index alone (index-only, 67,000 agent-day rows of a month: 23-40 against 55-80 ms from
+            # the table; SQLite's table is its key's index already).
+            postgresql_include=["n", "total"],
         ),
         sqlite_with_rowid=False,
     )

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox.business_hours import BusinessHours
 from inbox.models import ChannelAccount, Contact, Conversation, ReportWait
+from inbox.reports import sql
 from inbox.reports.build import ReportRequest, build_report
 from inbox.reports.figures import SlaTargets, Summary, percentile
 from inbox.reports.sql import local_bucket, offsets, summaries
@@ -136,3 +137,14 @@ async def test_wait_reports_by_day_hour_and_weekday_equal_the_definition(
             ), (by, key)
             hits = sum(v <= 3600 for v in group)
             assert (row["sla_met"], row["sla_missed"]) == (hits, len(group) - hits), (by, key)
+
+
+def test_a_periods_offsets_are_walked_once_and_each_caller_gets_its_own_list() -> None:
+    zone = ZoneInfo("America/New_York")
+    start, end = datetime(2031, 3, 1, tzinfo=UTC), datetime(2031, 3, 31, tzinfo=UTC)
+    first = offsets(zone, start, end)
+    walked = sql._offsets.cache_info().misses
+    first.append((end, 0))  # a caller's list is its own
+    again = offsets(zone, start, end)
+    assert sql._offsets.cache_info().misses == walked
+    assert again == first[:-1] and [o for _, o in again] == [-300, -240]

@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 import inbox.reports.build as build
@@ -160,3 +160,12 @@ async def test_wait_reports_from_the_roll_ups_equal_the_reports_from_the_waits(
                         reports.append(report.rows)
                     assert reports[0] == reports[1], (name, by, chosen, sla)
                     assert any(r["count"] for r in reports[0]), (name, by, chosen)
+
+
+async def test_postgresql_reads_the_wait_sums_from_their_key_index_alone(session: AsyncSession) -> None:
+    """The key index of report_wait_sums carries n and total on PostgreSQL: a report's read of a period's
+    sums is an index-only scan (SQLite's table is its key's index already)."""
+    if session.get_bind().dialect.name != "postgresql":
+        pytest.skip("PostgreSQL only: SQLite keeps report_wait_sums in its key's order (WITHOUT ROWID)")
+    definition = await session.scalar(text("SELECT pg_get_indexdef(to_regclass('pk_report_wait_sums'))"))
+    assert definition is not None and definition.endswith("INCLUDE (n, total)"), definition
