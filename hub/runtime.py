@@ -159,9 +159,6 @@ class Hub:
         self.policy = settings.policy()
         self.sla = settings.sla_book()  # the SLA targets, the teams' own included (reports, inbox list)
         routing = settings.routing
-        # SQLite: the group commit and the router take turns at the write lock here, woken at once when
-        # the other's transaction ends, instead of sleeping in SQLite's busy handler (inbox.workers).
-        self.write_turn = asyncio.Lock() if sqlite_file is not None else None
         self.router = RouterWorker(
             self.sessionmaker,
             publisher=self.bus,
@@ -171,7 +168,6 @@ class Hub:
             # The rules' auto-replies: what each account can carry, then the outbox sends them.
             auto_replies=AutoReplies(settings.company.model_dump(), self.account_capabilities),
             on_auto_reply=lambda: self.outbox.wake(),
-            turn=self.write_turn,
         )
         self.ingest: IngestQueue = metrics.MeasuredIngestQueue(  # counted for /metrics
             self.sessionmaker,
@@ -179,7 +175,6 @@ class Hub:
             publisher=self.bus,
             max_batch=settings.ingest.max_batch,
             on_opened=self.router.wake if routing.enabled else None,
-            turn=self.write_turn,
         )
         self.receiver = Receiver(
             self.sessionmaker, self.ingest, self.policy, self.bus, call_settings=self.call_settings

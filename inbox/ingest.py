@@ -70,7 +70,6 @@ from inbox.policy import InboxPolicy
 from inbox.quarantine import RefusedResult, keep_raw, stage_refused
 from inbox.reports.waits import WAITS, opened_by_inbound
 from inbox.unavailable import as_unavailable
-from inbox.workers import write_turn
 
 log = logging.getLogger(__name__)
 
@@ -914,10 +913,8 @@ class IngestQueue:
         publisher: Publisher | None = None,
         max_batch: int = 500,
         on_opened: Callable[[], None] | None = None,
-        turn: asyncio.Lock | None = None,
     ) -> None:
         self._sessionmaker = sessionmaker
-        self._turn = turn  # shared with the router on SQLite (inbox.workers.write_turn)
         # Called after a committed batch that opened a conversation (IngestResult.opened), before its events
         # go out: the hub wakes the router, which runs right after the commit in its own transaction. A
         # message to a dialog already open changes nothing the router decides on; waking it for every batch
@@ -985,7 +982,7 @@ class IngestQueue:
         items = [item for item, _ in batch]
         results: list[QueuedResult | Exception]
         try:
-            async with write_turn(self._turn), self._sessionmaker() as session:
+            async with self._sessionmaker() as session:
                 results, events = await stage_items(session, items, self.policy)
                 await session.commit()
         except (IntegrityError, DBAPIError) as exc:
@@ -1021,7 +1018,7 @@ class IngestQueue:
         last: Exception | None = None
         for _ in range(3):
             try:
-                async with write_turn(self._turn), self._sessionmaker() as session:
+                async with self._sessionmaker() as session:
                     results, events = await stage_items(session, [item], self.policy)
                     await session.commit()
                 return results[0], events

@@ -1,25 +1,10 @@
 """The lifecycle the hub's background workers share (the outbox worker, the scheduler): one task that runs
-passes until stopped, woken early by :meth:`PassWorker.wake`, and stopped only between passes; and the
-write turn the group commit and the router take on SQLite (:func:`write_turn`)."""
+passes until stopped, woken early by :meth:`PassWorker.wake`, and stopped only between passes."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from contextlib import AbstractAsyncContextManager
-from typing import Any
-
-
-def write_turn(lock: asyncio.Lock | None) -> AbstractAsyncContextManager[Any]:
-    """The turn a writing transaction of the group commit or the router waits for in this process (a hub
-    on SQLite shares one lock between them; None: no turn, as on PostgreSQL, where rows lock, not the
-    database). On SQLite one writer at a time holds the database's write lock, and a writer that finds it
-    taken sleeps in SQLite's busy handler (1, 2, 5, 10 … ms) without being woken when it is let go: a batch
-    of web-chat messages behind a router pass slept up to twice that pass. An asyncio lock wakes the next
-    at once. It is held only around the `async with` of one transaction, so no path — an error, a
-    cancellation — can leave it taken (a lock tied to the connection's commit instead, tried before,
-    could)."""
-    return lock if lock is not None else contextlib.nullcontext()
 
 
 class PassWorker:

@@ -28,7 +28,7 @@ from inbox.routing.auto_reply import AutoReplies
 from inbox.routing.router import BATCH, route_team, waiting_teams
 from inbox.routing.rules import apply_rules
 from inbox.unavailable import log_failure
-from inbox.workers import PassWorker, write_turn
+from inbox.workers import PassWorker
 
 log = logging.getLogger(__name__)
 
@@ -49,11 +49,9 @@ class RouterWorker(PassWorker):
         vip_tags: Sequence[str] = ("vip",),
         auto_replies: AutoReplies | None = None,
         on_auto_reply: Callable[[], None] | None = None,
-        turn: asyncio.Lock | None = None,
     ) -> None:
         super().__init__()
         self._sessionmaker = sessionmaker
-        self._turn = turn  # shared with the group commit on SQLite (inbox.workers.write_turn)
         self._publisher = publisher or NullPublisher()
         self._clock = clock
         self._idle = idle_seconds
@@ -68,7 +66,7 @@ class RouterWorker(PassWorker):
 
     async def run_once(self) -> int:
         """One pass over every team with waiting dialogs: how many were assigned."""
-        async with write_turn(self._turn), self._sessionmaker() as session:
+        async with self._sessionmaker() as session:
             ruled = await apply_rules(
                 session,
                 self._clock(),
@@ -85,7 +83,7 @@ class RouterWorker(PassWorker):
             await self._publish(event)
         assigned = 0
         for team_id in teams:
-            async with write_turn(self._turn), self._sessionmaker() as session:
+            async with self._sessionmaker() as session:
                 events = await route_team(session, team_id, self._clock(), limit=self._batch, ttl=self._ttl)
                 await session.commit()
             assigned += sum(1 for e in events if e.type == "conversation.assigned" and e.assignee_id)
