@@ -29,7 +29,8 @@ import sys
 # `python bench/ingest.py` puts bench/ first on sys.path, where a sibling script named like a standard
 # library module (bench/email.py) would shadow that module: take the entry out before importing more.
 if sys.path and os.path.abspath(sys.path[0] or os.curdir) == os.path.dirname(os.path.abspath(__file__)):
-    sys.path.pop(0)
+    # ... and the repository root in its place: this script imports a sibling (bench.ingest_bare).
+    sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 import argparse
 import asyncio

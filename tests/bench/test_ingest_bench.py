@@ -22,8 +22,8 @@ SCRIPT = ROOT / "bench" / "ingest.py"
 
 
 async def bench(*args: str) -> tuple[int, str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OKNO_")}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    # As a user runs it (`python bench/ingest.py`): no PYTHONPATH, the script finds its siblings itself.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OKNO_") and k != "PYTHONPATH"}
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         str(SCRIPT),
