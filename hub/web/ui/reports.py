@@ -297,7 +297,14 @@ def _cell(key: str, value: Any, by: str | None, t: i18n.Texts, names: Mapping[st
         return duration(value, t)
     if value is None:
         return "—"
+    if key.endswith("_pct"):
+        return f"{value:.1f}"
     return str(value)
+
+
+def percent(value: float | None) -> str | None:
+    """A percentage as the pages show it: one decimal (the API keeps its own rounding)."""
+    return None if value is None else f"{value:.1f}"
 
 
 @routes.get("/reports")
@@ -333,7 +340,7 @@ async def reports_page(request: web.Request) -> web.Response:
                     "inbound": figures["volume"]["inbound"],
                     "frt_median": duration(figures["first_response"]["median"], t),
                     "frt_p90": duration(figures["first_response"]["p90"], t),
-                    "sla": figures["first_response"].get("sla_pct"),
+                    "sla": percent(figures["first_response"].get("sla_pct")),
                     "missed_calls": figures["calls"]["missed"],
                 }
             )
