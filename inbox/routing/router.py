@@ -23,7 +23,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any, Final, Protocol, cast
 
-from sqlalchemy import Table, bindparam, func, insert, select, update
+from sqlalchemy import Table, and_, bindparam, case, func, insert, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -190,18 +190,18 @@ async def route_team(
     # Columns, not ORM objects, and the writes below as a few multi-row statements: this transaction
     # holds the SQLite write lock that the ingest waits for, so it must be short (see bench/routing.py).
     stmt = (
-        select(Conversation.id, Conversation.channel_kind, Conversation.queued_at)
+        select(Conversation.id, Conversation.channel_kind, Conversation.queued_at, Conversation.waiting_since)
         .where(Conversation.id.in_(sorted(owner_of)), *waiting(), Conversation.team_id == team_id)
         .order_by(*queue_order())
     )
     if _postgres(session):
         stmt = stmt.with_for_update(skip_locked=True)
     given: list[dict[str, Any]] = []
-    queued: list[int] = []
+    queued: dict[int, datetime] = {}  # id → when it entered the line
     events: list[Event] = []
     timeout = team.answer_timeout_seconds
     due = now + timedelta(seconds=timeout) if timeout else None
-    for conv_id, channel_kind, queued_at in (await session.execute(stmt)).all():
+    for conv_id, channel_kind, queued_at, waiting_since in (await session.execute(stmt)).all():
         owner_id = owner_of.get(conv_id)
         owner = load.get(owner_id) if owner_id is not None else None
         chosen: AgentLoad | None = owner
@@ -210,9 +210,12 @@ async def route_team(
             chosen, reason = choose(team.strategy, team_loads, channel_kind), team.strategy
         if chosen is None:
             if queued_at is None:
-                queued.append(conv_id)
+                # In line since its client began to wait (a dialog that came in while the router was
+                # away, or from an import, waited before this pass saw it), never later than now.
+                entered = min(waiting_since, now) if waiting_since is not None else now
+                queued[conv_id] = entered
                 events.append(
-                    Event("conversation.queued", conv_id, team_id, None, {"queued_at": now.isoformat()})
+                    Event("conversation.queued", conv_id, team_id, None, {"queued_at": entered.isoformat()})
                 )
             continue
         chosen.took(channel_kind, stamps.next())
@@ -222,11 +225,14 @@ async def route_team(
         events.append(Event("conversation.assigned", conv_id, team_id, None, data))  # leaves the queue
     await _write_assignments(session, given, load, team_id, now, due)
     if queued:
-        await session.execute(
-            update(CONVERSATIONS).where(CONVERSATIONS.c.id.in_(queued)).values(queued_at=now)
+        c = CONVERSATIONS.c
+        since = case(
+            (and_(c.waiting_since.is_not(None), c.waiting_since < now), c.waiting_since),
+            else_=literal(now, c.queued_at.type),
         )
-        for conv_id in queued:
-            keep_in_step(session, Conversation, conv_id, queued_at=now)
+        await session.execute(update(CONVERSATIONS).where(c.id.in_(sorted(queued))).values(queued_at=since))
+        for conv_id, entered in queued.items():
+            keep_in_step(session, Conversation, conv_id, queued_at=entered)
     return events
 
 

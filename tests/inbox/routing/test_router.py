@@ -185,3 +185,31 @@ async def test_manual_take_is_atomic_when_two_agents_take_at_once(
     async with sessionmaker() as fresh:
         conv = await fresh.get_one(Conversation, conv_id)
         assert conv.assignee_id in {a.id for a in agents} and conv.queued_at is None
+
+
+async def test_a_dialog_enters_the_line_when_its_client_began_to_wait_not_when_the_router_saw_it(
+    session: AsyncSession,
+) -> None:
+    # Nobody online: both wait. The router's pass comes an hour after the first client wrote (it was down,
+    # or the dialog came from an import): the line says that client waits an hour and is first.
+    team, _agents, account = await team_with_agents(session, 2, strategy="manual")
+    early, late = await dialogs(session, account, 0, 2)
+    now = utcnow() + timedelta(hours=1)
+    conv = await session.get_one(Conversation, early)
+    began = conv.waiting_since
+    assert began is not None
+    conv.waiting_since = began - timedelta(minutes=5)  # wrote a little before the second client
+    await session.commit()
+    team_id = team.id
+    events = await route(session, team_id, now)
+    await session.commit()
+    session.expire_all()
+    first = await session.get_one(Conversation, early)
+    second = await session.get_one(Conversation, late)
+    assert first.queued_at == began - timedelta(minutes=5) and second.queued_at is not None
+    assert second.queued_at < now  # never later than the pass, and no later than its client's wait
+    queued = {e.conversation_id: e.data["queued_at"] for e in events if e.type == "conversation.queued"}
+    assert queued[early] == first.queued_at.isoformat()
+    places = await queue_positions(session, {team_id}, now)
+    assert [p["conversation_id"] for p in places] == [early, late]
+    assert places[0]["waiting_seconds"] >= 3600
