@@ -123,25 +123,19 @@ async def _hours(
     return counted
 
 
-async def _days(
-    session: AsyncSession,
-    names: Sequence[str],
-    by: str | None,
-    start: datetime,
-    end: datetime,
-    team_ids: frozenset[int] | None,
-    channel: str | None,
-    agent_id: int | None,
-) -> Counted:
-    c, e = ReportCount, ReportingEvent
+Ends = list[tuple[datetime, datetime, int]]  # (from, to, +1 add / -1 take off)
+
+
+def day_span(start: datetime, end: datetime) -> tuple[datetime, datetime, Ends]:
+    """A period as the UTC days a daily roll-up adds up, [low_day, high_day), and the ragged ends to count
+    from the facts themselves, each added (a part of the period outside those days) or taken off (a part
+    of those days outside the period): whichever is shorter — in Moscow the last local day ends at 21:00
+    UTC, 3 hours before its UTC day. Less than a day or two: no days (low_day = high_day), the facts alone."""
     day = timedelta(days=1)
-    # The UTC days to add up, [low_day, high_day), and the events to count at the ragged ends, each added
-    # (a part of the period outside those days) or taken off (a part of those days outside the period):
-    # whichever is shorter — in Moscow the last local day ends at 21:00 UTC, 3 hours before its UTC day.
     first = start.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     last = end.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     low_day, high_day = first, last
-    ends: list[tuple[datetime, datetime, int]] = []
+    ends: Ends = []
     if first < start:
         if start - first > day / 2:
             low_day = first + day
@@ -154,8 +148,23 @@ async def _days(
             ends.append((end, high_day, -1))
         else:
             ends.append((last, end, 1))
-    if low_day >= high_day:  # less than a day or two: the events alone
-        ends = [(start, end, 1)]
+    if low_day >= high_day:
+        return start, start, [(start, end, 1)]
+    return low_day, high_day, ends
+
+
+async def _days(
+    session: AsyncSession,
+    names: Sequence[str],
+    by: str | None,
+    start: datetime,
+    end: datetime,
+    team_ids: frozenset[int] | None,
+    channel: str | None,
+    agent_id: int | None,
+) -> Counted:
+    c, e = ReportCount, ReportingEvent
+    low_day, high_day, ends = day_span(start, end)
     counted: Counted = {name: {} for name in names}
 
     def add(name: str, key: Any, n: int) -> None:

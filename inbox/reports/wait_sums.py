@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 from bisect import bisect_right
 from collections import defaultdict
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from itertools import chain
 from typing import Any
@@ -34,6 +34,7 @@ from sqlalchemy import BigInteger, Integer, case, cast, func, literal, literal_c
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox.models import ReportWait, ReportWaitSum, UtcDateTime
+from inbox.reports.counts import day_span
 from inbox.reports.figures import Summary
 from inbox.reports.sql import FRACTIONS, local_bucket, local_starts, offsets, piece_of, walk
 
@@ -206,25 +207,7 @@ async def _day_sums(session: AsyncSession, kind: str, start: datetime, end: date
     those days outside the period), whichever is shorter."""
     s, w = ReportWaitSum, ReportWait
     width, name = DIMENSIONS[by]
-    day = timedelta(days=1)
-    first = start.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    last = end.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    low_day, high_day = first, last
-    ends: list[tuple[datetime, datetime, int]] = []
-    if first < start:
-        if start - first > day / 2:
-            low_day = first + day
-            ends.append((start, low_day, 1))
-        else:
-            ends.append((first, start, -1))
-    if last < end:
-        if end - last > day / 2:
-            high_day = last + day
-            ends.append((end, high_day, -1))
-        else:
-            ends.append((last, end, 1))
-    if low_day >= high_day:  # less than a day or two: the waits alone
-        ends, low_day, high_day = [(start, end, 1)], start, start
+    low_day, high_day, ends = day_span(start, end)
     hist: dict[Any, dict[int, int]] = defaultdict(dict)
     totals: dict[Any, float] = defaultdict(float)
 
