@@ -45,7 +45,7 @@ from inbox.reads import mark_read
 from inbox.reports.due import open_dues
 from inbox.routing.router import Queued, is_waiting
 from inbox.search import CardHit, ConversationHit, MessageHit, SearchError, search
-from inbox.tasks import view_counts
+from inbox.tasks import my_open_tasks
 
 routes = web.RouteTableDef()
 
@@ -265,7 +265,7 @@ async def _page(request: web.Request, conversation_id: int | None) -> web.Respon
             except (ConversationNotFound, NotAllowed):
                 return redirect("/inbox?" + view.query(), 302)
         context |= await _list_context(request, session, principal, view, lang)
-        my_tasks = (await view_counts(session, principal.viewer, utcnow()))["mine"]
+        my_tasks = await my_open_tasks(session, principal.viewer)
     agent = principal.agent
     t = i18n.Texts(lang)
     response = render(
