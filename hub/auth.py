@@ -131,18 +131,25 @@ async def token_agent(session: AsyncSession, token: str) -> Agent | None:
     return found[0] if found is not None else None
 
 
-async def token_owner(session: AsyncSession, token: str) -> tuple[Agent, ApiToken] | None:
-    """The active agent (teams loaded) and the row of an API token, or None. Notes when it was last used."""
+async def token_owner(
+    session: AsyncSession, token: str, *, note_use: bool = True
+) -> tuple[Agent, ApiToken] | None:
+    """The active agent (teams loaded) and the row of an API token, or None. Notes when it was last used
+    (when :func:`use_due`), unless `note_use` is false: then it only reads."""
     found = await _credential(session, ApiToken, token)
     if found is None:
         return None
     row, agent = found
     if not agent.is_active:
         return None
-    now = utcnow()
-    if row.last_used_at is None or now - row.last_used_at > LAST_USED_GRANULARITY:
-        row.last_used_at = now
+    if note_use and use_due(row):
+        row.last_used_at = utcnow()
     return agent, row
+
+
+def use_due(row: ApiToken) -> bool:
+    """Whether a use of the token now is to be noted: its last noted use is a minute old, or none."""
+    return row.last_used_at is None or utcnow() - row.last_used_at > LAST_USED_GRANULARITY
 
 
 async def list_api_tokens(session: AsyncSession, agent_id: int) -> list[ApiToken]:

@@ -234,6 +234,13 @@ async def view_counts(session: AsyncSession, viewer: Viewer, now: datetime) -> d
     return {view: int(row[i] or 0) for i, view in enumerate(VIEWS)}
 
 
+async def my_open_tasks(session: AsyncSession, viewer: Viewer) -> int:
+    """The count of the tasks page's "mine" tab (:func:`view_counts`), alone: the inbox's header shows it.
+    A task assigned to the viewer is always visible to them, so this asks no visibility condition."""
+    mine = _conditions(view_filter(viewer, "mine", utcnow()))
+    return int(await session.scalar(select(func.count()).select_from(Task).where(*mine)) or 0)
+
+
 async def assignable_agents(session: AsyncSession, viewer: Viewer) -> list[Agent]:
     """The active agents the viewer may hand a task to, by name: a plain agent themselves and the agents
     of their teams (as :func:`update_task` allows), a supervisor or admin anyone."""

@@ -152,6 +152,26 @@ async def token_principal(request: web.Request, session: AsyncSession, token: st
     return Principal(agent, viewer_of(agent), "token", api_token_id=row.id)
 
 
+async def authenticate_reading(request: web.Request, session: AsyncSession) -> Principal | None:
+    """:func:`authenticate` for a request that only reads, in its read-only `session`
+    (hub.db.read_sessionmaker), which never waits for SQLite's write lock. A browser session's check
+    writes nothing; an API token's use is noted in a writing session of its own, and only when due
+    (:func:`hub.auth.use_due`, once a minute), instead of every request taking the write lock to learn
+    who asks."""
+    token = _bearer(request)
+    if token is None or request.method in UNSAFE_METHODS:
+        return await authenticate(request, session)
+    found = await auth.token_owner(session, token, note_use=False)
+    await session.commit()  # ends the read, as `authenticate` does
+    if found is None or auth.use_due(found[1]):
+        async with hub_of(request).sessionmaker() as writing:
+            return await token_principal(request, writing, token)
+    agent, row = found
+    if not network_allows(request, agent.role):
+        raise network_refused()
+    return Principal(agent, viewer_of(agent), "token", api_token_id=row.id)
+
+
 def network_allows(request: web.Request, role: str) -> bool:
     """May an agent of `role` work from the request's address? (``[security] allowed_networks``)
 

@@ -23,6 +23,7 @@ from inbox.tasks import (
     close_task,
     create_task,
     list_tasks,
+    my_open_tasks,
     set_due,
     task_details,
     update_task,
@@ -315,3 +316,20 @@ async def test_details_name_the_client_the_callers_number_and_the_conversation_t
     assert details[callback.id].phone == "+79160000002"  # the number that called
     assert details[todo.id].conversation_id == ids["conv_Support"]  # the client's conversation Anna sees
     assert details[todo.id].assignee_name == "anna"
+
+
+async def test_my_open_tasks_counts_the_mine_tab_without_visibility_conditions(session: AsyncSession) -> None:
+    ids = await world(session)
+    anna, boris = await viewer(session, ids["anna"]), await viewer(session, ids["boris"])
+    now = utcnow()
+    await create_task(session, anna, NewTask(title="late", due_at=now - timedelta(hours=1)))
+    await create_task(session, anna, NewTask(title="about a card", contact_id=ids["contact_Support"]))
+    finished, _ = await create_task(session, anna, NewTask(title="finished"))
+    await close_task(session, anna, finished.id)
+    await create_task(session, boris, NewTask(title="Boris's", contact_id=ids["contact_Support"]))
+    await create_task(session, boris, NewTask(title="the team's", team_id=ids["team_Support"]))
+    await session.commit()
+    for key in ("anna", "boris", "sales", "admin"):
+        who = await viewer(session, ids[key])
+        assert await my_open_tasks(session, who) == (await view_counts(session, who, now))["mine"]
+    assert await my_open_tasks(session, anna) == 2

@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hub.web.auth import Principal, authenticate
+from hub.web.auth import Principal, authenticate, authenticate_reading
 from hub.web.context import db, db_read, hub_of, online_agents
 from hub.web.errors import ApiError, not_found, unauthorized
 from hub.web.inputs import path_id
@@ -45,7 +45,7 @@ from inbox.reads import mark_read
 from inbox.reports.due import open_dues
 from inbox.routing.router import Queued, is_waiting
 from inbox.search import CardHit, ConversationHit, MessageHit, SearchError, search
-from inbox.tasks import view_counts
+from inbox.tasks import my_open_tasks
 
 routes = web.RouteTableDef()
 
@@ -132,9 +132,13 @@ class View:
         return urlencode({k: v for k, v in values.items() if v})
 
 
-async def _principal(request: web.Request, session: AsyncSession) -> Principal | None:
+async def _principal(
+    request: web.Request, session: AsyncSession, *, reading: bool = False
+) -> Principal | None:
+    """Who asks (None: nobody signed in, or a wrong credential); `reading`: in the read-only session of a
+    request that only reads (hub.web.auth.authenticate_reading)."""
     try:
-        return await authenticate(request, session)
+        return await (authenticate_reading if reading else authenticate)(request, session)
     except ApiError as exc:
         if exc.code == "network_not_allowed":
             raise
@@ -248,13 +252,13 @@ async def _conversation_context(
 
 async def _page(request: web.Request, conversation_id: int | None) -> web.Response:
     next_path = request.path_qs
-    async with db(request) as session:
-        principal = await _principal(request, session)
-    if principal is None:
-        return redirect("/login?next=" + quote(next_path, safe="/"), 302)
-    # Opening a conversation marks it read (a write); the list alone only reads, in a session that never
-    # waits for SQLite's write lock (hub.db.read_sessionmaker).
-    async with db(request) if conversation_id is not None else db_read(request) as session:
+    # Opening a conversation marks it read (a write); the list alone only reads: who asks and the page, in
+    # one session that never waits for SQLite's write lock (hub.db.read_sessionmaker).
+    reading = conversation_id is None
+    async with db_read(request) if reading else db(request) as session:
+        principal = await _principal(request, session, reading=reading)
+        if principal is None:
+            return redirect("/login?next=" + quote(next_path, safe="/"), 302)
         lang = language(request, principal.agent)
         kinds = await channel_kinds(session)
         view = View.of(request, principal, kinds)
@@ -265,7 +269,7 @@ async def _page(request: web.Request, conversation_id: int | None) -> web.Respon
             except (ConversationNotFound, NotAllowed):
                 return redirect("/inbox?" + view.query(), 302)
         context |= await _list_context(request, session, principal, view, lang)
-        my_tasks = (await view_counts(session, principal.viewer, utcnow()))["mine"]
+        my_tasks = await my_open_tasks(session, principal.viewer)
     agent = principal.agent
     t = i18n.Texts(lang)
     response = render(
@@ -312,11 +316,11 @@ async def inbox_conversation(request: web.Request) -> web.Response:
 
 
 async def _fragment(request: web.Request, template: str, conversation_id: int | None) -> web.Response:
-    async with db(request) as session:
-        principal = await _principal(request, session)
-    if principal is None:
-        raise unauthorized()
-    async with db(request) if conversation_id is not None else db_read(request) as session:
+    reading = conversation_id is None  # as in `_page`
+    async with db_read(request) if reading else db(request) as session:
+        principal = await _principal(request, session, reading=reading)
+        if principal is None:
+            raise unauthorized()
         lang = language(request, principal.agent)
         if conversation_id is None:
             view = View.of(request, principal, await channel_kinds(session))
@@ -350,11 +354,10 @@ SEARCH_LIMIT = 8  # hits of each kind in the inbox's search panel
 async def search_part(request: web.Request) -> web.Response:
     """The search panel under the inbox's search box: messages (with snippets), conversations and cards,
     grouped; `contact` is the open conversation's card, which a card hit may be merged into."""
-    async with db(request) as session:
-        principal = await _principal(request, session)
-    if principal is None:
-        raise unauthorized()
     async with db_read(request) as session:
+        principal = await _principal(request, session, reading=True)
+        if principal is None:
+            raise unauthorized()
         lang = language(request, principal.agent)
         t = i18n.Texts(lang)
         clock = _clock(request, principal, lang)

@@ -1,17 +1,19 @@
 """The agents' GET requests that only read (lists, one conversation, searches, the inbox list) do their
 reading in read-only sessions (hub.db.read_sessionmaker): on SQLite these never queue for the write lock
-that the ingest and the router take, and a write slipped into one of them would fail loudly. Only the
-credential check runs in a writing session (it may note a token's last use)."""
+that the ingest and the router take, and a write slipped into one of them would fail loudly. The inbox's
+pages check the credential in that read-only session too; an API token's use is noted in a writing session
+only when due (once a minute). The JSON API still checks the credential in a writing session."""
 
 from __future__ import annotations
 
 import asyncio
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, select, update
 
 from hub import db
 from hub.runtime import Hub
+from inbox.models import ApiToken
 from tests.hub.web.conftest import Client, Person, hand_in, login
 
 
@@ -50,3 +52,71 @@ async def test_listing_searching_and_reading_a_conversation_read_in_read_only_se
         event.remove(hub.engine.sync_engine, "before_cursor_execute", note)
     assert seen[True], "no read-only session read the agents' data"
     assert seen[False] == [], seen[False]
+
+
+WATCHED = ("web_sessions", "api_tokens", "agents", "conversations", "contacts", "tasks")
+
+
+def _writing_statements(hub: Hub) -> tuple[list[str], Any]:
+    """A list that fills with the statements over credentials and the agents' data run outside read-only
+    sessions (the connectors' own state writes aside), and its listener."""
+    written: list[str] = []
+
+    def note(conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        task = asyncio.current_task()
+        if task is not None and task.get_name().startswith("okno-"):
+            return
+        if not conn.get_execution_options().get(db.READ_ONLY) and any(
+            table in statement for table in WATCHED
+        ):
+            written.append(statement)
+
+    event.listen(hub.engine.sync_engine, "before_cursor_execute", note)
+    return written, note
+
+
+async def test_inbox_pages_learn_who_asks_without_a_writing_session(
+    hub: Hub, client: Client, sales: Person
+) -> None:
+    await hand_in(client, "ro-2", text="Где заказ A-556?")
+    await login(client, sales.email)
+    written, note = _writing_statements(hub)
+    try:
+        for path in (
+            "/inbox",
+            "/inbox?queue=mine&status=any",
+            "/inbox/parts/list",
+            "/inbox/parts/search?q=A-556",
+        ):
+            response = await client.get(path)
+            assert response.status == 200, (path, await response.text())
+    finally:
+        event.remove(hub.engine.sync_engine, "before_cursor_execute", note)
+    assert written == [], written
+
+
+async def test_inbox_page_notes_an_api_tokens_use_once_a_minute_in_a_writing_session(
+    hub: Hub, client: Client, sales: Person
+) -> None:
+    async with hub.sessionmaker() as session:
+        await session.execute(update(ApiToken).where(ApiToken.agent_id == sales.id).values(last_used_at=None))
+        await session.commit()
+    written, note = _writing_statements(hub)
+    try:
+        first = await client.get("/inbox", headers=sales.headers)
+        assert first.status == 200, await first.text()
+        noted = list(written)
+        written.clear()
+        again = await client.get("/inbox", headers=sales.headers)
+        assert again.status == 200, await again.text()
+    finally:
+        event.remove(hub.engine.sync_engine, "before_cursor_execute", note)
+    assert any("UPDATE api_tokens" in statement for statement in noted), noted
+    assert written == [], written  # used a moment ago: nothing to note
+    async with hub.sessionmaker() as session:
+        used = await session.scalar(select(ApiToken.last_used_at).where(ApiToken.agent_id == sales.id))
+    assert used is not None
+    wrong = await client.get(
+        "/inbox", headers={"Authorization": "Bearer okno_not-a-token"}, allow_redirects=False
+    )
+    assert wrong.status == 302  # a wrong token is nobody: to the log-in form, as before
