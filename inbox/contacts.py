@@ -201,6 +201,18 @@ async def _pg_newest_matches(session: AsyncSession, parsed: Query, wanted: int) 
     return ids + await _pg_indexed_matches(session, parsed, wanted - len(ids), boundary.scalar_subquery())
 
 
+def _pg_hit_ids(session: AsyncSession, parsed: Query, live: list[ColumnElement[bool]]) -> Any:
+    """The id column of the cards under `live` whose text or an identity matches `parsed` (PostgreSQL's
+    full-text and identity indexes, one UNION: a card found both ways once)."""
+    by_text = select(Contact.id).where(*live, pg_card_text_match(parsed))
+    by_identity = (
+        select(Identity.contact_id)
+        .join(Contact, Contact.id == Identity.contact_id)
+        .where(*live, identity_match(session, parsed, phone_digits=True))
+    )
+    return next(iter(union(by_text, by_identity).subquery().c))
+
+
 async def _pg_indexed_matches(
     session: AsyncSession, parsed: Query, wanted: int, below: ColumnElement[Any] | None
 ) -> list[int]:
@@ -212,14 +224,7 @@ async def _pg_indexed_matches(
     live: list[ColumnElement[bool]] = [Contact.merged_into_id.is_(None)]
     if below is not None:
         live.append(Contact.id < below)
-    by_text = select(Contact.id).where(*live, pg_card_text_match(parsed))
-    by_identity = (
-        select(Identity.contact_id)
-        .join(Contact, Contact.id == Identity.contact_id)
-        .where(*live, identity_match(session, parsed, phone_digits=True))
-    )
-    hits = union(by_text, by_identity).subquery()
-    first = next(iter(hits.c))
+    first = _pg_hit_ids(session, parsed, live)
     return list(await session.scalars(select(first).order_by(first.desc()).limit(wanted)))
 
 
@@ -254,15 +259,7 @@ async def _pg_visible_hits(
     """The ids of the `wanted` newest live cards in `in_range` that match `parsed` and that `viewer` may
     see: the hits newest first (their own subquery, de-duplicated and sorted), then each card's visibility
     in that order — a nested loop that stops at `wanted`."""
-    live = (Contact.merged_into_id.is_(None), in_range)
-    by_text = select(Contact.id).where(*live, pg_card_text_match(parsed))
-    by_identity = (
-        select(Identity.contact_id)
-        .join(Contact, Contact.id == Identity.contact_id)
-        .where(*live, identity_match(session, parsed, phone_digits=True))
-    )
-    found = union(by_text, by_identity).subquery()
-    first = next(iter(found.c))
+    first = _pg_hit_ids(session, parsed, [Contact.merged_into_id.is_(None), in_range])
     hits = select(first.label("id")).distinct().order_by(first.desc()).subquery()
     stmt = (
         select(hits.c.id)

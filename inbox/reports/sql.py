@@ -203,13 +203,17 @@ async def figures(
     return out
 
 
-def _ranks(n: int) -> set[int]:
-    """The 0-based ranks each percentile interpolates between, in a group of n values."""
-    ranks: set[int] = set()
+def rank_pairs(n: int) -> list[tuple[int, int]]:
+    """The 0-based ranks each percentile (FRACTIONS) interpolates between, in a group of n values."""
+    pairs = []
     for fraction in FRACTIONS:
         low = int(fraction * (n - 1))
-        ranks.update((low, min(low + 1, n - 1)))
-    return ranks
+        pairs.append((low, min(low + 1, n - 1)))
+    return pairs
+
+
+def _ranks(n: int) -> set[int]:
+    return {rank for pair in rank_pairs(n) for rank in pair}
 
 
 async def _sqlite_ranks(

@@ -36,7 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from inbox.models import ReportWait, ReportWaitSum, UtcDateTime
 from inbox.reports.counts import day_span
 from inbox.reports.figures import Summary
-from inbox.reports.sql import FRACTIONS, local_bucket, local_starts, offsets, piece_of, walk
+from inbox.reports.sql import FRACTIONS, local_bucket, local_starts, offsets, piece_of, rank_pairs, walk
 
 OCTAVES = 32  # as the migration: values of 2**32 s and more share the last bucket
 LAST = 8 * (OCTAVES - 2)
@@ -79,15 +79,6 @@ def bucket_sql(session: AsyncSession, value: str) -> Any:
 DIMENSIONS = {"team": ("t", "team_id"), "channel": ("c", "channel_kind"), "agent": ("a", "agent_id")}
 
 
-def _ranks(n: int) -> list[tuple[int, int]]:
-    """The 0-based ranks each percentile interpolates between, in a group of n values."""
-    out = []
-    for fraction in FRACTIONS:
-        low = int(fraction * (n - 1))
-        out.append((low, min(low + 1, n - 1)))
-    return out
-
-
 async def rolled_wait_figures(
     session: AsyncSession,
     *,
@@ -112,7 +103,7 @@ async def rolled_wait_figures(
     where_rank: dict[Any, dict[int, tuple[int, int]]] = {}
     wanted: dict[int, set[int]] = defaultdict(set)  # bucket → ranks within it (of any group)
     for k, buckets in hist.items():
-        needed = sorted({r for pair in _ranks(sum(buckets.values())) for r in pair})
+        needed = sorted({r for pair in rank_pairs(sum(buckets.values())) for r in pair})
         found: dict[int, tuple[int, int]] = {}
         below, i = 0, 0
         for bucket in sorted(buckets):
@@ -138,7 +129,7 @@ async def rolled_wait_figures(
     for k, buckets in hist.items():
         n = sum(buckets.values())
         quantiles = []
-        for fraction, (low_rank, high_rank) in zip(FRACTIONS, _ranks(n), strict=True):
+        for fraction, (low_rank, high_rank) in zip(FRACTIONS, rank_pairs(n), strict=True):
             lo_v = values[k][where_rank[k][low_rank]]
             hi_v = values[k][where_rank[k][high_rank]]
             quantiles.append(lo_v + (hi_v - lo_v) * (fraction * (n - 1) - low_rank))
