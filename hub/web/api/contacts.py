@@ -18,7 +18,7 @@ from aiohttp import web
 from pydantic import Field, WithJsonSchema, field_validator
 
 from hub.web.api.operations import operation
-from hub.web.api.schemas.base import respond
+from hub.web.api.schemas.base import respond, respond_plain
 from hub.web.api.schemas.contacts import Contact as ContactOut
 from hub.web.api.schemas.contacts import ContactDetail, ContactList, DuplicateList
 from hub.web.auth import require_agent
@@ -134,9 +134,7 @@ async def list_contacts(request: web.Request) -> web.Response:
             viewer=principal.viewer,
             region=hub_of(request).settings.default_region,
         )
-        return respond(
-            ContactList.model_validate({"items": rows, "limit": query.limit, "offset": query.offset})
-        )
+        return respond_plain(ContactList.plain(rows, query.limit, query.offset))
 
 
 @routes.get(r"/api/v1/contacts/{id:\d+}")
