@@ -183,7 +183,8 @@ async def _cards(session: AsyncSession, stmt: Select[Any]) -> list[Card]:
     )
     for contact_id, identity_id, kind, value, trust, created_at in identities:
         held[contact_id].append(CardIdentity(identity_id, kind, value, trust, created_at))
-    return [Card(**row._mapping, identities=tuple(held[row[0]])) for row in rows]
+    # Positionally: reading each row by its columns' names cost a third of building the cards.
+    return [Card(*(*row, tuple(held[row[0]]))) for row in rows]
 
 
 async def search_contacts(
