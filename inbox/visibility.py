@@ -15,6 +15,7 @@ viewer passes every audience (a duplicate event names two cards: both must be vi
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any
 
@@ -32,18 +33,28 @@ def _through_conversations(viewer: Viewer, contact_id: QueryableAttribute[Any]) 
     return select(Conversation.id).where(Conversation.contact_id == contact_id, visible(viewer)).exists()
 
 
+# The tasks a `_through_tasks` subquery reads. Made once: building an alias costs about 2.4 ms (its
+# columns adapted afresh), paid by every card search and list of an agent when it was made per call.
+_HELD = aliased(Task, name="held_tasks")
+
+
 def _through_tasks(viewer: Viewer, contact_id: QueryableAttribute[Any]) -> ColumnElement[bool]:
     """EXISTS a task about the card `contact_id` assigned to the viewer.
 
     The subquery reads its own alias of the table: asked about ``Task.contact_id`` (a task's card), an
     unaliased ``tasks`` would compare the inner row's card with itself — true for every task once the
     viewer holds any task about any card."""
-    held = aliased(Task)
-    return select(held.id).where(held.contact_id == contact_id, held.assignee_id == viewer.agent_id).exists()
+    return (
+        select(_HELD.id).where(_HELD.contact_id == contact_id, _HELD.assignee_id == viewer.agent_id).exists()
+    )
 
 
+@functools.lru_cache(maxsize=256)
 def visible_contacts(viewer: Viewer) -> ColumnElement[bool]:
-    """The WHERE clause, on :class:`Contact`, of the cards `viewer` may see."""
+    """The WHERE clause, on :class:`Contact`, of the cards `viewer` may see.
+
+    Kept per viewer (a clause is immutable, so statements may share it): building it took about 0.7 ms,
+    a few times per agent's search."""
     if viewer.is_admin:
         return true()
     return or_(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,7 +22,9 @@ from inbox.contacts import (
 )
 from inbox.conversations import Viewer
 from inbox.ingest import ingest
-from inbox.models import AuditLog, Call, ChannelAccount, Contact, Conversation, Identity, Message, Task
+from inbox.models import AuditLog, Call, ChannelAccount, Contact, Conversation, Identity, Message, Task, Team
+from inbox.search import card_matches, parse_query
+from inbox.visibility import visible_contacts
 from tests.inbox.helpers import message
 
 
@@ -227,6 +231,79 @@ async def test_agent_search_of_a_name_pages_newest_first_across_the_window_and_t
     assert await found("0009") == [ids[9]]
     assert await found("0010") == []  # another agent's card
     assert await found("ёжиков") == []
+
+
+async def test_search_pages_are_the_plain_definitions_for_random_queries_viewers_and_pages(
+    session: AsyncSession, api_account: ChannelAccount, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whatever path a backend takes (PostgreSQL's windows of the newest cards and ids, then the older
+    hits), a page of the search is the page of the plain definition — the live cards the viewer may see
+    whose text or an identity matches, newest first, in one statement — for an admin, a supervisor and an
+    agent, random queries, limits and offsets; each card with its own identities, oldest first."""
+    monkeypatch.setattr("inbox.contacts.NEWEST_CARDS", 5)
+    monkeypatch.setattr("inbox.contacts.VISIBLE_WINDOW", 7)
+    rnd = random.Random(17)
+    team = Team(name="Sales")
+    session.add(team)
+    await session.flush()
+    me = await create_agent(session, email="me@okno.test.ru", name="Me", password="secret-pass", role="agent")
+    boss = await create_agent(
+        session, email="boss@okno.test.ru", name="Boss", password="secret-pass", role="supervisor"
+    )
+    other = await create_agent(
+        session, email="other@okno.test.ru", name="Other", password="secret-pass", role="agent"
+    )
+    names = ["Ольга Смирнова", "Иван Смирнов", "Anna Smith", "John Smithers", "Пётр Иванов", None]
+    ids = []
+    for n in range(40):
+        sender = (("phone", f"+7913907{n:04d}"), ("email", f"client{n}@example.com"))
+        item = await ingest(session, message(api_account.id, str(n), *sender, name=rnd.choice(names)))
+        ids.append(item.contact_id)
+        conversation = await session.get_one(Conversation, item.conversation_id)
+        conversation.team_id = rnd.choice((team.id, None))
+        conversation.assignee_id = rnd.choice((me.id, other.id, None, None))
+        if rnd.random() < 0.1:
+            card = await session.get_one(Contact, item.contact_id)
+            card.owner_id = me.id
+        if rnd.random() < 0.1:
+            session.add(Task(title="Перезвонить", contact_id=item.contact_id, assignee_id=me.id))
+    await session.commit()
+    for survivor, merged in ((ids[3], ids[30]), (ids[12], ids[38])):
+        await merge_contacts(session, survivor, merged, None)
+    await session.commit()
+    viewers = [
+        None,
+        Viewer(me.id, "admin", frozenset()),
+        Viewer(boss.id, "supervisor", frozenset({team.id})),
+        Viewer(me.id, "agent", frozenset({team.id})),
+        Viewer(other.id, "agent", frozenset()),
+    ]
+    queries = ["смирн", "смирнова ольга", "smi", "smith", "иван", "ёжиков", "0003", "9070012", "client1"]
+    queries += ["client38@example.com", "+7 913 907-00-30", "8 913 907 00 07", "anna smith"]
+
+    async def plain(q: str, viewer: Viewer | None, limit: int, offset: int) -> list[int]:
+        stmt = select(Contact.id).where(
+            Contact.merged_into_id.is_(None), card_matches(session, parse_query(q), phone_digits=True)
+        )
+        if viewer is not None:
+            stmt = stmt.where(visible_contacts(viewer))
+        return list(await session.scalars(stmt.order_by(Contact.id.desc()).limit(limit).offset(offset)))
+
+    checked = 0
+    for _ in range(150):
+        q, viewer = rnd.choice(queries), rnd.choice(viewers)
+        limit, offset = rnd.choice((1, 2, 3, 5, 50)), rnd.choice((0, 0, 1, 2, 4, 9))
+        cards = await search_contacts(session, q, limit=limit, offset=offset, viewer=viewer)
+        assert [c.id for c in cards] == await plain(q, viewer, limit, offset), (q, viewer, limit, offset)
+        checked += bool(cards)
+        for card in cards:
+            held = await session.execute(
+                select(Identity.kind, Identity.value)
+                .where(Identity.contact_id == card.id)
+                .order_by(Identity.id)
+            )
+            assert [(i.kind, i.value) for i in card.identities] == [tuple(row) for row in held]
+    assert checked > 50  # most pages hold cards: the comparison is not of empty lists
 
 
 async def test_search_leaves_out_a_merged_card_found_by_its_name_or_an_identity(

@@ -1,8 +1,9 @@
 """The agents' GET requests that only read (lists, one conversation, searches, the inbox list) do their
 reading in read-only sessions (hub.db.read_sessionmaker): on SQLite these never queue for the write lock
 that the ingest and the router take, and a write slipped into one of them would fail loudly. The inbox's
-pages check the credential in that read-only session too; an API token's use is noted in a writing session
-only when due (once a minute). The JSON API still checks the credential in a writing session."""
+pages and the contact search check the credential in that read-only session too; an API token's use is
+noted in a writing session only when due (once a minute). The rest of the JSON API still checks the
+credential in a writing session."""
 
 from __future__ import annotations
 
@@ -120,3 +121,29 @@ async def test_inbox_page_notes_an_api_tokens_use_once_a_minute_in_a_writing_ses
         "/inbox", headers={"Authorization": "Bearer okno_not-a-token"}, allow_redirects=False
     )
     assert wrong.status == 302  # a wrong token is nobody: to the log-in form, as before
+
+
+async def test_contact_search_notes_an_api_tokens_use_once_a_minute_and_refuses_a_wrong_one(
+    hub: Hub, client: Client, sales: Person
+) -> None:
+    """The search an agent types into asks who it is in its read-only session, as the inbox's pages do."""
+    await hand_in(client, "ro-3", name="Ольга Смирнова")
+    async with hub.sessionmaker() as session:
+        await session.execute(update(ApiToken).where(ApiToken.agent_id == sales.id).values(last_used_at=None))
+        await session.commit()
+    written, note = _writing_statements(hub)
+    try:
+        first = await client.get("/api/v1/contacts?q=смирн", headers=sales.headers)
+        assert first.status == 200, await first.text()
+        noted = list(written)
+        written.clear()
+        again = await client.get("/api/v1/contacts?q=смирн", headers=sales.headers)
+        assert again.status == 200, await again.text()
+    finally:
+        event.remove(hub.engine.sync_engine, "before_cursor_execute", note)
+    assert any("UPDATE api_tokens" in statement for statement in noted), noted
+    assert written == [], written
+    assert [card["name"] for card in (await again.json())["items"]] == ["Ольга Смирнова"]
+    wrong = await client.get("/api/v1/contacts?q=смирн", headers={"Authorization": "Bearer okno_not-a-token"})
+    assert wrong.status == 401
+    assert (await client.get("/api/v1/contacts?q=смирн")).status == 401  # no credential at all

@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Self
 
-from hub.web.api.schemas.base import ApiModel, EmptyDictIfNone, EmptyIfNone, Id, NullableId, Time
+from hub.web.api.schemas.base import ApiModel, EmptyDictIfNone, EmptyIfNone, Id, NullableId, Time, reader
 from hub.web.api.schemas.conversations import Conversation
 
 if TYPE_CHECKING:
     from inbox import models
+    from inbox.contacts import Card
 
 
 class Identity(ApiModel):
@@ -60,6 +61,35 @@ class ContactList(ApiModel):
     items: list[Contact]
     limit: int
     offset: int
+
+    @staticmethod
+    def plain(cards: Iterable[Card], limit: int, offset: int) -> dict[str, Any]:
+        """The JSON of the list (model_dump in mode="json", by alias), read straight from the search's
+        plain rows (:class:`inbox.contacts.Card`): validating and dumping 50 cards and their identities
+        through the models took as long as finding them. The tests compare both ways."""
+        return {"items": [_card(card) for card in cards], "limit": limit, "offset": offset}
+
+
+_identity = reader(Identity)
+
+
+def _card(card: Card) -> dict[str, Any]:
+    """:class:`Contact`'s JSON of a card, its fields in the model's order."""
+    return {
+        "id": card.id,
+        "name": card.name,
+        "company": card.company,
+        "kind": card.kind,
+        "owner_id": card.owner_id,
+        "source_channel": card.source_channel,
+        "source_detail": card.source_detail,
+        "tags": [] if card.tags is None else card.tags,
+        "custom_fields": {} if card.custom_fields is None else card.custom_fields,
+        "notes": card.notes,
+        "created_at": card.created_at.isoformat(),
+        "updated_at": card.updated_at.isoformat(),
+        "identities": [_identity(identity) for identity in card.identities],
+    }
 
 
 class DuplicatePair(ApiModel):

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 from sqlalchemy import select
 
 from hub.runtime import Hub
+from hub.web.api.schemas.contacts import ContactList
 from inbox import contacts
-from inbox.models import AuditLog
+from inbox.models import AuditLog, Contact
 from tests.hub.web.conftest import Client, Person, error_of, hand_in, login, make_agent
 
 
@@ -23,6 +26,42 @@ async def test_search_by_name_company_or_identity(client: Client, sales: Person)
     assert await names("q=oleg@") == ["Олег"]
     assert await names("q=79139097332") == ["Олег"]
     assert await names("limit=1&offset=1") == ["Ирина Петрова"]
+
+
+async def test_the_list_answers_what_the_card_model_answers(client: Client, hub: Hub, sales: Person) -> None:
+    """The list is written straight from the search's rows (ContactList.plain): the same JSON, keys in the
+    same order, as the card model validated from the ORM card — full fields, NULL tags and custom fields,
+    several identities."""
+    full = (await hand_in(client, "1", email="irina@example.com", phone="+7 913 909 73 32"))["contact_id"]
+    response = await client.patch(
+        f"/api/v1/contacts/{full}",
+        json={
+            "company": "ООО Ромашка",
+            "kind": "client",
+            "tags": ["vip"],
+            "custom_fields": {"inn": 77, "x": 1.5},
+        },
+        headers=sales.headers,
+    )
+    assert response.status == 200, await response.text()
+    bare = (await hand_in(client, "2", email="oleg@example.com", name=None))["contact_id"]
+    async with hub.sessionmaker() as session:
+        card = await session.get_one(Contact, bare)
+        card.tags, card.custom_fields, card.notes = None, None, "звонить после 18:00"  # type: ignore[assignment]
+        await session.commit()
+    for query in ("", "?q=ромашка", "?limit=1&offset=1"):
+        response = await client.get(f"/api/v1/contacts{query}", headers=sales.headers)
+        body = await response.text()
+        async with hub.sessionmaker() as session:
+            ids = [item["id"] for item in json.loads(body)["items"]]
+            cards = [await contacts.get_contact(session, i) for i in ids]
+            limit, offset = (1, 1) if "limit" in query else (50, 0)
+            model = ContactList.model_validate({"items": cards, "limit": limit, "offset": offset})
+        assert body == json.dumps(model.model_dump(mode="json", by_alias=True)), query
+    assert ids == [full]  # the last query's page: the older card
+    listed = await (await client.get("/api/v1/contacts", headers=sales.headers)).json()
+    assert [c["id"] for c in listed["items"]] == [bare, full]
+    assert [i["value"] for i in listed["items"][1]["identities"]] == ["irina@example.com", "+79139097332"]
 
 
 async def test_card_lists_only_the_conversations_the_viewer_may_see(
