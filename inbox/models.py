@@ -582,6 +582,21 @@ class ReportWaitSum(Base):
     total: Mapped[float]
 
 
+class ConversationCount(Base):
+    """How many conversations there are of a status and channel kind, in a team, assigned to an agent: what
+    the inbox's queue counters add up (inbox.queues.queue_counts). Kept by triggers on conversations in the
+    conversation's own transaction (migration 0019_conversation_counts), never written by the code; a
+    missing team or assignee is 0."""
+
+    __tablename__ = "conversation_counts"
+    __table_args__ = ({"sqlite_with_rowid": False},)
+    status: Mapped[str] = mapped_column(String(12), primary_key=True)
+    channel_kind: Mapped[str] = mapped_column(String(20), primary_key=True)
+    team_id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    assignee_id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    n: Mapped[int] = mapped_column(BigInteger)
+
+
 class ReportWait(BulkInserted, Base):
     """One wait the reports measure, written when it starts and closed when it ends (see inbox.reports).
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal, NamedTuple, cast
 
 from sqlalchemy import ColumnElement, bindparam, case, false, func, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,6 +24,7 @@ from inbox.models import (
     ChannelAccount,
     Contact,
     Conversation,
+    ConversationCount,
     ConversationRead,
     Message,
 )
@@ -38,47 +39,62 @@ def queues_for(viewer: Viewer) -> tuple[Queue, ...]:
     return tuple(q for q in QUEUES if q != "teams" or viewer.team_ids)
 
 
-def queue_clause(viewer: Viewer, queue: Queue) -> ColumnElement[bool]:
+def queue_clause(viewer: Viewer, queue: Queue, of: Any = Conversation) -> ColumnElement[bool]:
+    """The WHERE clause of `queue`; `of` as in :func:`inbox.conversations.visible`."""
     if queue == "mine":
-        return Conversation.assignee_id == viewer.agent_id
+        return cast(ColumnElement[bool], of.assignee_id == viewer.agent_id)
     if queue == "unassigned":
-        return Conversation.assignee_id.is_(None)
+        return cast(ColumnElement[bool], of.assignee_id.is_(None))
     if queue == "teams":
-        return Conversation.team_id.in_(viewer.team_ids) if viewer.team_ids else false()
+        return cast(ColumnElement[bool], of.team_id.in_(viewer.team_ids)) if viewer.team_ids else false()
     return true()
 
 
-def _filters(viewer: Viewer, status: str | None, channel: str | None) -> list[ColumnElement[bool]]:
-    clauses = [visible(viewer)]
+def _filters(
+    viewer: Viewer, status: str | None, channel: str | None, of: Any = Conversation
+) -> list[ColumnElement[bool]]:
+    clauses = [visible(viewer, of)]
     if status:
         if status not in STATUSES:
             raise ValueError(f"status must be one of {', '.join(STATUSES)}")
-        clauses.append(Conversation.status == status)
+        clauses.append(of.status == status)
     if channel:
-        clauses.append(Conversation.channel_kind == channel)
+        clauses.append(of.channel_kind == channel)
     return clauses
 
 
 async def queue_counts(
     session: AsyncSession, viewer: Viewer, *, status: str | None, channel: str | None
 ) -> dict[Queue, int]:
-    """How many conversations each queue holds under the same filters, in one statement: every queue is a
-    part of "all", so one pass over what the viewer may see counts them all (the open ones: over the
-    partial index ix_conversations_open, 0017_inbox_indexes) — four passes were 13-25 ms at 100,000
-    conversations."""
+    """How many conversations each queue holds under the same filters, added up from the roll-up the
+    triggers keep (conversation_counts, migration 0019_conversation_counts): visibility, the queues and the
+    filters read only a conversation's status, channel kind, team and assignee, so a few hundred groups
+    answer what one pass over the open conversations did in 5.6-5.8 ms on PostgreSQL at 100,000 (and over
+    every conversation with "any status")."""
     queues = queues_for(viewer)
     row = (await session.execute(_counts_statement(viewer, status, channel))).one()
     return {queue: int(count or 0) for queue, count in zip(queues, row, strict=True)}
 
 
+# The roll-up with its missing team or assignee (0) as NULL again, so that the conversations' clauses apply.
+_GROUPS = select(
+    ConversationCount.status,
+    ConversationCount.channel_kind,
+    func.nullif(ConversationCount.team_id, 0).label("team_id"),
+    func.nullif(ConversationCount.assignee_id, 0).label("assignee_id"),
+    ConversationCount.n,
+).subquery("groups")
+
+
 @functools.lru_cache(maxsize=512)
 def _counts_statement(viewer: Viewer, status: str | None, channel: str | None) -> Any:
     """:func:`queue_counts`' statement, built once per viewer and filters and kept (as a page's)."""
+    groups = _GROUPS.c
     columns = [
-        func.count() if queue == "all" else func.count(case((queue_clause(viewer, queue), 1)))
+        func.sum(groups.n if queue == "all" else case((queue_clause(viewer, queue, groups), groups.n)))
         for queue in queues_for(viewer)
     ]
-    return select(*columns).select_from(Conversation).where(*_filters(viewer, status, channel))
+    return select(*columns).where(*_filters(viewer, status, channel, groups))
 
 
 async def list_queue(
