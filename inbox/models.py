@@ -263,6 +263,10 @@ class DuplicateCandidate(BulkInserted, Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+# A dialog waiting for an agent (inbox.routing.router.waiting), as an index's condition.
+WAITING = "rules_applied_at IS NOT NULL AND assignee_id IS NULL AND status = 'open' AND team_id IS NOT NULL"
+
+
 class Conversation(BulkInserted, Base):
     __tablename__ = "conversations"
     __table_args__ = (
@@ -301,6 +305,18 @@ class Conversation(BulkInserted, Base):
             "rules_applied_at",
             sqlite_where=text("status = 'open'"),
             postgresql_where=text("status = 'open'"),
+        ),
+        # The teams' lines in queue order (inbox.routing.router: queue_order, waiting; 0019): a listed row's
+        # place counts a range of it (inbox.queues.queue_places).
+        Index(
+            "ix_conversations_line",
+            "team_id",
+            text("priority DESC"),
+            text("coalesce(queued_at, created_at)"),
+            "id",
+            *("queued_at", "created_at", "rules_applied_at", "assignee_id", "status"),  # read from it alone
+            sqlite_where=text(WAITING),
+            postgresql_where=text(WAITING),
         ),
     )
     id: Mapped[int] = mapped_column(IdType, primary_key=True)

@@ -31,7 +31,8 @@ async def test_stored_conversations_are_counted_by_group_and_the_migration_goes_
             )
             await conn.execute(
                 text(
-                    "INSERT INTO teams (id, name, strategy, created_at) VALUES (3, 'T', 'round_robin', '2026-01-01')"
+                    "INSERT INTO teams (id, name, strategy, created_at)"
+                    " VALUES (3, 'T', 'round_robin', '2026-01-01')"
                 )
             )
             await conn.execute(

@@ -105,6 +105,49 @@ async def test_queue_places_of_listed_rows_match_the_whole_line(session: AsyncSe
     assert await queue_places(session, {team.id}, [], now) == {}
 
 
+async def test_queue_places_counted_per_row_equal_numbering_the_whole_lines(session: AsyncSession) -> None:
+    """A row's place is its line's length (the roll-up's open unassigned dialogs of its team, less those the
+    rules have not seen) less the dialogs behind it: the same places as numbering the lines, with
+    priorities, dialogs that entered the line at the same instant (then by id), dialogs not yet past the
+    rules, assigned or closed ones and several teams."""
+    rng = random.Random(19)
+    teams = [Team(name=f"L{i}") for i in range(3)]
+    agent = Agent(email="l@example.com", name="L", password_hash="x")
+    account = ChannelAccount(name="acc", kind="api")
+    contact = Contact(name="client")
+    session.add_all([*teams, agent, account, contact])
+    await session.commit()
+    now = utcnow()
+    instants = [now - timedelta(minutes=m) for m in range(6)]  # few: many ties
+    rows = [
+        {
+            "contact_id": contact.id,
+            "account_id": account.id,
+            "channel_kind": "api",
+            "status": rng.choice(["open", "open", "open", "pending"]),
+            "team_id": rng.choice([None, *(t.id for t in teams)]),
+            "assignee_id": rng.choice([None, None, None, agent.id]),
+            "priority": rng.choice([0, 0, 1, 2]),
+            "created_at": rng.choice(instants),
+            "queued_at": rng.choice([None, *instants]),
+            "rules_applied_at": rng.choice([None, now, now, now]),
+        }
+        for _ in range(150)
+    ]
+    await session.execute(insert(Conversation), rows)
+    await session.commit()
+    whole = {p["conversation_id"]: p for p in await queue_positions(session, None, now)}
+    assert len(whole) > 30 and len({p["priority"] for p in whole.values()}) == 3
+    ids = list(await session.scalars(select(Conversation.id)))
+    for _ in range(5):
+        listed = rng.sample(ids, 60)
+        assert await queue_places(session, None, listed, now) == {c: whole[c] for c in listed if c in whole}
+        some = {teams[0].id, teams[2].id}
+        assert await queue_places(session, some, listed, now) == {
+            c: whole[c] for c in listed if c in whole and whole[c]["team_id"] in some
+        }
+
+
 async def _rows_asked_apart(
     session: AsyncSession, viewer: Viewer, queue: str, status: str | None
 ) -> list[QueueRow]:

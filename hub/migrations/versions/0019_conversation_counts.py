@@ -9,6 +9,9 @@ tables, in key order; an update a row at a time, and only when one of the four c
 trigger's WHEN and column list are checked without calling the function: the ingest's updates of
 last_message_at cost nothing; a statement trigger with transition tables may have no column list).
 
+Also the index of the teams' lines in queue order, ix_conversations_line: a listed row's place in its line
+(inbox.queues.queue_places) is counted over a range of it.
+
 Note for later migrations: SQLite's batch mode rebuilds a table by copying it into a new one, which drops
 its triggers: a migration that rebuilds conversations must create these again.
 
@@ -28,6 +31,11 @@ depends_on: str | Sequence[str] | None = None
 
 KEY = "status, channel_kind, team_id, assignee_id"
 COLUMNS = ("status", "channel_kind", "team_id", "assignee_id")
+LINE_INDEX = "ix_conversations_line"
+WAITING = "rules_applied_at IS NOT NULL AND assignee_id IS NULL AND status = 'open' AND team_id IS NOT NULL"
+# ... and what else a count over it reads, so that it is read alone (SQLite covers an expression only with its
+# columns, and the partial index's condition only with them too; PostgreSQL the expression with its columns).
+LINE_COVERS = "queued_at, created_at, rules_applied_at, assignee_id, status"
 TRIGGERS = ("conversation_counts_added", "conversation_counts_changed", "conversation_counts_removed")
 
 
@@ -57,6 +65,12 @@ def _postgresql_upsert(table: str, sign: int) -> str:
 
 
 def upgrade() -> None:
+    # The teams' lines in queue order (inbox.routing.router.queue_order), for the waiting dialogs alone (as
+    # router.waiting): a listed row's place counts a range of it, and the router reads a line from it.
+    op.execute(
+        f"CREATE INDEX {LINE_INDEX} ON conversations"
+        f" (team_id, priority DESC, coalesce(queued_at, created_at), id, {LINE_COVERS}) WHERE {WAITING}"
+    )
     op.create_table(
         "conversation_counts",
         sa.Column("status", sa.String(12), nullable=False),
@@ -119,6 +133,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.execute(f"DROP INDEX IF EXISTS {LINE_INDEX}")
     for name in TRIGGERS:
         op.execute(f"DROP TRIGGER IF EXISTS {name}" + (" ON conversations" if _pg() else ""))
         if _pg():
