@@ -607,9 +607,9 @@ class ConversationCount(Base):
     __tablename__ = "conversation_counts"
     __table_args__ = ({"sqlite_with_rowid": False},)
     status: Mapped[str] = mapped_column(String(12), primary_key=True)
-    channel_kind: Mapped[str] = mapped_column(String(20), primary_key=True)
     team_id: Mapped[int] = mapped_column(IdType, primary_key=True)
     assignee_id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    channel_kind: Mapped[str] = mapped_column(String(20), primary_key=True)
     n: Mapped[int] = mapped_column(BigInteger)
 
 

@@ -78,7 +78,11 @@ def upgrade() -> None:
         sa.Column("team_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("assignee_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("n", sa.BigInteger(), nullable=False),
-        sa.PrimaryKeyConstraint(*COLUMNS, name="pk_conversation_counts"),
+        # A status's groups of one team and assignee together: a team's line (its open unassigned dialogs,
+        # inbox.queues.queue_places) is a few rows, one a channel.
+        sa.PrimaryKeyConstraint(
+            "status", "team_id", "assignee_id", "channel_kind", name="pk_conversation_counts"
+        ),
         sqlite_with_rowid=False,
     )
     op.execute(
