@@ -56,6 +56,15 @@ def _sqlite_upsert(row: str, sign: int) -> str:
     )
 
 
+def _drop_empty(row: str) -> str:
+    """The group `row` ("OLD.") left, gone once empty: the roll-up holds the groups there are, no zeros (a
+    copy to PostgreSQL, okno migrate-data, then has the same rows)."""
+    return (
+        f"DELETE FROM conversation_counts WHERE status = {row}status AND channel_kind = {row}channel_kind"
+        f" AND team_id = coalesce({row}team_id, 0) AND assignee_id = coalesce({row}assignee_id, 0) AND n = 0;"
+    )
+
+
 def _postgresql_upsert(table: str, sign: int) -> str:
     return (
         f"INSERT INTO conversation_counts AS s ({KEY}, n) SELECT {_key('')}, {sign} * count(*) FROM {table}"
@@ -92,12 +101,16 @@ def upgrade() -> None:
     if _pg():
         bodies = {
             "conversation_counts_added": _postgresql_upsert("added", 1),
-            "conversation_counts_removed": _postgresql_upsert("before", -1),
+            "conversation_counts_removed": (
+                f"{_postgresql_upsert('before', -1)}; DELETE FROM conversation_counts AS s USING before"
+                f" WHERE ({', '.join('s.' + c for c in COLUMNS)}) = ({_key('before.')}) AND s.n = 0"
+            ),
             # One row's move from its old group to its new one, the two keys in order (they differ).
             "conversation_counts_changed": (
                 f"INSERT INTO conversation_counts AS s ({KEY}, n)"
                 f" SELECT * FROM (VALUES ({_key('OLD.')}, -1), ({_key('NEW.')}, 1)) AS moved ({KEY}, n)"
-                f" ORDER BY 1, 2, 3, 4 ON CONFLICT ({KEY}) DO UPDATE SET n = s.n + excluded.n"
+                f" ORDER BY 1, 2, 3, 4 ON CONFLICT ({KEY}) DO UPDATE SET n = s.n + excluded.n;"
+                f" {_drop_empty('OLD.').rstrip(';')}"
             ),
         }
         for name, body in bodies.items():
@@ -128,11 +141,11 @@ def upgrade() -> None:
     op.execute(
         f"CREATE TRIGGER conversation_counts_changed AFTER UPDATE OF {KEY} ON conversations"
         f" WHEN {_changed('IS NOT')}"  # SQLite before 3.39 has no IS DISTINCT FROM
-        f" BEGIN {_sqlite_upsert('OLD.', -1)} {_sqlite_upsert('NEW.', 1)} END"
+        f" BEGIN {_sqlite_upsert('OLD.', -1)} {_sqlite_upsert('NEW.', 1)} {_drop_empty('OLD.')} END"
     )
     op.execute(
         "CREATE TRIGGER conversation_counts_removed AFTER DELETE ON conversations"
-        f" BEGIN {_sqlite_upsert('OLD.', -1)} END"
+        f" BEGIN {_sqlite_upsert('OLD.', -1)} {_drop_empty('OLD.')} END"
     )
 
 
