@@ -18,9 +18,9 @@ JSON ``null``, so decoding and encoding again would turn SQL NULLs into JSON nul
 
 What is SQLite's own is not copied: ``alembic_version`` (the target has its own), the FTS5 tables and
 ``search_pending`` (PostgreSQL indexes the copied rows in its GIN indexes as they go in), nor
-``report_counts`` and ``report_wait_sums`` (the target's triggers count the reporting events and sum the
-waits as they go in). The hub's files (``attachments_dir``) are not in the database: they stay where they
-are (see deploy/README.md).
+``report_counts``, ``report_wait_sums`` and ``conversation_counts`` (the target's triggers count the
+reporting events, sum the waits and count the conversations as they go in). The hub's files
+(``attachments_dir``) are not in the database: they stay where they are (see deploy/README.md).
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ SQLITE_HEADER = b"SQLite format 3\x00"
 SQLITE_ONLY = frozenset({"alembic_version", "search_pending", "sqlite_sequence", "sqlite_stat1"})
 FTS_TABLES = ("search_messages", "search_conversations", "search_contacts")
 # Kept by the target's own triggers as the rows they count are copied (migration 0016_report_rollups).
-DERIVED = frozenset({"report_counts", "report_wait_sums"})
+DERIVED = frozenset({"report_counts", "report_wait_sums", "conversation_counts"})
 
 
 class MigrateDataError(Exception):

@@ -61,16 +61,17 @@ class ConversationError(ValueError):
         self.field = field
 
 
-def visible(viewer: Viewer) -> ColumnElement[bool]:
-    """The WHERE clause of what `viewer` may see."""
+def visible(viewer: Viewer, of: Any = Conversation) -> ColumnElement[bool]:
+    """The WHERE clause of what `viewer` may see; `of`: whose team_id and assignee_id columns (conversations,
+    or rows counting them, inbox.queues.queue_counts)."""
     if viewer.role == "admin":
         return true()
-    teams = Conversation.team_id.in_(viewer.team_ids) if viewer.team_ids else false()
-    mine = Conversation.assignee_id == viewer.agent_id
-    shared_queue = and_(Conversation.team_id.is_(None), Conversation.assignee_id.is_(None))
+    teams = of.team_id.in_(viewer.team_ids) if viewer.team_ids else false()
+    mine = of.assignee_id == viewer.agent_id
+    shared_queue = and_(of.team_id.is_(None), of.assignee_id.is_(None))
     if viewer.role == "supervisor":
         return or_(mine, teams, shared_queue)
-    return or_(mine, and_(teams, Conversation.assignee_id.is_(None)), shared_queue)
+    return or_(mine, and_(teams, of.assignee_id.is_(None)), shared_queue)
 
 
 def can_see(viewer: Viewer, team_id: int | None, assignee_id: int | None) -> bool:

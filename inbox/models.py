@@ -263,6 +263,10 @@ class DuplicateCandidate(BulkInserted, Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+# A dialog waiting for an agent (inbox.routing.router.waiting), as an index's condition.
+WAITING = "rules_applied_at IS NOT NULL AND assignee_id IS NULL AND status = 'open' AND team_id IS NOT NULL"
+
+
 class Conversation(BulkInserted, Base):
     __tablename__ = "conversations"
     __table_args__ = (
@@ -301,6 +305,18 @@ class Conversation(BulkInserted, Base):
             "rules_applied_at",
             sqlite_where=text("status = 'open'"),
             postgresql_where=text("status = 'open'"),
+        ),
+        # The teams' lines in queue order (inbox.routing.router: queue_order, waiting; 0019): a listed row's
+        # place counts a range of it (inbox.queues.queue_places).
+        Index(
+            "ix_conversations_line",
+            "team_id",
+            text("priority DESC"),
+            text("coalesce(queued_at, created_at)"),
+            "id",
+            *("queued_at", "created_at", "rules_applied_at", "assignee_id", "status"),  # read from it alone
+            sqlite_where=text(WAITING),
+            postgresql_where=text(WAITING),
         ),
     )
     id: Mapped[int] = mapped_column(IdType, primary_key=True)
@@ -580,6 +596,21 @@ class ReportWaitSum(Base):
     bucket: Mapped[int] = mapped_column(Integer, primary_key=True)
     n: Mapped[int] = mapped_column(BigInteger)
     total: Mapped[float]
+
+
+class ConversationCount(Base):
+    """How many conversations there are of a status and channel kind, in a team, assigned to an agent: what
+    the inbox's queue counters add up (inbox.queues.queue_counts). Kept by triggers on conversations in the
+    conversation's own transaction (migration 0019_conversation_counts), never written by the code; a
+    missing team or assignee is 0."""
+
+    __tablename__ = "conversation_counts"
+    __table_args__ = ({"sqlite_with_rowid": False},)
+    status: Mapped[str] = mapped_column(String(12), primary_key=True)
+    team_id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    assignee_id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    channel_kind: Mapped[str] = mapped_column(String(20), primary_key=True)
+    n: Mapped[int] = mapped_column(BigInteger)
 
 
 class ReportWait(BulkInserted, Base):

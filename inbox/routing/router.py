@@ -55,13 +55,14 @@ def _postgres(session: AsyncSession) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
-def waiting() -> Any:
-    """Open, unassigned, in a team, and past the rules (inbox.routing.rules)."""
+def waiting(of: Any = Conversation) -> Any:
+    """Open, unassigned, in a team, and past the rules (inbox.routing.rules); `of`: conversations or an
+    alias of them. (The partial index ix_conversations_line, 0019, covers exactly these.)"""
     return (
-        Conversation.rules_applied_at.is_not(None),
-        Conversation.assignee_id.is_(None),
-        Conversation.status == "open",
-        Conversation.team_id.is_not(None),
+        of.rules_applied_at.is_not(None),
+        of.assignee_id.is_(None),
+        of.status == "open",
+        of.team_id.is_not(None),
     )
 
 
@@ -90,13 +91,14 @@ def is_waiting(conv: Queued) -> bool:
     )
 
 
-def queue_order() -> tuple[Any, ...]:
-    """Higher priority first, then longest-waiting first."""
-    return (
-        Conversation.priority.desc(),
-        func.coalesce(Conversation.queued_at, Conversation.created_at),
-        Conversation.id,
-    )
+def queue_order(of: Any = Conversation) -> tuple[Any, ...]:
+    """Higher priority first, then longest-waiting first (the order of ix_conversations_line, 0019)."""
+    return (of.priority.desc(), queue_key(of), of.id)
+
+
+def queue_key(of: Any = Conversation) -> Any:
+    """Since when a dialog is in its line, within its priority: :func:`queue_order`'s second key."""
+    return func.coalesce(of.queued_at, of.created_at)
 
 
 async def waiting_teams(session: AsyncSession) -> list[int]:

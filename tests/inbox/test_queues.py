@@ -3,13 +3,25 @@ what its list holds; a list's rows get their places in their team's line."""
 
 from __future__ import annotations
 
+import random
 from datetime import timedelta
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, insert, literal_column, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from inbox.conversations import Viewer
-from inbox.models import ChannelAccount, Contact, Conversation, ConversationRead, Message, utcnow
+from inbox.conversations import STATUSES, Viewer, can_see
+from inbox.models import (
+    Agent,
+    ChannelAccount,
+    Contact,
+    Conversation,
+    ConversationCount,
+    ConversationRead,
+    Message,
+    Team,
+    utcnow,
+)
 from inbox.names import agent_names, contact_names
 from inbox.queues import (
     QueueRow,
@@ -91,6 +103,49 @@ async def test_queue_places_of_listed_rows_match_the_whole_line(session: AsyncSe
     assert await queue_places(session, None, listed, now) == {c: whole[c] for c in listed[:2]}
     assert await queue_places(session, {team.id + 1}, listed, now) == {}
     assert await queue_places(session, {team.id}, [], now) == {}
+
+
+async def test_queue_places_counted_per_row_equal_numbering_the_whole_lines(session: AsyncSession) -> None:
+    """A row's place is its line's length (the roll-up's open unassigned dialogs of its team, less those the
+    rules have not seen) less the dialogs behind it: the same places as numbering the lines, with
+    priorities, dialogs that entered the line at the same instant (then by id), dialogs not yet past the
+    rules, assigned or closed ones and several teams."""
+    rng = random.Random(19)
+    teams = [Team(name=f"L{i}") for i in range(3)]
+    agent = Agent(email="l@example.com", name="L", password_hash="x")
+    account = ChannelAccount(name="acc", kind="api")
+    contact = Contact(name="client")
+    session.add_all([*teams, agent, account, contact])
+    await session.commit()
+    now = utcnow()
+    instants = [now - timedelta(minutes=m) for m in range(6)]  # few: many ties
+    rows = [
+        {
+            "contact_id": contact.id,
+            "account_id": account.id,
+            "channel_kind": "api",
+            "status": rng.choice(["open", "open", "open", "pending"]),
+            "team_id": rng.choice([None, *(t.id for t in teams)]),
+            "assignee_id": rng.choice([None, None, None, agent.id]),
+            "priority": rng.choice([0, 0, 1, 2]),
+            "created_at": rng.choice(instants),
+            "queued_at": rng.choice([None, *instants]),
+            "rules_applied_at": rng.choice([None, now, now, now]),
+        }
+        for _ in range(150)
+    ]
+    await session.execute(insert(Conversation), rows)
+    await session.commit()
+    whole = {p["conversation_id"]: p for p in await queue_positions(session, None, now)}
+    assert len(whole) > 30 and len({p["priority"] for p in whole.values()}) == 3
+    ids = list(await session.scalars(select(Conversation.id)))
+    for _ in range(5):
+        listed = rng.sample(ids, 60)
+        assert await queue_places(session, None, listed, now) == {c: whole[c] for c in listed if c in whole}
+        some = {teams[0].id, teams[2].id}
+        assert await queue_places(session, some, listed, now) == {
+            c: whole[c] for c in listed if c in whole and whole[c]["team_id"] in some
+        }
 
 
 async def _rows_asked_apart(
@@ -205,3 +260,117 @@ async def test_a_queue_page_in_one_statement_holds_what_the_rows_asked_apart_hel
                 )
                 shapes |= {(r.last_direction, r.waiting, r.unread, r.last_author_found) for r in page}
     assert len(shapes) >= 5  # the cases differ
+
+
+async def test_queue_counts_from_the_roll_up_equal_counting_the_conversations(session: AsyncSession) -> None:
+    """The counters add up conversation_counts, which triggers keep: after random inserts (one and many a
+    statement), updates of status, channel, team and assignee (one row and many), deletes, and an agent's
+    and a team's removal (the foreign keys set NULL), every viewer's every queue under every status and
+    channel filter is what counting the conversations themselves gives."""
+    rng = random.Random(17)
+    teams = [Team(name=f"T{i}") for i in range(3)]
+    agents = [Agent(email=f"c{i}@example.com", name=f"C{i}", password_hash="x") for i in range(6)]
+    for i, agent in enumerate(agents):
+        agent.teams = [teams[i % 3]] if i < 5 else [teams[0], teams[1]]
+    accounts = [ChannelAccount(name=f"acc-{kind}", kind=kind) for kind in ("email", "telegram", "webchat")]
+    contact = Contact(name="client")
+    session.add_all([*teams, *agents, *accounts, contact])
+    await session.commit()
+    team_ids = [t.id for t in teams]
+    agent_ids = [a.id for a in agents]
+
+    def fields() -> dict[str, Any]:
+        account = rng.choice(accounts)
+        return {
+            "account_id": account.id,
+            "channel_kind": account.kind,
+            "status": rng.choice(STATUSES),
+            "team_id": rng.choice([None, *team_ids]),
+            "assignee_id": rng.choice([None, None, *agent_ids]),
+        }
+
+    async def check() -> None:
+        rows = (
+            await session.execute(
+                select(
+                    Conversation.team_id,
+                    Conversation.assignee_id,
+                    Conversation.status,
+                    Conversation.channel_kind,
+                )
+            )
+        ).all()
+        viewers = [
+            Viewer(agent_id=agent_ids[0], role="admin", team_ids=frozenset()),
+            Viewer(agent_id=agent_ids[1], role="supervisor", team_ids=frozenset({team_ids[1]})),
+            Viewer(agent_id=agent_ids[5], role="agent", team_ids=frozenset(team_ids[:2])),
+            Viewer(agent_id=agent_ids[4], role="agent", team_ids=frozenset()),
+        ]
+        for viewer in viewers:
+            for status in (None, *STATUSES):
+                for channel in (None, "email", "telegram", "webchat", "vk"):
+                    chosen = [
+                        (team, assignee)
+                        for team, assignee, s, kind in rows
+                        if can_see(viewer, team, assignee) and status in (None, s) and channel in (None, kind)
+                    ]
+                    expected = {
+                        "mine": sum(1 for _t, a in chosen if a == viewer.agent_id),
+                        "unassigned": sum(1 for _t, a in chosen if a is None),
+                        "teams": sum(1 for t, _a in chosen if t in viewer.team_ids),
+                        "all": len(chosen),
+                    }
+                    counts = await queue_counts(session, viewer, status=status, channel=channel)
+                    assert counts == {q: expected[q] for q in queues_for(viewer)}, (viewer, status, channel)
+
+    for _round in range(4):
+        session.add(Conversation(contact_id=contact.id, **fields()))  # one row, through the ORM
+        await session.execute(
+            insert(Conversation), [{"contact_id": contact.id, **fields()} for _ in range(30)]
+        )
+        await session.commit()
+        ids = list(await session.scalars(select(Conversation.id)))
+        for conv_id in rng.sample(ids, 10):  # one row at a time: some columns, some unchanged
+            change = {k: v for k, v in fields().items() if rng.random() < 0.5 and k != "account_id"} or {
+                "subject": "y"
+            }
+            await session.execute(update(Conversation).where(Conversation.id == conv_id).values(**change))
+        await session.execute(
+            update(Conversation)
+            .where(Conversation.id.in_(rng.sample(ids, 12)))
+            .values(status=rng.choice(STATUSES), assignee_id=rng.choice([None, *agent_ids]))
+        )
+        await session.execute(
+            update(Conversation).where(Conversation.id.in_(rng.sample(ids, 5))).values(subject="x")
+        )
+        await session.execute(delete(Conversation).where(Conversation.id.in_(rng.sample(ids, 6))))
+        await session.commit()
+        await check()
+    await session.execute(delete(Agent).where(Agent.id == agent_ids[2]))
+    await session.execute(delete(Team).where(Team.id == team_ids[2]))
+    await session.commit()
+    await check()
+    rolled = await session.execute(
+        select(
+            ConversationCount.status,
+            ConversationCount.channel_kind,
+            ConversationCount.team_id,
+            ConversationCount.assignee_id,
+            ConversationCount.n,
+        )
+    )
+    counted = await session.execute(
+        select(
+            Conversation.status,
+            Conversation.channel_kind,
+            func.coalesce(Conversation.team_id, literal_column("0")),
+            func.coalesce(Conversation.assignee_id, literal_column("0")),
+            func.count(),
+        ).group_by(
+            Conversation.status,
+            Conversation.channel_kind,
+            func.coalesce(Conversation.team_id, literal_column("0")),
+            func.coalesce(Conversation.assignee_id, literal_column("0")),
+        )
+    )
+    assert sorted(tuple(r) for r in rolled) == sorted(tuple(r) for r in counted)
