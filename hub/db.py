@@ -123,7 +123,7 @@ def create_engine(url: str, *, echo: bool = False, busy_timeout: float = 30.0) -
             return  # wrote nothing (query_only): nothing to index
         # The transaction's new rows into the full-text index, one statement per table, before COMMIT:
         # all in one trip to the database thread.
-        sqlite_driver.run_sync(conn.connection.dbapi_connection, index_pending_raw)
+        sqlite_driver.before_commit(conn.connection.dbapi_connection, index_pending_raw)
         if holders is not None:
             holders.end_transaction(conn)
 
@@ -142,17 +142,15 @@ def _begin(conn: Connection, *, read_only: bool) -> None:
     info = conn.connection.info
     flip = bool(info.get(_QUERY_ONLY, False)) != read_only
     begin = "BEGIN" if read_only else "BEGIN IMMEDIATE"
-    if not flip:
-        conn.exec_driver_sql(begin)
-        return
-    guard = f"PRAGMA query_only={int(read_only)}"
 
     def run(raw: sqlite3.Connection) -> None:
-        raw.execute(guard)
+        if flip:
+            raw.execute(f"PRAGMA query_only={int(read_only)}")
+            info[_QUERY_ONLY] = read_only
         raw.execute(begin)
 
-    sqlite_driver.run_sync(conn.connection.dbapi_connection, run)
-    info[_QUERY_ONLY] = read_only
+    # In the trip of the transaction's first statement (hub.sqlite_driver): one hand-off fewer.
+    sqlite_driver.defer(conn.connection.dbapi_connection, run)
 
 
 def read_engine(engine: AsyncEngine) -> AsyncEngine:
