@@ -39,6 +39,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.util.concurrency import await_
 
 from hub import sqlite_driver
 from inbox.search_index import index_pending_raw
@@ -69,7 +70,10 @@ def create_engine(url: str, *, echo: bool = False, busy_timeout: float = 30.0) -
     another process holds, then fails with "database is locked" (the web layer answers 503)."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_async_engine(url, echo=echo, pool_pre_ping=True)
+        engine = create_async_engine(url, echo=echo, pool_pre_ping=True)
+        if engine.dialect.driver == "asyncpg":
+            _one_trip_ping(engine)
+        return engine
     if parsed.database and parsed.database != ":memory:" and not parsed.database.startswith("file:"):
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_async_engine(
@@ -133,6 +137,21 @@ def create_engine(url: str, *, echo: bool = False, busy_timeout: float = 30.0) -
             event.listen(engine.sync_engine.pool, name, holders.end_connection)
 
     return engine
+
+
+def _one_trip_ping(engine: AsyncEngine) -> None:
+    """The pool's check of a connection it hands out, in one round trip (``;``) instead of three: the
+    asyncpg adapter wraps its ping in BEGIN … ROLLBACK (for PgBouncer's transaction mode, which Okno does
+    not use). Each group commit checks its connection out: 11 round trips a web-chat message, now 9."""
+
+    def do_ping(dbapi_connection: Any) -> bool:
+        try:
+            await_(dbapi_connection._connection.fetchrow(";"))
+        except Exception as error:  # a lost connection comes out as the driver adapter's DBAPI error
+            dbapi_connection._handle_exception(error)
+        return True
+
+    setattr(engine.sync_engine.dialect, "do_ping", do_ping)  # noqa: B010  (a method of this engine's own)
 
 
 def _begin(conn: Connection, *, read_only: bool) -> None:
