@@ -62,7 +62,6 @@ DEMO_API_ACCOUNT = "demo-api"
 DEMO_WEBCHAT_ACCOUNT = "demo-webchat"
 INGEST_WINDOW = 1000  # items handed to the ingest queue at once (they share transactions)
 ROLES = ("agent", "supervisor", "admin")
-GC_THRESHOLDS = (700, 10, 100)  # the default young generations; a full collection 10 times rarer (serve)
 
 
 class CliError(Exception):
@@ -300,11 +299,6 @@ async def serve(hub: Hub, listener: Listener, banner: Callable[[str], None]) -> 
         # walking it (bench/ingest.py: about a quarter more messages per second).
         gc.collect()
         gc.freeze()
-        # A full collection still walks everything made since (each open socket's tasks, futures and
-        # buffers: 130,000 objects with 1,100 sockets) and stalls the loop 60-200 ms on a loaded machine; at
-        # the default thresholds one came every ~7 s at 200 web-chat messages/s, each delaying every message
-        # under way (bench/live.py). Ten times fewer of them; the young generations stay as quick.
-        gc.set_threshold(GC_THRESHOLDS[0], GC_THRESHOLDS[1], GC_THRESHOLDS[2])
         try:
             for sock in listener.sockets:
                 await web.SockSite(runner, sock).start()
