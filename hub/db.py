@@ -39,6 +39,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.util.concurrency import await_
 
 from hub import sqlite_driver
 from inbox.search_index import index_pending_raw
@@ -69,7 +70,10 @@ def create_engine(url: str, *, echo: bool = False, busy_timeout: float = 30.0) -
     another process holds, then fails with "database is locked" (the web layer answers 503)."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_async_engine(url, echo=echo, pool_pre_ping=True)
+        engine = create_async_engine(url, echo=echo, pool_pre_ping=True)
+        if engine.dialect.driver == "asyncpg":
+            _one_trip_ping(engine)
+        return engine
     if parsed.database and parsed.database != ":memory:" and not parsed.database.startswith("file:"):
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_async_engine(
@@ -123,7 +127,7 @@ def create_engine(url: str, *, echo: bool = False, busy_timeout: float = 30.0) -
             return  # wrote nothing (query_only): nothing to index
         # The transaction's new rows into the full-text index, one statement per table, before COMMIT:
         # all in one trip to the database thread.
-        sqlite_driver.run_sync(conn.connection.dbapi_connection, index_pending_raw)
+        sqlite_driver.before_commit(conn.connection.dbapi_connection, index_pending_raw)
         if holders is not None:
             holders.end_transaction(conn)
 
@@ -135,6 +139,21 @@ def create_engine(url: str, *, echo: bool = False, busy_timeout: float = 30.0) -
     return engine
 
 
+def _one_trip_ping(engine: AsyncEngine) -> None:
+    """The pool's check of a connection it hands out, in one round trip (``;``) instead of three: the
+    asyncpg adapter wraps its ping in BEGIN … ROLLBACK (for PgBouncer's transaction mode, which Okno does
+    not use). Each group commit checks its connection out: 11 round trips a web-chat message, now 9."""
+
+    def do_ping(dbapi_connection: Any) -> bool:
+        try:
+            await_(dbapi_connection._connection.fetchrow(";"))
+        except Exception as error:  # a lost connection comes out as the driver adapter's DBAPI error
+            dbapi_connection._handle_exception(error)
+        return True
+
+    setattr(engine.sync_engine.dialect, "do_ping", do_ping)  # noqa: B010  (a method of this engine's own)
+
+
 def _begin(conn: Connection, *, read_only: bool) -> None:
     """BEGIN IMMEDIATE (a writer) or a deferred BEGIN with the query_only guard on (a reader), with the
     guard flipped in the same trip to the database thread when the pooled connection last served the
@@ -142,17 +161,15 @@ def _begin(conn: Connection, *, read_only: bool) -> None:
     info = conn.connection.info
     flip = bool(info.get(_QUERY_ONLY, False)) != read_only
     begin = "BEGIN" if read_only else "BEGIN IMMEDIATE"
-    if not flip:
-        conn.exec_driver_sql(begin)
-        return
-    guard = f"PRAGMA query_only={int(read_only)}"
 
     def run(raw: sqlite3.Connection) -> None:
-        raw.execute(guard)
+        if flip:
+            raw.execute(f"PRAGMA query_only={int(read_only)}")
+            info[_QUERY_ONLY] = read_only
         raw.execute(begin)
 
-    sqlite_driver.run_sync(conn.connection.dbapi_connection, run)
-    info[_QUERY_ONLY] = read_only
+    # In the trip of the transaction's first statement (hub.sqlite_driver): one hand-off fewer.
+    sqlite_driver.defer(conn.connection.dbapi_connection, run)
 
 
 def read_engine(engine: AsyncEngine) -> AsyncEngine:

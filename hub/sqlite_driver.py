@@ -12,6 +12,13 @@ rollback, close) are SQLAlchemy's and aiosqlite's, as are the error types (a sql
 database thread reaches the caller through the same future). It relies on two internals of aiosqlite's
 `Connection` (`_execute`, which queues a function for its thread, and `_conn`, the sqlite3 connection),
 present since aiosqlite 0.17; `tests/hub/test_sqlite_driver.py` pins what the engine sees.
+
+A transaction costs three trips fewer. Its BEGIN (:func:`defer`) runs at the start of the trip of its first
+statement, and the work due just before its COMMIT (:func:`before_commit`: the full-text flush) in the
+COMMIT's own trip; and the pool's rollback of a connection it takes back costs no trip when the last trip
+left no transaction open (SQLite says so on the thread: `in_transaction`). A web-chat message's group
+commit went from ten trips to seven. SQLite sees the same statements in the same order: nothing reads or
+writes between a BEGIN and the first statement, so the write lock is taken before the first read as before.
 """
 
 from __future__ import annotations
@@ -74,9 +81,9 @@ class _Cursor(AsyncAdapt_aiosqlite_cursor):
             finally:
                 cursor.close()
 
-        queue: Any = connection._execute  # untyped in aiosqlite
-        async with self._adapt_connection._execute_mutex:
-            description, rowcount, lastrowid, rows = await queue(run)
+        adapted: OneTripConnection = self._adapt_connection  # type: ignore[assignment]
+        async with adapted._execute_mutex:
+            description, rowcount, lastrowid, rows = await adapted._trip(run)
         held: _Held = self._cursor  # type: ignore[assignment]
         held.description, held.rowcount, held.lastrowid = description, rowcount, lastrowid
         if rows is not None and not self.server_side:
@@ -97,22 +104,91 @@ class _Cursor(AsyncAdapt_aiosqlite_cursor):
         self._rows.clear()
 
 
+_Work = Callable[[sqlite3.Connection], None]
+
+
 class OneTripConnection(AsyncAdapt_aiosqlite_connection):
-    __slots__ = ()
+    # `_deferred`: what the next trip runs first (a BEGIN); `_before_commit`: what the COMMIT's trip runs
+    # first; `_idle`: the last trip left no transaction open (False when unknown: the pool's rollback goes).
+    __slots__ = ("_before_commit", "_deferred", "_idle")
     _cursor_cls = _Cursor
+
+    def __init__(self, dbapi: Any, connection: Any) -> None:
+        super().__init__(dbapi, connection)
+        self._deferred: list[_Work] = []
+        self._before_commit: list[_Work] = []
+        self._idle = False
+
+    async def _trip(self, call: Callable[[], _T]) -> _T:
+        """`call()` on the database thread after what was deferred, in one hand-off (the caller holds the
+        execute mutex); notes whether a transaction is left open."""
+        connection: aiosqlite.Connection = self._connection  # type: ignore[assignment]
+        raw: sqlite3.Connection = connection._conn
+        deferred, self._deferred = self._deferred, []
+
+        def run() -> tuple[_T, bool]:
+            for work in deferred:
+                work(raw)
+            return call(), raw.in_transaction
+
+        self._idle = False
+        queue: Any = connection._execute  # untyped in aiosqlite
+        result, open_ = await queue(run)
+        self._idle = not open_
+        return cast(_T, result)
 
     def run_sync(self, function: Callable[[sqlite3.Connection], _T]) -> _T:
         """`function(sqlite3 connection)` on the database thread, in one trip; from SQLAlchemy's sync side
-        (an event handler, `run_sync`), like a statement. Several statements in one call (the commit
-        hook's full-text flush) cost one hand-off instead of one each."""
-        connection: aiosqlite.Connection = self._connection  # type: ignore[assignment]
-        raw: sqlite3.Connection = connection._conn
-        queue: Any = connection._execute  # untyped in aiosqlite
-        return cast(_T, await_(self._run_locked(queue, lambda: function(raw))))
+        (an event handler, `run_sync`), like a statement. Several statements in one call (a batch's
+        writes, inbox.bulk) cost one hand-off instead of one each."""
+        raw: sqlite3.Connection = self._connection._conn
+        return await_(self._run_locked(lambda: function(raw)))
 
-    async def _run_locked(self, queue: Any, call: Callable[[], Any]) -> Any:
+    async def _run_locked(self, call: Callable[[], _T]) -> _T:
         async with self._execute_mutex:
-            return await queue(call)
+            return await self._trip(call)
+
+    def defer(self, work: _Work) -> None:
+        self._deferred.append(work)
+
+    def before_commit(self, work: _Work) -> None:
+        self._before_commit.append(work)
+
+    def cursor(self, server_side: bool = False) -> Any:
+        if server_side and self._deferred:  # not this module's cursor: its statement must find the BEGIN
+            await_(self._run_locked(lambda: None))
+        self._idle = False
+        return super().cursor(server_side)
+
+    def commit(self) -> None:
+        works, self._before_commit = self._before_commit, []
+        if self._deferred:  # BEGIN never ran (no statement since): no transaction to end
+            self._deferred = []
+            return
+        if not self._connection._connection:  # closed (as the base class)
+            return
+        raw: sqlite3.Connection = self._connection._conn
+
+        def run() -> None:
+            for work in works:
+                work(raw)
+            raw.commit()
+
+        try:
+            await_(self._run_locked(run))
+        except Exception as error:
+            self._handle_exception(error)
+
+    def rollback(self) -> None:
+        self._before_commit = []
+        self._deferred = []
+        if self._idle or not self._connection._connection:
+            return  # nothing open since the last trip (the pool's reset of a committed connection)
+        raw: sqlite3.Connection = self._connection._conn
+        try:
+            await_(self._run_locked(raw.rollback))
+        except Exception as error:
+            self._handle_exception(error)
 
 
 class OneTripDBAPI(AsyncAdapt_aiosqlite_dbapi):
@@ -138,6 +214,27 @@ def run_sync(dbapi_connection: Any, function: Callable[[sqlite3.Connection], _T]
     if isinstance(dbapi_connection, sqlite3.Connection):
         return function(dbapi_connection)
     raise TypeError(f"not a SQLite connection of this driver: {type(dbapi_connection).__name__}")
+
+
+def defer(dbapi_connection: Any, work: _Work) -> None:
+    """`work` (a BEGIN) at the start of the next trip of `dbapi_connection`; at once on a plain sqlite3
+    connection."""
+    if isinstance(dbapi_connection, OneTripConnection):
+        dbapi_connection.defer(work)
+    elif isinstance(dbapi_connection, sqlite3.Connection):
+        work(dbapi_connection)
+    else:
+        raise TypeError(f"not a SQLite connection of this driver: {type(dbapi_connection).__name__}")
+
+
+def before_commit(dbapi_connection: Any, work: _Work) -> None:
+    """`work` in the trip of the coming COMMIT, just before it; at once on a plain sqlite3 connection."""
+    if isinstance(dbapi_connection, OneTripConnection):
+        dbapi_connection.before_commit(work)
+    elif isinstance(dbapi_connection, sqlite3.Connection):
+        work(dbapi_connection)
+    else:
+        raise TypeError(f"not a SQLite connection of this driver: {type(dbapi_connection).__name__}")
 
 
 def dbapi() -> ModuleType:

@@ -16,23 +16,30 @@ tables have no AUTOINCREMENT), where a RETURNING per row cost half as much again
 (SQLAlchemy's `_sentinel` column, which only its own multi-row INSERT … RETURNING fills to sort what comes
 back, stays NULL, as in a single-row insert.)
 
+:func:`fetch_all` does the same for SELECTs that do not depend on each other (a batch's look-ups): their
+texts and parameters as SQLAlchemy compiles and binds them, their rows through the statements' own result
+processors (times, JSON), all in one trip.
+
 Elsewhere (PostgreSQL, or a connection without `run_sync`) each step is one `session.execute` of its
-statement, as before. A database error comes out as SQLAlchemy's exception either way (IntegrityError,
-OperationalError…), which the callers act on.
+statement, as before (each look-up one `inbox.pg_raw.fetch`). A database error comes out as SQLAlchemy's
+exception either way (IntegrityError, OperationalError…), which the callers act on.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import Insert, Table, Update, insert
+from sqlalchemy import Insert, Select, Table, Update, insert
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.compiler import SQLCompiler
+
+from inbox import pg_raw
 
 Rows = list[dict[str, Any]]
 
@@ -185,3 +192,97 @@ async def run_steps(session: AsyncSession, steps: Sequence[Step]) -> None:
         result = await session.execute(step.statement, rows)
         if step.ids is not None:
             step.ids([row[0] for row in result.all()])
+
+
+@dataclass(frozen=True, slots=True)
+class _Query:
+    sql: str
+    # Each positional parameter: its name and bind processor, or no name and the statement's own value.
+    order: tuple[tuple[str | None, Callable[[Any], Any] | None, Any], ...]
+    results: tuple[Callable[[Any], Any] | None, ...]  # each column's result processor
+
+    def params(self, given: Mapping[str, Any]) -> tuple[Any, ...]:
+        return tuple(
+            fixed if name is None else given[name] if process is None else process(given[name])
+            for name, process, fixed in self.order
+        )
+
+    def rows(self, raw: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+        if not any(self.results):
+            return raw
+        pairs = list(zip(self.results, range(len(self.results)), strict=True))
+        return [tuple(v[i] if p is None or v[i] is None else p(v[i]) for p, i in pairs) for v in raw]
+
+
+_QUERIES: WeakKeyDictionary[Dialect, dict[int, tuple[Select[Any], _Query | None]]] = WeakKeyDictionary()
+
+
+def _query(statement: Select[Any], dialect: Dialect) -> _Query | None:
+    """`statement` compiled once for `dialect`; None when its parameters are SQLAlchemy's to render at
+    execution (an expanding list): such a statement goes through the session."""
+    cache = _QUERIES.get(dialect)
+    if cache is None:
+        cache = _QUERIES[dialect] = {}
+    held = cache.get(id(statement))
+    if held is not None and held[0] is statement:
+        return held[1]
+    compiled: SQLCompiler = statement.compile(dialect=dialect)
+    made: _Query | None = None
+    if compiled.positiontup is not None and not compiled.post_compile_params:
+        processors = compiled._bind_processors
+        order: list[tuple[str | None, Callable[[Any], Any] | None, Any]] = []
+        plain = True
+        for name in compiled.positiontup:
+            process = processors.get(name)
+            if process is not None and not callable(process):  # a tuple type's processors
+                plain = False
+                break
+            bind = compiled.binds[name]
+            if bind.required or bind.callable is not None:
+                order.append((bind.key, process, None))
+            else:  # a value the statement holds (``status != 'resolved'``)
+                value = bind.effective_value
+                order.append((None, None, value if process is None else process(value)))
+        results = tuple(
+            column.type._cached_result_processor(dialect, None) for column in compiled._result_columns
+        )
+        if plain:
+            made = _Query(compiled.string, tuple(order), results)
+    cache[id(statement)] = (statement, made)
+    return made
+
+
+async def fetch_all(
+    session: AsyncSession, reads: Sequence[tuple[Select[Any], Mapping[str, Any]]]
+) -> list[Sequence[Any]]:
+    """The rows of each of `reads` (a SELECT and its parameters) in the session's transaction: in one trip
+    on SQLite (see the module), one `inbox.pg_raw.fetch` each elsewhere."""
+    connection = await session.connection()  # begins the transaction (BEGIN IMMEDIATE on SQLite)
+    if connection.dialect.name == "sqlite":
+        dialect = connection.dialect
+        queries = [_query(statement, dialect) for statement, _ in reads]
+        if all(q is not None for q in queries):
+            ready = [(q, q.params(given)) for q, (_, given) in zip(queries, reads, strict=True) if q]
+
+            def run(raw: sqlite3.Connection) -> list[list[tuple[Any, ...]]]:
+                cursor = raw.cursor()
+                sql = ""
+                try:
+                    found = []
+                    for query, params in ready:
+                        sql = query.sql
+                        found.append(cursor.execute(sql, params).fetchall())
+                    return found
+                except sqlite3.Error as exc:
+                    raise DBAPIError.instance(sql, None, exc, sqlite3.Error) from exc
+                finally:
+                    cursor.close()
+
+            def trip(sync: Connection) -> list[list[tuple[Any, ...]]] | None:
+                run_sync = getattr(sync.connection.dbapi_connection, "run_sync", None)
+                return None if run_sync is None else cast(list[list[tuple[Any, ...]]], run_sync(run))
+
+            raw_rows = await connection.run_sync(trip)
+            if raw_rows is not None:
+                return [q.rows(rows) for (q, _), rows in zip(ready, raw_rows, strict=True)]
+    return [await pg_raw.fetch(session, statement, given) for statement, given in reads]

@@ -50,7 +50,7 @@ from sqlalchemy.orm.util import identity_key
 from inbox import pg_raw
 from inbox.blobs import BlobStore
 from inbox.bounces import bounce_of, mark_failed
-from inbox.bulk import Step, run_steps
+from inbox.bulk import Step, fetch_all, run_steps
 from inbox.bus import Event, NullPublisher, Publisher
 from inbox.identities import InvalidIdentity, normalize
 from inbox.items import IdentityKind, IdentityRef, InboundMessage, Refused
@@ -369,19 +369,31 @@ async def _load(batch: _Batch, prepared: Sequence[_Prepared]) -> dict[tuple[int,
     session = batch.session
     statements = _LOADS(session)
     account_ids = sorted({p.item.account_id for p in prepared})
-    accounts = await pg_raw.fetch(session, statements["accounts"], {"accounts": account_ids})
-    for account_id, kind, team_id in accounts:
-        batch.accounts[account_id] = _Account(account_id, kind, team_id)
-
     keys: dict[int, set[str]] = {}
+    refs: dict[int, set[str]] = {}
     for p in prepared:
         keys.setdefault(p.item.account_id, set()).update(_candidate_ids(p.item))
-    existing: dict[tuple[int, str], _Stored] = {}
-    rows = await pg_raw.fetch(session, *_pairs(session, statements, "stored", keys))
-    for account_id, external_id, message_id, conversation_id, contact_id, meta in rows:
-        existing[(account_id, external_id or "")] = _Stored(message_id, conversation_id, contact_id, meta)
+        if p.item.references:
+            refs.setdefault(p.item.account_id, set()).update(p.item.references)
+    hints = {p.item.conversation_hint for p in prepared if p.item.conversation_hint is not None}
+    identities = [ref for p in prepared for ref in p.identities]
+    # The look-ups that need nothing from each other, in one trip on SQLite (inbox.bulk.fetch_all).
+    reads = [(statements["accounts"], {"accounts": account_ids}), _pairs(session, statements, "stored", keys)]
+    cards = batch.matcher.query(identities)
+    reads += [cards] if cards is not None else []
+    reads += [_pairs(session, statements, "references", refs)] if refs else []
+    reads += [(statements["hinted"], {"ids": sorted(hints)})] if hints else []
+    found = iter(await fetch_all(session, reads))
 
-    await batch.matcher.load(ref for p in prepared for ref in p.identities)
+    for account_id, kind, team_id in next(found):
+        batch.accounts[account_id] = _Account(account_id, kind, team_id)
+    existing: dict[tuple[int, str], _Stored] = {}
+    for account_id, external_id, message_id, conversation_id, contact_id, meta in next(found):
+        existing[(account_id, external_id or "")] = _Stored(message_id, conversation_id, contact_id, meta)
+    if cards is not None:
+        batch.matcher.absorb(next(found), identities)
+    references = next(found) if refs else []
+    hinted = next(found) if hints else []
 
     contact_ids = {c.id for cards in batch.matcher.by_identity.values() for c in cards}
     contact_ids.discard(None)
@@ -395,20 +407,11 @@ async def _load(batch: _Batch, prepared: Sequence[_Prepared]) -> dict[tuple[int,
             conv = batch.conv(row)
             batch.open_conversations[(cast(int, conv.contact_id), conv.account_id, conv.visitor_id)] = conv
 
-    refs: dict[int, set[str]] = {}
-    for p in prepared:
-        if p.item.references:
-            refs.setdefault(p.item.account_id, set()).update(p.item.references)
-    if refs:
-        rows3 = await pg_raw.fetch(session, *_pairs(session, statements, "references", refs))
-        for account_id, external_id, *conv_row in rows3:
-            batch.by_reference[(account_id, external_id or "")] = batch.conv(conv_row)
-
-    hints = {p.item.conversation_hint for p in prepared if p.item.conversation_hint is not None}
-    if hints:
-        for row in await pg_raw.fetch(session, statements["hinted"], {"ids": sorted(hints)}):
-            conv = batch.conv(row)
-            batch.by_hint[cast(int, conv.id)] = conv
+    for account_id, external_id, *conv_row in references:
+        batch.by_reference[(account_id, external_id or "")] = batch.conv(conv_row)
+    for row in hinted:
+        conv = batch.conv(row)
+        batch.by_hint[cast(int, conv.id)] = conv
     return existing
 
 
@@ -619,7 +622,7 @@ def _stage_one(
     return staged
 
 
-async def _write(batch: _Batch) -> None:
+async def _write(batch: _Batch, staged: Sequence[_Staged]) -> None:
     """The batch's rows with a few Core statements: multi-row INSERT … RETURNING where ids are needed
     (cards, conversations, messages), one UPDATE per set of changed conversation columns."""
     groups: dict[tuple[str, ...], list[_Conv]] = {}
@@ -629,14 +632,55 @@ async def _write(batch: _Batch) -> None:
     if dialect_of(batch.session) == "postgresql":
         await _write_arrays(batch, groups)
     else:
-        await _write_steps(batch, groups)
+        await _write_steps(batch, groups, staged)
     _sync_session(batch)
 
 
-async def _write_steps(batch: _Batch, groups: dict[tuple[str, ...], list[_Conv]]) -> None:
+@dataclass(slots=True)
+class _Measures:
+    """The reporting events and waits of a batch's new inbound messages (SQLite: PostgreSQL writes them
+    with the messages, inbox.pg_messages), made once their rows have ids."""
+
+    staged: Sequence[_Staged]
+    made: tuple[list[dict[str, Any]], list[dict[str, Any]]] | None = None
+
+    def rows(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        if self.made is None:
+            measured: list[dict[str, Any]] = []
+            waits: list[dict[str, Any]] = []
+            for s in self.staged:
+                msg = s.msg
+                if msg is None or msg.row["kind"] != "message":
+                    continue
+                conv, card = msg.conv, msg.card
+                at = s.received or msg.row["created_at"]
+                common: dict[str, Any] = {
+                    "conversation_id": conv.id,
+                    "contact_id": card.id,
+                    "team_id": conv.team_id,
+                    "agent_id": conv.assignee_id,
+                    "account_id": conv.account_id,
+                    "channel_kind": conv.channel_kind,
+                    "occurred_at": at,
+                }
+                new_cycle = s.new_conversation or s.reopened
+                waits += opened_by_inbound(conv, at, new_cycle=new_cycle, starts_wait=s.starts_wait)
+                if s.new_conversation:
+                    measured.append({"name": "conversation_opened", **common})
+                elif s.reopened:
+                    measured.append({"name": "conversation_reopened", **common})
+                measured.append({"name": "message_received", **common})
+            self.made = measured, waits
+        return self.made
+
+
+async def _write_steps(
+    batch: _Batch, groups: dict[tuple[str, ...], list[_Conv]], staged: Sequence[_Staged]
+) -> None:
     """SQLite: the statements run as steps (inbox.bulk), in one trip to the database thread, each step
-    reading the ids the steps before it assigned."""
+    reading the ids the steps before it assigned; the reporting events and waits in the same trip."""
     messages = batch.messages
+    measures = _Measures(staged)
 
     def new_convs() -> list[dict[str, Any]]:
         for conv in batch.new_convs:
@@ -671,6 +715,8 @@ async def _write_steps(batch: _Batch, groups: dict[tuple[str, ...], list[_Conv]]
             *updates,
             Step(_INSERT_MESSAGES, message_rows, message_ids),
             Step(_INSERT_ATTACHMENTS, attachments),
+            Step(_INSERT_REPORTING_EVENTS, lambda: measures.rows()[0]),
+            Step(_INSERT_WAITS, lambda: measures.rows()[1]),
         ],
     )
     await batch.matcher.written()
@@ -762,49 +808,26 @@ async def stage_batch(
             outcomes.append(_stage_one(batch, entry, existing, digests))
         except IngestError as exc:
             outcomes.append(exc)
-    await _write(batch)
-    events = await _after_write(batch, [o for o in outcomes if isinstance(o, _Staged)])
+    staged = [o for o in outcomes if isinstance(o, _Staged)]
+    await _write(batch, staged)
+    events = await _after_write(batch, staged)
     await session.flush()  # what the bounces changed (ORM objects)
     results = [o.result() if isinstance(o, _Staged) else o for o in outcomes]
     return results, events
 
 
 async def _after_write(batch: _Batch, staged: Iterable[_Staged]) -> list[Event]:
-    """Reporting events, duplicate candidates and bus events, now that every row has its id."""
+    """Duplicate candidates and bus events, now that every row has its id (the reporting events and waits
+    went in with the rows: _write)."""
     session = batch.session
-    # On PostgreSQL the reporting events and waits went in with the messages (inbox.pg_messages).
-    measure = dialect_of(session) != "postgresql"
     events: list[Event] = []
-    measured: list[dict[str, Any]] = []
-    waits: list[dict[str, Any]] = []
     for s in staged:
         msg = s.msg
         if msg is None:
             continue
         conv, card = msg.conv, msg.card
         kind, text = msg.row["kind"], msg.row["body_text"]
-        if kind == "message" and measure:
-            common: dict[str, Any] = {
-                "conversation_id": conv.id,
-                "contact_id": card.id,
-                "team_id": conv.team_id,
-                "agent_id": conv.assignee_id,
-                "account_id": conv.account_id,
-                "channel_kind": conv.channel_kind,
-                "occurred_at": s.received or msg.row["created_at"],
-            }
-            waits += opened_by_inbound(
-                conv,
-                s.received or msg.row["created_at"],
-                new_cycle=s.new_conversation or s.reopened,
-                starts_wait=s.starts_wait,
-            )
-            if s.new_conversation:
-                measured.append({"name": "conversation_opened", **common})
-            elif s.reopened:
-                measured.append({"name": "conversation_reopened", **common})
-            measured.append({"name": "message_received", **common})
-        elif kind == "bounce":
+        if kind == "bounce":
             # A delivery report naming our message fails it, in the transaction that stores the report.
             found = bounce_of(msg.row["meta"])
             if found is not None:
@@ -845,10 +868,6 @@ async def _after_write(batch: _Batch, staged: Iterable[_Staged]) -> list[Event]:
                     "preview": text[:200],
                 },
             )
-        )
-    if measure:  # one executemany each, in one trip: these rows need no ids back
-        await run_steps(
-            session, [Step(_INSERT_REPORTING_EVENTS, lambda: measured), Step(_INSERT_WAITS, lambda: waits)]
         )
     await batch.matcher.record_duplicates()
     return events

@@ -409,10 +409,19 @@ class CardMatcher(_Rules[Card]):
 
     async def load(self, identities: Iterable[IdentityRef]) -> None:
         """The cards of these (normalized) identities, in one query."""
+        query = self.query(identities)
+        if query is not None:
+            self.absorb(await pg_raw.fetch(self.session, *query), identities)
+
+    def query(self, identities: Iterable[IdentityRef]) -> tuple[Any, dict[str, Any]] | None:
+        """The SELECT `load` runs and its parameters (None: nothing to look up), for a caller that runs it
+        with others (inbox.bulk.fetch_all); its rows then go to `absorb`."""
         wanted = _wanted(identities)
-        if not wanted:
-            return
-        rows = await pg_raw.fetch(self.session, *_identity_query(self.session, _IDENTITY_ROWS, wanted))
+        return _identity_query(self.session, _IDENTITY_ROWS, wanted) if wanted else None
+
+    def absorb(self, rows: Iterable[Any], identities: Iterable[IdentityRef]) -> None:
+        """The cards of the rows of `query(identities)`."""
+        wanted = _wanted(identities)
         for row_id, kind, value, trust, contact_id, name, owner_id in rows:
             if (kind, value) not in wanted:
                 continue

@@ -6,12 +6,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import any_, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from inbox.bulk import Step, run_steps
+from inbox.bulk import Step, fetch_all, run_steps
+from inbox.lists import dialect_of, in_list
 from inbox.matching import _INSERT_CONTACTS, _VOUCH, CONTACTS, IDENTITIES
+from inbox.pg_bulk import ids_array
 
 AT = datetime(2026, 11, 30, 8, 0, 0, 123456, tzinfo=UTC)
 
@@ -72,3 +74,28 @@ async def test_a_refused_row_comes_out_as_sqlalchemys_integrity_error(session: A
     with pytest.raises(IntegrityError):
         await run_steps(session, [Step(_INSERT_CONTACTS, lambda: [{**_card("x"), "kind": None}])])
     await session.rollback()
+
+
+async def test_look_ups_in_one_trip_give_the_rows_sqlalchemy_gives(session: AsyncSession) -> None:
+    await session.execute(insert(CONTACTS), [_card("Иван"), _card(None), {**_card("Пётр"), "kind": "client"}])
+    dialect = dialect_of(session)  # a list of ids as each dialect's batch binds it (inbox.lists, pg_bulk)
+    ids = (
+        CONTACTS.c.id == any_(ids_array("ids"))
+        if dialect == "postgresql"
+        else in_list(CONTACTS.c.id, "ids", dialect)
+    )
+    reads: list[tuple[Any, dict[str, Any]]] = [
+        # JSON and UTC times through their result processors; a list bound as one JSON parameter.
+        (select(CONTACTS.c.id, CONTACTS.c.custom_fields, CONTACTS.c.created_at).where(ids), {"ids": [1, 3]}),
+        # A value the statement holds itself, and no rows.
+        (
+            select(CONTACTS.c.name).where(CONTACTS.c.kind == "client", ids).order_by(CONTACTS.c.id),
+            {"ids": [1]},
+        ),
+        (select(CONTACTS.c.name).where(CONTACTS.c.kind == "client").order_by(CONTACTS.c.id), {}),
+    ]
+    found = await fetch_all(session, reads)
+    expected = [(await session.execute(statement, params)).all() for statement, params in reads]
+    assert [list(map(tuple, rows)) for rows in found] == [list(map(tuple, rows)) for rows in expected]
+    assert found[0][0][1] == {"город": "Томск"} and found[0][0][2] == AT
+    assert found[1] == [] and [tuple(row) for row in found[2]] == [("Пётр",)]
