@@ -26,19 +26,20 @@ import threading
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import InvalidatePoolError, OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.util.concurrency import await_
 
 from hub import sqlite_driver
@@ -65,14 +66,18 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
-def create_engine(url: str, *, echo: bool = False, busy_timeout: float = 30.0) -> AsyncEngine:
+def create_engine(
+    url: str, *, echo: bool = False, busy_timeout: float = 30.0, idle_ping: float | None = None
+) -> AsyncEngine:
     """An engine for `url`. On SQLite, a transaction waits up to `busy_timeout` seconds for the write lock
-    another process holds, then fails with "database is locked" (the web layer answers 503)."""
+    another process holds, then fails with "database is locked" (the web layer answers 503). On PostgreSQL
+    a pooled connection idle for `idle_ping` seconds (default IDLE_PING_SECONDS) is pinged before use."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        engine = create_async_engine(url, echo=echo, pool_pre_ping=True)
+        engine = create_async_engine(url, echo=echo)
         if engine.dialect.driver == "asyncpg":
             _one_trip_ping(engine)
+        _ping_when_idle(engine, IDLE_PING_SECONDS if idle_ping is None else idle_ping)
         return engine
     if parsed.database and parsed.database != ":memory:" and not parsed.database.startswith("file:"):
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
@@ -140,9 +145,9 @@ def create_engine(url: str, *, echo: bool = False, busy_timeout: float = 30.0) -
 
 
 def _one_trip_ping(engine: AsyncEngine) -> None:
-    """The pool's check of a connection it hands out, in one round trip (``;``) instead of three: the
-    asyncpg adapter wraps its ping in BEGIN … ROLLBACK (for PgBouncer's transaction mode, which Okno does
-    not use). Each group commit checks its connection out: 11 round trips a web-chat message, now 9."""
+    """The pool's check of a connection (an idle one, :func:`_ping_when_idle`) in one round trip (``;``)
+    instead of three: the asyncpg adapter wraps its ping in BEGIN … ROLLBACK (for PgBouncer's transaction
+    mode, which Okno does not use)."""
 
     def do_ping(dbapi_connection: Any) -> bool:
         try:
@@ -152,6 +157,38 @@ def _one_trip_ping(engine: AsyncEngine) -> None:
         return True
 
     setattr(engine.sync_engine.dialect, "do_ping", do_ping)  # noqa: B010  (a method of this engine's own)
+
+
+# A pooled PostgreSQL connection unused for longer than this is pinged before it serves again. A busy hub's
+# connections come back within milliseconds and go out unpinged: pool_pre_ping's BEGIN, ";" and ROLLBACK
+# were three of the fourteen round trips of each ingest batch. A connection lost while it was idle for less
+# fails its first statement instead; the pool is then renewed, as after any disconnect, and the callers
+# hear "unavailable" and hand the items in again (inbox.unavailable).
+IDLE_PING_SECONDS = 1.0
+_IDLE_SINCE = "okno_idle_since"  # in a pooled connection's `info`: when it was last checked in (monotonic)
+
+
+def _ping_when_idle(engine: AsyncEngine, seconds: float) -> None:
+    """Ping a pooled connection on checkout when it has been idle for `seconds` or more: a dead
+    one renews the whole pool (every connection made before it is replaced), as pool_pre_ping does."""
+    pool = engine.sync_engine.pool
+    dialect = engine.sync_engine.dialect
+
+    @event.listens_for(pool, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+        record.info[_IDLE_SINCE] = time.monotonic()
+
+    @event.listens_for(pool, "checkout")
+    def _on_checkout(dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: Any) -> None:
+        since = record.info.get(_IDLE_SINCE)  # none on a new connection: nothing to ping
+        if since is None or time.monotonic() - since < seconds:
+            return
+        try:
+            dialect.do_ping(dbapi_connection)
+        except Exception as exc:
+            if not dialect.is_disconnect(cast(Any, exc), dbapi_connection, None):
+                raise
+            raise InvalidatePoolError(f"ping of an idle connection failed: {exc}") from exc
 
 
 def _begin(conn: Connection, *, read_only: bool) -> None:

@@ -44,6 +44,7 @@ from typing import Any, cast
 from sqlalchemy import Table, any_, bindparam, insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import configure_mappers
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
@@ -55,7 +56,7 @@ from inbox.bus import Event, NullPublisher, Publisher
 from inbox.identities import InvalidIdentity, normalize
 from inbox.items import IdentityKind, IdentityRef, InboundMessage, Refused
 from inbox.lists import Statements, dialect_of, in_list
-from inbox.matching import Card, CardMatcher
+from inbox.matching import Card, CardMatcher, card_statements
 from inbox.models import (
     Attachment,
     ChannelAccount,
@@ -873,6 +874,15 @@ async def _after_write(batch: _Batch, staged: Iterable[_Staged]) -> list[Event]:
     return events
 
 
+def warm_up(session: AsyncSession) -> None:
+    """Configure the ORM's mappers and, on PostgreSQL, compile the batch's SELECTs now rather than in the
+    first batch, which they delayed by about 40 ms of CPU (measured: 30 ms of it the mappers)."""
+    configure_mappers()
+    if dialect_of(session) == "postgresql":
+        statements = [*_LOADS(session).values(), *card_statements(session)]
+        pg_raw.compile_ahead(statements, session.get_bind().dialect)
+
+
 async def ingest(
     session: AsyncSession,
     item: InboundMessage,
@@ -949,6 +959,8 @@ class IngestQueue:
 
     async def start(self) -> None:
         if self._task is None:
+            async with self._sessionmaker() as session:  # no connection taken: only its dialect is read
+                warm_up(session)
             self._task = asyncio.create_task(self._run(), name="okno-ingest")
 
     async def stop(self) -> None:

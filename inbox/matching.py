@@ -296,6 +296,11 @@ def _identity_rows(dialect: str) -> Any:
 _IDENTITY_ROWS = Statements(_identity_rows)
 
 
+def card_statements(session: AsyncSession) -> list[Any]:
+    """The SELECT that finds a batch's cards (CardMatcher.load), as fetch runs it: for a warm-up."""
+    return [_IDENTITY_ROWS(session)]
+
+
 def _identity_objects(dialect: str) -> Any:
     return (
         select(Identity, Contact)

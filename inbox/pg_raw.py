@@ -16,7 +16,7 @@ inbox.unavailable); a connection lost on the way is invalidated, as SQLAlchemy's
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 from weakref import WeakKeyDictionary
@@ -109,6 +109,12 @@ def _compiled(statement: ClauseElement, dialect: Dialect) -> _Compiled:
     made = _Compiled(compiled.string, tuple(order))
     cache[id(statement)] = (statement, made)
     return made
+
+
+def compile_ahead(statements: Iterable[ClauseElement], dialect: Dialect) -> None:
+    """Compile `statements` for `dialect` now, into the cache that :func:`fetch` reads (a warm-up)."""
+    for statement in statements:
+        _compiled(statement, dialect)
 
 
 # Session.info key: (the session's transaction, its dialect, the driver adapter of its connection). Each
