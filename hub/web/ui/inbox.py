@@ -172,6 +172,7 @@ async def _list_context(
         row["queue"] = _queue_label(queue.get(row["id"]), t)
     return {
         "rows": rows,
+        "rows_html": inbox_view.list_html(rows, view.query(), t),
         "counts": counts,
         "queues": [
             {

@@ -13,6 +13,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from babel import Locale, dates
+from markupsafe import Markup, escape
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.web.ui import i18n
@@ -462,3 +463,91 @@ async def assignees(session: AsyncSession) -> tuple[list[JSON], list[JSON]]:
         [{"id": a.id, "name": a.name} for a in agents],
         [{"id": team.id, "name": team.name} for team in teams],
     )
+
+
+def list_html(rows: Sequence[JSON], view_query: str, t: i18n.Texts) -> Markup:
+    """The `<li>` of each list row (:func:`list_rows`, with "sla" and "queue"), as the Jinja loop of
+    templates/web/parts/list.html laid them out, byte for byte: formatted here rather than by Jinja, where
+    100 rows of ~20 lookups, tests and escapes each were half of the /inbox page's time. Every value is
+    escaped (markupsafe) but the ids and counts, which are ints; a label repeated on every row is escaped
+    once."""
+    # Pieces joined once: an f-string formats a Markup (a str subclass) at twice the cost of str.join.
+    escaped: dict[str, str] = {}
+
+    def label(text: str) -> str:
+        found = escaped.get(text)
+        if found is None:
+            found = escaped[text] = str(escape(text))
+        return found
+
+    query = escape(view_query)
+    row_head = f'  <li>\n    <a class="row{{}}" href="/inbox/{{}}?{query}" data-id="{{}}" data-open="{{}}">\n'
+    you, unassigned = label(t.gettext("you")), label(t.gettext("unassigned"))
+    unread_prefix = f'<span class="sr-only">{escape(t.gettext("Unread:"))} </span>'
+    parts: list[str] = []
+    add = parts.append
+    extend = parts.extend
+    for r in rows:
+        id_ = str(int(r["id"]))
+        unread = int(r["unread"])
+        add(row_head.format(" unread" if unread else "", id_, id_, id_))
+        extend(
+            (
+                '      <span class="avatar" style="--c: ',
+                label(r["color"]),
+                '" aria-hidden="true">',
+                escape(r["initials"]),
+                '</span>\n      <span class="row-main">\n        <span class="row-top">\n'
+                '          <span class="name">',
+                escape(r["name"]),
+                "</span>\n",
+            )
+        )
+        if unread:
+            add(
+                f'<span class="unread-count" title="{label(r["unread_title"])}">'
+                f"{unread_prefix}{unread}</span>"
+            )
+        extend(
+            (
+                '          <time class="when" title="',
+                label(r["when_full"]),
+                '">',
+                label(r["when"]),
+                '</time>\n        </span>\n        <span class="preview">',
+                escape(r["preview"]),
+                '</span>\n        <span class="row-bottom">\n          <span class="chip ch-',
+                label(r["channel"]),
+                '">',
+                label(r["channel_label"]),
+                "</span>\n",
+            )
+        )
+        status = r["status"]
+        if status != "open":
+            add(f'<span class="status s-{label(status)}">{label(r["status_label"])}</span>')
+        assignee = you if r["mine"] else label(r["assignee"]) if r["assignee"] else unassigned
+        add(f'          <span class="assignee">{assignee}</span>\n')
+        if r["queue"]:
+            extend(('<span class="queue-pos">', escape(r["queue"]), "</span>"))
+        sla = r["sla"]
+        if sla:
+            breached = sla["breached"]
+            extend(
+                (
+                    '<span class="sla sla-breached" data-sla="breached" title="'
+                    if breached
+                    else '<span class="sla" data-sla="due" title="',
+                    escape(sla["title"]),
+                    '"><time datetime="',
+                    escape(sla["due_at"]),
+                    '">',
+                    escape(sla["label"]),
+                    "</time></span>",
+                )
+            )
+        waiting = int(r["waiting"])
+        if waiting:
+            add(f'<span class="badge" title="{label(r["waiting_title"])}">{waiting}</span>')
+        add("        </span>\n      </span>\n    </a>\n  </li>\n")
+    return Markup("".join(parts))
