@@ -483,7 +483,8 @@ def list_html(rows: Sequence[JSON], view_query: str, t: i18n.Texts) -> Markup:
     query = escape(view_query)
     row_head = f'  <li>\n    <a class="row{{}}" href="/inbox/{{}}?{query}" data-id="{{}}" data-open="{{}}">\n'
     you, unassigned = label(t.gettext("you")), label(t.gettext("unassigned"))
-    unread_prefix = f'<span class="sr-only">{escape(t.gettext("Unread:"))} </span>'
+    unread_label = escape(t.gettext("Unread:"))  # outside the f-string: pybabel does not look inside one
+    unread_prefix = f'<span class="sr-only">{unread_label} </span>'
     parts: list[str] = []
     add = parts.append
     extend = parts.extend
