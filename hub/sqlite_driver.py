@@ -216,25 +216,25 @@ def run_sync(dbapi_connection: Any, function: Callable[[sqlite3.Connection], _T]
     raise TypeError(f"not a SQLite connection of this driver: {type(dbapi_connection).__name__}")
 
 
-def defer(dbapi_connection: Any, work: _Work) -> None:
-    """`work` (a BEGIN) at the start of the next trip of `dbapi_connection`; at once on a plain sqlite3
-    connection."""
+def _queue(dbapi_connection: Any, work: _Work, later: Callable[[OneTripConnection, _Work], None]) -> None:
+    """`work` queued by `later` on this module's connection; at once on a plain sqlite3 connection."""
     if isinstance(dbapi_connection, OneTripConnection):
-        dbapi_connection.defer(work)
+        later(dbapi_connection, work)
     elif isinstance(dbapi_connection, sqlite3.Connection):
         work(dbapi_connection)
     else:
         raise TypeError(f"not a SQLite connection of this driver: {type(dbapi_connection).__name__}")
+
+
+def defer(dbapi_connection: Any, work: _Work) -> None:
+    """`work` (a BEGIN) at the start of the next trip of `dbapi_connection`; at once on a plain sqlite3
+    connection."""
+    _queue(dbapi_connection, work, OneTripConnection.defer)
 
 
 def before_commit(dbapi_connection: Any, work: _Work) -> None:
     """`work` in the trip of the coming COMMIT, just before it; at once on a plain sqlite3 connection."""
-    if isinstance(dbapi_connection, OneTripConnection):
-        dbapi_connection.before_commit(work)
-    elif isinstance(dbapi_connection, sqlite3.Connection):
-        work(dbapi_connection)
-    else:
-        raise TypeError(f"not a SQLite connection of this driver: {type(dbapi_connection).__name__}")
+    _queue(dbapi_connection, work, OneTripConnection.before_commit)
 
 
 def dbapi() -> ModuleType:
