@@ -10,6 +10,7 @@ from alembic import command
 from sqlalchemy import text
 
 from hub import db
+from tests.hub.migration_rows import ACCOUNT, CARD, insert_rows, rows
 
 
 async def test_stored_conversations_are_counted_by_group_and_the_migration_goes_down(tmp_path: Path) -> None:
@@ -17,47 +18,28 @@ async def test_stored_conversations_are_counted_by_group_and_the_migration_goes_
     try:
         await db.migrate(engine, "0018_wait_rollups")
         async with engine.begin() as conn:
-            await conn.execute(
-                text(
-                    "INSERT INTO channel_accounts (id, name, kind, state, created_at)"
-                    " VALUES (1, 'shop', 'api', 'running', '2026-01-01')"
-                )
-            )
-            await conn.execute(
-                text(
-                    "INSERT INTO contacts (id, name, kind, tags, custom_fields, created_at, updated_at)"
-                    " VALUES (1, 'x', 'lead', '[]', '{}', '2026-01-01', '2026-01-01')"
-                )
-            )
-            await conn.execute(
-                text(
-                    "INSERT INTO teams (id, name, strategy, created_at)"
-                    " VALUES (3, 'T', 'round_robin', '2026-01-01')"
-                )
-            )
-            await conn.execute(
-                text(
-                    "INSERT INTO conversations (id, contact_id, account_id, channel_kind, status, priority,"
-                    " team_id, created_at, updated_at) VALUES"
-                    " (1, 1, 1, 'api', 'open', 0, NULL, '2026-01-01', '2026-01-01'),"
-                    " (2, 1, 1, 'api', 'open', 0, NULL, '2026-01-01', '2026-01-01'),"
-                    " (3, 1, 1, 'api', 'open', 0, 3, '2026-01-01', '2026-01-01'),"
-                    " (4, 1, 1, 'api', 'resolved', 0, 3, '2026-01-01', '2026-01-01')"
-                )
+            await insert_rows(
+                conn,
+                ACCOUNT,
+                CARD,
+                "INSERT INTO teams (id, name, strategy, created_at)"
+                " VALUES (3, 'T', 'round_robin', '2026-01-01')",
+                "INSERT INTO conversations (id, contact_id, account_id, channel_kind, status, priority,"
+                " team_id, created_at, updated_at) VALUES"
+                " (1, 1, 1, 'api', 'open', 0, NULL, '2026-01-01', '2026-01-01'),"
+                " (2, 1, 1, 'api', 'open', 0, NULL, '2026-01-01', '2026-01-01'),"
+                " (3, 1, 1, 'api', 'open', 0, 3, '2026-01-01', '2026-01-01'),"
+                " (4, 1, 1, 'api', 'resolved', 0, 3, '2026-01-01', '2026-01-01')",
             )
         await db.migrate(engine, "0019_conversation_counts")
         async with engine.connect() as conn:
-            filled = [
-                tuple(r) for r in await conn.execute(text("SELECT * FROM conversation_counts ORDER BY 1, 3"))
-            ]
+            filled = await rows(conn, "SELECT * FROM conversation_counts ORDER BY 1, 3")
         assert filled == [("open", "api", 0, 0, 2), ("open", "api", 3, 0, 1), ("resolved", "api", 3, 0, 1)]
         async with engine.begin() as conn:
             await conn.execute(text("UPDATE conversations SET status = 'resolved' WHERE id = 3"))
             await conn.execute(text("DELETE FROM conversations WHERE id = 1"))
         async with engine.connect() as conn:
-            kept = [
-                tuple(r) for r in await conn.execute(text("SELECT * FROM conversation_counts ORDER BY 1, 3"))
-            ]
+            kept = await rows(conn, "SELECT * FROM conversation_counts ORDER BY 1, 3")
         assert kept == [("open", "api", 0, 0, 1), ("resolved", "api", 3, 0, 2)]  # an emptied group goes
         async with engine.begin() as conn:
             await conn.run_sync(lambda sync: command.downgrade(db._alembic_config(sync), "0018_wait_rollups"))

@@ -9,6 +9,7 @@ from alembic import command
 from sqlalchemy import text
 
 from hub import db
+from tests.hub.migration_rows import ACCOUNT, CARD, insert_rows, rows
 
 
 async def test_stored_waits_are_summed_by_hour_and_bucket_and_the_migration_goes_down(tmp_path: Path) -> None:
@@ -16,34 +17,19 @@ async def test_stored_waits_are_summed_by_hour_and_bucket_and_the_migration_goes
     try:
         await db.migrate(engine, "0017_inbox_indexes")
         async with engine.begin() as conn:
-            await conn.execute(
-                text(
-                    "INSERT INTO channel_accounts (id, name, kind, state, created_at)"
-                    " VALUES (1, 'shop', 'api', 'running', '2026-01-01')"
-                )
-            )
-            await conn.execute(
-                text(
-                    "INSERT INTO contacts (id, name, kind, tags, custom_fields, created_at, updated_at)"
-                    " VALUES (1, 'x', 'lead', '[]', '{}', '2026-01-01', '2026-01-01')"
-                )
-            )
-            await conn.execute(
-                text(
-                    "INSERT INTO conversations (id, contact_id, account_id, channel_kind, status, priority,"
-                    " created_at, updated_at) VALUES (1, 1, 1, 'api', 'open', 0, '2026-01-01', '2026-01-01')"
-                )
-            )
-            await conn.execute(
-                text(
-                    "INSERT INTO report_waits (kind, conversation_id, channel_kind, started_at, outcome,"
-                    " value_seconds) VALUES"
-                    " ('reply', 1, 'api', '2026-03-02 07:10:00.000000', 'replied', 3600.0),"
-                    " ('reply', 1, 'api', '2026-03-02 07:59:59.000000', 'replied', 3700.0),"
-                    " ('reply', 1, 'api', '2026-03-02 08:00:00.000000', 'replied', 5.5),"
-                    " ('reply', 1, 'api', '2026-03-02 08:30:00.000000', NULL, NULL),"
-                    " ('reply', 1, 'api', '2026-03-02 08:40:00.000000', 'dropped', NULL)"
-                )
+            await insert_rows(
+                conn,
+                ACCOUNT,
+                CARD,
+                "INSERT INTO conversations (id, contact_id, account_id, channel_kind, status, priority,"
+                " created_at, updated_at) VALUES (1, 1, 1, 'api', 'open', 0, '2026-01-01', '2026-01-01')",
+                "INSERT INTO report_waits (kind, conversation_id, channel_kind, started_at, outcome,"
+                " value_seconds) VALUES"
+                " ('reply', 1, 'api', '2026-03-02 07:10:00.000000', 'replied', 3600.0),"
+                " ('reply', 1, 'api', '2026-03-02 07:59:59.000000', 'replied', 3700.0),"
+                " ('reply', 1, 'api', '2026-03-02 08:00:00.000000', 'replied', 5.5),"
+                " ('reply', 1, 'api', '2026-03-02 08:30:00.000000', NULL, NULL),"
+                " ('reply', 1, 'api', '2026-03-02 08:40:00.000000', 'dropped', NULL)",
             )
         await db.migrate(engine, "0018_wait_rollups")
         async with engine.begin() as conn:
@@ -54,17 +40,14 @@ async def test_stored_waits_are_summed_by_hour_and_bucket_and_the_migration_goes
                 )
             )
         async with engine.connect() as conn:
-            rows = await conn.execute(
-                text(
-                    "SELECT kind, start, bucket, n, total FROM report_wait_sums"
-                    " WHERE n <> 0 AND width = 'h' ORDER BY 2, 3"
-                )
+            sums = await rows(
+                conn,
+                "SELECT kind, start, bucket, n, total FROM report_wait_sums"
+                " WHERE n <> 0 AND width = 'h' ORDER BY 2, 3",
             )
-            sums = [tuple(r) for r in rows]
-            days = await conn.execute(
-                text("SELECT width, start, bucket, n FROM report_wait_sums WHERE width <> 'h' ORDER BY 1, 3")
+            by_day = await rows(
+                conn, "SELECT width, start, bucket, n FROM report_wait_sums WHERE width <> 'h' ORDER BY 1, 3"
             )
-            by_day = [tuple(r) for r in days]
         assert by_day == [
             (width, "2026-03-02 00:00:00.000000", bucket, n)
             for width in ("a", "c", "t")
