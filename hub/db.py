@@ -43,7 +43,7 @@ from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.util.concurrency import await_
 
 from hub import sqlite_driver
-from inbox.search_index import index_pending_raw
+from inbox.search_index import index_pending_raw, note_phone_trigrams, phone_trigrams_present
 
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -103,6 +103,9 @@ def create_engine(
             "PRAGMA mmap_size=268435456",
         ):
             cursor.execute(pragma)
+        # Whether the phone digits' search may read the trigram table (inbox.search): looked at once per
+        # new connection, not per query (and again after migrating, see migrate()).
+        note_phone_trigrams(engine.sync_engine.pool, phone_trigrams_present(cursor))
         cursor.close()
         # SQLite's own lower() folds ASCII only: "Иван" would never match "иван" in a search.
         dbapi_connection.create_function("lower", 1, _lower, deterministic=True)
@@ -393,6 +396,9 @@ async def migrate(engine: AsyncEngine, revision: str = "head") -> None:
                 text("SELECT pg_advisory_xact_lock(:k, :v)"), {"k": LOCK_CLASS, "v": MIGRATION_KEY}
             )
         await conn.run_sync(lambda sync: command.upgrade(_alembic_config(sync), revision))
+        if conn.dialect.name == "sqlite":  # a migration may have created or dropped it
+            present = await conn.run_sync(lambda sync: phone_trigrams_present(sync.connection.cursor()))
+            note_phone_trigrams(engine.sync_engine.pool, present)
 
 
 @contextlib.asynccontextmanager

@@ -16,8 +16,9 @@ The steps, each refusing with one line naming what is wrong before anything is w
 JSON columns are copied as their stored text: SQLAlchemy writes a Python None into a JSON column as the
 JSON ``null``, so decoding and encoding again would turn SQL NULLs into JSON nulls.
 
-What is SQLite's own is not copied: ``alembic_version`` (the target has its own), the FTS5 tables and
-``search_pending`` (PostgreSQL indexes the copied rows in its GIN indexes as they go in), nor
+What is SQLite's own is not copied: ``alembic_version`` (the target has its own), the FTS5 tables (the
+phones' ``phone_trigrams`` too) and ``search_pending`` (PostgreSQL indexes the copied rows in its GIN
+indexes as they go in), nor
 ``report_counts``, ``report_wait_sums`` and ``conversation_counts`` (the target's triggers count the
 reporting events, sum the waits and count the conversations as they go in). The hub's files
 (``attachments_dir``) are not in the database: they stay where they are (see deploy/README.md).
@@ -47,7 +48,7 @@ DEFAULT_BATCH = 2000
 SQLITE_HEADER = b"SQLite format 3\x00"
 # SQLite's own tables: not copied (see the module docstring). FTS5 keeps shadow tables beside each.
 SQLITE_ONLY = frozenset({"alembic_version", "search_pending", "sqlite_sequence", "sqlite_stat1"})
-FTS_TABLES = ("search_messages", "search_conversations", "search_contacts")
+FTS_TABLES = ("search_messages", "search_conversations", "search_contacts", "phone_trigrams")
 # Kept by the target's own triggers as the rows they count are copied (migration 0016_report_rollups).
 DERIVED = frozenset({"report_counts", "report_wait_sums", "conversation_counts"})
 

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, Select, delete, func, or_, select, union, update
+from sqlalchemy import ColumnElement, Row, ScalarSelect, Select, delete, func, or_, select, union, update
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -163,8 +164,21 @@ _CARD = (
 )
 
 
+def _held_identities() -> ScalarSelect[Any]:
+    """PostgreSQL: a card's identities oldest first, as one array of records (asyncpg reads each as a tuple
+    of the Python values), read with the card in its own statement."""
+    fields = (Identity.id, Identity.kind, Identity.value, Identity.trust, Identity.created_at)
+    held = func.array_agg(aggregate_order_by(func.row(*fields), Identity.id))
+    return select(held).where(Identity.contact_id == Contact.id).scalar_subquery()
+
+
 async def _cards(session: AsyncSession, stmt: Select[Any]) -> list[Card]:
-    """The cards of `stmt` (a select of `_CARD`), in its order, and their identities (a second query)."""
+    """The cards of `stmt` (a select of `_CARD`), in its order, and their identities: on PostgreSQL in the
+    same statement (one round trip fewer: on the loaded bench machine each cost 0.5-1 ms of a search),
+    on SQLite by a second query."""
+    if session.get_bind().dialect.name == "postgresql":
+        rows = (await session.execute(stmt.add_columns(_held_identities()))).all()
+        return [Card(*(*row[:-1], tuple(CardIdentity(*i) for i in row[-1] or ()))) for row in rows]
     rows = (await session.execute(stmt)).all()
     if not rows:
         return []
@@ -314,16 +328,16 @@ async def _pg_visible_cards(
     the ids came first and the cards by them, visibility was built and tested twice, in two statements."""
     if not _words_only(parsed):
         return await _pg_visible_page(session, parsed, viewer, None, limit, offset)
-    top = await session.scalar(select(func.max(Contact.id)))
-    if top is None:
-        return []
-    newer = Contact.id > top - VISIBLE_WINDOW
+    # The window's bound is asked in the statement itself, not first and apart: one round trip fewer (each
+    # was 0.5-1 ms of the request on the loaded bench machine). Not correlated: the newest card of all.
+    bound = select(func.max(Contact.id)).correlate(None).scalar_subquery() - VISIBLE_WINDOW
+    newer = Contact.id > bound
     cards = await _pg_visible_page(session, parsed, viewer, newer, limit, offset)
-    if len(cards) >= limit or top <= VISIBLE_WINDOW:
+    if len(cards) >= limit:
         return cards
     # The window held `offset` visible hits and these cards when it gave any; else at most `offset`.
     skipped = offset if cards else await _pg_visible_count(session, parsed, viewer, newer, offset)
-    older = Contact.id <= top - VISIBLE_WINDOW
+    older = Contact.id <= bound
     return cards + await _pg_visible_page(
         session, parsed, viewer, older, limit - len(cards), offset - skipped
     )
@@ -338,8 +352,8 @@ def _pg_visible_hits(
     live: list[ColumnElement[bool]] = [Contact.merged_into_id.is_(None)]
     if in_range is not None:
         live.append(in_range)
-    first = _pg_hit_ids(session, parsed, live)
-    hits = select(first.label("id")).distinct().order_by(first.desc()).subquery()
+    first = _pg_hit_ids(session, parsed, live)  # de-duplicated by its UNION already
+    hits = select(first.label("id")).order_by(first.desc()).subquery()
     visible = select(*_CARD).join(hits, Contact.id == hits.c.id).where(visible_contacts(viewer))
     return hits.c.id, visible
 

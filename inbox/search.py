@@ -20,7 +20,9 @@ Identities are matched on their normalized value (the (kind, value) index) on bo
 any format is normalized as the matcher does (`8 (913) 909-73-32` → `+79139097332`) and matched exactly,
 an e-mail address or any other value by prefix; in the contacts list's search (`card_matches(...,
 phone_digits=True)`) a query of digits alone (four or more, separators aside: "909-73-32") also finds the
-phone numbers holding them, as an agent types the last digits they heard.
+phone numbers holding them, as an agent types the last digits they heard: on SQLite through the phones'
+trigram table (0020_phone_trigrams) where the database has it, else over the phones' range of the (kind,
+value) index; on PostgreSQL through the phones' trigram index where pg_trgm is there (0017_inbox_indexes).
 
 Visibility is the conversations' rule (:func:`inbox.conversations.visible`) for messages and
 conversations and the cards' rule (:func:`inbox.visibility.visible_contacts`) for cards. Hits come newest
@@ -56,6 +58,7 @@ from inbox.conversations import Viewer, visible
 from inbox.identities import InvalidIdentity, normalize_phone
 from inbox.knowledge.text import stem
 from inbox.models import Contact, Conversation, Identity, Message
+from inbox.search_index import PHONE_TRIGRAMS, phone_trigrams
 from inbox.visibility import visible_contacts
 
 Kind = Literal["message", "conversation", "card"]
@@ -229,6 +232,13 @@ def _starting_with(session: AsyncSession, prefix: str) -> ColumnElement[bool]:
     return and_(value >= prefix, value < prefix + _TOP)
 
 
+def _phone_trigram_ids(digits: str) -> Select[Any]:
+    """The ids of the phone identities whose value holds `digits` (three or more): the phrase of their
+    trigrams, one after the other, in the FTS5 table of the phones' values (digits need no quoting)."""
+    match = text(f"{PHONE_TRIGRAMS} MATCH :phone_digits").bindparams(phone_digits=f'"{digits}"')
+    return select(column("rowid")).select_from(text(PHONE_TRIGRAMS)).where(match)
+
+
 def identity_match(session: AsyncSession, query: Query, *, phone_digits: bool = False) -> ColumnElement[bool]:
     conditions: list[ColumnElement[bool]] = []
     if query.phone is not None:
@@ -238,12 +248,17 @@ def identity_match(session: AsyncSession, query: Query, *, phone_digits: bool = 
         # identities' rows, with instr() (LIKE with its escape took 1.3-1.4 times as long; digits have no
         # case); PostgreSQL finds them by LIKE in the trigram index of the phones where pg_trgm is there
         # (0017_inbox_indexes), else by the same range.
-        holding: ColumnElement[bool]
-        if session.get_bind().dialect.name == "sqlite":
-            holding = func.instr(Identity.value, query.digits) > 0
+        holding = func.instr(Identity.value, query.digits) > 0
+        if session.get_bind().dialect.name == "sqlite" and phone_trigrams(session.get_bind()):
+            # The candidates from the trigram index of the phones (0020_phone_trigrams: phones alone), read
+            # by id; instr() keeps the definition exact whatever the index finds. Not with kind = 'phone'
+            # as well: SQLite then read the phones' range of the (kind, value) index and tested each.
+            conditions.append(and_(Identity.id.in_(_phone_trigram_ids(query.digits)), holding))
+        elif session.get_bind().dialect.name == "sqlite":
+            conditions.append(and_(Identity.kind == "phone", holding))
         else:
             holding = Identity.value.contains(query.digits, autoescape=True)
-        conditions.append(and_(Identity.kind == "phone", holding))
+            conditions.append(and_(Identity.kind == "phone", holding))
     if query.value_prefix is not None:
         # lower-cased (e-mail addresses are stored so) and as typed (a visitor id keeps its case)
         for prefix in dict.fromkeys((query.value_prefix, query.text)):

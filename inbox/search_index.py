@@ -16,11 +16,21 @@ call to the database thread once per commit, where six statements through SQLAlc
 thread and back (under load each trip waits for the event loop's thread to be scheduled again).
 
 PostgreSQL needs none of this: its GIN indexes are maintained by the database.
+
+The phones' trigram table (migration 0020_phone_trigrams) is kept by plain triggers (a row per new phone:
+the ingest adds a phone or none per message). Whether a database has it is looked at when hub/db.py opens
+a connection and after it migrates, and remembered for the engine's pool (:func:`phone_trigrams`): the
+search reads it only where it is there.
 """
 
 from __future__ import annotations
 
 import sqlite3
+from typing import Any
+from weakref import WeakKeyDictionary
+
+from sqlalchemy import Connection, Engine
+from sqlalchemy.pool import Pool
 
 # (code in search_pending, FTS table, content table, indexed columns)
 TABLES: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
@@ -53,3 +63,40 @@ def index_pending_raw(conn: sqlite3.Connection) -> None:
         return
     for statement in _FLUSH:
         conn.execute(statement)
+
+
+# -- the phones' trigrams (migration 0020_phone_trigrams) ---------------------------------------------------
+
+PHONE_TRIGRAMS = "phone_trigrams"
+# Whether the database behind a pool holds a usable phone_trigrams table, by pool: an engine and the
+# engines made from it by execution_options() (hub.db.read_engine) share their pool.
+_PHONE_TRIGRAMS: WeakKeyDictionary[Pool, bool] = WeakKeyDictionary()
+
+
+def phone_trigrams_present(cursor: Any) -> bool:
+    """Whether the database of this DB-API `cursor` (sqlite3's, or SQLAlchemy's adapter of aiosqlite)
+    holds the phones' trigram table and this SQLite library can read it: a database migrated under SQLite
+    < 3.34 has none (the migration skips it), and one copied to a host whose SQLite lacks the trigram
+    tokenizer cannot open it. Not the library's version: the table decides."""
+    cursor.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (PHONE_TRIGRAMS,))
+    if cursor.fetchone() is None:
+        return False
+    try:
+        cursor.execute(f"SELECT rowid FROM {PHONE_TRIGRAMS} WHERE 0")
+        cursor.fetchall()
+    except sqlite3.Error:  # "no such tokenizer: trigram"
+        return False
+    return True
+
+
+def note_phone_trigrams(pool: Pool, present: bool) -> None:
+    """Remember for the engines of `pool` whether the trigram table is there (hub.db: at every new
+    connection, and after migrating)."""
+    _PHONE_TRIGRAMS[pool] = present
+
+
+def phone_trigrams(bind: Engine | Connection) -> bool:
+    """Whether queries through `bind` (a session's bind) may read the phones' trigram table: as last seen
+    for its engine's pool (False for an engine hub.db did not make, or a PostgreSQL one)."""
+    engine = bind.engine if isinstance(bind, Connection) else bind
+    return _PHONE_TRIGRAMS.get(engine.pool, False)
