@@ -43,7 +43,12 @@ from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.util.concurrency import await_
 
 from hub import sqlite_driver
-from inbox.search_index import index_pending_raw, note_phone_trigrams, phone_trigrams_present
+from inbox.search_index import (
+    index_pending_raw,
+    note_phone_trigrams,
+    phone_trigrams_present,
+    reconcile_phone_trigrams,
+)
 
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -397,7 +402,14 @@ async def migrate(engine: AsyncEngine, revision: str = "head") -> None:
             )
         await conn.run_sync(lambda sync: command.upgrade(_alembic_config(sync), revision))
         if conn.dialect.name == "sqlite":  # a migration may have created or dropped it
-            present = await conn.run_sync(lambda sync: phone_trigrams_present(sync.connection.cursor()))
+            if revision == "head":  # a start: the table made to fit this SQLite (a schema of today's)
+                present = await conn.run_sync(
+                    lambda sync: sqlite_driver.run_sync(
+                        sync.connection.dbapi_connection, reconcile_phone_trigrams
+                    )
+                )
+            else:
+                present = await conn.run_sync(lambda sync: phone_trigrams_present(sync.connection.cursor()))
             note_phone_trigrams(engine.sync_engine.pool, present)
 
 

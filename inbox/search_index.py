@@ -89,6 +89,74 @@ def phone_trigrams_present(cursor: Any) -> bool:
     return True
 
 
+# Today's definition of the table and its triggers: migration 0020 keeps a frozen copy of the same text.
+_PHONE_SPEC = "value, content='', tokenize='trigram', columnsize=0"
+_PHONE_ADD = f"INSERT INTO {PHONE_TRIGRAMS} (rowid, value)"
+_PHONE_REMOVE = f"INSERT INTO {PHONE_TRIGRAMS} ({PHONE_TRIGRAMS}, rowid, value)"  # told the old values
+PHONE_TRIGGERS = {
+    f"{PHONE_TRIGRAMS}_ai": (
+        "AFTER INSERT ON identities WHEN new.kind = 'phone' "
+        f"BEGIN {_PHONE_ADD} VALUES (new.id, new.value); END"
+    ),
+    f"{PHONE_TRIGRAMS}_ad": (
+        "AFTER DELETE ON identities WHEN old.kind = 'phone' "
+        f"BEGIN {_PHONE_REMOVE} VALUES ('delete', old.id, old.value); END"
+    ),
+    f"{PHONE_TRIGRAMS}_au": (
+        "AFTER UPDATE OF id, kind, value ON identities WHEN old.kind = 'phone' OR new.kind = 'phone' BEGIN "
+        f"{_PHONE_REMOVE} SELECT 'delete', old.id, old.value WHERE old.kind = 'phone'; "
+        f"{_PHONE_ADD} SELECT new.id, new.value WHERE new.kind = 'phone'; END"
+    ),
+}
+
+
+def reconcile_phone_trigrams(conn: sqlite3.Connection) -> bool:
+    """Bring the phones' trigram table in line with this SQLite library, at a start on a schema at head
+    (hub.db.migrate), in the caller's transaction; whether the search may read it.
+
+    The triggers are the table's proof of being in step: every phone written while they stood is in it.
+    - The library can read the table and every trigger stands: nothing to do.
+    - It can read it but a trigger is missing (they were dropped below, on a host whose SQLite had no
+      trigram tokenizer, and phones were written since): its rows are thrown away and the phones indexed
+      again, the triggers made again.
+    - No table (migrated where the tokenizer was missing, or dropped by hand): made and filled where the
+      tokenizer is here now; else nothing.
+    - A table this library cannot read (a database carried to an SQLite without the tokenizer): its triggers
+      are dropped, or every new phone would fail its writer's transaction ("no such tokenizer"); the search
+      reads the phones' range with instr() instead until a capable SQLite rebuilds it."""
+    triggers = {
+        row[0]
+        for row in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE ?", (f"{PHONE_TRIGRAMS}_%",)
+        )
+    }
+    table = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (PHONE_TRIGRAMS,)
+    ).fetchone()
+    if table is not None and not phone_trigrams_present(conn.cursor()):
+        for name in sorted(triggers):
+            conn.execute(f"DROP TRIGGER {name}")
+        return False
+    if table is not None and triggers >= PHONE_TRIGGERS.keys():
+        return True
+    if table is None:
+        try:
+            conn.execute("SAVEPOINT phone_trigrams")
+            conn.execute(f"CREATE VIRTUAL TABLE {PHONE_TRIGRAMS} USING fts5({_PHONE_SPEC})")
+        except sqlite3.OperationalError:  # "no such tokenizer: trigram" (SQLite < 3.34)
+            conn.execute("ROLLBACK TO phone_trigrams")
+            conn.execute("RELEASE phone_trigrams")
+            return False
+        conn.execute("RELEASE phone_trigrams")
+    else:
+        conn.execute(f"INSERT INTO {PHONE_TRIGRAMS} ({PHONE_TRIGRAMS}) VALUES ('delete-all')")
+    conn.execute(f"{_PHONE_ADD} SELECT id, value FROM identities WHERE kind = 'phone'")
+    for name, body in PHONE_TRIGGERS.items():
+        if name not in triggers:
+            conn.execute(f"CREATE TRIGGER {name} {body}")
+    return True
+
+
 def note_phone_trigrams(pool: Pool, present: bool) -> None:
     """Remember for the engines of `pool` whether the trigram table is there (hub.db: at every new
     connection, and after migrating)."""

@@ -7,9 +7,11 @@ results; the migration goes down and up again."""
 from __future__ import annotations
 
 import random
+import sqlite3
 from pathlib import Path
 from typing import Any
 
+import pytest
 from alembic import command
 from sqlalchemy import column, event, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -210,5 +212,93 @@ async def test_a_database_without_the_trigram_table_is_searched_with_instr_when_
         async with engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
         assert not phone_trigrams(engine.sync_engine)
+    finally:
+        await engine.dispose()
+
+
+def _tokenizer_named(path: Path, old: str, new: str) -> None:
+    """The table's definition as another SQLite would read it: with the tokenizer `new` in place of `old`
+    (an SQLite without the trigram tokenizer reads the real one as this one reads an unknown name)."""
+    raw = sqlite3.connect(path)
+    try:
+        raw.execute("PRAGMA writable_schema = ON")
+        raw.execute(
+            "UPDATE sqlite_master SET sql = replace(sql, ?, ?) WHERE name = ?",
+            (f"'{old}'", f"'{new}'", PHONE_TRIGRAMS),
+        )
+        raw.commit()
+    finally:
+        raw.close()
+
+
+async def test_a_database_carried_to_an_sqlite_without_the_tokenizer_takes_phones_and_is_rebuilt_back(
+    tmp_path: Path,
+) -> None:
+    """Started where SQLite cannot read the table, the hub drops its triggers (or every new phone would fail
+    its writer's transaction) and searches with instr(); started again where it can, the table is emptied,
+    filled with every phone (those written meanwhile too) and kept by triggers again. A database with no
+    table gets one at a start where the tokenizer is there."""
+    rnd = random.Random(22)
+    path = tmp_path / "okno.db"
+    url = f"sqlite+aiosqlite:///{path}"
+    engine = db.create_engine(url)
+    try:
+        await db.migrate(engine)
+        async with db.sessionmaker(engine)() as session:
+            account = ChannelAccount(name="shop", kind="api")
+            session.add(account)
+            await session.flush()
+            account_id = account.id
+            for n in range(30):
+                await ingest(session, message(account_id, str(n), ("phone", _phone(rnd)), name=None))
+            await session.commit()
+    finally:
+        await engine.dispose()
+
+    _tokenizer_named(path, "trigram", "no_trigram_here")
+    raw = sqlite3.connect(path)
+    try:  # what the triggers would do to a writer there
+        with pytest.raises(sqlite3.OperationalError, match="tokenizer"):
+            raw.execute(
+                "INSERT INTO identities (contact_id, kind, value, created_at)"
+                " SELECT id, 'phone', '+79139091999', created_at FROM contacts LIMIT 1"
+            )
+    finally:
+        raw.close()
+    engine = db.create_engine(url)
+    try:
+        await db.migrate(engine)  # a start there
+        async with db.sessionmaker(engine)() as session:
+            for n in range(30, 40):  # phones written while the table cannot be kept
+                await ingest(session, message(account_id, str(n), ("phone", _phone(rnd)), name=None))
+            await ingest(session, message(account_id, "9091", ("phone", "+79139091999"), name=None))
+            await session.commit()
+        assert await _check(engine, rnd, trigrams=False) > 10
+    finally:
+        await engine.dispose()
+
+    _tokenizer_named(path, "no_trigram_here", "trigram")
+    engine = db.create_engine(url)
+    try:
+        await db.migrate(engine)  # a start where SQLite can read it again
+        assert await _check(engine, rnd, trigrams=True) > 10
+        async with engine.connect() as conn:
+            triggers = await conn.scalar(
+                text(
+                    "SELECT count(*) FROM sqlite_master"
+                    " WHERE type = 'trigger' AND name LIKE 'phone_trigrams_%'"
+                )
+            )
+        assert triggers == 3
+        async with engine.begin() as conn:  # no table at all (migrated without the tokenizer)
+            for suffix in ("ai", "ad", "au"):
+                await conn.execute(text(f"DROP TRIGGER {PHONE_TRIGRAMS}_{suffix}"))
+            await conn.execute(text(f"DROP TABLE {PHONE_TRIGRAMS}"))
+    finally:
+        await engine.dispose()
+    engine = db.create_engine(url)
+    try:
+        await db.migrate(engine)  # a start where the tokenizer is here: made and filled
+        assert await _check(engine, rnd, trigrams=True) > 10
     finally:
         await engine.dispose()
