@@ -374,3 +374,34 @@ async def test_queue_counts_from_the_roll_up_equal_counting_the_conversations(se
         )
     )
     assert sorted(tuple(r) for r in rolled) == sorted(tuple(r) for r in counted)
+
+
+async def test_a_kept_page_statement_lists_each_viewers_own_rows_in_one_process(session: AsyncSession) -> None:
+    """The page's statement is built once per viewer and view and kept, its values written into its text:
+    two agents asking in turn, again and again, each see their own "mine" (never the other's kept
+    statement), and a channel kind with a quote in it is a value, not SQL."""
+    team, agents, account = await team_with_agents(session, 2)
+    first, second = agents
+    quoted = ChannelAccount(name="odd", kind="o'kind")
+    session.add(quoted)
+    await session.flush()
+    ids = await dialogs(session, account, 0, 4)
+    convs = [await session.get_one(Conversation, c) for c in ids]
+    convs[0].assignee_id = convs[1].assignee_id = first.id
+    convs[2].assignee_id = second.id
+    convs[3].account_id, convs[3].channel_kind = quoted.id, "o'kind"
+    await session.commit()
+    viewers = {
+        first.id: Viewer(agent_id=first.id, role="agent", team_ids=frozenset({team.id})),
+        second.id: Viewer(agent_id=second.id, role="agent", team_ids=frozenset({team.id})),
+    }
+    for _ in range(3):
+        for agent_id, viewer in viewers.items():
+            page = await queue_page(session, viewer, "mine", status=None, channel=None)
+            assert [r.id for r in page] == sorted(
+                (c.id for c in convs if c.assignee_id == agent_id), reverse=True
+            ), agent_id
+            assert {r.assignee_id for r in page} == {agent_id}
+    admin = Viewer(agent_id=first.id, role="admin", team_ids=frozenset())
+    odd = await queue_page(session, admin, "all", status=None, channel="o'kind")
+    assert [r.id for r in odd] == [convs[3].id]
