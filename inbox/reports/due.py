@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox.business_hours import Calendars
@@ -33,6 +33,16 @@ class SlaDue:
     breached: bool
 
 
+# The open waits of the listed conversations (ids bound as `ids` at execution): built once, not per page.
+_OPEN_WAITS = select(
+    ReportWait.conversation_id, ReportWait.kind, ReportWait.team_id, ReportWait.started_at
+).where(
+    ReportWait.conversation_id.in_(bindparam("ids", expanding=True)),
+    ReportWait.outcome.is_(None),
+    ReportWait.kind.in_((FIRST_RESPONSE, REPLY)),
+)
+
+
 async def open_dues(
     session: AsyncSession,
     conversation_ids: Iterable[int],
@@ -45,14 +55,7 @@ async def open_dues(
     ids = sorted(set(conversation_ids))
     if not ids:
         return {}
-    w = ReportWait
-    rows = list(
-        await session.execute(
-            select(w.conversation_id, w.kind, w.team_id, w.started_at).where(
-                w.conversation_id.in_(ids), w.outcome.is_(None), w.kind.in_((FIRST_RESPONSE, REPLY))
-            )
-        )
-    )
+    rows = list(await session.execute(_OPEN_WAITS, {"ids": ids}))
     names = await team_names(session, (r.team_id for r in rows)) if sla.teams or calendars.teams else {}
     found: dict[int, SlaDue] = {}
     for conversation_id, kind, team_id, started_at in rows:
