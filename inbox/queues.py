@@ -13,11 +13,11 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, Literal, NamedTuple, cast
 
-from sqlalchemy import ColumnElement, and_, bindparam, case, false, func, or_, select, true
+from sqlalchemy import ColumnElement, and_, bindparam, case, false, func, or_, select, true, union
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
-from sqlalchemy.sql import visitors
-from sqlalchemy.sql.elements import BindParameter
+from sqlalchemy.sql import operators, visitors
+from sqlalchemy.sql.elements import BindParameter, BooleanClauseList
 
 from inbox.conversations import STATUSES, Viewer, visible
 from inbox.models import (
@@ -55,7 +55,14 @@ def queue_clause(viewer: Viewer, queue: Queue, of: Any = Conversation) -> Column
 def _filters(
     viewer: Viewer, status: str | None, channel: str | None, of: Any = Conversation
 ) -> list[ColumnElement[bool]]:
-    clauses = [visible(viewer, of)]
+    return [visible(viewer, of), *_view_filters(status, channel, of)]
+
+
+def _view_filters(
+    status: str | None, channel: str | None, of: Any = Conversation
+) -> list[ColumnElement[bool]]:
+    """The status and channel filters of a list (visibility aside)."""
+    clauses: list[ColumnElement[bool]] = []
     if status:
         if status not in STATUSES:
             raise ValueError(f"status must be one of {', '.join(STATUSES)}")
@@ -207,13 +214,7 @@ def _values_inline(stmt: Any) -> Any:
 def _page_select(viewer: Viewer, queue: Queue, status: str | None, channel: str | None, limit: int) -> Any:
     """:func:`_page_statement`'s select, with its values as parameters."""
     columns = _PAGE_COLUMNS
-    page = (
-        select(*columns)
-        .where(*_filters(viewer, status, channel), queue_clause(viewer, queue))
-        .order_by(CONVERSATION_ACTIVITY.desc(), Conversation.id.desc())
-        .limit(limit)
-        .subquery("page")
-    )
+    page = _newest(viewer, [*_view_filters(status, channel), queue_clause(viewer, queue)], limit)
     shown = aliased(Message)  # the latest message to or from the client (notes and service events aside)
     latest = select(func.max(shown.id)).where(
         shown.conversation_id == page.c.id, shown.direction != "note", shown.kind == "message"
@@ -273,6 +274,35 @@ def _page_select(viewer: Viewer, queue: Queue, status: str | None, channel: str 
     )
 
 
+def _newest(viewer: Viewer, where: list[ColumnElement[bool]], limit: int) -> Any:
+    """The subquery "page": the `limit` latest conversations the viewer may see under `where`.
+
+    A viewer who sees several parts (an agent: their own, their teams' unassigned and the shared queue)
+    gets the latest `limit` of each part, each read in activity order from its own index, and the latest
+    `limit` of those (UNION: a supervisor's parts overlap). As one OR, SQLite read every visible dialog
+    of the filter to sort them (6-8 ms for an agent's open list at 100,000 conversations, 0.7 ms so)."""
+    seen = visible(viewer)
+    parts = seen.clauses if isinstance(seen, BooleanClauseList) and seen.operator is operators.or_ else [seen]
+
+    def latest(*clauses: ColumnElement[bool]) -> Any:
+        return (
+            select(*_PAGE_COLUMNS)
+            .where(*clauses)
+            .order_by(CONVERSATION_ACTIVITY.desc(), Conversation.id.desc())
+            .limit(limit)
+        )
+
+    if len(parts) == 1:
+        return latest(seen, *where).subquery("page")
+    each = union(*(select(latest(part, *where).subquery()) for part in parts)).subquery("each")
+    return (
+        select(each)
+        .order_by(func.coalesce(each.c.last_message_at, each.c.created_at).desc(), each.c.id.desc())
+        .limit(limit)
+        .subquery("page")
+    )
+
+
 async def latest_messages(session: AsyncSession, conversation_ids: Iterable[int]) -> dict[int, Message]:
     """The latest message to or from the client of each conversation (notes and service events aside)."""
     ids = sorted(set(conversation_ids))
@@ -314,7 +344,10 @@ async def unanswered(session: AsyncSession, conversation_ids: Iterable[int]) -> 
 
 async def channel_kinds(session: AsyncSession) -> list[str]:
     """The kinds of the channel accounts there are: what a channel filter of the queues offers."""
-    return sorted(set(await session.scalars(select(ChannelAccount.kind))))
+    return sorted(set(await session.scalars(_KINDS)))
+
+
+_KINDS = select(ChannelAccount.kind)  # built once (the inbox asks on every page)
 
 
 async def queue_places(
