@@ -13,13 +13,14 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, Literal, NamedTuple, cast
 
-from sqlalchemy import ColumnElement, and_, bindparam, case, false, func, or_, select, true, union
+from sqlalchemy import ColumnElement, and_, case, false, func, or_, select, true, union
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql import operators, visitors
 from sqlalchemy.sql.elements import BindParameter, BooleanClauseList
 
 from inbox.conversations import STATUSES, Viewer, visible
+from inbox.lists import dialect_of, in_list
 from inbox.models import (
     CONVERSATION_ACTIVITY,
     Agent,
@@ -360,7 +361,7 @@ async def queue_places(
     ids = sorted(set(conversation_ids))
     if not ids:
         return {}
-    stmt = _places_statement(None if team_ids is None else tuple(sorted(team_ids)))
+    stmt = _places_statement(None if team_ids is None else tuple(sorted(team_ids)), dialect_of(session))
     rows = await session.execute(stmt, {"listed": ids})
     return {
         conv_id: {
@@ -376,9 +377,9 @@ async def queue_places(
 
 
 @functools.lru_cache(maxsize=256)
-def _places_statement(team_ids: tuple[int, ...] | None) -> Any:
+def _places_statement(team_ids: tuple[int, ...] | None, dialect: str) -> Any:
     """:func:`queue_places`' statement for these teams (None: every team), the listed ids bound as
-    `listed` at execution: built once per set of teams and kept.
+    `listed` at execution (on SQLite one parameter, inbox.lists): built once per set of teams and kept.
 
     A row's place is its line's length less the dialogs behind it, each counted over a range of
     ix_conversations_line (0019, in queue order): a list shows the latest activity first, so its waiting
@@ -436,4 +437,4 @@ def _places_statement(team_ids: tuple[int, ...] | None) -> Any:
         # None: not waiting (any more), or in another team (the rows are looked up by id: as a filter, these
         # made SQLite read every waiting dialog through ix_conversations_open instead)
         case((counted, open_unassigned - unruled - lower - later)).label("position"),
-    ).where(listed.id.in_(bindparam("listed", expanding=True)))
+    ).where(in_list(listed.id.expression, "listed", dialect))

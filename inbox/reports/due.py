@@ -13,10 +13,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox.business_hours import Calendars
+from inbox.lists import Statements, in_list
 from inbox.models import ReportWait
 from inbox.names import team_names
 from inbox.reports.figures import SlaBook
@@ -33,13 +34,16 @@ class SlaDue:
     breached: bool
 
 
-# The open waits of the listed conversations (ids bound as `ids` at execution): built once, not per page.
-_OPEN_WAITS = select(
-    ReportWait.conversation_id, ReportWait.kind, ReportWait.team_id, ReportWait.started_at
-).where(
-    ReportWait.conversation_id.in_(bindparam("ids", expanding=True)),
-    ReportWait.outcome.is_(None),
-    ReportWait.kind.in_((FIRST_RESPONSE, REPLY)),
+# The open waits of the listed conversations (ids bound as `ids` at execution, one parameter on SQLite:
+# inbox.lists): built once per dialect, not per page.
+_OPEN_WAITS = Statements(
+    lambda dialect: select(
+        ReportWait.conversation_id, ReportWait.kind, ReportWait.team_id, ReportWait.started_at
+    ).where(
+        in_list(ReportWait.conversation_id.expression, "ids", dialect),
+        ReportWait.outcome.is_(None),
+        ReportWait.kind.in_((FIRST_RESPONSE, REPLY)),
+    )
 )
 
 
@@ -55,7 +59,7 @@ async def open_dues(
     ids = sorted(set(conversation_ids))
     if not ids:
         return {}
-    rows = list(await session.execute(_OPEN_WAITS, {"ids": ids}))
+    rows = list(await session.execute(_OPEN_WAITS(session), {"ids": ids}))
     names = await team_names(session, (r.team_id for r in rows)) if sla.teams or calendars.teams else {}
     found: dict[int, SlaDue] = {}
     for conversation_id, kind, team_id, started_at in rows:
