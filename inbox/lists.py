@@ -29,7 +29,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import JSON, bindparam, func, or_, select
+from sqlalchemy import JSON, BigInteger, bindparam, func, or_, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -42,6 +43,14 @@ def in_list(column: ColumnElement[Any], name: str, dialect: str) -> ColumnElemen
         values = func.json_each(bindparam(name, type_=JSON())).table_valued("value")
         return column.in_(select(values.c.value))
     return column.in_(bindparam(name, expanding=True))
+
+
+def ids_in(column: ColumnElement[Any], name: str, dialect: str) -> ColumnElement[bool]:
+    """`column` is one of the integers bound to `name` (a list, given at execution), as one parameter on
+    either backend: :func:`in_list` on SQLite, ``column = ANY(:name)`` (a bigint array) on PostgreSQL."""
+    if dialect == "postgresql":
+        return column == func.any(bindparam(name, type_=ARRAY(BigInteger())))
+    return in_list(column, name, dialect)
 
 
 def pairs_in(first: Any, second: Any, wanted: Mapping[Any, Iterable[Any]]) -> ColumnElement[bool]:

@@ -20,7 +20,7 @@ from sqlalchemy.sql import operators, visitors
 from sqlalchemy.sql.elements import BindParameter, BooleanClauseList
 
 from inbox.conversations import STATUSES, Viewer, visible
-from inbox.lists import dialect_of, in_list
+from inbox.lists import dialect_of, ids_in
 from inbox.models import (
     CONVERSATION_ACTIVITY,
     Agent,
@@ -437,4 +437,4 @@ def _places_statement(team_ids: tuple[int, ...] | None, dialect: str) -> Any:
         # None: not waiting (any more), or in another team (the rows are looked up by id: as a filter, these
         # made SQLite read every waiting dialog through ix_conversations_open instead)
         case((counted, open_unassigned - unruled - lower - later)).label("position"),
-    ).where(in_list(listed.id.expression, "listed", dialect))
+    ).where(ids_in(listed.id.expression, "listed", dialect))

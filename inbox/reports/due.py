@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox.business_hours import Calendars
-from inbox.lists import Statements, in_list
+from inbox.lists import Statements, ids_in
 from inbox.models import ReportWait
 from inbox.names import team_names
 from inbox.reports.figures import SlaBook
@@ -40,7 +40,7 @@ _OPEN_WAITS = Statements(
     lambda dialect: select(
         ReportWait.conversation_id, ReportWait.kind, ReportWait.team_id, ReportWait.started_at
     ).where(
-        in_list(ReportWait.conversation_id.expression, "ids", dialect),
+        ids_in(ReportWait.conversation_id.expression, "ids", dialect),
         ReportWait.outcome.is_(None),
         ReportWait.kind.in_((FIRST_RESPONSE, REPLY)),
     )
