@@ -259,7 +259,7 @@ def _page_select(viewer: Viewer, queue: Queue, status: str | None, channel: str 
             rows.c.waiting,
             rows.c.unread,
             assignee.name,
-            rows.c.last_id,
+            last.id,  # rows.c.last_id, the message joined by it (written so, SQLite computed it twice)
             last.direction,
             last.agent_id,
             last.body_text,
