@@ -13,11 +13,14 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, Literal, NamedTuple, cast
 
-from sqlalchemy import ColumnElement, and_, bindparam, case, false, func, or_, select, true
+from sqlalchemy import ColumnElement, and_, case, false, func, or_, select, true, union
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
+from sqlalchemy.sql import operators, visitors
+from sqlalchemy.sql.elements import BindParameter, BooleanClauseList
 
 from inbox.conversations import STATUSES, Viewer, visible
+from inbox.lists import dialect_of, ids_in
 from inbox.models import (
     CONVERSATION_ACTIVITY,
     Agent,
@@ -53,7 +56,14 @@ def queue_clause(viewer: Viewer, queue: Queue, of: Any = Conversation) -> Column
 def _filters(
     viewer: Viewer, status: str | None, channel: str | None, of: Any = Conversation
 ) -> list[ColumnElement[bool]]:
-    clauses = [visible(viewer, of)]
+    return [visible(viewer, of), *_view_filters(status, channel, of)]
+
+
+def _view_filters(
+    status: str | None, channel: str | None, of: Any = Conversation
+) -> list[ColumnElement[bool]]:
+    """The status and channel filters of a list (visibility aside)."""
+    clauses: list[ColumnElement[bool]] = []
     if status:
         if status not in STATUSES:
             raise ValueError(f"status must be one of {', '.join(STATUSES)}")
@@ -181,15 +191,31 @@ _PAGE_COLUMNS = (
 @functools.lru_cache(maxsize=512)
 def _page_statement(viewer: Viewer, queue: Queue, status: str | None, channel: str | None, limit: int) -> Any:
     """:func:`queue_page`'s statement, built once per viewer and view and kept: building it (its aliases
-    and subqueries) took as long as running it; its values are in it, so a reload runs it as it is."""
+    and subqueries) took as long as running it; its values are in it, so a reload runs it as it is.
+
+    Its values are written into its SQL text (:func:`_values_inline`): on PostgreSQL a statement without
+    parameters is planned once per connection and its plan kept, where one with parameters was planned
+    anew on every run (a custom plan each time: 0.7-1.5 ms of planning for 2-4.5 ms of execution at
+    100,000 conversations)."""
+    return _values_inline(_page_select(viewer, queue, status, channel, limit))
+
+
+def _values_inline(stmt: Any) -> Any:
+    """`stmt` with each of its bound values rendered into the SQL text (escaped by the dialect as a
+    literal; a list as a list of literals) instead of sent as a parameter: for statements whose values
+    are fixed when they are built (and kept), so that the text names the question and the database's
+    statement cache holds its plan."""
+
+    def inline(element: Any, **_: Any) -> Any:
+        return element.render_literal_execute() if isinstance(element, BindParameter) else None
+
+    return visitors.replacement_traverse(stmt, {}, inline)
+
+
+def _page_select(viewer: Viewer, queue: Queue, status: str | None, channel: str | None, limit: int) -> Any:
+    """:func:`_page_statement`'s select, with its values as parameters."""
     columns = _PAGE_COLUMNS
-    page = (
-        select(*columns)
-        .where(*_filters(viewer, status, channel), queue_clause(viewer, queue))
-        .order_by(CONVERSATION_ACTIVITY.desc(), Conversation.id.desc())
-        .limit(limit)
-        .subquery("page")
-    )
+    page = _newest(viewer, [*_view_filters(status, channel), queue_clause(viewer, queue)], limit)
     shown = aliased(Message)  # the latest message to or from the client (notes and service events aside)
     latest = select(func.max(shown.id)).where(
         shown.conversation_id == page.c.id, shown.direction != "note", shown.kind == "message"
@@ -233,7 +259,7 @@ def _page_statement(viewer: Viewer, queue: Queue, status: str | None, channel: s
             rows.c.waiting,
             rows.c.unread,
             assignee.name,
-            rows.c.last_id,
+            last.id,  # rows.c.last_id, the message joined by it (written so, SQLite computed it twice)
             last.direction,
             last.agent_id,
             last.body_text,
@@ -246,6 +272,35 @@ def _page_statement(viewer: Viewer, queue: Queue, status: str | None, channel: s
         .outerjoin(last, last.id == rows.c.last_id)
         .outerjoin(author, author.id == last.agent_id)
         .order_by(func.coalesce(rows.c.last_message_at, rows.c.created_at).desc(), rows.c.id.desc())
+    )
+
+
+def _newest(viewer: Viewer, where: list[ColumnElement[bool]], limit: int) -> Any:
+    """The subquery "page": the `limit` latest conversations the viewer may see under `where`.
+
+    A viewer who sees several parts (an agent: their own, their teams' unassigned and the shared queue)
+    gets the latest `limit` of each part, each read in activity order from its own index, and the latest
+    `limit` of those (UNION: a supervisor's parts overlap). As one OR, SQLite read every visible dialog
+    of the filter to sort them (6-8 ms for an agent's open list at 100,000 conversations, 0.7 ms so)."""
+    seen = visible(viewer)
+    parts = seen.clauses if isinstance(seen, BooleanClauseList) and seen.operator is operators.or_ else [seen]
+
+    def latest(*clauses: ColumnElement[bool]) -> Any:
+        return (
+            select(*_PAGE_COLUMNS)
+            .where(*clauses)
+            .order_by(CONVERSATION_ACTIVITY.desc(), Conversation.id.desc())
+            .limit(limit)
+        )
+
+    if len(parts) == 1:
+        return latest(seen, *where).subquery("page")
+    each = union(*(select(latest(part, *where).subquery()) for part in parts)).subquery("each")
+    return (
+        select(each)
+        .order_by(func.coalesce(each.c.last_message_at, each.c.created_at).desc(), each.c.id.desc())
+        .limit(limit)
+        .subquery("page")
     )
 
 
@@ -290,7 +345,10 @@ async def unanswered(session: AsyncSession, conversation_ids: Iterable[int]) -> 
 
 async def channel_kinds(session: AsyncSession) -> list[str]:
     """The kinds of the channel accounts there are: what a channel filter of the queues offers."""
-    return sorted(set(await session.scalars(select(ChannelAccount.kind))))
+    return sorted(set(await session.scalars(_KINDS)))
+
+
+_KINDS = select(ChannelAccount.kind)  # built once (the inbox asks on every page)
 
 
 async def queue_places(
@@ -303,7 +361,7 @@ async def queue_places(
     ids = sorted(set(conversation_ids))
     if not ids:
         return {}
-    stmt = _places_statement(None if team_ids is None else tuple(sorted(team_ids)))
+    stmt = _places_statement(None if team_ids is None else tuple(sorted(team_ids)), dialect_of(session))
     rows = await session.execute(stmt, {"listed": ids})
     return {
         conv_id: {
@@ -319,9 +377,9 @@ async def queue_places(
 
 
 @functools.lru_cache(maxsize=256)
-def _places_statement(team_ids: tuple[int, ...] | None) -> Any:
+def _places_statement(team_ids: tuple[int, ...] | None, dialect: str) -> Any:
     """:func:`queue_places`' statement for these teams (None: every team), the listed ids bound as
-    `listed` at execution: built once per set of teams and kept.
+    `listed` at execution (on SQLite one parameter, inbox.lists): built once per set of teams and kept.
 
     A row's place is its line's length less the dialogs behind it, each counted over a range of
     ix_conversations_line (0019, in queue order): a list shows the latest activity first, so its waiting
@@ -379,4 +437,4 @@ def _places_statement(team_ids: tuple[int, ...] | None) -> Any:
         # None: not waiting (any more), or in another team (the rows are looked up by id: as a filter, these
         # made SQLite read every waiting dialog through ix_conversations_open instead)
         case((counted, open_unassigned - unruled - lower - later)).label("position"),
-    ).where(listed.id.in_(bindparam("listed", expanding=True)))
+    ).where(ids_in(listed.id.expression, "listed", dialect))

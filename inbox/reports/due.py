@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox.business_hours import Calendars
+from inbox.lists import Statements, ids_in
 from inbox.models import ReportWait
 from inbox.names import team_names
 from inbox.reports.figures import SlaBook
@@ -33,6 +34,19 @@ class SlaDue:
     breached: bool
 
 
+# The open waits of the listed conversations (ids bound as `ids` at execution, one parameter on SQLite:
+# inbox.lists): built once per dialect, not per page.
+_OPEN_WAITS = Statements(
+    lambda dialect: select(
+        ReportWait.conversation_id, ReportWait.kind, ReportWait.team_id, ReportWait.started_at
+    ).where(
+        ids_in(ReportWait.conversation_id.expression, "ids", dialect),
+        ReportWait.outcome.is_(None),
+        ReportWait.kind.in_((FIRST_RESPONSE, REPLY)),
+    )
+)
+
+
 async def open_dues(
     session: AsyncSession,
     conversation_ids: Iterable[int],
@@ -45,14 +59,7 @@ async def open_dues(
     ids = sorted(set(conversation_ids))
     if not ids:
         return {}
-    w = ReportWait
-    rows = list(
-        await session.execute(
-            select(w.conversation_id, w.kind, w.team_id, w.started_at).where(
-                w.conversation_id.in_(ids), w.outcome.is_(None), w.kind.in_((FIRST_RESPONSE, REPLY))
-            )
-        )
-    )
+    rows = list(await session.execute(_OPEN_WAITS(session), {"ids": ids}))
     names = await team_names(session, (r.team_id for r in rows)) if sla.teams or calendars.teams else {}
     found: dict[int, SlaDue] = {}
     for conversation_id, kind, team_id, started_at in rows:

@@ -149,11 +149,11 @@ async def test_queue_places_counted_per_row_equal_numbering_the_whole_lines(sess
 
 
 async def _rows_asked_apart(
-    session: AsyncSession, viewer: Viewer, queue: str, status: str | None
+    session: AsyncSession, viewer: Viewer, queue: str, status: str | None, limit: int = 100
 ) -> list[QueueRow]:
     """A page's rows as the inbox read them before queue_page: the list, then each thing a row shows (a
     card without a name: None there, "" from contact_names; the page shows a stand-in for either)."""
-    convs = await list_queue(session, viewer, queue, status=status, channel=None)  # type: ignore[arg-type]
+    convs = await list_queue(session, viewer, queue, status=status, channel=None, limit=limit)  # type: ignore[arg-type]
     ids = [c.id for c in convs]
     latest = await latest_messages(session, ids)
     waiting = await unanswered(session, ids)
@@ -248,17 +248,25 @@ async def test_a_queue_page_in_one_statement_holds_what_the_rows_asked_apart_hel
 
     admin = Viewer(agent_id=me.id, role="admin", team_ids=frozenset())
     agent = Viewer(agent_id=me.id, role="agent", team_ids=frozenset({team.id}))
+    # A supervisor's parts overlap (their own dialog in their team): listed once. The page reads each part
+    # the viewer sees apart and keeps the latest of them; a short page takes the latest across the parts.
+    supervisor = Viewer(agent_id=me.id, role="supervisor", team_ids=frozenset({team.id}))
+    convs[0].team_id = convs[2].team_id = team.id
+    await session.commit()
     shapes = set()
-    for viewer in (admin, agent):
+    for viewer in (admin, agent, supervisor):
         for queue in queues_for(viewer):
             for status in ("open", None):
-                page = await queue_page(session, viewer, queue, status=status, channel=None)
-                assert page == await _rows_asked_apart(session, viewer, queue, status), (
-                    viewer,
-                    queue,
-                    status,
-                )
-                shapes |= {(r.last_direction, r.waiting, r.unread, r.last_author_found) for r in page}
+                for limit in (100, 2):
+                    page = await queue_page(session, viewer, queue, status=status, channel=None, limit=limit)
+                    assert page == await _rows_asked_apart(session, viewer, queue, status, limit), (
+                        viewer,
+                        queue,
+                        status,
+                        limit,
+                    )
+                    assert len({r.id for r in page}) == len(page)
+                    shapes |= {(r.last_direction, r.waiting, r.unread, r.last_author_found) for r in page}
     assert len(shapes) >= 5  # the cases differ
 
 
@@ -374,3 +382,36 @@ async def test_queue_counts_from_the_roll_up_equal_counting_the_conversations(se
         )
     )
     assert sorted(tuple(r) for r in rolled) == sorted(tuple(r) for r in counted)
+
+
+async def test_a_kept_page_statement_lists_each_viewers_own_rows_in_one_process(
+    session: AsyncSession,
+) -> None:
+    """The page's statement is built once per viewer and view and kept, its values written into its text:
+    two agents asking in turn, again and again, each see their own "mine" (never the other's kept
+    statement), and a channel kind with a quote in it is a value, not SQL."""
+    team, agents, account = await team_with_agents(session, 2)
+    first, second = agents
+    quoted = ChannelAccount(name="odd", kind="o'kind")
+    session.add(quoted)
+    await session.flush()
+    ids = await dialogs(session, account, 0, 4)
+    convs = [await session.get_one(Conversation, c) for c in ids]
+    convs[0].assignee_id = convs[1].assignee_id = first.id
+    convs[2].assignee_id = second.id
+    convs[3].account_id, convs[3].channel_kind = quoted.id, "o'kind"
+    await session.commit()
+    viewers = {
+        first.id: Viewer(agent_id=first.id, role="agent", team_ids=frozenset({team.id})),
+        second.id: Viewer(agent_id=second.id, role="agent", team_ids=frozenset({team.id})),
+    }
+    for _ in range(3):
+        for agent_id, viewer in viewers.items():
+            page = await queue_page(session, viewer, "mine", status=None, channel=None)
+            assert [r.id for r in page] == sorted(
+                (c.id for c in convs if c.assignee_id == agent_id), reverse=True
+            ), agent_id
+            assert {r.assignee_id for r in page} == {agent_id}
+    admin = Viewer(agent_id=first.id, role="admin", team_ids=frozenset())
+    odd = await queue_page(session, admin, "all", status=None, channel="o'kind")
+    assert [r.id for r in odd] == [convs[3].id]

@@ -136,9 +136,12 @@ async def _principal(
     request: web.Request, session: AsyncSession, *, reading: bool = False
 ) -> Principal | None:
     """Who asks (None: nobody signed in, or a wrong credential); `reading`: in the read-only session of a
-    request that only reads (hub.web.auth.authenticate_reading)."""
+    request that only reads (hub.web.auth.authenticate_reading), whose read transaction then goes on (a
+    GET reads no body: nothing to end it for, and ending it cost two round trips on PostgreSQL)."""
     try:
-        return await (authenticate_reading if reading else authenticate)(request, session)
+        if reading:
+            return await authenticate_reading(request, session, end_read=False)
+        return await authenticate(request, session)
     except ApiError as exc:
         if exc.code == "network_not_allowed":
             raise

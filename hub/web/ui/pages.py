@@ -62,9 +62,31 @@ def templates(directory: Path = TEMPLATE_DIR) -> dict[str, jinja2.Environment]:
             extensions=["jinja2.ext.i18n"],
         )
         env.install_gettext_translations(hub_i18n.translation(lang), newstyle=True)  # type: ignore[attr-defined]
+        env.globals["gettext"] = _kept_gettext(env.globals["gettext"])
         env.globals["texts"] = i18n.Texts(lang)
         environments[lang] = env
     return environments
+
+
+def _kept_gettext(gettext: Any) -> Any:
+    """The environment's ``_()`` (newstyle: escaped, then formatted with its values) with the text of a
+    call without values kept: an environment's language never changes, and the /inbox page alone asks for
+    some sixty fixed strings on every request (a quarter of its template's time)."""
+    kept: dict[tuple[str, bool], Any] = {}  # Markup where the page escapes
+
+    @jinja2.pass_context
+    def kept_gettext(context: jinja2.runtime.Context, string: str, /, **variables: Any) -> Any:
+        if variables:
+            return gettext(context, string, **variables)
+        key = (string, context.eval_ctx.autoescape)
+        text = kept.get(key)
+        if text is None:
+            text = gettext(context, string)
+            if len(kept) < 4096:  # the templates' literals (a computed string would not be worth keeping)
+                kept[key] = text
+        return text
+
+    return kept_gettext
 
 
 def render(request: web.Request, name: str, context: dict[str, Any], *, status: int = 200) -> web.Response:

@@ -124,3 +124,24 @@ async def test_logout_form_needs_the_csrf_token(client: Client, sales: Person) -
     response = await client.post("/logout", data={"csrf_token": token}, allow_redirects=False)
     assert (response.status, response.headers["Location"]) == (303, "/login")
     assert (await client.get("/api/v1/me")).status == 401
+
+
+def test_a_kept_fixed_string_is_the_same_translated_and_escaped_text_on_every_render() -> None:
+    """The environments keep the text of ``_()`` without values (hub.web.ui.pages._kept_gettext): a second
+    render, in each language, gives the same page; a string with values is still formatted (and its values
+    escaped) anew each time, and an autoescape-off block is not given the escaped text."""
+    from hub.web.ui.pages import templates
+
+    source = (
+        '{{ _("Sign out") }}|{{ _("Guest #%(id)d", id=7) }}|{{ _("%(name)s: %(text)s", name="<b>", text=n) }}'
+        '{% autoescape false %}|{{ _("%(name)s: %(text)s", name="<i>", text="&") }}{% endautoescape %}'
+    )
+    pages = {
+        lang: [env.from_string(source).render(n=n) for n in ("1", "<2>", "1")]
+        for lang, env in templates().items()
+    }
+    assert pages["en"][0] == "Sign out|Guest #7|&lt;b&gt;: 1|<i>: &"
+    assert pages["en"][1] == "Sign out|Guest #7|&lt;b&gt;: &lt;2&gt;|<i>: &"
+    assert pages["ru"][0].startswith("Выйти|")
+    for rendered in pages.values():
+        assert rendered[0] == rendered[2]
