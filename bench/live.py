@@ -4,16 +4,17 @@
     python bench/live.py --short --json           # what CI runs: a few visitors, two short rates
     python bench/live.py --postgresql-url postgresql+asyncpg://postgres@127.0.0.1/postgres
 
-The hub runs in a child process as `okno run` serves it (`hub.cli.serve`: the app starts the hub, the
-garbage collector frozen after start-up), with one web-chat account and an admin's API token. This process
-opens N visitor sockets (`/webchat/site/ws`, the widget's protocol: hello, then ``message`` frames, each
-answered by an ``ack`` after the commit) and M agent sockets (`/api/v1/ws`, Bearer token), and sends
-messages round-robin over the visitors at a fixed rate for a fixed time. A message's latency runs from its
-scheduled send time (a sender running late does not hide the delay) to the moment the LAST agent socket
-received its ``message.created`` frame; a message not on every agent socket within the grace period after
-the phase counts as not delivered. Before the rates, K idle visitor sockets (1,000 by default) are
-opened and the hub's RSS read; they stay open while the visitors send, and the RSS is sampled throughout
-(max printed).
+The hub runs in a child process as `okno run` serves it (`hub.cli.serve`: the app starts the hub, the garbage
+collector frozen after start-up and after each full collection: hub.collector), with one web-chat account and
+an admin's API token. This process opens N visitor sockets (`/webchat/site/ws`, the widget's protocol: hello,
+then ``message`` frames, each answered by an ``ack`` after the commit) and M agent sockets (`/api/v1/ws`,
+Bearer token), and sends messages round-robin over the visitors at a fixed rate for a fixed time. A message's
+latency runs from its scheduled send time (a sender running late does not hide the delay) to the moment the
+LAST agent socket received its ``message.created`` frame; a message not on every agent socket within the grace
+period after the phase counts as not delivered. Before the rates, K idle visitor sockets (1,000 by default)
+are opened and the hub's RSS read; they stay open while the visitors send, and the RSS is sampled throughout
+(max printed). Each server child times its garbage collections (gc.callbacks): per phase, how many of each
+generation and their total time, the longest full collection, and the objects frozen (gc.freeze) at its end.
 
 In the same run, with the same client, two bare aiohttp relays (child processes too) take the same
 frames: one acks and forwards each message to the agent sockets at once, the other first INSERTs it into a
@@ -172,6 +173,69 @@ async def _bare_server(commit_to: Path | None, ready: Callable[[dict[str, Any]],
         await runner.cleanup()
 
 
+class GcTimes:
+    """The garbage collector's passes in this process: by generation, how many and their total time, and
+    the time of each full (generation 2) pass, on the clock and in the CPU time of its thread (steadier on a
+    shared machine, where a pass may wait for a core) (gc.callbacks); written as one JSON object to `path`
+    every 0.2 s by a thread of its own (the client reads it before and after a phase; the child is killed,
+    so it could not write a last one), with the frozen objects counted every 2 s (a walk of them all)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.count = [0, 0, 0]
+        self.seconds = [0.0, 0.0, 0.0]
+        self.full: list[float] = []
+        self.full_cpu: list[float] = []
+        self._began = 0.0
+        self._cpu_began = 0.0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._began, self._cpu_began = time.perf_counter(), time.thread_time()
+            return
+        took, generation = time.perf_counter() - self._began, info["generation"]
+        self.count[generation] += 1
+        self.seconds[generation] += took
+        if generation == 2:
+            self.full.append(took)
+            self.full_cpu.append(time.thread_time() - self._cpu_began)
+
+    def start(self) -> None:
+        import gc
+        import threading
+
+        gc.callbacks.append(self)
+        threading.Thread(target=self._write, name="gc-times", daemon=True).start()
+
+    def _write(self) -> None:
+        import gc
+
+        frozen = 0
+        for turn in itertools.count():
+            if turn % 10 == 0:
+                frozen = gc.get_freeze_count()
+            snapshot = {
+                "count": list(self.count),
+                "seconds": list(self.seconds),
+                "full": list(self.full),
+                "full_cpu": list(self.full_cpu),
+                "frozen": frozen,
+            }
+            self.path.with_suffix(".tmp").write_text(json.dumps(snapshot))
+            self.path.with_suffix(".tmp").replace(self.path)
+            time.sleep(0.2)
+
+
+def read_gc_times(path: Path | None) -> dict[str, Any] | None:
+    if path is None:
+        return None
+    try:
+        found: dict[str, Any] = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return found
+
+
 def serve_main(args: argparse.Namespace) -> int:
     """The child process: print one JSON line (port, token) when serving, then serve until killed."""
     import gc
@@ -179,6 +243,8 @@ def serve_main(args: argparse.Namespace) -> int:
     def ready(info: dict[str, Any]) -> None:
         print(json.dumps(info), flush=True)
 
+    if args.gc_log:
+        GcTimes(Path(args.gc_log)).start()
     if args.serve == "hub":
         asyncio.run(_hub_server(args.database_url, Path(args.work_dir), ready))
     else:
@@ -214,6 +280,13 @@ class Phase:
     rss_max_mb: float = 0.0
     seconds_taken: float = 0.0
     ratio_p99: float | None = None
+    # The server's garbage collections during the phase: by generation, how many and their total ms; and
+    # the longest full (generation 2) one.
+    gc_count: list[int] = field(default_factory=list)
+    gc_ms: list[float] = field(default_factory=list)
+    gc_full_max_ms: float = 0.0
+    gc_full_max_cpu_ms: float = 0.0  # its thread's CPU time
+    gc_frozen: int = 0  # objects in the permanent generation at the phase's end (gc.freeze)
 
 
 @dataclass(slots=True)
@@ -378,8 +451,11 @@ async def _sample_rss(pid: int, into: list[float], stop: asyncio.Event) -> None:
             await asyncio.wait_for(stop.wait(), 0.25)
 
 
-async def run_phase(live: Visitors, pid: int, server: str, rate: int, seconds: float, grace: float) -> Phase:
+async def run_phase(
+    live: Visitors, pid: int, server: str, rate: int, seconds: float, grace: float, gc_log: Path | None = None
+) -> Phase:
     phase = Phase(server, rate, seconds, len(live.visitors), len(live.agents))
+    gc_before = read_gc_times(gc_log)
     prefix = f"{server}-{rate}-{uuid.uuid4().hex[:6]}"
     echoes, foreign = live.echoes, live.foreign
     samples: list[float] = []
@@ -418,15 +494,32 @@ async def run_phase(live: Visitors, pid: int, server: str, rate: int, seconds: f
         last = max(live.sent_at[c] + ms / 1000 for c, ms in zip(cids, latencies, strict=False))
         phase.throughput = len(latencies) / max(last - min(live.sent_at[c] for c in cids), 1e-9)
     phase.rss_max_mb = max(samples, default=0.0)
+    gc_after = read_gc_times(gc_log)
+    if gc_before is not None and gc_after is not None:
+        phase.gc_count = [a - b for a, b in zip(gc_after["count"], gc_before["count"], strict=True)]
+        phase.gc_ms = [
+            round((a - b) * 1000, 1) for a, b in zip(gc_after["seconds"], gc_before["seconds"], strict=True)
+        ]
+        phase.gc_full_max_ms = round(max(gc_after["full"][len(gc_before["full"]) :], default=0.0) * 1000, 1)
+        phase.gc_full_max_cpu_ms = round(
+            max(gc_after["full_cpu"][len(gc_before["full"]) :], default=0.0) * 1000, 1
+        )
+        phase.gc_frozen = gc_after["frozen"]
     for name in ("p50_ms", "p90_ms", "p99_ms", "max_ms", "ack_p99_ms", "throughput", "rss_max_mb"):
         setattr(phase, name, round(getattr(phase, name), 1))
     return phase
 
 
-async def measure(argv: list[str], server: str, args: argparse.Namespace, run: Run | None) -> list[Phase]:
+async def measure(
+    argv: list[str], server: str, args: argparse.Namespace, run: Run | None, tmp: Path
+) -> list[Phase]:
     phases = []
     connector = aiohttp.TCPConnector(limit=0)  # the default 100 connections would queue the 101st socket
-    async with child(*argv) as (proc, info), aiohttp.ClientSession(connector=connector) as http:
+    gc_log = tmp / f"gc-{uuid.uuid4().hex[:6]}.json"
+    async with (
+        child(*argv, "--gc-log", str(gc_log)) as (proc, info),
+        aiohttp.ClientSession(connector=connector) as http,
+    ):
         if args.pid_file:  # for a profiler to attach to
             await asyncio.to_thread(Path(args.pid_file).write_text, f"{proc.pid}\n")
         live = Visitors(http, f"http://127.0.0.1:{info['port']}", info["token"])
@@ -444,7 +537,8 @@ async def measure(argv: list[str], server: str, args: argparse.Namespace, run: R
                 run.rss_idle_mb = round(rss_mb(proc.pid), 1)
             await live.open(args.visitors, args.agents)
             for rate in args.rates:
-                phases.append(await run_phase(live, proc.pid, server, rate, args.seconds, args.grace))
+                phase = await run_phase(live, proc.pid, server, rate, args.seconds, args.grace, gc_log)
+                phases.append(phase)
         finally:
             await live.close()
             await idle.close()
@@ -457,15 +551,16 @@ async def bench(args: argparse.Namespace, backend: str, database_url: str, tmp: 
     bare: list[Phase] = []
     commit: list[Phase] = []
     if not args.hub_only:
-        bare = await measure([*me, "--serve", "bare"], "bare relay", args, None)
+        bare = await measure([*me, "--serve", "bare"], "bare relay", args, None, tmp)
         commit = await measure(
             [*me, "--serve", "bare", "--commit-to", str(tmp / f"bare-{uuid.uuid4().hex[:6]}.db")],
             "bare relay + SQLite commit",
             args,
             None,
+            tmp,
         )
     serve_hub = [*me, "--serve", "hub", "--database-url", database_url, "--work-dir", str(tmp)]
-    hub = await measure(serve_hub, "hub", args, run)
+    hub = await measure(serve_hub, "hub", args, run, tmp)
     for phase, floor in zip(hub, commit, strict=False):
         if floor.p99_ms > 0:
             phase.ratio_p99 = round(phase.p99_ms / floor.p99_ms, 2)
@@ -487,6 +582,15 @@ def table(run: Run) -> str:
             f"{p.p90_ms:>8.1f} {p.p99_ms:>8.1f} {p.max_ms:>8.1f} {p.ack_p99_ms:>8.1f} {p.throughput:>7.1f} "
             f"{p.rss_max_mb:>7.1f} {p.echoes:>6} {p.foreign_events:>7} {ratio:>17}"
         )
+    for p in run.phases:
+        if p.gc_count:
+            passes = ", ".join(
+                f"gen{g} {n} ({ms:.0f} ms)" for g, (n, ms) in enumerate(zip(p.gc_count, p.gc_ms, strict=True))
+            )
+            lines.append(
+                f"gc of {p.server} at {p.rate}/s: {passes}; longest full collection "
+                f"{p.gc_full_max_ms:.1f} ms ({p.gc_full_max_cpu_ms:.1f} ms CPU); {p.gc_frozen} objects frozen"
+            )
     lines.append(
         f"hub RSS with {run.idle_sockets} idle visitor sockets open: {run.rss_idle_mb:.1f} MB "
         f"(before opening them: {run.rss_before_sockets_mb:.1f} MB; they stay open for the rates)"
@@ -514,6 +618,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--database-url", help=argparse.SUPPRESS)
     parser.add_argument("--work-dir", help=argparse.SUPPRESS)
     parser.add_argument("--commit-to", help=argparse.SUPPRESS)
+    parser.add_argument("--gc-log", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve:
         return serve_main(args)

@@ -43,6 +43,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from hub import config_check, db, logs
+from hub.collector import SurvivorFreeze
 from hub.logs import LogFormat
 from hub.settings import AccountSettings, Settings, load
 
@@ -299,6 +300,9 @@ async def serve(hub: Hub, listener: Listener, banner: Callable[[str], None]) -> 
         # walking it (bench/ingest.py: about a quarter more messages per second).
         gc.collect()
         gc.freeze()
+        # And what outlives each full collection from now on (the open sockets above all): see hub.collector.
+        survivors = SurvivorFreeze(asyncio.get_running_loop())
+        survivors.start()
         try:
             for sock in listener.sockets:
                 await web.SockSite(runner, sock).start()
@@ -306,6 +310,7 @@ async def serve(hub: Hub, listener: Listener, banner: Callable[[str], None]) -> 
             await stop.wait()
             print("Stopping…", file=sys.stderr, flush=True)
         finally:
+            survivors.stop()
             await runner.cleanup()  # stops the hub: connectors, outbox, ingest queue, engine
 
 
