@@ -10,6 +10,7 @@ import weakref
 import pytest
 
 from hub.collector import SurvivorFreeze
+from tests.clock import SteppedClock
 from tests.waiting import eventually
 
 
@@ -20,17 +21,9 @@ class Node:
         self.other: Node | None = None
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> SteppedClock[float]:
+    return SteppedClock(1000.0)
 
 
 def is_tracked(obj: object) -> bool:
@@ -38,13 +31,15 @@ def is_tracked(obj: object) -> bool:
     return any(o is obj for o in gc.get_objects())
 
 
-async def started(clock: Clock) -> SurvivorFreeze:
+async def started(clock: SteppedClock[float]) -> SurvivorFreeze:
     freeze = SurvivorFreeze(asyncio.get_running_loop(), thaw_seconds=60.0, clock=clock)
     freeze.start()
     return freeze
 
 
-async def test_what_survives_a_full_collection_is_frozen_once_the_loop_runs(clock: Clock) -> None:
+async def test_what_survives_a_full_collection_is_frozen_once_the_loop_runs(
+    clock: SteppedClock[float],
+) -> None:
     freeze = await started(clock)
     try:
         kept = Node()
@@ -56,7 +51,9 @@ async def test_what_survives_a_full_collection_is_frozen_once_the_loop_runs(cloc
         freeze.stop()
 
 
-async def test_after_the_thaw_interval_a_full_collection_gives_everything_back(clock: Clock) -> None:
+async def test_after_the_thaw_interval_a_full_collection_gives_everything_back(
+    clock: SteppedClock[float],
+) -> None:
     freeze = await started(clock)
     try:
         kept = Node()
@@ -75,7 +72,7 @@ async def test_after_the_thaw_interval_a_full_collection_gives_everything_back(c
         freeze.stop()
 
 
-async def test_a_cycle_that_died_frozen_is_reclaimed_after_the_thaw(clock: Clock) -> None:
+async def test_a_cycle_that_died_frozen_is_reclaimed_after_the_thaw(clock: SteppedClock[float]) -> None:
     freeze = await started(clock)
     try:
         first, second = Node(), Node()
@@ -96,7 +93,7 @@ async def test_a_cycle_that_died_frozen_is_reclaimed_after_the_thaw(clock: Clock
         freeze.stop()
 
 
-async def test_stopped_it_freezes_nothing(clock: Clock) -> None:
+async def test_stopped_it_freezes_nothing(clock: SteppedClock[float]) -> None:
     freeze = await started(clock)
     freeze.stop()
     gc.collect()

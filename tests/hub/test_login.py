@@ -12,17 +12,10 @@ import inbox.agents
 from hub.login import Attempt, LoginGuard, LoginResult, log_in
 from hub.runtime import Hub
 from hub.settings import SecuritySettings
+from tests.clock import SteppedClock
 from tests.hub.web.conftest import PASSWORD, make_agent
 
 EMAIL = "anna@okno.example.com"
-
-
-class SteppedClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
@@ -38,7 +31,7 @@ async def attempt(hub: Hub, guard: LoginGuard, password: str, ip: str) -> LoginR
 
 
 async def test_an_attacker_failing_from_one_ip_does_not_lock_the_user_out_from_another(hub: Hub) -> None:
-    guard = LoginGuard(SecuritySettings(), clock=SteppedClock())
+    guard = LoginGuard(SecuritySettings(), clock=SteppedClock(1000.0))
     for _ in range(5):
         assert (await attempt(hub, guard, "wrong-password", "203.0.113.7")).outcome == "wrong_password"
     assert (await attempt(hub, guard, PASSWORD, "203.0.113.7")).outcome == "rate_limited"
@@ -49,7 +42,7 @@ async def test_an_attacker_failing_from_one_ip_does_not_lock_the_user_out_from_a
 async def test_failures_from_many_ips_meet_a_looser_cap_on_the_account_that_decays_in_seconds(
     hub: Hub,
 ) -> None:
-    clock = SteppedClock()
+    clock = SteppedClock(1000.0)
     guard = LoginGuard(SecuritySettings(login_failures_per_minute_per_account_all_ips=10), clock=clock)
     for n in range(10):
         assert (await attempt(hub, guard, "wrong-password", f"203.0.113.{n}")).outcome == "wrong_password"

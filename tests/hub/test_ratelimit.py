@@ -5,18 +5,11 @@ from __future__ import annotations
 import pytest
 
 from hub.ratelimit import MemoryLimiters, RateLimiter
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.clock import SteppedClock
 
 
 async def test_a_burst_up_to_the_limit_passes_and_the_next_hit_is_told_when_to_retry() -> None:
-    clock = Clock()
+    clock = SteppedClock(1000.0)
     limiter = RateLimiter(5, 60, clock=clock)
     assert all([(await limiter.hit("ip")).allowed for _ in range(5)])
     refused = await limiter.hit("ip")
@@ -27,7 +20,7 @@ async def test_a_burst_up_to_the_limit_passes_and_the_next_hit_is_told_when_to_r
 
 
 async def test_a_refused_hit_does_not_count_so_waiting_the_retry_after_always_gets_through() -> None:
-    clock = Clock()
+    clock = SteppedClock(1000.0)
     limiter = RateLimiter(5, 60, clock=clock)
     for _ in range(5):
         await limiter.hit("ip")
@@ -39,7 +32,7 @@ async def test_a_refused_hit_does_not_count_so_waiting_the_retry_after_always_ge
 
 
 async def test_check_does_not_count_and_reset_forgets() -> None:
-    clock = Clock()
+    clock = SteppedClock(1000.0)
     limiter = RateLimiter(1, 10, clock=clock)
     assert (await limiter.check("k")).allowed
     assert (await limiter.hit("k")).allowed
@@ -49,7 +42,7 @@ async def test_check_does_not_count_and_reset_forgets() -> None:
 
 
 async def test_a_refund_takes_back_a_hit_but_gives_no_more_than_a_new_key_has() -> None:
-    clock = Clock()
+    clock = SteppedClock(1000.0)
     limiter = MemoryLimiters(clock).limiter("k", 2, 60)
     assert (await limiter.hit("k")).allowed and (await limiter.hit("k")).allowed
     await limiter.refund("k")
@@ -62,7 +55,7 @@ async def test_a_refund_takes_back_a_hit_but_gives_no_more_than_a_new_key_has() 
 
 
 async def test_a_hit_exactly_due_is_allowed_whatever_the_rounding_of_the_clock() -> None:
-    clock = Clock()
+    clock = SteppedClock(1000.0)
     clock.now = 65525.448272  # (now + 60) - 60 > now in floating point: a first hit was refused
     limiter = RateLimiter(1, 60, clock=clock)
     assert (await limiter.hit("k")).allowed
@@ -70,7 +63,7 @@ async def test_a_hit_exactly_due_is_allowed_whatever_the_rounding_of_the_clock()
 
 
 async def test_memory_stays_bounded_under_many_keys() -> None:
-    clock = Clock()
+    clock = SteppedClock(1000.0)
     limiter = RateLimiter(3, 60, clock=clock, max_keys=100)
     for i in range(1000):
         await limiter.hit(f"ip{i}")

@@ -17,20 +17,11 @@ from hub.login import LoginGuard
 from hub.ratelimit import Limiter, MemoryLimiters
 from hub.ratelimit_redis import RETRY_SECONDS, RedisLimiters, limiters_for
 from hub.settings import SecuritySettings, load
+from tests.clock import SteppedClock
 from tests.conftest import require_service
 from tests.waiting import eventually, port_open, resolved
 
 Pair = tuple[RedisLimiters, RedisLimiters]
-
-
-class Clock:
-    """The clock of the retries after an outage, stepped by the test."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
@@ -184,7 +175,7 @@ async def test_redis_failing_mid_flight_leaves_the_process_limiting_and_sharing_
 ) -> None:
     caplog.set_level(logging.WARNING, logger="hub.ratelimit_redis")
     port = _closed_port()
-    clock = Clock()
+    clock = SteppedClock(1000.0)
     limiters = RedisLimiters(f"redis://127.0.0.1:{port}/0", "okno-test:rl", clock=clock)
     limiter = limiters.limiter("login-ip", 2, 60)
     server = await _redis_server(port)

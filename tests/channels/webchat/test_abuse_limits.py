@@ -15,28 +15,21 @@ from hub.runtime import Hub
 from hub.web import create_app
 from hub.web.webchat.limits import LIMITS, WebchatLimits
 from tests.channels.webchat.conftest import ACCOUNTS, SITE, Visitor
+from tests.clock import SteppedClock
 from tests.hub.web.conftest import Client, make_agent
 from tests.waiting import next_frame, resolved
 
 DAY = 86400.0
 
 
-class Clock:
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
+@pytest.fixture
+def clock() -> SteppedClock[float]:
+    return SteppedClock(1000.0)
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock(1000.0)
-
-
-@pytest.fixture
-def wall() -> Clock:
-    return Clock(1_800_000_000.0)
+def wall() -> SteppedClock[float]:
+    return SteppedClock(1_800_000_000.0)
 
 
 @pytest.fixture
@@ -47,7 +40,7 @@ async def hub(hub_factory: Callable[..., Any]) -> Hub:
 
 
 @pytest.fixture
-async def client(hub: Hub, clock: Clock, wall: Clock) -> AsyncIterator[Client]:
+async def client(hub: Hub, clock: SteppedClock[float], wall: SteppedClock[float]) -> AsyncIterator[Client]:
     app = create_app(hub, manage_hub=False)
     app[LIMITS] = WebchatLimits(clock=clock, wall=wall)  # the app's limits, on the test's clocks
     async with TestClient(TestServer(app)) as client:
@@ -60,7 +53,7 @@ async def hello(client: Client, token: str | None = None) -> dict[str, Any]:
 
 
 async def test_new_visitors_from_one_address_are_limited_and_known_ones_are_not(
-    client: Client, clock: Clock
+    client: Client, clock: SteppedClock[float]
 ) -> None:
     tokens = [(await hello(client))["token"] for _ in range(3)]
     async with client.ws_connect("/webchat/site/ws") as ws:
@@ -76,7 +69,7 @@ async def test_new_visitors_from_one_address_are_limited_and_known_ones_are_not(
 
 
 async def test_offline_posts_from_one_address_are_limited_with_retry_after(
-    client: Client, clock: Clock
+    client: Client, clock: SteppedClock[float]
 ) -> None:
     def post(n: int) -> Any:
         return client.post(
@@ -117,7 +110,7 @@ async def test_a_flood_of_typing_frames_reaches_agents_as_one_hint(client: Clien
 
 
 async def test_a_visitor_token_expires_and_is_renewed_on_use_past_half_its_life(
-    client: Client, wall: Clock
+    client: Client, wall: SteppedClock[float]
 ) -> None:
     async with client.ws_connect("/webchat/site/ws") as ws:
         v = Visitor(ws)

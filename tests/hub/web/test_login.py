@@ -19,17 +19,10 @@ from hub.runtime import Hub
 from hub.web import create_app
 from hub.web.context import LOGIN_GUARD
 from inbox.models import AuditLog
+from tests.clock import SteppedClock
 from tests.hub.web.conftest import PASSWORD, Client, Person, error_of
 from tests.hub.web.ui.test_pages import form_token
 from tests.waiting import WAIT_CEILING, resolved
-
-
-class SteppedClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class GatedHasher(PasswordHasher):
@@ -66,12 +59,12 @@ def hasher(monkeypatch: pytest.MonkeyPatch) -> GatedHasher:
 
 
 @pytest.fixture
-def clock() -> SteppedClock:
-    return SteppedClock()
+def clock() -> SteppedClock[float]:
+    return SteppedClock(1000.0)
 
 
 @pytest.fixture
-async def client(hub: Hub, clock: SteppedClock) -> AsyncIterator[Client]:
+async def client(hub: Hub, clock: SteppedClock[float]) -> AsyncIterator[Client]:
     """The real app with its log-in limits on a stepped clock."""
     app = create_app(hub, manage_hub=False)
     app[LOGIN_GUARD] = LoginGuard(hub.settings.security, clock=clock)
@@ -140,7 +133,7 @@ async def test_an_unknown_email_costs_one_argon2_verification_like_a_known_one(
 
 
 async def test_after_five_failures_the_account_gets_429_with_retry_after_and_no_password_check(
-    client: Client, hasher: GatedHasher, clock: SteppedClock, sales: Person
+    client: Client, hasher: GatedHasher, clock: SteppedClock[float], sales: Person
 ) -> None:
     for _ in range(5):
         assert (await _login(client, sales.email, "not-the-password")).status == 401
@@ -155,7 +148,7 @@ async def test_after_five_failures_the_account_gets_429_with_retry_after_and_no_
 
 
 async def test_a_successful_login_clears_the_accounts_failures(
-    client: Client, clock: SteppedClock, sales: Person
+    client: Client, clock: SteppedClock[float], sales: Person
 ) -> None:
     for _ in range(4):
         assert (await _login(client, sales.email, "not-the-password")).status == 401
@@ -166,7 +159,7 @@ async def test_a_successful_login_clears_the_accounts_failures(
 
 
 async def test_one_ip_gets_twenty_attempts_a_minute_whatever_the_accounts(
-    client: Client, hasher: GatedHasher, clock: SteppedClock
+    client: Client, hasher: GatedHasher, clock: SteppedClock[float]
 ) -> None:
     for n in range(20):
         assert (await _login(client, f"guess{n}@okno.example.com", "nope-nope")).status == 401
@@ -179,7 +172,7 @@ async def test_one_ip_gets_twenty_attempts_a_minute_whatever_the_accounts(
 
 
 async def test_the_login_form_is_limited_too_and_says_so_in_the_pages_language(
-    client: Client, hasher: GatedHasher, clock: SteppedClock, sales: Person
+    client: Client, hasher: GatedHasher, clock: SteppedClock[float], sales: Person
 ) -> None:
     token = form_token(await (await client.get("/login?lang=en")).text())
     form = {"email": sales.email, "password": "not-the-password", "csrf_token": token}
@@ -229,7 +222,7 @@ async def test_every_login_attempt_is_audited_with_ip_device_and_result(
 
 
 async def test_a_flood_of_refused_attempts_is_audited_once_per_minute_not_once_per_attempt(
-    client: Client, hub: Hub, clock: SteppedClock, sales: Person
+    client: Client, hub: Hub, clock: SteppedClock[float], sales: Person
 ) -> None:
     for _ in range(5):
         await _login(client, sales.email, "not-the-password")
@@ -247,7 +240,7 @@ async def test_a_flood_of_refused_attempts_is_audited_once_per_minute_not_once_p
 
 
 async def test_guessing_the_current_password_of_a_stolen_session_is_limited_like_a_log_in(
-    client: Client, hub: Hub, hasher: GatedHasher, clock: SteppedClock, sales: Person
+    client: Client, hub: Hub, hasher: GatedHasher, clock: SteppedClock[float], sales: Person
 ) -> None:
     """POST /api/v1/me/password checks the current password: its failures count as failed log-ins."""
 

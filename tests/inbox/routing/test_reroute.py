@@ -4,7 +4,7 @@ scheduler's clock is stepped, never waited for."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -18,15 +18,8 @@ from inbox.routing.availability import StatusLapses
 from inbox.routing.reroute import AnswerTimeouts
 from inbox.scheduler import Scheduler
 from inbox.timeline import contact_timeline
+from tests.clock import SteppedClock
 from tests.inbox.routing.setup import PROCESS, dialogs, online, route, team_with_agents
-
-
-class SteppedClock:
-    def __init__(self, start: datetime) -> None:
-        self.now = start
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 async def test_an_unanswered_assignment_moves_on_after_the_timeout_and_the_handover_is_recorded(
