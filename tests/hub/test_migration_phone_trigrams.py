@@ -176,6 +176,19 @@ async def test_phone_digits_through_the_trigrams_are_instr_through_writes_merges
         await engine.dispose()
 
 
+async def _migrated_with_phones(engine: AsyncEngine, rnd: random.Random, count: int) -> int:
+    """The schema at head and `count` messages from as many new phone numbers; the account's id."""
+    await db.migrate(engine)
+    async with db.sessionmaker(engine)() as session:
+        account = ChannelAccount(name="shop", kind="api")
+        session.add(account)
+        await session.flush()
+        for n in range(count):
+            await ingest(session, message(account.id, str(n), ("phone", _phone(rnd)), name=None))
+        await session.commit()
+        return account.id
+
+
 async def test_a_database_without_the_trigram_table_is_searched_with_instr_when_opened(
     tmp_path: Path,
 ) -> None:
@@ -186,14 +199,7 @@ async def test_a_database_without_the_trigram_table_is_searched_with_instr_when_
     url = f"sqlite+aiosqlite:///{tmp_path / 'okno.db'}"
     engine = db.create_engine(url)
     try:
-        await db.migrate(engine)
-        async with db.sessionmaker(engine)() as session:
-            account = ChannelAccount(name="shop", kind="api")
-            session.add(account)
-            await session.flush()
-            for n in range(30):
-                await ingest(session, message(account.id, str(n), ("phone", _phone(rnd)), name=None))
-            await session.commit()
+        await _migrated_with_phones(engine, rnd, 30)
         async with engine.begin() as conn:  # what the migration leaves without the tokenizer
             for suffix in ("ai", "ad", "au"):
                 await conn.execute(text(f"DROP TRIGGER {PHONE_TRIGRAMS}_{suffix}"))
@@ -243,15 +249,7 @@ async def test_a_database_carried_to_an_sqlite_without_the_tokenizer_takes_phone
     url = f"sqlite+aiosqlite:///{path}"
     engine = db.create_engine(url)
     try:
-        await db.migrate(engine)
-        async with db.sessionmaker(engine)() as session:
-            account = ChannelAccount(name="shop", kind="api")
-            session.add(account)
-            await session.flush()
-            account_id = account.id
-            for n in range(30):
-                await ingest(session, message(account_id, str(n), ("phone", _phone(rnd)), name=None))
-            await session.commit()
+        account_id = await _migrated_with_phones(engine, rnd, 30)
     finally:
         await engine.dispose()
 
