@@ -189,6 +189,14 @@ async def _migrated_with_phones(engine: AsyncEngine, rnd: random.Random, count: 
         return account.id
 
 
+async def _without_trigrams(engine: AsyncEngine) -> None:
+    """The phones' trigram table and its triggers dropped, as a database migrated without the tokenizer."""
+    async with engine.begin() as conn:
+        for suffix in ("ai", "ad", "au"):
+            await conn.execute(text(f"DROP TRIGGER {PHONE_TRIGRAMS}_{suffix}"))
+        await conn.execute(text(f"DROP TABLE {PHONE_TRIGRAMS}"))
+
+
 async def test_a_database_without_the_trigram_table_is_searched_with_instr_when_opened(
     tmp_path: Path,
 ) -> None:
@@ -200,10 +208,7 @@ async def test_a_database_without_the_trigram_table_is_searched_with_instr_when_
     engine = db.create_engine(url)
     try:
         await _migrated_with_phones(engine, rnd, 30)
-        async with engine.begin() as conn:  # what the migration leaves without the tokenizer
-            for suffix in ("ai", "ad", "au"):
-                await conn.execute(text(f"DROP TRIGGER {PHONE_TRIGRAMS}_{suffix}"))
-            await conn.execute(text(f"DROP TABLE {PHONE_TRIGRAMS}"))
+        await _without_trigrams(engine)  # what the migration leaves without the tokenizer
     finally:
         await engine.dispose()
     engine = db.create_engine(url)
@@ -288,10 +293,7 @@ async def test_a_database_carried_to_an_sqlite_without_the_tokenizer_takes_phone
                 )
             )
         assert triggers == 3
-        async with engine.begin() as conn:  # no table at all (migrated without the tokenizer)
-            for suffix in ("ai", "ad", "au"):
-                await conn.execute(text(f"DROP TRIGGER {PHONE_TRIGRAMS}_{suffix}"))
-            await conn.execute(text(f"DROP TABLE {PHONE_TRIGRAMS}"))
+        await _without_trigrams(engine)  # no table at all (migrated without the tokenizer)
     finally:
         await engine.dispose()
     engine = db.create_engine(url)
