@@ -263,6 +263,7 @@ class _Batch:
     session: AsyncSession
     policy: InboxPolicy
     matcher: CardMatcher
+    known_accounts: dict[int, _Account]  # the caller's, across batches (stage_batch)
     accounts: dict[int, _Account] = field(default_factory=dict)
     convs: dict[int, _Conv] = field(default_factory=dict)  # one record per stored row, however found
     open_conversations: dict[tuple[int, int, str | None], _Conv] = field(default_factory=dict)
@@ -379,15 +380,18 @@ async def _load(batch: _Batch, prepared: Sequence[_Prepared]) -> dict[tuple[int,
     hints = {p.item.conversation_hint for p in prepared if p.item.conversation_hint is not None}
     identities = [ref for p in prepared for ref in p.identities]
     # The look-ups that need nothing from each other, in one trip on SQLite (inbox.bulk.fetch_all).
-    reads = [(statements["accounts"], {"accounts": account_ids}), _pairs(session, statements, "stored", keys)]
+    unknown = [a for a in account_ids if a not in batch.known_accounts]
+    reads = [(statements["accounts"], {"accounts": unknown})] if unknown else []
+    reads += [_pairs(session, statements, "stored", keys)]
     cards = batch.matcher.query(identities)
     reads += [cards] if cards is not None else []
     reads += [_pairs(session, statements, "references", refs)] if refs else []
     reads += [(statements["hinted"], {"ids": sorted(hints)})] if hints else []
     found = iter(await fetch_all(session, reads))
 
-    for account_id, kind, team_id in next(found):
-        batch.accounts[account_id] = _Account(account_id, kind, team_id)
+    for account_id, kind, team_id in next(found) if unknown else ():
+        batch.known_accounts[account_id] = _Account(account_id, kind, team_id)
+    batch.accounts.update((a, batch.known_accounts[a]) for a in account_ids if a in batch.known_accounts)
     existing: dict[tuple[int, str], _Stored] = {}
     for account_id, external_id, message_id, conversation_id, contact_id, meta in next(found):
         existing[(account_id, external_id or "")] = _Stored(message_id, conversation_id, contact_id, meta)
@@ -783,9 +787,15 @@ def _sync_session(batch: _Batch) -> None:
 
 
 async def stage_batch(
-    session: AsyncSession, items: Sequence[InboundMessage], policy: InboxPolicy
+    session: AsyncSession,
+    items: Sequence[InboundMessage],
+    policy: InboxPolicy,
+    known_accounts: dict[int, _Account] | None = None,
 ) -> tuple[list[IngestResult | Exception], list[Event]]:
-    """Stage many items in `session` (not committed). Per-item refusals come back as exceptions."""
+    """Stage many items in `session` (not committed). Per-item refusals come back as exceptions.
+
+    `known_accounts`, kept by the caller from batch to batch, spares the SELECT of channel accounts
+    already read (their kind and team change only when the hub syncs its configuration: IngestQueue)."""
     # Refusals are decided before any database work, so one bad item never spoils the batch.
     checked: list[_Prepared | Exception] = []
     for item in items:
@@ -795,7 +805,9 @@ async def stage_batch(
             checked.append(exc)
     prepared = [c for c in checked if isinstance(c, _Prepared)]
     digests = await _store_attachments(prepared, policy)
-    batch = _Batch(session, policy, CardMatcher(session))
+    batch = _Batch(
+        session, policy, CardMatcher(session), known_accounts={} if known_accounts is None else known_accounts
+    )
     existing: dict[tuple[int, str], _Stored] = {}
     if prepared:
         await session.flush()  # what the caller staged, for the Core statements to see
@@ -905,7 +917,10 @@ QueuedResult = IngestResult | RefusedResult
 
 
 async def stage_items(
-    session: AsyncSession, items: Sequence[Queued], policy: InboxPolicy
+    session: AsyncSession,
+    items: Sequence[Queued],
+    policy: InboxPolicy,
+    known_accounts: dict[int, _Account] | None = None,
 ) -> tuple[list[QueuedResult | Exception], list[Event]]:
     """Stage new messages and refused items together (not committed), results in the order of `items`.
 
@@ -916,7 +931,9 @@ async def stage_items(
     refused = [i for i in items if isinstance(i, Refused)]
     store = BlobStore(policy.attachments_dir) if policy.attachments_dir else None
     digests = await keep_raw(refused, store)
-    message_results, events = await stage_batch(session, messages, policy) if messages else ([], [])
+    message_results, events = (
+        await stage_batch(session, messages, policy, known_accounts) if messages else ([], [])
+    )
     refused_results = await stage_refused(session, refused, digests, inline=store is None)
     by_message, by_refusal = iter(message_results), iter(refused_results)
     results: list[QueuedResult | Exception] = [
@@ -956,6 +973,10 @@ class IngestQueue:
         self._queue: asyncio.Queue[tuple[Queued, asyncio.Future[Any]]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self.batches = 0  # how many transactions were committed (for benchmarks and tests)
+        # Channel accounts' kind and team as the batches read them, so that a batch reads only those it
+        # has not seen (on PostgreSQL a round trip of the eight a web-chat message's batch made). The
+        # hub forgets them whenever it writes accounts from its configuration (forget_accounts).
+        self._accounts: dict[int, _Account] = {}
 
     async def start(self) -> None:
         if self._task is None:
@@ -972,6 +993,10 @@ class IngestQueue:
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
         self._task = None
+
+    def forget_accounts(self) -> None:
+        """Channel accounts changed (kind, team): the next batches read them again."""
+        self._accounts = {}
 
     async def submit(self, item: InboundMessage) -> IngestResult:
         result: IngestResult = await self._enqueue(item)
@@ -1014,7 +1039,7 @@ class IngestQueue:
         results: list[QueuedResult | Exception]
         try:
             async with self._sessionmaker() as session:
-                results, events = await stage_items(session, items, self.policy)
+                results, events = await stage_items(session, items, self.policy, self._accounts)
                 await session.commit()
         except (IntegrityError, DBAPIError) as exc:
             if (unavailable := as_unavailable(exc)) is not None:
@@ -1050,7 +1075,7 @@ class IngestQueue:
         for _ in range(3):
             try:
                 async with self._sessionmaker() as session:
-                    results, events = await stage_items(session, [item], self.policy)
+                    results, events = await stage_items(session, [item], self.policy, self._accounts)
                     await session.commit()
                 return results[0], events
             except (IntegrityError, DBAPIError) as exc:
