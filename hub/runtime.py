@@ -317,6 +317,7 @@ class Hub:
             await self._resolve_new_clients_team(session)
             await self._check_team_sections(session)
             await session.commit()
+        self.ingest.forget_accounts()  # their kind and team as just written (the batches keep them)
         return self.accounts
 
     async def _check_team_sections(self, session: AsyncSession) -> None:

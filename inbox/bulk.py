@@ -21,8 +21,9 @@ texts and parameters as SQLAlchemy compiles and binds them, their rows through t
 processors (times, JSON), all in one trip.
 
 Elsewhere (PostgreSQL, or a connection without `run_sync`) each step is one `session.execute` of its
-statement, as before (each look-up one `inbox.pg_raw.fetch`). A database error comes out as SQLAlchemy's
-exception either way (IntegrityError, OperationalError…), which the callers act on.
+statement, as before; on PostgreSQL the look-ups go as one statement (`inbox.pg_raw.fetch_together`). A
+database error comes out as SQLAlchemy's exception either way (IntegrityError, OperationalError…), which
+the callers act on.
 """
 
 from __future__ import annotations
@@ -256,7 +257,8 @@ async def fetch_all(
     session: AsyncSession, reads: Sequence[tuple[Select[Any], Mapping[str, Any]]]
 ) -> list[Sequence[Any]]:
     """The rows of each of `reads` (a SELECT and its parameters) in the session's transaction: in one trip
-    on SQLite (see the module), one `inbox.pg_raw.fetch` each elsewhere."""
+    on SQLite (see the module), in one round trip on PostgreSQL (`inbox.pg_raw.fetch_together`: rows as
+    tuples, in no order but the statement's own on SQLite)."""
     connection = await session.connection()  # begins the transaction (BEGIN IMMEDIATE on SQLite)
     if connection.dialect.name == "sqlite":
         dialect = connection.dialect
@@ -285,4 +287,8 @@ async def fetch_all(
             raw_rows = await connection.run_sync(trip)
             if raw_rows is not None:
                 return [q.rows(rows) for (q, _), rows in zip(ready, raw_rows, strict=True)]
+    if len(reads) > 1:
+        together = await pg_raw.fetch_together(session, reads)
+        if together is not None:
+            return list(together)
     return [await pg_raw.fetch(session, statement, given) for statement, given in reads]

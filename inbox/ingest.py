@@ -7,18 +7,19 @@
 An external id a sender made up (an e-mail Message-ID) can be reused by a different message: an item
 with a `content_key` whose external id is stored with another key is stored as ``external_id#key``.
 
-`stage_batch` does the work for many items at once with a handful of SQLAlchemy Core statements and no
-ORM objects: one SELECT per kind of row for the whole batch (stored messages by their keys, the senders'
-cards, their open conversations, references, hints), plain records decided in memory, then one multi-row
-INSERT … RETURNING each for cards, conversations and messages, one executemany UPDATE per set of changed
-conversation columns, and one INSERT each for identities, attachments, reporting events and waits (the
-ORM's unit of work cost more than everything else together). On PostgreSQL each of these statements
-binds its rows as arrays and keeps one text whatever the batch holds (inbox.pg_bulk: the UPDATE too is one
-statement), the messages go in with their reporting events and waits as one statement (inbox.pg_messages),
-and all of them run on asyncpg itself under the session (inbox.pg_raw). An ORM object of a changed row
-that the caller holds in the session is updated in place. `IngestQueue` feeds it: concurrent ingests that
-arrive while one transaction commits form the next batch (group commit). Nobody's future is resolved
-before the commit that holds their item, so nothing is acknowledged that a crash could lose.
+`stage_batch` does the work for many items at once with a handful of SQLAlchemy Core statements and no ORM
+objects: one SELECT per kind of row for the whole batch (stored messages by their keys, the senders' cards,
+their open conversations, references, hints), in one trip to the database (SQLite's thread; on PostgreSQL one
+statement, and the open conversations after it: inbox.bulk.fetch_all), plain records decided in memory, then
+one multi-row INSERT … RETURNING each for cards, conversations and messages, one executemany UPDATE per set of
+changed conversation columns, and one INSERT each for identities, attachments, reporting events and waits (the
+ORM's unit of work cost more than everything else together). On PostgreSQL each of these statements binds its
+rows as arrays and keeps one text whatever the batch holds (inbox.pg_bulk: the UPDATE too is one statement),
+the messages go in with their reporting events and waits as one statement (inbox.pg_messages), and all of them
+run on asyncpg itself under the session (inbox.pg_raw). An ORM object of a changed row that the caller holds
+in the session is updated in place. `IngestQueue` feeds it: concurrent ingests that arrive while one
+transaction commits form the next batch (group commit). Nobody's future is resolved before the commit that
+holds their item, so nothing is acknowledged that a crash could lose.
 
 Matching trusts only what a platform vouches for. A sender is matched to a card by their *vouched*
 identities, against the vouched identities of cards. A *typed* identity (what a visitor wrote into a
@@ -56,7 +57,7 @@ from inbox.bus import Event, NullPublisher, Publisher
 from inbox.identities import InvalidIdentity, normalize
 from inbox.items import IdentityKind, IdentityRef, InboundMessage, Refused
 from inbox.lists import Statements, dialect_of, in_list
-from inbox.matching import Card, CardMatcher, card_statements
+from inbox.matching import Card, CardMatcher, card_statements, found_card_ids
 from inbox.models import (
     Attachment,
     ChannelAccount,
@@ -263,6 +264,7 @@ class _Batch:
     session: AsyncSession
     policy: InboxPolicy
     matcher: CardMatcher
+    known_accounts: dict[int, _Account]  # the caller's, across batches (stage_batch)
     accounts: dict[int, _Account] = field(default_factory=dict)
     convs: dict[int, _Conv] = field(default_factory=dict)  # one record per stored row, however found
     open_conversations: dict[tuple[int, int, str | None], _Conv] = field(default_factory=dict)
@@ -321,15 +323,16 @@ def _load_statements(dialect: str) -> dict[str, Any]:
     )
     if dialect == "postgresql":  # one text each whatever the batch holds (see inbox.pg_bulk)
         account_ids = ids_array("accounts")
-        unresolved = per_id(select(*_CONV_COLUMNS), CONVERSATIONS.c.contact_id, "contacts").where(
-            CONVERSATIONS.c.account_id == any_(account_ids), CONVERSATIONS.c.status != "resolved"
-        )
         return {
+            # By the ids of the cards found, after them: read with them as one statement (fetch_all),
+            # PostgreSQL planned the conversations' subquery anew for each batch (~1.5 ms).
+            "open_of": per_id(select(*_CONV_COLUMNS), CONVERSATIONS.c.contact_id, "contacts")
+            .where(CONVERSATIONS.c.account_id == any_(account_ids), CONVERSATIONS.c.status != "resolved")
+            .order_by(CONVERSATIONS.c.id),
             "accounts": select(ChannelAccount.id, ChannelAccount.kind, ChannelAccount.team_id).where(
                 ChannelAccount.id == any_(account_ids)
             ),
             "stored": per_pair(stored, MESSAGES.c.account_id, MESSAGES.c.external_id),
-            "open": unresolved.order_by(CONVERSATIONS.c.id),
             "references": per_pair(references, MESSAGES.c.account_id, MESSAGES.c.external_id),
             "hinted": select(*_CONV_COLUMNS).where(CONVERSATIONS.c.id == any_(ids_array("ids"))),
         }
@@ -340,9 +343,11 @@ def _load_statements(dialect: str) -> dict[str, Any]:
         # Every (account, external id) pair of the two lists: rows of pairs nobody asked for are never
         # looked up. The unique index on (account_id, external_id) serves both lists.
         "stored": stored.where(accounts, external_ids),
+        # The unresolved conversations of the cards the batch's identities find, in the trip of that
+        # look-up (the same parameters, and the batch's accounts): a trip to the database thread less.
         "open": select(*_CONV_COLUMNS)
         .where(
-            in_list(CONVERSATIONS.c.contact_id, "contacts", dialect),
+            CONVERSATIONS.c.contact_id.in_(found_card_ids(dialect)),
             in_list(CONVERSATIONS.c.account_id, "accounts", dialect),
             CONVERSATIONS.c.status != "resolved",
         )
@@ -378,16 +383,22 @@ async def _load(batch: _Batch, prepared: Sequence[_Prepared]) -> dict[tuple[int,
             refs.setdefault(p.item.account_id, set()).update(p.item.references)
     hints = {p.item.conversation_hint for p in prepared if p.item.conversation_hint is not None}
     identities = [ref for p in prepared for ref in p.identities]
-    # The look-ups that need nothing from each other, in one trip on SQLite (inbox.bulk.fetch_all).
-    reads = [(statements["accounts"], {"accounts": account_ids}), _pairs(session, statements, "stored", keys)]
+    # The look-ups that need nothing from each other, in one trip (inbox.bulk.fetch_all).
+    unknown = [a for a in account_ids if a not in batch.known_accounts]
+    reads = [(statements["accounts"], {"accounts": unknown})] if unknown else []
+    reads += [_pairs(session, statements, "stored", keys)]
     cards = batch.matcher.query(identities)
     reads += [cards] if cards is not None else []
     reads += [_pairs(session, statements, "references", refs)] if refs else []
     reads += [(statements["hinted"], {"ids": sorted(hints)})] if hints else []
+    together = "open" in statements  # the open conversations with the cards (SQLite), or after them
+    if cards is not None and together:
+        reads.append((statements["open"], {**cards[1], "accounts": account_ids}))
     found = iter(await fetch_all(session, reads))
 
-    for account_id, kind, team_id in next(found):
-        batch.accounts[account_id] = _Account(account_id, kind, team_id)
+    for account_id, kind, team_id in next(found) if unknown else ():
+        batch.known_accounts[account_id] = _Account(account_id, kind, team_id)
+    batch.accounts.update((a, batch.known_accounts[a]) for a in account_ids if a in batch.known_accounts)
     existing: dict[tuple[int, str], _Stored] = {}
     for account_id, external_id, message_id, conversation_id, contact_id, meta in next(found):
         existing[(account_id, external_id or "")] = _Stored(message_id, conversation_id, contact_id, meta)
@@ -395,18 +406,18 @@ async def _load(batch: _Batch, prepared: Sequence[_Prepared]) -> dict[tuple[int,
         batch.matcher.absorb(next(found), identities)
     references = next(found) if refs else []
     hinted = next(found) if hints else []
-
-    contact_ids = {c.id for cards in batch.matcher.by_identity.values() for c in cards}
-    contact_ids.discard(None)
-    if contact_ids:
-        convs = await pg_raw.fetch(
-            session,
-            statements["open"],
-            {"contacts": sorted(cast(set[int], contact_ids)), "accounts": account_ids},
+    unresolved: Sequence[Any] = []
+    if cards is not None and together:
+        unresolved = next(found)
+    elif contact_ids := {c.id for cards in batch.matcher.by_identity.values() for c in cards} - {None}:
+        unresolved = await pg_raw.fetch(
+            session, statements["open_of"], {"contacts": sorted(contact_ids), "accounts": account_ids}
         )
-        for row in convs:  # the latest unresolved one wins: later rows overwrite earlier
-            conv = batch.conv(row)
-            batch.open_conversations[(cast(int, conv.contact_id), conv.account_id, conv.visitor_id)] = conv
+
+    # The latest unresolved one wins: later rows overwrite earlier.
+    for row in unresolved:
+        conv = batch.conv(row)
+        batch.open_conversations[(cast(int, conv.contact_id), conv.account_id, conv.visitor_id)] = conv
 
     for account_id, external_id, *conv_row in references:
         batch.by_reference[(account_id, external_id or "")] = batch.conv(conv_row)
@@ -783,9 +794,15 @@ def _sync_session(batch: _Batch) -> None:
 
 
 async def stage_batch(
-    session: AsyncSession, items: Sequence[InboundMessage], policy: InboxPolicy
+    session: AsyncSession,
+    items: Sequence[InboundMessage],
+    policy: InboxPolicy,
+    known_accounts: dict[int, _Account] | None = None,
 ) -> tuple[list[IngestResult | Exception], list[Event]]:
-    """Stage many items in `session` (not committed). Per-item refusals come back as exceptions."""
+    """Stage many items in `session` (not committed). Per-item refusals come back as exceptions.
+
+    `known_accounts`, kept by the caller from batch to batch, spares the SELECT of channel accounts
+    already read (their kind and team change only when the hub syncs its configuration: IngestQueue)."""
     # Refusals are decided before any database work, so one bad item never spoils the batch.
     checked: list[_Prepared | Exception] = []
     for item in items:
@@ -795,7 +812,9 @@ async def stage_batch(
             checked.append(exc)
     prepared = [c for c in checked if isinstance(c, _Prepared)]
     digests = await _store_attachments(prepared, policy)
-    batch = _Batch(session, policy, CardMatcher(session))
+    batch = _Batch(
+        session, policy, CardMatcher(session), known_accounts={} if known_accounts is None else known_accounts
+    )
     existing: dict[tuple[int, str], _Stored] = {}
     if prepared:
         await session.flush()  # what the caller staged, for the Core statements to see
@@ -905,7 +924,10 @@ QueuedResult = IngestResult | RefusedResult
 
 
 async def stage_items(
-    session: AsyncSession, items: Sequence[Queued], policy: InboxPolicy
+    session: AsyncSession,
+    items: Sequence[Queued],
+    policy: InboxPolicy,
+    known_accounts: dict[int, _Account] | None = None,
 ) -> tuple[list[QueuedResult | Exception], list[Event]]:
     """Stage new messages and refused items together (not committed), results in the order of `items`.
 
@@ -916,7 +938,9 @@ async def stage_items(
     refused = [i for i in items if isinstance(i, Refused)]
     store = BlobStore(policy.attachments_dir) if policy.attachments_dir else None
     digests = await keep_raw(refused, store)
-    message_results, events = await stage_batch(session, messages, policy) if messages else ([], [])
+    message_results, events = (
+        await stage_batch(session, messages, policy, known_accounts) if messages else ([], [])
+    )
     refused_results = await stage_refused(session, refused, digests, inline=store is None)
     by_message, by_refusal = iter(message_results), iter(refused_results)
     results: list[QueuedResult | Exception] = [
@@ -956,6 +980,10 @@ class IngestQueue:
         self._queue: asyncio.Queue[tuple[Queued, asyncio.Future[Any]]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self.batches = 0  # how many transactions were committed (for benchmarks and tests)
+        # Channel accounts' kind and team as the batches read them, so that a batch reads only those it
+        # has not seen (on PostgreSQL a round trip of the eight a web-chat message's batch made). The
+        # hub forgets them whenever it writes accounts from its configuration (forget_accounts).
+        self._accounts: dict[int, _Account] = {}
 
     async def start(self) -> None:
         if self._task is None:
@@ -972,6 +1000,10 @@ class IngestQueue:
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
         self._task = None
+
+    def forget_accounts(self) -> None:
+        """Channel accounts changed (kind, team): the next batches read them again."""
+        self._accounts = {}
 
     async def submit(self, item: InboundMessage) -> IngestResult:
         result: IngestResult = await self._enqueue(item)
@@ -1014,7 +1046,7 @@ class IngestQueue:
         results: list[QueuedResult | Exception]
         try:
             async with self._sessionmaker() as session:
-                results, events = await stage_items(session, items, self.policy)
+                results, events = await stage_items(session, items, self.policy, self._accounts)
                 await session.commit()
         except (IntegrityError, DBAPIError) as exc:
             if (unavailable := as_unavailable(exc)) is not None:
@@ -1050,7 +1082,7 @@ class IngestQueue:
         for _ in range(3):
             try:
                 async with self._sessionmaker() as session:
-                    results, events = await stage_items(session, [item], self.policy)
+                    results, events = await stage_items(session, [item], self.policy, self._accounts)
                     await session.commit()
                 return results[0], events
             except (IntegrityError, DBAPIError) as exc:

@@ -280,7 +280,7 @@ def _identity_rows(dialect: str) -> Any:
             Identity.kind,
             Identity.value,
             Identity.trust,
-            Contact.id,
+            Contact.id.label("card_id"),
             Contact.name,
             Contact.owner_id,
         )
@@ -296,9 +296,20 @@ def _identity_rows(dialect: str) -> Any:
 _IDENTITY_ROWS = Statements(_identity_rows)
 
 
+def found_card_ids(dialect: str) -> Any:
+    """The ids of the cards `CardMatcher.query` finds, as a SELECT taking the same parameters: for a
+    caller that reads what those cards hold in the same trip (inbox.ingest: their open conversations).
+    On SQLite a few more may come (any kind with any value asked for): pick by id."""
+    return select(_identity_rows(dialect).order_by(None).subquery().c.card_id)
+
+
 def card_statements(session: AsyncSession) -> list[Any]:
     """The SELECT that finds a batch's cards (CardMatcher.load), as fetch runs it: for a warm-up."""
     return [_IDENTITY_ROWS(session)]
+
+
+def _card_id_of(row: Sequence[Any]) -> int:
+    return int(row[4])
 
 
 def _identity_objects(dialect: str) -> Any:
@@ -427,7 +438,9 @@ class CardMatcher(_Rules[Card]):
     def absorb(self, rows: Iterable[Any], identities: Iterable[IdentityRef]) -> None:
         """The cards of the rows of `query(identities)`."""
         wanted = _wanted(identities)
-        for row_id, kind, value, trust, contact_id, name, owner_id in rows:
+        # The oldest card first, as the query sorts them: rows read with others on PostgreSQL come in no
+        # order (inbox.pg_raw.fetch_together).
+        for row_id, kind, value, trust, contact_id, name, owner_id in sorted(rows, key=_card_id_of):
             if (kind, value) not in wanted:
                 continue
             card = self.cards.get(contact_id)

@@ -16,6 +16,7 @@ inbox.unavailable); a connection lost on the way is invalidated, as SQLAlchemy's
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
@@ -122,30 +123,96 @@ def compile_ahead(statements: Iterable[ClauseElement], dialect: Dialect) -> None
 _HELD = "okno.pg_raw.connection"
 
 
-async def fetch(session: AsyncSession, statement: ClauseElement, params: Mapping[str, Any]) -> Sequence[Any]:
-    """Run `statement` (built once, reused) with `params` in the session's transaction; its rows."""
+async def _adapted(session: AsyncSession) -> tuple[Dialect, Any] | None:
+    """The dialect and driver adapter of the session's connection (its transaction begun), or None when
+    the driver is not asyncpg."""
     sync = session.sync_session
     held = sync.info.get(_HELD)
     transaction = sync.get_transaction()
     if held is not None and held[0] is transaction and transaction is not None and transaction.is_active:
-        dialect, adapted = held[1], held[2]  # the connection of this transaction, found before
-    else:
-        dialect = session.get_bind().dialect
-        if dialect.driver != "asyncpg":  # any other driver (SQLite's) through SQLAlchemy
-            return (await session.execute(cast(Executable, statement), params)).all()
-        connection = await session.connection()  # begins the session's transaction
-        adapted = (await connection.get_raw_connection()).dbapi_connection  # SQLAlchemy's adapter
-        sync.info[_HELD] = (sync.get_transaction(), dialect, adapted)
+        return held[1], held[2]  # the connection of this transaction, found before
+    dialect = session.get_bind().dialect
+    if dialect.driver != "asyncpg":
+        return None
+    connection = await session.connection()  # begins the session's transaction
+    adapted = (await connection.get_raw_connection()).dbapi_connection  # SQLAlchemy's adapter
+    sync.info[_HELD] = (sync.get_transaction(), dialect, adapted)
+    return dialect, adapted
+
+
+async def fetch(session: AsyncSession, statement: ClauseElement, params: Mapping[str, Any]) -> Sequence[Any]:
+    """Run `statement` (built once, reused) with `params` in the session's transaction; its rows."""
+    found = await _adapted(session)
+    if found is None:  # any other driver (SQLite's) through SQLAlchemy
+        return (await session.execute(cast(Executable, statement), params)).all()
+    dialect, adapted = found
     compiled = _compiled(statement, dialect)
     args = compiled.args(params)
+    return cast(Sequence[Any], await _run(session, dialect, adapted, "fetch", compiled.sql, args))
+
+
+async def _run(
+    session: AsyncSession, dialect: Dialect, adapted: Any, call: str, sql: str, args: list[Any]
+) -> Any:
     async with adapted._execute_mutex:
         try:
             if adapted._transaction is None:  # as the adapter's cursor does before its first statement
                 await adapted._start_transaction()
-            rows: Sequence[Any] = await adapted._connection.fetch(compiled.sql, *args)
+            return await getattr(adapted._connection, call)(sql, *args)
         except Exception as error:
-            await _raise(session, dialect, adapted, compiled.sql, args, error)
-    return rows
+            await _raise(session, dialect, adapted, sql, args, error)
+
+
+_PLACEHOLDER = re.compile(r"\$(\d+)")
+_TOGETHER: WeakKeyDictionary[Dialect, dict[tuple[int, ...], tuple[tuple[_Compiled, ...], str]]] = (
+    WeakKeyDictionary()
+)
+
+
+def _shifted(offset: int) -> Callable[[re.Match[str]], str]:
+    return lambda match: f"${int(match.group(1)) + offset}"
+
+
+def _together(compiled: tuple[_Compiled, ...], dialect: Dialect) -> str:
+    """One SELECT whose columns are the rows of each statement as an array of records (see
+    :func:`fetch_together`), each statement's ``$n`` moved past the parameters of those before it."""
+    cache = _TOGETHER.get(dialect)
+    if cache is None:
+        cache = _TOGETHER[dialect] = {}
+    key = tuple(id(c) for c in compiled)
+    held = cache.get(key)
+    if held is not None and all(a is b for a, b in zip(held[0], compiled, strict=True)):
+        return held[1]
+    columns = []
+    offset = 0
+    for one in compiled:
+        if "'" in one.sql:  # a literal could hold a "$1" that is not a parameter
+            raise ValueError(f"{one.sql}: a statement with a literal cannot be fetched together")
+        if max((int(n) for n in _PLACEHOLDER.findall(one.sql)), default=0) > len(one.order):
+            raise ValueError(f"{one.sql}: more placeholders than parameters")  # pragma: no cover
+        moved = _PLACEHOLDER.sub(_shifted(offset), one.sql)
+        columns.append(f"ARRAY(SELECT ROW(q.*) FROM ({moved}) AS q)")
+        offset += len(one.order)
+    sql = "SELECT " + ", ".join(columns)
+    cache[key] = (compiled, sql)
+    return sql
+
+
+async def fetch_together(
+    session: AsyncSession, reads: Sequence[tuple[ClauseElement, Mapping[str, Any]]]
+) -> list[list[tuple[Any, ...]]] | None:
+    """The rows of each of `reads` (a SELECT built once and its parameters), all in one round trip: one
+    statement whose columns are arrays of records, which asyncpg decodes with each value's own codec (as
+    :func:`fetch` would). A statement's rows come as tuples, and not in its ORDER BY: sort them. None when
+    the driver is not asyncpg."""
+    found = await _adapted(session)
+    if found is None:
+        return None
+    dialect, adapted = found
+    compiled = tuple(_compiled(statement, dialect) for statement, _ in reads)
+    args = [arg for one, (_, params) in zip(compiled, reads, strict=True) for arg in one.args(params)]
+    row = await _run(session, dialect, adapted, "fetchrow", _together(compiled, dialect), args)
+    return [[tuple(record) for record in column] for column in row]
 
 
 async def _raise(

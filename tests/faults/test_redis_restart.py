@@ -1,8 +1,9 @@
 """Redis, the event bus of a hub process (`okno run`), killed and started again while an agent's WebSocket is
-open: the message handed in during the outage is stored (201; its event is lost from the bus, the publisher
-logs it), /readyz names Redis while it is down, and when the bus has subscribed again the socket gets a
-``resync`` frame — the inbox reloads from the database, so the message of the outage shows — and then the
-events of new messages as before, without a restart of the hub or of the socket.
+open: the message handed in during the outage is stored (201; its event reaches this process's sockets,
+and the bus sends it to Redis when Redis is back), /readyz names Redis while it is down, and when the bus
+has subscribed again the socket gets a ``resync`` frame — the inbox reloads from the database, so the
+message of the outage shows — and then the events of new messages as before, without a restart of the hub
+or of the socket.
 
 Uses the database under test (both backends) and a redis-server of its own on a free port.
 """

@@ -1,4 +1,5 @@
-"""A batch's steps (inbox.bulk): one trip to SQLite's thread writes what SQLAlchemy's own statements write."""
+"""A batch's steps (inbox.bulk): one trip to SQLite's thread writes what SQLAlchemy's own statements write;
+its look-ups, one trip (one statement on PostgreSQL), read what SQLAlchemy's own statements read."""
 
 from __future__ import annotations
 
@@ -93,9 +94,12 @@ async def test_look_ups_in_one_trip_give_the_rows_sqlalchemy_gives(session: Asyn
             {"ids": [1]},
         ),
         (select(CONTACTS.c.name).where(CONTACTS.c.kind == "client").order_by(CONTACTS.c.id), {}),
+        # The parameter of the first under the same name, another value (one statement on PostgreSQL).
+        (select(CONTACTS.c.name).where(ids), {"ids": [3]}),
     ]
     found = await fetch_all(session, reads)
     expected = [(await session.execute(statement, params)).all() for statement, params in reads]
     assert [list(map(tuple, rows)) for rows in found] == [list(map(tuple, rows)) for rows in expected]
     assert found[0][0][1] == {"город": "Томск"} and found[0][0][2] == AT
     assert found[1] == [] and [tuple(row) for row in found[2]] == [("Пётр",)]
+    assert [tuple(row) for row in found[3]] == [("Пётр",)]

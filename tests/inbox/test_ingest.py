@@ -216,6 +216,34 @@ async def test_group_commit_batches_concurrent_ingests_and_answers_each(
     assert sum(e.type == "conversation.created" for e in recorder.events) == 20
 
 
+async def test_a_queue_keeps_an_accounts_team_until_told_the_accounts_changed(
+    sessionmaker: async_sessionmaker[AsyncSession], api_account: ChannelAccount
+) -> None:
+    """The batches read a channel account once (its kind and team change only when the hub writes its
+    configuration, which then calls forget_accounts), not once per batch."""
+    queue = IngestQueue(sessionmaker)
+    await queue.start()
+
+    async def team_of_new_dialog(sender: str) -> int | None:
+        result = await queue.submit(message(api_account.id, sender, ("email", f"{sender}@mail.ru")))
+        async with sessionmaker() as session:
+            return (await session.get_one(Conversation, result.conversation_id)).team_id
+
+    try:
+        assert await team_of_new_dialog("first") is None
+        async with sessionmaker() as session:
+            team = Team(name="Sales")
+            session.add(team)
+            await session.flush()
+            (await session.get_one(ChannelAccount, api_account.id)).team_id = team_id = team.id
+            await session.commit()
+        assert await team_of_new_dialog("second") is None  # as read by the first batch
+        queue.forget_accounts()
+        assert await team_of_new_dialog("third") == team_id
+    finally:
+        await queue.stop()
+
+
 async def test_the_router_is_woken_after_a_batch_that_opened_a_dialog_only(
     sessionmaker: async_sessionmaker[AsyncSession], api_account: ChannelAccount
 ) -> None:

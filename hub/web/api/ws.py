@@ -28,6 +28,7 @@ import contextlib
 import json
 import logging
 import weakref
+from collections import OrderedDict
 from typing import Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
@@ -61,6 +62,29 @@ def frame(
     return {"type": kind, "conversation_id": conversation_id, "data": data or {}}
 
 
+class _Encoded:
+    """The frames of the latest events as JSON text, so that an event shown on fifty agent sockets is
+    encoded once, not fifty times. Keyed by the event object itself (the bus hands every subscriber the
+    same one); the few hundred latest are kept, more than the sockets fall behind one another."""
+
+    def __init__(self, size: int = 512) -> None:
+        self._size = size
+        self._texts: OrderedDict[int, tuple[Event, str]] = OrderedDict()
+
+    def text(self, event: Event) -> str:
+        held = self._texts.get(id(event))
+        if held is not None and held[0] is event:
+            return held[1]
+        text = json.dumps(frame(event.type, event.conversation_id, event.data))
+        self._texts[id(event)] = (event, text)  # the event is held, so its id is not reused meanwhile
+        if len(self._texts) > self._size:
+            self._texts.popitem(last=False)
+        return text
+
+
+_ENCODED = _Encoded()
+
+
 async def _pump(ws: web.WebSocketResponse, subscription: Subscription, viewer: Viewer) -> None:
     """Bus → socket, filtered by what the agent may see."""
     try:
@@ -73,7 +97,7 @@ async def _pump(ws: web.WebSocketResponse, subscription: Subscription, viewer: V
             if event.type.startswith(HUB_ONLY):
                 continue
             if may_see_event(viewer, event):
-                await ws.send_json(frame(event.type, event.conversation_id, event.data))
+                await ws.send_str(_ENCODED.text(event))
     except (ConnectionError, RuntimeError) as exc:  # the peer went away mid-send
         log.debug("agent socket send failed: %s", exc)
         await ws.close()
