@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import uuid
+from collections.abc import AsyncIterator
 
 import pytest
 import redis.asyncio as redis
@@ -19,63 +21,55 @@ from tests.waiting import eventually, next_item, resolved
 REDIS_URL = os.environ.get("OKNO_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 
-async def test_event_from_process_a_reaches_a_socket_on_process_b(redis_url: str) -> None:
+@contextlib.asynccontextmanager
+async def two_processes(redis_url: str) -> AsyncIterator[tuple[RedisBus, RedisBus, str]]:
+    """The buses of two hub processes on one channel of their own (and its name), started."""
     channel = f"okno:test:{uuid.uuid4().hex}"
     a, b = RedisBus(redis_url, channel), RedisBus(redis_url, channel)
     await a.start()
     await b.start()
     try:
-        async with b.subscribe() as on_b, a.subscribe() as on_a:
-            sent = Event("message.created", conversation_id=7, team_id=2, data={"preview": "Привет"})
-            await a.publish(sent)
-            assert await next_item(on_b, "the event on process B") == sent
-            assert await next_item(on_a, "the event on process A") == sent  # the publisher's own sockets too
+        yield a, b, channel
     finally:
         await a.stop()
         await b.stop()
 
 
+async def test_event_from_process_a_reaches_a_socket_on_process_b(redis_url: str) -> None:
+    async with two_processes(redis_url) as (a, b, _), b.subscribe() as on_b, a.subscribe() as on_a:
+        sent = Event("message.created", conversation_id=7, team_id=2, data={"preview": "Привет"})
+        await a.publish(sent)
+        assert await next_item(on_b, "the event on process B") == sent
+        assert await next_item(on_a, "the event on process A") == sent  # the publisher's own sockets too
+
+
 async def test_malformed_events_on_the_channel_are_skipped(redis_url: str) -> None:
-    channel = f"okno:test:{uuid.uuid4().hex}"
-    bus, other = RedisBus(redis_url, channel), RedisBus(redis_url, channel)
-    await bus.start()
-    await other.start()
     raw = redis.Redis.from_url(redis_url)
     try:
-        async with bus.subscribe() as sub:
+        async with two_processes(redis_url) as (bus, other, channel), bus.subscribe() as sub:
             for malformed in ("not json", "[1, 2]", '{"no": "type"}'):
                 await raw.publish(channel, malformed)
             await other.publish(Event("conversation.updated", conversation_id=1))  # after them, via Redis
             assert (await next_item(sub, "the good event")).type == "conversation.updated"
     finally:
         await raw.aclose()
-        await bus.stop()
-        await other.stop()
 
 
 async def test_a_process_gets_its_own_events_once_in_order_and_the_others_get_them_in_order(
     redis_url: str,
 ) -> None:
-    channel = f"okno:test:{uuid.uuid4().hex}"
-    a, b = RedisBus(redis_url, channel), RedisBus(redis_url, channel)
-    await a.start()
-    await b.start()
-    try:
-        async with a.subscribe() as on_a, b.subscribe() as on_b:
-            sent = [Event("message.created", conversation_id=i, data={"n": i}) for i in range(200)]
-            for event in sent:
-                await a.publish(event)
-            await resolved(a.sent(), "Redis taking the events of a")
-            marker = Event("conversation.updated", conversation_id=-1)
-            await b.publish(marker)  # reaches a through Redis, after a's own would have come back
-            on_publisher = [await next_item(on_a, f"event {i} on the publisher") for i in range(201)]
-            assert on_publisher == [*sent, marker]  # in order, each once: a skips its own coming back
-            on_other = [await next_item(on_b, f"event {i} on the other process") for i in range(201)]
-            assert on_other.count(marker) == 1  # b's own, once (at once: wherever a's were by then)
-            assert [event for event in on_other if event != marker] == sent
-    finally:
-        await a.stop()
-        await b.stop()
+    async with two_processes(redis_url) as (a, b, _), a.subscribe() as on_a, b.subscribe() as on_b:
+        sent = [Event("message.created", conversation_id=i, data={"n": i}) for i in range(200)]
+        for event in sent:
+            await a.publish(event)
+        await resolved(a.sent(), "Redis taking the events of a")
+        marker = Event("conversation.updated", conversation_id=-1)
+        await b.publish(marker)  # reaches a through Redis, after a's own would have come back
+        on_publisher = [await next_item(on_a, f"event {i} on the publisher") for i in range(201)]
+        assert on_publisher == [*sent, marker]  # in order, each once: a skips its own coming back
+        on_other = [await next_item(on_b, f"event {i} on the other process") for i in range(201)]
+        assert on_other.count(marker) == 1  # b's own, once (at once: wherever a's were by then)
+        assert [event for event in on_other if event != marker] == sent
 
 
 async def test_events_published_while_redis_is_down_reach_local_subscribers_and_redis_when_it_is_back(
