@@ -382,6 +382,16 @@ class Visitors:
             if frame.get("type") == "hello":
                 return ws
 
+    async def open_idle(self, count: int) -> None:
+        """`count` visitor sockets that send nothing but, as the widget's, read what comes and so answer
+        the hub's pings. Unread, they left the hub's pings (25 s after the last frame) unanswered, and the
+        hub closed all 1,000 at once 12.5 s later, mid-phase: the RSS of the later rates was without them,
+        and the closing stalled the hub ~100 ms (a tail in every phase's p99 at that time)."""
+        for _ in range(count):
+            ws = await self.open_visitor()
+            self.visitors.append(ws)
+            self.readers.append(asyncio.create_task(_drain(ws)))
+
     async def open(self, visitors: int, agents: int) -> None:
         for _ in range(agents):
             ws = await self.http.ws_connect(
@@ -457,6 +467,13 @@ class Visitors:
         for task in self.readers:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+
+
+async def _drain(ws: aiohttp.ClientWebSocketResponse) -> None:
+    """Read and drop a socket's frames (aiohttp answers pings while a socket is read)."""
+    async for message in ws:
+        if message.type != WSMsgType.TEXT:
+            break
 
 
 async def _sample_rss(pid: int, into: list[float], stop: asyncio.Event) -> None:
@@ -545,8 +562,7 @@ async def measure(
                 # open while the visitors send: the RSS of the rates is with them.
                 await asyncio.sleep(1)
                 run.rss_before_sockets_mb = round(rss_mb(proc.pid), 1)
-                for _ in range(args.idle_sockets):
-                    idle.visitors.append(await idle.open_visitor())
+                await idle.open_idle(args.idle_sockets)
                 await asyncio.sleep(1)
                 run.idle_sockets = len(idle.visitors)
                 run.rss_idle_mb = round(rss_mb(proc.pid), 1)

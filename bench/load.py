@@ -591,8 +591,7 @@ async def measure(
     try:
         if feeds is not None and args.idle_sockets:
             topology.rss_before_sockets_mb = await _settled_rss(pids, args.settle)
-            for _ in range(args.idle_sockets):
-                idle.visitors.append(await idle.open_visitor())
+            await idle.open_idle(args.idle_sockets)
             await asyncio.sleep(1)  # the RSS once the last hellos are answered and their buffers freed
             topology.idle_sockets = len(idle.visitors)
             topology.rss_idle_mb = [round(rss_mb(pid), 1) for pid in pids]
