@@ -8,6 +8,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from hub.runtime import Hub
 from hub.settings import load
 from hub.web import create_app
+from hub.web.access_log import RUNNER_OPTIONS
+from hub.web.api import ws as agent_socket
+from hub.web.webchat import socket as webchat_socket
 from tests.hub.web.conftest import ACCOUNTS, TOKENS, Client
 
 
@@ -31,3 +34,10 @@ async def test_protective_headers(client: Client) -> None:
     assert page.headers["X-Frame-Options"] == "DENY"
     assert "script-src 'self'" in page.headers["Content-Security-Policy"]
     assert page.headers["Cache-Control"] == "no-store"
+
+
+def test_socket_heartbeats_are_not_rounded_up_to_whole_seconds_by_the_runner() -> None:
+    """aiohttp rounds timers longer than the runner's timeout_ceil_threshold up to a whole second: the
+    heartbeats of every socket whose turn fell in one second would fire in one turn of the event loop."""
+    heartbeats = (webchat_socket.HEARTBEAT_SECONDS, agent_socket.HEARTBEAT_SECONDS)
+    assert RUNNER_OPTIONS["timeout_ceil_threshold"] > max(heartbeats)
