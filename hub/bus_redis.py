@@ -139,6 +139,7 @@ class RedisBus:
                     continue
                 except Exception:  # a bug must not stop the writer: these events are lost, the next go
                     log.exception("event bus: sending %d events to Redis failed", len(batch))
+                    self.dropped += len(batch)
                 delay = RETRY_SECONDS[0]
             self._sent.set()
 

@@ -258,7 +258,7 @@ async def fetch_all(
 ) -> list[Sequence[Any]]:
     """The rows of each of `reads` (a SELECT and its parameters) in the session's transaction: in one trip
     on SQLite (see the module), in one round trip on PostgreSQL (`inbox.pg_raw.fetch_together`: rows as
-    tuples, in no order but the statement's own on SQLite)."""
+    tuples, and not in a statement's ORDER BY: the caller sorts where order matters)."""
     connection = await session.connection()  # begins the transaction (BEGIN IMMEDIATE on SQLite)
     if connection.dialect.name == "sqlite":
         dialect = connection.dialect

@@ -391,7 +391,9 @@ async def _load(batch: _Batch, prepared: Sequence[_Prepared]) -> dict[tuple[int,
     reads += [cards] if cards is not None else []
     reads += [_pairs(session, statements, "references", refs)] if refs else []
     reads += [(statements["hinted"], {"ids": sorted(hints)})] if hints else []
-    together = "open" in statements  # the open conversations with the cards (SQLite), or after them
+    # The open conversations in the same trip as the cards on SQLite; after them on PostgreSQL, where read
+    # in the same statement they were planned anew for each batch (see _load_statements).
+    together = dialect_of(session) != "postgresql"
     if cards is not None and together:
         reads.append((statements["open"], {**cards[1], "accounts": account_ids}))
     found = iter(await fetch_all(session, reads))
